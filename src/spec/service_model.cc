@@ -1,0 +1,253 @@
+#include "spec/service_model.h"
+
+#include <cstdlib>
+#include <cstdio>
+
+namespace pw::spec {
+
+extern const std::string_view kModelJson;
+
+namespace {
+
+// Number of Unicode code points in UTF-8 `s` (the model's lengths count characters).
+size_t CodePoints(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) {
+    if ((c & 0xC0) != 0x80) ++n;
+  }
+  return n;
+}
+
+std::string Quote(const nlohmann::json& v) {
+  if (v.is_string()) {
+    std::string s = v.get<std::string>();
+    if (s.size() > 100) s = s.substr(0, 100) + "...";
+    return "'" + s + "'";
+  }
+  std::string s = v.dump();
+  if (s.size() > 100) s = s.substr(0, 100) + "...";
+  return s;
+}
+
+std::string Fail(const nlohmann::json& v, const std::string& path, const std::string& what) {
+  return "Value " + Quote(v) + " at '" + path + "' failed to satisfy constraint: " + what;
+}
+
+std::string Join(const std::string& path, const std::string& member) {
+  return path.empty() ? member : path + "." + member;
+}
+
+}  // namespace
+
+const ServiceModel& ServiceModel::Get() {
+  static const ServiceModel* model = [] {
+    nlohmann::json j = nlohmann::json::parse(kModelJson, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.contains("shapes")) {
+      std::fputs("embedded service model is not valid JSON\n", stderr);
+      std::abort();
+    }
+    return new ServiceModel(j);  // Lives for the whole process.
+  }();
+  return *model;
+}
+
+ServiceModel::ServiceModel(const nlohmann::json& model) : model_(model) {
+  for (const auto& [name, shape] : model_["shapes"].items()) {
+    if (!shape.contains("pattern")) continue;
+    std::string p = shape["pattern"].get<std::string>();
+    if (p == ".*" || patterns_.count(p)) continue;
+    patterns_.emplace(p, std::regex(p, std::regex::ECMAScript | std::regex::optimize));
+  }
+}
+
+bool ServiceModel::HasOperation(std::string_view op) const { return Operation(op) != nullptr; }
+
+const nlohmann::json* ServiceModel::Operation(std::string_view op) const {
+  const auto& ops = model_["operations"];
+  auto it = ops.find(std::string(op));
+  return it == ops.end() ? nullptr : &*it;
+}
+
+const nlohmann::json* ServiceModel::Shape(std::string_view name) const {
+  const auto& shapes = model_["shapes"];
+  auto it = shapes.find(std::string(name));
+  return it == shapes.end() ? nullptr : &*it;
+}
+
+std::vector<std::string> ServiceModel::OperationNames() const {
+  std::vector<std::string> names;
+  for (const auto& [name, op] : model_["operations"].items()) names.push_back(name);
+  return names;
+}
+
+Status ServiceModel::ValidateInput(std::string_view op, const nlohmann::json& input) const {
+  const nlohmann::json* o = Operation(op);
+  if (o == nullptr) return InvalidArgument("unknown operation " + std::string(op));
+  if (!o->contains("input")) return Status::Ok();
+  return ValidateShape((*o)["input"]["shape"].get<std::string>(), input, "");
+}
+
+Status ServiceModel::ValidateShape(std::string_view shape, const nlohmann::json& value,
+                                   const std::string& path) const {
+  std::vector<std::string> errors;
+  Walk(std::string(shape), value, path, &errors);
+  if (errors.empty()) return Status::Ok();
+  std::string msg = std::to_string(errors.size()) +
+                    (errors.size() == 1 ? " validation error detected: "
+                                        : " validation errors detected: ");
+  for (size_t i = 0; i < errors.size(); ++i) {
+    if (i > 0) msg += "; ";
+    msg += errors[i];
+  }
+  return InvalidArgument(msg);
+}
+
+void ServiceModel::Walk(const std::string& shape_name, const nlohmann::json& value,
+                        const std::string& path, std::vector<std::string>* errors) const {
+  const nlohmann::json* shape = Shape(shape_name);
+  if (shape == nullptr) return;
+  const std::string type = (*shape)["type"].get<std::string>();
+  const std::string where = path.empty() ? "input" : path;
+  auto min = shape->contains("min") ? (*shape)["min"].get<double>() : -1.0;
+  auto max = shape->contains("max") ? (*shape)["max"].get<double>() : -1.0;
+
+  if (type == "structure") {
+    if (!value.is_object()) {
+      errors->push_back(Fail(value, where, "Member must be a JSON object"));
+      return;
+    }
+    if (shape->contains("required")) {
+      for (const auto& req : (*shape)["required"]) {
+        const std::string r = req.get<std::string>();
+        if (!value.contains(r) || value[r].is_null()) {
+          errors->push_back("Value null at '" + Join(path, r) +
+                            "' failed to satisfy constraint: Member must not be null");
+        }
+      }
+    }
+    const auto& members = (*shape)["members"];
+    for (const auto& [name, member_value] : value.items()) {
+      auto m = members.find(name);
+      if (m == members.end() || member_value.is_null()) continue;  // Unknown members are ignored.
+      Walk((*m)["shape"].get<std::string>(), member_value, Join(path, name), errors);
+    }
+    return;
+  }
+  if (type == "list") {
+    if (!value.is_array()) {
+      errors->push_back(Fail(value, where, "Member must be a JSON array"));
+      return;
+    }
+    double n = static_cast<double>(value.size());
+    if (min >= 0 && n < min) {
+      errors->push_back(Fail(value, where,
+                             "Member must have length greater than or equal to " +
+                                 std::to_string(static_cast<long>(min))));
+    }
+    if (max >= 0 && n > max) {
+      errors->push_back(Fail(value, where,
+                             "Member must have length less than or equal to " +
+                                 std::to_string(static_cast<long>(max))));
+    }
+    const std::string member_shape = (*shape)["member"]["shape"].get<std::string>();
+    for (size_t i = 0; i < value.size(); ++i) {
+      Walk(member_shape, value[i], Join(path, std::to_string(i + 1) + ".member"), errors);
+    }
+    return;
+  }
+  if (type == "map") {
+    if (!value.is_object()) {
+      errors->push_back(Fail(value, where, "Member must be a JSON object"));
+      return;
+    }
+    double n = static_cast<double>(value.size());
+    if (min >= 0 && n < min) {
+      errors->push_back(Fail(value, where,
+                             "Member must have length greater than or equal to " +
+                                 std::to_string(static_cast<long>(min))));
+    }
+    if (max >= 0 && n > max) {
+      errors->push_back(Fail(value, where,
+                             "Member must have length less than or equal to " +
+                                 std::to_string(static_cast<long>(max))));
+    }
+    const std::string key_shape = (*shape)["key"]["shape"].get<std::string>();
+    const std::string value_shape = (*shape)["value"]["shape"].get<std::string>();
+    for (const auto& [k, v] : value.items()) {
+      Walk(key_shape, nlohmann::json(k), Join(path, k) + "(key)", errors);
+      Walk(value_shape, v, Join(path, k), errors);
+    }
+    return;
+  }
+  if (type == "string") {
+    if (!value.is_string()) {
+      errors->push_back(Fail(value, where, "Member must be a string"));
+      return;
+    }
+    const std::string s = value.get<std::string>();
+    double n = static_cast<double>(CodePoints(s));
+    bool length_ok = true;
+    if (min >= 0 && n < min) {
+      length_ok = false;
+      errors->push_back(Fail(value, where,
+                             "Member must have length greater than or equal to " +
+                                 std::to_string(static_cast<long>(min))));
+    }
+    if (max >= 0 && n > max) {
+      length_ok = false;
+      errors->push_back(Fail(value, where,
+                             "Member must have length less than or equal to " +
+                                 std::to_string(static_cast<long>(max))));
+    }
+    if (shape->contains("enum")) {
+      bool found = false;
+      std::string set;
+      for (const auto& e : (*shape)["enum"]) {
+        if (!set.empty()) set += ", ";
+        set += e.get<std::string>();
+        if (e.get<std::string>() == s) found = true;
+      }
+      if (!found) errors->push_back(Fail(value, where, "Member must satisfy enum value set: [" + set + "]"));
+    }
+    if (length_ok && shape->contains("pattern")) {
+      auto it = patterns_.find((*shape)["pattern"].get<std::string>());
+      if (it != patterns_.end() && !std::regex_match(s, it->second)) {
+        errors->push_back(Fail(value, where,
+                               "Member must satisfy regular expression pattern: " + it->first));
+      }
+    }
+    return;
+  }
+  if (type == "integer" || type == "long") {
+    if (!value.is_number_integer()) {
+      errors->push_back(Fail(value, where, "Member must be an integer"));
+      return;
+    }
+    double n = value.get<double>();
+    if (min >= 0 && n < min) {
+      errors->push_back(Fail(value, where,
+                             "Member must have value greater than or equal to " +
+                                 std::to_string(static_cast<long>(min))));
+    }
+    if (max >= 0 && n > max) {
+      errors->push_back(Fail(value, where,
+                             "Member must have value less than or equal to " +
+                                 std::to_string(static_cast<long>(max))));
+    }
+    return;
+  }
+  if (type == "boolean") {
+    if (!value.is_boolean()) errors->push_back(Fail(value, where, "Member must be a boolean"));
+    return;
+  }
+  if (type == "timestamp" || type == "double" || type == "float") {
+    if (!value.is_number()) errors->push_back(Fail(value, where, "Member must be a number"));
+    return;
+  }
+  if (type == "blob") {
+    if (!value.is_string()) errors->push_back(Fail(value, where, "Member must be a base64 string"));
+    return;
+  }
+}
+
+}  // namespace pw::spec
