@@ -1,0 +1,470 @@
+// SQLite implementation of Store: one connection guarded by a mutex (SQLite
+// serializes writers anyway), WAL journal, synchronous=FULL so a decision a
+// user was told about survives power loss. Schema changes are numbered
+// migrations recorded in schema_migrations, applied in one transaction each.
+
+#include <sqlite3.h>
+
+#include <mutex>
+
+#include "store/store.h"
+
+namespace pw::store {
+namespace {
+
+// Schema migrations, in order. Never edit a released entry: append.
+const char* const kMigrations[] = {
+    // 1: pipelines, every version of each, tags.
+    R"sql(
+    CREATE TABLE pipelines (
+      name TEXT PRIMARY KEY,
+      arn TEXT NOT NULL,
+      current_version INTEGER NOT NULL,
+      created REAL NOT NULL,
+      updated REAL NOT NULL
+    );
+    CREATE TABLE pipeline_versions (
+      name TEXT NOT NULL,
+      version INTEGER NOT NULL,
+      declaration TEXT NOT NULL,
+      created REAL NOT NULL,
+      PRIMARY KEY (name, version)
+    );
+    CREATE TABLE tags (
+      resource_arn TEXT NOT NULL,
+      key TEXT NOT NULL,
+      value TEXT NOT NULL,
+      PRIMARY KEY (resource_arn, key)
+    );
+    )sql",
+    // 2: executions and action executions (one row per attempt), key/value state.
+    R"sql(
+    CREATE TABLE executions (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      id TEXT NOT NULL UNIQUE,
+      pipeline TEXT NOT NULL,
+      status TEXT NOT NULL,
+      started REAL NOT NULL,
+      updated REAL NOT NULL,
+      doc TEXT NOT NULL
+    );
+    CREATE INDEX executions_by_pipeline ON executions (pipeline, seq);
+    CREATE TABLE action_executions (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      id TEXT NOT NULL UNIQUE,
+      execution_id TEXT NOT NULL,
+      pipeline TEXT NOT NULL,
+      stage TEXT NOT NULL,
+      action TEXT NOT NULL,
+      status TEXT NOT NULL,
+      started REAL NOT NULL,
+      updated REAL NOT NULL,
+      doc TEXT NOT NULL
+    );
+    CREATE INDEX action_executions_by_pipeline ON action_executions (pipeline, seq);
+    CREATE INDEX action_executions_by_execution ON action_executions (execution_id, seq);
+    CREATE TABLE kv (
+      key TEXT PRIMARY KEY,
+      value TEXT NOT NULL
+    );
+    )sql",
+};
+
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  bool ok() const { return rc_ == SQLITE_OK; }
+  Stmt& Bind(int i, const std::string& s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(int i, double d) {
+    sqlite3_bind_double(stmt_, i, d);
+    return *this;
+  }
+  Stmt& Bind(int i, int v) {
+    sqlite3_bind_int(stmt_, i, v);
+    return *this;
+  }
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int Step() { return rc_ = sqlite3_step(stmt_); }
+  std::string Text(int col) const {
+    const unsigned char* p = sqlite3_column_text(stmt_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
+  }
+  double Double(int col) const { return sqlite3_column_double(stmt_, col); }
+  int Int(int col) const { return sqlite3_column_int(stmt_, col); }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_ = SQLITE_OK;
+};
+
+nlohmann::json ParseDoc(const std::string& s) {
+  nlohmann::json j = nlohmann::json::parse(s, nullptr, false);
+  return j.is_discarded() ? nlohmann::json::object() : j;
+}
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  ~SqliteStore() override { sqlite3_close_v2(db_); }
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  Status Migrate() {
+    std::lock_guard lock(mu_);
+    PW_RETURN_IF_ERROR(Exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at "
+        "REAL NOT NULL DEFAULT (julianday('now')))"));
+    int have = 0;
+    {
+      Stmt st(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+      if (st.Step() == SQLITE_ROW) have = st.Int(0);
+    }
+    const int want = static_cast<int>(std::size(kMigrations));
+    if (have > want) {
+      return FailedPrecondition("database schema version " + std::to_string(have) +
+                                " is newer than this build understands (" + std::to_string(want) +
+                                "); upgrade pipewright");
+    }
+    for (int v = have; v < want; ++v) {
+      Status s = InTransaction([&]() -> Status {
+        PW_RETURN_IF_ERROR(Exec(kMigrations[v]));
+        Stmt st(db_, "INSERT INTO schema_migrations (version) VALUES (?)");
+        st.Bind(1, v + 1);
+        return Done(st);
+      });
+      PW_RETURN_IF_ERROR(s);
+    }
+    return Status::Ok();
+  }
+
+  Result<PipelineRecord> CreatePipeline(const std::string& name, const std::string& arn,
+                                        nlohmann::json declaration, const std::vector<Tag>& tags,
+                                        EpochSeconds now, int max_pipelines) override {
+    std::lock_guard lock(mu_);
+    declaration["version"] = 1;
+    PipelineRecord rec{name, arn, 1, now, now, declaration};
+    Status s = InTransaction([&]() -> Status {
+      {
+        Stmt st(db_, "SELECT 1 FROM pipelines WHERE name = ?");
+        st.Bind(1, name);
+        if (st.Step() == SQLITE_ROW) {
+          return AlreadyExists("A pipeline named '" + name +
+                                   "' already exists; choose another name or update it.",
+                               "PipelineNameInUseException");
+        }
+      }
+      {
+        Stmt st(db_, "SELECT COUNT(*) FROM pipelines");
+        if (st.Step() == SQLITE_ROW && st.Int(0) >= max_pipelines) {
+          return ResourceExhausted("The limit of " + std::to_string(max_pipelines) +
+                                       " pipelines has been reached; delete one first.",
+                                   "LimitExceededException");
+        }
+      }
+      Stmt ins(db_,
+               "INSERT INTO pipelines (name, arn, current_version, created, updated) "
+               "VALUES (?, ?, 1, ?, ?)");
+      ins.Bind(1, name).Bind(2, arn).Bind(3, now).Bind(4, now);
+      PW_RETURN_IF_ERROR(Done(ins));
+      PW_RETURN_IF_ERROR(InsertVersion(name, 1, declaration, now));
+      return PutTags(arn, tags);
+    });
+    if (!s.ok()) return s;
+    return rec;
+  }
+
+  Result<PipelineRecord> UpdatePipeline(const std::string& name, nlohmann::json declaration,
+                                        EpochSeconds now) override {
+    std::lock_guard lock(mu_);
+    PipelineRecord rec;
+    Status s = InTransaction([&]() -> Status {
+      auto cur = GetLocked(name, std::nullopt);
+      if (!cur.ok()) return cur.status();
+      rec = std::move(*cur);
+      rec.version += 1;
+      rec.updated = now;
+      declaration["version"] = rec.version;
+      rec.declaration = declaration;
+      Stmt up(db_, "UPDATE pipelines SET current_version = ?, updated = ? WHERE name = ?");
+      up.Bind(1, rec.version).Bind(2, now).Bind(3, name);
+      PW_RETURN_IF_ERROR(Done(up));
+      return InsertVersion(name, rec.version, declaration, now);
+    });
+    if (!s.ok()) return s;
+    return rec;
+  }
+
+  Result<PipelineRecord> GetPipeline(const std::string& name,
+                                     std::optional<int> version) override {
+    std::lock_guard lock(mu_);
+    return GetLocked(name, version);
+  }
+
+  Result<std::vector<PipelineRecord>> ListPipelines() override {
+    std::lock_guard lock(mu_);
+    std::vector<PipelineRecord> out;
+    Stmt st(db_,
+            "SELECT p.name, p.arn, p.current_version, p.created, p.updated, v.declaration "
+            "FROM pipelines p JOIN pipeline_versions v "
+            "ON v.name = p.name AND v.version = p.current_version ORDER BY p.name");
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) {
+      out.push_back({st.Text(0), st.Text(1), st.Int(2), st.Double(3), st.Double(4),
+                     ParseDoc(st.Text(5))});
+    }
+    if (rc != SQLITE_DONE) return Error("list pipelines");
+    return out;
+  }
+
+  Status DeletePipeline(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      auto cur = GetLocked(name, std::nullopt);
+      if (!cur.ok()) return cur.status();
+      for (const char* sql : {"DELETE FROM pipelines WHERE name = ?",
+                              "DELETE FROM pipeline_versions WHERE name = ?",
+                              "DELETE FROM executions WHERE pipeline = ?",
+                              "DELETE FROM action_executions WHERE pipeline = ?"}) {
+        Stmt st(db_, sql);
+        st.Bind(1, name);
+        PW_RETURN_IF_ERROR(Done(st));
+      }
+      Stmt st(db_, "DELETE FROM tags WHERE resource_arn = ?");
+      st.Bind(1, cur->arn);
+      return Done(st);
+    });
+  }
+
+  Result<std::vector<Tag>> ListTags(const std::string& arn) override {
+    std::lock_guard lock(mu_);
+    std::vector<Tag> out;
+    Stmt st(db_, "SELECT key, value FROM tags WHERE resource_arn = ? ORDER BY key");
+    st.Bind(1, arn);
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) out.push_back({st.Text(0), st.Text(1)});
+    if (rc != SQLITE_DONE) return Error("list tags");
+    return out;
+  }
+
+  Status TagResource(const std::string& arn, const std::vector<Tag>& tags) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&] { return PutTags(arn, tags); });
+  }
+
+  Status UntagResource(const std::string& arn, const std::vector<std::string>& keys) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      for (const auto& k : keys) {
+        Stmt st(db_, "DELETE FROM tags WHERE resource_arn = ? AND key = ?");
+        st.Bind(1, arn).Bind(2, k);
+        PW_RETURN_IF_ERROR(Done(st));
+      }
+      return Status::Ok();
+    });
+  }
+
+  Status SaveExecution(const ExecutionRow& e, const std::vector<ActionExecutionRow>& actions) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      Stmt st(db_,
+              "INSERT INTO executions (id, pipeline, status, started, updated, doc) "
+              "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+              "status = excluded.status, updated = excluded.updated, doc = excluded.doc");
+      st.Bind(1, e.id).Bind(2, e.pipeline).Bind(3, e.status).Bind(4, e.started).Bind(5, e.updated)
+          .Bind(6, e.doc.dump());
+      PW_RETURN_IF_ERROR(Done(st));
+      for (const auto& a : actions) {
+        Stmt ast(db_,
+                 "INSERT INTO action_executions (id, execution_id, pipeline, stage, action, "
+                 "status, started, updated, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                 "ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
+                 "updated = excluded.updated, doc = excluded.doc");
+        ast.Bind(1, a.id).Bind(2, a.execution_id).Bind(3, a.pipeline).Bind(4, a.stage)
+            .Bind(5, a.action).Bind(6, a.status).Bind(7, a.started).Bind(8, a.updated)
+            .Bind(9, a.doc.dump());
+        PW_RETURN_IF_ERROR(Done(ast));
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<std::vector<ExecutionRow>> ListExecutions(const std::string& pipeline) override {
+    std::lock_guard lock(mu_);
+    std::vector<ExecutionRow> out;
+    const char* sql = pipeline.empty()
+                          ? "SELECT id, pipeline, status, started, updated, doc FROM executions "
+                            "ORDER BY seq DESC"
+                          : "SELECT id, pipeline, status, started, updated, doc FROM executions "
+                            "WHERE pipeline = ? ORDER BY seq DESC";
+    Stmt st(db_, sql);
+    if (!pipeline.empty()) st.Bind(1, pipeline);
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) {
+      out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Double(3), st.Double(4),
+                     ParseDoc(st.Text(5))});
+    }
+    if (rc != SQLITE_DONE) return Error("list executions");
+    return out;
+  }
+
+  Result<std::vector<ActionExecutionRow>> ListActionExecutions(
+      const std::string& pipeline, const std::string& execution_id) override {
+    std::lock_guard lock(mu_);
+    std::vector<ActionExecutionRow> out;
+    const char* sql =
+        execution_id.empty()
+            ? "SELECT id, execution_id, pipeline, stage, action, status, started, updated, doc "
+              "FROM action_executions WHERE pipeline = ? ORDER BY seq DESC"
+            : "SELECT id, execution_id, pipeline, stage, action, status, started, updated, doc "
+              "FROM action_executions WHERE pipeline = ? AND execution_id = ? ORDER BY seq DESC";
+    Stmt st(db_, sql);
+    st.Bind(1, pipeline);
+    if (!execution_id.empty()) st.Bind(2, execution_id);
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) {
+      out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4), st.Text(5),
+                     st.Double(6), st.Double(7), ParseDoc(st.Text(8))});
+    }
+    if (rc != SQLITE_DONE) return Error("list action executions");
+    return out;
+  }
+
+  Result<std::optional<std::string>> GetKv(const std::string& key) override {
+    std::lock_guard lock(mu_);
+    Stmt st(db_, "SELECT value FROM kv WHERE key = ?");
+    st.Bind(1, key);
+    int rc = st.Step();
+    if (rc == SQLITE_ROW) return std::optional<std::string>(st.Text(0));
+    if (rc != SQLITE_DONE) return Error("get kv");
+    return std::optional<std::string>();
+  }
+
+  Status PutKv(const std::string& key, const std::string& value) override {
+    std::lock_guard lock(mu_);
+    Stmt st(db_, "INSERT INTO kv (key, value) VALUES (?, ?) "
+                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    st.Bind(1, key).Bind(2, value);
+    return Done(st);
+  }
+
+  Status DeleteKvPrefix(const std::string& prefix) override {
+    std::lock_guard lock(mu_);
+    Stmt st(db_, "DELETE FROM kv WHERE substr(key, 1, length(?)) = ?");
+    st.Bind(1, prefix).Bind(2, prefix);
+    return Done(st);
+  }
+
+ private:
+  Status Error(const std::string& what) const {
+    return Unavailable("database error in " + what + ": " + sqlite3_errmsg(db_));
+  }
+  Status Exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : "unknown";
+      sqlite3_free(err);
+      return Unavailable("database error: " + msg);
+    }
+    return Status::Ok();
+  }
+  Status Done(Stmt& st) {
+    int rc = st.Step();
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return Error("statement");
+    return Status::Ok();
+  }
+  // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; rolls back on any error.
+  template <typename F>
+  Status InTransaction(F&& body) {
+    PW_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    Status s = body();
+    if (s.ok()) s = Exec("COMMIT");
+    if (!s.ok()) (void)Exec("ROLLBACK");
+    return s;
+  }
+  Status InsertVersion(const std::string& name, int version, const nlohmann::json& decl,
+                       EpochSeconds now) {
+    Stmt st(db_, "INSERT INTO pipeline_versions (name, version, declaration, created) "
+                 "VALUES (?, ?, ?, ?)");
+    st.Bind(1, name).Bind(2, version).Bind(3, decl.dump()).Bind(4, now);
+    return Done(st);
+  }
+  Status PutTags(const std::string& arn, const std::vector<Tag>& tags) {
+    for (const auto& t : tags) {
+      Stmt st(db_, "INSERT INTO tags (resource_arn, key, value) VALUES (?, ?, ?) "
+                   "ON CONFLICT(resource_arn, key) DO UPDATE SET value = excluded.value");
+      st.Bind(1, arn).Bind(2, t.key).Bind(3, t.value);
+      PW_RETURN_IF_ERROR(Done(st));
+    }
+    Stmt count(db_, "SELECT COUNT(*) FROM tags WHERE resource_arn = ?");
+    count.Bind(1, arn);
+    if (count.Step() == SQLITE_ROW && count.Int(0) > 50) {
+      return ResourceExhausted("A resource can have at most 50 tags; remove some first.",
+                               "TooManyTagsException");
+    }
+    return Status::Ok();
+  }
+  Result<PipelineRecord> GetLocked(const std::string& name, std::optional<int> version) {
+    Stmt st(db_, "SELECT arn, current_version, created, updated FROM pipelines WHERE name = ?");
+    st.Bind(1, name);
+    int rc = st.Step();
+    if (rc != SQLITE_ROW) {
+      if (rc != SQLITE_DONE) return Error("get pipeline");
+      return NotFound("The pipeline '" + name + "' was not found; check its name with "
+                      "list-pipelines.", "PipelineNotFoundException");
+    }
+    PipelineRecord rec{name, st.Text(0), st.Int(1), st.Double(2), st.Double(3), {}};
+    const int want = version.value_or(rec.version);
+    Stmt vs(db_, "SELECT declaration FROM pipeline_versions WHERE name = ? AND version = ?");
+    vs.Bind(1, name).Bind(2, want);
+    rc = vs.Step();
+    if (rc != SQLITE_ROW) {
+      if (rc != SQLITE_DONE) return Error("get pipeline version");
+      return NotFound("Pipeline '" + name + "' has no version " + std::to_string(want) +
+                      "; its current version is " + std::to_string(rec.version) + ".",
+                      "PipelineVersionNotFoundException");
+    }
+    rec.version = want;
+    rec.declaration = ParseDoc(vs.Text(0));
+    return rec;
+  }
+
+  std::mutex mu_;
+  sqlite3* db_;  // Guarded by mu_.
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close_v2(db);
+    return Unavailable("cannot open database " + path + ": " + msg);
+  }
+  sqlite3_busy_timeout(db, 5000);
+  auto store = std::make_unique<SqliteStore>(db);
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+                             "PRAGMA foreign_keys=ON"}) {
+    char* err = nullptr;
+    if (sqlite3_exec(db, pragma, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : "";
+      sqlite3_free(err);
+      return Unavailable("cannot configure database " + path + ": " + msg);
+    }
+  }
+  PW_RETURN_IF_ERROR(store->Migrate());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace pw::store

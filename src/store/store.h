@@ -1,0 +1,116 @@
+#pragma once
+
+// Store: the durable state of Pipewright behind one interface, so SQLite (the
+// embedded default) and PostgreSQL (several servers) are interchangeable.
+// Every mutating call is one transaction: it happens entirely or not at all.
+// Implementations are thread-safe.
+//
+//   auto store = pw::store::OpenSqliteStore(data_dir + "/pipewright.db");
+//   if (!store.ok()) return store.status();
+//   auto rec = (*store)->GetPipeline("MyFirstPipeline", std::nullopt);
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/clock.h"
+#include "common/status.h"
+
+namespace pw::store {
+
+struct PipelineRecord {
+  std::string name;
+  std::string arn;
+  int version = 0;  // Current version (GetPipeline without version) or the one asked for.
+  EpochSeconds created = 0;
+  EpochSeconds updated = 0;
+  nlohmann::json declaration;  // The PipelineDeclaration, `version` member set.
+};
+
+struct Tag {
+  std::string key;
+  std::string value;
+};
+
+// One execution's persisted document plus the action executions that changed
+// with it. Engine-defined JSON; the store indexes the columns named here.
+struct ExecutionRow {
+  std::string id;
+  std::string pipeline;
+  std::string status;
+  EpochSeconds started = 0;
+  EpochSeconds updated = 0;
+  nlohmann::json doc;
+};
+
+struct ActionExecutionRow {
+  std::string id;
+  std::string execution_id;
+  std::string pipeline;
+  std::string stage;
+  std::string action;
+  std::string status;
+  EpochSeconds started = 0;
+  EpochSeconds updated = 0;
+  nlohmann::json doc;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Creates version 1 of a pipeline with its tags. kAlreadyExists
+  // (PipelineNameInUseException) if the name is taken; kResourceExhausted
+  // (LimitExceededException) past `max_pipelines`. `declaration.version` is set to 1.
+  virtual Result<PipelineRecord> CreatePipeline(const std::string& name, const std::string& arn,
+                                                nlohmann::json declaration,
+                                                const std::vector<Tag>& tags, EpochSeconds now,
+                                                int max_pipelines) = 0;
+
+  // Stores `declaration` as the next version (current + 1) and returns it.
+  // kNotFound (PipelineNotFoundException) if the pipeline does not exist.
+  virtual Result<PipelineRecord> UpdatePipeline(const std::string& name,
+                                                nlohmann::json declaration, EpochSeconds now) = 0;
+
+  // The current version, or `version` when given. kNotFound with
+  // PipelineNotFoundException / PipelineVersionNotFoundException.
+  virtual Result<PipelineRecord> GetPipeline(const std::string& name,
+                                             std::optional<int> version) = 0;
+
+  // All pipelines (current versions), sorted by name.
+  virtual Result<std::vector<PipelineRecord>> ListPipelines() = 0;
+
+  // Removes the pipeline, every version, its tags and executions.
+  // kNotFound (PipelineNotFoundException) if absent.
+  virtual Status DeletePipeline(const std::string& name) = 0;
+
+  // Tags of a resource ARN, sorted by key.
+  virtual Result<std::vector<Tag>> ListTags(const std::string& arn) = 0;
+  // Adds or replaces tags. kResourceExhausted (TooManyTagsException) past 50.
+  virtual Status TagResource(const std::string& arn, const std::vector<Tag>& tags) = 0;
+  virtual Status UntagResource(const std::string& arn, const std::vector<std::string>& keys) = 0;
+
+  // Executions. Writes the execution document and the given action execution
+  // rows (inserted or replaced) in one transaction.
+  virtual Status SaveExecution(const ExecutionRow& execution,
+                               const std::vector<ActionExecutionRow>& actions) = 0;
+  // Executions of `pipeline`, newest first. Empty pipeline = every pipeline.
+  virtual Result<std::vector<ExecutionRow>> ListExecutions(const std::string& pipeline) = 0;
+  // Action executions of a pipeline (optionally one execution), newest first.
+  virtual Result<std::vector<ActionExecutionRow>> ListActionExecutions(
+      const std::string& pipeline, const std::string& execution_id) = 0;
+
+  // Small key/value state (idempotency tokens, transition states).
+  virtual Result<std::optional<std::string>> GetKv(const std::string& key) = 0;
+  virtual Status PutKv(const std::string& key, const std::string& value) = 0;
+  virtual Status DeleteKvPrefix(const std::string& prefix) = 0;
+};
+
+// Opens (creating and migrating) the SQLite store at `path`. WAL mode,
+// synchronous=FULL. kUnavailable if the file cannot be opened.
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
+
+}  // namespace pw::store
