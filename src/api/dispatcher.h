@@ -1,0 +1,57 @@
+#pragma once
+
+// Dispatcher: routes one awsJson1_1 request (X-Amz-Target + JSON body) to its
+// operation handler and turns the outcome into an HTTP reply: 200 with the
+// output JSON, 400 {"__type", "message"} for modeled errors, 500 for faults.
+// Knows nothing of sockets, so it is tested without a server.
+// Thread-safe after registration is complete.
+
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+
+namespace pw::api {
+
+inline constexpr std::string_view kCodePipelinePrefix = "CodePipeline_20150709.";
+inline constexpr std::string_view kPipewrightPrefix = "Pipewright_20261125.";
+
+struct RequestContext {
+  std::string caller;      // Identity ARN (from the signature's access key), or "anonymous".
+  std::string request_id;
+};
+
+struct HttpReply {
+  int status = 200;
+  std::string body;
+  std::string error_type;  // Sent also as X-Amzn-ErrorType when non-empty.
+};
+
+using Handler = std::function<Result<nlohmann::json>(const nlohmann::json& input,
+                                                     const RequestContext& ctx)>;
+
+class Dispatcher {
+ public:
+  // Registers `handler` for the full target (e.g. "CodePipeline_20150709.GetPipeline").
+  // When `model_operation` is non-empty the input is first validated against
+  // that operation's input shape in the service model.
+  void Register(std::string target, std::string model_operation, Handler handler);
+
+  // Handles one request. Never throws.
+  HttpReply Handle(std::string_view target, std::string_view body, const RequestContext& ctx) const;
+
+  static HttpReply ErrorReply(const Status& s);
+
+ private:
+  struct Entry {
+    std::string model_operation;
+    Handler handler;
+  };
+  std::map<std::string, Entry, std::less<>> handlers_;
+};
+
+}  // namespace pw::api

@@ -1,0 +1,148 @@
+#include "api/dispatcher.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "api/pipeline_ops.h"
+#include "engine/engine.h"
+#include "store/store.h"
+
+namespace pw::api {
+namespace {
+
+using nlohmann::json;
+
+class FixedClock final : public Clock {
+ public:
+  EpochSeconds Now() const override { return 1700000000.5; }
+};
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/pw-api-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    auto s = store::OpenSqliteStore(dir_ + "/db");
+    ASSERT_TRUE(s.ok());
+    store_ = std::move(*s);
+    engine::EngineOptions o;
+    o.data_dir = dir_;
+    o.start_on_create = false;
+    engine_ = std::make_unique<engine::Engine>(*store_, clock_, o);
+    RegisterPipelineOps(d_, *engine_);
+  }
+  void TearDown() override {
+    engine_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  json Call(const std::string& op, const std::string& body, int want_status = 200) {
+    HttpReply r = d_.Handle("CodePipeline_20150709." + op, body, {});
+    EXPECT_EQ(r.status, want_status) << r.body;
+    return json::parse(r.body);
+  }
+  static std::string Pipeline(const std::string& name) {
+    return R"({"pipeline":{"name":")" + name + R"(","roleArn":"arn:aws:iam::123456789012:role/r",
+      "artifactStore":{"type":"S3","location":"bucket"},
+      "stages":[{"name":"Source","actions":[{"name":"Src","actionTypeId":{"category":"Source","owner":"AWS","provider":"Directory","version":"1"},"configuration":{"Path":"/tmp"},"outputArtifacts":[{"name":"Out"}]}]},
+                {"name":"Build","actions":[{"name":"B","actionTypeId":{"category":"Build","owner":"AWS","provider":"Commands","version":"1"},"inputArtifacts":[{"name":"Out"}],"configuration":{"Commands":"true"}}]}]}})";
+  }
+  std::string dir_;
+  FixedClock clock_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<engine::Engine> engine_;
+  Dispatcher d_;
+};
+
+TEST_F(DispatcherTest, MissingTarget) {
+  HttpReply r = d_.Handle("", "{}", {});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(json::parse(r.body)["__type"], "UnknownOperationException");
+}
+
+TEST_F(DispatcherTest, UnknownTarget) {
+  HttpReply r = d_.Handle("CodePipeline_20150709.Nope", "{}", {});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.error_type, "UnknownOperationException");
+}
+
+TEST_F(DispatcherTest, MalformedJsonIsSerializationException) {
+  EXPECT_EQ(Call("ListPipelines", "{not json", 400)["__type"], "SerializationException");
+  EXPECT_EQ(Call("ListPipelines", "[1,2]", 400)["__type"], "SerializationException");
+}
+
+TEST_F(DispatcherTest, EmptyBodyIsAnEmptyObject) {
+  EXPECT_TRUE(Call("ListPipelines", "")["pipelines"].empty());
+}
+
+TEST_F(DispatcherTest, ModelValidationNamesTheField) {
+  json e = Call("GetPipeline", R"({"name":"has space"})", 400);
+  EXPECT_EQ(e["__type"], "ValidationException");
+  EXPECT_NE(e["message"].get<std::string>().find("'name'"), std::string::npos);
+}
+
+TEST_F(DispatcherTest, CreateGetUpdateVersions) {
+  json c = Call("CreatePipeline", Pipeline("p"));
+  EXPECT_EQ(c["pipeline"]["version"], 1);
+  EXPECT_EQ(c["pipeline"]["pipelineType"], "V1");
+  EXPECT_EQ(c["pipeline"]["stages"][1]["actions"][0]["runOrder"], 1);
+  EXPECT_EQ(Call("CreatePipeline", Pipeline("p"), 400)["__type"], "PipelineNameInUseException");
+  json u = Call("UpdatePipeline", Pipeline("p"));
+  EXPECT_EQ(u["pipeline"]["version"], 2);
+  json g = Call("GetPipeline", R"({"name":"p","version":1})");
+  EXPECT_EQ(g["pipeline"]["version"], 1);
+  EXPECT_EQ(g["metadata"]["pipelineArn"], "arn:aws:codepipeline:us-east-1:123456789012:p");
+  EXPECT_EQ(g["metadata"]["created"], 1700000000.5);
+  EXPECT_EQ(Call("GetPipeline", R"({"name":"p","version":9})", 400)["__type"],
+            "PipelineVersionNotFoundException");
+  EXPECT_EQ(Call("UpdatePipeline", Pipeline("q"), 400)["__type"], "PipelineNotFoundException");
+}
+
+TEST_F(DispatcherTest, StructureErrorsUseTheirExceptions) {
+  json p = json::parse(Pipeline("p"));
+  p["pipeline"]["stages"].erase(1);
+  EXPECT_EQ(Call("CreatePipeline", p.dump(), 400)["__type"], "InvalidStructureException");
+  p = json::parse(Pipeline("p"));
+  p["pipeline"]["stages"][1]["actions"][0]["actionTypeId"]["provider"] = "Nope";
+  EXPECT_EQ(Call("CreatePipeline", p.dump(), 400)["__type"], "InvalidActionDeclarationException");
+  EXPECT_EQ(Call("ListPipelines", "{}")["pipelines"].size(), 0u) << "nothing half-created";
+}
+
+TEST_F(DispatcherTest, ListPipelinesPages) {
+  for (const char* n : {"a", "b", "c"}) Call("CreatePipeline", Pipeline(n));
+  json p1 = Call("ListPipelines", R"({"maxResults":2})");
+  ASSERT_EQ(p1["pipelines"].size(), 2u);
+  ASSERT_TRUE(p1.contains("nextToken"));
+  json p2 = Call("ListPipelines", json{{"maxResults", 2}, {"nextToken", p1["nextToken"]}}.dump());
+  ASSERT_EQ(p2["pipelines"].size(), 1u);
+  EXPECT_EQ(p2["pipelines"][0]["name"], "c");
+  EXPECT_FALSE(p2.contains("nextToken"));
+  EXPECT_EQ(Call("ListPipelines", R"({"nextToken":"garbage"})", 400)["__type"],
+            "InvalidNextTokenException");
+}
+
+TEST_F(DispatcherTest, TagsRoundTrip) {
+  Call("CreatePipeline", Pipeline("p"));
+  std::string arn = "arn:aws:codepipeline:us-east-1:123456789012:p";
+  Call("TagResource", json{{"resourceArn", arn}, {"tags", {{{"key", "k"}, {"value", "v"}}}}}.dump());
+  json t = Call("ListTagsForResource", json{{"resourceArn", arn}}.dump());
+  ASSERT_EQ(t["tags"].size(), 1u);
+  Call("UntagResource", json{{"resourceArn", arn}, {"tagKeys", {"k"}}}.dump());
+  EXPECT_TRUE(Call("ListTagsForResource", json{{"resourceArn", arn}}.dump())["tags"].empty());
+  EXPECT_EQ(Call("ListTagsForResource",
+                 json{{"resourceArn", "arn:aws:codepipeline:us-east-1:123456789012:zz"}}.dump(), 400)["__type"],
+            "ResourceNotFoundException");
+}
+
+TEST_F(DispatcherTest, DeleteThenNotFound) {
+  Call("CreatePipeline", Pipeline("p"));
+  Call("DeletePipeline", R"({"name":"p"})");
+  EXPECT_EQ(Call("GetPipeline", R"({"name":"p"})", 400)["__type"], "PipelineNotFoundException");
+  EXPECT_EQ(Call("DeletePipeline", R"({"name":"p"})", 400)["__type"], "PipelineNotFoundException");
+}
+
+}  // namespace
+}  // namespace pw::api

@@ -1,0 +1,182 @@
+#include "api/pipeline_ops.h"
+
+#include <algorithm>
+
+namespace pw::api {
+namespace {
+
+using nlohmann::json;
+
+std::string Target(const char* op) { return std::string(kCodePipelinePrefix) + op; }
+
+std::vector<store::Tag> TagsFrom(const json& j) {
+  std::vector<store::Tag> tags;
+  for (const auto& t : j) tags.push_back({t.value("key", ""), t.value("value", "")});
+  return tags;
+}
+
+json TagsJson(const std::vector<store::Tag>& tags) {
+  json out = json::array();
+  for (const auto& t : tags) out.push_back({{"key", t.key}, {"value", t.value}});
+  return out;
+}
+
+// Resolves a pipeline ARN to its name. InvalidArnException / ResourceNotFoundException.
+Result<std::string> PipelineFromArn(engine::Engine& e, const std::string& arn) {
+  auto pos = arn.rfind(':');
+  std::string name = pos == std::string::npos ? "" : arn.substr(pos + 1);
+  if (name.empty() || e.PipelineArn(name) != arn) {
+    return InvalidArgument("'" + arn + "' is not a pipeline ARN of this server; expected " +
+                               e.PipelineArn("<pipeline-name>") + ".",
+                           "InvalidArnException");
+  }
+  auto rec = e.store().GetPipeline(name, std::nullopt);
+  if (!rec.ok()) {
+    if (rec.status().code() == StatusCode::kNotFound) {
+      return NotFound("No resource with ARN '" + arn + "' exists.", "ResourceNotFoundException");
+    }
+    return rec.status();
+  }
+  return name;
+}
+
+}  // namespace
+
+std::string EncodeToken(const std::string& key) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "pw1.";
+  for (unsigned char c : key) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 0xf]);
+  }
+  return out;
+}
+
+Result<std::string> DecodeToken(const std::string& token) {
+  auto bad = [&] {
+    return InvalidArgument("The nextToken '" + token +
+                               "' is not valid; pass back a token returned by a previous call.",
+                           "InvalidNextTokenException");
+  };
+  if (token.rfind("pw1.", 0) != 0 || token.size() % 2 != 0) return bad();
+  std::string out;
+  for (size_t i = 4; i + 1 < token.size(); i += 2) {
+    auto hex = [](char c) {
+      return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    };
+    int hi = hex(token[i]), lo = hex(token[i + 1]);
+    if (hi < 0 || lo < 0) return bad();
+    out.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return out;
+}
+
+void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
+  d.Register(Target("CreatePipeline"), "CreatePipeline",
+             [&e](const json& in, const RequestContext&) -> Result<json> {
+               std::vector<store::Tag> tags = TagsFrom(in.value("tags", json::array()));
+               PW_ASSIGN_OR_RETURN(auto rec, e.CreatePipeline(in["pipeline"], tags));
+               json out = {{"pipeline", rec.declaration}};
+               if (!tags.empty()) out["tags"] = TagsJson(tags);
+               return out;
+             });
+
+  d.Register(Target("GetPipeline"), "GetPipeline",
+             [&e](const json& in, const RequestContext&) -> Result<json> {
+               std::optional<int> version;
+               if (in.contains("version")) version = in["version"].get<int>();
+               PW_ASSIGN_OR_RETURN(auto rec, e.store().GetPipeline(in["name"], version));
+               PW_ASSIGN_OR_RETURN(auto cur, e.store().GetPipeline(in["name"], std::nullopt));
+               return json{{"pipeline", rec.declaration},
+                           {"metadata",
+                            {{"pipelineArn", cur.arn},
+                             {"created", cur.created},
+                             {"updated", cur.updated}}}};
+             });
+
+  d.Register(Target("UpdatePipeline"), "UpdatePipeline",
+             [&e](const json& in, const RequestContext&) -> Result<json> {
+               PW_ASSIGN_OR_RETURN(auto rec, e.UpdatePipeline(in["pipeline"]));
+               return json{{"pipeline", rec.declaration}};
+             });
+
+  d.Register(Target("DeletePipeline"), "DeletePipeline",
+             [&e](const json& in, const RequestContext&) -> Result<json> {
+               PW_RETURN_IF_ERROR(e.DeletePipeline(in["name"]));
+               return json::object();
+             });
+
+  d.Register(Target("ListPipelines"), "ListPipelines",
+             [&e](const json& in, const RequestContext&) -> Result<json> {
+               std::string after;
+               if (in.contains("nextToken")) {
+                 PW_ASSIGN_OR_RETURN(after, DecodeToken(in["nextToken"]));
+               }
+               size_t max = static_cast<size_t>(in.value("maxResults", 100));
+               PW_ASSIGN_OR_RETURN(auto all, e.store().ListPipelines());
+               json page = json::array();
+               std::string last;
+               bool more = false;
+               for (const auto& p : all) {
+                 if (!after.empty() && p.name <= after) continue;
+                 if (page.size() == max) {
+                   more = true;
+                   break;
+                 }
+                 page.push_back({{"name", p.name},
+                                 {"version", p.version},
+                                 {"pipelineType", p.declaration.value("pipelineType", "V1")},
+                                 {"executionMode", p.declaration.value("executionMode", "SUPERSEDED")},
+                                 {"created", p.created},
+                                 {"updated", p.updated}});
+                 last = p.name;
+               }
+               json out = {{"pipelines", page}};
+               if (more) out["nextToken"] = EncodeToken(last);
+               return out;
+             });
+
+  d.Register(Target("ListTagsForResource"), "ListTagsForResource",
+             [&e](const json& in, const RequestContext&) -> Result<json> {
+               PW_ASSIGN_OR_RETURN(auto name, PipelineFromArn(e, in["resourceArn"]));
+               (void)name;
+               std::string after;
+               if (in.contains("nextToken")) {
+                 PW_ASSIGN_OR_RETURN(after, DecodeToken(in["nextToken"]));
+               }
+               size_t max = static_cast<size_t>(in.value("maxResults", 50));
+               PW_ASSIGN_OR_RETURN(auto tags, e.store().ListTags(in["resourceArn"]));
+               std::vector<store::Tag> page;
+               bool more = false;
+               for (const auto& t : tags) {
+                 if (!after.empty() && t.key <= after) continue;
+                 if (page.size() == max) {
+                   more = true;
+                   break;
+                 }
+                 page.push_back(t);
+               }
+               json out = {{"tags", TagsJson(page)}};
+               if (more) out["nextToken"] = EncodeToken(page.back().key);
+               return out;
+             });
+
+  d.Register(Target("TagResource"), "TagResource",
+             [&e](const json& in, const RequestContext&) -> Result<json> {
+               PW_ASSIGN_OR_RETURN(auto name, PipelineFromArn(e, in["resourceArn"]));
+               (void)name;
+               PW_RETURN_IF_ERROR(e.store().TagResource(in["resourceArn"], TagsFrom(in["tags"])));
+               return json::object();
+             });
+
+  d.Register(Target("UntagResource"), "UntagResource",
+             [&e](const json& in, const RequestContext&) -> Result<json> {
+               PW_ASSIGN_OR_RETURN(auto name, PipelineFromArn(e, in["resourceArn"]));
+               (void)name;
+               std::vector<std::string> keys = in["tagKeys"].get<std::vector<std::string>>();
+               PW_RETURN_IF_ERROR(e.store().UntagResource(in["resourceArn"], keys));
+               return json::object();
+             });
+}
+
+}  // namespace pw::api

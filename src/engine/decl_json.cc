@@ -1,0 +1,93 @@
+#include "engine/decl_json.h"
+
+namespace pw::engine {
+namespace {
+
+std::string Str(const nlohmann::json& j, const char* key, std::string def = {}) {
+  auto it = j.find(key);
+  return (it != j.end() && it->is_string()) ? it->get<std::string>() : def;
+}
+
+}  // namespace
+
+core::PipelineDecl DeclFromJson(const nlohmann::json& p) {
+  core::PipelineDecl d;
+  d.name = Str(p, "name");
+  d.version = p.value("version", 1);
+  d.has_artifact_store = p.contains("artifactStore") && !p["artifactStore"].is_null();
+  d.has_artifact_stores = p.contains("artifactStores") && !p["artifactStores"].is_null();
+  d.pipeline_type = Str(p, "pipelineType", "V1");
+  std::string mode = Str(p, "executionMode", "SUPERSEDED");
+  d.execution_mode = mode == "QUEUED"     ? core::ExecutionMode::kQueued
+                     : mode == "PARALLEL" ? core::ExecutionMode::kParallel
+                                          : core::ExecutionMode::kSuperseded;
+  for (const auto& sj : p.value("stages", nlohmann::json::array())) {
+    core::StageDecl s;
+    s.name = Str(sj, "name");
+    if (sj.contains("onFailure") && sj["onFailure"].is_object()) {
+      const auto& f = sj["onFailure"];
+      std::string r = Str(f, "result");
+      s.on_failure = r == "RETRY"      ? core::FailureResult::kRetry
+                     : r == "ROLLBACK" ? core::FailureResult::kRollback
+                     : r == "SKIP"     ? core::FailureResult::kSkip
+                     : r == "FAIL"     ? core::FailureResult::kFail
+                                       : core::FailureResult::kNone;
+      s.on_failure_has_retry_configuration = f.contains("retryConfiguration");
+      s.on_failure_retry_mode = f.contains("retryConfiguration")
+                                    ? Str(f["retryConfiguration"], "retryMode", "FAILED_ACTIONS")
+                                    : "FAILED_ACTIONS";
+      s.on_failure_has_conditions = f.contains("conditions") && !f["conditions"].empty();
+    }
+    for (const auto& aj : sj.value("actions", nlohmann::json::array())) {
+      core::ActionDecl a;
+      a.name = Str(aj, "name");
+      const auto& t = aj.value("actionTypeId", nlohmann::json::object());
+      a.type = {Str(t, "category"), Str(t, "owner"), Str(t, "provider"), Str(t, "version")};
+      a.run_order = aj.value("runOrder", 1);
+      const nlohmann::json config = aj.value("configuration", nlohmann::json::object());
+      for (const auto& [k, v] : config.items()) {
+        if (v.is_string()) a.configuration[k] = v.get<std::string>();
+      }
+      for (const auto& c : aj.value("commands", nlohmann::json::array())) {
+        if (c.is_string()) a.commands.push_back(c.get<std::string>());
+      }
+      for (const auto& in : aj.value("inputArtifacts", nlohmann::json::array())) {
+        a.input_artifacts.push_back(Str(in, "name"));
+      }
+      for (const auto& out : aj.value("outputArtifacts", nlohmann::json::array())) {
+        core::OutputArtifactDecl o{Str(out, "name"), {}};
+        for (const auto& f : out.value("files", nlohmann::json::array())) {
+          if (f.is_string()) o.files.push_back(f.get<std::string>());
+        }
+        a.output_artifacts.push_back(std::move(o));
+      }
+      for (const auto& e : aj.value("environmentVariables", nlohmann::json::array())) {
+        a.environment.push_back({Str(e, "name"), Str(e, "value")});
+      }
+      if (aj.contains("timeoutInMinutes") && aj["timeoutInMinutes"].is_number_integer()) {
+        a.timeout_minutes = aj["timeoutInMinutes"].get<int>();
+      }
+      a.namespace_name = Str(aj, "namespace");
+      s.actions.push_back(std::move(a));
+    }
+    d.stages.push_back(std::move(s));
+  }
+  return d;
+}
+
+nlohmann::json NormalizeDeclaration(nlohmann::json p) {
+  p.erase("version");
+  if (!p.contains("pipelineType")) p["pipelineType"] = "V1";
+  if (!p.contains("executionMode")) p["executionMode"] = "SUPERSEDED";
+  for (auto& s : p["stages"]) {
+    for (auto& a : s["actions"]) {
+      if (!a.contains("runOrder")) a["runOrder"] = 1;
+      if (!a.contains("inputArtifacts")) a["inputArtifacts"] = nlohmann::json::array();
+      if (!a.contains("outputArtifacts")) a["outputArtifacts"] = nlohmann::json::array();
+      if (!a.contains("configuration")) a["configuration"] = nlohmann::json::object();
+    }
+  }
+  return p;
+}
+
+}  // namespace pw::engine

@@ -1,0 +1,132 @@
+#include "server/serve.h"
+
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include <httplib.h>
+
+#include "api/dispatcher.h"
+#include "api/http_server.h"
+#include "api/pipeline_ops.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "engine/engine.h"
+#include "store/store.h"
+
+namespace pw::server {
+namespace {
+
+// Reads "ACCESS_KEY_ID:SECRET" lines ('#' comments allowed).
+Result<std::map<std::string, std::string>> ReadKeys(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return InvalidArgument("cannot read --auth-keys-file " + path);
+  std::map<std::string, std::string> keys;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    auto colon = line.find(':');
+    if (colon == std::string::npos) {
+      return InvalidArgument("--auth-keys-file lines must be ACCESS_KEY_ID:SECRET");
+    }
+    keys[line.substr(0, colon)] = line.substr(colon + 1);
+  }
+  return keys;
+}
+
+}  // namespace
+
+int RunServe(const std::vector<std::string>& args) {
+  CLI::App app{"Pipewright server: the CodePipeline API on this machine", "pipewright serve"};
+  std::string listen = "127.0.0.1:8480";
+  std::string data_dir = "./.pipewright";
+  std::string region = "us-east-1";
+  std::string account = "123456789012";
+  std::string keys_file;
+  bool no_start_on_create = false;
+  app.add_option("--listen", listen, "host:port to listen on; port 0 picks a free port");
+  app.add_option("--data-dir", data_dir, "directory for the database, artifacts and logs");
+  app.add_option("--region", region, "region named in ARNs");
+  app.add_option("--account-id", account, "12-digit account id named in ARNs");
+  app.add_option("--auth-keys-file", keys_file,
+                 "verify SigV4 signatures against ACCESS_KEY_ID:SECRET lines in this file");
+  app.add_flag("--no-start-on-create", no_start_on_create,
+               "do not start an execution when a pipeline is created");
+  std::vector<std::string> rev(args.rbegin(), args.rend());
+  try {
+    app.parse(rev);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  // Block the signals before any thread starts: one thread waits for them.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) {
+    std::fprintf(stderr, "pipewright: cannot create --data-dir %s: %s\n", data_dir.c_str(),
+                 ec.message().c_str());
+    return 1;
+  }
+  auto store = store::OpenSqliteStore(data_dir + "/pipewright.db");
+  if (!store.ok()) {
+    std::fprintf(stderr, "pipewright: %s\n", store.status().ToString().c_str());
+    return 1;
+  }
+  SystemClock clock;
+  engine::EngineOptions opts;
+  opts.region = region;
+  opts.account_id = account;
+  opts.data_dir = std::filesystem::absolute(data_dir).string();
+  opts.start_on_create = !no_start_on_create;
+  engine::Engine engine(**store, clock, opts);
+
+  api::Dispatcher dispatcher;
+  api::RegisterPipelineOps(dispatcher, engine);
+  api::HttpServer http(dispatcher, {});
+  if (!keys_file.empty()) {
+    auto keys = ReadKeys(keys_file);
+    if (!keys.ok()) {
+      std::fprintf(stderr, "pipewright: %s\n", keys.status().message().c_str());
+      return 2;
+    }
+    (void)keys;  // Signature verification is wired in with pw_sigv4.
+  }
+  auto bound = http.Bind(listen);
+  if (!bound.ok()) {
+    std::fprintf(stderr, "pipewright: %s\n", bound.status().message().c_str());
+    return 1;
+  }
+  std::printf("listening on http://%s\n", bound->c_str());
+  std::fflush(stdout);
+  PW_LOG(Info) << "pipewright serving on " << *bound << ", data in " << opts.data_dir;
+
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    PW_LOG(Info) << "signal " << sig << ": shutting down";
+    http.Stop();
+  });
+  Status s = http.Serve();
+  // Serve() can also end on its own (socket error): wake the waiter.
+  kill(getpid(), SIGTERM);
+  waiter.join();
+  if (!s.ok()) {
+    std::fprintf(stderr, "pipewright: %s\n", s.message().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace pw::server
