@@ -73,9 +73,9 @@ Result<std::string> DecodeToken(const std::string& token) {
 
 void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
   d.Register(Target("CreatePipeline"), "CreatePipeline",
-             [&e](const json& in, const RequestContext&) -> Result<json> {
+             [&e](const json& in, const RequestContext& ctx) -> Result<json> {
                std::vector<store::Tag> tags = TagsFrom(in.value("tags", json::array()));
-               PW_ASSIGN_OR_RETURN(auto rec, e.CreatePipeline(in["pipeline"], tags));
+               PW_ASSIGN_OR_RETURN(auto rec, e.CreatePipeline(in["pipeline"], tags, ctx.caller));
                json out = {{"pipeline", rec.declaration}};
                if (!tags.empty()) out["tags"] = TagsJson(tags);
                return out;

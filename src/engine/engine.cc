@@ -1,46 +1,704 @@
 #include "engine/engine.h"
 
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "common/ids.h"
+#include "common/log.h"
 #include "engine/action_types.h"
 #include "engine/decl_json.h"
+#include "engine/state_json.h"
+#include "runner/artifact_store.h"
+#include "runner/deploy_dir.h"
+#include "runner/git_source.h"
+#include "runner/process_launcher.h"
 
 namespace pw::engine {
 
-Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options)
-    : store_(store), clock_(clock), options_(std::move(options)) {}
+namespace fs = std::filesystem;
+using nlohmann::json;
 
-Engine::~Engine() = default;
+class Engine::Ids final : public core::IdSource {
+ public:
+  std::string NewId() override { return NewUuid(); }
+};
+
+namespace {
+
+constexpr const char* kRestartMessage =
+    "The Pipewright server stopped while this action was running; retry the stage to run it "
+    "again.";
+
+bool IsCommands(const core::ActionDecl& a) {
+  return a.type.owner == "AWS" && a.type.provider == "Commands";
+}
+
+const core::ActionDecl* FindActionDecl(const core::PipelineDecl& d, const std::string& stage,
+                                       const std::string& action) {
+  const core::StageDecl* s = d.FindStage(stage);
+  if (s == nullptr) return nullptr;
+  for (const auto& a : s->actions) {
+    if (a.name == action) return &a;
+  }
+  return nullptr;
+}
+
+// The first line of `s`, at most 200 characters.
+std::string FirstLine(const std::string& s) {
+  std::string line = s.substr(0, s.find('\n'));
+  return line.size() > 200 ? line.substr(0, 200) : line;
+}
+
+core::ActionResult Failure(std::string message, std::string summary = {}) {
+  core::ActionResult r;
+  r.status = core::ActionStatus::kFailed;
+  r.error_code = "JobFailed";
+  r.error_message = std::move(message);
+  r.summary = summary.empty() ? r.error_message : std::move(summary);
+  return r;
+}
+
+Status NotFoundPipeline(const std::string& name) {
+  return NotFound("The pipeline '" + name + "' was not found; check its name with list-pipelines.",
+                  "PipelineNotFoundException");
+}
+
+}  // namespace
+
+Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options)
+    : store_(store), clock_(clock), options_(std::move(options)), ids_(std::make_unique<Ids>()) {
+  if (options_.data_dir.empty()) options_.data_dir = fs::temp_directory_path() / "pipewright";
+  std::error_code ec;
+  fs::create_directories(options_.data_dir + "/logs", ec);
+  fs::create_directories(options_.data_dir + "/work", ec);
+  launcher_ = runner::NewPosixProcessLauncher();
+  artifacts_ = std::make_unique<runner::ArtifactStore>(options_.data_dir + "/artifacts");
+  git_ = std::make_unique<runner::GitSource>(options_.data_dir + "/git-cache");
+  for (int i = 0; i < 2; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+}
+
+Engine::~Engine() {
+  {
+    std::lock_guard lock(queue_mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  if (ticker_.joinable()) ticker_.join();
+  launcher_.reset();  // Kills running children; their exits enqueue nothing after stop.
+  for (auto& w : workers_) w.join();
+}
+
+void Engine::SetPublicUrl(const std::string& url) {
+  std::lock_guard lock(mu_);
+  options_.public_url = url;
+}
 
 std::string Engine::PipelineArn(const std::string& name) const {
   return "arn:aws:codepipeline:" + options_.region + ":" + options_.account_id + ":" + name;
+}
+
+std::string Engine::LogPath(const std::string& run_id) const {
+  return options_.data_dir + "/logs/" + run_id + ".log";
 }
 
 bool Engine::ActionTypeKnown(const core::ActionTypeId& id) const {
   return FindBuiltin(id) != nullptr;
 }
 
-Result<store::PipelineRecord> Engine::CreatePipeline(const nlohmann::json& pipeline,
-                                                     const std::vector<store::Tag>& tags) {
-  nlohmann::json decl = NormalizeDeclaration(pipeline);
-  core::PipelineDecl d = DeclFromJson(decl);
-  PW_RETURN_IF_ERROR(core::ValidateStructure(
-      d, [this](const core::ActionTypeId& id) { return ActionTypeKnown(id); }));
-  std::lock_guard lock(mu_);
-  return store_.CreatePipeline(d.name, PipelineArn(d.name), decl, tags, clock_.Now(),
-                               options_.max_pipelines);
+// ---------------------------------------------------------------------------
+// Loading, committing, effects.
+
+Result<core::PipelineState*> Engine::LoadLocked(const std::string& name) {
+  auto it = pipelines_.find(name);
+  if (it != pipelines_.end()) return &it->second;
+  PW_ASSIGN_OR_RETURN(store::PipelineRecord rec, store_.GetPipeline(name, std::nullopt));
+  core::PipelineState p;
+  p.decl = DeclFromJson(rec.declaration);
+  p.decl.version = rec.version;
+  PW_ASSIGN_OR_RETURN(auto rows, store_.ListExecutions(name));
+  for (auto r = rows.rbegin(); r != rows.rend(); ++r) {  // Oldest first.
+    p.executions.push_back(ExecutionFromDoc(r->doc));
+  }
+  PW_ASSIGN_OR_RETURN(auto runtime, store_.GetKv("pstate/" + name));
+  if (runtime.has_value()) {
+    json doc = json::parse(*runtime, nullptr, false);
+    if (!doc.is_discarded()) RuntimeFromDoc(doc, &p);
+  }
+  auto [ins, ok] = pipelines_.emplace(name, std::move(p));
+  (void)ok;
+  return &ins->second;
 }
 
-Result<store::PipelineRecord> Engine::UpdatePipeline(const nlohmann::json& pipeline) {
-  nlohmann::json decl = NormalizeDeclaration(pipeline);
+Status Engine::CommitLocked(core::PipelineState& p, core::Outcome& out) {
+  std::vector<store::ExecutionRow> execs;
+  std::vector<store::ActionExecutionRow> runs;
+  for (const auto& id : out.changed_executions) {
+    const core::Execution* e = p.FindExecution(id);
+    if (e == nullptr) continue;
+    execs.push_back({e->id, e->pipeline, std::string(core::Name(e->status)), e->started,
+                     e->updated, ExecutionToDoc(*e)});
+    for (const auto& r : e->runs) {
+      if (!out.changed_runs.count(r.id)) continue;
+      runs.push_back({r.id, e->id, e->pipeline, r.stage, r.action,
+                      std::string(core::Name(r.status)), r.started, r.updated, RunToDoc(r)});
+    }
+  }
+  Status s = store_.SaveBatch(execs, runs, {{"pstate/" + p.decl.name, RuntimeToDoc(p).dump()}});
+  if (!s.ok()) {
+    // Memory is ahead of disk: forget it, so the next call reloads what is durable.
+    PW_LOG(Error) << "could not persist pipeline " << p.decl.name << ": " << s.ToString();
+    pipelines_.erase(p.decl.name);
+    return s;
+  }
+  // Effects only after the decision is durable.
+  for (const auto& fx : out.effects) PerformLocked(p, fx);
+  return Status::Ok();
+}
+
+void Engine::PerformLocked(core::PipelineState& p, const core::Effect& fx) {
+  core::Execution* e = p.FindExecution(fx.execution_id);
+  const core::ActionRun* r = e ? e->FindRun(fx.run_id) : nullptr;
+  if (r == nullptr) return;
+  if (fx.kind == core::Effect::Kind::kAbandonAction) {
+    auto it = processes_.find(fx.run_id);
+    if (it != processes_.end()) launcher_->Cancel(it->second);
+    return;
+  }
+  if (r->status != core::ActionStatus::kInProgress) return;
+  const core::ActionDecl* a = FindActionDecl(p.decl, r->stage, r->action);
+  if (a == nullptr) return;
+  const std::string pipeline = p.decl.name;
+  const std::string run_id = r->id;
+  const std::string provider = a->type.provider;
+  if (a->type.category == "Approval") return;  // Waits for PutApprovalResult or the timeout.
+  if (IsCommands(*a)) {
+    StartCommands(p, *e, *r, *a);
+    return;
+  }
+  // Source and deploy work runs on a worker thread: it may take a while.
+  core::ActionDecl decl = *a;
+  std::map<std::string, std::string> inputs = r->inputs;
+  std::string work = options_.data_dir + "/work/" + run_id;
+  Enqueue([this, pipeline, run_id, decl, inputs, work] {
+    core::ActionResult result;
+    auto cfg = [&](const char* k, const std::string& def = "") {
+      auto it = decl.configuration.find(k);
+      return it == decl.configuration.end() ? def : it->second;
+    };
+    if (decl.type.category == "Source" && decl.type.provider == "Directory") {
+      auto rev = artifacts_->PutDirectory(cfg("Path"));
+      if (!rev.ok()) {
+        result = Failure("Cannot snapshot directory '" + cfg("Path") + "': " + rev.status().message());
+      } else {
+        for (const auto& o : decl.output_artifacts) result.outputs[o.name] = *rev;
+        result.revision_id = *rev;
+        result.revision_summary = "Snapshot of " + cfg("Path");
+        result.revision_created = clock_.Now();
+        result.summary = "Snapshot of " + cfg("Path") + " (" + rev->substr(0, 12) + ")";
+      }
+    } else if (decl.type.category == "Source" && decl.type.provider == "Git") {
+      const std::string repo = cfg("RepositoryPath");
+      const std::string branch = cfg("BranchName", "main");
+      auto head = git_->ResolveHead(repo, branch);
+      if (!head.ok()) {
+        result = Failure("Cannot read branch '" + branch + "' of " + repo + ": " +
+                         head.status().message());
+      } else {
+        std::string dir = work + "/src";
+        Status st = git_->ExportCommit(repo, head->commit_id, dir);
+        auto rev = st.ok() ? artifacts_->PutDirectory(dir) : Result<std::string>(st);
+        std::error_code ec;
+        fs::remove_all(work, ec);
+        if (!rev.ok()) {
+          result = Failure("Cannot export commit " + head->commit_id + ": " + rev.status().message());
+        } else {
+          for (const auto& o : decl.output_artifacts) result.outputs[o.name] = *rev;
+          result.revision_id = head->commit_id;
+          result.revision_summary = FirstLine(head->message);
+          result.revision_created = head->commit_time;
+          result.summary = FirstLine(head->message);
+        }
+      }
+    } else if (decl.type.category == "Deploy" && decl.type.provider == "Directory") {
+      std::string rev = inputs.empty() ? "" : inputs.begin()->second;
+      Status st = runner::ReplaceDirectoryContents(cfg("Path"), *artifacts_, rev);
+      if (!st.ok()) {
+        result = Failure("Cannot deploy to '" + cfg("Path") + "': " + st.message());
+      } else {
+        result.summary = "Deployed " + rev.substr(0, 12) + " to " + cfg("Path");
+      }
+    } else {
+      result = Failure("Pipewright has no runner for action type " + decl.type.ToString());
+    }
+    FinishRun(pipeline, run_id, result);
+  });
+}
+
+void Engine::StartCommands(core::PipelineState& p, const core::Execution& e,
+                           const core::ActionRun& r, const core::ActionDecl& a) {
+  const std::string work = options_.data_dir + "/work/" + r.id;
+  const std::string src = work + "/src";
+  const std::string status_file = work + "/status";
+  const std::string pipeline = p.decl.name;
+  const std::string run_id = r.id;
+  auto fail_now = [&](const std::string& msg) {
+    Enqueue([this, pipeline, run_id, msg] { FinishRun(pipeline, run_id, Failure(msg)); });
+  };
+  std::error_code ec;
+  fs::create_directories(src, ec);
+  if (ec) return fail_now("Cannot create the working directory " + src + ": " + ec.message());
+
+  std::vector<std::string> env = {
+      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      "HOME=" + work,
+      "LANG=C.UTF-8",
+      "PIPEWRIGHT_PIPELINE=" + pipeline,
+      "PIPEWRIGHT_EXECUTION_ID=" + e.id,
+      "PIPEWRIGHT_STAGE=" + r.stage,
+      "PIPEWRIGHT_ACTION=" + r.action,
+      "PIPEWRIGHT_ACTION_EXECUTION_ID=" + r.id,
+      "CODEBUILD_SRC_DIR=" + src,
+      "PIPEWRIGHT_STATUS_FILE=" + status_file,
+  };
+  // Inputs: the first in the working directory, the others beside it.
+  bool first = true;
+  for (const auto& in : a.input_artifacts) {
+    auto it = r.inputs.find(in);
+    if (it == r.inputs.end() || it->second.empty()) continue;
+    std::string dest = first ? src : work + "/in/" + in;
+    Status st = artifacts_->Extract(it->second, dest);
+    if (!st.ok()) return fail_now("Cannot unpack input artifact " + in + ": " + st.message());
+    env.push_back("CODEBUILD_SRC_DIR_" + in + "=" + dest);
+    env.push_back("PIPEWRIGHT_INPUT_" + in + "=" + dest);
+    first = false;
+  }
+  auto cfg = [&](const char* k) {
+    auto it = a.configuration.find(k);
+    return it == a.configuration.end() ? std::string() : it->second;
+  };
+  for (const auto& v : a.environment) env.push_back(v.name + "=" + v.value);
+  if (std::string ev = cfg("EnvironmentVariables"); !ev.empty()) {
+    json list = json::parse(ev, nullptr, false);
+    if (!list.is_array()) {
+      return fail_now("Configuration EnvironmentVariables must be a JSON list of "
+                      "{\"name\", \"value\"} objects.");
+    }
+    for (const auto& v : list) {
+      if (v.is_object() && v.contains("name") && v["name"].is_string()) {
+        env.push_back(v["name"].get<std::string>() + "=" + v.value("value", ""));
+      }
+    }
+  }
+  std::vector<std::string> commands = a.commands;
+  if (commands.empty()) {
+    std::string text = cfg("Commands");
+    size_t pos = 0;
+    while (pos <= text.size()) {
+      size_t nl = text.find('\n', pos);
+      std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+      if (!line.empty() && line.find_first_not_of(" \t\r") != std::string::npos) {
+        commands.push_back(line);
+      }
+      if (nl == std::string::npos) break;
+      pos = nl + 1;
+    }
+  }
+  if (commands.empty()) {
+    return fail_now("Action " + r.action + " has no commands: set `commands` or configuration "
+                    "Commands.");
+  }
+  // The commands are the script of sh, one per line; nothing else is pasted
+  // into it. The EXIT trap records which command failed and its status.
+  std::string script =
+      "trap 'rc=$?; if [ \"$rc\" -ne 0 ]; then echo \"$PW_CMD $rc\" > \"$PIPEWRIGHT_STATUS_FILE\"; "
+      "fi' EXIT\n";
+  for (size_t i = 0; i < commands.size(); ++i) {
+    script += "PW_CMD=" + std::to_string(i + 1) + "\n" + commands[i] + "\n";
+  }
+  const std::string script_path = work + "/script.sh";
+  {
+    std::ofstream f(script_path);
+    f << script;
+    if (!f) return fail_now("Cannot write " + script_path);
+  }
+  int timeout_minutes = a.timeout_minutes.value_or(60);
+  if (std::string t = cfg("TimeoutInMinutes"); !t.empty()) {
+    try {
+      timeout_minutes = std::stoi(t);
+    } catch (...) {
+      return fail_now("Configuration TimeoutInMinutes must be a whole number, not '" + t + "'.");
+    }
+  }
+  runner::ProcessSpec spec;
+  spec.argv = {"/bin/sh", "-e", script_path};
+  spec.env = std::move(env);
+  spec.cwd = src;
+  spec.log_path = LogPath(r.id);
+  spec.timeout_seconds = timeout_minutes * 60.0;
+  spec.kill_grace_seconds = options_.kill_grace_seconds;
+
+  core::ActionDecl decl = a;
+  {
+    std::lock_guard lock(queue_mu_);
+    ++busy_;
+  }
+  auto started = launcher_->Start(spec, [this, pipeline, run_id, decl, commands, work, src,
+                                         status_file, timeout_minutes](
+                                            runner::ProcessId, const runner::ProcessExit& x) {
+    Enqueue([=, this] {
+      core::ActionResult result;
+      if (x.exit_code == 0 && x.signal == 0) {
+        for (const auto& o : decl.output_artifacts) {
+          auto rev = artifacts_->PutDirectory(src, o.files);
+          if (!rev.ok()) {
+            result = Failure("Cannot store output artifact " + o.name + ": " + rev.status().message());
+            break;
+          }
+          result.outputs[o.name] = *rev;
+        }
+        if (result.status != core::ActionStatus::kFailed) {
+          result.summary = std::to_string(commands.size()) + " command(s) succeeded";
+        }
+      } else if (x.timed_out) {
+        result = Failure("Timed out after " + std::to_string(timeout_minutes) + " minute(s).",
+                         x.output_tail);
+      } else if (x.cancelled) {
+        result = Failure("The action was cancelled.", x.output_tail);
+      } else {
+        std::string which = "The commands";
+        int code = x.exit_code;
+        std::ifstream sf(status_file);
+        size_t index = 0;
+        if (sf >> index >> code && index >= 1 && index <= commands.size()) {
+          which = "Command " + std::to_string(index) + " (" + commands[index - 1] + ")";
+        }
+        std::string how = x.signal != 0 ? "was killed by signal " + std::to_string(x.signal)
+                                        : "exited with code " + std::to_string(code);
+        result = Failure(which + " " + how + ".",
+                         x.output_tail.empty() ? which + " " + how + "." : x.output_tail);
+      }
+      std::error_code rm;
+      fs::remove_all(work, rm);
+      FinishRun(pipeline, run_id, result);
+      std::lock_guard lock(queue_mu_);
+      --busy_;
+      queue_cv_.notify_all();
+    });
+  });
+  if (!started.ok()) {
+    {
+      std::lock_guard lock(queue_mu_);
+      --busy_;
+    }
+    return fail_now("Cannot start /bin/sh: " + started.status().message());
+  }
+  processes_[run_id] = *started;
+  core::ActionRun* live = p.FindExecution(e.id)->FindRun(run_id);
+  if (live != nullptr && !options_.public_url.empty()) {
+    live->external_url = options_.public_url + "/logs/" + run_id;
+    live->external_id = run_id;
+  }
+}
+
+void Engine::FinishRun(const std::string& pipeline, const std::string& run_id,
+                       const core::ActionResult& result) {
+  std::lock_guard lock(mu_);
+  processes_.erase(run_id);
+  auto p = LoadLocked(pipeline);
+  if (!p.ok()) return;  // Deleted meanwhile.
+  core::Outcome out;
+  const EpochSeconds now = clock_.Now();
+  if (!core::CompleteAction(**p, run_id, result, now, &out).ok()) return;  // Abandoned.
+  core::Advance(**p, now, *ids_, &out);
+  (void)CommitLocked(**p, out);
+}
+
+// ---------------------------------------------------------------------------
+// Work queue and ticker.
+
+void Engine::Enqueue(std::function<void()> fn) {
+  {
+    std::lock_guard lock(queue_mu_);
+    if (stopping_) return;
+    queue_.push_back(std::move(fn));
+    ++busy_;
+  }
+  queue_cv_.notify_one();
+}
+
+void Engine::WorkerLoop() {
+  for (;;) {
+    std::function<void()> fn;
+    {
+      std::unique_lock lock(queue_mu_);
+      queue_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // Stopping and drained.
+      fn = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    try {
+      fn();
+    } catch (const std::exception& ex) {
+      PW_LOG(Error) << "engine task failed: " << ex.what();
+    }
+    std::lock_guard lock(queue_mu_);
+    --busy_;
+    queue_cv_.notify_all();
+  }
+}
+
+bool Engine::WaitIdleForTest(double timeout_seconds) {
+  std::unique_lock lock(queue_mu_);
+  return queue_cv_.wait_for(lock, std::chrono::duration<double>(timeout_seconds),
+                            [this] { return busy_ == 0; });
+}
+
+void Engine::TickerLoop() {
+  double since_poll = 0;
+  for (;;) {
+    {
+      std::unique_lock lock(queue_mu_);
+      if (queue_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) return;
+    }
+    Tick();
+    since_poll += 1;
+    if (options_.source_poll_seconds > 0 && since_poll >= options_.source_poll_seconds) {
+      since_poll = 0;
+      // Git polling: start an execution when a followed branch moves.
+      std::vector<std::string> names;
+      {
+        auto all = store_.ListPipelines();
+        if (all.ok()) {
+          for (const auto& rec : *all) names.push_back(rec.name);
+        }
+      }
+      for (const auto& name : names) {
+        std::vector<std::pair<std::string, core::ActionDecl>> sources;
+        {
+          std::lock_guard lock(mu_);
+          auto p = LoadLocked(name);
+          if (!p.ok() || (*p)->decl.stages.empty()) continue;
+          for (const auto& a : (*p)->decl.stages[0].actions) {
+            auto poll = a.configuration.find("PollForSourceChanges");
+            if (a.type.provider == "Git" &&
+                (poll == a.configuration.end() || poll->second != "false")) {
+              sources.emplace_back(name, a);
+            }
+          }
+        }
+        for (const auto& [pipeline, a] : sources) {
+          auto repo = a.configuration.find("RepositoryPath");
+          auto branch = a.configuration.find("BranchName");
+          if (repo == a.configuration.end()) continue;
+          auto head = git_->ResolveHead(repo->second,
+                                        branch == a.configuration.end() ? "main" : branch->second);
+          if (!head.ok()) continue;
+          const std::string key = "poll/" + pipeline + "/" + a.name;
+          auto seen = store_.GetKv(key);
+          if (!seen.ok()) continue;
+          if (seen->has_value() && **seen == head->commit_id) continue;
+          (void)store_.PutKv(key, head->commit_id);
+          if (!seen->has_value()) continue;  // First look: remember, don't start.
+          PW_LOG(Info) << "branch moved for " << pipeline << "/" << a.name << ": starting";
+          (void)StartExecution(pipeline, "", "Pipewright source poller", "PollForSourceChanges");
+        }
+      }
+    }
+  }
+}
+
+void Engine::Tick() {
+  std::lock_guard lock(mu_);
+  const EpochSeconds now = clock_.Now();
+  for (auto& [name, p] : pipelines_) {
+    core::Outcome out;
+    for (auto& e : p.executions) {
+      if (!e.Active()) continue;
+      for (auto& r : e.runs) {
+        if (r.status != core::ActionStatus::kInProgress || r.token.empty()) continue;
+        if (now - r.started < options_.approval_timeout_seconds) continue;
+        core::ActionResult res = Failure("The approval timed out without a response.");
+        (void)core::CompleteAction(p, r.id, res, now, &out);
+      }
+    }
+    if (out.changed_executions.empty()) continue;
+    core::Advance(p, now, *ids_, &out);
+    (void)CommitLocked(p, out);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Operations.
+
+Status Engine::Recover() {
+  std::lock_guard lock(mu_);
+  PW_ASSIGN_OR_RETURN(auto all, store_.ListPipelines());
+  const EpochSeconds now = clock_.Now();
+  for (const auto& rec : all) {
+    auto p = LoadLocked(rec.name);
+    if (!p.ok()) return p.status();
+    core::Outcome out;
+    core::FailInterruptedRuns(**p, [](const core::ActionRun& r) { return r.token.empty(); },
+                              kRestartMessage, now, &out);
+    core::Advance(**p, now, *ids_, &out);
+    PW_RETURN_IF_ERROR(CommitLocked(**p, out));
+  }
+  if (!ticker_.joinable()) ticker_ = std::thread([this] { TickerLoop(); });
+  return Status::Ok();
+}
+
+Result<store::PipelineRecord> Engine::CreatePipeline(const json& pipeline,
+                                                     const std::vector<store::Tag>& tags,
+                                                     const std::string& caller) {
+  json decl = NormalizeDeclaration(pipeline);
+  core::PipelineDecl d = DeclFromJson(decl);
+  PW_RETURN_IF_ERROR(core::ValidateStructure(
+      d, [this](const core::ActionTypeId& id) { return ActionTypeKnown(id); }));
+  PW_ASSIGN_OR_RETURN(auto rec, [&] {
+    std::lock_guard lock(mu_);
+    pipelines_.erase(d.name);
+    return store_.CreatePipeline(d.name, PipelineArn(d.name), decl, tags, clock_.Now(),
+                                 options_.max_pipelines);
+  }());
+  if (options_.start_on_create) {
+    auto id = StartExecution(d.name, "", caller, "CreatePipeline");
+    if (!id.ok()) PW_LOG(Warning) << "first execution of " << d.name << ": " << id.status().ToString();
+  }
+  return rec;
+}
+
+Result<store::PipelineRecord> Engine::UpdatePipeline(const json& pipeline) {
+  json decl = NormalizeDeclaration(pipeline);
   core::PipelineDecl d = DeclFromJson(decl);
   PW_RETURN_IF_ERROR(core::ValidateStructure(
       d, [this](const core::ActionTypeId& id) { return ActionTypeKnown(id); }));
   std::lock_guard lock(mu_);
-  return store_.UpdatePipeline(d.name, decl, clock_.Now());
+  auto p = LoadLocked(d.name);
+  if (!p.ok()) return p.status();
+  PW_ASSIGN_OR_RETURN(auto rec, store_.UpdatePipeline(d.name, decl, clock_.Now()));
+  d.version = rec.version;
+  core::Outcome out;
+  const EpochSeconds now = clock_.Now();
+  core::ApplyNewVersion(**p, d, now, &out);
+  core::Advance(**p, now, *ids_, &out);
+  (void)CommitLocked(**p, out);
+  return rec;
 }
 
 Status Engine::DeletePipeline(const std::string& name) {
   std::lock_guard lock(mu_);
+  auto p = LoadLocked(name);
+  if (p.ok()) {
+    for (const auto& e : (*p)->executions) {
+      for (const auto& r : e.runs) {
+        auto it = processes_.find(r.id);
+        if (it != processes_.end()) launcher_->Cancel(it->second);
+      }
+    }
+  }
+  pipelines_.erase(name);
   return store_.DeletePipeline(name);
+}
+
+Result<std::string> Engine::StartExecution(const std::string& pipeline,
+                                           const std::string& client_token,
+                                           const std::string& caller,
+                                           const std::string& trigger_type) {
+  std::lock_guard lock(mu_);
+  PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
+  const std::string token_key = "token/" + pipeline + "/" + client_token;
+  if (!client_token.empty()) {
+    PW_ASSIGN_OR_RETURN(auto seen, store_.GetKv(token_key));
+    if (seen.has_value()) return *seen;  // Rule 14: idempotent.
+  }
+  core::Outcome out;
+  const EpochSeconds now = clock_.Now();
+  core::Execution& e = core::StartExecution(*p, trigger_type, caller, now, *ids_, &out);
+  const std::string id = e.id;
+  core::Advance(*p, now, *ids_, &out);
+  if (!client_token.empty()) PW_RETURN_IF_ERROR(store_.PutKv(token_key, id));
+  PW_RETURN_IF_ERROR(CommitLocked(*p, out));
+  return id;
+}
+
+Status Engine::StopExecution(const std::string& pipeline, const std::string& execution_id,
+                             bool abandon, const std::string& reason) {
+  std::lock_guard lock(mu_);
+  PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
+  core::Outcome out;
+  const EpochSeconds now = clock_.Now();
+  PW_RETURN_IF_ERROR(core::StopExecution(*p, execution_id, abandon, reason, now, &out));
+  core::Advance(*p, now, *ids_, &out);
+  return CommitLocked(*p, out);
+}
+
+Result<core::RetryPlan> Engine::PlanRetry(const std::string& pipeline, const std::string& stage,
+                                          const std::string& execution_id, core::RetryMode mode) {
+  std::lock_guard lock(mu_);
+  PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
+  return core::PlanRetry(*p, execution_id, stage, mode);
+}
+
+Result<core::RetryPlan> Engine::RetryStage(const std::string& pipeline, const std::string& stage,
+                                           const std::string& execution_id,
+                                           core::RetryMode mode) {
+  std::lock_guard lock(mu_);
+  PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
+  core::Outcome out;
+  const EpochSeconds now = clock_.Now();
+  PW_ASSIGN_OR_RETURN(core::RetryPlan plan,
+                      core::RetryStage(*p, execution_id, stage, mode, core::RetryTrigger::kManual,
+                                       now, *ids_, &out));
+  core::Advance(*p, now, *ids_, &out);
+  PW_RETURN_IF_ERROR(CommitLocked(*p, out));
+  return plan;
+}
+
+Status Engine::SetTransition(const std::string& pipeline, const std::string& stage, bool enabled,
+                             const std::string& reason, const std::string& caller) {
+  std::lock_guard lock(mu_);
+  PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
+  const EpochSeconds now = clock_.Now();
+  PW_RETURN_IF_ERROR(core::SetTransition(*p, stage, enabled, reason, caller, now));
+  core::Outcome out;
+  core::Advance(*p, now, *ids_, &out);
+  return CommitLocked(*p, out);
+}
+
+Result<EpochSeconds> Engine::PutApproval(const std::string& pipeline, const std::string& stage,
+                                         const std::string& action, const std::string& token,
+                                         bool approved, const std::string& summary,
+                                         const std::string& caller) {
+  std::lock_guard lock(mu_);
+  PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
+  PW_ASSIGN_OR_RETURN(std::string run_id, core::FindApprovalRun(*p, stage, action, token));
+  core::ActionResult r;
+  r.status = approved ? core::ActionStatus::kSucceeded : core::ActionStatus::kFailed;
+  r.summary = summary;
+  r.updated_by = caller;
+  if (!approved) {
+    r.error_code = "JobFailed";
+    r.error_message = "Rejected by " + caller + (summary.empty() ? "" : ": " + summary);
+  }
+  core::Outcome out;
+  const EpochSeconds now = clock_.Now();
+  PW_RETURN_IF_ERROR(core::CompleteAction(*p, run_id, r, now, &out));
+  core::Advance(*p, now, *ids_, &out);
+  PW_RETURN_IF_ERROR(CommitLocked(*p, out));
+  return now;
+}
+
+Result<Snapshot> Engine::GetSnapshot(const std::string& pipeline) {
+  std::lock_guard lock(mu_);
+  auto p = LoadLocked(pipeline);
+  if (!p.ok()) {
+    if (p.status().code() == StatusCode::kNotFound) return NotFoundPipeline(pipeline);
+    return p.status();
+  }
+  PW_ASSIGN_OR_RETURN(auto rec, store_.GetPipeline(pipeline, std::nullopt));
+  return Snapshot{std::move(rec), **p};
 }
 
 }  // namespace pw::engine

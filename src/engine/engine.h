@@ -1,33 +1,62 @@
 #pragma once
 
 // Engine: the one place that changes pipelines and executions. It validates
-// definitions, asks core for decisions, persists each decision in one store
-// transaction, then performs its effects (processes, artifacts) through the
-// runner. All mutable execution state is owned here behind one mutex, so
-// concurrent API calls are serialized: no race can half-apply a decision.
+// definitions, asks core for every decision, persists each decision in one
+// store transaction, then performs its effects (processes, artifacts,
+// approvals) through the runner. All mutable execution state is owned here
+// behind one mutex, so concurrent API calls are serialized and no race can
+// half-apply a decision (e.g. two retries of one stage: exactly one wins).
+// Queries get copies (snapshots) and never see a half-made change.
 // Thread-safe.
+//
+//   Engine engine(store, clock, options);
+//   PW_RETURN_IF_ERROR(engine.Recover());          // after a restart
+//   auto id = engine.StartExecution("p", token, "user");
 
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "core/execution.h"
+#include "core/machine.h"
 #include "core/pipeline.h"
 #include "store/store.h"
+
+namespace pw::runner {
+class ArtifactStore;
+class GitSource;
+class ProcessLauncher;
+}  // namespace pw::runner
 
 namespace pw::engine {
 
 struct EngineOptions {
   std::string region = "us-east-1";
   std::string account_id = "123456789012";
-  std::string data_dir;          // Artifacts, logs, workspaces live below it.
+  std::string data_dir;            // Artifacts, logs and workspaces live below it.
+  std::string public_url;          // Base URL of this server, for externalExecutionUrl.
   int max_pipelines = 1000;
-  bool start_on_create = true;   // Rule 12: CreatePipeline starts the first execution.
+  bool start_on_create = true;     // Rule 12: CreatePipeline starts the first execution.
+  double approval_timeout_seconds = 7 * 24 * 3600;
+  double source_poll_seconds = 30;  // Git PollForSourceChanges period; 0 = off.
+  double kill_grace_seconds = 5;
+};
+
+// A consistent copy of one pipeline for queries.
+struct Snapshot {
+  store::PipelineRecord record;  // Current version.
+  core::PipelineState state;
 };
 
 class Engine {
@@ -36,28 +65,97 @@ class Engine {
   Engine(store::Store& store, const Clock& clock, EngineOptions options);
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
+  // Stops background work; running actions are killed (they are failed as
+  // interrupted on the next start).
   ~Engine();
 
   const EngineOptions& options() const { return options_; }
+  void SetPublicUrl(const std::string& url);
   store::Store& store() { return store_; }
   std::string PipelineArn(const std::string& name) const;
 
-  // Validates the structure (A.6-A.10, unknown action types) and stores
-  // version 1. Errors: Invalid*Exception, PipelineNameInUseException,
-  // LimitExceededException, TooManyTagsException.
+  // After a restart: actions that were running when the server stopped are
+  // marked Failed (retryable); approvals keep waiting; executions waiting
+  // between stages carry on. Also starts the background ticker.
+  Status Recover();
+
+  // Validates the structure (A.6-A.10, unknown action types), stores version
+  // 1 and (rule 12) starts the first execution. Errors: Invalid*Exception,
+  // PipelineNameInUseException, LimitExceededException, TooManyTagsException.
   Result<store::PipelineRecord> CreatePipeline(const nlohmann::json& pipeline,
-                                               const std::vector<store::Tag>& tags);
-  // Stores the next version. PipelineNotFoundException, Invalid*Exception.
+                                               const std::vector<store::Tag>& tags,
+                                               const std::string& caller);
+  // Stores the next version and applies rule 69 to running executions.
   Result<store::PipelineRecord> UpdatePipeline(const nlohmann::json& pipeline);
+  // Abandons running work and removes the pipeline with its history.
   Status DeletePipeline(const std::string& name);
 
- private:
+  // Starts an execution; a repeated client_token returns the first id (rule 14).
+  Result<std::string> StartExecution(const std::string& pipeline, const std::string& client_token,
+                                     const std::string& caller,
+                                     const std::string& trigger_type = "StartPipelineExecution");
+  Status StopExecution(const std::string& pipeline, const std::string& execution_id, bool abandon,
+                       const std::string& reason);
+  Result<core::RetryPlan> PlanRetry(const std::string& pipeline, const std::string& stage,
+                                    const std::string& execution_id, core::RetryMode mode);
+  Result<core::RetryPlan> RetryStage(const std::string& pipeline, const std::string& stage,
+                                     const std::string& execution_id, core::RetryMode mode);
+  Status SetTransition(const std::string& pipeline, const std::string& stage, bool enabled,
+                       const std::string& reason, const std::string& caller);
+  // Answers an approval; returns approvedAt.
+  Result<EpochSeconds> PutApproval(const std::string& pipeline, const std::string& stage,
+                                   const std::string& action, const std::string& token,
+                                   bool approved, const std::string& summary,
+                                   const std::string& caller);
+
+  Result<Snapshot> GetSnapshot(const std::string& pipeline);
+  // Where an action run's output is logged.
+  std::string LogPath(const std::string& run_id) const;
+
   bool ActionTypeKnown(const core::ActionTypeId& id) const;
+
+  // Test hook: waits until no action work is queued or running. False on timeout.
+  bool WaitIdleForTest(double timeout_seconds);
+
+ private:
+  class Ids;
+  struct Task {
+    std::function<void()> fn;
+  };
+
+  Result<core::PipelineState*> LoadLocked(const std::string& name);
+  // Persists what `out` changed in one transaction, then performs the effects.
+  Status CommitLocked(core::PipelineState& p, core::Outcome& out);
+  void PerformLocked(core::PipelineState& p, const core::Effect& fx);
+  void StartCommands(core::PipelineState& p, const core::Execution& e, const core::ActionRun& r,
+                     const core::ActionDecl& a);
+  // Called (on a worker thread) when an action's work is done.
+  void FinishRun(const std::string& pipeline, const std::string& run_id,
+                 const core::ActionResult& result);
+  void Enqueue(std::function<void()> fn);
+  void WorkerLoop();
+  void TickerLoop();
+  void Tick();
 
   store::Store& store_;
   const Clock& clock_;
   EngineOptions options_;
-  std::mutex mu_;  // Serializes every decision.
+  std::unique_ptr<Ids> ids_;
+  std::unique_ptr<runner::ProcessLauncher> launcher_;
+  std::unique_ptr<runner::ArtifactStore> artifacts_;
+  std::unique_ptr<runner::GitSource> git_;
+
+  std::mutex mu_;  // Serializes every decision; guards the members below.
+  std::map<std::string, core::PipelineState> pipelines_;  // Loaded pipelines.
+  std::map<std::string, uint64_t> processes_;             // Run id -> process id.
+
+  std::mutex queue_mu_;  // Guards queue_, busy_, stopping_.
+  std::condition_variable queue_cv_;
+  std::deque<std::function<void()>> queue_;
+  int busy_ = 0;  // Queued tasks plus running processes.
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+  std::thread ticker_;
 };
 
 }  // namespace pw::engine

@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <ctime>
+#include <iterator>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -12,11 +14,13 @@
 #include <httplib.h>
 
 #include "api/dispatcher.h"
+#include "api/execution_ops.h"
 #include "api/http_server.h"
 #include "api/pipeline_ops.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "engine/engine.h"
+#include "sigv4/sigv4.h"
 #include "store/store.h"
 
 namespace pw::server {
@@ -94,6 +98,7 @@ int RunServe(const std::vector<std::string>& args) {
 
   api::Dispatcher dispatcher;
   api::RegisterPipelineOps(dispatcher, engine);
+  api::RegisterExecutionOps(dispatcher, engine);
   api::HttpServer http(dispatcher, {});
   if (!keys_file.empty()) {
     auto keys = ReadKeys(keys_file);
@@ -101,11 +106,49 @@ int RunServe(const std::vector<std::string>& args) {
       std::fprintf(stderr, "pipewright: %s\n", keys.status().message().c_str());
       return 2;
     }
-    (void)keys;  // Signature verification is wired in with pw_sigv4.
+    http.SetAuthenticator([keys = *keys, &opts](const httplib::Request& req) -> Result<std::string> {
+      sigv4::HttpRequestView view;
+      view.method = req.method;
+      std::string target = req.target;
+      auto q = target.find('?');
+      view.path = q == std::string::npos ? target : target.substr(0, q);
+      view.query = q == std::string::npos ? "" : target.substr(q + 1);
+      for (const auto& [k, v] : req.headers) view.headers.emplace_back(k, v);
+      view.body = req.body;
+      PW_ASSIGN_OR_RETURN(std::string akid,
+                          sigv4::Verify(view, "codepipeline", static_cast<int64_t>(std::time(nullptr)),
+                                        [&keys](std::string_view id) -> std::optional<sigv4::SecretInfo> {
+                                          auto it = keys.find(std::string(id));
+                                          if (it == keys.end()) return std::nullopt;
+                                          return sigv4::SecretInfo{it->second, "", 0};
+                                        }));
+      return "arn:aws:iam::" + opts.account_id + ":user/" + akid;
+    });
   }
+  // Action logs, for externalExecutionUrl and `pipewright logs`: ?offset=N
+  // returns the bytes from N on.
+  http.raw().Get(R"(/logs/([0-9a-f-]{36}))", [&engine](const httplib::Request& req,
+                                                       httplib::Response& res) {
+    std::ifstream f(engine.LogPath(req.matches[1].str()), std::ios::binary);
+    if (!f) {
+      res.status = 404;
+      res.set_content("no log for this action execution\n", "text/plain");
+      return;
+    }
+    long offset = 0;
+    if (req.has_param("offset")) offset = std::atol(req.get_param_value("offset").c_str());
+    f.seekg(offset);
+    std::string body((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    res.set_content(body, "text/plain; charset=utf-8");
+  });
   auto bound = http.Bind(listen);
   if (!bound.ok()) {
     std::fprintf(stderr, "pipewright: %s\n", bound.status().message().c_str());
+    return 1;
+  }
+  engine.SetPublicUrl("http://" + *bound);
+  if (Status rs = engine.Recover(); !rs.ok()) {
+    std::fprintf(stderr, "pipewright: recovery failed: %s\n", rs.ToString().c_str());
     return 1;
   }
   std::printf("listening on http://%s\n", bound->c_str());

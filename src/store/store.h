@@ -93,10 +93,15 @@ class Store {
   virtual Status TagResource(const std::string& arn, const std::vector<Tag>& tags) = 0;
   virtual Status UntagResource(const std::string& arn, const std::vector<std::string>& keys) = 0;
 
-  // Executions. Writes the execution document and the given action execution
-  // rows (inserted or replaced) in one transaction.
-  virtual Status SaveExecution(const ExecutionRow& execution,
-                               const std::vector<ActionExecutionRow>& actions) = 0;
+  // Executions. Writes the execution documents, the action execution rows
+  // (inserted or replaced) and the key/value pairs in one transaction.
+  virtual Status SaveBatch(const std::vector<ExecutionRow>& executions,
+                           const std::vector<ActionExecutionRow>& actions,
+                           const std::vector<std::pair<std::string, std::string>>& kv) = 0;
+  Status SaveExecution(const ExecutionRow& execution,
+                       const std::vector<ActionExecutionRow>& actions) {
+    return SaveBatch({execution}, actions, {});
+  }
   // Executions of `pipeline`, newest first. Empty pipeline = every pipeline.
   virtual Result<std::vector<ExecutionRow>> ListExecutions(const std::string& pipeline) = 0;
   // Action executions of a pipeline (optionally one execution), newest first.

@@ -232,7 +232,8 @@ class SqliteStore final : public Store {
       for (const char* sql : {"DELETE FROM pipelines WHERE name = ?",
                               "DELETE FROM pipeline_versions WHERE name = ?",
                               "DELETE FROM executions WHERE pipeline = ?",
-                              "DELETE FROM action_executions WHERE pipeline = ?"}) {
+                              "DELETE FROM action_executions WHERE pipeline = ?",
+                              "DELETE FROM kv WHERE key = 'pstate/' || ?"}) {
         Stmt st(db_, sql);
         st.Bind(1, name);
         PW_RETURN_IF_ERROR(Done(st));
@@ -271,16 +272,20 @@ class SqliteStore final : public Store {
     });
   }
 
-  Status SaveExecution(const ExecutionRow& e, const std::vector<ActionExecutionRow>& actions) override {
+  Status SaveBatch(const std::vector<ExecutionRow>& executions,
+                   const std::vector<ActionExecutionRow>& actions,
+                   const std::vector<std::pair<std::string, std::string>>& kv) override {
     std::lock_guard lock(mu_);
     return InTransaction([&]() -> Status {
-      Stmt st(db_,
-              "INSERT INTO executions (id, pipeline, status, started, updated, doc) "
-              "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-              "status = excluded.status, updated = excluded.updated, doc = excluded.doc");
-      st.Bind(1, e.id).Bind(2, e.pipeline).Bind(3, e.status).Bind(4, e.started).Bind(5, e.updated)
-          .Bind(6, e.doc.dump());
-      PW_RETURN_IF_ERROR(Done(st));
+      for (const auto& e : executions) {
+        Stmt st(db_,
+                "INSERT INTO executions (id, pipeline, status, started, updated, doc) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                "status = excluded.status, updated = excluded.updated, doc = excluded.doc");
+        st.Bind(1, e.id).Bind(2, e.pipeline).Bind(3, e.status).Bind(4, e.started)
+            .Bind(5, e.updated).Bind(6, e.doc.dump());
+        PW_RETURN_IF_ERROR(Done(st));
+      }
       for (const auto& a : actions) {
         Stmt ast(db_,
                  "INSERT INTO action_executions (id, execution_id, pipeline, stage, action, "
@@ -291,6 +296,12 @@ class SqliteStore final : public Store {
             .Bind(5, a.action).Bind(6, a.status).Bind(7, a.started).Bind(8, a.updated)
             .Bind(9, a.doc.dump());
         PW_RETURN_IF_ERROR(Done(ast));
+      }
+      for (const auto& [k, v] : kv) {
+        Stmt st(db_, "INSERT INTO kv (key, value) VALUES (?, ?) "
+                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+        st.Bind(1, k).Bind(2, v);
+        PW_RETURN_IF_ERROR(Done(st));
       }
       return Status::Ok();
     });

@@ -1,0 +1,483 @@
+#include "api/execution_ops.h"
+
+#include <algorithm>
+
+#include "api/pipeline_ops.h"
+#include "engine/action_types.h"
+#include "spec/service_model.h"
+
+namespace pw::api {
+namespace {
+
+using nlohmann::json;
+using core::ActionRun;
+using core::Execution;
+using core::PipelineState;
+
+std::string Target(const char* op) { return std::string(kCodePipelinePrefix) + op; }
+
+json Trigger(const Execution& e) {
+  json t = {{"triggerType", e.trigger_type}};
+  if (!e.trigger_detail.empty()) t["triggerDetail"] = e.trigger_detail;
+  return t;
+}
+
+// Source revisions of an execution: the latest successful run of each source action.
+std::vector<const ActionRun*> SourceRuns(const PipelineState& p, const Execution& e) {
+  std::vector<const ActionRun*> out;
+  if (p.decl.stages.empty()) return out;
+  const std::string& first = p.decl.stages[0].name;
+  for (const auto& r : e.runs) {
+    if (r.stage != first || r.revision_id.empty()) continue;
+    auto it = std::find_if(out.begin(), out.end(),
+                           [&](const ActionRun* o) { return o->action == r.action; });
+    if (it != out.end()) *it = &r;
+    else out.push_back(&r);
+  }
+  return out;
+}
+
+json ErrorDetails(const ActionRun& r) {
+  return {{"code", r.error_code.empty() ? "JobFailed" : r.error_code},
+          {"message", r.error_message}};
+}
+
+json ActionLatest(const ActionRun& r) {
+  json j = {{"actionExecutionId", r.id},
+            {"status", core::Name(r.status)},
+            {"lastStatusChange", r.updated}};
+  if (!r.summary.empty()) j["summary"] = r.summary.substr(0, 2048);
+  if (!r.token.empty() && r.status == core::ActionStatus::kInProgress) j["token"] = r.token;
+  if (!r.updated_by.empty()) j["lastUpdatedBy"] = r.updated_by;
+  if (!r.external_id.empty()) j["externalExecutionId"] = r.external_id;
+  if (!r.external_url.empty()) j["externalExecutionUrl"] = r.external_url;
+  if (r.percent_complete >= 0) j["percentComplete"] = r.percent_complete;
+  if (r.status == core::ActionStatus::kFailed) j["errorDetails"] = ErrorDetails(r);
+  return j;
+}
+
+json ExecutionSummary(const PipelineState& p, const Execution& e) {
+  json s = {{"pipelineExecutionId", e.id},
+            {"status", core::Name(e.status)},
+            {"startTime", e.started},
+            {"lastUpdateTime", e.updated},
+            {"trigger", Trigger(e)},
+            {"executionMode", core::ExecutionModeName(p.decl.execution_mode)},
+            {"executionType", e.execution_type}};
+  if (!e.status_summary.empty()) s["statusSummary"] = e.status_summary;
+  json revs = json::array();
+  for (const ActionRun* r : SourceRuns(p, e)) {
+    json rv = {{"actionName", r->action}, {"revisionId", r->revision_id}};
+    if (!r->revision_summary.empty()) rv["revisionSummary"] = r->revision_summary;
+    revs.push_back(rv);
+  }
+  s["sourceRevisions"] = revs;
+  if (e.stop_requested && !e.stop_reason.empty()) s["stopTrigger"] = {{"reason", e.stop_reason}};
+  if (!e.rollback_target.empty()) {
+    s["rollbackMetadata"] = {{"rollbackTargetPipelineExecutionId", e.rollback_target}};
+  }
+  return s;
+}
+
+Result<engine::Snapshot> Snap(engine::Engine& eng, const json& in, const char* key) {
+  return eng.GetSnapshot(in[key].get<std::string>());
+}
+
+Result<const Execution*> FindExec(const engine::Snapshot& s, const std::string& id) {
+  const Execution* e = s.state.FindExecution(id);
+  if (e == nullptr) {
+    return NotFound("Pipeline execution " + id + " was not found in pipeline " + s.record.name +
+                        "; list them with list-pipeline-executions.",
+                    "PipelineExecutionNotFoundException");
+  }
+  return e;
+}
+
+json StageStateJson(const PipelineState& p, const core::StageDecl& s) {
+  json st = {{"stageName", s.name}};
+  auto t = p.transitions.find(s.name);
+  json ts = {{"enabled", t == p.transitions.end() || t->second.enabled}};
+  if (t != p.transitions.end() && t->second.last_changed_at > 0) {
+    ts["lastChangedBy"] = t->second.last_changed_by;
+    ts["lastChangedAt"] = t->second.last_changed_at;
+    if (!t->second.enabled) ts["disabledReason"] = t->second.disabled_reason;
+  }
+  st["inboundTransitionState"] = ts;
+  const bool parallel = p.decl.execution_mode == core::ExecutionMode::kParallel;
+  if (!parallel) {
+    json inbound = json::array();
+    const int index = p.decl.StageIndex(s.name);
+    for (const auto& e : p.executions) {
+      if (e.status == core::ExecutionStatus::kInProgress && !e.in_stage && e.stage_index == index) {
+        inbound.push_back({{"pipelineExecutionId", e.id},
+                           {"status", core::Name(e.status)},
+                           {"type", e.execution_type}});
+      }
+    }
+    if (!inbound.empty()) {
+      st["inboundExecution"] = inbound.back();
+      st["inboundExecutions"] = inbound;
+    }
+  }
+  const Execution* latest = nullptr;
+  const core::StageRun* sr = nullptr;
+  auto it = p.stage_latest.find(s.name);
+  if (!parallel && it != p.stage_latest.end()) {
+    latest = p.FindExecution(it->second);
+    sr = latest ? latest->FindStageRun(s.name) : nullptr;
+  }
+  json actions = json::array();
+  for (const auto& a : s.actions) {
+    json as = {{"actionName", a.name}};
+    if (sr != nullptr) {
+      auto run = sr->latest.find(a.name);
+      const ActionRun* r = run == sr->latest.end() ? nullptr : latest->FindRun(run->second);
+      if (r != nullptr) {
+        as["latestExecution"] = ActionLatest(*r);
+        if (!r->revision_id.empty()) {
+          as["currentRevision"] = {{"revisionId", r->revision_id},
+                                   {"revisionChangeId", r->revision_id},
+                                   {"created", r->revision_created}};
+        }
+      }
+    }
+    actions.push_back(as);
+  }
+  st["actionStates"] = actions;
+  if (sr != nullptr) {
+    st["latestExecution"] = {{"pipelineExecutionId", latest->id},
+                             {"status", core::Name(sr->status)},
+                             {"type", latest->execution_type}};
+    if (sr->manual_retries > 0 || sr->auto_retries > 0) {
+      json m = {{"latestRetryTrigger", sr->latest_retry_trigger}};
+      if (sr->manual_retries > 0) m["manualStageRetryAttempt"] = sr->manual_retries;
+      if (sr->auto_retries > 0) m["autoStageRetryAttempt"] = sr->auto_retries;
+      st["retryStageMetadata"] = m;
+    }
+  }
+  return st;
+}
+
+json ActionExecutionDetail(const PipelineState& p, const Execution& e, const ActionRun& r) {
+  json input = json::object();
+  json output = json::object();
+  if (const core::StageDecl* s = p.decl.FindStage(r.stage)) {
+    for (const auto& a : s->actions) {
+      if (a.name != r.action) continue;
+      input["actionTypeId"] = {{"category", a.type.category},
+                               {"owner", a.type.owner},
+                               {"provider", a.type.provider},
+                               {"version", a.type.version}};
+      input["configuration"] = a.configuration;
+      input["resolvedConfiguration"] = a.configuration;
+      if (!a.namespace_name.empty()) input["namespace"] = a.namespace_name;
+    }
+  }
+  json ins = json::array();
+  for (const auto& [name, rev] : r.inputs) {
+    ins.push_back({{"name", name},
+                   {"s3location", {{"bucket", "pipewright-artifacts"}, {"key", rev + ".zip"}}}});
+  }
+  input["inputArtifacts"] = ins;
+  json outs = json::array();
+  for (const auto& [name, rev] : r.outputs) {
+    outs.push_back({{"name", name},
+                    {"s3location", {{"bucket", "pipewright-artifacts"}, {"key", rev + ".zip"}}}});
+  }
+  output["outputArtifacts"] = outs;
+  json result = json::object();
+  if (!r.external_id.empty()) result["externalExecutionId"] = r.external_id;
+  if (!r.summary.empty()) result["externalExecutionSummary"] = r.summary.substr(0, 2048);
+  if (!r.external_url.empty()) result["externalExecutionUrl"] = r.external_url;
+  if (r.status == core::ActionStatus::kFailed) result["errorDetails"] = ErrorDetails(r);
+  output["executionResult"] = result;
+  if (!r.output_variables.empty()) output["outputVariables"] = r.output_variables;
+  json d = {{"pipelineExecutionId", e.id},
+            {"actionExecutionId", r.id},
+            {"pipelineVersion", e.pipeline_version},
+            {"stageName", r.stage},
+            {"actionName", r.action},
+            {"startTime", r.started},
+            {"lastUpdateTime", r.updated},
+            {"status", core::Name(r.status)},
+            {"input", input},
+            {"output", output}};
+  if (!r.updated_by.empty()) d["updatedBy"] = r.updated_by;
+  return d;
+}
+
+Result<core::RetryMode> Mode(const std::string& s) {
+  if (s == "FAILED_ACTIONS") return core::RetryMode::kFailedActions;
+  if (s == "ALL_ACTIONS") return core::RetryMode::kAllActions;
+  return InvalidArgument("retryMode must be FAILED_ACTIONS or ALL_ACTIONS, not '" + s + "'.");
+}
+
+json ActionTypeJson(const engine::BuiltinActionType& t) {
+  json props = json::array();
+  for (const auto& p : t.properties) {
+    props.push_back({{"name", p.name},
+                     {"required", p.required},
+                     {"key", p.key},
+                     {"secret", p.secret},
+                     {"queryable", p.queryable},
+                     {"description", p.description},
+                     {"type", "String"}});
+  }
+  return {{"id",
+           {{"category", t.id.category},
+            {"owner", t.id.owner},
+            {"provider", t.id.provider},
+            {"version", t.id.version}}},
+          {"settings", json::object()},
+          {"actionConfigurationProperties", props},
+          {"inputArtifactDetails", {{"minimumCount", t.min_inputs}, {"maximumCount", t.max_inputs}}},
+          {"outputArtifactDetails",
+           {{"minimumCount", t.min_outputs}, {"maximumCount", t.max_outputs}}}};
+}
+
+template <typename T, typename KeyFn>
+Result<json> Page(const std::vector<T>& items, const json& in, size_t default_max, KeyFn key,
+                  const char* list_name, std::function<json(const T&)> render) {
+  size_t start = 0;
+  if (in.contains("nextToken")) {
+    PW_ASSIGN_OR_RETURN(std::string after, DecodeToken(in["nextToken"]));
+    auto it = std::find_if(items.begin(), items.end(), [&](const T& t) { return key(t) == after; });
+    if (it == items.end()) {
+      return InvalidArgument("The nextToken is no longer valid; start the listing again.",
+                             "InvalidNextTokenException");
+    }
+    start = static_cast<size_t>(it - items.begin()) + 1;
+  }
+  size_t max = in.contains("maxResults") ? in["maxResults"].get<size_t>() : default_max;
+  json list = json::array();
+  size_t i = start;
+  for (; i < items.size() && list.size() < max; ++i) list.push_back(render(items[i]));
+  json out = {{list_name, list}};
+  if (i < items.size() && i > start) out["nextToken"] = EncodeToken(key(items[i - 1]));
+  return out;
+}
+
+}  // namespace
+
+void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
+  d.Register(Target("StartPipelineExecution"), "StartPipelineExecution",
+             [&eng](const json& in, const RequestContext& ctx) -> Result<json> {
+               PW_ASSIGN_OR_RETURN(std::string id,
+                                   eng.StartExecution(in["name"], in.value("clientRequestToken", ""),
+                                                      ctx.caller));
+               return json{{"pipelineExecutionId", id}};
+             });
+
+  d.Register(Target("StopPipelineExecution"), "StopPipelineExecution",
+             [&eng](const json& in, const RequestContext&) -> Result<json> {
+               PW_RETURN_IF_ERROR(eng.StopExecution(in["pipelineName"], in["pipelineExecutionId"],
+                                                    in.value("abandon", false),
+                                                    in.value("reason", "")));
+               return json{{"pipelineExecutionId", in["pipelineExecutionId"]}};
+             });
+
+  d.Register(Target("GetPipelineExecution"), "GetPipelineExecution",
+             [&eng](const json& in, const RequestContext&) -> Result<json> {
+               PW_ASSIGN_OR_RETURN(auto snap, Snap(eng, in, "pipelineName"));
+               PW_ASSIGN_OR_RETURN(const Execution* e, FindExec(snap, in["pipelineExecutionId"]));
+               json revs = json::array();
+               for (const ActionRun* r : SourceRuns(snap.state, *e)) {
+                 for (const auto& [name, rev] : r->outputs) {
+                   json rv = {{"name", name}, {"revisionId", r->revision_id}};
+                   if (!r->revision_summary.empty()) rv["revisionSummary"] = r->revision_summary;
+                   if (r->revision_created > 0) rv["created"] = r->revision_created;
+                   revs.push_back(rv);
+                 }
+               }
+               json pe = {{"pipelineName", snap.record.name},
+                          {"pipelineVersion", e->pipeline_version},
+                          {"pipelineExecutionId", e->id},
+                          {"status", core::Name(e->status)},
+                          {"artifactRevisions", revs},
+                          {"trigger", Trigger(*e)},
+                          {"executionMode", core::ExecutionModeName(snap.state.decl.execution_mode)},
+                          {"executionType", e->execution_type}};
+               if (!e->status_summary.empty()) pe["statusSummary"] = e->status_summary;
+               return json{{"pipelineExecution", pe}};
+             });
+
+  d.Register(Target("ListPipelineExecutions"), "ListPipelineExecutions",
+             [&eng](const json& in, const RequestContext&) -> Result<json> {
+               PW_ASSIGN_OR_RETURN(auto snap, Snap(eng, in, "pipelineName"));
+               std::vector<const Execution*> execs;
+               std::string succeeded_in;
+               if (in.contains("filter") && in["filter"].contains("succeededInStage")) {
+                 succeeded_in = in["filter"]["succeededInStage"].value("stageName", "");
+               }
+               for (auto it = snap.state.executions.rbegin(); it != snap.state.executions.rend();
+                    ++it) {
+                 if (!succeeded_in.empty()) {
+                   const core::StageRun* sr = it->FindStageRun(succeeded_in);
+                   if (sr == nullptr || sr->status != core::StageStatus::kSucceeded) continue;
+                 }
+                 execs.push_back(&*it);
+               }
+               const PipelineState& st = snap.state;
+               return Page<const Execution*>(
+                   execs, in, 100, [](const Execution* e) { return e->id; },
+                   "pipelineExecutionSummaries",
+                   [&st](const Execution* const& e) { return ExecutionSummary(st, *e); });
+             });
+
+  d.Register(Target("GetPipelineState"), "GetPipelineState",
+             [&eng](const json& in, const RequestContext&) -> Result<json> {
+               PW_ASSIGN_OR_RETURN(auto snap, Snap(eng, in, "name"));
+               json stages = json::array();
+               for (const auto& s : snap.state.decl.stages) {
+                 stages.push_back(StageStateJson(snap.state, s));
+               }
+               return json{{"pipelineName", snap.record.name},
+                           {"pipelineVersion", snap.record.version},
+                           {"stageStates", stages},
+                           {"created", snap.record.created},
+                           {"updated", snap.record.updated}};
+             });
+
+  d.Register(Target("ListActionExecutions"), "ListActionExecutions",
+             [&eng](const json& in, const RequestContext&) -> Result<json> {
+               PW_ASSIGN_OR_RETURN(auto snap, Snap(eng, in, "pipelineName"));
+               std::string only;
+               if (in.contains("filter")) only = in["filter"].value("pipelineExecutionId", "");
+               if (!only.empty()) {
+                 PW_ASSIGN_OR_RETURN(const Execution* e, FindExec(snap, only));
+                 (void)e;
+               }
+               std::vector<std::pair<const Execution*, const ActionRun*>> runs;
+               for (auto e = snap.state.executions.rbegin(); e != snap.state.executions.rend(); ++e) {
+                 if (!only.empty() && e->id != only) continue;
+                 for (auto r = e->runs.rbegin(); r != e->runs.rend(); ++r) runs.emplace_back(&*e, &*r);
+               }
+               const PipelineState& st = snap.state;
+               using Item = std::pair<const Execution*, const ActionRun*>;
+               return Page<Item>(
+                   runs, in, 100, [](const Item& i) { return i.second->id; },
+                   "actionExecutionDetails",
+                   [&st](const Item& i) { return ActionExecutionDetail(st, *i.first, *i.second); });
+             });
+
+  d.Register(Target("RetryStageExecution"), "RetryStageExecution",
+             [&eng](const json& in, const RequestContext&) -> Result<json> {
+               PW_ASSIGN_OR_RETURN(core::RetryMode mode, Mode(in["retryMode"]));
+               PW_ASSIGN_OR_RETURN(auto plan, eng.RetryStage(in["pipelineName"], in["stageName"],
+                                                             in["pipelineExecutionId"], mode));
+               (void)plan;
+               return json{{"pipelineExecutionId", in["pipelineExecutionId"]}};
+             });
+
+  // Extension: what a retry would do, per mode, and why it is refused.
+  d.Register(std::string(kPipewrightPrefix) + "GetStageRetryPlan", "",
+             [&eng](const json& in, const RequestContext&) -> Result<json> {
+               json probe = in;
+               if (!probe.contains("retryMode")) probe["retryMode"] = "FAILED_ACTIONS";
+               PW_RETURN_IF_ERROR(
+                   spec::ServiceModel::Get().ValidateShape("RetryStageExecutionInput", probe, ""));
+               json plans = json::object();
+               for (const char* m : {"FAILED_ACTIONS", "ALL_ACTIONS"}) {
+                 auto plan = eng.PlanRetry(in["pipelineName"], in["stageName"],
+                                           in["pipelineExecutionId"], *Mode(m));
+                 json pj;
+                 if (plan.ok()) {
+                   pj = {{"retryable", true},
+                         {"actionsToRerun", plan->actions_to_rerun},
+                         {"actionsToRunAfter", plan->actions_after}};
+                 } else {
+                   if (plan.status().wire_name() == "PipelineNotFoundException") return plan.status();
+                   pj = {{"retryable", false},
+                         {"reason", plan.status().message()},
+                         {"errorCode", plan.status().wire_name()},
+                         {"actionsToRerun", json::array()}};
+                 }
+                 plans[m] = pj;
+               }
+               json out = {{"pipelineName", in["pipelineName"]},
+                           {"stageName", in["stageName"]},
+                           {"pipelineExecutionId", in["pipelineExecutionId"]},
+                           {"plans", plans}};
+               if (in.contains("retryMode")) {
+                 PW_ASSIGN_OR_RETURN(core::RetryMode mode, Mode(in["retryMode"]));
+                 (void)mode;
+                 for (const auto& [k, v] : plans[in["retryMode"].get<std::string>()].items()) out[k] = v;
+               }
+               return out;
+             });
+
+  auto transition = [&eng](bool enabled) {
+    return [&eng, enabled](const json& in, const RequestContext& ctx) -> Result<json> {
+      std::string stage = in["stageName"];
+      if (in["transitionType"] == "Outbound") {
+        // Rule 32: Outbound of stage N holds executions like Inbound of N+1.
+        PW_ASSIGN_OR_RETURN(auto snap, eng.GetSnapshot(in["pipelineName"]));
+        int i = snap.state.decl.StageIndex(stage);
+        if (i < 0) {
+          return NotFound("Stage '" + stage + "' does not exist.", "StageNotFoundException");
+        }
+        if (i + 1 >= static_cast<int>(snap.state.decl.stages.size())) return json::object();
+        stage = snap.state.decl.stages[static_cast<size_t>(i + 1)].name;
+      }
+      PW_RETURN_IF_ERROR(eng.SetTransition(in["pipelineName"], stage, enabled,
+                                           in.value("reason", ""), ctx.caller));
+      return json::object();
+    };
+  };
+  d.Register(Target("EnableStageTransition"), "EnableStageTransition", transition(true));
+  d.Register(Target("DisableStageTransition"), "DisableStageTransition", transition(false));
+
+  d.Register(Target("PutApprovalResult"), "PutApprovalResult",
+             [&eng](const json& in, const RequestContext& ctx) -> Result<json> {
+               const std::string status = in["result"]["status"];
+               if (status != "Approved" && status != "Rejected") {
+                 return InvalidArgument("result.status must be Approved or Rejected.");
+               }
+               PW_ASSIGN_OR_RETURN(EpochSeconds at,
+                                   eng.PutApproval(in["pipelineName"], in["stageName"],
+                                                   in["actionName"], in["token"],
+                                                   status == "Approved",
+                                                   in["result"].value("summary", ""), ctx.caller));
+               return json{{"approvedAt", at}};
+             });
+
+  d.Register(Target("ListActionTypes"), "ListActionTypes",
+             [](const json& in, const RequestContext&) -> Result<json> {
+               std::string owner = in.value("actionOwnerFilter", "");
+               json list = json::array();
+               for (const auto& t : engine::BuiltinActionTypes()) {
+                 if (!owner.empty() && owner != t.id.owner) continue;
+                 list.push_back(ActionTypeJson(t));
+               }
+               return json{{"actionTypes", list}};
+             });
+
+  d.Register(Target("GetActionType"), "GetActionType",
+             [](const json& in, const RequestContext&) -> Result<json> {
+               core::ActionTypeId id{in["category"], in["owner"], in["provider"], in["version"]};
+               const engine::BuiltinActionType* t = engine::FindBuiltin(id);
+               if (t == nullptr) {
+                 return NotFound("Action type " + id.ToString() + " does not exist; see "
+                                 "list-action-types.", "ActionTypeNotFoundException");
+               }
+               json props = json::array();
+               for (const auto& p : t->properties) {
+                 props.push_back({{"name", p.name},
+                                  {"optional", !p.required},
+                                  {"key", p.key},
+                                  {"noEcho", p.secret},
+                                  {"queryable", p.queryable},
+                                  {"description", p.description}});
+               }
+               return json{{"actionType",
+                            {{"description", t->description},
+                             {"executor", {{"configuration", json::object()}, {"type", "JobWorker"}}},
+                             {"id", {{"category", id.category}, {"owner", id.owner},
+                                     {"provider", id.provider}, {"version", id.version}}},
+                             {"inputArtifactDetails", {{"minimumCount", t->min_inputs}, {"maximumCount", t->max_inputs}}},
+                             {"outputArtifactDetails", {{"minimumCount", t->min_outputs}, {"maximumCount", t->max_outputs}}},
+                             {"properties", props}}}};
+             });
+}
+
+}  // namespace pw::api

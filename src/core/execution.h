@@ -1,0 +1,136 @@
+#pragma once
+
+// Execution state: one pipeline's executions, their stage runs and every
+// action attempt, plus stage transitions and which execution last entered
+// each stage. Plain data; the rules that change it live in machine.h.
+// Thread-compatible.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "core/pipeline.h"
+
+namespace pw::core {
+
+enum class ExecutionStatus {
+  kInProgress,  // Running, or waiting to enter its next stage.
+  kStopping,    // Stop requested; in-progress actions finish or are abandoned.
+  kStopped,     // Stopped by a user; the stopped stage can be retried.
+  kSucceeded,   // Every stage succeeded.
+  kSuperseded,  // A newer execution overtook it while it waited between stages.
+  kFailed,      // A stage failed (retryable while it is the stage's latest).
+  kCancelled,   // The pipeline was updated before it could complete.
+};
+
+enum class StageStatus {
+  kInProgress,
+  kStopping,
+  kStopped,
+  kSucceeded,
+  kFailed,
+  kCancelled,
+};
+
+enum class ActionStatus {
+  kInProgress,
+  kAbandoned,  // Stop-and-abandon: no longer waited for.
+  kSucceeded,
+  kFailed,
+};
+
+std::string_view Name(ExecutionStatus s);
+std::string_view Name(StageStatus s);
+std::string_view Name(ActionStatus s);
+std::optional<ExecutionStatus> ParseExecutionStatus(std::string_view s);
+std::optional<StageStatus> ParseStageStatus(std::string_view s);
+std::optional<ActionStatus> ParseActionStatus(std::string_view s);
+
+// One attempt of one action. Never overwritten by a retry: a retry adds a run.
+struct ActionRun {
+  std::string id;  // actionExecutionId.
+  std::string execution_id;
+  std::string stage;
+  std::string action;
+  int stage_attempt = 0;  // 0 = first entry into the stage, +1 per retry.
+  ActionStatus status = ActionStatus::kInProgress;
+  EpochSeconds started = 0;
+  EpochSeconds updated = 0;
+  std::string summary;
+  std::string error_code;  // errorDetails.code when Failed.
+  std::string error_message;
+  std::string token;  // Open approval token.
+  std::string external_id;
+  std::string external_url;
+  std::string updated_by;
+  int percent_complete = -1;  // -1 = not reported.
+  std::map<std::string, std::string> inputs;   // Artifact name -> revision.
+  std::map<std::string, std::string> outputs;  // Artifact name -> revision.
+  std::map<std::string, std::string> output_variables;
+  std::string revision_id;  // Source actions: the revision they produced.
+  std::string revision_summary;
+  EpochSeconds revision_created = 0;
+};
+
+struct StageRun {
+  std::string stage;
+  StageStatus status = StageStatus::kInProgress;
+  int group = 0;    // Index into the stage's RunOrders() being run.
+  int attempt = 0;  // Retries so far (manual + automatic).
+  int manual_retries = 0;
+  int auto_retries = 0;
+  std::string latest_retry_trigger;  // "", "ManualStageRetry", "AutomatedStageRetry".
+  std::map<std::string, std::string> latest;  // Action name -> its latest ActionRun id.
+};
+
+struct Execution {
+  std::string id;
+  std::string pipeline;
+  int pipeline_version = 1;
+  ExecutionStatus status = ExecutionStatus::kInProgress;
+  std::string status_summary;
+  EpochSeconds started = 0;
+  EpochSeconds updated = 0;
+  std::string trigger_type;  // StartPipelineExecution, CreatePipeline, PollForSourceChanges…
+  std::string trigger_detail;
+  std::string execution_type = "STANDARD";  // or ROLLBACK.
+  std::string rollback_target;
+  std::string stop_reason;
+  bool stop_requested = false;
+  bool abandon_requested = false;
+  bool cancel_requested = false;  // The definition changed (rule 69).
+  int stage_index = 0;            // The stage it is in, or waiting to enter.
+  bool in_stage = false;          // false: waiting at stages[stage_index]'s inbound transition.
+  std::vector<StageRun> stages;   // In the order entered; one per stage name.
+  std::map<std::string, std::string> artifacts;  // Name -> current revision.
+  std::vector<ActionRun> runs;                   // Every attempt, in start order.
+
+  bool Active() const {
+    return status == ExecutionStatus::kInProgress || status == ExecutionStatus::kStopping;
+  }
+  StageRun* FindStageRun(const std::string& stage);
+  const StageRun* FindStageRun(const std::string& stage) const;
+  ActionRun* FindRun(const std::string& run_id);
+  const ActionRun* FindRun(const std::string& run_id) const;
+};
+
+struct TransitionState {
+  bool enabled = true;
+  std::string disabled_reason;
+  std::string last_changed_by;
+  EpochSeconds last_changed_at = 0;
+};
+
+struct PipelineState {
+  PipelineDecl decl;  // The current version.
+  std::map<std::string, TransitionState> transitions;     // By stage name; absent = enabled.
+  std::map<std::string, std::string> stage_latest;        // Stage -> execution that last entered.
+  std::vector<Execution> executions;                      // In start order.
+
+  Execution* FindExecution(const std::string& id);
+  const Execution* FindExecution(const std::string& id) const;
+};
+
+}  // namespace pw::core

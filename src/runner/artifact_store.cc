@@ -1,0 +1,556 @@
+#include "runner/artifact_store.h"
+
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zip.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "common/ids.h"
+#include "common/status.h"
+
+namespace pw::runner {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Fixed entry mtime (1980-01-01, the DOS epoch) so equal content zips to
+// equal bytes.
+constexpr time_t kZipMtime = 315532800;
+// The End Of Central Directory record of an archive with no entries; libzip
+// deletes rather than writes an empty archive.
+constexpr char kEmptyZip[22] = {'P', 'K', 5, 6};
+// Read/write buffer size.
+constexpr size_t kChunkBytes = size_t{64} * 1024;
+// Symlink hops allowed while checking where a link resolves (Linux's limit).
+constexpr int kMaxLinkHops = 40;
+
+std::string ErrnoText() { return std::strerror(errno); }
+
+// Streaming SHA-256 (OpenSSL EVP).
+class Sha256 {
+ public:
+  Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr); }
+  void Update(std::string_view data) { EVP_DigestUpdate(ctx_.get(), data.data(), data.size()); }
+  void UpdateU64(uint64_t v) {
+    std::array<char, 8> le;
+    for (char& c : le) {
+      c = static_cast<char>(v & 0xff);
+      v >>= 8;
+    }
+    Update(std::string_view(le.data(), le.size()));
+  }
+  std::string HexDigest() {
+    std::array<unsigned char, EVP_MAX_MD_SIZE> md;
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx_.get(), md.data(), &len);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string hex;
+    for (unsigned int i = 0; i < len; ++i) {
+      hex += kHex[md[i] >> 4];
+      hex += kHex[md[i] & 0xf];
+    }
+    return hex;
+  }
+
+ private:
+  struct Free {
+    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+  };
+  std::unique_ptr<EVP_MD_CTX, Free> ctx_;
+};
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+Status WriteAll(int fd, const char* data, size_t size, const std::string& path) {
+  while (size > 0) {
+    ssize_t n = write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Internal("write " + path + ": " + ErrnoText());
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+enum class Kind { kFile, kExecutable, kSymlink };
+
+struct Entry {
+  std::string relative;  // '/'-separated, no leading "./".
+  Kind kind = Kind::kFile;
+  std::string absolute;  // Files: where to read the content.
+  std::string target;    // Links: the link text.
+};
+
+std::vector<std::string_view> Split(std::string_view s) {
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  for (;;) {
+    size_t slash = s.find('/', start);
+    parts.push_back(s.substr(start, slash == std::string_view::npos ? slash : slash - start));
+    if (slash == std::string_view::npos) return parts;
+    start = slash + 1;
+  }
+}
+
+bool MatchSegments(const std::vector<std::string_view>& pattern, size_t pi,
+                   const std::vector<std::string_view>& path, size_t si) {
+  if (pi == pattern.size()) return si == path.size();
+  if (pattern[pi] == "**") {
+    for (size_t k = si; k <= path.size(); ++k) {
+      if (MatchSegments(pattern, pi + 1, path, k)) return true;
+    }
+    return false;
+  }
+  if (si == path.size()) return false;
+  return fnmatch(std::string(pattern[pi]).c_str(), std::string(path[si]).c_str(), 0) == 0 &&
+         MatchSegments(pattern, pi + 1, path, si + 1);
+}
+
+Result<std::vector<Entry>> ListEntries(const std::string& dir,
+                                       const std::vector<std::string>& globs) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return NotFound("artifact source is not a directory: " + dir);
+  std::vector<Entry> entries;
+  fs::recursive_directory_iterator it(dir, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const fs::directory_entry& de = *it;
+    fs::file_status st = de.symlink_status(ec);
+    if (ec) break;
+    Entry entry;
+    entry.relative = de.path().lexically_relative(dir).generic_string();
+    if (fs::is_symlink(st)) {
+      entry.kind = Kind::kSymlink;
+      entry.target = fs::read_symlink(de.path(), ec).string();
+      if (ec) break;
+    } else if (fs::is_regular_file(st)) {
+      entry.kind = (st.permissions() & fs::perms::owner_exec) != fs::perms::none ? Kind::kExecutable
+                                                                                 : Kind::kFile;
+      entry.absolute = de.path().string();
+    } else {
+      continue;  // Directories are implied by their files; devices, fifos, sockets are skipped.
+    }
+    if (!globs.empty() && std::none_of(globs.begin(), globs.end(), [&](const std::string& g) {
+          return MatchesGlob(g, entry.relative);
+        })) {
+      continue;
+    }
+    entries.push_back(std::move(entry));
+  }
+  if (ec) return Internal("listing " + dir + ": " + ec.message());
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.relative < b.relative; });
+  return entries;
+}
+
+// SHA-256 over the entries, each as: kind byte, path, NUL, 64-bit length, content.
+Result<std::string> HashEntries(const std::vector<Entry>& entries) {
+  Sha256 sha;
+  std::vector<char> buf(kChunkBytes);
+  for (const Entry& entry : entries) {
+    sha.Update(entry.kind == Kind::kSymlink ? "l" : entry.kind == Kind::kExecutable ? "x" : "f");
+    sha.Update(entry.relative);
+    sha.Update(std::string_view("\0", 1));
+    if (entry.kind == Kind::kSymlink) {
+      sha.UpdateU64(entry.target.size());
+      sha.Update(entry.target);
+      continue;
+    }
+    Fd fd(open(entry.absolute.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    struct stat st {};
+    if (fd.get() < 0 || fstat(fd.get(), &st) != 0) {
+      return Internal("open " + entry.absolute + ": " + ErrnoText());
+    }
+    sha.UpdateU64(static_cast<uint64_t>(st.st_size));
+    uint64_t total = 0;
+    for (;;) {
+      ssize_t n = read(fd.get(), buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Internal("read " + entry.absolute + ": " + ErrnoText());
+      if (n == 0) break;
+      sha.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
+      total += static_cast<uint64_t>(n);
+    }
+    if (total != static_cast<uint64_t>(st.st_size)) {
+      return Internal("file changed while hashing: " + entry.absolute);
+    }
+  }
+  return sha.HexDigest();
+}
+
+std::string ZipErrorText(int code) {
+  zip_error_t error;
+  zip_error_init_with_code(&error, code);
+  std::string text = zip_error_strerror(&error);
+  zip_error_fini(&error);
+  return text;
+}
+
+Status WriteZip(const std::vector<Entry>& entries, const std::string& path) {
+  if (entries.empty()) {
+    Fd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (fd.get() < 0) return Internal("create " + path + ": " + ErrnoText());
+    return WriteAll(fd.get(), kEmptyZip, sizeof kEmptyZip, path);
+  }
+  int error = 0;
+  zip_t* zip = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &error);
+  if (zip == nullptr) return Internal("zip_open " + path + ": " + ZipErrorText(error));
+  for (const Entry& entry : entries) {
+    zip_source_t* source = entry.kind == Kind::kSymlink
+                               ? zip_source_buffer(zip, entry.target.data(), entry.target.size(), 0)
+                               : zip_source_file(zip, entry.absolute.c_str(), 0, -1);
+    zip_int64_t index = -1;
+    if (source != nullptr) {
+      index = zip_file_add(zip, entry.relative.c_str(), source, ZIP_FL_ENC_UTF_8);
+      if (index < 0) zip_source_free(source);
+    }
+    mode_t mode = entry.kind == Kind::kSymlink      ? (S_IFLNK | 0777)
+                  : entry.kind == Kind::kExecutable ? (S_IFREG | 0755)
+                                                    : (S_IFREG | 0644);
+    const auto i = static_cast<zip_uint64_t>(index);
+    if (index < 0 ||
+        zip_file_set_external_attributes(zip, i, 0, ZIP_OPSYS_UNIX,
+                                         static_cast<zip_uint32_t>(mode) << 16) != 0 ||
+        zip_file_set_mtime(zip, i, kZipMtime, 0) != 0) {
+      Status status = Internal("zip " + entry.relative + ": " + zip_strerror(zip));
+      zip_discard(zip);
+      return status;
+    }
+  }
+  if (zip_close(zip) != 0) {  // Reads the sources and writes the archive now.
+    Status status = Internal("writing zip " + path + ": " + zip_strerror(zip));
+    zip_discard(zip);
+    return status;
+  }
+  return Status::Ok();
+}
+
+// A zip entry as Extract sees it.
+struct ZipEntry {
+  zip_uint64_t index = 0;
+  std::string name;  // Normalised: no trailing '/'.
+  bool directory = false;
+  bool symlink = false;
+  bool executable = false;
+  std::string link_target;  // For links.
+};
+
+std::string Join(const std::vector<std::string>& parts, size_t count) {
+  std::string joined;
+  for (size_t i = 0; i < count; ++i) {
+    if (i > 0) joined += '/';
+    joined += parts[i];
+  }
+  return joined;
+}
+
+// Whether following link `link` (relative path) with text `target` ends inside
+// the extraction root, resolving ".." physically through the archive's own
+// links as the kernel will once they exist.
+bool LinkStaysInside(const std::string& link, const std::string& target,
+                     const std::map<std::string, std::string>& links) {
+  if (target.empty() || target[0] == '/') return false;
+  std::vector<std::string> resolved;  // Real directories from the root.
+  for (std::string_view part : Split(link)) resolved.emplace_back(part);
+  resolved.pop_back();  // The link's directory; entries under links are rejected earlier.
+  std::vector<std::string> pending;  // Components still to walk, last = next.
+  for (std::string_view part : Split(target)) pending.emplace_back(part);
+  std::reverse(pending.begin(), pending.end());
+  int hops = 0;
+  while (!pending.empty()) {
+    std::string part = std::move(pending.back());
+    pending.pop_back();
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (resolved.empty()) return false;
+      resolved.pop_back();
+      continue;
+    }
+    resolved.push_back(std::move(part));
+    auto it = links.find(Join(resolved, resolved.size()));
+    if (it == links.end()) continue;
+    if (++hops > kMaxLinkHops || it->second.empty() || it->second[0] == '/') return false;
+    resolved.pop_back();
+    std::vector<std::string_view> more = Split(it->second);
+    for (auto p = more.rbegin(); p != more.rend(); ++p) pending.emplace_back(*p);
+  }
+  return true;
+}
+
+Result<std::vector<ZipEntry>> CheckedEntries(zip_t* zip) {
+  std::vector<ZipEntry> entries;
+  std::map<std::string, std::string> links;  // name -> target
+  const zip_int64_t count = zip_get_num_entries(zip, 0);
+  for (zip_int64_t i = 0; i < count; ++i) {
+    ZipEntry entry;
+    entry.index = static_cast<zip_uint64_t>(i);
+    const char* raw = zip_get_name(zip, entry.index, ZIP_FL_ENC_GUESS);
+    if (raw == nullptr) return InvalidArgument("unreadable zip entry name", "");
+    std::string name = raw;
+    zip_uint8_t opsys = 0;
+    zip_uint32_t attributes = 0;
+    zip_file_get_external_attributes(zip, entry.index, 0, &opsys, &attributes);
+    const mode_t mode = opsys == ZIP_OPSYS_UNIX ? static_cast<mode_t>(attributes >> 16) : 0;
+    entry.directory = S_ISDIR(mode) || (!name.empty() && name.back() == '/');
+    entry.symlink = !entry.directory && S_ISLNK(mode);
+    entry.executable = (mode & 0111) != 0;
+    while (!name.empty() && name.back() == '/') name.pop_back();
+    if (name.empty() || name[0] == '/') {
+      return InvalidArgument("zip entry with an absolute or empty path: '" + std::string(raw) + "'",
+                             "");
+    }
+    for (std::string_view part : Split(name)) {
+      if (part == ".." || part == "." || part.empty()) {
+        return InvalidArgument("zip entry path escapes or is not normalised: '" + name + "'", "");
+      }
+    }
+    entry.name = std::move(name);
+    if (entry.symlink) {
+      zip_stat_t st;
+      if (zip_stat_index(zip, entry.index, 0, &st) != 0 || st.size > 4096) {
+        return InvalidArgument("bad symbolic link entry: " + entry.name, "");
+      }
+      std::string target(st.size, '\0');
+      zip_file_t* file = zip_fopen_index(zip, entry.index, 0);
+      bool read_ok = file != nullptr &&
+                     zip_fread(file, target.data(), st.size) == static_cast<zip_int64_t>(st.size);
+      if (file != nullptr) zip_fclose(file);
+      if (!read_ok) return InvalidArgument("unreadable symbolic link entry: " + entry.name, "");
+      links[entry.name] = target;
+      entry.link_target = std::move(target);
+    }
+    entries.push_back(std::move(entry));
+  }
+  // Nothing may be written below a link, and every link must stay inside.
+  for (const ZipEntry& entry : entries) {
+    std::vector<std::string_view> parts = Split(entry.name);
+    std::string prefix;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      prefix += (i > 0 ? "/" : "") + std::string(parts[i]);
+      if (links.count(prefix) > 0) {
+        return InvalidArgument("zip entry below a symbolic link: " + entry.name, "");
+      }
+    }
+  }
+  for (const auto& [name, target] : links) {
+    if (!LinkStaysInside(name, target, links)) {
+      return InvalidArgument("symbolic link points outside the artifact: " + name + " -> " + target,
+                             "");
+    }
+  }
+  return entries;
+}
+
+Status ExtractFile(zip_t* zip, const ZipEntry& entry, const fs::path& path) {
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  if (ec) return Internal("mkdir " + path.parent_path().string() + ": " + ec.message());
+  Fd out(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (out.get() < 0) {
+    if (errno == EISDIR || errno == ELOOP || errno == ENOTDIR) {
+      return InvalidArgument("conflicting zip entries at " + entry.name, "");
+    }
+    return Internal("create " + path.string() + ": " + ErrnoText());
+  }
+  zip_file_t* file = zip_fopen_index(zip, entry.index, 0);
+  if (file == nullptr) {
+    return InvalidArgument("cannot read zip entry " + entry.name + ": " + zip_strerror(zip), "");
+  }
+  std::vector<char> buf(kChunkBytes);
+  Status status;
+  for (;;) {
+    zip_int64_t n = zip_fread(file, buf.data(), buf.size());
+    if (n < 0) {
+      status = InvalidArgument(
+          "corrupt zip entry " + entry.name + ": " + zip_error_strerror(zip_file_get_error(file)),
+          "");
+      break;
+    }
+    if (n == 0) break;
+    status = WriteAll(out.get(), buf.data(), static_cast<size_t>(n), path.string());
+    if (!status.ok()) break;
+  }
+  zip_fclose(file);
+  PW_RETURN_IF_ERROR(status);
+  // fchmod rather than open's mode, so the umask cannot drop the bits.
+  if (fchmod(out.get(), entry.executable ? 0755 : 0644) != 0) {
+    return Internal("chmod " + path.string() + ": " + ErrnoText());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool IsArtifactRevision(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+bool MatchesGlob(std::string_view glob, std::string_view path) {
+  while (glob.substr(0, 2) == "./") glob.remove_prefix(2);
+  std::string pattern(glob);
+  if (!pattern.empty() && pattern.back() == '/') pattern += "**";
+  return MatchSegments(Split(pattern), 0, Split(path), 0);
+}
+
+ArtifactStore::ArtifactStore(std::string root_dir) : root_dir_(std::move(root_dir)) {
+  std::error_code ec;
+  fs::create_directories(root_dir_, ec);  // Failure shows on the first Put.
+}
+
+std::string ArtifactStore::PathOf(const std::string& revision) const {
+  return root_dir_ + "/" + revision + ".zip";
+}
+
+std::string ArtifactStore::TempPath() const {
+  return root_dir_ + "/.tmp-" + RandomHex(16) + ".zip";
+}
+
+bool ArtifactStore::Has(const std::string& revision) const {
+  std::error_code ec;
+  return IsArtifactRevision(revision) && fs::is_regular_file(PathOf(revision), ec);
+}
+
+Status ArtifactStore::Commit(const std::string& temp_path, const std::string& revision) {
+  std::error_code ec;
+  if (Has(revision)) {  // Same content, same name: nothing to do.
+    fs::remove(temp_path, ec);
+    return Status::Ok();
+  }
+  {
+    Fd fd(open(temp_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0 || fsync(fd.get()) != 0) {
+      Status status = Internal("fsync " + temp_path + ": " + ErrnoText());
+      fs::remove(temp_path, ec);
+      return status;
+    }
+  }
+  if (rename(temp_path.c_str(), PathOf(revision).c_str()) != 0) {
+    Status status = Internal("rename " + temp_path + ": " + ErrnoText());
+    fs::remove(temp_path, ec);
+    return status;
+  }
+  return Status::Ok();
+}
+
+Result<std::string> ArtifactStore::PutDirectory(const std::string& dir,
+                                                const std::vector<std::string>& globs) {
+  PW_ASSIGN_OR_RETURN(std::vector<Entry> entries, ListEntries(dir, globs));
+  PW_ASSIGN_OR_RETURN(std::string revision, HashEntries(entries));
+  if (Has(revision)) return revision;
+  std::error_code ec;
+  fs::create_directories(root_dir_, ec);
+  const std::string temp = TempPath();
+  Status status = WriteZip(entries, temp);
+  if (!status.ok()) {
+    fs::remove(temp, ec);
+    return status;
+  }
+  PW_RETURN_IF_ERROR(Commit(temp, revision));
+  return revision;
+}
+
+Result<std::string> ArtifactStore::PutZipBytes(std::string_view bytes) {
+  zip_error_t error;
+  zip_error_init(&error);
+  zip_source_t* source = zip_source_buffer_create(bytes.data(), bytes.size(), 0, &error);
+  zip_t* zip = source == nullptr ? nullptr
+                                 : zip_open_from_source(source, ZIP_RDONLY | ZIP_CHECKCONS, &error);
+  if (zip == nullptr) {
+    if (source != nullptr) zip_source_free(source);
+    std::string text = zip_error_strerror(&error);
+    zip_error_fini(&error);
+    return InvalidArgument("not a zip archive: " + text, "");
+  }
+  zip_discard(zip);
+  zip_error_fini(&error);
+
+  Sha256 sha;
+  sha.Update(bytes);
+  std::string revision = sha.HexDigest();
+  if (Has(revision)) return revision;
+  std::error_code ec;
+  fs::create_directories(root_dir_, ec);
+  const std::string temp = TempPath();
+  Status status;
+  {
+    Fd fd(open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    status = fd.get() < 0 ? Internal("create " + temp + ": " + ErrnoText())
+                          : WriteAll(fd.get(), bytes.data(), bytes.size(), temp);
+  }
+  if (!status.ok()) {
+    fs::remove(temp, ec);
+    return status;
+  }
+  PW_RETURN_IF_ERROR(Commit(temp, revision));
+  return revision;
+}
+
+Status ArtifactStore::Extract(const std::string& revision, const std::string& dest_dir) const {
+  if (!IsArtifactRevision(revision)) {
+    return InvalidArgument("malformed artifact revision '" + revision + "'", "");
+  }
+  if (!Has(revision)) return NotFound("artifact revision " + revision + " not found");
+  int error = 0;
+  zip_t* zip = zip_open(PathOf(revision).c_str(), ZIP_RDONLY, &error);
+  if (zip == nullptr) {
+    return Internal("opening artifact " + revision + ": " + ZipErrorText(error));
+  }
+  std::unique_ptr<zip_t, decltype(&zip_discard)> closer(zip, &zip_discard);
+  PW_ASSIGN_OR_RETURN(std::vector<ZipEntry> entries, CheckedEntries(zip));
+
+  std::error_code ec;
+  fs::create_directories(dest_dir, ec);
+  if (ec) return Internal("mkdir " + dest_dir + ": " + ec.message());
+  const fs::path root(dest_dir);
+  // Links last, so no file is ever written through one.
+  for (const ZipEntry& entry : entries) {
+    if (entry.symlink) continue;
+    const fs::path path = root / entry.name;
+    if (entry.directory) {
+      fs::create_directories(path, ec);
+      if (ec) return InvalidArgument("conflicting zip entries at " + entry.name, "");
+      continue;
+    }
+    PW_RETURN_IF_ERROR(ExtractFile(zip, entry, path));
+  }
+  for (const ZipEntry& entry : entries) {
+    if (!entry.symlink) continue;
+    const fs::path path = root / entry.name;
+    fs::create_directories(path.parent_path(), ec);
+    if (symlink(entry.link_target.c_str(), path.c_str()) != 0) {
+      if (errno == EEXIST) return InvalidArgument("conflicting zip entries at " + entry.name, "");
+      return Internal("symlink " + path.string() + ": " + ErrnoText());
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace pw::runner

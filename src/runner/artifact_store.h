@@ -1,0 +1,88 @@
+#pragma once
+
+// ArtifactStore: content-addressed artifacts kept as zip files under a root
+// directory, the form in which CodePipeline hands artifacts to job workers.
+// A revision is a 64-digit lower-case hex SHA-256 and names root/<revision>.zip.
+//
+//   ArtifactStore store("/var/lib/pipewright/artifacts");
+//   PW_ASSIGN_OR_RETURN(std::string revision, store.PutDirectory(build_dir, {"dist/**"}));
+//   PW_RETURN_IF_ERROR(store.Extract(revision, next_action_dir));
+//
+// Thread-safe: every write goes to a unique temporary file that is renamed into
+// place, so concurrent Puts (even of the same content) and Extracts need no
+// lock, also across processes sharing the root.
+//
+// Symbolic links are stored as links (never followed), and Extract recreates
+// only links that resolve inside the destination.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace pw::runner {
+
+// True if `s` is well-formed as a revision (64 lower-case hex digits).
+bool IsArtifactRevision(std::string_view s);
+
+// Whether relative path `path` ("a/b/c.txt") matches `glob`: fnmatch(3)
+// semantics per path segment ('*', '?', '[...]' never match '/'), a "**"
+// segment matches zero or more whole segments, and a trailing '/' means
+// everything below ("dist/" == "dist/**"). A leading "./" is ignored.
+bool MatchesGlob(std::string_view glob, std::string_view path);
+
+class ArtifactStore {
+ public:
+  // Uses (and creates, if missing) `root_dir`. Creation errors surface on the
+  // first Put.
+  explicit ArtifactStore(std::string root_dir);
+  ArtifactStore(const ArtifactStore&) = delete;
+  ArtifactStore& operator=(const ArtifactStore&) = delete;
+
+  // Zips the regular files and symbolic links below `dir` (recursively;
+  // directories themselves are not stored, so empty ones vanish; sockets and
+  // fifos are skipped). If `globs` is non-empty only relative paths matching at
+  // least one glob (see MatchesGlob) are included. The revision is the SHA-256
+  // over the sorted (relative path, kind: file/executable/link, content or link
+  // target), so it is deterministic and independent of mtimes and of the zip
+  // encoding. A directory with nothing to store yields the empty zip.
+  // `dir` must not change during the call.
+  // Errors: kNotFound if `dir` is not a directory; kInternal on I/O failure.
+  // On error the store is unchanged.
+  Result<std::string> PutDirectory(const std::string& dir,
+                                   const std::vector<std::string>& globs = {});
+
+  // Stores the bytes of a zip file (e.g. uploaded by a job worker) and returns
+  // its revision, the SHA-256 of `bytes`. Errors: kInvalidArgument if `bytes`
+  // is not a readable zip archive; kInternal on I/O failure.
+  Result<std::string> PutZipBytes(std::string_view bytes);
+
+  // True if the revision is well-formed and stored.
+  bool Has(const std::string& revision) const;
+
+  // root/<revision>.zip; no check that it is well-formed or exists.
+  std::string PathOf(const std::string& revision) const;
+
+  // Unzips `revision` into `dest_dir` (created with parents if missing; it
+  // should be empty, since links already in it are not checked), restoring
+  // executable bits (0755 vs 0644) and symbolic links.
+  // Errors: kNotFound if the revision is not stored (kInvalidArgument if it is
+  // malformed); kInvalidArgument if any entry has an absolute path or a ".."
+  // component (zip-slip), a link would resolve outside `dest_dir`, or entries
+  // conflict — checked before anything is written for names and links;
+  // kInternal on I/O failure. On error `dest_dir` may hold a partial tree.
+  Status Extract(const std::string& revision, const std::string& dest_dir) const;
+
+  const std::string& root_dir() const { return root_dir_; }
+
+ private:
+  // Makes `temp_path` durable and renames it to PathOf(revision); removes it if
+  // that revision is already stored.
+  Status Commit(const std::string& temp_path, const std::string& revision);
+  std::string TempPath() const;
+
+  const std::string root_dir_;
+};
+
+}  // namespace pw::runner

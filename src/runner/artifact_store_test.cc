@@ -1,0 +1,271 @@
+#include "runner/artifact_store.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <zip.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runner/temp_dir.h"
+
+namespace pw::runner {
+namespace {
+
+namespace fs = std::filesystem;
+
+void WriteFile(const fs::path& path, const std::string& content, bool executable = false) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary) << content;
+  fs::permissions(path, executable ? fs::perms(0755) : fs::perms(0644));
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool IsExecutable(const fs::path& path) {
+  return (fs::status(path).permissions() & fs::perms::owner_exec) != fs::perms::none;
+}
+
+// Relative paths of every non-directory below `dir`, sorted.
+std::vector<std::string> ListTree(const fs::path& dir) {
+  std::vector<std::string> paths;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_directory() || e.is_symlink()) {
+      paths.push_back(e.path().lexically_relative(dir).generic_string());
+    }
+  }
+  std::sort(paths.begin(), paths.end());
+  return paths;
+}
+
+// Builds zip bytes with libzip: each entry is (name, content, unix mode or 0).
+struct RawEntry {
+  std::string name;
+  std::string content;
+  uint32_t mode = 0;
+};
+std::string MakeZip(const fs::path& scratch, const std::vector<RawEntry>& entries) {
+  const std::string path = (scratch / "raw.zip").string();
+  int error = 0;
+  zip_t* zip = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &error);
+  EXPECT_NE(zip, nullptr);
+  for (const RawEntry& e : entries) {
+    zip_source_t* src = zip_source_buffer(zip, e.content.data(), e.content.size(), 0);
+    zip_int64_t index = zip_file_add(zip, e.name.c_str(), src, ZIP_FL_ENC_UTF_8);
+    EXPECT_GE(index, 0) << e.name;
+    if (e.mode != 0) {
+      zip_file_set_external_attributes(zip, static_cast<zip_uint64_t>(index), 0, ZIP_OPSYS_UNIX,
+                                       e.mode << 16);
+    }
+  }
+  EXPECT_EQ(zip_close(zip), 0);
+  std::string bytes = ReadFile(path);
+  fs::remove(path);
+  return bytes;
+}
+
+class ArtifactStoreTest : public ::testing::Test {
+ protected:
+  fs::path Dir(const std::string& name) { return fs::path(tmp_.path()) / name; }
+
+  ScopedTempDir tmp_ = *ScopedTempDir::Create("artifact-test");
+  ArtifactStore store_{tmp_.path() + "/store"};
+};
+
+TEST(MatchesGlob, FnmatchPerSegmentAndDoubleStarAcrossDirectories) {
+  EXPECT_TRUE(MatchesGlob("*.txt", "a.txt"));
+  EXPECT_FALSE(MatchesGlob("*.txt", "dir/a.txt"));
+  EXPECT_TRUE(MatchesGlob("**/*.txt", "a.txt"));
+  EXPECT_TRUE(MatchesGlob("**/*.txt", "dir/sub/a.txt"));
+  EXPECT_TRUE(MatchesGlob("dist/**", "dist/a/b.js"));
+  EXPECT_FALSE(MatchesGlob("dist/**", "distx/a.js"));
+  EXPECT_TRUE(MatchesGlob("dist/", "dist/a/b.js"));
+  EXPECT_TRUE(MatchesGlob("./bin/?", "bin/x"));
+  EXPECT_TRUE(MatchesGlob("src/**/[ab].c", "src/x/y/a.c"));
+  EXPECT_FALSE(MatchesGlob("src/**/[ab].c", "src/x/y/c.c"));
+  EXPECT_TRUE(MatchesGlob("**", "anything/at/all"));
+}
+
+TEST_F(ArtifactStoreTest, RoundTripKeepsTreeExecutableBitsAndLinks) {
+  fs::path src = Dir("src");
+  WriteFile(src / "README", "hello\n");
+  WriteFile(src / "bin/build.sh", "#!/bin/sh\necho hi\n", /*executable=*/true);
+  WriteFile(src / "a/b/c/deep.txt", std::string(100000, 'z'));
+  fs::create_symlink("../README", src / "bin/readme-link");
+
+  Result<std::string> revision = store_.PutDirectory(src.string());
+  ASSERT_TRUE(revision.ok()) << revision.status().ToString();
+  EXPECT_TRUE(IsArtifactRevision(*revision));
+  EXPECT_TRUE(store_.Has(*revision));
+  EXPECT_TRUE(fs::is_regular_file(store_.PathOf(*revision)));
+  EXPECT_EQ(store_.PathOf(*revision), tmp_.path() + "/store/" + *revision + ".zip");
+
+  fs::path out = Dir("out/nested");  // Created, with parents.
+  Status status = store_.Extract(*revision, out.string());
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(ListTree(out), (std::vector<std::string>{"README", "a/b/c/deep.txt", "bin/build.sh",
+                                                     "bin/readme-link"}));
+  EXPECT_EQ(ReadFile(out / "README"), "hello\n");
+  EXPECT_EQ(ReadFile(out / "a/b/c/deep.txt"), std::string(100000, 'z'));
+  EXPECT_TRUE(IsExecutable(out / "bin/build.sh"));
+  EXPECT_FALSE(IsExecutable(out / "README"));
+  EXPECT_EQ(fs::read_symlink(out / "bin/readme-link"), "../README");
+  EXPECT_EQ(ReadFile(out / "bin/readme-link"), "hello\n");
+}
+
+TEST_F(ArtifactStoreTest, RevisionDependsOnContentNotMtime) {
+  WriteFile(Dir("one") / "f.txt", "same");
+  WriteFile(Dir("one") / "x/g.sh", "run", true);
+  WriteFile(Dir("two") / "x/g.sh", "run", true);
+  WriteFile(Dir("two") / "f.txt", "same");
+  fs::last_write_time(Dir("two") / "f.txt",
+                      fs::file_time_type::clock::now() - std::chrono::hours(48));
+  Result<std::string> one = store_.PutDirectory(Dir("one").string());
+  Result<std::string> two = store_.PutDirectory(Dir("two").string());
+  ASSERT_TRUE(one.ok() && two.ok());
+  EXPECT_EQ(*one, *two);
+
+  fs::permissions(Dir("two") / "x/g.sh", fs::perms(0644));  // Executable bit counts.
+  Result<std::string> three = store_.PutDirectory(Dir("two").string());
+  ASSERT_TRUE(three.ok());
+  EXPECT_NE(*three, *one);
+  WriteFile(Dir("two") / "f.txt", "diff");  // Content counts.
+  fs::permissions(Dir("two") / "x/g.sh", fs::perms(0755));
+  Result<std::string> four = store_.PutDirectory(Dir("two").string());
+  ASSERT_TRUE(four.ok());
+  EXPECT_NE(*four, *one);
+  EXPECT_NE(*four, *three);
+
+  int zips = 0;
+  for (const auto& e : fs::directory_iterator(store_.root_dir())) {
+    EXPECT_EQ(e.path().extension(), ".zip");
+    EXPECT_NE(e.path().filename().string()[0], '.') << "leftover temp file";
+    ++zips;
+  }
+  EXPECT_EQ(zips, 3);
+}
+
+TEST_F(ArtifactStoreTest, GlobsSelectFiles) {
+  fs::path src = Dir("src");
+  WriteFile(src / "dist/app.js", "js");
+  WriteFile(src / "dist/sub/lib.js", "lib");
+  WriteFile(src / "dist/sub/notes.md", "md");
+  WriteFile(src / "build.log", "log");
+  Result<std::string> revision = store_.PutDirectory(src.string(), {"dist/**/*.js", "*.md"});
+  ASSERT_TRUE(revision.ok());
+  ASSERT_TRUE(store_.Extract(*revision, Dir("out").string()).ok());
+  EXPECT_EQ(ListTree(Dir("out")), (std::vector<std::string>{"dist/app.js", "dist/sub/lib.js"}));
+}
+
+TEST_F(ArtifactStoreTest, EmptyDirectoryIsAnEmptyArtifact) {
+  fs::create_directories(Dir("empty/only/dirs"));
+  Result<std::string> revision = store_.PutDirectory(Dir("empty").string());
+  ASSERT_TRUE(revision.ok()) << revision.status().ToString();
+  EXPECT_TRUE(store_.Has(*revision));
+  Status status = store_.Extract(*revision, Dir("out").string());
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  EXPECT_TRUE(fs::is_directory(Dir("out")));
+  EXPECT_TRUE(fs::is_empty(Dir("out")));
+  // Globs matching nothing give the same empty artifact.
+  WriteFile(Dir("other") / "a.txt", "a");
+  Result<std::string> filtered = store_.PutDirectory(Dir("other").string(), {"*.none"});
+  ASSERT_TRUE(filtered.ok());
+  EXPECT_EQ(*filtered, *revision);
+}
+
+TEST_F(ArtifactStoreTest, MissingDirectoryIsNotFound) {
+  EXPECT_EQ(store_.PutDirectory(Dir("missing").string()).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(ArtifactStoreTest, PutZipBytesStoresUploadedArchive) {
+  std::string bytes = MakeZip(
+      tmp_.path(), {{"dir/run.sh", "#!/bin/sh\n", S_IFREG | 0755}, {"plain.txt", "text", 0}});
+  Result<std::string> revision = store_.PutZipBytes(bytes);
+  ASSERT_TRUE(revision.ok()) << revision.status().ToString();
+  EXPECT_EQ(ReadFile(store_.PathOf(*revision)), bytes);
+  Result<std::string> again = store_.PutZipBytes(bytes);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *revision);
+  ASSERT_TRUE(store_.Extract(*revision, Dir("out").string()).ok());
+  EXPECT_EQ(ReadFile(Dir("out") / "plain.txt"), "text");
+  EXPECT_TRUE(IsExecutable(Dir("out") / "dir/run.sh"));
+  EXPECT_FALSE(IsExecutable(Dir("out") / "plain.txt"));
+}
+
+TEST_F(ArtifactStoreTest, PutZipBytesRejectsGarbage) {
+  EXPECT_EQ(store_.PutZipBytes("definitely not a zip").status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST_F(ArtifactStoreTest, ZipSlipIsRejectedBeforeWritingAnything) {
+  for (const std::string& evil : {std::string("../evil.txt"), std::string("a/../../evil.txt"),
+                                  std::string("/tmp/pw-evil-absolute.txt")}) {
+    SCOPED_TRACE(evil);
+    std::string bytes = MakeZip(tmp_.path(), {{"good.txt", "ok", 0}, {evil, "pwned", 0}});
+    Result<std::string> revision = store_.PutZipBytes(bytes);
+    ASSERT_TRUE(revision.ok()) << revision.status().ToString();
+    fs::path out = Dir("out/inner");
+    Status status = store_.Extract(*revision, out.string());
+    EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << status.ToString();
+    EXPECT_FALSE(fs::exists(out / "good.txt"));
+    EXPECT_FALSE(fs::exists(Dir("out/evil.txt")));
+    EXPECT_FALSE(fs::exists(Dir("evil.txt")));
+    EXPECT_FALSE(fs::exists("/tmp/pw-evil-absolute.txt"));
+  }
+}
+
+TEST_F(ArtifactStoreTest, LinksResolvingOutsideAreRejected) {
+  const uint32_t kLink = S_IFLNK | 0777;
+  const std::vector<std::vector<RawEntry>> cases = {
+      {{"abs", "/etc", kLink}},
+      {{"up", "..", kLink}},
+      {{"dir/up2", "../..", kLink}},
+      // Physically, b/x/y/../.. climbs out: x resolves to the root.
+      {{"t/x", "..", kLink}, {"b", "t", kLink}, {"y/keep", "", 0}, {"a", "b/x/y/../..", kLink}},
+      // Writing through a link.
+      {{"inside", "sub", kLink}, {"inside/file", "x", 0}},
+  };
+  for (const auto& entries : cases) {
+    SCOPED_TRACE(entries.back().name);
+    Result<std::string> revision = store_.PutZipBytes(MakeZip(tmp_.path(), entries));
+    ASSERT_TRUE(revision.ok());
+    fs::remove_all(Dir("out"));
+    Status status = store_.Extract(*revision, Dir("out").string());
+    EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(status.message().find(entries.back().name == "inside/file" ? "below a symbolic link"
+                                                                         : "points outside"),
+              std::string::npos)
+        << status.message();
+    EXPECT_FALSE(fs::exists(Dir("out")));
+  }
+  // Links that stay inside are fine, including chains.
+  Result<std::string> ok = store_.PutZipBytes(MakeZip(
+      tmp_.path(),
+      {{"t/x", "..", kLink}, {"b", "t", kLink}, {"y/keep", "k", 0}, {"a", "b/x/y", kLink}}));
+  ASSERT_TRUE(ok.ok());
+  fs::remove_all(Dir("out"));
+  Status status = store_.Extract(*ok, Dir("out").string());
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(ReadFile(Dir("out") / "a/keep"), "k");
+}
+
+TEST_F(ArtifactStoreTest, MissingAndMalformedRevisions) {
+  const std::string missing(64, 'a');
+  EXPECT_FALSE(store_.Has(missing));
+  EXPECT_EQ(store_.Extract(missing, Dir("out").string()).code(), StatusCode::kNotFound);
+  EXPECT_FALSE(store_.Has("../../etc/passwd"));
+  EXPECT_EQ(store_.Extract("../x", Dir("out").string()).code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(Dir("out")));
+}
+
+}  // namespace
+}  // namespace pw::runner

@@ -1,0 +1,89 @@
+#include "runner/deploy_dir.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "runner/artifact_store.h"
+#include "runner/temp_dir.h"
+
+namespace pw::runner {
+namespace {
+
+namespace fs = std::filesystem;
+
+void WriteFile(const fs::path& path, const std::string& content) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path) << content;
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> ListDir(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+class DeployDirTest : public ::testing::Test {
+ protected:
+  std::string Put(const std::vector<std::pair<std::string, std::string>>& files) {
+    ScopedTempDir src = *ScopedTempDir::Create("deploy-src");
+    for (const auto& [name, content] : files) WriteFile(fs::path(src.path()) / name, content);
+    Result<std::string> revision = store_.PutDirectory(src.path());
+    EXPECT_TRUE(revision.ok()) << revision.status().ToString();
+    return revision.ok() ? *revision : "";
+  }
+
+  ScopedTempDir tmp_ = *ScopedTempDir::Create("deploy-test");
+  ArtifactStore store_{tmp_.path() + "/store"};
+  fs::path site_ = fs::path(tmp_.path()) / "www" / "site";
+};
+
+TEST_F(DeployDirTest, CreatesMissingTarget) {
+  std::string revision = Put({{"index.html", "v1"}});
+  Status status = ReplaceDirectoryContents(site_.string(), store_, revision);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(ReadFile(site_ / "index.html"), "v1");
+  EXPECT_EQ(ListDir(site_.parent_path()), std::vector<std::string>{"site"});
+}
+
+TEST_F(DeployDirTest, ReplacesExistingContentsEntirely) {
+  WriteFile(site_ / "stale.html", "old");
+  WriteFile(site_ / "sub/old.css", "old");
+  std::string revision = Put({{"index.html", "v2"}, {"css/site.css", "body{}"}});
+  Status status = ReplaceDirectoryContents(site_.string() + "/", store_, revision);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(ListDir(site_), (std::vector<std::string>{"css", "index.html"}));
+  EXPECT_EQ(ReadFile(site_ / "css/site.css"), "body{}");
+  EXPECT_EQ(ListDir(site_.parent_path()), std::vector<std::string>{"site"});  // No leftovers.
+}
+
+TEST_F(DeployDirTest, FailureLeavesTargetUntouched) {
+  WriteFile(site_ / "index.html", "current");
+  Status status = ReplaceDirectoryContents(site_.string(), store_, std::string(64, 'f'));
+  EXPECT_EQ(status.code(), StatusCode::kNotFound);
+  EXPECT_EQ(ReadFile(site_ / "index.html"), "current");
+  EXPECT_EQ(ListDir(site_.parent_path()), std::vector<std::string>{"site"});
+}
+
+TEST_F(DeployDirTest, TargetThatIsAFileIsAPreconditionFailure) {
+  WriteFile(site_, "a file");
+  std::string revision = Put({{"index.html", "v1"}});
+  EXPECT_EQ(ReplaceDirectoryContents(site_.string(), store_, revision).code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ReadFile(site_), "a file");
+}
+
+}  // namespace
+}  // namespace pw::runner

@@ -1,0 +1,220 @@
+#include "runner/git_source.h"
+
+#include <git2.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "runner/temp_dir.h"
+
+namespace pw::runner {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> ListTree(const fs::path& dir) {
+  std::vector<std::string> paths;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    paths.push_back(e.path().lexically_relative(dir).generic_string());
+  }
+  std::sort(paths.begin(), paths.end());
+  return paths;
+}
+
+// Builds commits directly with libgit2 (no working tree, no git binary).
+class TestRepo {
+ public:
+  TestRepo(const std::string& path, bool bare) {
+    git_libgit2_init();
+    EXPECT_EQ(git_repository_init(&repo_, path.c_str(), bare ? 1 : 0), 0);
+  }
+  ~TestRepo() {
+    git_repository_free(repo_);
+    git_libgit2_shutdown();
+  }
+  TestRepo(const TestRepo&) = delete;
+  TestRepo& operator=(const TestRepo&) = delete;
+
+  git_oid Blob(const std::string& content) {
+    git_oid oid;
+    EXPECT_EQ(git_blob_create_from_buffer(&oid, repo_, content.data(), content.size()), 0);
+    return oid;
+  }
+  struct TreeEntry {
+    std::string name;
+    git_oid oid;
+    git_filemode_t mode;
+  };
+  git_oid Tree(const std::vector<TreeEntry>& entries) {
+    git_treebuilder* builder = nullptr;
+    EXPECT_EQ(git_treebuilder_new(&builder, repo_, nullptr), 0);
+    for (const TreeEntry& e : entries) {
+      EXPECT_EQ(git_treebuilder_insert(nullptr, builder, e.name.c_str(), &e.oid, e.mode), 0)
+          << e.name;
+    }
+    git_oid oid;
+    EXPECT_EQ(git_treebuilder_write(&oid, builder), 0);
+    git_treebuilder_free(builder);
+    return oid;
+  }
+  // Commits `tree` on `branch`, parented on the branch's current head if any.
+  std::string Commit(const std::string& branch, const git_oid& tree_oid, const std::string& message,
+                     git_time_t when) {
+    git_signature* sig = nullptr;
+    EXPECT_EQ(git_signature_new(&sig, "Test", "test@example.com", when, 0), 0);
+    git_tree* tree = nullptr;
+    EXPECT_EQ(git_tree_lookup(&tree, repo_, &tree_oid), 0);
+    const std::string ref = "refs/heads/" + branch;
+    git_oid parent_oid;
+    git_commit* parent = nullptr;
+    if (git_reference_name_to_id(&parent_oid, repo_, ref.c_str()) == 0) {
+      EXPECT_EQ(git_commit_lookup(&parent, repo_, &parent_oid), 0);
+    }
+    const git_commit* parents[] = {parent};
+    git_oid oid;
+    EXPECT_EQ(git_commit_create(&oid, repo_, ref.c_str(), sig, sig, nullptr, message.c_str(), tree,
+                                parent != nullptr ? 1 : 0, parents),
+              0);
+    git_commit_free(parent);
+    git_tree_free(tree);
+    git_signature_free(sig);
+    char hex[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(hex, sizeof hex, &oid);
+    return hex;
+  }
+
+ private:
+  git_repository* repo_ = nullptr;
+};
+
+class GitSourceTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    repo_path_ = tmp_.path() + "/repo";
+    TestRepo repo(repo_path_, /*bare=*/GetParam());
+    git_oid readme = repo.Blob("hello\n");
+    first_ = repo.Commit("main", repo.Tree({{"README", readme, GIT_FILEMODE_BLOB}}),
+                         "first commit\n", 1700000000);
+    git_oid script = repo.Blob("#!/bin/sh\necho build\n");
+    git_oid bin = repo.Tree({{"build.sh", script, GIT_FILEMODE_BLOB_EXECUTABLE},
+                             {"readme-link", repo.Blob("../README"), GIT_FILEMODE_LINK}});
+    git_oid deep = repo.Tree({{"deep.txt", repo.Blob("deep"), GIT_FILEMODE_BLOB}});
+    git_oid nested = repo.Tree({{"c", deep, GIT_FILEMODE_TREE}});
+    second_ = repo.Commit("main",
+                          repo.Tree({{"README", repo.Blob("hello v2\n"), GIT_FILEMODE_BLOB},
+                                     {"bin", bin, GIT_FILEMODE_TREE},
+                                     {"b", nested, GIT_FILEMODE_TREE}}),
+                          "second commit\n\nwith a body\n", 1700000100);
+    repo.Commit("feature", repo.Tree({{"F", readme, GIT_FILEMODE_BLOB}}), "feature\n", 1700000200);
+  }
+
+  ScopedTempDir tmp_ = *ScopedTempDir::Create("git-test");
+  std::string repo_path_;
+  std::string first_, second_;
+  GitSource git_{tmp_.path() + "/cache"};
+};
+
+INSTANTIATE_TEST_SUITE_P(BareAndWorkingTree, GitSourceTest, ::testing::Bool(),
+                         [](const auto& param_info) {
+                           return param_info.param ? "Bare" : "WorkingTree";
+                         });
+
+TEST_P(GitSourceTest, ResolvesBranchHeadOfLocalRepository) {
+  Result<GitRevision> head = git_.ResolveHead(repo_path_, "main");
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  EXPECT_EQ(head->commit_id, second_);
+  EXPECT_EQ(head->message, "second commit\n\nwith a body\n");
+  EXPECT_EQ(head->commit_time, 1700000100);
+  Result<GitRevision> feature = git_.ResolveHead(repo_path_, "feature");
+  ASSERT_TRUE(feature.ok());
+  EXPECT_EQ(feature->message, "feature\n");
+  EXPECT_FALSE(fs::exists(tmp_.path() + "/cache"));  // Local repositories are used in place.
+}
+
+TEST_P(GitSourceTest, ResolvesThroughFileUrlMirror) {
+  const std::string url = "file://" + repo_path_;
+  Result<GitRevision> head = git_.ResolveHead(url, "main");
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  EXPECT_EQ(head->commit_id, second_);
+  EXPECT_TRUE(fs::exists(tmp_.path() + "/cache"));
+
+  // A new commit upstream is seen by the next resolve (the mirror refetches).
+  std::string third;
+  {
+    TestRepo repo(repo_path_, GetParam());
+    third = repo.Commit("main", repo.Tree({{"NEW", repo.Blob("new"), GIT_FILEMODE_BLOB}}),
+                        "third\n", 1700000300);
+  }
+  head = git_.ResolveHead(url, "main");
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(head->commit_id, third);
+
+  ScopedTempDir out = *ScopedTempDir::Create("git-export");
+  Status status = git_.ExportCommit(url, first_, out.path() + "/tree");
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(ReadFile(out.path() + "/tree/README"), "hello\n");
+  EXPECT_EQ(git_.ResolveHead(url, "nope").status().code(), StatusCode::kNotFound);
+}
+
+TEST_P(GitSourceTest, ExportsFilesModesAndLinksWithoutGitDirectory) {
+  const fs::path dest = tmp_.path() + "/export/nested";
+  Status status = git_.ExportCommit(repo_path_, second_, dest.string());
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(ListTree(dest), (std::vector<std::string>{"README", "b", "b/c", "b/c/deep.txt", "bin",
+                                                      "bin/build.sh", "bin/readme-link"}));
+  EXPECT_EQ(ReadFile(dest / "README"), "hello v2\n");
+  EXPECT_EQ(ReadFile(dest / "b/c/deep.txt"), "deep");
+  EXPECT_EQ(fs::status(dest / "bin/build.sh").permissions() & fs::perms::all, fs::perms(0755));
+  EXPECT_EQ(fs::status(dest / "README").permissions() & fs::perms::all, fs::perms(0644));
+  EXPECT_EQ(fs::read_symlink(dest / "bin/readme-link"), "../README");
+
+  const fs::path old = tmp_.path() + "/export-old";
+  ASSERT_TRUE(git_.ExportCommit(repo_path_, first_, old.string()).ok());
+  EXPECT_EQ(ListTree(old), std::vector<std::string>{"README"});
+  EXPECT_EQ(ReadFile(old / "README"), "hello\n");
+}
+
+TEST_P(GitSourceTest, MissingBranchIsNotFound) {
+  Status status = git_.ResolveHead(repo_path_, "no-such-branch").status();
+  EXPECT_EQ(status.code(), StatusCode::kNotFound);
+  EXPECT_EQ(status.wire_name(), "");
+  EXPECT_EQ(git_.ResolveHead(repo_path_, "bad..name").status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST_P(GitSourceTest, MissingOrMalformedCommit) {
+  EXPECT_EQ(git_.ExportCommit(repo_path_, std::string(40, 'a'), tmp_.path() + "/x").code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(git_.ExportCommit(repo_path_, "abc", tmp_.path() + "/x").code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      git_.ExportCommit("file://" + repo_path_, std::string(40, 'b'), tmp_.path() + "/x").code(),
+      StatusCode::kNotFound);
+}
+
+TEST(GitSource, UnreachableRepositoryIsUnavailable) {
+  ScopedTempDir tmp = *ScopedTempDir::Create("git-test");
+  GitSource git(tmp.path() + "/cache");
+  EXPECT_EQ(git.ResolveHead(tmp.path() + "/missing", "main").status().code(),
+            StatusCode::kUnavailable);
+  EXPECT_EQ(git.ResolveHead("file://" + tmp.path() + "/missing", "main").status().code(),
+            StatusCode::kUnavailable);
+  fs::create_directories(tmp.path() + "/not-a-repo");
+  EXPECT_EQ(git.ResolveHead(tmp.path() + "/not-a-repo", "main").status().code(),
+            StatusCode::kUnavailable);
+  EXPECT_EQ(git.ResolveHead("", "main").status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace pw::runner

@@ -1,0 +1,371 @@
+#include "runner/process_launcher.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "runner/temp_dir.h"
+
+namespace pw::runner {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::seconds;
+using Clock = std::chrono::steady_clock;
+
+// Collects on_exit reports; tests wait on it with a deadline, never sleep.
+// Must outlive the launcher that reports into it.
+class ExitCollector {
+ public:
+  std::function<void(ProcessId, const ProcessExit&)> Callback() {
+    return [this](ProcessId id, const ProcessExit& exit) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++calls_[id];
+      exits_[id] = exit;
+      cv_.notify_all();
+    };
+  }
+  std::optional<ProcessExit> Wait(ProcessId id, Clock::duration timeout = seconds(20)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, timeout, [&] { return exits_.count(id) > 0; })) return std::nullopt;
+    return exits_[id];
+  }
+  int Calls(ProcessId id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return calls_[id];
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<ProcessId, ProcessExit> exits_;
+  std::map<ProcessId, int> calls_;
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// True when `pid` is gone or a zombie (a container's init may not reap).
+bool ProcessDead(const std::string& pid) {
+  std::string stat = ReadFile("/proc/" + pid + "/stat");
+  if (stat.empty()) return true;
+  size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+}
+
+bool EventuallyDead(const std::string& pid) {
+  auto deadline = Clock::now() + seconds(10);
+  while (Clock::now() < deadline) {
+    if (ProcessDead(pid)) return true;
+    std::this_thread::yield();
+  }
+  return false;
+}
+
+class ProcessLauncherTest : public ::testing::Test {
+ protected:
+  ProcessSpec Shell(const std::string& script) {
+    ProcessSpec spec;
+    spec.argv = {"/bin/sh", "-c", script};
+    spec.env = {"PATH=/usr/bin:/bin"};
+    spec.cwd = tmp_.path();
+    spec.log_path = tmp_.path() + "/out.log";
+    return spec;
+  }
+  ProcessExit Run(const ProcessSpec& spec) {
+    Result<ProcessId> id = launcher_->Start(spec, collector_.Callback());
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    if (!id.ok()) return {};
+    std::optional<ProcessExit> exit = collector_.Wait(*id);
+    EXPECT_TRUE(exit.has_value()) << "no exit reported";
+    return exit.value_or(ProcessExit{});
+  }
+
+  ScopedTempDir tmp_ = *ScopedTempDir::Create("launcher-test");
+  ExitCollector collector_;  // Declared before the launcher, so it outlives it.
+  std::unique_ptr<ProcessLauncher> launcher_ = NewPosixProcessLauncher();
+};
+
+TEST_F(ProcessLauncherTest, ReportsExitCodes) {
+  EXPECT_EQ(Run(Shell("exit 0")).exit_code, 0);
+  ProcessExit exit = Run(Shell("exit 3"));
+  EXPECT_EQ(exit.exit_code, 3);
+  EXPECT_EQ(exit.signal, 0);
+  EXPECT_FALSE(exit.timed_out);
+  EXPECT_FALSE(exit.cancelled);
+  EXPECT_GT(exit.started_at, 1e9);
+  EXPECT_GE(exit.ended_at, exit.started_at);
+}
+
+TEST_F(ProcessLauncherTest, ReportsTerminatingSignal) {
+  ProcessExit exit = Run(Shell("kill -KILL $$"));
+  EXPECT_EQ(exit.signal, SIGKILL);
+  EXPECT_FALSE(exit.cancelled);
+}
+
+TEST_F(ProcessLauncherTest, AppendsInterleavedOutputToLogAndKeepsTail) {
+  std::ofstream(tmp_.path() + "/out.log") << "previous\n";
+  ProcessExit exit = Run(Shell("echo out; echo err >&2; echo out2"));
+  EXPECT_EQ(exit.exit_code, 0);
+  EXPECT_EQ(ReadFile(tmp_.path() + "/out.log"), "previous\nout\nerr\nout2\n");
+  EXPECT_EQ(exit.output_tail, "out\nerr\nout2\n");
+}
+
+TEST_F(ProcessLauncherTest, TailIsLastTwentyLinesAndAtMostFourKiB) {
+  ProcessExit exit = Run(Shell("i=0; while [ $i -lt 100 ]; do echo line$i; i=$((i+1)); done"));
+  std::string expected;
+  for (int i = 80; i < 100; ++i) expected += "line" + std::to_string(i) + "\n";
+  EXPECT_EQ(exit.output_tail, expected);
+  EXPECT_EQ(ReadFile(tmp_.path() + "/out.log").size(), 690u);  // 10*6 + 90*7 bytes.
+
+  exit = Run(Shell("head -c 100000 /dev/zero | tr '\\0' x"));
+  EXPECT_EQ(exit.output_tail, std::string(4096, 'x'));
+}
+
+TEST_F(ProcessLauncherTest, EnvironmentIsExactlyWhatWasPassed) {
+  ASSERT_EQ(setenv("PW_LAUNCHER_TEST_SECRET", "leak", 1), 0);
+  ProcessSpec spec = Shell("");
+  spec.argv = {"/usr/bin/env"};
+  spec.env = {"FOO=bar", "EMPTY=", "B=with space"};
+  EXPECT_EQ(Run(spec).exit_code, 0);
+  EXPECT_EQ(ReadFile(spec.log_path), "FOO=bar\nEMPTY=\nB=with space\n");
+  unsetenv("PW_LAUNCHER_TEST_SECRET");
+}
+
+TEST_F(ProcessLauncherTest, HonoursWorkingDirectory) {
+  fs::create_directories(tmp_.path() + "/work/dir");
+  ProcessSpec spec = Shell("");
+  spec.argv = {"/bin/pwd", "-P"};
+  spec.cwd = tmp_.path() + "/work/dir";
+  EXPECT_EQ(Run(spec).exit_code, 0);
+  EXPECT_EQ(ReadFile(spec.log_path), fs::canonical(spec.cwd).string() + "\n");
+}
+
+TEST_F(ProcessLauncherTest, StdinIsDevNull) {
+  ProcessExit exit = Run(Shell("cat; echo done"));
+  EXPECT_EQ(exit.exit_code, 0);
+  EXPECT_EQ(exit.output_tail, "done\n");
+}
+
+TEST_F(ProcessLauncherTest, DescriptorsWithoutCloexecDoNotLeak) {
+  int fd = open("/dev/null", O_RDONLY);  // Deliberately without O_CLOEXEC.
+  ASSERT_GE(fd, 0);
+  int high = fcntl(fd, F_DUPFD, 50);  // F_DUPFD (not _CLOEXEC) keeps it inheritable.
+  ASSERT_GE(high, 50);
+  const std::string script = "ls /proc/$$/fd; for n in " + std::to_string(fd) + " " +
+                             std::to_string(high) +
+                             "; do [ -e /proc/$$/fd/$n ] && exit 1; done; exit 0";
+  ProcessExit exit = Run(Shell(script));
+  EXPECT_EQ(exit.exit_code, 0) << exit.output_tail;
+  EXPECT_EQ(exit.output_tail, "0\n1\n2\n");
+  close(fd);
+  close(high);
+}
+
+TEST_F(ProcessLauncherTest, SignalsAreUnblockedAndDefaultInChild) {
+  // The parent ignores SIGPIPE and SIGQUIT (as a background job does) and
+  // blocks SIGTERM, as a server does.
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  struct sigaction old_pipe {};
+  sigaction(SIGPIPE, &ignore, &old_pipe);
+  struct sigaction old_quit {};
+  sigaction(SIGQUIT, &ignore, &old_quit);
+  sigset_t block, old_mask;
+  sigemptyset(&block);
+  sigaddset(&block, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &block, &old_mask);
+
+  ProcessExit exit = Run(Shell("grep -E '^(SigBlk|SigIgn)' /proc/self/status"));
+  unsigned long long blocked = 0, ignored = 0;
+  ASSERT_EQ(std::sscanf(exit.output_tail.c_str(), "SigBlk: %llx SigIgn: %llx", &blocked, &ignored),
+            2)
+      << exit.output_tail;
+  EXPECT_EQ(blocked, 0u);
+  // Standard signals 1-31 only: glibc's posix_spawn itself sets its internal
+  // real-time signals (32, 33) to SIG_IGN in the child, and sigaddset refuses them.
+  EXPECT_EQ(ignored & 0x7fffffffULL, 0u);
+
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  sigaction(SIGPIPE, &old_pipe, nullptr);
+  sigaction(SIGQUIT, &old_quit, nullptr);
+}
+
+TEST_F(ProcessLauncherTest, TimeoutKillsTheWholeProcessGroup) {
+  ProcessSpec spec = Shell("sleep 30 & echo $! > bg.pid; sleep 30");
+  spec.timeout_seconds = 0.3;
+  spec.kill_grace_seconds = 5;
+  auto started = Clock::now();
+  ProcessExit exit = Run(spec);
+  EXPECT_LT(Clock::now() - started, seconds(5));
+  EXPECT_TRUE(exit.timed_out);
+  EXPECT_FALSE(exit.cancelled);
+  EXPECT_EQ(exit.signal, SIGTERM);
+  std::string bg_pid = ReadFile(tmp_.path() + "/bg.pid");
+  ASSERT_FALSE(bg_pid.empty());
+  bg_pid.pop_back();  // Newline.
+  EXPECT_TRUE(EventuallyDead(bg_pid));
+}
+
+TEST_F(ProcessLauncherTest, SigkillFollowsTheGracePeriod) {
+  // An ignored SIGTERM is inherited by sleep, so only SIGKILL ends this.
+  ProcessSpec spec = Shell("trap '' TERM; echo ready; sleep 30");
+  spec.timeout_seconds = 0.2;
+  spec.kill_grace_seconds = 0.3;
+  auto started = Clock::now();
+  ProcessExit exit = Run(spec);
+  EXPECT_LT(Clock::now() - started, seconds(5));
+  EXPECT_TRUE(exit.timed_out);
+  EXPECT_EQ(exit.signal, SIGKILL);
+}
+
+TEST_F(ProcessLauncherTest, CancelTerminatesAndIsReportedOnce) {
+  ProcessSpec spec = Shell("echo started; sleep 30");
+  Result<ProcessId> id = launcher_->Start(spec, collector_.Callback());
+  ASSERT_TRUE(id.ok());
+  launcher_->Cancel(*id);
+  launcher_->Cancel(*id);  // Second cancel: no-op.
+  std::optional<ProcessExit> exit = collector_.Wait(*id);
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_TRUE(exit->cancelled);
+  EXPECT_FALSE(exit->timed_out);
+  EXPECT_EQ(exit->signal, SIGTERM);
+  launcher_->Cancel(*id);                        // Finished: no-op.
+  launcher_->Cancel(*id + 100);                  // Unknown: no-op.
+  EXPECT_EQ(Run(Shell("exit 0")).exit_code, 0);  // Still serving.
+  EXPECT_EQ(collector_.Calls(*id), 1);
+}
+
+TEST_F(ProcessLauncherTest, BackgroundJobDoesNotKeepFinishedProcessAlive) {
+  auto started = Clock::now();
+  ProcessExit exit = Run(Shell("sleep 30 & echo $! > bg.pid; echo main done"));
+  EXPECT_LT(Clock::now() - started, seconds(5));
+  EXPECT_EQ(exit.exit_code, 0);
+  EXPECT_EQ(exit.output_tail, "main done\n");
+  std::string bg_pid = ReadFile(tmp_.path() + "/bg.pid");
+  ASSERT_FALSE(bg_pid.empty());
+  bg_pid.pop_back();
+  EXPECT_TRUE(EventuallyDead(bg_pid));
+}
+
+TEST_F(ProcessLauncherTest, EscapedDaemonHoldingThePipeDelaysReportOnlyBriefly) {
+  // setsid leaves the group, so the group kill misses it; the drain grace ends the wait.
+  auto started = Clock::now();
+  ProcessExit exit =
+      Run(Shell("setsid sh -c 'echo $$ > bg.tmp; mv bg.tmp bg.pid; exec sleep 30' &"
+                " while [ ! -s bg.pid ]; do :; done; echo main done"));
+  EXPECT_LT(Clock::now() - started, seconds(5));
+  EXPECT_EQ(exit.exit_code, 0);
+  EXPECT_EQ(exit.output_tail, "main done\n");
+  std::string bg_pid = ReadFile(tmp_.path() + "/bg.pid");
+  if (!bg_pid.empty()) kill(std::stoi(bg_pid), SIGKILL);
+}
+
+TEST_F(ProcessLauncherTest, MissingProgramIsAnError) {
+  ProcessSpec spec = Shell("");
+  spec.argv = {"/nonexistent/program"};
+  Result<ProcessId> id = launcher_->Start(spec, collector_.Callback());
+  EXPECT_EQ(id.status().code(), StatusCode::kInvalidArgument);
+
+  spec.argv = {"relative/program"};
+  EXPECT_EQ(launcher_->Start(spec, collector_.Callback()).status().code(),
+            StatusCode::kInvalidArgument);
+  spec.argv = {};
+  EXPECT_EQ(launcher_->Start(spec, collector_.Callback()).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST_F(ProcessLauncherTest, MissingWorkingDirectoryIsAnError) {
+  ProcessSpec spec = Shell("exit 0");
+  spec.cwd = tmp_.path() + "/missing";
+  EXPECT_EQ(launcher_->Start(spec, collector_.Callback()).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST_F(ProcessLauncherTest, UnopenableLogIsAnError) {
+  ProcessSpec spec = Shell("exit 0");
+  spec.log_path = tmp_.path() + "/missing/out.log";
+  EXPECT_EQ(launcher_->Start(spec, collector_.Callback()).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST_F(ProcessLauncherTest, FiftyConcurrentProcessesAllReport) {
+  std::vector<ProcessId> ids;
+  for (int i = 0; i < 50; ++i) {
+    ProcessSpec spec = Shell("echo process " + std::to_string(i) + "; exit " + std::to_string(i));
+    spec.log_path = tmp_.path() + "/log" + std::to_string(i);
+    Result<ProcessId> id = launcher_->Start(spec, collector_.Callback());
+    ASSERT_TRUE(id.ok()) << id.status().ToString();
+    ids.push_back(*id);
+  }
+  for (int i = 0; i < 50; ++i) {
+    std::optional<ProcessExit> exit = collector_.Wait(ids[i]);
+    ASSERT_TRUE(exit.has_value()) << i;
+    EXPECT_EQ(exit->exit_code, i);
+    EXPECT_EQ(exit->output_tail, "process " + std::to_string(i) + "\n");
+    EXPECT_EQ(ReadFile(tmp_.path() + "/log" + std::to_string(i)),
+              "process " + std::to_string(i) + "\n");
+  }
+}
+
+TEST_F(ProcessLauncherTest, CallbackMayStartAnotherProcess) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<int> second_exit;
+  ProcessSpec spec = Shell("exit 0");
+  Result<ProcessId> id = launcher_->Start(spec, [&](ProcessId, const ProcessExit&) {
+    ProcessSpec next = Shell("exit 7");
+    Result<ProcessId> next_id = launcher_->Start(next, [&](ProcessId, const ProcessExit& exit) {
+      std::lock_guard<std::mutex> lock(mu);
+      second_exit = exit.exit_code;
+      cv.notify_all();
+    });
+    EXPECT_TRUE(next_id.ok());
+  });
+  ASSERT_TRUE(id.ok());
+  std::unique_lock<std::mutex> lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, seconds(20), [&] { return second_exit.has_value(); }));
+  EXPECT_EQ(*second_exit, 7);
+}
+
+TEST(PosixProcessLauncher, DestructorCancelsRunningProcessesAndReportsThem) {
+  ScopedTempDir tmp = *ScopedTempDir::Create("launcher-test");
+  ExitCollector collector;
+  ProcessId id = 0;
+  auto started = Clock::now();
+  {
+    std::unique_ptr<ProcessLauncher> launcher = NewPosixProcessLauncher();
+    ProcessSpec spec;
+    spec.argv = {"/bin/sleep", "30"};
+    spec.cwd = tmp.path();
+    Result<ProcessId> started_id = launcher->Start(spec, collector.Callback());
+    ASSERT_TRUE(started_id.ok());
+    id = *started_id;
+  }
+  EXPECT_LT(Clock::now() - started, seconds(5));
+  std::optional<ProcessExit> exit = collector.Wait(id, seconds(0));
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_TRUE(exit->cancelled);
+  EXPECT_EQ(exit->signal, SIGTERM);
+}
+
+}  // namespace
+}  // namespace pw::runner
