@@ -1,0 +1,203 @@
+"""Shared pieces of the end-to-end tests: a real `pipewright serve` on a free
+port and a fresh data directory, the real Debian AWS CLI (/usr/bin/aws), our
+own CLI, and polling with a deadline (never a bare sleep).
+
+Run with Debian's Python: /usr/bin/python3 -m unittest tests/e2e/test_*.py
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.request
+import urllib.error
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("PW_BINARY_DIR", os.path.join(ROOT, "build"))
+PIPEWRIGHT = os.path.join(BUILD, "pipewright")
+AWS = "/usr/bin/aws"  # Debian's awscli 2.9 (the `aws` on PATH may be another install).
+
+
+class Server:
+    """A pipewright server process on 127.0.0.1:<free port>."""
+
+    def __init__(self, data_dir=None, extra_args=()):
+        self.owns_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="pw-e2e-")
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.endpoint = None
+        self.start()
+
+    def start(self):
+        self.log = open(os.path.join(self.data_dir, "server.log"), "ab")
+        self.proc = subprocess.Popen(
+            [PIPEWRIGHT, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir]
+            + self.extra_args,
+            stdout=subprocess.PIPE, stderr=self.log)
+        line = self.proc.stdout.readline().decode().strip()
+        if not line.startswith("listening on "):
+            raise RuntimeError("server did not start: %r (see %s/server.log)" % (line, self.data_dir))
+        self.endpoint = line[len("listening on "):]
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+        if self.proc:
+            self.proc.stdout.close()
+        self.log.close()
+
+    def kill9(self):
+        self.stop(signal.SIGKILL)
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def close(self):
+        self.stop()
+        if self.owns_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    # -- raw API ---------------------------------------------------------------
+    def call(self, op, body=None, raw=None, target_prefix="CodePipeline_20150709.", headers=None):
+        """POSTs one operation; returns (http_status, parsed_json_or_text)."""
+        data = raw if raw is not None else json.dumps(body or {}).encode()
+        h = {"Content-Type": "application/x-amz-json-1.1"}
+        if op is not None:
+            h["X-Amz-Target"] = target_prefix + op
+        h.update(headers or {})
+        req = urllib.request.Request(self.endpoint + "/", data=data, headers=h, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                text = r.read().decode()
+                return r.status, (json.loads(text) if text else {})
+        except urllib.error.HTTPError as e:
+            text = e.read().decode()
+            try:
+                return e.code, json.loads(text)
+            except ValueError:
+                return e.code, text
+
+    def ok(self, op, body=None, **kw):
+        status, out = self.call(op, body, **kw)
+        if status != 200:
+            raise AssertionError("%s failed: %s %s" % (op, status, out))
+        return out
+
+
+class CliResult:
+    def __init__(self, proc):
+        self.code = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+
+    def json(self):
+        return json.loads(self.stdout) if self.stdout.strip() else {}
+
+
+def _env():
+    env = dict(os.environ)
+    env.update({"AWS_ACCESS_KEY_ID": "AKIDPIPEWRIGHT", "AWS_SECRET_ACCESS_KEY": "pipewright-secret",
+                "AWS_DEFAULT_REGION": "us-east-1", "AWS_PAGER": "", "AWS_CONFIG_FILE": "/dev/null",
+                "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"})
+    return env
+
+
+def aws(server, *args, cwd=None, env=None):
+    """Runs Debian's `aws codepipeline <args>` against the server."""
+    e = _env()
+    e.update(env or {})
+    p = subprocess.run([AWS, "--endpoint-url", server.endpoint, "codepipeline"] + list(args),
+                       capture_output=True, text=True, cwd=cwd, env=e, timeout=120)
+    return CliResult(p)
+
+
+def pw(server, *args, cwd=None, env=None, timeout=120):
+    """Runs our `pipewright <args>` against the server."""
+    e = _env()
+    e.update(env or {})
+    p = subprocess.run([PIPEWRIGHT] + list(args) + ["--endpoint-url", server.endpoint],
+                       capture_output=True, text=True, cwd=cwd, env=e, timeout=timeout)
+    return CliResult(p)
+
+
+def wait_for(predicate, timeout=30.0, interval=0.05, what="condition"):
+    """Polls `predicate` until it returns a truthy value; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (timeout, what, last))
+
+
+def stage_state(server, pipeline, stage):
+    state = server.ok("GetPipelineState", {"name": pipeline})
+    for s in state["stageStates"]:
+        if s["stageName"] == stage:
+            return s
+    raise AssertionError("no stage %s" % stage)
+
+
+def execution_status(server, pipeline, execution_id):
+    return server.ok("GetPipelineExecution", {"pipelineName": pipeline,
+                                              "pipelineExecutionId": execution_id})["pipelineExecution"]["status"]
+
+
+def wait_execution(server, pipeline, execution_id, statuses=("Succeeded", "Failed", "Stopped",
+                                                             "Superseded", "Cancelled"),
+                   timeout=60):
+    return wait_for(lambda: (lambda s: s if s in statuses else None)(
+        execution_status(server, pipeline, execution_id)), timeout=timeout,
+        what="execution %s to reach %s" % (execution_id, statuses))
+
+
+def action(name, category, provider, run_order=1, config=None, inputs=(), outputs=(), **extra):
+    a = {"name": name,
+         "actionTypeId": {"category": category, "owner": "AWS", "provider": provider, "version": "1"},
+         "runOrder": run_order,
+         "configuration": config or {},
+         "inputArtifacts": [{"name": n} for n in inputs],
+         "outputArtifacts": [{"name": n} for n in outputs]}
+    a.update(extra)
+    return a
+
+
+def commands(name, cmds, run_order=1, inputs=(), outputs=(), category="Build"):
+    return action(name, category, "Commands", run_order, {"Commands": "\n".join(cmds)}, inputs, outputs)
+
+
+def pipeline(name, stages, **extra):
+    p = {"name": name, "roleArn": "arn:aws:iam::123456789012:role/pipewright",
+         "artifactStore": {"type": "S3", "location": "pipewright-artifacts"},
+         "stages": [{"name": n, "actions": acts} for n, acts in stages]}
+    p.update(extra)
+    return p
+
+
+class ServerTestCase(unittest.TestCase):
+    """A test case with a fresh server per test (self.server)."""
+
+    server_args = ()
+
+    def setUp(self):
+        self.server = Server(extra_args=self.server_args)
+        self.tmp = tempfile.mkdtemp(prefix="pw-e2e-work-")
+
+    def tearDown(self):
+        self.server.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def write_json(self, name, obj):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            json.dump(obj, f)
+        return path
