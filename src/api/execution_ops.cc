@@ -115,7 +115,9 @@ json StageStateJson(const PipelineState& p, const core::StageDecl& s) {
       }
     }
     if (!inbound.empty()) {
-      st["inboundExecution"] = inbound.back();
+      // The one that enters next: the oldest in QUEUED mode, the newest otherwise.
+      st["inboundExecution"] =
+          p.decl.execution_mode == core::ExecutionMode::kQueued ? inbound.front() : inbound.back();
       st["inboundExecutions"] = inbound;
     }
   }

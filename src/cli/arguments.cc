@@ -42,8 +42,8 @@ Result<std::string> LoadValue(std::string_view flag, const std::string& value,
   if (prefix.empty()) return value;
   Result<std::string> content = read_file(value.substr(prefix.size()));
   if (!content.ok()) {
-    return ParamError(flag, "Unable to load paramfile " + value + ": " +
-                                content.status().message());
+    return ParamError(flag,
+                      "Unable to load paramfile " + value + ": " + content.status().message());
   }
   return content;
 }
@@ -109,10 +109,10 @@ const OJson& Members(const OJson& shape) {
 }
 
 struct FlagInfo {
-  std::string member;      // Model member name, e.g. "pipelineName".
-  std::string shape;       // Its shape name.
-  std::string type;        // Its shape type.
-  bool negated = false;    // --no-foo for boolean foo.
+  std::string member;    // Model member name, e.g. "pipelineName".
+  std::string shape;     // Its shape name.
+  std::string type;      // Its shape type.
+  bool negated = false;  // --no-foo for boolean foo.
 };
 
 }  // namespace
@@ -133,9 +133,8 @@ Result<std::string> ReadParamFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     int err = errno;
-    return InvalidArgument("[Errno " + std::to_string(err) + "] " + std::strerror(err) + ": '" +
-                               path + "'",
-                           "");
+    return InvalidArgument(
+        "[Errno " + std::to_string(err) + "] " + std::strerror(err) + ": '" + path + "'", "");
   }
   std::ostringstream ss;
   ss << in.rdbuf();
@@ -302,7 +301,8 @@ Result<ParsedArgs> ParseOperationArgs(std::string_view operation,
   }
 
   if (cli_input_json) {
-    PW_ASSIGN_OR_RETURN(std::string text, LoadValue("--cli-input-json", *cli_input_json, read_file));
+    PW_ASSIGN_OR_RETURN(std::string text,
+                        LoadValue("--cli-input-json", *cli_input_json, read_file));
     PW_ASSIGN_OR_RETURN(out.input, ParseJson("--cli-input-json", text));
     if (!out.input.is_object()) {
       return ParamError("--cli-input-json", "Invalid JSON received.");

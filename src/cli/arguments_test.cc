@@ -1,8 +1,8 @@
 #include "cli/arguments.h"
 
-#include <map>
-
 #include <gtest/gtest.h>
+
+#include <map>
 
 #include "cli/model.h"
 #include "cli/shorthand.h"
@@ -49,9 +49,13 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         ConvertCase{"String", "GetPipeline", {"--name", "p"}, R"({"name":"p"})"},
         ConvertCase{"StringWithEquals", "GetPipeline", {"--name=p"}, R"({"name":"p"})"},
-        ConvertCase{"Integer", "GetPipeline", {"--name", "p", "--version", "3"},
+        ConvertCase{"Integer",
+                    "GetPipeline",
+                    {"--name", "p", "--version", "3"},
                     R"({"name":"p","version":3})"},
-        ConvertCase{"NegativeIntegerIsAValue", "ListPipelines", {"--max-results", "-1"},
+        ConvertCase{"NegativeIntegerIsAValue",
+                    "ListPipelines",
+                    {"--max-results", "-1"},
                     R"({"maxResults":-1})"},
         ConvertCase{"BooleanTrue",
                     "StopPipelineExecution",
@@ -67,8 +71,8 @@ INSTANTIATE_TEST_SUITE_P(
                     R"({"pipeline":{"name":"p","roleArn":"r","stages":[]}})"},
         ConvertCase{"StructureShorthand",
                     "PutApprovalResult",
-                    {"--pipeline-name", "p", "--stage-name", "s", "--action-name", "a",
-                     "--result", "summary=looks good,status=Approved", "--token", "t"},
+                    {"--pipeline-name", "p", "--stage-name", "s", "--action-name", "a", "--result",
+                     "summary=looks good,status=Approved", "--token", "t"},
                     R"({"pipelineName":"p","stageName":"s","actionName":"a",
                         "result":{"summary":"looks good","status":"Approved"},"token":"t"})"},
         ConvertCase{"StructureShorthandTypesIntegers",
@@ -113,24 +117,29 @@ INSTANTIATE_TEST_SUITE_P(
                     "TagResource",
                     {"--resource-arn", "a", "--tags", "key=k,value='a,b'"},
                     R"({"resourceArn":"a","tags":[{"key":"k","value":"a,b"}]})"},
-        ConvertCase{"FileStructure", "CreatePipeline", {"--pipeline", "file://pipeline.json"},
+        ConvertCase{"FileStructure",
+                    "CreatePipeline",
+                    {"--pipeline", "file://pipeline.json"},
                     R"({"pipeline":{"name":"p","roleArn":"arn:r","stages":[]}})"},
         ConvertCase{"FileString",
                     "StopPipelineExecution",
                     {"--pipeline-name", "p", "--pipeline-execution-id", "e", "--reason",
                      "file://reason.txt"},
                     R"({"pipelineName":"p","pipelineExecutionId":"e","reason":"because\n"})"},
-        ConvertCase{"CliInputJsonInline", "GetPipeline",
+        ConvertCase{"CliInputJsonInline",
+                    "GetPipeline",
                     {"--cli-input-json", R"({"name":"x","version":4})"},
                     R"({"name":"x","version":4})"},
-        ConvertCase{"CliInputJsonFile", "GetPipeline", {"--cli-input-json", "file://in.json"},
+        ConvertCase{"CliInputJsonFile",
+                    "GetPipeline",
+                    {"--cli-input-json", "file://in.json"},
                     R"({"name":"from-file","version":2})"},
         ConvertCase{"FlagsOverrideCliInputJson",
                     "GetPipeline",
                     {"--cli-input-json", "file://in.json", "--name", "flag"},
                     R"({"name":"flag","version":2})"},
-        ConvertCase{"LastFlagWins", "GetPipeline", {"--name", "a", "--name", "b"},
-                    R"({"name":"b"})"},
+        ConvertCase{
+            "LastFlagWins", "GetPipeline", {"--name", "a", "--name", "b"}, R"({"name":"b"})"},
         ConvertCase{"NoInputMembers", "ListActionTypes", {}, R"({})"}),
     [](const ::testing::TestParamInfo<ConvertCase>& p) { return p.param.name; });
 
@@ -181,34 +190,48 @@ const std::string kExtraValue = Usage("Unknown options: true");
 INSTANTIATE_TEST_SUITE_P(
     Errors, ArgumentErrorTest,
     ::testing::Values(
-        ErrorCase{"MissingRequiredWithCliInputJson", "GetPipeline", {"--cli-input-json", "{}"},
+        ErrorCase{"MissingRequiredWithCliInputJson",
+                  "GetPipeline",
+                  {"--cli-input-json", "{}"},
                   "Parameter validation failed:\nMissing required parameter in input: \"name\""},
         ErrorCase{"MissingRequiredFlag", "GetPipeline", {}, kMissingName.c_str()},
-        ErrorCase{"MissingRequiredFlags", "StopPipelineExecution", {"--abandon"},
-                  kMissingTwo.c_str()},
-        ErrorCase{"UnknownFlag", "GetPipeline", {"--name", "p", "--bogus", "1"},
-                  kUnknownOption.c_str()},
+        ErrorCase{
+            "MissingRequiredFlags", "StopPipelineExecution", {"--abandon"}, kMissingTwo.c_str()},
+        ErrorCase{
+            "UnknownFlag", "GetPipeline", {"--name", "p", "--bogus", "1"}, kUnknownOption.c_str()},
         ErrorCase{"FlagWithoutValue", "GetPipeline", {"--name"}, kExpectedOne.c_str()},
         ErrorCase{"BooleanTakesNoValue",
                   "StopPipelineExecution",
                   {"--pipeline-name", "p", "--pipeline-execution-id", "e", "--abandon", "true"},
                   kExtraValue.c_str()},
-        ErrorCase{"IntegerNotANumber", "ListPipelines", {"--max-results", "x"},
+        ErrorCase{"IntegerNotANumber",
+                  "ListPipelines",
+                  {"--max-results", "x"},
                   "invalid literal for int() with base 10: 'x'"},
-        ErrorCase{"IntegerBelowMin", "ListPipelines", {"--max-results", "0"},
+        ErrorCase{"IntegerBelowMin",
+                  "ListPipelines",
+                  {"--max-results", "0"},
                   "Parameter validation failed:\nInvalid value for parameter maxResults, "
                   "value: 0, valid min value: 1"},
-        ErrorCase{"StringBelowMin", "ListPipelines", {"--next-token", ""},
+        ErrorCase{"StringBelowMin",
+                  "ListPipelines",
+                  {"--next-token", ""},
                   "Parameter validation failed:\nInvalid length for parameter nextToken, "
                   "value: 0, valid min length: 1"},
-        ErrorCase{"MissingParamFile", "GetPipeline", {"--cli-input-json", "file://x.json"},
+        ErrorCase{"MissingParamFile",
+                  "GetPipeline",
+                  {"--cli-input-json", "file://x.json"},
                   "Error parsing parameter '--cli-input-json': Unable to load paramfile "
                   "file://x.json: [Errno 2] No such file or directory: 'x.json'"},
-        ErrorCase{"BadJsonInParamFile", "GetPipeline", {"--cli-input-json", "file://bad.json"},
+        ErrorCase{"BadJsonInParamFile",
+                  "GetPipeline",
+                  {"--cli-input-json", "file://bad.json"},
                   "Error parsing parameter '--cli-input-json': Invalid JSON: parse error at "
                   "line 1, column 2: syntax error while parsing object key - invalid literal; "
                   "last read: '{o'; expected string literal\nJSON received: {oops"},
-        ErrorCase{"StructureNotAnObject", "CreatePipeline", {"--pipeline", "[1]"},
+        ErrorCase{"StructureNotAnObject",
+                  "CreatePipeline",
+                  {"--pipeline", "[1]"},
                   "Error parsing parameter '--pipeline': Invalid JSON:\n[1]"},
         ErrorCase{"UnknownAndWrongTypes",
                   "GetPipeline",
@@ -250,7 +273,9 @@ INSTANTIATE_TEST_SUITE_P(
                   "valid types: <class 'dict'>\n"
                   "Invalid type for parameter tags, value: {}, type: <class 'dict'>, "
                   "valid types: <class 'list'>, <class 'tuple'>"},
-        ErrorCase{"ShorthandSyntax", "TagResource", {"--resource-arn", "a", "--tags", "key"},
+        ErrorCase{"ShorthandSyntax",
+                  "TagResource",
+                  {"--resource-arn", "a", "--tags", "key"},
                   "Error parsing parameter '--tags': Expected: '=', received: 'EOF' for "
                   "input:\nkey\n   ^"}),
     [](const ::testing::TestParamInfo<ErrorCase>& p) { return p.param.name; });

@@ -1,12 +1,11 @@
 #include "cli/cli.h"
 
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <map>
 #include <mutex>
-
-#include <CLI/CLI.hpp>
 
 #include "cli/arguments.h"
 #include "cli/model.h"
@@ -242,10 +241,9 @@ int RunOperation(const std::string& verb, const std::string& op,
   Result<OJson> result = OJson::object();
   if (paginate) {
     PaginateOptions options{parsed->max_items, parsed->page_size, parsed->starting_token};
-    result = Paginate(*pager, input, options,
-                      [&](const OJson& page_input) {
-                        return CallOperation(client, op, page_input, &info);
-                      });
+    result = Paginate(*pager, input, options, [&](const OJson& page_input) {
+      return CallOperation(client, op, page_input, &info);
+    });
     if (!result.ok() && result.status().code() == StatusCode::kInvalidArgument &&
         result.status().wire_name().empty()) {
       return ParamFailure(err, result.status());
@@ -258,8 +256,7 @@ int RunOperation(const std::string& verb, const std::string& op,
   return 0;
 }
 
-int RunCliUnguarded(const std::vector<std::string>& args, std::ostream& out,
-                    std::ostream& err) {
+int RunCliUnguarded(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   if (args.empty()) {
     err << "\n" << UsageText("the following arguments are required: command") << "\n";
     return kExitParamError;

@@ -1,16 +1,25 @@
 // End-to-end tests of the CLI against an in-process HTTP server on a free port.
 #include "cli/cli.h"
 
-#include <chrono>
-#include <cstdlib>
-#include <mutex>
-#include <sstream>
-#include <thread>
+#ifdef PW_HAVE_SIGV4
+#include "sigv4/sigv4.h"
+#endif
 
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
 
 namespace pw::cli {
 namespace {
@@ -22,6 +31,8 @@ struct Request {
   std::string target;
   nlohmann::json body;
   std::string content_type;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string raw_body;
 };
 
 // Answers canned responses by X-Amz-Target and records every request.
@@ -32,7 +43,9 @@ class FakePipewright {
       std::lock_guard<std::mutex> lock(mu_);
       Request r{req.get_header_value("X-Amz-Target"),
                 nlohmann::json::parse(req.body.empty() ? "{}" : req.body, nullptr, false),
-                req.get_header_value("Content-Type")};
+                req.get_header_value("Content-Type"),
+                {req.headers.begin(), req.headers.end()},
+                req.body};
       requests_.push_back(r);
       Answer(r, res);
     });
@@ -263,12 +276,54 @@ TEST_F(CliTest, HelpListsVerbsAndFlags) {
   EXPECT_THAT(tags.out, HasSubstr("--tag-keys <list<string>>  (required)"));
 }
 
-TEST(CliConnection, UnreachableEndpointExits255) {
-  int port;
-  {
-    httplib::Server probe;  // Find a free port, then free it again.
-    port = probe.bind_to_any_port("127.0.0.1");
+#ifdef PW_HAVE_SIGV4
+TEST_F(CliTest, SignsWithEnvironmentCredentials) {
+  setenv("AWS_ACCESS_KEY_ID", "AKIDTEST", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "secret", 1);
+  Outcome r = Call({"get-pipeline", "--name", "p", "--region", "eu-west-1"});
+  unsetenv("AWS_ACCESS_KEY_ID");
+  unsetenv("AWS_SECRET_ACCESS_KEY");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto reqs = server_.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  sigv4::HttpRequestView view{"POST", "/", "", reqs[0].headers, reqs[0].raw_body};
+  std::string auth;
+  for (const auto& [k, v] : reqs[0].headers) {
+    if (k == "Authorization") auth = v;
   }
+  EXPECT_THAT(auth, HasSubstr("/eu-west-1/codepipeline/aws4_request, "
+                              "SignedHeaders=content-type;host;x-amz-date;x-amz-target, "));
+  Result<std::string> akid =
+      sigv4::Verify(view, "codepipeline", static_cast<int64_t>(std::time(nullptr)),
+                    [](std::string_view id) -> std::optional<sigv4::SecretInfo> {
+                      if (id != "AKIDTEST") return std::nullopt;
+                      return sigv4::SecretInfo{"secret", "", 0};
+                    });
+  ASSERT_TRUE(akid.ok()) << akid.status().message();
+  EXPECT_EQ(*akid, "AKIDTEST");
+}
+#endif
+
+TEST_F(CliTest, UnsignedWithoutCredentials) {
+  Outcome r = Call({"get-pipeline", "--name", "p"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto reqs = server_.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  for (const auto& [k, v] : reqs[0].headers) EXPECT_NE(k, "Authorization");
+}
+
+TEST(CliConnection, UnreachableEndpointExits255) {
+  // A port that was free a moment ago: bind, read it back, close.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  close(fd);
+  int port = ntohs(addr.sin_port);
   std::string url = "http://127.0.0.1:" + std::to_string(port);
   Outcome r = RunArgs({"get-pipeline", "--name", "p", "--endpoint-url", url});
   EXPECT_EQ(r.code, 255);
@@ -276,20 +331,19 @@ TEST(CliConnection, UnreachableEndpointExits255) {
 }
 
 TEST_F(CliTest, ExtraVerbGetsContextAndCall) {
-  RegisterExtraVerb("retry-plan", "Shows a stage retry plan",
-                    [](const std::vector<std::string>& args, const CliContext& ctx) {
-                      if (args != std::vector<std::string>{"p"}) return 99;
-                      auto ok = ctx.Call("Pipewright_20261125.GetStageRetryPlan",
-                                         {{"pipelineName", args[0]}});
-                      if (!ok.ok() || (*ok)["plan"][0] != "a") return 98;
-                      auto bad = ctx.Call("CodePipeline_20150709.GetPipelineState",
-                                          {{"name", "x"}});
-                      if (bad.ok() || bad.status().wire_name() != "PipelineNotFoundException") {
-                        return 97;
-                      }
-                      ctx.out() << ctx.region();
-                      return ctx.PrintError(bad.status(), "GetPipelineState");
-                    });
+  RegisterExtraVerb(
+      "retry-plan", "Shows a stage retry plan",
+      [](const std::vector<std::string>& args, const CliContext& ctx) {
+        if (args != std::vector<std::string>{"p"}) return 99;
+        auto ok = ctx.Call("Pipewright_20261125.GetStageRetryPlan", {{"pipelineName", args[0]}});
+        if (!ok.ok() || (*ok)["plan"][0] != "a") return 98;
+        auto bad = ctx.Call("CodePipeline_20150709.GetPipelineState", {{"name", "x"}});
+        if (bad.ok() || bad.status().wire_name() != "PipelineNotFoundException") {
+          return 97;
+        }
+        ctx.out() << ctx.region();
+        return ctx.PrintError(bad.status(), "GetPipelineState");
+      });
   Outcome r = Call({"retry-plan", "p", "--region", "eu-west-1"});
   EXPECT_EQ(r.code, 254);
   EXPECT_EQ(r.out, "eu-west-1");

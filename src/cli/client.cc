@@ -1,14 +1,14 @@
 #include "cli/client.h"
 
+#include <httplib.h>
+
 #include <array>
 #include <ctime>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <httplib.h>
-#include <nlohmann/json.hpp>
 
 #ifdef PW_HAVE_SIGV4
 #include "sigv4/sigv4.h"
@@ -58,18 +58,30 @@ std::optional<ParsedUrl> ParseUrl(const std::string& url) {
 
 std::string ReasonPhrase(int status) {
   switch (status) {
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 413: return "Request Entity Too Large";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 413:
+      return "Request Entity Too Large";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "";
   }
 }
 
@@ -178,8 +190,8 @@ Result<std::string> Client::Send(std::string_view target, const std::string& bod
     }
 #endif
     if (options_.debug_log) {
-      options_.debug_log("Sending POST " + RequestUrl() + " X-Amz-Target: " +
-                         std::string(target) + " body: " + body);
+      options_.debug_log("Sending POST " + RequestUrl() + " X-Amz-Target: " + std::string(target) +
+                         " body: " + body);
     }
     httplib::Result res = http.Post(path, headers, body, std::string(kContentType));
     bool retryable = false;

@@ -27,9 +27,9 @@ struct Credentials {
 };
 
 struct ClientOptions {
-  std::string endpoint_url;                  // "http://host:port", no trailing path needed.
+  std::string endpoint_url;  // "http://host:port", no trailing path needed.
   std::string region = "us-east-1";
-  std::optional<Credentials> credentials;    // Unsigned requests when absent.
+  std::optional<Credentials> credentials;  // Unsigned requests when absent.
   int max_attempts = 3;
   std::chrono::milliseconds backoff_base{100};  // Sleep is random in [0, base * 2^retry].
   std::chrono::seconds connect_timeout{60};

@@ -48,9 +48,7 @@ std::string IoShapeName(std::string_view operation, const char* which) {
 
 std::string InputShapeName(std::string_view operation) { return IoShapeName(operation, "input"); }
 
-std::string OutputShapeName(std::string_view operation) {
-  return IoShapeName(operation, "output");
-}
+std::string OutputShapeName(std::string_view operation) { return IoShapeName(operation, "output"); }
 
 std::string ShapeType(std::string_view shape_name) {
   const OJson* shape = FindShape(shape_name);

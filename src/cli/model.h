@@ -8,10 +8,9 @@
 //
 // Thread-safe: the model is parsed once and never modified.
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 namespace pw::cli {
 

@@ -19,8 +19,8 @@ TEST(Output, ShapeKeepsModelMembersInModelOrder) {
 }
 
 TEST(Output, NestedListsAndTimestamps) {
-  OJson body = OJson::parse(
-      R"({"pipelines":[{"name":"a","created":1.25,"x":1}],"nextToken":"t","junk":2})");
+  OJson body =
+      OJson::parse(R"({"pipelines":[{"name":"a","created":1.25,"x":1}],"nextToken":"t","junk":2})");
   OJson shaped = ShapeOutput(body, "ListPipelinesOutput");
   EXPECT_EQ(shaped.dump(),
             R"({"pipelines":[{"name":"a","created":"1970-01-01T00:00:01.250000+00:00"}],)"

@@ -23,10 +23,10 @@ namespace pw::cli {
 // One entry of paginators-1.json.
 struct PaginatorSpec {
   std::string_view operation;
-  std::string_view input_token;   // "nextToken" (ListWebhooks: "NextToken").
+  std::string_view input_token;  // "nextToken" (ListWebhooks: "NextToken").
   std::string_view output_token;
-  std::string_view limit_key;     // "" when the operation has none.
-  std::string_view result_key;    // "pipelines", ...
+  std::string_view limit_key;   // "" when the operation has none.
+  std::string_view result_key;  // "pipelines", ...
 };
 
 // The paginator for `operation`, or nullptr if it is not paginated.

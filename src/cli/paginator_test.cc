@@ -11,10 +11,12 @@ struct FakeServer {
   Result<OJson> operator()(const OJson& input) {
     requests.push_back(input);
     int page = 0;
-    if (input.contains("nextToken")) page = std::stoi(input["nextToken"].get<std::string>().substr(1));
+    if (input.contains("nextToken"))
+      page = std::stoi(input["nextToken"].get<std::string>().substr(1));
     OJson out;
     out["pipelines"] = OJson::array();
-    for (int i = 0; i < 2; ++i) out["pipelines"].push_back({{"name", "p" + std::to_string(page * 2 + i)}});
+    for (int i = 0; i < 2; ++i)
+      out["pipelines"].push_back({{"name", "p" + std::to_string(page * 2 + i)}});
     if (page < 2) out["nextToken"] = "t" + std::to_string(page + 1);
     return out;
   }
@@ -93,13 +95,13 @@ TEST(Paginator, RepeatedTokenIsAnError) {
     return OJson::parse(R"({"pipelines":[],"nextToken":"same"})");
   });
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().message(),
-            "The same next token was received twice: {'nextToken': 'same'}");
+  EXPECT_EQ(r.status().message(), "The same next token was received twice: {'nextToken': 'same'}");
 }
 
 TEST(Paginator, BadStartingToken) {
   FakeServer server;
-  auto r = Paginate(Pipelines(), OJson::object(), Opts(std::nullopt, std::nullopt, "!!"), std::ref(server));
+  auto r = Paginate(Pipelines(), OJson::object(), Opts(std::nullopt, std::nullopt, "!!"),
+                    std::ref(server));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
 }

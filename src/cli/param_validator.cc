@@ -162,9 +162,8 @@ class Validator {
     double min = shape["min"].get<double>();
     if (value >= min) return;
     errors_.push_back(std::string(what) + " for parameter " + DisplayName(name) +
-                      ", value: " + std::to_string(static_cast<long long>(value)) +
-                      ", valid min " + unit + ": " +
-                      std::to_string(static_cast<long long>(min)));
+                      ", value: " + std::to_string(static_cast<long long>(value)) + ", valid min " +
+                      unit + ": " + std::to_string(static_cast<long long>(min)));
   }
 
   std::vector<std::string> errors_;

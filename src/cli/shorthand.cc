@@ -146,9 +146,8 @@ class Parser {
 
   Status Expected(const std::string& what) const {
     std::string received = pos_ < text_.size() ? std::string(1, text_[pos_]) : "EOF";
-    return InvalidArgument("Expected: '" + what + "', received: '" + received +
-                               "' for input:\n" + std::string(text_) + "\n" +
-                               std::string(pos_, ' ') + "^",
+    return InvalidArgument("Expected: '" + what + "', received: '" + received + "' for input:\n" +
+                               std::string(text_) + "\n" + std::string(pos_, ' ') + "^",
                            "");
   }
 

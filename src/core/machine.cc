@@ -74,18 +74,27 @@ void StartGroup(PipelineState& p, Execution& e, StageRun& sr, const StageDecl& s
   for (const ActionDecl* a : GroupActions(s, group)) StartRun(p, e, sr, *a, now, ids, out);
 }
 
+// An InProgress/Stopping stage run is always the one its execution is in.
+// Matched by name, not by index into p.decl: a new version (rule 69) may have
+// moved or dropped the stage while the execution still holds it.
 bool StageLocked(const PipelineState& p, const std::string& stage, const std::string& except) {
   for (const auto& e : p.executions) {
-    if (e.id == except || !e.in_stage) continue;
+    if (e.id == except || !e.in_stage || !e.Active()) continue;
     const StageRun* sr = e.FindStageRun(stage);
-    if (sr == nullptr) continue;
-    if (e.stage_index < static_cast<int>(p.decl.stages.size()) &&
-        p.decl.stages[static_cast<size_t>(e.stage_index)].name == stage &&
+    if (sr != nullptr &&
         (sr->status == StageStatus::kInProgress || sr->status == StageStatus::kStopping)) {
       return true;
     }
   }
   return false;
+}
+
+// The stage run `e` is in (InProgress or Stopping), or nullptr.
+StageRun* CurrentStageRun(Execution& e) {
+  for (auto& sr : e.stages) {
+    if (sr.status == StageStatus::kInProgress || sr.status == StageStatus::kStopping) return &sr;
+  }
+  return nullptr;
 }
 
 bool TransitionEnabled(const PipelineState& p, const std::string& stage) {
@@ -116,6 +125,22 @@ void EnterStage(PipelineState& p, Execution& e, const StageDecl& s, EpochSeconds
 
 // Progress of an execution inside its stage. Returns true if anything changed.
 bool StepInStage(PipelineState& p, Execution& e, EpochSeconds now, IdSource& ids, Outcome* out) {
+  if (e.cancel_requested) {
+    // Rule 69: cancelled once its running actions complete. Uses the
+    // execution's own stage run: the new declaration may have moved or
+    // dropped the stage, so p.decl cannot locate it.
+    StageRun* cur = CurrentStageRun(e);
+    if (cur != nullptr) {
+      for (const auto& [action, run_id] : cur->latest) {
+        const ActionRun* r = e.FindRun(run_id);
+        if (r != nullptr && r->status == ActionStatus::kInProgress) return false;
+      }
+      cur->status = StageStatus::kCancelled;
+    }
+    Finish(e, ExecutionStatus::kCancelled,
+           "The pipeline's definition was updated before this execution could complete.", now, out);
+    return true;
+  }
   const StageDecl* s = StageOf(p, e, e.stage_index);
   if (s == nullptr) return false;
   StageRun* sr = e.FindStageRun(s->name);
@@ -132,13 +157,6 @@ bool StepInStage(PipelineState& p, Execution& e, EpochSeconds now, IdSource& ids
   }
   if (running) return false;  // Rule 22: the group's running actions finish first.
 
-  if (e.cancel_requested) {
-    sr->status = StageStatus::kCancelled;
-    Finish(e, ExecutionStatus::kCancelled,
-           "The pipeline's definition was updated before this execution could complete.", now,
-           out);
-    return true;
-  }
   if (e.stop_requested) {
     sr->status = StageStatus::kStopped;
     Finish(e, ExecutionStatus::kStopped, "", now, out);
@@ -365,7 +383,9 @@ Result<RetryPlan> PlanRetry(const PipelineState& p, const std::string& execution
                     "StageNotFoundException");
   }
   auto latest = p.stage_latest.find(stage);
-  if (latest != p.stage_latest.end() && latest->second != execution_id) {
+  // Rule 52: in PARALLEL, retry applies per execution (no "latest" check).
+  const bool parallel = p.decl.execution_mode == ExecutionMode::kParallel;
+  if (!parallel && latest != p.stage_latest.end() && latest->second != execution_id) {
     return FailedPrecondition("Stage " + stage + " has run a later execution (" + latest->second +
                                   ") since " + execution_id +
                                   "; only the stage's latest execution can be retried. Use the "
@@ -396,12 +416,14 @@ Result<RetryPlan> PlanRetry(const PipelineState& p, const std::string& execution
   }
   if (sr->status == StageStatus::kInProgress || sr->status == StageStatus::kStopping ||
       !running.empty()) {
-    if (sr->attempt > 0 && sr->status == StageStatus::kInProgress) {
-      return NotRetryable("Another retry attempt of stage " + stage +
-                          " is already in progress; wait for it to finish.");
-    }
+    // DECISION under rule 45: the message names the running actions.
     std::string names;
     for (const auto& n : running) names += names.empty() ? n : ", " + n;
+    if (sr->attempt > 0 && sr->status == StageStatus::kInProgress) {
+      return NotRetryable("Another retry attempt of stage " + stage + " is already in progress" +
+                          (names.empty() ? std::string() : " (" + names + ")") +
+                          "; wait for it to finish.");
+    }
     return NotRetryable("Stage " + stage + " still has actions in progress" +
                         (names.empty() ? std::string() : " (" + names + ")") +
                         "; wait for them to finish (or stop the execution) and retry then.");
@@ -442,8 +464,10 @@ Result<RetryPlan> PlanRetry(const PipelineState& p, const std::string& execution
     return NotRetryable("Stage " + stage + " of execution " + execution_id +
                         " contains no failed actions to retry.");
   }
+  // A stage stopped after its last group finished has nothing to rerun: the
+  // retry just lets the execution continue (rule 37).
   if (mode == RetryMode::kFailedActions && plan.actions_to_rerun.empty() &&
-      plan.actions_after.empty()) {
+      plan.actions_after.empty() && sr->status != StageStatus::kStopped) {
     return NotRetryable("Stage " + stage + " of execution " + execution_id +
                         " has no failed or unfinished actions to retry.");
   }
