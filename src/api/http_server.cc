@@ -21,8 +21,21 @@ void Send(httplib::Response& res, const HttpReply& r, const std::string& request
 
 HttpServer::HttpServer(const Dispatcher& dispatcher, HttpServerOptions options)
     : dispatcher_(dispatcher), options_(options), server_(std::make_unique<httplib::Server>()) {
-  // Let oversized bodies reach us so they get a JSON error, up to a hard cap.
-  server_->set_payload_max_length(options_.max_body_bytes * 4);
+  // Let oversized bodies reach us so they get a JSON error, up to a hard cap;
+  // past the cap (or an absurd Content-Length) the library answers 413 itself
+  // and the error handler below gives that answer its JSON body.
+  server_->set_payload_max_length(options_.max_body_bytes * 16);
+  server_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;  // Our own replies already carry JSON.
+    Status s = res.status == 413
+                   ? InvalidArgument("The request body is too large.", "RequestEntityTooLargeException")
+               : res.status == 404 ? NotFound("Not found: the API is POST /.", "UnknownOperationException")
+                                   : InvalidArgument("Bad request.", "SerializationException");
+    HttpReply r = Dispatcher::ErrorReply(s);
+    int status = res.status;
+    Send(res, r, NewUuid());
+    res.status = status;
+  });
   server_->set_exception_handler([](const httplib::Request&, httplib::Response& res,
                                     std::exception_ptr ep) {
     try {

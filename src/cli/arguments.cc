@@ -1,5 +1,6 @@
 #include "cli/arguments.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -183,7 +184,8 @@ Result<OJson> ConvertFlagValues(std::string_view flag, std::string_view shape_na
 
 Result<ParsedArgs> ParseOperationArgs(std::string_view operation,
                                       const std::vector<std::string>& args,
-                                      const ParamFileReader& read_file) {
+                                      const ParamFileReader& read_file,
+                                      const std::vector<std::string>& not_required) {
   const std::string input_shape_name = InputShapeName(operation);
   const OJson* input_shape = input_shape_name.empty() ? nullptr : FindShape(input_shape_name);
   static const OJson kNoShape = OJson::object();
@@ -195,10 +197,10 @@ Result<ParsedArgs> ParseOperationArgs(std::string_view operation,
   std::vector<std::pair<std::string, FlagInfo>> flags;
   for (const auto& [name, m] : members.items()) {
     FlagInfo info{name, m.value("shape", ""), ShapeType(m.value("shape", "")), false};
-    flags.emplace_back(ToKebab(name), info);
+    flags.emplace_back(FlagName(operation, name), info);
     if (info.type == "boolean") {
       info.negated = true;
-      flags.emplace_back("no-" + ToKebab(name), info);
+      flags.emplace_back("no-" + FlagName(operation, name), info);
     }
   }
   auto find_flag = [&](const std::string& name) -> const FlagInfo* {
@@ -312,8 +314,9 @@ Result<ParsedArgs> ParseOperationArgs(std::string_view operation,
     for (const auto& r : shape["required"]) {
       const std::string req = r.get<std::string>();
       if (explicit_input.contains(req)) continue;
+      if (std::find(not_required.begin(), not_required.end(), req) != not_required.end()) continue;
       if (!missing.empty()) missing += ", ";
-      missing += "--" + ToKebab(req);
+      missing += "--" + FlagName(operation, req);
     }
     if (!missing.empty()) {
       return UsageError("the following arguments are required: " + missing);

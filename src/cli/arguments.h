@@ -47,10 +47,12 @@ struct ParsedArgs {
 };
 
 // Parses `args` (everything after the verb, global options removed) for
-// `operation`, which must exist in the model.
+// `operation`, which must exist in the model. Required members listed in
+// `not_required` may be absent (a Pipewright flag such as --latest supplies them).
 Result<ParsedArgs> ParseOperationArgs(std::string_view operation,
                                       const std::vector<std::string>& args,
-                                      const ParamFileReader& read_file);
+                                      const ParamFileReader& read_file,
+                                      const std::vector<std::string>& not_required = {});
 
 // Converts the raw values given to one flag into JSON of `shape_name`'s type.
 // `flag` ("--tags") names the parameter in error messages.

@@ -1,6 +1,8 @@
 #include "cli/cli.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
@@ -8,9 +10,12 @@
 #include <mutex>
 
 #include "cli/arguments.h"
+#include "cli/logs.h"
 #include "cli/model.h"
 #include "cli/output.h"
 #include "cli/paginator.h"
+#include "cli/retry_plan.h"
+#include "cli/watch.h"
 #include "common/ids.h"
 
 namespace pw::cli {
@@ -146,17 +151,40 @@ std::string TypeLabel(const std::string& shape_name) {
   return type;
 }
 
+// Pipewright's own verbs, beside the model's; registered verbs of the same
+// name take precedence.
+struct BuiltinVerb {
+  std::string_view name;
+  std::string_view help;
+  int (*fn)(const std::vector<std::string>& args, const CliContext& ctx);
+};
+constexpr BuiltinVerb kBuiltinVerbs[] = {
+    {"get-stage-retry-plan", "Shows what a stage retry would rerun per retry mode, or why not",
+     RunGetStageRetryPlan},
+    {"logs", "Prints an action execution's log (--follow: while it runs)", RunLogs},
+};
+
+// Pipewright flags added to model verbs, for `pipewright help`.
+constexpr std::pair<std::string_view, std::string_view> kExtendedVerbs[] = {
+    {"start-pipeline-execution --wait",
+     "Starts an execution and prints status changes until it ends (exit 0 if Succeeded)"},
+    {"retry-stage-execution --dry-run", "Prints the retry plan instead of retrying"},
+    {"retry-stage-execution --latest", "Retries the execution that last ran the stage"},
+};
+
 void PrintVerbs(std::ostream& out) {
   out << "usage: pipewright <command> [parameters]\n\nCommands:\n";
   for (const auto& [name, op] : OrderedModel()["operations"].items()) {
     out << "  " << ToKebab(name) << "\n";
   }
+  out << "\nPipewright commands:\n";
+  for (const BuiltinVerb& verb : kBuiltinVerbs) {
+    out << "  " << verb.name << "  " << verb.help << "\n";
+  }
+  for (const auto& [name, help] : kExtendedVerbs) out << "  " << name << "  " << help << "\n";
   std::lock_guard<std::mutex> lock(RegistryMutex());
-  if (!ExtraVerbs().empty()) {
-    out << "\nPipewright commands:\n";
-    for (const auto& [name, entry] : ExtraVerbs()) {
-      out << "  " << name << "  " << entry.help << "\n";
-    }
+  for (const auto& [name, entry] : ExtraVerbs()) {
+    out << "  " << name << "  " << entry.help << "\n";
   }
   out << "\nRun 'pipewright <command> help' for a command's parameters.\n";
 }
@@ -184,7 +212,7 @@ void PrintOperationHelp(std::ostream& out, const std::string& verb, const std::s
     }
     for (const auto& [name, m] : (*shape)["members"].items()) {
       const std::string member_shape = m.value("shape", "");
-      const std::string flag = ToKebab(name);
+      const std::string flag = FlagName(op, name);
       bool req = std::find(required.begin(), required.end(), name) != required.end();
       if (ShapeType(member_shape) == "boolean") {
         out << "  --" << flag << " | --no-" << flag << "  (boolean)";
@@ -196,6 +224,15 @@ void PrintOperationHelp(std::ostream& out, const std::string& verb, const std::s
     }
   }
   out << "  --cli-input-json <JSON or file://path>\n";
+  if (op == "StartPipelineExecution") {
+    out << "  --wait  print stage and action status changes until the execution ends;\n"
+           "         exit 0 if it Succeeded, 1 if not, 2 on timeout\n"
+           "  --wait-timeout <seconds>  (default 3600; implies --wait)\n";
+  }
+  if (op == "RetryStageExecution") {
+    out << "  --dry-run  print the retry plan (GetStageRetryPlan) instead of retrying\n"
+           "  --latest  use the execution that last ran the stage as --pipeline-execution-id\n";
+  }
   if (FindPaginator(op) != nullptr) {
     out << "  --max-items <integer>\n  --starting-token <string>\n  --page-size <integer>\n";
   }
@@ -215,20 +252,81 @@ Result<OJson> CallOperation(const Client& client, const std::string& op, const O
   return out_shape.empty() ? OJson::object() : ShapeOutput(parsed, out_shape);
 }
 
-int RunOperation(const std::string& verb, const std::string& op,
-                 const std::vector<std::string>& args, const GlobalOptions& globals,
-                 std::ostream& out, std::ostream& err) {
-  Result<ParsedArgs> parsed = ParseOperationArgs(op, args, ReadParamFile);
+// Pipewright flags on model verbs, taken out before the model parses the rest.
+struct ExtensionFlags {
+  bool wait = false;                                 // start-pipeline-execution
+  std::chrono::milliseconds wait_timeout{3600'000};  // start-pipeline-execution
+  bool dry_run = false;                              // retry-stage-execution
+  bool latest = false;                               // retry-stage-execution
+};
+
+Result<ExtensionFlags> TakeExtensionFlags(const std::string& op, std::vector<std::string>& args) {
+  ExtensionFlags flags;
+  if (op == "RetryStageExecution") {
+    flags.latest = TakeLatestFlag(args);
+    auto it = std::remove(args.begin(), args.end(), "--dry-run");
+    flags.dry_run = it != args.end();
+    args.erase(it, args.end());
+  }
+  if (op != "StartPipelineExecution") return flags;
+  std::vector<std::string> rest;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--wait") {
+      flags.wait = true;
+      continue;
+    }
+    std::string value;
+    if (args[i] == "--wait-timeout") {
+      if (i + 1 >= args.size()) {
+        return InvalidArgument(UsageText("argument --wait-timeout: expected one argument"), "");
+      }
+      value = args[++i];
+    } else if (args[i].rfind("--wait-timeout=", 0) == 0) {
+      value = args[i].substr(std::string_view("--wait-timeout=").size());
+    } else {
+      rest.push_back(args[i]);
+      continue;
+    }
+    char* end = nullptr;
+    double seconds = std::strtod(value.c_str(), &end);
+    if (value.empty() || end != value.c_str() + value.size() || !(seconds >= 0) || seconds > 1e9) {
+      return InvalidArgument(
+          UsageText("argument --wait-timeout: invalid seconds value: '" + value + "'"), "");
+    }
+    flags.wait = true;
+    flags.wait_timeout = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  }
+  args = std::move(rest);
+  return flags;
+}
+
+int RunOperation(const std::string& verb, const std::string& op, std::vector<std::string> args,
+                 const GlobalOptions& globals, std::ostream& out, std::ostream& err) {
+  Result<ExtensionFlags> ext = TakeExtensionFlags(op, args);
+  if (!ext.ok()) return ParamFailure(err, ext.status());
+  std::vector<std::string> not_required;
+  if (ext->latest) not_required.push_back("pipelineExecutionId");
+  Result<ParsedArgs> parsed = ParseOperationArgs(op, args, ReadParamFile, not_required);
   if (!parsed.ok()) return ParamFailure(err, parsed.status());
   if (parsed->help) {
     PrintOperationHelp(out, verb, op);
     return 0;
   }
+  CliContext ctx(MakeClientOptions(globals, err), out, err);
+  const Client& client = ctx.client();
   // Tokens are filled once, so every retry carries the same one.
   OJson input = FillIdempotencyTokens(op, std::move(parsed->input), [] { return NewUuid(); });
+  if (ext->latest) {
+    if (Status s = FillLatestStageExecution(ctx, input); !s.ok()) {
+      if (s.code() == StatusCode::kInvalidArgument && s.wire_name().empty()) {
+        return ParamFailure(err, s);
+      }
+      return ctx.PrintError(s, "GetPipelineState");
+    }
+  }
   if (Status s = ValidateRequest(op, input); !s.ok()) return ParamFailure(err, s);
+  if (ext->dry_run) return PrintRetryDryRun(ctx, input);
 
-  Client client(MakeClientOptions(globals, err));
   SendInfo info;
   const PaginatorSpec* pager = FindPaginator(op);
   bool paginate = pager != nullptr && !globals.no_paginate;
@@ -252,7 +350,16 @@ int RunOperation(const std::string& verb, const std::string& op,
     result = CallOperation(client, op, input, &info);
   }
   if (!result.ok()) return PrintErrorTo(err, result.status(), op, info);
-  out << RenderJson(*result);
+  out << RenderJson(*result) << std::flush;
+  if (ext->wait) {
+    auto id = result->find("pipelineExecutionId");
+    if (id == result->end() || !id->is_string()) {
+      err << "\nThe service returned no pipelineExecutionId to wait for\n";
+      return kExitOtherError;
+    }
+    return WaitForExecution(ctx, input.value("name", ""), id->get<std::string>(),
+                            ext->wait_timeout);
+  }
   return 0;
 }
 
@@ -274,6 +381,12 @@ int RunCliUnguarded(const std::vector<std::string>& args, std::ostream& out, std
   if (std::optional<ExtraVerbEntry> extra = FindExtraVerb(verb)) {
     CliContext ctx(MakeClientOptions(globals, err), out, err);
     return extra->fn(rest, ctx);
+  }
+  for (const BuiltinVerb& builtin : kBuiltinVerbs) {
+    if (builtin.name == verb) {
+      CliContext ctx(MakeClientOptions(globals, err), out, err);
+      return builtin.fn(rest, ctx);
+    }
   }
   const std::string op = OperationForVerb(verb);
   if (op.empty()) {

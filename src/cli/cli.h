@@ -4,6 +4,9 @@
 // server. Every model operation is a kebab-case verb with one flag per input
 // member; output, errors, exit codes, retries and pagination follow the aws
 // CLI v2 (exit 0 ok, 252 bad parameters, 254 service error, 255 other).
+// Pipewright adds `logs` (cli/logs.h), `get-stage-retry-plan`, and
+// `retry-stage-execution --dry-run/--latest` (cli/retry_plan.h) and
+// `start-pipeline-execution --wait` (cli/watch.h).
 //
 //   int main(int argc, char** argv) { return pw::cli::RunCli(argc, argv); }
 //

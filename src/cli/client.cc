@@ -215,4 +215,43 @@ Result<std::string> Client::Send(std::string_view target, const std::string& bod
   return last;
 }
 
+Result<std::string> Client::Get(std::string_view path_and_query) const {
+  std::optional<ParsedUrl> url = ParseUrl(options_.endpoint_url);
+  if (!url) {
+    return InvalidArgument("Invalid endpoint: " + options_.endpoint_url, "");
+  }
+  httplib::Client http(url->scheme + "://" + url->host + ":" + std::to_string(url->port));
+  http.set_connection_timeout(options_.connect_timeout);
+  http.set_read_timeout(options_.read_timeout);
+  http.enable_server_certificate_verification(options_.verify_ssl);
+  const std::string path = url->path + std::string(path_and_query);
+  std::mt19937_64 rng(std::random_device{}());
+  Status last;
+  for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+    if (attempt > 1) {
+      auto cap = options_.backoff_base.count() * (int64_t{1} << (attempt - 2));
+      std::uniform_int_distribution<int64_t> dist(0, cap);
+      std::this_thread::sleep_for(std::chrono::milliseconds(dist(rng)));
+    }
+    if (options_.debug_log) options_.debug_log("Sending GET " + path);
+    httplib::Result res = http.Get(path, {{"User-Agent", "pipewright-cli/0.1.0"}});
+    if (!res) {
+      last = Unavailable("Could not connect to the endpoint URL: \"" + RequestUrl() + "\"");
+      continue;
+    }
+    if (options_.debug_log) {
+      options_.debug_log("Response " + std::to_string(res->status) + " (" +
+                         std::to_string(res->body.size()) + " bytes)");
+    }
+    if (res->status >= 200 && res->status < 300) return res->body;
+    const std::string code = std::to_string(res->status);
+    std::string message = res->body.substr(0, res->body.find('\n'));
+    if (message.empty()) message = ReasonPhrase(res->status);
+    if (res->status == 404) return NotFound(message, code);
+    if (res->status < 500) return InvalidArgument(message, code);
+    last = Unavailable(message, code);
+  }
+  return last;
+}
+
 }  // namespace pw::cli

@@ -63,6 +63,14 @@ class Client {
   Result<std::string> Send(std::string_view target, const std::string& body,
                            SendInfo* info = nullptr) const;
 
+  // GETs `path_and_query` ("/logs/<id>?offset=10") below the endpoint's base
+  // path, unsigned, and returns the body of a 2xx answer. Connection failures
+  // and 5xx answers are retried as Send retries them. Failures: kNotFound
+  // (wire_name "404") for a 404; could not connect: as Send; any other
+  // answer: kUnavailable for 5xx, else kInvalidArgument, wire_name the HTTP
+  // status and message the body's first line.
+  Result<std::string> Get(std::string_view path_and_query) const;
+
   const ClientOptions& options() const { return options_; }
 
   // The URL aws names in its connection error: the endpoint plus "/".

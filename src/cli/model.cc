@@ -55,6 +55,16 @@ std::string ShapeType(std::string_view shape_name) {
   return shape == nullptr ? "" : shape->value("type", "");
 }
 
+std::string FlagName(std::string_view operation, std::string_view member) {
+  if (member == "version") {
+    if (operation == "GetPipeline") return "pipeline-version";
+    if (operation == "CreateCustomActionType" || operation == "DeleteCustomActionType") {
+      return "action-version";
+    }
+  }
+  return ToKebab(member);
+}
+
 std::string ToKebab(std::string_view name_view) {
   static const std::regex kSpecial("[A-Z]{2,}s$");  // "ARNs" -> "-arns"
   static const std::regex kFirstCap("(.)([A-Z][a-z]+)");

@@ -39,6 +39,11 @@ std::string ShapeType(std::string_view shape_name);
 // "pipelineName" -> "pipeline-name", "MaxResults" -> "max-results".
 std::string ToKebab(std::string_view name);
 
+// The flag for input member `member` of `operation`: its kebab-case name, or
+// the name aws gives it where `--version` would clash with the global flag
+// (get-pipeline --pipeline-version, *-custom-action-type --action-version).
+std::string FlagName(std::string_view operation, std::string_view member);
+
 // The operation named by a kebab-case verb ("get-pipeline" -> "GetPipeline"), or "".
 std::string OperationForVerb(std::string_view verb);
 

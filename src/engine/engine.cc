@@ -85,6 +85,7 @@ Engine::~Engine() {
     stopping_ = true;
   }
   queue_cv_.notify_all();
+  stop_cv_.notify_all();
   if (ticker_.joinable()) ticker_.join();
   launcher_.reset();  // Kills running children; their exits enqueue nothing after stop.
   for (auto& w : workers_) w.join();
@@ -171,7 +172,7 @@ void Engine::PerformLocked(core::PipelineState& p, const core::Effect& fx) {
   if (a == nullptr) return;
   const std::string pipeline = p.decl.name;
   const std::string run_id = r->id;
-  const std::string provider = a->type.provider;
+  PW_LOG(Debug) << "start " << r->stage << "/" << r->action << " " << fx.run_id;
   if (a->type.category == "Approval") return;  // Waits for PutApprovalResult or the timeout.
   if (IsCommands(*a)) {
     StartCommands(p, *e, *r, *a);
@@ -410,7 +411,10 @@ void Engine::FinishRun(const std::string& pipeline, const std::string& run_id,
   if (!p.ok()) return;  // Deleted meanwhile.
   core::Outcome out;
   const EpochSeconds now = clock_.Now();
-  if (!core::CompleteAction(**p, run_id, result, now, &out).ok()) return;  // Abandoned.
+  if (Status cs = core::CompleteAction(**p, run_id, result, now, &out); !cs.ok()) {
+    PW_LOG(Debug) << "result for " << run_id << " ignored: " << cs.message();
+    return;  // Abandoned, or already finished.
+  }
   core::Advance(**p, now, *ids_, &out);
   (void)CommitLocked(**p, out);
 }
@@ -425,7 +429,9 @@ void Engine::Enqueue(std::function<void()> fn) {
     queue_.push_back(std::move(fn));
     ++busy_;
   }
-  queue_cv_.notify_one();
+  // notify_all: idle-waiters (WaitIdleForTest) share the variable, and a
+  // notify_one could wake one of them instead of a worker.
+  queue_cv_.notify_all();
 }
 
 void Engine::WorkerLoop() {
@@ -460,7 +466,7 @@ void Engine::TickerLoop() {
   for (;;) {
     {
       std::unique_lock lock(queue_mu_);
-      if (queue_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) return;
+      if (stop_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) return;
     }
     Tick();
     since_poll += 1;

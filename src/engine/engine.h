@@ -150,7 +150,8 @@ class Engine {
   std::map<std::string, uint64_t> processes_;             // Run id -> process id.
 
   std::mutex queue_mu_;  // Guards queue_, busy_, stopping_.
-  std::condition_variable queue_cv_;
+  std::condition_variable queue_cv_;  // Work queued, or busy_ changed.
+  std::condition_variable stop_cv_;   // stopping_ set (wakes the ticker).
   std::deque<std::function<void()>> queue_;
   int busy_ = 0;  // Queued tasks plus running processes.
   bool stopping_ = false;
