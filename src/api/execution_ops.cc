@@ -300,6 +300,9 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
                           {"executionMode", core::ExecutionModeName(snap.state.decl.execution_mode)},
                           {"executionType", e->execution_type}};
                if (!e->status_summary.empty()) pe["statusSummary"] = e->status_summary;
+               if (!e->rollback_target.empty()) {
+                 pe["rollbackMetadata"] = {{"rollbackTargetPipelineExecutionId", e->rollback_target}};
+               }
                return json{{"pipelineExecution", pe}};
              });
 
@@ -369,6 +372,14 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
                                                              in["pipelineExecutionId"], mode));
                (void)plan;
                return json{{"pipelineExecutionId", in["pipelineExecutionId"]}};
+             });
+
+  d.Register(Target("RollbackStage"), "RollbackStage",
+             [&eng](const json& in, const RequestContext&) -> Result<json> {
+               PW_ASSIGN_OR_RETURN(std::string id,
+                                   eng.RollbackStage(in["pipelineName"], in["stageName"],
+                                                     in["targetPipelineExecutionId"]));
+               return json{{"pipelineExecutionId", id}};
              });
 
   // Extension: what a retry would do, per mode, and why it is refused.

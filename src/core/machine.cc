@@ -185,6 +185,21 @@ bool StepInStage(PipelineState& p, Execution& e, EpochSeconds now, IdSource& ids
     }
     Finish(e, ExecutionStatus::kFailed,
            "Stage " + s->name + " failed: action(s) " + which + " failed.", now, out);
+    // Rule 61: automatic rollback to the stage's last success in this version.
+    if (s->on_failure == FailureResult::kRollback && e.execution_type != "ROLLBACK") {
+      const Execution* target = nullptr;
+      for (const auto& other : p.executions) {
+        const StageRun* osr = other.FindStageRun(s->name);
+        if (other.id != e.id && osr != nullptr && osr->status == StageStatus::kSucceeded &&
+            other.pipeline_version == p.decl.version && other.execution_type != "ROLLBACK") {
+          target = &other;  // Executions are in start order: keep the most recent.
+        }
+      }
+      if (target != nullptr) {
+        const std::string target_id = target->id;
+        (void)StartRollback(p, s->name, target_id, "AutomatedRollback", now, ids, out);
+      }
+    }
     return true;
   }
   // The group succeeded: next group, or the stage is done.
@@ -195,7 +210,8 @@ bool StepInStage(PipelineState& p, Execution& e, EpochSeconds now, IdSource& ids
   sr->status = StageStatus::kSucceeded;
   e.in_stage = false;
   e.stage_index += 1;
-  if (e.stage_index >= static_cast<int>(p.decl.stages.size())) {
+  // A rollback execution runs only the rolled-back stage (rule 58).
+  if (e.execution_type == "ROLLBACK" || e.stage_index >= static_cast<int>(p.decl.stages.size())) {
     Finish(e, ExecutionStatus::kSucceeded, "", now, out);
   } else {
     Touch(e, now, out);
@@ -507,6 +523,69 @@ Result<RetryPlan> RetryStage(PipelineState& p, const std::string& execution_id,
   }
   Touch(e, now, out);
   return plan;
+}
+
+Result<std::string> StartRollback(PipelineState& p, const std::string& stage,
+                                  const std::string& target_id, const std::string& trigger_type,
+                                  EpochSeconds now, IdSource& ids, Outcome* out) {
+  const int index = p.decl.StageIndex(stage);
+  if (index < 0) {
+    return NotFound("Stage '" + stage + "' does not exist in pipeline '" + p.decl.name + "'.",
+                    "StageNotFoundException");
+  }
+  auto unable = [](std::string msg) {
+    return FailedPrecondition(std::move(msg), "UnableToRollbackStageException");
+  };
+  if (index == 0) return unable("Stage " + stage + " is the source stage; it cannot be rolled back.");
+  if (p.decl.execution_mode == ExecutionMode::kParallel) {
+    return unable("Rollback is not available for pipelines in PARALLEL execution mode.");
+  }
+  const Execution* target = p.FindExecution(target_id);
+  if (target == nullptr) {
+    return NotFound("Pipeline execution " + target_id + " was not found in pipeline " +
+                        p.decl.name + ".",
+                    "PipelineExecutionNotFoundException");
+  }
+  const StageRun* tsr = target->FindStageRun(stage);
+  if (target->execution_type == "ROLLBACK" || tsr == nullptr ||
+      tsr->status != StageStatus::kSucceeded) {
+    return unable("Execution " + target_id + " did not succeed in stage " + stage +
+                  " (or is itself a rollback); choose a target from list-pipeline-executions "
+                  "--filter succeededInStage={stageName=" + stage + "}.");
+  }
+  if (target->pipeline_version != p.decl.version) {
+    return FailedPrecondition("Execution " + target_id + " ran pipeline version " +
+                                  std::to_string(target->pipeline_version) +
+                                  ", but the pipeline is now version " +
+                                  std::to_string(p.decl.version) +
+                                  "; it is outdated and cannot be a rollback target.",
+                              "PipelineExecutionOutdatedException");
+  }
+  for (const auto& e : p.executions) {
+    const StageRun* sr = e.FindStageRun(stage);
+    if (e.Active() && e.in_stage && sr != nullptr && e.stage_index == index &&
+        (sr->status == StageStatus::kInProgress || sr->status == StageStatus::kStopping)) {
+      return unable("Stage " + stage + " is currently running execution " + e.id +
+                    "; wait for it to finish, or stop it, then roll back.");
+    }
+  }
+  Execution e;
+  e.id = ids.NewId();
+  e.pipeline = p.decl.name;
+  e.pipeline_version = p.decl.version;
+  e.started = now;
+  e.updated = now;
+  e.trigger_type = trigger_type;
+  e.trigger_detail = target_id;
+  e.execution_type = "ROLLBACK";
+  e.rollback_target = target_id;
+  e.artifacts = target->artifacts;  // Reuse the target's stored artifacts (rule 58).
+  e.stage_index = index;
+  e.in_stage = false;
+  const std::string id = e.id;
+  p.executions.push_back(std::move(e));
+  Touch(p.executions.back(), now, out);
+  return id;
 }
 
 Status SetTransition(PipelineState& p, const std::string& stage, bool enabled,

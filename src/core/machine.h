@@ -107,6 +107,17 @@ Result<RetryPlan> RetryStage(PipelineState& p, const std::string& execution_id,
                              const std::string& stage, RetryMode mode, RetryTrigger trigger,
                              EpochSeconds now, IdSource& ids, Outcome* out);
 
+// Starts a rollback of `stage` to the target execution (rules 58-60): a new
+// execution of type ROLLBACK that reuses the target's artifacts and runs only
+// that stage. Returns its id. Errors: StageNotFoundException,
+// PipelineExecutionNotFoundException, PipelineExecutionOutdatedException
+// (target ran another version), UnableToRollbackStageException (source
+// stage, PARALLEL mode, target did not succeed there or is a rollback, stage
+// running). Call Advance afterwards.
+Result<std::string> StartRollback(PipelineState& p, const std::string& stage,
+                                  const std::string& target_id, const std::string& trigger_type,
+                                  EpochSeconds now, IdSource& ids, Outcome* out);
+
 // Enables or disables the inbound transition of `stage` (rules 26-31).
 // StageNotFoundException for an unknown stage. Call Advance afterwards.
 Status SetTransition(PipelineState& p, const std::string& stage, bool enabled,

@@ -662,6 +662,19 @@ Result<core::RetryPlan> Engine::RetryStage(const std::string& pipeline, const st
   return plan;
 }
 
+Result<std::string> Engine::RollbackStage(const std::string& pipeline, const std::string& stage,
+                                          const std::string& target_execution_id) {
+  std::lock_guard lock(mu_);
+  PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
+  core::Outcome out;
+  const EpochSeconds now = clock_.Now();
+  PW_ASSIGN_OR_RETURN(std::string id, core::StartRollback(*p, stage, target_execution_id,
+                                                          "ManualRollback", now, *ids_, &out));
+  core::Advance(*p, now, *ids_, &out);
+  PW_RETURN_IF_ERROR(CommitLocked(*p, out));
+  return id;
+}
+
 Status Engine::SetTransition(const std::string& pipeline, const std::string& stage, bool enabled,
                              const std::string& reason, const std::string& caller) {
   std::lock_guard lock(mu_);

@@ -100,6 +100,9 @@ class Engine {
                                     const std::string& execution_id, core::RetryMode mode);
   Result<core::RetryPlan> RetryStage(const std::string& pipeline, const std::string& stage,
                                      const std::string& execution_id, core::RetryMode mode);
+  // RollbackStage (rules 58-60): returns the new rollback execution's id.
+  Result<std::string> RollbackStage(const std::string& pipeline, const std::string& stage,
+                                    const std::string& target_execution_id);
   Status SetTransition(const std::string& pipeline, const std::string& stage, bool enabled,
                        const std::string& reason, const std::string& caller);
   // Answers an approval; returns approvedAt.

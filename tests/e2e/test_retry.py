@@ -368,3 +368,79 @@ class AfterRestart(harness.ServerTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RollbackStage(harness.ServerTestCase):
+    server_args = ("--no-start-on-create",)
+
+    def make(self, name, on_failure=None):
+        self.src = os.path.join(self.tmp, "src")
+        self.target = os.path.join(self.tmp, "site")
+        os.makedirs(self.src, exist_ok=True)
+        p = pipeline(name, [
+            ("Source", [action("S", "Source", "Directory", config={"Path": self.src}, outputs=["Site"])]),
+            ("Prod", [action("Publish", "Deploy", "Directory", config={"Path": self.target},
+                             inputs=["Site"]),
+                      commands("Verify", ["! grep -q bad %s/index.html" % self.target], run_order=2,
+                               category="Test")])])
+        if on_failure:
+            p["stages"][1]["onFailure"] = on_failure
+        self.server.ok("CreatePipeline", {"pipeline": p})
+
+    def release(self, name, content):
+        with open(os.path.join(self.src, "index.html"), "w") as f:
+            f.write(content)
+        eid = self.server.ok("StartPipelineExecution", {"name": name})["pipelineExecutionId"]
+        return eid, wait_execution(self.server, name, eid)
+
+    def site(self):
+        with open(os.path.join(self.target, "index.html")) as f:
+            return f.read()
+
+    def test_manual_rollback_with_our_cli(self):
+        self.make("RB")
+        good, status = self.release("RB", "v1 good\n")
+        self.assertEqual(status, "Succeeded")
+        bad, status = self.release("RB", "v2 bad\n")
+        self.assertEqual(status, "Failed")
+        self.assertEqual(self.site(), "v2 bad\n")
+        targets = pw(self.server, "list-pipeline-executions", "--pipeline-name", "RB",
+                     "--filter", json.dumps({"succeededInStage": {"stageName": "Prod"}}))
+        self.assertEqual(targets.code, 0, targets.stderr)
+        self.assertEqual([s["pipelineExecutionId"] for s in targets.json()["pipelineExecutionSummaries"]],
+                         [good])
+        r = pw(self.server, "rollback-stage", "--pipeline-name", "RB", "--stage-name", "Prod",
+               "--target-pipeline-execution-id", good)
+        self.assertEqual(r.code, 0, r.stderr)
+        rb = r.json()["pipelineExecutionId"]
+        self.assertNotIn(rb, (good, bad))
+        self.assertEqual(wait_execution(self.server, "RB", rb), "Succeeded")
+        self.assertEqual(self.site(), "v1 good\n")
+        pe = self.server.ok("GetPipelineExecution", {"pipelineName": "RB", "pipelineExecutionId": rb})
+        self.assertEqual(pe["pipelineExecution"]["executionType"], "ROLLBACK")
+        self.assertEqual(pe["pipelineExecution"]["rollbackMetadata"],
+                         {"rollbackTargetPipelineExecutionId": good})
+        self.assertEqual(pe["pipelineExecution"]["trigger"]["triggerType"], "ManualRollback")
+        st = stage_state(self.server, "RB", "Prod")["latestExecution"]
+        self.assertEqual((st["pipelineExecutionId"], st["type"]), (rb, "ROLLBACK"))
+        # Refusals: the source stage, a target that failed there.
+        status, err = self.server.call("RollbackStage", {"pipelineName": "RB", "stageName": "Source",
+                                                         "targetPipelineExecutionId": good})
+        self.assertEqual((status, err["__type"]), (400, "UnableToRollbackStageException"))
+        status, err = self.server.call("RollbackStage", {"pipelineName": "RB", "stageName": "Prod",
+                                                         "targetPipelineExecutionId": bad})
+        self.assertEqual((status, err["__type"]), (400, "UnableToRollbackStageException"))
+
+    def test_automatic_rollback_on_failure(self):
+        self.make("AR", on_failure={"result": "ROLLBACK"})
+        good, status = self.release("AR", "v1 good\n")
+        self.assertEqual(status, "Succeeded")
+        bad, status = self.release("AR", "v2 bad\n")
+        self.assertEqual(status, "Failed")
+        rb = wait_for(lambda: [s for s in self.server.ok("ListPipelineExecutions", {"pipelineName": "AR"})
+                               ["pipelineExecutionSummaries"] if s.get("executionType") == "ROLLBACK"],
+                      what="automatic rollback execution")[0]
+        self.assertEqual(rb["trigger"]["triggerType"], "AutomatedRollback")
+        self.assertEqual(rb["rollbackMetadata"]["rollbackTargetPipelineExecutionId"], good)
+        self.assertEqual(wait_execution(self.server, "AR", rb["pipelineExecutionId"]), "Succeeded")
+        self.assertEqual(self.site(), "v1 good\n")
