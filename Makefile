@@ -32,8 +32,9 @@ asan: test-deps
 
 bench: deps
 	@cmake --preset release >/dev/null
-	@cmake --build build-release -j$(JOBS) --target pipewright bench_orchestration
+	@cmake --build build-release -j$(JOBS) --target pipewright bench_orchestration bench_retry
 	@build-release/bench/bench_orchestration
+	@build-release/bench/bench_retry
 
 format:
 	@clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h' 'bench/*.cc')

@@ -112,6 +112,9 @@ class Store {
   virtual Result<std::optional<std::string>> GetKv(const std::string& key) = 0;
   virtual Status PutKv(const std::string& key, const std::string& value) = 0;
   virtual Status DeleteKvPrefix(const std::string& prefix) = 0;
+  // Every pair whose key starts with `prefix`, sorted by key.
+  virtual Result<std::vector<std::pair<std::string, std::string>>> ListKv(
+      const std::string& prefix) = 0;
 };
 
 // Opens (creating and migrating) the SQLite store at `path`. WAL mode,

@@ -373,6 +373,18 @@ class SqliteStore final : public Store {
     return Done(st);
   }
 
+  Result<std::vector<std::pair<std::string, std::string>>> ListKv(
+      const std::string& prefix) override {
+    std::lock_guard lock(mu_);
+    std::vector<std::pair<std::string, std::string>> out;
+    Stmt st(db_, "SELECT key, value FROM kv WHERE substr(key, 1, length(?)) = ? ORDER BY key");
+    st.Bind(1, prefix).Bind(2, prefix);
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) out.emplace_back(st.Text(0), st.Text(1));
+    if (rc != SQLITE_DONE) return Error("list kv");
+    return out;
+  }
+
  private:
   Status Error(const std::string& what) const {
     return Unavailable("database error in " + what + ": " + sqlite3_errmsg(db_));

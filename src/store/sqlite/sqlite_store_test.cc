@@ -154,6 +154,10 @@ TEST_F(SqliteStoreTest, KeyValue) {
   ASSERT_TRUE(s->PutKv("tok/p/1", "e1").ok());
   ASSERT_TRUE(s->PutKv("tok/p/2", "e2").ok());
   EXPECT_EQ(**s->GetKv("tok/p/1"), "e1");
+  auto listed = s->ListKv("tok/p/");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[1].second, "e2");
   ASSERT_TRUE(s->DeleteKvPrefix("tok/p/").ok());
   EXPECT_FALSE(s->GetKv("tok/p/2")->has_value());
 }
