@@ -140,6 +140,11 @@ Result<std::optional<std::string>> TimingStore::GetKv(const std::string& key) {
 Status TimingStore::PutKv(const std::string& key, const std::string& value) {
   return PW_TIMED("PutKv", inner_->PutKv(key, value));
 }
+Result<std::vector<std::pair<std::string, std::string>>> TimingStore::ListKv(
+    const std::string& prefix) {
+  return inner_->ListKv(prefix);
+}
+
 Status TimingStore::DeleteKvPrefix(const std::string& prefix) {
   return PW_TIMED("DeleteKvPrefix", inner_->DeleteKvPrefix(prefix));
 }

@@ -100,6 +100,8 @@ class TimingStore final : public store::Store {
   Result<std::optional<std::string>> GetKv(const std::string& key) override;
   Status PutKv(const std::string& key, const std::string& value) override;
   Status DeleteKvPrefix(const std::string& prefix) override;
+  Result<std::vector<std::pair<std::string, std::string>>> ListKv(
+      const std::string& prefix) override;
 
  private:
   void Record(StoreCall call);
