@@ -455,20 +455,45 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
              });
 
   d.Register(Target("ListActionTypes"), "ListActionTypes",
-             [](const json& in, const RequestContext&) -> Result<json> {
+             [&eng](const json& in, const RequestContext&) -> Result<json> {
                std::string owner = in.value("actionOwnerFilter", "");
                json list = json::array();
                for (const auto& t : engine::BuiltinActionTypes()) {
                  if (!owner.empty() && owner != t.id.owner) continue;
                  list.push_back(ActionTypeJson(t));
                }
+               if (owner.empty() || owner == "Custom") {
+                 for (const auto& t : eng.CustomActionTypes()) list.push_back(t);
+               }
                return json{{"actionTypes", list}};
              });
 
   d.Register(Target("GetActionType"), "GetActionType",
-             [](const json& in, const RequestContext&) -> Result<json> {
+             [&eng](const json& in, const RequestContext&) -> Result<json> {
                core::ActionTypeId id{in["category"], in["owner"], in["provider"], in["version"]};
                const engine::BuiltinActionType* t = engine::FindBuiltin(id);
+               if (auto custom = eng.FindCustomActionType(id)) {
+                 json props = json::array();
+                 for (const auto& p : custom->value("actionConfigurationProperties", json::array())) {
+                   json q = {{"name", p.value("name", "")},
+                             {"optional", !p.value("required", false)},
+                             {"key", p.value("key", false)},
+                             {"noEcho", p.value("secret", false)},
+                             {"queryable", p.value("queryable", false)}};
+                   if (p.contains("description")) q["description"] = p["description"];
+                   props.push_back(q);
+                 }
+                 const json& ia = (*custom)["inputArtifactDetails"];
+                 const json& oa = (*custom)["outputArtifactDetails"];
+                 return json{{"actionType",
+                              {{"executor", {{"configuration", {{"jobWorkerExecutorConfiguration", json::object()}}},
+                                             {"type", "JobWorker"}}},
+                               {"id", {{"category", id.category}, {"owner", id.owner},
+                                       {"provider", id.provider}, {"version", id.version}}},
+                               {"inputArtifactDetails", ia},
+                               {"outputArtifactDetails", oa},
+                               {"properties", props}}}};
+               }
                if (t == nullptr) {
                  return NotFound("Action type " + id.ToString() + " does not exist; see "
                                  "list-action-types.", "ActionTypeNotFoundException");

@@ -72,6 +72,7 @@ struct PipelineDecl {
   bool has_artifact_store = false;
   bool has_artifact_stores = false;
   std::string pipeline_type = "V1";
+  std::string artifact_bucket;  // artifactStore.location: the bucket job workers see.
   ExecutionMode execution_mode = ExecutionMode::kSuperseded;
 
   const StageDecl* FindStage(const std::string& name) const;

@@ -17,6 +17,12 @@ core::PipelineDecl DeclFromJson(const nlohmann::json& p) {
   d.has_artifact_store = p.contains("artifactStore") && !p["artifactStore"].is_null();
   d.has_artifact_stores = p.contains("artifactStores") && !p["artifactStores"].is_null();
   d.pipeline_type = Str(p, "pipelineType", "V1");
+  if (d.has_artifact_store) {
+    d.artifact_bucket = Str(p["artifactStore"], "location");
+  } else if (d.has_artifact_stores && p["artifactStores"].is_object() &&
+             !p["artifactStores"].empty()) {
+    d.artifact_bucket = Str(p["artifactStores"].begin().value(), "location");
+  }
   std::string mode = Str(p, "executionMode", "SUPERSEDED");
   d.execution_mode = mode == "QUEUED"     ? core::ExecutionMode::kQueued
                      : mode == "PARALLEL" ? core::ExecutionMode::kParallel

@@ -1,5 +1,6 @@
 #include "engine/engine.h"
 
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -77,6 +78,12 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options)
   artifacts_ = std::make_unique<runner::ArtifactStore>(options_.data_dir + "/artifacts");
   git_ = std::make_unique<runner::GitSource>(options_.data_dir + "/git-cache");
   for (int i = 0; i < 2; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  if (auto types = store_.ListKv("actiontype/"); types.ok()) {
+    for (const auto& [key, value] : *types) {
+      json doc = json::parse(value, nullptr, false);
+      if (!doc.is_discarded()) custom_types_[key.substr(std::string("actiontype/").size())] = doc;
+    }
+  }
 }
 
 Engine::~Engine() {
@@ -105,7 +112,12 @@ std::string Engine::LogPath(const std::string& run_id) const {
 }
 
 bool Engine::ActionTypeKnown(const core::ActionTypeId& id) const {
+  if (id.owner == "Custom") return FindCustomActionType(id).has_value();
   return FindBuiltin(id) != nullptr;
+}
+
+bool Engine::IsJobAction(const core::ActionDecl& a) const {
+  return a.type.owner == "Custom" || (IsCommands(a) && !options_.local_runners);
 }
 
 // ---------------------------------------------------------------------------
@@ -165,11 +177,21 @@ void Engine::PerformLocked(core::PipelineState& p, const core::Effect& fx) {
   if (fx.kind == core::Effect::Kind::kAbandonAction) {
     auto it = processes_.find(fx.run_id);
     if (it != processes_.end()) launcher_->Cancel(it->second);
+    for (auto& [id, job] : jobs_) {
+      if (job.run_id == fx.run_id && job.Open()) {
+        job.status = "Failed";  // Abandoned: results for it are refused.
+        SaveJobLocked(job);
+      }
+    }
     return;
   }
   if (r->status != core::ActionStatus::kInProgress) return;
   const core::ActionDecl* a = FindActionDecl(p.decl, r->stage, r->action);
   if (a == nullptr) return;
+  if (IsJobAction(*a)) {
+    CreateJobLocked(p, *e, *r, *a, "");
+    return;
+  }
   const std::string pipeline = p.decl.name;
   const std::string run_id = r->id;
   PW_LOG(Debug) << "start " << r->stage << "/" << r->action << " " << fx.run_id;
@@ -518,6 +540,30 @@ void Engine::TickerLoop() {
 void Engine::Tick() {
   std::lock_guard lock(mu_);
   const EpochSeconds now = clock_.Now();
+  // Jobs: polled but never acknowledged go back to the queue with a new
+  // nonce; acknowledged ones without a result before their timeout fail.
+  for (auto& [id, job] : jobs_) {
+    if (job.status == "Dispatched" && now - job.dispatched > options_.job_dispatch_timeout_seconds) {
+      job.status = "Queued";
+      job.nonce = RandomHex(32);
+      SaveJobLocked(job);
+      jobs_cv_.notify_all();
+    } else if (job.status == "InProgress" && now - job.acknowledged > job.timeout_seconds) {
+      job.status = "TimedOut";
+      SaveJobLocked(job);
+      auto p = LoadLocked(job.pipeline);
+      if (!p.ok()) continue;
+      core::Outcome out;
+      core::ActionResult res = Failure(
+          "The job worker sent no result within " +
+          std::to_string(static_cast<int>(job.timeout_seconds)) +
+          " seconds of acknowledging job " + job.id + "; retry the stage to run it again.");
+      if (core::CompleteAction(**p, job.run_id, res, now, &out).ok()) {
+        core::Advance(**p, now, *ids_, &out);
+        (void)CommitLocked(**p, out);
+      }
+    }
+  }
   for (auto& [name, p] : pipelines_) {
     core::Outcome out;
     for (auto& e : p.executions) {
@@ -542,18 +588,69 @@ Status Engine::Recover() {
   std::lock_guard lock(mu_);
   PW_ASSIGN_OR_RETURN(auto all, store_.ListPipelines());
   const EpochSeconds now = clock_.Now();
+  LoadJobsLocked();
   for (const auto& rec : all) {
     auto p = LoadLocked(rec.name);
     if (!p.ok()) return p.status();
     core::Outcome out;
-    core::FailInterruptedRuns(**p, [](const core::ActionRun& r) { return r.token.empty(); },
-                              kRestartMessage, now, &out);
+    // Runs done by job workers survive a restart (their jobs are durable);
+    // approvals keep waiting; everything that ran here was interrupted.
+    core::PipelineState& ps = **p;
+    auto is_job_run = [&](const core::ActionRun& r) {
+      const core::ActionDecl* a = FindActionDecl(ps.decl, r.stage, r.action);
+      return a != nullptr && IsJobAction(*a);
+    };
+    core::FailInterruptedRuns(
+        ps, [&](const core::ActionRun& r) { return r.token.empty() && !is_job_run(r); },
+        kRestartMessage, now, &out);
+    for (const auto& e : ps.executions) {
+      for (const auto& r : e.runs) {
+        if (r.status != core::ActionStatus::kInProgress || !is_job_run(r)) continue;
+        bool has_job = false;
+        for (const auto& [id, job] : jobs_) has_job = has_job || (job.run_id == r.id && job.Open());
+        // Committed but the job was never created (a crash in between): create it now.
+        if (!has_job) CreateJobLocked(ps, e, r, *FindActionDecl(ps.decl, r.stage, r.action), "");
+      }
+    }
     core::Advance(**p, now, *ids_, &out);
     PW_RETURN_IF_ERROR(CommitLocked(**p, out));
   }
   if (!ticker_.joinable()) ticker_ = std::thread([this] { TickerLoop(); });
   return Status::Ok();
 }
+
+namespace {
+
+// Required configuration properties of built-in and custom action types.
+Status CheckRequiredConfiguration(const core::PipelineDecl& d,
+                                  const std::function<std::optional<json>(
+                                      const core::ActionTypeId&)>& custom) {
+  for (const auto& s : d.stages) {
+    for (const auto& a : s.actions) {
+      std::vector<std::string> required;
+      if (const BuiltinActionType* b = FindBuiltin(a.type)) {
+        for (const auto& p : b->properties) {
+          if (p.required) required.push_back(p.name);
+        }
+      } else if (auto t = custom(a.type)) {
+        for (const auto& p : t->value("actionConfigurationProperties", json::array())) {
+          if (p.value("required", false)) required.push_back(p.value("name", ""));
+        }
+      }
+      for (const auto& name : required) {
+        if (!a.configuration.count(name)) {
+          return InvalidArgument("Action '" + a.name + "' in stage '" + s.name +
+                                     "' is missing the required configuration property '" + name +
+                                     "' of action type " + a.type.ToString() + ".",
+                                 "InvalidActionDeclarationException");
+        }
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 Result<store::PipelineRecord> Engine::CreatePipeline(const json& pipeline,
                                                      const std::vector<store::Tag>& tags,
@@ -562,6 +659,8 @@ Result<store::PipelineRecord> Engine::CreatePipeline(const json& pipeline,
   core::PipelineDecl d = DeclFromJson(decl);
   PW_RETURN_IF_ERROR(core::ValidateStructure(
       d, [this](const core::ActionTypeId& id) { return ActionTypeKnown(id); }));
+  PW_RETURN_IF_ERROR(CheckRequiredConfiguration(
+      d, [this](const core::ActionTypeId& id) { return FindCustomActionType(id); }));
   PW_ASSIGN_OR_RETURN(auto rec, [&] {
     std::lock_guard lock(mu_);
     pipelines_.erase(d.name);
@@ -580,6 +679,8 @@ Result<store::PipelineRecord> Engine::UpdatePipeline(const json& pipeline) {
   core::PipelineDecl d = DeclFromJson(decl);
   PW_RETURN_IF_ERROR(core::ValidateStructure(
       d, [this](const core::ActionTypeId& id) { return ActionTypeKnown(id); }));
+  PW_RETURN_IF_ERROR(CheckRequiredConfiguration(
+      d, [this](const core::ActionTypeId& id) { return FindCustomActionType(id); }));
   std::lock_guard lock(mu_);
   auto p = LoadLocked(d.name);
   if (!p.ok()) return p.status();
@@ -718,6 +819,390 @@ Result<Snapshot> Engine::GetSnapshot(const std::string& pipeline) {
   }
   PW_ASSIGN_OR_RETURN(auto rec, store_.GetPipeline(pipeline, std::nullopt));
   return Snapshot{std::move(rec), **p};
+}
+
+// ---------------------------------------------------------------------------
+// Custom action types.
+
+namespace {
+
+std::string TypeKey(const core::ActionTypeId& id) {
+  return id.category + "/" + id.provider + "/" + id.version;
+}
+
+}  // namespace
+
+Result<json> Engine::CreateCustomActionType(const json& in) {
+  core::ActionTypeId id{in["category"], "Custom", in["provider"], in["version"]};
+  json props = in.value("configurationProperties", json::array());
+  int queryable = 0;
+  for (const auto& p : props) {
+    if (!p.value("queryable", false)) continue;
+    ++queryable;
+    if (!p.value("required", false) || p.value("secret", false)) {
+      return InvalidArgument("Configuration property '" + p.value("name", "") +
+                             "' is queryable, so it must be required and not secret.");
+    }
+  }
+  if (queryable > 1) {
+    return InvalidArgument("A custom action type can have at most one queryable property.");
+  }
+  json type = {{"id",
+                {{"category", id.category},
+                 {"owner", "Custom"},
+                 {"provider", id.provider},
+                 {"version", id.version}}},
+               {"settings", in.value("settings", json::object())},
+               {"actionConfigurationProperties", props},
+               {"inputArtifactDetails", in["inputArtifactDetails"]},
+               {"outputArtifactDetails", in["outputArtifactDetails"]}};
+  std::lock_guard lock(types_mu_);
+  const std::string key = TypeKey(id);
+  auto it = custom_types_.find(key);
+  if (it != custom_types_.end()) {
+    return InvalidArgument(
+        it->second.value("deleted", false)
+            ? "Custom action type " + id.ToString() +
+                  " was deleted and cannot be created again; use a new version."
+            : "Custom action type " + id.ToString() + " already exists.");
+  }
+  int live = 0;
+  for (const auto& [k, doc] : custom_types_) live += doc.value("deleted", false) ? 0 : 1;
+  if (live >= options_.max_custom_action_types) {
+    return ResourceExhausted("The limit of " + std::to_string(options_.max_custom_action_types) +
+                                 " custom action types has been reached.",
+                             "LimitExceededException");
+  }
+  PW_RETURN_IF_ERROR(store_.PutKv("actiontype/" + key, type.dump()));
+  custom_types_[key] = type;
+  return type;
+}
+
+Status Engine::DeleteCustomActionType(const core::ActionTypeId& id) {
+  std::lock_guard lock(types_mu_);
+  auto it = custom_types_.find(TypeKey(id));
+  if (it == custom_types_.end() || it->second.value("deleted", false)) {
+    return NotFound("Custom action type " + id.ToString() + " does not exist.",
+                    "ActionTypeNotFoundException");
+  }
+  json doc = it->second;
+  doc["deleted"] = true;
+  PW_RETURN_IF_ERROR(store_.PutKv("actiontype/" + TypeKey(id), doc.dump()));
+  it->second = doc;
+  return Status::Ok();
+}
+
+std::vector<json> Engine::CustomActionTypes() const {
+  std::lock_guard lock(types_mu_);
+  std::vector<json> out;
+  for (const auto& [k, doc] : custom_types_) {
+    if (doc.value("deleted", false)) continue;
+    json t = doc;
+    t.erase("deleted");
+    out.push_back(t);
+  }
+  return out;
+}
+
+std::optional<json> Engine::FindCustomActionType(const core::ActionTypeId& id) const {
+  if (id.owner != "Custom") return std::nullopt;
+  std::lock_guard lock(types_mu_);
+  auto it = custom_types_.find(TypeKey(id));
+  if (it == custom_types_.end() || it->second.value("deleted", false)) return std::nullopt;
+  return it->second;
+}
+
+// ---------------------------------------------------------------------------
+// Jobs.
+
+void Engine::SaveJobLocked(const Job& job) {
+  Status s = store_.PutKv("job/" + job.id, JobToDoc(job).dump());
+  if (!s.ok()) PW_LOG(Error) << "could not persist job " << job.id << ": " << s.ToString();
+}
+
+void Engine::LoadJobsLocked() {
+  if (jobs_loaded_) return;
+  auto rows = store_.ListKv("job/");
+  if (!rows.ok()) return;
+  for (const auto& [key, value] : *rows) {
+    json doc = json::parse(value, nullptr, false);
+    if (doc.is_discarded()) continue;
+    Job j = JobFromDoc(doc);
+    jobs_[j.id] = j;
+  }
+  jobs_loaded_ = true;
+}
+
+void Engine::CreateJobLocked(const core::PipelineState& p, const core::Execution& e,
+                             const core::ActionRun& r, const core::ActionDecl& a,
+                             const std::string& continuation_token) {
+  LoadJobsLocked();
+  Job j;
+  j.id = NewUuid();
+  j.nonce = RandomHex(32);
+  j.status = "Queued";
+  j.run_id = r.id;
+  j.execution_id = e.id;
+  j.pipeline = p.decl.name;
+  j.stage = r.stage;
+  j.action = r.action;
+  j.type = a.type;
+  j.configuration = a.configuration;
+  if (IsCommands(a) && !a.commands.empty()) {
+    std::string joined;
+    for (const auto& cmd : a.commands) joined += (joined.empty() ? "" : "\n") + cmd;
+    j.configuration["Commands"] = joined;
+  }
+  for (const auto& in : a.input_artifacts) {
+    auto it = r.inputs.find(in);
+    j.inputs.emplace_back(in, it == r.inputs.end() ? "" : it->second);
+  }
+  for (const auto& out : a.output_artifacts) j.outputs.push_back(out.name);
+  j.bucket = p.decl.artifact_bucket.empty() ? "pipewright-artifacts" : p.decl.artifact_bucket;
+  j.continuation_token = continuation_token;
+  j.created = clock_.Now();
+  j.timeout_seconds =
+      a.timeout_minutes ? *a.timeout_minutes * 60.0 : options_.job_timeout_seconds;
+  j.access_key_id = "ASIA" + RandomHex(16);
+  for (char& ch : j.access_key_id) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  j.secret_access_key = RandomHex(40);
+  j.session_token = RandomHex(64);
+  SaveJobLocked(j);
+  jobs_[j.id] = j;
+  jobs_cv_.notify_all();
+}
+
+json Engine::JobDataJson(const Job& j) {
+  auto location = [&](const std::string& key) {
+    return json{{"type", "S3"}, {"s3Location", {{"bucketName", j.bucket}, {"objectKey", key}}}};
+  };
+  json inputs = json::array();
+  for (const auto& [name, rev] : j.inputs) {
+    inputs.push_back({{"name", name}, {"revision", rev}, {"location", location(j.InputKey(rev))}});
+  }
+  json outputs = json::array();
+  for (const auto& name : j.outputs) {
+    outputs.push_back({{"name", name}, {"location", location(j.OutputKey(name))}});
+  }
+  json data = {
+      {"actionTypeId",
+       {{"category", j.type.category},
+        {"owner", j.type.owner},
+        {"provider", j.type.provider},
+        {"version", j.type.version}}},
+      {"actionConfiguration", {{"configuration", j.configuration}}},
+      {"pipelineContext",
+       {{"pipelineName", j.pipeline},
+        {"stage", {{"name", j.stage}}},
+        {"action", {{"name", j.action}, {"actionExecutionId", j.run_id}}},
+        {"pipelineArn", PipelineArn(j.pipeline)},
+        {"pipelineExecutionId", j.execution_id}}},
+      {"inputArtifacts", inputs},
+      {"outputArtifacts", outputs},
+      {"artifactCredentials",
+       {{"accessKeyId", j.access_key_id},
+        {"secretAccessKey", j.secret_access_key},
+        {"sessionToken", j.session_token}}}};
+  if (!j.continuation_token.empty()) data["continuationToken"] = j.continuation_token;
+  return data;
+}
+
+Result<std::vector<Job>> Engine::PollForJobs(const core::ActionTypeId& type, int max_jobs,
+                                             const std::map<std::string, std::string>& query,
+                                             double wait_seconds) {
+  const bool builtin_job = type.owner == "AWS" && !options_.local_runners &&
+                           type.provider == "Commands" && FindBuiltin(type) != nullptr;
+  if (type.owner != "Custom" && !builtin_job) {
+    return InvalidArgument("PollForJobs serves only action types with owner Custom" +
+                           std::string(options_.local_runners
+                                           ? ""
+                                           : " (and AWS/Commands, as this server runs no local "
+                                             "runners)") +
+                           "; " + type.ToString() + " is run by the server itself.");
+  }
+  if (type.owner == "Custom" && !FindCustomActionType(type)) {
+    return NotFound("Custom action type " + type.ToString() + " does not exist.",
+                    "ActionTypeNotFoundException");
+  }
+  std::unique_lock lock(mu_);
+  LoadJobsLocked();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_seconds);
+  for (;;) {
+    std::vector<Job> out;
+    for (auto& [id, job] : jobs_) {
+      if (static_cast<int>(out.size()) >= max_jobs) break;
+      if (job.status != "Queued" || !(job.type == type)) continue;
+      bool match = true;
+      for (const auto& [k, v] : query) {
+        auto it = job.configuration.find(k);
+        match = match && it != job.configuration.end() && it->second == v;
+      }
+      if (!match) continue;
+      job.status = "Dispatched";
+      job.dispatched = clock_.Now();
+      job.nonce = RandomHex(32);
+      SaveJobLocked(job);
+      out.push_back(job);
+    }
+    if (!out.empty() || std::chrono::steady_clock::now() >= deadline) return out;
+    jobs_cv_.wait_until(lock, deadline);
+  }
+}
+
+Result<std::string> Engine::AcknowledgeJob(const std::string& job_id, const std::string& nonce) {
+  std::lock_guard lock(mu_);
+  LoadJobsLocked();
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) {
+    return NotFound("Job " + job_id + " does not exist.", "JobNotFoundException");
+  }
+  Job& job = it->second;
+  if (job.nonce != nonce) {
+    return InvalidArgument("The nonce does not match job " + job_id +
+                               ": another worker was handed this job, or it was handed out again.",
+                           "InvalidNonceException");
+  }
+  if (job.status == "Dispatched") {
+    job.status = "InProgress";
+    job.acknowledged = clock_.Now();
+    SaveJobLocked(job);
+  }
+  return job.status;
+}
+
+Result<Job> Engine::GetJob(const std::string& job_id) {
+  std::lock_guard lock(mu_);
+  LoadJobsLocked();
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) {
+    return NotFound("Job " + job_id + " does not exist.", "JobNotFoundException");
+  }
+  return it->second;
+}
+
+namespace {
+
+Status JobNotWorkable(const Job& job) {
+  return FailedPrecondition("Job " + job.id + " is " + job.status +
+                                (job.status == "Queued" || job.status == "Dispatched"
+                                     ? "; acknowledge it (AcknowledgeJob) before reporting a result."
+                                     : "; it no longer accepts results."),
+                            "InvalidJobStateException");
+}
+
+}  // namespace
+
+Status Engine::PutJobSuccess(const std::string& job_id, const JobSuccess& result) {
+  std::lock_guard lock(mu_);
+  LoadJobsLocked();
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return NotFound("Job " + job_id + " does not exist.", "JobNotFoundException");
+  Job& job = it->second;
+  if (job.status != "InProgress") return JobNotWorkable(job);
+  if (!result.continuation_token.empty() && !result.output_variables.empty()) {
+    return InvalidArgument("outputVariables can be sent only without a continuationToken.");
+  }
+  PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(job.pipeline));
+  const EpochSeconds now = clock_.Now();
+  core::Outcome out;
+  core::Execution* e = p->FindExecution(job.execution_id);
+  core::ActionRun* run = e ? e->FindRun(job.run_id) : nullptr;
+  if (run == nullptr || run->status != core::ActionStatus::kInProgress) {
+    job.status = "Failed";
+    SaveJobLocked(job);
+    return JobNotWorkable(job);
+  }
+  if (!result.continuation_token.empty()) {
+    // Still in progress: record progress, issue the follow-up job.
+    if (!result.summary.empty()) run->summary = result.summary;
+    if (result.percent_complete >= 0) run->percent_complete = result.percent_complete;
+    if (!result.external_id.empty()) run->external_id = result.external_id;
+    run->updated = now;
+    out.changed_runs.insert(run->id);
+    out.changed_executions.insert(e->id);
+    job.status = "Succeeded";
+    SaveJobLocked(job);
+    PW_RETURN_IF_ERROR(CommitLocked(*p, out));
+    const core::ActionDecl* a = FindActionDecl(p->decl, run->stage, run->action);
+    if (a != nullptr) CreateJobLocked(*p, *e, *run, *a, result.continuation_token);
+    return Status::Ok();
+  }
+  core::ActionResult r;
+  r.summary = result.summary;
+  r.external_id = result.external_id;
+  r.output_variables = result.output_variables;
+  r.revision_id = result.revision;
+  r.revision_summary = result.revision_summary;
+  r.revision_created = result.revision_created;
+  for (const auto& name : job.outputs) {
+    const std::string path = options_.data_dir + "/uploads/" + job.id + "/" + name + ".zip";
+    std::ifstream f(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    auto rev = f ? artifacts_->PutZipBytes(bytes) : Result<std::string>(NotFound("not uploaded"));
+    if (!rev.ok()) {
+      r = Failure("Output artifact " + name + " was not uploaded as a zip to s3://" + job.bucket +
+                  "/" + job.OutputKey(name) + " (" + rev.status().message() + ").");
+      break;
+    }
+    r.outputs[name] = *rev;
+  }
+  job.status = r.status == core::ActionStatus::kSucceeded ? "Succeeded" : "Failed";
+  SaveJobLocked(job);
+  std::error_code ec;
+  fs::remove_all(options_.data_dir + "/uploads/" + job.id, ec);
+  PW_RETURN_IF_ERROR(core::CompleteAction(*p, job.run_id, r, now, &out));
+  core::Advance(*p, now, *ids_, &out);
+  return CommitLocked(*p, out);
+}
+
+Status Engine::PutJobFailure(const std::string& job_id, const std::string& type,
+                             const std::string& message, const std::string& external_id) {
+  std::lock_guard lock(mu_);
+  LoadJobsLocked();
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return NotFound("Job " + job_id + " does not exist.", "JobNotFoundException");
+  Job& job = it->second;
+  if (job.status != "InProgress") return JobNotWorkable(job);
+  job.status = "Failed";
+  SaveJobLocked(job);
+  PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(job.pipeline));
+  core::ActionResult r = Failure(message);
+  r.error_code = type;
+  r.external_id = external_id;
+  core::Outcome out;
+  const EpochSeconds now = clock_.Now();
+  Status s = core::CompleteAction(*p, job.run_id, r, now, &out);
+  if (!s.ok()) return JobNotWorkable(job);
+  core::Advance(*p, now, *ids_, &out);
+  return CommitLocked(*p, out);
+}
+
+std::optional<Job> Engine::JobForAccessKey(const std::string& access_key_id) {
+  std::lock_guard lock(mu_);
+  LoadJobsLocked();
+  for (const auto& [id, job] : jobs_) {
+    if (job.access_key_id == access_key_id && job.Open()) return job;
+  }
+  return std::nullopt;
+}
+
+Result<std::string> Engine::JobObjectPath(const Job& job, const std::string& key, bool for_write) {
+  for (const auto& name : job.outputs) {
+    if (key == job.OutputKey(name)) {
+      std::string dir = options_.data_dir + "/uploads/" + job.id;
+      std::error_code ec;
+      if (for_write) fs::create_directories(dir, ec);
+      return dir + "/" + name + ".zip";
+    }
+  }
+  if (!for_write) {
+    for (const auto& [name, rev] : job.inputs) {
+      if (key == job.InputKey(rev) && runner::IsArtifactRevision(rev)) return artifacts_->PathOf(rev);
+    }
+  }
+  return FailedPrecondition("These credentials do not allow " +
+                                std::string(for_write ? "writing " : "reading ") + key + ".",
+                            "AccessDenied");
 }
 
 }  // namespace pw::engine

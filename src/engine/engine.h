@@ -31,6 +31,7 @@
 #include "core/execution.h"
 #include "core/machine.h"
 #include "core/pipeline.h"
+#include "engine/job.h"
 #include "store/store.h"
 
 namespace pw::runner {
@@ -51,6 +52,23 @@ struct EngineOptions {
   double approval_timeout_seconds = 7 * 24 * 3600;
   double source_poll_seconds = 30;  // Git PollForSourceChanges period; 0 = off.
   double kill_grace_seconds = 5;
+  bool local_runners = true;              // false: Commands actions become jobs for workers.
+  double job_timeout_seconds = 24 * 3600;  // From acknowledgement to a result (rule 8).
+  double job_dispatch_timeout_seconds = 60;  // Polled but not acknowledged: back to the queue.
+  int max_custom_action_types = 50;
+};
+
+// What a job worker reports with PutJobSuccessResult.
+struct JobSuccess {
+  std::string continuation_token;
+  std::string summary;
+  std::string external_id;
+  int percent_complete = -1;
+  std::string revision;
+  std::string revision_change_id;
+  std::string revision_summary;
+  EpochSeconds revision_created = 0;
+  std::map<std::string, std::string> output_variables;
 };
 
 // A consistent copy of one pipeline for queries.
@@ -117,6 +135,35 @@ class Engine {
 
   bool ActionTypeKnown(const core::ActionTypeId& id) const;
 
+  // Custom action types (owner Custom). The ActionType JSON of the model.
+  // Errors: ValidationException (exists, or bad queryable property),
+  // LimitExceededException.
+  Result<nlohmann::json> CreateCustomActionType(const nlohmann::json& input);
+  // ActionTypeNotFoundException when absent.
+  Status DeleteCustomActionType(const core::ActionTypeId& id);
+  std::vector<nlohmann::json> CustomActionTypes() const;
+  std::optional<nlohmann::json> FindCustomActionType(const core::ActionTypeId& id) const;
+
+  // Jobs (rules 70-73). PollForJobs hands out queued jobs of `type` (status
+  // Dispatched, a fresh nonce), waiting up to `wait_seconds` for one.
+  Result<std::vector<Job>> PollForJobs(const core::ActionTypeId& type, int max_jobs,
+                                       const std::map<std::string, std::string>& query,
+                                       double wait_seconds);
+  // InvalidNonceException, JobNotFoundException. Returns the job status.
+  Result<std::string> AcknowledgeJob(const std::string& job_id, const std::string& nonce);
+  Result<Job> GetJob(const std::string& job_id);
+  // InvalidJobStateException unless the job is InProgress (acknowledged).
+  Status PutJobSuccess(const std::string& job_id, const JobSuccess& result);
+  Status PutJobFailure(const std::string& job_id, const std::string& type,
+                       const std::string& message, const std::string& external_id);
+  // The open job whose artifact credentials use `access_key_id`, if any.
+  std::optional<Job> JobForAccessKey(const std::string& access_key_id);
+  // Where the job's object `key` lives on disk: inputs for reading, outputs
+  // for reading and writing. kNotFound / kFailedPrecondition (AccessDenied).
+  Result<std::string> JobObjectPath(const Job& job, const std::string& key, bool for_write);
+  // The pipeline ARN and JobData of a job, as PollForJobs returns them.
+  nlohmann::json JobDataJson(const Job& job);
+
   // Test hook: waits until no action work is queued or running. False on timeout.
   bool WaitIdleForTest(double timeout_seconds);
 
@@ -136,6 +183,12 @@ class Engine {
   void FinishRun(const std::string& pipeline, const std::string& run_id,
                  const core::ActionResult& result);
   void Enqueue(std::function<void()> fn);
+  bool IsJobAction(const core::ActionDecl& a) const;
+  void CreateJobLocked(const core::PipelineState& p, const core::Execution& e,
+                       const core::ActionRun& r, const core::ActionDecl& a,
+                       const std::string& continuation_token);
+  void SaveJobLocked(const Job& job);
+  void LoadJobsLocked();
   void WorkerLoop();
   void TickerLoop();
   void Tick();
@@ -151,6 +204,12 @@ class Engine {
   std::mutex mu_;  // Serializes every decision; guards the members below.
   std::map<std::string, core::PipelineState> pipelines_;  // Loaded pipelines.
   std::map<std::string, uint64_t> processes_;             // Run id -> process id.
+  std::map<std::string, Job> jobs_;                       // By job id.
+  bool jobs_loaded_ = false;
+  std::condition_variable jobs_cv_;                       // A job was queued.
+
+  mutable std::mutex types_mu_;  // Guards custom_types_.
+  std::map<std::string, nlohmann::json> custom_types_;  // "Category/Provider/Version" -> doc.
 
   std::mutex queue_mu_;  // Guards queue_, busy_, stopping_.
   std::condition_variable queue_cv_;  // Work queued, or busy_ changed.

@@ -15,6 +15,7 @@
 
 #include "api/dispatcher.h"
 #include "api/execution_ops.h"
+#include "api/job_ops.h"
 #include "api/http_server.h"
 #include "api/pipeline_ops.h"
 #include "common/clock.h"
@@ -53,6 +54,9 @@ int RunServe(const std::vector<std::string>& args) {
   std::string account = "123456789012";
   std::string keys_file;
   bool no_start_on_create = false;
+  bool no_local_runners = false;
+  double job_timeout = 24 * 3600;
+  double poll_wait = 2;
   app.add_option("--listen", listen, "host:port to listen on; port 0 picks a free port");
   app.add_option("--data-dir", data_dir, "directory for the database, artifacts and logs");
   app.add_option("--region", region, "region named in ARNs");
@@ -61,6 +65,12 @@ int RunServe(const std::vector<std::string>& args) {
                  "verify SigV4 signatures against ACCESS_KEY_ID:SECRET lines in this file");
   app.add_flag("--no-start-on-create", no_start_on_create,
                "do not start an execution when a pipeline is created");
+  app.add_flag("--no-local-runners", no_local_runners,
+               "run no Commands actions here: dispatch them as jobs to `pipewright worker --builtin`");
+  app.add_option("--job-timeout", job_timeout,
+                 "seconds a job worker has, after acknowledging a job, to report its result");
+  app.add_option("--poll-wait", poll_wait,
+                 "seconds PollForJobs waits for a job before answering with none (long poll)");
   std::vector<std::string> rev(args.rbegin(), args.rend());
   try {
     app.parse(rev);
@@ -94,11 +104,14 @@ int RunServe(const std::vector<std::string>& args) {
   opts.account_id = account;
   opts.data_dir = std::filesystem::absolute(data_dir).string();
   opts.start_on_create = !no_start_on_create;
+  opts.local_runners = !no_local_runners;
+  opts.job_timeout_seconds = job_timeout;
   engine::Engine engine(**store, clock, opts);
 
   api::Dispatcher dispatcher;
   api::RegisterPipelineOps(dispatcher, engine);
   api::RegisterExecutionOps(dispatcher, engine);
+  api::RegisterJobOps(dispatcher, engine, poll_wait);
   api::HttpServer http(dispatcher, {});
   if (!keys_file.empty()) {
     auto keys = ReadKeys(keys_file);
@@ -141,6 +154,8 @@ int RunServe(const std::vector<std::string>& args) {
     std::string body((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     res.set_content(body, "text/plain; charset=utf-8");
   });
+  // Last: the S3-style artifact routes match any /<bucket>/<key>.
+  api::RegisterArtifactEndpoint(http.raw(), engine);
   auto bound = http.Bind(listen);
   if (!bound.ok()) {
     std::fprintf(stderr, "pipewright: %s\n", bound.status().message().c_str());

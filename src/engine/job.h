@@ -1,0 +1,52 @@
+#pragma once
+
+// A job: one unit of work handed to a remote job worker through PollForJobs
+// (custom action types, and built-in Commands actions when the server runs
+// without local runners). Jobs are persisted as JSON under "job/<id>" so they
+// survive a restart. Plain data, thread-compatible.
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/clock.h"
+#include "core/pipeline.h"
+
+namespace pw::engine {
+
+struct Job {
+  std::string id;
+  std::string nonce;
+  std::string status;  // JobStatus: Queued, Dispatched, InProgress, Succeeded, Failed, TimedOut.
+  std::string run_id;  // The action execution this job works for.
+  std::string execution_id;
+  std::string pipeline;
+  std::string stage;
+  std::string action;
+  core::ActionTypeId type;
+  std::map<std::string, std::string> configuration;
+  std::vector<std::pair<std::string, std::string>> inputs;  // Artifact name -> revision.
+  std::vector<std::string> outputs;                         // Output artifact names.
+  std::string bucket;
+  std::string continuation_token;
+  EpochSeconds created = 0;
+  EpochSeconds dispatched = 0;
+  EpochSeconds acknowledged = 0;
+  double timeout_seconds = 0;  // Counted from acknowledgement.
+  // Short-lived credentials for this job's artifacts only.
+  std::string access_key_id;
+  std::string secret_access_key;
+  std::string session_token;
+
+  bool Open() const { return status == "Queued" || status == "Dispatched" || status == "InProgress"; }
+  std::string InputKey(const std::string& revision) const { return "artifacts/" + revision + ".zip"; }
+  std::string OutputKey(const std::string& name) const { return "jobs/" + id + "/" + name + ".zip"; }
+};
+
+nlohmann::json JobToDoc(const Job& j);
+Job JobFromDoc(const nlohmann::json& d);
+
+}  // namespace pw::engine
