@@ -131,8 +131,19 @@ Result<core::PipelineState*> Engine::LoadLocked(const std::string& name) {
   p.decl = DeclFromJson(rec.declaration);
   p.decl.version = rec.version;
   PW_ASSIGN_OR_RETURN(auto rows, store_.ListExecutions(name));
+  std::map<std::string, size_t> index;
   for (auto r = rows.rbegin(); r != rows.rend(); ++r) {  // Oldest first.
+    index[r->id] = p.executions.size();
     p.executions.push_back(ExecutionFromDoc(r->doc));
+  }
+  // Action runs live in their own rows (one per attempt), not in the
+  // execution document, so a commit writes only what changed.
+  PW_ASSIGN_OR_RETURN(auto runs, store_.ListActionExecutions(name, ""));
+  for (auto r = runs.rbegin(); r != runs.rend(); ++r) {
+    auto it = index.find(r->execution_id);
+    if (it == index.end()) continue;
+    core::Execution& e = p.executions[it->second];
+    if (e.FindRun(r->id) == nullptr) e.runs.push_back(RunFromDoc(r->doc));
   }
   PW_ASSIGN_OR_RETURN(auto runtime, store_.GetKv("pstate/" + name));
   if (runtime.has_value()) {
@@ -261,16 +272,18 @@ void Engine::PerformLocked(core::PipelineState& p, const core::Effect& fx) {
 
 void Engine::StartCommands(core::PipelineState& p, const core::Execution& e,
                            const core::ActionRun& r, const core::ActionDecl& a) {
+  // The working directory is the action's fresh directory itself; the status
+  // file (written only when a command fails) lives beside the log.
   const std::string work = options_.data_dir + "/work/" + r.id;
-  const std::string src = work + "/src";
-  const std::string status_file = work + "/status";
+  const std::string src = work;
+  const std::string status_file = LogPath(r.id) + ".status";
   const std::string pipeline = p.decl.name;
   const std::string run_id = r.id;
   auto fail_now = [&](const std::string& msg) {
     Enqueue([this, pipeline, run_id, msg] { FinishRun(pipeline, run_id, Failure(msg)); });
   };
   std::error_code ec;
-  fs::create_directories(src, ec);
+  fs::create_directory(src, ec);
   if (ec) return fail_now("Cannot create the working directory " + src + ": " + ec.message());
 
   std::vector<std::string> env = {
@@ -290,7 +303,7 @@ void Engine::StartCommands(core::PipelineState& p, const core::Execution& e,
   for (const auto& in : a.input_artifacts) {
     auto it = r.inputs.find(in);
     if (it == r.inputs.end() || it->second.empty()) continue;
-    std::string dest = first ? src : work + "/in/" + in;
+    std::string dest = first ? src : work + ".in/" + in;
     Status st = artifacts_->Extract(it->second, dest);
     if (!st.ok()) return fail_now("Cannot unpack input artifact " + in + ": " + st.message());
     env.push_back("CODEBUILD_SRC_DIR_" + in + "=" + dest);
@@ -340,12 +353,6 @@ void Engine::StartCommands(core::PipelineState& p, const core::Execution& e,
   for (size_t i = 0; i < commands.size(); ++i) {
     script += "PW_CMD=" + std::to_string(i + 1) + "\n" + commands[i] + "\n";
   }
-  const std::string script_path = work + "/script.sh";
-  {
-    std::ofstream f(script_path);
-    f << script;
-    if (!f) return fail_now("Cannot write " + script_path);
-  }
   int timeout_minutes = a.timeout_minutes.value_or(60);
   if (std::string t = cfg("TimeoutInMinutes"); !t.empty()) {
     try {
@@ -355,7 +362,7 @@ void Engine::StartCommands(core::PipelineState& p, const core::Execution& e,
     }
   }
   runner::ProcessSpec spec;
-  spec.argv = {"/bin/sh", "-e", script_path};
+  spec.argv = {"/bin/sh", "-e", "-c", script, "pipewright-action"};
   spec.env = std::move(env);
   spec.cwd = src;
   spec.log_path = LogPath(r.id);
@@ -402,9 +409,12 @@ void Engine::StartCommands(core::PipelineState& p, const core::Execution& e,
         result = Failure(which + " " + how + ".",
                          x.output_tail.empty() ? which + " " + how + "." : x.output_tail);
       }
+      FinishRun(pipeline, run_id, result);
+      // Clean up after the result is durable: off the critical path.
       std::error_code rm;
       fs::remove_all(work, rm);
-      FinishRun(pipeline, run_id, result);
+      fs::remove_all(work + ".in", rm);
+      fs::remove(status_file, rm);
       std::lock_guard lock(queue_mu_);
       --busy_;
       queue_cv_.notify_all();

@@ -69,9 +69,7 @@ json ExecutionToDoc(const core::Execution& e) {
                       {"latest_retry_trigger", s.latest_retry_trigger},
                       {"latest", s.latest}});
   }
-  json runs = json::array();
-  for (const auto& r : e.runs) runs.push_back(RunToDoc(r));
-  return {{"v", 1},
+  return {{"v", 2},
           {"id", e.id},
           {"pipeline", e.pipeline},
           {"pipeline_version", e.pipeline_version},
@@ -90,8 +88,7 @@ json ExecutionToDoc(const core::Execution& e) {
           {"stage_index", e.stage_index},
           {"in_stage", e.in_stage},
           {"stages", stages},
-          {"artifacts", e.artifacts},
-          {"runs", runs}};
+          {"artifacts", e.artifacts}};
 }
 
 core::Execution ExecutionFromDoc(const json& j) {

@@ -1,7 +1,8 @@
 #pragma once
 
-// Persistent documents for execution state: a core::Execution (with every
-// action run) and a pipeline's runtime state (transitions, latest execution
+// Persistent documents for execution state: a core::Execution (without its
+// action runs, which are stored one row per attempt: RunToDoc) and a
+// pipeline's runtime state (transitions, latest execution
 // per stage) as JSON, and back. Internal format, versioned by "v". Pure.
 
 #include <nlohmann/json.hpp>
