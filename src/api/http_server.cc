@@ -21,6 +21,11 @@ void Send(httplib::Response& res, const HttpReply& r, const std::string& request
 
 HttpServer::HttpServer(const Dispatcher& dispatcher, HttpServerOptions options)
     : dispatcher_(dispatcher), options_(options), server_(std::make_unique<httplib::Server>()) {
+  // Enough worker threads that idle keep-alive connections (a console tab
+  // polling once a second holds one) never starve other clients; threads
+  // are cheap, and the keep-alive wait is short.
+  server_->new_task_queue = [] { return new httplib::ThreadPool(64); };
+  server_->set_keep_alive_timeout(2);
   // Let oversized bodies reach us so they get a JSON error, up to a hard cap;
   // past the cap (or an absurd Content-Length) the library answers 413 itself
   // and the error handler below gives that answer its JSON body.

@@ -140,9 +140,9 @@ Result<core::PipelineState*> Engine::LoadLocked(const std::string& name) {
   // execution document, so a commit writes only what changed.
   PW_ASSIGN_OR_RETURN(auto runs, store_.ListActionExecutions(name, ""));
   for (auto r = runs.rbegin(); r != runs.rend(); ++r) {
-    auto it = index.find(r->execution_id);
-    if (it == index.end()) continue;
-    core::Execution& e = p.executions[it->second];
+    auto at = index.find(r->execution_id);
+    if (at == index.end()) continue;
+    core::Execution& e = p.executions[at->second];
     if (e.FindRun(r->id) == nullptr) e.runs.push_back(RunFromDoc(r->doc));
   }
   PW_ASSIGN_OR_RETURN(auto runtime, store_.GetKv("pstate/" + name));

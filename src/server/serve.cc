@@ -20,6 +20,7 @@
 #include "api/pipeline_ops.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "console/console.h"
 #include "engine/engine.h"
 #include "sigv4/sigv4.h"
 #include "store/store.h"
@@ -154,6 +155,7 @@ int RunServe(const std::vector<std::string>& args) {
     std::string body((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     res.set_content(body, "text/plain; charset=utf-8");
   });
+  console::RegisterConsole(http.raw());
   // Last: the S3-style artifact routes match any /<bucket>/<key>.
   api::RegisterArtifactEndpoint(http.raw(), engine);
   auto bound = http.Bind(listen);

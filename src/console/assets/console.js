@@ -1,0 +1,1035 @@
+// Pipewright web console. Plain JavaScript, no build step, no third-party code.
+//
+// It talks to the server only through the public API, exactly like the CLIs:
+// POST / with X-Amz-Target (the CodePipeline operations, plus the extension
+// Pipewright_20261125.GetStageRetryPlan), and GET /logs/<actionExecutionId>.
+// So it can never show something the API does not.
+//
+// Pages (hash routes):
+//   #/                                          pipelines
+//   #/pipelines/<name>                          one pipeline, live
+//   #/pipelines/<name>/executions               execution history
+//   #/pipelines/<name>/executions/<id>          one execution: actions and attempts
+//   #/pipelines/<name>/executions/<id>/logs/<a> one action's log, followed live
+'use strict';
+
+(() => {
+  const CODEPIPELINE = 'CodePipeline_20150709.';
+  const PIPEWRIGHT = 'Pipewright_20261125.';
+
+  // ---- Live updates -------------------------------------------------------
+  // Polling, not server-sent events, and only while someone is looking:
+  //  * Cost per tab: the pipeline page asks for one GetPipelineState a second,
+  //    a read-only snapshot the engine serves to every CLI; it fetches more
+  //    (recent executions, retry plans) only when that snapshot changed.
+  //  * No held connections: an event stream would occupy one of the HTTP
+  //    server's few worker threads (cpp-httplib: a fixed pool, 8 on a
+  //    2-core machine) for as long as a tab stays open, so a dozen forgotten
+  //    tabs could starve the API. A poll is a short request; between polls
+  //    the server owes a tab nothing. That holds only if the server lets go
+  //    of idle connections: cpp-httplib parks a worker on an idle keep-alive
+  //    connection for up to 5 s, so with the server's defaults each visible
+  //    tab still pins a worker (measured: 12 tabs delay other clients by up
+  //    to ~3 s; with keep-alive max count 1 in api/http_server.cc, 20 tabs
+  //    cost them nothing measurable).
+  //  * Visible tabs only: while document.visibilityState is 'hidden' a tab
+  //    backs off to one poll every HIDDEN_MS (enough to keep its title
+  //    current) and catches up at once when shown again.
+  //  * Polls never overlap (the next is scheduled after the answer), and
+  //    failures back off exponentially up to HIDDEN_MS.
+  const HIDDEN_MS = 30000;
+
+  // ---- Small DOM helpers ----------------------------------------------------
+  function h(tag, props, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(props || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'class') el.className = v;
+      else if (k === 'text') el.textContent = v;
+      else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+      else if (v === true) el.setAttribute(k, '');
+      else el.setAttribute(k, String(v));
+    }
+    append(el, children);
+    return el;
+  }
+
+  function append(el, children) {
+    for (const c of children.flat(Infinity)) {
+      if (c === null || c === undefined || c === false) continue;
+      el.append(c instanceof Node ? c : String(c));
+    }
+    return el;
+  }
+
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const enc = encodeURIComponent;
+  let uid = 0;
+  const nextId = (prefix) => `${prefix}-${++uid}`;
+
+  // Replaces `container`'s children by `items` ({key, sig, render}) and keeps
+  // every child whose key and signature are unchanged, so a poll that changed
+  // nothing touches nothing: hover, focus and text selection survive it. If
+  // the focused element is rebuilt, the new element with the same data-focus
+  // takes the focus.
+  const sigs = new WeakMap();
+  function reconcile(container, items) {
+    const active = document.activeElement;
+    const focusKey = active && container.contains(active) ? active.getAttribute('data-focus') : null;
+    const old = new Map();
+    const stray = [];
+    for (const c of container.children) {
+      const k = c.getAttribute('data-key');
+      if (k === null) stray.push(c);
+      else old.set(k, c);
+    }
+    let prev = null;
+    for (const it of items) {
+      let el = old.get(it.key);
+      old.delete(it.key);
+      if (!el || sigs.get(el) !== it.sig) {
+        const fresh = it.render();
+        fresh.setAttribute('data-key', it.key);
+        sigs.set(fresh, it.sig);
+        if (el) el.replaceWith(fresh);
+        el = fresh;
+      }
+      const want = prev ? prev.nextSibling : container.firstChild;
+      if (el !== want) container.insertBefore(el, want);
+      prev = el;
+    }
+    for (const el of old.values()) el.remove();
+    for (const el of stray) el.remove();
+    if (focusKey && !container.contains(document.activeElement)) {
+      const again = container.querySelector(`[data-focus="${CSS.escape(focusKey)}"]`);
+      if (again) again.focus();
+    }
+  }
+
+  // ---- Formatting -------------------------------------------------------------
+  const STATUS_CLASS = {
+    Succeeded: 's-ok', Failed: 's-bad', InProgress: 's-run', Stopping: 's-warn',
+    Stopped: 's-warn', Abandoned: 's-off', Superseded: 's-off', Cancelled: 's-off',
+  };
+  const statusClass = (s) => STATUS_CLASS[s] || 's-idle';
+  const statusLabel = (s) => (s === 'InProgress' ? 'In progress' : s || "Didn't run");
+  const TERMINAL = new Set(['Succeeded', 'Failed', 'Stopped', 'Superseded', 'Cancelled', 'Abandoned']);
+
+  function badge(status) {
+    return h('span', { class: `badge ${statusClass(status)}` },
+      h('span', { class: 'dot', 'aria-hidden': 'true' }), statusLabel(status));
+  }
+
+  function absTime(ts) {
+    return new Date(ts * 1000).toLocaleString(undefined, {
+      month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit',
+    });
+  }
+
+  function relTime(ts) {
+    const s = Date.now() / 1000 - ts;
+    if (s < 5) return 'just now';
+    if (s < 60) return `${Math.floor(s)} s ago`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+    if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+    return `${Math.floor(s / 86400)} d ago`;
+  }
+
+  // A <time> whose "3 min ago" text refreshTimes() keeps current in place.
+  function timeEl(ts) {
+    if (!ts) return h('span', { class: 'muted' }, '—');
+    return h('time', { datetime: new Date(ts * 1000).toISOString(), title: absTime(ts), 'data-ts': ts },
+      relTime(ts));
+  }
+
+  function refreshTimes() {
+    for (const t of document.querySelectorAll('time[data-ts]')) {
+      const text = relTime(Number(t.getAttribute('data-ts')));
+      if (t.textContent !== text) t.textContent = text;
+    }
+  }
+
+  function duration(from, to) {
+    if (!from || !to) return '—';
+    let s = Math.max(0, Math.round(to - from));
+    if (s < 60) return `${s} s`;
+    const m = Math.floor(s / 60);
+    s %= 60;
+    if (m < 60) return s ? `${m} min ${s} s` : `${m} min`;
+    return `${Math.floor(m / 60)} h ${m % 60} min`;
+  }
+
+  const shortId = (id) => (id ? id.slice(0, 8) : '');
+
+  const routes = {
+    pipelines: () => '#/',
+    pipeline: (p) => `#/pipelines/${enc(p)}`,
+    history: (p) => `#/pipelines/${enc(p)}/executions`,
+    execution: (p, e) => `#/pipelines/${enc(p)}/executions/${enc(e)}`,
+    log: (p, e, a) => `#/pipelines/${enc(p)}/executions/${enc(e)}/logs/${enc(a)}`,
+  };
+
+  // ---- API ---------------------------------------------------------------------
+  class ApiError extends Error {
+    constructor(code, message, httpStatus) {
+      super(message);
+      this.code = code;
+      this.httpStatus = httpStatus;
+    }
+  }
+
+  // Calls one operation; resolves to its JSON output, rejects with ApiError
+  // (code = the exception name, or 'NetworkError' when the server is away).
+  async function api(op, body = {}, prefix = CODEPIPELINE) {
+    let res;
+    try {
+      res = await fetch('/', {
+        method: 'POST',
+        cache: 'no-store',
+        headers: { 'X-Amz-Target': prefix + op, 'Content-Type': 'application/x-amz-json-1.1' },
+        body: JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new ApiError('NetworkError', 'Cannot reach the Pipewright server.', 0);
+    }
+    const text = await res.text();
+    let data = {};
+    try {
+      data = text ? JSON.parse(text) : {};
+    } catch (e) {
+      data = { message: text };
+    }
+    if (!res.ok) {
+      const code = String(data.__type || res.headers.get('X-Amzn-ErrorType') || `HTTP${res.status}`)
+        .split('#').pop().split(':')[0];
+      throw new ApiError(code, data.message || data.Message || res.statusText, res.status);
+    }
+    return data;
+  }
+
+  // All pages of a list operation.
+  async function apiAll(op, body, listKey) {
+    const out = [];
+    let token;
+    do {
+      const page = await api(op, token ? { ...body, nextToken: token } : body);
+      out.push(...(page[listKey] || []));
+      token = page.nextToken;
+    } while (token);
+    return out;
+  }
+
+  // ---- Toasts, banner, live indicator -------------------------------------------
+  function toast(message, kind = 'info') {
+    const close = h('button', { class: 'close', type: 'button', 'aria-label': 'Dismiss' }, '×');
+    const el = h('div', { class: `toast ${kind}` }, h('span', {}, message), close);
+    close.addEventListener('click', () => el.remove());
+    const box = $('#toasts');
+    box.append(el);
+    while (box.children.length > 3) box.firstElementChild.remove();
+    setTimeout(() => el.remove(), kind === 'error' ? 12000 : 4000);
+  }
+
+  function setBanner(text) {
+    const b = $('#banner');
+    b.hidden = !text;
+    if (b.textContent !== (text || '')) b.textContent = text || '';
+  }
+
+  function setLive(kind, text) {
+    const el = $('#live');
+    el.className = `live ${kind}`;
+    if (el.textContent !== text) el.textContent = text;
+  }
+
+  // ---- Dialogs ----------------------------------------------------------------
+  // Opens the modal with `fields` and buttons; each button's `run(form)` may
+  // return a promise; an error keeps the dialog open and shows its message.
+  function openDialog({ title, intro, fields = [], buttons }) {
+    const dlg = $('#dialog');
+    const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
+    const form = h('form', { method: 'dialog' },
+      h('header', {}, h('h2', { id: 'dialog-title' }, title)),
+      h('div', { class: 'body' }, intro || null, fields, error),
+      h('footer', {}, buttons.map((b) => {
+        const btn = h('button', { class: `btn ${b.kind || ''}`, type: b.cancel ? 'button' : 'submit', value: b.label }, b.label);
+        btn.addEventListener('click', async (ev) => {
+          ev.preventDefault();
+          if (b.cancel) { dlg.close(); return; }
+          if (!form.reportValidity()) return;
+          const all = form.querySelectorAll('button');
+          all.forEach((x) => { x.disabled = true; });
+          error.hidden = true;
+          try {
+            await b.run(form);
+            dlg.close();
+          } catch (e) {
+            error.textContent = e.message || String(e);
+            error.hidden = false;
+          } finally {
+            all.forEach((x) => { x.disabled = false; });
+          }
+        });
+        return btn;
+      })));
+    dlg.replaceChildren(form);
+    dlg.showModal();
+    const first = form.querySelector('input[type=text], textarea, select');
+    if (first) first.focus();
+  }
+
+  function textField(label, name, { value = '', max, required, pattern, hint, area } = {}) {
+    const id = nextId('f');
+    const input = area
+      ? h('textarea', { id, name, maxlength: max, required })
+      : h('input', { id, name, type: 'text', maxlength: max, required, pattern, autocomplete: 'off' });
+    input.value = value;
+    return h('div', { class: 'field' }, h('label', { for: id }, label), input,
+      hint ? h('span', { class: 'muted small' }, hint) : null);
+  }
+
+  // ---- Poller -------------------------------------------------------------------
+  const poller = {
+    view: null,
+    timer: 0,
+    failures: 0,
+    running: false,
+
+    start(view) {
+      this.view = view;
+      this.failures = 0;
+      this.kick();
+    },
+
+    // Refresh now (after a click, or when the tab is shown again).
+    kick() {
+      clearTimeout(this.timer);
+      if (this.running) { this.again = true; return; }
+      this.tick();
+    },
+
+    async tick() {
+      const view = this.view;
+      if (!view) return;
+      this.running = true;
+      this.again = false;
+      try {
+        await view.refresh();
+        this.failures = 0;
+        setBanner('');
+      } catch (e) {
+        this.failures += 1;
+        this.report(view, e);
+      } finally {
+        this.running = false;
+      }
+      if (view !== this.view) return;
+      if (view.focusHeading) {
+        // After a navigation, move focus to the new page's heading (screen readers).
+        view.focusHeading = false;
+        const h1 = $('#main h1');
+        if (h1) h1.focus({ preventScroll: true });
+      }
+      if (view.done) return;
+      refreshTimes();
+      const hidden = document.visibilityState !== 'visible';
+      setLive(this.failures ? 'off' : hidden ? 'paused' : 'on',
+        this.failures ? 'Offline' : hidden ? 'Paused' : 'Live');
+      if (this.again) { this.tick(); return; }
+      let wait = hidden ? HIDDEN_MS : view.interval;
+      if (this.failures) wait = Math.min(HIDDEN_MS, Math.max(wait, 1000 * 2 ** this.failures));
+      this.timer = setTimeout(() => this.tick(), wait);
+    },
+
+    report(view, e) {
+      if (e instanceof ApiError && e.code === 'NetworkError') {
+        setBanner(`Cannot reach the Pipewright server at ${location.host}; retrying…`);
+      } else if (e instanceof ApiError && (e.httpStatus === 403 || e.code === 'MissingAuthenticationToken')) {
+        setBanner('This server only accepts signed requests (--auth-keys-file); the console cannot sign them.');
+        view.done = true;
+      } else if (e instanceof ApiError && /NotFound/.test(e.code)) {
+        view.notFound(e);
+        view.done = true;
+      } else {
+        setBanner(`The server answered with an error: ${e.message}`);
+      }
+    },
+  };
+
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible') poller.kick();
+    else setLive('paused', 'Paused');
+  });
+
+  // ---- Views ----------------------------------------------------------------------
+  // A view owns a root element; the poller calls refresh() every `interval` ms.
+  class View {
+    constructor() {
+      this.root = h('div', {});
+      this.interval = 1000;
+      this.done = false;
+    }
+
+    notFound(e) {
+      this.root.replaceChildren(
+        h('div', { class: 'crumbs' }, h('a', { href: routes.pipelines() }, 'Pipelines')),
+        h('h1', { tabindex: '-1' }, 'Not found'),
+        h('p', { class: 'muted' }, e.message),
+        h('p', {}, h('a', { href: routes.pipelines() }, 'Back to all pipelines')));
+    }
+
+    head(crumbs, title, meta, tools) {
+      return h('div', { class: 'page-head' },
+        h('div', {},
+          crumbs.length ? h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' },
+            crumbs.map(([label, href], i) => [i ? ' / ' : '', h('a', { href }, label)])) : null,
+          h('h1', { tabindex: '-1' }, title),
+          meta ? h('div', { class: 'meta' }, meta) : null),
+        tools ? h('div', { class: 'toolbar' }, tools) : null);
+    }
+  }
+
+  // -- #/ ------------------------------------------------------------------------------
+  class PipelinesView extends View {
+    constructor() {
+      super();
+      // N+1 calls per refresh (a list, then each pipeline's latest
+      // execution): every 5 s is plenty for an overview.
+      this.interval = 5000;
+      this.body = h('div', { class: 'panel' }, h('p', { class: 'empty' }, 'Loading pipelines…'));
+      this.root.append(this.head([], 'Pipelines', [h('span', {}, 'Every pipeline on this server and its latest execution.')]), this.body);
+      document.title = 'Pipelines · Pipewright';
+    }
+
+    async refresh() {
+      const pipelines = await apiAll('ListPipelines', {}, 'pipelines');
+      const latest = await Promise.all(pipelines.map((p) =>
+        api('ListPipelineExecutions', { pipelineName: p.name, maxResults: 1 })
+          .then((r) => (r.pipelineExecutionSummaries || [])[0])
+          .catch(() => undefined)));
+      if (!pipelines.length) {
+        reconcile(this.body, [{ key: 'empty', sig: 'empty', render: () => h('div', { class: 'empty' },
+          h('p', {}, 'No pipelines yet.'),
+          h('p', { class: 'small' }, 'Create one with ',
+            h('code', {}, 'pipewright create-pipeline --cli-input-json file://pipeline.json'), '.')) }]);
+        return;
+      }
+      const rows = pipelines.map((p, i) => ({ p, e: latest[i] }));
+      const sig = JSON.stringify(rows);
+      reconcile(this.body, [{ key: 'table', sig, render: () => this.table(rows) }]);
+    }
+
+    table(rows) {
+      return h('table', { class: 'grid stack' },
+        h('caption', { class: 'sr-only' }, 'Pipelines and their latest execution'),
+        h('thead', {}, h('tr', {}, ['Name', 'Latest execution', 'Started', 'Last change', 'Mode']
+          .map((c) => h('th', { scope: 'col' }, c)))),
+        h('tbody', {}, rows.map(({ p, e }) => h('tr', {},
+          h('td', { class: 'name', 'data-label': 'Name' }, h('a', { href: routes.pipeline(p.name) }, p.name)),
+          h('td', { 'data-label': 'Latest' }, e ? [badge(e.status), ' ',
+            h('a', { class: 'mono small', href: routes.execution(p.name, e.pipelineExecutionId), title: e.pipelineExecutionId },
+              shortId(e.pipelineExecutionId))] : h('span', { class: 'muted' }, 'No executions yet')),
+          h('td', { 'data-label': 'Started' }, e ? timeEl(e.startTime) : '—'),
+          h('td', { 'data-label': 'Last change' }, timeEl(Math.max(p.updated || 0, e ? e.lastUpdateTime || 0 : 0))),
+          h('td', { 'data-label': 'Mode' }, h('span', { class: 'muted' }, `${p.executionMode || 'SUPERSEDED'} · v${p.version}`))))));
+    }
+  }
+
+  // -- #/pipelines/<name> ------------------------------------------------------------
+  const ACTIVE = new Set(['InProgress', 'Stopping']);
+
+  class PipelineView extends View {
+    constructor(name) {
+      super();
+      this.name = name;
+      this.decl = null;
+      this.stateSig = '';
+      this.executions = [];
+      this.plans = new Map(); // plan key -> GetStageRetryPlan output
+      this.busy = new Set(); // "stage|mode" while a retry request is on its way
+      this.headBox = h('div', {});
+      this.callouts = h('div', {});
+      this.summary = h('div', {});
+      this.stages = h('div', { class: 'stages' });
+      this.root.append(this.headBox, this.callouts, this.summary, this.stages);
+      document.title = `${name} · Pipewright`;
+    }
+
+    async refresh() {
+      const state = await api('GetPipelineState', { name: this.name });
+      if (!this.decl || this.decl.version !== state.pipelineVersion) {
+        this.decl = (await api('GetPipeline', { name: this.name })).pipeline;
+      }
+      const sig = JSON.stringify(state.stageStates) + state.pipelineVersion;
+      if (sig !== this.stateSig) {
+        // Something moved: fetch what depends on it (not every second).
+        const [list] = await Promise.all([
+          api('ListPipelineExecutions', { pipelineName: this.name, maxResults: 5 }),
+          this.loadPlans(state),
+        ]);
+        this.executions = list.pipelineExecutionSummaries || [];
+        this.stateSig = sig;
+      }
+      this.state = state;
+      this.render();
+    }
+
+    declStage(name) {
+      return (this.decl.stages || []).find((s) => s.name === name) || { name, actions: [] };
+    }
+
+    // A stage gets Retry buttons when its latest run failed or stopped, or
+    // one of its actions failed (the plan then tells whether it may run again).
+    retryCandidate(stage) {
+      const le = stage.latestExecution;
+      if (!le) return false;
+      if (le.status === 'Failed' || le.status === 'Stopped') return true;
+      return (stage.actionStates || []).some((a) => a.latestExecution && a.latestExecution.status === 'Failed');
+    }
+
+    planKey(stage, state) {
+      return JSON.stringify([stage.stageName, stage.latestExecution, state.pipelineVersion,
+        (stage.actionStates || []).map((a) => a.latestExecution && [a.latestExecution.actionExecutionId, a.latestExecution.status])]);
+    }
+
+    async loadPlans(state) {
+      const next = new Map();
+      await Promise.all(state.stageStates.filter((s) => this.retryCandidate(s)).map(async (s) => {
+        const key = this.planKey(s, state);
+        let plan = this.plans.get(key);
+        if (!plan || plan.fallback) {
+          try {
+            plan = await api('GetStageRetryPlan', {
+              pipelineName: this.name, stageName: s.stageName,
+              pipelineExecutionId: s.latestExecution.pipelineExecutionId,
+            }, PIPEWRIGHT);
+          } catch (e) {
+            if (e.code === 'NetworkError') throw e;
+            // Shown, and asked again on the next change.
+            const no = { retryable: false, reason: `The retry plan is unavailable: ${e.message}` };
+            plan = { fallback: true, plans: { FAILED_ACTIONS: no, ALL_ACTIONS: no } };
+          }
+        }
+        next.set(key, plan);
+      }));
+      this.plans = next;
+    }
+
+    render() {
+      const state = this.state;
+      const active = this.executions.filter((e) => ACTIVE.has(e.status));
+      const latest = this.executions[0];
+      document.title = `${this.name}${latest ? ` · ${statusLabel(latest.status)}` : ''} · Pipewright`;
+
+      reconcile(this.headBox, [{
+        key: 'head', sig: JSON.stringify([this.decl.version, this.decl.executionMode, active.map((e) => e.pipelineExecutionId)]),
+        render: () => this.head([['Pipelines', routes.pipelines()], [this.name, routes.pipeline(this.name)]], this.name,
+          [h('span', {}, `Version ${this.decl.version}`), h('span', {}, `${this.decl.executionMode || 'SUPERSEDED'} mode`),
+            h('span', {}, `${(this.decl.stages || []).length} stages`)],
+          [h('button', { class: 'btn primary', type: 'button', 'data-focus': 'release', onclick: () => this.release() }, 'Release change'),
+            h('button', {
+              class: 'btn danger', type: 'button', 'data-focus': 'stop', disabled: !active.length,
+              title: active.length ? null : 'No execution is in progress', onclick: () => openStopDialog(this.name, active),
+            }, 'Stop execution'),
+            h('a', { class: 'btn', href: routes.history(this.name) }, 'Execution history')]),
+      }]);
+
+      const approvals = [];
+      for (const s of state.stageStates) {
+        for (const a of s.actionStates || []) {
+          const le = a.latestExecution;
+          if (le && le.status === 'InProgress' && le.token) approvals.push({ s, a });
+        }
+      }
+      reconcile(this.callouts, approvals.map(({ s, a }) => ({
+        key: `approval|${a.latestExecution.token}`, sig: 'x',
+        render: () => h('div', { class: 'callout', role: 'note' },
+          h('strong', {}, 'Approval needed'),
+          h('span', {}, `${s.stageName} / ${a.actionName} is waiting for a review.`),
+          h('button', { class: 'btn small', type: 'button', 'data-focus': `review-top|${s.stageName}|${a.actionName}`, onclick: () => this.approvalDialog(s, a) }, 'Review')),
+      })));
+
+      reconcile(this.summary, latest ? [{
+        key: 'summary', sig: JSON.stringify(latest),
+        render: () => h('section', { class: 'panel summary', 'aria-label': 'Latest execution' },
+          h('span', { class: 'label' }, 'Latest execution'), badge(latest.status),
+          h('a', { class: 'mono', href: routes.execution(this.name, latest.pipelineExecutionId) }, latest.pipelineExecutionId),
+          h('span', { class: 'muted small' }, 'started ', timeEl(latest.startTime), ' · ', triggerText(latest.trigger)),
+          latest.statusSummary ? h('span', { class: 'text' }, latest.statusSummary) : null),
+      }] : []);
+
+      const items = [];
+      const parallel = this.decl.executionMode === 'PARALLEL';
+      state.stageStates.forEach((s, i) => {
+        if (i > 0) {
+          items.push({ key: `t|${s.stageName}`, sig: JSON.stringify([s.inboundTransitionState, s.inboundExecution]), render: () => this.transition(s) });
+        }
+        const plan = this.plans.get(this.planKey(s, state));
+        const busy = [...this.busy].filter((b) => b.startsWith(`${s.stageName}|`));
+        items.push({
+          key: `s|${s.stageName}`, sig: JSON.stringify([s, plan, busy, parallel, this.decl.version]),
+          render: () => this.stage(s, plan, parallel),
+        });
+      });
+      reconcile(this.stages, items);
+    }
+
+    transition(s) {
+      const t = s.inboundTransitionState || { enabled: true };
+      const by = t.lastChangedBy ? [' by ', t.lastChangedBy] : [];
+      return h('div', { class: `transition ${t.enabled ? '' : 'disabled'}` },
+        h('span', { class: 'arrow', 'aria-hidden': 'true' }, '↓'),
+        h('span', { class: 'state' }, t.enabled ? 'Transition enabled' : 'Transition disabled'),
+        t.enabled
+          ? h('button', { class: 'btn small', type: 'button', 'data-focus': `t|${s.stageName}`, onclick: () => this.disableDialog(s) },
+            'Disable transition', h('span', { class: 'sr-only' }, ` into ${s.stageName}`))
+          : h('button', { class: 'btn small', type: 'button', 'data-focus': `t|${s.stageName}`, onclick: () => this.enable(s) },
+            'Enable transition', h('span', { class: 'sr-only' }, ` into ${s.stageName}`)),
+        !t.enabled ? h('span', { class: 'why' }, `Reason: ${t.disabledReason || '(none given)'}`, ...by,
+          t.lastChangedAt ? [', ', timeEl(t.lastChangedAt)] : []) : null,
+        s.inboundExecution ? h('span', { class: 'why' }, 'Waiting to enter: ',
+          h('a', { class: 'mono', href: routes.execution(this.name, s.inboundExecution.pipelineExecutionId) },
+            shortId(s.inboundExecution.pipelineExecutionId))) : null);
+    }
+
+    stage(s, plan, parallel) {
+      const le = s.latestExecution;
+      const titleId = nextId('stage');
+      const decl = this.declStage(s.stageName);
+      const declActions = new Map((decl.actions || []).map((a) => [a.name, a]));
+      const orders = new Set((decl.actions || []).map((a) => a.runOrder || 1));
+      const actions = [...(s.actionStates || [])].sort((a, b) =>
+        ((declActions.get(a.actionName) || {}).runOrder || 1) - ((declActions.get(b.actionName) || {}).runOrder || 1));
+      const retry = s.retryStageMetadata;
+      return h('section', { class: `stage ${le ? statusClass(le.status) : ''}`, 'aria-labelledby': titleId },
+        h('header', { class: 'stage-head' },
+          h('h2', { id: titleId }, s.stageName),
+          le ? badge(le.status) : h('span', { class: 'badge s-idle' }, parallel ? 'See executions' : "Didn't run"),
+          retry ? h('span', { class: 'chip', title: `Latest retry: ${retry.latestRetryTrigger || 'unknown'}` }, retryText(retry)) : null,
+          le ? h('span', { class: 'exec' }, 'Execution ',
+            h('a', { class: 'mono', href: routes.execution(this.name, le.pipelineExecutionId), title: le.pipelineExecutionId },
+              shortId(le.pipelineExecutionId))) : null),
+        parallel ? h('p', { class: 'stage-note' }, 'PARALLEL mode runs executions side by side; see each one in the execution history.') : null,
+        h('ul', { class: 'actions' }, actions.map((a) => this.action(s, a, declActions.get(a.actionName), orders.size > 1))),
+        plan && le ? this.retryFoot(s, plan) : null);
+    }
+
+    action(s, a, decl, showOrder) {
+      const le = a.latestExecution;
+      const type = decl && decl.actionTypeId;
+      const isApproval = type && type.category === 'Approval';
+      return h('li', { class: `action ${le ? statusClass(le.status) : ''}` },
+        h('span', { class: 'dot', 'aria-hidden': 'true' }),
+        h('div', {},
+          h('div', { class: 'action-name' }, h('span', {}, a.actionName),
+            type ? h('span', { class: 'chip' }, type.provider) : null,
+            showOrder ? h('span', { class: 'chip' }, `step ${decl.runOrder || 1}`) : null),
+          h('div', { class: 'action-status' },
+            h('span', { class: 'st' }, le ? statusLabel(le.status) : "Didn't run"),
+            le && le.lastStatusChange ? [' · ', timeEl(le.lastStatusChange)] : null,
+            le && le.percentComplete !== undefined && le.status === 'InProgress' ? ` · ${le.percentComplete}%` : null),
+          le && le.summary ? h('p', { class: 'summary-text' }, le.summary.trim()) : null,
+          le && le.errorDetails ? h('p', { class: 'error-text' }, h('b', {}, `${le.errorDetails.code}: `), le.errorDetails.message) : null),
+        h('div', { class: 'action-links' },
+          isApproval && le && le.status === 'InProgress' && le.token
+            ? h('button', { class: 'btn small primary', type: 'button', 'data-focus': `review|${s.stageName}|${a.actionName}`, onclick: () => this.approvalDialog(s, a) },
+              'Review', h('span', { class: 'sr-only' }, ` ${a.actionName}`))
+            : null,
+          le && le.externalExecutionUrl && s.latestExecution
+            ? h('a', { class: 'btn small', href: routes.log(this.name, s.latestExecution.pipelineExecutionId, le.actionExecutionId) },
+              'Log', h('span', { class: 'sr-only' }, ` of ${a.actionName}`))
+            : null));
+    }
+
+    retryFoot(s, plan) {
+      const modes = [
+        ['FAILED_ACTIONS', 'Retry failed actions', 'btn primary'],
+        ['ALL_ACTIONS', 'Retry stage', 'btn'],
+      ];
+      const reasons = [];
+      const buttons = modes.map(([mode, label, cls]) => {
+        const p = (plan.plans || {})[mode] || { retryable: false, reason: 'No plan.' };
+        const busy = this.busy.has(`${s.stageName}|${mode}`);
+        const tipId = nextId('tip');
+        const reasonId = nextId('why');
+        if (!p.retryable && !reasons.some((r) => r.text === p.reason)) reasons.push({ id: reasonId, text: p.reason });
+        const describedBy = p.retryable ? tipId : reasons.find((r) => r.text === p.reason).id;
+        const tip = p.retryable
+          ? h('div', { class: 'tip', role: 'tooltip', id: tipId },
+            h('div', { class: 'tip-title' }, mode === 'ALL_ACTIONS' ? 'Runs the whole stage again:' : 'Runs again:'),
+            h('ul', {}, (p.actionsToRerun || []).map((n) => h('li', {}, n))),
+            (p.actionsToRunAfter || []).length
+              ? h('div', { class: 'tip-sub' }, `Then, as the stage continues: ${p.actionsToRunAfter.join(', ')}`) : null)
+          : null;
+        return h('div', { class: 'retry', 'data-mode': mode },
+          h('button', {
+            class: cls, type: 'button', 'data-focus': `retry|${s.stageName}|${mode}`,
+            disabled: !p.retryable || busy, 'aria-describedby': describedBy,
+            onclick: () => this.retry(s, mode),
+          }, busy ? 'Retrying…' : label),
+          tip);
+      });
+      return h('footer', { class: 'stage-foot' },
+        h('div', { class: 'retry-row' }, buttons),
+        reasons.map((r) => h('p', { class: 'retry-reason', id: r.id }, h('b', {}, 'Cannot retry: '), r.text)));
+    }
+
+    async retry(s, mode) {
+      const key = `${s.stageName}|${mode}`;
+      this.busy.add(key);
+      this.render();
+      try {
+        await api('RetryStageExecution', {
+          pipelineName: this.name, stageName: s.stageName,
+          pipelineExecutionId: s.latestExecution.pipelineExecutionId, retryMode: mode,
+        });
+        toast(`Retrying ${mode === 'ALL_ACTIONS' ? 'stage' : 'failed actions in'} ${s.stageName}.`);
+      } catch (e) {
+        toast(`Retry of ${s.stageName} refused: ${e.message}`, 'error');
+      } finally {
+        this.busy.delete(key);
+        this.plans.clear();
+        this.stateSig = ''; // refetch plans and executions
+        poller.kick();
+      }
+    }
+
+    async release() {
+      try {
+        const r = await api('StartPipelineExecution', { name: this.name });
+        toast(`Started execution ${shortId(r.pipelineExecutionId)}.`);
+      } catch (e) {
+        toast(`Could not start: ${e.message}`, 'error');
+      }
+      this.stateSig = '';
+      poller.kick();
+    }
+
+    disableDialog(s) {
+      openDialog({
+        title: `Disable transition into ${s.stageName}`,
+        intro: h('p', { class: 'muted' }, 'Executions will wait before this stage until the transition is enabled again.'),
+        fields: [textField('Reason', 'reason', {
+          value: 'Paused from the console', max: 300, required: true, pattern: '[a-zA-Z0-9!@ \\(\\)\\.\\*\\?\\-]+',
+          hint: 'Letters, digits, spaces and ! @ ( ) . * ? - only.',
+        })],
+        buttons: [
+          { label: 'Cancel', cancel: true },
+          {
+            label: 'Disable', kind: 'danger solid',
+            run: async (form) => {
+              await api('DisableStageTransition', {
+                pipelineName: this.name, stageName: s.stageName, transitionType: 'Inbound', reason: form.elements.reason.value,
+              });
+              toast(`Transition into ${s.stageName} disabled.`);
+              poller.kick();
+            },
+          }],
+      });
+    }
+
+    async enable(s) {
+      try {
+        await api('EnableStageTransition', { pipelineName: this.name, stageName: s.stageName, transitionType: 'Inbound' });
+        toast(`Transition into ${s.stageName} enabled.`);
+      } catch (e) {
+        toast(`Could not enable the transition: ${e.message}`, 'error');
+      }
+      poller.kick();
+    }
+
+    approvalDialog(s, a) {
+      const decl = (this.declStage(s.stageName).actions || []).find((x) => x.name === a.actionName) || {};
+      const cfg = decl.configuration || {};
+      const token = a.latestExecution.token;
+      const send = (status) => async (form) => {
+        await api('PutApprovalResult', {
+          pipelineName: this.name, stageName: s.stageName, actionName: a.actionName,
+          result: { status, summary: form.elements.comment.value }, token,
+        });
+        toast(`${s.stageName} / ${a.actionName}: ${status.toLowerCase()}.`);
+        poller.kick();
+      };
+      openDialog({
+        title: `Review: ${s.stageName} / ${a.actionName}`,
+        intro: h('div', {},
+          h('p', {}, 'Execution ', h('code', {}, s.latestExecution.pipelineExecutionId), ' is waiting for this approval.'),
+          cfg.CustomData ? h('p', { class: 'summary-text' }, cfg.CustomData) : null,
+          cfg.ExternalEntityLink ? h('p', {}, 'Review: ', h('a', { href: cfg.ExternalEntityLink, rel: 'noopener noreferrer', target: '_blank' }, cfg.ExternalEntityLink)) : null),
+        fields: [textField('Comment', 'comment', { area: true, max: 512, hint: 'Recorded as the action\'s summary.' })],
+        buttons: [
+          { label: 'Cancel', cancel: true },
+          { label: 'Reject', kind: 'danger', run: send('Rejected') },
+          { label: 'Approve', kind: 'primary', run: send('Approved') }],
+      });
+    }
+  }
+
+  function openStopDialog(pipelineName, active) {
+    if (!active.length) return;
+    const modeName = nextId('mode');
+    const select = active.length > 1
+      ? h('div', { class: 'field' }, h('label', { for: 'stop-exec' }, 'Execution'),
+        h('select', { id: 'stop-exec', name: 'execution' }, active.map((e) =>
+          h('option', { value: e.pipelineExecutionId }, `${shortId(e.pipelineExecutionId)} — ${statusLabel(e.status)}`))))
+      : h('p', {}, 'Execution ', h('code', {}, active[0].pipelineExecutionId), ' is ', statusLabel(active[0].status).toLowerCase(), '.');
+    openDialog({
+      title: 'Stop execution',
+      fields: [select,
+        h('fieldset', { class: 'field' }, h('legend', { class: 'legend' }, 'How to stop'),
+          h('label', { class: 'choice' }, h('input', { type: 'radio', name: modeName, value: 'wait', checked: true }),
+            h('span', {}, h('b', {}, 'Stop and wait'), ' — running actions finish, nothing new starts.')),
+          h('label', { class: 'choice' }, h('input', { type: 'radio', name: modeName, value: 'abandon' }),
+            h('span', {}, h('b', {}, 'Stop and abandon'), ' — running actions are abandoned now.'))),
+        textField('Reason (optional)', 'reason', { max: 200 })],
+      buttons: [
+        { label: 'Cancel', cancel: true },
+        {
+          label: 'Stop', kind: 'danger solid',
+          run: async (form) => {
+            const id = active.length > 1 ? form.elements.execution.value : active[0].pipelineExecutionId;
+            const abandon = form.elements[modeName].value === 'abandon';
+            const body = { pipelineName: pipelineName, pipelineExecutionId: id, abandon };
+            if (form.elements.reason.value.trim()) body.reason = form.elements.reason.value.trim();
+            await api('StopPipelineExecution', body);
+            toast(`${abandon ? 'Stopping and abandoning' : 'Stopping'} execution ${shortId(id)}.`);
+            if (poller.view) poller.view.stateSig = '';
+            poller.kick();
+          },
+        }],
+    });
+  }
+
+  function retryText(m) {
+    const parts = [];
+    const n = m.manualStageRetryAttempt || 0;
+    const auto = m.autoStageRetryAttempt || 0;
+    if (n) parts.push(`${n} manual retr${n === 1 ? 'y' : 'ies'}`);
+    if (auto) parts.push(`${auto} automatic retr${auto === 1 ? 'y' : 'ies'}`);
+    return parts.join(', ');
+  }
+
+  function triggerText(t) {
+    if (!t) return '';
+    return t.triggerDetail ? `${t.triggerType} by ${t.triggerDetail}` : t.triggerType;
+  }
+
+  // -- #/pipelines/<name>/executions ---------------------------------------------
+  class HistoryView extends View {
+    constructor(name) {
+      super();
+      this.name = name;
+      this.interval = 2000;
+      this.body = h('div', { class: 'panel' }, h('p', { class: 'empty' }, 'Loading executions…'));
+      this.root.append(this.head([['Pipelines', routes.pipelines()], [name, routes.pipeline(name)], ['Executions', routes.history(name)]],
+        'Execution history', [h('span', {}, name)], [h('a', { class: 'btn', href: routes.pipeline(name) }, 'Back to pipeline')]), this.body);
+      document.title = `History · ${name} · Pipewright`;
+    }
+
+    async refresh() {
+      const list = (await api('ListPipelineExecutions', { pipelineName: this.name, maxResults: 50 })).pipelineExecutionSummaries || [];
+      reconcile(this.body, [{ key: 'table', sig: JSON.stringify(list), render: () => this.table(list) }]);
+    }
+
+    table(list) {
+      if (!list.length) return h('p', { class: 'empty' }, 'No executions yet.');
+      return h('table', { class: 'grid stack' },
+        h('caption', { class: 'sr-only' }, `Executions of ${this.name}, newest first`),
+        h('thead', {}, h('tr', {}, ['Execution', 'Status', 'Source', 'Trigger', 'Started', 'Duration', 'Summary']
+          .map((c) => h('th', { scope: 'col' }, c)))),
+        h('tbody', {}, list.map((e) => h('tr', {},
+          h('td', { 'data-label': 'Execution' }, h('a', { class: 'mono', href: routes.execution(this.name, e.pipelineExecutionId), title: e.pipelineExecutionId }, shortId(e.pipelineExecutionId))),
+          h('td', { 'data-label': 'Status' }, badge(e.status)),
+          h('td', { 'data-label': 'Source', class: 'clip small' }, (e.sourceRevisions || []).map((r) => r.revisionSummary || shortId(r.revisionId)).join(', ') || '—'),
+          h('td', { 'data-label': 'Trigger', class: 'small' }, triggerText(e.trigger)),
+          h('td', { 'data-label': 'Started' }, timeEl(e.startTime)),
+          h('td', { 'data-label': 'Duration' }, ACTIVE.has(e.status) ? 'running' : duration(e.startTime, e.lastUpdateTime)),
+          h('td', { 'data-label': 'Summary', class: 'small' }, e.statusSummary || '')))));
+    }
+  }
+
+  // -- #/pipelines/<name>/executions/<id> --------------------------------------------
+  class ExecutionView extends View {
+    constructor(name, id) {
+      super();
+      this.name = name;
+      this.id = id;
+      this.interval = 1000;
+      this.declByVersion = new Map();
+      this.headBox = h('div', {});
+      this.info = h('div', {});
+      this.body = h('div', {});
+      this.root.append(this.headBox, this.info, this.body);
+      document.title = `Execution ${shortId(id)} · ${name} · Pipewright`;
+    }
+
+    async refresh() {
+      const [exec, runs] = await Promise.all([
+        api('GetPipelineExecution', { pipelineName: this.name, pipelineExecutionId: this.id }),
+        apiAll('ListActionExecutions', { pipelineName: this.name, filter: { pipelineExecutionId: this.id } }, 'actionExecutionDetails'),
+      ]);
+      const e = exec.pipelineExecution;
+      if (!this.declByVersion.has(e.pipelineVersion)) {
+        const p = await api('GetPipeline', { name: this.name, version: e.pipelineVersion });
+        this.declByVersion.set(e.pipelineVersion, p.pipeline);
+      }
+      const decl = this.declByVersion.get(e.pipelineVersion);
+      const active = ACTIVE.has(e.status);
+      // A finished execution changes only if someone retries it: poll slowly.
+      this.interval = active ? 1000 : 3000;
+      reconcile(this.headBox, [{
+        key: 'head', sig: String(active),
+        render: () => this.head([['Pipelines', routes.pipelines()], [this.name, routes.pipeline(this.name)], ['Executions', routes.history(this.name)]],
+          h('span', {}, 'Execution ', h('span', { class: 'mono' }, shortId(this.id))), null,
+          [h('a', { class: 'btn', href: routes.pipeline(this.name) }, 'Pipeline view'),
+            h('button', { class: 'btn danger', type: 'button', disabled: !active, 'data-focus': 'stop', onclick: () => openStopDialog(this.name, [{ pipelineExecutionId: this.id, status: 'InProgress' }]) }, 'Stop execution')]),
+      }]);
+      const first = runs.reduce((m, r) => Math.min(m, r.startTime || Infinity), Infinity);
+      const last = runs.reduce((m, r) => Math.max(m, r.lastUpdateTime || 0), 0);
+      reconcile(this.info, [{
+        key: 'info', sig: JSON.stringify([e, first, last]),
+        render: () => h('section', { class: 'panel', 'aria-label': 'Execution summary' },
+          h('dl', { class: 'kv' },
+            h('dt', {}, 'Status'), h('dd', {}, badge(e.status)),
+            h('dt', {}, 'Execution ID'), h('dd', { class: 'mono' }, e.pipelineExecutionId),
+            h('dt', {}, 'Trigger'), h('dd', {}, triggerText(e.trigger)),
+            h('dt', {}, 'Pipeline version'), h('dd', {}, String(e.pipelineVersion)),
+            Number.isFinite(first) ? [h('dt', {}, 'Started'), h('dd', {}, absTime(first), ' (', timeEl(first), ')')] : null,
+            Number.isFinite(first) && last ? [h('dt', {}, active ? 'Running for' : 'Took'), h('dd', {}, duration(first, active ? Date.now() / 1000 : last))] : null,
+            (e.artifactRevisions || []).length ? [h('dt', {}, 'Source'), h('dd', {}, e.artifactRevisions.map((r) => `${r.name}: ${r.revisionSummary || shortId(r.revisionId)}`).join('; '))] : null,
+            e.statusSummary ? [h('dt', {}, 'Summary'), h('dd', {}, e.statusSummary)] : null)),
+      }]);
+      const stages = (decl.stages || []).map((s) => ({
+        key: s.name, sig: JSON.stringify([s, runs.filter((r) => r.stageName === s.name)]),
+        render: () => this.stage(s, runs.filter((r) => r.stageName === s.name)),
+      }));
+      reconcile(this.body, stages);
+    }
+
+    stage(s, runs) {
+      const titleId = nextId('xs');
+      const byAction = new Map();
+      for (const r of [...runs].sort((a, b) => a.startTime - b.startTime)) {
+        if (!byAction.has(r.actionName)) byAction.set(r.actionName, []);
+        byAction.get(r.actionName).push(r);
+      }
+      return h('section', { class: 'panel exec-stage', 'aria-labelledby': titleId },
+        h('div', { class: 'panel-head' }, h('h2', { id: titleId }, s.name)),
+        runs.length ? h('table', { class: 'grid stack attempts' },
+          h('caption', { class: 'sr-only' }, `Action attempts in ${s.name}`),
+          h('thead', {}, h('tr', {}, ['Action', 'Attempt', 'Status', 'Started', 'Duration', 'Result', ''].map((c) => h('th', { scope: 'col' }, c)))),
+          h('tbody', {}, (s.actions || []).flatMap((a) => (byAction.get(a.name) || []).map((r, i) => h('tr', {},
+            h('td', { 'data-label': 'Action' }, h('b', {}, a.name)),
+            h('td', { 'data-label': 'Attempt' }, `#${i + 1}`),
+            h('td', { 'data-label': 'Status' }, badge(r.status)),
+            h('td', { 'data-label': 'Started' }, h('span', { title: absTime(r.startTime) }, absTime(r.startTime))),
+            h('td', { 'data-label': 'Duration' }, r.status === 'InProgress' ? 'running' : duration(r.startTime, r.lastUpdateTime)),
+            h('td', { 'data-label': 'Result', class: 'small' }, resultText(r)),
+            h('td', { 'data-label': '' }, r.output && r.output.executionResult && r.output.executionResult.externalExecutionUrl
+              ? h('a', { class: 'btn small', href: routes.log(this.name, this.id, r.actionExecutionId) }, 'Log', h('span', { class: 'sr-only' }, ` of ${a.name} attempt ${i + 1}`))
+              : null)))))) : h('p', { class: 'empty' }, 'This execution did not run this stage.'));
+    }
+
+  }
+
+  function resultText(r) {
+    const res = (r.output && r.output.executionResult) || {};
+    if (res.errorDetails) return h('span', { class: 'error-text' }, h('b', {}, `${res.errorDetails.code}: `), res.errorDetails.message);
+    return res.externalExecutionSummary ? res.externalExecutionSummary.trim() : (r.updatedBy ? `by ${r.updatedBy}` : '');
+  }
+
+  // -- #/pipelines/<name>/executions/<id>/logs/<actionExecutionId> -------------------
+  class LogView extends View {
+    constructor(name, execId, actionId) {
+      super();
+      this.name = name;
+      this.execId = execId;
+      this.actionId = actionId;
+      this.offset = 0;
+      this.decoder = new TextDecoder();
+      this.pre = h('pre', { class: 'log', tabindex: '0', 'aria-label': 'Log output', 'aria-live': 'off' });
+      this.follow = h('input', { type: 'checkbox', checked: true });
+      this.state = h('span', { class: 'muted small' }, 'Loading…');
+      this.headBox = h('div', {});
+      this.root.append(this.headBox,
+        h('section', { class: 'panel' },
+          h('div', { class: 'panel-head' }, this.state, h('label', { class: 'follow' }, this.follow, 'Follow')),
+          this.pre));
+      document.title = `Log · ${name} · Pipewright`;
+    }
+
+    async refresh() {
+      const runs = await apiAll('ListActionExecutions', { pipelineName: this.name, filter: { pipelineExecutionId: this.execId } }, 'actionExecutionDetails');
+      const r = runs.find((x) => x.actionExecutionId === this.actionId);
+      if (!r) throw new ApiError('ActionExecutionNotFoundException', `No action execution ${this.actionId} in execution ${this.execId}.`, 400);
+      reconcile(this.headBox, [{
+        key: 'head', sig: r.status,
+        render: () => this.head([['Pipelines', routes.pipelines()], [this.name, routes.pipeline(this.name)],
+          [`Execution ${shortId(this.execId)}`, routes.execution(this.name, this.execId)]],
+        `${r.stageName} / ${r.actionName}`, [badge(r.status), h('span', { class: 'mono' }, this.actionId)],
+        [h('a', { class: 'btn', href: routes.execution(this.name, this.execId) }, 'Execution detail')]),
+      }]);
+      const hasLog = r.output && r.output.executionResult && r.output.executionResult.externalExecutionUrl;
+      const running = !TERMINAL.has(r.status);
+      let got = 0;
+      if (hasLog) {
+        const res = await fetch(`/logs/${enc(this.actionId)}?offset=${this.offset}`, { cache: 'no-store' });
+        if (res.ok) {
+          const bytes = new Uint8Array(await res.arrayBuffer());
+          got = bytes.length;
+          this.offset += got;
+          // stream: a character split across two polls is decoded whole.
+          const text = this.decoder.decode(bytes, { stream: running });
+          if (text) {
+            this.pre.append(text);
+            if (this.follow.checked) this.pre.scrollTop = this.pre.scrollHeight;
+          }
+        }
+      }
+      if (!hasLog) {
+        this.state.textContent = running ? 'Waiting for output…' : 'This action keeps no log.';
+      } else if (running) {
+        this.state.textContent = 'Following the log live…';
+      } else if (got === 0) {
+        this.state.textContent = `Complete · ${this.offset} bytes`;
+        if (!this.pre.textContent) this.pre.textContent = '(no output)';
+        this.done = true; // finished and fully read: stop polling
+        setLive('on', 'Live');
+      }
+    }
+  }
+
+  // ---- Router ------------------------------------------------------------------
+  function route() {
+    const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map((p) => {
+      try { return decodeURIComponent(p); } catch (e) { return p; }
+    });
+    if (!parts.length) return new PipelinesView();
+    if (parts[0] === 'pipelines' && parts[1]) {
+      const [, name, section, id, sub, aid] = parts;
+      if (!section) return new PipelineView(name);
+      if (section === 'executions' && !id) return new HistoryView(name);
+      if (section === 'executions' && id && !sub) return new ExecutionView(name, id);
+      if (section === 'executions' && id && sub === 'logs' && aid) return new LogView(name, id, aid);
+    }
+    const v = new View();
+    v.refresh = async () => {};
+    v.notFound({ message: `There is no page at ${location.hash}.` });
+    return v;
+  }
+
+  function show(navigated) {
+    const view = route();
+    view.focusHeading = navigated;
+    const main = $('#main');
+    main.replaceChildren(view.root);
+    const dlg = $('#dialog');
+    if (dlg.open) dlg.close();
+    setBanner('');
+    window.scrollTo(0, 0);
+    poller.start(view);
+  }
+
+  window.addEventListener('hashchange', () => show(true));
+  show(false);
+})();

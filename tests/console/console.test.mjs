@@ -1,0 +1,415 @@
+// End-to-end tests of the web console: a real `pipewright serve` (port 0, a
+// fresh data directory), Debian's Chromium driven by playwright-core, and the
+// AWS user guide's retry story ("Retry a Failed Action"), step by step.
+// Screenshots of each step go to $PW_BINARY_DIR/console-screenshots/.
+//
+// Run: tests/console/run.sh (installs Chromium and the npm package when
+// missing), or `node --test tests/console/` after a build.
+//
+// Synchronisation: never a sleep. The test waits on what the page shows
+// (Playwright locators with deadlines) or polls the API with a deadline.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BUILD = process.env.PW_BINARY_DIR || path.join(ROOT, 'build');
+const PIPEWRIGHT = path.join(BUILD, 'pipewright');
+const SHOTS = path.join(BUILD, 'console-screenshots');
+const CHROMIUM = process.env.PW_CHROMIUM || '/usr/bin/chromium';
+const WAIT = 30000;
+
+let server; // { proc, endpoint }
+let tmp;
+let browser;
+let laptop; // page at 1280 px
+let phone; // page at 390 px
+const problems = []; // console errors and page errors, from every page
+
+// ---- server and API ----------------------------------------------------------
+function startServer(dataDir) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(PIPEWRIGHT, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}${err}`)), 15000);
+    proc.stderr.on('data', (d) => { err += d; });
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/\S+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ proc, endpoint: m[1] });
+      }
+    });
+    proc.on('exit', (code) => reject(new Error(`server exited with ${code}: ${err}`)));
+  });
+}
+
+async function call(op, body, prefix = 'CodePipeline_20150709.') {
+  const res = await fetch(`${server.endpoint}/`, {
+    method: 'POST',
+    headers: { 'X-Amz-Target': prefix + op, 'Content-Type': 'application/x-amz-json-1.1' },
+    body: JSON.stringify(body),
+  });
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(`${op}: ${res.status} ${JSON.stringify(data)}`);
+  return data;
+}
+
+async function waitFor(what, probe, timeout = WAIT) {
+  const deadline = Date.now() + timeout;
+  let last;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+}
+
+async function stageState(pipeline, stage) {
+  const st = await call('GetPipelineState', { name: pipeline });
+  return st.stageStates.find((s) => s.stageName === stage);
+}
+
+async function waitStage(pipeline, stage, status) {
+  return waitFor(`${pipeline}/${stage} to be ${status}`, async () => {
+    const s = await stageState(pipeline, stage);
+    return s.latestExecution && s.latestExecution.status === status ? s : null;
+  });
+}
+
+// ---- pipeline declarations ------------------------------------------------------
+const action = (name, category, provider, extra = {}) => ({
+  name, actionTypeId: { category, owner: 'AWS', provider, version: '1' }, runOrder: 1, ...extra,
+});
+const commands = (name, lines, extra = {}) => action(name, extra.category || 'Build', 'Commands', {
+  configuration: { Commands: lines.join('\n') }, inputArtifacts: [{ name: 'SourceOut' }], ...extra,
+});
+const pipeline = (name, stages) => ({
+  name, roleArn: 'arn:aws:iam::123456789012:role/pipewright',
+  artifactStore: { type: 'S3', location: 'pipewright-artifacts' },
+  stages: stages.map(([n, actions]) => ({ name: n, actions })),
+});
+const source = () => action('Source', 'Source', 'Directory', {
+  configuration: { Path: path.join(tmp, 'src') }, outputArtifacts: [{ name: 'SourceOut' }],
+});
+
+// ---- browser --------------------------------------------------------------------
+async function newPage(width, height, extra = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, ...extra });
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT);
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push(`${width}px console ${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`${width}px page error: ${e.message}`));
+  return page;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+const region = (page, name) => page.getByRole('region', { name, exact: true });
+const stageBadge = (page, stage) => region(page, stage).locator('.stage-head .badge');
+
+async function openPipeline(page, name) {
+  await page.goto(`${server.endpoint}/console/#/`);
+  await page.getByRole('link', { name, exact: true }).click();
+  await page.getByRole('heading', { level: 1, name }).waitFor();
+}
+
+before(async () => {
+  tmp = mkdtempSync(path.join(tmpdir(), 'pw-console-'));
+  mkdirSync(path.join(tmp, 'src'));
+  writeFileSync(path.join(tmp, 'src', 'index.html'), '<h1>hello</h1>\n');
+  mkdirSync(SHOTS, { recursive: true });
+  server = await startServer(path.join(tmp, 'data'));
+  // launch() gives Chromium a fresh, empty --user-data-dir of its own (a
+  // temporary directory it deletes on close); it refuses one in `args`.
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  laptop = await newPage(1280, 800);
+  phone = await newPage(390, 844, { deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+
+  const ready = path.join(tmp, 'ready');
+  // The guide's pipeline: Staging fails until the file `ready` exists.
+  await call('CreatePipeline', {
+    pipeline: pipeline('MyFirstPipeline', [
+      ['Source', [source()]],
+      ['Staging', [
+        commands('Check', ['echo "checking for the release file"', `test -f '${ready}'`], { category: 'Test' }),
+        commands('Lint', ['echo "lint: 0 problems"'], { category: 'Test' })]],
+      ['Production', [commands('Deploy', ['echo "deploying index.html"'])]],
+    ]),
+  });
+  await call('CreatePipeline', {
+    pipeline: pipeline('release-gate', [
+      ['Source', [source()]],
+      ['Approve', [action('Manager', 'Approval', 'Manual', { configuration: { CustomData: 'Check the staging site before shipping.' } })]],
+      ['Deploy', [commands('Ship', ['echo shipped'])]],
+    ]),
+  });
+  await call('CreatePipeline', {
+    pipeline: pipeline('reshaped', [
+      ['Source', [source()]],
+      ['Build', [commands('Compile', ['echo compiling', 'exit 3'])]],
+    ]),
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) {
+    server.proc.kill('SIGTERM');
+    await new Promise((r) => { server.proc.once('exit', r); setTimeout(r, 5000); });
+  }
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+// On failure, keep what the page and the API showed, beside the screenshots.
+function withEvidence(name, body) {
+  return async () => {
+    try {
+      await body();
+    } catch (e) {
+      const slug = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
+      await laptop.screenshot({ path: path.join(SHOTS, `FAILED-${slug}.png`), fullPage: true }).catch(() => {});
+      const states = {};
+      for (const p of (await call('ListPipelines', {})).pipelines) {
+        states[p.name] = {
+          state: await call('GetPipelineState', { name: p.name }),
+          executions: await call('ListPipelineExecutions', { pipelineName: p.name }),
+          actions: await call('ListActionExecutions', { pipelineName: p.name }),
+        };
+      }
+      writeFileSync(path.join(SHOTS, `FAILED-${slug}.json`), JSON.stringify(states, null, 2));
+      throw e;
+    }
+  };
+}
+
+// ---- tests ------------------------------------------------------------------------
+test('GET / redirects to the console, which lists every pipeline', withEvidence('GET / redirects to the console, which lists every pipeline', async () => {
+  await waitStage('MyFirstPipeline', 'Staging', 'Failed');
+  const res = await fetch(`${server.endpoint}/`, { redirect: 'manual' });
+  assert.equal(res.status, 302);
+  assert.equal(res.headers.get('location'), '/console/');
+
+  await laptop.goto(`${server.endpoint}/`);
+  assert.match(laptop.url(), /\/console\/$/);
+  const table = laptop.getByRole('table');
+  for (const name of ['MyFirstPipeline', 'release-gate', 'reshaped']) {
+    await table.getByRole('link', { name, exact: true }).waitFor();
+  }
+  await table.getByRole('row').filter({ hasText: 'MyFirstPipeline' }).getByText('Failed').waitFor();
+  await shot(laptop, '01-pipelines-1280');
+  await phone.goto(`${server.endpoint}/console/`);
+  await phone.getByRole('link', { name: 'MyFirstPipeline', exact: true }).waitFor();
+  await shot(phone, '01-pipelines-390');
+}));
+
+test('the guide: hover Retry to see the actions, retry, watch the pipeline continue', withEvidence('the guide: hover Retry to see the actions, retry, watch the pipeline continue', async () => {
+  // 1-2. Open the console and choose the pipeline.
+  await openPipeline(laptop, 'MyFirstPipeline');
+  const staging = region(laptop, 'Staging');
+  await stageBadge(laptop, 'Staging').filter({ hasText: 'Failed' }).waitFor();
+  await staging.getByText('Command 2').waitFor(); // the error message
+  await shot(laptop, '02-staging-failed-1280');
+
+  // 3. Hover over Retry: it names the actions that would run again.
+  const retryFailed = staging.getByRole('button', { name: 'Retry failed actions' });
+  assert.equal(await retryFailed.isEnabled(), true);
+  await retryFailed.hover();
+  const tip = staging.getByRole('tooltip');
+  await tip.waitFor({ state: 'visible' });
+  assert.deepEqual(await tip.locator('li').allTextContents(), ['Check']);
+  await shot(laptop, '03-retry-hover-1280');
+
+  const retryStage = staging.getByRole('button', { name: 'Retry stage' });
+  await retryStage.hover();
+  const stageTip = staging.locator('[data-mode="ALL_ACTIONS"] [role="tooltip"]');
+  await stageTip.waitFor({ state: 'visible' });
+  assert.deepEqual(await stageTip.locator('li').allTextContents(), ['Check', 'Lint']);
+
+  // Keyboard users get the same list on focus.
+  await laptop.mouse.move(0, 0);
+  await retryFailed.focus();
+  await staging.locator('[data-mode="FAILED_ACTIONS"] [role="tooltip"]').waitFor({ state: 'visible' });
+  const described = await retryFailed.getAttribute('aria-describedby');
+  assert.match(await laptop.locator(`#${described}`).innerText(), /Check/);
+
+  // The phone layout of the same stage.
+  await openPipeline(phone, 'MyFirstPipeline');
+  await stageBadge(phone, 'Staging').filter({ hasText: 'Failed' }).waitFor();
+  await shot(phone, '02-staging-failed-390');
+
+  // Fix the cause, then choose Retry.
+  writeFileSync(path.join(tmp, 'ready'), 'ok\n');
+  await retryFailed.click();
+  await stageBadge(laptop, 'Staging').filter({ hasText: 'Succeeded' }).waitFor();
+  await stageBadge(laptop, 'Production').filter({ hasText: 'Succeeded' }).waitFor();
+  await laptop.getByRole('region', { name: 'Latest execution' }).getByText('Succeeded').waitFor();
+  await staging.getByText('1 manual retry').waitFor();
+  assert.equal(await staging.getByRole('button', { name: 'Retry failed actions' }).count(), 0);
+  await shot(laptop, '04-after-retry-1280');
+
+  // The API agrees: one manual retry, the same execution, now Succeeded.
+  const st = await stageState('MyFirstPipeline', 'Staging');
+  assert.equal(st.retryStageMetadata.manualStageRetryAttempt, 1);
+  const executions = (await call('ListPipelineExecutions', { pipelineName: 'MyFirstPipeline' })).pipelineExecutionSummaries;
+  assert.equal(executions.length, 1);
+  assert.equal(executions[0].status, 'Succeeded');
+}));
+
+test('execution detail shows every attempt, and the log of each', withEvidence('execution detail shows every attempt, and the log of each', async () => {
+  const staging = region(laptop, 'Staging');
+  await staging.locator('.stage-head .exec a').click();
+  const detail = laptop.getByRole('region', { name: 'Staging' });
+  const checkRows = detail.getByRole('row').filter({ hasText: 'Check' });
+  await checkRows.nth(1).waitFor();
+  assert.equal(await checkRows.count(), 2);
+  await checkRows.nth(0).getByText('Failed', { exact: true }).waitFor();
+  await checkRows.nth(1).getByText('Succeeded', { exact: true }).waitFor();
+  assert.match(await checkRows.nth(0).innerText(), /#1/);
+  assert.match(await checkRows.nth(1).innerText(), /#2/);
+  await shot(laptop, '05-execution-detail-1280');
+
+  await checkRows.nth(0).getByRole('link', { name: /Log/ }).click();
+  await laptop.getByText(/Complete · \d+ bytes/).waitFor();
+  assert.match(await laptop.locator('pre.log').innerText(), /checking for the release file/);
+  await shot(laptop, '06-action-log-1280');
+
+  await laptop.getByRole('link', { name: 'MyFirstPipeline' }).click();
+  await laptop.getByRole('link', { name: 'Execution history' }).click();
+  await laptop.getByRole('heading', { name: 'Execution history' }).waitFor();
+  await laptop.getByRole('table').getByText('Succeeded').waitFor();
+  await shot(laptop, '07-history-1280');
+}));
+
+test('a running action\'s log is followed live', withEvidence('log-follow', async () => {
+  const gate = path.join(tmp, 'gate');
+  // Waits for the test's gate file; gives up if the temporary directory goes.
+  await call('CreatePipeline', {
+    pipeline: pipeline('long-build', [
+      ['Source', [source()]],
+      ['Build', [commands('Compile', ['echo "step 1: compiling"',
+        `while [ ! -e '${gate}' ]; do [ -d '${tmp}' ] || exit 97; sleep 0.1; done`,
+        'echo "step 2: linking"'])]],
+    ]),
+  });
+  await openPipeline(laptop, 'long-build');
+  const build = region(laptop, 'Build');
+  await stageBadge(laptop, 'Build').filter({ hasText: 'In progress' }).waitFor();
+  await build.getByRole('link', { name: 'Log of Compile' }).click();
+  const log = laptop.locator('pre.log');
+  await laptop.getByText('Following the log live…').waitFor();
+  await log.getByText('step 1: compiling').waitFor();
+  assert.doesNotMatch(await log.innerText(), /step 2/);
+  await shot(laptop, '07b-log-following-1280');
+  writeFileSync(gate, '');
+  await log.getByText('step 2: linking').waitFor();
+  await laptop.getByText(/Complete · \d+ bytes/).waitFor();
+  await laptop.locator('.page-head .badge').filter({ hasText: 'Succeeded' }).waitFor();
+  assert.equal((await log.innerText()).match(/step 1: compiling/g).length, 1);
+}));
+
+test('a stage that cannot be retried says why', withEvidence('a stage that cannot be retried says why', async () => {
+  await waitStage('reshaped', 'Build', 'Failed');
+  // The guide's first case: the pipeline structure changed after the failure.
+  const decl = (await call('GetPipeline', { name: 'reshaped' })).pipeline;
+  decl.stages[1].actions[0].configuration.Commands = 'echo compiling\necho fixed';
+  await call('UpdatePipeline', { pipeline: decl });
+
+  await openPipeline(laptop, 'reshaped');
+  const build = region(laptop, 'Build');
+  await stageBadge(laptop, 'Build').filter({ hasText: 'Failed' }).waitFor();
+  const retry = build.getByRole('button', { name: 'Retry failed actions' });
+  await build.getByText(/structure changed/).waitFor();
+  assert.equal(await retry.isDisabled(), true);
+  assert.equal(await build.getByRole('button', { name: 'Retry stage' }).isDisabled(), true);
+  const reason = await laptop.locator(`#${await retry.getAttribute('aria-describedby')}`).innerText();
+  assert.match(reason, /Cannot retry: The pipeline structure changed since execution/);
+  await shot(laptop, '08-not-retryable-1280');
+
+  // A stage that succeeded offers no retry at all.
+  assert.equal(await region(laptop, 'Source').getByRole('button', { name: /Retry/ }).count(), 0);
+
+  await openPipeline(phone, 'reshaped');
+  await region(phone, 'Build').getByText(/structure changed/).waitFor();
+  await shot(phone, '08-not-retryable-390');
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the phone layout scrolls sideways by ${overflow}px`);
+}));
+
+test('an approval is reviewed and approved from the page', withEvidence('an approval is reviewed and approved from the page', async () => {
+  await waitFor('the approval to open', async () => {
+    const s = await stageState('release-gate', 'Approve');
+    return s.actionStates[0].latestExecution && s.actionStates[0].latestExecution.token;
+  });
+  await openPipeline(laptop, 'release-gate');
+  await laptop.getByText('Approval needed').waitFor();
+  const gate = region(laptop, 'Approve');
+  await gate.getByRole('button', { name: 'Review Manager' }).click();
+  const dialog = laptop.getByRole('dialog', { name: 'Review: Approve / Manager' });
+  await dialog.waitFor();
+  await dialog.getByText('Check the staging site before shipping.').waitFor();
+  await dialog.getByLabel('Comment').fill('Staging looks right. Ship it.');
+  await shot(laptop, '09-approval-dialog-1280');
+  await dialog.getByRole('button', { name: 'Approve' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  await stageBadge(laptop, 'Approve').filter({ hasText: 'Succeeded' }).waitFor();
+  await stageBadge(laptop, 'Deploy').filter({ hasText: 'Succeeded' }).waitFor();
+  await gate.getByText('Staging looks right. Ship it.').waitFor();
+  await shot(laptop, '10-approved-1280');
+  const latest = (await stageState('release-gate', 'Approve')).actionStates[0].latestExecution;
+  assert.equal(latest.status, 'Succeeded');
+  assert.equal(latest.summary, 'Staging looks right. Ship it.');
+}));
+
+test('transitions, release change and stop from the pipeline page', withEvidence('transitions, release change and stop from the pipeline page', async () => {
+  await openPipeline(laptop, 'release-gate');
+  // Disable the transition into Deploy, with a reason, and enable it again.
+  await laptop.getByRole('button', { name: 'Disable transition into Deploy' }).click();
+  const dlg = laptop.getByRole('dialog', { name: 'Disable transition into Deploy' });
+  await dlg.getByLabel('Reason').fill('Release freeze');
+  await dlg.getByRole('button', { name: 'Disable' }).click();
+  await laptop.getByText('Reason: Release freeze').waitFor();
+  const t = (await stageState('release-gate', 'Deploy')).inboundTransitionState;
+  assert.equal(t.enabled, false);
+  assert.equal(t.disabledReason, 'Release freeze');
+  await shot(laptop, '11-transition-disabled-1280');
+  await laptop.getByRole('button', { name: 'Enable transition into Deploy' }).click();
+  await laptop.getByRole('button', { name: 'Disable transition into Deploy' }).waitFor();
+
+  // Release change starts an execution; it waits for approval; stop it, abandoning.
+  await laptop.getByRole('button', { name: 'Release change' }).click();
+  await laptop.getByText('Approval needed').waitFor();
+  await laptop.getByRole('button', { name: 'Stop execution' }).click();
+  const stop = laptop.getByRole('dialog', { name: 'Stop execution' });
+  await stop.getByLabel(/Stop and abandon/).check();
+  await stop.getByLabel('Reason (optional)').fill('wrong build');
+  await stop.getByRole('button', { name: 'Stop', exact: true }).click();
+  await laptop.getByRole('region', { name: 'Latest execution' }).getByText('Stopped').waitFor();
+  const executions = (await call('ListPipelineExecutions', { pipelineName: 'release-gate' })).pipelineExecutionSummaries;
+  assert.equal(executions[0].status, 'Stopped');
+  assert.equal(executions.length, 2);
+  await shot(laptop, '12-stopped-1280');
+}));
+
+test('no console errors or page errors on any page', () => {
+  assert.deepEqual(problems, []);
+});
