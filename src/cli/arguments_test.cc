@@ -51,7 +51,7 @@ INSTANTIATE_TEST_SUITE_P(
         ConvertCase{"StringWithEquals", "GetPipeline", {"--name=p"}, R"({"name":"p"})"},
         ConvertCase{"Integer",
                     "GetPipeline",
-                    {"--name", "p", "--version", "3"},
+                    {"--name", "p", "--pipeline-version", "3"},
                     R"({"name":"p","version":3})"},
         ConvertCase{"NegativeIntegerIsAValue",
                     "ListPipelines",

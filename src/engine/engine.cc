@@ -536,9 +536,26 @@ void Engine::TickerLoop() {
           const std::string key = "poll/" + pipeline + "/" + a.name;
           auto seen = store_.GetKv(key);
           if (!seen.ok()) continue;
-          if (seen->has_value() && **seen == head->commit_id) continue;
+          // Baseline: the last revision seen by the poller, else the last one
+          // the pipeline ran; with neither, remember the head and wait.
+          std::string baseline = seen->value_or("");
+          if (baseline.empty()) {
+            std::lock_guard lock(mu_);
+            auto p = LoadLocked(pipeline);
+            if (p.ok()) {
+              for (const auto& e : (*p)->executions) {
+                for (const auto& r : e.runs) {
+                  if (r.action == a.name && !r.revision_id.empty()) baseline = r.revision_id;
+                }
+              }
+            }
+          }
+          if (baseline == head->commit_id) {
+            if (!seen->has_value()) (void)store_.PutKv(key, head->commit_id);
+            continue;
+          }
           (void)store_.PutKv(key, head->commit_id);
-          if (!seen->has_value()) continue;  // First look: remember, don't start.
+          if (baseline.empty()) continue;  // Never ran and never seen: just remember.
           PW_LOG(Info) << "branch moved for " << pipeline << "/" << a.name << ": starting";
           (void)StartExecution(pipeline, "", "Pipewright source poller", "PollForSourceChanges");
         }
@@ -958,14 +975,27 @@ void Engine::CreateJobLocked(const core::PipelineState& p, const core::Execution
   j.action = r.action;
   j.type = a.type;
   j.configuration = a.configuration;
-  if (IsCommands(a) && !a.commands.empty()) {
-    std::string joined;
-    for (const auto& cmd : a.commands) joined += (joined.empty() ? "" : "\n") + cmd;
-    j.configuration["Commands"] = joined;
+  if (IsCommands(a)) {
+    // Fold what only the declaration holds into the configuration a worker sees.
+    if (!a.commands.empty()) {
+      std::string joined;
+      for (const auto& cmd : a.commands) joined += (joined.empty() ? "" : "\n") + cmd;
+      j.configuration["Commands"] = joined;
+    }
+    if (!a.environment.empty()) {
+      json vars = json::parse(j.configuration["EnvironmentVariables"], nullptr, false);
+      if (!vars.is_array()) vars = json::array();
+      for (const auto& v : a.environment) vars.push_back({{"name", v.name}, {"value", v.value}});
+      j.configuration["EnvironmentVariables"] = vars.dump();
+    }
+    if (a.timeout_minutes && !j.configuration.count("TimeoutInMinutes")) {
+      j.configuration["TimeoutInMinutes"] = std::to_string(*a.timeout_minutes);
+    }
   }
   for (const auto& in : a.input_artifacts) {
     auto it = r.inputs.find(in);
-    j.inputs.emplace_back(in, it == r.inputs.end() ? "" : it->second);
+    if (it == r.inputs.end() || it->second.empty()) continue;  // Nothing was produced.
+    j.inputs.emplace_back(in, it->second);
   }
   for (const auto& out : a.output_artifacts) j.outputs.push_back(out.name);
   j.bucket = p.decl.artifact_bucket.empty() ? "pipewright-artifacts" : p.decl.artifact_bucket;

@@ -1,5 +1,6 @@
-// The one binary: `pipewright serve …` runs the server, every other verb is
-// a client command (see cli/cli.h).
+// The one binary: `pipewright serve …` runs the server, `pipewright worker …`
+// a job worker (see worker/run_worker.h), every other verb is a client
+// command (see cli/cli.h).
 
 #include <cstdio>
 #include <exception>
@@ -8,11 +9,15 @@
 
 #include "cli/cli.h"
 #include "server/serve.h"
+#include "worker/run_worker.h"
 
 int main(int argc, char** argv) {
   try {
     if (argc >= 2 && std::string(argv[1]) == "serve") {
       return pw::server::RunServe(std::vector<std::string>(argv + 2, argv + argc));
+    }
+    if (argc >= 2 && std::string(argv[1]) == "worker") {
+      return pw::worker::RunWorker(std::vector<std::string>(argv + 2, argv + argc));
     }
     return pw::cli::RunCli(argc, argv);
   } catch (const std::exception& e) {

@@ -58,6 +58,8 @@ int RunServe(const std::vector<std::string>& args) {
   bool no_local_runners = false;
   double job_timeout = 24 * 3600;
   double poll_wait = 2;
+  double source_poll = 30;
+  double approval_timeout = 7 * 24 * 3600;
   app.add_option("--listen", listen, "host:port to listen on; port 0 picks a free port");
   app.add_option("--data-dir", data_dir, "directory for the database, artifacts and logs");
   app.add_option("--region", region, "region named in ARNs");
@@ -70,6 +72,10 @@ int RunServe(const std::vector<std::string>& args) {
                "run no Commands actions here: dispatch them as jobs to `pipewright worker --builtin`");
   app.add_option("--job-timeout", job_timeout,
                  "seconds a job worker has, after acknowledging a job, to report its result");
+  app.add_option("--source-poll-interval", source_poll,
+                 "seconds between checks of Git sources with PollForSourceChanges (0: never)");
+  app.add_option("--approval-timeout", approval_timeout,
+                 "seconds a manual approval waits before it fails (default 7 days)");
   app.add_option("--poll-wait", poll_wait,
                  "seconds PollForJobs waits for a job before answering with none (long poll)");
   std::vector<std::string> rev(args.rbegin(), args.rend());
@@ -107,6 +113,8 @@ int RunServe(const std::vector<std::string>& args) {
   opts.start_on_create = !no_start_on_create;
   opts.local_runners = !no_local_runners;
   opts.job_timeout_seconds = job_timeout;
+  opts.source_poll_seconds = source_poll;
+  opts.approval_timeout_seconds = approval_timeout;
   engine::Engine engine(**store, clock, opts);
 
   api::Dispatcher dispatcher;

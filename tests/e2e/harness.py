@@ -73,16 +73,25 @@ class Server:
             h["X-Amz-Target"] = target_prefix + op
         h.update(headers or {})
         req = urllib.request.Request(self.endpoint + "/", data=data, headers=h, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                text = r.read().decode()
-                return r.status, (json.loads(text) if text else {})
-        except urllib.error.HTTPError as e:
-            text = e.read().decode()
+        for attempt in range(3):
             try:
-                return e.code, json.loads(text)
-            except ValueError:
-                return e.code, text
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    text = r.read().decode()
+                    return r.status, (json.loads(text) if text else {})
+            except urllib.error.HTTPError as e:
+                text = e.read().decode()
+                try:
+                    return e.code, json.loads(text)
+                except ValueError:
+                    return e.code, text
+            except (ConnectionResetError, urllib.error.URLError) as e:
+                # A connection refused or reset before the request was read
+                # (a full listen queue on a loaded machine): retry, as SDKs do.
+                reason = getattr(e, "reason", e)
+                if attempt == 2 or not isinstance(reason, (ConnectionResetError,
+                                                           ConnectionRefusedError)):
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def ok(self, op, body=None, **kw):
         status, out = self.call(op, body, **kw)

@@ -799,5 +799,52 @@ class MiscTest(EngineTestCase):
         self.assertNotIn("never", log)
 
 
+class SourcePolling(harness.ServerTestCase):
+    server_args = ("--source-poll-interval", "1")
+
+    def test_a_new_commit_starts_an_execution(self):
+        repo = os.path.join(self.tmp, "repo")
+        os.makedirs(repo)
+        git(repo, "init", "-q", "-b", "main")
+        first = commit_files(repo, {"app.txt": "v1\n"}, "first")
+        self.server.ok("CreatePipeline", {"pipeline": pipeline("Poll", [
+            ("Source", [action("Git", "Source", "Git", config={"RepositoryPath": repo},
+                               outputs=["Src"])]),
+            ("Build", [commands("Show", ["cat app.txt"], inputs=["Src"])])])})
+        created = wait_for(lambda: self.server.ok("ListPipelineExecutions", {"pipelineName": "Poll"})
+                           ["pipelineExecutionSummaries"], what="first execution")[0]
+        self.assertEqual(wait_execution(self.server, "Poll", created["pipelineExecutionId"]),
+                         "Succeeded")
+        self.assertEqual(created["trigger"]["triggerType"], "CreatePipeline")
+        second = commit_files(repo, {"app.txt": "v2\n"}, "second change")
+        polled = wait_for(lambda: [s for s in self.server.ok("ListPipelineExecutions", {
+            "pipelineName": "Poll"})["pipelineExecutionSummaries"]
+            if s["trigger"]["triggerType"] == "PollForSourceChanges"], timeout=30,
+            what="an execution started by the poller")
+        self.assertEqual(len(polled), 1)
+        eid = polled[0]["pipelineExecutionId"]
+        self.assertEqual(wait_execution(self.server, "Poll", eid), "Succeeded")
+        revs = self.server.ok("ListPipelineExecutions", {"pipelineName": "Poll"})
+        summary = [s for s in revs["pipelineExecutionSummaries"] if s["pipelineExecutionId"] == eid][0]
+        self.assertEqual(summary["sourceRevisions"][0]["revisionId"], second)
+        self.assertNotEqual(first, second)
+
+
+class ApprovalTimeout(harness.ServerTestCase):
+    server_args = ("--approval-timeout", "1")
+
+    def test_an_unanswered_approval_fails(self):
+        self.server.ok("CreatePipeline", {"pipeline": pipeline("T", [
+            ("Source", [action("S", "Source", "Directory", config={"Path": self.tmp},
+                               outputs=["A"])]),
+            ("Gate", [action("Approve", "Approval", "Manual")])])})
+        eid = wait_for(lambda: self.server.ok("ListPipelineExecutions", {"pipelineName": "T"})
+                       ["pipelineExecutionSummaries"])[0]["pipelineExecutionId"]
+        self.assertEqual(wait_execution(self.server, "T", eid), "Failed")
+        st = stage_state(self.server, "T", "Gate")["actionStates"][0]["latestExecution"]
+        self.assertEqual(st["status"], "Failed")
+        self.assertIn("timed out", st["errorDetails"]["message"])
+
+
 if __name__ == "__main__":
     unittest.main()
