@@ -1,11 +1,11 @@
 # Pipewright — the two commands of the README:
 #   make demo    install what is missing, build, run a pipeline that fails, retry it, succeed
 #   make check   install what is missing, build, run every test (unit + end-to-end)
-# Other targets: build, asan, bench, format, clean.
+# Other targets: build, asan (ASan+UBSan unit tests), bench, format, lint, clean.
 
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps test-deps build check demo asan bench format clean
+.PHONY: all deps test-deps build check demo asan bench format lint clean
 
 all: build
 
@@ -37,7 +37,10 @@ bench: deps
 	@build-release/bench/bench_retry
 
 format:
-	@clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h' 'bench/*.cc')
+	@clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h' 'bench/*.cc' 'bench/*.h')
+
+lint:
+	@scripts/lint
 
 clean:
 	@rm -rf build build-asan build-release

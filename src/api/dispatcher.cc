@@ -51,12 +51,12 @@ HttpReply Dispatcher::Handle(std::string_view target, std::string_view body,
   if (!body.empty()) {
     input = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
     if (input.is_discarded()) {
-      return ErrorReply(InvalidArgument("The request body is not valid JSON.",
-                                        "SerializationException"));
+      return ErrorReply(
+          InvalidArgument("The request body is not valid JSON.", "SerializationException"));
     }
     if (!input.is_object()) {
-      return ErrorReply(InvalidArgument("The request body must be a JSON object.",
-                                        "SerializationException"));
+      return ErrorReply(
+          InvalidArgument("The request body must be a JSON object.", "SerializationException"));
     }
   }
   const Entry& e = it->second;
@@ -78,8 +78,10 @@ HttpReply Dispatcher::Handle(std::string_view target, std::string_view body,
     return ErrorReply(out.status());
   }
   HttpReply r;
-  if (!out->is_null()) r.body = out->dump();
-  else r.body = "{}";
+  if (!out->is_null())
+    r.body = out->dump();
+  else
+    r.body = "{}";
   return r;
 }
 

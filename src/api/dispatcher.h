@@ -8,10 +8,9 @@
 
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 
@@ -21,7 +20,7 @@ inline constexpr std::string_view kCodePipelinePrefix = "CodePipeline_20150709."
 inline constexpr std::string_view kPipewrightPrefix = "Pipewright_20261125.";
 
 struct RequestContext {
-  std::string caller;      // Identity ARN (from the signature's access key), or "anonymous".
+  std::string caller;  // Identity ARN (from the signature's access key), or "anonymous".
   std::string request_id;
 };
 
@@ -31,8 +30,8 @@ struct HttpReply {
   std::string error_type;  // Sent also as X-Amzn-ErrorType when non-empty.
 };
 
-using Handler = std::function<Result<nlohmann::json>(const nlohmann::json& input,
-                                                     const RequestContext& ctx)>;
+using Handler =
+    std::function<Result<nlohmann::json>(const nlohmann::json& input, const RequestContext& ctx)>;
 
 class Dispatcher {
  public:

@@ -127,13 +127,15 @@ TEST_F(DispatcherTest, ListPipelinesPages) {
 TEST_F(DispatcherTest, TagsRoundTrip) {
   Call("CreatePipeline", Pipeline("p"));
   std::string arn = "arn:aws:codepipeline:us-east-1:123456789012:p";
-  Call("TagResource", json{{"resourceArn", arn}, {"tags", {{{"key", "k"}, {"value", "v"}}}}}.dump());
+  Call("TagResource",
+       json{{"resourceArn", arn}, {"tags", {{{"key", "k"}, {"value", "v"}}}}}.dump());
   json t = Call("ListTagsForResource", json{{"resourceArn", arn}}.dump());
   ASSERT_EQ(t["tags"].size(), 1u);
   Call("UntagResource", json{{"resourceArn", arn}, {"tagKeys", {"k"}}}.dump());
   EXPECT_TRUE(Call("ListTagsForResource", json{{"resourceArn", arn}}.dump())["tags"].empty());
   EXPECT_EQ(Call("ListTagsForResource",
-                 json{{"resourceArn", "arn:aws:codepipeline:us-east-1:123456789012:zz"}}.dump(), 400)["__type"],
+                 json{{"resourceArn", "arn:aws:codepipeline:us-east-1:123456789012:zz"}}.dump(),
+                 400)["__type"],
             "ResourceNotFoundException");
 }
 

@@ -9,10 +9,10 @@
 namespace pw::api {
 namespace {
 
-using nlohmann::json;
 using core::ActionRun;
 using core::Execution;
 using core::PipelineState;
+using nlohmann::json;
 
 std::string Target(const char* op) { return std::string(kCodePipelinePrefix) + op; }
 
@@ -31,8 +31,10 @@ std::vector<const ActionRun*> SourceRuns(const PipelineState& p, const Execution
     if (r.stage != first || r.revision_id.empty()) continue;
     auto it = std::find_if(out.begin(), out.end(),
                            [&](const ActionRun* o) { return o->action == r.action; });
-    if (it != out.end()) *it = &r;
-    else out.push_back(&r);
+    if (it != out.end())
+      *it = &r;
+    else
+      out.push_back(&r);
   }
   return out;
 }
@@ -225,16 +227,17 @@ json ActionTypeJson(const engine::BuiltinActionType& t) {
                      {"description", p.description},
                      {"type", "String"}});
   }
-  return {{"id",
-           {{"category", t.id.category},
-            {"owner", t.id.owner},
-            {"provider", t.id.provider},
-            {"version", t.id.version}}},
-          {"settings", json::object()},
-          {"actionConfigurationProperties", props},
-          {"inputArtifactDetails", {{"minimumCount", t.min_inputs}, {"maximumCount", t.max_inputs}}},
-          {"outputArtifactDetails",
-           {{"minimumCount", t.min_outputs}, {"maximumCount", t.max_outputs}}}};
+  return {
+      {"id",
+       {{"category", t.id.category},
+        {"owner", t.id.owner},
+        {"provider", t.id.provider},
+        {"version", t.id.version}}},
+      {"settings", json::object()},
+      {"actionConfigurationProperties", props},
+      {"inputArtifactDetails", {{"minimumCount", t.min_inputs}, {"maximumCount", t.max_inputs}}},
+      {"outputArtifactDetails",
+       {{"minimumCount", t.min_outputs}, {"maximumCount", t.max_outputs}}}};
 }
 
 template <typename T, typename KeyFn>
@@ -264,70 +267,70 @@ Result<json> Page(const std::vector<T>& items, const json& in, size_t default_ma
 void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
   d.Register(Target("StartPipelineExecution"), "StartPipelineExecution",
              [&eng](const json& in, const RequestContext& ctx) -> Result<json> {
-               PW_ASSIGN_OR_RETURN(std::string id,
-                                   eng.StartExecution(in["name"], in.value("clientRequestToken", ""),
-                                                      ctx.caller));
+               PW_ASSIGN_OR_RETURN(
+                   std::string id,
+                   eng.StartExecution(in["name"], in.value("clientRequestToken", ""), ctx.caller));
                return json{{"pipelineExecutionId", id}};
              });
 
-  d.Register(Target("StopPipelineExecution"), "StopPipelineExecution",
-             [&eng](const json& in, const RequestContext&) -> Result<json> {
-               PW_RETURN_IF_ERROR(eng.StopExecution(in["pipelineName"], in["pipelineExecutionId"],
-                                                    in.value("abandon", false),
-                                                    in.value("reason", "")));
-               return json{{"pipelineExecutionId", in["pipelineExecutionId"]}};
-             });
+  d.Register(
+      Target("StopPipelineExecution"), "StopPipelineExecution",
+      [&eng](const json& in, const RequestContext&) -> Result<json> {
+        PW_RETURN_IF_ERROR(eng.StopExecution(in["pipelineName"], in["pipelineExecutionId"],
+                                             in.value("abandon", false), in.value("reason", "")));
+        return json{{"pipelineExecutionId", in["pipelineExecutionId"]}};
+      });
 
-  d.Register(Target("GetPipelineExecution"), "GetPipelineExecution",
-             [&eng](const json& in, const RequestContext&) -> Result<json> {
-               PW_ASSIGN_OR_RETURN(auto snap, Snap(eng, in, "pipelineName"));
-               PW_ASSIGN_OR_RETURN(const Execution* e, FindExec(snap, in["pipelineExecutionId"]));
-               json revs = json::array();
-               for (const ActionRun* r : SourceRuns(snap.state, *e)) {
-                 for (const auto& [name, rev] : r->outputs) {
-                   json rv = {{"name", name}, {"revisionId", r->revision_id}};
-                   if (!r->revision_summary.empty()) rv["revisionSummary"] = r->revision_summary;
-                   if (r->revision_created > 0) rv["created"] = r->revision_created;
-                   revs.push_back(rv);
-                 }
-               }
-               json pe = {{"pipelineName", snap.record.name},
-                          {"pipelineVersion", e->pipeline_version},
-                          {"pipelineExecutionId", e->id},
-                          {"status", core::Name(e->status)},
-                          {"artifactRevisions", revs},
-                          {"trigger", Trigger(*e)},
-                          {"executionMode", core::ExecutionModeName(snap.state.decl.execution_mode)},
-                          {"executionType", e->execution_type}};
-               if (!e->status_summary.empty()) pe["statusSummary"] = e->status_summary;
-               if (!e->rollback_target.empty()) {
-                 pe["rollbackMetadata"] = {{"rollbackTargetPipelineExecutionId", e->rollback_target}};
-               }
-               return json{{"pipelineExecution", pe}};
-             });
+  d.Register(
+      Target("GetPipelineExecution"), "GetPipelineExecution",
+      [&eng](const json& in, const RequestContext&) -> Result<json> {
+        PW_ASSIGN_OR_RETURN(auto snap, Snap(eng, in, "pipelineName"));
+        PW_ASSIGN_OR_RETURN(const Execution* e, FindExec(snap, in["pipelineExecutionId"]));
+        json revs = json::array();
+        for (const ActionRun* r : SourceRuns(snap.state, *e)) {
+          for (const auto& [name, rev] : r->outputs) {
+            json rv = {{"name", name}, {"revisionId", r->revision_id}};
+            if (!r->revision_summary.empty()) rv["revisionSummary"] = r->revision_summary;
+            if (r->revision_created > 0) rv["created"] = r->revision_created;
+            revs.push_back(rv);
+          }
+        }
+        json pe = {{"pipelineName", snap.record.name},
+                   {"pipelineVersion", e->pipeline_version},
+                   {"pipelineExecutionId", e->id},
+                   {"status", core::Name(e->status)},
+                   {"artifactRevisions", revs},
+                   {"trigger", Trigger(*e)},
+                   {"executionMode", core::ExecutionModeName(snap.state.decl.execution_mode)},
+                   {"executionType", e->execution_type}};
+        if (!e->status_summary.empty()) pe["statusSummary"] = e->status_summary;
+        if (!e->rollback_target.empty()) {
+          pe["rollbackMetadata"] = {{"rollbackTargetPipelineExecutionId", e->rollback_target}};
+        }
+        return json{{"pipelineExecution", pe}};
+      });
 
-  d.Register(Target("ListPipelineExecutions"), "ListPipelineExecutions",
-             [&eng](const json& in, const RequestContext&) -> Result<json> {
-               PW_ASSIGN_OR_RETURN(auto snap, Snap(eng, in, "pipelineName"));
-               std::vector<const Execution*> execs;
-               std::string succeeded_in;
-               if (in.contains("filter") && in["filter"].contains("succeededInStage")) {
-                 succeeded_in = in["filter"]["succeededInStage"].value("stageName", "");
-               }
-               for (auto it = snap.state.executions.rbegin(); it != snap.state.executions.rend();
-                    ++it) {
-                 if (!succeeded_in.empty()) {
-                   const core::StageRun* sr = it->FindStageRun(succeeded_in);
-                   if (sr == nullptr || sr->status != core::StageStatus::kSucceeded) continue;
-                 }
-                 execs.push_back(&*it);
-               }
-               const PipelineState& st = snap.state;
-               return Page<const Execution*>(
-                   execs, in, 100, [](const Execution* e) { return e->id; },
-                   "pipelineExecutionSummaries",
-                   [&st](const Execution* const& e) { return ExecutionSummary(st, *e); });
-             });
+  d.Register(
+      Target("ListPipelineExecutions"), "ListPipelineExecutions",
+      [&eng](const json& in, const RequestContext&) -> Result<json> {
+        PW_ASSIGN_OR_RETURN(auto snap, Snap(eng, in, "pipelineName"));
+        std::vector<const Execution*> execs;
+        std::string succeeded_in;
+        if (in.contains("filter") && in["filter"].contains("succeededInStage")) {
+          succeeded_in = in["filter"]["succeededInStage"].value("stageName", "");
+        }
+        for (auto it = snap.state.executions.rbegin(); it != snap.state.executions.rend(); ++it) {
+          if (!succeeded_in.empty()) {
+            const core::StageRun* sr = it->FindStageRun(succeeded_in);
+            if (sr == nullptr || sr->status != core::StageStatus::kSucceeded) continue;
+          }
+          execs.push_back(&*it);
+        }
+        const PipelineState& st = snap.state;
+        return Page<const Execution*>(
+            execs, in, 100, [](const Execution* e) { return e->id; }, "pipelineExecutionSummaries",
+            [&st](const Execution* const& e) { return ExecutionSummary(st, *e); });
+      });
 
   d.Register(Target("GetPipelineState"), "GetPipelineState",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
@@ -343,27 +346,27 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
                            {"updated", snap.record.updated}};
              });
 
-  d.Register(Target("ListActionExecutions"), "ListActionExecutions",
-             [&eng](const json& in, const RequestContext&) -> Result<json> {
-               PW_ASSIGN_OR_RETURN(auto snap, Snap(eng, in, "pipelineName"));
-               std::string only;
-               if (in.contains("filter")) only = in["filter"].value("pipelineExecutionId", "");
-               if (!only.empty()) {
-                 PW_ASSIGN_OR_RETURN(const Execution* e, FindExec(snap, only));
-                 (void)e;
-               }
-               std::vector<std::pair<const Execution*, const ActionRun*>> runs;
-               for (auto e = snap.state.executions.rbegin(); e != snap.state.executions.rend(); ++e) {
-                 if (!only.empty() && e->id != only) continue;
-                 for (auto r = e->runs.rbegin(); r != e->runs.rend(); ++r) runs.emplace_back(&*e, &*r);
-               }
-               const PipelineState& st = snap.state;
-               using Item = std::pair<const Execution*, const ActionRun*>;
-               return Page<Item>(
-                   runs, in, 100, [](const Item& i) { return i.second->id; },
-                   "actionExecutionDetails",
-                   [&st](const Item& i) { return ActionExecutionDetail(st, *i.first, *i.second); });
-             });
+  d.Register(
+      Target("ListActionExecutions"), "ListActionExecutions",
+      [&eng](const json& in, const RequestContext&) -> Result<json> {
+        PW_ASSIGN_OR_RETURN(auto snap, Snap(eng, in, "pipelineName"));
+        std::string only;
+        if (in.contains("filter")) only = in["filter"].value("pipelineExecutionId", "");
+        if (!only.empty()) {
+          PW_ASSIGN_OR_RETURN(const Execution* e, FindExec(snap, only));
+          (void)e;
+        }
+        std::vector<std::pair<const Execution*, const ActionRun*>> runs;
+        for (auto e = snap.state.executions.rbegin(); e != snap.state.executions.rend(); ++e) {
+          if (!only.empty() && e->id != only) continue;
+          for (auto r = e->runs.rbegin(); r != e->runs.rend(); ++r) runs.emplace_back(&*e, &*r);
+        }
+        const PipelineState& st = snap.state;
+        using Item = std::pair<const Execution*, const ActionRun*>;
+        return Page<Item>(
+            runs, in, 100, [](const Item& i) { return i.second->id; }, "actionExecutionDetails",
+            [&st](const Item& i) { return ActionExecutionDetail(st, *i.first, *i.second); });
+      });
 
   d.Register(Target("RetryStageExecution"), "RetryStageExecution",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
@@ -399,7 +402,8 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
                          {"actionsToRerun", plan->actions_to_rerun},
                          {"actionsToRunAfter", plan->actions_after}};
                  } else {
-                   if (plan.status().wire_name() == "PipelineNotFoundException") return plan.status();
+                   if (plan.status().wire_name() == "PipelineNotFoundException")
+                     return plan.status();
                    pj = {{"retryable", false},
                          {"reason", plan.status().message()},
                          {"errorCode", plan.status().wire_name()},
@@ -414,7 +418,8 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
                if (in.contains("retryMode")) {
                  PW_ASSIGN_OR_RETURN(core::RetryMode mode, Mode(in["retryMode"]));
                  (void)mode;
-                 for (const auto& [k, v] : plans[in["retryMode"].get<std::string>()].items()) out[k] = v;
+                 for (const auto& [k, v] : plans[in["retryMode"].get<std::string>()].items())
+                   out[k] = v;
                }
                return out;
              });
@@ -440,19 +445,19 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
   d.Register(Target("EnableStageTransition"), "EnableStageTransition", transition(true));
   d.Register(Target("DisableStageTransition"), "DisableStageTransition", transition(false));
 
-  d.Register(Target("PutApprovalResult"), "PutApprovalResult",
-             [&eng](const json& in, const RequestContext& ctx) -> Result<json> {
-               const std::string status = in["result"]["status"];
-               if (status != "Approved" && status != "Rejected") {
-                 return InvalidArgument("result.status must be Approved or Rejected.");
-               }
-               PW_ASSIGN_OR_RETURN(EpochSeconds at,
-                                   eng.PutApproval(in["pipelineName"], in["stageName"],
-                                                   in["actionName"], in["token"],
-                                                   status == "Approved",
-                                                   in["result"].value("summary", ""), ctx.caller));
-               return json{{"approvedAt", at}};
-             });
+  d.Register(
+      Target("PutApprovalResult"), "PutApprovalResult",
+      [&eng](const json& in, const RequestContext& ctx) -> Result<json> {
+        const std::string status = in["result"]["status"];
+        if (status != "Approved" && status != "Rejected") {
+          return InvalidArgument("result.status must be Approved or Rejected.");
+        }
+        PW_ASSIGN_OR_RETURN(
+            EpochSeconds at,
+            eng.PutApproval(in["pipelineName"], in["stageName"], in["actionName"], in["token"],
+                            status == "Approved", in["result"].value("summary", ""), ctx.caller));
+        return json{{"approvedAt", at}};
+      });
 
   d.Register(Target("ListActionTypes"), "ListActionTypes",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
@@ -468,54 +473,66 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
                return json{{"actionTypes", list}};
              });
 
-  d.Register(Target("GetActionType"), "GetActionType",
-             [&eng](const json& in, const RequestContext&) -> Result<json> {
-               core::ActionTypeId id{in["category"], in["owner"], in["provider"], in["version"]};
-               const engine::BuiltinActionType* t = engine::FindBuiltin(id);
-               if (auto custom = eng.FindCustomActionType(id)) {
-                 json props = json::array();
-                 for (const auto& p : custom->value("actionConfigurationProperties", json::array())) {
-                   json q = {{"name", p.value("name", "")},
-                             {"optional", !p.value("required", false)},
-                             {"key", p.value("key", false)},
-                             {"noEcho", p.value("secret", false)},
-                             {"queryable", p.value("queryable", false)}};
-                   if (p.contains("description")) q["description"] = p["description"];
-                   props.push_back(q);
-                 }
-                 const json& ia = (*custom)["inputArtifactDetails"];
-                 const json& oa = (*custom)["outputArtifactDetails"];
-                 return json{{"actionType",
-                              {{"executor", {{"configuration", {{"jobWorkerExecutorConfiguration", json::object()}}},
-                                             {"type", "JobWorker"}}},
-                               {"id", {{"category", id.category}, {"owner", id.owner},
-                                       {"provider", id.provider}, {"version", id.version}}},
-                               {"inputArtifactDetails", ia},
-                               {"outputArtifactDetails", oa},
-                               {"properties", props}}}};
-               }
-               if (t == nullptr) {
-                 return NotFound("Action type " + id.ToString() + " does not exist; see "
-                                 "list-action-types.", "ActionTypeNotFoundException");
-               }
-               json props = json::array();
-               for (const auto& p : t->properties) {
-                 props.push_back({{"name", p.name},
-                                  {"optional", !p.required},
-                                  {"key", p.key},
-                                  {"noEcho", p.secret},
-                                  {"queryable", p.queryable},
-                                  {"description", p.description}});
-               }
-               return json{{"actionType",
-                            {{"description", t->description},
-                             {"executor", {{"configuration", json::object()}, {"type", "JobWorker"}}},
-                             {"id", {{"category", id.category}, {"owner", id.owner},
-                                     {"provider", id.provider}, {"version", id.version}}},
-                             {"inputArtifactDetails", {{"minimumCount", t->min_inputs}, {"maximumCount", t->max_inputs}}},
-                             {"outputArtifactDetails", {{"minimumCount", t->min_outputs}, {"maximumCount", t->max_outputs}}},
-                             {"properties", props}}}};
-             });
+  d.Register(
+      Target("GetActionType"), "GetActionType",
+      [&eng](const json& in, const RequestContext&) -> Result<json> {
+        core::ActionTypeId id{in["category"], in["owner"], in["provider"], in["version"]};
+        const engine::BuiltinActionType* t = engine::FindBuiltin(id);
+        if (auto custom = eng.FindCustomActionType(id)) {
+          json props = json::array();
+          for (const auto& p : custom->value("actionConfigurationProperties", json::array())) {
+            json q = {{"name", p.value("name", "")},
+                      {"optional", !p.value("required", false)},
+                      {"key", p.value("key", false)},
+                      {"noEcho", p.value("secret", false)},
+                      {"queryable", p.value("queryable", false)}};
+            if (p.contains("description")) q["description"] = p["description"];
+            props.push_back(q);
+          }
+          const json& ia = (*custom)["inputArtifactDetails"];
+          const json& oa = (*custom)["outputArtifactDetails"];
+          return json{{"actionType",
+                       {{"executor",
+                         {{"configuration", {{"jobWorkerExecutorConfiguration", json::object()}}},
+                          {"type", "JobWorker"}}},
+                        {"id",
+                         {{"category", id.category},
+                          {"owner", id.owner},
+                          {"provider", id.provider},
+                          {"version", id.version}}},
+                        {"inputArtifactDetails", ia},
+                        {"outputArtifactDetails", oa},
+                        {"properties", props}}}};
+        }
+        if (t == nullptr) {
+          return NotFound("Action type " + id.ToString() +
+                              " does not exist; see "
+                              "list-action-types.",
+                          "ActionTypeNotFoundException");
+        }
+        json props = json::array();
+        for (const auto& p : t->properties) {
+          props.push_back({{"name", p.name},
+                           {"optional", !p.required},
+                           {"key", p.key},
+                           {"noEcho", p.secret},
+                           {"queryable", p.queryable},
+                           {"description", p.description}});
+        }
+        return json{{"actionType",
+                     {{"description", t->description},
+                      {"executor", {{"configuration", json::object()}, {"type", "JobWorker"}}},
+                      {"id",
+                       {{"category", id.category},
+                        {"owner", id.owner},
+                        {"provider", id.provider},
+                        {"version", id.version}}},
+                      {"inputArtifactDetails",
+                       {{"minimumCount", t->min_inputs}, {"maximumCount", t->max_inputs}}},
+                      {"outputArtifactDetails",
+                       {{"minimumCount", t->min_outputs}, {"maximumCount", t->max_outputs}}},
+                      {"properties", props}}}};
+      });
 }
 
 }  // namespace pw::api

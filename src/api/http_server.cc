@@ -32,26 +32,27 @@ HttpServer::HttpServer(const Dispatcher& dispatcher, HttpServerOptions options)
   server_->set_payload_max_length(options_.max_body_bytes * 16);
   server_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty()) return;  // Our own replies already carry JSON.
-    Status s = res.status == 413
-                   ? InvalidArgument("The request body is too large.", "RequestEntityTooLargeException")
-               : res.status == 404 ? NotFound("Not found: the API is POST /.", "UnknownOperationException")
-                                   : InvalidArgument("Bad request.", "SerializationException");
+    Status s =
+        res.status == 413
+            ? InvalidArgument("The request body is too large.", "RequestEntityTooLargeException")
+        : res.status == 404 ? NotFound("Not found: the API is POST /.", "UnknownOperationException")
+                            : InvalidArgument("Bad request.", "SerializationException");
     HttpReply r = Dispatcher::ErrorReply(s);
     int status = res.status;
     Send(res, r, NewUuid());
     res.status = status;
   });
-  server_->set_exception_handler([](const httplib::Request&, httplib::Response& res,
-                                    std::exception_ptr ep) {
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      PW_LOG(Error) << "unhandled exception in HTTP handler: " << e.what();
-    } catch (...) {
-      PW_LOG(Error) << "unhandled non-standard exception in HTTP handler";
-    }
-    Send(res, Dispatcher::ErrorReply(Internal("internal error")), NewUuid());
-  });
+  server_->set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        try {
+          if (ep) std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          PW_LOG(Error) << "unhandled exception in HTTP handler: " << e.what();
+        } catch (...) {
+          PW_LOG(Error) << "unhandled non-standard exception in HTTP handler";
+        }
+        Send(res, Dispatcher::ErrorReply(Internal("internal error")), NewUuid());
+      });
   server_->Post("/", [this](const httplib::Request& req, httplib::Response& res) {
     RequestContext ctx;
     ctx.request_id = NewUuid();

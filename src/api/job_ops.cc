@@ -71,7 +71,8 @@ void RegisterJobOps(Dispatcher& d, engine::Engine& eng, double poll_wait_seconds
 
   d.Register(Target("AcknowledgeJob"), "AcknowledgeJob",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
-               PW_ASSIGN_OR_RETURN(std::string status, eng.AcknowledgeJob(in["jobId"], in["nonce"]));
+               PW_ASSIGN_OR_RETURN(std::string status,
+                                   eng.AcknowledgeJob(in["jobId"], in["nonce"]));
                return json{{"status", status}};
              });
 
@@ -102,7 +103,8 @@ void RegisterJobOps(Dispatcher& d, engine::Engine& eng, double poll_wait_seconds
                  s.revision_created = r.value("created", 0.0);
                }
                if (in.contains("outputVariables")) {
-                 s.output_variables = in["outputVariables"].get<std::map<std::string, std::string>>();
+                 s.output_variables =
+                     in["outputVariables"].get<std::map<std::string, std::string>>();
                }
                PW_RETURN_IF_ERROR(eng.PutJobSuccess(in["jobId"], s));
                return json::object();
@@ -131,15 +133,16 @@ void RegisterArtifactEndpoint(httplib::Server& server, engine::Engine& eng) {
     for (const auto& [k, v] : req.headers) view.headers.emplace_back(k, v);
     view.body = body;
     std::optional<engine::Job> job;
-    auto who = sigv4::Verify(view, "s3", static_cast<int64_t>(std::time(nullptr)),
-                             [&](std::string_view akid) -> std::optional<sigv4::SecretInfo> {
-                               job = eng.JobForAccessKey(std::string(akid));
-                               if (!job) return std::nullopt;
-                               return sigv4::SecretInfo{job->secret_access_key,
-                                                        job->session_token, 0};
-                             });
+    auto who =
+        sigv4::Verify(view, "s3", static_cast<int64_t>(std::time(nullptr)),
+                      [&](std::string_view akid) -> std::optional<sigv4::SecretInfo> {
+                        job = eng.JobForAccessKey(std::string(akid));
+                        if (!job) return std::nullopt;
+                        return sigv4::SecretInfo{job->secret_access_key, job->session_token, 0};
+                      });
     if (!who.ok()) {
-      S3Error(res, 403, who.status().wire_name().empty() ? "AccessDenied" : who.status().wire_name(),
+      S3Error(res, 403,
+              who.status().wire_name().empty() ? "AccessDenied" : who.status().wire_name(),
               who.status().message());
       return std::nullopt;
     }
@@ -174,23 +177,24 @@ void RegisterArtifactEndpoint(httplib::Server& server, engine::Engine& eng) {
   };
   const char* kPattern = R"(/([a-zA-Z0-9.\-]{3,63})/(.+))";
   server.Get(kPattern, read);
-  server.Put(kPattern, [&eng, authorize, key_of](const httplib::Request& req, httplib::Response& res) {
-    auto job = authorize(req, res, req.body);
-    if (!job) return;
-    auto key = key_of(req, *job, res);
-    if (!key) return;
-    auto path = eng.JobObjectPath(*job, *key, /*for_write=*/true);
-    if (!path.ok()) return S3Error(res, 403, "AccessDenied", path.status().message());
-    const std::string tmp = *path + ".tmp";
-    {
-      std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-      f << req.body;
-      if (!f) return S3Error(res, 500, "InternalError", "Cannot store the object.");
-    }
-    std::rename(tmp.c_str(), path->c_str());
-    res.set_header("ETag", "\"" + std::to_string(req.body.size()) + "\"");
-    res.status = 200;
-  });
+  server.Put(kPattern,
+             [&eng, authorize, key_of](const httplib::Request& req, httplib::Response& res) {
+               auto job = authorize(req, res, req.body);
+               if (!job) return;
+               auto key = key_of(req, *job, res);
+               if (!key) return;
+               auto path = eng.JobObjectPath(*job, *key, /*for_write=*/true);
+               if (!path.ok()) return S3Error(res, 403, "AccessDenied", path.status().message());
+               const std::string tmp = *path + ".tmp";
+               {
+                 std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+                 f << req.body;
+                 if (!f) return S3Error(res, 500, "InternalError", "Cannot store the object.");
+               }
+               std::rename(tmp.c_str(), path->c_str());
+               res.set_header("ETag", "\"" + std::to_string(req.body.size()) + "\"");
+               res.status = 200;
+             });
 }
 
 }  // namespace pw::api

@@ -81,18 +81,18 @@ void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
                return out;
              });
 
-  d.Register(Target("GetPipeline"), "GetPipeline",
-             [&e](const json& in, const RequestContext&) -> Result<json> {
-               std::optional<int> version;
-               if (in.contains("version")) version = in["version"].get<int>();
-               PW_ASSIGN_OR_RETURN(auto rec, e.store().GetPipeline(in["name"], version));
-               PW_ASSIGN_OR_RETURN(auto cur, e.store().GetPipeline(in["name"], std::nullopt));
-               return json{{"pipeline", rec.declaration},
-                           {"metadata",
-                            {{"pipelineArn", cur.arn},
-                             {"created", cur.created},
-                             {"updated", cur.updated}}}};
-             });
+  d.Register(
+      Target("GetPipeline"), "GetPipeline",
+      [&e](const json& in, const RequestContext&) -> Result<json> {
+        std::optional<int> version;
+        if (in.contains("version")) version = in["version"].get<int>();
+        PW_ASSIGN_OR_RETURN(auto rec, e.store().GetPipeline(in["name"], version));
+        PW_ASSIGN_OR_RETURN(auto cur, e.store().GetPipeline(in["name"], std::nullopt));
+        return json{
+            {"pipeline", rec.declaration},
+            {"metadata",
+             {{"pipelineArn", cur.arn}, {"created", cur.created}, {"updated", cur.updated}}}};
+      });
 
   d.Register(Target("UpdatePipeline"), "UpdatePipeline",
              [&e](const json& in, const RequestContext&) -> Result<json> {
@@ -106,35 +106,36 @@ void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
                return json::object();
              });
 
-  d.Register(Target("ListPipelines"), "ListPipelines",
-             [&e](const json& in, const RequestContext&) -> Result<json> {
-               std::string after;
-               if (in.contains("nextToken")) {
-                 PW_ASSIGN_OR_RETURN(after, DecodeToken(in["nextToken"]));
-               }
-               size_t max = static_cast<size_t>(in.value("maxResults", 100));
-               PW_ASSIGN_OR_RETURN(auto all, e.store().ListPipelines());
-               json page = json::array();
-               std::string last;
-               bool more = false;
-               for (const auto& p : all) {
-                 if (!after.empty() && p.name <= after) continue;
-                 if (page.size() == max) {
-                   more = true;
-                   break;
-                 }
-                 page.push_back({{"name", p.name},
-                                 {"version", p.version},
-                                 {"pipelineType", p.declaration.value("pipelineType", "V1")},
-                                 {"executionMode", p.declaration.value("executionMode", "SUPERSEDED")},
-                                 {"created", p.created},
-                                 {"updated", p.updated}});
-                 last = p.name;
-               }
-               json out = {{"pipelines", page}};
-               if (more) out["nextToken"] = EncodeToken(last);
-               return out;
-             });
+  d.Register(
+      Target("ListPipelines"), "ListPipelines",
+      [&e](const json& in, const RequestContext&) -> Result<json> {
+        std::string after;
+        if (in.contains("nextToken")) {
+          PW_ASSIGN_OR_RETURN(after, DecodeToken(in["nextToken"]));
+        }
+        size_t max = static_cast<size_t>(in.value("maxResults", 100));
+        PW_ASSIGN_OR_RETURN(auto all, e.store().ListPipelines());
+        json page = json::array();
+        std::string last;
+        bool more = false;
+        for (const auto& p : all) {
+          if (!after.empty() && p.name <= after) continue;
+          if (page.size() == max) {
+            more = true;
+            break;
+          }
+          page.push_back({{"name", p.name},
+                          {"version", p.version},
+                          {"pipelineType", p.declaration.value("pipelineType", "V1")},
+                          {"executionMode", p.declaration.value("executionMode", "SUPERSEDED")},
+                          {"created", p.created},
+                          {"updated", p.updated}});
+          last = p.name;
+        }
+        json out = {{"pipelines", page}};
+        if (more) out["nextToken"] = EncodeToken(last);
+        return out;
+      });
 
   d.Register(Target("ListTagsForResource"), "ListTagsForResource",
              [&e](const json& in, const RequestContext&) -> Result<json> {

@@ -7,10 +7,10 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define PW_CHECK(cond)                                                            \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
+#define PW_CHECK(cond)                                                              \
+  do {                                                                              \
+    if (!(cond)) {                                                                  \
       std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                               \
-    }                                                                             \
+      std::abort();                                                                 \
+    }                                                                               \
   } while (0)

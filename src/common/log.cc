@@ -21,7 +21,8 @@ LogLine::~LogLine() {
   gmtime_r(&t, &tm);
   char ts[32];
   std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  std::string line = std::string(ts) + " " + kNames[static_cast<int>(level_)] + " " + out_.str() + "\n";
+  std::string line =
+      std::string(ts) + " " + kNames[static_cast<int>(level_)] + " " + out_.str() + "\n";
   std::fputs(line.c_str(), stderr);
 }
 

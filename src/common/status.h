@@ -87,7 +87,7 @@ inline Status Internal(std::string msg) { return Status(StatusCode::kInternal, s
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design, like StatusOr.
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design, like StatusOr.
   Result(Status status) : v_(std::move(status)) {}  // NOLINT
   bool ok() const { return std::holds_alternative<T>(v_); }
   // The error; Ok() when a value is held.
@@ -107,15 +107,16 @@ class [[nodiscard]] Result {
 
 }  // namespace pw
 
-#define PW_RETURN_IF_ERROR(expr)           \
-  do {                                     \
-    ::pw::Status pw_status_ = (expr);      \
+#define PW_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::pw::Status pw_status_ = (expr);        \
     if (!pw_status_.ok()) return pw_status_; \
   } while (0)
 
 #define PW_CONCAT_INNER(a, b) a##b
 #define PW_CONCAT(a, b) PW_CONCAT_INNER(a, b)
-#define PW_ASSIGN_OR_RETURN(lhs, expr) PW_ASSIGN_OR_RETURN_IMPL(PW_CONCAT(pw_res_, __LINE__), lhs, expr)
+#define PW_ASSIGN_OR_RETURN(lhs, expr) \
+  PW_ASSIGN_OR_RETURN_IMPL(PW_CONCAT(pw_res_, __LINE__), lhs, expr)
 #define PW_ASSIGN_OR_RETURN_IMPL(res, lhs, expr) \
   auto res = (expr);                             \
   if (!res.ok()) return res.status();            \

@@ -65,7 +65,7 @@ struct ActionRun {
   std::string external_id;
   std::string external_url;
   std::string updated_by;
-  int percent_complete = -1;  // -1 = not reported.
+  int percent_complete = -1;                   // -1 = not reported.
   std::map<std::string, std::string> inputs;   // Artifact name -> revision.
   std::map<std::string, std::string> outputs;  // Artifact name -> revision.
   std::map<std::string, std::string> output_variables;
@@ -81,7 +81,7 @@ struct StageRun {
   int attempt = 0;  // Retries so far (manual + automatic).
   int manual_retries = 0;
   int auto_retries = 0;
-  std::string latest_retry_trigger;  // "", "ManualStageRetry", "AutomatedStageRetry".
+  std::string latest_retry_trigger;           // "", "ManualStageRetry", "AutomatedStageRetry".
   std::map<std::string, std::string> latest;  // Action name -> its latest ActionRun id.
 };
 
@@ -124,10 +124,10 @@ struct TransitionState {
 };
 
 struct PipelineState {
-  PipelineDecl decl;  // The current version.
-  std::map<std::string, TransitionState> transitions;     // By stage name; absent = enabled.
-  std::map<std::string, std::string> stage_latest;        // Stage -> execution that last entered.
-  std::vector<Execution> executions;                      // In start order.
+  PipelineDecl decl;                                   // The current version.
+  std::map<std::string, TransitionState> transitions;  // By stage name; absent = enabled.
+  std::map<std::string, std::string> stage_latest;     // Stage -> execution that last entered.
+  std::vector<Execution> executions;                   // In start order.
 
   Execution* FindExecution(const std::string& id);
   const Execution* FindExecution(const std::string& id) const;

@@ -109,8 +109,8 @@ void Finish(Execution& e, ExecutionStatus status, std::string summary, EpochSeco
   Touch(e, now, out);
 }
 
-void EnterStage(PipelineState& p, Execution& e, const StageDecl& s, EpochSeconds now,
-                IdSource& ids, Outcome* out) {
+void EnterStage(PipelineState& p, Execution& e, const StageDecl& s, EpochSeconds now, IdSource& ids,
+                Outcome* out) {
   e.in_stage = true;
   StageRun* sr = e.FindStageRun(s.name);
   if (sr == nullptr) {
@@ -309,9 +309,9 @@ Status CompleteAction(PipelineState& p, const std::string& run_id, const ActionR
     ActionRun* r = e.FindRun(run_id);
     if (r == nullptr) continue;
     if (r->status != ActionStatus::kInProgress) {
-      return FailedPrecondition("action execution " + run_id + " is already " +
-                                    std::string(Name(r->status)),
-                                "InvalidJobStateException");
+      return FailedPrecondition(
+          "action execution " + run_id + " is already " + std::string(Name(r->status)),
+          "InvalidJobStateException");
     }
     r->status = result.status;
     r->updated = now;
@@ -344,8 +344,8 @@ Status StopExecution(PipelineState& p, const std::string& execution_id, bool aba
                      const std::string& reason, EpochSeconds now, Outcome* out) {
   Execution* e = p.FindExecution(execution_id);
   if (e == nullptr) {
-    return FailedPrecondition("Pipeline execution " + execution_id + " of pipeline " +
-                                  p.decl.name + " was not found, so it cannot be stopped.",
+    return FailedPrecondition("Pipeline execution " + execution_id + " of pipeline " + p.decl.name +
+                                  " was not found, so it cannot be stopped.",
                               "PipelineExecutionNotStoppableException");
   }
   if (!e->Active()) {
@@ -355,11 +355,11 @@ Status StopExecution(PipelineState& p, const std::string& execution_id, bool aba
                               "PipelineExecutionNotStoppableException");
   }
   if (e->status == ExecutionStatus::kStopping && (!abandon || e->abandon_requested)) {
-    return FailedPrecondition(
-        "Pipeline execution " + execution_id + " is already stopping" +
-            (e->abandon_requested ? " and abandoning its actions." : "; to stop at once, stop it "
-                                                                     "again with abandon."),
-        "DuplicatedStopRequestException");
+    return FailedPrecondition("Pipeline execution " + execution_id + " is already stopping" +
+                                  (e->abandon_requested ? " and abandoning its actions."
+                                                        : "; to stop at once, stop it "
+                                                          "again with abandon."),
+                              "DuplicatedStopRequestException");
   }
   e->stop_requested = true;
   e->stop_reason = reason;
@@ -451,15 +451,18 @@ Result<RetryPlan> PlanRetry(const PipelineState& p, const std::string& execution
   RetryPlan plan;
   std::vector<const ActionDecl*> ordered;
   for (const auto& a : s->actions) ordered.push_back(&a);
-  std::stable_sort(ordered.begin(), ordered.end(),
-                   [](const ActionDecl* a, const ActionDecl* b) { return a->run_order < b->run_order; });
+  std::stable_sort(ordered.begin(), ordered.end(), [](const ActionDecl* a, const ActionDecl* b) {
+    return a->run_order < b->run_order;
+  });
   for (const ActionDecl* a : ordered) {
     const int g = GroupOf(*s, a->name);
     auto it = sr->latest.find(a->name);
     const ActionRun* r = it == sr->latest.end() ? nullptr : e->FindRun(it->second);
     if (mode == RetryMode::kAllActions) {
-      if (g == 0) plan.actions_to_rerun.push_back(a->name);
-      else plan.actions_after.push_back(a->name);
+      if (g == 0)
+        plan.actions_to_rerun.push_back(a->name);
+      else
+        plan.actions_after.push_back(a->name);
       continue;
     }
     if (g <= sr->group && r != nullptr &&
@@ -536,30 +539,31 @@ Result<std::string> StartRollback(PipelineState& p, const std::string& stage,
   auto unable = [](std::string msg) {
     return FailedPrecondition(std::move(msg), "UnableToRollbackStageException");
   };
-  if (index == 0) return unable("Stage " + stage + " is the source stage; it cannot be rolled back.");
+  if (index == 0)
+    return unable("Stage " + stage + " is the source stage; it cannot be rolled back.");
   if (p.decl.execution_mode == ExecutionMode::kParallel) {
     return unable("Rollback is not available for pipelines in PARALLEL execution mode.");
   }
   const Execution* target = p.FindExecution(target_id);
   if (target == nullptr) {
-    return NotFound("Pipeline execution " + target_id + " was not found in pipeline " +
-                        p.decl.name + ".",
-                    "PipelineExecutionNotFoundException");
+    return NotFound(
+        "Pipeline execution " + target_id + " was not found in pipeline " + p.decl.name + ".",
+        "PipelineExecutionNotFoundException");
   }
   const StageRun* tsr = target->FindStageRun(stage);
   if (target->execution_type == "ROLLBACK" || tsr == nullptr ||
       tsr->status != StageStatus::kSucceeded) {
     return unable("Execution " + target_id + " did not succeed in stage " + stage +
                   " (or is itself a rollback); choose a target from list-pipeline-executions "
-                  "--filter succeededInStage={stageName=" + stage + "}.");
+                  "--filter succeededInStage={stageName=" +
+                  stage + "}.");
   }
   if (target->pipeline_version != p.decl.version) {
-    return FailedPrecondition("Execution " + target_id + " ran pipeline version " +
-                                  std::to_string(target->pipeline_version) +
-                                  ", but the pipeline is now version " +
-                                  std::to_string(p.decl.version) +
-                                  "; it is outdated and cannot be a rollback target.",
-                              "PipelineExecutionOutdatedException");
+    return FailedPrecondition(
+        "Execution " + target_id + " ran pipeline version " +
+            std::to_string(target->pipeline_version) + ", but the pipeline is now version " +
+            std::to_string(p.decl.version) + "; it is outdated and cannot be a rollback target.",
+        "PipelineExecutionOutdatedException");
   }
   for (const auto& e : p.executions) {
     const StageRun* sr = e.FindStageRun(stage);
@@ -655,9 +659,8 @@ Result<std::string> FindApprovalRun(const PipelineState& p, const std::string& s
     if (sr != nullptr && it != sr->latest.end()) {
       const ActionRun* r = e->FindRun(it->second);
       if (r != nullptr && r->status == ActionStatus::kInProgress) {
-        return InvalidArgument("The approval token does not match the open approval of " +
-                                   stage + "/" + action +
-                                   "; take the token from get-pipeline-state.",
+        return InvalidArgument("The approval token does not match the open approval of " + stage +
+                                   "/" + action + "; take the token from get-pipeline-state.",
                                "InvalidApprovalTokenException");
       }
     }

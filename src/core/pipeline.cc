@@ -44,9 +44,12 @@ int PipelineDecl::StageIndex(const std::string& stage_name) const {
 
 std::string_view ExecutionModeName(ExecutionMode m) {
   switch (m) {
-    case ExecutionMode::kSuperseded: return "SUPERSEDED";
-    case ExecutionMode::kQueued: return "QUEUED";
-    case ExecutionMode::kParallel: return "PARALLEL";
+    case ExecutionMode::kSuperseded:
+      return "SUPERSEDED";
+    case ExecutionMode::kQueued:
+      return "QUEUED";
+    case ExecutionMode::kParallel:
+      return "PARALLEL";
   }
   return "SUPERSEDED";
 }
@@ -76,7 +79,8 @@ Status ValidateStructure(const PipelineDecl& p, const ActionTypeKnown& known) {
   for (size_t si = 0; si < p.stages.size(); ++si) {
     const StageDecl& s = p.stages[si];
     if (!stage_names.insert(s.name).second) {
-      return StageError("Stage name '" + s.name + "' is used more than once; stage names must be unique.");
+      return StageError("Stage name '" + s.name +
+                        "' is used more than once; stage names must be unique.");
     }
     if (s.actions.empty()) {
       return StageError("Stage '" + s.name + "' has no actions; a stage needs 1 to 50 actions.");
@@ -97,8 +101,7 @@ Status ValidateStructure(const PipelineDecl& p, const ActionTypeKnown& known) {
     if (s.on_failure == FailureResult::kRollback && si == 0) {
       return StageError("Stage '" + s.name + "': a source stage cannot roll back.");
     }
-    if (s.on_failure == FailureResult::kRollback &&
-        p.execution_mode == ExecutionMode::kParallel) {
+    if (s.on_failure == FailureResult::kRollback && p.execution_mode == ExecutionMode::kParallel) {
       return StageError("Stage '" + s.name + "': rollback is not available in PARALLEL mode.");
     }
 
@@ -113,9 +116,10 @@ Status ValidateStructure(const PipelineDecl& p, const ActionTypeKnown& known) {
       }
       const bool is_source = a.type.category == "Source";
       if (si == 0 && !is_source) {
-        return StageError("Stage '" + s.name + "' is the first stage and may contain only source "
-                          "actions, but action '" + a.name + "' is in category " +
-                          a.type.category + ".");
+        return StageError("Stage '" + s.name +
+                          "' is the first stage and may contain only source "
+                          "actions, but action '" +
+                          a.name + "' is in category " + a.type.category + ".");
       }
       if (si > 0 && is_source) {
         return StageError("Source action '" + a.name + "' is in stage '" + s.name +
@@ -144,7 +148,8 @@ Status ValidateStructure(const PipelineDecl& p, const ActionTypeKnown& known) {
       }
     }
     if (si == 0 && !has_source) {
-      return StageError("The first stage '" + s.name + "' must contain at least one source action.");
+      return StageError("The first stage '" + s.name +
+                        "' must contain at least one source action.");
     }
     for (const ActionDecl& a : s.actions) {
       for (const auto& in : a.input_artifacts) {
@@ -153,8 +158,9 @@ Status ValidateStructure(const PipelineDecl& p, const ActionTypeKnown& known) {
           if (name == in && order < a.run_order) found = true;
         }
         if (!found) {
-          return StructureError("Input artifact '" + in + "' of action '" + a.name + "' in stage '" +
-                                s.name + "' is not the output of a preceding action (an earlier "
+          return StructureError("Input artifact '" + in + "' of action '" + a.name +
+                                "' in stage '" + s.name +
+                                "' is not the output of a preceding action (an earlier "
                                 "stage, or a lower runOrder in the same stage).");
         }
       }

@@ -30,7 +30,7 @@ PipelineDecl Valid() {
   p.has_artifact_store = true;
   p.stages.push_back(Stage("Source", {Action("Src", "Source", 1, {}, {"SourceOut"})}));
   p.stages.push_back(Stage("Build", {Action("A", "Build", 1, {"SourceOut"}, {"BuildOut"}),
-                                   Action("B", "Test", 2, {"BuildOut"})}));
+                                     Action("B", "Test", 2, {"BuildOut"})}));
   return p;
 }
 
@@ -45,22 +45,53 @@ struct Case {
 const Case kCases[] = {
     {"valid", [](PipelineDecl&) {}, nullptr},
     {"one stage", [](PipelineDecl& p) { p.stages.pop_back(); }, "InvalidStructureException"},
-    {"both stores", [](PipelineDecl& p) { p.has_artifact_stores = true; }, "InvalidStructureException"},
-    {"no store", [](PipelineDecl& p) { p.has_artifact_store = false; }, "InvalidStructureException"},
-    {"duplicate stage", [](PipelineDecl& p) { p.stages[1].name = "Source"; }, "InvalidStageDeclarationException"},
-    {"empty stage", [](PipelineDecl& p) { p.stages[1].actions.clear(); }, "InvalidStageDeclarationException"},
-    {"non-source first", [](PipelineDecl& p) { p.stages[0].actions[0].type.category = "Build"; }, "InvalidStageDeclarationException"},
-    {"source later", [](PipelineDecl& p) { p.stages[1].actions.push_back(Action("S2", "Source")); }, "InvalidStageDeclarationException"},
-    {"duplicate action", [](PipelineDecl& p) { p.stages[1].actions[1].name = "A"; }, "InvalidActionDeclarationException"},
-    {"duplicate output", [](PipelineDecl& p) { p.stages[1].actions[0].output_artifacts[0].name = "SourceOut"; }, "InvalidStructureException"},
-    {"input from nowhere", [](PipelineDecl& p) { p.stages[1].actions[0].input_artifacts = {"Nope"}; }, "InvalidStructureException"},
-    {"input from same runOrder", [](PipelineDecl& p) { p.stages[1].actions[1].run_order = 1; }, "InvalidStructureException"},
-    {"runOrder gaps allowed", [](PipelineDecl& p) { p.stages[1].actions[1].run_order = 7; }, nullptr},
-    {"queued needs V2", [](PipelineDecl& p) { p.execution_mode = ExecutionMode::kQueued; }, "InvalidStructureException"},
-    {"queued with V2", [](PipelineDecl& p) { p.execution_mode = ExecutionMode::kQueued; p.pipeline_type = "V2"; }, nullptr},
-    {"retry with conditions", [](PipelineDecl& p) { p.stages[1].on_failure = FailureResult::kRetry; p.stages[1].on_failure_has_conditions = true; }, "InvalidStageDeclarationException"},
-    {"retryConfiguration without RETRY", [](PipelineDecl& p) { p.stages[1].on_failure = FailureResult::kFail; p.stages[1].on_failure_has_retry_configuration = true; }, "InvalidStageDeclarationException"},
-    {"rollback of source stage", [](PipelineDecl& p) { p.stages[0].on_failure = FailureResult::kRollback; }, "InvalidStageDeclarationException"},
+    {"both stores", [](PipelineDecl& p) { p.has_artifact_stores = true; },
+     "InvalidStructureException"},
+    {"no store", [](PipelineDecl& p) { p.has_artifact_store = false; },
+     "InvalidStructureException"},
+    {"duplicate stage", [](PipelineDecl& p) { p.stages[1].name = "Source"; },
+     "InvalidStageDeclarationException"},
+    {"empty stage", [](PipelineDecl& p) { p.stages[1].actions.clear(); },
+     "InvalidStageDeclarationException"},
+    {"non-source first", [](PipelineDecl& p) { p.stages[0].actions[0].type.category = "Build"; },
+     "InvalidStageDeclarationException"},
+    {"source later", [](PipelineDecl& p) { p.stages[1].actions.push_back(Action("S2", "Source")); },
+     "InvalidStageDeclarationException"},
+    {"duplicate action", [](PipelineDecl& p) { p.stages[1].actions[1].name = "A"; },
+     "InvalidActionDeclarationException"},
+    {"duplicate output",
+     [](PipelineDecl& p) { p.stages[1].actions[0].output_artifacts[0].name = "SourceOut"; },
+     "InvalidStructureException"},
+    {"input from nowhere",
+     [](PipelineDecl& p) { p.stages[1].actions[0].input_artifacts = {"Nope"}; },
+     "InvalidStructureException"},
+    {"input from same runOrder", [](PipelineDecl& p) { p.stages[1].actions[1].run_order = 1; },
+     "InvalidStructureException"},
+    {"runOrder gaps allowed", [](PipelineDecl& p) { p.stages[1].actions[1].run_order = 7; },
+     nullptr},
+    {"queued needs V2", [](PipelineDecl& p) { p.execution_mode = ExecutionMode::kQueued; },
+     "InvalidStructureException"},
+    {"queued with V2",
+     [](PipelineDecl& p) {
+       p.execution_mode = ExecutionMode::kQueued;
+       p.pipeline_type = "V2";
+     },
+     nullptr},
+    {"retry with conditions",
+     [](PipelineDecl& p) {
+       p.stages[1].on_failure = FailureResult::kRetry;
+       p.stages[1].on_failure_has_conditions = true;
+     },
+     "InvalidStageDeclarationException"},
+    {"retryConfiguration without RETRY",
+     [](PipelineDecl& p) {
+       p.stages[1].on_failure = FailureResult::kFail;
+       p.stages[1].on_failure_has_retry_configuration = true;
+     },
+     "InvalidStageDeclarationException"},
+    {"rollback of source stage",
+     [](PipelineDecl& p) { p.stages[0].on_failure = FailureResult::kRollback; },
+     "InvalidStageDeclarationException"},
 };
 
 class StructureTest : public ::testing::TestWithParam<Case> {};
@@ -93,7 +124,8 @@ TEST(Structure, UnknownActionTypeIsActionDeclarationError) {
 }
 
 TEST(Structure, RunOrdersAreSortedAndDistinct) {
-  StageDecl s = Stage("S", {Action("a", "Build", 3), Action("b", "Build", 1), Action("c", "Build", 3)});
+  StageDecl s =
+      Stage("S", {Action("a", "Build", 3), Action("b", "Build", 1), Action("c", "Build", 3)});
   EXPECT_EQ(s.RunOrders(), (std::vector<int>{1, 3}));
 }
 

@@ -100,21 +100,27 @@ TEST_F(Rollback, Refusals) {  // Rules 59-60.
   std::string good = Run(ActionStatus::kSucceeded, "a");
   std::string bad = Run(ActionStatus::kFailed, "b");
   Outcome out;
-  EXPECT_EQ(StartRollback(p_, "Source", good, "ManualRollback", now_, ids_, &out).status().wire_name(),
-            "UnableToRollbackStageException");
-  EXPECT_EQ(StartRollback(p_, "Nope", good, "ManualRollback", now_, ids_, &out).status().wire_name(),
-            "StageNotFoundException");
-  EXPECT_EQ(StartRollback(p_, "Deploy", "zz", "ManualRollback", now_, ids_, &out).status().wire_name(),
-            "PipelineExecutionNotFoundException");
-  EXPECT_EQ(StartRollback(p_, "Deploy", bad, "ManualRollback", now_, ids_, &out).status().wire_name(),
-            "UnableToRollbackStageException");
+  EXPECT_EQ(
+      StartRollback(p_, "Source", good, "ManualRollback", now_, ids_, &out).status().wire_name(),
+      "UnableToRollbackStageException");
+  EXPECT_EQ(
+      StartRollback(p_, "Nope", good, "ManualRollback", now_, ids_, &out).status().wire_name(),
+      "StageNotFoundException");
+  EXPECT_EQ(
+      StartRollback(p_, "Deploy", "zz", "ManualRollback", now_, ids_, &out).status().wire_name(),
+      "PipelineExecutionNotFoundException");
+  EXPECT_EQ(
+      StartRollback(p_, "Deploy", bad, "ManualRollback", now_, ids_, &out).status().wire_name(),
+      "UnableToRollbackStageException");
   p_.decl.version = 2;
-  EXPECT_EQ(StartRollback(p_, "Deploy", good, "ManualRollback", now_, ids_, &out).status().wire_name(),
-            "PipelineExecutionOutdatedException");
+  EXPECT_EQ(
+      StartRollback(p_, "Deploy", good, "ManualRollback", now_, ids_, &out).status().wire_name(),
+      "PipelineExecutionOutdatedException");
   p_.decl.version = 1;
   p_.decl.execution_mode = ExecutionMode::kParallel;
-  EXPECT_EQ(StartRollback(p_, "Deploy", good, "ManualRollback", now_, ids_, &out).status().wire_name(),
-            "UnableToRollbackStageException");
+  EXPECT_EQ(
+      StartRollback(p_, "Deploy", good, "ManualRollback", now_, ids_, &out).status().wire_name(),
+      "UnableToRollbackStageException");
 }
 
 TEST_F(Rollback, RefusedWhileTheStageRuns) {
@@ -128,8 +134,9 @@ TEST_F(Rollback, RefusedWhileTheStageRuns) {
     ASSERT_TRUE(CompleteAction(p_, r.id, res, now_, &out).ok());
   }
   Advance(p_, now_, ids_, &out);  // Deploy of `id` is now running.
-  EXPECT_EQ(StartRollback(p_, "Deploy", good, "ManualRollback", now_, ids_, &out).status().wire_name(),
-            "UnableToRollbackStageException");
+  EXPECT_EQ(
+      StartRollback(p_, "Deploy", good, "ManualRollback", now_, ids_, &out).status().wire_name(),
+      "UnableToRollbackStageException");
 }
 
 TEST_F(Rollback, AutomaticOnFailureRollsBackToTheLastSuccess) {  // Rule 61.

@@ -161,8 +161,8 @@ Status Engine::CommitLocked(core::PipelineState& p, core::Outcome& out) {
   for (const auto& id : out.changed_executions) {
     const core::Execution* e = p.FindExecution(id);
     if (e == nullptr) continue;
-    execs.push_back({e->id, e->pipeline, std::string(core::Name(e->status)), e->started,
-                     e->updated, ExecutionToDoc(*e)});
+    execs.push_back({e->id, e->pipeline, std::string(core::Name(e->status)), e->started, e->updated,
+                     ExecutionToDoc(*e)});
     for (const auto& r : e->runs) {
       if (!out.changed_runs.count(r.id)) continue;
       runs.push_back({r.id, e->id, e->pipeline, r.stage, r.action,
@@ -224,7 +224,8 @@ void Engine::PerformLocked(core::PipelineState& p, const core::Effect& fx) {
     if (decl.type.category == "Source" && decl.type.provider == "Directory") {
       auto rev = artifacts_->PutDirectory(cfg("Path"));
       if (!rev.ok()) {
-        result = Failure("Cannot snapshot directory '" + cfg("Path") + "': " + rev.status().message());
+        result =
+            Failure("Cannot snapshot directory '" + cfg("Path") + "': " + rev.status().message());
       } else {
         for (const auto& o : decl.output_artifacts) result.outputs[o.name] = *rev;
         result.revision_id = *rev;
@@ -246,7 +247,8 @@ void Engine::PerformLocked(core::PipelineState& p, const core::Effect& fx) {
         std::error_code ec;
         fs::remove_all(work, ec);
         if (!rev.ok()) {
-          result = Failure("Cannot export commit " + head->commit_id + ": " + rev.status().message());
+          result =
+              Failure("Cannot export commit " + head->commit_id + ": " + rev.status().message());
         } else {
           for (const auto& o : decl.output_artifacts) result.outputs[o.name] = *rev;
           result.revision_id = head->commit_id;
@@ -318,8 +320,9 @@ void Engine::StartCommands(core::PipelineState& p, const core::Execution& e,
   if (std::string ev = cfg("EnvironmentVariables"); !ev.empty()) {
     json list = json::parse(ev, nullptr, false);
     if (!list.is_array()) {
-      return fail_now("Configuration EnvironmentVariables must be a JSON list of "
-                      "{\"name\", \"value\"} objects.");
+      return fail_now(
+          "Configuration EnvironmentVariables must be a JSON list of "
+          "{\"name\", \"value\"} objects.");
     }
     for (const auto& v : list) {
       if (v.is_object() && v.contains("name") && v["name"].is_string()) {
@@ -342,7 +345,8 @@ void Engine::StartCommands(core::PipelineState& p, const core::Execution& e,
     }
   }
   if (commands.empty()) {
-    return fail_now("Action " + r.action + " has no commands: set `commands` or configuration "
+    return fail_now("Action " + r.action +
+                    " has no commands: set `commands` or configuration "
                     "Commands.");
   }
   // The commands are the script of sh, one per line; nothing else is pasted
@@ -374,52 +378,53 @@ void Engine::StartCommands(core::PipelineState& p, const core::Execution& e,
     std::lock_guard lock(queue_mu_);
     ++busy_;
   }
-  auto started = launcher_->Start(spec, [this, pipeline, run_id, decl, commands, work, src,
-                                         status_file, timeout_minutes](
-                                            runner::ProcessId, const runner::ProcessExit& x) {
-    Enqueue([=, this] {
-      core::ActionResult result;
-      if (x.exit_code == 0 && x.signal == 0) {
-        for (const auto& o : decl.output_artifacts) {
-          auto rev = artifacts_->PutDirectory(src, o.files);
-          if (!rev.ok()) {
-            result = Failure("Cannot store output artifact " + o.name + ": " + rev.status().message());
-            break;
+  auto started =
+      launcher_->Start(spec, [this, pipeline, run_id, decl, commands, work, src, status_file,
+                              timeout_minutes](runner::ProcessId, const runner::ProcessExit& x) {
+        Enqueue([=, this] {
+          core::ActionResult result;
+          if (x.exit_code == 0 && x.signal == 0) {
+            for (const auto& o : decl.output_artifacts) {
+              auto rev = artifacts_->PutDirectory(src, o.files);
+              if (!rev.ok()) {
+                result = Failure("Cannot store output artifact " + o.name + ": " +
+                                 rev.status().message());
+                break;
+              }
+              result.outputs[o.name] = *rev;
+            }
+            if (result.status != core::ActionStatus::kFailed) {
+              result.summary = std::to_string(commands.size()) + " command(s) succeeded";
+            }
+          } else if (x.timed_out) {
+            result = Failure("Timed out after " + std::to_string(timeout_minutes) + " minute(s).",
+                             x.output_tail);
+          } else if (x.cancelled) {
+            result = Failure("The action was cancelled.", x.output_tail);
+          } else {
+            std::string which = "The commands";
+            int code = x.exit_code;
+            std::ifstream sf(status_file);
+            size_t index = 0;
+            if (sf >> index >> code && index >= 1 && index <= commands.size()) {
+              which = "Command " + std::to_string(index) + " (" + commands[index - 1] + ")";
+            }
+            std::string how = x.signal != 0 ? "was killed by signal " + std::to_string(x.signal)
+                                            : "exited with code " + std::to_string(code);
+            result = Failure(which + " " + how + ".",
+                             x.output_tail.empty() ? which + " " + how + "." : x.output_tail);
           }
-          result.outputs[o.name] = *rev;
-        }
-        if (result.status != core::ActionStatus::kFailed) {
-          result.summary = std::to_string(commands.size()) + " command(s) succeeded";
-        }
-      } else if (x.timed_out) {
-        result = Failure("Timed out after " + std::to_string(timeout_minutes) + " minute(s).",
-                         x.output_tail);
-      } else if (x.cancelled) {
-        result = Failure("The action was cancelled.", x.output_tail);
-      } else {
-        std::string which = "The commands";
-        int code = x.exit_code;
-        std::ifstream sf(status_file);
-        size_t index = 0;
-        if (sf >> index >> code && index >= 1 && index <= commands.size()) {
-          which = "Command " + std::to_string(index) + " (" + commands[index - 1] + ")";
-        }
-        std::string how = x.signal != 0 ? "was killed by signal " + std::to_string(x.signal)
-                                        : "exited with code " + std::to_string(code);
-        result = Failure(which + " " + how + ".",
-                         x.output_tail.empty() ? which + " " + how + "." : x.output_tail);
-      }
-      FinishRun(pipeline, run_id, result);
-      // Clean up after the result is durable: off the critical path.
-      std::error_code rm;
-      fs::remove_all(work, rm);
-      fs::remove_all(work + ".in", rm);
-      fs::remove(status_file, rm);
-      std::lock_guard lock(queue_mu_);
-      --busy_;
-      queue_cv_.notify_all();
-    });
-  });
+          FinishRun(pipeline, run_id, result);
+          // Clean up after the result is durable: off the critical path.
+          std::error_code rm;
+          fs::remove_all(work, rm);
+          fs::remove_all(work + ".in", rm);
+          fs::remove(status_file, rm);
+          std::lock_guard lock(queue_mu_);
+          --busy_;
+          queue_cv_.notify_all();
+        });
+      });
   if (!started.ok()) {
     {
       std::lock_guard lock(queue_mu_);
@@ -570,7 +575,8 @@ void Engine::Tick() {
   // Jobs: polled but never acknowledged go back to the queue with a new
   // nonce; acknowledged ones without a result before their timeout fail.
   for (auto& [id, job] : jobs_) {
-    if (job.status == "Dispatched" && now - job.dispatched > options_.job_dispatch_timeout_seconds) {
+    if (job.status == "Dispatched" &&
+        now - job.dispatched > options_.job_dispatch_timeout_seconds) {
       job.status = "Queued";
       job.nonce = RandomHex(32);
       SaveJobLocked(job);
@@ -581,10 +587,10 @@ void Engine::Tick() {
       auto p = LoadLocked(job.pipeline);
       if (!p.ok()) continue;
       core::Outcome out;
-      core::ActionResult res = Failure(
-          "The job worker sent no result within " +
-          std::to_string(static_cast<int>(job.timeout_seconds)) +
-          " seconds of acknowledging job " + job.id + "; retry the stage to run it again.");
+      core::ActionResult res =
+          Failure("The job worker sent no result within " +
+                  std::to_string(static_cast<int>(job.timeout_seconds)) +
+                  " seconds of acknowledging job " + job.id + "; retry the stage to run it again.");
       if (core::CompleteAction(**p, job.run_id, res, now, &out).ok()) {
         core::Advance(**p, now, *ids_, &out);
         (void)CommitLocked(**p, out);
@@ -649,9 +655,9 @@ Status Engine::Recover() {
 namespace {
 
 // Required configuration properties of built-in and custom action types.
-Status CheckRequiredConfiguration(const core::PipelineDecl& d,
-                                  const std::function<std::optional<json>(
-                                      const core::ActionTypeId&)>& custom) {
+Status CheckRequiredConfiguration(
+    const core::PipelineDecl& d,
+    const std::function<std::optional<json>(const core::ActionTypeId&)>& custom) {
   for (const auto& s : d.stages) {
     for (const auto& a : s.actions) {
       std::vector<std::string> required;
@@ -696,7 +702,8 @@ Result<store::PipelineRecord> Engine::CreatePipeline(const json& pipeline,
   }());
   if (options_.start_on_create) {
     auto id = StartExecution(d.name, "", caller, "CreatePipeline");
-    if (!id.ok()) PW_LOG(Warning) << "first execution of " << d.name << ": " << id.status().ToString();
+    if (!id.ok())
+      PW_LOG(Warning) << "first execution of " << d.name << ": " << id.status().ToString();
   }
   return rec;
 }
@@ -776,8 +783,7 @@ Result<core::RetryPlan> Engine::PlanRetry(const std::string& pipeline, const std
 }
 
 Result<core::RetryPlan> Engine::RetryStage(const std::string& pipeline, const std::string& stage,
-                                           const std::string& execution_id,
-                                           core::RetryMode mode) {
+                                           const std::string& execution_id, core::RetryMode mode) {
   std::lock_guard lock(mu_);
   PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
   core::Outcome out;
@@ -887,11 +893,10 @@ Result<json> Engine::CreateCustomActionType(const json& in) {
   const std::string key = TypeKey(id);
   auto it = custom_types_.find(key);
   if (it != custom_types_.end()) {
-    return InvalidArgument(
-        it->second.value("deleted", false)
-            ? "Custom action type " + id.ToString() +
-                  " was deleted and cannot be created again; use a new version."
-            : "Custom action type " + id.ToString() + " already exists.");
+    return InvalidArgument(it->second.value("deleted", false)
+                               ? "Custom action type " + id.ToString() +
+                                     " was deleted and cannot be created again; use a new version."
+                               : "Custom action type " + id.ToString() + " already exists.");
   }
   int live = 0;
   for (const auto& [k, doc] : custom_types_) live += doc.value("deleted", false) ? 0 : 1;
@@ -1001,10 +1006,10 @@ void Engine::CreateJobLocked(const core::PipelineState& p, const core::Execution
   j.bucket = p.decl.artifact_bucket.empty() ? "pipewright-artifacts" : p.decl.artifact_bucket;
   j.continuation_token = continuation_token;
   j.created = clock_.Now();
-  j.timeout_seconds =
-      a.timeout_minutes ? *a.timeout_minutes * 60.0 : options_.job_timeout_seconds;
+  j.timeout_seconds = a.timeout_minutes ? *a.timeout_minutes * 60.0 : options_.job_timeout_seconds;
   j.access_key_id = "ASIA" + RandomHex(16);
-  for (char& ch : j.access_key_id) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  for (char& ch : j.access_key_id)
+    ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   j.secret_access_key = RandomHex(40);
   j.session_token = RandomHex(64);
   SaveJobLocked(j);
@@ -1024,25 +1029,24 @@ json Engine::JobDataJson(const Job& j) {
   for (const auto& name : j.outputs) {
     outputs.push_back({{"name", name}, {"location", location(j.OutputKey(name))}});
   }
-  json data = {
-      {"actionTypeId",
-       {{"category", j.type.category},
-        {"owner", j.type.owner},
-        {"provider", j.type.provider},
-        {"version", j.type.version}}},
-      {"actionConfiguration", {{"configuration", j.configuration}}},
-      {"pipelineContext",
-       {{"pipelineName", j.pipeline},
-        {"stage", {{"name", j.stage}}},
-        {"action", {{"name", j.action}, {"actionExecutionId", j.run_id}}},
-        {"pipelineArn", PipelineArn(j.pipeline)},
-        {"pipelineExecutionId", j.execution_id}}},
-      {"inputArtifacts", inputs},
-      {"outputArtifacts", outputs},
-      {"artifactCredentials",
-       {{"accessKeyId", j.access_key_id},
-        {"secretAccessKey", j.secret_access_key},
-        {"sessionToken", j.session_token}}}};
+  json data = {{"actionTypeId",
+                {{"category", j.type.category},
+                 {"owner", j.type.owner},
+                 {"provider", j.type.provider},
+                 {"version", j.type.version}}},
+               {"actionConfiguration", {{"configuration", j.configuration}}},
+               {"pipelineContext",
+                {{"pipelineName", j.pipeline},
+                 {"stage", {{"name", j.stage}}},
+                 {"action", {{"name", j.action}, {"actionExecutionId", j.run_id}}},
+                 {"pipelineArn", PipelineArn(j.pipeline)},
+                 {"pipelineExecutionId", j.execution_id}}},
+               {"inputArtifacts", inputs},
+               {"outputArtifacts", outputs},
+               {"artifactCredentials",
+                {{"accessKeyId", j.access_key_id},
+                 {"secretAccessKey", j.secret_access_key},
+                 {"sessionToken", j.session_token}}}};
   if (!j.continuation_token.empty()) data["continuationToken"] = j.continuation_token;
   return data;
 }
@@ -1066,7 +1070,8 @@ Result<std::vector<Job>> Engine::PollForJobs(const core::ActionTypeId& type, int
   }
   std::unique_lock lock(mu_);
   LoadJobsLocked();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_seconds);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_seconds);
   for (;;) {
     std::vector<Job> out;
     for (auto& [id, job] : jobs_) {
@@ -1123,11 +1128,12 @@ Result<Job> Engine::GetJob(const std::string& job_id) {
 namespace {
 
 Status JobNotWorkable(const Job& job) {
-  return FailedPrecondition("Job " + job.id + " is " + job.status +
-                                (job.status == "Queued" || job.status == "Dispatched"
-                                     ? "; acknowledge it (AcknowledgeJob) before reporting a result."
-                                     : "; it no longer accepts results."),
-                            "InvalidJobStateException");
+  return FailedPrecondition(
+      "Job " + job.id + " is " + job.status +
+          (job.status == "Queued" || job.status == "Dispatched"
+               ? "; acknowledge it (AcknowledgeJob) before reporting a result."
+               : "; it no longer accepts results."),
+      "InvalidJobStateException");
 }
 
 }  // namespace
@@ -1136,7 +1142,8 @@ Status Engine::PutJobSuccess(const std::string& job_id, const JobSuccess& result
   std::lock_guard lock(mu_);
   LoadJobsLocked();
   auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return NotFound("Job " + job_id + " does not exist.", "JobNotFoundException");
+  if (it == jobs_.end())
+    return NotFound("Job " + job_id + " does not exist.", "JobNotFoundException");
   Job& job = it->second;
   if (job.status != "InProgress") return JobNotWorkable(job);
   if (!result.continuation_token.empty() && !result.output_variables.empty()) {
@@ -1200,7 +1207,8 @@ Status Engine::PutJobFailure(const std::string& job_id, const std::string& type,
   std::lock_guard lock(mu_);
   LoadJobsLocked();
   auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return NotFound("Job " + job_id + " does not exist.", "JobNotFoundException");
+  if (it == jobs_.end())
+    return NotFound("Job " + job_id + " does not exist.", "JobNotFoundException");
   Job& job = it->second;
   if (job.status != "InProgress") return JobNotWorkable(job);
   job.status = "Failed";
@@ -1237,7 +1245,8 @@ Result<std::string> Engine::JobObjectPath(const Job& job, const std::string& key
   }
   if (!for_write) {
     for (const auto& [name, rev] : job.inputs) {
-      if (key == job.InputKey(rev) && runner::IsArtifactRevision(rev)) return artifacts_->PathOf(rev);
+      if (key == job.InputKey(rev) && runner::IsArtifactRevision(rev))
+        return artifacts_->PathOf(rev);
     }
   }
   return FailedPrecondition("These credentials do not allow " +

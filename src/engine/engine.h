@@ -19,12 +19,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/clock.h"
 #include "common/status.h"
@@ -45,15 +44,15 @@ namespace pw::engine {
 struct EngineOptions {
   std::string region = "us-east-1";
   std::string account_id = "123456789012";
-  std::string data_dir;            // Artifacts, logs and workspaces live below it.
-  std::string public_url;          // Base URL of this server, for externalExecutionUrl.
+  std::string data_dir;    // Artifacts, logs and workspaces live below it.
+  std::string public_url;  // Base URL of this server, for externalExecutionUrl.
   int max_pipelines = 1000;
-  bool start_on_create = true;     // Rule 12: CreatePipeline starts the first execution.
+  bool start_on_create = true;  // Rule 12: CreatePipeline starts the first execution.
   double approval_timeout_seconds = 7 * 24 * 3600;
   double source_poll_seconds = 30;  // Git PollForSourceChanges period; 0 = off.
   double kill_grace_seconds = 5;
-  bool local_runners = true;              // false: Commands actions become jobs for workers.
-  double job_timeout_seconds = 24 * 3600;  // From acknowledgement to a result (rule 8).
+  bool local_runners = true;                 // false: Commands actions become jobs for workers.
+  double job_timeout_seconds = 24 * 3600;    // From acknowledgement to a result (rule 8).
   double job_dispatch_timeout_seconds = 60;  // Polled but not acknowledged: back to the queue.
   int max_custom_action_types = 50;
 };
@@ -206,12 +205,12 @@ class Engine {
   std::map<std::string, uint64_t> processes_;             // Run id -> process id.
   std::map<std::string, Job> jobs_;                       // By job id.
   bool jobs_loaded_ = false;
-  std::condition_variable jobs_cv_;                       // A job was queued.
+  std::condition_variable jobs_cv_;  // A job was queued.
 
-  mutable std::mutex types_mu_;  // Guards custom_types_.
+  mutable std::mutex types_mu_;                         // Guards custom_types_.
   std::map<std::string, nlohmann::json> custom_types_;  // "Category/Provider/Version" -> doc.
 
-  std::mutex queue_mu_;  // Guards queue_, busy_, stopping_.
+  std::mutex queue_mu_;               // Guards queue_, busy_, stopping_.
   std::condition_variable queue_cv_;  // Work queued, or busy_ changed.
   std::condition_variable stop_cv_;   // stopping_ set (wakes the ticker).
   std::deque<std::function<void()>> queue_;

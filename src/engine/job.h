@@ -6,11 +6,10 @@
 // survive a restart. Plain data, thread-compatible.
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/clock.h"
 #include "core/pipeline.h"
@@ -41,9 +40,15 @@ struct Job {
   std::string secret_access_key;
   std::string session_token;
 
-  bool Open() const { return status == "Queued" || status == "Dispatched" || status == "InProgress"; }
-  std::string InputKey(const std::string& revision) const { return "artifacts/" + revision + ".zip"; }
-  std::string OutputKey(const std::string& name) const { return "jobs/" + id + "/" + name + ".zip"; }
+  bool Open() const {
+    return status == "Queued" || status == "Dispatched" || status == "InProgress";
+  }
+  std::string InputKey(const std::string& revision) const {
+    return "artifacts/" + revision + ".zip";
+  }
+  std::string OutputKey(const std::string& name) const {
+    return "jobs/" + id + "/" + name + ".zip";
+  }
 };
 
 nlohmann::json JobToDoc(const Job& j);

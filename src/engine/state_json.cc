@@ -37,7 +37,8 @@ core::ActionRun RunFromDoc(const json& j) {
   r.stage = j.value("stage", "");
   r.action = j.value("action", "");
   r.stage_attempt = j.value("stage_attempt", 0);
-  r.status = core::ParseActionStatus(j.value("status", "Failed")).value_or(core::ActionStatus::kFailed);
+  r.status =
+      core::ParseActionStatus(j.value("status", "Failed")).value_or(core::ActionStatus::kFailed);
   r.started = j.value("started", 0.0);
   r.updated = j.value("updated", 0.0);
   r.summary = j.value("summary", "");
@@ -114,7 +115,8 @@ core::Execution ExecutionFromDoc(const json& j) {
   for (const auto& s : j.value("stages", json::array())) {
     core::StageRun sr;
     sr.stage = s.value("stage", "");
-    sr.status = core::ParseStageStatus(s.value("status", "Failed")).value_or(core::StageStatus::kFailed);
+    sr.status =
+        core::ParseStageStatus(s.value("status", "Failed")).value_or(core::StageStatus::kFailed);
     sr.group = s.value("group", 0);
     sr.attempt = s.value("attempt", 0);
     sr.manual_retries = s.value("manual_retries", 0);

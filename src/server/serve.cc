@@ -1,22 +1,21 @@
 #include "server/serve.h"
 
+#include <httplib.h>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <ctime>
-#include <iterator>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <thread>
 
-#include <httplib.h>
-
 #include "api/dispatcher.h"
 #include "api/execution_ops.h"
-#include "api/job_ops.h"
 #include "api/http_server.h"
+#include "api/job_ops.h"
 #include "api/pipeline_ops.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -68,8 +67,9 @@ int RunServe(const std::vector<std::string>& args) {
                  "verify SigV4 signatures against ACCESS_KEY_ID:SECRET lines in this file");
   app.add_flag("--no-start-on-create", no_start_on_create,
                "do not start an execution when a pipeline is created");
-  app.add_flag("--no-local-runners", no_local_runners,
-               "run no Commands actions here: dispatch them as jobs to `pipewright worker --builtin`");
+  app.add_flag(
+      "--no-local-runners", no_local_runners,
+      "run no Commands actions here: dispatch them as jobs to `pipewright worker --builtin`");
   app.add_option("--job-timeout", job_timeout,
                  "seconds a job worker has, after acknowledging a job, to report its result");
   app.add_option("--source-poll-interval", source_poll,
@@ -128,41 +128,43 @@ int RunServe(const std::vector<std::string>& args) {
       std::fprintf(stderr, "pipewright: %s\n", keys.status().message().c_str());
       return 2;
     }
-    http.SetAuthenticator([keys = *keys, &opts](const httplib::Request& req) -> Result<std::string> {
-      sigv4::HttpRequestView view;
-      view.method = req.method;
-      std::string target = req.target;
-      auto q = target.find('?');
-      view.path = q == std::string::npos ? target : target.substr(0, q);
-      view.query = q == std::string::npos ? "" : target.substr(q + 1);
-      for (const auto& [k, v] : req.headers) view.headers.emplace_back(k, v);
-      view.body = req.body;
-      PW_ASSIGN_OR_RETURN(std::string akid,
-                          sigv4::Verify(view, "codepipeline", static_cast<int64_t>(std::time(nullptr)),
-                                        [&keys](std::string_view id) -> std::optional<sigv4::SecretInfo> {
-                                          auto it = keys.find(std::string(id));
-                                          if (it == keys.end()) return std::nullopt;
-                                          return sigv4::SecretInfo{it->second, "", 0};
-                                        }));
-      return "arn:aws:iam::" + opts.account_id + ":user/" + akid;
-    });
+    http.SetAuthenticator(
+        [keys = *keys, &opts](const httplib::Request& req) -> Result<std::string> {
+          sigv4::HttpRequestView view;
+          view.method = req.method;
+          std::string target = req.target;
+          auto q = target.find('?');
+          view.path = q == std::string::npos ? target : target.substr(0, q);
+          view.query = q == std::string::npos ? "" : target.substr(q + 1);
+          for (const auto& [k, v] : req.headers) view.headers.emplace_back(k, v);
+          view.body = req.body;
+          PW_ASSIGN_OR_RETURN(
+              std::string akid,
+              sigv4::Verify(view, "codepipeline", static_cast<int64_t>(std::time(nullptr)),
+                            [&keys](std::string_view id) -> std::optional<sigv4::SecretInfo> {
+                              auto it = keys.find(std::string(id));
+                              if (it == keys.end()) return std::nullopt;
+                              return sigv4::SecretInfo{it->second, "", 0};
+                            }));
+          return "arn:aws:iam::" + opts.account_id + ":user/" + akid;
+        });
   }
   // Action logs, for externalExecutionUrl and `pipewright logs`: ?offset=N
   // returns the bytes from N on.
-  http.raw().Get(R"(/logs/([0-9a-f-]{36}))", [&engine](const httplib::Request& req,
-                                                       httplib::Response& res) {
-    std::ifstream f(engine.LogPath(req.matches[1].str()), std::ios::binary);
-    if (!f) {
-      res.status = 404;
-      res.set_content("no log for this action execution\n", "text/plain");
-      return;
-    }
-    long offset = 0;
-    if (req.has_param("offset")) offset = std::atol(req.get_param_value("offset").c_str());
-    f.seekg(offset);
-    std::string body((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    res.set_content(body, "text/plain; charset=utf-8");
-  });
+  http.raw().Get(
+      R"(/logs/([0-9a-f-]{36}))", [&engine](const httplib::Request& req, httplib::Response& res) {
+        std::ifstream f(engine.LogPath(req.matches[1].str()), std::ios::binary);
+        if (!f) {
+          res.status = 404;
+          res.set_content("no log for this action execution\n", "text/plain");
+          return;
+        }
+        long offset = 0;
+        if (req.has_param("offset")) offset = std::atol(req.get_param_value("offset").c_str());
+        f.seekg(offset);
+        std::string body((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        res.set_content(body, "text/plain; charset=utf-8");
+      });
   console::RegisterConsole(http.raw());
   // Last: the S3-style artifact routes match any /<bucket>/<key>.
   api::RegisterArtifactEndpoint(http.raw(), engine);

@@ -1,7 +1,7 @@
 #include "spec/service_model.h"
 
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 
 namespace pw::spec {
 
@@ -92,9 +92,9 @@ Status ServiceModel::ValidateShape(std::string_view shape, const nlohmann::json&
   std::vector<std::string> errors;
   Walk(std::string(shape), value, path, &errors);
   if (errors.empty()) return Status::Ok();
-  std::string msg = std::to_string(errors.size()) +
-                    (errors.size() == 1 ? " validation error detected: "
-                                        : " validation errors detected: ");
+  std::string msg =
+      std::to_string(errors.size()) +
+      (errors.size() == 1 ? " validation error detected: " : " validation errors detected: ");
   for (size_t i = 0; i < errors.size(); ++i) {
     if (i > 0) msg += "; ";
     msg += errors[i];
@@ -207,13 +207,14 @@ void ServiceModel::Walk(const std::string& shape_name, const nlohmann::json& val
         set += e.get<std::string>();
         if (e.get<std::string>() == s) found = true;
       }
-      if (!found) errors->push_back(Fail(value, where, "Member must satisfy enum value set: [" + set + "]"));
+      if (!found)
+        errors->push_back(Fail(value, where, "Member must satisfy enum value set: [" + set + "]"));
     }
     if (length_ok && shape->contains("pattern")) {
       auto it = patterns_.find((*shape)["pattern"].get<std::string>());
       if (it != patterns_.end() && !std::regex_match(s, it->second)) {
-        errors->push_back(Fail(value, where,
-                               "Member must satisfy regular expression pattern: " + it->first));
+        errors->push_back(
+            Fail(value, where, "Member must satisfy regular expression pattern: " + it->first));
       }
     }
     return;

@@ -10,12 +10,11 @@
 // Thread-safe after construction (immutable); Get() constructs once.
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 

@@ -16,19 +16,33 @@ struct Case {
 
 const Case kCases[] = {
     {"valid get", "GetPipeline", R"({"name":"p1"})", nullptr},
-    {"required missing", "GetPipeline", R"({})", "at 'name' failed to satisfy constraint: Member must not be null"},
+    {"required missing", "GetPipeline", R"({})",
+     "at 'name' failed to satisfy constraint: Member must not be null"},
     {"pattern is a full match", "GetPipeline", R"({"name":"a b"})", "regular expression pattern"},
-    {"max length", "GetPipeline", R"({"name":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"})", "length less than or equal to 100"},
+    {"max length", "GetPipeline",
+     R"({"name":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"})",
+     "length less than or equal to 100"},
     {"min length", "GetPipeline", R"({"name":""})", "length greater than or equal to 1"},
-    {"integer range min", "GetPipeline", R"({"name":"p","version":0})", "value greater than or equal to 1"},
+    {"integer range min", "GetPipeline", R"({"name":"p","version":0})",
+     "value greater than or equal to 1"},
     {"wrong json type", "GetPipeline", R"({"name":5})", "Member must be a string"},
-    {"enum", "RetryStageExecution", R"({"pipelineName":"p","stageName":"s","pipelineExecutionId":"3137f7cb-7cf7-4a3e-9b1e-0123456789ab","retryMode":"BOGUS"})", "enum value set: [FAILED_ACTIONS, ALL_ACTIONS]"},
-    {"enum ok", "RetryStageExecution", R"({"pipelineName":"p","stageName":"s","pipelineExecutionId":"3137f7cb-7cf7-4a3e-9b1e-0123456789ab","retryMode":"ALL_ACTIONS"})", nullptr},
-    {"uuid pattern", "RetryStageExecution", R"({"pipelineName":"p","stageName":"s","pipelineExecutionId":"nope","retryMode":"ALL_ACTIONS"})", "at 'pipelineExecutionId'"},
-    {"nested list path", "CreatePipeline", R"({"pipeline":{"name":"p","roleArn":"arn:aws:iam::123456789012:role/x","stages":[{"name":"bad name","actions":[]}]}})", "at 'pipeline.stages.1.member.name'"},
+    {"enum", "RetryStageExecution",
+     R"({"pipelineName":"p","stageName":"s","pipelineExecutionId":"3137f7cb-7cf7-4a3e-9b1e-0123456789ab","retryMode":"BOGUS"})",
+     "enum value set: [FAILED_ACTIONS, ALL_ACTIONS]"},
+    {"enum ok", "RetryStageExecution",
+     R"({"pipelineName":"p","stageName":"s","pipelineExecutionId":"3137f7cb-7cf7-4a3e-9b1e-0123456789ab","retryMode":"ALL_ACTIONS"})",
+     nullptr},
+    {"uuid pattern", "RetryStageExecution",
+     R"({"pipelineName":"p","stageName":"s","pipelineExecutionId":"nope","retryMode":"ALL_ACTIONS"})",
+     "at 'pipelineExecutionId'"},
+    {"nested list path", "CreatePipeline",
+     R"({"pipeline":{"name":"p","roleArn":"arn:aws:iam::123456789012:role/x","stages":[{"name":"bad name","actions":[]}]}})",
+     "at 'pipeline.stages.1.member.name'"},
     {"unknown members ignored", "ListPipelines", R"({"whatever":1})", nullptr},
     {"list max", "ListPipelines", R"({"maxResults":1001})", "value less than or equal to 1000"},
-    {"boolean type", "StopPipelineExecution", R"({"pipelineName":"p","pipelineExecutionId":"3137f7cb-7cf7-4a3e-9b1e-0123456789ab","abandon":"yes"})", "Member must be a boolean"},
+    {"boolean type", "StopPipelineExecution",
+     R"({"pipelineName":"p","pipelineExecutionId":"3137f7cb-7cf7-4a3e-9b1e-0123456789ab","abandon":"yes"})",
+     "Member must be a boolean"},
 };
 
 class ValidateInputTest : public ::testing::TestWithParam<Case> {};
@@ -62,7 +76,8 @@ TEST(ServiceModel, KnowsEveryOperation) {
 }
 
 TEST(ServiceModel, CountsErrors) {
-  Status s = ServiceModel::Get().ValidateInput("GetPipeline", json::parse(R"({"name":"a b","version":0})"));
+  Status s = ServiceModel::Get().ValidateInput("GetPipeline",
+                                               json::parse(R"({"name":"a b","version":0})"));
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.message().rfind("2 validation errors detected", 0), 0u) << s.message();
 }

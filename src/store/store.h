@@ -10,11 +10,10 @@
 //   auto rec = (*store)->GetPipeline("MyFirstPipeline", std::nullopt);
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/clock.h"
 #include "common/status.h"
@@ -72,8 +71,8 @@ class Store {
 
   // Stores `declaration` as the next version (current + 1) and returns it.
   // kNotFound (PipelineNotFoundException) if the pipeline does not exist.
-  virtual Result<PipelineRecord> UpdatePipeline(const std::string& name,
-                                                nlohmann::json declaration, EpochSeconds now) = 0;
+  virtual Result<PipelineRecord> UpdatePipeline(const std::string& name, nlohmann::json declaration,
+                                                EpochSeconds now) = 0;
 
   // The current version, or `version` when given. kNotFound with
   // PipelineNotFoundException / PipelineVersionNotFoundException.

@@ -156,9 +156,9 @@ class SqliteStore final : public Store {
         Stmt st(db_, "SELECT 1 FROM pipelines WHERE name = ?");
         st.Bind(1, name);
         if (st.Step() == SQLITE_ROW) {
-          return AlreadyExists("A pipeline named '" + name +
-                                   "' already exists; choose another name or update it.",
-                               "PipelineNameInUseException");
+          return AlreadyExists(
+              "A pipeline named '" + name + "' already exists; choose another name or update it.",
+              "PipelineNameInUseException");
         }
       }
       {
@@ -202,8 +202,7 @@ class SqliteStore final : public Store {
     return rec;
   }
 
-  Result<PipelineRecord> GetPipeline(const std::string& name,
-                                     std::optional<int> version) override {
+  Result<PipelineRecord> GetPipeline(const std::string& name, std::optional<int> version) override {
     std::lock_guard lock(mu_);
     return GetLocked(name, version);
   }
@@ -217,8 +216,8 @@ class SqliteStore final : public Store {
             "ON v.name = p.name AND v.version = p.current_version ORDER BY p.name");
     int rc;
     while ((rc = st.Step()) == SQLITE_ROW) {
-      out.push_back({st.Text(0), st.Text(1), st.Int(2), st.Double(3), st.Double(4),
-                     ParseDoc(st.Text(5))});
+      out.push_back(
+          {st.Text(0), st.Text(1), st.Int(2), st.Double(3), st.Double(4), ParseDoc(st.Text(5))});
     }
     if (rc != SQLITE_DONE) return Error("list pipelines");
     return out;
@@ -229,11 +228,11 @@ class SqliteStore final : public Store {
     return InTransaction([&]() -> Status {
       auto cur = GetLocked(name, std::nullopt);
       if (!cur.ok()) return cur.status();
-      for (const char* sql : {"DELETE FROM pipelines WHERE name = ?",
-                              "DELETE FROM pipeline_versions WHERE name = ?",
-                              "DELETE FROM executions WHERE pipeline = ?",
-                              "DELETE FROM action_executions WHERE pipeline = ?",
-                              "DELETE FROM kv WHERE key = 'pstate/' || ?"}) {
+      for (const char* sql :
+           {"DELETE FROM pipelines WHERE name = ?", "DELETE FROM pipeline_versions WHERE name = ?",
+            "DELETE FROM executions WHERE pipeline = ?",
+            "DELETE FROM action_executions WHERE pipeline = ?",
+            "DELETE FROM kv WHERE key = 'pstate/' || ?"}) {
         Stmt st(db_, sql);
         st.Bind(1, name);
         PW_RETURN_IF_ERROR(Done(st));
@@ -282,8 +281,12 @@ class SqliteStore final : public Store {
                 "INSERT INTO executions (id, pipeline, status, started, updated, doc) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
                 "status = excluded.status, updated = excluded.updated, doc = excluded.doc");
-        st.Bind(1, e.id).Bind(2, e.pipeline).Bind(3, e.status).Bind(4, e.started)
-            .Bind(5, e.updated).Bind(6, e.doc.dump());
+        st.Bind(1, e.id)
+            .Bind(2, e.pipeline)
+            .Bind(3, e.status)
+            .Bind(4, e.started)
+            .Bind(5, e.updated)
+            .Bind(6, e.doc.dump());
         PW_RETURN_IF_ERROR(Done(st));
       }
       for (const auto& a : actions) {
@@ -292,14 +295,21 @@ class SqliteStore final : public Store {
                  "status, started, updated, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                  "ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
                  "updated = excluded.updated, doc = excluded.doc");
-        ast.Bind(1, a.id).Bind(2, a.execution_id).Bind(3, a.pipeline).Bind(4, a.stage)
-            .Bind(5, a.action).Bind(6, a.status).Bind(7, a.started).Bind(8, a.updated)
+        ast.Bind(1, a.id)
+            .Bind(2, a.execution_id)
+            .Bind(3, a.pipeline)
+            .Bind(4, a.stage)
+            .Bind(5, a.action)
+            .Bind(6, a.status)
+            .Bind(7, a.started)
+            .Bind(8, a.updated)
             .Bind(9, a.doc.dump());
         PW_RETURN_IF_ERROR(Done(ast));
       }
       for (const auto& [k, v] : kv) {
-        Stmt st(db_, "INSERT INTO kv (key, value) VALUES (?, ?) "
-                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+        Stmt st(db_,
+                "INSERT INTO kv (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
         st.Bind(1, k).Bind(2, v);
         PW_RETURN_IF_ERROR(Done(st));
       }
@@ -319,8 +329,8 @@ class SqliteStore final : public Store {
     if (!pipeline.empty()) st.Bind(1, pipeline);
     int rc;
     while ((rc = st.Step()) == SQLITE_ROW) {
-      out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Double(3), st.Double(4),
-                     ParseDoc(st.Text(5))});
+      out.push_back(
+          {st.Text(0), st.Text(1), st.Text(2), st.Double(3), st.Double(4), ParseDoc(st.Text(5))});
     }
     if (rc != SQLITE_DONE) return Error("list executions");
     return out;
@@ -360,8 +370,9 @@ class SqliteStore final : public Store {
 
   Status PutKv(const std::string& key, const std::string& value) override {
     std::lock_guard lock(mu_);
-    Stmt st(db_, "INSERT INTO kv (key, value) VALUES (?, ?) "
-                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    Stmt st(db_,
+            "INSERT INTO kv (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
     st.Bind(1, key).Bind(2, value);
     return Done(st);
   }
@@ -414,15 +425,17 @@ class SqliteStore final : public Store {
   }
   Status InsertVersion(const std::string& name, int version, const nlohmann::json& decl,
                        EpochSeconds now) {
-    Stmt st(db_, "INSERT INTO pipeline_versions (name, version, declaration, created) "
-                 "VALUES (?, ?, ?, ?)");
+    Stmt st(db_,
+            "INSERT INTO pipeline_versions (name, version, declaration, created) "
+            "VALUES (?, ?, ?, ?)");
     st.Bind(1, name).Bind(2, version).Bind(3, decl.dump()).Bind(4, now);
     return Done(st);
   }
   Status PutTags(const std::string& arn, const std::vector<Tag>& tags) {
     for (const auto& t : tags) {
-      Stmt st(db_, "INSERT INTO tags (resource_arn, key, value) VALUES (?, ?, ?) "
-                   "ON CONFLICT(resource_arn, key) DO UPDATE SET value = excluded.value");
+      Stmt st(db_,
+              "INSERT INTO tags (resource_arn, key, value) VALUES (?, ?, ?) "
+              "ON CONFLICT(resource_arn, key) DO UPDATE SET value = excluded.value");
       st.Bind(1, arn).Bind(2, t.key).Bind(3, t.value);
       PW_RETURN_IF_ERROR(Done(st));
     }
@@ -440,8 +453,10 @@ class SqliteStore final : public Store {
     int rc = st.Step();
     if (rc != SQLITE_ROW) {
       if (rc != SQLITE_DONE) return Error("get pipeline");
-      return NotFound("The pipeline '" + name + "' was not found; check its name with "
-                      "list-pipelines.", "PipelineNotFoundException");
+      return NotFound("The pipeline '" + name +
+                          "' was not found; check its name with "
+                          "list-pipelines.",
+                      "PipelineNotFoundException");
     }
     PipelineRecord rec{name, st.Text(0), st.Int(1), st.Double(2), st.Double(3), {}};
     const int want = version.value_or(rec.version);
@@ -451,7 +466,7 @@ class SqliteStore final : public Store {
     if (rc != SQLITE_ROW) {
       if (rc != SQLITE_DONE) return Error("get pipeline version");
       return NotFound("Pipeline '" + name + "' has no version " + std::to_string(want) +
-                      "; its current version is " + std::to_string(rec.version) + ".",
+                          "; its current version is " + std::to_string(rec.version) + ".",
                       "PipelineVersionNotFoundException");
     }
     rec.version = want;
@@ -467,9 +482,9 @@ class SqliteStore final : public Store {
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close_v2(db);
@@ -477,8 +492,8 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
   }
   sqlite3_busy_timeout(db, 5000);
   auto store = std::make_unique<SqliteStore>(db);
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                             "PRAGMA foreign_keys=ON"}) {
+  for (const char* pragma :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
     char* err = nullptr;
     if (sqlite3_exec(db, pragma, nullptr, nullptr, &err) != SQLITE_OK) {
       std::string msg = err ? err : "";

@@ -1,6 +1,5 @@
-#include <sqlite3.h>
-
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -27,7 +26,9 @@ class SqliteStoreTest : public ::testing::Test {
     return std::move(*s);
   }
   static nlohmann::json Decl(const std::string& name) {
-    return {{"name", name}, {"roleArn", "arn:aws:iam::123456789012:role/r"}, {"stages", nlohmann::json::array()}};
+    return {{"name", name},
+            {"roleArn", "arn:aws:iam::123456789012:role/r"},
+            {"stages", nlohmann::json::array()}};
   }
   std::string dir_, path_;
 };
@@ -107,7 +108,8 @@ TEST_F(SqliteStoreTest, DeleteRemovesEverything) {
   auto s = Open();
   ASSERT_TRUE(s->CreatePipeline("p", "arn:p", Decl("p"), {{"a", "1"}}, 1.0, 1000).ok());
   ASSERT_TRUE(s->SaveExecution({"e1", "p", "InProgress", 1.0, 1.0, {{"x", 1}}},
-                               {{"a1", "e1", "p", "S", "A", "InProgress", 1.0, 1.0, {}}}).ok());
+                               {{"a1", "e1", "p", "S", "A", "InProgress", 1.0, 1.0, {}}})
+                  .ok());
   ASSERT_TRUE(s->DeletePipeline("p").ok());
   EXPECT_EQ(s->DeletePipeline("p").wire_name(), "PipelineNotFoundException");
   EXPECT_TRUE(s->ListTags("arn:p")->empty());
@@ -120,7 +122,8 @@ TEST_F(SqliteStoreTest, ExecutionsUpsertAndOrderNewestFirst) {
   ASSERT_TRUE(s->SaveExecution({"e1", "p", "InProgress", 1.0, 1.0, {{"n", 1}}}, {}).ok());
   ASSERT_TRUE(s->SaveExecution({"e2", "p", "InProgress", 2.0, 2.0, {}}, {}).ok());
   ASSERT_TRUE(s->SaveExecution({"e1", "p", "Failed", 1.0, 3.0, {{"n", 2}}},
-                               {{"a1", "e1", "p", "S", "A", "Failed", 1.0, 3.0, {}}}).ok());
+                               {{"a1", "e1", "p", "S", "A", "Failed", 1.0, 3.0, {}}})
+                  .ok());
   auto list = s->ListExecutions("p");
   ASSERT_TRUE(list.ok());
   ASSERT_EQ(list->size(), 2u);
