@@ -1,7 +1,7 @@
 # Pipewright — the two commands of the README:
 #   make demo    install what is missing, build, run a pipeline that fails, retry it, succeed
 #   make check   install what is missing, build, run every test (unit + end-to-end)
-# Other targets: build, asan (ASan+UBSan unit tests), bench, format, lint, clean.
+# Other targets: build, asan (ASan+UBSan: unit and API end-to-end tests), bench, format, lint, clean.
 
 JOBS ?= $(shell nproc)
 
@@ -28,7 +28,7 @@ demo: deps build
 asan: test-deps
 	@cmake --preset asan >/dev/null
 	@cmake --build build-asan -j$(JOBS)
-	@ctest --test-dir build-asan --output-on-failure -j2 -LE e2e
+	@ctest --test-dir build-asan --output-on-failure -j2 -E e2e.console
 
 bench: deps
 	@cmake --preset release >/dev/null
