@@ -365,7 +365,24 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
         using Item = std::pair<const Execution*, const ActionRun*>;
         return Page<Item>(
             runs, in, 100, [](const Item& i) { return i.second->id; }, "actionExecutionDetails",
-            [&st](const Item& i) { return ActionExecutionDetail(st, *i.first, *i.second); });
+            [&st, &eng](const Item& i) {
+              json detail = ActionExecutionDetail(st, *i.first, *i.second);
+              // Rule 9: secret configuration values are shown as "****".
+              const json type_id = detail["input"].value("actionTypeId", json::object());
+              auto type = eng.FindCustomActionType(core::ActionTypeId{
+                  type_id.value("category", ""), type_id.value("owner", ""),
+                  type_id.value("provider", ""), type_id.value("version", "")});
+              if (type) {
+                for (const auto& p : type->value("actionConfigurationProperties", json::array())) {
+                  const std::string name = p.value("name", "");
+                  if (!p.value("secret", false)) continue;
+                  for (const char* k : {"configuration", "resolvedConfiguration"}) {
+                    if (detail["input"][k].contains(name)) detail["input"][k][name] = "****";
+                  }
+                }
+              }
+              return detail;
+            });
       });
 
   d.Register(Target("RetryStageExecution"), "RetryStageExecution",

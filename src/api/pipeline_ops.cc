@@ -76,7 +76,7 @@ void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
              [&e](const json& in, const RequestContext& ctx) -> Result<json> {
                std::vector<store::Tag> tags = TagsFrom(in.value("tags", json::array()));
                PW_ASSIGN_OR_RETURN(auto rec, e.CreatePipeline(in["pipeline"], tags, ctx.caller));
-               json out = {{"pipeline", rec.declaration}};
+               json out = {{"pipeline", e.MaskSecrets(rec.declaration)}};
                if (!tags.empty()) out["tags"] = TagsJson(tags);
                return out;
              });
@@ -89,7 +89,7 @@ void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
         PW_ASSIGN_OR_RETURN(auto rec, e.store().GetPipeline(in["name"], version));
         PW_ASSIGN_OR_RETURN(auto cur, e.store().GetPipeline(in["name"], std::nullopt));
         return json{
-            {"pipeline", rec.declaration},
+            {"pipeline", e.MaskSecrets(rec.declaration)},
             {"metadata",
              {{"pipelineArn", cur.arn}, {"created", cur.created}, {"updated", cur.updated}}}};
       });
@@ -97,7 +97,7 @@ void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
   d.Register(Target("UpdatePipeline"), "UpdatePipeline",
              [&e](const json& in, const RequestContext&) -> Result<json> {
                PW_ASSIGN_OR_RETURN(auto rec, e.UpdatePipeline(in["pipeline"]));
-               return json{{"pipeline", rec.declaration}};
+               return json{{"pipeline", e.MaskSecrets(rec.declaration)}};
              });
 
   d.Register(Target("DeletePipeline"), "DeletePipeline",

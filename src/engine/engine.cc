@@ -708,7 +708,66 @@ Result<store::PipelineRecord> Engine::CreatePipeline(const json& pipeline,
   return rec;
 }
 
-Result<store::PipelineRecord> Engine::UpdatePipeline(const json& pipeline) {
+namespace {
+
+constexpr const char* kMasked = "****";
+
+// Secret property names of the action type `t` (a PipelineDeclaration action's actionTypeId).
+std::vector<std::string> SecretProperties(const std::optional<json>& custom) {
+  std::vector<std::string> out;
+  if (!custom) return out;
+  for (const auto& p : custom->value("actionConfigurationProperties", json::array())) {
+    if (p.value("secret", false)) out.push_back(p.value("name", ""));
+  }
+  return out;
+}
+
+core::ActionTypeId TypeOf(const json& action) {
+  const json t = action.value("actionTypeId", json::object());
+  return {t.value("category", ""), t.value("owner", ""), t.value("provider", ""),
+          t.value("version", "")};
+}
+
+}  // namespace
+
+json Engine::MaskSecrets(json decl) const {
+  if (!decl.contains("stages") || !decl["stages"].is_array()) return decl;
+  for (auto& s : decl["stages"]) {
+    if (!s.contains("actions") || !s["actions"].is_array()) continue;
+    for (auto& a : s["actions"]) {
+      for (const auto& name : SecretProperties(FindCustomActionType(TypeOf(a)))) {
+        if (a.contains("configuration") && a["configuration"].contains(name)) {
+          a["configuration"][name] = kMasked;
+        }
+      }
+    }
+  }
+  return decl;
+}
+
+Result<store::PipelineRecord> Engine::UpdatePipeline(const json& incoming) {
+  // Rule 9: a secret sent back as "****" keeps the stored value (same stage
+  // and action names; a renamed stage loses it).
+  json pipeline = incoming;
+  if (auto cur = store_.GetPipeline(incoming.value("name", ""), std::nullopt); cur.ok()) {
+    for (auto& s : pipeline["stages"]) {
+      for (auto& a : s["actions"]) {
+        if (!a.contains("configuration")) continue;
+        for (auto& [key, value] : a["configuration"].items()) {
+          if (value != kMasked) continue;
+          for (const auto& os : cur->declaration.value("stages", json::array())) {
+            if (os.value("name", "") != s.value("name", "")) continue;
+            for (const auto& oa : os.value("actions", json::array())) {
+              if (oa.value("name", "") == a.value("name", "") && oa.contains("configuration") &&
+                  oa["configuration"].contains(key)) {
+                value = oa["configuration"][key];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
   json decl = NormalizeDeclaration(pipeline);
   core::PipelineDecl d = DeclFromJson(decl);
   PW_RETURN_IF_ERROR(core::ValidateStructure(

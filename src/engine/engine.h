@@ -134,6 +134,10 @@ class Engine {
 
   bool ActionTypeKnown(const core::ActionTypeId& id) const;
 
+  // Rule 9: configuration values of properties declared `secret` come back
+  // as "****" (GetPipeline, CreatePipeline/UpdatePipeline output).
+  nlohmann::json MaskSecrets(nlohmann::json declaration) const;
+
   // Custom action types (owner Custom). The ActionType JSON of the model.
   // Errors: ValidationException (exists, or bad queryable property),
   // LimitExceededException.

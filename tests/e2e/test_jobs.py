@@ -383,5 +383,45 @@ class BuiltinCommandsOffServerTest(JobsTestBase):
         self.assertIn("Command 2 (false) exited with code 1.", message)
 
 
+class SecretConfiguration(harness.ServerTestCase):
+    """Rule 9: secret configuration values are masked as **** and kept on update."""
+
+    server_args = ("--poll-wait", "0.2", "--no-start-on-create")
+
+    def test_secret_is_masked_kept_and_given_to_the_worker(self):
+        type_id = {"category": "Deploy", "owner": "Custom", "provider": "Vault", "version": "1"}
+        self.server.ok("CreateCustomActionType", {
+            "category": "Deploy", "provider": "Vault", "version": "1",
+            "configurationProperties": [
+                {"name": "Token", "required": True, "key": False, "secret": True},
+                {"name": "Target", "required": True, "key": True, "secret": False}],
+            "inputArtifactDetails": {"minimumCount": 0, "maximumCount": 1},
+            "outputArtifactDetails": {"minimumCount": 0, "maximumCount": 0}})
+        deploy = {"name": "Ship", "actionTypeId": type_id, "runOrder": 1,
+                  "configuration": {"Token": "s3cr3t", "Target": "prod"}}
+        p = pipeline("Secret", [
+            ("Source", [action("S", "Source", "Directory", config={"Path": self.tmp},
+                               outputs=["A"])]),
+            ("Deploy", [deploy])])
+        created = self.server.ok("CreatePipeline", {"pipeline": p})
+        self.assertEqual(created["pipeline"]["stages"][1]["actions"][0]["configuration"]["Token"], "****")
+        got = self.server.ok("GetPipeline", {"name": "Secret"})["pipeline"]
+        cfg = got["stages"][1]["actions"][0]["configuration"]
+        self.assertEqual(cfg, {"Token": "****", "Target": "prod"})
+        # Round-trip the masked definition: the stored secret survives.
+        got["stages"][1]["actions"][0]["configuration"]["Target"] = "staging"
+        self.server.ok("UpdatePipeline", {"pipeline": got})
+        self.server.ok("StartPipelineExecution", {"name": "Secret"})
+        jobs = wait_for(lambda: self.server.ok("PollForJobs", {"actionTypeId": type_id})["jobs"],
+                        what="a job")
+        conf = jobs[0]["data"]["actionConfiguration"]["configuration"]
+        self.assertEqual(conf, {"Token": "s3cr3t", "Target": "staging"})
+        # A missing required property is refused at update time.
+        del got["stages"][1]["actions"][0]["configuration"]["Token"]
+        status, err = self.server.call("UpdatePipeline", {"pipeline": got})
+        self.assertEqual((status, err["__type"]), (400, "InvalidActionDeclarationException"))
+        self.assertIn("Token", err["message"])
+
+
 if __name__ == "__main__":
     unittest.main()
