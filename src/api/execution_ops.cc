@@ -369,9 +369,9 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
               json detail = ActionExecutionDetail(st, *i.first, *i.second);
               // Rule 9: secret configuration values are shown as "****".
               const json type_id = detail["input"].value("actionTypeId", json::object());
-              auto type = eng.FindCustomActionType(core::ActionTypeId{
-                  type_id.value("category", ""), type_id.value("owner", ""),
-                  type_id.value("provider", ""), type_id.value("version", "")});
+              auto type = eng.FindCustomActionType(
+                  core::ActionTypeId{type_id.value("category", ""), type_id.value("owner", ""),
+                                     type_id.value("provider", ""), type_id.value("version", "")});
               if (type) {
                 for (const auto& p : type->value("actionConfigurationProperties", json::array())) {
                   const std::string name = p.value("name", "");
