@@ -14,6 +14,7 @@
 #include "runner/artifact_store.h"
 #include "runner/deploy_dir.h"
 #include "runner/git_source.h"
+#include "runner/orphans.h"
 #include "runner/process_launcher.h"
 
 namespace pw::engine {
@@ -633,9 +634,19 @@ Status Engine::Recover() {
       const core::ActionDecl* a = FindActionDecl(ps.decl, r.stage, r.action);
       return a != nullptr && IsJobAction(*a);
     };
-    core::FailInterruptedRuns(
-        ps, [&](const core::ActionRun& r) { return r.token.empty() && !is_job_run(r); },
-        kRestartMessage, now, &out);
+    auto interrupted = [&](const core::ActionRun& r) { return r.token.empty() && !is_job_run(r); };
+    // Their processes may have outlived the old server: end them, so a retry
+    // never runs beside a leftover copy.
+    std::set<std::string> orphans;
+    for (const auto& e : ps.executions) {
+      for (const auto& r : e.runs) {
+        if (r.status == core::ActionStatus::kInProgress && interrupted(r)) orphans.insert(r.id);
+      }
+    }
+    if (int n = runner::KillActionProcesses(orphans); n > 0) {
+      PW_LOG(Info) << "killed " << n << " process group(s) left by interrupted actions";
+    }
+    core::FailInterruptedRuns(ps, interrupted, kRestartMessage, now, &out);
     for (const auto& e : ps.executions) {
       for (const auto& r : e.runs) {
         if (r.status != core::ActionStatus::kInProgress || !is_job_run(r)) continue;

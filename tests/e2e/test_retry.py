@@ -26,6 +26,15 @@ def my_first_pipeline(tmp, flag, name="MyFirstPipeline", on_failure=None, extra_
     return p
 
 
+def process_alive(pid):
+    """True if `pid` exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 class GuideWalkthrough(harness.ServerTestCase):
     def run_story(self, cli):
         flag = os.path.join(self.tmp, "fixed")
@@ -350,12 +359,17 @@ class AfterRestart(harness.ServerTestCase):
         gate = os.path.join(self.tmp, "gate")
         self.server.ok("CreatePipeline", {"pipeline": pipeline("K", [
             ("Source", [action("S", "Source", "Directory", config={"Path": self.tmp}, outputs=["X"])]),
-            ("Staging", [commands("Long", ["touch %s.started" % gate,
+            ("Staging", [commands("Long", ["echo $$ > %s.pid" % gate, "touch %s.started" % gate,
                                            "while [ ! -f %s ]; do sleep 0.05; done" % gate])])])})
         wait_for(lambda: os.path.exists(gate + ".started"), what="action started")
         eid = stage_state(self.server, "K", "Staging")["latestExecution"]["pipelineExecutionId"]
+        with open(gate + ".pid") as f:
+            pid = int(f.read())
         self.server.kill9()
+        self.assertTrue(process_alive(pid), "the action outlives kill -9 of the server")
         self.server.start()
+        # The restarted server ends the leftover process group of the interrupted action.
+        wait_for(lambda: not process_alive(pid), what="the orphaned action process to be killed")
         st = stage_state(self.server, "K", "Staging")
         self.assertEqual(st["latestExecution"]["status"], "Failed")
         self.assertIn("stopped while this action was running",
