@@ -21,12 +21,10 @@ TEST(Orphans, KillsOnlyTheNamedActionsGroups) {
     s.env = {"PATH=/usr/bin:/bin", "PIPEWRIGHT_ACTION_EXECUTION_ID=" + id};
     return s;
   };
-  auto named = launcher->Start(spec("run-a"), [&](ProcessId, const ProcessExit& x) {
-    named_done.set_value(x);
-  });
-  auto other = launcher->Start(spec("run-b"), [&](ProcessId, const ProcessExit& x) {
-    other_done.set_value(x);
-  });
+  auto named = launcher->Start(spec("run-a"),
+                               [&](ProcessId, const ProcessExit& x) { named_done.set_value(x); });
+  auto other = launcher->Start(spec("run-b"),
+                               [&](ProcessId, const ProcessExit& x) { other_done.set_value(x); });
   ASSERT_TRUE(named.ok() && other.ok());
   // Wait (with a deadline) until the shells have exec'd and show the variable.
   int killed = 0;
