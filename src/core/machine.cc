@@ -257,6 +257,20 @@ bool StepWaiting(PipelineState& p, EpochSeconds now, IdSource& ids, Outcome* out
   return changed;
 }
 
+// A fresh InProgress execution of the current version, not yet added to `p`.
+Execution NewExecution(const PipelineState& p, const std::string& trigger_type,
+                       const std::string& trigger_detail, EpochSeconds now, IdSource& ids) {
+  Execution e;
+  e.id = ids.NewId();
+  e.pipeline = p.decl.name;
+  e.pipeline_version = p.decl.version;
+  e.started = now;
+  e.updated = now;
+  e.trigger_type = trigger_type;
+  e.trigger_detail = trigger_detail;
+  return e;
+}
+
 Status NotRetryable(std::string msg) {
   return FailedPrecondition(std::move(msg), "StageNotRetryableException");
 }
@@ -266,14 +280,7 @@ Status NotRetryable(std::string msg) {
 Execution& StartExecution(PipelineState& p, const std::string& trigger_type,
                           const std::string& trigger_detail, EpochSeconds now, IdSource& ids,
                           Outcome* out) {
-  Execution e;
-  e.id = ids.NewId();
-  e.pipeline = p.decl.name;
-  e.pipeline_version = p.decl.version;
-  e.started = now;
-  e.updated = now;
-  e.trigger_type = trigger_type;
-  e.trigger_detail = trigger_detail;
+  Execution e = NewExecution(p, trigger_type, trigger_detail, now, ids);
   p.executions.push_back(std::move(e));
   Execution& ref = p.executions.back();
   Touch(ref, now, out);
@@ -573,14 +580,7 @@ Result<std::string> StartRollback(PipelineState& p, const std::string& stage,
                     "; wait for it to finish, or stop it, then roll back.");
     }
   }
-  Execution e;
-  e.id = ids.NewId();
-  e.pipeline = p.decl.name;
-  e.pipeline_version = p.decl.version;
-  e.started = now;
-  e.updated = now;
-  e.trigger_type = trigger_type;
-  e.trigger_detail = target_id;
+  Execution e = NewExecution(p, trigger_type, target_id, now, ids);
   e.execution_type = "ROLLBACK";
   e.rollback_target = target_id;
   e.artifacts = target->artifacts;  // Reuse the target's stored artifacts (rule 58).

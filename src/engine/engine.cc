@@ -1166,12 +1166,8 @@ Result<std::vector<Job>> Engine::PollForJobs(const core::ActionTypeId& type, int
 
 Result<std::string> Engine::AcknowledgeJob(const std::string& job_id, const std::string& nonce) {
   std::lock_guard lock(mu_);
-  LoadJobsLocked();
-  auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) {
-    return NotFound("Job " + job_id + " does not exist.", "JobNotFoundException");
-  }
-  Job& job = it->second;
+  PW_ASSIGN_OR_RETURN(Job * found, FindJobLocked(job_id));
+  Job& job = *found;
   if (job.nonce != nonce) {
     return InvalidArgument("The nonce does not match job " + job_id +
                                ": another worker was handed this job, or it was handed out again.",
@@ -1185,14 +1181,19 @@ Result<std::string> Engine::AcknowledgeJob(const std::string& job_id, const std:
   return job.status;
 }
 
-Result<Job> Engine::GetJob(const std::string& job_id) {
-  std::lock_guard lock(mu_);
+Result<Job*> Engine::FindJobLocked(const std::string& job_id) {
   LoadJobsLocked();
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) {
     return NotFound("Job " + job_id + " does not exist.", "JobNotFoundException");
   }
-  return it->second;
+  return &it->second;
+}
+
+Result<Job> Engine::GetJob(const std::string& job_id) {
+  std::lock_guard lock(mu_);
+  PW_ASSIGN_OR_RETURN(Job * job, FindJobLocked(job_id));
+  return *job;
 }
 
 namespace {
@@ -1210,11 +1211,8 @@ Status JobNotWorkable(const Job& job) {
 
 Status Engine::PutJobSuccess(const std::string& job_id, const JobSuccess& result) {
   std::lock_guard lock(mu_);
-  LoadJobsLocked();
-  auto it = jobs_.find(job_id);
-  if (it == jobs_.end())
-    return NotFound("Job " + job_id + " does not exist.", "JobNotFoundException");
-  Job& job = it->second;
+  PW_ASSIGN_OR_RETURN(Job * found, FindJobLocked(job_id));
+  Job& job = *found;
   if (job.status != "InProgress") return JobNotWorkable(job);
   if (!result.continuation_token.empty() && !result.output_variables.empty()) {
     return InvalidArgument("outputVariables can be sent only without a continuationToken.");
@@ -1275,11 +1273,8 @@ Status Engine::PutJobSuccess(const std::string& job_id, const JobSuccess& result
 Status Engine::PutJobFailure(const std::string& job_id, const std::string& type,
                              const std::string& message, const std::string& external_id) {
   std::lock_guard lock(mu_);
-  LoadJobsLocked();
-  auto it = jobs_.find(job_id);
-  if (it == jobs_.end())
-    return NotFound("Job " + job_id + " does not exist.", "JobNotFoundException");
-  Job& job = it->second;
+  PW_ASSIGN_OR_RETURN(Job * found, FindJobLocked(job_id));
+  Job& job = *found;
   if (job.status != "InProgress") return JobNotWorkable(job);
   job.status = "Failed";
   SaveJobLocked(job);

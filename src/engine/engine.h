@@ -192,6 +192,8 @@ class Engine {
                        const std::string& continuation_token);
   void SaveJobLocked(const Job& job);
   void LoadJobsLocked();
+  // The job, or JobNotFoundException. Requires mu_.
+  Result<Job*> FindJobLocked(const std::string& job_id);
   void WorkerLoop();
   void TickerLoop();
   void Tick();

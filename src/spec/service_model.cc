@@ -33,6 +33,26 @@ std::string Fail(const nlohmann::json& v, const std::string& path, const std::st
   return "Value " + Quote(v) + " at '" + path + "' failed to satisfy constraint: " + what;
 }
 
+// Appends an error when `n` is outside [min, max] (a bound < 0 is absent);
+// `what` is "length" or "value". Returns true when within bounds.
+bool CheckBounds(const nlohmann::json& v, const std::string& where, double n, double min,
+                 double max, const char* what, std::vector<std::string>* errors) {
+  bool ok = true;
+  if (min >= 0 && n < min) {
+    errors->push_back(Fail(v, where,
+                           std::string("Member must have ") + what + " greater than or equal to " +
+                               std::to_string(static_cast<long>(min))));
+    ok = false;
+  }
+  if (max >= 0 && n > max) {
+    errors->push_back(Fail(v, where,
+                           std::string("Member must have ") + what + " less than or equal to " +
+                               std::to_string(static_cast<long>(max))));
+    ok = false;
+  }
+  return ok;
+}
+
 std::string Join(const std::string& path, const std::string& member) {
   return path.empty() ? member : path + "." + member;
 }
@@ -138,17 +158,7 @@ void ServiceModel::Walk(const std::string& shape_name, const nlohmann::json& val
       errors->push_back(Fail(value, where, "Member must be a JSON array"));
       return;
     }
-    double n = static_cast<double>(value.size());
-    if (min >= 0 && n < min) {
-      errors->push_back(Fail(value, where,
-                             "Member must have length greater than or equal to " +
-                                 std::to_string(static_cast<long>(min))));
-    }
-    if (max >= 0 && n > max) {
-      errors->push_back(Fail(value, where,
-                             "Member must have length less than or equal to " +
-                                 std::to_string(static_cast<long>(max))));
-    }
+    CheckBounds(value, where, static_cast<double>(value.size()), min, max, "length", errors);
     const std::string member_shape = (*shape)["member"]["shape"].get<std::string>();
     for (size_t i = 0; i < value.size(); ++i) {
       Walk(member_shape, value[i], Join(path, std::to_string(i + 1) + ".member"), errors);
@@ -160,17 +170,7 @@ void ServiceModel::Walk(const std::string& shape_name, const nlohmann::json& val
       errors->push_back(Fail(value, where, "Member must be a JSON object"));
       return;
     }
-    double n = static_cast<double>(value.size());
-    if (min >= 0 && n < min) {
-      errors->push_back(Fail(value, where,
-                             "Member must have length greater than or equal to " +
-                                 std::to_string(static_cast<long>(min))));
-    }
-    if (max >= 0 && n > max) {
-      errors->push_back(Fail(value, where,
-                             "Member must have length less than or equal to " +
-                                 std::to_string(static_cast<long>(max))));
-    }
+    CheckBounds(value, where, static_cast<double>(value.size()), min, max, "length", errors);
     const std::string key_shape = (*shape)["key"]["shape"].get<std::string>();
     const std::string value_shape = (*shape)["value"]["shape"].get<std::string>();
     for (const auto& [k, v] : value.items()) {
@@ -185,20 +185,8 @@ void ServiceModel::Walk(const std::string& shape_name, const nlohmann::json& val
       return;
     }
     const std::string s = value.get<std::string>();
-    double n = static_cast<double>(CodePoints(s));
-    bool length_ok = true;
-    if (min >= 0 && n < min) {
-      length_ok = false;
-      errors->push_back(Fail(value, where,
-                             "Member must have length greater than or equal to " +
-                                 std::to_string(static_cast<long>(min))));
-    }
-    if (max >= 0 && n > max) {
-      length_ok = false;
-      errors->push_back(Fail(value, where,
-                             "Member must have length less than or equal to " +
-                                 std::to_string(static_cast<long>(max))));
-    }
+    const bool length_ok =
+        CheckBounds(value, where, static_cast<double>(CodePoints(s)), min, max, "length", errors);
     if (shape->contains("enum")) {
       bool found = false;
       std::string set;
@@ -224,17 +212,7 @@ void ServiceModel::Walk(const std::string& shape_name, const nlohmann::json& val
       errors->push_back(Fail(value, where, "Member must be an integer"));
       return;
     }
-    double n = value.get<double>();
-    if (min >= 0 && n < min) {
-      errors->push_back(Fail(value, where,
-                             "Member must have value greater than or equal to " +
-                                 std::to_string(static_cast<long>(min))));
-    }
-    if (max >= 0 && n > max) {
-      errors->push_back(Fail(value, where,
-                             "Member must have value less than or equal to " +
-                                 std::to_string(static_cast<long>(max))));
-    }
+    CheckBounds(value, where, value.get<double>(), min, max, "value", errors);
     return;
   }
   if (type == "boolean") {
