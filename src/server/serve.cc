@@ -53,6 +53,7 @@ int RunServe(const std::vector<std::string>& args) {
   std::string region = "us-east-1";
   std::string account = "123456789012";
   std::string keys_file;
+  std::string database;
   bool no_start_on_create = false;
   bool no_local_runners = false;
   double job_timeout = 24 * 3600;
@@ -60,7 +61,12 @@ int RunServe(const std::vector<std::string>& args) {
   double source_poll = 30;
   double approval_timeout = 7 * 24 * 3600;
   app.add_option("--listen", listen, "host:port to listen on; port 0 picks a free port");
-  app.add_option("--data-dir", data_dir, "directory for the database, artifacts and logs");
+  app.add_option("--data-dir", data_dir,
+                 "directory for artifacts and logs, and the SQLite database unless --database");
+  app.add_option("--database", database,
+                 "postgresql://user@host[:port]/dbname[?param=value...]: keep the state in "
+                 "this PostgreSQL database, which several servers can share (default: SQLite "
+                 "in --data-dir); keep a password in ~/.pgpass or PGPASSWORD, not in the URL");
   app.add_option("--region", region, "region named in ARNs");
   app.add_option("--account-id", account, "12-digit account id named in ARNs");
   app.add_option("--auth-keys-file", keys_file,
@@ -84,6 +90,12 @@ int RunServe(const std::vector<std::string>& args) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  const bool postgres =
+      database.rfind("postgresql://", 0) == 0 || database.rfind("postgres://", 0) == 0;
+  if (!database.empty() && !postgres) {
+    std::fprintf(stderr, "pipewright: --database must be a postgresql:// or postgres:// URL\n");
+    return 2;
+  }
 
   // Block the signals before any thread starts: one thread waits for them.
   sigset_t sigs;
@@ -100,7 +112,8 @@ int RunServe(const std::vector<std::string>& args) {
                  ec.message().c_str());
     return 1;
   }
-  auto store = store::OpenSqliteStore(data_dir + "/pipewright.db");
+  auto store = postgres ? store::OpenPostgresStore(database)
+                        : store::OpenSqliteStore(data_dir + "/pipewright.db");
   if (!store.ok()) {
     std::fprintf(stderr, "pipewright: %s\n", store.status().ToString().c_str());
     return 1;
@@ -180,7 +193,8 @@ int RunServe(const std::vector<std::string>& args) {
   }
   std::printf("listening on http://%s\n", bound->c_str());
   std::fflush(stdout);
-  PW_LOG(Info) << "pipewright serving on " << *bound << ", data in " << opts.data_dir;
+  PW_LOG(Info) << "pipewright serving on " << *bound << ", data in " << opts.data_dir
+               << (postgres ? ", state in PostgreSQL" : "");
 
   std::thread waiter([&] {
     int sig = 0;

@@ -120,4 +120,13 @@ class Store {
 // synchronous=FULL. kUnavailable if the file cannot be opened.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
 
+// Opens (creating and migrating) the PostgreSQL store named by `conninfo`, a
+// libpq connection string or URI ("postgresql://user@host:5432/db"), so
+// several servers can share one database. kUnavailable if the server cannot
+// be reached or refuses the connection (the message is the server's; it never
+// repeats the password); kFailedPrecondition if the schema is newer than this
+// build. Database errors of later calls are kUnavailable too (retry the call);
+// a connection lost between calls is re-established once per call.
+Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo);
+
 }  // namespace pw::store

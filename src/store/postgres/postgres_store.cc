@@ -1,0 +1,636 @@
+// PostgreSQL implementation of Store, so several servers can share one
+// database. Same contract as the SQLite store, including error codes, wire
+// names and ordering (names and keys sort bytewise: columns are COLLATE "C").
+//
+// One libpq connection guarded by a mutex. Every mutating call is one
+// SERIALIZABLE transaction (BEGIN ... COMMIT, ROLLBACK on any error), so a
+// check-then-write such as the pipeline limit or the next version number holds
+// across servers too; a serialization failure or deadlock (SQLSTATE
+// 40001/40P01) reruns the whole transaction a few times before the call gives
+// up with kUnavailable. Any other database error is kUnavailable with the
+// server's message. A connection found broken is re-established once per call
+// (PQreset) and the call rerun, except when it broke during COMMIT: then the
+// outcome is unknown and the call reports kUnavailable rather than guess.
+// Values always travel apart from the SQL text (PQexecParams).
+//
+// Schema changes are numbered migrations recorded in schema_migrations, each
+// applied in its own transaction holding an advisory lock, so two servers
+// starting at once never apply one twice.
+
+#include <libpq-fe.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <initializer_list>
+#include <iterator>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "store/store.h"
+
+namespace pw::store {
+namespace {
+
+// Schema migrations, in order. Never edit a released entry: append.
+// Mirrors the SQLite schema: BIGSERIAL seq keeps insertion order ("newest
+// first"), DOUBLE PRECISION holds epoch seconds, TEXT holds JSON documents
+// exactly as written.
+const char* const kMigrations[] = {
+    // 1: pipelines, every version of each, tags.
+    R"sql(
+    CREATE TABLE pipelines (
+      name TEXT COLLATE "C" PRIMARY KEY,
+      arn TEXT NOT NULL,
+      current_version INTEGER NOT NULL,
+      created DOUBLE PRECISION NOT NULL,
+      updated DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE pipeline_versions (
+      name TEXT COLLATE "C" NOT NULL,
+      version INTEGER NOT NULL,
+      declaration TEXT NOT NULL,
+      created DOUBLE PRECISION NOT NULL,
+      PRIMARY KEY (name, version)
+    );
+    CREATE TABLE tags (
+      resource_arn TEXT COLLATE "C" NOT NULL,
+      key TEXT COLLATE "C" NOT NULL,
+      value TEXT NOT NULL,
+      PRIMARY KEY (resource_arn, key)
+    );
+    )sql",
+    // 2: executions and action executions (one row per attempt), key/value state.
+    R"sql(
+    CREATE TABLE executions (
+      seq BIGSERIAL PRIMARY KEY,
+      id TEXT NOT NULL UNIQUE,
+      pipeline TEXT NOT NULL,
+      status TEXT NOT NULL,
+      started DOUBLE PRECISION NOT NULL,
+      updated DOUBLE PRECISION NOT NULL,
+      doc TEXT NOT NULL
+    );
+    CREATE INDEX executions_by_pipeline ON executions (pipeline, seq);
+    CREATE TABLE action_executions (
+      seq BIGSERIAL PRIMARY KEY,
+      id TEXT NOT NULL UNIQUE,
+      execution_id TEXT NOT NULL,
+      pipeline TEXT NOT NULL,
+      stage TEXT NOT NULL,
+      action TEXT NOT NULL,
+      status TEXT NOT NULL,
+      started DOUBLE PRECISION NOT NULL,
+      updated DOUBLE PRECISION NOT NULL,
+      doc TEXT NOT NULL
+    );
+    CREATE INDEX action_executions_by_pipeline ON action_executions (pipeline, seq);
+    CREATE INDEX action_executions_by_execution ON action_executions (execution_id, seq);
+    CREATE TABLE kv (
+      key TEXT COLLATE "C" PRIMARY KEY,
+      value TEXT NOT NULL
+    );
+    )sql",
+};
+
+// pg_advisory_xact_lock key taken by every migration transaction ("pwmigrat").
+constexpr const char* kMigrationLockKey = "8101773306035069300";
+
+// Attempts of one call when transactions keep failing with 40001/40P01; with
+// the backoff below, about 0.25 s of waiting in all at worst.
+constexpr int kMaxAttempts = 8;
+
+struct ResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using PgResult = std::unique_ptr<PGresult, ResultDeleter>;
+
+// One query parameter in text format, or SQL NULL. A string parameter is
+// borrowed: it must outlive the query (temporaries in the call expression do).
+class Param {
+ public:
+  Param(const std::string& s) : borrowed_(s.c_str()) {}  // NOLINT: implicit by design.
+  Param(const char* s) : borrowed_(s) {}                 // NOLINT
+  Param(int v) : owned_(std::to_string(v)) {}            // NOLINT
+  Param(double d) {                                      // NOLINT
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);  // Shortest exact form.
+    owned_.assign(buf, end);
+  }
+  Param(std::optional<int> v) : null_(!v), owned_(v ? std::to_string(*v) : "") {}  // NOLINT
+  const char* value() const {
+    if (null_) return nullptr;
+    return borrowed_ ? borrowed_ : owned_.c_str();
+  }
+
+ private:
+  const char* borrowed_ = nullptr;
+  bool null_ = false;
+  std::string owned_;
+};
+
+std::string Text(const PGresult* r, int row, int col) {
+  return std::string(PQgetvalue(r, row, col), static_cast<size_t>(PQgetlength(r, row, col)));
+}
+double Double(const PGresult* r, int row, int col) {
+  const char* p = PQgetvalue(r, row, col);
+  double d = 0;
+  std::from_chars(p, p + PQgetlength(r, row, col), d);
+  return d;
+}
+int Int(const PGresult* r, int row, int col) {
+  const char* p = PQgetvalue(r, row, col);
+  int v = 0;
+  std::from_chars(p, p + PQgetlength(r, row, col), v);
+  return v;
+}
+nlohmann::json ParseDoc(const std::string& s) {
+  nlohmann::json j = nlohmann::json::parse(s, nullptr, false);
+  return j.is_discarded() ? nlohmann::json::object() : j;
+}
+
+void IgnoreNotice(void*, const char*) {}
+
+class PostgresStore final : public Store {
+ public:
+  explicit PostgresStore(PGconn* conn) : conn_(conn) {
+    PQsetNoticeProcessor(conn_, IgnoreNotice, nullptr);
+  }
+  ~PostgresStore() override { PQfinish(conn_); }
+  PostgresStore(const PostgresStore&) = delete;
+  PostgresStore& operator=(const PostgresStore&) = delete;
+
+  Status Migrate() {
+    std::lock_guard lock(mu_);
+    const int want = static_cast<int>(std::size(kMigrations));
+    for (;;) {
+      // Each step: take the lock, see what is applied, apply the next one.
+      int have = 0;
+      Status s = Run(Mode::kLockedTransaction, [&]() -> Status {
+        PW_RETURN_IF_ERROR(
+            Query("SELECT pg_advisory_xact_lock($1::bigint)", {kMigrationLockKey}).status());
+        PW_RETURN_IF_ERROR(
+            Script("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                   "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"));
+        PW_ASSIGN_OR_RETURN(PgResult r,
+                            Query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", {}));
+        have = Int(r.get(), 0, 0);
+        if (have >= want) return Status::Ok();
+        PW_RETURN_IF_ERROR(Script(kMigrations[have]));
+        return Query("INSERT INTO schema_migrations (version) VALUES ($1)", {have + 1}).status();
+      });
+      PW_RETURN_IF_ERROR(s);
+      if (have > want) {
+        return FailedPrecondition("database schema version " + std::to_string(have) +
+                                  " is newer than this build understands (" + std::to_string(want) +
+                                  "); upgrade pipewright");
+      }
+      if (have >= want) return Status::Ok();
+    }
+  }
+
+  Result<PipelineRecord> CreatePipeline(const std::string& name, const std::string& arn,
+                                        nlohmann::json declaration, const std::vector<Tag>& tags,
+                                        EpochSeconds now, int max_pipelines) override {
+    std::lock_guard lock(mu_);
+    declaration["version"] = 1;
+    PipelineRecord rec{name, arn, 1, now, now, declaration};
+    Status s = Run(Mode::kTransaction, [&]() -> Status {
+      PW_ASSIGN_OR_RETURN(PgResult taken, Query("SELECT 1 FROM pipelines WHERE name = $1", {name}));
+      if (PQntuples(taken.get()) > 0) {
+        return AlreadyExists(
+            "A pipeline named '" + name + "' already exists; choose another name or update it.",
+            "PipelineNameInUseException");
+      }
+      PW_ASSIGN_OR_RETURN(PgResult count, Query("SELECT COUNT(*) FROM pipelines", {}));
+      if (Int(count.get(), 0, 0) >= max_pipelines) {
+        return ResourceExhausted("The limit of " + std::to_string(max_pipelines) +
+                                     " pipelines has been reached; delete one first.",
+                                 "LimitExceededException");
+      }
+      PW_RETURN_IF_ERROR(Query("INSERT INTO pipelines (name, arn, current_version, created, "
+                               "updated) VALUES ($1, $2, 1, $3, $4)",
+                               {name, arn, now, now})
+                             .status());
+      PW_RETURN_IF_ERROR(InsertVersion(name, 1, declaration, now));
+      return PutTags(arn, tags);
+    });
+    if (!s.ok()) return s;
+    return rec;
+  }
+
+  Result<PipelineRecord> UpdatePipeline(const std::string& name, nlohmann::json declaration,
+                                        EpochSeconds now) override {
+    std::lock_guard lock(mu_);
+    PipelineRecord rec;
+    Status s = Run(Mode::kTransaction, [&]() -> Status {
+      PW_ASSIGN_OR_RETURN(rec, GetLocked(name, std::nullopt));
+      rec.version += 1;
+      rec.updated = now;
+      declaration["version"] = rec.version;
+      rec.declaration = declaration;
+      PW_RETURN_IF_ERROR(
+          Query("UPDATE pipelines SET current_version = $1, updated = $2 WHERE name = $3",
+                {rec.version, now, name})
+              .status());
+      return InsertVersion(name, rec.version, declaration, now);
+    });
+    if (!s.ok()) return s;
+    return rec;
+  }
+
+  Result<PipelineRecord> GetPipeline(const std::string& name, std::optional<int> version) override {
+    std::lock_guard lock(mu_);
+    PipelineRecord rec;
+    PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+      PW_ASSIGN_OR_RETURN(rec, GetLocked(name, version));
+      return Status::Ok();
+    }));
+    return rec;
+  }
+
+  Result<std::vector<PipelineRecord>> ListPipelines() override {
+    std::lock_guard lock(mu_);
+    std::vector<PipelineRecord> out;
+    PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+      PW_ASSIGN_OR_RETURN(
+          PgResult r, Query("SELECT p.name, p.arn, p.current_version, p.created, p.updated, "
+                            "v.declaration FROM pipelines p JOIN pipeline_versions v "
+                            "ON v.name = p.name AND v.version = p.current_version ORDER BY p.name",
+                            {}));
+      out.clear();
+      for (int i = 0; i < PQntuples(r.get()); ++i) {
+        out.push_back({Text(r.get(), i, 0), Text(r.get(), i, 1), Int(r.get(), i, 2),
+                       Double(r.get(), i, 3), Double(r.get(), i, 4),
+                       ParseDoc(Text(r.get(), i, 5))});
+      }
+      return Status::Ok();
+    }));
+    return out;
+  }
+
+  Status DeletePipeline(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    return Run(Mode::kTransaction, [&]() -> Status {
+      PW_ASSIGN_OR_RETURN(PipelineRecord cur, GetLocked(name, std::nullopt));
+      for (const char* sql : {"DELETE FROM pipelines WHERE name = $1",
+                              "DELETE FROM pipeline_versions WHERE name = $1",
+                              "DELETE FROM executions WHERE pipeline = $1",
+                              "DELETE FROM action_executions WHERE pipeline = $1",
+                              "DELETE FROM kv WHERE key = 'pstate/' || $1"}) {
+        PW_RETURN_IF_ERROR(Query(sql, {name}).status());
+      }
+      return Query("DELETE FROM tags WHERE resource_arn = $1", {cur.arn}).status();
+    });
+  }
+
+  Result<std::vector<Tag>> ListTags(const std::string& arn) override {
+    std::lock_guard lock(mu_);
+    std::vector<Tag> out;
+    PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+      PW_ASSIGN_OR_RETURN(
+          PgResult r,
+          Query("SELECT key, value FROM tags WHERE resource_arn = $1 ORDER BY key", {arn}));
+      out.clear();
+      for (int i = 0; i < PQntuples(r.get()); ++i) {
+        out.push_back({Text(r.get(), i, 0), Text(r.get(), i, 1)});
+      }
+      return Status::Ok();
+    }));
+    return out;
+  }
+
+  Status TagResource(const std::string& arn, const std::vector<Tag>& tags) override {
+    std::lock_guard lock(mu_);
+    return Run(Mode::kTransaction, [&] { return PutTags(arn, tags); });
+  }
+
+  Status UntagResource(const std::string& arn, const std::vector<std::string>& keys) override {
+    std::lock_guard lock(mu_);
+    return Run(Mode::kTransaction, [&]() -> Status {
+      for (const auto& k : keys) {
+        PW_RETURN_IF_ERROR(
+            Query("DELETE FROM tags WHERE resource_arn = $1 AND key = $2", {arn, k}).status());
+      }
+      return Status::Ok();
+    });
+  }
+
+  Status SaveBatch(const std::vector<ExecutionRow>& executions,
+                   const std::vector<ActionExecutionRow>& actions,
+                   const std::vector<std::pair<std::string, std::string>>& kv) override {
+    std::lock_guard lock(mu_);
+    // Serialize the documents once, not once per attempt.
+    std::vector<std::string> execution_docs, action_docs;
+    for (const auto& e : executions) execution_docs.push_back(e.doc.dump());
+    for (const auto& a : actions) action_docs.push_back(a.doc.dump());
+    return Run(Mode::kTransaction, [&]() -> Status {
+      for (size_t i = 0; i < executions.size(); ++i) {
+        const ExecutionRow& e = executions[i];
+        PW_RETURN_IF_ERROR(
+            Query("INSERT INTO executions (id, pipeline, status, started, updated, doc) "
+                  "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET "
+                  "status = excluded.status, updated = excluded.updated, doc = excluded.doc",
+                  {e.id, e.pipeline, e.status, e.started, e.updated, execution_docs[i]})
+                .status());
+      }
+      for (size_t i = 0; i < actions.size(); ++i) {
+        const ActionExecutionRow& a = actions[i];
+        PW_RETURN_IF_ERROR(
+            Query("INSERT INTO action_executions (id, execution_id, pipeline, stage, action, "
+                  "status, started, updated, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+                  "ON CONFLICT (id) DO UPDATE SET status = excluded.status, "
+                  "updated = excluded.updated, doc = excluded.doc",
+                  {a.id, a.execution_id, a.pipeline, a.stage, a.action, a.status, a.started,
+                   a.updated, action_docs[i]})
+                .status());
+      }
+      for (const auto& [k, v] : kv) PW_RETURN_IF_ERROR(Upsert(k, v));
+      return Status::Ok();
+    });
+  }
+
+  Result<std::vector<ExecutionRow>> ListExecutions(const std::string& pipeline) override {
+    std::lock_guard lock(mu_);
+    std::vector<ExecutionRow> out;
+    PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+      PW_ASSIGN_OR_RETURN(
+          PgResult r,
+          pipeline.empty()
+              ? Query("SELECT id, pipeline, status, started, updated, doc FROM executions "
+                      "ORDER BY seq DESC",
+                      {})
+              : Query("SELECT id, pipeline, status, started, updated, doc FROM executions "
+                      "WHERE pipeline = $1 ORDER BY seq DESC",
+                      {pipeline}));
+      out.clear();
+      for (int i = 0; i < PQntuples(r.get()); ++i) {
+        out.push_back({Text(r.get(), i, 0), Text(r.get(), i, 1), Text(r.get(), i, 2),
+                       Double(r.get(), i, 3), Double(r.get(), i, 4),
+                       ParseDoc(Text(r.get(), i, 5))});
+      }
+      return Status::Ok();
+    }));
+    return out;
+  }
+
+  Result<std::vector<ActionExecutionRow>> ListActionExecutions(
+      const std::string& pipeline, const std::string& execution_id) override {
+    std::lock_guard lock(mu_);
+    std::vector<ActionExecutionRow> out;
+    PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+      PW_ASSIGN_OR_RETURN(
+          PgResult r,
+          execution_id.empty()
+              ? Query("SELECT id, execution_id, pipeline, stage, action, status, started, "
+                      "updated, doc FROM action_executions WHERE pipeline = $1 "
+                      "ORDER BY seq DESC",
+                      {pipeline})
+              : Query("SELECT id, execution_id, pipeline, stage, action, status, started, "
+                      "updated, doc FROM action_executions WHERE pipeline = $1 "
+                      "AND execution_id = $2 ORDER BY seq DESC",
+                      {pipeline, execution_id}));
+      out.clear();
+      for (int i = 0; i < PQntuples(r.get()); ++i) {
+        out.push_back({Text(r.get(), i, 0), Text(r.get(), i, 1), Text(r.get(), i, 2),
+                       Text(r.get(), i, 3), Text(r.get(), i, 4), Text(r.get(), i, 5),
+                       Double(r.get(), i, 6), Double(r.get(), i, 7),
+                       ParseDoc(Text(r.get(), i, 8))});
+      }
+      return Status::Ok();
+    }));
+    return out;
+  }
+
+  Result<std::optional<std::string>> GetKv(const std::string& key) override {
+    std::lock_guard lock(mu_);
+    std::optional<std::string> out;
+    PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+      PW_ASSIGN_OR_RETURN(PgResult r, Query("SELECT value FROM kv WHERE key = $1", {key}));
+      out.reset();
+      if (PQntuples(r.get()) > 0) out = Text(r.get(), 0, 0);
+      return Status::Ok();
+    }));
+    return out;
+  }
+
+  Status PutKv(const std::string& key, const std::string& value) override {
+    std::lock_guard lock(mu_);
+    return Run(Mode::kTransaction, [&] { return Upsert(key, value); });
+  }
+
+  Status DeleteKvPrefix(const std::string& prefix) override {
+    std::lock_guard lock(mu_);
+    return Run(Mode::kTransaction, [&] {
+      return Query("DELETE FROM kv WHERE starts_with(key, $1)", {prefix}).status();
+    });
+  }
+
+  Result<std::vector<std::pair<std::string, std::string>>> ListKv(
+      const std::string& prefix) override {
+    std::lock_guard lock(mu_);
+    std::vector<std::pair<std::string, std::string>> out;
+    PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+      PW_ASSIGN_OR_RETURN(
+          PgResult r,
+          Query("SELECT key, value FROM kv WHERE starts_with(key, $1) ORDER BY key", {prefix}));
+      out.clear();
+      for (int i = 0; i < PQntuples(r.get()); ++i) {
+        out.emplace_back(Text(r.get(), i, 0), Text(r.get(), i, 1));
+      }
+      return Status::Ok();
+    }));
+    return out;
+  }
+
+ private:
+  enum class Mode {
+    kSingleStatement,  // One read statement: atomic by itself, autocommit.
+    kTransaction,      // BEGIN ISOLATION LEVEL SERIALIZABLE ... COMMIT.
+    // BEGIN ISOLATION LEVEL READ COMMITTED ... COMMIT, for work serialized by
+    // an advisory lock: each statement must see what was committed before the
+    // lock was granted, and a SERIALIZABLE snapshot is taken by the very
+    // statement that waits for the lock.
+    kLockedTransaction,
+  };
+  // Why the last database call of the current attempt failed.
+  enum class Failure {
+    kNone,              // No database error (the body may still return a domain error).
+    kConflict,          // 40001/40P01: the transaction was rolled back; rerun it.
+    kConnectionLost,    // The connection broke before COMMIT was sent: nothing happened.
+    kLostDuringCommit,  // The connection broke during COMMIT: the outcome is unknown.
+    kOther,             // Any other error: not retried.
+  };
+
+  // Runs `body` once per attempt (it must start from scratch each time: assign
+  // its outputs, never append across attempts), in a transaction when asked.
+  // Returns the body's domain errors as they are; database errors per the
+  // file comment.
+  template <typename F>
+  Status Run(Mode mode, F&& body) {
+    bool reset = false;
+    for (int attempt = 1;; ++attempt) {
+      if (PQstatus(conn_) != CONNECTION_OK) {
+        if (reset) return Unavailable("lost the connection to PostgreSQL: " + ConnError());
+        reset = true;
+        PQreset(conn_);
+        if (PQstatus(conn_) != CONNECTION_OK) {
+          return Unavailable("cannot reconnect to PostgreSQL: " + ConnError());
+        }
+      }
+      failure_ = Failure::kNone;
+      Status s = mode == Mode::kSingleStatement ? body() : Transaction(mode, body);
+      if (s.ok() || failure_ == Failure::kNone) return s;
+      if (failure_ == Failure::kConflict && attempt < kMaxAttempts) {
+        // Back off a random while, growing each time, so a competitor that keeps
+        // winning (it did not have to wait) cannot starve this call.
+        std::uniform_int_distribution<int> ms(0, 1 << attempt);
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms(rng_)));
+        continue;
+      }
+      if (failure_ == Failure::kConnectionLost && !reset) continue;  // Reset at the top.
+      if (failure_ == Failure::kLostDuringCommit) {
+        return Unavailable(
+            "lost the connection to PostgreSQL while committing; the change may or may not "
+            "have been applied: " +
+            s.message());
+      }
+      return s;
+    }
+  }
+
+  template <typename F>
+  Status Transaction(Mode mode, F& body) {
+    PW_RETURN_IF_ERROR(Script(mode == Mode::kTransaction ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
+                                                         : "BEGIN ISOLATION LEVEL READ COMMITTED"));
+    Status s = body();
+    if (!s.ok()) {
+      // Best effort: if the connection is gone the server rolls back anyway.
+      PQclear(PQexec(conn_, "ROLLBACK"));
+      return s;
+    }
+    s = Script("COMMIT");
+    if (failure_ == Failure::kConnectionLost) failure_ = Failure::kLostDuringCommit;
+    return s;
+  }
+
+  // Runs a statement with parameters; a non-OK result becomes a Status.
+  Result<PgResult> Query(const char* sql, std::initializer_list<Param> params) {
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const Param& p : params) values.push_back(p.value());
+    PgResult r(PQexecParams(conn_, sql, static_cast<int>(values.size()), nullptr, values.data(),
+                            nullptr, nullptr, 0));
+    return Check(std::move(r));
+  }
+
+  // Runs SQL without parameters (several statements allowed): BEGIN, COMMIT,
+  // migrations. Never pass values this way.
+  Status Script(const char* sql) { return Check(PgResult(PQexec(conn_, sql))).status(); }
+
+  Result<PgResult> Check(PgResult r) {
+    ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
+    const char* state = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
+    if (PQstatus(conn_) == CONNECTION_BAD) {
+      failure_ = Failure::kConnectionLost;
+    } else if (state && (std::strcmp(state, "40001") == 0 || std::strcmp(state, "40P01") == 0)) {
+      failure_ = Failure::kConflict;
+    } else {
+      failure_ = Failure::kOther;
+    }
+    const char* primary = r ? PQresultErrorField(r.get(), PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+    std::string msg = primary ? primary : ConnError();
+    if (state) msg += std::string(" (SQLSTATE ") + state + ")";
+    return Unavailable("PostgreSQL error: " + msg);
+  }
+
+  std::string ConnError() const {
+    std::string msg = PQerrorMessage(conn_);
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    return msg.empty() ? "unknown error" : msg;
+  }
+
+  Status Upsert(const std::string& key, const std::string& value) {
+    return Query(
+               "INSERT INTO kv (key, value) VALUES ($1, $2) "
+               "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+               {key, value})
+        .status();
+  }
+  Status InsertVersion(const std::string& name, int version, const nlohmann::json& decl,
+                       EpochSeconds now) {
+    return Query(
+               "INSERT INTO pipeline_versions (name, version, declaration, created) "
+               "VALUES ($1, $2, $3, $4)",
+               {name, version, decl.dump(), now})
+        .status();
+  }
+  Status PutTags(const std::string& arn, const std::vector<Tag>& tags) {
+    for (const auto& t : tags) {
+      PW_RETURN_IF_ERROR(Query("INSERT INTO tags (resource_arn, key, value) VALUES ($1, $2, $3) "
+                               "ON CONFLICT (resource_arn, key) DO UPDATE SET value = "
+                               "excluded.value",
+                               {arn, t.key, t.value})
+                             .status());
+    }
+    PW_ASSIGN_OR_RETURN(PgResult count,
+                        Query("SELECT COUNT(*) FROM tags WHERE resource_arn = $1", {arn}));
+    if (Int(count.get(), 0, 0) > 50) {
+      return ResourceExhausted("A resource can have at most 50 tags; remove some first.",
+                               "TooManyTagsException");
+    }
+    return Status::Ok();
+  }
+  // One statement, so the pipeline row and the version row come from one snapshot.
+  Result<PipelineRecord> GetLocked(const std::string& name, std::optional<int> version) {
+    PW_ASSIGN_OR_RETURN(
+        PgResult r,
+        Query("SELECT p.arn, p.current_version, p.created, p.updated, v.version, v.declaration "
+              "FROM pipelines p LEFT JOIN pipeline_versions v ON v.name = p.name "
+              "AND v.version = COALESCE($2::integer, p.current_version) WHERE p.name = $1",
+              {name, version}));
+    if (PQntuples(r.get()) == 0) {
+      return NotFound("The pipeline '" + name +
+                          "' was not found; check its name with "
+                          "list-pipelines.",
+                      "PipelineNotFoundException");
+    }
+    PipelineRecord rec{
+        name, Text(r.get(), 0, 0), Int(r.get(), 0, 1), Double(r.get(), 0, 2), Double(r.get(), 0, 3),
+        {}};
+    if (PQgetisnull(r.get(), 0, 4)) {
+      return NotFound("Pipeline '" + name + "' has no version " +
+                          std::to_string(version.value_or(rec.version)) +
+                          "; its current version is " + std::to_string(rec.version) + ".",
+                      "PipelineVersionNotFoundException");
+    }
+    rec.version = Int(r.get(), 0, 4);
+    rec.declaration = ParseDoc(Text(r.get(), 0, 5));
+    return rec;
+  }
+
+  std::mutex mu_;
+  PGconn* conn_;                                  // Guarded by mu_.
+  Failure failure_ = Failure::kNone;              // Guarded by mu_.
+  std::minstd_rand rng_{std::random_device{}()};  // Guarded by mu_.
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo) {
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  if (conn == nullptr) return Unavailable("cannot connect to PostgreSQL: out of memory");
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::string msg = PQerrorMessage(conn);
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    PQfinish(conn);
+    return Unavailable("cannot connect to PostgreSQL: " + msg);
+  }
+  auto store = std::make_unique<PostgresStore>(conn);
+  PW_RETURN_IF_ERROR(store->Migrate());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace pw::store

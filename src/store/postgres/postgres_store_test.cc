@@ -1,0 +1,689 @@
+// The Store contract, one set of test bodies run against both implementations:
+// SQLite in a fresh temp directory, PostgreSQL in a fresh schema on a real
+// server this test starts (scripts/pg-test-server, once per process, stopped
+// at exit). Then PostgreSQL-only behaviour: migration lock, reconnects,
+// rollback, concurrent servers.
+//
+// If PostgreSQL cannot be started, every PostgreSQL test FAILS with the reason;
+// set PW_SKIP_POSTGRES=1 to skip them instead.
+
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <ostream>
+#include <thread>
+
+#include "store/store.h"
+
+namespace pw::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool SkipPostgres() {
+  const char* v = std::getenv("PW_SKIP_POSTGRES");
+  return v != nullptr && std::string(v) == "1";
+}
+
+// A libpq connection for test set-up and inspection (not the code under test).
+class PgConn {
+ public:
+  explicit PgConn(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str())) {}
+  ~PgConn() { PQfinish(conn_); }
+  PgConn(const PgConn&) = delete;
+  PgConn& operator=(const PgConn&) = delete;
+  bool ok() const { return PQstatus(conn_) == CONNECTION_OK; }
+  std::string error() const { return PQerrorMessage(conn_); }
+  // Runs `sql` with text parameters; returns the first column of the first
+  // row ("" if none), or "ERROR: ..." on failure.
+  std::string Exec(const std::string& sql, const std::vector<std::string>& params = {}) {
+    std::vector<const char*> values;
+    for (const auto& p : params) values.push_back(p.c_str());
+    PGresult* r = PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                               values.data(), nullptr, nullptr, 0);
+    std::string out;
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      out = std::string("ERROR: ") + PQresultErrorMessage(r);
+    } else if (PQntuples(r) > 0) {
+      out = PQgetvalue(r, 0, 0);
+    }
+    PQclear(r);
+    return out;
+  }
+
+ private:
+  PGconn* conn_;
+};
+
+// The PostgreSQL server shared by the tests of this process: started on first
+// use, stopped by the global environment's TearDown (and by the script's
+// watchdog if this process dies first).
+class PostgresServer {
+ public:
+  static PostgresServer& Get() {
+    static PostgresServer server;
+    return server;
+  }
+  // The URL of the server's `postgres` database, or why it did not start.
+  const Result<std::string>& url() {
+    std::call_once(started_, [this] { url_ = Start(); });
+    return url_;
+  }
+  void Stop() {
+    if (dir_.empty()) return;
+    std::string cmd = "'" PW_PG_TEST_SERVER "' stop '" + dir_ + "'";
+    if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "pg-test-server stop failed\n");
+    dir_.clear();
+  }
+
+ private:
+  Result<std::string> Start() {
+    char tmpl[] = "/tmp/pw-pg-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) return Unavailable("mkdtemp failed");
+    dir_ = tmpl;
+    std::string cmd = "'" PW_PG_TEST_SERVER "' start '" + dir_ + "' --watch " +
+                      std::to_string(getpid()) + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    if (p == nullptr) return Unavailable("cannot run " PW_PG_TEST_SERVER);
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    int rc = pclose(p);
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    if (rc != 0) {
+      return Unavailable("could not start PostgreSQL with " PW_PG_TEST_SERVER ": " + out +
+                         "\n(set PW_SKIP_POSTGRES=1 to skip the PostgreSQL tests)");
+    }
+    return out.substr(out.rfind('\n') + 1);  // The URL is the last line.
+  }
+
+  std::once_flag started_;
+  Result<std::string> url_ = Unavailable("not started");
+  std::string dir_;
+};
+
+class StopPostgresAtExit : public ::testing::Environment {
+ public:
+  void TearDown() override { PostgresServer::Get().Stop(); }
+};
+// gtest owns registered environments (its API takes a raw pointer).
+[[maybe_unused]] ::testing::Environment* const kStopPostgres =
+    ::testing::AddGlobalTestEnvironment(new StopPostgresAtExit);
+
+// A place one store lives: every Open() opens the same database afresh.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Result<std::unique_ptr<Store>> Open() = 0;
+  // Rows in schema_migrations, read behind the store's back.
+  virtual int CountMigrations() = 0;
+};
+
+class SqliteBackend final : public Backend {
+ public:
+  SqliteBackend() {
+    char tmpl[] = "/tmp/pw-store-XXXXXX";
+    if (mkdtemp(tmpl) != nullptr) dir_ = tmpl;
+  }
+  ~SqliteBackend() override { fs::remove_all(dir_); }
+  Result<std::unique_ptr<Store>> Open() override { return OpenSqliteStore(path()); }
+  int CountMigrations() override {
+    sqlite3* db = nullptr;
+    int count = -1;
+    if (sqlite3_open(path().c_str(), &db) == SQLITE_OK) {
+      sqlite3_stmt* st = nullptr;
+      sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM schema_migrations", -1, &st, nullptr);
+      if (sqlite3_step(st) == SQLITE_ROW) count = sqlite3_column_int(st, 0);
+      sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return count;
+  }
+
+ private:
+  std::string path() const { return dir_ + "/pipewright.db"; }
+  std::string dir_;
+};
+
+// A fresh schema on the shared server, dropped afterwards: connections made
+// with url() create and see only its tables (search_path), and carry its name
+// as application_name. (A schema costs milliseconds, a database ~200 ms.)
+class PostgresBackend final : public Backend {
+ public:
+  // Creates the schema; check status() before use.
+  PostgresBackend() {
+    static std::atomic<int> next{0};
+    schema_ = "pw_test_" + std::to_string(next++);
+    PgConn admin(*PostgresServer::Get().url());
+    if (!admin.ok()) {
+      status_ = Unavailable("cannot connect to the test server: " + admin.error());
+      return;
+    }
+    // An identifier cannot be a parameter; schema_ is ours, made of [a-z0-9_].
+    std::string r = admin.Exec("CREATE SCHEMA " + schema_);
+    if (!r.empty()) status_ = Unavailable("CREATE SCHEMA failed: " + r);
+  }
+  ~PostgresBackend() override {
+    PgConn admin(*PostgresServer::Get().url());
+    (void)admin.Exec("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE");
+  }
+  const Status& status() const { return status_; }
+  std::string url() const {
+    return *PostgresServer::Get().url() + "&options=-csearch_path%3D" + schema_ +
+           "&application_name=" + schema_;
+  }
+  const std::string& schema() const { return schema_; }
+  Result<std::unique_ptr<Store>> Open() override { return OpenPostgresStore(url()); }
+  int CountMigrations() override {
+    PgConn c(url());
+    std::string n = c.Exec("SELECT COUNT(*) FROM schema_migrations");
+    return n.empty() || n.rfind("ERROR", 0) == 0 ? -1 : std::stoi(n);
+  }
+
+ private:
+  std::string schema_;
+  Status status_;
+};
+
+// Starts the server if needed and makes a fresh schema, or says why not.
+Result<std::unique_ptr<PostgresBackend>> MakePostgresBackend() {
+  const auto& url = PostgresServer::Get().url();
+  if (!url.ok()) return url.status();
+  auto b = std::make_unique<PostgresBackend>();
+  if (!b->status().ok()) return b->status();
+  return b;
+}
+
+nlohmann::json Decl(const std::string& name) {
+  return {{"name", name},
+          {"roleArn", "arn:aws:iam::123456789012:role/r"},
+          {"stages", nlohmann::json::array()}};
+}
+
+// ---------------------------------------------------------------------------
+// The contract, for every implementation.
+
+enum class Kind { kSqlite, kPostgres };
+void PrintTo(Kind kind, std::ostream* os) {
+  *os << (kind == Kind::kSqlite ? "Sqlite" : "Postgres");
+}
+
+class StoreContractTest : public ::testing::TestWithParam<Kind> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Kind::kSqlite) {
+      backend_ = std::make_unique<SqliteBackend>();
+      return;
+    }
+    if (SkipPostgres()) GTEST_SKIP() << "PW_SKIP_POSTGRES=1";
+    auto b = MakePostgresBackend();
+    ASSERT_TRUE(b.ok()) << b.status().message();
+    backend_ = std::move(*b);
+  }
+  std::unique_ptr<Store> Open() {
+    auto s = backend_->Open();
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return std::move(*s);
+  }
+  std::unique_ptr<Backend> backend_;
+};
+
+TEST_P(StoreContractTest, CreateGetAndNameInUse) {
+  auto s = Open();
+  auto rec = s->CreatePipeline("p", "arn:p", Decl("p"), {{"team", "a"}}, 100.0, 1000);
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->version, 1);
+  EXPECT_EQ(rec->declaration["version"], 1);
+  auto again = s->CreatePipeline("p", "arn:p", Decl("p"), {}, 101.0, 1000);
+  EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(again.status().wire_name(), "PipelineNameInUseException");
+  auto got = s->GetPipeline("p", std::nullopt);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->created, 100.0);
+  EXPECT_EQ(got->arn, "arn:p");
+  auto missing = s->GetPipeline("q", std::nullopt);
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(missing.status().wire_name(), "PipelineNotFoundException");
+}
+
+TEST_P(StoreContractTest, EveryVersionIsKeptAndSurvivesReopen) {
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->CreatePipeline("p", "arn:p", Decl("p"), {}, 1.0, 1000).ok());
+    auto d = Decl("p");
+    d["stages"] = {{{"name", "v2"}}};
+    auto v2 = s->UpdatePipeline("p", d, 2.0);
+    ASSERT_TRUE(v2.ok());
+    EXPECT_EQ(v2->version, 2);
+    d["stages"] = {{{"name", "v3"}}};
+    ASSERT_TRUE(s->UpdatePipeline("p", d, 3.0).ok());
+  }
+  auto s = Open();
+  auto cur = s->GetPipeline("p", std::nullopt);
+  ASSERT_TRUE(cur.ok());
+  EXPECT_EQ(cur->version, 3);
+  EXPECT_EQ(cur->updated, 3.0);
+  EXPECT_EQ(cur->created, 1.0);
+  auto v2 = s->GetPipeline("p", 2);
+  ASSERT_TRUE(v2.ok());
+  EXPECT_EQ(v2->version, 2);
+  EXPECT_EQ(v2->declaration["stages"][0]["name"], "v2");
+  EXPECT_EQ(v2->declaration["version"], 2);
+  auto v4 = s->GetPipeline("p", 4);
+  EXPECT_EQ(v4.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(v4.status().wire_name(), "PipelineVersionNotFoundException");
+  EXPECT_EQ(v4.status().message(), "Pipeline 'p' has no version 4; its current version is 3.");
+}
+
+TEST_P(StoreContractTest, UpdateOfUnknownPipelineChangesNothing) {
+  auto s = Open();
+  EXPECT_EQ(s->UpdatePipeline("nope", Decl("nope"), 1.0).status().wire_name(),
+            "PipelineNotFoundException");
+  auto list = s->ListPipelines();
+  ASSERT_TRUE(list.ok());
+  EXPECT_TRUE(list->empty());
+}
+
+TEST_P(StoreContractTest, LimitExceeded) {
+  auto s = Open();
+  ASSERT_TRUE(s->CreatePipeline("a", "arn:a", Decl("a"), {}, 1.0, 1).ok());
+  auto b = s->CreatePipeline("b", "arn:b", Decl("b"), {}, 1.0, 1);
+  EXPECT_EQ(b.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(b.status().wire_name(), "LimitExceededException");
+  EXPECT_EQ(s->ListPipelines()->size(), 1u);
+}
+
+TEST_P(StoreContractTest, TagsAddReplaceRemoveAndLimit) {
+  auto s = Open();
+  ASSERT_TRUE(s->CreatePipeline("p", "arn:p", Decl("p"), {{"a", "1"}}, 1.0, 1000).ok());
+  ASSERT_TRUE(s->TagResource("arn:p", {{"a", "2"}, {"b", "3"}}).ok());
+  auto tags = s->ListTags("arn:p");
+  ASSERT_TRUE(tags.ok());
+  ASSERT_EQ(tags->size(), 2u);
+  EXPECT_EQ((*tags)[0].value, "2");
+  ASSERT_TRUE(s->UntagResource("arn:p", {"a"}).ok());
+  EXPECT_EQ(s->ListTags("arn:p")->size(), 1u);
+  std::vector<Tag> many;
+  for (int i = 0; i < 50; ++i) many.push_back({"k" + std::to_string(i), "v"});
+  Status too_many = s->TagResource("arn:p", many);
+  EXPECT_EQ(too_many.code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(too_many.wire_name(), "TooManyTagsException");
+  EXPECT_EQ(s->ListTags("arn:p")->size(), 1u) << "a refused tagging must change nothing";
+}
+
+TEST_P(StoreContractTest, CreateWithTooManyTagsCreatesNothing) {
+  auto s = Open();
+  std::vector<Tag> many;
+  for (int i = 0; i < 51; ++i) many.push_back({"k" + std::to_string(i), "v"});
+  EXPECT_EQ(s->CreatePipeline("p", "arn:p", Decl("p"), many, 1.0, 1000).status().wire_name(),
+            "TooManyTagsException");
+  EXPECT_EQ(s->GetPipeline("p", std::nullopt).status().wire_name(), "PipelineNotFoundException");
+  EXPECT_TRUE(s->ListTags("arn:p")->empty());
+}
+
+TEST_P(StoreContractTest, DeleteRemovesEverything) {
+  auto s = Open();
+  ASSERT_TRUE(s->CreatePipeline("p", "arn:p", Decl("p"), {{"a", "1"}}, 1.0, 1000).ok());
+  ASSERT_TRUE(s->CreatePipeline("other", "arn:o", Decl("other"), {{"a", "1"}}, 1.0, 1000).ok());
+  ASSERT_TRUE(s->SaveExecution({"e1", "p", "InProgress", 1.0, 1.0, {{"x", 1}}},
+                               {{"a1", "e1", "p", "S", "A", "InProgress", 1.0, 1.0, {}}})
+                  .ok());
+  ASSERT_TRUE(s->SaveExecution({"e2", "other", "InProgress", 1.0, 1.0, {}}, {}).ok());
+  ASSERT_TRUE(s->PutKv("pstate/p", "{}").ok());
+  ASSERT_TRUE(s->PutKv("pstate/other", "{}").ok());
+  ASSERT_TRUE(s->DeletePipeline("p").ok());
+  Status again = s->DeletePipeline("p");
+  EXPECT_EQ(again.code(), StatusCode::kNotFound);
+  EXPECT_EQ(again.wire_name(), "PipelineNotFoundException");
+  EXPECT_TRUE(s->ListTags("arn:p")->empty());
+  EXPECT_TRUE(s->ListExecutions("p")->empty());
+  EXPECT_TRUE(s->ListActionExecutions("p", "")->empty());
+  EXPECT_FALSE(s->GetKv("pstate/p")->has_value());
+  EXPECT_TRUE(s->GetPipeline("p", 1).status().wire_name() == "PipelineNotFoundException");
+  // Other pipelines keep everything.
+  EXPECT_EQ(s->ListTags("arn:o")->size(), 1u);
+  EXPECT_EQ(s->ListExecutions("other")->size(), 1u);
+  EXPECT_TRUE(s->GetKv("pstate/other")->has_value());
+}
+
+TEST_P(StoreContractTest, ExecutionsUpsertAndOrderNewestFirst) {
+  auto s = Open();
+  ASSERT_TRUE(s->SaveExecution({"e1", "p", "InProgress", 1.0, 1.0, {{"n", 1}}}, {}).ok());
+  ASSERT_TRUE(s->SaveExecution({"e2", "p", "InProgress", 2.0, 2.0, {}}, {}).ok());
+  ASSERT_TRUE(s->SaveExecution({"e1", "p", "Failed", 1.0, 3.0, {{"n", 2}}},
+                               {{"a1", "e1", "p", "S", "A", "Failed", 1.0, 3.0, {}}})
+                  .ok());
+  auto list = s->ListExecutions("p");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].id, "e2");
+  EXPECT_EQ((*list)[1].status, "Failed");
+  EXPECT_EQ((*list)[1].started, 1.0);
+  EXPECT_EQ((*list)[1].updated, 3.0);
+  EXPECT_EQ((*list)[1].doc["n"], 2);
+  EXPECT_EQ(s->ListActionExecutions("p", "e1")->size(), 1u);
+  EXPECT_TRUE(s->ListActionExecutions("p", "e2")->empty());
+}
+
+TEST_P(StoreContractTest, ActionExecutionsNewestFirstAndUpsertKeepsPlace) {
+  auto s = Open();
+  ASSERT_TRUE(s->SaveExecution({"e1", "p", "InProgress", 1.0, 1.0, {}},
+                               {{"a1", "e1", "p", "S", "A", "InProgress", 1.0, 1.0, {}},
+                                {"a2", "e1", "p", "S", "B", "InProgress", 1.0, 1.0, {}}})
+                  .ok());
+  ASSERT_TRUE(s->SaveExecution({"e2", "p", "InProgress", 2.0, 2.0, {}},
+                               {{"a3", "e2", "p", "S", "A", "InProgress", 2.0, 2.0, {}}})
+                  .ok());
+  ASSERT_TRUE(s->SaveExecution({"e1", "p", "Failed", 1.0, 4.0, {}},
+                               {{"a1", "e1", "p", "S", "A", "Failed", 1.0, 4.0, {{"k", "v"}}}})
+                  .ok());
+  auto all = s->ListActionExecutions("p", "");
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].id, "a3");
+  EXPECT_EQ((*all)[1].id, "a2");
+  EXPECT_EQ((*all)[2].id, "a1") << "an update must not move a row";
+  EXPECT_EQ((*all)[2].status, "Failed");
+  EXPECT_EQ((*all)[2].doc["k"], "v");
+  EXPECT_EQ((*all)[2].stage, "S");
+  EXPECT_EQ((*all)[2].execution_id, "e1");
+  auto of_e1 = s->ListActionExecutions("p", "e1");
+  ASSERT_EQ(of_e1->size(), 2u);
+  EXPECT_EQ((*of_e1)[0].id, "a2");
+}
+
+TEST_P(StoreContractTest, ListExecutionsOfEveryPipeline) {
+  auto s = Open();
+  ASSERT_TRUE(s->SaveExecution({"e1", "p", "Succeeded", 1.0, 1.0, {}}, {}).ok());
+  ASSERT_TRUE(s->SaveExecution({"e2", "q", "InProgress", 2.0, 2.0, {}}, {}).ok());
+  auto all = s->ListExecutions("");
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].id, "e2");
+  EXPECT_EQ((*all)[0].pipeline, "q");
+  EXPECT_EQ((*all)[1].id, "e1");
+}
+
+TEST_P(StoreContractTest, SaveBatchWritesExecutionsActionsAndKeyValues) {
+  auto s = Open();
+  ASSERT_TRUE(s->SaveBatch({{"e1", "p", "InProgress", 1.0, 1.0, {}},
+                            {"e2", "p", "InProgress", 2.0, 2.0, {}}},
+                           {{"a1", "e1", "p", "S", "A", "InProgress", 1.0, 1.0, {}}},
+                           {{"pstate/p", "{\"t\":1}"}, {"token/p/x", "e1"}})
+                  .ok());
+  EXPECT_EQ(s->ListExecutions("p")->size(), 2u);
+  EXPECT_EQ(s->ListActionExecutions("p", "")->size(), 1u);
+  EXPECT_EQ(**s->GetKv("pstate/p"), "{\"t\":1}");
+  ASSERT_TRUE(s->SaveBatch({}, {}, {{"pstate/p", "{\"t\":2}"}}).ok());
+  EXPECT_EQ(**s->GetKv("pstate/p"), "{\"t\":2}");
+}
+
+TEST_P(StoreContractTest, MigrationsAreRecordedOnce) {
+  Open();
+  EXPECT_EQ(backend_->CountMigrations(), 2);
+  Open();  // Reopening applies nothing twice.
+  EXPECT_EQ(backend_->CountMigrations(), 2);
+}
+
+TEST_P(StoreContractTest, KeyValue) {
+  auto s = Open();
+  EXPECT_FALSE(s->GetKv("a")->has_value());
+  ASSERT_TRUE(s->PutKv("tok/p/1", "e1").ok());
+  ASSERT_TRUE(s->PutKv("tok/p/2", "e2").ok());
+  ASSERT_TRUE(s->PutKv("tok/q/1", "e3").ok());
+  EXPECT_EQ(**s->GetKv("tok/p/1"), "e1");
+  ASSERT_TRUE(s->PutKv("tok/p/1", "e1b").ok());
+  EXPECT_EQ(**s->GetKv("tok/p/1"), "e1b");
+  auto listed = s->ListKv("tok/p/");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[1].second, "e2");
+  ASSERT_TRUE(s->DeleteKvPrefix("tok/p/").ok());
+  EXPECT_FALSE(s->GetKv("tok/p/2")->has_value());
+  EXPECT_TRUE(s->GetKv("tok/q/1")->has_value());
+  EXPECT_EQ(s->ListKv("")->size(), 1u);
+}
+
+TEST_P(StoreContractTest, KvPrefixIsLiteralNotAPattern) {
+  auto s = Open();
+  for (const char* k : {"a_b/1", "axb/1", "a%c/1", "abc/1"}) ASSERT_TRUE(s->PutKv(k, "v").ok());
+  auto underscore = s->ListKv("a_");
+  ASSERT_TRUE(underscore.ok());
+  ASSERT_EQ(underscore->size(), 1u);
+  EXPECT_EQ((*underscore)[0].first, "a_b/1");
+  ASSERT_TRUE(s->DeleteKvPrefix("a%").ok());
+  EXPECT_EQ(s->ListKv("")->size(), 3u);
+  EXPECT_FALSE(s->GetKv("a%c/1")->has_value());
+}
+
+TEST_P(StoreContractTest, NamesAndKeysSortBytewise) {
+  auto s = Open();
+  for (const char* n : {"b", "B", "a", "_z"}) {
+    ASSERT_TRUE(s->CreatePipeline(n, std::string("arn:") + n, Decl(n), {}, 1.0, 1000).ok());
+  }
+  auto list = s->ListPipelines();
+  ASSERT_TRUE(list.ok());
+  std::vector<std::string> names;
+  for (const auto& p : *list) names.push_back(p.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"B", "_z", "a", "b"}));
+  ASSERT_TRUE(s->TagResource("arn:a", {{"b", "1"}, {"B", "2"}, {"a", "3"}}).ok());
+  auto tags = s->ListTags("arn:a");
+  ASSERT_EQ(tags->size(), 3u);
+  EXPECT_EQ((*tags)[0].key, "B");
+  EXPECT_EQ((*tags)[1].key, "a");
+  for (const char* k : {"k/b", "k/B", "k/a"}) ASSERT_TRUE(s->PutKv(k, "v").ok());
+  auto kv = s->ListKv("k/");
+  ASSERT_EQ(kv->size(), 3u);
+  EXPECT_EQ((*kv)[0].first, "k/B");
+  EXPECT_EQ((*kv)[2].first, "k/b");
+}
+
+TEST_P(StoreContractTest, ValuesRoundTripExactly) {
+  auto s = Open();
+  // Quotes and SQL in values must be data, never SQL.
+  const std::string name = "it's; DROP TABLE pipelines; --";
+  const std::string arn = "arn:aws:codepipeline:us-east-1:123456789012:" + name;
+  const double when = 1732570000.123456789;
+  nlohmann::json decl = Decl(name);
+  decl["stages"] = {{{"name", "Bühne ✓"}, {"n", 1e-300}, {"q", "\"'\\"}}};
+  ASSERT_TRUE(s->CreatePipeline(name, arn, decl, {{"k'", "v\"; --"}}, when, 1000).ok());
+  auto got = s->GetPipeline(name, std::nullopt);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->arn, arn);
+  EXPECT_EQ(got->created, when);
+  decl["version"] = 1;
+  EXPECT_EQ(got->declaration, decl);
+  EXPECT_EQ((*s->ListTags(arn))[0].value, "v\"; --");
+  ASSERT_TRUE(s->PutKv("ключ/'", "значение ✓").ok());
+  EXPECT_EQ(**s->GetKv("ключ/'"), "значение ✓");
+  EXPECT_EQ(s->ListPipelines()->size(), 1u);
+}
+
+std::string KindName(const ::testing::TestParamInfo<Kind>& info) {
+  return info.param == Kind::kSqlite ? "Sqlite" : "Postgres";
+}
+INSTANTIATE_TEST_SUITE_P(Stores, StoreContractTest,
+                         ::testing::Values(Kind::kSqlite, Kind::kPostgres), KindName);
+
+// ---------------------------------------------------------------------------
+// PostgreSQL only.
+
+class PostgresStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (SkipPostgres()) GTEST_SKIP() << "PW_SKIP_POSTGRES=1";
+    auto b = MakePostgresBackend();
+    ASSERT_TRUE(b.ok()) << b.status().message();
+    pg_ = std::move(*b);
+  }
+  std::unique_ptr<Store> Open() {
+    auto s = pg_->Open();
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return std::move(*s);
+  }
+  std::unique_ptr<PostgresBackend> pg_;
+};
+
+TEST_F(PostgresStoreTest, ServersStartingTogetherMigrateOnce) {
+  constexpr size_t kServers = 4;
+  std::vector<Status> opened(kServers);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < kServers; ++i) {
+    threads.emplace_back([&, i] { opened[i] = pg_->Open().status(); });
+  }
+  for (auto& t : threads) t.join();
+  for (const Status& o : opened) EXPECT_TRUE(o.ok()) << o.ToString();
+  EXPECT_EQ(pg_->CountMigrations(), 2);
+}
+
+TEST_F(PostgresStoreTest, RefusesASchemaNewerThanThisBuild) {
+  Open();
+  PgConn c(pg_->url());
+  ASSERT_EQ(c.Exec("INSERT INTO schema_migrations (version) VALUES (3)"), "");
+  auto s = pg_->Open();
+  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.status().message().find("newer than this build"), std::string::npos);
+}
+
+TEST_F(PostgresStoreTest, UnreachableServerIsUnavailable) {
+  auto s = OpenPostgresStore("host=/nonexistent-pipewright-dir port=1 connect_timeout=2");
+  EXPECT_EQ(s.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(s.status().message().find("cannot connect to PostgreSQL"), std::string::npos)
+      << s.status().message();
+}
+
+TEST_F(PostgresStoreTest, ReconnectsAfterTheConnectionIsKilled) {
+  auto s = Open();
+  ASSERT_TRUE(s->CreatePipeline("p", "arn:p", Decl("p"), {}, 1.0, 1000).ok());
+  PgConn admin(*PostgresServer::Get().url());
+  const std::string count_sql = "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1";
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_EQ(admin.Exec("SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM "
+                         "pg_stat_activity WHERE application_name = $1) t",
+                         {pg_->schema()}),
+              "1");
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (admin.Exec(count_sql, {pg_->schema()}) != "0") {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "backend did not go away";
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (round == 0) {
+      auto got = s->GetPipeline("p", std::nullopt);  // A read...
+      ASSERT_TRUE(got.ok()) << got.status().ToString();
+    } else {
+      ASSERT_TRUE(s->PutKv("k", "v").ok());  // ...and a transaction both reconnect.
+    }
+    EXPECT_EQ(admin.Exec(count_sql, {pg_->schema()}), "1");
+  }
+  EXPECT_EQ(**s->GetKv("k"), "v");
+}
+
+TEST_F(PostgresStoreTest, FailedStatementRollsBackTheWholeBatchWithTheServerMessage) {
+  auto s = Open();
+  PgConn c(pg_->url());
+  ASSERT_EQ(c.Exec(R"sql(
+    CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.key = 'boom' THEN RAISE EXCEPTION 'boom refused by the test'; END IF;
+      RETURN NEW;
+    END $$)sql"),
+            "");
+  ASSERT_EQ(c.Exec("CREATE TRIGGER refuse_boom BEFORE INSERT ON kv FOR EACH ROW "
+                   "EXECUTE FUNCTION refuse_boom()"),
+            "");
+  Status st = s->SaveBatch({{"e1", "p", "InProgress", 1.0, 1.0, {}}},
+                           {{"a1", "e1", "p", "S", "A", "InProgress", 1.0, 1.0, {}}},
+                           {{"fine", "1"}, {"boom", "2"}});
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable);
+  EXPECT_NE(st.message().find("boom refused by the test"), std::string::npos) << st.message();
+  EXPECT_TRUE(st.wire_name().empty());
+  EXPECT_TRUE(s->ListExecutions("p")->empty());
+  EXPECT_TRUE(s->ListActionExecutions("p", "")->empty());
+  EXPECT_FALSE(s->GetKv("fine")->has_value());
+  // The connection is usable afterwards (not stuck in an aborted transaction).
+  EXPECT_TRUE(s->PutKv("fine", "1").ok());
+  EXPECT_TRUE(s->GetKv("fine")->has_value());
+}
+
+TEST_F(PostgresStoreTest, MissingTableIsUnavailable) {
+  auto s = Open();
+  PgConn c(pg_->url());
+  ASSERT_EQ(c.Exec("DROP TABLE kv"), "");
+  auto got = s->GetKv("k");
+  EXPECT_EQ(got.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(got.status().message().find("relation \"kv\" does not exist"), std::string::npos)
+      << got.status().message();
+}
+
+// Two servers (two stores, two connections) updating one pipeline at once:
+// serialization failures are retried inside the calls, every update lands as
+// its own version.
+TEST_F(PostgresStoreTest, ConcurrentUpdatesFromTwoServersGetDistinctVersions) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_TRUE(a->CreatePipeline("p", "arn:p", Decl("p"), {}, 1.0, 1000).ok());
+  constexpr int kEach = 20;
+  std::atomic<int> failures{0};
+  std::string first_error;
+  auto work = [&](Store* store, const std::string& who) {
+    for (int i = 0; i < kEach; ++i) {
+      auto d = Decl("p");
+      d["by"] = who;
+      auto r = store->UpdatePipeline("p", d, 2.0);
+      if (!r.ok() && failures++ == 0) first_error = r.status().ToString();
+    }
+  };
+  std::thread ta(work, a.get(), "a");
+  std::thread tb(work, b.get(), "b");
+  ta.join();
+  tb.join();
+  EXPECT_EQ(failures.load(), 0) << first_error;
+  auto cur = a->GetPipeline("p", std::nullopt);
+  ASSERT_TRUE(cur.ok());
+  EXPECT_EQ(cur->version, 1 + 2 * kEach);
+  for (int v = 1; v <= 1 + 2 * kEach; ++v) EXPECT_TRUE(b->GetPipeline("p", v).ok()) << v;
+}
+
+// The pipeline limit is a check-then-insert: it must hold across servers.
+TEST_F(PostgresStoreTest, PipelineLimitHoldsAcrossServers) {
+  auto a = Open();
+  auto b = Open();
+  constexpr int kLimit = 10;
+  std::atomic<int> created{0}, limited{0}, other{0};
+  auto work = [&](Store* store, const std::string& who) {
+    for (int i = 0; i < kLimit; ++i) {
+      std::string name = who + std::to_string(i);
+      auto r = store->CreatePipeline(name, "arn:" + name, Decl(name), {}, 1.0, kLimit);
+      if (r.ok()) {
+        ++created;
+      } else if (r.status().wire_name() == "LimitExceededException") {
+        ++limited;
+      } else {
+        ++other;
+      }
+    }
+  };
+  std::thread ta(work, a.get(), "a");
+  std::thread tb(work, b.get(), "b");
+  ta.join();
+  tb.join();
+  EXPECT_EQ(created.load(), kLimit);
+  EXPECT_EQ(limited.load(), kLimit);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(a->ListPipelines()->size(), static_cast<size_t>(kLimit));
+}
+
+}  // namespace
+}  // namespace pw::store
