@@ -1066,6 +1066,11 @@ void Engine::CreateJobLocked(const core::PipelineState& p, const core::Execution
     if (a.timeout_minutes && !j.configuration.count("TimeoutInMinutes")) {
       j.configuration["TimeoutInMinutes"] = std::to_string(*a.timeout_minutes);
     }
+    json files = json::object();
+    for (const auto& out : a.output_artifacts) {
+      if (!out.files.empty()) files[out.name] = out.files;
+    }
+    if (!files.empty()) j.configuration["PipewrightOutputFiles"] = files.dump();
   }
   for (const auto& in : a.input_artifacts) {
     auto it = r.inputs.find(in);

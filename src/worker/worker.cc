@@ -9,6 +9,7 @@
 #include <fstream>
 #include <future>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <utility>
 
@@ -17,6 +18,21 @@
 namespace pw::worker {
 
 namespace {
+
+// The `files` globs of output artifact `name`, which the server passes to
+// built-in Commands jobs as configuration PipewrightOutputFiles (a JSON
+// object: artifact name -> list of globs). Empty: the whole directory.
+std::vector<std::string> OutputGlobs(const Job& job, const std::string& name) {
+  auto it = job.configuration.find("PipewrightOutputFiles");
+  if (it == job.configuration.end()) return {};
+  nlohmann::json files = nlohmann::json::parse(it->second, nullptr, false);
+  if (!files.is_object() || !files.contains(name) || !files[name].is_array()) return {};
+  std::vector<std::string> globs;
+  for (const auto& g : files[name]) {
+    if (g.is_string()) globs.push_back(g.get<std::string>());
+  }
+  return globs;
+}
 
 namespace fs = std::filesystem;
 using SteadyClock = std::chrono::steady_clock;
@@ -353,7 +369,7 @@ Status Worker::Work(const Job& job, JobSuccess* success) {
     if (out.location.bucket.empty() || out.location.key.empty()) {
       return JobFailed("Output artifact " + out.name + " has no S3 location.");
     }
-    Result<std::string> rev = zips.PutDirectory(dirs.src);
+    Result<std::string> rev = zips.PutDirectory(dirs.src, OutputGlobs(job, out.name));
     if (!rev.ok()) {
       return JobFailed("Cannot zip output artifact " + out.name + ": " + rev.status().message());
     }

@@ -348,9 +348,12 @@ class BuiltinCommandsOffServerTest(JobsTestBase):
     def test_builtin_worker_runs_commands_actions_off_the_server(self):
         deploy = os.path.join(self.tmp, "deploy")
         build = harness.commands("Make", [], inputs=["SourceOut"], outputs=["BuildOut"])
-        build["commands"] = ["cat hello.txt > made.txt", "echo \" and $WHO\" >> made.txt"]
+        build["commands"] = ["cat hello.txt > made.txt", "echo \" and $WHO\" >> made.txt",
+                             "echo scratch > scratch.tmp"]
         del build["configuration"]["Commands"]
-        build["configuration"]["EnvironmentVariables"] = '[{"name": "WHO", "value": "a worker"}]'
+        # The declaration's environmentVariables and output `files` reach the remote worker.
+        build["environmentVariables"] = [{"name": "WHO", "value": "a worker"}]
+        build["outputArtifacts"] = [{"name": "BuildOut", "files": ["made.txt"]}]
         self.server.ok("CreatePipeline", {"pipeline": pipeline("offserver", [
             self.source_stage(),
             ("Build", [build]),
@@ -365,6 +368,7 @@ class BuiltinCommandsOffServerTest(JobsTestBase):
         self.assertEqual(self.wait_execution("offserver", run), "Succeeded")
         self.assertEqual(read(os.path.join(deploy, "made.txt")),
                          "hello from the source and a worker\n")
+        self.assertEqual(sorted(os.listdir(deploy)), ["made.txt"], "only the `files` globs")
         # SIGTERM: a clean stop, exit 0.
         worker.send_signal(signal.SIGTERM)
         self.assertEqual(worker.wait(timeout=20), 0)
