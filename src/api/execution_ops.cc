@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "api/pipeline_ops.h"
+#include "core/variables.h"
 #include "engine/action_types.h"
 #include "spec/service_model.h"
 
@@ -173,7 +174,8 @@ json ActionExecutionDetail(const PipelineState& p, const Execution& e, const Act
                                {"provider", a.type.provider},
                                {"version", a.type.version}};
       input["configuration"] = a.configuration;
-      input["resolvedConfiguration"] = a.configuration;
+      input["resolvedConfiguration"] =
+          r.resolved_configuration.empty() ? a.configuration : r.resolved_configuration;
       if (!a.namespace_name.empty()) input["namespace"] = a.namespace_name;
     }
   }
@@ -267,9 +269,14 @@ Result<json> Page(const std::vector<T>& items, const json& in, size_t default_ma
 void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
   d.Register(Target("StartPipelineExecution"), "StartPipelineExecution",
              [&eng](const json& in, const RequestContext& ctx) -> Result<json> {
+               core::Variables variables;
+               for (const auto& v : in.value("variables", json::array())) {
+                 variables[v.value("name", "")] = v.value("value", "");
+               }
                PW_ASSIGN_OR_RETURN(
                    std::string id,
-                   eng.StartExecution(in["name"], in.value("clientRequestToken", ""), ctx.caller));
+                   eng.StartExecution(in["name"], in.value("clientRequestToken", ""), ctx.caller,
+                                      "StartPipelineExecution", variables));
                return json{{"pipelineExecutionId", id}};
              });
 
@@ -306,6 +313,13 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
         if (!e->status_summary.empty()) pe["statusSummary"] = e->status_summary;
         if (!e->rollback_target.empty()) {
           pe["rollbackMetadata"] = {{"rollbackTargetPipelineExecutionId", e->rollback_target}};
+        }
+        if (!e->variables.empty()) {
+          json vars = json::array();
+          for (const auto& [name, value] : e->variables) {
+            vars.push_back({{"name", name}, {"resolvedValue", value}});
+          }
+          pe["variables"] = vars;
         }
         return json{{"pipelineExecution", pe}};
       });

@@ -69,6 +69,10 @@ struct ActionRun {
   std::map<std::string, std::string> inputs;   // Artifact name -> revision.
   std::map<std::string, std::string> outputs;  // Artifact name -> revision.
   std::map<std::string, std::string> output_variables;
+  // The action's configuration and environment with every #{…} resolved
+  // when the run started (what the work really used).
+  std::map<std::string, std::string> resolved_configuration;
+  std::map<std::string, std::string> resolved_environment;
   std::string revision_id;  // Source actions: the revision they produced.
   std::string revision_summary;
   EpochSeconds revision_created = 0;
@@ -105,6 +109,7 @@ struct Execution {
   bool in_stage = false;          // false: waiting at stages[stage_index]'s inbound transition.
   std::vector<StageRun> stages;   // In the order entered; one per stage name.
   std::map<std::string, std::string> artifacts;  // Name -> current revision.
+  std::map<std::string, std::string> variables;  // Pipeline variables of this execution.
   std::vector<ActionRun> runs;                   // Every attempt, in start order.
 
   bool Active() const {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/variables.h"
+
 namespace pw::core {
 namespace {
 
@@ -59,6 +61,39 @@ void StartRun(PipelineState& p, Execution& e, StageRun& sr, const ActionDecl& a,
   for (const auto& in : a.input_artifacts) {
     auto it = e.artifacts.find(in);
     r.inputs[in] = it == e.artifacts.end() ? "" : it->second;
+  }
+  // Resolve #{…} variables now: what the work uses is recorded with the run.
+  const Variables scope = VariableScope(p, e);
+  std::string problem;
+  for (const auto& [key, value] : a.configuration) {
+    auto resolved = ResolveVariables(value, scope);
+    if (!resolved.ok()) {
+      problem = "Configuration " + key + ": " + resolved.status().message();
+      break;
+    }
+    r.resolved_configuration[key] = *resolved;
+  }
+  for (const auto& var : a.environment) {
+    if (!problem.empty()) break;
+    auto resolved = ResolveVariables(var.value, scope);
+    if (!resolved.ok()) {
+      problem = "Environment variable " + var.name + ": " + resolved.status().message();
+      break;
+    }
+    r.resolved_environment[var.name] = *resolved;
+  }
+  if (!problem.empty()) {
+    // The action cannot start: it fails at once (the stage fails when its
+    // group finishes), and a retry after fixing the cause resolves again.
+    r.status = ActionStatus::kFailed;
+    r.error_code = "ConfigurationError";
+    r.error_message = problem;
+    r.summary = problem;
+    sr.latest[a.name] = r.id;
+    out->changed_runs.insert(r.id);
+    e.runs.push_back(std::move(r));
+    Touch(e, now, out);
+    return;
   }
   if (a.type.category == "Approval") r.token = ids.NewId();
   sr.latest[a.name] = r.id;
@@ -584,6 +619,7 @@ Result<std::string> StartRollback(PipelineState& p, const std::string& stage,
   e.execution_type = "ROLLBACK";
   e.rollback_target = target_id;
   e.artifacts = target->artifacts;  // Reuse the target's stored artifacts (rule 58).
+  e.variables = target->variables;
   e.stage_index = index;
   e.in_stage = false;
   const std::string id = e.id;

@@ -1,6 +1,7 @@
 #include "core/pipeline.h"
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 namespace pw::core {
@@ -130,6 +131,15 @@ Status ValidateStructure(const PipelineDecl& p, const ActionTypeKnown& known) {
         return ActionError("Action '" + a.name + "' in stage '" + s.name +
                            "' has an unknown action type " + a.type.ToString() +
                            "; see ListActionTypes for the available types.");
+      }
+      for (const auto& var : a.output_variables) {
+        bool ok =
+            !var.empty() && (std::isalpha(static_cast<unsigned char>(var[0])) || var[0] == '_');
+        for (char ch : var) ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_');
+        if (!ok) {
+          return ActionError("Output variable '" + var + "' of action '" + a.name +
+                             "' is not an environment variable name (letters, digits, _).");
+        }
       }
       for (const auto& out : a.output_artifacts) {
         for (const auto& [order, name] : stage_outputs) {

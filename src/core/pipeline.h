@@ -47,6 +47,7 @@ struct ActionDecl {
   std::vector<EnvVar> environment;
   std::optional<int> timeout_minutes;
   std::string namespace_name;
+  std::vector<std::string> output_variables;  // Commands: environment variables to export.
 };
 
 enum class FailureResult { kNone, kFail, kRetry, kRollback, kSkip };
@@ -74,6 +75,8 @@ struct PipelineDecl {
   std::string pipeline_type = "V1";
   std::string artifact_bucket;  // artifactStore.location: the bucket job workers see.
   ExecutionMode execution_mode = ExecutionMode::kSuperseded;
+  // Pipeline-level variables (V2): name -> default value, if any.
+  std::map<std::string, std::optional<std::string>> variables;
 
   const StageDecl* FindStage(const std::string& name) const;
   int StageIndex(const std::string& name) const;  // -1 when absent.

@@ -27,6 +27,12 @@ core::PipelineDecl DeclFromJson(const nlohmann::json& p) {
   d.execution_mode = mode == "QUEUED"     ? core::ExecutionMode::kQueued
                      : mode == "PARALLEL" ? core::ExecutionMode::kParallel
                                           : core::ExecutionMode::kSuperseded;
+  for (const auto& v : p.value("variables", nlohmann::json::array())) {
+    if (!v.is_object()) continue;
+    std::optional<std::string> def;
+    if (v.contains("defaultValue") && v["defaultValue"].is_string()) def = Str(v, "defaultValue");
+    d.variables[Str(v, "name")] = def;
+  }
   for (const auto& sj : p.value("stages", nlohmann::json::array())) {
     core::StageDecl s;
     s.name = Str(sj, "name");
@@ -74,6 +80,9 @@ core::PipelineDecl DeclFromJson(const nlohmann::json& p) {
         a.timeout_minutes = aj["timeoutInMinutes"].get<int>();
       }
       a.namespace_name = Str(aj, "namespace");
+      for (const auto& v : aj.value("outputVariables", nlohmann::json::array())) {
+        if (v.is_string()) a.output_variables.push_back(v.get<std::string>());
+      }
       s.actions.push_back(std::move(a));
     }
     d.stages.push_back(std::move(s));

@@ -47,6 +47,21 @@ const core::ActionDecl* FindActionDecl(const core::PipelineDecl& d, const std::s
   return nullptr;
 }
 
+// `a` with the run's resolved configuration and environment (variables
+// substituted when the run started). Runs recorded before resolution existed
+// keep the declared values.
+core::ActionDecl WithResolvedConfiguration(const core::ActionDecl& a, const core::ActionRun& r) {
+  core::ActionDecl out = a;
+  if (!r.resolved_configuration.empty() || a.configuration.empty()) {
+    out.configuration = r.resolved_configuration;
+  }
+  for (auto& var : out.environment) {
+    auto it = r.resolved_environment.find(var.name);
+    if (it != r.resolved_environment.end()) var.value = it->second;
+  }
+  return out;
+}
+
 // The first line of `s`, at most 200 characters.
 std::string FirstLine(const std::string& s) {
   std::string line = s.substr(0, s.find('\n'));
@@ -198,8 +213,11 @@ void Engine::PerformLocked(core::PipelineState& p, const core::Effect& fx) {
     return;
   }
   if (r->status != core::ActionStatus::kInProgress) return;
-  const core::ActionDecl* a = FindActionDecl(p.decl, r->stage, r->action);
-  if (a == nullptr) return;
+  const core::ActionDecl* declared = FindActionDecl(p.decl, r->stage, r->action);
+  if (declared == nullptr) return;
+  // The work uses the configuration as resolved when the run started.
+  core::ActionDecl resolved = WithResolvedConfiguration(*declared, *r);
+  const core::ActionDecl* a = &resolved;
   if (IsJobAction(*a)) {
     CreateJobLocked(p, *e, *r, *a, "");
     return;
@@ -280,6 +298,7 @@ void Engine::StartCommands(core::PipelineState& p, const core::Execution& e,
   const std::string work = options_.data_dir + "/work/" + r.id;
   const std::string src = work;
   const std::string status_file = LogPath(r.id) + ".status";
+  const std::string variables_file = LogPath(r.id) + ".vars";
   const std::string pipeline = p.decl.name;
   const std::string run_id = r.id;
   auto fail_now = [&](const std::string& msg) {
@@ -300,6 +319,7 @@ void Engine::StartCommands(core::PipelineState& p, const core::Execution& e,
       "PIPEWRIGHT_ACTION_EXECUTION_ID=" + r.id,
       "CODEBUILD_SRC_DIR=" + src,
       "PIPEWRIGHT_STATUS_FILE=" + status_file,
+      "PIPEWRIGHT_VARIABLES_FILE=" + variables_file,
   };
   // Inputs: the first in the working directory, the others beside it.
   bool first = true;
@@ -352,8 +372,17 @@ void Engine::StartCommands(core::PipelineState& p, const core::Execution& e,
   }
   // The commands are the script of sh, one per line; nothing else is pasted
   // into it. The EXIT trap records which command failed and its status.
+  // On success it exports the declared outputVariables (names checked at
+  // validation: letters, digits, _) as NAME=VALUE records separated by NULs.
+  std::string exports;
+  for (const auto& var : a.output_variables) {
+    exports += "printf \"%s=%s\\0\" " + var + " \"${" + var + "-}\"; ";
+  }
   std::string script =
-      "trap 'rc=$?; if [ \"$rc\" -ne 0 ]; then echo \"$PW_CMD $rc\" > \"$PIPEWRIGHT_STATUS_FILE\"; "
+      "trap 'rc=$?; if [ \"$rc\" -ne 0 ]; then echo \"$PW_CMD $rc\" > "
+      "\"$PIPEWRIGHT_STATUS_FILE\"; " +
+      (exports.empty() ? std::string()
+                       : "else { " + exports + "} > \"$PIPEWRIGHT_VARIABLES_FILE\"; ") +
       "fi' EXIT\n";
   for (size_t i = 0; i < commands.size(); ++i) {
     script += "PW_CMD=" + std::to_string(i + 1) + "\n" + commands[i] + "\n";
@@ -379,53 +408,62 @@ void Engine::StartCommands(core::PipelineState& p, const core::Execution& e,
     std::lock_guard lock(queue_mu_);
     ++busy_;
   }
-  auto started =
-      launcher_->Start(spec, [this, pipeline, run_id, decl, commands, work, src, status_file,
-                              timeout_minutes](runner::ProcessId, const runner::ProcessExit& x) {
-        Enqueue([=, this] {
-          core::ActionResult result;
-          if (x.exit_code == 0 && x.signal == 0) {
-            for (const auto& o : decl.output_artifacts) {
-              auto rev = artifacts_->PutDirectory(src, o.files);
-              if (!rev.ok()) {
-                result = Failure("Cannot store output artifact " + o.name + ": " +
-                                 rev.status().message());
-                break;
-              }
-              result.outputs[o.name] = *rev;
-            }
-            if (result.status != core::ActionStatus::kFailed) {
-              result.summary = std::to_string(commands.size()) + " command(s) succeeded";
-            }
-          } else if (x.timed_out) {
-            result = Failure("Timed out after " + std::to_string(timeout_minutes) + " minute(s).",
-                             x.output_tail);
-          } else if (x.cancelled) {
-            result = Failure("The action was cancelled.", x.output_tail);
-          } else {
-            std::string which = "The commands";
-            int code = x.exit_code;
-            std::ifstream sf(status_file);
-            size_t index = 0;
-            if (sf >> index >> code && index >= 1 && index <= commands.size()) {
-              which = "Command " + std::to_string(index) + " (" + commands[index - 1] + ")";
-            }
-            std::string how = x.signal != 0 ? "was killed by signal " + std::to_string(x.signal)
-                                            : "exited with code " + std::to_string(code);
-            result = Failure(which + " " + how + ".",
-                             x.output_tail.empty() ? which + " " + how + "." : x.output_tail);
+  auto started = launcher_->Start(spec, [this, pipeline, run_id, decl, commands, work, src,
+                                         status_file, variables_file, timeout_minutes](
+                                            runner::ProcessId, const runner::ProcessExit& x) {
+    Enqueue([=, this] {
+      core::ActionResult result;
+      if (x.exit_code == 0 && x.signal == 0) {
+        for (const auto& o : decl.output_artifacts) {
+          auto rev = artifacts_->PutDirectory(src, o.files);
+          if (!rev.ok()) {
+            result =
+                Failure("Cannot store output artifact " + o.name + ": " + rev.status().message());
+            break;
           }
-          FinishRun(pipeline, run_id, result);
-          // Clean up after the result is durable: off the critical path.
-          std::error_code rm;
-          fs::remove_all(work, rm);
-          fs::remove_all(work + ".in", rm);
-          fs::remove(status_file, rm);
-          std::lock_guard lock(queue_mu_);
-          --busy_;
-          queue_cv_.notify_all();
-        });
-      });
+          result.outputs[o.name] = *rev;
+        }
+        if (result.status != core::ActionStatus::kFailed) {
+          result.summary = std::to_string(commands.size()) + " command(s) succeeded";
+          std::ifstream vf(variables_file, std::ios::binary);
+          std::string record;
+          while (std::getline(vf, record, '\0')) {
+            auto eq = record.find('=');
+            if (eq != std::string::npos) {
+              result.output_variables[record.substr(0, eq)] = record.substr(eq + 1);
+            }
+          }
+        }
+      } else if (x.timed_out) {
+        result = Failure("Timed out after " + std::to_string(timeout_minutes) + " minute(s).",
+                         x.output_tail);
+      } else if (x.cancelled) {
+        result = Failure("The action was cancelled.", x.output_tail);
+      } else {
+        std::string which = "The commands";
+        int code = x.exit_code;
+        std::ifstream sf(status_file);
+        size_t index = 0;
+        if (sf >> index >> code && index >= 1 && index <= commands.size()) {
+          which = "Command " + std::to_string(index) + " (" + commands[index - 1] + ")";
+        }
+        std::string how = x.signal != 0 ? "was killed by signal " + std::to_string(x.signal)
+                                        : "exited with code " + std::to_string(code);
+        result = Failure(which + " " + how + ".",
+                         x.output_tail.empty() ? which + " " + how + "." : x.output_tail);
+      }
+      FinishRun(pipeline, run_id, result);
+      // Clean up after the result is durable: off the critical path.
+      std::error_code rm;
+      fs::remove_all(work, rm);
+      fs::remove_all(work + ".in", rm);
+      fs::remove(status_file, rm);
+      fs::remove(variables_file, rm);
+      std::lock_guard lock(queue_mu_);
+      --busy_;
+      queue_cv_.notify_all();
+    });
+  });
   if (!started.ok()) {
     {
       std::lock_guard lock(queue_mu_);
@@ -653,7 +691,11 @@ Status Engine::Recover() {
         bool has_job = false;
         for (const auto& [id, job] : jobs_) has_job = has_job || (job.run_id == r.id && job.Open());
         // Committed but the job was never created (a crash in between): create it now.
-        if (!has_job) CreateJobLocked(ps, e, r, *FindActionDecl(ps.decl, r.stage, r.action), "");
+        if (!has_job) {
+          CreateJobLocked(ps, e, r,
+                          WithResolvedConfiguration(*FindActionDecl(ps.decl, r.stage, r.action), r),
+                          "");
+        }
       }
     }
     core::Advance(**p, now, *ids_, &out);
@@ -816,7 +858,8 @@ Status Engine::DeletePipeline(const std::string& name) {
 Result<std::string> Engine::StartExecution(const std::string& pipeline,
                                            const std::string& client_token,
                                            const std::string& caller,
-                                           const std::string& trigger_type) {
+                                           const std::string& trigger_type,
+                                           const core::Variables& variables) {
   std::lock_guard lock(mu_);
   PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
   const std::string token_key = "token/" + pipeline + "/" + client_token;
@@ -824,9 +867,11 @@ Result<std::string> Engine::StartExecution(const std::string& pipeline,
     PW_ASSIGN_OR_RETURN(auto seen, store_.GetKv(token_key));
     if (seen.has_value()) return *seen;  // Rule 14: idempotent.
   }
+  PW_ASSIGN_OR_RETURN(core::Variables resolved, core::ExecutionVariables(p->decl, variables));
   core::Outcome out;
   const EpochSeconds now = clock_.Now();
   core::Execution& e = core::StartExecution(*p, trigger_type, caller, now, *ids_, &out);
+  e.variables = std::move(resolved);
   const std::string id = e.id;
   core::Advance(*p, now, *ids_, &out);
   if (!client_token.empty()) PW_RETURN_IF_ERROR(store_.PutKv(token_key, id));
@@ -1244,7 +1289,9 @@ Status Engine::PutJobSuccess(const std::string& job_id, const JobSuccess& result
     SaveJobLocked(job);
     PW_RETURN_IF_ERROR(CommitLocked(*p, out));
     const core::ActionDecl* a = FindActionDecl(p->decl, run->stage, run->action);
-    if (a != nullptr) CreateJobLocked(*p, *e, *run, *a, result.continuation_token);
+    if (a != nullptr) {
+      CreateJobLocked(*p, *e, *run, WithResolvedConfiguration(*a, *run), result.continuation_token);
+    }
     return Status::Ok();
   }
   core::ActionResult r;

@@ -30,6 +30,7 @@
 #include "core/execution.h"
 #include "core/machine.h"
 #include "core/pipeline.h"
+#include "core/variables.h"
 #include "engine/job.h"
 #include "store/store.h"
 
@@ -108,9 +109,12 @@ class Engine {
   Status DeletePipeline(const std::string& name);
 
   // Starts an execution; a repeated client_token returns the first id (rule 14).
+  // Pipeline variables: the declared defaults overridden by `variables`
+  // (ValidationException for an undeclared name or a missing value).
   Result<std::string> StartExecution(const std::string& pipeline, const std::string& client_token,
                                      const std::string& caller,
-                                     const std::string& trigger_type = "StartPipelineExecution");
+                                     const std::string& trigger_type = "StartPipelineExecution",
+                                     const core::Variables& variables = {});
   Status StopExecution(const std::string& pipeline, const std::string& execution_id, bool abandon,
                        const std::string& reason);
   Result<core::RetryPlan> PlanRetry(const std::string& pipeline, const std::string& stage,

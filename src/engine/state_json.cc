@@ -24,6 +24,8 @@ json RunToDoc(const core::ActionRun& r) {
             {"inputs", r.inputs},
             {"outputs", r.outputs},
             {"output_variables", r.output_variables},
+            {"resolved_configuration", r.resolved_configuration},
+            {"resolved_environment", r.resolved_environment},
             {"revision_id", r.revision_id},
             {"revision_summary", r.revision_summary},
             {"revision_created", r.revision_created}};
@@ -52,6 +54,9 @@ core::ActionRun RunFromDoc(const json& j) {
   r.inputs = j.value("inputs", std::map<std::string, std::string>{});
   r.outputs = j.value("outputs", std::map<std::string, std::string>{});
   r.output_variables = j.value("output_variables", std::map<std::string, std::string>{});
+  r.resolved_configuration =
+      j.value("resolved_configuration", std::map<std::string, std::string>{});
+  r.resolved_environment = j.value("resolved_environment", std::map<std::string, std::string>{});
   r.revision_id = j.value("revision_id", "");
   r.revision_summary = j.value("revision_summary", "");
   r.revision_created = j.value("revision_created", 0.0);
@@ -89,7 +94,8 @@ json ExecutionToDoc(const core::Execution& e) {
           {"stage_index", e.stage_index},
           {"in_stage", e.in_stage},
           {"stages", stages},
-          {"artifacts", e.artifacts}};
+          {"artifacts", e.artifacts},
+          {"variables", e.variables}};
 }
 
 core::Execution ExecutionFromDoc(const json& j) {
@@ -126,6 +132,7 @@ core::Execution ExecutionFromDoc(const json& j) {
     e.stages.push_back(std::move(sr));
   }
   e.artifacts = j.value("artifacts", std::map<std::string, std::string>{});
+  e.variables = j.value("variables", std::map<std::string, std::string>{});
   for (const auto& r : j.value("runs", json::array())) e.runs.push_back(RunFromDoc(r));
   return e;
 }
