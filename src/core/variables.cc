@@ -34,8 +34,8 @@ Result<std::string> ResolveVariables(std::string_view text, const Variables& sco
     out.append(text.substr(pos, start - pos));
     size_t end = text.find('}', start + 2);
     if (end == std::string_view::npos) {
-      return InvalidArgument("Unterminated variable reference '" +
-                             std::string(text.substr(start)) + "': close it with '}'.");
+      return InvalidArgument("Unterminated variable reference '" + std::string(text.substr(start)) +
+                             "': close it with '}'.");
     }
     std::string ref(text.substr(start + 2, end - start - 2));
     auto it = scope.find(ref);
