@@ -171,7 +171,8 @@ Result<core::PipelineState*> Engine::LoadLocked(const std::string& name) {
   return &ins->second;
 }
 
-Status Engine::CommitLocked(core::PipelineState& p, core::Outcome& out) {
+Status Engine::CommitLocked(core::PipelineState& p, core::Outcome& out,
+                            std::vector<std::pair<std::string, std::string>> extra_kv) {
   std::vector<store::ExecutionRow> execs;
   std::vector<store::ActionExecutionRow> runs;
   for (const auto& id : out.changed_executions) {
@@ -185,7 +186,8 @@ Status Engine::CommitLocked(core::PipelineState& p, core::Outcome& out) {
                       std::string(core::Name(r.status)), r.started, r.updated, RunToDoc(r)});
     }
   }
-  Status s = store_.SaveBatch(execs, runs, {{"pstate/" + p.decl.name, RuntimeToDoc(p).dump()}});
+  extra_kv.emplace_back("pstate/" + p.decl.name, RuntimeToDoc(p).dump());
+  Status s = store_.SaveBatch(execs, runs, extra_kv);
   if (!s.ok()) {
     // Memory is ahead of disk: forget it, so the next call reloads what is durable.
     PW_LOG(Error) << "could not persist pipeline " << p.decl.name << ": " << s.ToString();
@@ -636,7 +638,13 @@ void Engine::Tick() {
       }
     }
   }
-  for (auto& [name, p] : pipelines_) {
+  // By name: a failed commit drops the pipeline from pipelines_.
+  std::vector<std::string> names;
+  for (const auto& [name, state] : pipelines_) names.push_back(name);
+  for (const auto& name : names) {
+    auto it = pipelines_.find(name);
+    if (it == pipelines_.end()) continue;
+    core::PipelineState& p = it->second;
     core::Outcome out;
     for (auto& e : p.executions) {
       if (!e.Active()) continue;
@@ -843,16 +851,26 @@ Result<store::PipelineRecord> Engine::UpdatePipeline(const json& incoming) {
 Status Engine::DeletePipeline(const std::string& name) {
   std::lock_guard lock(mu_);
   auto p = LoadLocked(name);
-  if (p.ok()) {
-    for (const auto& e : (*p)->executions) {
-      for (const auto& r : e.runs) {
-        auto it = processes_.find(r.id);
-        if (it != processes_.end()) launcher_->Cancel(it->second);
-      }
+  if (!p.ok()) return p.status();
+  PW_RETURN_IF_ERROR(store_.DeletePipeline(name));
+  // Abandon running work: processes, open jobs; forget tokens and poll state.
+  for (const auto& e : (*p)->executions) {
+    for (const auto& r : e.runs) {
+      auto it = processes_.find(r.id);
+      if (it != processes_.end()) launcher_->Cancel(it->second);
+    }
+  }
+  LoadJobsLocked();
+  for (auto& [id, job] : jobs_) {
+    if (job.pipeline == name && job.Open()) {
+      job.status = "Failed";
+      SaveJobLocked(job);
     }
   }
   pipelines_.erase(name);
-  return store_.DeletePipeline(name);
+  (void)store_.DeleteKvPrefix("token/" + name + "/");
+  (void)store_.DeleteKvPrefix("poll/" + name + "/");
+  return Status::Ok();
 }
 
 Result<std::string> Engine::StartExecution(const std::string& pipeline,
@@ -874,8 +892,9 @@ Result<std::string> Engine::StartExecution(const std::string& pipeline,
   e.variables = std::move(resolved);
   const std::string id = e.id;
   core::Advance(*p, now, *ids_, &out);
-  if (!client_token.empty()) PW_RETURN_IF_ERROR(store_.PutKv(token_key, id));
-  PW_RETURN_IF_ERROR(CommitLocked(*p, out));
+  std::vector<std::pair<std::string, std::string>> token;
+  if (!client_token.empty()) token.emplace_back(token_key, id);
+  PW_RETURN_IF_ERROR(CommitLocked(*p, out, std::move(token)));  // Token and start together.
   return id;
 }
 
@@ -1116,6 +1135,9 @@ void Engine::CreateJobLocked(const core::PipelineState& p, const core::Execution
       if (!out.files.empty()) files[out.name] = out.files;
     }
     if (!files.empty()) j.configuration["PipewrightOutputFiles"] = files.dump();
+    std::string names;
+    for (const auto& var : a.output_variables) names += (names.empty() ? "" : ",") + var;
+    if (!names.empty()) j.configuration["PipewrightOutputVariables"] = names;
   }
   for (const auto& in : a.input_artifacts) {
     auto it = r.inputs.find(in);
@@ -1286,8 +1308,10 @@ Status Engine::PutJobSuccess(const std::string& job_id, const JobSuccess& result
     out.changed_runs.insert(run->id);
     out.changed_executions.insert(e->id);
     job.status = "Succeeded";
-    SaveJobLocked(job);
-    PW_RETURN_IF_ERROR(CommitLocked(*p, out));
+    if (Status s = CommitLocked(*p, out, {{"job/" + job.id, JobToDoc(job).dump()}}); !s.ok()) {
+      job.status = "InProgress";  // Nothing was recorded: the worker may report again.
+      return s;
+    }
     const core::ActionDecl* a = FindActionDecl(p->decl, run->stage, run->action);
     if (a != nullptr) {
       CreateJobLocked(*p, *e, *run, WithResolvedConfiguration(*a, *run), result.continuation_token);
@@ -1313,13 +1337,16 @@ Status Engine::PutJobSuccess(const std::string& job_id, const JobSuccess& result
     }
     r.outputs[name] = *rev;
   }
-  job.status = r.status == core::ActionStatus::kSucceeded ? "Succeeded" : "Failed";
-  SaveJobLocked(job);
-  std::error_code ec;
-  fs::remove_all(options_.data_dir + "/uploads/" + job.id, ec);
   PW_RETURN_IF_ERROR(core::CompleteAction(*p, job.run_id, r, now, &out));
   core::Advance(*p, now, *ids_, &out);
-  return CommitLocked(*p, out);
+  job.status = r.status == core::ActionStatus::kSucceeded ? "Succeeded" : "Failed";
+  if (Status s = CommitLocked(*p, out, {{"job/" + job.id, JobToDoc(job).dump()}}); !s.ok()) {
+    job.status = "InProgress";  // Nothing was recorded: the worker may report again.
+    return s;
+  }
+  std::error_code ec;
+  fs::remove_all(options_.data_dir + "/uploads/" + job.id, ec);
+  return Status::Ok();
 }
 
 Status Engine::PutJobFailure(const std::string& job_id, const std::string& type,
@@ -1328,18 +1355,24 @@ Status Engine::PutJobFailure(const std::string& job_id, const std::string& type,
   PW_ASSIGN_OR_RETURN(Job * found, FindJobLocked(job_id));
   Job& job = *found;
   if (job.status != "InProgress") return JobNotWorkable(job);
-  job.status = "Failed";
-  SaveJobLocked(job);
   PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(job.pipeline));
   core::ActionResult r = Failure(message);
   r.error_code = type;
   r.external_id = external_id;
   core::Outcome out;
   const EpochSeconds now = clock_.Now();
-  Status s = core::CompleteAction(*p, job.run_id, r, now, &out);
-  if (!s.ok()) return JobNotWorkable(job);
+  if (!core::CompleteAction(*p, job.run_id, r, now, &out).ok()) {
+    job.status = "Failed";  // Its action is gone or finished (abandoned).
+    SaveJobLocked(job);
+    return JobNotWorkable(job);
+  }
   core::Advance(*p, now, *ids_, &out);
-  return CommitLocked(*p, out);
+  job.status = "Failed";
+  if (Status s = CommitLocked(*p, out, {{"job/" + job.id, JobToDoc(job).dump()}}); !s.ok()) {
+    job.status = "InProgress";
+    return s;
+  }
+  return Status::Ok();
 }
 
 std::optional<Job> Engine::JobForAccessKey(const std::string& access_key_id) {

@@ -182,7 +182,9 @@ class Engine {
 
   Result<core::PipelineState*> LoadLocked(const std::string& name);
   // Persists what `out` changed in one transaction, then performs the effects.
-  Status CommitLocked(core::PipelineState& p, core::Outcome& out);
+  // `extra_kv` joins the same transaction (idempotency tokens, job states).
+  Status CommitLocked(core::PipelineState& p, core::Outcome& out,
+                      std::vector<std::pair<std::string, std::string>> extra_kv = {});
   void PerformLocked(core::PipelineState& p, const core::Effect& fx);
   void StartCommands(core::PipelineState& p, const core::Execution& e, const core::ActionRun& r,
                      const core::ActionDecl& a);

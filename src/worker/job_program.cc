@@ -164,10 +164,35 @@ Result<PreparedProgram> PrepareProgram(
   }
   p.timeout_seconds = timeout;
   p.spec.timeout_seconds = timeout;
+  // Declared outputVariables (the server passes them as
+  // PipewrightOutputVariables, comma-separated): exported on success. Only
+  // plain identifiers are accepted, since they become part of the script.
+  std::string exports;
+  {
+    std::string names = cfg("PipewrightOutputVariables");
+    size_t pos = 0;
+    while (pos < names.size()) {
+      size_t comma = names.find(',', pos);
+      std::string name =
+          names.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      pos = comma == std::string::npos ? names.size() : comma + 1;
+      bool ok = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0]));
+      for (char ch : name) ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_');
+      if (!ok) {
+        return InvalidArgument(
+            "Output variable '" + name + "' is not an environment variable name.",
+            "ConfigurationError");
+      }
+      exports += "printf \"%s=%s\\n\" " + name + " \"${" + name + "-}\"; ";
+    }
+  }
   // The commands are the script of sh, one per line; nothing else is pasted
   // into it. The EXIT trap records which command failed and its status.
   std::string script =
-      "trap 'rc=$?; if [ \"$rc\" -ne 0 ]; then echo \"$PW_CMD $rc\" > \"$PIPEWRIGHT_STATUS_FILE\"; "
+      "trap 'rc=$?; if [ \"$rc\" -ne 0 ]; then echo \"$PW_CMD $rc\" > "
+      "\"$PIPEWRIGHT_STATUS_FILE\"; " +
+      (exports.empty() ? std::string()
+                       : "else { " + exports + "} > \"$PIPEWRIGHT_OUTPUT_VARIABLES_FILE\"; ") +
       "fi' EXIT\n";
   for (size_t i = 0; i < p.commands.size(); ++i) {
     script += "PW_CMD=" + std::to_string(i + 1) + "\n" + p.commands[i] + "\n";

@@ -1,0 +1,1280 @@
+// Engine tests with real parts: a real SQLite file in a fresh temporary
+// directory per test, real child processes (/bin/sh running Commands
+// actions), a real Directory source. Only time is injected (TestClock), and
+// only the timeout tests move it. No sleeps as synchronisation: tests wait
+// with WaitIdleForTest or poll GetSnapshot against a deadline.
+//
+// Actions that must stay running block on a "gate" file (Gate()); each gate
+// loop also exits when the test's directory disappears, so a failed test
+// cannot leave a shell spinning.
+
+#include "engine/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/execution.h"
+#include "runner/temp_dir.h"
+#include "store/store.h"
+
+namespace pw::engine {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr const char* kRestartMessage =
+    "The Pipewright server stopped while this action was running; retry the stage to run it "
+    "again.";
+
+// Time that moves only when a test says so. Thread-safe.
+class TestClock final : public Clock {
+ public:
+  EpochSeconds Now() const override { return now_.load(); }
+  void Advance(double seconds) { now_.store(now_.load() + seconds); }
+
+ private:
+  std::atomic<double> now_{1'700'000'000.0};
+};
+
+// A Store that forwards to a real store and can be told to fail SaveBatch,
+// to see what the engine leaves behind when a commit fails.
+class FaultyStore final : public store::Store {
+ public:
+  explicit FaultyStore(store::Store& real) : real_(real) {}
+  std::atomic<bool> fail_save_batch{false};
+
+  Result<store::PipelineRecord> CreatePipeline(const std::string& name, const std::string& arn,
+                                               json declaration,
+                                               const std::vector<store::Tag>& tags,
+                                               EpochSeconds now, int max_pipelines) override {
+    return real_.CreatePipeline(name, arn, std::move(declaration), tags, now, max_pipelines);
+  }
+  Result<store::PipelineRecord> UpdatePipeline(const std::string& name, json declaration,
+                                               EpochSeconds now) override {
+    return real_.UpdatePipeline(name, std::move(declaration), now);
+  }
+  Result<store::PipelineRecord> GetPipeline(const std::string& name,
+                                            std::optional<int> version) override {
+    return real_.GetPipeline(name, version);
+  }
+  Result<std::vector<store::PipelineRecord>> ListPipelines() override {
+    return real_.ListPipelines();
+  }
+  Status DeletePipeline(const std::string& name) override { return real_.DeletePipeline(name); }
+  Result<std::vector<store::Tag>> ListTags(const std::string& arn) override {
+    return real_.ListTags(arn);
+  }
+  Status TagResource(const std::string& arn, const std::vector<store::Tag>& tags) override {
+    return real_.TagResource(arn, tags);
+  }
+  Status UntagResource(const std::string& arn, const std::vector<std::string>& keys) override {
+    return real_.UntagResource(arn, keys);
+  }
+  Status SaveBatch(const std::vector<store::ExecutionRow>& executions,
+                   const std::vector<store::ActionExecutionRow>& actions,
+                   const std::vector<std::pair<std::string, std::string>>& kv) override {
+    if (fail_save_batch) return Unavailable("injected: database is locked");
+    return real_.SaveBatch(executions, actions, kv);
+  }
+  Result<std::vector<store::ExecutionRow>> ListExecutions(const std::string& pipeline) override {
+    return real_.ListExecutions(pipeline);
+  }
+  Result<std::vector<store::ActionExecutionRow>> ListActionExecutions(
+      const std::string& pipeline, const std::string& execution_id) override {
+    return real_.ListActionExecutions(pipeline, execution_id);
+  }
+  Result<std::optional<std::string>> GetKv(const std::string& key) override {
+    return real_.GetKv(key);
+  }
+  Status PutKv(const std::string& key, const std::string& value) override {
+    return real_.PutKv(key, value);
+  }
+  Status DeleteKvPrefix(const std::string& prefix) override { return real_.DeleteKvPrefix(prefix); }
+  Result<std::vector<std::pair<std::string, std::string>>> ListKv(
+      const std::string& prefix) override {
+    return real_.ListKv(prefix);
+  }
+
+ private:
+  store::Store& real_;
+};
+
+// --- Declarations ------------------------------------------------------------
+
+json Pipeline(const std::string& name, const std::vector<json>& stages) {
+  return {{"name", name},
+          {"roleArn", "arn:aws:iam::123456789012:role/pipewright"},
+          {"artifactStore", {{"type", "S3"}, {"location", "pipewright-artifacts"}}},
+          {"stages", stages}};
+}
+
+json Stage(const std::string& name, const std::vector<json>& actions) {
+  return {{"name", name}, {"actions", actions}};
+}
+
+json TypeId(const std::string& category, const std::string& owner, const std::string& provider) {
+  return {{"category", category}, {"owner", owner}, {"provider", provider}, {"version", "1"}};
+}
+
+json DirSource(const std::string& path) {
+  return {{"name", "Src"},
+          {"actionTypeId", TypeId("Source", "AWS", "Directory")},
+          {"configuration", {{"Path", path}}},
+          {"outputArtifacts", {{{"name", "SourceOut"}}}}};
+}
+
+json Commands(const std::string& name, const std::vector<std::string>& commands,
+              int run_order = 1) {
+  return {{"name", name},
+          {"actionTypeId", TypeId("Build", "AWS", "Commands")},
+          {"runOrder", run_order},
+          {"commands", commands},
+          {"inputArtifacts", {{{"name", "SourceOut"}}}}};
+}
+
+json Approval(const std::string& name) {
+  return {{"name", name}, {"actionTypeId", TypeId("Approval", "AWS", "Manual")}};
+}
+
+json Custom(const std::string& name, const std::string& provider, const json& configuration,
+            const std::string& category = "Build") {
+  return {{"name", name},
+          {"actionTypeId", TypeId(category, "Custom", provider)},
+          {"configuration", configuration},
+          {"inputArtifacts", {{{"name", "SourceOut"}}}}};
+}
+
+json Property(const std::string& name, bool required, bool secret, bool queryable) {
+  return {{"name", name},           {"required", required}, {"key", false},    {"secret", secret},
+          {"queryable", queryable}, {"description", name},  {"type", "String"}};
+}
+
+// CreateCustomActionType input (the model's shape).
+json CustomTypeInput(const std::string& provider, const json& properties,
+                     const std::string& category = "Build") {
+  return {{"category", category},
+          {"provider", provider},
+          {"version", "1"},
+          {"configurationProperties", properties},
+          {"inputArtifactDetails", {{"minimumCount", 0}, {"maximumCount", 1}}},
+          {"outputArtifactDetails", {{"minimumCount", 0}, {"maximumCount", 1}}}};
+}
+
+core::ActionTypeId BuildType(const std::string& provider) {
+  return {"Build", "Custom", provider, "1"};
+}
+
+// --- Snapshot helpers ----------------------------------------------------------
+
+const core::Execution* FindExecution(const Snapshot& s, const std::string& id) {
+  for (const auto& e : s.state.executions) {
+    if (e.id == id) return &e;
+  }
+  return nullptr;
+}
+
+// The runs of `stage`/`action`, oldest first.
+std::vector<core::ActionRun> RunsOf(const core::Execution& e, const std::string& stage,
+                                    const std::string& action) {
+  std::vector<core::ActionRun> out;
+  for (const auto& r : e.runs) {
+    if (r.stage == stage && r.action == action) out.push_back(r);
+  }
+  return out;
+}
+
+std::string S(core::ExecutionStatus s) { return std::string(core::Name(s)); }
+std::string S(core::StageStatus s) { return std::string(core::Name(s)); }
+std::string S(core::ActionStatus s) { return std::string(core::Name(s)); }
+
+// Every field, so a field the store forgets shows up by name.
+void ExpectSameRun(const core::ActionRun& a, const core::ActionRun& b) {
+  SCOPED_TRACE("run " + a.stage + "/" + a.action + " " + a.id);
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.execution_id, b.execution_id);
+  EXPECT_EQ(a.stage, b.stage);
+  EXPECT_EQ(a.action, b.action);
+  EXPECT_EQ(a.stage_attempt, b.stage_attempt);
+  EXPECT_EQ(S(a.status), S(b.status));
+  EXPECT_EQ(a.started, b.started);
+  EXPECT_EQ(a.updated, b.updated);
+  EXPECT_EQ(a.summary, b.summary);
+  EXPECT_EQ(a.error_code, b.error_code);
+  EXPECT_EQ(a.error_message, b.error_message);
+  EXPECT_EQ(a.token, b.token);
+  EXPECT_EQ(a.external_id, b.external_id);
+  EXPECT_EQ(a.external_url, b.external_url);
+  EXPECT_EQ(a.updated_by, b.updated_by);
+  EXPECT_EQ(a.percent_complete, b.percent_complete);
+  EXPECT_EQ(a.inputs, b.inputs);
+  EXPECT_EQ(a.outputs, b.outputs);
+  EXPECT_EQ(a.output_variables, b.output_variables);
+  EXPECT_EQ(a.revision_id, b.revision_id);
+  EXPECT_EQ(a.revision_summary, b.revision_summary);
+  EXPECT_EQ(a.revision_created, b.revision_created);
+}
+
+void ExpectSameExecution(const core::Execution& a, const core::Execution& b) {
+  SCOPED_TRACE("execution " + a.id);
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.pipeline, b.pipeline);
+  EXPECT_EQ(a.pipeline_version, b.pipeline_version);
+  EXPECT_EQ(S(a.status), S(b.status));
+  EXPECT_EQ(a.status_summary, b.status_summary);
+  EXPECT_EQ(a.started, b.started);
+  EXPECT_EQ(a.updated, b.updated);
+  EXPECT_EQ(a.trigger_type, b.trigger_type);
+  EXPECT_EQ(a.trigger_detail, b.trigger_detail);
+  EXPECT_EQ(a.execution_type, b.execution_type);
+  EXPECT_EQ(a.rollback_target, b.rollback_target);
+  EXPECT_EQ(a.stop_reason, b.stop_reason);
+  EXPECT_EQ(a.stop_requested, b.stop_requested);
+  EXPECT_EQ(a.abandon_requested, b.abandon_requested);
+  EXPECT_EQ(a.cancel_requested, b.cancel_requested);
+  EXPECT_EQ(a.stage_index, b.stage_index);
+  EXPECT_EQ(a.in_stage, b.in_stage);
+  EXPECT_EQ(a.artifacts, b.artifacts);
+  ASSERT_EQ(a.stages.size(), b.stages.size());
+  for (size_t i = 0; i < a.stages.size(); ++i) {
+    const core::StageRun& x = a.stages[i];
+    const core::StageRun& y = b.stages[i];
+    SCOPED_TRACE("stage run " + x.stage);
+    EXPECT_EQ(x.stage, y.stage);
+    EXPECT_EQ(S(x.status), S(y.status));
+    EXPECT_EQ(x.group, y.group);
+    EXPECT_EQ(x.attempt, y.attempt);
+    EXPECT_EQ(x.manual_retries, y.manual_retries);
+    EXPECT_EQ(x.auto_retries, y.auto_retries);
+    EXPECT_EQ(x.latest_retry_trigger, y.latest_retry_trigger);
+    EXPECT_EQ(x.latest, y.latest);
+  }
+  ASSERT_EQ(a.runs.size(), b.runs.size());
+  for (size_t i = 0; i < a.runs.size(); ++i) ExpectSameRun(a.runs[i], b.runs[i]);
+}
+
+// --- Fixture -------------------------------------------------------------------
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto tmp = runner::ScopedTempDir::Create("pw-engine-test");
+    ASSERT_TRUE(tmp.ok()) << tmp.status().ToString();
+    tmp_ = std::make_unique<runner::ScopedTempDir>(std::move(*tmp));
+    dir_ = tmp_->path();
+    src_ = dir_ + "/src";
+    fs::create_directories(src_);
+    fs::create_directories(dir_ + "/gates");
+    fs::create_directories(dir_ + "/marks");
+    std::ofstream(src_ + "/input.txt") << "directory source\n";
+    options_.data_dir = dir_ + "/data";
+    options_.start_on_create = false;  // Tests start what they need; one test checks rule 12.
+    options_.source_poll_seconds = 0;
+    options_.kill_grace_seconds = 0.2;
+    OpenStore();
+  }
+
+  void TearDown() override {
+    engine_.reset();  // Kills whatever still runs, before the directory goes.
+    faulty_.reset();
+    store_.reset();
+  }
+
+  void OpenStore() {
+    auto s = store::OpenSqliteStore(dir_ + "/pipewright.db");
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(*s);
+  }
+
+  Engine& StartEngine() {
+    engine_ = std::make_unique<Engine>(*store_, clock_, options_);
+    return *engine_;
+  }
+
+  // Destroys the engine and closes the database, then reopens both, as a
+  // server restart does. Recover() runs when `recover`.
+  Engine& Restart(bool recover = true) {
+    engine_.reset();
+    store_.reset();
+    OpenStore();
+    Engine& e = StartEngine();
+    if (recover) {
+      Status s = e.Recover();
+      EXPECT_TRUE(s.ok()) << s.ToString();
+    }
+    return e;
+  }
+
+  void Create(const json& pipeline) {
+    auto rec = engine_->CreatePipeline(pipeline, {}, "tester");
+    ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+  }
+
+  std::string Start(const std::string& pipeline, const std::string& token = "") {
+    auto id = engine_->StartExecution(pipeline, token, "tester");
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    return id.ok() ? *id : "";
+  }
+
+  Snapshot Snap(const std::string& pipeline) {
+    auto s = engine_->GetSnapshot(pipeline);
+    if (!s.ok()) {
+      ADD_FAILURE() << "GetSnapshot(" << pipeline << "): " << s.status().ToString();
+      return {};
+    }
+    return *s;
+  }
+
+  core::Execution Exec(const std::string& pipeline, const std::string& id) {
+    Snapshot s = Snap(pipeline);
+    const core::Execution* e = FindExecution(s, id);
+    if (e == nullptr) {
+      ADD_FAILURE() << "no execution " << id << " in " << pipeline;
+      return {};
+    }
+    return *e;
+  }
+
+  // Polls `done` until it holds or `seconds` pass.
+  static bool WaitFor(const std::function<bool()>& done, double seconds = 10) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (!done()) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+  }
+
+  void WaitIdle() { ASSERT_TRUE(engine_->WaitIdleForTest(15)) << "engine did not go idle"; }
+
+  // Waits until the execution has ended; returns it.
+  core::Execution WaitEnded(const std::string& pipeline, const std::string& id) {
+    core::Execution e;
+    bool ended = WaitFor([&] {
+      e = Exec(pipeline, id);
+      return !e.id.empty() && !e.Active();
+    });
+    EXPECT_TRUE(ended) << "execution " << id << " still " << S(e.status);
+    return e;
+  }
+
+  // A command that records it started, then blocks until Open(key).
+  std::string Gate(const std::string& key) const {
+    return "touch " + dir_ + "/marks/" + key + "; while [ ! -e " + dir_ + "/gates/" + key +
+           " ]; do [ -d " + dir_ + "/gates ] || exit 97; sleep 0.01; done";
+  }
+  void WaitGateReached(const std::string& key) {
+    ASSERT_TRUE(WaitFor([&] { return fs::exists(dir_ + "/marks/" + key); }))
+        << "action gated on " << key << " never started";
+  }
+  void Open(const std::string& key) const { std::ofstream(dir_ + "/gates/" + key) << "go\n"; }
+
+  // The one queued job of `type`, handed out by PollForJobs.
+  Job PollOne(const core::ActionTypeId& type) {
+    auto jobs = engine_->PollForJobs(type, 10, {}, 10);
+    if (!jobs.ok() || jobs->size() != 1) {
+      ADD_FAILURE() << "expected one job: "
+                    << (jobs.ok() ? std::to_string(jobs->size()) : jobs.status().ToString());
+      return {};
+    }
+    return jobs->front();
+  }
+
+  // Src -> Work (one Custom action of Build/Custom/<provider>/1).
+  void CreateJobPipeline(const std::string& name, const std::string& provider = "MyWorker") {
+    if (!engine_->FindCustomActionType(BuildType(provider))) {
+      auto t = engine_->CreateCustomActionType(
+          CustomTypeInput(provider, json::array({Property("Label", false, false, false)})));
+      ASSERT_TRUE(t.ok()) << t.status().ToString();
+    }
+    Create(Pipeline(name, {Stage("Source", {DirSource(src_)}),
+                           Stage("Work", {Custom("Job", provider, {{"Label", "a"}})})}));
+  }
+
+  // Src -> Build (the given commands).
+  json BuildPipeline(const std::string& name, const std::vector<std::string>& commands) const {
+    return Pipeline(
+        name, {Stage("Source", {DirSource(src_)}), Stage("Build", {Commands("Build", commands)})});
+  }
+
+  std::unique_ptr<runner::ScopedTempDir> tmp_;  // Declared first: removed last.
+  std::string dir_, src_;
+  TestClock clock_;
+  EngineOptions options_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<FaultyStore> faulty_;
+  std::unique_ptr<Engine> engine_;
+};
+
+// --- Create, start, validation ---------------------------------------------------
+
+TEST_F(EngineTest, CreatePipelineStartsFirstExecutionThatRunsToSucceeded) {
+  options_.start_on_create = true;  // Rule 12.
+  StartEngine();
+  Create(BuildPipeline("p", {"test -f input.txt", "echo built > out.txt"}));
+  WaitIdle();
+  Snapshot s = Snap("p");
+  ASSERT_EQ(s.state.executions.size(), 1u);
+  const core::Execution& e = s.state.executions[0];
+  EXPECT_EQ(S(e.status), "Succeeded") << e.status_summary;
+  EXPECT_EQ(e.trigger_type, "CreatePipeline");
+  EXPECT_EQ(e.pipeline_version, 1);
+  auto src = RunsOf(e, "Source", "Src");
+  auto build = RunsOf(e, "Build", "Build");
+  ASSERT_EQ(src.size(), 1u);
+  ASSERT_EQ(build.size(), 1u);
+  EXPECT_EQ(S(src[0].status), "Succeeded");
+  EXPECT_EQ(S(build[0].status), "Succeeded") << build[0].error_message;
+  // The build saw the source's snapshot as its input.
+  ASSERT_EQ(src[0].outputs.count("SourceOut"), 1u);
+  EXPECT_EQ(build[0].inputs.at("SourceOut"), src[0].outputs.at("SourceOut"));
+  EXPECT_EQ(src[0].revision_id, src[0].outputs.at("SourceOut"));
+  EXPECT_EQ(s.state.stage_latest.at("Source"), e.id);
+  EXPECT_EQ(s.state.stage_latest.at("Build"), e.id);
+}
+
+TEST_F(EngineTest, CreatePipelineWithStartOnCreateFalseStartsNothing) {
+  StartEngine();
+  Create(BuildPipeline("p", {"true"}));
+  WaitIdle();
+  Snapshot s = Snap("p");
+  EXPECT_TRUE(s.state.executions.empty());
+  EXPECT_EQ(s.record.version, 1);
+  auto rows = store_->ListExecutions("p");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_TRUE(rows->empty());
+}
+
+TEST_F(EngineTest, MissingRequiredConfigurationIsInvalidActionDeclaration) {
+  StartEngine();
+  json p = BuildPipeline("p", {"true"});
+  p["stages"][0]["actions"][0]["configuration"] = json::object();  // Directory needs Path.
+  auto rec = engine_->CreatePipeline(p, {}, "tester");
+  ASSERT_FALSE(rec.ok());
+  EXPECT_EQ(rec.status().wire_name(), "InvalidActionDeclarationException");
+  EXPECT_NE(rec.status().message().find("'Path'"), std::string::npos) << rec.status().message();
+  EXPECT_EQ(engine_->GetSnapshot("p").status().wire_name(), "PipelineNotFoundException");
+}
+
+TEST_F(EngineTest, RequiredCustomPropertyMissingIsInvalidActionDeclaration) {
+  StartEngine();
+  ASSERT_TRUE(engine_
+                  ->CreateCustomActionType(CustomTypeInput(
+                      "Needy", json::array({Property("Target", true, false, false)})))
+                  .ok());
+  auto rec = engine_->CreatePipeline(
+      Pipeline("p", {Stage("Source", {DirSource(src_)}),
+                     Stage("Work", {Custom("Job", "Needy", json::object())})}),
+      {}, "tester");
+  ASSERT_FALSE(rec.ok());
+  EXPECT_EQ(rec.status().wire_name(), "InvalidActionDeclarationException");
+  EXPECT_NE(rec.status().message().find("'Target'"), std::string::npos);
+}
+
+TEST_F(EngineTest, UnknownActionTypeIsInvalidActionDeclaration) {
+  StartEngine();
+  json p = BuildPipeline("p", {"true"});
+  p["stages"][1]["actions"][0]["actionTypeId"]["provider"] = "NoSuchProvider";
+  auto rec = engine_->CreatePipeline(p, {}, "tester");
+  ASSERT_FALSE(rec.ok());
+  EXPECT_EQ(rec.status().wire_name(), "InvalidActionDeclarationException");
+  EXPECT_NE(rec.status().message().find("NoSuchProvider"), std::string::npos);
+  // A Custom type that was never created is unknown too.
+  json q = BuildPipeline("q", {"true"});
+  q["stages"][1]["actions"][0] = Custom("Job", "NeverCreated", json::object());
+  EXPECT_EQ(engine_->CreatePipeline(q, {}, "tester").status().wire_name(),
+            "InvalidActionDeclarationException");
+}
+
+TEST_F(EngineTest, GetSnapshotOfUnknownPipelineIsPipelineNotFound) {
+  StartEngine();
+  auto s = engine_->GetSnapshot("nope");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(s.status().wire_name(), "PipelineNotFoundException");
+}
+
+// --- Commands failures and retry ---------------------------------------------------
+
+TEST_F(EngineTest, FailedCommandIsNamedWithItsExitCodeAndStageIsRetryable) {
+  StartEngine();
+  Create(BuildPipeline("p", {"true", "exit 3", "echo never"}));
+  const std::string id = Start("p");
+  WaitIdle();
+  core::Execution e = Exec("p", id);
+  EXPECT_EQ(S(e.status), "Failed");
+  EXPECT_NE(e.status_summary.find("Build"), std::string::npos) << e.status_summary;
+  auto build = RunsOf(e, "Build", "Build");
+  ASSERT_EQ(build.size(), 1u);
+  EXPECT_EQ(S(build[0].status), "Failed");
+  EXPECT_EQ(build[0].error_code, "JobFailed");
+  EXPECT_EQ(build[0].error_message, "Command 2 (exit 3) exited with code 3.");
+  auto plan = engine_->PlanRetry("p", "Build", id, core::RetryMode::kFailedActions);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->actions_to_rerun, std::vector<std::string>{"Build"});
+}
+
+TEST_F(EngineTest, RetryFailedActionsRerunsOnlyTheFailedActionAndKeepsBothRuns) {
+  StartEngine();
+  const std::string flag = dir_ + "/flag";
+  Create(Pipeline(
+      "p", {Stage("Source", {DirSource(src_)}),
+            Stage("Build", {Commands("Steady", {"true"}), Commands("Flaky", {"cat " + flag})})}));
+  const std::string id = Start("p");
+  WaitIdle();
+  core::Execution failed = Exec("p", id);
+  ASSERT_EQ(S(failed.status), "Failed");
+  auto flaky = RunsOf(failed, "Build", "Flaky");
+  ASSERT_EQ(flaky.size(), 1u);
+  EXPECT_EQ(flaky[0].error_message, "Command 1 (cat " + flag + ") exited with code 1.");
+
+  std::ofstream(flag) << "now it exists\n";
+  auto plan = engine_->RetryStage("p", "Build", id, core::RetryMode::kFailedActions);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->actions_to_rerun, std::vector<std::string>{"Flaky"});
+  WaitIdle();
+
+  core::Execution e = Exec("p", id);
+  EXPECT_EQ(S(e.status), "Succeeded") << e.status_summary;
+  auto steady = RunsOf(e, "Build", "Steady");
+  flaky = RunsOf(e, "Build", "Flaky");
+  ASSERT_EQ(steady.size(), 1u);  // Not rerun.
+  ASSERT_EQ(flaky.size(), 2u);   // History keeps both attempts.
+  EXPECT_EQ(S(flaky[0].status), "Failed");
+  EXPECT_EQ(flaky[0].stage_attempt, 0);
+  EXPECT_EQ(S(flaky[1].status), "Succeeded");
+  EXPECT_EQ(flaky[1].stage_attempt, 1);
+  EXPECT_NE(flaky[0].id, flaky[1].id);
+  const core::StageRun* sr = e.FindStageRun("Build");
+  ASSERT_NE(sr, nullptr);
+  EXPECT_EQ(sr->attempt, 1);
+  EXPECT_EQ(sr->manual_retries, 1);
+  EXPECT_EQ(sr->latest_retry_trigger, "ManualStageRetry");
+  EXPECT_EQ(sr->latest.at("Flaky"), flaky[1].id);
+  // Both attempts are rows in the store.
+  auto rows = store_->ListActionExecutions("p", id);
+  ASSERT_TRUE(rows.ok());
+  int flaky_rows = 0;
+  for (const auto& r : *rows) flaky_rows += r.action == "Flaky" ? 1 : 0;
+  EXPECT_EQ(flaky_rows, 2);
+  // A succeeded stage has nothing to retry.
+  EXPECT_EQ(
+      engine_->RetryStage("p", "Build", id, core::RetryMode::kFailedActions).status().wire_name(),
+      "StageNotRetryableException");
+}
+
+// --- Persistence and recovery --------------------------------------------------------
+
+TEST_F(EngineTest, RestartedEngineShowsTheSameSnapshot) {
+  options_.public_url = "http://pipewright.test";  // So runs carry external ids and URLs.
+  StartEngine();
+  const std::string flag = dir_ + "/flag";
+  Create(Pipeline("p", {Stage("Source", {DirSource(src_)}),
+                        Stage("Build", {Commands("Build", {"cat " + flag})}),
+                        Stage("Ship", {Commands("Ship", {"true"})})}));
+  const std::string first = Start("p");
+  WaitIdle();
+  clock_.Advance(5);
+  std::ofstream(flag) << "x\n";
+  ASSERT_TRUE(engine_->RetryStage("p", "Build", first, core::RetryMode::kFailedActions).ok());
+  WaitIdle();
+  clock_.Advance(5);
+  ASSERT_TRUE(engine_->SetTransition("p", "Ship", false, "freeze", "tester").ok());
+  const std::string second = Start("p");
+  WaitIdle();
+  Snapshot before = Snap("p");
+  ASSERT_EQ(before.state.executions.size(), 2u);
+  ASSERT_EQ(S(FindExecution(before, first)->status), "Succeeded");
+  ASSERT_EQ(S(FindExecution(before, second)->status), "InProgress");  // Held before Ship.
+
+  for (bool recover : {false, true}) {
+    SCOPED_TRACE(recover ? "after Recover()" : "without Recover()");
+    Restart(recover);
+    Snapshot after = Snap("p");
+    EXPECT_EQ(after.record.version, before.record.version);
+    EXPECT_EQ(after.record.declaration, before.record.declaration);
+    EXPECT_EQ(after.state.stage_latest, before.state.stage_latest);
+    ASSERT_EQ(after.state.transitions.size(), before.state.transitions.size());
+    for (const auto& [stage, t] : before.state.transitions) {
+      ASSERT_EQ(after.state.transitions.count(stage), 1u) << stage;
+      const core::TransitionState& u = after.state.transitions.at(stage);
+      EXPECT_EQ(u.enabled, t.enabled);
+      EXPECT_EQ(u.disabled_reason, t.disabled_reason);
+      EXPECT_EQ(u.last_changed_by, t.last_changed_by);
+      EXPECT_EQ(u.last_changed_at, t.last_changed_at);
+    }
+    ASSERT_EQ(after.state.executions.size(), before.state.executions.size());
+    for (size_t i = 0; i < before.state.executions.size(); ++i) {
+      ExpectSameExecution(before.state.executions[i], after.state.executions[i]);
+    }
+  }
+  // And it carries on from there.
+  ASSERT_TRUE(engine_->SetTransition("p", "Ship", true, "", "tester").ok());
+  EXPECT_EQ(S(WaitEnded("p", second).status), "Succeeded");
+}
+
+TEST_F(EngineTest, RecoverFailsInterruptedCommandsRunAndKeepsApprovalWaiting) {
+  StartEngine();
+  Create(BuildPipeline("blocked", {Gate("build")}));
+  Create(Pipeline(
+      "approve", {Stage("Source", {DirSource(src_)}), Stage("Gatekeeper", {Approval("Approve")})}));
+  const std::string blocked = Start("blocked");
+  const std::string approve = Start("approve");
+  WaitGateReached("build");
+  std::string token;
+  ASSERT_TRUE(WaitFor([&] {
+    auto runs = RunsOf(Exec("approve", approve), "Gatekeeper", "Approve");
+    if (!runs.empty()) token = runs[0].token;
+    return !token.empty();
+  }));
+  ASSERT_EQ(S(RunsOf(Exec("blocked", blocked), "Build", "Build").at(0).status), "InProgress");
+
+  Restart();  // The old engine kills the running shell; its run stays InProgress on disk.
+
+  core::Execution b = Exec("blocked", blocked);
+  auto build = RunsOf(b, "Build", "Build");
+  ASSERT_EQ(build.size(), 1u);
+  EXPECT_EQ(S(build[0].status), "Failed");
+  EXPECT_EQ(build[0].error_message, kRestartMessage);
+  EXPECT_EQ(S(b.status), "Failed");
+  // Durable, not only in memory.
+  auto rows = store_->ListActionExecutions("blocked", blocked);
+  ASSERT_TRUE(rows.ok());
+  for (const auto& r : *rows) {
+    if (r.action == "Build") {
+      EXPECT_EQ(r.status, "Failed");
+    }
+  }
+
+  core::Execution a = Exec("approve", approve);
+  auto approval = RunsOf(a, "Gatekeeper", "Approve");
+  ASSERT_EQ(approval.size(), 1u);
+  EXPECT_EQ(S(approval[0].status), "InProgress");
+  EXPECT_EQ(approval[0].token, token);
+  EXPECT_EQ(S(a.status), "InProgress");
+
+  // Both carry on: the interrupted stage is retryable, the approval answerable.
+  Open("build");
+  auto plan = engine_->RetryStage("blocked", "Build", blocked, core::RetryMode::kFailedActions);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(S(WaitEnded("blocked", blocked).status), "Succeeded");
+  auto approved =
+      engine_->PutApproval("approve", "Gatekeeper", "Approve", token, true, "ok", "tester");
+  ASSERT_TRUE(approved.ok()) << approved.status().ToString();
+  EXPECT_EQ(S(WaitEnded("approve", approve).status), "Succeeded");
+}
+
+TEST_F(EngineTest, RunsAreRowsSoTheExecutionDocumentStaysSmallAcrossRetries) {
+  StartEngine();
+  Create(BuildPipeline("p", {"exit 3"}));
+  const std::string id = Start("p");
+  WaitIdle();
+  auto doc_size = [&]() -> size_t {
+    auto rows = store_->ListExecutions("p");
+    if (!rows.ok() || rows->size() != 1) {
+      ADD_FAILURE() << "expected one execution row";
+      return 0;
+    }
+    EXPECT_FALSE(rows->front().doc.contains("runs")) << rows->front().doc.dump();
+    return rows->front().doc.dump().size();
+  };
+  const size_t after_first = doc_size();
+  constexpr int kRetries = 25;
+  for (int i = 0; i < kRetries; ++i) {
+    auto plan = engine_->RetryStage("p", "Build", id, core::RetryMode::kFailedActions);
+    ASSERT_TRUE(plan.ok()) << "retry " << i << ": " << plan.status().ToString();
+    WaitIdle();
+  }
+  const size_t after_retries = doc_size();
+  EXPECT_LE(after_retries, after_first + 32) << "the document grows with every attempt";
+  EXPECT_LT(after_retries, 4096u);
+  auto rows = store_->ListActionExecutions("p", id);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 1u + 1u + kRetries);  // Src, then every Build attempt.
+  // Reloading puts the rows back into the execution.
+  Restart(false);
+  core::Execution e = Exec("p", id);
+  auto build = RunsOf(e, "Build", "Build");
+  ASSERT_EQ(build.size(), 1u + kRetries);
+  for (int i = 0; i <= kRetries; ++i) EXPECT_EQ(build[i].stage_attempt, i);
+  EXPECT_EQ(e.FindStageRun("Build")->latest.at("Build"), build.back().id);
+}
+
+// --- UpdatePipeline ---------------------------------------------------------------
+
+TEST_F(EngineTest, UpdateCancelsRunningExecutionAfterItsActionCompletes) {
+  StartEngine();
+  json v1 = Pipeline("p", {Stage("Source", {DirSource(src_)}),
+                           Stage("Build", {Commands("Build", {Gate("build")})}),
+                           Stage("After", {Commands("After", {"true"})})});
+  Create(v1);
+  const std::string id = Start("p");
+  WaitGateReached("build");
+
+  json v2 = v1;
+  v2["stages"][2]["actions"][0]["commands"] = {"echo v2"};
+  auto rec = engine_->UpdatePipeline(v2);
+  ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+  EXPECT_EQ(rec->version, 2);
+  core::Execution running = Exec("p", id);
+  EXPECT_EQ(S(running.status), "InProgress");  // Rule 69: the running action finishes first.
+  EXPECT_TRUE(running.cancel_requested);
+
+  Open("build");
+  core::Execution e = WaitEnded("p", id);
+  EXPECT_EQ(S(e.status), "Cancelled") << e.status_summary;
+  auto build = RunsOf(e, "Build", "Build");
+  ASSERT_EQ(build.size(), 1u);
+  EXPECT_EQ(S(build[0].status), "Succeeded");
+  EXPECT_EQ(S(e.FindStageRun("Build")->status), "Cancelled");
+  EXPECT_TRUE(RunsOf(e, "After", "After").empty());
+  EXPECT_EQ(engine_->PlanRetry("p", "Build", id, core::RetryMode::kAllActions).status().wire_name(),
+            "StageNotRetryableException");
+  // The next execution runs version 2.
+  const std::string next = Start("p");
+  core::Execution n = WaitEnded("p", next);
+  EXPECT_EQ(S(n.status), "Succeeded");
+  EXPECT_EQ(n.pipeline_version, 2);
+}
+
+// --- StartExecution idempotency ------------------------------------------------------
+
+TEST_F(EngineTest, RepeatedClientRequestTokenReturnsTheFirstExecution) {
+  StartEngine();
+  Create(BuildPipeline("p", {"true"}));
+  const std::string first = Start("p", "token-1");
+  const std::string again = Start("p", "token-1");
+  EXPECT_EQ(again, first);
+  const std::string other = Start("p", "token-2");
+  EXPECT_NE(other, first);
+  WaitIdle();
+  EXPECT_EQ(Snap("p").state.executions.size(), 2u);
+  Restart();
+  EXPECT_EQ(Start("p", "token-1"), first);  // Remembered across a restart.
+  EXPECT_EQ(Snap("p").state.executions.size(), 2u);
+}
+
+// The token must be recorded in the same transaction as the execution it
+// names (design.md: one transaction per decision): if the start is not
+// committed, a retry of the same request must not get an id that never existed.
+TEST_F(EngineTest, ClientRequestTokenOfAStartThatFailedToCommitIsNotConsumed) {
+  faulty_ = std::make_unique<FaultyStore>(*store_);
+  engine_ = std::make_unique<Engine>(*faulty_, clock_, options_);
+  Create(BuildPipeline("p", {"true"}));
+  faulty_->fail_save_batch = true;
+  auto failed = engine_->StartExecution("p", "token-1", "tester");
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), StatusCode::kUnavailable);
+  faulty_->fail_save_batch = false;
+
+  auto retried = engine_->StartExecution("p", "token-1", "tester");
+  ASSERT_TRUE(retried.ok()) << retried.status().ToString();
+  WaitIdle();
+  Snapshot s = Snap("p");
+  const core::Execution* e = FindExecution(s, *retried);
+  ASSERT_NE(e, nullptr) << "StartExecution returned execution " << *retried
+                        << " for the repeated token, but no such execution exists ("
+                        << s.state.executions.size() << " execution(s))";
+  EXPECT_EQ(S(e->status), "Succeeded");
+}
+
+// DeletePipeline removes the pipeline "with its history"; a recreated pipeline
+// of the same name is a new pipeline, so an old token must not name an
+// execution of the deleted one.
+TEST_F(EngineTest, ClientRequestTokenDoesNotOutliveADeletedPipeline) {
+  StartEngine();
+  Create(BuildPipeline("p", {"true"}));
+  const std::string old_id = Start("p", "token-1");
+  WaitIdle();
+  ASSERT_TRUE(engine_->DeletePipeline("p").ok());
+  Create(BuildPipeline("p", {"true"}));
+  auto id = engine_->StartExecution("p", "token-1", "tester");
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_NE(*id, old_id) << "the token of the deleted pipeline's execution was reused";
+  WaitIdle();
+  Snapshot s = Snap("p");
+  EXPECT_NE(FindExecution(s, *id), nullptr)
+      << "StartExecution returned " << *id << ", which is not an execution of the pipeline";
+}
+
+// --- Transitions and approvals --------------------------------------------------------
+
+TEST_F(EngineTest, DisabledTransitionHoldsExecutionUntilEnabled) {
+  StartEngine();
+  Create(BuildPipeline("p", {"true"}));
+  ASSERT_TRUE(engine_->SetTransition("p", "Build", false, "code freeze", "alice").ok());
+  const std::string id = Start("p");
+  WaitIdle();
+  Snapshot s = Snap("p");
+  const core::Execution* e = FindExecution(s, id);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(S(e->status), "InProgress");
+  EXPECT_FALSE(e->in_stage);
+  EXPECT_EQ(e->stage_index, 1);
+  EXPECT_TRUE(RunsOf(*e, "Build", "Build").empty());
+  const core::TransitionState& t = s.state.transitions.at("Build");
+  EXPECT_FALSE(t.enabled);
+  EXPECT_EQ(t.disabled_reason, "code freeze");
+  EXPECT_EQ(t.last_changed_by, "alice");
+  EXPECT_EQ(t.last_changed_at, clock_.Now());
+
+  EXPECT_EQ(engine_->SetTransition("p", "NoSuchStage", false, "x", "alice").wire_name(),
+            "StageNotFoundException");
+  ASSERT_TRUE(engine_->SetTransition("p", "Build", true, "", "alice").ok());
+  EXPECT_EQ(S(WaitEnded("p", id).status), "Succeeded");
+}
+
+class ApprovalTest : public EngineTest {
+ protected:
+  // Src -> Gatekeeper (Approve) -> Build (true). Returns the execution and the token.
+  std::pair<std::string, std::string> StartAwaitingApproval() {
+    StartEngine();
+    Create(Pipeline("p",
+                    {Stage("Source", {DirSource(src_)}), Stage("Gatekeeper", {Approval("Approve")}),
+                     Stage("Build", {Commands("Build", {"true"})})}));
+    const std::string id = Start("p");
+    WaitIdle();
+    auto runs = RunsOf(Exec("p", id), "Gatekeeper", "Approve");
+    EXPECT_EQ(runs.size(), 1u);
+    if (runs.empty()) return {id, ""};
+    EXPECT_EQ(S(runs[0].status), "InProgress");
+    EXPECT_FALSE(runs[0].token.empty());
+    return {id, runs[0].token};
+  }
+};
+
+TEST_F(ApprovalTest, ApproveLetsTheExecutionContinue) {
+  auto [id, token] = StartAwaitingApproval();
+  clock_.Advance(3);
+  auto at = engine_->PutApproval("p", "Gatekeeper", "Approve", token, true, "looks good", "bob");
+  ASSERT_TRUE(at.ok()) << at.status().ToString();
+  EXPECT_EQ(*at, clock_.Now());
+  core::Execution e = WaitEnded("p", id);
+  EXPECT_EQ(S(e.status), "Succeeded");
+  auto approval = RunsOf(e, "Gatekeeper", "Approve").at(0);
+  EXPECT_EQ(S(approval.status), "Succeeded");
+  EXPECT_EQ(approval.summary, "looks good");
+  EXPECT_EQ(approval.updated_by, "bob");
+  EXPECT_TRUE(approval.token.empty());
+  EXPECT_EQ(RunsOf(e, "Build", "Build").size(), 1u);
+  // Answered once only.
+  EXPECT_EQ(engine_->PutApproval("p", "Gatekeeper", "Approve", token, true, "", "bob")
+                .status()
+                .wire_name(),
+            "ApprovalAlreadyCompletedException");
+}
+
+TEST_F(ApprovalTest, RejectFailsTheStage) {
+  auto [id, token] = StartAwaitingApproval();
+  ASSERT_TRUE(
+      engine_->PutApproval("p", "Gatekeeper", "Approve", token, false, "not today", "bob").ok());
+  core::Execution e = WaitEnded("p", id);
+  EXPECT_EQ(S(e.status), "Failed");
+  auto approval = RunsOf(e, "Gatekeeper", "Approve").at(0);
+  EXPECT_EQ(S(approval.status), "Failed");
+  EXPECT_EQ(approval.error_message, "Rejected by bob: not today");
+  EXPECT_TRUE(RunsOf(e, "Build", "Build").empty());
+}
+
+TEST_F(ApprovalTest, WrongTokenIsInvalidApprovalTokenAndChangesNothing) {
+  auto [id, token] = StartAwaitingApproval();
+  auto r = engine_->PutApproval("p", "Gatekeeper", "Approve", "not-the-token", true, "", "bob");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().wire_name(), "InvalidApprovalTokenException");
+  EXPECT_EQ(engine_->PutApproval("p", "Gatekeeper", "Nobody", token, true, "", "bob")
+                .status()
+                .wire_name(),
+            "ActionNotFoundException");
+  auto approval = RunsOf(Exec("p", id), "Gatekeeper", "Approve").at(0);
+  EXPECT_EQ(S(approval.status), "InProgress");
+  EXPECT_EQ(approval.token, token);
+}
+
+TEST_F(ApprovalTest, ApprovalFailsWhenTheClockPassesItsTimeout) {
+  options_.approval_timeout_seconds = 100;
+  auto [id, token] = StartAwaitingApproval();
+  ASSERT_TRUE(engine_->Recover().ok());  // Starts the ticker.
+  clock_.Advance(101);
+  core::Execution e = WaitEnded("p", id);
+  EXPECT_EQ(S(e.status), "Failed");
+  auto approval = RunsOf(e, "Gatekeeper", "Approve").at(0);
+  EXPECT_EQ(approval.error_message, "The approval timed out without a response.");
+  EXPECT_TRUE(approval.token.empty());
+}
+
+// --- Custom action types -----------------------------------------------------------------
+
+TEST_F(EngineTest, CustomActionTypeIsCreatedListedFoundAndDeleted) {
+  StartEngine();
+  auto t = engine_->CreateCustomActionType(
+      CustomTypeInput("MyWorker", json::array({Property("Label", true, false, true)})));
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ((*t)["id"]["owner"], "Custom");
+  EXPECT_EQ((*t)["id"]["provider"], "MyWorker");
+  EXPECT_EQ((*t)["actionConfigurationProperties"][0]["name"], "Label");
+  EXPECT_TRUE(engine_->ActionTypeKnown(BuildType("MyWorker")));
+  ASSERT_EQ(engine_->CustomActionTypes().size(), 1u);
+  EXPECT_TRUE(engine_->FindCustomActionType(BuildType("MyWorker")).has_value());
+
+  ASSERT_TRUE(engine_->DeleteCustomActionType(BuildType("MyWorker")).ok());
+  EXPECT_TRUE(engine_->CustomActionTypes().empty());
+  EXPECT_FALSE(engine_->FindCustomActionType(BuildType("MyWorker")).has_value());
+  EXPECT_FALSE(engine_->ActionTypeKnown(BuildType("MyWorker")));
+  EXPECT_EQ(engine_->DeleteCustomActionType(BuildType("MyWorker")).wire_name(),
+            "ActionTypeNotFoundException");
+  EXPECT_EQ(engine_->DeleteCustomActionType(BuildType("NeverMade")).wire_name(),
+            "ActionTypeNotFoundException");
+}
+
+TEST_F(EngineTest, DuplicateCustomActionTypeIsRefused) {
+  StartEngine();
+  ASSERT_TRUE(engine_->CreateCustomActionType(CustomTypeInput("MyWorker", json::array())).ok());
+  auto again = engine_->CreateCustomActionType(CustomTypeInput("MyWorker", json::array()));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().wire_name(), "ValidationException");
+  EXPECT_NE(again.status().message().find("already exists"), std::string::npos);
+  // Another version or category is another type.
+  json v2 = CustomTypeInput("MyWorker", json::array());
+  v2["version"] = "2";
+  EXPECT_TRUE(engine_->CreateCustomActionType(v2).ok());
+  EXPECT_TRUE(
+      engine_->CreateCustomActionType(CustomTypeInput("MyWorker", json::array(), "Test")).ok());
+}
+
+TEST_F(EngineTest, CustomActionTypesBeyondTheLimitAreRefused) {
+  options_.max_custom_action_types = 2;
+  StartEngine();
+  ASSERT_TRUE(engine_->CreateCustomActionType(CustomTypeInput("A", json::array())).ok());
+  ASSERT_TRUE(engine_->CreateCustomActionType(CustomTypeInput("B", json::array())).ok());
+  auto third = engine_->CreateCustomActionType(CustomTypeInput("C", json::array()));
+  ASSERT_FALSE(third.ok());
+  EXPECT_EQ(third.status().wire_name(), "LimitExceededException");
+  EXPECT_EQ(third.status().code(), StatusCode::kResourceExhausted);
+  // Deleted types no longer count.
+  ASSERT_TRUE(engine_->DeleteCustomActionType(BuildType("A")).ok());
+  EXPECT_TRUE(engine_->CreateCustomActionType(CustomTypeInput("C", json::array())).ok());
+}
+
+TEST_F(EngineTest, DeletedCustomActionTypeCannotBeCreatedAgainEvenAfterRestart) {
+  StartEngine();
+  ASSERT_TRUE(engine_->CreateCustomActionType(CustomTypeInput("Old", json::array())).ok());
+  ASSERT_TRUE(engine_->CreateCustomActionType(CustomTypeInput("Kept", json::array())).ok());
+  ASSERT_TRUE(engine_->DeleteCustomActionType(BuildType("Old")).ok());
+  auto again = engine_->CreateCustomActionType(CustomTypeInput("Old", json::array()));
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.status().message().find("deleted"), std::string::npos)
+      << again.status().message();
+  Restart();
+  EXPECT_FALSE(engine_->CreateCustomActionType(CustomTypeInput("Old", json::array())).ok());
+  EXPECT_TRUE(engine_->FindCustomActionType(BuildType("Kept")).has_value());
+  EXPECT_FALSE(engine_->FindCustomActionType(BuildType("Old")).has_value());
+}
+
+TEST_F(EngineTest, QueryablePropertyMustBeRequiredNotSecretAndAtMostOne) {
+  StartEngine();
+  auto optional = engine_->CreateCustomActionType(
+      CustomTypeInput("A", json::array({Property("Q", false, false, true)})));
+  EXPECT_EQ(optional.status().wire_name(), "ValidationException");
+  auto secret = engine_->CreateCustomActionType(
+      CustomTypeInput("B", json::array({Property("Q", true, true, true)})));
+  EXPECT_EQ(secret.status().wire_name(), "ValidationException");
+  auto two = engine_->CreateCustomActionType(CustomTypeInput(
+      "C", json::array({Property("Q1", true, false, true), Property("Q2", true, false, true)})));
+  EXPECT_EQ(two.status().wire_name(), "ValidationException");
+  EXPECT_NE(two.status().message().find("at most one queryable"), std::string::npos);
+  EXPECT_TRUE(engine_->CustomActionTypes().empty());  // Nothing half-created.
+  EXPECT_TRUE(engine_
+                  ->CreateCustomActionType(
+                      CustomTypeInput("D", json::array({Property("Q", true, false, true)})))
+                  .ok());
+}
+
+// --- Secrets -------------------------------------------------------------------------------
+
+TEST_F(EngineTest, SecretPropertiesAreMaskedAndAMaskedValueIsKeptOnUpdate) {
+  StartEngine();
+  ASSERT_TRUE(engine_
+                  ->CreateCustomActionType(
+                      CustomTypeInput("Vault",
+                                      json::array({Property("Token", true, true, false),
+                                                   Property("Label", false, false, false)}),
+                                      "Deploy"))
+                  .ok());
+  json decl = Pipeline(
+      "p", {Stage("Source", {DirSource(src_)}),
+            Stage("Ship",
+                  {Custom("Ship", "Vault", {{"Token", "s3cr3t"}, {"Label", "prod"}}, "Deploy")})});
+  Create(decl);
+  json masked = engine_->MaskSecrets(Snap("p").record.declaration);
+  const json& config = masked["stages"][1]["actions"][0]["configuration"];
+  EXPECT_EQ(config["Token"], "****");
+  EXPECT_EQ(config["Label"], "prod");
+
+  // A client sends back what it read, with one change.
+  json update = masked;
+  update["stages"][1]["actions"][0]["configuration"]["Label"] = "staging";
+  auto rec = engine_->UpdatePipeline(update);
+  ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+  auto stored = store_->GetPipeline("p", 2);
+  ASSERT_TRUE(stored.ok());
+  const json& kept = stored->declaration["stages"][1]["actions"][0]["configuration"];
+  EXPECT_EQ(kept["Token"], "s3cr3t");
+  EXPECT_EQ(kept["Label"], "staging");
+  // The worker gets the real value.
+  Start("p");
+  Job job = PollOne({"Deploy", "Custom", "Vault", "1"});
+  EXPECT_EQ(job.configuration["Token"], "s3cr3t");
+  EXPECT_EQ(job.configuration["Label"], "staging");
+}
+
+// --- Jobs ------------------------------------------------------------------------------------
+
+TEST_F(EngineTest, CustomActionQueuesAJobThatIsHandedOutOnceWithANonce) {
+  StartEngine();
+  CreateJobPipeline("p");
+  const std::string id = Start("p");
+  WaitIdle();
+  core::Execution e = Exec("p", id);
+  auto runs = RunsOf(e, "Work", "Job");
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(S(runs[0].status), "InProgress");
+  auto stored = store_->ListKv("job/");
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->size(), 1u);
+  EXPECT_EQ(json::parse(stored->front().second)["status"], "Queued");
+
+  Job job = PollOne(BuildType("MyWorker"));
+  EXPECT_EQ(job.status, "Dispatched");
+  EXPECT_FALSE(job.nonce.empty());
+  EXPECT_EQ(job.run_id, runs[0].id);
+  EXPECT_EQ(job.execution_id, id);
+  EXPECT_EQ(job.configuration["Label"], "a");
+  ASSERT_EQ(job.inputs.size(), 1u);
+  EXPECT_EQ(job.inputs[0].first, "SourceOut");
+  EXPECT_EQ(job.inputs[0].second, e.artifacts.at("SourceOut"));
+  json data = engine_->JobDataJson(job);
+  EXPECT_EQ(data["pipelineContext"]["pipelineExecutionId"], id);
+  EXPECT_FALSE(data.contains("continuationToken"));
+
+  auto second = engine_->PollForJobs(BuildType("MyWorker"), 10, {}, 0);
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(second->empty());
+}
+
+TEST_F(EngineTest, PollForJobsServesOnlyJobsMatchingTheQuery) {
+  StartEngine();
+  CreateJobPipeline("p");
+  Start("p");
+  WaitIdle();
+  auto other = engine_->PollForJobs(BuildType("MyWorker"), 10, {{"Label", "b"}}, 0);
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE(other->empty());
+  auto mine = engine_->PollForJobs(BuildType("MyWorker"), 10, {{"Label", "a"}}, 0);
+  ASSERT_TRUE(mine.ok());
+  EXPECT_EQ(mine->size(), 1u);
+  EXPECT_EQ(engine_->PollForJobs(BuildType("Unknown"), 1, {}, 0).status().wire_name(),
+            "ActionTypeNotFoundException");
+  // Built-in Commands actions run locally here: no jobs for them.
+  EXPECT_FALSE(engine_->PollForJobs({"Build", "AWS", "Commands", "1"}, 1, {}, 0).ok());
+}
+
+TEST_F(EngineTest, AcknowledgeWithAWrongNonceIsInvalidNonce) {
+  StartEngine();
+  CreateJobPipeline("p");
+  Start("p");
+  Job job = PollOne(BuildType("MyWorker"));
+  auto wrong = engine_->AcknowledgeJob(job.id, "0000");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.status().wire_name(), "InvalidNonceException");
+  EXPECT_EQ(engine_->GetJob(job.id)->status, "Dispatched");
+  EXPECT_EQ(engine_->AcknowledgeJob("no-such-job", job.nonce).status().wire_name(),
+            "JobNotFoundException");
+  auto right = engine_->AcknowledgeJob(job.id, job.nonce);
+  ASSERT_TRUE(right.ok()) << right.status().ToString();
+  EXPECT_EQ(*right, "InProgress");
+  EXPECT_EQ(engine_->GetJob(job.id)->status, "InProgress");
+}
+
+TEST_F(EngineTest, JobResultBeforeAcknowledgeIsInvalidJobState) {
+  StartEngine();
+  CreateJobPipeline("p");
+  const std::string id = Start("p");
+  Job job = PollOne(BuildType("MyWorker"));
+  Status s = engine_->PutJobSuccess(job.id, JobSuccess{});
+  EXPECT_EQ(s.wire_name(), "InvalidJobStateException");
+  EXPECT_EQ(engine_->PutJobFailure(job.id, "JobFailed", "x", "").wire_name(),
+            "InvalidJobStateException");
+  EXPECT_EQ(S(RunsOf(Exec("p", id), "Work", "Job").at(0).status), "InProgress");
+}
+
+TEST_F(EngineTest, ContinuationTokenKeepsActionInProgressAndQueuesAFollowUpJob) {
+  StartEngine();
+  CreateJobPipeline("p");
+  const std::string id = Start("p");
+  Job first = PollOne(BuildType("MyWorker"));
+  ASSERT_TRUE(engine_->AcknowledgeJob(first.id, first.nonce).ok());
+  JobSuccess progress;
+  progress.continuation_token = "page-2";
+  progress.percent_complete = 40;
+  progress.summary = "halfway";
+  progress.external_id = "ext-1";
+  Status s = engine_->PutJobSuccess(first.id, progress);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+
+  core::Execution e = Exec("p", id);
+  auto runs = RunsOf(e, "Work", "Job");
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(S(runs[0].status), "InProgress");
+  EXPECT_EQ(runs[0].percent_complete, 40);
+  EXPECT_EQ(runs[0].summary, "halfway");
+  EXPECT_EQ(runs[0].external_id, "ext-1");
+  EXPECT_EQ(S(e.status), "InProgress");
+  EXPECT_EQ(engine_->GetJob(first.id)->status, "Succeeded");
+  // Progress is durable.
+  auto rows = store_->ListActionExecutions("p", id);
+  ASSERT_TRUE(rows.ok());
+  for (const auto& r : *rows) {
+    if (r.action == "Job") {
+      EXPECT_EQ(r.doc["percent_complete"], 40);
+    }
+  }
+
+  Job follow = PollOne(BuildType("MyWorker"));
+  EXPECT_NE(follow.id, first.id);
+  EXPECT_EQ(follow.continuation_token, "page-2");
+  EXPECT_EQ(follow.run_id, runs[0].id);
+  EXPECT_EQ(engine_->JobDataJson(follow)["continuationToken"], "page-2");
+  ASSERT_TRUE(engine_->AcknowledgeJob(follow.id, follow.nonce).ok());
+  JobSuccess done;
+  done.summary = "all pages";
+  ASSERT_TRUE(engine_->PutJobSuccess(follow.id, done).ok());
+
+  e = WaitEnded("p", id);
+  EXPECT_EQ(S(e.status), "Succeeded");
+  runs = RunsOf(e, "Work", "Job");
+  ASSERT_EQ(runs.size(), 1u);  // One action execution throughout.
+  EXPECT_EQ(S(runs[0].status), "Succeeded");
+  EXPECT_EQ(runs[0].summary, "all pages");
+  EXPECT_EQ(engine_->PutJobSuccess(follow.id, done).wire_name(), "InvalidJobStateException");
+}
+
+TEST_F(EngineTest, PutJobFailureFailsTheActionAndTheStageIsRetryable) {
+  StartEngine();
+  CreateJobPipeline("p");
+  const std::string id = Start("p");
+  Job job = PollOne(BuildType("MyWorker"));
+  ASSERT_TRUE(engine_->AcknowledgeJob(job.id, job.nonce).ok());
+  Status s = engine_->PutJobFailure(job.id, "ConfigurationError", "bad label", "ext-9");
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  core::Execution e = WaitEnded("p", id);
+  EXPECT_EQ(S(e.status), "Failed");
+  auto run = RunsOf(e, "Work", "Job").at(0);
+  EXPECT_EQ(S(run.status), "Failed");
+  EXPECT_EQ(run.error_code, "ConfigurationError");
+  EXPECT_EQ(run.error_message, "bad label");
+  EXPECT_EQ(run.external_id, "ext-9");
+  EXPECT_EQ(engine_->GetJob(job.id)->status, "Failed");
+
+  // The retry queues a new job for a new run.
+  ASSERT_TRUE(engine_->RetryStage("p", "Work", id, core::RetryMode::kFailedActions).ok());
+  Job again = PollOne(BuildType("MyWorker"));
+  EXPECT_NE(again.id, job.id);
+  EXPECT_NE(again.run_id, job.run_id);
+}
+
+TEST_F(EngineTest, AcknowledgedJobWithoutAResultTimesOutAndFailsTheAction) {
+  options_.job_timeout_seconds = 30;
+  StartEngine();
+  ASSERT_TRUE(engine_->Recover().ok());  // Starts the ticker.
+  CreateJobPipeline("p");
+  const std::string id = Start("p");
+  Job job = PollOne(BuildType("MyWorker"));
+  ASSERT_TRUE(engine_->AcknowledgeJob(job.id, job.nonce).ok());
+  clock_.Advance(31);
+  core::Execution e = WaitEnded("p", id);
+  EXPECT_EQ(S(e.status), "Failed");
+  auto run = RunsOf(e, "Work", "Job").at(0);
+  EXPECT_EQ(S(run.status), "Failed");
+  EXPECT_NE(run.error_message.find("no result within 30 seconds"), std::string::npos)
+      << run.error_message;
+  EXPECT_EQ(engine_->GetJob(job.id)->status, "TimedOut");
+  EXPECT_EQ(engine_->PutJobSuccess(job.id, JobSuccess{}).wire_name(), "InvalidJobStateException");
+  EXPECT_TRUE(engine_->PlanRetry("p", "Work", id, core::RetryMode::kFailedActions).ok());
+}
+
+TEST_F(EngineTest, DispatchedJobNotAcknowledgedGoesBackToTheQueueWithANewNonce) {
+  options_.job_dispatch_timeout_seconds = 60;
+  StartEngine();
+  ASSERT_TRUE(engine_->Recover().ok());
+  CreateJobPipeline("p");
+  Start("p");
+  Job job = PollOne(BuildType("MyWorker"));
+  clock_.Advance(61);
+  ASSERT_TRUE(WaitFor([&] { return engine_->GetJob(job.id)->status == "Queued"; }));
+  Job again = PollOne(BuildType("MyWorker"));
+  EXPECT_EQ(again.id, job.id);
+  EXPECT_NE(again.nonce, job.nonce);
+  EXPECT_EQ(engine_->AcknowledgeJob(job.id, job.nonce).status().wire_name(),
+            "InvalidNonceException");
+  EXPECT_TRUE(engine_->AcknowledgeJob(again.id, again.nonce).ok());
+}
+
+// DeletePipeline "abandons running work": a queued job of a deleted pipeline
+// must not be handed to a worker any more.
+TEST_F(EngineTest, DeletePipelineWithdrawsItsQueuedJobs) {
+  StartEngine();
+  CreateJobPipeline("p");
+  Start("p");
+  WaitIdle();
+  auto stored = store_->ListKv("job/");
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->size(), 1u);
+  ASSERT_TRUE(engine_->DeletePipeline("p").ok());
+  auto jobs = engine_->PollForJobs(BuildType("MyWorker"), 10, {}, 0);
+  ASSERT_TRUE(jobs.ok());
+  EXPECT_TRUE(jobs->empty()) << "PollForJobs handed out job " << jobs->front().id
+                             << " of deleted pipeline " << jobs->front().pipeline;
+}
+
+TEST_F(EngineTest, JobsSurviveARestart) {
+  StartEngine();
+  CreateJobPipeline("p");
+  const std::string acked_exec = Start("p");
+  Job acked = PollOne(BuildType("MyWorker"));
+  ASSERT_TRUE(engine_->AcknowledgeJob(acked.id, acked.nonce).ok());
+  // A second pipeline whose job is still queued at the restart.
+  CreateJobPipeline("q");
+  const std::string queued_exec = Start("q");
+  WaitIdle();
+
+  Restart();
+
+  // Recover neither fails job runs nor creates duplicate jobs.
+  EXPECT_EQ(S(RunsOf(Exec("p", acked_exec), "Work", "Job").at(0).status), "InProgress");
+  EXPECT_EQ(S(RunsOf(Exec("q", queued_exec), "Work", "Job").at(0).status), "InProgress");
+  auto stored = store_->ListKv("job/");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->size(), 2u);
+  EXPECT_EQ(engine_->GetJob(acked.id)->status, "InProgress");
+
+  ASSERT_TRUE(engine_->PutJobSuccess(acked.id, JobSuccess{}).ok());
+  EXPECT_EQ(S(WaitEnded("p", acked_exec).status), "Succeeded");
+
+  Job queued = PollOne(BuildType("MyWorker"));
+  EXPECT_EQ(queued.pipeline, "q");
+  ASSERT_TRUE(engine_->AcknowledgeJob(queued.id, queued.nonce).ok());
+  ASSERT_TRUE(engine_->PutJobSuccess(queued.id, JobSuccess{}).ok());
+  EXPECT_EQ(S(WaitEnded("q", queued_exec).status), "Succeeded");
+}
+
+}  // namespace
+}  // namespace pw::engine
