@@ -348,7 +348,7 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
 
   d.Register(Target("GetPipelineState"), "GetPipelineState",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
-               PW_ASSIGN_OR_RETURN(auto snap, Snap(eng, in, "name"));
+               PW_ASSIGN_OR_RETURN(auto snap, eng.GetSnapshot(in["name"], /*current_only=*/true));
                json stages = json::array();
                for (const auto& s : snap.state.decl.stages) {
                  stages.push_back(StageStateJson(snap.state, s));

@@ -977,7 +977,7 @@ Result<EpochSeconds> Engine::PutApproval(const std::string& pipeline, const std:
   return now;
 }
 
-Result<Snapshot> Engine::GetSnapshot(const std::string& pipeline) {
+Result<Snapshot> Engine::GetSnapshot(const std::string& pipeline, bool current_only) {
   std::lock_guard lock(mu_);
   auto p = LoadLocked(pipeline);
   if (!p.ok()) {
@@ -985,7 +985,18 @@ Result<Snapshot> Engine::GetSnapshot(const std::string& pipeline) {
     return p.status();
   }
   PW_ASSIGN_OR_RETURN(auto rec, store_.GetPipeline(pipeline, std::nullopt));
-  return Snapshot{std::move(rec), **p};
+  if (!current_only) return Snapshot{std::move(rec), **p};
+  const core::PipelineState& full = **p;
+  Snapshot snap{std::move(rec), {}};
+  snap.state.decl = full.decl;
+  snap.state.transitions = full.transitions;
+  snap.state.stage_latest = full.stage_latest;
+  std::set<std::string> latest;
+  for (const auto& [stage, id] : full.stage_latest) latest.insert(id);
+  for (const auto& e : full.executions) {
+    if (e.Active() || latest.count(e.id)) snap.state.executions.push_back(e);
+  }
+  return snap;
 }
 
 // ---------------------------------------------------------------------------

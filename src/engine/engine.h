@@ -132,7 +132,10 @@ class Engine {
                                    bool approved, const std::string& summary,
                                    const std::string& caller);
 
-  Result<Snapshot> GetSnapshot(const std::string& pipeline);
+  // A copy of the pipeline's state. With `current_only`, only the executions
+  // GetPipelineState can show (active ones and each stage's latest), so a
+  // console polling once a second does not copy a long history.
+  Result<Snapshot> GetSnapshot(const std::string& pipeline, bool current_only = false);
   // Where an action run's output is logged.
   std::string LogPath(const std::string& run_id) const;
 

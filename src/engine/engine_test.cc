@@ -442,6 +442,22 @@ TEST_F(EngineTest, CreatePipelineStartsFirstExecutionThatRunsToSucceeded) {
   EXPECT_EQ(s.state.stage_latest.at("Build"), e.id);
 }
 
+TEST_F(EngineTest, CurrentOnlySnapshotHoldsTheLatestExecutionsNotTheHistory) {
+  StartEngine();
+  Create(BuildPipeline("p", {"true"}));
+  std::string last;
+  for (int i = 0; i < 3; ++i) {
+    last = Start("p");
+    WaitEnded("p", last);
+  }
+  EXPECT_EQ(Snap("p").state.executions.size(), 3u);
+  auto current = engine_->GetSnapshot("p", /*current_only=*/true);
+  ASSERT_TRUE(current.ok());
+  ASSERT_EQ(current->state.executions.size(), 1u);
+  EXPECT_EQ(current->state.executions[0].id, last);
+  EXPECT_EQ(current->state.stage_latest.at("Build"), last);
+}
+
 TEST_F(EngineTest, CreatePipelineWithStartOnCreateFalseStartsNothing) {
   StartEngine();
   Create(BuildPipeline("p", {"true"}));
