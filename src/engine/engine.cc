@@ -16,6 +16,7 @@
 #include "runner/git_source.h"
 #include "runner/orphans.h"
 #include "runner/process_launcher.h"
+#include "runner/s3_client.h"
 
 namespace pw::engine {
 
@@ -93,6 +94,12 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options)
   launcher_ = runner::NewPosixProcessLauncher();
   artifacts_ = std::make_unique<runner::ArtifactStore>(options_.data_dir + "/artifacts");
   git_ = std::make_unique<runner::GitSource>(options_.data_dir + "/git-cache");
+  if (!options_.artifact_s3_endpoint.empty()) {
+    runner::S3ClientOptions s3;
+    s3.endpoint_url = options_.artifact_s3_endpoint;
+    s3.region = options_.artifact_s3_region;
+    external_s3_ = std::make_unique<runner::S3Client>(s3);
+  }
   for (int i = 0; i < 2; ++i) workers_.emplace_back([this] { WorkerLoop(); });
   if (auto types = store_.ListKv("actiontype/"); types.ok()) {
     for (const auto& [key, value] : *types) {
@@ -1157,14 +1164,39 @@ void Engine::CreateJobLocked(const core::PipelineState& p, const core::Execution
   }
   for (const auto& out : a.output_artifacts) j.outputs.push_back(out.name);
   j.bucket = p.decl.artifact_bucket.empty() ? "pipewright-artifacts" : p.decl.artifact_bucket;
+  if (external_s3_) {
+    j.external = true;
+    j.bucket = options_.artifact_s3_bucket;
+    j.key_prefix = "pipewright/" + p.decl.name + "/";
+  }
   j.continuation_token = continuation_token;
   j.created = clock_.Now();
   j.timeout_seconds = a.timeout_minutes ? *a.timeout_minutes * 60.0 : options_.job_timeout_seconds;
-  j.access_key_id = "ASIA" + RandomHex(16);
-  for (char& ch : j.access_key_id)
-    ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-  j.secret_access_key = RandomHex(40);
-  j.session_token = RandomHex(64);
+  if (j.external) {
+    // The bucket's own credentials; inputs are copied there first (content-
+    // addressed keys: an object already there is not uploaded again).
+    j.access_key_id = options_.artifact_s3_access_key_id;
+    j.secret_access_key = options_.artifact_s3_secret_access_key;
+    j.session_token = options_.artifact_s3_session_token;
+    const sigv4::Credentials creds{j.access_key_id, j.secret_access_key, j.session_token};
+    for (const auto& [name, rev] : j.inputs) {
+      runner::S3ObjectRef ref{j.bucket, j.InputKey(rev)};
+      if (external_s3_->HeadObject(ref, creds).ok()) continue;
+      std::ifstream f(artifacts_->PathOf(rev), std::ios::binary);
+      std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      if (Status s = external_s3_->PutObject(ref, bytes, creds); !s.ok()) {
+        PW_LOG(Error) << "cannot copy input " << name << " of job " << j.id << " to s3://"
+                      << j.bucket << "/" << ref.key << ": " << s.ToString();
+      }
+    }
+  } else {
+    j.access_key_id = "ASIA" + RandomHex(16);
+    for (char& ch : j.access_key_id) {
+      ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    }
+    j.secret_access_key = RandomHex(40);
+    j.session_token = RandomHex(64);
+  }
   SaveJobLocked(j);
   jobs_[j.id] = j;
   jobs_cv_.notify_all();
@@ -1337,10 +1369,18 @@ Status Engine::PutJobSuccess(const std::string& job_id, const JobSuccess& result
   r.revision_summary = result.revision_summary;
   r.revision_created = result.revision_created;
   for (const auto& name : job.outputs) {
-    const std::string path = options_.data_dir + "/uploads/" + job.id + "/" + name + ".zip";
-    std::ifstream f(path, std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    auto rev = f ? artifacts_->PutZipBytes(bytes) : Result<std::string>(NotFound("not uploaded"));
+    Result<std::string> rev = NotFound("not uploaded");
+    if (job.external && external_s3_) {
+      auto bytes = external_s3_->GetObject(
+          {job.bucket, job.OutputKey(name)},
+          sigv4::Credentials{job.access_key_id, job.secret_access_key, job.session_token});
+      rev = bytes.ok() ? artifacts_->PutZipBytes(*bytes) : Result<std::string>(bytes.status());
+    } else {
+      const std::string path = options_.data_dir + "/uploads/" + job.id + "/" + name + ".zip";
+      std::ifstream f(path, std::ios::binary);
+      std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      if (f) rev = artifacts_->PutZipBytes(bytes);
+    }
     if (!rev.ok()) {
       r = Failure("Output artifact " + name + " was not uploaded as a zip to s3://" + job.bucket +
                   "/" + job.OutputKey(name) + " (" + rev.status().message() + ").");
@@ -1390,7 +1430,7 @@ std::optional<Job> Engine::JobForAccessKey(const std::string& access_key_id) {
   std::lock_guard lock(mu_);
   LoadJobsLocked();
   for (const auto& [id, job] : jobs_) {
-    if (job.access_key_id == access_key_id && job.Open()) return job;
+    if (job.access_key_id == access_key_id && job.Open() && !job.external) return job;
   }
   return std::nullopt;
 }

@@ -36,6 +36,7 @@
 
 namespace pw::runner {
 class ArtifactStore;
+class S3Client;
 class GitSource;
 class ProcessLauncher;
 }  // namespace pw::runner
@@ -56,6 +57,15 @@ struct EngineOptions {
   double job_timeout_seconds = 24 * 3600;    // From acknowledgement to a result (rule 8).
   double job_dispatch_timeout_seconds = 60;  // Polled but not acknowledged: back to the queue.
   int max_custom_action_types = 50;
+  // An S3-compatible bucket elsewhere for job artifacts (empty endpoint: the
+  // server's own S3-style endpoint over its data directory). Job workers get
+  // these credentials, so scope them to the bucket.
+  std::string artifact_s3_endpoint;
+  std::string artifact_s3_bucket;
+  std::string artifact_s3_region = "us-east-1";
+  std::string artifact_s3_access_key_id;
+  std::string artifact_s3_secret_access_key;
+  std::string artifact_s3_session_token;
 };
 
 // What a job worker reports with PutJobSuccessResult.
@@ -214,6 +224,7 @@ class Engine {
   std::unique_ptr<runner::ProcessLauncher> launcher_;
   std::unique_ptr<runner::ArtifactStore> artifacts_;
   std::unique_ptr<runner::GitSource> git_;
+  std::unique_ptr<runner::S3Client> external_s3_;  // Null without an external bucket.
 
   std::mutex mu_;  // Serializes every decision; guards the members below.
   std::map<std::string, core::PipelineState> pipelines_;  // Loaded pipelines.

@@ -22,6 +22,8 @@ nlohmann::json JobToDoc(const Job& j) {
           {"inputs", inputs},
           {"outputs", j.outputs},
           {"bucket", j.bucket},
+          {"external", j.external},
+          {"key_prefix", j.key_prefix},
           {"continuation_token", j.continuation_token},
           {"created", j.created},
           {"dispatched", j.dispatched},
@@ -51,6 +53,8 @@ Job JobFromDoc(const nlohmann::json& d) {
   }
   j.outputs = d.value("outputs", std::vector<std::string>{});
   j.bucket = d.value("bucket", "");
+  j.external = d.value("external", false);
+  j.key_prefix = d.value("key_prefix", "");
   j.continuation_token = d.value("continuation_token", "");
   j.created = d.value("created", 0.0);
   j.dispatched = d.value("dispatched", 0.0);

@@ -43,11 +43,13 @@ struct Job {
   bool Open() const {
     return status == "Queued" || status == "Dispatched" || status == "InProgress";
   }
+  bool external = false;   // Artifacts in the configured external bucket.
+  std::string key_prefix;  // Object keys below this prefix ("" on the server's own endpoint).
   std::string InputKey(const std::string& revision) const {
-    return "artifacts/" + revision + ".zip";
+    return key_prefix + "artifacts/" + revision + ".zip";
   }
   std::string OutputKey(const std::string& name) const {
-    return "jobs/" + id + "/" + name + ".zip";
+    return key_prefix + "jobs/" + id + "/" + name + ".zip";
   }
 };
 

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -60,6 +61,9 @@ int RunServe(const std::vector<std::string>& args) {
   double poll_wait = 2;
   double source_poll = 30;
   double approval_timeout = 7 * 24 * 3600;
+  std::string artifact_endpoint;
+  std::string artifact_bucket;
+  std::string artifact_region = "us-east-1";
   app.add_option("--listen", listen, "host:port to listen on; port 0 picks a free port");
   app.add_option("--data-dir", data_dir,
                  "directory for artifacts and logs, and the SQLite database unless --database");
@@ -82,6 +86,12 @@ int RunServe(const std::vector<std::string>& args) {
                  "seconds between checks of Git sources with PollForSourceChanges (0: never)");
   app.add_option("--approval-timeout", approval_timeout,
                  "seconds a manual approval waits before it fails (default 7 days)");
+  app.add_option("--artifact-endpoint", artifact_endpoint,
+                 "URL of an S3-compatible service holding job artifacts instead of this server "
+                 "(credentials from PIPEWRIGHT_ARTIFACT_ACCESS_KEY_ID / _SECRET_ACCESS_KEY / "
+                 "_SESSION_TOKEN; job workers receive them, so scope them to the bucket)");
+  app.add_option("--artifact-bucket", artifact_bucket, "the bucket at --artifact-endpoint");
+  app.add_option("--artifact-region", artifact_region, "the region to sign for");
   app.add_option("--poll-wait", poll_wait,
                  "seconds PollForJobs waits for a job before answering with none (long poll)");
   std::vector<std::string> rev(args.rbegin(), args.rend());
@@ -127,6 +137,25 @@ int RunServe(const std::vector<std::string>& args) {
   opts.local_runners = !no_local_runners;
   opts.job_timeout_seconds = job_timeout;
   opts.source_poll_seconds = source_poll;
+  if (!artifact_endpoint.empty()) {
+    auto env = [](const char* name) {
+      const char* v = std::getenv(name);
+      return std::string(v ? v : "");
+    };
+    if (artifact_bucket.empty() || env("PIPEWRIGHT_ARTIFACT_ACCESS_KEY_ID").empty()) {
+      std::fprintf(
+          stderr,
+          "pipewright: --artifact-endpoint needs --artifact-bucket and the credentials "
+          "in PIPEWRIGHT_ARTIFACT_ACCESS_KEY_ID / PIPEWRIGHT_ARTIFACT_SECRET_ACCESS_KEY\n");
+      return 2;
+    }
+    opts.artifact_s3_endpoint = artifact_endpoint;
+    opts.artifact_s3_bucket = artifact_bucket;
+    opts.artifact_s3_region = artifact_region;
+    opts.artifact_s3_access_key_id = env("PIPEWRIGHT_ARTIFACT_ACCESS_KEY_ID");
+    opts.artifact_s3_secret_access_key = env("PIPEWRIGHT_ARTIFACT_SECRET_ACCESS_KEY");
+    opts.artifact_s3_session_token = env("PIPEWRIGHT_ARTIFACT_SESSION_TOKEN");
+  }
   opts.approval_timeout_seconds = approval_timeout;
   engine::Engine engine(**store, clock, opts);
 

@@ -15,10 +15,14 @@
 #include <vector>
 
 #include "common/status.h"
+#include "runner/s3_client.h"
 #include "sigv4/sigv4.h"
-#include "worker/s3_client.h"
 
 namespace pw::worker {
+
+using runner::S3Client;
+using runner::S3ClientOptions;
+using runner::S3ObjectRef;
 
 struct ActionTypeId {
   std::string category;  // "Build"

@@ -104,6 +104,10 @@ int RunWorkerUnguarded(const std::vector<std::string>& args) {
       ->check(CLI::Range(0.0, 1e7));
   app.add_option("--work-dir", work_dir, "where job directories are made (default $TMPDIR)");
   app.add_option("--region", region, "region for SigV4 (default $AWS_REGION or us-east-1)");
+  std::string s3_endpoint;
+  app.add_option("--s3-endpoint", s3_endpoint,
+                 "where the artifacts are, when the server keeps them in an external "
+                 "S3-compatible bucket (default: the server's own endpoint)");
   std::vector<std::string> rev(own.rbegin(), own.rend());
   try {
     app.parse(rev);
@@ -113,6 +117,7 @@ int RunWorkerUnguarded(const std::vector<std::string>& args) {
 
   WorkerOptions options;
   options.api.endpoint_url = endpoint;
+  options.s3_endpoint_url = s3_endpoint;
   options.api.region = region;
   options.api.read_timeout = std::chrono::seconds(70);  // Beyond any long poll.
   if (std::string id = Env("AWS_ACCESS_KEY_ID"), secret = Env("AWS_SECRET_ACCESS_KEY");

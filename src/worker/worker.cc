@@ -86,7 +86,9 @@ Worker::Worker(WorkerOptions options, runner::ProcessLauncher& launcher)
     : options_(std::move(options)),
       launcher_(launcher),
       api_(options_.api),
-      s3_(S3ClientOptions{.endpoint_url = options_.api.endpoint_url,
+      s3_(S3ClientOptions{.endpoint_url = options_.s3_endpoint_url.empty()
+                                              ? options_.api.endpoint_url
+                                              : options_.s3_endpoint_url,
                           .region = options_.api.region}) {}
 
 Worker::~Worker() {

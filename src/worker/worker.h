@@ -29,10 +29,10 @@
 
 #include "cli/client.h"
 #include "runner/process_launcher.h"
+#include "runner/s3_client.h"
 #include "worker/job.h"
 #include "worker/job_api.h"
 #include "worker/job_program.h"
-#include "worker/s3_client.h"
 
 namespace pw::worker {
 
@@ -40,6 +40,8 @@ struct WorkerOptions {
   // Where the API (and the S3 endpoint, same base URL) is, and as whom to
   // sign API calls (unsigned without credentials).
   cli::ClientOptions api;
+  // The S3 endpoint of the artifacts; empty = the API's base URL.
+  std::string s3_endpoint_url;
   std::vector<ActionTypeId> action_types;          // Polled in turn; at least one.
   std::map<std::string, std::string> query_param;  // PollForJobs queryParam.
   ProgramOptions program;                          // program.program empty = built-in Commands.

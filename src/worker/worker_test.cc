@@ -22,11 +22,11 @@
 
 #include "runner/artifact_store.h"
 #include "runner/process_launcher.h"
+#include "runner/s3_client.h"
 #include "runner/temp_dir.h"
 #include "sigv4/sigv4.h"
 #include "worker/job.h"
 #include "worker/job_program.h"
-#include "worker/s3_client.h"
 
 namespace pw::worker {
 namespace {

@@ -11,11 +11,15 @@ spinning.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 import harness
 from harness import action, pipeline, stage_state, wait_for
@@ -425,6 +429,98 @@ class SecretConfiguration(harness.ServerTestCase):
         status, err = self.server.call("UpdatePipeline", {"pipeline": got})
         self.assertEqual((status, err["__type"]), (400, "InvalidActionDeclarationException"))
         self.assertIn("Token", err["message"])
+
+
+S3RVER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "s3rver")
+
+
+def free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ExternalBucketTest(JobsTestBase):
+    """Artifacts in an S3-compatible bucket elsewhere (s3rver, an independent
+    implementation from npm), not on the server: the server copies inputs
+    there, the worker reads and writes it directly, the server reads outputs."""
+
+    def setUp(self):
+        if not os.path.isdir(os.path.join(S3RVER_DIR, "node_modules", "s3rver")):
+            subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=S3RVER_DIR,
+                           check=True, capture_output=True, timeout=300)
+        self.s3_port = free_port()
+        self.s3_dir = tempfile.mkdtemp(prefix="pw-s3rver-")
+        self.s3 = subprocess.Popen(
+            ["node", os.path.join(S3RVER_DIR, "node_modules", "s3rver", "bin", "s3rver.js"),
+             "-d", self.s3_dir, "-a", "127.0.0.1", "-p", str(self.s3_port), "--silent",
+             "--no-vhost-buckets", "--configure-bucket", "team-artifacts"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.s3_endpoint = "http://127.0.0.1:%d" % self.s3_port
+
+        def s3_up():
+            try:
+                urllib.request.urlopen(self.s3_endpoint + "/", timeout=2)
+            except urllib.error.HTTPError:
+                return True
+            except OSError:
+                return False
+            return True
+        wait_for(s3_up, timeout=30, what="s3rver to listen")
+        self.server_args = ("--no-start-on-create", "--job-timeout", "30",
+                            "--artifact-endpoint", self.s3_endpoint,
+                            "--artifact-bucket", "team-artifacts")
+        # s3rver's built-in account; the server hands these to its workers.
+        os.environ["PIPEWRIGHT_ARTIFACT_ACCESS_KEY_ID"] = "S3RVER"
+        os.environ["PIPEWRIGHT_ARTIFACT_SECRET_ACCESS_KEY"] = "S3RVER"
+        super().setUp()
+
+    def tearDown(self):
+        super().tearDown()
+        os.environ.pop("PIPEWRIGHT_ARTIFACT_ACCESS_KEY_ID", None)
+        os.environ.pop("PIPEWRIGHT_ARTIFACT_SECRET_ACCESS_KEY", None)
+        self.s3.terminate()
+        self.s3.wait(timeout=20)
+        shutil.rmtree(self.s3_dir, ignore_errors=True)
+
+    def test_a_worker_uses_the_external_bucket(self):
+        self.create_action_type("ExtWorker")
+        deploy = os.path.join(self.tmp, "deploy")
+        remote = {"name": "Remote", "runOrder": 1,
+                  "actionTypeId": {"category": "Build", "owner": "Custom",
+                                   "provider": "ExtWorker", "version": "1"},
+                  "configuration": {}, "inputArtifacts": [{"name": "SourceOut"}],
+                  "outputArtifacts": [{"name": "Built"}]}
+        self.server.ok("CreatePipeline", {"pipeline": pipeline("ext", [
+            self.source_stage(),
+            ("Build", [remote]),
+            ("Deploy", [action("Publish", "Deploy", "Directory", config={"Path": deploy},
+                               inputs=["Built"])])])})
+        run = self.start("ext")
+        job = wait_for(lambda: self.server.ok("PollForJobs", {"actionTypeId": {
+            "category": "Build", "owner": "Custom", "provider": "ExtWorker", "version": "1"}})["jobs"],
+            what="the job")[0]
+        # The job points at the external bucket; give it back to the queue for the worker.
+        loc = job["data"]["inputArtifacts"][0]["location"]["s3Location"]
+        self.assertEqual(loc["bucketName"], "team-artifacts")
+        self.assertTrue(loc["objectKey"].startswith("pipewright/ext/artifacts/"), loc)
+        self.assertEqual(job["data"]["artifactCredentials"]["accessKeyId"], "S3RVER")
+        stored = [os.path.join(d, f) for d, _, files in os.walk(self.s3_dir) for f in files]
+        self.assertTrue(any("pipewright" in p for p in stored), stored)
+        self.server.ok("AcknowledgeJob", {"jobId": job["id"], "nonce": job["nonce"]})
+        self.server.ok("PutJobFailureResult", {"jobId": job["id"], "failureDetails": {
+            "type": "JobFailed", "message": "handed back to a real worker"}})
+        self.assertEqual(self.wait_execution("ext", run), "Failed")
+        self.start_worker("ext", "--action-type", "Build/ExtWorker/1",
+                          "--s3-endpoint", self.s3_endpoint,
+                          program=["/bin/sh", "-c", "cat hello.txt > built.txt; echo ' + external' >> built.txt"])
+        self.server.ok("RetryStageExecution", {"pipelineName": "ext", "stageName": "Build",
+                                               "pipelineExecutionId": run,
+                                               "retryMode": "FAILED_ACTIONS"})
+        self.assertEqual(self.wait_execution("ext", run), "Succeeded")
+        self.assertEqual(read(os.path.join(deploy, "built.txt")),
+                         "hello from the source + external\n")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-#include "worker/s3_client.h"
+#include "runner/s3_client.h"
 
 #include <httplib.h>
 
@@ -12,7 +12,7 @@
 #include "sigv4/canonical_request.h"
 #include "sigv4/crypto.h"
 
-namespace pw::worker {
+namespace pw::runner {
 
 namespace {
 
@@ -157,4 +157,4 @@ Result<uint64_t> S3Client::HeadObject(const S3ObjectRef& object,
   return r.content_length;
 }
 
-}  // namespace pw::worker
+}  // namespace pw::runner

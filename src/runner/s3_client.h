@@ -21,7 +21,7 @@
 #include "common/status.h"
 #include "sigv4/sigv4.h"
 
-namespace pw::worker {
+namespace pw::runner {
 
 struct S3ObjectRef {
   std::string bucket;
@@ -71,4 +71,4 @@ class S3Client {
   S3ClientOptions options_;
 };
 
-}  // namespace pw::worker
+}  // namespace pw::runner
