@@ -216,7 +216,7 @@ int Main(int argc, char** argv) {
               Ms(Median(column(&Iteration::retry_latency, n - k, n))).c_str());
   std::printf(
       "  JSON written by the retry's SaveBatch: %.0f bytes at retry 1, %.0f bytes at "
-      "retry %d (the execution document holds every run)\n",
+      "retry %d (runs are stored as their own rows, so this stays flat)\n",
       first_bytes, last_bytes, warmup + iterations + 1);
   std::printf("\nload average at the end: %s\n", LoadAverage().c_str());
   return 0;

@@ -26,7 +26,8 @@ struct Request;
 namespace pw::api {
 
 struct HttpServerOptions {
-  size_t max_body_bytes = 1 << 20;
+  size_t max_body_bytes = 1 << 20;            // An API request (POST /).
+  size_t max_upload_bytes = size_t{1} << 30;  // Any request, e.g. a worker's artifact PUT.
 };
 
 // Returns the caller identity for a request, or an error (e.g. a bad

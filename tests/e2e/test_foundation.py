@@ -571,6 +571,15 @@ class RawHttpTest(FoundationCase):
         resp = self.post(b'{"name": "' + b"a" * (5 * MIB) + b'"}', "GetPipeline")
         self.assert_error_response(resp, 413, "RequestEntityTooLargeException")
 
+    def test_a_large_artifact_upload_is_not_cut_by_the_api_body_limit(self):
+        # 20 MiB to the S3-style artifact route: refused for its (missing)
+        # signature by the artifact endpoint, not with 413 by the 1 MiB API limit.
+        st, headers, body = raw_http(self.server, b"z" * (20 * MIB),
+                                     {"Content-Type": "application/zip"}, method="PUT",
+                                     path="/pipewright-artifacts/jobs/x/out.zip")
+        self.assertEqual(st, 403, body[:200])
+        self.assertIn(b"<Error>", body)
+
     def test_every_response_has_request_id(self):
         self.create(simple("rid"))
         responses = [
