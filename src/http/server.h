@@ -1,0 +1,102 @@
+#pragma once
+
+// Server: the hardened HTTP/1.1 front, event-driven on Boost.Asio/Beast.
+//
+// One I/O thread reads and writes every connection; handlers run on a
+// bounded pool, so a slow or idle client costs a socket and a few KiB, never
+// a thread. Every connection has deadlines (headers, body, idle keep-alive),
+// header and body size limits, and there are caps on connections in total and
+// per client address (the oldest idle connection of a client is closed first).
+// Requests are authenticated from their headers before a body is read.
+// Errors the front itself answers are JSON {"__type", "message"}.
+//
+//   http::Server server(options);
+//   server.Route("POST", "/", {.body = BodyMode::kMemory}, handler);
+//   auto addr = server.Bind("127.0.0.1:0");   // "127.0.0.1:43121"; fails if in use
+//   server.Serve();                            // blocks until Stop()
+//
+// Route/SetAuthenticator before Serve(); Stop() and WakeParked() from any thread.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "http/http.h"
+
+namespace pw::http {
+
+struct ServerOptions {
+  int handler_threads = 8;                         // Bounded pool for handlers.
+  size_t max_header_bytes = 16 * 1024;             // Request line + headers.
+  size_t max_connections = 4096;                   // In total.
+  size_t max_connections_per_client = 256;         // Per remote address.
+  double header_timeout_seconds = 10;              // From the first byte to the end of headers.
+  double body_min_bytes_per_second = 64 * 1024;    // Body deadline = 30 s + size / this rate.
+  double idle_timeout_seconds = 30;                // Kept-alive connection with no request.
+  double park_recheck_seconds = 0.25;              // How often parked handlers are re-run.
+  std::string tls_cert_file;                       // PEM; TLS when both are set.
+  std::string tls_key_file;
+};
+
+enum class BodyMode {
+  kNone,    // A body is refused (413) unless empty.
+  kMemory,  // Read into Request::body, up to RouteOptions::max_body_bytes.
+  kStream,  // Streamed to a temporary file in ServerOptions' temp dir, hashed.
+};
+
+enum class AuthMode {
+  kRequired,  // The authenticator (when set) must accept the request.
+  kPublic,    // Served without authentication (console assets, sign-in).
+};
+
+struct RouteOptions {
+  BodyMode body = BodyMode::kNone;
+  size_t max_body_bytes = 1 << 20;
+  AuthMode auth = AuthMode::kRequired;
+  // For kStream: where temporary body files go (must exist).
+  std::string temp_dir = "/tmp";
+};
+
+// Decides whether a request may proceed. Called with the request's headers
+// (body not yet read; Request::body empty). Returns OK and may set
+// req.caller/access_key_id, or fills `res` with the refusal (401/403 JSON) and
+// returns an error. `phase` is kHeaders before the body, kBody after it
+// (the API verifies its SigV4 body hash then).
+enum class AuthPhase { kHeaders, kBody };
+using Authenticator = std::function<Status(AuthPhase phase, Request& req, Response& res)>;
+
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+  ~Server();
+
+  // `pattern` is an RE2 pattern matched against the whole percent-encoded
+  // path; its capture groups become Request::params. Routes are tried in
+  // registration order; a path that matches a route for another method gets
+  // 405. `method` "GET" also serves HEAD (body omitted).
+  void Route(std::string method, std::string pattern, RouteOptions options, Handler handler);
+  void SetAuthenticator(Authenticator auth);
+
+  // Binds "host:port" (port 0 picks a free one). Fails with kUnavailable and
+  // a message when the port is in use (no SO_REUSEPORT), or the TLS
+  // certificate cannot be loaded. Returns "host:port" bound.
+  Result<std::string> Bind(const std::string& listen);
+  // Serves until Stop(); returns after in-flight handlers finished.
+  Status Serve();
+  void Stop();
+  // Re-runs parked handlers soon (e.g. a job was queued).
+  void WakeParked();
+
+  // Test hooks: counts of open connections and parked requests.
+  size_t OpenConnectionsForTest() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pw::http
