@@ -20,8 +20,14 @@ inline constexpr std::string_view kCodePipelinePrefix = "CodePipeline_20150709."
 inline constexpr std::string_view kPipewrightPrefix = "Pipewright_20261125.";
 
 struct RequestContext {
-  std::string caller;  // Identity ARN (from the signature's access key), or "anonymous".
+  std::string caller;         // Identity ARN (from the signature's access key), or "anonymous".
+  std::string access_key_id;  // The caller's access key ("" when anonymous).
   std::string request_id;
+  // Seconds since the request arrived (grows while a long poll is parked).
+  double waited_seconds = 0;
+  // Set by a long-poll handler with nothing to return yet: the HTTP front
+  // parks the request (no thread held) and calls the handler again shortly.
+  mutable bool park = false;
 };
 
 struct HttpReply {

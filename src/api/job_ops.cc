@@ -1,7 +1,8 @@
 #include "api/job_ops.h"
 
-#include <httplib.h>
+#include <sys/stat.h>
 
+#include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <iterator>
@@ -28,13 +29,36 @@ json JobJson(engine::Engine& eng, const engine::Job& job) {
           {"data", eng.JobDataJson(job)}};
 }
 
+std::string XmlEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out.push_back(c);
+    }
+  }
+  return out;
+}
+
 // S3-style XML error.
-void S3Error(httplib::Response& res, int status, const std::string& code, const std::string& msg) {
+void S3Error(http::Response& res, int status, const std::string& code, const std::string& msg) {
   res.status = status;
-  res.set_header("x-amz-request-id", NewUuid());
-  res.set_content("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>" + code +
-                      "</Code><Message>" + msg + "</Message></Error>",
-                  "application/xml");
+  res.SetHeader("x-amz-request-id", NewUuid());
+  res.SetHeader("Content-Type", "application/xml");
+  res.body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>" + XmlEscape(code) +
+             "</Code><Message>" + XmlEscape(msg) + "</Message></Error>";
 }
 
 }  // namespace
@@ -56,14 +80,20 @@ void RegisterJobOps(Dispatcher& d, engine::Engine& eng, double poll_wait_seconds
              });
 
   d.Register(Target("PollForJobs"), "PollForJobs",
-             [&eng, poll_wait_seconds](const json& in, const RequestContext&) -> Result<json> {
+             [&eng, poll_wait_seconds](const json& in, const RequestContext& ctx) -> Result<json> {
                std::map<std::string, std::string> query;
                if (in.contains("queryParam")) {
                  query = in["queryParam"].get<std::map<std::string, std::string>>();
                }
                int max = in.value("maxBatchSize", 1);
-               PW_ASSIGN_OR_RETURN(auto jobs, eng.PollForJobs(TypeFrom(in["actionTypeId"]), max,
-                                                              query, poll_wait_seconds));
+               // A long poll holds no thread: with no job yet, the HTTP front
+               // parks the request and asks again until poll_wait_seconds.
+               PW_ASSIGN_OR_RETURN(auto jobs,
+                                   eng.PollForJobs(TypeFrom(in["actionTypeId"]), max, query, 0));
+               if (jobs.empty() && ctx.waited_seconds < poll_wait_seconds) {
+                 ctx.park = true;
+                 return json::object();
+               }
                json list = json::array();
                for (const auto& j : jobs) list.push_back(JobJson(eng, j));
                return json{{"jobs", list}};
@@ -120,18 +150,36 @@ void RegisterJobOps(Dispatcher& d, engine::Engine& eng, double poll_wait_seconds
              });
 }
 
-void RegisterArtifactEndpoint(httplib::Server& server, engine::Engine& eng) {
-  // Returns the job whose credentials signed `req`, or answers with an S3 error.
-  auto authorize = [&eng](const httplib::Request& req, httplib::Response& res,
-                          const std::string& body) -> std::optional<engine::Job> {
+void RegisterArtifactEndpoint(http::Server& server, engine::Engine& eng,
+                              const std::string& temp_dir) {
+  // Authenticates with the job's artifact credentials (SigV4, service s3).
+  // Before the body: the signature over the headers, with the client's own
+  // x-amz-content-sha256 (required, as S3 requires it); after the body: that
+  // hash against the bytes received. An unsigned upload is refused before a
+  // byte of its body is read.
+  http::Authenticator auth = [&eng](http::AuthPhase phase, http::Request& req,
+                                    http::Response& res) -> Status {
     sigv4::HttpRequestView view;
     view.method = req.method;
-    const std::string& target = req.target;
-    auto q = target.find('?');
-    view.path = q == std::string::npos ? target : target.substr(0, q);
-    view.query = q == std::string::npos ? "" : target.substr(q + 1);
+    view.path = req.path;
+    view.query = req.query;
     for (const auto& [k, v] : req.headers) view.headers.emplace_back(k, v);
-    view.body = body;
+    std::string declared = req.Header("x-amz-content-sha256");
+    if (declared.empty()) {
+      Status s = InvalidArgument(
+          "Requests to the artifact store must be signed (SigV4, service "
+          "s3) with an x-amz-content-sha256 header.",
+          "AccessDenied");
+      S3Error(res, 403, "AccessDenied", s.message());
+      return s;
+    }
+    if (phase == http::AuthPhase::kHeaders || req.body_file.empty()) {
+      view.body_sha256 = req.body_file.empty() && phase == http::AuthPhase::kBody
+                             ? std::optional<std::string>()
+                             : std::optional<std::string>(declared);
+    } else {
+      view.body_sha256 = req.body_sha256;
+    }
     std::optional<engine::Job> job;
     auto who =
         sigv4::Verify(view, "s3", static_cast<int64_t>(std::time(nullptr)),
@@ -144,57 +192,64 @@ void RegisterArtifactEndpoint(httplib::Server& server, engine::Engine& eng) {
       S3Error(res, 403,
               who.status().wire_name().empty() ? "AccessDenied" : who.status().wire_name(),
               who.status().message());
+      return who.status();
+    }
+    if (req.params.empty() || req.params[0] != job->bucket) {
+      Status s =
+          InvalidArgument("These credentials are for bucket " + job->bucket + ".", "AccessDenied");
+      S3Error(res, 403, "AccessDenied", s.message());
+      return s;
+    }
+    req.access_key_id = *who;
+    return Status::Ok();
+  };
+  // The job and object path of an authenticated request, or an S3 error.
+  auto object_of = [&eng](const http::Request& req, http::Response& res,
+                          bool for_write) -> std::optional<std::string> {
+    auto job = eng.JobForAccessKey(req.access_key_id);
+    if (!job) {
+      S3Error(res, 403, "AccessDenied", "The job of these credentials has ended.");
       return std::nullopt;
     }
-    return job;
-  };
-  auto key_of = [](const httplib::Request& req, const engine::Job& job,
-                   httplib::Response& res) -> std::optional<std::string> {
-    const std::string bucket = req.matches[1].str();
-    if (bucket != job.bucket) {
-      S3Error(res, 403, "AccessDenied", "These credentials are for bucket " + job.bucket + ".");
+    auto path = eng.JobObjectPath(*job, http::PercentDecode(req.params[1]), for_write);
+    if (!path.ok()) {
+      S3Error(res, 403, "AccessDenied", path.status().message());
       return std::nullopt;
     }
-    return httplib::detail::decode_url(req.matches[2].str(), false);
-  };
-  auto read = [&eng, authorize, key_of](const httplib::Request& req, httplib::Response& res) {
-    auto job = authorize(req, res, "");
-    if (!job) return;
-    auto key = key_of(req, *job, res);
-    if (!key) return;
-    auto path = eng.JobObjectPath(*job, *key, /*for_write=*/false);
-    if (!path.ok()) return S3Error(res, 403, "AccessDenied", path.status().message());
-    std::ifstream f(*path, std::ios::binary);
-    if (!f) return S3Error(res, 404, "NoSuchKey", "The specified key does not exist.");
-    std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    res.set_header("ETag", "\"" + std::to_string(bytes.size()) + "\"");
-    if (req.method == "HEAD") {
-      res.set_header("Content-Length", std::to_string(bytes.size()));
-      res.set_header("Content-Type", "application/zip");
-      return;
-    }
-    res.set_content(bytes, "application/zip");
+    return *path;
   };
   const char* kPattern = R"(/([a-zA-Z0-9.\-]{3,63})/(.+))";
-  server.Get(kPattern, read);
-  server.Put(kPattern,
-             [&eng, authorize, key_of](const httplib::Request& req, httplib::Response& res) {
-               auto job = authorize(req, res, req.body);
-               if (!job) return;
-               auto key = key_of(req, *job, res);
-               if (!key) return;
-               auto path = eng.JobObjectPath(*job, *key, /*for_write=*/true);
-               if (!path.ok()) return S3Error(res, 403, "AccessDenied", path.status().message());
-               const std::string tmp = *path + ".tmp";
-               {
-                 std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-                 f << req.body;
-                 if (!f) return S3Error(res, 500, "InternalError", "Cannot store the object.");
-               }
-               std::rename(tmp.c_str(), path->c_str());
-               res.set_header("ETag", "\"" + std::to_string(req.body.size()) + "\"");
-               res.status = 200;
-             });
+  http::RouteOptions get_opts;
+  get_opts.authenticator = auth;
+  server.Route("GET", kPattern, get_opts,
+               [object_of](const http::Request& req, http::Response& res) {
+                 auto path = object_of(req, res, /*for_write=*/false);
+                 if (!path) return;
+                 struct stat st {};
+                 if (::stat(path->c_str(), &st) != 0) {
+                   return S3Error(res, 404, "NoSuchKey", "The specified key does not exist.");
+                 }
+                 res.SetHeader("ETag", "\"" + std::to_string(st.st_size) + "\"");
+                 res.SetHeader("Content-Type", "application/zip");
+                 res.file = *path;
+               });
+  http::RouteOptions put_opts;
+  put_opts.authenticator = auth;
+  put_opts.body = http::BodyMode::kStream;
+  put_opts.max_body_bytes = eng.options().max_artifact_bytes;
+  put_opts.temp_dir = temp_dir;
+  server.Route(
+      "PUT", kPattern, put_opts, [object_of](const http::Request& req, http::Response& res) {
+        auto path = object_of(req, res, /*for_write=*/true);
+        if (!path) return;
+        if (req.body_file.empty() || req.body_size == 0) {
+          return S3Error(res, 400, "InvalidArgument", "An artifact upload must not be empty.");
+        }
+        if (std::rename(req.body_file.c_str(), path->c_str()) != 0) {
+          return S3Error(res, 500, "InternalError", "Cannot store the object.");
+        }
+        res.SetHeader("ETag", "\"" + std::to_string(req.body_size) + "\"");
+      });
 }
 
 }  // namespace pw::api

@@ -7,10 +7,7 @@
 
 #include "api/dispatcher.h"
 #include "engine/engine.h"
-
-namespace httplib {
-class Server;
-}
+#include "http/server.h"
 
 namespace pw::api {
 
@@ -19,7 +16,9 @@ void RegisterJobOps(Dispatcher& d, engine::Engine& engine, double poll_wait_seco
 // A minimal S3-compatible endpoint for job workers: path-style GET, HEAD and
 // PUT of /<bucket>/<key>, accepted only with the job's artifact credentials
 // (SigV4, service s3), scoped to that job's input and output objects.
-// Registered on `server` as the last GET/PUT/HEAD routes.
-void RegisterArtifactEndpoint(httplib::Server& server, engine::Engine& engine);
+// Registered on `server` as the last GET/PUT/HEAD routes. Uploads are
+// streamed to `temp_dir` (on the artifacts' file system) and renamed into place.
+void RegisterArtifactEndpoint(http::Server& server, engine::Engine& engine,
+                              const std::string& temp_dir);
 
 }  // namespace pw::api

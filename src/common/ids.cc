@@ -1,35 +1,44 @@
 #include "common/ids.h"
 
+#include <sys/random.h>
+
+#include <cerrno>
 #include <cstdint>
-#include <mutex>
-#include <random>
+
+#include "common/check.h"
 
 namespace pw {
-namespace {
 
-uint64_t Random64() {
-  static std::mutex mu;
-  static std::mt19937_64 gen{std::random_device{}()};  // Guarded by mu.
-  std::lock_guard lock(mu);
-  return gen();
+void RandomBytes(void* out, size_t n) {
+  // getrandom(2) draws from the kernel CSPRNG; every call is independent, so
+  // a public id reveals nothing about a secret drawn before or after it.
+  auto* p = static_cast<unsigned char*>(out);
+  while (n > 0) {
+    ssize_t got = ::getrandom(p, n, 0);
+    if (got < 0) {
+      PW_CHECK(errno == EINTR);  // ENOSYS/EFAULT cannot happen on Linux >= 3.17.
+      continue;
+    }
+    p += got;
+    n -= static_cast<size_t>(got);
+  }
 }
-
-}  // namespace
 
 std::string RandomHex(int n) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(static_cast<size_t>(n));
-  uint64_t bits = 0;
-  int left = 0;
-  for (int i = 0; i < n; ++i) {
-    if (left == 0) {
-      bits = Random64();
-      left = 16;
+  unsigned char buf[64];
+  int left = n;
+  while (left > 0) {
+    int digits = left < 128 ? left : 128;
+    size_t bytes = static_cast<size_t>((digits + 1) / 2);
+    RandomBytes(buf, bytes);
+    for (int i = 0; i < digits; ++i) {
+      unsigned char b = buf[i / 2];
+      out.push_back(kHex[(i % 2 == 0) ? (b >> 4) : (b & 0xf)]);
     }
-    out.push_back(kHex[bits & 0xf]);
-    bits >>= 4;
-    --left;
+    left -= digits;
   }
   return out;
 }

@@ -1,10 +1,9 @@
 #include "console/console.h"
 
-#include <httplib.h>
-
 #include <string>
 
 #include "console/assets.h"
+#include "http/server.h"
 
 namespace pw::console {
 namespace {
@@ -16,38 +15,45 @@ constexpr const char* kContentSecurityPolicy =
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
     "form-action 'none'";
 
-void ServeAsset(const httplib::Request& req, httplib::Response& res, const std::string& name) {
+void ServeAsset(const http::Request& req, http::Response& res, const std::string& name) {
   const Asset* a = FindAsset(name.empty() ? "index.html" : name);
-  res.set_header("X-Content-Type-Options", "nosniff");
+  res.SetHeader("X-Content-Type-Options", "nosniff");
   if (a == nullptr) {
     res.status = 404;
-    res.set_content("no such console file: " + name + "\n", "text/plain; charset=utf-8");
+    res.SetHeader("Content-Type", "text/plain; charset=utf-8");
+    res.body = "no such console file: " + name + "\n";
     return;
   }
-  res.set_header("Cache-Control", "no-cache");
-  res.set_header("ETag", a->etag);
-  res.set_header("Referrer-Policy", "no-referrer");
-  res.set_header("Content-Security-Policy", kContentSecurityPolicy);
-  if (req.get_header_value("If-None-Match") == a->etag) {
+  res.SetHeader("Cache-Control", "no-cache");
+  res.SetHeader("ETag", a->etag);
+  res.SetHeader("Referrer-Policy", "no-referrer");
+  res.SetHeader("Content-Security-Policy", kContentSecurityPolicy);
+  if (req.Header("If-None-Match") == a->etag) {
     res.status = 304;
     return;
   }
-  res.set_content(std::string(a->body), std::string(a->content_type));
+  res.SetHeader("Content-Type", std::string(a->content_type));
+  res.body = std::string(a->body);
 }
 
 }  // namespace
 
-void RegisterConsole(httplib::Server& server) {
-  server.Get("/", [](const httplib::Request&, httplib::Response& res) {
-    res.set_redirect("/console/", 302);
-  });
-  server.Get("/console", [](const httplib::Request&, httplib::Response& res) {
-    res.set_redirect("/console/", 301);
-  });
-  server.Get(R"(/console/([A-Za-z0-9._-]*))",
-             [](const httplib::Request& req, httplib::Response& res) {
-               ServeAsset(req, res, req.matches[1].str());
-             });
+void RegisterConsole(http::Server& server) {
+  // The app's files are public (they hold no data); every call it makes to
+  // the API is authenticated like any other client's.
+  http::RouteOptions pub;
+  pub.auth = http::AuthMode::kPublic;
+  auto redirect = [](int status) {
+    return [status](const http::Request&, http::Response& res) {
+      res.status = status;
+      res.SetHeader("Location", "/console/");
+    };
+  };
+  server.Route("GET", "/", pub, redirect(302));
+  server.Route("GET", "/console", pub, redirect(301));
+  server.Route(
+      "GET", R"(/console/([A-Za-z0-9._-]*))", pub,
+      [](const http::Request& req, http::Response& res) { ServeAsset(req, res, req.params[0]); });
 }
 
 }  // namespace pw::console

@@ -5,9 +5,9 @@
 // (POST / with X-Amz-Target) and the action logs at /logs/<id>, like any other
 // client, so it can never show something the API does not.
 //
-//   api::HttpServer http(dispatcher, {});
-//   console::RegisterConsole(http.raw());
-//   http.Bind("127.0.0.1:8480"); http.Serve();   // browse http://127.0.0.1:8480/
+//   http::Server server({});
+//   console::RegisterConsole(server);
+//   server.Bind("127.0.0.1:8480"); server.Serve();   // browse http://127.0.0.1:8480/
 //
 // Routes added:
 //   GET /            302 to /console/
@@ -17,14 +17,14 @@
 // Files carry an ETag and `Cache-Control: no-cache`, so a browser revalidates
 // (If-None-Match -> 304) and always runs the console of the binary it talks to.
 
-namespace httplib {
+namespace pw::http {
 class Server;
-}  // namespace httplib
+}  // namespace pw::http
 
 namespace pw::console {
 
 // Adds the console routes to `server`. Call before the server starts serving;
 // `server` is borrowed only for the call (the handlers own no reference to it).
-void RegisterConsole(httplib::Server& server);
+void RegisterConsole(http::Server& server);
 
 }  // namespace pw::console

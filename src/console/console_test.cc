@@ -6,27 +6,30 @@
 #include <thread>
 
 #include "console/assets.h"
+#include "http/server.h"
 
 namespace pw::console {
 namespace {
 
-// A real httplib server with only the console routes, on a free port.
+// The real HTTP front with only the console routes, on a free port.
 class ConsoleServer {
  public:
-  ConsoleServer() {
+  ConsoleServer() : server_(http::ServerOptions{}) {
     RegisterConsole(server_);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    // bind_to_any_port already listens: clients queue in the backlog until accepted.
+    auto bound = server_.Bind("127.0.0.1:0");
+    EXPECT_TRUE(bound.ok());
+    port_ = std::stoi(bound->substr(bound->rfind(':') + 1));
+    thread_ = std::thread([this] { (void)server_.Serve(); });
+    // Bind already listens: clients queue in the backlog until accepted.
   }
   ~ConsoleServer() {
-    server_.stop();
+    server_.Stop();
     thread_.join();
   }
   httplib::Client Client() const { return httplib::Client("127.0.0.1", port_); }
 
  private:
-  httplib::Server server_;
+  http::Server server_;
   int port_ = 0;
   std::thread thread_;
 };

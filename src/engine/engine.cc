@@ -629,6 +629,7 @@ void Engine::Tick() {
       job.nonce = RandomHex(32);
       SaveJobLocked(job);
       jobs_cv_.notify_all();
+  if (on_job_queued_) on_job_queued_();
     } else if (job.status == "InProgress" && now - job.acknowledged > job.timeout_seconds) {
       job.status = "TimedOut";
       SaveJobLocked(job);
@@ -1200,6 +1201,7 @@ void Engine::CreateJobLocked(const core::PipelineState& p, const core::Execution
   SaveJobLocked(j);
   jobs_[j.id] = j;
   jobs_cv_.notify_all();
+  if (on_job_queued_) on_job_queued_();
 }
 
 json Engine::JobDataJson(const Job& j) {

@@ -66,6 +66,8 @@ struct EngineOptions {
   std::string artifact_s3_access_key_id;
   std::string artifact_s3_secret_access_key;
   std::string artifact_s3_session_token;
+  // Largest artifact accepted (a job worker's upload; serve --max-artifact-bytes).
+  uint64_t max_artifact_bytes = uint64_t{1} << 30;
 };
 
 // What a job worker reports with PutJobSuccessResult.
@@ -164,6 +166,10 @@ class Engine {
   std::vector<nlohmann::json> CustomActionTypes() const;
   std::optional<nlohmann::json> FindCustomActionType(const core::ActionTypeId& id) const;
 
+  // Called (under the engine mutex: it must not call back into the engine)
+  // whenever a job is queued, e.g. to wake parked PollForJobs requests. Set
+  // before serving.
+  void SetJobQueuedListener(std::function<void()> f) { on_job_queued_ = std::move(f); }
   // Jobs (rules 70-73). PollForJobs hands out queued jobs of `type` (status
   // Dispatched, a fresh nonce), waiting up to `wait_seconds` for one.
   Result<std::vector<Job>> PollForJobs(const core::ActionTypeId& type, int max_jobs,
@@ -231,7 +237,8 @@ class Engine {
   std::map<std::string, uint64_t> processes_;             // Run id -> process id.
   std::map<std::string, Job> jobs_;                       // By job id.
   bool jobs_loaded_ = false;
-  std::condition_variable jobs_cv_;  // A job was queued.
+  std::condition_variable jobs_cv_;      // A job was queued.
+  std::function<void()> on_job_queued_;  // Set before serving; called under mu_.
 
   mutable std::mutex types_mu_;                         // Guards custom_types_.
   std::map<std::string, nlohmann::json> custom_types_;  // "Category/Provider/Version" -> doc.

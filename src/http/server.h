@@ -28,15 +28,15 @@
 namespace pw::http {
 
 struct ServerOptions {
-  int handler_threads = 8;                         // Bounded pool for handlers.
-  size_t max_header_bytes = 16 * 1024;             // Request line + headers.
-  size_t max_connections = 4096;                   // In total.
-  size_t max_connections_per_client = 256;         // Per remote address.
-  double header_timeout_seconds = 10;              // From the first byte to the end of headers.
-  double body_min_bytes_per_second = 64 * 1024;    // Body deadline = 30 s + size / this rate.
-  double idle_timeout_seconds = 30;                // Kept-alive connection with no request.
-  double park_recheck_seconds = 0.25;              // How often parked handlers are re-run.
-  std::string tls_cert_file;                       // PEM; TLS when both are set.
+  int handler_threads = 8;                       // Bounded pool for handlers.
+  size_t max_header_bytes = 16 * 1024;           // Request line + headers.
+  size_t max_connections = 4096;                 // In total.
+  size_t max_connections_per_client = 256;       // Per remote address.
+  double header_timeout_seconds = 10;            // From the first byte to the end of headers.
+  double body_min_bytes_per_second = 64 * 1024;  // Body deadline = 30 s + size / this rate.
+  double idle_timeout_seconds = 30;              // Kept-alive connection with no request.
+  double park_recheck_seconds = 0.25;            // How often parked handlers are re-run.
+  std::string tls_cert_file;                     // PEM; TLS when both are set.
   std::string tls_key_file;
 };
 
@@ -51,14 +51,6 @@ enum class AuthMode {
   kPublic,    // Served without authentication (console assets, sign-in).
 };
 
-struct RouteOptions {
-  BodyMode body = BodyMode::kNone;
-  size_t max_body_bytes = 1 << 20;
-  AuthMode auth = AuthMode::kRequired;
-  // For kStream: where temporary body files go (must exist).
-  std::string temp_dir = "/tmp";
-};
-
 // Decides whether a request may proceed. Called with the request's headers
 // (body not yet read; Request::body empty). Returns OK and may set
 // req.caller/access_key_id, or fills `res` with the refusal (401/403 JSON) and
@@ -66,6 +58,17 @@ struct RouteOptions {
 // (the API verifies its SigV4 body hash then).
 enum class AuthPhase { kHeaders, kBody };
 using Authenticator = std::function<Status(AuthPhase phase, Request& req, Response& res)>;
+
+struct RouteOptions {
+  BodyMode body = BodyMode::kNone;
+  size_t max_body_bytes = 1 << 20;
+  AuthMode auth = AuthMode::kRequired;
+  // For kStream: where temporary body files go (must exist).
+  std::string temp_dir = "/tmp";
+  // When set, authenticates this route instead of the server's authenticator
+  // (e.g. the S3 endpoint's job credentials), even when auth is off.
+  Authenticator authenticator;
+};
 
 class Server {
  public:
@@ -94,8 +97,9 @@ class Server {
   // Test hooks: counts of open connections and parked requests.
   size_t OpenConnectionsForTest() const;
 
+  class Impl;  // Implementation detail (server.cc), public only for its connections.
+
  private:
-  class Impl;
   std::unique_ptr<Impl> impl_;
 };
 

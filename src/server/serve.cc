@@ -1,7 +1,7 @@
 #include "server/serve.h"
 
-#include <httplib.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -19,9 +19,11 @@
 #include "api/job_ops.h"
 #include "api/pipeline_ops.h"
 #include "common/clock.h"
+#include "common/ids.h"
 #include "common/log.h"
 #include "console/console.h"
 #include "engine/engine.h"
+#include "http/server.h"
 #include "sigv4/sigv4.h"
 #include "store/store.h"
 
@@ -64,6 +66,8 @@ int RunServe(const std::vector<std::string>& args) {
   std::string artifact_endpoint;
   std::string artifact_bucket;
   std::string artifact_region = "us-east-1";
+  http::ServerOptions http_opts;
+  uint64_t max_artifact_bytes = uint64_t{1} << 30;
   app.add_option("--listen", listen, "host:port to listen on; port 0 picks a free port");
   app.add_option("--data-dir", data_dir,
                  "directory for artifacts and logs, and the SQLite database unless --database");
@@ -94,6 +98,18 @@ int RunServe(const std::vector<std::string>& args) {
   app.add_option("--artifact-region", artifact_region, "the region to sign for");
   app.add_option("--poll-wait", poll_wait,
                  "seconds PollForJobs waits for a job before answering with none (long poll)");
+  app.add_option("--tls-cert", http_opts.tls_cert_file,
+                 "PEM certificate chain: serve HTTPS (TLS 1.2+) instead of HTTP");
+  app.add_option("--tls-key", http_opts.tls_key_file, "PEM private key for --tls-cert");
+  app.add_option("--max-connections", http_opts.max_connections,
+                 "open connections in total (default 4096); past it the idlest is closed");
+  app.add_option("--max-connections-per-client", http_opts.max_connections_per_client,
+                 "open connections from one address (default 256); past it that client's "
+                 "idlest connection is closed");
+  app.add_option("--http-threads", http_opts.handler_threads,
+                 "threads running requests (default 8); slow or idle clients hold none");
+  app.add_option("--max-artifact-bytes", max_artifact_bytes,
+                 "largest artifact a job worker may upload (default 1 GiB)");
   std::vector<std::string> rev(args.rbegin(), args.rend());
   try {
     app.parse(rev);
@@ -157,70 +173,94 @@ int RunServe(const std::vector<std::string>& args) {
     opts.artifact_s3_session_token = env("PIPEWRIGHT_ARTIFACT_SESSION_TOKEN");
   }
   opts.approval_timeout_seconds = approval_timeout;
+  opts.max_artifact_bytes = max_artifact_bytes;
   engine::Engine engine(**store, clock, opts);
 
   api::Dispatcher dispatcher;
   api::RegisterPipelineOps(dispatcher, engine);
   api::RegisterExecutionOps(dispatcher, engine);
   api::RegisterJobOps(dispatcher, engine, poll_wait);
-  api::HttpServer http(dispatcher, {});
+  http::Server http(http_opts);
+  engine.SetJobQueuedListener([&http] { http.WakeParked(); });
+  api::RegisterApiRoute(http, dispatcher);
   if (!keys_file.empty()) {
     auto keys = ReadKeys(keys_file);
     if (!keys.ok()) {
       std::fprintf(stderr, "pipewright: %s\n", keys.status().message().c_str());
       return 2;
     }
-    http.SetAuthenticator(
-        [keys = *keys, &opts](const httplib::Request& req) -> Result<std::string> {
-          sigv4::HttpRequestView view;
-          view.method = req.method;
-          std::string target = req.target;
-          auto q = target.find('?');
-          view.path = q == std::string::npos ? target : target.substr(0, q);
-          view.query = q == std::string::npos ? "" : target.substr(q + 1);
-          for (const auto& [k, v] : req.headers) view.headers.emplace_back(k, v);
-          view.body = req.body;
-          PW_ASSIGN_OR_RETURN(
-              std::string akid,
-              sigv4::Verify(view, "codepipeline", static_cast<int64_t>(std::time(nullptr)),
-                            [&keys](std::string_view id) -> std::optional<sigv4::SecretInfo> {
-                              auto it = keys.find(std::string(id));
-                              if (it == keys.end()) return std::nullopt;
-                              return sigv4::SecretInfo{it->second, "", 0};
-                            }));
-          return "arn:aws:iam::" + opts.account_id + ":user/" + akid;
-        });
+    http.SetAuthenticator([keys = *keys, &opts](http::AuthPhase phase, http::Request& req,
+                                                http::Response& res) -> Status {
+      auto refuse = [&res](const Status& st) {
+        std::string type = st.wire_name().empty() ? "AccessDeniedException" : st.wire_name();
+        res.JsonError(403, type, st.message());
+        res.SetHeader("x-amzn-RequestId", NewUuid());
+        return st;
+      };
+      if (!req.HasHeader("Authorization")) {
+        return refuse(InvalidArgument(
+            "Missing Authentication Token: sign the request (SigV4) with a key of the "
+            "server's --auth-keys-file.",
+            "MissingAuthenticationToken"));
+      }
+      // The API hashes its body into the signature: verify once it is read.
+      if (phase == http::AuthPhase::kHeaders && req.method == "POST") return Status::Ok();
+      sigv4::HttpRequestView view;
+      view.method = req.method;
+      view.path = req.path;
+      view.query = req.query;
+      for (const auto& [k, v] : req.headers) view.headers.emplace_back(k, v);
+      view.body = req.body;
+      auto akid = sigv4::Verify(view, "codepipeline", static_cast<int64_t>(std::time(nullptr)),
+                                [&keys](std::string_view id) -> std::optional<sigv4::SecretInfo> {
+                                  auto it = keys.find(std::string(id));
+                                  if (it == keys.end()) return std::nullopt;
+                                  return sigv4::SecretInfo{it->second, "", 0};
+                                });
+      if (!akid.ok()) return refuse(akid.status());
+      req.access_key_id = *akid;
+      req.caller = "arn:aws:iam::" + opts.account_id + ":user/" + *akid;
+      return Status::Ok();
+    });
   }
   // Action logs, for externalExecutionUrl and `pipewright logs`: ?offset=N
-  // returns the bytes from N on.
-  http.raw().Get(
-      R"(/logs/([0-9a-f-]{36}))", [&engine](const httplib::Request& req, httplib::Response& res) {
-        std::ifstream f(engine.LogPath(req.matches[1].str()), std::ios::binary);
-        if (!f) {
-          res.status = 404;
-          res.set_content("no log for this action execution\n", "text/plain");
-          return;
-        }
-        long offset = 0;
-        if (req.has_param("offset")) offset = std::atol(req.get_param_value("offset").c_str());
-        f.seekg(offset);
-        std::string body((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-        res.set_content(body, "text/plain; charset=utf-8");
-      });
-  console::RegisterConsole(http.raw());
+  // returns the bytes from N on. Authenticated like the API.
+  http.Route("GET", R"(/logs/([0-9a-f-]{36}))", {},
+             [&engine](const http::Request& req, http::Response& res) {
+               std::string path = engine.LogPath(req.params[0]);
+               struct stat st {};
+               if (::stat(path.c_str(), &st) != 0) {
+                 res.status = 404;
+                 res.SetHeader("Content-Type", "text/plain; charset=utf-8");
+                 res.body = "no log for this action execution\n";
+                 return;
+               }
+               res.SetHeader("Content-Type", "text/plain; charset=utf-8");
+               res.file = path;
+               std::string off = req.Query("offset");
+               if (!off.empty() && off.size() < 19 &&
+                   off.find_first_not_of("0123456789") == std::string::npos) {
+                 res.file_offset = std::stoull(off);
+               }
+               if (res.file_offset > 0) res.file_length = -1;
+             });
+  console::RegisterConsole(http);
   // Last: the S3-style artifact routes match any /<bucket>/<key>.
-  api::RegisterArtifactEndpoint(http.raw(), engine);
+  const std::string upload_dir = opts.data_dir + "/uploads";
+  std::filesystem::create_directories(upload_dir, ec);
+  api::RegisterArtifactEndpoint(http, engine, upload_dir);
   auto bound = http.Bind(listen);
   if (!bound.ok()) {
     std::fprintf(stderr, "pipewright: %s\n", bound.status().message().c_str());
     return 1;
   }
-  engine.SetPublicUrl("http://" + *bound);
+  const std::string scheme = http_opts.tls_cert_file.empty() ? "http://" : "https://";
+  engine.SetPublicUrl(scheme + *bound);
   if (Status rs = engine.Recover(); !rs.ok()) {
     std::fprintf(stderr, "pipewright: recovery failed: %s\n", rs.ToString().c_str());
     return 1;
   }
-  std::printf("listening on http://%s\n", bound->c_str());
+  std::printf("listening on %s%s\n", scheme.c_str(), bound->c_str());
   std::fflush(stdout);
   PW_LOG(Info) << "pipewright serving on " << *bound << ", data in " << opts.data_dir
                << (postgres ? ", state in PostgreSQL" : "");

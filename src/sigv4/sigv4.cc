@@ -7,6 +7,10 @@
 namespace pw::sigv4 {
 namespace {
 
+std::string BodyHash(const HttpRequestView& req) {
+  return req.body_sha256 ? *req.body_sha256 : Sha256Hex(req.body);
+}
+
 constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
 constexpr std::string_view kTerminator = "aws4_request";
 constexpr std::string_view kUnsignedPayload = "UNSIGNED-PAYLOAD";
@@ -196,8 +200,7 @@ HeaderList Sign(const HttpRequestView& req, const Credentials& creds, std::strin
   const bool s3 = service == "s3";
   const std::string amz_date = FormatAmzDate(epoch_seconds);
   std::vector<std::string_view> own_hash = HeaderValues(req.headers, "x-amz-content-sha256");
-  const std::string payload_hash =
-      own_hash.empty() ? Sha256Hex(req.body) : TrimAll(own_hash.front());
+  const std::string payload_hash = own_hash.empty() ? BodyHash(req) : TrimAll(own_hash.front());
 
   HeaderList added = {{"X-Amz-Date", amz_date}};
   if (!creds.session_token.empty()) added.emplace_back("X-Amz-Security-Token", creds.session_token);
@@ -323,11 +326,11 @@ Result<std::string> Verify(const HttpRequestView& req, std::string_view expected
   std::vector<std::string_view> content_sha = HeaderValues(req.headers, "x-amz-content-sha256");
   if (content_sha.size() > 1) return malformed("More than one X-Amz-Content-Sha256 header");
   if (content_sha.empty()) {
-    payload_hash = Sha256Hex(req.body);
+    payload_hash = BodyHash(req);
   } else {
     payload_hash = TrimAll(content_sha.front());
     if (IsHex(payload_hash, 64)) {
-      if (ToLower(payload_hash) != Sha256Hex(req.body)) {
+      if (ToLower(payload_hash) != BodyHash(req)) {
         return Status(StatusCode::kInvalidArgument,
                       "The provided 'x-amz-content-sha256' header does not match what was "
                       "computed from the body",

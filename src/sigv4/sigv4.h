@@ -42,6 +42,10 @@ struct HttpRequestView {
   std::string query;   // Raw query string without '?', may be empty.
   HeaderList headers;  // Names in any case, as received.
   std::string_view body;
+  // When set, the hex SHA-256 of the body, used instead of hashing `body`
+  // (a body streamed to disk; or, before the body is read, the client's own
+  // x-amz-content-sha256, so the headers' signature can be checked first).
+  std::optional<std::string> body_sha256 = std::nullopt;
 };
 
 // What the key store knows about an access key id.
