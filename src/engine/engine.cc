@@ -629,7 +629,7 @@ void Engine::Tick() {
       job.nonce = RandomHex(32);
       SaveJobLocked(job);
       jobs_cv_.notify_all();
-  if (on_job_queued_) on_job_queued_();
+      if (on_job_queued_) on_job_queued_();
     } else if (job.status == "InProgress" && now - job.acknowledged > job.timeout_seconds) {
       job.status = "TimedOut";
       SaveJobLocked(job);
