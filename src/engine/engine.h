@@ -32,6 +32,7 @@
 #include "core/pipeline.h"
 #include "core/variables.h"
 #include "engine/job.h"
+#include "runner/sandbox.h"
 #include "store/store.h"
 
 namespace pw::runner {
@@ -66,6 +67,9 @@ struct EngineOptions {
   std::string artifact_s3_access_key_id;
   std::string artifact_s3_secret_access_key;
   std::string artifact_s3_session_token;
+  // How Commands actions are confined (serve --sandbox, --action-user). With
+  // kBwrap the data directory is always among the hidden directories.
+  runner::SandboxOptions sandbox;
 };
 
 // What a job worker reports with PutJobSuccessResult.
@@ -222,6 +226,7 @@ class Engine {
   EngineOptions options_;
   std::unique_ptr<Ids> ids_;
   std::unique_ptr<runner::ProcessLauncher> launcher_;
+  std::unique_ptr<runner::Sandbox> sandbox_;
   std::unique_ptr<runner::ArtifactStore> artifacts_;
   std::unique_ptr<runner::GitSource> git_;
   std::unique_ptr<runner::S3Client> external_s3_;  // Null without an external bucket.

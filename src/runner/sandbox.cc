@@ -161,4 +161,27 @@ Result<SandboxMode> ProbeSandbox(std::string_view flag, const SandboxOptions& op
                             "namespaces, or use --sandbox none");
 }
 
+Result<SandboxOptions> ConfigureSandbox(std::string_view flag, const std::string& action_user,
+                                        std::vector<std::string> hide_dirs,
+                                        std::vector<std::string> hide_files) {
+  SandboxOptions options;
+  if (!action_user.empty()) {
+    PW_ASSIGN_OR_RETURN(ActionUser user, LookUpActionUser(action_user));
+    options.user = std::move(user);
+  }
+  PW_ASSIGN_OR_RETURN(options.mode, ProbeSandbox(flag, options));
+  if (options.mode == SandboxMode::kBwrap) {
+    options.hide_dirs = std::move(hide_dirs);
+    options.hide_files = std::move(hide_files);
+  }
+  std::string as = options.user ? " as user " + options.user->name : "";
+  if (options.mode == SandboxMode::kBwrap) {
+    PW_LOG(Info) << "actions run in a bubblewrap sandbox" << as << " (" << options.bwrap_path
+                 << ")";
+  } else {
+    PW_LOG(Info) << "actions run without a sandbox" << as;
+  }
+  return options;
+}
+
 }  // namespace pw::runner

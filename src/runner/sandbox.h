@@ -100,4 +100,11 @@ class Sandbox {
 // run while something else reaps children with waitpid(-1).
 Result<SandboxMode> ProbeSandbox(std::string_view flag, const SandboxOptions& options);
 
+// What serve and worker do with their --sandbox and --action-user flags:
+// looks up `action_user` (empty: none), probes the mode, and logs which one
+// is used. Errors: those of LookUpActionUser and ProbeSandbox.
+Result<SandboxOptions> ConfigureSandbox(std::string_view flag, const std::string& action_user,
+                                        std::vector<std::string> hide_dirs,
+                                        std::vector<std::string> hide_files);
+
 }  // namespace pw::runner
