@@ -1,10 +1,10 @@
 #include "runner/process_launcher.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -450,7 +450,8 @@ TEST_F(SandboxedLauncherTest, HiddenFilesAreUnreadableAndTheWorkDirIsWritable) {
 TEST_F(SandboxedLauncherTest, SystemIsReadOnlyAndRootHasNoCapabilities) {
   ProcessExit exit =
       Run(Sandboxed("grep CapEff /proc/self/status; touch /usr/pw-sandbox-test || echo ro-ok; "
-                    "umount " + data_ + " || echo umount-refused",
+                    "umount " +
+                        data_ + " || echo umount-refused",
                     options_));
   std::string out = ReadFile(tmp_.path() + "/out.log");
   EXPECT_NE(out.find("CapEff:\t0000000000000000"), std::string::npos) << out;
@@ -463,9 +464,10 @@ TEST_F(SandboxedLauncherTest, SystemIsReadOnlyAndRootHasNoCapabilities) {
 TEST_F(SandboxedLauncherTest, TimeoutKillsEverythingInsideTheSandbox) {
   // One background job stays in the group, one leaves it with setsid; both die.
   const std::string marker = "pw-sandbox-marker-" + std::to_string(getpid());
-  ProcessSpec spec = Sandboxed("sh -c 'sleep 30; true' " + marker + "-a & setsid sh -c 'sleep 30; true' " +
-                                   marker + "-b & echo started; sleep 30",
-                               options_);
+  ProcessSpec spec =
+      Sandboxed("sh -c 'sleep 30; true' " + marker + "-a & setsid sh -c 'sleep 30; true' " +
+                    marker + "-b & echo started; sleep 30",
+                options_);
   spec.timeout_seconds = 0.5;
   auto started = Clock::now();
   ProcessExit exit = Run(spec);
@@ -477,8 +479,8 @@ TEST_F(SandboxedLauncherTest, TimeoutKillsEverythingInsideTheSandbox) {
 
 TEST_F(SandboxedLauncherTest, CancelKillsEverythingInsideTheSandbox) {
   const std::string marker = "pw-sandbox-cancel-" + std::to_string(getpid());
-  ProcessSpec spec = Sandboxed("setsid sh -c 'sleep 30; true' " + marker + " & echo > ready; sleep 30",
-                               options_);
+  ProcessSpec spec =
+      Sandboxed("setsid sh -c 'sleep 30; true' " + marker + " & echo > ready; sleep 30", options_);
   Result<ProcessId> id = launcher_->Start(spec, collector_.Callback());
   ASSERT_TRUE(id.ok());
   auto deadline = Clock::now() + seconds(10);
@@ -495,8 +497,8 @@ TEST_F(SandboxedLauncherTest, CancelKillsEverythingInsideTheSandbox) {
 TEST_F(SandboxedLauncherTest, OutlivesTheThreadThatStartedIt) {
   // bwrap --die-with-parent would kill the action here: its parent is the
   // starting thread, and HTTP or engine threads may end before the action.
-  ProcessSpec spec = Sandboxed("echo > ready; while [ ! -e go ]; do sleep 0.01; done; echo survived",
-                               options_);
+  ProcessSpec spec =
+      Sandboxed("echo > ready; while [ ! -e go ]; do sleep 0.01; done; echo survived", options_);
   Result<ProcessId> id = Internal("not started");
   std::thread starter([&] {
     id = launcher_->Start(spec, collector_.Callback());
@@ -521,12 +523,13 @@ TEST_F(SandboxedLauncherTest, ActionUserRunsAsThatUser) {
   ASSERT_EQ(chown(work_.c_str(), nobody->uid, nobody->gid), 0);
   SandboxOptions options = options_;
   options.user = *nobody;
-  ProcessExit exit = Run(Sandboxed("id -u; echo mine > out.txt; cat /root/.profile || echo denied", options));
+  ProcessExit exit =
+      Run(Sandboxed("id -u; echo mine > out.txt; cat /root/.profile || echo denied", options));
   std::string out = ReadFile(tmp_.path() + "/out.log");
   EXPECT_NE(out.find(std::to_string(nobody->uid) + "\n"), std::string::npos) << out;
   EXPECT_NE(out.find("denied"), std::string::npos) << out;
   EXPECT_EQ(exit.exit_code, 0) << out;
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(stat((work_ + "/out.txt").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, nobody->uid);
 }

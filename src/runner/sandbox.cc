@@ -103,8 +103,8 @@ std::vector<std::string> Sandbox::Wrap(const std::vector<std::string>& argv,
     // child in a session of its own instead, which has the same effect (no
     // controlling terminal to inject input into).
     std::vector<std::string> bwrap = {
-        options_.bwrap_path, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-        "--tmpfs", "/tmp", "--unshare-pid",
+        options_.bwrap_path, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs",
+        "/tmp", "--unshare-pid",
         // A server running as root keeps its capabilities in bwrap otherwise,
         // and CAP_SYS_ADMIN could unmount what hides the data directory.
         "--cap-drop", "ALL"};

@@ -72,7 +72,7 @@ TEST(SandboxWrap, HiddenPathsComeParentsFirstAndOwnPathsAreBoundBackAfterThem) {
   options.hide_files = {"/etc/pw/keys"};
   Argv argv = Sandbox(options).Wrap(
       {"/bin/true"}, Paths("/srv/pw/data/work/7", {"/srv/pw/data/work/7", "/srv/pw/data/work/7.in"},
-                            {"/opt/tools"}));
+                           {"/opt/tools"}));
   long tmp = Find(argv, {"--tmpfs", "/tmp"});
   long parent = Find(argv, {"--tmpfs", "/srv/pw"});
   long data = Find(argv, {"--tmpfs", "/srv/pw/data"});
@@ -110,8 +110,8 @@ TEST(SandboxWrap, ActionUserDropsPrivilegesBeforeBwrap) {
   options.user = ActionUser{"builder", 1234, 5678};
   Argv argv = Sandbox(options).Wrap({"/bin/true"}, Paths(""));
   EXPECT_THAT(Argv(argv.begin(), argv.begin() + 6),
-              ElementsAre("/usr/bin/setpriv", "--reuid=1234", "--regid=5678", "--init-groups",
-                          "--", "/usr/bin/bwrap"));
+              ElementsAre("/usr/bin/setpriv", "--reuid=1234", "--regid=5678", "--init-groups", "--",
+                          "/usr/bin/bwrap"));
 }
 
 TEST(SandboxWrap, ActionUserWithoutSandboxIsSetprivAlone) {
