@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include <unistd.h>
+
 #include <cctype>
 #include <chrono>
 #include <filesystem>
@@ -78,6 +80,18 @@ core::ActionResult Failure(std::string message, std::string summary = {}) {
   return r;
 }
 
+// Gives `path` and everything below it to `user` (the action user runs
+// in directories the server made). Symlinks are changed, not followed.
+void ChownTree(const std::string& path, const runner::ActionUser& user) {
+  std::error_code ec;
+  if (lchown(path.c_str(), user.uid, user.gid) != 0) return;
+  if (!fs::is_directory(fs::symlink_status(path, ec))) return;
+  for (auto it = fs::recursive_directory_iterator(path, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    [[maybe_unused]] int rc = lchown(it->path().c_str(), user.uid, user.gid);
+  }
+}
+
 Status NotFoundPipeline(const std::string& name) {
   return NotFound("The pipeline '" + name + "' was not found; check its name with list-pipelines.",
                   "PipelineNotFoundException");
@@ -92,6 +106,10 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options)
   fs::create_directories(options_.data_dir + "/logs", ec);
   fs::create_directories(options_.data_dir + "/work", ec);
   launcher_ = runner::NewPosixProcessLauncher();
+  if (options_.sandbox.mode == runner::SandboxMode::kBwrap) {
+    options_.sandbox.hide_dirs.push_back(fs::weakly_canonical(options_.data_dir, ec).string());
+  }
+  sandbox_ = std::make_unique<runner::Sandbox>(options_.sandbox);
   artifacts_ = std::make_unique<runner::ArtifactStore>(options_.data_dir + "/artifacts");
   git_ = std::make_unique<runner::GitSource>(options_.data_dir + "/git-cache");
   if (!options_.artifact_s3_endpoint.empty()) {
@@ -411,6 +429,23 @@ void Engine::StartCommands(core::PipelineState& p, const core::Execution& e,
   spec.log_path = LogPath(r.id);
   spec.timeout_seconds = timeout_minutes * 60.0;
   spec.kill_grace_seconds = options_.kill_grace_seconds;
+  if (sandbox_->active()) {
+    // The action reaches its own directories and result files, nothing else
+    // of the data directory. The result files must exist to be bound.
+    runner::SandboxPaths paths;
+    paths.cwd = src;
+    for (const std::string& path : {work, work + ".in"}) {
+      if (fs::exists(path, ec)) paths.writable.push_back(path);
+    }
+    for (const std::string& path : {status_file, variables_file}) {
+      std::ofstream touch(path, std::ios::app);
+      paths.writable.push_back(path);
+    }
+    if (const auto& user = options_.sandbox.user) {
+      for (const std::string& path : paths.writable) ChownTree(path, *user);
+    }
+    spec.argv = sandbox_->Wrap(spec.argv, paths);
+  }
 
   core::ActionDecl decl = a;
   {

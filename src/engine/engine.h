@@ -32,6 +32,7 @@
 #include "core/pipeline.h"
 #include "core/variables.h"
 #include "engine/job.h"
+#include "runner/sandbox.h"
 #include "store/store.h"
 
 namespace pw::runner {
@@ -68,6 +69,9 @@ struct EngineOptions {
   std::string artifact_s3_session_token;
   // Largest artifact accepted (a job worker's upload; serve --max-artifact-bytes).
   uint64_t max_artifact_bytes = uint64_t{1} << 30;
+  // How Commands actions are confined (serve --sandbox, --action-user). With
+  // kBwrap the data directory is always among the hidden directories.
+  runner::SandboxOptions sandbox;
 };
 
 // What a job worker reports with PutJobSuccessResult.
@@ -228,6 +232,7 @@ class Engine {
   EngineOptions options_;
   std::unique_ptr<Ids> ids_;
   std::unique_ptr<runner::ProcessLauncher> launcher_;
+  std::unique_ptr<runner::Sandbox> sandbox_;
   std::unique_ptr<runner::ArtifactStore> artifacts_;
   std::unique_ptr<runner::GitSource> git_;
   std::unique_ptr<runner::S3Client> external_s3_;  // Null without an external bucket.

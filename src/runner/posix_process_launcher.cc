@@ -237,8 +237,10 @@ Result<std::unique_ptr<Child>> PosixProcessLauncher::Spawn(const ProcessSpec& sp
   if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, spec.cwd.c_str());
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);
 
-  // Own process group (so signals reach the whole job and ours don't reach
-  // it), nothing blocked, and default dispositions for every standard signal:
+  // Own session, hence own process group (so signals reach the whole job and
+  // ours don't reach it) and no controlling terminal (so it cannot inject
+  // input into the server's, which bwrap's --new-session would otherwise be
+  // needed for), nothing blocked, and default dispositions for every standard signal:
   // ignored ones survive exec, and a server may ignore SIGPIPE, or inherit
   // ignored SIGINT/SIGQUIT when started as a background job or SIGHUP from
   // nohup. (glibc resets handled signals itself; 31 sigactions in the child
@@ -246,8 +248,7 @@ Result<std::unique_ptr<Child>> PosixProcessLauncher::Spawn(const ProcessSpec& sp
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  posix_spawnattr_setpgroup(&attr, 0);
+                           POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   sigset_t empty;
   sigemptyset(&empty);
   posix_spawnattr_setsigmask(&attr, &empty);

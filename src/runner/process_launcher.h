@@ -80,7 +80,8 @@ class ProcessLauncher {
   virtual void Cancel(ProcessId id) = 0;
 };
 
-// The POSIX implementation: posix_spawn (never fork) into a new process group,
+// The POSIX implementation: posix_spawn (never fork) into a new session (so a
+// new process group, without a controlling terminal),
 // with an empty signal mask, default dispositions, stdin from /dev/null and no
 // descriptor beyond 0-2 inherited. One supervisor thread multiplexes output,
 // exits and deadlines. When a process's main child exits, whatever remains of

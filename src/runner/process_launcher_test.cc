@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -16,8 +17,10 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "runner/sandbox.h"
 #include "runner/temp_dir.h"
 
 namespace pw::runner {
@@ -344,6 +347,191 @@ TEST_F(ProcessLauncherTest, CallbackMayStartAnotherProcess) {
   std::unique_lock<std::mutex> lock(mu);
   ASSERT_TRUE(cv.wait_for(lock, seconds(20), [&] { return second_exit.has_value(); }));
   EXPECT_EQ(*second_exit, 7);
+}
+
+TEST_F(ProcessLauncherTest, ChildLeadsItsOwnSession) {
+  // Field 6 of /proc/PID/stat is the session id; "sh" has no space in it.
+  Run(Shell("set -- $(cat /proc/$$/stat); echo \"$1 $6\""));
+  std::string out = ReadFile(tmp_.path() + "/out.log");
+  std::istringstream fields(out);
+  std::string pid, sid;
+  fields >> pid >> sid;
+  EXPECT_FALSE(pid.empty());
+  EXPECT_EQ(pid, sid) << out;
+}
+
+// True when no process's command line contains `marker` (zombies aside).
+bool NoProcessWith(const std::string& marker) {
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline = ReadFile(entry.path().string() + "/cmdline");
+    if (cmdline.find(marker) != std::string::npos && !ProcessDead(name)) return false;
+  }
+  return true;
+}
+
+bool EventuallyNoProcessWith(const std::string& marker) {
+  auto deadline = Clock::now() + seconds(10);
+  while (Clock::now() < deadline) {
+    if (NoProcessWith(marker)) return true;
+    std::this_thread::yield();
+  }
+  return false;
+}
+
+// A launcher running `sh -c` inside bubblewrap. The directories live outside
+// /tmp (in the test's working directory), since the sandbox's private /tmp
+// would hide anything there whatever the policy says.
+class SandboxedLauncherTest : public ProcessLauncherTest {
+ protected:
+  void SetUp() override {
+    SandboxOptions probe;
+    Result<SandboxMode> mode = ProbeSandbox("bwrap", probe);
+    if (!mode.ok()) GTEST_SKIP() << mode.status().message();
+    std::string templ = (fs::current_path() / "sandbox-test-XXXXXX").string();
+    ASSERT_NE(mkdtemp(templ.data()), nullptr);
+    root_ = templ;
+    data_ = root_ + "/data";
+    work_ = data_ + "/work/mine";
+    fs::create_directories(work_);
+    fs::create_directories(data_ + "/work/other");
+    std::ofstream(data_ + "/pipewright.db") << "TOPSECRET-DB";
+    std::ofstream(data_ + "/work/other/file") << "OTHER-ACTION";
+    std::ofstream(root_ + "/keys") << "KEYID:TOPSECRET-KEY";
+    options_.mode = SandboxMode::kBwrap;
+    options_.hide_dirs = {data_};
+    options_.hide_files = {root_ + "/keys"};
+  }
+  void TearDown() override {
+    std::error_code ec;
+    if (!root_.empty()) fs::remove_all(root_, ec);
+  }
+  ProcessSpec Sandboxed(const std::string& script, const SandboxOptions& options) {
+    ProcessSpec spec = Shell(script);
+    spec.cwd = work_;
+    SandboxPaths paths;
+    paths.cwd = work_;
+    paths.writable = {work_};
+    spec.argv = Sandbox(options).Wrap(spec.argv, paths);
+    return spec;
+  }
+  // Tries to read everything it should not, and writes its own directory.
+  std::string Snoop() {
+    return "cat " + data_ + "/pipewright.db; ls " + data_ + "/work; cat " + data_ +
+           "/work/other/file; cat " + root_ + "/keys; echo built > out.txt; echo done";
+  }
+
+  SandboxOptions options_;
+  std::string root_, data_, work_;
+};
+
+TEST_F(SandboxedLauncherTest, HiddenFilesAreUnreadableAndTheWorkDirIsWritable) {
+  ProcessExit exit = Run(Sandboxed(Snoop(), options_));
+  std::string out = ReadFile(tmp_.path() + "/out.log");
+  EXPECT_EQ(out.find("TOPSECRET"), std::string::npos) << out;
+  EXPECT_EQ(out.find("OTHER-ACTION"), std::string::npos) << out;
+  EXPECT_NE(out.find("\nmine\n"), std::string::npos) << out;  // ls: its own directory only.
+  EXPECT_EQ(out.find("other\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("done"), std::string::npos) << out;
+  EXPECT_EQ(exit.exit_code, 0);
+  EXPECT_EQ(ReadFile(work_ + "/out.txt"), "built\n");
+
+  // The same without the sandbox reads all of it: the sandbox is what hides it.
+  fs::remove(tmp_.path() + "/out.log");
+  ProcessExit plain = Run(Sandboxed(Snoop(), SandboxOptions{}));
+  out = ReadFile(tmp_.path() + "/out.log");
+  EXPECT_NE(out.find("TOPSECRET-DB"), std::string::npos) << out;
+  EXPECT_NE(out.find("TOPSECRET-KEY"), std::string::npos) << out;
+  EXPECT_NE(out.find("OTHER-ACTION"), std::string::npos) << out;
+  EXPECT_EQ(plain.exit_code, 0);
+}
+
+TEST_F(SandboxedLauncherTest, SystemIsReadOnlyAndRootHasNoCapabilities) {
+  ProcessExit exit =
+      Run(Sandboxed("grep CapEff /proc/self/status; touch /usr/pw-sandbox-test || echo ro-ok; "
+                    "umount " +
+                        data_ + " || echo umount-refused",
+                    options_));
+  std::string out = ReadFile(tmp_.path() + "/out.log");
+  EXPECT_NE(out.find("CapEff:\t0000000000000000"), std::string::npos) << out;
+  EXPECT_NE(out.find("ro-ok"), std::string::npos) << out;
+  EXPECT_NE(out.find("umount-refused"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists("/usr/pw-sandbox-test"));
+  EXPECT_EQ(exit.exit_code, 0);
+}
+
+TEST_F(SandboxedLauncherTest, TimeoutKillsEverythingInsideTheSandbox) {
+  // One background job stays in the group, one leaves it with setsid; both die.
+  const std::string marker = "pw-sandbox-marker-" + std::to_string(getpid());
+  ProcessSpec spec =
+      Sandboxed("sh -c 'sleep 30; true' " + marker + "-a & setsid sh -c 'sleep 30; true' " +
+                    marker + "-b & echo started; sleep 30",
+                options_);
+  spec.timeout_seconds = 0.5;
+  auto started = Clock::now();
+  ProcessExit exit = Run(spec);
+  EXPECT_LT(Clock::now() - started, seconds(5));
+  EXPECT_TRUE(exit.timed_out);
+  EXPECT_NE(exit.output_tail.find("started"), std::string::npos);
+  EXPECT_TRUE(EventuallyNoProcessWith(marker));
+}
+
+TEST_F(SandboxedLauncherTest, CancelKillsEverythingInsideTheSandbox) {
+  const std::string marker = "pw-sandbox-cancel-" + std::to_string(getpid());
+  ProcessSpec spec =
+      Sandboxed("setsid sh -c 'sleep 30; true' " + marker + " & echo > ready; sleep 30", options_);
+  Result<ProcessId> id = launcher_->Start(spec, collector_.Callback());
+  ASSERT_TRUE(id.ok());
+  auto deadline = Clock::now() + seconds(10);
+  while (!fs::exists(work_ + "/ready") && Clock::now() < deadline) std::this_thread::yield();
+  ASSERT_TRUE(fs::exists(work_ + "/ready"));
+  EXPECT_FALSE(NoProcessWith(marker));  // Really running, so the check below can fail.
+  launcher_->Cancel(*id);
+  std::optional<ProcessExit> exit = collector_.Wait(*id);
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_TRUE(exit->cancelled);
+  EXPECT_TRUE(EventuallyNoProcessWith(marker));
+}
+
+TEST_F(SandboxedLauncherTest, OutlivesTheThreadThatStartedIt) {
+  // bwrap --die-with-parent would kill the action here: its parent is the
+  // starting thread, and HTTP or engine threads may end before the action.
+  ProcessSpec spec =
+      Sandboxed("echo > ready; while [ ! -e go ]; do sleep 0.01; done; echo survived", options_);
+  Result<ProcessId> id = Internal("not started");
+  std::thread starter([&] {
+    id = launcher_->Start(spec, collector_.Callback());
+    auto deadline = Clock::now() + seconds(10);
+    while (!fs::exists(work_ + "/ready") && Clock::now() < deadline) std::this_thread::yield();
+  });
+  starter.join();
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  std::ofstream(work_ + "/go") << "";
+  std::optional<ProcessExit> exit = collector_.Wait(*id);
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->signal, 0);
+  EXPECT_EQ(exit->exit_code, 0);
+  EXPECT_NE(exit->output_tail.find("survived"), std::string::npos) << exit->output_tail;
+}
+
+TEST_F(SandboxedLauncherTest, ActionUserRunsAsThatUser) {
+  if (geteuid() != 0) GTEST_SKIP() << "switching users needs root";
+  Result<ActionUser> nobody = LookUpActionUser("nobody");
+  ASSERT_TRUE(nobody.ok());
+  fs::permissions(root_, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  ASSERT_EQ(chown(work_.c_str(), nobody->uid, nobody->gid), 0);
+  SandboxOptions options = options_;
+  options.user = *nobody;
+  ProcessExit exit =
+      Run(Sandboxed("id -u; echo mine > out.txt; cat /root/.profile || echo denied", options));
+  std::string out = ReadFile(tmp_.path() + "/out.log");
+  EXPECT_NE(out.find(std::to_string(nobody->uid) + "\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("denied"), std::string::npos) << out;
+  EXPECT_EQ(exit.exit_code, 0) << out;
+  struct stat st {};
+  ASSERT_EQ(stat((work_ + "/out.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, nobody->uid);
 }
 
 TEST(PosixProcessLauncher, DestructorCancelsRunningProcessesAndReportsThem) {

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -24,6 +25,7 @@
 #include "console/console.h"
 #include "engine/engine.h"
 #include "http/server.h"
+#include "runner/sandbox.h"
 #include "sigv4/sigv4.h"
 #include "store/store.h"
 
@@ -68,6 +70,13 @@ int RunServe(const std::vector<std::string>& args) {
   std::string artifact_region = "us-east-1";
   http::ServerOptions http_opts;
   uint64_t max_artifact_bytes = uint64_t{1} << 30;
+  std::string sandbox = "auto";
+  std::string action_user;
+  app.add_option("--sandbox", sandbox,
+                 "auto|bwrap|none: run Commands actions inside bubblewrap (auto: when it runs "
+                 "here)");
+  app.add_option("--action-user", action_user,
+                 "run Commands actions as this user (the server must run as root)");
   app.add_option("--listen", listen, "host:port to listen on; port 0 picks a free port");
   app.add_option("--data-dir", data_dir,
                  "directory for artifacts and logs, and the SQLite database unless --database");
@@ -174,6 +183,31 @@ int RunServe(const std::vector<std::string>& args) {
   }
   opts.approval_timeout_seconds = approval_timeout;
   opts.max_artifact_bytes = max_artifact_bytes;
+  {
+    // Hidden from actions: the data directory (the engine adds it), the
+    // server's working directory when it holds the data directory, the keys.
+    namespace fs = std::filesystem;
+    std::vector<std::string> hide_dirs;
+    std::vector<std::string> hide_files;
+    const fs::path cwd = fs::current_path(ec);
+    const fs::path data = fs::weakly_canonical(opts.data_dir, ec);
+    const std::string system_dirs = " / /usr /bin /sbin /lib /lib64 /etc /var /opt /home ";
+    if (!cwd.empty() && data.string().rfind(cwd.string() + "/", 0) == 0 &&
+        system_dirs.find(" " + cwd.string() + " ") == std::string::npos) {
+      hide_dirs.push_back(cwd.string());
+    }
+    if (!keys_file.empty()) hide_files.push_back(fs::weakly_canonical(keys_file, ec).string());
+    if (!action_user.empty() && geteuid() != 0) {
+      std::fprintf(stderr, "pipewright: --action-user needs the server to run as root\n");
+      return 2;
+    }
+    auto sandbox_options = runner::ConfigureSandbox(sandbox, action_user, hide_dirs, hide_files);
+    if (!sandbox_options.ok()) {
+      std::fprintf(stderr, "pipewright: %s\n", sandbox_options.status().message().c_str());
+      return 2;
+    }
+    opts.sandbox = *std::move(sandbox_options);
+  }
   engine::Engine engine(**store, clock, opts);
 
   api::Dispatcher dispatcher;

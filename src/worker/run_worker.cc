@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "runner/process_launcher.h"
+#include "runner/sandbox.h"
 #include "worker/worker.h"
 
 namespace pw::worker {
@@ -86,6 +87,13 @@ int RunWorkerUnguarded(const std::vector<std::string>& args) {
   double poll_interval = 1;
   double timeout = 0;
   std::string work_dir;
+  std::string sandbox = "auto";
+  std::string action_user;
+  app.add_option("--sandbox", sandbox,
+                 "auto|bwrap|none: with --builtin, run the commands inside bubblewrap (auto: "
+                 "when it runs here)");
+  app.add_option("--action-user", action_user,
+                 "with --builtin, run the commands as this user (the worker must run as root)");
   app.add_option("--endpoint,--endpoint-url", endpoint,
                  "the server's URL (API and S3 endpoint); default $PIPEWRIGHT_ENDPOINT or "
                  "http://127.0.0.1:8480");
@@ -158,6 +166,18 @@ int RunWorkerUnguarded(const std::vector<std::string>& args) {
   if (!work_dir.empty()) {
     std::error_code ec;
     options.work_dir = fs::absolute(work_dir, ec).string();
+  }
+
+  if (builtin) {
+    if (!action_user.empty() && geteuid() != 0) {
+      return Usage("--action-user needs the worker to run as root");
+    }
+    auto confine = runner::ConfigureSandbox(sandbox, action_user, {}, {});
+    if (!confine.ok()) {
+      std::fprintf(stderr, "pipewright worker: %s\n", confine.status().message().c_str());
+      return 2;
+    }
+    options.sandbox = *std::move(confine);
   }
 
   // Block the signals before any thread starts; one thread waits for them.

@@ -1,6 +1,7 @@
 #include "worker/worker.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -331,6 +332,27 @@ Status Worker::Work(const Job& job, JobSuccess* success) {
 
   Result<PreparedProgram> prepared = PrepareProgram(job, dirs, input_dirs, options_.program);
   if (!prepared.ok()) return prepared.status();
+  if (options_.program.program.empty()) {
+    // Built-in Commands: the job sees its own directory, not its siblings.
+    runner::SandboxOptions confine = options_.sandbox;
+    if (confine.mode == runner::SandboxMode::kBwrap) {
+      confine.hide_dirs.push_back(fs::weakly_canonical(base, ec).string());
+    }
+    runner::Sandbox sandbox(std::move(confine));
+    if (sandbox.active()) {
+      if (const auto& user = options_.sandbox.user) {
+        for (auto it = fs::recursive_directory_iterator(root, ec);
+             !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+          [[maybe_unused]] int rc = lchown(it->path().c_str(), user->uid, user->gid);
+        }
+        [[maybe_unused]] int rc = lchown(root.c_str(), user->uid, user->gid);
+      }
+      runner::SandboxPaths paths;
+      paths.cwd = dirs.src;
+      paths.writable = {root};
+      prepared->spec.argv = sandbox.Wrap(prepared->spec.argv, paths);
+    }
+  }
 
   // Shared with the callback: the launcher's thread may still be inside
   // set_value when get() returns here.

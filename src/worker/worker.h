@@ -30,6 +30,7 @@
 #include "cli/client.h"
 #include "runner/process_launcher.h"
 #include "runner/s3_client.h"
+#include "runner/sandbox.h"
 #include "worker/job.h"
 #include "worker/job_api.h"
 #include "worker/job_program.h"
@@ -51,6 +52,9 @@ struct WorkerOptions {
   // open that long is not followed by a sleep).
   double poll_interval_seconds = 1;
   std::string work_dir;  // Parent of the per-job directories; empty = $TMPDIR or /tmp.
+  // How built-in Commands jobs are confined (worker --sandbox, --action-user);
+  // with kBwrap the parent of the job directories is hidden too.
+  runner::SandboxOptions sandbox;
   // How long a result report is retried while the server is unreachable.
   double report_retry_seconds = 120;
   // Receives one line per event; empty = stderr, prefixed "pipewright worker: ".

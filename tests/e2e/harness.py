@@ -29,6 +29,11 @@ class Server:
         self.owns_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="pw-e2e-")
         self.extra_args = list(extra_args)
+        if "--sandbox" not in self.extra_args:
+            # Most tests gate and observe actions through files in their own
+            # temporary directory, which the sandbox's private /tmp hides.
+            # test_sandbox.py covers the sandbox.
+            self.extra_args += ["--sandbox", "none"]
         self.proc = None
         self.endpoint = None
         self.start()

@@ -1,0 +1,129 @@
+"""Commands actions run inside a bubblewrap sandbox (serve --sandbox): an
+action can build from its input into its output, but cannot read the
+database, the rest of the data directory or the server's keys file. The same
+pipeline under --sandbox none reads all of them, so the sandbox is what blocks
+it. The data directory and the keys live outside /tmp on purpose: the
+sandbox's private /tmp would hide anything there regardless of the policy.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from harness import (BUILD, PIPEWRIGHT, Server, action, aws, commands, pipeline, wait_for)
+
+KEY_ID = "AKIDPIPEWRIGHT"
+SECRET = "pipewright-secret"
+
+
+def bwrap_runs():
+    try:
+        return subprocess.run(["/usr/bin/bwrap", "--ro-bind", "/", "/", "--unshare-pid", "--dev", "/dev",
+                               "--proc", "/proc", "/bin/true"], capture_output=True, timeout=30).returncode == 0
+    except OSError:
+        return False
+
+
+@unittest.skipUnless(bwrap_runs(), "bubblewrap (/usr/bin/bwrap) cannot run on this machine")
+class SandboxTest(unittest.TestCase):
+
+    def setUp(self):
+        # Outside /tmp (see the module comment): beside the binary.
+        self.root = tempfile.mkdtemp(prefix="pw-sandbox-e2e-", dir=BUILD)
+        self.data = os.path.join(self.root, "data")
+        os.makedirs(self.data)
+        self.keys = os.path.join(self.root, "keys")
+        with open(self.keys, "w") as f:
+            f.write("%s:%s\n" % (KEY_ID, SECRET))
+        self.src = os.path.join(self.root, "src")
+        os.makedirs(self.src)
+        with open(os.path.join(self.src, "input.txt"), "w") as f:
+            f.write("hello\n")
+        self.deployed = os.path.join(self.root, "deployed")
+        self.server = None
+
+    def tearDown(self):
+        if self.server:
+            self.server.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def start(self, sandbox):
+        self.server = Server(data_dir=self.data,
+                             extra_args=("--sandbox", sandbox, "--auth-keys-file", self.keys))
+
+    def aws_json(self, *args):
+        r = aws(self.server, *args)
+        self.assertEqual(r.code, 0, r.stderr)
+        return r.json()
+
+    def run_pipeline(self):
+        """Runs Source -> Build -> Deploy -> Snoop; returns {action: status}."""
+        db = os.path.join(self.data, "pipewright.db")
+        p = pipeline("snoop", [
+            ("Source", [action("Src", "Source", "Directory", config={"Path": self.src}, outputs=["Src"])]),
+            ("Build", [commands("Build", ["tr a-z A-Z < input.txt > output.txt"],
+                                inputs=["Src"], outputs=["Out"])]),
+            ("Deploy", [action("Deploy", "Deploy", "Directory", config={"Path": self.deployed},
+                               inputs=["Out"])]),
+            # Each succeeds only if it can reach what it should not.
+            ("Snoop", [
+                commands("ReadDatabase", ["cat %s > /dev/null" % db]),
+                # In the sandbox only the mount points of its own files remain.
+                commands("ListDataDir", ["ls -A %s | grep -vx -e work -e logs" % self.data]),
+                commands("ReadKeys", ["grep -q %s %s" % (SECRET, self.keys)]),
+            ]),
+        ])
+        path = os.path.join(self.root, "pipeline.json")
+        with open(path, "w") as f:
+            json.dump(p, f)
+        self.aws_json("create-pipeline", "--pipeline", "file://" + path)
+
+        def finished():
+            state = self.aws_json("get-pipeline-state", "--name", "snoop")
+            statuses = {}
+            for stage in state["stageStates"]:
+                for a in stage.get("actionStates", []):
+                    statuses[a["actionName"]] = a.get("latestExecution", {}).get("status")
+            snoops = [statuses.get(n) for n in ("ReadDatabase", "ListDataDir", "ReadKeys")]
+            return statuses if all(s in ("Succeeded", "Failed") for s in snoops) else None
+        return wait_for(finished, timeout=120, interval=0.5, what="the Snoop stage to finish")
+
+    def test_sandbox_hides_database_data_dir_and_keys_but_builds_work(self):
+        self.start("bwrap")
+        statuses = self.run_pipeline()
+        self.assertEqual(statuses["Build"], "Succeeded")
+        self.assertEqual(statuses["Deploy"], "Succeeded")
+        with open(os.path.join(self.deployed, "output.txt")) as f:
+            self.assertEqual(f.read(), "HELLO\n")
+        self.assertEqual(statuses["ReadDatabase"], "Failed")
+        self.assertEqual(statuses["ListDataDir"], "Failed")
+        self.assertEqual(statuses["ReadKeys"], "Failed")
+        with open(os.path.join(self.data, "server.log")) as f:
+            self.assertIn("bubblewrap sandbox", f.read())
+
+    def test_without_the_sandbox_the_same_actions_read_everything(self):
+        self.start("none")
+        statuses = self.run_pipeline()
+        self.assertEqual(statuses["Build"], "Succeeded")
+        self.assertEqual(statuses["ReadDatabase"], "Succeeded")
+        self.assertEqual(statuses["ListDataDir"], "Succeeded")
+        self.assertEqual(statuses["ReadKeys"], "Succeeded")
+
+    def test_bad_sandbox_flags_refuse_to_start(self):
+        # An action user that does not exist is refused the same way, by name.
+        p = subprocess.run([PIPEWRIGHT, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data,
+                            "--sandbox", "bwrap", "--action-user", "no-such-user-pw"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("no-such-user-pw", p.stderr)
+        p = subprocess.run([PIPEWRIGHT, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data,
+                            "--sandbox", "maybe"], capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("auto, bwrap or none", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
