@@ -183,15 +183,15 @@ void RegisterArtifactEndpoint(httplib::Server& server, engine::Engine& eng) {
                if (!job) return;
                auto key = key_of(req, *job, res);
                if (!key) return;
-               auto path = eng.JobObjectPath(*job, *key, /*for_write=*/true);
-               if (!path.ok()) return S3Error(res, 403, "AccessDenied", path.status().message());
-               const std::string tmp = *path + ".tmp";
-               {
-                 std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-                 f << req.body;
-                 if (!f) return S3Error(res, 500, "InternalError", "Cannot store the object.");
+               // The engine checks the upload (a zip within the artifact limits).
+               Status stored = eng.PutJobObject(*job, *key, req.body);
+               if (stored.code() == StatusCode::kFailedPrecondition) {
+                 return S3Error(res, 403, "AccessDenied", stored.message());
                }
-               std::rename(tmp.c_str(), path->c_str());
+               if (stored.code() == StatusCode::kInvalidArgument) {
+                 return S3Error(res, 400, "InvalidRequest", stored.message());
+               }
+               if (!stored.ok()) return S3Error(res, 500, "InternalError", stored.message());
                res.set_header("ETag", "\"" + std::to_string(req.body.size()) + "\"");
                res.status = 200;
              });
