@@ -61,8 +61,8 @@ class Rewriter {
             continue;
           }
           const char next = i + 1 < text.size() ? text[i + 1] : '\0';
-          const bool escapes = next == '$' || next == '`' || next == '"' || next == '\\' ||
-                               next == '\n';
+          const bool escapes =
+              next == '$' || next == '`' || next == '"' || next == '\\' || next == '\n';
           out += text.substr(i, escapes ? 2 : 1);
           i += escapes ? 2 : 1;
           continue;

@@ -46,8 +46,8 @@ inline constexpr std::string_view kShellVariablePrefix = "PW_VAR_";
 // Rewrites the #{…} references of `commands` as described above.
 // kInvalidArgument naming the command (1-based) and reference when a
 // reference is unterminated, not in `scope`, or its value holds a NUL byte
-// (an environment cannot carry one), or when a command itself holds one. Commands without references are
-// returned unchanged.
+// (an environment cannot carry one), or when a command itself holds one. Commands without
+// references are returned unchanged.
 Result<ShellCommands> RewriteForShell(const std::vector<std::string>& commands,
                                       const Variables& scope);
 

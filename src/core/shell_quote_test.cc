@@ -7,8 +7,8 @@ namespace {
 
 // The payloads that must stay data whatever the quoting around the reference.
 const char* const kPayloads[] = {
-    "$(touch M)", "`touch M`", "1.0; touch M", "'; touch M; '", "\"; touch M; \"",
-    "a\nb",       "back\\slash\\", "${HOME}",  "#{variables.x}",
+    "$(touch M)", "`touch M`",     "1.0; touch M", "'; touch M; '",  "\"; touch M; \"",
+    "a\nb",       "back\\slash\\", "${HOME}",      "#{variables.x}",
 };
 
 struct Case {

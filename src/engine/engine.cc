@@ -105,7 +105,8 @@ Status CheckActionPaths(const core::ActionDecl& a, const std::map<std::string, s
     return rule(it->second);
   };
   if (IsBuiltin(a, "Source", "Directory")) {
-    return check("Path", [&](const std::string& v) { return runner::CheckReadablePath(v, policy); });
+    return check("Path",
+                 [&](const std::string& v) { return runner::CheckReadablePath(v, policy); });
   }
   if (IsBuiltin(a, "Source", "Git")) {
     return check("RepositoryPath", [&](const std::string& v) {
@@ -115,7 +116,8 @@ Status CheckActionPaths(const core::ActionDecl& a, const std::map<std::string, s
   }
   if (IsBuiltin(a, "Deploy", "Directory")) {
     if (policy.deploy_roots.empty()) return runner::CheckDeployTarget("", policy);
-    return check("Path", [&](const std::string& v) { return runner::CheckDeployTarget(v, policy); });
+    return check("Path",
+                 [&](const std::string& v) { return runner::CheckDeployTarget(v, policy); });
   }
   return Status::Ok();
 }
@@ -130,8 +132,7 @@ Result<core::ShellCommands> ShellCommandsOf(const core::ActionDecl& declared,
                                             const core::Variables& scope) {
   auto it = declared.configuration.find("Commands");
   return core::RewriteForShell(
-      core::CommandLines(declared.commands,
-                         it == declared.configuration.end() ? "" : it->second),
+      core::CommandLines(declared.commands, it == declared.configuration.end() ? "" : it->second),
       scope);
 }
 
@@ -1237,8 +1238,8 @@ Status Engine::CreateJobLocked(const core::PipelineState& p, const core::Executi
   std::optional<core::ShellCommands> shell;
   if (IsCommands(a)) {
     const core::ActionDecl* declared = FindActionDecl(p.decl, r.stage, r.action);
-    PW_ASSIGN_OR_RETURN(shell, ShellCommandsOf(declared != nullptr ? *declared : a,
-                                               core::VariableScope(p, e)));
+    PW_ASSIGN_OR_RETURN(
+        shell, ShellCommandsOf(declared != nullptr ? *declared : a, core::VariableScope(p, e)));
   }
   LoadJobsLocked();
   Job j;
@@ -1261,8 +1262,7 @@ Status Engine::CreateJobLocked(const core::PipelineState& p, const core::Executi
     j.configuration["Commands"] = joined;
     if (!a.environment.empty() || !shell->environment.empty()) {
       json vars = json::array();
-      if (auto ev = j.configuration.find("EnvironmentVariables");
-          ev != j.configuration.end()) {
+      if (auto ev = j.configuration.find("EnvironmentVariables"); ev != j.configuration.end()) {
         vars = json::parse(ev->second, nullptr, false);
         if (!vars.is_array()) vars = json::array();
       }

@@ -244,7 +244,7 @@ class Engine {
   std::unique_ptr<runner::ArtifactStore> artifacts_;
   std::unique_ptr<runner::GitSource> git_;
   std::unique_ptr<runner::S3Client> external_s3_;  // Null without an external bucket.
-  runner::PathPolicy path_policy_;  // From options_; fixed after construction.
+  runner::PathPolicy path_policy_;                 // From options_; fixed after construction.
 
   std::mutex mu_;  // Serializes every decision; guards the members below.
   std::map<std::string, core::PipelineState> pipelines_;  // Loaded pipelines.

@@ -413,9 +413,9 @@ Status CheckArchive(zip_t* zip, const ArtifactLimits& limits) {
     for (;;) {
       zip_int64_t n = zip_fread(file, buf.data(), buf.size());
       if (n < 0) {
-        status = InvalidArgument("corrupt zip entry " + entry.name + ": " +
-                                     zip_error_strerror(zip_file_get_error(file)),
-                                 "");
+        status = InvalidArgument(
+            "corrupt zip entry " + entry.name + ": " + zip_error_strerror(zip_file_get_error(file)),
+            "");
         break;
       }
       if (n == 0) break;

@@ -321,8 +321,8 @@ TEST_F(ZipLimitsTest, ValidateRefusesEmptyNonZipAndBombs) {
 
   ArtifactLimits few;
   few.max_entries = 2;
-  const std::string three = Save("three.zip", MakeZip(tmp_.path(), {{"a", "1"}, {"b", "2"},
-                                                                     {"c", "3"}}));
+  const std::string three =
+      Save("three.zip", MakeZip(tmp_.path(), {{"a", "1"}, {"b", "2"}, {"c", "3"}}));
   Status many = ValidateZipFile(three, few);
   EXPECT_NE(many.message().find("--max-artifact-entries"), std::string::npos) << many.message();
   EXPECT_TRUE(ValidateZipFile(three, ArtifactLimits{}).ok());

@@ -107,11 +107,11 @@ class PathPolicyTest : public ::testing::Test {
 TEST_F(PathPolicyTest, DeployTargetMustLieStrictlyBelowARootAndAwayFromTheDataDir) {
   EXPECT_TRUE(Deployable(root_ + "/apps/site"));
   EXPECT_TRUE(Deployable(root_ + "/new/deeper/site"));  // Parents need not exist.
-  EXPECT_FALSE(Deployable(root_));                       // The root itself.
+  EXPECT_FALSE(Deployable(root_));                      // The root itself.
   EXPECT_FALSE(Deployable("relative/site"));
   EXPECT_FALSE(Deployable(tmp_.path() + "/elsewhere/site"));
   EXPECT_FALSE(Deployable(root_ + "/apps/../../elsewhere"));  // ".." normalised.
-  EXPECT_FALSE(Deployable(root_ + "/link-out/site"));          // Symlinked parent resolved.
+  EXPECT_FALSE(Deployable(root_ + "/link-out/site"));         // Symlinked parent resolved.
   EXPECT_FALSE(Deployable(data_));
   EXPECT_FALSE(Deployable(data_ + "/"));
   EXPECT_FALSE(Deployable(data_ + "/artifacts"));

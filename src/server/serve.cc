@@ -124,8 +124,7 @@ int RunServe(const std::vector<std::string>& args) {
 
   for (const auto& root : deploy_roots) {
     if (root.empty() || root[0] != '/') {
-      std::fprintf(stderr, "pipewright: --deploy-root %s must be an absolute path\n",
-                   root.c_str());
+      std::fprintf(stderr, "pipewright: --deploy-root %s must be an absolute path\n", root.c_str());
       return 2;
     }
   }
