@@ -236,20 +236,32 @@ void RegisterArtifactEndpoint(http::Server& server, engine::Engine& eng,
   http::RouteOptions put_opts;
   put_opts.authenticator = auth;
   put_opts.body = http::BodyMode::kStream;
-  put_opts.max_body_bytes = eng.options().max_artifact_bytes;
+  put_opts.max_body_bytes =
+      eng.options().max_artifact_bytes > 0 ? eng.options().max_artifact_bytes : uint64_t{1} << 30;
   put_opts.temp_dir = temp_dir;
-  server.Route(
-      "PUT", kPattern, put_opts, [object_of](const http::Request& req, http::Response& res) {
-        auto path = object_of(req, res, /*for_write=*/true);
-        if (!path) return;
-        if (req.body_file.empty() || req.body_size == 0) {
-          return S3Error(res, 400, "InvalidArgument", "An artifact upload must not be empty.");
-        }
-        if (std::rename(req.body_file.c_str(), path->c_str()) != 0) {
-          return S3Error(res, 500, "InternalError", "Cannot store the object.");
-        }
-        res.SetHeader("ETag", "\"" + std::to_string(req.body_size) + "\"");
-      });
+  server.Route("PUT", kPattern, put_opts,
+               [&eng](const http::Request& req, http::Response& res) {
+                 auto job = eng.JobForAccessKey(req.access_key_id);
+                 if (!job) {
+                   return S3Error(res, 403, "AccessDenied",
+                                  "The job of these credentials has ended.");
+                 }
+                 if (req.body_file.empty()) {
+                   return S3Error(res, 400, "InvalidRequest",
+                                  "An artifact upload must not be empty.");
+                 }
+                 // The engine checks the upload (a zip within the artifact limits).
+                 Status stored = eng.PutJobObjectFile(*job, http::PercentDecode(req.params[1]),
+                                                      req.body_file);
+                 if (stored.code() == StatusCode::kFailedPrecondition) {
+                   return S3Error(res, 403, "AccessDenied", stored.message());
+                 }
+                 if (stored.code() == StatusCode::kInvalidArgument) {
+                   return S3Error(res, 400, "InvalidRequest", stored.message());
+                 }
+                 if (!stored.ok()) return S3Error(res, 500, "InternalError", stored.message());
+                 res.SetHeader("ETag", "\"" + std::to_string(req.body_size) + "\"");
+               });
 }
 
 }  // namespace pw::api

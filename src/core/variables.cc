@@ -45,6 +45,10 @@ Result<std::string> ResolveVariables(std::string_view text, const Variables& sco
                              "it (check the namespace and that the action succeeded) and no "
                              "pipeline variable has that name.");
     }
+    if (it->second.find('\0') != std::string::npos) {
+      return InvalidArgument("The value of variable #{" + ref +
+                             "} holds a NUL byte; configuration values cannot carry one.");
+    }
     out.append(it->second);
     pos = end + 1;
   }

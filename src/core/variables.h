@@ -27,7 +27,8 @@ using Variables = std::map<std::string, std::string>;  // "Namespace.Name" -> va
 Variables VariableScope(const PipelineState& p, const Execution& e);
 
 // Replaces every #{Namespace.Name} in `text`. kInvalidArgument naming the
-// first reference that is not in `scope` (or is malformed); text without
+// first reference that is not in `scope` (or is malformed, or whose value
+// holds a NUL byte, which no process argument or environment can carry); text without
 // references is returned unchanged.
 Result<std::string> ResolveVariables(std::string_view text, const Variables& scope);
 

@@ -19,6 +19,12 @@ TEST(Variables, UnknownOrUnterminatedReferenceIsAnError) {
   EXPECT_FALSE(ResolveVariables("#{Build.Tag", {{"Build.Tag", "x"}}).ok());
 }
 
+TEST(Variables, ValueWithNulByteIsAnError) {
+  auto r = ResolveVariables("x=#{variables.v}", {{"variables.v", std::string("a\0b", 3)}});
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("NUL"), std::string::npos);
+}
+
 TEST(Variables, ExecutionVariablesUseDefaultsAndOverrides) {
   PipelineDecl d;
   d.name = "p";

@@ -10,6 +10,7 @@
 
 #include "common/ids.h"
 #include "common/log.h"
+#include "core/shell_quote.h"
 #include "engine/action_types.h"
 #include "engine/decl_json.h"
 #include "engine/state_json.h"
@@ -71,10 +72,11 @@ std::string FirstLine(const std::string& s) {
   return line.size() > 200 ? line.substr(0, 200) : line;
 }
 
-core::ActionResult Failure(std::string message, std::string summary = {}) {
+core::ActionResult Failure(std::string message, std::string summary = {},
+                           std::string code = "JobFailed") {
   core::ActionResult r;
   r.status = core::ActionStatus::kFailed;
-  r.error_code = "JobFailed";
+  r.error_code = std::move(code);
   r.error_message = std::move(message);
   r.summary = summary.empty() ? r.error_message : std::move(summary);
   return r;
@@ -90,6 +92,62 @@ void ChownTree(const std::string& path, const runner::ActionUser& user) {
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     [[maybe_unused]] int rc = lchown(it->path().c_str(), user.uid, user.gid);
   }
+}
+
+bool IsBuiltin(const core::ActionDecl& a, const char* category, const char* provider) {
+  return a.type.owner == "AWS" && a.type.category == category && a.type.provider == provider;
+}
+
+// A Git RepositoryPath that names a local path (not a URL); file:// URLs
+// count as their path.
+std::optional<std::string> LocalRepositoryPath(const std::string& repository) {
+  if (repository.rfind("file://", 0) == 0) return repository.substr(7);
+  if (repository.find("://") != std::string::npos) return std::nullopt;
+  size_t colon = repository.find(':');
+  if (colon != std::string::npos && repository.find('/') > colon) return std::nullopt;  // scp-like
+  return repository;
+}
+
+// The local path rules (runner/deploy_dir.h) for one action whose
+// configuration `config` is resolved (or has no variables). OK for other types.
+Status CheckActionPaths(const core::ActionDecl& a, const std::map<std::string, std::string>& config,
+                        const runner::PathPolicy& policy, bool skip_unresolved) {
+  auto check = [&](const char* key, auto&& rule) -> Status {
+    auto it = config.find(key);
+    if (it == config.end()) return Status::Ok();
+    if (skip_unresolved && it->second.find("#{") != std::string::npos) return Status::Ok();
+    return rule(it->second);
+  };
+  if (IsBuiltin(a, "Source", "Directory")) {
+    return check("Path",
+                 [&](const std::string& v) { return runner::CheckReadablePath(v, policy); });
+  }
+  if (IsBuiltin(a, "Source", "Git")) {
+    return check("RepositoryPath", [&](const std::string& v) {
+      auto local = LocalRepositoryPath(v);
+      return local ? runner::CheckReadablePath(*local, policy) : Status::Ok();
+    });
+  }
+  if (IsBuiltin(a, "Deploy", "Directory")) {
+    if (policy.deploy_roots.empty()) return runner::CheckDeployTarget("", policy);
+    return check("Path",
+                 [&](const std::string& v) { return runner::CheckDeployTarget(v, policy); });
+  }
+  return Status::Ok();
+}
+
+// The commands a Commands action runs (variables reach commands as data):
+// the declared commands with each #{…} turned into a quoted expansion of a
+// PW_VAR_n environment variable holding the value (core/shell_quote.h).
+// `declared` is the action as declared, before variables were resolved.
+// kInvalidArgument (a ConfigurationError of the run) for an unresolvable
+// reference or a NUL byte.
+Result<core::ShellCommands> ShellCommandsOf(const core::ActionDecl& declared,
+                                            const core::Variables& scope) {
+  auto it = declared.configuration.find("Commands");
+  return core::RewriteForShell(
+      core::CommandLines(declared.commands, it == declared.configuration.end() ? "" : it->second),
+      scope);
 }
 
 Status NotFoundPipeline(const std::string& name) {
@@ -110,7 +168,13 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options)
     options_.sandbox.hide_dirs.push_back(fs::weakly_canonical(options_.data_dir, ec).string());
   }
   sandbox_ = std::make_unique<runner::Sandbox>(options_.sandbox);
-  artifacts_ = std::make_unique<runner::ArtifactStore>(options_.data_dir + "/artifacts");
+  runner::ArtifactLimits limits;
+  if (options_.max_artifact_bytes > 0) limits.max_artifact_bytes = options_.max_artifact_bytes;
+  if (options_.max_unpacked_bytes > 0) limits.max_unpacked_bytes = options_.max_unpacked_bytes;
+  if (options_.max_artifact_entries > 0) limits.max_entries = options_.max_artifact_entries;
+  artifacts_ = std::make_unique<runner::ArtifactStore>(options_.data_dir + "/artifacts", limits);
+  path_policy_.deploy_roots = options_.deploy_roots;
+  path_policy_.data_dir = options_.data_dir;
   git_ = std::make_unique<runner::GitSource>(options_.data_dir + "/git-cache");
   if (!options_.artifact_s3_endpoint.empty()) {
     runner::S3ClientOptions s3;
@@ -245,12 +309,16 @@ void Engine::PerformLocked(core::PipelineState& p, const core::Effect& fx) {
   // The work uses the configuration as resolved when the run started.
   core::ActionDecl resolved = WithResolvedConfiguration(*declared, *r);
   const core::ActionDecl* a = &resolved;
-  if (IsJobAction(*a)) {
-    CreateJobLocked(p, *e, *r, *a, "");
-    return;
-  }
   const std::string pipeline = p.decl.name;
   const std::string run_id = r->id;
+  if (IsJobAction(*a)) {
+    if (Status s = CreateJobLocked(p, *e, *r, *a, ""); !s.ok()) {
+      Enqueue([this, pipeline, run_id, s] {
+        FinishRun(pipeline, run_id, Failure(s.message(), "", "ConfigurationError"));
+      });
+    }
+    return;
+  }
   PW_LOG(Debug) << "start " << r->stage << "/" << r->action << " " << fx.run_id;
   if (a->type.category == "Approval") return;  // Waits for PutApprovalResult or the timeout.
   if (IsCommands(*a)) {
@@ -267,7 +335,10 @@ void Engine::PerformLocked(core::PipelineState& p, const core::Effect& fx) {
       auto it = decl.configuration.find(k);
       return it == decl.configuration.end() ? def : it->second;
     };
-    if (decl.type.category == "Source" && decl.type.provider == "Directory") {
+    if (Status paths = CheckActionPaths(decl, decl.configuration, path_policy_, false);
+        !paths.ok()) {
+      result = Failure(paths.message(), "", "ConfigurationError");
+    } else if (decl.type.category == "Source" && decl.type.provider == "Directory") {
       auto rev = artifacts_->PutDirectory(cfg("Path"));
       if (!rev.ok()) {
         result =
@@ -328,9 +399,14 @@ void Engine::StartCommands(core::PipelineState& p, const core::Execution& e,
   const std::string variables_file = LogPath(r.id) + ".vars";
   const std::string pipeline = p.decl.name;
   const std::string run_id = r.id;
-  auto fail_now = [&](const std::string& msg) {
-    Enqueue([this, pipeline, run_id, msg] { FinishRun(pipeline, run_id, Failure(msg)); });
+  auto fail_now = [&](const std::string& msg, const std::string& code = "JobFailed") {
+    Enqueue([this, pipeline, run_id, msg, code] {
+      FinishRun(pipeline, run_id, Failure(msg, "", code));
+    });
   };
+  const core::ActionDecl* declared = FindActionDecl(p.decl, r.stage, r.action);
+  auto shell = ShellCommandsOf(declared != nullptr ? *declared : a, core::VariableScope(p, e));
+  if (!shell.ok()) return fail_now(shell.status().message(), "ConfigurationError");
   std::error_code ec;
   fs::create_directory(src, ec);
   if (ec) return fail_now("Cannot create the working directory " + src + ": " + ec.message());
@@ -378,20 +454,19 @@ void Engine::StartCommands(core::PipelineState& p, const core::Execution& e,
       }
     }
   }
-  std::vector<std::string> commands = a.commands;
-  if (commands.empty()) {
-    std::string text = cfg("Commands");
-    size_t pos = 0;
-    while (pos <= text.size()) {
-      size_t nl = text.find('\n', pos);
-      std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-      if (!line.empty() && line.find_first_not_of(" \t\r") != std::string::npos) {
-        commands.push_back(line);
-      }
-      if (nl == std::string::npos) break;
-      pos = nl + 1;
+  // Reference values last, replacing any same-named variable set above.
+  for (const auto& [name, value] : shell->environment) {
+    std::erase_if(env, [&](const std::string& kv) { return kv.rfind(name + "=", 0) == 0; });
+    env.push_back(name + "=" + value);
+  }
+  for (const auto& kv : env) {
+    if (kv.find('\0') != std::string::npos) {
+      return fail_now("Environment variable " + kv.substr(0, kv.find('=')) +
+                          " holds a NUL byte, which a process environment cannot carry.",
+                      "ConfigurationError");
     }
   }
+  const std::vector<std::string> commands = shell->commands;
   if (commands.empty()) {
     return fail_now("Action " + r.action +
                     " has no commands: set `commands` or configuration "
@@ -743,9 +818,16 @@ Status Engine::Recover() {
         for (const auto& [id, job] : jobs_) has_job = has_job || (job.run_id == r.id && job.Open());
         // Committed but the job was never created (a crash in between): create it now.
         if (!has_job) {
-          CreateJobLocked(ps, e, r,
-                          WithResolvedConfiguration(*FindActionDecl(ps.decl, r.stage, r.action), r),
-                          "");
+          Status s = CreateJobLocked(
+              ps, e, r, WithResolvedConfiguration(*FindActionDecl(ps.decl, r.stage, r.action), r),
+              "");
+          if (!s.ok()) {
+            const std::string pipeline = ps.decl.name;
+            const std::string run_id = r.id;
+            Enqueue([this, pipeline, run_id, s] {
+              FinishRun(pipeline, run_id, Failure(s.message(), "", "ConfigurationError"));
+            });
+          }
         }
       }
     }
@@ -787,6 +869,37 @@ Status CheckRequiredConfiguration(
   return Status::Ok();
 }
 
+// Data rules of a declaration (README "Variables reach commands as data"): no
+// NUL byte where it could reach a process (it would silently cut a command
+// list or value short), and local paths that keep away from the data
+// directory (paths with variables are checked when the action starts).
+Status CheckActionData(const core::PipelineDecl& d, const runner::PathPolicy& policy) {
+  for (const auto& s : d.stages) {
+    for (const auto& a : s.actions) {
+      const std::string where = "Action '" + a.name + "' in stage '" + s.name + "': ";
+      auto refuse = [&](const std::string& field) {
+        return InvalidArgument(where + field + " holds a NUL byte; remove it.",
+                               "InvalidActionDeclarationException");
+      };
+      auto has_nul = [](const std::string& v) { return v.find('\0') != std::string::npos; };
+      for (const auto& [key, value] : a.configuration) {
+        if (has_nul(key) || has_nul(value)) return refuse("configuration property " + key);
+      }
+      for (size_t i = 0; i < a.commands.size(); ++i) {
+        if (has_nul(a.commands[i])) return refuse("commands[" + std::to_string(i) + "]");
+      }
+      for (const auto& v : a.environment) {
+        if (has_nul(v.name) || has_nul(v.value)) return refuse("environment variable " + v.name);
+      }
+      Status paths = CheckActionPaths(a, a.configuration, policy, /*skip_unresolved=*/true);
+      if (!paths.ok()) {
+        return InvalidArgument(where + paths.message(), "InvalidActionDeclarationException");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<store::PipelineRecord> Engine::CreatePipeline(const json& pipeline,
@@ -798,6 +911,7 @@ Result<store::PipelineRecord> Engine::CreatePipeline(const json& pipeline,
       d, [this](const core::ActionTypeId& id) { return ActionTypeKnown(id); }));
   PW_RETURN_IF_ERROR(CheckRequiredConfiguration(
       d, [this](const core::ActionTypeId& id) { return FindCustomActionType(id); }));
+  PW_RETURN_IF_ERROR(CheckActionData(d, path_policy_));
   PW_ASSIGN_OR_RETURN(auto rec, [&] {
     std::lock_guard lock(mu_);
     pipelines_.erase(d.name);
@@ -878,6 +992,7 @@ Result<store::PipelineRecord> Engine::UpdatePipeline(const json& incoming) {
       d, [this](const core::ActionTypeId& id) { return ActionTypeKnown(id); }));
   PW_RETURN_IF_ERROR(CheckRequiredConfiguration(
       d, [this](const core::ActionTypeId& id) { return FindCustomActionType(id); }));
+  PW_RETURN_IF_ERROR(CheckActionData(d, path_policy_));
   std::lock_guard lock(mu_);
   auto p = LoadLocked(d.name);
   if (!p.ok()) return p.status();
@@ -1153,9 +1268,15 @@ void Engine::LoadJobsLocked() {
   jobs_loaded_ = true;
 }
 
-void Engine::CreateJobLocked(const core::PipelineState& p, const core::Execution& e,
-                             const core::ActionRun& r, const core::ActionDecl& a,
-                             const std::string& continuation_token) {
+Status Engine::CreateJobLocked(const core::PipelineState& p, const core::Execution& e,
+                               const core::ActionRun& r, const core::ActionDecl& a,
+                               const std::string& continuation_token) {
+  std::optional<core::ShellCommands> shell;
+  if (IsCommands(a)) {
+    const core::ActionDecl* declared = FindActionDecl(p.decl, r.stage, r.action);
+    PW_ASSIGN_OR_RETURN(
+        shell, ShellCommandsOf(declared != nullptr ? *declared : a, core::VariableScope(p, e)));
+  }
   LoadJobsLocked();
   Job j;
   j.id = NewUuid();
@@ -1169,16 +1290,22 @@ void Engine::CreateJobLocked(const core::PipelineState& p, const core::Execution
   j.type = a.type;
   j.configuration = a.configuration;
   if (IsCommands(a)) {
-    // Fold what only the declaration holds into the configuration a worker sees.
-    if (!a.commands.empty()) {
-      std::string joined;
-      for (const auto& cmd : a.commands) joined += (joined.empty() ? "" : "\n") + cmd;
-      j.configuration["Commands"] = joined;
-    }
-    if (!a.environment.empty()) {
-      json vars = json::parse(j.configuration["EnvironmentVariables"], nullptr, false);
-      if (!vars.is_array()) vars = json::array();
+    // Fold what only the declaration holds into the configuration a worker
+    // sees. The worker runs the same rewritten commands as the local runner,
+    // the values of their references in PW_VAR_n environment variables.
+    std::string joined;
+    for (const auto& cmd : shell->commands) joined += (joined.empty() ? "" : "\n") + cmd;
+    j.configuration["Commands"] = joined;
+    if (!a.environment.empty() || !shell->environment.empty()) {
+      json vars = json::array();
+      if (auto ev = j.configuration.find("EnvironmentVariables"); ev != j.configuration.end()) {
+        vars = json::parse(ev->second, nullptr, false);
+        if (!vars.is_array()) vars = json::array();
+      }
       for (const auto& v : a.environment) vars.push_back({{"name", v.name}, {"value", v.value}});
+      for (const auto& [name, value] : shell->environment) {
+        vars.push_back({{"name", name}, {"value", value}});
+      }
       j.configuration["EnvironmentVariables"] = vars.dump();
     }
     if (a.timeout_minutes && !j.configuration.count("TimeoutInMinutes")) {
@@ -1237,6 +1364,7 @@ void Engine::CreateJobLocked(const core::PipelineState& p, const core::Execution
   jobs_[j.id] = j;
   jobs_cv_.notify_all();
   if (on_job_queued_) on_job_queued_();
+  return Status::Ok();
 }
 
 json Engine::JobDataJson(const Job& j) {
@@ -1394,7 +1522,15 @@ Status Engine::PutJobSuccess(const std::string& job_id, const JobSuccess& result
     }
     const core::ActionDecl* a = FindActionDecl(p->decl, run->stage, run->action);
     if (a != nullptr) {
-      CreateJobLocked(*p, *e, *run, WithResolvedConfiguration(*a, *run), result.continuation_token);
+      Status created = CreateJobLocked(*p, *e, *run, WithResolvedConfiguration(*a, *run),
+                                       result.continuation_token);
+      if (!created.ok()) {
+        const std::string pipeline = p->decl.name;
+        const std::string run_id = run->id;
+        Enqueue([this, pipeline, run_id, created] {
+          FinishRun(pipeline, run_id, Failure(created.message(), "", "ConfigurationError"));
+        });
+      }
     }
     return Status::Ok();
   }
@@ -1490,6 +1626,54 @@ Result<std::string> Engine::JobObjectPath(const Job& job, const std::string& key
   return FailedPrecondition("These credentials do not allow " +
                                 std::string(for_write ? "writing " : "reading ") + key + ".",
                             "AccessDenied");
+}
+
+Status Engine::PutJobObjectFile(const Job& job, const std::string& key,
+                                const std::string& upload) {
+  std::error_code ec;
+  auto path = JobObjectPath(job, key, /*for_write=*/true);
+  if (!path.ok()) {
+    fs::remove(upload, ec);
+    return path.status();
+  }
+  if (Status valid = runner::ValidateZipFile(upload, artifacts_->limits()); !valid.ok()) {
+    fs::remove(upload, ec);
+    return InvalidArgument("Output object " + key + " is refused: " + valid.message() + ".",
+                           "InvalidRequest");
+  }
+  fs::rename(upload, *path, ec);
+  if (ec) {
+    fs::remove(upload, ec);
+    return Internal("Cannot store the object " + key + ": " + ec.message());
+  }
+  return Status::Ok();
+}
+
+Status Engine::PutJobObject(const Job& job, const std::string& key, std::string_view bytes) {
+  PW_ASSIGN_OR_RETURN(std::string path, JobObjectPath(job, key, /*for_write=*/true));
+  const std::string tmp = path + ".tmp-" + RandomHex(8);
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!f) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      return Internal("Cannot store the object " + key + ".");
+    }
+  }
+  if (Status valid = runner::ValidateZipFile(tmp, artifacts_->limits()); !valid.ok()) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    return InvalidArgument("Output object " + key + " is refused: " + valid.message() + ".",
+                           "InvalidRequest");
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    return Internal("Cannot store the object " + key + ": " + ec.message());
+  }
+  return Status::Ok();
 }
 
 }  // namespace pw::engine

@@ -33,6 +33,7 @@
 #include "core/variables.h"
 #include "engine/job.h"
 #include "runner/sandbox.h"
+#include "runner/deploy_dir.h"
 #include "store/store.h"
 
 namespace pw::runner {
@@ -67,11 +68,17 @@ struct EngineOptions {
   std::string artifact_s3_access_key_id;
   std::string artifact_s3_secret_access_key;
   std::string artifact_s3_session_token;
-  // Largest artifact accepted (a job worker's upload; serve --max-artifact-bytes).
-  uint64_t max_artifact_bytes = uint64_t{1} << 30;
   // How Commands actions are confined (serve --sandbox, --action-user). With
   // kBwrap the data directory is always among the hidden directories.
   runner::SandboxOptions sandbox;
+  // Deploy/Directory targets must lie below one of these absolute paths
+  // (serve --deploy-root); empty: Deploy/Directory is refused.
+  std::vector<std::string> deploy_roots;
+  // Artifact limits (serve --max-artifact-bytes, --max-unpacked-bytes,
+  // --max-artifact-entries); zero keeps the default.
+  uint64_t max_artifact_bytes = 0;
+  uint64_t max_unpacked_bytes = 0;
+  uint64_t max_artifact_entries = 0;
 };
 
 // What a job worker reports with PutJobSuccessResult.
@@ -191,6 +198,17 @@ class Engine {
   // Where the job's object `key` lives on disk: inputs for reading, outputs
   // for reading and writing. kNotFound / kFailedPrecondition (AccessDenied).
   Result<std::string> JobObjectPath(const Job& job, const std::string& key, bool for_write);
+  // Stores a job worker's upload of output object `key`: written beside its
+  // JobObjectPath, checked with runner::ValidateZipFile (not empty, a zip,
+  // within the artifact limits), then moved into place. Errors:
+  // kInvalidArgument (the upload is refused: HTTP 400) naming the rule;
+  // kFailedPrecondition (AccessDenied) as JobObjectPath; kInternal on I/O.
+  // On error nothing is stored.
+  Status PutJobObject(const Job& job, const std::string& key, std::string_view bytes);
+  // The same for an upload already on disk (streamed by the HTTP front):
+  // validated, then renamed into place (so it must be on the data directory's
+  // file system); removed when refused.
+  Status PutJobObjectFile(const Job& job, const std::string& key, const std::string& upload);
   // The pipeline ARN and JobData of a job, as PollForJobs returns them.
   nlohmann::json JobDataJson(const Job& job);
 
@@ -216,9 +234,12 @@ class Engine {
                  const core::ActionResult& result);
   void Enqueue(std::function<void()> fn);
   bool IsJobAction(const core::ActionDecl& a) const;
-  void CreateJobLocked(const core::PipelineState& p, const core::Execution& e,
-                       const core::ActionRun& r, const core::ActionDecl& a,
-                       const std::string& continuation_token);
+  // Queues a job for `a` (resolved). kInvalidArgument, and no job, when a
+  // Commands action's commands cannot be rewritten (core/shell_quote.h):
+  // the caller fails the run with ConfigurationError.
+  Status CreateJobLocked(const core::PipelineState& p, const core::Execution& e,
+                         const core::ActionRun& r, const core::ActionDecl& a,
+                         const std::string& continuation_token);
   void SaveJobLocked(const Job& job);
   void LoadJobsLocked();
   // The job, or JobNotFoundException. Requires mu_.
@@ -236,6 +257,7 @@ class Engine {
   std::unique_ptr<runner::ArtifactStore> artifacts_;
   std::unique_ptr<runner::GitSource> git_;
   std::unique_ptr<runner::S3Client> external_s3_;  // Null without an external bucket.
+  runner::PathPolicy path_policy_;                 // From options_; fixed after construction.
 
   std::mutex mu_;  // Serializes every decision; guards the members below.
   std::map<std::string, core::PipelineState> pipelines_;  // Loaded pipelines.

@@ -367,7 +367,73 @@ Result<std::vector<ZipEntry>> CheckedEntries(zip_t* zip) {
   return entries;
 }
 
-Status ExtractFile(zip_t* zip, const ZipEntry& entry, const fs::path& path) {
+Status UnpackedLimit(const ArtifactLimits& limits) {
+  return InvalidArgument("the artifact unpacks to more than " +
+                             std::to_string(limits.max_unpacked_bytes) +
+                             " bytes (the limit set by serve --max-unpacked-bytes)",
+                         "");
+}
+
+Status CheckSize(uint64_t size, const ArtifactLimits& limits) {
+  if (size == 0) return InvalidArgument("the artifact is empty (0 bytes), not a zip archive", "");
+  if (size > limits.max_artifact_bytes) {
+    return InvalidArgument("the artifact is " + std::to_string(size) + " bytes, more than " +
+                               std::to_string(limits.max_artifact_bytes) +
+                               " (the limit set by serve --max-artifact-bytes)",
+                           "");
+  }
+  return Status::Ok();
+}
+
+Status CheckEntryCount(zip_t* zip, const ArtifactLimits& limits) {
+  const zip_int64_t count = zip_get_num_entries(zip, 0);
+  if (count >= 0 && static_cast<uint64_t>(count) > limits.max_entries) {
+    return InvalidArgument("the artifact has " + std::to_string(count) + " entries, more than " +
+                               std::to_string(limits.max_entries) +
+                               " (the limit set by serve --max-artifact-entries)",
+                           "");
+  }
+  return Status::Ok();
+}
+
+// Checks an open archive as ValidateZipFile describes, decompressing every
+// entry and counting the bytes produced.
+Status CheckArchive(zip_t* zip, const ArtifactLimits& limits) {
+  PW_RETURN_IF_ERROR(CheckEntryCount(zip, limits));
+  PW_ASSIGN_OR_RETURN(std::vector<ZipEntry> entries, CheckedEntries(zip));
+  uint64_t remaining = limits.max_unpacked_bytes;
+  std::vector<char> buf(kChunkBytes);
+  for (const ZipEntry& entry : entries) {
+    if (entry.directory) continue;
+    zip_file_t* file = zip_fopen_index(zip, entry.index, 0);
+    if (file == nullptr) {
+      return InvalidArgument("cannot read zip entry " + entry.name + ": " + zip_strerror(zip), "");
+    }
+    Status status;
+    for (;;) {
+      zip_int64_t n = zip_fread(file, buf.data(), buf.size());
+      if (n < 0) {
+        status = InvalidArgument(
+            "corrupt zip entry " + entry.name + ": " + zip_error_strerror(zip_file_get_error(file)),
+            "");
+        break;
+      }
+      if (n == 0) break;
+      if (static_cast<uint64_t>(n) > remaining) {
+        status = UnpackedLimit(limits);
+        break;
+      }
+      remaining -= static_cast<uint64_t>(n);
+    }
+    zip_fclose(file);
+    PW_RETURN_IF_ERROR(status);
+  }
+  return Status::Ok();
+}
+
+// `remaining`: bytes that may still be written; reduced by what is written.
+Status ExtractFile(zip_t* zip, const ZipEntry& entry, const fs::path& path,
+                   const ArtifactLimits& limits, uint64_t* remaining) {
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
   if (ec) return Internal("mkdir " + path.parent_path().string() + ": " + ec.message());
@@ -393,6 +459,11 @@ Status ExtractFile(zip_t* zip, const ZipEntry& entry, const fs::path& path) {
       break;
     }
     if (n == 0) break;
+    if (static_cast<uint64_t>(n) > *remaining) {
+      status = UnpackedLimit(limits);
+      break;
+    }
+    *remaining -= static_cast<uint64_t>(n);
     status = WriteAll(out.get(), buf.data(), static_cast<size_t>(n), path.string());
     if (!status.ok()) break;
   }
@@ -407,6 +478,18 @@ Status ExtractFile(zip_t* zip, const ZipEntry& entry, const fs::path& path) {
 
 }  // namespace
 
+Status ValidateZipFile(const std::string& path, const ArtifactLimits& limits) {
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(path, ec);
+  if (ec) return NotFound("cannot read " + path + ": " + ec.message());
+  PW_RETURN_IF_ERROR(CheckSize(size, limits));
+  int error = 0;
+  zip_t* zip = zip_open(path.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &error);
+  if (zip == nullptr) return InvalidArgument("not a zip archive: " + ZipErrorText(error), "");
+  std::unique_ptr<zip_t, decltype(&zip_discard)> closer(zip, &zip_discard);
+  return CheckArchive(zip, limits);
+}
+
 bool IsArtifactRevision(std::string_view s) {
   return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -420,7 +503,8 @@ bool MatchesGlob(std::string_view glob, std::string_view path) {
   return MatchSegments(Split(pattern), 0, Split(path), 0);
 }
 
-ArtifactStore::ArtifactStore(std::string root_dir) : root_dir_(std::move(root_dir)) {
+ArtifactStore::ArtifactStore(std::string root_dir, ArtifactLimits limits)
+    : root_dir_(std::move(root_dir)), limits_(limits) {
   std::error_code ec;
   fs::create_directories(root_dir_, ec);  // Failure shows on the first Put.
 }
@@ -469,6 +553,10 @@ Result<std::string> ArtifactStore::PutDirectory(const std::string& dir,
   fs::create_directories(root_dir_, ec);
   const std::string temp = TempPath();
   Status status = WriteZip(entries, temp);
+  if (status.ok()) {
+    const uintmax_t size = fs::file_size(temp, ec);
+    if (!ec && size > limits_.max_artifact_bytes) status = CheckSize(size, limits_);
+  }
   if (!status.ok()) {
     fs::remove(temp, ec);
     return status;
@@ -478,6 +566,7 @@ Result<std::string> ArtifactStore::PutDirectory(const std::string& dir,
 }
 
 Result<std::string> ArtifactStore::PutZipBytes(std::string_view bytes) {
+  PW_RETURN_IF_ERROR(CheckSize(bytes.size(), limits_));
   zip_error_t error;
   zip_error_init(&error);
   zip_source_t* source = zip_source_buffer_create(bytes.data(), bytes.size(), 0, &error);
@@ -489,8 +578,10 @@ Result<std::string> ArtifactStore::PutZipBytes(std::string_view bytes) {
     zip_error_fini(&error);
     return InvalidArgument("not a zip archive: " + text, "");
   }
-  zip_discard(zip);
   zip_error_fini(&error);
+  Status checked = CheckArchive(zip, limits_);
+  zip_discard(zip);  // Also frees the source.
+  PW_RETURN_IF_ERROR(checked);
 
   Sha256 sha;
   sha.Update(bytes);
@@ -524,8 +615,10 @@ Status ArtifactStore::Extract(const std::string& revision, const std::string& de
     return Internal("opening artifact " + revision + ": " + ZipErrorText(error));
   }
   std::unique_ptr<zip_t, decltype(&zip_discard)> closer(zip, &zip_discard);
+  PW_RETURN_IF_ERROR(CheckEntryCount(zip, limits_));
   PW_ASSIGN_OR_RETURN(std::vector<ZipEntry> entries, CheckedEntries(zip));
 
+  uint64_t remaining = limits_.max_unpacked_bytes;
   std::error_code ec;
   fs::create_directories(dest_dir, ec);
   if (ec) return Internal("mkdir " + dest_dir + ": " + ec.message());
@@ -539,7 +632,7 @@ Status ArtifactStore::Extract(const std::string& revision, const std::string& de
       if (ec) return InvalidArgument("conflicting zip entries at " + entry.name, "");
       continue;
     }
-    PW_RETURN_IF_ERROR(ExtractFile(zip, entry, path));
+    PW_RETURN_IF_ERROR(ExtractFile(zip, entry, path, limits_, &remaining));
   }
   for (const ZipEntry& entry : entries) {
     if (!entry.symlink) continue;

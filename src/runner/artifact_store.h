@@ -15,6 +15,7 @@
 // Symbolic links are stored as links (never followed), and Extract recreates
 // only links that resolve inside the destination.
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,11 +33,28 @@ bool IsArtifactRevision(std::string_view s);
 // everything below ("dist/" == "dist/**"). A leading "./" is ignored.
 bool MatchesGlob(std::string_view glob, std::string_view path);
 
+// Limits on one artifact, which may come from an untrusted job worker. The
+// unpacked size counts bytes actually decompressed, never the sizes a zip
+// declares. Messages for a breach name the limit and the serve flag.
+struct ArtifactLimits {
+  uint64_t max_artifact_bytes = uint64_t{1} << 30;  // The zip (serve --max-artifact-bytes).
+  uint64_t max_unpacked_bytes = uint64_t{4} << 30;  // All entries (--max-unpacked-bytes).
+  uint64_t max_entries = 100000;                    // Entries (--max-artifact-entries).
+};
+
+// Checks the zip file at `path` as an artifact from elsewhere: not empty
+// (0 bytes), at most max_artifact_bytes, a consistent zip archive, at most
+// max_entries entries with safe names (as Extract checks them), and entries
+// that decompress (CRC-checked) to at most max_unpacked_bytes in total.
+// Writes nothing. Errors: kInvalidArgument saying which rule failed;
+// kNotFound if `path` does not exist.
+Status ValidateZipFile(const std::string& path, const ArtifactLimits& limits);
+
 class ArtifactStore {
  public:
   // Uses (and creates, if missing) `root_dir`. Creation errors surface on the
   // first Put.
-  explicit ArtifactStore(std::string root_dir);
+  explicit ArtifactStore(std::string root_dir, ArtifactLimits limits = {});
   ArtifactStore(const ArtifactStore&) = delete;
   ArtifactStore& operator=(const ArtifactStore&) = delete;
 
@@ -48,14 +66,16 @@ class ArtifactStore {
   // target), so it is deterministic and independent of mtimes and of the zip
   // encoding. A directory with nothing to store yields the empty zip.
   // `dir` must not change during the call.
-  // Errors: kNotFound if `dir` is not a directory; kInternal on I/O failure.
+  // Errors: kNotFound if `dir` is not a directory; kInvalidArgument if the zip
+  // exceeds max_artifact_bytes; kInternal on I/O failure.
   // On error the store is unchanged.
   Result<std::string> PutDirectory(const std::string& dir,
                                    const std::vector<std::string>& globs = {});
 
   // Stores the bytes of a zip file (e.g. uploaded by a job worker) and returns
   // its revision, the SHA-256 of `bytes`. Errors: kInvalidArgument if `bytes`
-  // is not a readable zip archive; kInternal on I/O failure.
+  // is empty, not a readable zip archive, or beyond the limits (see
+  // ValidateZipFile); kInternal on I/O failure.
   Result<std::string> PutZipBytes(std::string_view bytes);
 
   // True if the revision is well-formed and stored.
@@ -71,10 +91,13 @@ class ArtifactStore {
   // malformed); kInvalidArgument if any entry has an absolute path or a ".."
   // component (zip-slip), a link would resolve outside `dest_dir`, or entries
   // conflict — checked before anything is written for names and links;
+  // kInvalidArgument if it has more than max_entries entries, or once the
+  // bytes written exceed max_unpacked_bytes (counted while writing);
   // kInternal on I/O failure. On error `dest_dir` may hold a partial tree.
   Status Extract(const std::string& revision, const std::string& dest_dir) const;
 
   const std::string& root_dir() const { return root_dir_; }
+  const ArtifactLimits& limits() const { return limits_; }
 
  private:
   // Makes `temp_path` durable and renames it to PathOf(revision); removes it if
@@ -83,6 +106,7 @@ class ArtifactStore {
   std::string TempPath() const;
 
   const std::string root_dir_;
+  const ArtifactLimits limits_;
 };
 
 }  // namespace pw::runner

@@ -76,7 +76,17 @@ std::string MakeZip(const fs::path& scratch, const std::vector<RawEntry>& entrie
 class ArtifactStoreTest : public ::testing::Test {
  protected:
   fs::path Dir(const std::string& name) { return fs::path(tmp_.path()) / name; }
+  // Stores zip bytes as they are, without PutZipBytes's checks (which refuse
+  // what Extract must refuse too): as if stored by an older version.
+  std::string StoreUnchecked(const std::string& bytes) {
+    std::string revision(64, '0');
+    revision.back() = "0123456789abcdef"[++unchecked_ % 16];
+    fs::create_directories(store_.root_dir());
+    std::ofstream(store_.PathOf(revision), std::ios::binary | std::ios::trunc) << bytes;
+    return revision;
+  }
 
+  int unchecked_ = 0;
   ScopedTempDir tmp_ = *ScopedTempDir::Create("artifact-test");
   ArtifactStore store_{tmp_.path() + "/store"};
 };
@@ -211,8 +221,8 @@ TEST_F(ArtifactStoreTest, ZipSlipIsRejectedBeforeWritingAnything) {
                                   std::string("/tmp/pw-evil-absolute.txt")}) {
     SCOPED_TRACE(evil);
     std::string bytes = MakeZip(tmp_.path(), {{"good.txt", "ok", 0}, {evil, "pwned", 0}});
-    Result<std::string> revision = store_.PutZipBytes(bytes);
-    ASSERT_TRUE(revision.ok()) << revision.status().ToString();
+    EXPECT_EQ(store_.PutZipBytes(bytes).status().code(), StatusCode::kInvalidArgument);
+    Result<std::string> revision = StoreUnchecked(bytes);
     fs::path out = Dir("out/inner");
     Status status = store_.Extract(*revision, out.string());
     EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << status.ToString();
@@ -236,8 +246,9 @@ TEST_F(ArtifactStoreTest, LinksResolvingOutsideAreRejected) {
   };
   for (const auto& entries : cases) {
     SCOPED_TRACE(entries.back().name);
-    Result<std::string> revision = store_.PutZipBytes(MakeZip(tmp_.path(), entries));
-    ASSERT_TRUE(revision.ok());
+    const std::string bytes = MakeZip(tmp_.path(), entries);
+    EXPECT_EQ(store_.PutZipBytes(bytes).status().code(), StatusCode::kInvalidArgument);
+    Result<std::string> revision = StoreUnchecked(bytes);
     fs::remove_all(Dir("out"));
     Status status = store_.Extract(*revision, Dir("out").string());
     EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
@@ -265,6 +276,88 @@ TEST_F(ArtifactStoreTest, MissingAndMalformedRevisions) {
   EXPECT_FALSE(store_.Has("../../etc/passwd"));
   EXPECT_EQ(store_.Extract("../x", Dir("out").string()).code(), StatusCode::kInvalidArgument);
   EXPECT_FALSE(fs::exists(Dir("out")));
+}
+
+// A zip bomb made on the fly: 64 MiB of zeros deflates to about 64 KiB.
+class ZipLimitsTest : public ::testing::Test {
+ protected:
+  static constexpr uint64_t kMiB = uint64_t{1} << 20;
+  ZipLimitsTest() { bomb_ = MakeZip(tmp_.path(), {{"zeros", std::string(64 * kMiB, '\0'), 0}}); }
+  std::string Save(const std::string& name, const std::string& bytes) {
+    const std::string path = tmp_.path() + "/" + name;
+    std::ofstream(path, std::ios::binary) << bytes;
+    return path;
+  }
+  static ArtifactLimits Low() {
+    ArtifactLimits limits;
+    limits.max_unpacked_bytes = kMiB;
+    return limits;
+  }
+
+  ScopedTempDir tmp_ = *ScopedTempDir::Create("zip-limits");
+  std::string bomb_;
+};
+
+TEST_F(ZipLimitsTest, ValidateRefusesEmptyNonZipAndBombs) {
+  ASSERT_LT(bomb_.size(), 1 * kMiB);  // Small on the wire...
+  const std::string bomb = Save("bomb.zip", bomb_);
+  Status s = ValidateZipFile(bomb, Low());  // ... too big unpacked.
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("--max-unpacked-bytes"), std::string::npos) << s.message();
+  EXPECT_TRUE(ValidateZipFile(bomb, ArtifactLimits{}).ok()) << "64 MiB is within the defaults";
+
+  Status empty = ValidateZipFile(Save("empty.zip", ""), ArtifactLimits{});
+  EXPECT_EQ(empty.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(empty.message().find("empty"), std::string::npos) << empty.message();
+  EXPECT_EQ(ValidateZipFile(Save("text.zip", "not a zip"), ArtifactLimits{}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateZipFile(tmp_.path() + "/missing.zip", ArtifactLimits{}).code(),
+            StatusCode::kNotFound);
+
+  ArtifactLimits small;
+  small.max_artifact_bytes = 1000;
+  Status big = ValidateZipFile(bomb, small);
+  EXPECT_NE(big.message().find("--max-artifact-bytes"), std::string::npos) << big.message();
+
+  ArtifactLimits few;
+  few.max_entries = 2;
+  const std::string three =
+      Save("three.zip", MakeZip(tmp_.path(), {{"a", "1"}, {"b", "2"}, {"c", "3"}}));
+  Status many = ValidateZipFile(three, few);
+  EXPECT_NE(many.message().find("--max-artifact-entries"), std::string::npos) << many.message();
+  EXPECT_TRUE(ValidateZipFile(three, ArtifactLimits{}).ok());
+}
+
+TEST_F(ZipLimitsTest, PutZipBytesRefusesEmptyUploadsAndBombs) {
+  ArtifactStore store(tmp_.path() + "/store", Low());
+  EXPECT_EQ(store.PutZipBytes("").status().code(), StatusCode::kInvalidArgument);
+  auto bomb = store.PutZipBytes(bomb_);
+  EXPECT_EQ(bomb.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bomb.status().message().find("--max-unpacked-bytes"), std::string::npos);
+  EXPECT_TRUE(fs::is_empty(store.root_dir())) << "nothing stored";
+}
+
+TEST_F(ZipLimitsTest, ExtractCountsTheBytesItWrites) {
+  // A bomb already in the store (e.g. stored before the limit was lowered).
+  ArtifactStore store(tmp_.path() + "/store", Low());
+  const std::string revision(64, 'a');
+  fs::create_directories(store.root_dir());
+  Save("store/" + revision + ".zip", bomb_);
+  Status s = store.Extract(revision, tmp_.path() + "/out");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("--max-unpacked-bytes"), std::string::npos) << s.message();
+  EXPECT_LE(fs::file_size(tmp_.path() + "/out/zeros"), kMiB);
+}
+
+TEST_F(ZipLimitsTest, PutDirectoryRefusesAnArtifactOverTheSizeLimit) {
+  ArtifactLimits limits;
+  limits.max_artifact_bytes = 100;
+  ArtifactStore store(tmp_.path() + "/store", limits);
+  WriteFile(fs::path(tmp_.path()) / "src/a.txt", std::string(1000, 'x') + "unique");
+  WriteFile(fs::path(tmp_.path()) / "src/b.txt", "some other text");
+  auto rev = store.PutDirectory(tmp_.path() + "/src");
+  EXPECT_EQ(rev.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(rev.status().message().find("--max-artifact-bytes"), std::string::npos);
 }
 
 }  // namespace

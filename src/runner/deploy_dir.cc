@@ -38,7 +38,80 @@ Status Exchange(const fs::path& from, const fs::path& to, const fs::path& old_pa
   return Status::Ok();
 }
 
+fs::path Resolved(const std::string& path) {
+  std::error_code ec;
+  fs::path out = fs::weakly_canonical(fs::path(path), ec);
+  if (ec) out = fs::path(path).lexically_normal();
+  // "dir/" and "dir" are the same place.
+  if (!out.has_filename() && out.has_parent_path() && out != out.root_path()) {
+    out = out.parent_path();
+  }
+  return out;
+}
+
+// True if `inner` is `outer` or below it (both resolved).
+bool Within(const fs::path& inner, const fs::path& outer) {
+  auto i = inner.begin();
+  for (auto o = outer.begin(); o != outer.end(); ++o, ++i) {
+    if (o->empty()) continue;  // A trailing separator.
+    if (i == inner.end() || *i != *o) return false;
+  }
+  return true;
+}
+
+// The data-directory rule shared by reads and deploys.
+Status CheckDataDir(const std::string& what, const std::string& path, const fs::path& resolved,
+                    const PathPolicy& policy) {
+  if (policy.data_dir.empty()) return Status::Ok();
+  const fs::path data = Resolved(policy.data_dir);
+  if (Within(resolved, data)) {
+    return InvalidArgument(what + " '" + path + "' is inside the server's data directory " +
+                               data.string() + "; choose a path outside it.",
+                           "");
+  }
+  if (Within(data, resolved)) {
+    return InvalidArgument(what + " '" + path + "' contains the server's data directory " +
+                               data.string() +
+                               "; choose a path that does not, or move serve --data-dir "
+                               "elsewhere.",
+                           "");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
+
+Status CheckDeployTarget(const std::string& path, const PathPolicy& policy) {
+  const std::string what = "Deploy/Directory Path";
+  if (policy.deploy_roots.empty()) {
+    return InvalidArgument(
+        "Deploy/Directory is disabled on this server: start it with serve --deploy-root DIR to "
+        "allow deploys below DIR.",
+        "");
+  }
+  if (path.empty() || path[0] != '/') {
+    return InvalidArgument(what + " '" + path + "' must be an absolute path.", "");
+  }
+  const fs::path target = Resolved(path);
+  PW_RETURN_IF_ERROR(CheckDataDir(what, path, target, policy));
+  std::string roots;
+  for (const auto& root : policy.deploy_roots) {
+    const fs::path r = Resolved(root);
+    if (Within(target, r) && target != r) return Status::Ok();
+    roots += (roots.empty() ? "" : ", ") + r.string();
+  }
+  return InvalidArgument(what + " '" + path + "' (" + target.string() +
+                             ") is not below a deploy root (" + roots +
+                             "); deploy below one or add serve --deploy-root.",
+                         "");
+}
+
+Status CheckReadablePath(const std::string& path, const PathPolicy& policy) {
+  if (path.empty() || path[0] != '/') {
+    return InvalidArgument("Path '" + path + "' must be an absolute path.", "");
+  }
+  return CheckDataDir("Path", path, Resolved(path), policy);
+}
 
 Status ReplaceDirectoryContents(const std::string& target_dir, const ArtifactStore& store,
                                 const std::string& revision) {

@@ -9,6 +9,7 @@
 // serialised by the caller; different targets are independent.
 
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "runner/artifact_store.h"
@@ -27,5 +28,25 @@ namespace pw::runner {
 // temporary directory is removed.
 Status ReplaceDirectoryContents(const std::string& target_dir, const ArtifactStore& store,
                                 const std::string& revision);
+
+// Which local paths actions may touch. Paths are compared after making them
+// absolute, normalising "." and "..", and resolving the symbolic links of
+// their longest existing prefix (std::filesystem::weakly_canonical).
+struct PathPolicy {
+  std::vector<std::string> deploy_roots;  // Absolute (serve --deploy-root); none: no deploys.
+  std::string data_dir;                   // The server's data directory.
+};
+
+// A Deploy/Directory `Path`: absolute, strictly below one of the deploy
+// roots, and neither the data directory, nor inside it, nor containing it.
+// kInvalidArgument with a message naming the path and what to change (the
+// --deploy-root flag when none is configured or the path is outside them).
+Status CheckDeployTarget(const std::string& path, const PathPolicy& policy);
+
+// A local path an action reads (Source/Directory `Path`, a Git
+// `RepositoryPath` that is not a URL): absolute, and neither the data
+// directory, nor inside it, nor containing it (a snapshot would copy
+// pipewright.db). kInvalidArgument naming the path and the rule.
+Status CheckReadablePath(const std::string& path, const PathPolicy& policy);
 
 }  // namespace pw::runner

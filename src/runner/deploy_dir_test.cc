@@ -85,5 +85,59 @@ TEST_F(DeployDirTest, TargetThatIsAFileIsAPreconditionFailure) {
   EXPECT_EQ(ReadFile(site_), "a file");
 }
 
+class PathPolicyTest : public ::testing::Test {
+ protected:
+  PathPolicyTest() {
+    fs::create_directories(root_ + "/apps");
+    fs::create_directories(data_);
+    fs::create_directories(tmp_.path() + "/elsewhere");
+    fs::create_directory_symlink(data_, root_ + "/link-to-data");
+    fs::create_directory_symlink(tmp_.path() + "/elsewhere", root_ + "/link-out");
+    policy_.deploy_roots = {root_};
+    policy_.data_dir = data_;
+  }
+  bool Deployable(const std::string& path) { return CheckDeployTarget(path, policy_).ok(); }
+
+  ScopedTempDir tmp_ = *ScopedTempDir::Create("path-policy");
+  std::string root_ = tmp_.path() + "/srv";
+  std::string data_ = tmp_.path() + "/srv/apps/state";  // Inside the root, on purpose.
+  PathPolicy policy_;
+};
+
+TEST_F(PathPolicyTest, DeployTargetMustLieStrictlyBelowARootAndAwayFromTheDataDir) {
+  EXPECT_TRUE(Deployable(root_ + "/apps/site"));
+  EXPECT_TRUE(Deployable(root_ + "/new/deeper/site"));  // Parents need not exist.
+  EXPECT_FALSE(Deployable(root_));                      // The root itself.
+  EXPECT_FALSE(Deployable("relative/site"));
+  EXPECT_FALSE(Deployable(tmp_.path() + "/elsewhere/site"));
+  EXPECT_FALSE(Deployable(root_ + "/apps/../../elsewhere"));  // ".." normalised.
+  EXPECT_FALSE(Deployable(root_ + "/link-out/site"));         // Symlinked parent resolved.
+  EXPECT_FALSE(Deployable(data_));
+  EXPECT_FALSE(Deployable(data_ + "/"));
+  EXPECT_FALSE(Deployable(data_ + "/artifacts"));
+  EXPECT_FALSE(Deployable(root_ + "/link-to-data"));
+  EXPECT_FALSE(Deployable(root_ + "/apps"));  // Contains the data directory.
+  Status data = CheckDeployTarget(data_, policy_);
+  EXPECT_NE(data.message().find("data directory"), std::string::npos) << data.message();
+  Status outside = CheckDeployTarget(tmp_.path() + "/elsewhere/site", policy_);
+  EXPECT_NE(outside.message().find("--deploy-root"), std::string::npos) << outside.message();
+}
+
+TEST_F(PathPolicyTest, WithoutRootsDeploysAreRefusedNamingTheFlag) {
+  policy_.deploy_roots.clear();
+  Status s = CheckDeployTarget(root_ + "/apps/site", policy_);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("--deploy-root"), std::string::npos) << s.message();
+}
+
+TEST_F(PathPolicyTest, ReadablePathIsAbsoluteAndAwayFromTheDataDir) {
+  EXPECT_TRUE(CheckReadablePath(tmp_.path() + "/elsewhere", policy_).ok());
+  EXPECT_FALSE(CheckReadablePath("elsewhere", policy_).ok());
+  EXPECT_FALSE(CheckReadablePath(data_, policy_).ok());
+  EXPECT_FALSE(CheckReadablePath(data_ + "/../state/.", policy_).ok());
+  EXPECT_FALSE(CheckReadablePath(root_ + "/link-to-data", policy_).ok());
+  EXPECT_FALSE(CheckReadablePath(tmp_.path(), policy_).ok());  // Would copy pipewright.db.
+}
+
 }  // namespace
 }  // namespace pw::runner

@@ -69,7 +69,6 @@ int RunServe(const std::vector<std::string>& args) {
   std::string artifact_bucket;
   std::string artifact_region = "us-east-1";
   http::ServerOptions http_opts;
-  uint64_t max_artifact_bytes = uint64_t{1} << 30;
   std::string sandbox = "auto";
   std::string action_user;
   app.add_option("--sandbox", sandbox,
@@ -77,6 +76,10 @@ int RunServe(const std::vector<std::string>& args) {
                  "here)");
   app.add_option("--action-user", action_user,
                  "run Commands actions as this user (the server must run as root)");
+  std::vector<std::string> deploy_roots;
+  uint64_t max_artifact_bytes = uint64_t{1} << 30;
+  uint64_t max_unpacked_bytes = uint64_t{4} << 30;
+  uint64_t max_artifact_entries = 100000;
   app.add_option("--listen", listen, "host:port to listen on; port 0 picks a free port");
   app.add_option("--data-dir", data_dir,
                  "directory for artifacts and logs, and the SQLite database unless --database");
@@ -117,8 +120,17 @@ int RunServe(const std::vector<std::string>& args) {
                  "idlest connection is closed");
   app.add_option("--http-threads", http_opts.handler_threads,
                  "threads running requests (default 8); slow or idle clients hold none");
+  app.add_option("--deploy-root", deploy_roots,
+                 "absolute directory below which Deploy/Directory actions may write "
+                 "(repeatable; without it Deploy/Directory is refused)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--max-artifact-bytes", max_artifact_bytes,
-                 "largest artifact a job worker may upload (default 1 GiB)");
+                 "largest artifact zip accepted or produced (default 1 GiB)");
+  app.add_option("--max-unpacked-bytes", max_unpacked_bytes,
+                 "most bytes one artifact may unpack to (default 4 GiB)");
+  app.add_option("--max-artifact-entries", max_artifact_entries,
+                 "most entries in one artifact zip (default 100000)");
   std::vector<std::string> rev(args.rbegin(), args.rend());
   try {
     app.parse(rev);
@@ -129,6 +141,19 @@ int RunServe(const std::vector<std::string>& args) {
       database.rfind("postgresql://", 0) == 0 || database.rfind("postgres://", 0) == 0;
   if (!database.empty() && !postgres) {
     std::fprintf(stderr, "pipewright: --database must be a postgresql:// or postgres:// URL\n");
+    return 2;
+  }
+
+  for (const auto& root : deploy_roots) {
+    if (root.empty() || root[0] != '/') {
+      std::fprintf(stderr, "pipewright: --deploy-root %s must be an absolute path\n", root.c_str());
+      return 2;
+    }
+  }
+  if (max_artifact_bytes == 0 || max_unpacked_bytes == 0 || max_artifact_entries == 0) {
+    std::fprintf(stderr,
+                 "pipewright: --max-artifact-bytes, --max-unpacked-bytes and "
+                 "--max-artifact-entries must be positive\n");
     return 2;
   }
 
@@ -162,6 +187,9 @@ int RunServe(const std::vector<std::string>& args) {
   opts.local_runners = !no_local_runners;
   opts.job_timeout_seconds = job_timeout;
   opts.source_poll_seconds = source_poll;
+  opts.deploy_roots = deploy_roots;
+  opts.max_unpacked_bytes = max_unpacked_bytes;
+  opts.max_artifact_entries = max_artifact_entries;
   if (!artifact_endpoint.empty()) {
     auto env = [](const char* name) {
       const char* v = std::getenv(name);

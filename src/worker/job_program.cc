@@ -141,6 +141,21 @@ Result<PreparedProgram> PrepareProgram(
       }
     }
   }
+  // The server sends the commands already rewritten so that variables reach
+  // them as data (core/shell_quote.h: #{…} became "${PW_VAR_n}", the values
+  // are in EnvironmentVariables). A NUL byte would silently cut the script or
+  // a value short: refuse it.
+  for (const auto& kv : env) {
+    if (kv.find('\0') != std::string::npos) {
+      return InvalidArgument("Environment variable " + kv.substr(0, kv.find('=')) +
+                                 " holds a NUL byte, which a process environment cannot carry.",
+                             "ConfigurationError");
+    }
+  }
+  if (cfg("Commands").find('\0') != std::string::npos) {
+    return InvalidArgument("Configuration Commands holds a NUL byte; remove it.",
+                           "ConfigurationError");
+  }
   p.commands = SplitCommands(cfg("Commands"));
   if (p.commands.empty()) {
     return InvalidArgument("Action " + job.action_name +

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/shell_quote.h"
 #include "runner/artifact_store.h"
 #include "runner/process_launcher.h"
 #include "runner/s3_client.h"
@@ -624,6 +625,67 @@ TEST_F(WorkerTest, MalformedOutputVariablesFailTheJob) {
   ASSERT_EQ(result->first, "PutJobFailureResult");
   std::string message = result->second["failureDetails"]["message"];
   EXPECT_NE(message.find("line 1"), std::string::npos) << message;
+}
+
+// The server hands a worker Commands rewritten by core::RewriteForShell and
+// the values as environment variables; run through the real /bin/sh, every
+// payload stays data and arrives byte for byte, whatever the quoting.
+TEST_F(WorkerTest, BuiltinCommandsGetVariableValuesAsData) {
+  const std::vector<std::string> payloads = {
+      "$(touch M)",      "`touch M`",  "1.0; touch M",  "'; touch M; '",
+      "\"; touch M; \"", "two\nlines", "back\\slash\\", "${HOME}",
+  };
+  core::Variables scope;
+  std::vector<std::string> written;
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    const std::string ref = "#{variables.p" + std::to_string(i) + "}";
+    const std::string n = std::to_string(i);
+    scope["variables.p" + n] = payloads[i];
+    written.push_back("printf '%s' " + ref + " > unquoted" + n);
+    written.push_back("printf '%s' \"" + ref + "\" > double" + n);
+    written.push_back("printf '%s' '" + ref + "' > single" + n);
+    written.push_back("printf '%s' \"$(printf '%s' " + ref + ")\" > subst" + n);
+  }
+  auto shell = core::RewriteForShell(written, scope);
+  ASSERT_TRUE(shell.ok()) << shell.status().ToString();
+  std::string commands;
+  for (const auto& c : shell->commands) commands += c + "\n";
+  json env = json::array();
+  for (const auto& [name, value] : shell->environment) {
+    env.push_back({{"name", name}, {"value", value}});
+  }
+  json job = MakeJob();
+  job["data"]["actionConfiguration"]["configuration"] = {{"Commands", commands},
+                                                         {"EnvironmentVariables", env.dump()}};
+  fake_.QueueJob(job);
+  StartWorker(Options({}));
+  auto result = fake_.WaitResult();
+  ASSERT_TRUE(result) << log();
+  ASSERT_EQ(result->first, "PutJobSuccessResult") << result->second.dump();
+  auto files = Unzip(*fake_.Object("demo/Out/out.zip"));
+  EXPECT_EQ(files.count("M"), 0u) << "a command substitution ran";
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    SCOPED_TRACE(payloads[i]);
+    const std::string n = std::to_string(i);
+    for (const std::string name : {"unquoted", "double", "single", "subst"}) {
+      ASSERT_EQ(files.count(name + n), 1u) << name;
+      EXPECT_EQ(files[name + n], payloads[i]) << name;
+    }
+  }
+}
+
+TEST_F(WorkerTest, BuiltinCommandsWithANulByteAreAConfigurationError) {
+  json job = MakeJob();
+  job["data"]["actionConfiguration"]["configuration"] = {
+      {"Commands", std::string("true\0touch M", 12)}};
+  fake_.QueueJob(job);
+  StartWorker(Options({}));
+  auto result = fake_.WaitResult();
+  ASSERT_TRUE(result) << log();
+  ASSERT_EQ(result->first, "PutJobFailureResult");
+  EXPECT_EQ(result->second["failureDetails"]["type"], "ConfigurationError");
+  EXPECT_NE(std::string(result->second["failureDetails"]["message"]).find("NUL"),
+            std::string::npos);
 }
 
 }  // namespace

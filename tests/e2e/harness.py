@@ -201,10 +201,15 @@ class ServerTestCase(unittest.TestCase):
     """A test case with a fresh server per test (self.server)."""
 
     server_args = ()
+    # Start the server with --deploy-root self.tmp, so Deploy/Directory may write below it.
+    deploy_root = True
 
     def setUp(self):
-        self.server = Server(extra_args=self.server_args)
         self.tmp = tempfile.mkdtemp(prefix="pw-e2e-work-")
+        args = list(self.server_args)
+        if self.deploy_root:
+            args += ["--deploy-root", self.tmp]
+        self.server = Server(extra_args=args)
 
     def tearDown(self):
         self.server.close()
