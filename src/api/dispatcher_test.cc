@@ -47,7 +47,7 @@ class DispatcherTest : public ::testing::Test {
   static std::string Pipeline(const std::string& name) {
     return R"({"pipeline":{"name":")" + name + R"(","roleArn":"arn:aws:iam::123456789012:role/r",
       "artifactStore":{"type":"S3","location":"bucket"},
-      "stages":[{"name":"Source","actions":[{"name":"Src","actionTypeId":{"category":"Source","owner":"AWS","provider":"Directory","version":"1"},"configuration":{"Path":"/tmp"},"outputArtifacts":[{"name":"Out"}]}]},
+      "stages":[{"name":"Source","actions":[{"name":"Src","actionTypeId":{"category":"Source","owner":"AWS","provider":"Directory","version":"1"},"configuration":{"Path":"/srv/pipewright-test-source"},"outputArtifacts":[{"name":"Out"}]}]},
                 {"name":"Build","actions":[{"name":"B","actionTypeId":{"category":"Build","owner":"AWS","provider":"Commands","version":"1"},"inputArtifacts":[{"name":"Out"}],"configuration":{"Commands":"true"}}]}]}})";
   }
   std::string dir_;

@@ -42,7 +42,9 @@ class SandboxTest(unittest.TestCase):
         os.makedirs(self.src)
         with open(os.path.join(self.src, "input.txt"), "w") as f:
             f.write("hello\n")
-        self.deployed = os.path.join(self.root, "deployed")
+        self.deploy_root = os.path.join(self.root, "deploys")
+        os.makedirs(self.deploy_root)
+        self.deployed = os.path.join(self.deploy_root, "deployed")
         self.server = None
 
     def tearDown(self):
@@ -52,7 +54,8 @@ class SandboxTest(unittest.TestCase):
 
     def start(self, sandbox):
         self.server = Server(data_dir=self.data,
-                             extra_args=("--sandbox", sandbox, "--auth-keys-file", self.keys))
+                             extra_args=("--sandbox", sandbox, "--auth-keys-file", self.keys,
+                                         "--deploy-root", self.deploy_root))
 
     def aws_json(self, *args):
         r = aws(self.server, *args)
