@@ -118,6 +118,12 @@ void Dispatcher::Register(std::string target, std::string model_operation, Handl
   handlers_[std::move(target)] = {std::move(model_operation), std::move(handler)};
 }
 
+std::vector<std::string> Dispatcher::Targets() const {
+  std::vector<std::string> out;
+  for (const auto& [target, entry] : handlers_) out.push_back(target);
+  return out;
+}
+
 HttpReply Dispatcher::ErrorReply(const Status& s) {
   HttpReply r;
   std::string type = s.wire_name();

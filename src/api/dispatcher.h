@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -57,6 +58,9 @@ class Dispatcher {
   HttpReply Handle(std::string_view target, std::string_view body, const RequestContext& ctx) const;
 
   static HttpReply ErrorReply(const Status& s);
+
+  // Every registered target, sorted.
+  std::vector<std::string> Targets() const;
 
  private:
   struct Entry {
