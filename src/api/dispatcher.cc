@@ -62,9 +62,9 @@ Status Sanitize(json& v, const std::string& path) {
   if (v.is_object()) {
     for (auto it = v.begin(); it != v.end();) {
       if (it.key().find('\0') != std::string::npos) {
-        return InvalidArgument("A member name in '" + Field(path) +
-                                   "' contains a NUL character (\\u0000); remove it.",
-                               "ValidationException");
+        return InvalidArgument(
+            "A member name in '" + Field(path) + "' contains a NUL character (\\u0000); remove it.",
+            "ValidationException");
       }
       if (it->is_null()) {
         it = v.erase(it);

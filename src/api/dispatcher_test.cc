@@ -148,7 +148,8 @@ TEST_F(DispatcherTest, DeleteThenNotFound) {
 }
 
 std::string Nested(int depth) {
-  return std::string(static_cast<size_t>(depth), '[') + "1" + std::string(static_cast<size_t>(depth), ']');
+  return std::string(static_cast<size_t>(depth), '[') + "1" +
+         std::string(static_cast<size_t>(depth), ']');
 }
 
 TEST_F(DispatcherTest, NestingDeeperThanTheLimitIsRefusedBeforeParsing) {
@@ -183,7 +184,8 @@ TEST_F(DispatcherTest, NullMembersAreAbsentNullsInListsAreRefused) {
 
 TEST_F(DispatcherTest, NulCharactersAreRefusedNamingTheField) {
   json p = json::parse(Pipeline("p"));
-  p["pipeline"]["stages"][1]["actions"][0]["configuration"]["Commands"] = std::string("true\0false", 10);
+  p["pipeline"]["stages"][1]["actions"][0]["configuration"]["Commands"] =
+      std::string("true\0false", 10);
   json e = Call("CreatePipeline", p.dump(), 400);
   EXPECT_EQ(e["__type"], "ValidationException");
   EXPECT_NE(e["message"].get<std::string>().find(

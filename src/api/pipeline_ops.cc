@@ -37,8 +37,7 @@ Result<std::string> PipelineFromArn(engine::Engine& e, const std::string& arn) {
   auto rec = e.store().GetPipeline(name, std::nullopt);
   if (!rec.ok()) {
     if (rec.status().code() == StatusCode::kNotFound) {
-      return NotFound("No resource with ARN '" + quoted + "' exists.",
-                      "ResourceNotFoundException");
+      return NotFound("No resource with ARN '" + quoted + "' exists.", "ResourceNotFoundException");
     }
     return rec.status();
   }

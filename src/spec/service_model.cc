@@ -50,7 +50,8 @@ void Render(const nlohmann::json& v, int depth, std::string* out) {
 }
 
 std::string Quote(const nlohmann::json& v) {
-  if (v.is_string()) return "'" + TruncateUtf8(v.get_ref<const std::string&>(), kMaxQuotedBytes) + "'";
+  if (v.is_string())
+    return "'" + TruncateUtf8(v.get_ref<const std::string&>(), kMaxQuotedBytes) + "'";
   std::string s;
   Render(v, 0, &s);
   return TruncateUtf8(s, kMaxQuotedBytes);
@@ -99,7 +100,8 @@ RE2::Options PatternOptions() {
 Status CheckModelPattern(const std::string& pattern) {
   RE2 re(pattern, PatternOptions());
   if (!re.ok()) {
-    return InvalidArgument("model pattern '" + pattern + "' does not compile in RE2: " + re.error());
+    return InvalidArgument("model pattern '" + pattern +
+                           "' does not compile in RE2: " + re.error());
   }
   return Status::Ok();
 }

@@ -130,7 +130,8 @@ TEST(ModelPatterns, FullMatchAndAnchorsBehaveAsInTheModel) {
 // std::regex recursed once per character and overflowed the stack (SIGSEGV) here.
 TEST(ModelPatterns, FiftyThousandCharacterValuesDoNotCrash) {
   const auto& m = ServiceModel::Get();
-  const std::string good_arn = "arn:aws:codepipeline:us-east-1:123456789012:" + std::string(50000, 'a');
+  const std::string good_arn =
+      "arn:aws:codepipeline:us-east-1:123456789012:" + std::string(50000, 'a');
   EXPECT_TRUE(m.ValidateInput("ListTagsForResource", json{{"resourceArn", good_arn}}).ok());
   Status s = m.ValidateInput("ListTagsForResource",
                              json{{"resourceArn", "arn:aws:" + std::string(50000, 'x')}});
@@ -149,8 +150,8 @@ TEST(ValidationMessage, CutsQuotedValuesWithoutSplittingUtf8Characters) {
   for (const std::string prefix : {"", "x"}) {
     std::string v = prefix;
     for (int i = 0; i < 300; ++i) v += "\u00e9";
-    Status s = ServiceModel::Get().ValidateInput(
-        "GetPipeline", json::parse(R"({"name":")" + v + R"("})"));
+    Status s =
+        ServiceModel::Get().ValidateInput("GetPipeline", json::parse(R"({"name":")" + v + R"("})"));
     ASSERT_FALSE(s.ok());
     // Dumping throws type_error 316 on invalid UTF-8 (that was a 500).
     EXPECT_NO_THROW((void)json(s.message()).dump()) << s.message();
