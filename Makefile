@@ -1,11 +1,12 @@
 # Pipewright — the two commands of the README:
 #   make demo    install what is missing, build, run a pipeline that fails, retry it, succeed
 #   make check   install what is missing, build, run every test (unit + end-to-end)
-# Other targets: build, asan (ASan+UBSan: unit and API end-to-end tests), bench, format, lint, clean.
+# Other targets: build, asan (ASan+UBSan: unit and API end-to-end tests), bench, fuzz (60 s of
+# libFuzzer on the API front, clang), format, lint, clean.
 
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps test-deps build check demo asan bench format lint clean
+.PHONY: all deps test-deps build check demo asan bench fuzz format lint clean
 
 all: build
 
@@ -36,8 +37,11 @@ bench: deps
 	@build-release/bench/bench_orchestration
 	@build-release/bench/bench_retry
 
+fuzz: test-deps
+	@scripts/fuzz -max_total_time=60
+
 format:
-	@clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h' 'bench/*.cc' 'bench/*.h')
+	@clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h' 'bench/*.cc' 'bench/*.h' 'fuzz/*.cc')
 
 lint:
 	@scripts/lint

@@ -4,9 +4,124 @@
 #include "spec/service_model.h"
 
 namespace pw::api {
+namespace {
+
+using nlohmann::json;
+
+// False when arrays/objects in `body` nest deeper than `limit`. Linear, no
+// recursion: brackets inside JSON strings (with their escapes) do not count.
+// Malformed bodies may pass; the parser refuses them.
+bool NestingWithin(std::string_view body, int limit) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : body) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return false;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return true;
+}
+
+std::string Field(const std::string& path) {
+  return path.empty() ? "input" : spec::TruncateUtf8(path, spec::kMaxQuotedBytes);
+}
+
+std::string Child(const std::string& path, const std::string& member) {
+  return path.empty() ? member : path + "." + member;
+}
+
+// Removes null object members (as if absent: SDKs never send them), and
+// refuses nulls inside lists and NUL characters in strings or member names,
+// naming the field with the validator's path syntax ("stages.1.member.name").
+// Recursion depth is bounded by the nesting limit checked before parsing.
+Status Sanitize(json& v, const std::string& path) {
+  if (v.is_string()) {
+    if (v.get_ref<const std::string&>().find('\0') != std::string::npos) {
+      return InvalidArgument("Value at '" + Field(path) +
+                                 "' failed to satisfy constraint: Member must not contain a NUL "
+                                 "character (\\u0000)",
+                             "ValidationException");
+    }
+    return Status::Ok();
+  }
+  if (v.is_object()) {
+    for (auto it = v.begin(); it != v.end();) {
+      if (it.key().find('\0') != std::string::npos) {
+        return InvalidArgument(
+            "A member name in '" + Field(path) + "' contains a NUL character (\\u0000); remove it.",
+            "ValidationException");
+      }
+      if (it->is_null()) {
+        it = v.erase(it);
+        continue;
+      }
+      PW_RETURN_IF_ERROR(Sanitize(*it, Child(path, it.key())));
+      ++it;
+    }
+    return Status::Ok();
+  }
+  if (v.is_array()) {
+    for (size_t i = 0; i < v.size(); ++i) {
+      const std::string item = Child(path, std::to_string(i + 1) + ".member");
+      if (v[i].is_null()) {
+        return InvalidArgument("Value null at '" + Field(item) +
+                                   "' failed to satisfy constraint: Member must not be null",
+                               "ValidationException");
+      }
+      PW_RETURN_IF_ERROR(Sanitize(v[i], item));
+    }
+  }
+  return Status::Ok();
+}
+
+// Serializes a reply; invalid UTF-8 (never expected) becomes U+FFFD instead of a throw.
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+}  // namespace
+
+Status ParseRequestBody(std::string_view body, nlohmann::json* out) {
+  *out = json::object();
+  if (body.empty()) return Status::Ok();
+  if (!NestingWithin(body, kMaxNestingDepth)) {
+    return InvalidArgument("The request body nests arrays and objects deeper than " +
+                               std::to_string(kMaxNestingDepth) + " levels.",
+                           "SerializationException");
+  }
+  json input = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (input.is_discarded()) {
+    return InvalidArgument("The request body is not valid JSON.", "SerializationException");
+  }
+  if (!input.is_object()) {
+    return InvalidArgument("The request body must be a JSON object.", "SerializationException");
+  }
+  PW_RETURN_IF_ERROR(Sanitize(input, ""));
+  *out = std::move(input);
+  return Status::Ok();
+}
 
 void Dispatcher::Register(std::string target, std::string model_operation, Handler handler) {
   handlers_[std::move(target)] = {std::move(model_operation), std::move(handler)};
+}
+
+std::vector<std::string> Dispatcher::Targets() const {
+  std::vector<std::string> out;
+  for (const auto& [target, entry] : handlers_) out.push_back(target);
+  return out;
 }
 
 HttpReply Dispatcher::ErrorReply(const Status& s) {
@@ -23,7 +138,7 @@ HttpReply Dispatcher::ErrorReply(const Status& s) {
     if (type.empty()) type = "ValidationException";
   }
   r.error_type = type;
-  r.body = nlohmann::json{{"__type", type}, {"message", s.message()}}.dump();
+  r.body = Dump(json{{"__type", type}, {"message", s.message()}});
   return r;
 }
 
@@ -47,21 +162,17 @@ HttpReply Dispatcher::Handle(std::string_view target, std::string_view body,
     return ErrorReply(InvalidArgument("Unknown operation '" + op + "' in X-Amz-Target.",
                                       "UnknownOperationException"));
   }
-  nlohmann::json input = nlohmann::json::object();
-  if (!body.empty()) {
-    input = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-    if (input.is_discarded()) {
-      return ErrorReply(
-          InvalidArgument("The request body is not valid JSON.", "SerializationException"));
-    }
-    if (!input.is_object()) {
-      return ErrorReply(
-          InvalidArgument("The request body must be a JSON object.", "SerializationException"));
-    }
-  }
+  nlohmann::json input;
+  if (Status p = ParseRequestBody(body, &input); !p.ok()) return ErrorReply(p);
   const Entry& e = it->second;
   if (!e.model_operation.empty()) {
-    Status v = spec::ServiceModel::Get().ValidateInput(e.model_operation, input);
+    Status v = Status::Ok();
+    try {
+      v = spec::ServiceModel::Get().ValidateInput(e.model_operation, input);
+    } catch (const std::exception& ex) {  // A validator bug: a fault, never a crash.
+      PW_LOG(Error) << "validating " << target << " threw: " << ex.what();
+      v = Internal("internal error");
+    }
     if (!v.ok()) return ErrorReply(v);
   }
   Result<nlohmann::json> out = Status();
@@ -78,10 +189,7 @@ HttpReply Dispatcher::Handle(std::string_view target, std::string_view body,
     return ErrorReply(out.status());
   }
   HttpReply r;
-  if (!out->is_null())
-    r.body = out->dump();
-  else
-    r.body = "{}";
+  r.body = out->is_null() ? "{}" : Dump(*out);
   return r;
 }
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -36,6 +37,18 @@ struct HttpReply {
   std::string error_type;  // Sent also as X-Amzn-ErrorType when non-empty.
 };
 
+// Arrays and objects in a request body may nest this deep, no deeper: the
+// model's deepest input nests 8 levels; the limit keeps every recursive walk of
+// a request (validation, dumps) far from the stack's end.
+inline constexpr int kMaxNestingDepth = 64;
+
+// Parses an awsJson1_1 request body into `*out` (an empty body is {}).
+// Null object members are removed (treated as absent). Fails with
+// SerializationException for nesting deeper than kMaxNestingDepth, invalid
+// JSON or a non-object; with ValidationException naming the field for a null
+// inside a list or a NUL character in a string or member name.
+Status ParseRequestBody(std::string_view body, nlohmann::json* out);
+
 using Handler =
     std::function<Result<nlohmann::json>(const nlohmann::json& input, const RequestContext& ctx)>;
 
@@ -46,10 +59,14 @@ class Dispatcher {
   // that operation's input shape in the service model.
   void Register(std::string target, std::string model_operation, Handler handler);
 
-  // Handles one request. Never throws.
+  // Handles one request: ParseRequestBody, model validation, the handler.
+  // Never throws; a handler's exception becomes a 500 InternalFailure.
   HttpReply Handle(std::string_view target, std::string_view body, const RequestContext& ctx) const;
 
   static HttpReply ErrorReply(const Status& s);
+
+  // Every registered target, sorted.
+  std::vector<std::string> Targets() const;
 
  private:
   struct Entry {

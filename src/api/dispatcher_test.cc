@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
@@ -144,6 +145,83 @@ TEST_F(DispatcherTest, DeleteThenNotFound) {
   Call("DeletePipeline", R"({"name":"p"})");
   EXPECT_EQ(Call("GetPipeline", R"({"name":"p"})", 400)["__type"], "PipelineNotFoundException");
   EXPECT_EQ(Call("DeletePipeline", R"({"name":"p"})", 400)["__type"], "PipelineNotFoundException");
+}
+
+std::string Nested(int depth) {
+  return std::string(static_cast<size_t>(depth), '[') + "1" +
+         std::string(static_cast<size_t>(depth), ']');
+}
+
+TEST_F(DispatcherTest, NestingDeeperThanTheLimitIsRefusedBeforeParsing) {
+  // 10,000 levels crashed the validation message's dump (stack overflow).
+  json e = Call("GetPipeline", R"({"name":)" + Nested(10000) + "}", 400);
+  EXPECT_EQ(e["__type"], "SerializationException");
+  EXPECT_NE(e["message"].get<std::string>().find("64 levels"), std::string::npos);
+  // The limit itself is accepted (and then fails validation as a wrong type).
+  EXPECT_EQ(Call("GetPipeline", R"({"name":)" + Nested(kMaxNestingDepth - 1) + "}", 400)["__type"],
+            "ValidationException");
+  EXPECT_EQ(Call("GetPipeline", R"({"name":)" + Nested(kMaxNestingDepth) + "}", 400)["__type"],
+            "SerializationException");
+  // Brackets and escaped quotes inside strings are text.
+  json t = Call("GetPipeline", json{{"name", std::string(5000, '[') + "\"{"}}.dump(), 400);
+  EXPECT_EQ(t["__type"], "ValidationException");
+}
+
+TEST_F(DispatcherTest, NullMembersAreAbsentNullsInListsAreRefused) {
+  json p = json::parse(Pipeline("p"));
+  p["tags"] = nullptr;
+  p["pipeline"]["stages"][0]["actions"][0]["namespace"] = nullptr;
+  p["pipeline"]["variables"] = nullptr;
+  json c = Call("CreatePipeline", p.dump());  // "tags": null was a 500.
+  EXPECT_FALSE(c.contains("tags"));
+  EXPECT_EQ(Call("ListPipelines", R"({"maxResults":null,"nextToken":null})")["pipelines"].size(),
+            1u);
+  p["tags"] = json::array({nullptr});
+  json e = Call("CreatePipeline", p.dump(), 400);
+  EXPECT_EQ(e["__type"], "ValidationException");
+  EXPECT_NE(e["message"].get<std::string>().find("'tags.1.member'"), std::string::npos) << e;
+}
+
+TEST_F(DispatcherTest, NulCharactersAreRefusedNamingTheField) {
+  json p = json::parse(Pipeline("p"));
+  p["pipeline"]["stages"][1]["actions"][0]["configuration"]["Commands"] =
+      std::string("true\0false", 10);
+  json e = Call("CreatePipeline", p.dump(), 400);
+  EXPECT_EQ(e["__type"], "ValidationException");
+  EXPECT_NE(e["message"].get<std::string>().find(
+                "'pipeline.stages.2.member.actions.1.member.configuration.Commands'"),
+            std::string::npos)
+      << e;
+  EXPECT_EQ(Call("ListPipelines", "{}")["pipelines"].size(), 0u);
+  e = Call("TagResource", R"({"resourceArn":"a","tags":[{"key":"k\u0000","value":"v"}]})", 400);
+  EXPECT_NE(e["message"].get<std::string>().find("'tags.1.member.key'"), std::string::npos) << e;
+}
+
+TEST_F(DispatcherTest, RepliesAreValidUtf8WhenAMessageIsCut) {
+  std::string name;
+  for (int i = 0; i < 300; ++i) name += "\xc3\xa9";
+  for (const std::string& n : {name, "x" + name}) {
+    HttpReply r = d_.Handle("CodePipeline_20150709.GetPipeline", json{{"name", n}}.dump(), {});
+    EXPECT_EQ(r.status, 400) << r.body;  // Was a 500 (dump threw on a cut character).
+    EXPECT_FALSE(json::parse(r.body, nullptr, false).is_discarded()) << r.body;
+  }
+}
+
+TEST_F(DispatcherTest, ParseRequestBodyContract) {
+  json out;
+  EXPECT_TRUE(ParseRequestBody("", &out).ok());
+  EXPECT_EQ(out, json::object());
+  EXPECT_TRUE(ParseRequestBody(R"({"a":{"b":null,"c":[1]}})", &out).ok());
+  EXPECT_EQ(out, json::parse(R"({"a":{"c":[1]}})"));
+  EXPECT_EQ(ParseRequestBody("null", &out).wire_name(), "SerializationException");
+  EXPECT_EQ(ParseRequestBody(R"({"a":[1,null]})", &out).wire_name(), "ValidationException");
+  EXPECT_EQ(ParseRequestBody(R"({"a\u0000":1})", &out).wire_name(), "ValidationException");
+}
+
+TEST_F(DispatcherTest, TargetsListsEveryRegistration) {
+  std::vector<std::string> t = d_.Targets();
+  EXPECT_EQ(t.size(), 8u);
+  EXPECT_TRUE(std::is_sorted(t.begin(), t.end()));
 }
 
 }  // namespace

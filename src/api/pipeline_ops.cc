@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "spec/service_model.h"
+
 namespace pw::api {
 namespace {
 
@@ -25,15 +27,17 @@ json TagsJson(const std::vector<store::Tag>& tags) {
 Result<std::string> PipelineFromArn(engine::Engine& e, const std::string& arn) {
   auto pos = arn.rfind(':');
   std::string name = pos == std::string::npos ? "" : arn.substr(pos + 1);
+  // The model sets no length limit on ARNs: quote a bounded prefix.
+  const std::string quoted = spec::TruncateUtf8(arn, spec::kMaxQuotedBytes);
   if (name.empty() || e.PipelineArn(name) != arn) {
-    return InvalidArgument("'" + arn + "' is not a pipeline ARN of this server; expected " +
+    return InvalidArgument("'" + quoted + "' is not a pipeline ARN of this server; expected " +
                                e.PipelineArn("<pipeline-name>") + ".",
                            "InvalidArnException");
   }
   auto rec = e.store().GetPipeline(name, std::nullopt);
   if (!rec.ok()) {
     if (rec.status().code() == StatusCode::kNotFound) {
-      return NotFound("No resource with ARN '" + arn + "' exists.", "ResourceNotFoundException");
+      return NotFound("No resource with ARN '" + quoted + "' exists.", "ResourceNotFoundException");
     }
     return rec.status();
   }
@@ -54,7 +58,7 @@ std::string EncodeToken(const std::string& key) {
 
 Result<std::string> DecodeToken(const std::string& token) {
   auto bad = [&] {
-    return InvalidArgument("The nextToken '" + token +
+    return InvalidArgument("The nextToken '" + spec::TruncateUtf8(token, spec::kMaxQuotedBytes) +
                                "' is not valid; pass back a token returned by a previous call.",
                            "InvalidNextTokenException");
   };

@@ -1,5 +1,7 @@
 #include "spec/service_model.h"
 
+#include <re2/re2.h>
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -18,19 +20,48 @@ size_t CodePoints(const std::string& s) {
   return n;
 }
 
-std::string Quote(const nlohmann::json& v) {
-  if (v.is_string()) {
-    std::string s = v.get<std::string>();
-    if (s.size() > 100) s = s.substr(0, 100) + "...";
-    return "'" + s + "'";
+// Appends a bounded rendering of `v` to `out`: at most ~kMaxQuotedBytes bytes
+// and 8 levels, whatever the input (no recursion deeper than that, no
+// unbounded dump of a large or deeply nested value).
+void Render(const nlohmann::json& v, int depth, std::string* out) {
+  if (out->size() > kMaxQuotedBytes) return;
+  if (v.is_array() || v.is_object()) {
+    const bool obj = v.is_object();
+    out->push_back(obj ? '{' : '[');
+    if (depth >= 8 && !v.empty()) {
+      *out += "...";
+    } else {
+      bool first = true;
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        if (out->size() > kMaxQuotedBytes) {
+          *out += ",...";
+          break;
+        }
+        if (!first) out->push_back(',');
+        first = false;
+        if (obj) *out += nlohmann::json(it.key()).dump() + ":";
+        Render(*it, depth + 1, out);
+      }
+    }
+    out->push_back(obj ? '}' : ']');
+    return;
   }
-  std::string s = v.dump();
-  if (s.size() > 100) s = s.substr(0, 100) + "...";
-  return s;
+  *out += v.dump();
 }
 
+std::string Quote(const nlohmann::json& v) {
+  if (v.is_string())
+    return "'" + TruncateUtf8(v.get_ref<const std::string&>(), kMaxQuotedBytes) + "'";
+  std::string s;
+  Render(v, 0, &s);
+  return TruncateUtf8(s, kMaxQuotedBytes);
+}
+
+// A field path for a message: map keys in it come from the request.
+std::string PathText(const std::string& path) { return TruncateUtf8(path, kMaxQuotedBytes); }
+
 std::string Fail(const nlohmann::json& v, const std::string& path, const std::string& what) {
-  return "Value " + Quote(v) + " at '" + path + "' failed to satisfy constraint: " + what;
+  return "Value " + Quote(v) + " at '" + PathText(path) + "' failed to satisfy constraint: " + what;
 }
 
 // Appends an error when `n` is outside [min, max] (a bound < 0 is absent);
@@ -57,7 +88,33 @@ std::string Join(const std::string& path, const std::string& member) {
   return path.empty() ? member : path + "." + member;
 }
 
+RE2::Options PatternOptions() {
+  RE2::Options o;
+  o.set_encoding(RE2::Options::EncodingUTF8);
+  o.set_log_errors(false);
+  return o;
+}
+
 }  // namespace
+
+Status CheckModelPattern(const std::string& pattern) {
+  RE2 re(pattern, PatternOptions());
+  if (!re.ok()) {
+    return InvalidArgument("model pattern '" + pattern +
+                           "' does not compile in RE2: " + re.error());
+  }
+  return Status::Ok();
+}
+
+std::string TruncateUtf8(std::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return std::string(s);
+  size_t cut = max_bytes;
+  // Back up to the first byte of the character that straddles the cut.
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(s.substr(0, cut)) + "...";
+}
+
+ServiceModel::~ServiceModel() = default;
 
 const ServiceModel& ServiceModel::Get() {
   static const ServiceModel* model = [] {
@@ -76,7 +133,13 @@ ServiceModel::ServiceModel(const nlohmann::json& model) : model_(model) {
     if (!shape.contains("pattern")) continue;
     std::string p = shape["pattern"].get<std::string>();
     if (p == ".*" || patterns_.count(p)) continue;
-    patterns_.emplace(p, std::regex(p, std::regex::ECMAScript | std::regex::optimize));
+    auto re = std::make_unique<RE2>(p, PatternOptions());
+    if (!re->ok()) {  // The embedded model is part of the build: a bug, not input.
+      std::fprintf(stderr, "service model pattern '%s' (shape %s) does not compile in RE2: %s\n",
+                   p.c_str(), name.c_str(), re->error().c_str());
+      std::abort();
+    }
+    patterns_.emplace(p, std::move(re));
   }
 }
 
@@ -115,9 +178,12 @@ Status ServiceModel::ValidateShape(std::string_view shape, const nlohmann::json&
   std::string msg =
       std::to_string(errors.size()) +
       (errors.size() == 1 ? " validation error detected: " : " validation errors detected: ");
-  for (size_t i = 0; i < errors.size(); ++i) {
+  for (size_t i = 0; i < errors.size() && i < kMaxListedErrors; ++i) {
     if (i > 0) msg += "; ";
     msg += errors[i];
+  }
+  if (errors.size() > kMaxListedErrors) {
+    msg += "; and " + std::to_string(errors.size() - kMaxListedErrors) + " more";
   }
   return InvalidArgument(msg);
 }
@@ -140,7 +206,7 @@ void ServiceModel::Walk(const std::string& shape_name, const nlohmann::json& val
       for (const auto& req : (*shape)["required"]) {
         const std::string r = req.get<std::string>();
         if (!value.contains(r) || value[r].is_null()) {
-          errors->push_back("Value null at '" + Join(path, r) +
+          errors->push_back("Value null at '" + PathText(Join(path, r)) +
                             "' failed to satisfy constraint: Member must not be null");
         }
       }
@@ -184,7 +250,7 @@ void ServiceModel::Walk(const std::string& shape_name, const nlohmann::json& val
       errors->push_back(Fail(value, where, "Member must be a string"));
       return;
     }
-    const std::string s = value.get<std::string>();
+    const std::string& s = value.get_ref<const std::string&>();
     const bool length_ok =
         CheckBounds(value, where, static_cast<double>(CodePoints(s)), min, max, "length", errors);
     if (shape->contains("enum")) {
@@ -200,7 +266,7 @@ void ServiceModel::Walk(const std::string& shape_name, const nlohmann::json& val
     }
     if (length_ok && shape->contains("pattern")) {
       auto it = patterns_.find((*shape)["pattern"].get<std::string>());
-      if (it != patterns_.end() && !std::regex_match(s, it->second)) {
+      if (it != patterns_.end() && !RE2::FullMatch(s, *it->second)) {
         errors->push_back(
             Fail(value, where, "Member must satisfy regular expression pattern: " + it->first));
       }
