@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <string>
+
 namespace pw::auth {
 namespace {
 
@@ -162,6 +167,30 @@ TEST(WildcardMatch, Table) {
   EXPECT_TRUE(WildcardMatch("**x", "x", false));
   // Many stars over a long text stays fast (no exponential backtracking).
   EXPECT_FALSE(WildcardMatch("*a*a*a*a*a*a*a*b", std::string(5000, 'a'), false));
+}
+
+}  // namespace
+}  // namespace pw::auth
+
+namespace pw::auth {
+namespace {
+
+std::string ReadDoc(const std::string& name) {
+  const char* src = std::getenv("PW_SOURCE_DIR");
+  std::ifstream in(std::string(src ? src : ".") + "/docs/policies/" + name);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+TEST(Policy, ShippedExamplePoliciesParseAndMeanTheirRole) {
+  Policy ro = MustParse(ReadDoc("read-only.json"));
+  Policy op = MustParse(ReadDoc("operator.json"));
+  Policy admin = MustParse(ReadDoc("admin.json"));
+  EXPECT_EQ(ro.Evaluate("codepipeline:GetPipelineState", kPipe), Decision::kAllow);
+  EXPECT_EQ(ro.Evaluate("codepipeline:StartPipelineExecution", kPipe), Decision::kImplicitDeny);
+  EXPECT_EQ(op.Evaluate("codepipeline:StartPipelineExecution", kPipe), Decision::kAllow);
+  EXPECT_EQ(op.Evaluate("codepipeline:RollbackStage", kPipe), Decision::kAllow);
+  EXPECT_EQ(op.Evaluate("codepipeline:DeletePipeline", kPipe), Decision::kImplicitDeny);
+  EXPECT_EQ(admin.Evaluate("codepipeline:DeletePipeline", kPipe), Decision::kAllow);
 }
 
 }  // namespace
