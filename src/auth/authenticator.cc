@@ -101,7 +101,7 @@ Status Authenticator::Authenticate(http::AuthPhase phase, http::Request& req,
     req.caller = CallerArn(s.access_key_id);
     return Status::Ok();
   }
-  return Refuse(res, 403, "MissingAuthenticationTokenException",
+  return Refuse(res, 403, "MissingAuthenticationToken",
                 "Missing Authentication Token: sign the request with AWS Signature Version 4 "
                 "(e.g. aws --endpoint-url) or sign in to the console.");
 }
@@ -113,7 +113,7 @@ Status Authenticator::AuthenticateSignature(http::AuthPhase phase, http::Request
     // Refuse unknown keys before reading a body; the signature needs the body.
     std::string akid = CredentialKeyId(authorization);
     if (akid.empty()) {
-      return Refuse(res, 400, "IncompleteSignatureException",
+      return Refuse(res, 400, "IncompleteSignature",
                     "Authorization header requires 'Credential' parameter (AWS4-HMAC-SHA256 "
                     "Credential=AKID/date/region/codepipeline/aws4_request, ...).");
     }
@@ -136,13 +136,10 @@ Status Authenticator::AuthenticateSignature(http::AuthPhase phase, http::Request
                               return sigv4::SecretInfo{k->secret_access_key, "", 0};
                             });
   if (!akid.ok()) {
+    // sigv4's wire names as they are (clients and tests match on them); a
+    // malformed header is the client's bug (400), everything else 403.
     std::string type = akid.status().wire_name();
-    int status = 403;
-    if (type == "MissingAuthenticationToken") type = "MissingAuthenticationTokenException";
-    if (type == "IncompleteSignature") {
-      type = "IncompleteSignatureException";
-      status = 400;
-    }
+    int status = type == "IncompleteSignature" ? 400 : 403;
     if (type.empty()) type = "InvalidSignatureException";
     return Refuse(res, status, type, akid.status().message());
   }

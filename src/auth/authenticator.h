@@ -12,9 +12,10 @@
 //      GET and HEAD, an X-Pw-Csrf header equal to the session's CSRF token
 //      (the cookie is SameSite=Strict; the header is the second guard).
 // A request with neither is refused at kHeaders, before its body is read.
-// Refusals are 403 JSON {"__type", "message"}: MissingAuthenticationTokenException,
-// InvalidClientTokenId, InvalidSignatureException (and the other SigV4
-// errors sigv4::Verify names), or AccessDeniedException for a bad session
+// Refusals are 403 JSON {"__type", "message"}: MissingAuthenticationToken
+// (the name the server has always sent), InvalidClientTokenId,
+// InvalidSignatureException (and the other SigV4 errors sigv4::Verify names;
+// IncompleteSignature is a 400), or AccessDeniedException for a bad session
 // or CSRF token. On success req.caller is "arn:aws:iam::<account>:user/<akid>"
 // and req.access_key_id the key id.
 //

@@ -103,7 +103,7 @@ TEST_F(AuthenticatorTest, NoCredentialsRefusedAtHeaders) {
   Status s = auth_->Authenticate(AuthPhase::kHeaders, req, res);
   EXPECT_FALSE(s.ok());
   EXPECT_EQ(res.status, 403);
-  EXPECT_EQ(json::parse(res.body)["__type"], "MissingAuthenticationTokenException");
+  EXPECT_EQ(json::parse(res.body)["__type"], "MissingAuthenticationToken");
 }
 
 TEST_F(AuthenticatorTest, SignatureAcceptedAndCallerSet) {
