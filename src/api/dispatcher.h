@@ -20,7 +20,7 @@ inline constexpr std::string_view kCodePipelinePrefix = "CodePipeline_20150709."
 inline constexpr std::string_view kPipewrightPrefix = "Pipewright_20261125.";
 
 struct RequestContext {
-  std::string caller;  // Identity ARN (from the signature's access key), or "anonymous".
+  std::string caller;         // Identity ARN (from the signature's access key), or "anonymous".
   std::string access_key_id;  // The caller's access key id; "" when auth is off.
   std::string request_id;
 };

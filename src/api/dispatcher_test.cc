@@ -158,8 +158,9 @@ TEST_F(DispatcherTest, AuthorizerRunsAfterValidationAndBeforeTheHandler) {
   d_.SetAuthorizer([&seen](std::string_view op, const json& input, const RequestContext& ctx) {
     seen.push_back(std::string(op) + " " + ctx.access_key_id);
     if (op == "CreatePipeline") {
-      return FailedPrecondition("User: " + ctx.caller + " is not authorized to perform: "
-                                "codepipeline:CreatePipeline on resource: " +
+      return FailedPrecondition("User: " + ctx.caller +
+                                    " is not authorized to perform: "
+                                    "codepipeline:CreatePipeline on resource: " +
                                     input["pipeline"]["name"].get<std::string>(),
                                 "AccessDeniedException");
     }

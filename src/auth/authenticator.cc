@@ -90,8 +90,7 @@ std::string Authenticator::CallerArn(std::string_view access_key_id) const {
   return "arn:aws:iam::" + options_.account_id + ":user/" + std::string(access_key_id);
 }
 
-Status Authenticator::Authenticate(http::AuthPhase phase, http::Request& req,
-                                   http::Response& res) {
+Status Authenticator::Authenticate(http::AuthPhase phase, http::Request& req, http::Response& res) {
   req.caller.clear();
   req.access_key_id.clear();
   if (req.HasHeader("Authorization")) return AuthenticateSignature(phase, req, res);
@@ -221,10 +220,11 @@ void Authenticator::GetSession(const http::Request& req, http::Response& res) {
   std::optional<Session> s = sessions_.Lookup(CookieValue(req, kSessionCookie));
   if (!s) {
     res.JsonError(401, "NotAuthorizedException", "Not signed in.");
-    res.body = nlohmann::json{{"__type", "NotAuthorizedException"},
-                              {"message", "Not signed in."},
-                              {"authRequired", true}}
-                   .dump();
+    res.body = nlohmann::json{
+        {"__type", "NotAuthorizedException"},
+        {"message", "Not signed in."},
+        {"authRequired",
+         true}}.dump();
     return;
   }
   JsonReply(res, 200,

@@ -195,7 +195,8 @@ TEST_F(AuthenticatorTest, UnknownOrExpiredSessionRefused) {
 }
 
 TEST_F(AuthenticatorTest, SignInRefusesWrongCredentialsAlike) {
-  const std::pair<const char*, const char*> bad[] = {{"ADMIN", "wrong"}, {"NOBODY", "admin-secret"}};
+  const std::pair<const char*, const char*> bad[] = {{"ADMIN", "wrong"},
+                                                     {"NOBODY", "admin-secret"}};
   std::string first_body;
   for (auto [akid, secret] : bad) {
     http::Request req;

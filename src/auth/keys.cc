@@ -57,8 +57,9 @@ Result<KeyStore> KeyStore::Parse(std::string_view text, std::string_view source,
     size_t c2 = line.find(':', c1 + 1);
     e.secret_access_key = line.substr(c1 + 1, c2 == std::string::npos ? c2 : c2 - c1 - 1);
     if (!ValidKeyId(e.access_key_id)) {
-      return InvalidArgument(where + "the access key id must be 1-128 letters, digits, '_', '-' "
-                                     "or '.'");
+      return InvalidArgument(where +
+                             "the access key id must be 1-128 letters, digits, '_', '-' "
+                             "or '.'");
     }
     if (e.secret_access_key.empty()) return InvalidArgument(where + "the secret is empty");
     if (c2 != std::string::npos) {

@@ -26,7 +26,8 @@ class KeysTest : public ::testing::Test {
 };
 
 TEST_F(KeysTest, ReadsKeysWithAndWithoutPolicies) {
-  Write("ro.json", R"({"Statement":{"Effect":"Allow","Action":"codepipeline:Get*","Resource":"*"}})");
+  Write("ro.json",
+        R"({"Statement":{"Effect":"Allow","Action":"codepipeline:Get*","Resource":"*"}})");
   std::string path = Write("keys", "# admins\n\nADMIN:s3cret/+x\n  READER:r3ad:ro.json  \n");
   auto keys = KeyStore::Load(path);
   ASSERT_TRUE(keys.ok()) << keys.status().message();
@@ -54,7 +55,8 @@ TEST_F(KeysTest, AbsolutePolicyPath) {
 }
 
 TEST_F(KeysTest, ErrorsNameTheLineAndTheProblem) {
-  Write("bad.json", R"({"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{}}})");
+  Write("bad.json",
+        R"({"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{}}})");
   struct Bad {
     std::string text;
     std::string says;

@@ -53,9 +53,8 @@ bool WildcardMatch(std::string_view pattern, std::string_view text, bool ignore_
     if (p < pattern.size() && pattern[p] == '*') {
       star = p++;
       star_t = t;
-    } else if (p < pattern.size() &&
-               (pattern[p] == '?' || pattern[p] == text[t] ||
-                (ignore_case && Lower(pattern[p]) == Lower(text[t])))) {
+    } else if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t] ||
+                                      (ignore_case && Lower(pattern[p]) == Lower(text[t])))) {
       ++p;
       ++t;
     } else if (star != std::string_view::npos) {

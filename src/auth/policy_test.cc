@@ -27,7 +27,8 @@ const char* kOperator = R"({"Version":"2012-10-17","Statement":[
     "codepipeline:RetryStageExecution","codepipeline:PutApprovalResult",
     "codepipeline:EnableStageTransition","codepipeline:DisableStageTransition",
     "codepipeline:RollbackStage"],"Resource":"*"}]})";
-const char* kAdmin = R"({"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"codepipeline:*","Resource":"*"}})";
+const char* kAdmin =
+    R"({"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"codepipeline:*","Resource":"*"}})";
 
 struct Case {
   const char* policy;
@@ -76,9 +77,9 @@ TEST(Policy, ExplicitDenyWinsOverAllow) {
                        "arn:aws:codepipeline:us-east-1:123456789012:ProdWeb"),
             Decision::kExplicitDeny);
   EXPECT_EQ(p.Evaluate("codepipeline:DeletePipeline", kPipe), Decision::kAllow);
-  EXPECT_EQ(p.Evaluate("codepipeline:GetPipeline",
-                       "arn:aws:codepipeline:us-east-1:123456789012:ProdWeb"),
-            Decision::kAllow);
+  EXPECT_EQ(
+      p.Evaluate("codepipeline:GetPipeline", "arn:aws:codepipeline:us-east-1:123456789012:ProdWeb"),
+      Decision::kAllow);
 }
 
 TEST(Policy, ResourceWildcardsStarAndQuestionMark) {
@@ -87,12 +88,12 @@ TEST(Policy, ResourceWildcardsStarAndQuestionMark) {
     "arn:aws:codepipeline:us-east-1:123456789012:app-?"]}})");
   EXPECT_EQ(p.Evaluate("codepipeline:GetPipeline", kPipe), Decision::kAllow);
   EXPECT_EQ(p.Evaluate("codepipeline:GetPipeline", std::string(kPipe) + "-2"), Decision::kAllow);
-  EXPECT_EQ(p.Evaluate("codepipeline:GetPipeline",
-                       "arn:aws:codepipeline:us-east-1:123456789012:app-1"),
-            Decision::kAllow);
-  EXPECT_EQ(p.Evaluate("codepipeline:GetPipeline",
-                       "arn:aws:codepipeline:us-east-1:123456789012:app-12"),
-            Decision::kImplicitDeny);
+  EXPECT_EQ(
+      p.Evaluate("codepipeline:GetPipeline", "arn:aws:codepipeline:us-east-1:123456789012:app-1"),
+      Decision::kAllow);
+  EXPECT_EQ(
+      p.Evaluate("codepipeline:GetPipeline", "arn:aws:codepipeline:us-east-1:123456789012:app-12"),
+      Decision::kImplicitDeny);
   EXPECT_EQ(p.Evaluate("codepipeline:GetPipeline", kOther), Decision::kImplicitDeny);
   // An operation on no single pipeline needs Resource "*", as in IAM.
   EXPECT_EQ(p.Evaluate("codepipeline:ListPipelines", "*"), Decision::kImplicitDeny);

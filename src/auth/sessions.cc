@@ -13,16 +13,14 @@ std::string RandomHex(size_t bytes) {
   std::vector<unsigned char> buf(bytes);
   // RAND_bytes draws from the OS CSPRNG; it fails only if that is broken.
   PW_CHECK(RAND_bytes(buf.data(), static_cast<int>(buf.size())) == 1);
-  return sigv4::HexEncode(
-      std::string_view(reinterpret_cast<const char*>(buf.data()), buf.size()));
+  return sigv4::HexEncode(std::string_view(reinterpret_cast<const char*>(buf.data()), buf.size()));
 }
 
 SessionStore::SessionStore(const Clock& clock, SessionOptions options)
     : clock_(clock), options_(options) {}
 
 bool SessionStore::ExpiredLocked(const Session& s, EpochSeconds now) const {
-  return now - s.last_used >= options_.idle_seconds ||
-         now - s.created >= options_.absolute_seconds;
+  return now - s.last_used >= options_.idle_seconds || now - s.created >= options_.absolute_seconds;
 }
 
 Session SessionStore::Create(std::string_view access_key_id) {

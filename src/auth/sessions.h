@@ -30,13 +30,13 @@
 namespace pw::auth {
 
 struct SessionOptions {
-  double idle_seconds = 3600;          // 1 h without a request.
+  double idle_seconds = 3600;           // 1 h without a request.
   double absolute_seconds = 12 * 3600;  // 12 h after sign-in, however active.
   size_t max_sessions = 10000;
 };
 
 struct Session {
-  std::string token;  // 64 hex characters; the cookie value.
+  std::string token;       // 64 hex characters; the cookie value.
   std::string csrf_token;  // 64 hex characters.
   std::string access_key_id;
   EpochSeconds created = 0;
