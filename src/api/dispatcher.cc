@@ -175,6 +175,12 @@ HttpReply Dispatcher::Handle(std::string_view target, std::string_view body,
     }
     if (!v.ok()) return ErrorReply(v);
   }
+  if (authorizer_) {
+    std::string_view op = it->first;
+    op.remove_prefix(op.find('.') + 1);  // Targets are "<Service>_<version>.<Operation>".
+    Status allowed = authorizer_(op, input, ctx);
+    if (!allowed.ok()) return ErrorReply(allowed);
+  }
   Result<nlohmann::json> out = Status();
   try {
     out = e.handler(input, ctx);

@@ -52,12 +52,22 @@ Status ParseRequestBody(std::string_view body, nlohmann::json* out);
 using Handler =
     std::function<Result<nlohmann::json>(const nlohmann::json& input, const RequestContext& ctx)>;
 
+// Decides whether `ctx`'s caller may run `operation` (the target without its
+// prefix, e.g. "GetPipelineState") with `input`: OK, or the refusal to send
+// (e.g. AccessDeniedException).
+using Authorizer = std::function<Status(std::string_view operation, const nlohmann::json& input,
+                                        const RequestContext& ctx)>;
+
 class Dispatcher {
  public:
   // Registers `handler` for the full target (e.g. "CodePipeline_20150709.GetPipeline").
   // When `model_operation` is non-empty the input is first validated against
   // that operation's input shape in the service model.
   void Register(std::string target, std::string model_operation, Handler handler);
+
+  // Sets the check run after input validation and before every handler
+  // (none by default: everything is allowed). Call before serving.
+  void SetAuthorizer(Authorizer authorizer) { authorizer_ = std::move(authorizer); }
 
   // Handles one request: ParseRequestBody, model validation, the handler.
   // Never throws; a handler's exception becomes a 500 InternalFailure.
@@ -74,6 +84,7 @@ class Dispatcher {
     Handler handler;
   };
   std::map<std::string, Entry, std::less<>> handlers_;
+  Authorizer authorizer_;
 };
 
 }  // namespace pw::api

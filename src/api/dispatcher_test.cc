@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <vector>
 
 #include "api/pipeline_ops.h"
 #include "engine/engine.h"
@@ -222,6 +223,41 @@ TEST_F(DispatcherTest, TargetsListsEveryRegistration) {
   std::vector<std::string> t = d_.Targets();
   EXPECT_EQ(t.size(), 8u);
   EXPECT_TRUE(std::is_sorted(t.begin(), t.end()));
+}
+
+}  // namespace
+}  // namespace pw::api
+
+namespace pw::api {
+namespace {
+
+TEST_F(DispatcherTest, AuthorizerRunsAfterValidationAndBeforeTheHandler) {
+  std::vector<std::string> seen;
+  d_.SetAuthorizer([&seen](std::string_view op, const json& input, const RequestContext& ctx) {
+    seen.push_back(std::string(op) + " " + ctx.access_key_id);
+    if (op == "CreatePipeline") {
+      return FailedPrecondition("User: " + ctx.caller +
+                                    " is not authorized to perform: "
+                                    "codepipeline:CreatePipeline on resource: " +
+                                    input["pipeline"]["name"].get<std::string>(),
+                                "AccessDeniedException");
+    }
+    return Status::Ok();
+  });
+  RequestContext ctx;
+  ctx.caller = "arn:aws:iam::123456789012:user/RO";
+  ctx.access_key_id = "RO";
+  HttpReply denied = d_.Handle("CodePipeline_20150709.CreatePipeline", Pipeline("p"), ctx);
+  EXPECT_EQ(denied.status, 400);
+  EXPECT_EQ(denied.error_type, "AccessDeniedException");
+  EXPECT_NE(denied.body.find("user/RO is not authorized"), std::string::npos);
+  // The handler did not run: the pipeline does not exist.
+  EXPECT_EQ(Call("ListPipelines", "{}")["pipelines"].size(), 0u);
+  // Invalid input is refused by validation before the authorizer sees it.
+  Call("GetPipeline", R"({"name":"has space"})", 400);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0], "CreatePipeline RO");
+  EXPECT_EQ(seen[1], "ListPipelines ");
 }
 
 }  // namespace

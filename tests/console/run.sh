@@ -12,4 +12,4 @@ cd "$here"
 if [ ! -d node_modules/playwright-core ]; then
   npm install --no-audit --no-fund
 fi
-exec node --test console.test.mjs
+exec node --test console.test.mjs auth.test.mjs

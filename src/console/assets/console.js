@@ -5,6 +5,13 @@
 // Pipewright_20261125.GetStageRetryPlan), and GET /logs/<actionExecutionId>.
 // So it can never show something the API does not.
 //
+// Sign-in: when the server runs with --auth-keys-file, GET /console/api/session
+// says {"authRequired": true} and the console asks for an access key id and
+// secret, which POST /console/api/session exchanges for an HttpOnly session
+// cookie and a CSRF token. The token stays in memory only (a reload asks the
+// server for it again) and goes with every API call as X-Pw-Csrf. A 401/403
+// from the server (session expired or signed out) returns to the sign-in form.
+//
 // Pages (hash routes):
 //   #/                                          pipelines
 //   #/pipelines/<name>                          one pipeline, live
@@ -16,6 +23,11 @@
 (() => {
   const CODEPIPELINE = 'CodePipeline_20150709.';
   const PIPEWRIGHT = 'Pipewright_20261125.';
+  const SESSION_URL = '/console/api/session';
+
+  // The console session: required = the server wants sign-in; csrf and
+  // identity are set while signed in.
+  const session = { required: false, csrf: '', identity: '' };
 
   // ---- Live updates -------------------------------------------------------
   // Polling, not server-sent events, and only while someone is looking:
@@ -182,15 +194,22 @@
   // (code = the exception name, or 'NetworkError' when the server is away).
   async function api(op, body = {}, prefix = CODEPIPELINE) {
     let res;
+    const headers = { 'X-Amz-Target': prefix + op, 'Content-Type': 'application/x-amz-json-1.1' };
+    if (session.csrf) headers['X-Pw-Csrf'] = session.csrf;
     try {
       res = await fetch('/', {
         method: 'POST',
         cache: 'no-store',
-        headers: { 'X-Amz-Target': prefix + op, 'Content-Type': 'application/x-amz-json-1.1' },
+        credentials: 'same-origin',
+        headers,
         body: JSON.stringify(body),
       });
     } catch (e) {
       throw new ApiError('NetworkError', 'Cannot reach the Pipewright server.', 0);
+    }
+    if (session.required && (res.status === 401 || res.status === 403)) {
+      showSignIn('Your session has ended. Sign in again to continue.');
+      throw new ApiError('SessionEnded', 'Your session has ended.', res.status);
     }
     const text = await res.text();
     let data = {};
@@ -342,7 +361,9 @@
     },
 
     report(view, e) {
-      if (e instanceof ApiError && e.code === 'NetworkError') {
+      if (e instanceof ApiError && e.code === 'SessionEnded') {
+        view.done = true; // the sign-in form has replaced the page
+      } else if (e instanceof ApiError && e.code === 'NetworkError') {
         setBanner(`Cannot reach the Pipewright server at ${location.host}; retrying…`);
       } else if (e instanceof ApiError && (e.httpStatus === 403 || e.code === 'MissingAuthenticationToken')) {
         setBanner('This server only accepts signed requests (--auth-keys-file); the console cannot sign them.');
@@ -974,6 +995,10 @@
       let got = 0;
       if (hasLog) {
         const res = await fetch(`/logs/${enc(this.actionId)}?offset=${this.offset}`, { cache: 'no-store' });
+        if (session.required && (res.status === 401 || res.status === 403)) {
+          showSignIn('Your session has ended. Sign in again to continue.');
+          throw new ApiError('SessionEnded', 'Your session has ended.', res.status);
+        }
         if (res.ok) {
           const bytes = new Uint8Array(await res.arrayBuffer());
           got = bytes.length;
@@ -1030,6 +1055,108 @@
     poller.start(view);
   }
 
-  window.addEventListener('hashchange', () => show(true));
-  show(false);
+  // ---- Sign-in ------------------------------------------------------------------
+  function setSignedIn(info) {
+    session.csrf = info.csrfToken || '';
+    session.identity = info.identity || '';
+    const user = $('#user');
+    user.hidden = !session.csrf;
+    $('#identity').textContent = session.identity ? `Signed in as ${session.identity.split('/').pop()}` : '';
+    $('#identity').title = session.identity;
+  }
+
+  // Replaces the page with the sign-in form; `message` says why (optional).
+  function showSignIn(message) {
+    poller.view = null;
+    clearTimeout(poller.timer);
+    setSignedIn({});
+    setBanner('');
+    setLive('off', 'Signed out');
+    const dlg = $('#dialog');
+    if (dlg.open) dlg.close();
+    const akid = h('input', { id: 'signin-akid', name: 'accessKeyId', type: 'text', autocomplete: 'username',
+      autocapitalize: 'none', spellcheck: 'false', required: true });
+    const secret = h('input', { id: 'signin-secret', name: 'secretAccessKey', type: 'password',
+      autocomplete: 'current-password', required: true });
+    const error = h('p', { id: 'signin-error', class: 'signin-error', role: 'alert' }, message || '');
+    const submit = h('button', { class: 'btn primary', type: 'submit' }, 'Sign in');
+    const form = h('form', { class: 'signin', 'aria-labelledby': 'signin-title', novalidate: true },
+      h('h1', { id: 'signin-title', tabindex: '-1' }, 'Sign in'),
+      h('p', { class: 'muted' }, 'This server requires an access key. Use one from its keys file (--auth-keys-file).'),
+      h('div', { class: 'field' }, h('label', { for: 'signin-akid' }, 'Access key ID'), akid),
+      h('div', { class: 'field' }, h('label', { for: 'signin-secret' }, 'Secret access key'), secret),
+      error, submit);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      if (!akid.value || !secret.value) {
+        error.textContent = 'Enter both the access key ID and the secret access key.';
+        (akid.value ? secret : akid).focus();
+        return;
+      }
+      submit.disabled = true;
+      error.textContent = '';
+      try {
+        const res = await fetch(SESSION_URL, {
+          method: 'POST', cache: 'no-store', credentials: 'same-origin',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ accessKeyId: akid.value, secretAccessKey: secret.value }),
+        });
+        const data = await res.json().catch(() => ({}));
+        if (res.ok) {
+          secret.value = '';
+          setSignedIn(data);
+          show(true);
+          return;
+        }
+        error.textContent = res.status === 401
+          ? 'The access key ID or the secret access key is wrong.'
+          : data.message || `Sign-in failed (HTTP ${res.status}).`;
+        secret.select();
+        secret.focus();
+      } catch (e) {
+        error.textContent = `Cannot reach the Pipewright server at ${location.host}.`;
+      } finally {
+        submit.disabled = false;
+      }
+    });
+    $('#main').replaceChildren(form);
+    akid.focus();
+  }
+
+  async function signOut() {
+    try {
+      await fetch(SESSION_URL, {
+        method: 'DELETE', cache: 'no-store', credentials: 'same-origin',
+        headers: { 'X-Pw-Csrf': session.csrf },
+      });
+    } catch (e) {
+      // The server is away: forget the session here anyway.
+    }
+    showSignIn('You have signed out.');
+  }
+
+  async function start() {
+    let info = { authRequired: false };
+    try {
+      const res = await fetch(SESSION_URL, { cache: 'no-store', credentials: 'same-origin' });
+      // 404: a server without sign-in (older, or auth off): nothing to do.
+      if (res.status !== 404) info = await res.json().catch(() => ({ authRequired: false }));
+    } catch (e) {
+      // Network error: show the page; the poller reports the server as away.
+    }
+    session.required = Boolean(info.authRequired);
+    if (session.required && !info.csrfToken) {
+      showSignIn('');
+      return;
+    }
+    setSignedIn(info);
+    show(false);
+  }
+
+  $('#signout').addEventListener('click', signOut);
+  window.addEventListener('hashchange', () => {
+    if (session.required && !session.csrf) return; // stay on the sign-in form
+    show(true);
+  });
+  start();
 })();

@@ -1,0 +1,57 @@
+#include "auth/operation_access.h"
+
+namespace pw::auth {
+namespace {
+
+std::string StringField(const nlohmann::json& obj, const char* key) {
+  if (!obj.is_object()) return "";
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_string()) return "";
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+OperationAccess AccessFor(std::string_view operation, const nlohmann::json& input,
+                          std::string_view region, std::string_view account) {
+  OperationAccess out;
+  out.action = "codepipeline:" + std::string(operation);
+  out.resource = "*";
+  std::string prefix = "arn:aws:codepipeline:" + std::string(region) + ":" + std::string(account);
+
+  if (operation == "TagResource" || operation == "UntagResource" ||
+      operation == "ListTagsForResource") {
+    std::string arn = StringField(input, "resourceArn");
+    if (!arn.empty()) out.resource = arn;
+    return out;
+  }
+  if (operation == "CreateCustomActionType" || operation == "DeleteCustomActionType" ||
+      operation == "GetActionType" || operation == "UpdateActionType") {
+    // Custom action types have the owner "Custom"; GetActionType names it,
+    // UpdateActionType nests the id in actionType.id.
+    const nlohmann::json* id = &input;
+    if (operation == "UpdateActionType" && input.contains("actionType") &&
+        input["actionType"].is_object() && input["actionType"].contains("id")) {
+      id = &input["actionType"]["id"];
+    }
+    std::string owner = StringField(*id, "owner");
+    if (owner.empty()) owner = "Custom";
+    std::string category = StringField(*id, "category");
+    std::string provider = StringField(*id, "provider");
+    std::string version = StringField(*id, "version");
+    if (!category.empty() && !provider.empty() && !version.empty()) {
+      out.resource =
+          prefix + ":actiontype:" + owner + "/" + category + "/" + provider + "/" + version;
+    }
+    return out;
+  }
+  std::string pipeline = StringField(input, "pipelineName");
+  if (pipeline.empty()) pipeline = StringField(input, "name");
+  if (pipeline.empty() && input.is_object() && input.contains("pipeline")) {
+    pipeline = StringField(input["pipeline"], "name");
+  }
+  if (!pipeline.empty()) out.resource = prefix + ":" + pipeline;
+  return out;
+}
+
+}  // namespace pw::auth
