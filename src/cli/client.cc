@@ -234,7 +234,29 @@ Result<std::string> Client::Get(std::string_view path_and_query) const {
       std::this_thread::sleep_for(std::chrono::milliseconds(dist(rng)));
     }
     if (options_.debug_log) options_.debug_log("Sending GET " + path);
-    httplib::Result res = http.Get(path, {{"User-Agent", "pipewright-cli/0.1.0"}});
+    httplib::Headers headers = {{"User-Agent", "pipewright-cli/0.1.0"}};
+#ifdef PW_HAVE_SIGV4
+    // Logs are behind the same authentication as the API: signed per attempt.
+    if (options_.credentials) {
+      const std::string host_header =
+          url->explicit_port ? url->host + ":" + std::to_string(url->port) : url->host;
+      sigv4::HttpRequestView view;
+      view.method = "GET";
+      auto q = path.find('?');
+      view.path = path.substr(0, q);
+      view.query = q == std::string::npos ? "" : path.substr(q + 1);
+      view.headers = {{"Host", host_header}};
+      sigv4::Credentials creds{options_.credentials->access_key_id,
+                               options_.credentials->secret_access_key,
+                               options_.credentials->session_token};
+      headers.emplace("Host", host_header);
+      for (auto& [k, v] : sigv4::Sign(view, creds, options_.region, "codepipeline",
+                                      static_cast<int64_t>(std::time(nullptr)))) {
+        headers.emplace(k, v);
+      }
+    }
+#endif
+    httplib::Result res = http.Get(path, headers);
     if (!res) {
       last = Unavailable("Could not connect to the endpoint URL: \"" + RequestUrl() + "\"");
       continue;

@@ -19,6 +19,8 @@
 #include "api/http_server.h"
 #include "api/job_ops.h"
 #include "api/pipeline_ops.h"
+#include "auth/authenticator.h"
+#include "auth/keys.h"
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/log.h"
@@ -30,26 +32,7 @@
 #include "store/store.h"
 
 namespace pw::server {
-namespace {
-
-// Reads "ACCESS_KEY_ID:SECRET" lines ('#' comments allowed).
-Result<std::map<std::string, std::string>> ReadKeys(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return InvalidArgument("cannot read --auth-keys-file " + path);
-  std::map<std::string, std::string> keys;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    auto colon = line.find(':');
-    if (colon == std::string::npos) {
-      return InvalidArgument("--auth-keys-file lines must be ACCESS_KEY_ID:SECRET");
-    }
-    keys[line.substr(0, colon)] = line.substr(colon + 1);
-  }
-  return keys;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 int RunServe(const std::vector<std::string>& args) {
   CLI::App app{"Pipewright server: the CodePipeline API on this machine", "pipewright serve"};
@@ -245,45 +228,48 @@ int RunServe(const std::vector<std::string>& args) {
   http::Server http(http_opts);
   engine.SetJobQueuedListener([&http] { http.WakeParked(); });
   api::RegisterApiRoute(http, dispatcher);
+  // Authentication (SigV4 or a console session) on every route but the
+  // console's files, the sign-in call and the artifact endpoint (which takes
+  // only the job's own credentials); per-key policies on every operation.
+  std::unique_ptr<auth::Authenticator> authn;
   if (!keys_file.empty()) {
-    auto keys = ReadKeys(keys_file);
+    auto keys = auth::KeyStore::Load(keys_file);
     if (!keys.ok()) {
-      std::fprintf(stderr, "pipewright: %s\n", keys.status().message().c_str());
+      std::fprintf(stderr, "pipewright: --auth-keys-file: %s\n", keys.status().message().c_str());
       return 2;
     }
-    http.SetAuthenticator([keys = *keys, &opts](http::AuthPhase phase, http::Request& req,
-                                                http::Response& res) -> Status {
-      auto refuse = [&res](const Status& st) {
-        std::string type = st.wire_name().empty() ? "AccessDeniedException" : st.wire_name();
-        res.JsonError(403, type, st.message());
-        res.SetHeader("x-amzn-RequestId", NewUuid());
-        return st;
-      };
-      if (!req.HasHeader("Authorization")) {
-        return refuse(InvalidArgument(
-            "Missing Authentication Token: sign the request (SigV4) with a key of the "
-            "server's --auth-keys-file.",
-            "MissingAuthenticationToken"));
-      }
-      // The API hashes its body into the signature: verify once it is read.
-      if (phase == http::AuthPhase::kHeaders && req.method == "POST") return Status::Ok();
-      sigv4::HttpRequestView view;
-      view.method = req.method;
-      view.path = req.path;
-      view.query = req.query;
-      for (const auto& [k, v] : req.headers) view.headers.emplace_back(k, v);
-      view.body = req.body;
-      auto akid = sigv4::Verify(view, "codepipeline", static_cast<int64_t>(std::time(nullptr)),
-                                [&keys](std::string_view id) -> std::optional<sigv4::SecretInfo> {
-                                  auto it = keys.find(std::string(id));
-                                  if (it == keys.end()) return std::nullopt;
-                                  return sigv4::SecretInfo{it->second, "", 0};
-                                });
-      if (!akid.ok()) return refuse(akid.status());
-      req.access_key_id = *akid;
-      req.caller = "arn:aws:iam::" + opts.account_id + ":user/" + *akid;
-      return Status::Ok();
+    auth::AuthenticatorOptions aopts;
+    aopts.region = region;
+    aopts.account_id = account;
+    authn = std::make_unique<auth::Authenticator>(std::move(*keys), clock, aopts);
+    http.SetAuthenticator(
+        [a = authn.get()](http::AuthPhase phase, http::Request& req, http::Response& res) {
+          return a->Authenticate(phase, req, res);
+        });
+    dispatcher.SetAuthorizer([a = authn.get()](std::string_view op, const nlohmann::json& input,
+                                               const api::RequestContext& ctx) {
+      return a->Authorize(ctx.access_key_id, op, input);
     });
+    http::RouteOptions sign_in;
+    sign_in.auth = http::AuthMode::kPublic;
+    sign_in.body = http::BodyMode::kMemory;
+    sign_in.max_body_bytes = 16 * 1024;
+    http.Route(
+        "POST", "/console/api/session", sign_in,
+        [a = authn.get()](const http::Request& req, http::Response& res) { a->SignIn(req, res); });
+    http::RouteOptions pub;
+    pub.auth = http::AuthMode::kPublic;
+    http.Route("GET", "/console/api/session", pub,
+               [a = authn.get()](const http::Request& req, http::Response& res) {
+                 a->GetSession(req, res);
+               });
+    http.Route(
+        "DELETE", "/console/api/session", pub,
+        [a = authn.get()](const http::Request& req, http::Response& res) { a->SignOut(req, res); });
+  } else {
+    http::RouteOptions pub;
+    pub.auth = http::AuthMode::kPublic;
+    http.Route("GET", "/console/api/session", pub, &auth::Authenticator::SessionWithoutAuth);
   }
   // Action logs, for externalExecutionUrl and `pipewright logs`: ?offset=N
   // returns the bytes from N on. Authenticated like the API.
