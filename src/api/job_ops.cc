@@ -239,29 +239,25 @@ void RegisterArtifactEndpoint(http::Server& server, engine::Engine& eng,
   put_opts.max_body_bytes =
       eng.options().max_artifact_bytes > 0 ? eng.options().max_artifact_bytes : uint64_t{1} << 30;
   put_opts.temp_dir = temp_dir;
-  server.Route("PUT", kPattern, put_opts,
-               [&eng](const http::Request& req, http::Response& res) {
-                 auto job = eng.JobForAccessKey(req.access_key_id);
-                 if (!job) {
-                   return S3Error(res, 403, "AccessDenied",
-                                  "The job of these credentials has ended.");
-                 }
-                 if (req.body_file.empty()) {
-                   return S3Error(res, 400, "InvalidRequest",
-                                  "An artifact upload must not be empty.");
-                 }
-                 // The engine checks the upload (a zip within the artifact limits).
-                 Status stored = eng.PutJobObjectFile(*job, http::PercentDecode(req.params[1]),
-                                                      req.body_file);
-                 if (stored.code() == StatusCode::kFailedPrecondition) {
-                   return S3Error(res, 403, "AccessDenied", stored.message());
-                 }
-                 if (stored.code() == StatusCode::kInvalidArgument) {
-                   return S3Error(res, 400, "InvalidRequest", stored.message());
-                 }
-                 if (!stored.ok()) return S3Error(res, 500, "InternalError", stored.message());
-                 res.SetHeader("ETag", "\"" + std::to_string(req.body_size) + "\"");
-               });
+  server.Route("PUT", kPattern, put_opts, [&eng](const http::Request& req, http::Response& res) {
+    auto job = eng.JobForAccessKey(req.access_key_id);
+    if (!job) {
+      return S3Error(res, 403, "AccessDenied", "The job of these credentials has ended.");
+    }
+    if (req.body_file.empty()) {
+      return S3Error(res, 400, "InvalidRequest", "An artifact upload must not be empty.");
+    }
+    // The engine checks the upload (a zip within the artifact limits).
+    Status stored = eng.PutJobObjectFile(*job, http::PercentDecode(req.params[1]), req.body_file);
+    if (stored.code() == StatusCode::kFailedPrecondition) {
+      return S3Error(res, 403, "AccessDenied", stored.message());
+    }
+    if (stored.code() == StatusCode::kInvalidArgument) {
+      return S3Error(res, 400, "InvalidRequest", stored.message());
+    }
+    if (!stored.ok()) return S3Error(res, 500, "InternalError", stored.message());
+    res.SetHeader("ETag", "\"" + std::to_string(req.body_size) + "\"");
+  });
 }
 
 }  // namespace pw::api

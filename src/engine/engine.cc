@@ -1628,8 +1628,7 @@ Result<std::string> Engine::JobObjectPath(const Job& job, const std::string& key
                             "AccessDenied");
 }
 
-Status Engine::PutJobObjectFile(const Job& job, const std::string& key,
-                                const std::string& upload) {
+Status Engine::PutJobObjectFile(const Job& job, const std::string& key, const std::string& upload) {
   std::error_code ec;
   auto path = JobObjectPath(job, key, /*for_write=*/true);
   if (!path.ok()) {

@@ -32,8 +32,8 @@
 #include "core/pipeline.h"
 #include "core/variables.h"
 #include "engine/job.h"
-#include "runner/sandbox.h"
 #include "runner/deploy_dir.h"
+#include "runner/sandbox.h"
 #include "store/store.h"
 
 namespace pw::runner {
