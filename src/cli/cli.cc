@@ -85,6 +85,7 @@ struct GlobalOptions {
   bool debug = false;
   bool no_sign_request = false;
   bool no_verify_ssl = false;
+  std::string ca_bundle;
   int read_timeout = 60;
   int connect_timeout = 60;
 };
@@ -102,6 +103,7 @@ Status ParseGlobals(const std::vector<std::string>& args, GlobalOptions* globals
   app.add_flag("--debug", globals->debug);
   app.add_flag("--no-sign-request", globals->no_sign_request);
   app.add_flag("--no-verify-ssl", globals->no_verify_ssl);
+  app.add_option("--ca-bundle", globals->ca_bundle);
   app.add_option("--cli-read-timeout", globals->read_timeout);
   app.add_option("--cli-connect-timeout", globals->connect_timeout);
   std::vector<std::string> reversed(args.rbegin(), args.rend());
@@ -134,6 +136,7 @@ ClientOptions MakeClientOptions(const GlobalOptions& globals, std::ostream& err)
                                 Env("AWS_SESSION_TOKEN")};
   }
   o.verify_ssl = !globals.no_verify_ssl;
+  o.ca_bundle = globals.ca_bundle.empty() ? Env("AWS_CA_BUNDLE") : globals.ca_bundle;
   o.read_timeout = std::chrono::seconds(globals.read_timeout);
   o.connect_timeout = std::chrono::seconds(globals.connect_timeout);
   if (globals.debug) {

@@ -152,6 +152,7 @@ Result<std::string> Client::Send(std::string_view target, const std::string& bod
   http.set_connection_timeout(options_.connect_timeout);
   http.set_read_timeout(options_.read_timeout);
   http.enable_server_certificate_verification(options_.verify_ssl);
+  if (!options_.ca_bundle.empty()) http.set_ca_cert_path(options_.ca_bundle.c_str());
 
   std::mt19937_64 rng(std::random_device{}());
   SendInfo local_info;
@@ -224,6 +225,7 @@ Result<std::string> Client::Get(std::string_view path_and_query) const {
   http.set_connection_timeout(options_.connect_timeout);
   http.set_read_timeout(options_.read_timeout);
   http.enable_server_certificate_verification(options_.verify_ssl);
+  if (!options_.ca_bundle.empty()) http.set_ca_cert_path(options_.ca_bundle.c_str());
   const std::string path = url->path + std::string(path_and_query);
   std::mt19937_64 rng(std::random_device{}());
   Status last;

@@ -35,6 +35,7 @@ struct ClientOptions {
   std::chrono::seconds connect_timeout{60};
   std::chrono::seconds read_timeout{60};
   bool verify_ssl = true;
+  std::string ca_bundle;  // PEM file of CAs to trust for https:// (--ca-bundle, AWS_CA_BUNDLE).
   // Receives --debug lines; may be empty.
   std::function<void(const std::string&)> debug_log;
 };

@@ -1,6 +1,7 @@
 #include "server/serve.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -225,6 +226,22 @@ int RunServe(const std::vector<std::string>& args) {
   api::RegisterPipelineOps(dispatcher, engine);
   api::RegisterExecutionOps(dispatcher, engine);
   api::RegisterJobOps(dispatcher, engine, poll_wait);
+  {
+    // Each connection is a descriptor: raise the soft limit to the hard one
+    // and keep the connection cap below it (room for the store, logs, pipes).
+    struct rlimit rl {};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &rl);
+      getrlimit(RLIMIT_NOFILE, &rl);
+      const size_t room = rl.rlim_cur > 512 ? static_cast<size_t>(rl.rlim_cur) - 256 : 256;
+      if (http_opts.max_connections > room) {
+        PW_LOG(Warning) << "--max-connections " << http_opts.max_connections
+                        << " is over what the descriptor limit allows; using " << room;
+        http_opts.max_connections = room;
+      }
+    }
+  }
   http::Server http(http_opts);
   engine.SetJobQueuedListener([&http] { http.WakeParked(); });
   api::RegisterApiRoute(http, dispatcher);

@@ -35,7 +35,9 @@ const problems = []; // console errors and page errors, from every page
 // ---- server and API ----------------------------------------------------------
 function startServer(dataDir) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(PIPEWRIGHT, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir],
+    const proc = spawn(PIPEWRIGHT, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir,
+      // The tests gate actions through files in their /tmp dir, which a sandbox's private /tmp hides.
+      '--sandbox', 'none'],
       { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';

@@ -104,7 +104,7 @@ class VariablesAreData(harness.ServerTestCase):
         status, err = self.server.call("CreatePipeline", {"pipeline": p})
         self.assertEqual(status, 400, err)
         self.assertIn(err["__type"], ("InvalidActionDeclarationException", "ValidationException"))
-        self.assertIn("Nul", err["message"])
+        self.assertIn("NUL", err["message"].upper())
         self.assertIn("Commands", err["message"])
         bad.pop("configuration")
         bad["commands"] = ["true\u0000touch M"]
