@@ -114,6 +114,13 @@ class AuthTest(ServerTestCase):
         r = aws(self.server, "list-pipeline-executions", "--pipeline-name", "MyPipeline", env=ADMIN)
         self.assertEqual(r.json()["pipelineExecutionSummaries"], [])
 
+    def test_the_caller_is_recorded(self):
+        r = aws(self.server, "start-pipeline-execution", "--name", "MyPipeline", env=ADMIN)
+        self.assertEqual(r.code, 0, r.stderr)
+        r = aws(self.server, "list-pipeline-executions", "--pipeline-name", "MyPipeline", env=ADMIN)
+        trigger = r.json()["pipelineExecutionSummaries"][0]["trigger"]
+        self.assertEqual(trigger["triggerDetail"], "arn:aws:iam::123456789012:user/AKIDADMIN")
+
     def test_explicit_deny_wins_over_allow(self):
         r = aws(self.server, "get-pipeline", "--name", "MyPipeline", env=NOPROD)
         self.assertEqual(r.code, 0, r.stderr)
