@@ -74,6 +74,11 @@ class AuthTest(ServerTestCase):
             self.assertEqual(r.code, 0, r.stderr)
 
     def tearDown(self):
+        # Nothing secret reaches the server's log, whatever the test did.
+        with open(os.path.join(self.server.data_dir, "server.log"), errors="replace") as f:
+            log = f.read()
+        for secret in ("admin-secret", "reader-secret"):
+            self.assertNotIn(secret, log)
         super().tearDown()
         shutil.rmtree(self.keys_dir, ignore_errors=True)
 

@@ -118,6 +118,12 @@ cp.put_job_success_result(jobId=job["id"],
                           executionDetails={"summary": "boto did it", "externalExecutionId": "boto-1",
                                             "percentComplete": 100},
                           outputVariables={"WHO": "boto3"})
+# The job's artifact credentials die with the job.
+try:
+    s3.get_object(Bucket=src["bucketName"], Key=src["objectKey"])
+    print("credentials still work")
+except s3.exceptions.ClientError as e:
+    print("credentials ended:", e.response["Error"]["Code"])
 print("done", job["id"])
 '''
 
@@ -339,6 +345,7 @@ class CustomActionJobsTest(JobsTestBase):
         boto = subprocess.run([PYTHON, script, self.server.endpoint], capture_output=True,
                               text=True, env=harness._env(), timeout=120)
         self.assertEqual(boto.returncode, 0, boto.stdout + boto.stderr)
+        self.assertIn("credentials ended: InvalidAccessKeyId", boto.stdout)
         self.assertEqual(self.wait_execution("boto", run), "Succeeded")
         self.assertEqual(read(final), "boto saw: hello from the source (L1)\n")
         state = self.action_state("boto", "Build", "Boto")["latestExecution"]
