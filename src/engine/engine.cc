@@ -94,6 +94,45 @@ void ChownTree(const std::string& path, const runner::ActionUser& user) {
   }
 }
 
+// The Commands configuration values the runner parses: EnvironmentVariables
+// a JSON list of {"name": string, "value": string}; TimeoutInMinutes a whole
+// number of minutes, 1 to 480. Values with variables are checked at run time.
+// kInvalidArgument naming the field.
+Status CheckCommandsConfiguration(const std::map<std::string, std::string>& config) {
+  if (auto it = config.find("EnvironmentVariables");
+      it != config.end() && it->second.find("#{") == std::string::npos) {
+    json list = json::parse(it->second, nullptr, false);
+    if (!list.is_array()) {
+      return InvalidArgument(
+          "configuration EnvironmentVariables must be a JSON list of {\"name\": \"…\", "
+          "\"value\": \"…\"} objects.");
+    }
+    for (size_t i = 0; i < list.size(); ++i) {
+      const json& v = list[i];
+      if (!v.is_object() || !v.contains("name") || !v["name"].is_string() ||
+          (v.contains("value") && !v["value"].is_string())) {
+        return InvalidArgument("configuration EnvironmentVariables[" + std::to_string(i) +
+                               "] must be {\"name\": string, \"value\": string}; write numbers "
+                               "as strings, e.g. \"value\": \"1\".");
+      }
+    }
+  }
+  if (auto it = config.find("TimeoutInMinutes");
+      it != config.end() && it->second.find("#{") == std::string::npos) {
+    const std::string& t = it->second;
+    bool digits =
+        !t.empty() && t.size() <= 4 && t.find_first_not_of("0123456789") == std::string::npos;
+    int n = digits ? std::stoi(t) : 0;
+    if (!digits || n < 1 || n > 480) {
+      return InvalidArgument(
+          "configuration TimeoutInMinutes must be a whole number of minutes "
+          "from 1 to 480, not '" +
+          t.substr(0, 32) + "'.");
+    }
+  }
+  return Status::Ok();
+}
+
 bool IsBuiltin(const core::ActionDecl& a, const char* category, const char* provider) {
   return a.type.owner == "AWS" && a.type.category == category && a.type.provider == provider;
 }
@@ -199,8 +238,12 @@ Engine::~Engine() {
   queue_cv_.notify_all();
   stop_cv_.notify_all();
   if (ticker_.joinable()) ticker_.join();
-  launcher_.reset();  // Kills running children; their exits enqueue nothing after stop.
+  // Workers drain the queue first: a queued completion may still use the
+  // launcher, artifacts or store. Only then the launcher goes, killing running
+  // children; their exits enqueue nothing after stop, so their runs stay
+  // InProgress for Recover, exactly as after kill -9.
   for (auto& w : workers_) w.join();
+  launcher_.reset();
 }
 
 void Engine::SetPublicUrl(const std::string& url) {
@@ -449,9 +492,14 @@ void Engine::StartCommands(core::PipelineState& p, const core::Execution& e,
           "{\"name\", \"value\"} objects.");
     }
     for (const auto& v : list) {
-      if (v.is_object() && v.contains("name") && v["name"].is_string()) {
-        env.push_back(v["name"].get<std::string>() + "=" + v.value("value", ""));
+      if (!v.is_object() || !v.contains("name") || !v["name"].is_string() ||
+          (v.contains("value") && !v["value"].is_string())) {
+        return fail_now(
+            "Configuration EnvironmentVariables entries must be {\"name\": string, \"value\": "
+            "string}.");
       }
+      env.push_back(v["name"].get<std::string>() + "=" +
+                    (v.contains("value") ? v["value"].get<std::string>() : std::string()));
     }
   }
   // Reference values last, replacing any same-named variable set above.
@@ -491,11 +539,10 @@ void Engine::StartCommands(core::PipelineState& p, const core::Execution& e,
   }
   int timeout_minutes = a.timeout_minutes.value_or(60);
   if (std::string t = cfg("TimeoutInMinutes"); !t.empty()) {
-    try {
-      timeout_minutes = std::stoi(t);
-    } catch (...) {
-      return fail_now("Configuration TimeoutInMinutes must be a whole number, not '" + t + "'.");
+    if (Status c = CheckCommandsConfiguration({{"TimeoutInMinutes", t}}); !c.ok()) {
+      return fail_now("C" + c.message().substr(1));
     }
+    timeout_minutes = std::stoi(t);
   }
   runner::ProcessSpec spec;
   spec.argv = {"/bin/sh", "-e", "-c", script, "pipewright-action"};
@@ -890,6 +937,12 @@ Status CheckActionData(const core::PipelineDecl& d, const runner::PathPolicy& po
       }
       for (const auto& v : a.environment) {
         if (has_nul(v.name) || has_nul(v.value)) return refuse("environment variable " + v.name);
+      }
+      if (IsBuiltin(a, "Build", "Commands") || IsBuiltin(a, "Test", "Commands") ||
+          IsBuiltin(a, "Compute", "Commands")) {
+        if (Status c = CheckCommandsConfiguration(a.configuration); !c.ok()) {
+          return InvalidArgument(where + c.message(), "InvalidActionDeclarationException");
+        }
       }
       Status paths = CheckActionPaths(a, a.configuration, policy, /*skip_unresolved=*/true);
       if (!paths.ok()) {
