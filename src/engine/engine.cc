@@ -456,8 +456,10 @@ void Engine::StartCommands(core::PipelineState& p, const core::Execution& e,
   }
   // Reference values last, replacing any same-named variable set above.
   for (const auto& [name, value] : shell->environment) {
-    std::erase_if(env, [&](const std::string& kv) { return kv.rfind(name + "=", 0) == 0; });
-    env.push_back(name + "=" + value);
+    // clang 14 cannot capture a structured binding: capture a prefix string.
+    const std::string prefix = name + "=";
+    std::erase_if(env, [&prefix](const std::string& kv) { return kv.rfind(prefix, 0) == 0; });
+    env.push_back(prefix + value);
   }
   for (const auto& kv : env) {
     if (kv.find('\0') != std::string::npos) {
@@ -1628,8 +1630,7 @@ Result<std::string> Engine::JobObjectPath(const Job& job, const std::string& key
                             "AccessDenied");
 }
 
-Status Engine::PutJobObjectFile(const Job& job, const std::string& key,
-                                const std::string& upload) {
+Status Engine::PutJobObjectFile(const Job& job, const std::string& key, const std::string& upload) {
   std::error_code ec;
   auto path = JobObjectPath(job, key, /*for_write=*/true);
   if (!path.ok()) {
