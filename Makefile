@@ -1,8 +1,8 @@
 # Pipewright — the two commands of the README:
 #   make demo    install what is missing, build, run a pipeline that fails, retry it, succeed
 #   make check   install what is missing, build, run every test (unit + end-to-end)
-# Other targets: build, asan (ASan+UBSan: unit and API end-to-end tests), bench, fuzz (60 s of
-# libFuzzer on the API front, clang), format, lint, clean.
+# Other targets: build, asan (ASan+UBSan: unit and API end-to-end tests), bench, fuzz (60 s for
+# each libFuzzer target, clang: scripts/fuzz), format, lint, clean.
 
 JOBS ?= $(shell nproc)
 
@@ -38,7 +38,7 @@ bench: deps
 	@build-release/bench/bench_retry
 
 fuzz: test-deps
-	@scripts/fuzz -max_total_time=60
+	@scripts/fuzz --time 60
 
 format:
 	@clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h' 'bench/*.cc' 'bench/*.h' 'fuzz/*.cc')

@@ -504,8 +504,10 @@ void Engine::StartCommands(core::PipelineState& p, const core::Execution& e,
   }
   // Reference values last, replacing any same-named variable set above.
   for (const auto& [name, value] : shell->environment) {
-    std::erase_if(env, [&](const std::string& kv) { return kv.rfind(name + "=", 0) == 0; });
-    env.push_back(name + "=" + value);
+    // clang 14 cannot capture a structured binding: capture a prefix string.
+    const std::string prefix = name + "=";
+    std::erase_if(env, [&prefix](const std::string& kv) { return kv.rfind(prefix, 0) == 0; });
+    env.push_back(prefix + value);
   }
   for (const auto& kv : env) {
     if (kv.find('\0') != std::string::npos) {
