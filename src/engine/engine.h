@@ -180,7 +180,11 @@ class Engine {
   // Called (under the engine mutex: it must not call back into the engine)
   // whenever a job is queued, e.g. to wake parked PollForJobs requests. Set
   // before serving.
-  void SetJobQueuedListener(std::function<void()> f) { on_job_queued_ = std::move(f); }
+  // Clear it (nullptr) before whatever it calls goes away.
+  void SetJobQueuedListener(std::function<void()> f) {
+    std::lock_guard lock(mu_);
+    on_job_queued_ = std::move(f);
+  }
   // Jobs (rules 70-73). PollForJobs hands out queued jobs of `type` (status
   // Dispatched, a fresh nonce), waiting up to `wait_seconds` for one.
   Result<std::vector<Job>> PollForJobs(const core::ActionTypeId& type, int max_jobs,

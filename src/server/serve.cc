@@ -337,6 +337,9 @@ int RunServe(const std::vector<std::string>& args) {
     http.Stop();
   });
   Status s = http.Serve();
+  // The engine outlives the HTTP front (declared first): it must not wake
+  // parked requests of a server that is going away.
+  engine.SetJobQueuedListener(nullptr);
   // Serve() can also end on its own (socket error): wake the waiter.
   kill(getpid(), SIGTERM);
   waiter.join();
