@@ -20,6 +20,7 @@
 #include "runner/orphans.h"
 #include "runner/process_launcher.h"
 #include "runner/s3_client.h"
+#include "sigv4/crypto.h"
 
 namespace pw::engine {
 
@@ -1318,9 +1319,35 @@ void Engine::LoadJobsLocked() {
     json doc = json::parse(value, nullptr, false);
     if (doc.is_discarded()) continue;
     Job j = JobFromDoc(doc);
+    FillJobSecretsLocked(j);
     jobs_[j.id] = j;
   }
   jobs_loaded_ = true;
+}
+
+void Engine::FillJobSecretsLocked(Job& j) {
+  if (j.external) {
+    j.secret_access_key = options_.artifact_s3_secret_access_key;
+    j.session_token = options_.artifact_s3_session_token;
+    return;
+  }
+  if (job_key_.empty()) {
+    // One random key per database, made once: every job's secret is an HMAC
+    // of it, so no job secret is ever written down.
+    auto stored = store_.GetKv("server/job-credential-key");
+    if (stored.ok() && stored->has_value() && (*stored)->size() == 64) {
+      job_key_ = **stored;
+    } else {
+      job_key_ = RandomHex(64);
+      if (Status s = store_.PutKv("server/job-credential-key", job_key_); !s.ok()) {
+        PW_LOG(Error) << "could not persist the job credential key: " << s.ToString();
+      }
+    }
+  }
+  j.secret_access_key =
+      sigv4::HexEncode(sigv4::HmacSha256(job_key_, "secret/" + j.id + "/" + j.access_key_id))
+          .substr(0, 40);
+  j.session_token = sigv4::HexEncode(sigv4::HmacSha256(job_key_, "token/" + j.id));
 }
 
 Status Engine::CreateJobLocked(const core::PipelineState& p, const core::Execution& e,
@@ -1412,9 +1439,8 @@ Status Engine::CreateJobLocked(const core::PipelineState& p, const core::Executi
     for (char& ch : j.access_key_id) {
       ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
     }
-    j.secret_access_key = RandomHex(40);
-    j.session_token = RandomHex(64);
   }
+  FillJobSecretsLocked(j);
   SaveJobLocked(j);
   jobs_[j.id] = j;
   jobs_cv_.notify_all();

@@ -268,8 +268,13 @@ class Engine {
   std::map<std::string, uint64_t> processes_;             // Run id -> process id.
   std::map<std::string, Job> jobs_;                       // By job id.
   bool jobs_loaded_ = false;
-  std::condition_variable jobs_cv_;      // A job was queued.
-  std::function<void()> on_job_queued_;  // Set before serving; called under mu_.
+  std::condition_variable jobs_cv_;  // A job was queued.
+  std::function<void()> on_job_queued_;
+  std::string
+      job_key_;  // Guarded by mu_. HMAC key of job credentials (kv server/job-credential-key).
+  // Sets j's secret and session token: derived from job_key_ (own endpoint) or
+  // the configured external bucket's; they are never stored with the job.
+  void FillJobSecretsLocked(Job& j);  // Set before serving; called under mu_.
 
   mutable std::mutex types_mu_;                         // Guards custom_types_.
   std::map<std::string, nlohmann::json> custom_types_;  // "Category/Provider/Version" -> doc.

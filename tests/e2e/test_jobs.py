@@ -346,6 +346,15 @@ class CustomActionJobsTest(JobsTestBase):
                               text=True, env=harness._env(), timeout=120)
         self.assertEqual(boto.returncode, 0, boto.stdout + boto.stderr)
         self.assertIn("credentials ended: InvalidAccessKeyId", boto.stdout)
+        # Job secrets are derived (HMAC of a server key), never written down with the job.
+        import sqlite3
+        db = sqlite3.connect(os.path.join(self.server.data_dir, "pipewright.db"))
+        docs = [v for (v,) in db.execute("SELECT value FROM kv WHERE key LIKE 'job/%'")]
+        db.close()
+        self.assertTrue(docs)
+        for doc in docs:
+            self.assertNotIn("secret_access_key", doc)
+            self.assertNotIn("session_token", doc)
         self.assertEqual(self.wait_execution("boto", run), "Succeeded")
         self.assertEqual(read(final), "boto saw: hello from the source (L1)\n")
         state = self.action_state("boto", "Build", "Boto")["latestExecution"]
