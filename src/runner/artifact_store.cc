@@ -396,54 +396,12 @@ Status CheckEntryCount(zip_t* zip, const ArtifactLimits& limits) {
   return Status::Ok();
 }
 
-// Checks an open archive as ValidateZipFile describes, decompressing every
-// entry and counting the bytes produced.
-Status CheckArchive(zip_t* zip, const ArtifactLimits& limits) {
-  PW_RETURN_IF_ERROR(CheckEntryCount(zip, limits));
-  PW_ASSIGN_OR_RETURN(std::vector<ZipEntry> entries, CheckedEntries(zip));
-  uint64_t remaining = limits.max_unpacked_bytes;
-  std::vector<char> buf(kChunkBytes);
-  for (const ZipEntry& entry : entries) {
-    if (entry.directory) continue;
-    zip_file_t* file = zip_fopen_index(zip, entry.index, 0);
-    if (file == nullptr) {
-      return InvalidArgument("cannot read zip entry " + entry.name + ": " + zip_strerror(zip), "");
-    }
-    Status status;
-    for (;;) {
-      zip_int64_t n = zip_fread(file, buf.data(), buf.size());
-      if (n < 0) {
-        status = InvalidArgument(
-            "corrupt zip entry " + entry.name + ": " + zip_error_strerror(zip_file_get_error(file)),
-            "");
-        break;
-      }
-      if (n == 0) break;
-      if (static_cast<uint64_t>(n) > remaining) {
-        status = UnpackedLimit(limits);
-        break;
-      }
-      remaining -= static_cast<uint64_t>(n);
-    }
-    zip_fclose(file);
-    PW_RETURN_IF_ERROR(status);
-  }
-  return Status::Ok();
-}
-
-// `remaining`: bytes that may still be written; reduced by what is written.
-Status ExtractFile(zip_t* zip, const ZipEntry& entry, const fs::path& path,
-                   const ArtifactLimits& limits, uint64_t* remaining) {
-  std::error_code ec;
-  fs::create_directories(path.parent_path(), ec);
-  if (ec) return Internal("mkdir " + path.parent_path().string() + ": " + ec.message());
-  Fd out(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (out.get() < 0) {
-    if (errno == EISDIR || errno == ELOOP || errno == ENOTDIR) {
-      return InvalidArgument("conflicting zip entries at " + entry.name, "");
-    }
-    return Internal("create " + path.string() + ": " + ErrnoText());
-  }
+// Decompresses one entry chunk by chunk into `sink`, counting the bytes
+// actually produced against `*remaining` (the zip's declared sizes are not
+// trusted): kInvalidArgument for a corrupt entry or past the unpacked limit.
+template <typename Sink>
+Status ReadEntry(zip_t* zip, const ZipEntry& entry, const ArtifactLimits& limits,
+                 uint64_t* remaining, Sink sink) {
   zip_file_t* file = zip_fopen_index(zip, entry.index, 0);
   if (file == nullptr) {
     return InvalidArgument("cannot read zip entry " + entry.name + ": " + zip_strerror(zip), "");
@@ -464,11 +422,43 @@ Status ExtractFile(zip_t* zip, const ZipEntry& entry, const fs::path& path,
       break;
     }
     *remaining -= static_cast<uint64_t>(n);
-    status = WriteAll(out.get(), buf.data(), static_cast<size_t>(n), path.string());
+    status = sink(buf.data(), static_cast<size_t>(n));
     if (!status.ok()) break;
   }
   zip_fclose(file);
-  PW_RETURN_IF_ERROR(status);
+  return status;
+}
+
+// Checks an open archive as ValidateZipFile describes, decompressing every
+// entry and counting the bytes produced.
+Status CheckArchive(zip_t* zip, const ArtifactLimits& limits) {
+  PW_RETURN_IF_ERROR(CheckEntryCount(zip, limits));
+  PW_ASSIGN_OR_RETURN(std::vector<ZipEntry> entries, CheckedEntries(zip));
+  uint64_t remaining = limits.max_unpacked_bytes;
+  for (const ZipEntry& entry : entries) {
+    if (entry.directory) continue;
+    PW_RETURN_IF_ERROR(ReadEntry(zip, entry, limits, &remaining,
+                                 [](const char*, size_t) { return Status::Ok(); }));
+  }
+  return Status::Ok();
+}
+
+// `remaining`: bytes that may still be written; reduced by what is written.
+Status ExtractFile(zip_t* zip, const ZipEntry& entry, const fs::path& path,
+                   const ArtifactLimits& limits, uint64_t* remaining) {
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  if (ec) return Internal("mkdir " + path.parent_path().string() + ": " + ec.message());
+  Fd out(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (out.get() < 0) {
+    if (errno == EISDIR || errno == ELOOP || errno == ENOTDIR) {
+      return InvalidArgument("conflicting zip entries at " + entry.name, "");
+    }
+    return Internal("create " + path.string() + ": " + ErrnoText());
+  }
+  PW_RETURN_IF_ERROR(ReadEntry(zip, entry, limits, remaining, [&](const char* data, size_t n) {
+    return WriteAll(out.get(), data, n, path.string());
+  }));
   // fchmod rather than open's mode, so the umask cannot drop the bits.
   if (fchmod(out.get(), entry.executable ? 0755 : 0644) != 0) {
     return Internal("chmod " + path.string() + ": " + ErrnoText());
