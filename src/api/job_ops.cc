@@ -173,11 +173,11 @@ void RegisterArtifactEndpoint(http::Server& server, engine::Engine& eng,
       S3Error(res, 403, "AccessDenied", s.message());
       return s;
     }
-    if (phase == http::AuthPhase::kHeaders || req.body_file.empty()) {
-      view.body_sha256 = req.body_file.empty() && phase == http::AuthPhase::kBody
-                             ? std::optional<std::string>()
-                             : std::optional<std::string>(declared);
-    } else {
+    // Before the body: the client's declared hash (the headers' signature);
+    // after it: the hash of what was streamed (a GET has no body: hashed empty).
+    if (phase == http::AuthPhase::kHeaders) {
+      view.body_sha256 = declared;
+    } else if (!req.body_file.empty()) {
       view.body_sha256 = req.body_sha256;
     }
     std::optional<engine::Job> job;
@@ -203,15 +203,15 @@ void RegisterArtifactEndpoint(http::Server& server, engine::Engine& eng,
     req.access_key_id = *who;
     return Status::Ok();
   };
-  // The job and object path of an authenticated request, or an S3 error.
-  auto object_of = [&eng](const http::Request& req, http::Response& res,
-                          bool for_write) -> std::optional<std::string> {
+  // The object path an authenticated GET reads, or an S3 error.
+  auto object_of = [&eng](const http::Request& req,
+                          http::Response& res) -> std::optional<std::string> {
     auto job = eng.JobForAccessKey(req.access_key_id);
     if (!job) {
       S3Error(res, 403, "AccessDenied", "The job of these credentials has ended.");
       return std::nullopt;
     }
-    auto path = eng.JobObjectPath(*job, http::PercentDecode(req.params[1]), for_write);
+    auto path = eng.JobObjectPath(*job, http::PercentDecode(req.params[1]), /*for_write=*/false);
     if (!path.ok()) {
       S3Error(res, 403, "AccessDenied", path.status().message());
       return std::nullopt;
@@ -223,7 +223,7 @@ void RegisterArtifactEndpoint(http::Server& server, engine::Engine& eng,
   get_opts.authenticator = auth;
   server.Route("GET", kPattern, get_opts,
                [object_of](const http::Request& req, http::Response& res) {
-                 auto path = object_of(req, res, /*for_write=*/false);
+                 auto path = object_of(req, res);
                  if (!path) return;
                  struct stat st {};
                  if (::stat(path->c_str(), &st) != 0) {

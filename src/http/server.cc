@@ -170,10 +170,6 @@ class ConnBase {
   std::string peer_;
 };
 
-struct Parked {
-  std::shared_ptr<asio::steady_timer> timer;
-};
-
 class Server::Impl {
  public:
   explicit Impl(ServerOptions o)
@@ -210,10 +206,6 @@ class Server::Impl {
 };
 
 namespace {
-
-void ErrorResponse(Response& res, int status, std::string_view type, std::string_view message) {
-  res.JsonError(status, type, message);
-}
 
 // One HTTP/1.1 connection: read headers, authenticate, read the body, run the
 // handler on the pool, write, repeat while kept alive.
@@ -460,6 +452,9 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
   void Park() {
     parked_ = std::make_shared<asio::steady_timer>(s_.ioc);
     parked_->expires_after(Ms(s_.options.park_recheck_seconds));
+    // Timers that fired on their own leave expired entries: drop them, so a
+    // long poll that never gets a job does not grow the list.
+    s_.parked.remove_if([](const std::weak_ptr<asio::steady_timer>& w) { return w.expired(); });
     s_.parked.push_back(parked_);
     // While parked, a client that goes away is noticed at the next re-run's write.
     parked_->async_wait([self = this->shared_from_this()](beast::error_code) {
@@ -598,7 +593,7 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
   // (its body, if any, is never read).
   void Fail(int status, std::string_view type, const std::string& message) {
     res_ = Response{};
-    ErrorResponse(res_, status, type, message);
+    res_.JsonError(status, type, message);
     res_.SetHeader("x-amzn-RequestId", NewUuid());
     keep_alive_ = false;
     drain_ = true;

@@ -307,7 +307,6 @@ int RunServe(const std::vector<std::string>& args) {
                    off.find_first_not_of("0123456789") == std::string::npos) {
                  res.file_offset = std::stoull(off);
                }
-               if (res.file_offset > 0) res.file_length = -1;
              });
   console::RegisterConsole(http);
   // Last: the S3-style artifact routes match any /<bucket>/<key>.
