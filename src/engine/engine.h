@@ -31,7 +31,9 @@
 #include "core/machine.h"
 #include "core/pipeline.h"
 #include "core/variables.h"
+#include "engine/executor.h"
 #include "engine/job.h"
+#include "engine/work_queue.h"
 #include "runner/deploy_dir.h"
 #include "runner/sandbox.h"
 #include "store/store.h"
@@ -68,6 +70,8 @@ struct EngineOptions {
   std::string artifact_s3_access_key_id;
   std::string artifact_s3_secret_access_key;
   std::string artifact_s3_session_token;
+  // Ended jobs (and their documents) are removed this long after they end.
+  double job_retention_seconds = 3600;
   // How Commands actions are confined (serve --sandbox, --action-user). With
   // kBwrap the data directory is always among the hidden directories.
   runner::SandboxOptions sandbox;
@@ -94,6 +98,22 @@ struct JobSuccess {
   std::map<std::string, std::string> output_variables;
 };
 
+// The runner pieces the engine drives; serve.cc makes the real ones
+// (MakeRunners), tests may pass fakes. Null members are made by the engine.
+struct EngineRunners {
+  EngineRunners();
+  ~EngineRunners();  // Out of line: the runner types are incomplete here.
+  EngineRunners(EngineRunners&&) noexcept;
+  EngineRunners& operator=(EngineRunners&&) noexcept;
+  std::unique_ptr<runner::ProcessLauncher> launcher;
+  std::unique_ptr<runner::ArtifactStore> artifacts;
+  std::unique_ptr<runner::GitSource> git;
+  std::unique_ptr<runner::S3Client> external_s3;  // Only with an external artifact bucket.
+};
+// The real runner pieces for `options` (data directory, artifact limits,
+// external bucket).
+EngineRunners MakeRunners(const EngineOptions& options);
+
 // A consistent copy of one pipeline for queries.
 struct Snapshot {
   store::PipelineRecord record;  // Current version.
@@ -103,11 +123,13 @@ struct Snapshot {
 class Engine {
  public:
   // `store` and `clock` must outlive the engine.
-  Engine(store::Store& store, const Clock& clock, EngineOptions options);
+  Engine(store::Store& store, const Clock& clock, EngineOptions options,
+         EngineRunners runners = {});
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
-  // Stops background work; running actions are killed (they are failed as
-  // interrupted on the next start).
+  // Stops intake, drains the work queue and joins its threads, then tears
+  // down the runner (running actions are killed; Recover fails them as
+  // interrupted on the next start, exactly as after kill -9).
   ~Engine();
 
   const EngineOptions& options() const { return options_; }
@@ -218,74 +240,93 @@ class Engine {
 
   // Test hook: waits until no action work is queued or running. False on timeout.
   bool WaitIdleForTest(double timeout_seconds);
+  // Results whose decision awaits a successful commit (retried every tick).
+  size_t PendingResultsForTest();
+  // Runs one tick now (approval expiry, job timers, pending results).
+  void TickForTest() { Tick(); }
 
  private:
   class Ids;
-  struct Task {
-    std::function<void()> fn;
+  // An action's result whose decision could not be committed yet.
+  struct PendingResult {
+    std::string pipeline;
+    core::ActionResult result;
   };
 
+  // --- commit.cc: the pipeline cache, decide-and-commit, effects.
   Result<core::PipelineState*> LoadLocked(const std::string& name);
-  // Persists what `out` changed in one transaction, then performs the effects.
-  // `extra_kv` joins the same transaction (idempotency tokens, job states).
-  Status CommitLocked(core::PipelineState& p, core::Outcome& out,
-                      std::vector<std::pair<std::string, std::string>> extra_kv = {});
+  // Persists what `out` changed in one transaction (with `extra`: new
+  // version, idempotency tokens, job documents), then performs the effects.
+  // On failure memory is dropped (reloaded from the store on next use) and
+  // no effect is performed.
+  Status CommitLocked(core::PipelineState& p, core::Outcome& out, store::Batch extra = {});
   void PerformLocked(core::PipelineState& p, const core::Effect& fx);
-  void StartCommands(core::PipelineState& p, const core::Execution& e, const core::ActionRun& r,
-                     const core::ActionDecl& a);
-  // Called (on a worker thread) when an action's work is done.
+  // Hands `work` to `x` on a worker thread; its result reaches FinishRun.
+  void StartWork(ActionExecutor* x, ActionWork work);
+  // Fails the run from a worker thread (never under the mutex).
+  void FailLater(const std::string& pipeline, const std::string& run_id, core::ActionResult r);
+  // An action's work is done: decide and commit; when the commit fails the
+  // result stays pending and the ticker retries it.
   void FinishRun(const std::string& pipeline, const std::string& run_id,
                  const core::ActionResult& result);
-  void Enqueue(std::function<void()> fn);
+  Status ApplyResultLocked(const std::string& pipeline, const std::string& run_id,
+                           const core::ActionResult& result);
+  void RetryPendingLocked();
+  ActionExecutor* ExecutorFor(const core::ActionDecl& a) const;
   bool IsJobAction(const core::ActionDecl& a) const;
+
+  // --- ticker.cc: timers and the source poller.
+  void TickerLoop();
+  void Tick();
+  void PollSources();
+
+  // --- jobs.cc: the job queue.
   // Queues a job for `a` (resolved). kInvalidArgument, and no job, when a
   // Commands action's commands cannot be rewritten (core/shell_quote.h):
   // the caller fails the run with ConfigurationError.
   Status CreateJobLocked(const core::PipelineState& p, const core::Execution& e,
                          const core::ActionRun& r, const core::ActionDecl& a,
                          const std::string& continuation_token);
-  void SaveJobLocked(const Job& job);
+  // Copies an external job's inputs to the bucket, then queues it.
+  void PublishExternalJob(const std::string& job_id);
+  Status SaveJobLocked(const Job& job);
+  void PutJobLocked(Job job);  // Into jobs_ and the access key index.
+  void EraseJobLocked(const std::string& job_id);
   void LoadJobsLocked();
+  void NotifyJobQueuedLocked();
   // The job, or JobNotFoundException. Requires mu_.
   Result<Job*> FindJobLocked(const std::string& job_id);
-  void WorkerLoop();
-  void TickerLoop();
-  void Tick();
+  // Sets j's secret and session token: derived from job_key_ (own endpoint) or
+  // the configured external bucket's; they are never stored with the job.
+  void FillJobSecretsLocked(Job& j);
+  // Job documents of the open jobs of `run_id`, failed (abandoned), for a batch.
+  void AbandonJobsLocked(const std::string& run_id, store::Batch* batch, std::vector<Job>* changed);
+  void JobTimersLocked(EpochSeconds now);
 
   store::Store& store_;
   const Clock& clock_;
   EngineOptions options_;
-  std::unique_ptr<Ids> ids_;
-  std::unique_ptr<runner::ProcessLauncher> launcher_;
+  std::unique_ptr<core::IdSource> ids_;
+  EngineRunners runners_;
   std::unique_ptr<runner::Sandbox> sandbox_;
-  std::unique_ptr<runner::ArtifactStore> artifacts_;
-  std::unique_ptr<runner::GitSource> git_;
-  std::unique_ptr<runner::S3Client> external_s3_;  // Null without an external bucket.
-  runner::PathPolicy path_policy_;                 // From options_; fixed after construction.
+  runner::PathPolicy path_policy_;  // From options_; fixed after construction.
+  std::unique_ptr<WorkQueue> queue_;
+  // Built-in executors by "Category/Provider" (owner AWS).
+  std::map<std::string, std::unique_ptr<ActionExecutor>> executors_;
 
   std::mutex mu_;  // Serializes every decision; guards the members below.
   std::map<std::string, core::PipelineState> pipelines_;  // Loaded pipelines.
-  std::map<std::string, uint64_t> processes_;             // Run id -> process id.
+  std::map<std::string, PendingResult> pending_;          // By run id.
   std::map<std::string, Job> jobs_;                       // By job id.
+  std::map<std::string, std::string> job_by_key_;         // Access key id -> job id.
   bool jobs_loaded_ = false;
   std::condition_variable jobs_cv_;  // A job was queued.
   std::function<void()> on_job_queued_;
-  std::string
-      job_key_;  // Guarded by mu_. HMAC key of job credentials (kv server/job-credential-key).
-  // Sets j's secret and session token: derived from job_key_ (own endpoint) or
-  // the configured external bucket's; they are never stored with the job.
-  void FillJobSecretsLocked(Job& j);  // Set before serving; called under mu_.
+  std::string job_key_;  // HMAC key of job credentials (kv server/job-credential-key).
 
   mutable std::mutex types_mu_;                         // Guards custom_types_.
   std::map<std::string, nlohmann::json> custom_types_;  // "Category/Provider/Version" -> doc.
 
-  std::mutex queue_mu_;               // Guards queue_, busy_, stopping_.
-  std::condition_variable queue_cv_;  // Work queued, or busy_ changed.
-  std::condition_variable stop_cv_;   // stopping_ set (wakes the ticker).
-  std::deque<std::function<void()>> queue_;
-  int busy_ = 0;  // Queued tasks plus running processes.
-  bool stopping_ = false;
-  std::vector<std::thread> workers_;
   std::thread ticker_;
 };
 

@@ -29,6 +29,7 @@ nlohmann::json JobToDoc(const Job& j) {
       {"created", j.created},
       {"dispatched", j.dispatched},
       {"acknowledged", j.acknowledged},
+      {"ended", j.ended},
       {"timeout_seconds", j.timeout_seconds},
       {"access_key_id", j.access_key_id},
       // No secret: FillJobSecretsLocked derives them again on load.
@@ -60,6 +61,7 @@ Job JobFromDoc(const nlohmann::json& d) {
   j.created = d.value("created", 0.0);
   j.dispatched = d.value("dispatched", 0.0);
   j.acknowledged = d.value("acknowledged", 0.0);
+  j.ended = d.value("ended", 0.0);
   j.timeout_seconds = d.value("timeout_seconds", 0.0);
   j.access_key_id = d.value("access_key_id", "");
   j.secret_access_key = d.value("secret_access_key", "");

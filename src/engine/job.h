@@ -19,7 +19,8 @@ namespace pw::engine {
 struct Job {
   std::string id;
   std::string nonce;
-  std::string status;  // JobStatus: Queued, Dispatched, InProgress, Succeeded, Failed, TimedOut.
+  std::string
+      status;  // JobStatus: Created, Queued, Dispatched, InProgress, Succeeded, Failed, TimedOut.
   std::string run_id;  // The action execution this job works for.
   std::string execution_id;
   std::string pipeline;
@@ -34,14 +35,17 @@ struct Job {
   EpochSeconds created = 0;
   EpochSeconds dispatched = 0;
   EpochSeconds acknowledged = 0;
+  EpochSeconds ended = 0;      // When it left the open states (removed a retention period later).
   double timeout_seconds = 0;  // Counted from acknowledgement.
   // Short-lived credentials for this job's artifacts only.
   std::string access_key_id;
   std::string secret_access_key;
   std::string session_token;
 
+  // Created: an external job whose inputs are still being copied to the bucket.
   bool Open() const {
-    return status == "Queued" || status == "Dispatched" || status == "InProgress";
+    return status == "Created" || status == "Queued" || status == "Dispatched" ||
+           status == "InProgress";
   }
   bool external = false;   // Artifacts in the configured external bucket.
   std::string key_prefix;  // Object keys below this prefix ("" on the server's own endpoint).

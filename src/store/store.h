@@ -57,6 +57,25 @@ struct ActionExecutionRow {
   nlohmann::json doc;
 };
 
+// A pipeline's next declaration version, written by Commit together with the
+// executions it changed (UpdatePipeline and rule 69 in one transaction).
+struct NewVersion {
+  std::string name;
+  int version = 0;             // Must be the stored current version + 1.
+  nlohmann::json declaration;  // Stored with its `version` member set to `version`.
+  EpochSeconds now = 0;        // The pipeline's `updated` time.
+};
+
+// Everything one engine decision changes, written by Store::Commit in one
+// transaction: all of it or none of it.
+struct Batch {
+  std::optional<NewVersion> new_version;
+  std::vector<ExecutionRow> executions;                 // Inserted or replaced.
+  std::vector<ActionExecutionRow> actions;              // Inserted or replaced.
+  std::vector<std::pair<std::string, std::string>> kv;  // Put.
+  std::vector<std::string> kv_deletes;                  // Keys removed (absent keys are fine).
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -97,6 +116,17 @@ class Store {
   virtual Status SaveBatch(const std::vector<ExecutionRow>& executions,
                            const std::vector<ActionExecutionRow>& actions,
                            const std::vector<std::pair<std::string, std::string>>& kv) = 0;
+  // TEMPORARY until both backends implement it in one transaction.
+  virtual Status Commit(const Batch& b) {
+    if (b.new_version) {
+      auto r = UpdatePipeline(b.new_version->name, b.new_version->declaration, b.new_version->now);
+      if (!r.ok()) return r.status();
+    }
+    for (const auto& k : b.kv_deletes) {
+      if (Status s = DeleteKvPrefix(k); !s.ok()) return s;
+    }
+    return SaveBatch(b.executions, b.actions, b.kv);
+  }
   Status SaveExecution(const ExecutionRow& execution,
                        const std::vector<ActionExecutionRow>& actions) {
     return SaveBatch({execution}, actions, {});

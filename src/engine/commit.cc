@@ -1,0 +1,214 @@
+// The commit path: the pipeline cache (LoadLocked), one transaction per
+// decision (CommitLocked), the effects performed only after it is durable
+// (PerformLocked hands work to executors), and results coming back
+// (FinishRun), kept pending and retried by the ticker when their commit
+// fails, so a failed commit delays a decision but never drops it.
+
+#include <atomic>
+#include <exception>
+#include <memory>
+
+#include "common/log.h"
+#include "engine/decl_json.h"
+#include "engine/engine.h"
+#include "engine/internal.h"
+#include "engine/state_json.h"
+
+namespace pw::engine {
+
+using nlohmann::json;
+
+Result<core::PipelineState*> Engine::LoadLocked(const std::string& name) {
+  auto it = pipelines_.find(name);
+  if (it != pipelines_.end()) return &it->second;
+  PW_ASSIGN_OR_RETURN(store::PipelineRecord rec, store_.GetPipeline(name, std::nullopt));
+  core::PipelineState p;
+  p.decl = DeclFromJson(rec.declaration);
+  p.decl.version = rec.version;
+  PW_ASSIGN_OR_RETURN(auto rows, store_.ListExecutions(name));
+  std::map<std::string, size_t> index;
+  for (auto r = rows.rbegin(); r != rows.rend(); ++r) {  // Oldest first.
+    index[r->id] = p.executions.size();
+    p.executions.push_back(ExecutionFromDoc(r->doc));
+  }
+  // Action runs live in their own rows (one per attempt), not in the
+  // execution document, so a commit writes only what changed.
+  PW_ASSIGN_OR_RETURN(auto runs, store_.ListActionExecutions(name, ""));
+  for (auto r = runs.rbegin(); r != runs.rend(); ++r) {
+    auto at = index.find(r->execution_id);
+    if (at == index.end()) continue;
+    core::Execution& e = p.executions[at->second];
+    if (e.FindRun(r->id) == nullptr) e.runs.push_back(RunFromDoc(r->doc));
+  }
+  PW_ASSIGN_OR_RETURN(auto runtime, store_.GetKv("pstate/" + name));
+  if (runtime.has_value()) {
+    json doc = json::parse(*runtime, nullptr, false);
+    if (!doc.is_discarded()) RuntimeFromDoc(doc, &p);
+  }
+  auto [ins, ok] = pipelines_.emplace(name, std::move(p));
+  (void)ok;
+  return &ins->second;
+}
+
+Status Engine::CommitLocked(core::PipelineState& p, core::Outcome& out, store::Batch batch) {
+  for (const auto& id : out.changed_executions) {
+    const core::Execution* e = p.FindExecution(id);
+    if (e == nullptr) continue;
+    batch.executions.push_back({e->id, e->pipeline, std::string(core::Name(e->status)), e->started,
+                                e->updated, ExecutionToDoc(*e)});
+    for (const auto& r : e->runs) {
+      if (!out.changed_runs.count(r.id)) continue;
+      batch.actions.push_back({r.id, e->id, e->pipeline, r.stage, r.action,
+                               std::string(core::Name(r.status)), r.started, r.updated,
+                               RunToDoc(r)});
+    }
+  }
+  // Jobs of abandoned runs fail in the same transaction.
+  std::vector<Job> abandoned;
+  for (const auto& fx : out.effects) {
+    if (fx.kind == core::Effect::Kind::kAbandonAction) {
+      AbandonJobsLocked(fx.run_id, &batch, &abandoned);
+    }
+  }
+  batch.kv.emplace_back("pstate/" + p.decl.name, RuntimeToDoc(p).dump());
+  Status s = store_.Commit(batch);
+  if (!s.ok()) {
+    // Memory is ahead of disk: forget it, so the next call reloads what is durable.
+    PW_LOG(Error) << "could not persist pipeline " << p.decl.name << ": " << s.ToString();
+    pipelines_.erase(p.decl.name);
+    return s;
+  }
+  for (auto& j : abandoned) PutJobLocked(std::move(j));
+  // Effects only after the decision is durable.
+  for (const auto& fx : out.effects) PerformLocked(p, fx);
+  return Status::Ok();
+}
+
+void Engine::PerformLocked(core::PipelineState& p, const core::Effect& fx) {
+  core::Execution* e = p.FindExecution(fx.execution_id);
+  core::ActionRun* r = e ? e->FindRun(fx.run_id) : nullptr;
+  if (r == nullptr) return;
+  if (fx.kind == core::Effect::Kind::kAbandonAction) {
+    for (auto& [key, x] : executors_) x->Cancel(fx.run_id);
+    return;
+  }
+  if (r->status != core::ActionStatus::kInProgress) return;
+  const core::ActionDecl* declared = FindActionDecl(p.decl, r->stage, r->action);
+  if (declared == nullptr) return;
+  // The work uses the configuration as resolved when the run started.
+  const core::ActionDecl a = WithResolvedConfiguration(*declared, *r);
+  const std::string pipeline = p.decl.name;
+  if (IsJobAction(a)) {
+    if (Status s = CreateJobLocked(p, *e, *r, a, ""); !s.ok()) {
+      FailLater(pipeline, r->id, Failure(s.message(), "", "ConfigurationError"));
+    }
+    return;
+  }
+  PW_LOG(Debug) << "start " << r->stage << "/" << r->action << " " << fx.run_id;
+  if (a.type.category == "Approval") return;  // Waits for PutApprovalResult or the timeout.
+  ActionExecutor* x = ExecutorFor(a);
+  if (x == nullptr) {
+    FailLater(pipeline, r->id,
+              Failure("Pipewright has no runner for action type " + a.type.ToString()));
+    return;
+  }
+  ActionWork w;
+  w.pipeline = pipeline;
+  w.execution_id = e->id;
+  w.run_id = r->id;
+  w.stage = r->stage;
+  w.action = r->action;
+  w.decl = a;
+  w.inputs = r->inputs;
+  if (IsCommands(a)) {
+    auto shell = ShellCommandsOf(*declared, core::VariableScope(p, *e));
+    if (!shell.ok()) {
+      FailLater(pipeline, r->id, Failure(shell.status().message(), "", "ConfigurationError"));
+      return;
+    }
+    w.commands = std::move(shell->commands);
+    w.reference_env = std::move(shell->environment);
+    if (!options_.public_url.empty()) {
+      r->external_url = options_.public_url + "/logs/" + r->id;
+      r->external_id = r->id;
+    }
+  }
+  StartWork(x, std::move(w));
+}
+
+void Engine::StartWork(ActionExecutor* x, ActionWork work) {
+  const std::string pipeline = work.pipeline;
+  const std::string run_id = work.run_id;
+  // Exactly one result per run, whatever the executor does.
+  auto reported = std::make_shared<std::atomic<bool>>(false);
+  ActionDone done = [this, pipeline, run_id, reported](const core::ActionResult& result) {
+    if (reported->exchange(true)) return;
+    FinishRun(pipeline, run_id, result);
+  };
+  queue_->Enqueue([x, work = std::move(work), done] {
+    try {
+      x->Run(work, done);
+    } catch (const std::exception& ex) {
+      done(Failure(std::string("Pipewright could not run this action: ") + ex.what()));
+    } catch (...) {
+      done(Failure("Pipewright could not run this action (unknown error)."));
+    }
+  });
+}
+
+void Engine::FailLater(const std::string& pipeline, const std::string& run_id,
+                       core::ActionResult r) {
+  queue_->Enqueue([this, pipeline, run_id, r = std::move(r)] { FinishRun(pipeline, run_id, r); });
+}
+
+Status Engine::ApplyResultLocked(const std::string& pipeline, const std::string& run_id,
+                                 const core::ActionResult& result) {
+  auto p = LoadLocked(pipeline);
+  if (!p.ok()) {
+    if (p.status().code() == StatusCode::kNotFound) return Status::Ok();  // Deleted meanwhile.
+    return p.status();
+  }
+  core::Outcome out;
+  const EpochSeconds now = clock_.Now();
+  if (Status cs = core::CompleteAction(**p, run_id, result, now, &out); !cs.ok()) {
+    PW_LOG(Debug) << "result for " << run_id << " ignored: " << cs.message();
+    return Status::Ok();  // Abandoned, or already finished.
+  }
+  core::Advance(**p, now, *ids_, &out);
+  return CommitLocked(**p, out);
+}
+
+void Engine::FinishRun(const std::string& pipeline, const std::string& run_id,
+                       const core::ActionResult& result) {
+  std::lock_guard lock(mu_);
+  Status s;
+  try {
+    s = ApplyResultLocked(pipeline, run_id, result);
+  } catch (const std::exception& ex) {
+    s = Internal(std::string("deciding on the result failed: ") + ex.what());
+  }
+  if (!s.ok()) {
+    // Durable later: the ticker retries until the commit succeeds.
+    PW_LOG(Warning) << "result of " << run_id << " kept pending: " << s.ToString();
+    pending_[run_id] = PendingResult{pipeline, result};
+  }
+}
+
+void Engine::RetryPendingLocked() {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    Status s;
+    try {
+      s = ApplyResultLocked(it->second.pipeline, it->first, it->second.result);
+    } catch (const std::exception& ex) {
+      s = Internal(ex.what());
+    }
+    if (s.ok()) {
+      PW_LOG(Info) << "pending result of " << it->first << " recorded";
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace pw::engine

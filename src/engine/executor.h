@@ -1,0 +1,114 @@
+#pragma once
+
+// ActionExecutor: how the engine runs one kind of built-in action (Commands,
+// Directory source and deploy, Git source). The engine decides under its
+// mutex that a run starts, copies what the run needs into an ActionWork and
+// hands it to the executor on a worker thread, without the mutex: unpacking
+// inputs, hashing outputs and network calls never stall other pipelines.
+// The executor reports the result once through `done`, which the engine
+// records durably (or keeps pending and retries: a result is never dropped).
+// Job actions (custom types, Commands for remote workers) and approvals have
+// no executor: they wait for an API call.
+//
+//   std::unique_ptr<ActionExecutor> x = NewCommandsExecutor(env);
+//   x->Run(work, [](const core::ActionResult& r) { ... });
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "core/execution.h"
+#include "core/machine.h"
+#include "core/pipeline.h"
+#include "runner/deploy_dir.h"
+#include "runner/sandbox.h"
+
+namespace pw::runner {
+class ArtifactStore;
+class GitSource;
+class ProcessLauncher;
+}  // namespace pw::runner
+
+namespace pw::engine {
+
+class WorkQueue;
+
+// One action run's work, copied under the engine mutex. Plain value.
+struct ActionWork {
+  std::string pipeline;
+  std::string execution_id;
+  std::string run_id;
+  std::string stage;
+  std::string action;
+  // The action as declared, with the configuration and environment resolved
+  // when the run started (variables substituted).
+  core::ActionDecl decl;
+  std::map<std::string, std::string> inputs;  // Input artifact name -> revision.
+  // Commands: the commands rewritten for the shell and the values of their
+  // references (core/shell_quote.h), resolved under the mutex.
+  std::vector<std::string> commands;
+  std::vector<std::pair<std::string, std::string>> reference_env;
+};
+
+using ActionDone = std::function<void(const core::ActionResult&)>;
+
+class ActionExecutor {
+ public:
+  virtual ~ActionExecutor() = default;
+  // Starts `work`. Called on an engine worker thread without the engine
+  // mutex; may block on I/O. Calls `done` exactly once, now or later from
+  // any thread, unless the engine stops first (then the run stays InProgress
+  // for Recover). Must not throw; the engine turns an escaping exception into
+  // a Failed run anyway.
+  virtual void Run(const ActionWork& work, ActionDone done) = 0;
+  // The run was abandoned (its result will be ignored): end its process, if
+  // any, now or as soon as it starts. Any thread.
+  virtual void Cancel(const std::string& run_id) { (void)run_id; }
+};
+
+// What executors share; references outlive the executors.
+struct ExecutorEnv {
+  std::string data_dir;  // work/<run>, logs/<run>.log below it.
+  const Clock* clock = nullptr;
+  WorkQueue* queue = nullptr;
+  runner::ProcessLauncher* launcher = nullptr;
+  runner::ArtifactStore* artifacts = nullptr;
+  runner::GitSource* git = nullptr;
+  const runner::PathPolicy* path_policy = nullptr;
+  const runner::Sandbox* sandbox = nullptr;
+  std::optional<runner::ActionUser> action_user;
+  double kill_grace_seconds = 5;
+
+  std::string LogPath(const std::string& run_id) const {
+    return data_dir + "/logs/" + run_id + ".log";
+  }
+  std::string WorkDir(const std::string& run_id) const { return data_dir + "/work/" + run_id; }
+};
+
+std::unique_ptr<ActionExecutor> NewCommandsExecutor(const ExecutorEnv& env);
+std::unique_ptr<ActionExecutor> NewDirectorySourceExecutor(const ExecutorEnv& env);
+std::unique_ptr<ActionExecutor> NewDirectoryDeployExecutor(const ExecutorEnv& env);
+std::unique_ptr<ActionExecutor> NewGitSourceExecutor(const ExecutorEnv& env);
+
+// A Failed result: JobFailed unless `code` says otherwise; the summary is the
+// message unless given.
+core::ActionResult Failure(std::string message, std::string summary = {},
+                           std::string code = "JobFailed");
+
+// The local path rules (runner/deploy_dir.h) for one action whose
+// configuration `config` is resolved (or has no variables); with
+// `skip_unresolved`, values holding #{ are skipped. OK for other types.
+Status CheckActionPaths(const core::ActionDecl& a, const std::map<std::string, std::string>& config,
+                        const runner::PathPolicy& policy, bool skip_unresolved);
+
+bool IsBuiltin(const core::ActionDecl& a, const char* category, const char* provider);
+inline bool IsCommands(const core::ActionDecl& a) {
+  return a.type.owner == "AWS" && a.type.provider == "Commands";
+}
+
+}  // namespace pw::engine

@@ -1,0 +1,249 @@
+// The engine's operations on pipelines and executions: each takes the mutex,
+// loads the pipeline (cached), asks core for the decision and commits it in
+// one transaction (commit.cc) before any effect.
+
+#include <set>
+
+#include "common/log.h"
+#include "engine/decl_json.h"
+#include "engine/engine.h"
+#include "engine/internal.h"
+
+namespace pw::engine {
+
+using nlohmann::json;
+
+Result<store::PipelineRecord> Engine::CreatePipeline(const json& pipeline,
+                                                     const std::vector<store::Tag>& tags,
+                                                     const std::string& caller) {
+  json decl = NormalizeDeclaration(pipeline);
+  core::PipelineDecl d = DeclFromJson(decl);
+  PW_RETURN_IF_ERROR(core::ValidateStructure(
+      d, [this](const core::ActionTypeId& id) { return ActionTypeKnown(id); }));
+  PW_RETURN_IF_ERROR(CheckRequiredConfiguration(
+      d, [this](const core::ActionTypeId& id) { return FindCustomActionType(id); }));
+  PW_RETURN_IF_ERROR(CheckActionData(d, path_policy_));
+  PW_ASSIGN_OR_RETURN(auto rec, [&] {
+    std::lock_guard lock(mu_);
+    pipelines_.erase(d.name);
+    return store_.CreatePipeline(d.name, PipelineArn(d.name), decl, tags, clock_.Now(),
+                                 options_.max_pipelines);
+  }());
+  if (options_.start_on_create) {
+    auto id = StartExecution(d.name, "", caller, "CreatePipeline");
+    if (!id.ok())
+      PW_LOG(Warning) << "first execution of " << d.name << ": " << id.status().ToString();
+  }
+  return rec;
+}
+
+Result<store::PipelineRecord> Engine::UpdatePipeline(const json& incoming) {
+  // Rule 9: a secret sent back as "****" keeps the stored value (same stage
+  // and action names; a renamed stage loses it).
+  json pipeline = incoming;
+  if (auto cur = store_.GetPipeline(incoming.value("name", ""), std::nullopt); cur.ok()) {
+    for (auto& s : pipeline["stages"]) {
+      for (auto& a : s["actions"]) {
+        if (!a.contains("configuration")) continue;
+        for (auto& [key, value] : a["configuration"].items()) {
+          if (value != kMasked) continue;
+          for (const auto& os : cur->declaration.value("stages", json::array())) {
+            if (os.value("name", "") != s.value("name", "")) continue;
+            for (const auto& oa : os.value("actions", json::array())) {
+              if (oa.value("name", "") == a.value("name", "") && oa.contains("configuration") &&
+                  oa["configuration"].contains(key)) {
+                value = oa["configuration"][key];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  json decl = NormalizeDeclaration(pipeline);
+  core::PipelineDecl d = DeclFromJson(decl);
+  PW_RETURN_IF_ERROR(core::ValidateStructure(
+      d, [this](const core::ActionTypeId& id) { return ActionTypeKnown(id); }));
+  PW_RETURN_IF_ERROR(CheckRequiredConfiguration(
+      d, [this](const core::ActionTypeId& id) { return FindCustomActionType(id); }));
+  PW_RETURN_IF_ERROR(CheckActionData(d, path_policy_));
+  std::lock_guard lock(mu_);
+  auto p = LoadLocked(d.name);
+  if (!p.ok()) return p.status();
+  PW_ASSIGN_OR_RETURN(store::PipelineRecord rec, store_.GetPipeline(d.name, std::nullopt));
+  const EpochSeconds now = clock_.Now();
+  // The new version and rule 69's cancellations of running executions are
+  // one transaction: both happen or neither does.
+  rec.version += 1;
+  rec.updated = now;
+  decl["version"] = rec.version;
+  rec.declaration = decl;
+  d.version = rec.version;
+  store::Batch batch;
+  batch.new_version = store::NewVersion{d.name, rec.version, decl, now};
+  core::Outcome out;
+  core::ApplyNewVersion(**p, d, now, &out);
+  core::Advance(**p, now, *ids_, &out);
+  PW_RETURN_IF_ERROR(CommitLocked(**p, out, std::move(batch)));
+  return rec;
+}
+
+Status Engine::DeletePipeline(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto p = LoadLocked(name);
+  if (!p.ok()) return p.status();
+  PW_RETURN_IF_ERROR(store_.DeletePipeline(name));
+  // Abandon running work: processes, open jobs; forget tokens and poll state.
+  // The pipeline is gone whatever follows: a failure below is logged, and
+  // open jobs left behind are refused results and time out.
+  for (const auto& e : (*p)->executions) {
+    for (const auto& r : e.runs) {
+      if (r.status != core::ActionStatus::kInProgress) continue;
+      for (auto& [key, x] : executors_) x->Cancel(r.id);
+    }
+  }
+  pipelines_.erase(name);
+  LoadJobsLocked();
+  store::Batch batch;
+  std::vector<Job> abandoned;
+  for (const auto& [id, job] : jobs_) {
+    if (job.pipeline == name && job.Open()) AbandonJobsLocked(job.run_id, &batch, &abandoned);
+  }
+  Status s = batch.kv.empty() ? Status::Ok() : store_.Commit(batch);
+  if (s.ok()) {
+    for (auto& j : abandoned) PutJobLocked(std::move(j));
+  }
+  for (const std::string& prefix : {"token/" + name + "/", "poll/" + name + "/"}) {
+    if (Status d = store_.DeleteKvPrefix(prefix); !d.ok() && s.ok()) s = d;
+  }
+  if (!s.ok()) PW_LOG(Error) << "deleted pipeline " << name << ", but: " << s.ToString();
+  return Status::Ok();
+}
+
+Result<std::string> Engine::StartExecution(const std::string& pipeline,
+                                           const std::string& client_token,
+                                           const std::string& caller,
+                                           const std::string& trigger_type,
+                                           const core::Variables& variables) {
+  std::lock_guard lock(mu_);
+  PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
+  const std::string token_key = "token/" + pipeline + "/" + client_token;
+  if (!client_token.empty()) {
+    PW_ASSIGN_OR_RETURN(auto seen, store_.GetKv(token_key));
+    if (seen.has_value()) return *seen;  // Rule 14: idempotent.
+  }
+  PW_ASSIGN_OR_RETURN(core::Variables resolved, core::ExecutionVariables(p->decl, variables));
+  core::Outcome out;
+  const EpochSeconds now = clock_.Now();
+  core::Execution& e = core::StartExecution(*p, trigger_type, caller, now, *ids_, &out);
+  e.variables = std::move(resolved);
+  const std::string id = e.id;
+  core::Advance(*p, now, *ids_, &out);
+  store::Batch batch;
+  if (!client_token.empty()) batch.kv.emplace_back(token_key, id);
+  PW_RETURN_IF_ERROR(CommitLocked(*p, out, std::move(batch)));  // Token and start together.
+  return id;
+}
+
+Status Engine::StopExecution(const std::string& pipeline, const std::string& execution_id,
+                             bool abandon, const std::string& reason) {
+  std::lock_guard lock(mu_);
+  PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
+  core::Outcome out;
+  const EpochSeconds now = clock_.Now();
+  PW_RETURN_IF_ERROR(core::StopExecution(*p, execution_id, abandon, reason, now, &out));
+  core::Advance(*p, now, *ids_, &out);
+  return CommitLocked(*p, out);
+}
+
+Result<core::RetryPlan> Engine::PlanRetry(const std::string& pipeline, const std::string& stage,
+                                          const std::string& execution_id, core::RetryMode mode) {
+  std::lock_guard lock(mu_);
+  PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
+  return core::PlanRetry(*p, execution_id, stage, mode);
+}
+
+Result<core::RetryPlan> Engine::RetryStage(const std::string& pipeline, const std::string& stage,
+                                           const std::string& execution_id, core::RetryMode mode) {
+  std::lock_guard lock(mu_);
+  PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
+  core::Outcome out;
+  const EpochSeconds now = clock_.Now();
+  PW_ASSIGN_OR_RETURN(core::RetryPlan plan,
+                      core::RetryStage(*p, execution_id, stage, mode, core::RetryTrigger::kManual,
+                                       now, *ids_, &out));
+  core::Advance(*p, now, *ids_, &out);
+  PW_RETURN_IF_ERROR(CommitLocked(*p, out));
+  return plan;
+}
+
+Result<std::string> Engine::RollbackStage(const std::string& pipeline, const std::string& stage,
+                                          const std::string& target_execution_id) {
+  std::lock_guard lock(mu_);
+  PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
+  core::Outcome out;
+  const EpochSeconds now = clock_.Now();
+  PW_ASSIGN_OR_RETURN(std::string id, core::StartRollback(*p, stage, target_execution_id,
+                                                          "ManualRollback", now, *ids_, &out));
+  core::Advance(*p, now, *ids_, &out);
+  PW_RETURN_IF_ERROR(CommitLocked(*p, out));
+  return id;
+}
+
+Status Engine::SetTransition(const std::string& pipeline, const std::string& stage, bool enabled,
+                             const std::string& reason, const std::string& caller) {
+  std::lock_guard lock(mu_);
+  PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
+  const EpochSeconds now = clock_.Now();
+  PW_RETURN_IF_ERROR(core::SetTransition(*p, stage, enabled, reason, caller, now));
+  core::Outcome out;
+  core::Advance(*p, now, *ids_, &out);
+  return CommitLocked(*p, out);
+}
+
+Result<EpochSeconds> Engine::PutApproval(const std::string& pipeline, const std::string& stage,
+                                         const std::string& action, const std::string& token,
+                                         bool approved, const std::string& summary,
+                                         const std::string& caller) {
+  std::lock_guard lock(mu_);
+  PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
+  PW_ASSIGN_OR_RETURN(std::string run_id, core::FindApprovalRun(*p, stage, action, token));
+  core::ActionResult r;
+  r.status = approved ? core::ActionStatus::kSucceeded : core::ActionStatus::kFailed;
+  r.summary = summary;
+  r.updated_by = caller;
+  if (!approved) {
+    r.error_code = "JobFailed";
+    r.error_message = "Rejected by " + caller + (summary.empty() ? "" : ": " + summary);
+  }
+  core::Outcome out;
+  const EpochSeconds now = clock_.Now();
+  PW_RETURN_IF_ERROR(core::CompleteAction(*p, run_id, r, now, &out));
+  core::Advance(*p, now, *ids_, &out);
+  PW_RETURN_IF_ERROR(CommitLocked(*p, out));
+  return now;
+}
+
+Result<Snapshot> Engine::GetSnapshot(const std::string& pipeline, bool current_only) {
+  std::lock_guard lock(mu_);
+  auto p = LoadLocked(pipeline);
+  if (!p.ok()) {
+    if (p.status().code() == StatusCode::kNotFound) return NotFoundPipeline(pipeline);
+    return p.status();
+  }
+  PW_ASSIGN_OR_RETURN(auto rec, store_.GetPipeline(pipeline, std::nullopt));
+  if (!current_only) return Snapshot{std::move(rec), **p};
+  const core::PipelineState& full = **p;
+  Snapshot snap{std::move(rec), {}};
+  snap.state.decl = full.decl;
+  snap.state.transitions = full.transitions;
+  snap.state.stage_latest = full.stage_latest;
+  std::set<std::string> latest;
+  for (const auto& [stage, id] : full.stage_latest) latest.insert(id);
+  for (const auto& e : full.executions) {
+    if (e.Active() || latest.count(e.id)) snap.state.executions.push_back(e);
+  }
+  return snap;
+}
+
+}  // namespace pw::engine

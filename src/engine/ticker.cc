@@ -1,0 +1,123 @@
+// The ticker: once a second it retries results whose commit failed, runs the
+// job timers (requeue, time out, remove ended jobs), expires approvals, and
+// every source_poll_seconds polls followed Git branches. An exception here is
+// logged and the ticker carries on: it must never end the server.
+
+#include <exception>
+
+#include "common/log.h"
+#include "engine/engine.h"
+#include "engine/internal.h"
+#include "runner/git_source.h"
+
+namespace pw::engine {
+
+void Engine::TickerLoop() {
+  double since_poll = 0;
+  while (!queue_->WaitStopped(1.0)) {
+    try {
+      Tick();
+    } catch (const std::exception& ex) {
+      PW_LOG(Error) << "engine tick failed: " << ex.what();
+    }
+    since_poll += 1;
+    if (options_.source_poll_seconds > 0 && since_poll >= options_.source_poll_seconds) {
+      since_poll = 0;
+      try {
+        PollSources();
+      } catch (const std::exception& ex) {
+        PW_LOG(Error) << "source poll failed: " << ex.what();
+      }
+    }
+  }
+}
+
+void Engine::Tick() {
+  std::lock_guard lock(mu_);
+  const EpochSeconds now = clock_.Now();
+  RetryPendingLocked();
+  JobTimersLocked(now);
+  // Approvals without an answer in time fail. By name: a failed commit drops
+  // the pipeline from pipelines_ (the next tick decides again).
+  std::vector<std::string> names;
+  for (const auto& [name, state] : pipelines_) names.push_back(name);
+  for (const auto& name : names) {
+    auto it = pipelines_.find(name);
+    if (it == pipelines_.end()) continue;
+    core::PipelineState& p = it->second;
+    core::Outcome out;
+    for (auto& e : p.executions) {
+      if (!e.Active()) continue;
+      for (auto& r : e.runs) {
+        if (r.status != core::ActionStatus::kInProgress || r.token.empty()) continue;
+        if (now - r.started < options_.approval_timeout_seconds) continue;
+        core::ActionResult res = Failure("The approval timed out without a response.");
+        (void)core::CompleteAction(p, r.id, res, now, &out);
+      }
+    }
+    if (out.changed_executions.empty()) continue;
+    core::Advance(p, now, *ids_, &out);
+    if (Status s = CommitLocked(p, out); !s.ok()) {
+      PW_LOG(Warning) << "approval timeouts of " << name << " wait for the next tick";
+    }
+  }
+}
+
+void Engine::PollSources() {
+  // Git polling: start an execution when a followed branch moves. Reading the
+  // branches happens without the mutex.
+  std::vector<std::string> names;
+  if (auto all = store_.ListPipelines(); all.ok()) {
+    for (const auto& rec : *all) names.push_back(rec.name);
+  }
+  for (const auto& name : names) {
+    std::vector<core::ActionDecl> sources;
+    {
+      std::lock_guard lock(mu_);
+      auto p = LoadLocked(name);
+      if (!p.ok() || (*p)->decl.stages.empty()) continue;
+      for (const auto& a : (*p)->decl.stages[0].actions) {
+        auto poll = a.configuration.find("PollForSourceChanges");
+        if (a.type.provider == "Git" &&
+            (poll == a.configuration.end() || poll->second != "false")) {
+          sources.push_back(a);
+        }
+      }
+    }
+    for (const auto& a : sources) {
+      auto repo = a.configuration.find("RepositoryPath");
+      auto branch = a.configuration.find("BranchName");
+      if (repo == a.configuration.end()) continue;
+      auto head = runners_.git->ResolveHead(
+          repo->second, branch == a.configuration.end() ? "main" : branch->second);
+      if (!head.ok()) continue;
+      const std::string key = "poll/" + name + "/" + a.name;
+      auto seen = store_.GetKv(key);
+      if (!seen.ok()) continue;
+      // Baseline: the last revision seen by the poller, else the last one
+      // the pipeline ran; with neither, remember the head and wait.
+      std::string baseline = seen->value_or("");
+      if (baseline.empty()) {
+        std::lock_guard lock(mu_);
+        auto p = LoadLocked(name);
+        if (p.ok()) {
+          for (const auto& e : (*p)->executions) {
+            for (const auto& r : e.runs) {
+              if (r.action == a.name && !r.revision_id.empty()) baseline = r.revision_id;
+            }
+          }
+        }
+      }
+      if (baseline == head->commit_id) {
+        if (!seen->has_value()) (void)store_.PutKv(key, head->commit_id);
+        continue;
+      }
+      if (Status s = store_.PutKv(key, head->commit_id); !s.ok()) continue;  // Next poll.
+      if (baseline.empty()) continue;  // Never ran and never seen: just remember.
+      PW_LOG(Info) << "branch moved for " << name << "/" << a.name << ": starting";
+      (void)StartExecution(name, "", "Pipewright source poller", "PollForSourceChanges");
+    }
+  }
+}
+
+}  // namespace pw::engine

@@ -1,0 +1,55 @@
+#pragma once
+
+// WorkQueue: the engine's worker threads. Tasks run in FIFO order on a fixed
+// number of threads, outside the engine mutex: unpacking inputs, hashing
+// outputs, network calls, then a short decide-and-commit under the mutex.
+// A Hold counts outside work (a running process) as busy, so WaitIdle waits
+// for it too. Stop() drains the queue (queued tasks still run), then joins;
+// after Stop, Enqueue refuses tasks, so results of work that ends later are
+// dropped and their runs stay InProgress for Recover, exactly as after kill -9.
+// An exception escaping a task is logged, never ends the thread. Thread-safe.
+//
+//   WorkQueue q(2);
+//   q.Enqueue([] { ... });
+//   q.Stop();  // Drains and joins; also done by the destructor.
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace pw::engine {
+
+class WorkQueue {
+ public:
+  explicit WorkQueue(int threads);
+  WorkQueue(const WorkQueue&) = delete;
+  WorkQueue& operator=(const WorkQueue&) = delete;
+  ~WorkQueue();
+
+  // Queues `fn`; false (and `fn` dropped) once stopping.
+  bool Enqueue(std::function<void()> fn);
+  // Outside work begins / ends (e.g. a process runs): busy for WaitIdle.
+  void Hold();
+  void Release();
+  // Waits until nothing is queued, running or held. False on timeout.
+  bool WaitIdle(double timeout_seconds);
+  // Waits up to `seconds` for Stop(); true once stopping (for periodic loops).
+  bool WaitStopped(double seconds);
+  // Refuses new tasks, runs what is queued, joins the threads. Idempotent.
+  void Stop();
+
+ private:
+  void Loop();
+
+  std::mutex mu_;
+  std::condition_variable cv_;  // Work queued, busy_ changed, or stopping.
+  std::deque<std::function<void()>> queue_;
+  int busy_ = 0;  // Queued and running tasks plus holds.
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace pw::engine
