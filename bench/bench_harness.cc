@@ -151,25 +151,23 @@ Status TimingStore::DeleteKvPrefix(const std::string& prefix) {
 
 #undef PW_TIMED
 
-Status TimingStore::SaveBatch(const std::vector<store::ExecutionRow>& executions,
-                              const std::vector<store::ActionExecutionRow>& actions,
-                              const std::vector<std::pair<std::string, std::string>>& kv) {
+Status TimingStore::Commit(const store::Batch& batch) {
   // The inner store dumps each doc itself; measuring the size here costs one
   // more dump (outside the timed region, but on the engine's thread).
   size_t bytes = 0;
   if (measure_bytes_) {
-    for (const auto& e : executions) bytes += e.doc.dump().size();
-    for (const auto& a : actions) bytes += a.doc.dump().size();
-    for (const auto& [k, v] : kv) bytes += v.size();
+    for (const auto& e : batch.executions) bytes += e.doc.dump().size();
+    for (const auto& a : batch.actions) bytes += a.doc.dump().size();
+    for (const auto& [k, v] : batch.kv) bytes += v.size();
   }
   const double t0 = MonoNow();
-  Status s = inner_->SaveBatch(executions, actions, kv);
+  Status s = inner_->Commit(batch);
   Record(StoreCall{"SaveBatch", MonoNow() - t0, bytes,
-                   executions.size() + actions.size() + kv.size()});
+                   batch.executions.size() + batch.actions.size() + batch.kv.size()});
   if (s.ok()) {
     {
       std::lock_guard lock(mu_);
-      for (const auto& e : executions) status_[e.id] = e.status;
+      for (const auto& e : batch.executions) status_[e.id] = e.status;
     }
     status_cv_.notify_all();
   }

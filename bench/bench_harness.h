@@ -68,11 +68,11 @@ class TimingStore final : public store::Store {
   // Returns and clears the calls recorded so far.
   std::vector<StoreCall> TakeCalls();
 
-  // When on, SaveBatch also records doc_bytes. Off by default: measuring
+  // When on, Commit also records doc_bytes. Off by default: measuring
   // dumps every doc once more, inside the engine's critical path.
   void set_measure_bytes(bool on) { measure_bytes_ = on; }
 
-  // Blocks until a SaveBatch has durably written execution `id` with a
+  // Blocks until a Commit has durably written execution `id` with a
   // status other than InProgress/Stopping, or `timeout_seconds` pass. Returns
   // the last status written for it ("" if none). Wakes on the store's own
   // condition variable, so waiting takes nothing from the engine.
@@ -91,9 +91,8 @@ class TimingStore final : public store::Store {
   Result<std::vector<store::Tag>> ListTags(const std::string& arn) override;
   Status TagResource(const std::string& arn, const std::vector<store::Tag>& tags) override;
   Status UntagResource(const std::string& arn, const std::vector<std::string>& keys) override;
-  Status SaveBatch(const std::vector<store::ExecutionRow>& executions,
-                   const std::vector<store::ActionExecutionRow>& actions,
-                   const std::vector<std::pair<std::string, std::string>>& kv) override;
+  // Recorded under "SaveBatch", the name the benchmarks look for.
+  Status Commit(const store::Batch& batch) override;
   Result<std::vector<store::ExecutionRow>> ListExecutions(const std::string& pipeline) override;
   Result<std::vector<store::ActionExecutionRow>> ListActionExecutions(
       const std::string& pipeline, const std::string& execution_id) override;

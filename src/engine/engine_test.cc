@@ -46,12 +46,15 @@ class TestClock final : public Clock {
   std::atomic<double> now_{1'700'000'000.0};
 };
 
-// A Store that forwards to a real store and can be told to fail SaveBatch,
-// to see what the engine leaves behind when a commit fails.
+// A Store that forwards to a real store and can be told to fail Commit (and
+// so SaveBatch, which goes through it), to see what the engine leaves behind
+// when a commit fails.
 class FaultyStore final : public store::Store {
  public:
   explicit FaultyStore(store::Store& real) : real_(real) {}
-  std::atomic<bool> fail_save_batch{false};
+  std::atomic<bool> fail_save_batch{false};  // Every Commit fails while set.
+  // When >= 0: that many more Commits go through, then every later one fails.
+  std::atomic<int> fail_commits_after{-1};
 
   Result<store::PipelineRecord> CreatePipeline(const std::string& name, const std::string& arn,
                                                json declaration,
@@ -80,11 +83,9 @@ class FaultyStore final : public store::Store {
   Status UntagResource(const std::string& arn, const std::vector<std::string>& keys) override {
     return real_.UntagResource(arn, keys);
   }
-  Status SaveBatch(const std::vector<store::ExecutionRow>& executions,
-                   const std::vector<store::ActionExecutionRow>& actions,
-                   const std::vector<std::pair<std::string, std::string>>& kv) override {
-    if (fail_save_batch) return Unavailable("injected: database is locked");
-    return real_.SaveBatch(executions, actions, kv);
+  Status Commit(const store::Batch& batch) override {
+    if (fail_save_batch || !TakeAllowedCommit()) return Unavailable("injected: database is locked");
+    return real_.Commit(batch);
   }
   Result<std::vector<store::ExecutionRow>> ListExecutions(const std::string& pipeline) override {
     return real_.ListExecutions(pipeline);
@@ -106,6 +107,14 @@ class FaultyStore final : public store::Store {
   }
 
  private:
+  // False once fail_commits_after has counted down to 0.
+  bool TakeAllowedCommit() {
+    int left = fail_commits_after.load();
+    while (left > 0 && !fail_commits_after.compare_exchange_weak(left, left - 1)) {
+    }
+    return left != 0;
+  }
+
   store::Store& real_;
 };
 

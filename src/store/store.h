@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -72,8 +73,12 @@ struct Batch {
   std::optional<NewVersion> new_version;
   std::vector<ExecutionRow> executions;                 // Inserted or replaced.
   std::vector<ActionExecutionRow> actions;              // Inserted or replaced.
-  std::vector<std::pair<std::string, std::string>> kv;  // Put.
-  std::vector<std::string> kv_deletes;                  // Keys removed (absent keys are fine).
+  std::vector<std::pair<std::string, std::string>> kv;  // Put, after the rows above.
+  std::vector<std::string> kv_deletes;                  // Removed last (absent keys are fine).
+  bool empty() const {
+    return !new_version && executions.empty() && actions.empty() && kv.empty() &&
+           kv_deletes.empty();
+  }
 };
 
 class Store {
@@ -88,8 +93,10 @@ class Store {
                                                 const std::vector<Tag>& tags, EpochSeconds now,
                                                 int max_pipelines) = 0;
 
-  // Stores `declaration` as the next version (current + 1) and returns it.
-  // kNotFound (PipelineNotFoundException) if the pipeline does not exist.
+  // Stores `declaration` as the next version (current + 1, whatever it is by
+  // then) and returns it. kNotFound (PipelineNotFoundException) if the
+  // pipeline does not exist. Commit with a NewVersion does the same together
+  // with the executions it changes, and refuses a version it did not expect.
   virtual Result<PipelineRecord> UpdatePipeline(const std::string& name, nlohmann::json declaration,
                                                 EpochSeconds now) = 0;
 
@@ -111,25 +118,32 @@ class Store {
   virtual Status TagResource(const std::string& arn, const std::vector<Tag>& tags) = 0;
   virtual Status UntagResource(const std::string& arn, const std::vector<std::string>& keys) = 0;
 
-  // Executions. Writes the execution documents, the action execution rows
-  // (inserted or replaced) and the key/value pairs in one transaction.
-  virtual Status SaveBatch(const std::vector<ExecutionRow>& executions,
-                           const std::vector<ActionExecutionRow>& actions,
-                           const std::vector<std::pair<std::string, std::string>>& kv) = 0;
-  // TEMPORARY until both backends implement it in one transaction.
-  virtual Status Commit(const Batch& b) {
-    if (b.new_version) {
-      auto r = UpdatePipeline(b.new_version->name, b.new_version->declaration, b.new_version->now);
-      if (!r.ok()) return r.status();
-    }
-    for (const auto& k : b.kv_deletes) {
-      if (Status s = DeleteKvPrefix(k); !s.ok()) return s;
-    }
-    return SaveBatch(b.executions, b.actions, b.kv);
+  // Writes `batch` in one transaction, in this order: the new version, the
+  // executions, the action executions, the key/value puts, the key deletes.
+  // With new_version: kNotFound (PipelineNotFoundException) if the pipeline
+  // does not exist; kAborted (ConcurrentModificationException) if the stored
+  // current version is not new_version->version - 1 (another writer got there
+  // first: reload and decide again). Database errors are kUnavailable. On any
+  // error nothing of `batch` is written. An empty batch writes nothing and is OK.
+  virtual Status Commit(const Batch& batch) = 0;
+
+  // Conveniences over Commit (they copy the rows into a Batch; new code builds
+  // the Batch itself).
+  Status SaveBatch(const std::vector<ExecutionRow>& executions,
+                   const std::vector<ActionExecutionRow>& actions,
+                   const std::vector<std::pair<std::string, std::string>>& kv) {
+    Batch batch;
+    batch.executions = executions;
+    batch.actions = actions;
+    batch.kv = kv;
+    return Commit(batch);
   }
   Status SaveExecution(const ExecutionRow& execution,
                        const std::vector<ActionExecutionRow>& actions) {
-    return SaveBatch({execution}, actions, {});
+    Batch batch;
+    batch.executions = {execution};
+    batch.actions = actions;
+    return Commit(batch);
   }
   // Executions of `pipeline`, newest first. Empty pipeline = every pipeline.
   virtual Result<std::vector<ExecutionRow>> ListExecutions(const std::string& pipeline) = 0;
@@ -140,6 +154,12 @@ class Store {
   // Small key/value state (idempotency tokens, transition states).
   virtual Result<std::optional<std::string>> GetKv(const std::string& key) = 0;
   virtual Status PutKv(const std::string& key, const std::string& value) = 0;
+  // Removes `key`; OK if it is absent. A Commit of one kv_delete.
+  Status DeleteKv(const std::string& key) {
+    Batch batch;
+    batch.kv_deletes = {key};
+    return Commit(batch);
+  }
   virtual Status DeleteKvPrefix(const std::string& prefix) = 0;
   // Every pair whose key starts with `prefix`, sorted by key.
   virtual Result<std::vector<std::pair<std::string, std::string>>> ListKv(

@@ -150,6 +150,18 @@ nlohmann::json ParseDoc(const std::string& s) {
   return j.is_discarded() ? nlohmann::json::object() : j;
 }
 
+Status PipelineNotFound(const std::string& name) {
+  return NotFound("The pipeline '" + name + "' was not found; check its name with list-pipelines.",
+                  "PipelineNotFoundException");
+}
+
+Status VersionConflict(const std::string& name, int version, int current) {
+  return Aborted("Pipeline '" + name + "' was changed by another update: version " +
+                     std::to_string(version) + " cannot follow its current version " +
+                     std::to_string(current) + "; get the pipeline again and retry.",
+                 "ConcurrentModificationException");
+}
+
 void IgnoreNotice(void*, const char*) {}
 
 class PostgresStore final : public Store {
@@ -213,7 +225,7 @@ class PostgresStore final : public Store {
                                "updated) VALUES ($1, $2, 1, $3, $4)",
                                {name, arn, now, now})
                              .status());
-      PW_RETURN_IF_ERROR(InsertVersion(name, 1, declaration, now));
+      PW_RETURN_IF_ERROR(InsertVersion(name, 1, declaration.dump(), now));
       return PutTags(arn, tags);
     });
     if (!s.ok()) return s;
@@ -230,11 +242,7 @@ class PostgresStore final : public Store {
       rec.updated = now;
       declaration["version"] = rec.version;
       rec.declaration = declaration;
-      PW_RETURN_IF_ERROR(
-          Query("UPDATE pipelines SET current_version = $1, updated = $2 WHERE name = $3",
-                {rec.version, now, name})
-              .status());
-      return InsertVersion(name, rec.version, declaration, now);
+      return PutNewVersion({name, rec.version, {}, now}, declaration.dump());
     });
     if (!s.ok()) return s;
     return rec;
@@ -317,17 +325,25 @@ class PostgresStore final : public Store {
     });
   }
 
-  Status SaveBatch(const std::vector<ExecutionRow>& executions,
-                   const std::vector<ActionExecutionRow>& actions,
-                   const std::vector<std::pair<std::string, std::string>>& kv) override {
-    std::lock_guard lock(mu_);
-    // Serialize the documents once, not once per attempt.
+  Status Commit(const Batch& batch) override {
+    if (batch.empty()) return Status::Ok();
+    // Serialize the documents once, not once per attempt, and outside the lock.
+    std::string declaration_doc;
+    if (batch.new_version) {
+      nlohmann::json decl = batch.new_version->declaration;
+      decl["version"] = batch.new_version->version;
+      declaration_doc = decl.dump();
+    }
     std::vector<std::string> execution_docs, action_docs;
-    for (const auto& e : executions) execution_docs.push_back(e.doc.dump());
-    for (const auto& a : actions) action_docs.push_back(a.doc.dump());
+    for (const auto& e : batch.executions) execution_docs.push_back(e.doc.dump());
+    for (const auto& a : batch.actions) action_docs.push_back(a.doc.dump());
+    std::lock_guard lock(mu_);
     return Run(Mode::kTransaction, [&]() -> Status {
-      for (size_t i = 0; i < executions.size(); ++i) {
-        const ExecutionRow& e = executions[i];
+      if (batch.new_version) {
+        PW_RETURN_IF_ERROR(PutNewVersion(*batch.new_version, declaration_doc));
+      }
+      for (size_t i = 0; i < batch.executions.size(); ++i) {
+        const ExecutionRow& e = batch.executions[i];
         PW_RETURN_IF_ERROR(
             Query("INSERT INTO executions (id, pipeline, status, started, updated, doc) "
                   "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET "
@@ -335,8 +351,8 @@ class PostgresStore final : public Store {
                   {e.id, e.pipeline, e.status, e.started, e.updated, execution_docs[i]})
                 .status());
       }
-      for (size_t i = 0; i < actions.size(); ++i) {
-        const ActionExecutionRow& a = actions[i];
+      for (size_t i = 0; i < batch.actions.size(); ++i) {
+        const ActionExecutionRow& a = batch.actions[i];
         PW_RETURN_IF_ERROR(
             Query("INSERT INTO action_executions (id, execution_id, pipeline, stage, action, "
                   "status, started, updated, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
@@ -346,7 +362,10 @@ class PostgresStore final : public Store {
                    a.updated, action_docs[i]})
                 .status());
       }
-      for (const auto& [k, v] : kv) PW_RETURN_IF_ERROR(Upsert(k, v));
+      for (const auto& [k, v] : batch.kv) PW_RETURN_IF_ERROR(Upsert(k, v));
+      for (const auto& k : batch.kv_deletes) {
+        PW_RETURN_IF_ERROR(Query("DELETE FROM kv WHERE key = $1", {k}).status());
+      }
       return Status::Ok();
     });
   }
@@ -559,12 +578,27 @@ class PostgresStore final : public Store {
                {key, value})
         .status();
   }
-  Status InsertVersion(const std::string& name, int version, const nlohmann::json& decl,
+  // Inside a transaction: checks that `nv` follows the stored current version
+  // (kNotFound, kAborted as Commit says) and writes it with `declaration_doc`
+  // (nv.declaration, `version` set, serialized; nv.declaration is not read).
+  Status PutNewVersion(const NewVersion& nv, const std::string& declaration_doc) {
+    PW_ASSIGN_OR_RETURN(PgResult cur,
+                        Query("SELECT current_version FROM pipelines WHERE name = $1", {nv.name}));
+    if (PQntuples(cur.get()) == 0) return PipelineNotFound(nv.name);
+    const int current = Int(cur.get(), 0, 0);
+    if (current != nv.version - 1) return VersionConflict(nv.name, nv.version, current);
+    PW_RETURN_IF_ERROR(
+        Query("UPDATE pipelines SET current_version = $1, updated = $2 WHERE name = $3",
+              {nv.version, nv.now, nv.name})
+            .status());
+    return InsertVersion(nv.name, nv.version, declaration_doc, nv.now);
+  }
+  Status InsertVersion(const std::string& name, int version, const std::string& declaration_doc,
                        EpochSeconds now) {
     return Query(
                "INSERT INTO pipeline_versions (name, version, declaration, created) "
                "VALUES ($1, $2, $3, $4)",
-               {name, version, decl.dump(), now})
+               {name, version, declaration_doc, now})
         .status();
   }
   Status PutTags(const std::string& arn, const std::vector<Tag>& tags) {
@@ -592,10 +626,7 @@ class PostgresStore final : public Store {
               "AND v.version = COALESCE($2::integer, p.current_version) WHERE p.name = $1",
               {name, version}));
     if (PQntuples(r.get()) == 0) {
-      return NotFound("The pipeline '" + name +
-                          "' was not found; check its name with "
-                          "list-pipelines.",
-                      "PipelineNotFoundException");
+      return PipelineNotFound(name);
     }
     PipelineRecord rec{
         name, Text(r.get(), 0, 0), Int(r.get(), 0, 1), Double(r.get(), 0, 2), Double(r.get(), 0, 3),

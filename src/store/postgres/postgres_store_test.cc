@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <latch>
 #include <memory>
 #include <mutex>
 #include <ostream>
@@ -129,6 +130,10 @@ class Backend {
   virtual Result<std::unique_ptr<Store>> Open() = 0;
   // Rows in schema_migrations, read behind the store's back.
   virtual int CountMigrations() = 0;
+  // Behind the store's back, installs a trigger that makes every insert of
+  // the key "boom" into kv fail: a statement failing in the middle of a
+  // transaction. Returns "" or the error.
+  virtual std::string RefuseKvKeyBoom() = 0;
 };
 
 class SqliteBackend final : public Backend {
@@ -150,6 +155,21 @@ class SqliteBackend final : public Backend {
     }
     sqlite3_close(db);
     return count;
+  }
+  std::string RefuseKvKeyBoom() override {
+    sqlite3* db = nullptr;
+    std::string out;
+    char* err = nullptr;
+    if (sqlite3_open(path().c_str(), &db) != SQLITE_OK ||
+        sqlite3_exec(db,
+                     "CREATE TRIGGER refuse_boom BEFORE INSERT ON kv WHEN NEW.key = 'boom' "
+                     "BEGIN SELECT RAISE(ABORT, 'boom refused by the test'); END",
+                     nullptr, nullptr, &err) != SQLITE_OK) {
+      out = std::string("ERROR: ") + (err ? err : sqlite3_errmsg(db));
+    }
+    sqlite3_free(err);
+    sqlite3_close(db);
+    return out;
   }
 
  private:
@@ -190,6 +210,19 @@ class PostgresBackend final : public Backend {
     PgConn c(url());
     std::string n = c.Exec("SELECT COUNT(*) FROM schema_migrations");
     return n.empty() || n.rfind("ERROR", 0) == 0 ? -1 : std::stoi(n);
+  }
+  std::string RefuseKvKeyBoom() override {
+    PgConn c(url());
+    std::string r = c.Exec(R"sql(
+      CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.key = 'boom' THEN RAISE EXCEPTION 'boom refused by the test'; END IF;
+        RETURN NEW;
+      END $$)sql");
+    if (!r.empty()) return r;
+    return c.Exec(
+        "CREATE TRIGGER refuse_boom BEFORE INSERT ON kv FOR EACH ROW "
+        "EXECUTE FUNCTION refuse_boom()");
   }
 
  private:
@@ -430,6 +463,190 @@ TEST_P(StoreContractTest, SaveBatchWritesExecutionsActionsAndKeyValues) {
   EXPECT_EQ(**s->GetKv("pstate/p"), "{\"t\":2}");
 }
 
+// A Batch carrying version `version` of pipeline "p" (declaration stage named
+// `stage`), one execution with one action run, and a key/value pair.
+Batch DecisionBatch(int version, const std::string& stage, const std::string& execution_id) {
+  Batch b;
+  auto d = Decl("p");
+  d["stages"] = {{{"name", stage}}};
+  b.new_version = NewVersion{"p", version, d, 10.0 + version};
+  b.executions.push_back({execution_id, "p", "Cancelled", 1.0, 10.0 + version, {{"s", stage}}});
+  b.actions.push_back(
+      {execution_id + "-a", execution_id, "p", "S", "A", "Abandoned", 1.0, 10.0 + version, {}});
+  b.kv.emplace_back("pstate/p", stage);
+  return b;
+}
+
+TEST_P(StoreContractTest, CommitWritesANewVersionWithRowsAndKeyValuesTogether) {
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->CreatePipeline("p", "arn:p", Decl("p"), {}, 1.0, 1000).ok());
+    ASSERT_TRUE(s->PutKv("token/p/old", "e0").ok());
+    Batch b = DecisionBatch(2, "v2", "e1");
+    b.executions.push_back({"e2", "p", "InProgress", 2.0, 12.0, {}});
+    b.kv_deletes = {"token/p/old", "token/p/never-there"};
+    b.new_version->declaration["version"] = 99;  // Overwritten with the new version.
+    Status st = s->Commit(b);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  auto s = Open();  // Durable, and visible from a fresh connection.
+  auto cur = s->GetPipeline("p", std::nullopt);
+  ASSERT_TRUE(cur.ok());
+  EXPECT_EQ(cur->version, 2);
+  EXPECT_EQ(cur->created, 1.0);
+  EXPECT_EQ(cur->updated, 12.0);
+  EXPECT_EQ(cur->declaration["version"], 2);
+  EXPECT_EQ(cur->declaration["stages"][0]["name"], "v2");
+  EXPECT_EQ(s->GetPipeline("p", 1)->declaration["version"], 1) << "version 1 is kept";
+  EXPECT_EQ(s->ListPipelines()->at(0).version, 2);
+  auto execs = s->ListExecutions("p");
+  ASSERT_TRUE(execs.ok());
+  ASSERT_EQ(execs->size(), 2u);
+  EXPECT_EQ((*execs)[1].id, "e1");
+  EXPECT_EQ((*execs)[1].status, "Cancelled");
+  EXPECT_EQ((*execs)[1].doc["s"], "v2");
+  auto runs = s->ListActionExecutions("p", "e1");
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ((*runs)[0].status, "Abandoned");
+  EXPECT_EQ(**s->GetKv("pstate/p"), "v2");
+  EXPECT_FALSE(s->GetKv("token/p/old")->has_value());
+}
+
+TEST_P(StoreContractTest, CommitOfAVersionOtherThanCurrentPlusOneWritesNothing) {
+  auto s = Open();
+  ASSERT_TRUE(s->CreatePipeline("p", "arn:p", Decl("p"), {}, 1.0, 1000).ok());
+  auto d = Decl("p");
+  d["stages"] = {{{"name", "by-update"}}};
+  ASSERT_TRUE(s->UpdatePipeline("p", d, 2.0).ok());  // Another writer made version 2.
+  ASSERT_TRUE(s->PutKv("keep", "1").ok());
+  for (int version : {2, 4, 1}) {
+    Batch b = DecisionBatch(version, "stale", "e1");
+    b.kv_deletes = {"keep"};
+    Status st = s->Commit(b);
+    EXPECT_EQ(st.code(), StatusCode::kAborted) << version << ": " << st.ToString();
+    EXPECT_EQ(st.wire_name(), "ConcurrentModificationException") << version;
+    EXPECT_NE(st.message().find("current version 2"), std::string::npos) << st.message();
+  }
+  auto cur = s->GetPipeline("p", std::nullopt);
+  ASSERT_TRUE(cur.ok());
+  EXPECT_EQ(cur->version, 2);
+  EXPECT_EQ(cur->updated, 2.0);
+  EXPECT_EQ(cur->declaration["stages"][0]["name"], "by-update");
+  EXPECT_EQ(s->GetPipeline("p", 3).status().wire_name(), "PipelineVersionNotFoundException");
+  EXPECT_TRUE(s->ListExecutions("p")->empty());
+  EXPECT_TRUE(s->ListActionExecutions("p", "")->empty());
+  EXPECT_FALSE(s->GetKv("pstate/p")->has_value());
+  EXPECT_TRUE(s->GetKv("keep")->has_value());
+  // Decided again on top of version 2, it goes through.
+  ASSERT_TRUE(s->Commit(DecisionBatch(3, "v3", "e1")).ok());
+  EXPECT_EQ(s->GetPipeline("p", std::nullopt)->version, 3);
+}
+
+TEST_P(StoreContractTest, CommitForAMissingPipelineWritesNothing) {
+  auto s = Open();
+  Status st = s->Commit(DecisionBatch(2, "v2", "e1"));
+  EXPECT_EQ(st.code(), StatusCode::kNotFound);
+  EXPECT_EQ(st.wire_name(), "PipelineNotFoundException");
+  EXPECT_TRUE(s->ListPipelines()->empty());
+  EXPECT_TRUE(s->ListExecutions("")->empty());
+  EXPECT_TRUE(s->ListActionExecutions("p", "")->empty());
+  EXPECT_FALSE(s->GetKv("pstate/p")->has_value());
+}
+
+TEST_P(StoreContractTest, CommitFailingMidwayLeavesNothingBehind) {
+  auto s = Open();
+  ASSERT_TRUE(s->CreatePipeline("p", "arn:p", Decl("p"), {}, 1.0, 1000).ok());
+  ASSERT_TRUE(s->PutKv("keep", "1").ok());
+  ASSERT_EQ(backend_->RefuseKvKeyBoom(), "");
+  // The new version, the execution and the action run are written before the
+  // kv insert of "boom" fails.
+  Batch b = DecisionBatch(2, "v2", "e1");
+  b.kv.emplace_back("fine", "1");
+  b.kv.emplace_back("boom", "2");
+  b.kv_deletes = {"keep"};
+  Status st = s->Commit(b);
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
+  EXPECT_NE(st.message().find("boom refused by the test"), std::string::npos) << st.message();
+  auto cur = s->GetPipeline("p", std::nullopt);
+  ASSERT_TRUE(cur.ok());
+  EXPECT_EQ(cur->version, 1);
+  EXPECT_EQ(cur->updated, 1.0);
+  EXPECT_EQ(s->GetPipeline("p", 2).status().wire_name(), "PipelineVersionNotFoundException");
+  EXPECT_TRUE(s->ListExecutions("p")->empty());
+  EXPECT_TRUE(s->ListActionExecutions("p", "")->empty());
+  EXPECT_FALSE(s->GetKv("pstate/p")->has_value());
+  EXPECT_FALSE(s->GetKv("fine")->has_value());
+  EXPECT_TRUE(s->GetKv("keep")->has_value());
+  // Without the refused key the same decision commits: nothing half-written is in the way.
+  b.kv.pop_back();
+  ASSERT_TRUE(s->Commit(b).ok());
+  EXPECT_EQ(s->GetPipeline("p", std::nullopt)->version, 2);
+  EXPECT_EQ(s->ListExecutions("p")->size(), 1u);
+  EXPECT_FALSE(s->GetKv("keep")->has_value());
+}
+
+TEST_P(StoreContractTest, KvDeletesOfAbsentKeysAreFineAndRunAfterPuts) {
+  auto s = Open();
+  EXPECT_TRUE(s->Commit(Batch{}).ok()) << "an empty batch";
+  EXPECT_TRUE(Batch{}.empty());
+  Batch deletes;
+  deletes.kv_deletes = {"never", "there"};
+  EXPECT_FALSE(deletes.empty());
+  EXPECT_TRUE(s->Commit(deletes).ok());
+  EXPECT_TRUE(s->DeleteKv("never").ok());
+  ASSERT_TRUE(s->PutKv("k", "v").ok());
+  ASSERT_TRUE(s->PutKv("k2", "v").ok());
+  EXPECT_TRUE(s->DeleteKv("k").ok());
+  EXPECT_FALSE(s->GetKv("k")->has_value());
+  EXPECT_TRUE(s->GetKv("k2")->has_value()) << "only the named key goes";
+  Batch put_then_delete;
+  put_then_delete.kv = {{"k3", "v"}, {"k4", "v"}};
+  put_then_delete.kv_deletes = {"k3"};
+  ASSERT_TRUE(s->Commit(put_then_delete).ok());
+  EXPECT_FALSE(s->GetKv("k3")->has_value());
+  EXPECT_TRUE(s->GetKv("k4")->has_value());
+}
+
+// Two servers (two stores, two connections) deciding on the same version of
+// a pipeline at once: exactly one decision lands, the other writes nothing.
+TEST_P(StoreContractTest, ConcurrentCommitsOfOneVersionExactlyOneWins) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_TRUE(a->CreatePipeline("p", "arn:p", Decl("p"), {}, 1.0, 1000).ok());
+  constexpr int kRounds = 10;
+  for (int round = 0; round < kRounds; ++round) {
+    const int version = round + 2;
+    Status results[2];
+    std::latch go(2);
+    auto decide = [&](Store* store, int who) {
+      const std::string name = who == 0 ? "a" : "b";
+      Batch batch = DecisionBatch(version, name, name + std::to_string(round));
+      go.arrive_and_wait();
+      results[who] = store->Commit(batch);
+    };
+    std::thread ta(decide, a.get(), 0);
+    std::thread tb(decide, b.get(), 1);
+    ta.join();
+    tb.join();
+    ASSERT_NE(results[0].ok(), results[1].ok())
+        << "round " << round << ": " << results[0].ToString() << " / " << results[1].ToString();
+    const int winner = results[0].ok() ? 0 : 1;
+    const std::string won = winner == 0 ? "a" : "b";
+    const std::string lost = winner == 0 ? "b" : "a";
+    const Status& refused = results[1 - winner];
+    EXPECT_EQ(refused.code(), StatusCode::kAborted) << refused.ToString();
+    EXPECT_EQ(refused.wire_name(), "ConcurrentModificationException");
+    auto cur = a->GetPipeline("p", std::nullopt);
+    ASSERT_TRUE(cur.ok());
+    EXPECT_EQ(cur->version, version);
+    EXPECT_EQ(cur->declaration["stages"][0]["name"], won);
+    EXPECT_EQ(**b->GetKv("pstate/p"), won);
+    EXPECT_EQ(b->ListActionExecutions("p", won + std::to_string(round))->size(), 1u);
+    EXPECT_TRUE(b->ListActionExecutions("p", lost + std::to_string(round))->empty());
+  }
+  EXPECT_EQ(a->ListExecutions("p")->size(), static_cast<size_t>(kRounds));
+}
+
 TEST_P(StoreContractTest, MigrationsAreRecordedOnce) {
   Open();
   EXPECT_EQ(backend_->CountMigrations(), 2);
@@ -654,6 +871,52 @@ TEST_F(PostgresStoreTest, ConcurrentUpdatesFromTwoServersGetDistinctVersions) {
   ASSERT_TRUE(cur.ok());
   EXPECT_EQ(cur->version, 1 + 2 * kEach);
   for (int v = 1; v <= 1 + 2 * kEach; ++v) EXPECT_TRUE(b->GetPipeline("p", v).ok()) << v;
+}
+
+// Two servers' Commits of the same version forced to overlap: both read the
+// current version while a third connection's table lock holds back their
+// updates, then both go on. The loser's serialization failure is retried
+// inside its call, which then finds the version taken.
+TEST_F(PostgresStoreTest, OverlappingCommitsOfOneVersionExactlyOneWins) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_TRUE(a->CreatePipeline("p", "arn:p", Decl("p"), {}, 1.0, 1000).ok());
+  PgConn locker(pg_->url());
+  ASSERT_EQ(locker.Exec("BEGIN"), "");
+  // Blocks UPDATE (ROW EXCLUSIVE), lets SELECT (ACCESS SHARE) through.
+  ASSERT_EQ(locker.Exec("LOCK TABLE pipelines IN EXCLUSIVE MODE"), "");
+  Status results[2];
+  std::thread ta([&] { results[0] = a->Commit(DecisionBatch(2, "a", "ea")); });
+  std::thread tb([&] { results[1] = b->Commit(DecisionBatch(2, "b", "eb")); });
+  PgConn admin(*PostgresServer::Get().url());
+  const std::string waiting_sql =
+      "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1 "
+      "AND wait_event_type = 'Lock'";
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (admin.Exec(waiting_sql, {pg_->schema()}) != "2" &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(admin.Exec(waiting_sql, {pg_->schema()}), "2") << "both commits wait on the lock";
+  ASSERT_EQ(locker.Exec("COMMIT"), "");
+  ta.join();
+  tb.join();
+  ASSERT_NE(results[0].ok(), results[1].ok())
+      << results[0].ToString() << " / " << results[1].ToString();
+  const int winner = results[0].ok() ? 0 : 1;
+  const std::string won = winner == 0 ? "a" : "b";
+  const std::string lost = winner == 0 ? "b" : "a";
+  EXPECT_EQ(results[1 - winner].wire_name(), "ConcurrentModificationException")
+      << results[1 - winner].ToString();
+  auto cur = b->GetPipeline("p", std::nullopt);
+  ASSERT_TRUE(cur.ok());
+  EXPECT_EQ(cur->version, 2);
+  EXPECT_EQ(cur->declaration["stages"][0]["name"], won);
+  EXPECT_EQ(**a->GetKv("pstate/p"), won);
+  auto execs = a->ListExecutions("p");
+  ASSERT_EQ(execs->size(), 1u);
+  EXPECT_EQ((*execs)[0].id, "e" + won);
+  EXPECT_TRUE(a->ListActionExecutions("p", "e" + lost)->empty());
 }
 
 // The pipeline limit is a check-then-insert: it must hold across servers.

@@ -110,6 +110,18 @@ nlohmann::json ParseDoc(const std::string& s) {
   return j.is_discarded() ? nlohmann::json::object() : j;
 }
 
+Status PipelineNotFound(const std::string& name) {
+  return NotFound("The pipeline '" + name + "' was not found; check its name with list-pipelines.",
+                  "PipelineNotFoundException");
+}
+
+Status VersionConflict(const std::string& name, int version, int current) {
+  return Aborted("Pipeline '" + name + "' was changed by another update: version " +
+                     std::to_string(version) + " cannot follow its current version " +
+                     std::to_string(current) + "; get the pipeline again and retry.",
+                 "ConcurrentModificationException");
+}
+
 class SqliteStore final : public Store {
  public:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
@@ -193,10 +205,7 @@ class SqliteStore final : public Store {
       rec.updated = now;
       declaration["version"] = rec.version;
       rec.declaration = declaration;
-      Stmt up(db_, "UPDATE pipelines SET current_version = ?, updated = ? WHERE name = ?");
-      up.Bind(1, rec.version).Bind(2, now).Bind(3, name);
-      PW_RETURN_IF_ERROR(Done(up));
-      return InsertVersion(name, rec.version, declaration, now);
+      return PutNewVersion({name, rec.version, std::move(declaration), now});
     });
     if (!s.ok()) return s;
     return rec;
@@ -271,12 +280,12 @@ class SqliteStore final : public Store {
     });
   }
 
-  Status SaveBatch(const std::vector<ExecutionRow>& executions,
-                   const std::vector<ActionExecutionRow>& actions,
-                   const std::vector<std::pair<std::string, std::string>>& kv) override {
+  Status Commit(const Batch& batch) override {
+    if (batch.empty()) return Status::Ok();
     std::lock_guard lock(mu_);
     return InTransaction([&]() -> Status {
-      for (const auto& e : executions) {
+      if (batch.new_version) PW_RETURN_IF_ERROR(PutNewVersion(*batch.new_version));
+      for (const auto& e : batch.executions) {
         Stmt st(db_,
                 "INSERT INTO executions (id, pipeline, status, started, updated, doc) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
@@ -289,7 +298,7 @@ class SqliteStore final : public Store {
             .Bind(6, e.doc.dump());
         PW_RETURN_IF_ERROR(Done(st));
       }
-      for (const auto& a : actions) {
+      for (const auto& a : batch.actions) {
         Stmt ast(db_,
                  "INSERT INTO action_executions (id, execution_id, pipeline, stage, action, "
                  "status, started, updated, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -306,11 +315,16 @@ class SqliteStore final : public Store {
             .Bind(9, a.doc.dump());
         PW_RETURN_IF_ERROR(Done(ast));
       }
-      for (const auto& [k, v] : kv) {
+      for (const auto& [k, v] : batch.kv) {
         Stmt st(db_,
                 "INSERT INTO kv (key, value) VALUES (?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
         st.Bind(1, k).Bind(2, v);
+        PW_RETURN_IF_ERROR(Done(st));
+      }
+      for (const auto& k : batch.kv_deletes) {
+        Stmt st(db_, "DELETE FROM kv WHERE key = ?");
+        st.Bind(1, k);
         PW_RETURN_IF_ERROR(Done(st));
       }
       return Status::Ok();
@@ -423,6 +437,24 @@ class SqliteStore final : public Store {
     if (!s.ok()) (void)Exec("ROLLBACK");
     return s;
   }
+  // Inside a transaction: checks that `nv` follows the stored current version
+  // (kNotFound, kAborted as Commit says) and writes it.
+  Status PutNewVersion(const NewVersion& nv) {
+    {
+      Stmt st(db_, "SELECT current_version FROM pipelines WHERE name = ?");
+      st.Bind(1, nv.name);
+      int rc = st.Step();
+      if (rc == SQLITE_DONE) return PipelineNotFound(nv.name);
+      if (rc != SQLITE_ROW) return Error("get pipeline version");
+      if (st.Int(0) != nv.version - 1) return VersionConflict(nv.name, nv.version, st.Int(0));
+    }
+    Stmt up(db_, "UPDATE pipelines SET current_version = ?, updated = ? WHERE name = ?");
+    up.Bind(1, nv.version).Bind(2, nv.now).Bind(3, nv.name);
+    PW_RETURN_IF_ERROR(Done(up));
+    nlohmann::json decl = nv.declaration;
+    decl["version"] = nv.version;
+    return InsertVersion(nv.name, nv.version, decl, nv.now);
+  }
   Status InsertVersion(const std::string& name, int version, const nlohmann::json& decl,
                        EpochSeconds now) {
     Stmt st(db_,
@@ -453,10 +485,7 @@ class SqliteStore final : public Store {
     int rc = st.Step();
     if (rc != SQLITE_ROW) {
       if (rc != SQLITE_DONE) return Error("get pipeline");
-      return NotFound("The pipeline '" + name +
-                          "' was not found; check its name with "
-                          "list-pipelines.",
-                      "PipelineNotFoundException");
+      return PipelineNotFound(name);
     }
     PipelineRecord rec{name, st.Text(0), st.Int(1), st.Double(2), st.Double(3), {}};
     const int want = version.value_or(rec.version);
