@@ -3,7 +3,6 @@
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 #include <utility>
 
@@ -17,6 +16,7 @@ std::string ContinuationTokenFile(const JobDirs& d) { return d.meta + "/continua
 std::string PercentCompleteFile(const JobDirs& d) { return d.meta + "/percent-complete"; }
 std::string OutputVariablesFile(const JobDirs& d) { return d.meta + "/output-variables"; }
 std::string StatusFile(const JobDirs& d) { return d.meta + "/status"; }
+std::string VariablesFile(const JobDirs& d) { return d.meta + "/variables"; }
 
 std::string EnvName(const std::string& key) {
   std::string out = key;
@@ -94,10 +94,12 @@ Result<PreparedProgram> PrepareProgram(
       "PIPEWRIGHT_ACTION_EXECUTION_ID=" + job.action_execution_id,
       "PIPEWRIGHT_PIPELINE_EXECUTION_ID=" + job.pipeline_execution_id,
       "PIPEWRIGHT_EXECUTION_ID=" + job.pipeline_execution_id,
-      "PIPEWRIGHT_CONTINUATION_TOKEN_FILE=" + ContinuationTokenFile(dirs),
-      "PIPEWRIGHT_PERCENT_COMPLETE_FILE=" + PercentCompleteFile(dirs),
-      "PIPEWRIGHT_OUTPUT_VARIABLES_FILE=" + OutputVariablesFile(dirs),
   };
+  if (!builtin) {
+    env.push_back("PIPEWRIGHT_CONTINUATION_TOKEN_FILE=" + ContinuationTokenFile(dirs));
+    env.push_back("PIPEWRIGHT_PERCENT_COMPLETE_FILE=" + PercentCompleteFile(dirs));
+    env.push_back("PIPEWRIGHT_OUTPUT_VARIABLES_FILE=" + OutputVariablesFile(dirs));
+  }
   if (!job.continuation_token.empty()) {
     env.push_back("PIPEWRIGHT_CONTINUATION_TOKEN=" + job.continuation_token);
   }
@@ -115,111 +117,58 @@ Result<PreparedProgram> PrepareProgram(
     return p;
   }
 
-  // Built-in Commands, as the server's own runner runs them.
+  // Built-in Commands: the program and its result are runner/commands.h's,
+  // exactly as in the server. The server sends the commands already rewritten
+  // so that variables reach them as data (core/shell_quote.h: #{…} became
+  // "${PW_VAR_n}"), the values folded into EnvironmentVariables with the
+  // declaration's environmentVariables, and the declared outputVariables as
+  // PipewrightOutputVariables (comma-separated).
   auto cfg = [&](const char* key) {
     auto it = job.configuration.find(key);
     return it == job.configuration.end() ? std::string() : it->second;
   };
-  env.push_back("LANG=C.UTF-8");
-  env.push_back("CODEBUILD_SRC_DIR=" + dirs.src);
-  env.push_back("PIPEWRIGHT_STATUS_FILE=" + StatusFile(dirs));
-  for (const auto& [name, dir] : input_dirs) env.push_back("CODEBUILD_SRC_DIR_" + name + "=" + dir);
-  if (std::string ev = cfg("EnvironmentVariables"); !ev.empty()) {
-    nlohmann::json list = nlohmann::json::parse(ev, nullptr, false);
-    if (!list.is_array()) {
-      return InvalidArgument(
-          "Configuration EnvironmentVariables must be a JSON list of "
-          "{\"name\", \"value\"} objects.",
-          "ConfigurationError");
-    }
-    for (const auto& v : list) {
-      if (v.is_object() && v.contains("name") && v["name"].is_string()) {
-        std::string value = v.contains("value") && v["value"].is_string()
-                                ? v["value"].get<std::string>()
-                                : std::string();
-        env.push_back(v["name"].get<std::string>() + "=" + value);
-      }
-    }
+  runner::CommandsRequest req;
+  req.commands = SplitCommands(cfg("Commands"));
+  req.base_env = std::move(env);
+  req.base_env.push_back("LANG=C.UTF-8");
+  req.base_env.push_back("CODEBUILD_SRC_DIR=" + dirs.src);
+  for (const auto& [name, dir] : input_dirs) {
+    req.base_env.push_back("CODEBUILD_SRC_DIR_" + name + "=" + dir);
   }
-  // The server sends the commands already rewritten so that variables reach
-  // them as data (core/shell_quote.h: #{…} became "${PW_VAR_n}", the values
-  // are in EnvironmentVariables). A NUL byte would silently cut the script or
-  // a value short: refuse it.
-  for (const auto& kv : env) {
-    if (kv.find('\0') != std::string::npos) {
-      return InvalidArgument("Environment variable " + kv.substr(0, kv.find('=')) +
-                                 " holds a NUL byte, which a process environment cannot carry.",
-                             "ConfigurationError");
-    }
-  }
-  if (cfg("Commands").find('\0') != std::string::npos) {
-    return InvalidArgument("Configuration Commands holds a NUL byte; remove it.",
-                           "ConfigurationError");
-  }
-  p.commands = SplitCommands(cfg("Commands"));
-  if (p.commands.empty()) {
-    return InvalidArgument("Action " + job.action_name +
-                               " has no commands: set `commands` or "
-                               "configuration Commands.",
-                           "ConfigurationError");
-  }
-  double timeout = 60 * 60.0;
-  if (std::string t = cfg("TimeoutInMinutes"); !t.empty()) {
-    char* end = nullptr;
-    long minutes = std::strtol(t.c_str(), &end, 10);
-    if (end == t.c_str() || *end != '\0' || minutes <= 0) {
-      return InvalidArgument(
-          "Configuration TimeoutInMinutes must be a whole number, not '" + t + "'.",
-          "ConfigurationError");
-    }
-    timeout = static_cast<double>(minutes) * 60.0;
-  }
-  if (options.timeout_seconds > 0 && options.timeout_seconds < timeout) {
-    timeout = options.timeout_seconds;
-  }
-  p.timeout_seconds = timeout;
-  p.spec.timeout_seconds = timeout;
-  // Declared outputVariables (the server passes them as
-  // PipewrightOutputVariables, comma-separated): exported on success. Only
-  // plain identifiers are accepted, since they become part of the script.
-  std::string exports;
-  {
-    std::string names = cfg("PipewrightOutputVariables");
+  req.configuration = job.configuration;
+  if (std::string names = cfg("PipewrightOutputVariables"); !names.empty()) {
     size_t pos = 0;
-    while (pos < names.size()) {
+    for (;;) {
       size_t comma = names.find(',', pos);
-      std::string name =
-          names.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-      pos = comma == std::string::npos ? names.size() : comma + 1;
-      bool ok = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0]));
-      for (char ch : name) ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_');
-      if (!ok) {
-        return InvalidArgument(
-            "Output variable '" + name + "' is not an environment variable name.",
-            "ConfigurationError");
-      }
-      exports += "printf \"%s=%s\\n\" " + name + " \"${" + name + "-}\"; ";
+      req.output_variables.push_back(names.substr(pos, comma - pos));
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
     }
   }
-  // The commands are the script of sh, one per line; nothing else is pasted
-  // into it. The EXIT trap records which command failed and its status.
-  std::string script =
-      "trap 'rc=$?; if [ \"$rc\" -ne 0 ]; then echo \"$PW_CMD $rc\" > "
-      "\"$PIPEWRIGHT_STATUS_FILE\"; " +
-      (exports.empty() ? std::string()
-                       : "else { " + exports + "} > \"$PIPEWRIGHT_OUTPUT_VARIABLES_FILE\"; ") +
-      "fi' EXIT\n";
-  for (size_t i = 0; i < p.commands.size(); ++i) {
-    script += "PW_CMD=" + std::to_string(i + 1) + "\n" + p.commands[i] + "\n";
-  }
-  p.spec.argv = {"/bin/sh", "-e", "-c", script, "pipewright-action"};
+  req.cwd = dirs.src;
+  req.log_path = p.spec.log_path;
+  req.status_file = StatusFile(dirs);
+  req.variables_file = VariablesFile(dirs);
+  req.kill_grace_seconds = options.kill_grace_seconds;
+  req.max_timeout_seconds = options.timeout_seconds;
+  PW_ASSIGN_OR_RETURN(runner::CommandsProgram program, runner::PrepareCommands(req));
+  p.spec = program.spec;
+  p.timeout_seconds = program.timeout_seconds;
+  p.builtin = std::move(program);
   return p;
 }
 
 ProgramResult ReadProgramResult(const PreparedProgram& program, const JobDirs& dirs,
                                 const runner::ProcessExit& exit) {
   ProgramResult r;
-  const bool builtin = !program.commands.empty();
+  if (program.builtin) {
+    runner::CommandsOutcome outcome = runner::ReadCommandsOutcome(*program.builtin, exit);
+    r.succeeded = outcome.succeeded;
+    r.summary = outcome.summary;
+    if (!outcome.succeeded) r.failure_message = WithTail(outcome.failure_message, exit.output_tail);
+    r.output_variables = std::move(outcome.output_variables);
+    return r;
+  }
   if (exit.timed_out) {
     std::ostringstream m;
     m << "Timed out after " << program.timeout_seconds << " second(s).";
@@ -232,20 +181,9 @@ ProgramResult ReadProgramResult(const PreparedProgram& program, const JobDirs& d
     return r;
   }
   if (exit.signal != 0 || exit.exit_code != 0) {
-    std::string which = builtin ? "The commands" : "The program";
-    int code = exit.exit_code;
-    if (builtin) {
-      std::istringstream sf(ReadFile(StatusFile(dirs)));
-      size_t index = 0;
-      int status = 0;
-      if (sf >> index >> status && index >= 1 && index <= program.commands.size()) {
-        which = "Command " + std::to_string(index) + " (" + program.commands[index - 1] + ")";
-        code = status;
-      }
-    }
     std::string how = exit.signal != 0 ? "was killed by signal " + std::to_string(exit.signal)
-                                       : "exited with code " + std::to_string(code);
-    r.failure_message = WithTail(which + " " + how + ".", exit.output_tail);
+                                       : "exited with code " + std::to_string(exit.exit_code);
+    r.failure_message = WithTail("The program " + how + ".", exit.output_tail);
     return r;
   }
 
@@ -282,6 +220,7 @@ ProgramResult ReadProgramResult(const PreparedProgram& program, const JobDirs& d
     }
   }
   r.succeeded = true;
+  r.summary = "exit 0";
   return r;
 }
 

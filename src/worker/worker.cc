@@ -381,7 +381,7 @@ Status Worker::Work(const Job& job, JobSuccess* success) {
   if (!result.succeeded) return JobFailed(result.failure_message);
 
   success->job_id = job.id;
-  success->summary = "exit 0";
+  success->summary = result.summary;
   success->external_execution_id = job.id;
   success->percent_complete = result.percent_complete;
   if (!result.continuation_token.empty()) {

@@ -22,6 +22,7 @@
 
 #include "core/shell_quote.h"
 #include "runner/artifact_store.h"
+#include "runner/commands.h"
 #include "runner/process_launcher.h"
 #include "runner/s3_client.h"
 #include "runner/temp_dir.h"
@@ -672,6 +673,75 @@ TEST_F(WorkerTest, BuiltinCommandsGetVariableValuesAsData) {
       EXPECT_EQ(files[name + n], payloads[i]) << name;
     }
   }
+}
+
+// The server's runner and `worker --builtin` share runner/commands.h: output
+// variables are NUL-separated records, so a value keeps its newlines.
+TEST_F(WorkerTest, BuiltinOutputVariablesAreTheServers) {
+  json job = MakeJob();
+  job["data"]["actionConfiguration"]["configuration"] = {
+      {"Commands", "NOTES=$(printf 'line one\\nline two')\nPAIR='k=v'"},
+      {"PipewrightOutputVariables", "NOTES,PAIR,UNSET"}};
+  fake_.QueueJob(job);
+  StartWorker(Options({}));
+  auto result = fake_.WaitResult();
+  ASSERT_TRUE(result) << log();
+  ASSERT_EQ(result->first, "PutJobSuccessResult") << result->second.dump();
+  EXPECT_EQ(result->second["outputVariables"],
+            (json{{"NOTES", "line one\nline two"}, {"PAIR", "k=v"}, {"UNSET", ""}}));
+  EXPECT_EQ(result->second["executionDetails"]["summary"], "2 command(s) succeeded");
+}
+
+// What CreatePipeline refuses in the server (runner::CheckCommandsConfiguration)
+// a worker refuses too, with the server's run-time message: no more "5abc" as
+// 5 minutes, nor a number silently run as "".
+TEST_F(WorkerTest, BuiltinRefusesTheConfigurationTheServerRefuses) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"TimeoutInMinutes", "5abc"},
+      {"TimeoutInMinutes", "0"},
+      {"TimeoutInMinutes", "481"},
+      {"EnvironmentVariables", R"([{"name":"N","value":"1"},{"name":"M","value":2}])"},
+  };
+  for (size_t i = 0; i < bad.size(); ++i) {
+    json job = MakeJob("0f8fad5b-d9cb-469f-a165-70867728951" + std::to_string(i), "n");
+    job["data"]["actionConfiguration"]["configuration"] = {{"Commands", "touch ran"},
+                                                           {bad[i].first, bad[i].second}};
+    fake_.QueueJob(job);
+  }
+  StartWorker(Options({}));
+  for (size_t i = 0; i < bad.size(); ++i) {
+    SCOPED_TRACE(bad[i].first + " = " + bad[i].second);
+    Status at_create = runner::CheckCommandsConfiguration({bad[i]});
+    ASSERT_FALSE(at_create.ok());
+    auto result = fake_.WaitResult(i + 1);
+    ASSERT_TRUE(result) << log();
+    ASSERT_EQ(result->first, "PutJobFailureResult");
+    const json& d = result->second["failureDetails"];
+    EXPECT_EQ(d["type"], "ConfigurationError");
+    EXPECT_EQ(d["message"], "C" + at_create.message().substr(1));
+  }
+  EXPECT_NE(runner::CheckCommandsConfiguration({bad[0]}).message().find("not '5abc'"),
+            std::string::npos);
+  EXPECT_NE(runner::CheckCommandsConfiguration({bad[3]}).message().find("EnvironmentVariables[1]"),
+            std::string::npos);
+  EXPECT_FALSE(fake_.Object("demo/Out/out.zip"));
+}
+
+TEST_F(WorkerTest, BuiltinTimeoutIsCappedByTheWorkersTimeout) {
+  json job = MakeJob();
+  job["data"]["actionConfiguration"]["configuration"] = {
+      {"Commands", "echo waiting\nexec sleep 30"}, {"TimeoutInMinutes", "5"}};
+  fake_.QueueJob(job);
+  WorkerOptions o = Options({});
+  o.program.timeout_seconds = 0.3;
+  o.program.kill_grace_seconds = 0.2;
+  StartWorker(o);
+  auto result = fake_.WaitResult();
+  ASSERT_TRUE(result) << log();
+  ASSERT_EQ(result->first, "PutJobFailureResult");
+  std::string message = result->second["failureDetails"]["message"];
+  EXPECT_EQ(message.rfind("Timed out after 0.3 second(s) (the runner's limit).\nwaiting", 0), 0u)
+      << message;
 }
 
 TEST_F(WorkerTest, BuiltinCommandsWithANulByteAreAConfigurationError) {

@@ -369,7 +369,9 @@ class BuiltinCommandsOffServerTest(JobsTestBase):
         deploy = os.path.join(self.tmp, "deploy")
         build = harness.commands("Make", [], inputs=["SourceOut"], outputs=["BuildOut"])
         build["commands"] = ["cat hello.txt > made.txt", "echo \" and $WHO\" >> made.txt",
-                             "echo scratch > scratch.tmp"]
+                             "echo scratch > scratch.tmp", "NOTE=$(printf 'made\\nby a worker')"]
+        # Output variables come back as the server's runner gives them: a value keeps its newline.
+        build["outputVariables"] = ["NOTE"]
         del build["configuration"]["Commands"]
         # The declaration's environmentVariables and output `files` reach the remote worker.
         build["environmentVariables"] = [{"name": "WHO", "value": "a worker"}]
@@ -389,6 +391,12 @@ class BuiltinCommandsOffServerTest(JobsTestBase):
         self.assertEqual(read(os.path.join(deploy, "made.txt")),
                          "hello from the source and a worker\n")
         self.assertEqual(sorted(os.listdir(deploy)), ["made.txt"], "only the `files` globs")
+        details = self.server.ok("ListActionExecutions", {
+            "pipelineName": "offserver", "filter": {"pipelineExecutionId": run}})
+        make = [d for d in details["actionExecutionDetails"] if d["actionName"] == "Make"][0]
+        self.assertEqual(make["output"].get("outputVariables"), {"NOTE": "made\nby a worker"})
+        self.assertEqual(make["output"]["executionResult"].get("externalExecutionSummary"),
+                         "4 command(s) succeeded")
         # SIGTERM: a clean stop, exit 0.
         worker.send_signal(signal.SIGTERM)
         self.assertEqual(worker.wait(timeout=20), 0)
