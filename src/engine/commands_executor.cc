@@ -9,18 +9,17 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <set>
 
 #include "engine/executor.h"
 #include "engine/work_queue.h"
 #include "runner/artifact_store.h"
+#include "runner/commands.h"
 #include "runner/process_launcher.h"
 
 namespace pw::engine {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
 
 namespace {
 
@@ -84,8 +83,6 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
       "PIPEWRIGHT_ACTION=" + w.action,
       "PIPEWRIGHT_ACTION_EXECUTION_ID=" + w.run_id,
       "CODEBUILD_SRC_DIR=" + src,
-      "PIPEWRIGHT_STATUS_FILE=" + status_file,
-      "PIPEWRIGHT_VARIABLES_FILE=" + variables_file,
   };
   // Inputs: the first in the working directory, the others beside it.
   bool first = true;
@@ -99,88 +96,24 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
     env.push_back("PIPEWRIGHT_INPUT_" + in + "=" + dest);
     first = false;
   }
-  auto cfg = [&](const char* k) {
-    auto it = a.configuration.find(k);
-    return it == a.configuration.end() ? std::string() : it->second;
-  };
-  for (const auto& v : a.environment) env.push_back(v.name + "=" + v.value);
-  if (std::string ev = cfg("EnvironmentVariables"); !ev.empty()) {
-    json list = json::parse(ev, nullptr, false);
-    if (!list.is_array()) {
-      return fail(
-          "Configuration EnvironmentVariables must be a JSON list of "
-          "{\"name\", \"value\"} objects.",
-          "ConfigurationError");
-    }
-    for (const auto& v : list) {
-      if (!v.is_object() || !v.contains("name") || !v["name"].is_string() ||
-          (v.contains("value") && !v["value"].is_string())) {
-        return fail(
-            "Configuration EnvironmentVariables entries must be {\"name\": string, \"value\": "
-            "string}.",
-            "ConfigurationError");
-      }
-      env.push_back(v["name"].get<std::string>() + "=" +
-                    (v.contains("value") ? v["value"].get<std::string>() : std::string()));
-    }
-  }
-  // Reference values last, replacing any same-named variable set above.
-  for (const auto& [name, value] : w.reference_env) {
-    // clang 14 cannot capture a structured binding: capture a prefix string.
-    const std::string prefix = name + "=";
-    std::erase_if(env, [&prefix](const std::string& kv) { return kv.rfind(prefix, 0) == 0; });
-    env.push_back(prefix + value);
-  }
-  for (const auto& kv : env) {
-    if (kv.find('\0') != std::string::npos) {
-      return fail("Environment variable " + kv.substr(0, kv.find('=')) +
-                      " holds a NUL byte, which a process environment cannot carry.",
-                  "ConfigurationError");
-    }
-  }
-  const std::vector<std::string> commands = w.commands;
-  if (commands.empty()) {
-    return fail(
-        "Action " + w.action + " has no commands: set `commands` or configuration Commands.",
-        "ConfigurationError");
-  }
-  // The commands are the script of sh, one per line; nothing else is pasted
-  // into it. The EXIT trap records which command failed and its status.
-  // On success it exports the declared outputVariables (names checked at
-  // validation: letters, digits, _) as NAME=VALUE records separated by NULs.
-  std::string exports;
-  for (const auto& var : a.output_variables) {
-    exports += "printf \"%s=%s\\0\" " + var + " \"${" + var + "-}\"; ";
-  }
-  std::string script =
-      "trap 'rc=$?; if [ \"$rc\" -ne 0 ]; then echo \"$PW_CMD $rc\" > "
-      "\"$PIPEWRIGHT_STATUS_FILE\"; " +
-      (exports.empty() ? std::string()
-                       : "else { " + exports + "} > \"$PIPEWRIGHT_VARIABLES_FILE\"; ") +
-      "fi' EXIT\n";
-  for (size_t i = 0; i < commands.size(); ++i) {
-    script += "PW_CMD=" + std::to_string(i + 1) + "\n" + commands[i] + "\n";
-  }
-  int timeout_minutes = a.timeout_minutes.value_or(60);
-  if (std::string t = cfg("TimeoutInMinutes"); !t.empty()) {
-    bool digits = t.size() <= 4 && t.find_first_not_of("0123456789") == std::string::npos;
-    int n = digits ? std::stoi(t) : 0;
-    if (n < 1 || n > 480) {
-      return fail(
-          "Configuration TimeoutInMinutes must be a whole number of minutes from 1 to "
-          "480, not '" +
-              t.substr(0, 32) + "'.",
-          "ConfigurationError");
-    }
-    timeout_minutes = n;
-  }
-  runner::ProcessSpec spec;
-  spec.argv = {"/bin/sh", "-e", "-c", script, "pipewright-action"};
-  spec.env = std::move(env);
-  spec.cwd = src;
-  spec.log_path = env_.LogPath(w.run_id);
-  spec.timeout_seconds = timeout_minutes * 60.0;
-  spec.kill_grace_seconds = env_.kill_grace_seconds;
+  // The program is the one `pipewright worker --builtin` runs too
+  // (runner/commands.h): same checks, environment, script and messages.
+  runner::CommandsRequest req;
+  req.commands = w.commands;
+  req.base_env = std::move(env);
+  req.configuration = a.configuration;
+  for (const auto& v : a.environment) req.extra_env.emplace_back(v.name, v.value);
+  for (const auto& kv : w.reference_env) req.extra_env.push_back(kv);
+  req.output_variables = a.output_variables;
+  req.default_timeout_minutes = a.timeout_minutes;
+  req.cwd = src;
+  req.log_path = env_.LogPath(w.run_id);
+  req.status_file = status_file;
+  req.variables_file = variables_file;
+  req.kill_grace_seconds = env_.kill_grace_seconds;
+  auto program = runner::PrepareCommands(req);
+  if (!program.ok()) return fail(program.status().message(), "ConfigurationError");
+  runner::ProcessSpec spec = program->spec;
   if (env_.sandbox->active()) {
     // The action reaches its own directories and result files, nothing else
     // of the data directory. The result files must exist to be bound.
@@ -200,16 +133,16 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
   }
 
   const std::string run_id = w.run_id;
-  auto on_exit = [this, run_id, outputs = a.output_artifacts, commands, work, src, status_file,
-                  variables_file, timeout_minutes,
-                  done](runner::ProcessId, const runner::ProcessExit& x) {
+  auto on_exit = [this, run_id, outputs = a.output_artifacts, prog = *program, work, src, done](
+                     runner::ProcessId, const runner::ProcessExit& x) {
     {
       std::lock_guard lock(mu_);
       processes_.erase(run_id);
     }
     bool queued = env_.queue->Enqueue([=, this] {
+      runner::CommandsOutcome outcome = runner::ReadCommandsOutcome(prog, x);
       core::ActionResult result;
-      if (x.exit_code == 0 && x.signal == 0) {
+      if (outcome.succeeded) {
         for (const auto& o : outputs) {
           auto rev = env_.artifacts->PutDirectory(src, o.files);
           if (!rev.ok()) {
@@ -220,41 +153,19 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
           result.outputs[o.name] = *rev;
         }
         if (result.status != core::ActionStatus::kFailed) {
-          result.summary = std::to_string(commands.size()) + " command(s) succeeded";
-          std::ifstream vf(variables_file, std::ios::binary);
-          std::string record;
-          while (std::getline(vf, record, '\0')) {
-            auto eq = record.find('=');
-            if (eq != std::string::npos) {
-              result.output_variables[record.substr(0, eq)] = record.substr(eq + 1);
-            }
-          }
+          result.summary = outcome.summary;
+          result.output_variables = outcome.output_variables;
         }
-      } else if (x.timed_out) {
-        result = Failure("Timed out after " + std::to_string(timeout_minutes) + " minute(s).",
-                         x.output_tail);
-      } else if (x.cancelled) {
-        result = Failure("The action was cancelled.", x.output_tail);
       } else {
-        std::string which = "The commands";
-        int code = x.exit_code;
-        std::ifstream sf(status_file);
-        size_t index = 0;
-        if (sf >> index >> code && index >= 1 && index <= commands.size()) {
-          which = "Command " + std::to_string(index) + " (" + commands[index - 1] + ")";
-        }
-        std::string how = x.signal != 0 ? "was killed by signal " + std::to_string(x.signal)
-                                        : "exited with code " + std::to_string(code);
-        result = Failure(which + " " + how + ".",
-                         x.output_tail.empty() ? which + " " + how + "." : x.output_tail);
+        result = Failure(outcome.failure_message, outcome.summary);
       }
       done(result);
       // Clean up after the result is recorded: off the critical path.
       std::error_code rm;
       fs::remove_all(work, rm);
       fs::remove_all(work + ".in", rm);
-      fs::remove(status_file, rm);
-      fs::remove(variables_file, rm);
+      fs::remove(prog.status_file, rm);
+      fs::remove(prog.variables_file, rm);
       env_.queue->Release();
     });
     if (!queued) env_.queue->Release();  // Stopping: the run stays InProgress for Recover.

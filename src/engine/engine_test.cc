@@ -1078,7 +1078,7 @@ TEST_F(EngineTest, CustomActionQueuesAJobThatIsHandedOutOnceWithANonce) {
   EXPECT_EQ(json::parse(stored->front().second)["status"], "Queued");
 
   Job job = PollOne(BuildType("MyWorker"));
-  EXPECT_EQ(job.status, "Dispatched");
+  EXPECT_EQ(core::Name(job.status), "Dispatched");
   EXPECT_FALSE(job.nonce.empty());
   EXPECT_EQ(job.run_id, runs[0].id);
   EXPECT_EQ(job.execution_id, id);
@@ -1120,13 +1120,13 @@ TEST_F(EngineTest, AcknowledgeWithAWrongNonceIsInvalidNonce) {
   auto wrong = engine_->AcknowledgeJob(job.id, "0000");
   ASSERT_FALSE(wrong.ok());
   EXPECT_EQ(wrong.status().wire_name(), "InvalidNonceException");
-  EXPECT_EQ(engine_->GetJob(job.id)->status, "Dispatched");
+  EXPECT_EQ(core::Name(engine_->GetJob(job.id)->status), "Dispatched");
   EXPECT_EQ(engine_->AcknowledgeJob("no-such-job", job.nonce).status().wire_name(),
             "JobNotFoundException");
   auto right = engine_->AcknowledgeJob(job.id, job.nonce);
   ASSERT_TRUE(right.ok()) << right.status().ToString();
   EXPECT_EQ(*right, "InProgress");
-  EXPECT_EQ(engine_->GetJob(job.id)->status, "InProgress");
+  EXPECT_EQ(core::Name(engine_->GetJob(job.id)->status), "InProgress");
 }
 
 TEST_F(EngineTest, JobResultBeforeAcknowledgeIsInvalidJobState) {
@@ -1163,7 +1163,7 @@ TEST_F(EngineTest, ContinuationTokenKeepsActionInProgressAndQueuesAFollowUpJob) 
   EXPECT_EQ(runs[0].summary, "halfway");
   EXPECT_EQ(runs[0].external_id, "ext-1");
   EXPECT_EQ(S(e.status), "InProgress");
-  EXPECT_EQ(engine_->GetJob(first.id)->status, "Succeeded");
+  EXPECT_EQ(core::Name(engine_->GetJob(first.id)->status), "Succeeded");
   // Progress is durable.
   auto rows = store_->ListActionExecutions("p", id);
   ASSERT_TRUE(rows.ok());
@@ -1207,7 +1207,7 @@ TEST_F(EngineTest, PutJobFailureFailsTheActionAndTheStageIsRetryable) {
   EXPECT_EQ(run.error_code, "ConfigurationError");
   EXPECT_EQ(run.error_message, "bad label");
   EXPECT_EQ(run.external_id, "ext-9");
-  EXPECT_EQ(engine_->GetJob(job.id)->status, "Failed");
+  EXPECT_EQ(core::Name(engine_->GetJob(job.id)->status), "Failed");
 
   // The retry queues a new job for a new run.
   ASSERT_TRUE(engine_->RetryStage("p", "Work", id, core::RetryMode::kFailedActions).ok());
@@ -1231,7 +1231,7 @@ TEST_F(EngineTest, AcknowledgedJobWithoutAResultTimesOutAndFailsTheAction) {
   EXPECT_EQ(S(run.status), "Failed");
   EXPECT_NE(run.error_message.find("no result within 30 seconds"), std::string::npos)
       << run.error_message;
-  EXPECT_EQ(engine_->GetJob(job.id)->status, "TimedOut");
+  EXPECT_EQ(core::Name(engine_->GetJob(job.id)->status), "TimedOut");
   EXPECT_EQ(engine_->PutJobSuccess(job.id, JobSuccess{}).wire_name(), "InvalidJobStateException");
   EXPECT_TRUE(engine_->PlanRetry("p", "Work", id, core::RetryMode::kFailedActions).ok());
 }
@@ -1244,7 +1244,7 @@ TEST_F(EngineTest, DispatchedJobNotAcknowledgedGoesBackToTheQueueWithANewNonce) 
   Start("p");
   Job job = PollOne(BuildType("MyWorker"));
   clock_.Advance(61);
-  ASSERT_TRUE(WaitFor([&] { return engine_->GetJob(job.id)->status == "Queued"; }));
+  ASSERT_TRUE(WaitFor([&] { return engine_->GetJob(job.id)->status == core::JobStatus::kQueued; }));
   Job again = PollOne(BuildType("MyWorker"));
   EXPECT_EQ(again.id, job.id);
   EXPECT_NE(again.nonce, job.nonce);
@@ -1289,7 +1289,7 @@ TEST_F(EngineTest, JobsSurviveARestart) {
   auto stored = store_->ListKv("job/");
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(stored->size(), 2u);
-  EXPECT_EQ(engine_->GetJob(acked.id)->status, "InProgress");
+  EXPECT_EQ(core::Name(engine_->GetJob(acked.id)->status), "InProgress");
 
   ASSERT_TRUE(engine_->PutJobSuccess(acked.id, JobSuccess{}).ok());
   EXPECT_EQ(S(WaitEnded("p", acked_exec).status), "Succeeded");

@@ -43,11 +43,7 @@ Status NotFoundPipeline(const std::string& name);
 // What GetPipeline shows for a secret configuration value (rule 9).
 inline constexpr const char* kMasked = "****";
 
-// validation.cc. The Commands configuration values the runner parses:
-// EnvironmentVariables a JSON list of {"name": string, "value": string};
-// TimeoutInMinutes a whole number of minutes, 1 to 480. Values with variables
-// are checked at run time. kInvalidArgument naming the field.
-Status CheckCommandsConfiguration(const std::map<std::string, std::string>& config);
+// validation.cc (Commands configuration values: runner::CheckCommandsConfiguration).
 // Required configuration properties of built-in and custom action types
 // (InvalidActionDeclarationException naming the action and property).
 Status CheckRequiredConfiguration(

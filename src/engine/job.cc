@@ -8,7 +8,7 @@ nlohmann::json JobToDoc(const Job& j) {
   return {
       {"id", j.id},
       {"nonce", j.nonce},
-      {"status", j.status},
+      {"status", std::string(core::Name(j.status))},
       {"run_id", j.run_id},
       {"execution_id", j.execution_id},
       {"pipeline", j.pipeline},
@@ -40,7 +40,7 @@ Job JobFromDoc(const nlohmann::json& d) {
   Job j;
   j.id = d.value("id", "");
   j.nonce = d.value("nonce", "");
-  j.status = d.value("status", "Failed");
+  j.status = core::ParseJobStatus(d.value("status", "Failed")).value_or(core::JobStatus::kFailed);
   j.run_id = d.value("run_id", "");
   j.execution_id = d.value("execution_id", "");
   j.pipeline = d.value("pipeline", "");

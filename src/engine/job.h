@@ -13,14 +13,14 @@
 
 #include "common/clock.h"
 #include "core/pipeline.h"
+#include "core/timers.h"
 
 namespace pw::engine {
 
 struct Job {
   std::string id;
   std::string nonce;
-  std::string
-      status;  // JobStatus: Created, Queued, Dispatched, InProgress, Succeeded, Failed, TimedOut.
+  core::JobStatus status = core::JobStatus::kQueued;
   std::string run_id;  // The action execution this job works for.
   std::string execution_id;
   std::string pipeline;
@@ -43,10 +43,7 @@ struct Job {
   std::string session_token;
 
   // Created: an external job whose inputs are still being copied to the bucket.
-  bool Open() const {
-    return status == "Created" || status == "Queued" || status == "Dispatched" ||
-           status == "InProgress";
-  }
+  bool Open() const { return core::IsOpen(status); }
   bool external = false;   // Artifacts in the configured external bucket.
   std::string key_prefix;  // Object keys below this prefix ("" on the server's own endpoint).
   std::string InputKey(const std::string& revision) const {

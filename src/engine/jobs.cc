@@ -65,7 +65,9 @@ void Engine::LoadJobsLocked() {
     try {
       Job j = JobFromDoc(doc);
       FillJobSecretsLocked(j);
-      const bool created = j.status == "Created";
+      // Ended before jobs recorded when: the retention period starts now.
+      if (!j.Open() && j.ended == 0) j.ended = clock_.Now();
+      const bool created = j.status == core::JobStatus::kCreated;
       const std::string id = j.id;
       PutJobLocked(std::move(j));
       if (created) queue_->Enqueue([this, id] { PublishExternalJob(id); });
@@ -114,7 +116,7 @@ Status Engine::CreateJobLocked(const core::PipelineState& p, const core::Executi
   Job j;
   j.id = NewUuid();
   j.nonce = RandomHex(32);
-  j.status = "Queued";
+  j.status = core::JobStatus::kQueued;
   j.run_id = r.id;
   j.execution_id = e.id;
   j.pipeline = p.decl.name;
@@ -172,7 +174,7 @@ Status Engine::CreateJobLocked(const core::PipelineState& p, const core::Executi
     // The bucket's own credentials. Its inputs are copied there first, on a
     // worker thread (PublishExternalJob): until then the job is Created.
     j.access_key_id = options_.artifact_s3_access_key_id;
-    j.status = "Created";
+    j.status = core::JobStatus::kCreated;
   } else {
     j.access_key_id = "ASIA" + RandomHex(16);
     for (char& ch : j.access_key_id) {
@@ -201,7 +203,7 @@ void Engine::PublishExternalJob(const std::string& job_id) {
   {
     std::lock_guard lock(mu_);
     auto it = jobs_.find(job_id);
-    if (it == jobs_.end() || it->second.status != "Created") return;
+    if (it == jobs_.end() || it->second.status != core::JobStatus::kCreated) return;
     j = it->second;
   }
   // Content-addressed keys: an object already there is not uploaded again.
@@ -220,9 +222,10 @@ void Engine::PublishExternalJob(const std::string& job_id) {
   }
   std::lock_guard lock(mu_);
   auto it = jobs_.find(job_id);
-  if (it == jobs_.end() || it->second.status != "Created") return;  // Abandoned meanwhile.
+  if (it == jobs_.end() || it->second.status != core::JobStatus::kCreated)
+    return;  // Abandoned meanwhile.
   Job next = it->second;
-  next.status = failure.empty() ? "Queued" : "Failed";
+  next.status = failure.empty() ? core::JobStatus::kQueued : core::JobStatus::kFailed;
   if (!failure.empty()) next.ended = clock_.Now();
   if (Status s = SaveJobLocked(next); !s.ok()) {
     PW_LOG(Warning) << "job " << job_id << " not yet durable: " << s.ToString();
@@ -297,7 +300,7 @@ Result<std::vector<Job>> Engine::PollForJobs(const core::ActionTypeId& type, int
     std::vector<Job> out;
     for (auto& [id, job] : jobs_) {
       if (static_cast<int>(out.size()) >= max_jobs) break;
-      if (job.status != "Queued" || !(job.type == type)) continue;
+      if (job.status != core::JobStatus::kQueued || !(job.type == type)) continue;
       bool match = true;
       for (const auto& [k, v] : query) {
         auto it = job.configuration.find(k);
@@ -305,7 +308,7 @@ Result<std::vector<Job>> Engine::PollForJobs(const core::ActionTypeId& type, int
       }
       if (!match) continue;
       Job next = job;
-      next.status = "Dispatched";
+      next.status = core::JobStatus::kDispatched;
       next.dispatched = clock_.Now();
       next.nonce = RandomHex(32);
       // Handed out only once durable: otherwise a restart would hand it out
@@ -331,14 +334,14 @@ Result<std::string> Engine::AcknowledgeJob(const std::string& job_id, const std:
                                ": another worker was handed this job, or it was handed out again.",
                            "InvalidNonceException");
   }
-  if (job.status == "Dispatched") {
+  if (job.status == core::JobStatus::kDispatched) {
     Job next = job;
-    next.status = "InProgress";
+    next.status = core::JobStatus::kInProgress;
     next.acknowledged = clock_.Now();
     PW_RETURN_IF_ERROR(SaveJobLocked(next));
     job = next;
   }
-  return job.status;
+  return std::string(core::Name(job.status));
 }
 
 Result<Job*> Engine::FindJobLocked(const std::string& job_id) {
@@ -360,8 +363,9 @@ namespace {
 
 Status JobNotWorkable(const Job& job) {
   return FailedPrecondition(
-      "Job " + job.id + " is " + job.status +
-          (job.status == "Queued" || job.status == "Dispatched" || job.status == "Created"
+      "Job " + job.id + " is " + std::string(core::Name(job.status)) +
+          (job.status == core::JobStatus::kQueued || job.status == core::JobStatus::kDispatched ||
+                   job.status == core::JobStatus::kCreated
                ? "; acknowledge it (AcknowledgeJob) before reporting a result."
                : "; it no longer accepts results."),
       "InvalidJobStateException");
@@ -374,7 +378,7 @@ void Engine::AbandonJobsLocked(const std::string& run_id, store::Batch* batch,
   for (const auto& [id, job] : jobs_) {
     if (job.run_id != run_id || !job.Open()) continue;
     Job next = job;
-    next.status = "Failed";  // Abandoned: results for it are refused.
+    next.status = core::JobStatus::kFailed;  // Abandoned: results for it are refused.
     next.ended = clock_.Now();
     batch->kv.emplace_back("job/" + next.id, JobToDoc(next).dump());
     changed->push_back(std::move(next));
@@ -389,7 +393,7 @@ Status Engine::PutJobSuccess(const std::string& job_id, const JobSuccess& result
   {
     std::lock_guard lock(mu_);
     PW_ASSIGN_OR_RETURN(Job * found, FindJobLocked(job_id));
-    if (found->status != "InProgress") return JobNotWorkable(*found);
+    if (found->status != core::JobStatus::kInProgress) return JobNotWorkable(*found);
     job = *found;
   }
   // Output artifacts are read and stored (hashed) without the mutex.
@@ -426,7 +430,8 @@ Status Engine::PutJobSuccess(const std::string& job_id, const JobSuccess& result
 
   std::lock_guard lock(mu_);
   PW_ASSIGN_OR_RETURN(Job * found, FindJobLocked(job_id));
-  if (found->status != "InProgress") return JobNotWorkable(*found);  // Answered meanwhile.
+  if (found->status != core::JobStatus::kInProgress)
+    return JobNotWorkable(*found);  // Answered meanwhile.
   job = *found;
   PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(job.pipeline));
   const EpochSeconds now = clock_.Now();
@@ -436,7 +441,7 @@ Status Engine::PutJobSuccess(const std::string& job_id, const JobSuccess& result
   Job next = job;
   next.ended = now;
   if (run == nullptr || run->status != core::ActionStatus::kInProgress) {
-    next.status = "Failed";
+    next.status = core::JobStatus::kFailed;
     PW_RETURN_IF_ERROR(SaveJobLocked(next));
     PutJobLocked(next);
     return JobNotWorkable(next);
@@ -450,7 +455,7 @@ Status Engine::PutJobSuccess(const std::string& job_id, const JobSuccess& result
     run->updated = now;
     out.changed_runs.insert(run->id);
     out.changed_executions.insert(e->id);
-    next.status = "Succeeded";
+    next.status = core::JobStatus::kSucceeded;
     batch.kv.emplace_back("job/" + next.id, JobToDoc(next).dump());
     // Nothing recorded on failure: the worker may report again.
     PW_RETURN_IF_ERROR(CommitLocked(*p, out, std::move(batch)));
@@ -472,7 +477,8 @@ Status Engine::PutJobSuccess(const std::string& job_id, const JobSuccess& result
   }
   PW_RETURN_IF_ERROR(core::CompleteAction(*p, job.run_id, r, now, &out));
   core::Advance(*p, now, *ids_, &out);
-  next.status = r.status == core::ActionStatus::kSucceeded ? "Succeeded" : "Failed";
+  next.status = r.status == core::ActionStatus::kSucceeded ? core::JobStatus::kSucceeded
+                                                           : core::JobStatus::kFailed;
   batch.kv.emplace_back("job/" + next.id, JobToDoc(next).dump());
   PW_RETURN_IF_ERROR(CommitLocked(*p, out, std::move(batch)));
   PutJobLocked(next);
@@ -485,9 +491,9 @@ Status Engine::PutJobFailure(const std::string& job_id, const std::string& type,
                              const std::string& message, const std::string& external_id) {
   std::lock_guard lock(mu_);
   PW_ASSIGN_OR_RETURN(Job * found, FindJobLocked(job_id));
-  if (found->status != "InProgress") return JobNotWorkable(*found);
+  if (found->status != core::JobStatus::kInProgress) return JobNotWorkable(*found);
   Job next = *found;
-  next.status = "Failed";
+  next.status = core::JobStatus::kFailed;
   next.ended = clock_.Now();
   PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(next.pipeline));
   core::ActionResult r = Failure(message);
@@ -521,45 +527,53 @@ std::optional<Job> Engine::JobForAccessKey(const std::string& access_key_id) {
 
 void Engine::JobTimersLocked(EpochSeconds now) {
   LoadJobsLocked();
+  const core::JobTimerPolicy policy{options_.job_dispatch_timeout_seconds,
+                                    options_.job_retention_seconds};
   std::vector<std::string> ended;
   for (auto& [id, job] : jobs_) {
-    if (job.status == "Dispatched" &&
-        now - job.dispatched > options_.job_dispatch_timeout_seconds) {
-      // Polled but never acknowledged: back to the queue with a new nonce.
-      Job next = job;
-      next.status = "Queued";
-      next.nonce = RandomHex(32);
-      if (!SaveJobLocked(next).ok()) continue;  // Tried again next tick.
-      job = next;
-      NotifyJobQueuedLocked();
-    } else if (job.status == "InProgress" && now - job.acknowledged > job.timeout_seconds) {
-      // Acknowledged without a result in time: the job and its run fail in
-      // one transaction (tried again next tick if it cannot be committed).
-      Job next = job;
-      next.status = "TimedOut";
-      next.ended = now;
-      store::Batch batch;
-      batch.kv.emplace_back("job/" + next.id, JobToDoc(next).dump());
-      auto p = LoadLocked(job.pipeline);
-      Status s;
-      if (!p.ok()) {
-        s = p.status().code() == StatusCode::kNotFound ? store_.Commit(batch) : p.status();
-      } else {
+    const core::JobTimes times{job.status, job.dispatched, job.acknowledged, job.ended,
+                               job.timeout_seconds};
+    switch (core::DecideJobTimer(times, now, policy)) {
+      case core::JobTimer::kNone:
+        break;
+      case core::JobTimer::kRequeue: {
+        // Polled but never acknowledged: back to the queue with a new nonce.
+        Job next = job;
+        next.status = core::JobStatus::kQueued;
+        next.nonce = RandomHex(32);
+        if (!SaveJobLocked(next).ok()) break;  // Tried again next tick.
+        job = next;
+        NotifyJobQueuedLocked();
+        break;
+      }
+      case core::JobTimer::kTimeOut: {
+        // Acknowledged without a result in time: the job and its run fail in
+        // one transaction (tried again next tick if it cannot be committed).
+        Job next = job;
+        next.status = core::JobStatus::kTimedOut;
+        next.ended = now;
+        store::Batch batch;
+        batch.kv.emplace_back("job/" + next.id, JobToDoc(next).dump());
+        auto p = LoadLocked(job.pipeline);
+        Status s;
         core::Outcome out;
-        core::ActionResult res = Failure("The job worker sent no result within " +
-                                         std::to_string(static_cast<int>(job.timeout_seconds)) +
-                                         " seconds of acknowledging job " + job.id +
-                                         "; retry the stage to run it again.");
-        if (core::CompleteAction(**p, job.run_id, res, now, &out).ok()) {
+        if (!p.ok()) {
+          s = p.status().code() == StatusCode::kNotFound ? store_.Commit(batch) : p.status();
+        } else if (core::CompleteAction(
+                       **p, job.run_id,
+                       Failure(core::JobTimedOutMessage(job.id, job.timeout_seconds)), now, &out)
+                       .ok()) {
           core::Advance(**p, now, *ids_, &out);
           s = CommitLocked(**p, out, std::move(batch));
         } else {
           s = store_.Commit(batch);
         }
+        if (s.ok()) job = next;
+        break;
       }
-      if (s.ok()) job = next;
-    } else if (!job.Open() && now - job.ended >= options_.job_retention_seconds) {
-      ended.push_back(id);
+      case core::JobTimer::kDelete:
+        ended.push_back(id);
+        break;
     }
   }
   // Ended jobs go, with their documents (nothing of a credential stays).

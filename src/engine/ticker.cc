@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "common/log.h"
+#include "core/timers.h"
 #include "engine/engine.h"
 #include "engine/internal.h"
 #include "runner/git_source.h"
@@ -46,14 +47,9 @@ void Engine::Tick() {
     if (it == pipelines_.end()) continue;
     core::PipelineState& p = it->second;
     core::Outcome out;
-    for (auto& e : p.executions) {
-      if (!e.Active()) continue;
-      for (auto& r : e.runs) {
-        if (r.status != core::ActionStatus::kInProgress || r.token.empty()) continue;
-        if (now - r.started < options_.approval_timeout_seconds) continue;
-        core::ActionResult res = Failure("The approval timed out without a response.");
-        (void)core::CompleteAction(p, r.id, res, now, &out);
-      }
+    for (const auto& run_id : core::ExpiredApprovals(p, now, options_.approval_timeout_seconds)) {
+      (void)core::CompleteAction(p, run_id, Failure(std::string(core::kApprovalTimedOutMessage)),
+                                 now, &out);
     }
     if (out.changed_executions.empty()) continue;
     core::Advance(p, now, *ids_, &out);
@@ -95,25 +91,16 @@ void Engine::PollSources() {
       auto seen = store_.GetKv(key);
       if (!seen.ok()) continue;
       // Baseline: the last revision seen by the poller, else the last one
-      // the pipeline ran; with neither, remember the head and wait.
-      std::string baseline = seen->value_or("");
-      if (baseline.empty()) {
+      // the pipeline ran (core::DecidePoll).
+      std::string last_ran;
+      if (!seen->has_value() || (*seen)->empty()) {
         std::lock_guard lock(mu_);
         auto p = LoadLocked(name);
-        if (p.ok()) {
-          for (const auto& e : (*p)->executions) {
-            for (const auto& r : e.runs) {
-              if (r.action == a.name && !r.revision_id.empty()) baseline = r.revision_id;
-            }
-          }
-        }
+        if (p.ok()) last_ran = core::LastRanRevision(**p, a.name);
       }
-      if (baseline == head->commit_id) {
-        if (!seen->has_value()) (void)store_.PutKv(key, head->commit_id);
-        continue;
-      }
-      if (Status s = store_.PutKv(key, head->commit_id); !s.ok()) continue;  // Next poll.
-      if (baseline.empty()) continue;  // Never ran and never seen: just remember.
+      core::PollDecision d = core::DecidePoll(*seen, last_ran, head->commit_id);
+      if (d.remember && !store_.PutKv(key, *d.remember).ok()) continue;  // Next poll.
+      if (!d.start) continue;
       PW_LOG(Info) << "branch moved for " << name << "/" << a.name << ": starting";
       (void)StartExecution(name, "", "Pipewright source poller", "PollForSourceChanges");
     }

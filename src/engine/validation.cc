@@ -8,49 +8,11 @@
 #include "engine/action_types.h"
 #include "engine/executor.h"
 #include "engine/internal.h"
+#include "runner/commands.h"
 
 namespace pw::engine {
 
 using nlohmann::json;
-
-// The Commands configuration values the runner parses: EnvironmentVariables
-// a JSON list of {"name": string, "value": string}; TimeoutInMinutes a whole
-// number of minutes, 1 to 480. Values with variables are checked at run time.
-// kInvalidArgument naming the field.
-Status CheckCommandsConfiguration(const std::map<std::string, std::string>& config) {
-  if (auto it = config.find("EnvironmentVariables");
-      it != config.end() && it->second.find("#{") == std::string::npos) {
-    json list = json::parse(it->second, nullptr, false);
-    if (!list.is_array()) {
-      return InvalidArgument(
-          "configuration EnvironmentVariables must be a JSON list of {\"name\": \"…\", "
-          "\"value\": \"…\"} objects.");
-    }
-    for (size_t i = 0; i < list.size(); ++i) {
-      const json& v = list[i];
-      if (!v.is_object() || !v.contains("name") || !v["name"].is_string() ||
-          (v.contains("value") && !v["value"].is_string())) {
-        return InvalidArgument("configuration EnvironmentVariables[" + std::to_string(i) +
-                               "] must be {\"name\": string, \"value\": string}; write numbers "
-                               "as strings, e.g. \"value\": \"1\".");
-      }
-    }
-  }
-  if (auto it = config.find("TimeoutInMinutes");
-      it != config.end() && it->second.find("#{") == std::string::npos) {
-    const std::string& t = it->second;
-    bool digits =
-        !t.empty() && t.size() <= 4 && t.find_first_not_of("0123456789") == std::string::npos;
-    int n = digits ? std::stoi(t) : 0;
-    if (!digits || n < 1 || n > 480) {
-      return InvalidArgument(
-          "configuration TimeoutInMinutes must be a whole number of minutes "
-          "from 1 to 480, not '" +
-          t.substr(0, 32) + "'.");
-    }
-  }
-  return Status::Ok();
-}
 
 // Required configuration properties of built-in and custom action types.
 Status CheckRequiredConfiguration(
@@ -105,7 +67,7 @@ Status CheckActionData(const core::PipelineDecl& d, const runner::PathPolicy& po
       }
       if (IsBuiltin(a, "Build", "Commands") || IsBuiltin(a, "Test", "Commands") ||
           IsBuiltin(a, "Compute", "Commands")) {
-        if (Status c = CheckCommandsConfiguration(a.configuration); !c.ok()) {
+        if (Status c = runner::CheckCommandsConfiguration(a.configuration); !c.ok()) {
           return InvalidArgument(where + c.message(), "InvalidActionDeclarationException");
         }
       }
