@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -180,7 +181,11 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
     if (!cancelled) {
       env_.queue->Hold();
       // The exit callback takes mu_ too, so it sees the process recorded.
-      started = env_.launcher->Start(spec, on_exit);
+      try {
+        started = env_.launcher->Start(spec, on_exit);
+      } catch (const std::exception& ex) {
+        started = Internal(std::string("the process launcher failed: ") + ex.what());
+      }
       if (started.ok()) {
         processes_[run_id] = *started;
       } else {

@@ -18,11 +18,13 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/execution.h"
+#include "runner/process_launcher.h"
 #include "runner/temp_dir.h"
 #include "store/store.h"
 
@@ -1299,6 +1301,144 @@ TEST_F(EngineTest, JobsSurviveARestart) {
   ASSERT_TRUE(engine_->AcknowledgeJob(queued.id, queued.nonce).ok());
   ASSERT_TRUE(engine_->PutJobSuccess(queued.id, JobSuccess{}).ok());
   EXPECT_EQ(S(WaitEnded("q", queued_exec).status), "Succeeded");
+}
+
+// --- Failure paths: no result is ever lost --------------------------------------
+
+namespace failure {
+
+// A launcher whose Start throws, as a buggy runner piece might.
+class ThrowingLauncher final : public runner::ProcessLauncher {
+ public:
+  Result<runner::ProcessId> Start(
+      const runner::ProcessSpec&,
+      std::function<void(runner::ProcessId, const runner::ProcessExit&)>) override {
+    throw std::runtime_error("launcher exploded");
+  }
+  void Cancel(runner::ProcessId) override {}
+};
+
+}  // namespace failure
+
+TEST_F(EngineTest, ResultWhoseCommitFailsIsKeptPendingAndRecordedOnALaterTick) {
+  faulty_ = std::make_unique<FaultyStore>(*store_);
+  engine_ = std::make_unique<Engine>(*faulty_, clock_, options_);
+  Create(BuildPipeline("p", {Gate("build")}));
+  const std::string id = Start("p");
+  WaitGateReached("build");
+  faulty_->fail_save_batch = true;
+  Open("build");
+  ASSERT_TRUE(WaitFor([&] { return engine_->PendingResultsForTest() == 1; }))
+      << "the result whose commit failed was dropped";
+  // Until it is recorded the run is still running on disk: no retry, no loss.
+  EXPECT_FALSE(engine_->RetryStage("p", "Build", id, core::RetryMode::kFailedActions).ok());
+  faulty_->fail_save_batch = false;
+  engine_->TickForTest();
+  EXPECT_EQ(engine_->PendingResultsForTest(), 0u);
+  core::Execution e = WaitEnded("p", id);
+  EXPECT_EQ(S(e.status), "Succeeded");
+  EXPECT_EQ(S(RunsOf(e, "Build", "Build").at(0).status), "Succeeded");
+}
+
+TEST_F(EngineTest, UpdatePipelineThatCannotCommitChangesNothing) {
+  faulty_ = std::make_unique<FaultyStore>(*store_);
+  engine_ = std::make_unique<Engine>(*faulty_, clock_, options_);
+  Create(BuildPipeline("p", {Gate("build")}));
+  const std::string id = Start("p");
+  WaitGateReached("build");
+  json v2 = BuildPipeline("p", {"true", "true"});
+  faulty_->fail_save_batch = true;
+  auto updated = engine_->UpdatePipeline(v2);
+  faulty_->fail_save_batch = false;
+  ASSERT_FALSE(updated.ok()) << "UpdatePipeline said OK though nothing could be committed";
+  EXPECT_EQ(updated.status().code(), StatusCode::kUnavailable);
+  // Neither the version nor rule 69's cancellation happened.
+  auto rec = store_->GetPipeline("p", std::nullopt);
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->version, 1);
+  Open("build");
+  EXPECT_EQ(S(WaitEnded("p", id).status), "Succeeded");
+  // Sent again, it is one transaction that does both.
+  ASSERT_TRUE(engine_->UpdatePipeline(v2).ok());
+  EXPECT_EQ(store_->GetPipeline("p", std::nullopt)->version, 2);
+}
+
+TEST_F(EngineTest, ExceptionInAnActionRunnerFailsTheRunWithAMessage) {
+  EngineRunners runners;
+  runners.launcher = std::make_unique<failure::ThrowingLauncher>();
+  engine_ = std::make_unique<Engine>(*store_, clock_, options_, std::move(runners));
+  ASSERT_TRUE(engine_->Recover().ok());
+  Create(BuildPipeline("p", {"true"}));
+  const std::string id = Start("p");
+  core::Execution e = WaitEnded("p", id);
+  EXPECT_EQ(S(e.status), "Failed");
+  auto run = RunsOf(e, "Build", "Build").at(0);
+  EXPECT_EQ(S(run.status), "Failed");
+  EXPECT_NE(run.error_message.find("launcher exploded"), std::string::npos) << run.error_message;
+  EXPECT_TRUE(engine_->PlanRetry("p", "Build", id, core::RetryMode::kFailedActions).ok());
+}
+
+TEST_F(EngineTest, EndedJobsAndTheirCredentialsAreRemovedAfterTheRetentionPeriod) {
+  options_.job_retention_seconds = 600;
+  StartEngine();
+  CreateJobPipeline("p");
+  const std::string id = Start("p");
+  Job job = PollOne(BuildType("MyWorker"));
+  ASSERT_TRUE(engine_->JobForAccessKey(job.access_key_id).has_value());
+  ASSERT_TRUE(engine_->AcknowledgeJob(job.id, job.nonce).ok());
+  ASSERT_TRUE(engine_->PutJobSuccess(job.id, JobSuccess{}).ok());
+  EXPECT_EQ(S(WaitEnded("p", id).status), "Succeeded");
+  // Ended: its credentials open nothing any more, but it is still there.
+  EXPECT_FALSE(engine_->JobForAccessKey(job.access_key_id).has_value());
+  engine_->TickForTest();
+  EXPECT_TRUE(engine_->GetJob(job.id).ok());
+  clock_.Advance(601);
+  engine_->TickForTest();
+  EXPECT_EQ(engine_->GetJob(job.id).status().wire_name(), "JobNotFoundException");
+  auto rows = store_->ListKv("job/");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_TRUE(rows->empty()) << rows->size() << " job document(s) left";
+}
+
+// Commit-failure injection at every commit point of a run (start, each
+// action's result, each stage transition): after the store heals, the state
+// is consistent and every decision is eventually taken.
+TEST_F(EngineTest, CommitFailureAtEveryCommitPointIsDecidedOnceTheStoreHeals) {
+  options_.start_on_create = false;
+  faulty_ = std::make_unique<FaultyStore>(*store_);
+  engine_ = std::make_unique<Engine>(*faulty_, clock_, options_);
+  ASSERT_TRUE(engine_->Recover().ok());
+  constexpr int kCommitPoints = 10;  // A run of this pipeline commits 7 times.
+  for (int n = 0; n <= kCommitPoints; ++n) {
+    SCOPED_TRACE("commits allowed before the failure: " + std::to_string(n));
+    const std::string name = "p" + std::to_string(n);
+    Create(Pipeline(name, {Stage("Source", {DirSource(src_)}),
+                           Stage("Build", {Commands("A", {"true"}), Commands("B", {"true"})}),
+                           Stage("Ship", {Commands("Ship", {"true"})})}));
+    faulty_->fail_commits_after = n;
+    auto started = engine_->StartExecution(name, "tok", "tester");
+    // Let the run go as far as the allowed commits take it.
+    WaitIdle();
+    faulty_->fail_commits_after = -1;
+    if (!started.ok()) started = engine_->StartExecution(name, "tok", "tester");
+    ASSERT_TRUE(started.ok()) << started.status().ToString();
+    ASSERT_TRUE(WaitFor([&] {
+      engine_->TickForTest();
+      core::Execution e = Exec(name, *started);
+      return !e.id.empty() && !e.Active();
+    })) << "execution never ended";
+    EXPECT_EQ(engine_->PendingResultsForTest(), 0u);
+    core::Execution e = Exec(name, *started);
+    EXPECT_EQ(S(e.status), "Succeeded") << e.status_summary;
+    for (const auto& r : e.runs) {
+      EXPECT_EQ(S(r.status), "Succeeded") << r.stage << "/" << r.action << ": " << r.error_message;
+    }
+    // What is on disk agrees with what the engine shows.
+    auto rows = store_->ListActionExecutions(name, *started);
+    ASSERT_TRUE(rows.ok());
+    EXPECT_EQ(rows->size(), 4u);
+    for (const auto& r : *rows) EXPECT_EQ(r.status, "Succeeded") << r.action;
+  }
 }
 
 }  // namespace
