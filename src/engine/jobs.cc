@@ -131,6 +131,7 @@ Status Engine::CreateJobLocked(const core::PipelineState& p, const core::Executi
     std::string joined;
     for (const auto& cmd : shell->commands) joined += (joined.empty() ? "" : "\n") + cmd;
     j.configuration["Commands"] = joined;
+    j.configuration["PipewrightCommands"] = json(shell->commands).dump();  // Exact list.
     if (!a.environment.empty() || !shell->environment.empty()) {
       json vars = json::array();
       if (auto ev = j.configuration.find("EnvironmentVariables"); ev != j.configuration.end()) {

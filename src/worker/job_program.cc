@@ -1,8 +1,10 @@
 #include "worker/job_program.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <utility>
 
@@ -128,7 +130,16 @@ Result<PreparedProgram> PrepareProgram(
     return it == job.configuration.end() ? std::string() : it->second;
   };
   runner::CommandsRequest req;
+  // The server sends the command list as JSON too (a command may span
+  // lines); configuration Commands, one per line, is the fallback.
   req.commands = SplitCommands(cfg("Commands"));
+  if (std::string listed = cfg("PipewrightCommands"); !listed.empty()) {
+    nlohmann::json list = nlohmann::json::parse(listed, nullptr, false);
+    if (list.is_array() && std::all_of(list.begin(), list.end(),
+                                       [](const nlohmann::json& c) { return c.is_string(); })) {
+      req.commands = list.get<std::vector<std::string>>();
+    }
+  }
   req.base_env = std::move(env);
   req.base_env.push_back("LANG=C.UTF-8");
   req.base_env.push_back("CODEBUILD_SRC_DIR=" + dirs.src);

@@ -607,6 +607,23 @@ TEST_F(WorkerTest, BuiltinCommandsNameTheFailingCommand) {
   EXPECT_EQ(message.find("never"), std::string::npos) << message;
 }
 
+TEST_F(WorkerTest, BuiltinCommandsFromTheServersListKeepAMultiLineCommandWhole) {
+  // A declared command may span lines (an if … fi); the server sends the
+  // exact list as PipewrightCommands, so the worker numbers commands as the
+  // server's runner does.
+  json job = MakeJob();
+  const json list = {"if true; then\n  echo inside\nfi", "false"};
+  job["data"]["actionConfiguration"]["configuration"] = {
+      {"Commands", "if true; then\n  echo inside\nfi\nfalse"}, {"PipewrightCommands", list.dump()}};
+  fake_.QueueJob(job);
+  StartWorker(Options({}));
+  auto result = fake_.WaitResult();
+  ASSERT_TRUE(result) << log();
+  ASSERT_EQ(result->first, "PutJobFailureResult");
+  std::string message = result->second["failureDetails"]["message"];
+  EXPECT_NE(message.find("Command 2 (false) exited with code 1."), std::string::npos) << message;
+}
+
 TEST_F(WorkerTest, BuiltinWithoutCommandsIsAConfigurationError) {
   json job = MakeJob();
   job["data"]["actionConfiguration"]["configuration"] = json::object();
