@@ -46,6 +46,7 @@ int RunServe(const std::vector<std::string>& args) {
   bool no_start_on_create = false;
   bool no_local_runners = false;
   double job_timeout = 24 * 3600;
+  double job_retention = 3600;
   double poll_wait = 2;
   double source_poll = 30;
   double approval_timeout = 7 * 24 * 3600;
@@ -82,6 +83,9 @@ int RunServe(const std::vector<std::string>& args) {
       "run no Commands actions here: dispatch them as jobs to `pipewright worker --builtin`");
   app.add_option("--job-timeout", job_timeout,
                  "seconds a job worker has, after acknowledging a job, to report its result");
+  app.add_option("--job-retention", job_retention,
+                 "seconds an ended job (and its document) is kept before it is removed")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--source-poll-interval", source_poll,
                  "seconds between checks of Git sources with PollForSourceChanges (0: never)");
   app.add_option("--approval-timeout", approval_timeout,
@@ -170,6 +174,7 @@ int RunServe(const std::vector<std::string>& args) {
   opts.start_on_create = !no_start_on_create;
   opts.local_runners = !no_local_runners;
   opts.job_timeout_seconds = job_timeout;
+  opts.job_retention_seconds = job_retention;
   opts.source_poll_seconds = source_poll;
   opts.deploy_roots = deploy_roots;
   opts.max_unpacked_bytes = max_unpacked_bytes;
@@ -220,7 +225,9 @@ int RunServe(const std::vector<std::string>& args) {
     }
     opts.sandbox = *std::move(sandbox_options);
   }
-  engine::Engine engine(**store, clock, opts);
+  // The runner pieces are made here and handed to the engine (tests pass
+  // fakes instead).
+  engine::Engine engine(**store, clock, opts, engine::MakeRunners(opts));
 
   api::Dispatcher dispatcher;
   api::RegisterPipelineOps(dispatcher, engine);
