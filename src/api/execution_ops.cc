@@ -66,7 +66,7 @@ json ExecutionSummary(const PipelineState& p, const Execution& e) {
             {"lastUpdateTime", e.updated},
             {"trigger", Trigger(e)},
             {"executionMode", core::ExecutionModeName(p.decl.execution_mode)},
-            {"executionType", e.execution_type}};
+            {"executionType", core::Name(e.execution_type)}};
   if (!e.status_summary.empty()) s["statusSummary"] = e.status_summary;
   json revs = json::array();
   for (const ActionRun* r : SourceRuns(p, e)) {
@@ -114,7 +114,7 @@ json StageStateJson(const PipelineState& p, const core::StageDecl& s) {
       if (e.status == core::ExecutionStatus::kInProgress && !e.in_stage && e.stage_index == index) {
         inbound.push_back({{"pipelineExecutionId", e.id},
                            {"status", core::Name(e.status)},
-                           {"type", e.execution_type}});
+                           {"type", core::Name(e.execution_type)}});
       }
     }
     if (!inbound.empty()) {
@@ -152,9 +152,10 @@ json StageStateJson(const PipelineState& p, const core::StageDecl& s) {
   if (sr != nullptr) {
     st["latestExecution"] = {{"pipelineExecutionId", latest->id},
                              {"status", core::Name(sr->status)},
-                             {"type", latest->execution_type}};
+                             {"type", core::Name(latest->execution_type)}};
     if (sr->manual_retries > 0 || sr->auto_retries > 0) {
-      json m = {{"latestRetryTrigger", sr->latest_retry_trigger}};
+      json m = json::object();
+      if (sr->latest_retry_trigger) m["latestRetryTrigger"] = core::Name(*sr->latest_retry_trigger);
       if (sr->manual_retries > 0) m["manualStageRetryAttempt"] = sr->manual_retries;
       if (sr->auto_retries > 0) m["autoStageRetryAttempt"] = sr->auto_retries;
       st["retryStageMetadata"] = m;
@@ -309,7 +310,7 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
                    {"artifactRevisions", revs},
                    {"trigger", Trigger(*e)},
                    {"executionMode", core::ExecutionModeName(snap.state.decl.execution_mode)},
-                   {"executionType", e->execution_type}};
+                   {"executionType", core::Name(e->execution_type)}};
         if (!e->status_summary.empty()) pe["statusSummary"] = e->status_summary;
         if (!e->rollback_target.empty()) {
           pe["rollbackMetadata"] = {{"rollbackTargetPipelineExecutionId", e->rollback_target}};

@@ -56,6 +56,23 @@ std::optional<ExecutionStatus> ParseExecutionStatus(std::string_view s) { return
 std::optional<StageStatus> ParseStageStatus(std::string_view s) { return Parse(kStage, s); }
 std::optional<ActionStatus> ParseActionStatus(std::string_view s) { return Parse(kAction, s); }
 
+std::string_view Name(ExecutionType t) {
+  return t == ExecutionType::kRollback ? "ROLLBACK" : "STANDARD";
+}
+std::optional<ExecutionType> ParseExecutionType(std::string_view s) {
+  if (s == "STANDARD") return ExecutionType::kStandard;
+  if (s == "ROLLBACK") return ExecutionType::kRollback;
+  return std::nullopt;
+}
+std::string_view Name(RetryTrigger t) {
+  return t == RetryTrigger::kAutomated ? "AutomatedStageRetry" : "ManualStageRetry";
+}
+std::optional<RetryTrigger> ParseRetryTrigger(std::string_view s) {
+  if (s == "ManualStageRetry") return RetryTrigger::kManual;
+  if (s == "AutomatedStageRetry") return RetryTrigger::kAutomated;
+  return std::nullopt;
+}
+
 StageRun* Execution::FindStageRun(const std::string& stage) {
   for (auto& s : stages) {
     if (s.stage == stage) return &s;

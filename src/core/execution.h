@@ -48,6 +48,17 @@ std::optional<ExecutionStatus> ParseExecutionStatus(std::string_view s);
 std::optional<StageStatus> ParseStageStatus(std::string_view s);
 std::optional<ActionStatus> ParseActionStatus(std::string_view s);
 
+// The model's ExecutionType: STANDARD, ROLLBACK.
+enum class ExecutionType { kStandard, kRollback };
+std::string_view Name(ExecutionType t);
+std::optional<ExecutionType> ParseExecutionType(std::string_view s);
+
+// Who retried a stage last (the model's RetryTrigger): ManualStageRetry,
+// AutomatedStageRetry.
+enum class RetryTrigger { kManual, kAutomated };
+std::string_view Name(RetryTrigger t);
+std::optional<RetryTrigger> ParseRetryTrigger(std::string_view s);
+
 // One attempt of one action. Never overwritten by a retry: a retry adds a run.
 struct ActionRun {
   std::string id;  // actionExecutionId.
@@ -85,8 +96,8 @@ struct StageRun {
   int attempt = 0;  // Retries so far (manual + automatic).
   int manual_retries = 0;
   int auto_retries = 0;
-  std::string latest_retry_trigger;           // "", "ManualStageRetry", "AutomatedStageRetry".
-  std::map<std::string, std::string> latest;  // Action name -> its latest ActionRun id.
+  std::optional<RetryTrigger> latest_retry_trigger;  // None before the first retry.
+  std::map<std::string, std::string> latest;         // Action name -> its latest ActionRun id.
 };
 
 struct Execution {
@@ -99,7 +110,7 @@ struct Execution {
   EpochSeconds updated = 0;
   std::string trigger_type;  // StartPipelineExecution, CreatePipeline, PollForSourceChanges…
   std::string trigger_detail;
-  std::string execution_type = "STANDARD";  // or ROLLBACK.
+  ExecutionType execution_type = ExecutionType::kStandard;
   std::string rollback_target;
   std::string stop_reason;
   bool stop_requested = false;

@@ -221,12 +221,13 @@ bool StepInStage(PipelineState& p, Execution& e, EpochSeconds now, IdSource& ids
     Finish(e, ExecutionStatus::kFailed,
            "Stage " + s->name + " failed: action(s) " + which + " failed.", now, out);
     // Rule 61: automatic rollback to the stage's last success in this version.
-    if (s->on_failure == FailureResult::kRollback && e.execution_type != "ROLLBACK") {
+    if (s->on_failure == FailureResult::kRollback && e.execution_type != ExecutionType::kRollback) {
       const Execution* target = nullptr;
       for (const auto& other : p.executions) {
         const StageRun* osr = other.FindStageRun(s->name);
         if (other.id != e.id && osr != nullptr && osr->status == StageStatus::kSucceeded &&
-            other.pipeline_version == p.decl.version && other.execution_type != "ROLLBACK") {
+            other.pipeline_version == p.decl.version &&
+            other.execution_type != ExecutionType::kRollback) {
           target = &other;  // Executions are in start order: keep the most recent.
         }
       }
@@ -246,7 +247,8 @@ bool StepInStage(PipelineState& p, Execution& e, EpochSeconds now, IdSource& ids
   e.in_stage = false;
   e.stage_index += 1;
   // A rollback execution runs only the rolled-back stage (rule 58).
-  if (e.execution_type == "ROLLBACK" || e.stage_index >= static_cast<int>(p.decl.stages.size())) {
+  if (e.execution_type == ExecutionType::kRollback ||
+      e.stage_index >= static_cast<int>(p.decl.stages.size())) {
     Finish(e, ExecutionStatus::kSucceeded, "", now, out);
   } else {
     Touch(e, now, out);
@@ -545,10 +547,10 @@ Result<RetryPlan> RetryStage(PipelineState& p, const std::string& execution_id,
   sr.attempt += 1;
   if (trigger == RetryTrigger::kManual) {
     sr.manual_retries += 1;
-    sr.latest_retry_trigger = "ManualStageRetry";
+    sr.latest_retry_trigger = RetryTrigger::kManual;
   } else {
     sr.auto_retries += 1;
-    sr.latest_retry_trigger = "AutomatedStageRetry";
+    sr.latest_retry_trigger = RetryTrigger::kAutomated;
   }
   sr.status = StageStatus::kInProgress;
   e.status = ExecutionStatus::kInProgress;
@@ -593,7 +595,7 @@ Result<std::string> StartRollback(PipelineState& p, const std::string& stage,
         "PipelineExecutionNotFoundException");
   }
   const StageRun* tsr = target->FindStageRun(stage);
-  if (target->execution_type == "ROLLBACK" || tsr == nullptr ||
+  if (target->execution_type == ExecutionType::kRollback || tsr == nullptr ||
       tsr->status != StageStatus::kSucceeded) {
     return unable("Execution " + target_id + " did not succeed in stage " + stage +
                   " (or is itself a rollback); choose a target from list-pipeline-executions "
@@ -616,7 +618,7 @@ Result<std::string> StartRollback(PipelineState& p, const std::string& stage,
     }
   }
   Execution e = NewExecution(p, trigger_type, target_id, now, ids);
-  e.execution_type = "ROLLBACK";
+  e.execution_type = ExecutionType::kRollback;
   e.rollback_target = target_id;
   e.artifacts = target->artifacts;  // Reuse the target's stored artifacts (rule 58).
   e.variables = target->variables;

@@ -64,7 +64,6 @@ struct ActionResult {
 };
 
 enum class RetryMode { kFailedActions, kAllActions };
-enum class RetryTrigger { kManual, kAutomated };
 
 struct RetryPlan {
   std::vector<std::string> actions_to_rerun;  // In runOrder, then declaration order.

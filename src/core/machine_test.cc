@@ -1124,7 +1124,7 @@ TEST(Retry, MetadataCountsManualRetriesPerStage) {
   const StageRun& before = h.StageRunOf(e, "Build");
   EXPECT_EQ(before.manual_retries, 0);
   EXPECT_EQ(before.auto_retries, 0);
-  EXPECT_EQ(before.latest_retry_trigger, "");
+  EXPECT_FALSE(before.latest_retry_trigger.has_value());
   ASSERT_TRUE(h.Retry(e, "Build").ok());
   ASSERT_TRUE(h.Fail(e, "Build", "B").ok());
   ASSERT_TRUE(h.Retry(e, "Build").ok());
@@ -1132,14 +1132,14 @@ TEST(Retry, MetadataCountsManualRetriesPerStage) {
   EXPECT_EQ(sr.manual_retries, 2);
   EXPECT_EQ(sr.auto_retries, 0);
   EXPECT_EQ(sr.attempt, 2);
-  EXPECT_EQ(sr.latest_retry_trigger, "ManualStageRetry");
+  EXPECT_EQ(sr.latest_retry_trigger, RetryTrigger::kManual);
   EXPECT_EQ(h.Latest(e, "Build", "B").stage_attempt, 2);
   // Per (execution, stage): a new execution starts without metadata.
   ASSERT_TRUE(h.Complete(e, "Build", "B").ok());
   ASSERT_TRUE(h.Complete(e, "Build", "C").ok());
   std::string e2 = IntoBuild(h);
   EXPECT_EQ(h.StageRunOf(e2, "Build").manual_retries, 0);
-  EXPECT_EQ(h.StageRunOf(e2, "Build").latest_retry_trigger, "");
+  EXPECT_FALSE(h.StageRunOf(e2, "Build").latest_retry_trigger.has_value());
   EXPECT_EQ(h.StageRunOf(e, "Build").manual_retries, 2);
 }
 
@@ -1173,7 +1173,7 @@ TEST(AutoRetry, FailsOnceThenSucceeds) {
   EXPECT_EQ(sr.status, StageStatus::kSucceeded);
   EXPECT_EQ(sr.auto_retries, 1);
   EXPECT_EQ(sr.manual_retries, 0);
-  EXPECT_EQ(sr.latest_retry_trigger, "AutomatedStageRetry");
+  EXPECT_EQ(sr.latest_retry_trigger, RetryTrigger::kAutomated);
   EXPECT_EQ(h.Runs(e, "Build", "A").size(), 1u);
   EXPECT_EQ(h.Runs(e, "Build", "B").size(), 2u);
 }
@@ -1205,7 +1205,7 @@ TEST(AutoRetry, AlwaysFailingRunsTwiceThenFailsAndManualRetryStillAllowed) {
   const StageRun& sr = h.StageRunOf(e, "Build");
   EXPECT_EQ(sr.auto_retries, 1);
   EXPECT_EQ(sr.manual_retries, 1);
-  EXPECT_EQ(sr.latest_retry_trigger, "ManualStageRetry");
+  EXPECT_EQ(sr.latest_retry_trigger, RetryTrigger::kManual);
   ASSERT_TRUE(h.Fail(e, "Build", "B").ok());
   EXPECT_THAT(h.out.auto_retried, IsEmpty());
   EXPECT_EQ(h.Runs(e, "Build", "B").size(), 3u);

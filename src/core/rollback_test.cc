@@ -86,7 +86,7 @@ TEST_F(Rollback, ManualRollbackRunsOnlyTheStageWithTheTargetsArtifacts) {  // Ru
   Advance(p_, now_, ids_, &out);
   const Execution* e = p_.FindExecution(*rb);
   ASSERT_NE(e, nullptr);
-  EXPECT_EQ(e->execution_type, "ROLLBACK");
+  EXPECT_EQ(e->execution_type, ExecutionType::kRollback);
   EXPECT_EQ(e->rollback_target, good);
   ASSERT_EQ(e->runs.size(), 1u) << "only the rolled-back stage runs";
   EXPECT_EQ(e->runs[0].stage, "Deploy");
@@ -148,7 +148,7 @@ TEST_F(Rollback, AutomaticOnFailureRollsBackToTheLastSuccess) {  // Rule 61.
   std::string bad = Run(ActionStatus::kFailed, "bad");
   ASSERT_EQ(p_.executions.size(), 4u);
   const Execution& rb = p_.executions.back();
-  EXPECT_EQ(rb.execution_type, "ROLLBACK");
+  EXPECT_EQ(rb.execution_type, ExecutionType::kRollback);
   EXPECT_EQ(rb.trigger_type, "AutomatedRollback");
   EXPECT_EQ(rb.rollback_target, good);
   EXPECT_EQ(p_.FindExecution(bad)->status, ExecutionStatus::kFailed);

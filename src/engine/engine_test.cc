@@ -585,7 +585,7 @@ TEST_F(EngineTest, RetryFailedActionsRerunsOnlyTheFailedActionAndKeepsBothRuns) 
   ASSERT_NE(sr, nullptr);
   EXPECT_EQ(sr->attempt, 1);
   EXPECT_EQ(sr->manual_retries, 1);
-  EXPECT_EQ(sr->latest_retry_trigger, "ManualStageRetry");
+  EXPECT_EQ(sr->latest_retry_trigger, core::RetryTrigger::kManual);
   EXPECT_EQ(sr->latest.at("Flaky"), flaky[1].id);
   // Both attempts are rows in the store.
   auto rows = store_->ListActionExecutions("p", id);

@@ -72,7 +72,9 @@ json ExecutionToDoc(const core::Execution& e) {
                       {"attempt", s.attempt},
                       {"manual_retries", s.manual_retries},
                       {"auto_retries", s.auto_retries},
-                      {"latest_retry_trigger", s.latest_retry_trigger},
+                      {"latest_retry_trigger",
+                       s.latest_retry_trigger ? std::string(core::Name(*s.latest_retry_trigger))
+                                              : std::string()},
                       {"latest", s.latest}});
   }
   return {{"v", 2},
@@ -85,7 +87,7 @@ json ExecutionToDoc(const core::Execution& e) {
           {"updated", e.updated},
           {"trigger_type", e.trigger_type},
           {"trigger_detail", e.trigger_detail},
-          {"execution_type", e.execution_type},
+          {"execution_type", std::string(core::Name(e.execution_type))},
           {"rollback_target", e.rollback_target},
           {"stop_reason", e.stop_reason},
           {"stop_requested", e.stop_requested},
@@ -110,7 +112,8 @@ core::Execution ExecutionFromDoc(const json& j) {
   e.updated = j.value("updated", 0.0);
   e.trigger_type = j.value("trigger_type", "");
   e.trigger_detail = j.value("trigger_detail", "");
-  e.execution_type = j.value("execution_type", "STANDARD");
+  e.execution_type = core::ParseExecutionType(j.value("execution_type", "STANDARD"))
+                         .value_or(core::ExecutionType::kStandard);
   e.rollback_target = j.value("rollback_target", "");
   e.stop_reason = j.value("stop_reason", "");
   e.stop_requested = j.value("stop_requested", false);
@@ -127,7 +130,7 @@ core::Execution ExecutionFromDoc(const json& j) {
     sr.attempt = s.value("attempt", 0);
     sr.manual_retries = s.value("manual_retries", 0);
     sr.auto_retries = s.value("auto_retries", 0);
-    sr.latest_retry_trigger = s.value("latest_retry_trigger", "");
+    sr.latest_retry_trigger = core::ParseRetryTrigger(s.value("latest_retry_trigger", ""));
     sr.latest = s.value("latest", std::map<std::string, std::string>{});
     e.stages.push_back(std::move(sr));
   }

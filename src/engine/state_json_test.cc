@@ -76,7 +76,7 @@ TEST(StateJson, ExecutionRoundTripKeepsEveryFieldButNotRuns) {
   a.updated = 2.5;
   a.trigger_type = "PollForSourceChanges";
   a.trigger_detail = "poller";
-  a.execution_type = "ROLLBACK";
+  a.execution_type = core::ExecutionType::kRollback;
   a.rollback_target = "exec-0";
   a.stop_reason = "why";
   a.stop_requested = true;
@@ -91,7 +91,7 @@ TEST(StateJson, ExecutionRoundTripKeepsEveryFieldButNotRuns) {
   sr.attempt = 4;
   sr.manual_retries = 3;
   sr.auto_retries = 1;
-  sr.latest_retry_trigger = "AutomatedStageRetry";
+  sr.latest_retry_trigger = core::RetryTrigger::kAutomated;
   sr.latest = {{"Compile", "run-1"}};
   a.stages.push_back(sr);
   a.artifacts = {{"SourceOut", "rev"}};

@@ -102,7 +102,13 @@ void Engine::PollSources() {
       if (d.remember && !store_.PutKv(key, *d.remember).ok()) continue;  // Next poll.
       if (!d.start) continue;
       PW_LOG(Info) << "branch moved for " << name << "/" << a.name << ": starting";
-      (void)StartExecution(name, "", "Pipewright source poller", "PollForSourceChanges");
+      auto started = StartExecution(name, "", "Pipewright source poller", "PollForSourceChanges");
+      if (!started.ok()) {
+        // Forget the new head again, so the next poll tries the start again.
+        PW_LOG(Warning) << "source poller could not start " << name << ": "
+                        << started.status().ToString();
+        (void)(seen->has_value() ? store_.PutKv(key, **seen) : store_.DeleteKv(key));
+      }
     }
   }
 }
