@@ -4,7 +4,9 @@
 // logged and the ticker carries on: it must never end the server.
 
 #include <exception>
+#include <filesystem>
 
+#include "common/ids.h"
 #include "common/log.h"
 #include "core/timers.h"
 #include "engine/engine.h"
@@ -12,6 +14,8 @@
 #include "runner/git_source.h"
 
 namespace pw::engine {
+
+namespace fs = std::filesystem;
 
 void Engine::TickerLoop() {
   double since_poll = 0;
@@ -109,6 +113,69 @@ void Engine::PollSources() {
                         << started.status().ToString();
         (void)(seen->has_value() ? store_.PutKv(key, **seen) : store_.DeleteKv(key));
       }
+    }
+  }
+}
+
+void Engine::JobTimersLocked(EpochSeconds now) {
+  LoadJobsLocked();
+  const core::JobTimerPolicy policy{options_.job_dispatch_timeout_seconds,
+                                    options_.job_retention_seconds};
+  std::vector<std::string> ended;
+  for (auto& [id, job] : jobs_) {
+    const core::JobTimes times{job.status, job.dispatched, job.acknowledged, job.ended,
+                               job.timeout_seconds};
+    switch (core::DecideJobTimer(times, now, policy)) {
+      case core::JobTimer::kNone:
+        break;
+      case core::JobTimer::kRequeue: {
+        // Polled but never acknowledged: back to the queue with a new nonce.
+        Job next = job;
+        next.status = core::JobStatus::kQueued;
+        next.nonce = RandomHex(32);
+        if (!SaveJobLocked(next).ok()) break;  // Tried again next tick.
+        job = next;
+        NotifyJobQueuedLocked();
+        break;
+      }
+      case core::JobTimer::kTimeOut: {
+        // Acknowledged without a result in time: the job and its run fail in
+        // one transaction (tried again next tick if it cannot be committed).
+        Job next = job;
+        next.status = core::JobStatus::kTimedOut;
+        next.ended = now;
+        store::Batch batch;
+        batch.kv.emplace_back("job/" + next.id, JobToDoc(next).dump());
+        auto p = LoadLocked(job.pipeline);
+        Status s;
+        core::Outcome out;
+        if (!p.ok()) {
+          s = p.status().code() == StatusCode::kNotFound ? store_.Commit(batch) : p.status();
+        } else if (core::CompleteAction(
+                       **p, job.run_id,
+                       Failure(core::JobTimedOutMessage(job.id, job.timeout_seconds)), now, &out)
+                       .ok()) {
+          core::Advance(**p, now, *ids_, &out);
+          s = CommitLocked(**p, out, std::move(batch));
+        } else {
+          s = store_.Commit(batch);
+        }
+        if (s.ok()) job = next;
+        break;
+      }
+      case core::JobTimer::kDelete:
+        ended.push_back(id);
+        break;
+    }
+  }
+  // Ended jobs go, with their documents (nothing of a credential stays).
+  if (!ended.empty()) {
+    store::Batch batch;
+    for (const auto& id : ended) batch.kv_deletes.push_back("job/" + id);
+    if (Status s = store_.Commit(batch); s.ok()) {
+      for (const auto& id : ended) EraseJobLocked(id);
+      std::error_code ec;
+      for (const auto& id : ended) fs::remove_all(options_.data_dir + "/uploads/" + id, ec);
     }
   }
 }
