@@ -84,7 +84,12 @@ def free_port():
 
 
 class Unreachable(Exception):
-    """The request got no HTTP answer (the server is down or died mid-request)."""
+    """The request got no HTTP answer (the server is down or died mid-request),
+    or was not sent at all (sent=False: its server generation is gone)."""
+
+    def __init__(self, message, sent=True):
+        super().__init__(message)
+        self.sent = sent
 
 
 # -- pipeline templates ---------------------------------------------------------
@@ -266,7 +271,9 @@ class Campaign:
         self.refusals = collections.Counter()
         self.stuck_items = set()
         self.notes = []
-        self.lifetimes = []  # [generation, wall start, wall end, how it ended]  # Unusual but allowed events, for the report.
+        self.leases = {}  # job id -> where its undelivered dispatch happened
+        # [generation, wall start, wall time of the signal, which signal, wall time of the exit]
+        self.lifetimes = []  # Unusual but allowed events, for the report.
         self.failures = []
         self.n = collections.Counter()
         self.started_at = None
@@ -299,7 +306,8 @@ class Campaign:
         with, so nothing it does reaches a restarted server before the checks."""
         gen = getattr(self.local, "gen", None)
         if gen is not None and (gen != self.gen or not self.up.is_set()):
-            raise Unreachable("%s: not sent, the server of generation %d is gone" % (op, gen))
+            raise Unreachable("%s: not sent, the server of generation %d is gone" % (op, gen),
+                              sent=False)
         data = json.dumps(body).encode()
         try:
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -376,7 +384,7 @@ class Campaign:
             line = proc.stdout.readline().decode().strip()
             if line.startswith("listening on "):
                 self.proc = proc
-                self.lifetimes.append([self.gen, time.time(), None, None])
+                self.lifetimes.append([self.gen, time.time(), None, None, None])
                 self.n["starts"] += 1
                 return
             code = proc.wait(timeout=30)
@@ -392,7 +400,7 @@ class Campaign:
     def stop_server(self, sig):
         """Signals the server and waits for it; returns its exit code."""
         proc, self.proc = self.proc, None
-        self.lifetimes[-1][2:] = [time.time(), "SIGTERM" if sig == signal.SIGTERM else "kill -9"]
+        self.lifetimes[-1][2:4] = [time.time(), "SIGTERM" if sig == signal.SIGTERM else "kill -9"]
         proc.send_signal(sig)
         self.up.clear()  # Client threads stop sending; requests in flight die with it.
         try:
@@ -402,6 +410,7 @@ class Campaign:
                       "%d; log:\n%s" % (self.gen, sig, self.log_excerpt()))
             proc.kill()
             code = proc.wait()
+        self.lifetimes[-1][4] = time.time()
         proc.stdout.close()
         return code
 
@@ -527,22 +536,23 @@ class Campaign:
         info = self.pipelines.get(pipeline)
         return info["kinds"].get((stage, action)) if info else None
 
-    def client(self, name, body_fn):
-        """Runs body_fn(rng) in a loop while the campaign lasts; waits while the server is down."""
+    def client(self, name, body_fn, pace):
+        """Runs body_fn(rng) in a loop while the campaign lasts, a random pause of
+        `pace` (lo, hi) seconds before each round; waits while the server is down."""
         rng = random.Random("%d/%s" % (self.seed, name))
 
         def loop():
             while not self.stopping.is_set():
+                time.sleep(rng.uniform(*pace))  # Pacing, not synchronisation.
                 if not self.up.wait(timeout=0.2):
                     continue
                 self.local.gen = self.gen
                 try:
                     body_fn(rng)
-                except Unreachable:
+                except Unreachable as e:
                     # The server went away mid-request: nothing was acknowledged.
                     with self.lock:
-                        self.n["unanswered"] += 1
-                    self.up.wait(timeout=0.5)
+                        self.n["unanswered" if e.sent else "not_sent"] += 1
                 except Exception:  # A bug in the campaign itself: fail loudly.
                     self.fail("client-error", "%s: %s" % (name, traceback.format_exc()))
                     time.sleep(0.5)
@@ -551,7 +561,6 @@ class Campaign:
         t.start()
 
     def starter(self, rng):
-        time.sleep(rng.uniform(0.05, 0.3))  # Pacing.
         if not self.new_work.is_set():
             return
         with self.lock:
@@ -576,15 +585,13 @@ class Campaign:
             self.fail("start-refused", "StartPipelineExecution %s: %s %s" % (name, status, out))
 
     def creator(self, rng):
-        time.sleep(rng.uniform(0.5, 2.0))  # Pacing.
         if not self.new_work.is_set() or len(self.pipelines) >= self.max_pipelines:
             return
-        if rng.random() < 0.3:
+        if rng.random() < 0.15:
             self.create_pipeline(rng)
 
     def operator(self, rng):
         """Answers approvals and retries every failed stage (FAILED_ACTIONS)."""
-        time.sleep(0.1)  # Pacing.
         names = self.known_pipelines()
         rng.shuffle(names)
         for name in names:
@@ -958,6 +965,8 @@ class Campaign:
             busy = self.busy()
             if not busy:
                 break
+            if time.monotonic() - t0 > 5:
+                self.note_leases()
             if not told and time.monotonic() - t0 > 15:
                 # Slow, not yet stuck (a job handed out in an answer the kill cut
                 # off waits out its 60 s dispatch timeout): say what it waits for.
@@ -1000,13 +1009,36 @@ class Campaign:
                         text += "; dispatched by %s" % self.generation_at(j.get("dispatched", 0))
         return text
 
+    def note_leases(self):
+        """Jobs handed out (Dispatched) in an answer nobody received wait out the
+        server's 60 s dispatch lease: count them, and whose answer it was."""
+        now = time.time()
+        for run_jobs in self.live_jobs().values():
+            for j in run_jobs:
+                if j.get("status") != "Dispatched" or now - j.get("dispatched", now) < 5:
+                    continue
+                if j["id"] in self.leases or j.get("pipeline") not in self.pipelines:
+                    continue
+                where = self.generation_at(j["dispatched"])
+                self.leases[j["id"]] = where
+                self.n["lease_waits"] += 1
+                if "after its SIGTERM" in where:
+                    self.n["lease_waits_dispatched_after_sigterm"] += 1
+                self.notes.append("job %s (%s/%s) Dispatched %.0fs ago, no worker has it: "
+                                  "dispatched by %s" % (j["id"], j.get("pipeline"), j.get("action"),
+                                                        now - j["dispatched"], where))
+
     def generation_at(self, when):
         """Which server generation was up at wall-clock `when`, and how it ended."""
-        for gen, started, ended, how in self.lifetimes:
-            if started <= when and (ended is None or when <= ended):
+        for gen, started, signalled, how, exited in self.lifetimes:
+            if started <= when and (signalled is None or when <= signalled):
                 return "generation %d (%.2fs after its start, %s)" % (
-                    gen, when - started, "still running" if ended is None else
-                    "%.2fs before its %s" % (ended - when, how))
+                    gen, when - started, "still running" if signalled is None else
+                    "%.3fs before its %s" % (signalled - when, how))
+            if signalled is not None and signalled < when <= (exited or when):
+                return ("generation %d, %.3fs after its %s and %.3fs before it exited (the "
+                        "answer cannot have been delivered)" % (gen, when - signalled, how,
+                                                                 exited - when))
         return "no generation (at %.3f)" % when
 
     def explain_stuck(self, busy):
@@ -1032,8 +1064,9 @@ class Campaign:
             if status == "Succeeded" and after:
                 self.n["interrupted_retried_succeeded"] += 1
             elif status == "Succeeded":
-                self.fail("unexplained", "%s execution %s succeeded though its interrupted stage "
-                          "%s was never retried" % (pipeline, execution, stage))
+                # Retried by a request whose answer a kill cut off (its new
+                # attempts ran); check_succeeded_executions checks them.
+                self.n["interrupted_retried_unanswered_succeeded"] += 1
             elif status in ("Failed", "Superseded"):
                 self.n["interrupted_superseded"] += 1
             else:
@@ -1058,11 +1091,11 @@ class Campaign:
             self.create_pipeline(rng, TEMPLATES[i % len(TEMPLATES)])
         self.start_worker()
         self.up.set()
-        self.client("starter", self.starter)
-        self.client("creator", self.creator)
-        self.client("operator-1", self.operator)
-        self.client("operator-2", self.operator)
-        self.client("poller", self.poller)
+        self.client("starter", self.starter, (0.05, 0.3))
+        self.client("creator", self.creator, (0.3, 1.0))
+        self.client("operator-1", self.operator, (0.05, 0.15))
+        self.client("operator-2", self.operator, (0.05, 0.15))
+        self.client("poller", self.poller, (0, 0.05))
 
     def kill_once(self):
         sigterm = self.rng.random() < self.sigterm_share
@@ -1161,6 +1194,8 @@ class Campaign:
             "interrupted_runs": n["interrupted_runs"],
             "interrupted_stages": len(self.interrupted),
             "interrupted_retried_succeeded": n["interrupted_retried_succeeded"],
+            "interrupted_retried_unanswered_succeeded":
+                n["interrupted_retried_unanswered_succeeded"],
             "interrupted_superseded": n["interrupted_superseded"],
             "leftover_processes_at_restart": n["leftover_processes"],
             "orphan_processes_after_recover": n["orphans_seen"],
@@ -1168,7 +1203,10 @@ class Campaign:
             "integrity_checks": n["integrity_checks"],
             "integrity_failures": n["fail:integrity"],
             "unanswered_requests": n["unanswered"],
+            "requests_not_sent_to_a_dead_generation": n["not_sent"],
             "refusals": dict(self.refusals),
+            "jobs_held_by_dispatch_lease": n["lease_waits"],
+            "jobs_held_by_lease_after_sigterm": n["lease_waits_dispatched_after_sigterm"],
             "settles": n["settles"],
             "settle_seconds_max": n["settle_seconds_max"],
             "failures": len(self.failures),

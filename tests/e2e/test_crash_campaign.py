@@ -1,5 +1,5 @@
 """The crash campaign, bounded for `make check` (issue: an engine that never
-loses a result): ~25 kills (kill -9, sometimes SIGTERM) of a real server under
+loses a result): ~30 kills (kill -9, sometimes SIGTERM) of a real server under
 a mixed workload on one SQLite data directory, in about a minute; see
 crash_campaign.py for the workload and the invariants, and
 scripts/crash-campaign for a long run.
@@ -20,8 +20,8 @@ class CrashCampaignTest(unittest.TestCase):
     def test_kills_never_lose_acknowledged_work_nor_leave_anything_stuck(self):
         seed = int(os.environ["PW_CRASH_SEED"]) if os.environ.get("PW_CRASH_SEED") else None
         c = crash_campaign.Campaign(
-            kills=int(os.environ.get("PW_CRASH_KILLS", "25")), seed=seed,
-            max_seconds=80,        # Stop killing after this long, however far it got.
+            kills=int(os.environ.get("PW_CRASH_KILLS", "30")), seed=seed,
+            max_seconds=75,        # Stop killing after this long, however far it got.
             settle_every=12,       # One settle half-way, one at the end.
             max_pipelines=8, settle_timeout=100)
         figures = c.run()
