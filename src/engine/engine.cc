@@ -185,6 +185,17 @@ Status Engine::Recover() {
   PW_ASSIGN_OR_RETURN(auto all, store_.ListPipelines());
   const EpochSeconds now = clock_.Now();
   LoadJobsLocked();
+  // Jobs handed out but not acknowledged: the answer may never have reached
+  // a worker (the old server died, or shut down, with the reply unsent).
+  // Queue them again under a new nonce rather than wait out the dispatch
+  // lease; a worker that did get one is refused (InvalidNonce) and skips it.
+  for (auto& [id, job] : jobs_) {
+    if (job.status != core::JobStatus::kDispatched) continue;
+    Job next = job;
+    next.status = core::JobStatus::kQueued;
+    next.nonce = RandomHex(32);
+    if (SaveJobLocked(next).ok()) job = next;
+  }
   Status first_error;
   for (const auto& rec : all) {
     // One pipeline that cannot be recovered (a store error, a document this

@@ -1441,5 +1441,23 @@ TEST_F(EngineTest, CommitFailureAtEveryCommitPointIsDecidedOnceTheStoreHeals) {
   }
 }
 
+TEST_F(EngineTest, JobHandedOutButNotAcknowledgedIsQueuedAgainAfterARestart) {
+  // The reply to PollForJobs may never have reached a worker (the server died
+  // right after committing the dispatch): no waiting out the lease.
+  StartEngine();
+  CreateJobPipeline("p");
+  Start("p");
+  Job job = PollOne(BuildType("MyWorker"));
+  Restart();
+  auto again = engine_->PollForJobs(BuildType("MyWorker"), 10, {}, 0);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  ASSERT_EQ(again->size(), 1u) << "the dispatched job was not queued again";
+  EXPECT_EQ(again->front().id, job.id);
+  EXPECT_NE(again->front().nonce, job.nonce);
+  EXPECT_EQ(engine_->AcknowledgeJob(job.id, job.nonce).status().wire_name(),
+            "InvalidNonceException");
+  EXPECT_TRUE(engine_->AcknowledgeJob(job.id, again->front().nonce).ok());
+}
+
 }  // namespace
 }  // namespace pw::engine

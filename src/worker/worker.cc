@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -186,7 +187,16 @@ int Worker::Run() {
       last_error.clear();
     }
     for (const Job& job : *jobs) {
+      // A transient failure (the server restarting, a dropped connection) is
+      // retried within the dispatch lease, as results are; the job would
+      // otherwise wait out the lease before another worker gets it.
       Result<std::string> ack = api_.AcknowledgeJob(job.id, job.nonce);
+      const SteadyClock::time_point ack_start = SteadyClock::now();
+      while (!ack.ok() && IsTransient(ack.status()) &&
+             SecondsSince(ack_start) < std::min(30.0, options_.report_retry_seconds) &&
+             SleepUnlessStopped(0.5)) {
+        ack = api_.AcknowledgeJob(job.id, job.nonce);
+      }
       if (!ack.ok()) {
         const Status& st = ack.status();
         if (st.wire_name() == "InvalidNonceException") {

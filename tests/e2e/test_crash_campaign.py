@@ -33,6 +33,9 @@ class CrashCampaignTest(unittest.TestCase):
         self.assertEqual(figures["lost"], 0, report)
         self.assertEqual(figures["stuck"], 0, report)
         self.assertEqual(figures["integrity_failures"], 0, report)
+        # A job handed out in a reply that never arrived is queued again by
+        # Recover, not left to wait out the 60 s dispatch lease.
+        self.assertEqual(figures["jobs_held_by_dispatch_lease"], 0, report)
         self.assertEqual(c.failures, [], report)
         # The campaign did what it is for: kills landed on running work,
         # acknowledged requests were checked, interrupted stages were retried.
