@@ -36,7 +36,9 @@ asan: test-deps
 # are the `tsan` build and test presets (CMakePresets.json). TSan wants its fixed shadow layout:
 # on kernels with more mmap randomisation than its runtime expects it dies with "unexpected
 # memory mapping", so the build (gtest discovery runs the binaries) and the tests run with ASLR
-# off (setarch -R) wherever the personality call is allowed.
+# off (setarch -R) wherever the personality call is allowed. The preset adds -Wno-tsan: g++ warns
+# (an error here) that TSan does not model Boost.Asio's atomic_thread_fence; Asio's queues are
+# mutex-ordered, which TSan does see.
 NO_ASLR := $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
 tsan: test-deps
 	@cmake --preset tsan >/dev/null
