@@ -7,7 +7,7 @@ RateLimiter::RateLimiter(const Clock& clock, int limit, double window_seconds, s
 
 bool RateLimiter::Allow(std::string_view key) {
   EpochSeconds now = clock_.Now();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = windows_.find(key);
   if (it == windows_.end()) {
     if (windows_.size() >= max_keys_) {
@@ -33,7 +33,7 @@ bool RateLimiter::Allow(std::string_view key) {
 
 double RateLimiter::RetryAfter(std::string_view key) const {
   EpochSeconds now = clock_.Now();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = windows_.find(key);
   if (it == windows_.end() || it->second.count < limit_) return 0;
   double left = it->second.start + window_seconds_ - now;

@@ -9,11 +9,12 @@
 
 #include <cstddef>
 #include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "common/clock.h"
+#include "common/mutex.h"
+#include "common/thread_annotations.h"
 
 namespace pw::auth {
 
@@ -26,10 +27,10 @@ class RateLimiter {
 
   // Counts one event for `key`; false when `key` already had `limit` events
   // in the current window (the refused event is not counted).
-  bool Allow(std::string_view key);
+  bool Allow(std::string_view key) EXCLUDES(mu_);
 
   // Seconds until `key` may try again (0 when it may now).
-  double RetryAfter(std::string_view key) const;
+  double RetryAfter(std::string_view key) const EXCLUDES(mu_);
 
  private:
   struct Window {
@@ -40,8 +41,8 @@ class RateLimiter {
   const int limit_;
   const double window_seconds_;
   const size_t max_keys_;
-  mutable std::mutex mu_;
-  std::map<std::string, Window, std::less<>> windows_;  // Guarded by mu_.
+  mutable Mutex mu_;
+  std::map<std::string, Window, std::less<>> windows_ GUARDED_BY(mu_);
 };
 
 }  // namespace pw::auth

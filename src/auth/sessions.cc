@@ -29,7 +29,7 @@ Session SessionStore::Create(std::string_view access_key_id) {
   s.csrf_token = RandomHex(32);
   s.access_key_id = std::string(access_key_id);
   s.created = s.last_used = clock_.Now();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   // Drop expired sessions first, then the oldest while still full.
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     it = ExpiredLocked(it->second, s.created) ? sessions_.erase(it) : std::next(it);
@@ -49,7 +49,7 @@ std::optional<Session> SessionStore::Lookup(std::string_view token) {
   if (token.empty()) return std::nullopt;
   std::string key = sigv4::Sha256Hex(token);
   EpochSeconds now = clock_.Now();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = sessions_.find(key);
   if (it == sessions_.end()) return std::nullopt;
   if (ExpiredLocked(it->second, now)) {
@@ -62,12 +62,12 @@ std::optional<Session> SessionStore::Lookup(std::string_view token) {
 
 bool SessionStore::Remove(std::string_view token) {
   std::string key = sigv4::Sha256Hex(token);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return sessions_.erase(key) > 0;
 }
 
 size_t SessionStore::size() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return sessions_.size();
 }
 

@@ -20,12 +20,13 @@
 
 #include <cstddef>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "common/clock.h"
+#include "common/mutex.h"
+#include "common/thread_annotations.h"
 
 namespace pw::auth {
 
@@ -52,25 +53,25 @@ class SessionStore {
 
   // Opens a session for `access_key_id`. Never fails (dies if the OS
   // CSPRNG fails, which it does not after start-up).
-  Session Create(std::string_view access_key_id);
+  Session Create(std::string_view access_key_id) EXCLUDES(mu_);
 
   // The live session whose token is `token`, after marking it used now;
   // nullopt when unknown, expired (then forgotten) or signed out.
-  std::optional<Session> Lookup(std::string_view token);
+  std::optional<Session> Lookup(std::string_view token) EXCLUDES(mu_);
 
   // Ends the session `token`; returns whether one was open.
-  bool Remove(std::string_view token);
+  bool Remove(std::string_view token) EXCLUDES(mu_);
 
-  size_t size() const;
+  size_t size() const EXCLUDES(mu_);
 
  private:
-  bool ExpiredLocked(const Session& s, EpochSeconds now) const;
+  bool ExpiredLocked(const Session& s, EpochSeconds now) const REQUIRES(mu_);
 
   const Clock& clock_;
   const SessionOptions options_;
-  mutable std::mutex mu_;
-  // SHA-256 (hex) of the token → session. Guarded by mu_.
-  std::map<std::string, Session, std::less<>> sessions_;
+  mutable Mutex mu_;
+  // SHA-256 (hex) of the token → session.
+  std::map<std::string, Session, std::less<>> sessions_ GUARDED_BY(mu_);
 };
 
 // Random bytes from the OS CSPRNG as lowercase hex (2 * `bytes` characters).
