@@ -9,9 +9,9 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <set>
 
+#include "common/mutex.h"
 #include "engine/executor.h"
 #include "engine/work_queue.h"
 #include "runner/artifact_store.h"
@@ -43,7 +43,7 @@ class CommandsExecutor final : public ActionExecutor {
   void Run(const ActionWork& w, ActionDone done) override;
 
   void Cancel(const std::string& run_id) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = processes_.find(run_id);
     if (it != processes_.end()) {
       env_.launcher->Cancel(it->second);
@@ -54,9 +54,9 @@ class CommandsExecutor final : public ActionExecutor {
 
  private:
   ExecutorEnv env_;
-  std::mutex mu_;                                       // Guards the two below.
-  std::map<std::string, runner::ProcessId> processes_;  // Run id -> running process.
-  std::set<std::string> cancelled_;                     // Cancelled before they started.
+  Mutex mu_;
+  std::map<std::string, runner::ProcessId> processes_ GUARDED_BY(mu_);  // Run id -> process.
+  std::set<std::string> cancelled_ GUARDED_BY(mu_);  // Cancelled before they started.
 };
 
 void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
@@ -137,7 +137,7 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
   auto on_exit = [this, run_id, outputs = a.output_artifacts, prog = *program, work, src, done](
                      runner::ProcessId, const runner::ProcessExit& x) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       processes_.erase(run_id);
     }
     bool queued = env_.queue->Enqueue([=, this] {
@@ -176,7 +176,7 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
   bool cancelled = false;
   Result<runner::ProcessId> started = Internal("not started");
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     cancelled = cancelled_.erase(run_id) > 0;
     if (!cancelled) {
       env_.queue->Hold();

@@ -180,7 +180,7 @@ Status Engine::ApplyResultLocked(const std::string& pipeline, const std::string&
 
 void Engine::FinishRun(const std::string& pipeline, const std::string& run_id,
                        const core::ActionResult& result) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Status s;
   try {
     s = ApplyResultLocked(pipeline, run_id, result);

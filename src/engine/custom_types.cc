@@ -82,7 +82,7 @@ Result<json> Engine::CreateCustomActionType(const json& in) {
                {"actionConfigurationProperties", props},
                {"inputArtifactDetails", in["inputArtifactDetails"]},
                {"outputArtifactDetails", in["outputArtifactDetails"]}};
-  std::lock_guard lock(types_mu_);
+  MutexLock lock(types_mu_);
   const std::string key = TypeKey(id);
   auto it = custom_types_.find(key);
   if (it != custom_types_.end()) {
@@ -104,7 +104,7 @@ Result<json> Engine::CreateCustomActionType(const json& in) {
 }
 
 Status Engine::DeleteCustomActionType(const core::ActionTypeId& id) {
-  std::lock_guard lock(types_mu_);
+  MutexLock lock(types_mu_);
   auto it = custom_types_.find(TypeKey(id));
   if (it == custom_types_.end() || it->second.value("deleted", false)) {
     return NotFound("Custom action type " + id.ToString() + " does not exist.",
@@ -118,7 +118,7 @@ Status Engine::DeleteCustomActionType(const core::ActionTypeId& id) {
 }
 
 std::vector<json> Engine::CustomActionTypes() const {
-  std::lock_guard lock(types_mu_);
+  MutexLock lock(types_mu_);
   std::vector<json> out;
   for (const auto& [k, doc] : custom_types_) {
     if (doc.value("deleted", false)) continue;
@@ -131,7 +131,7 @@ std::vector<json> Engine::CustomActionTypes() const {
 
 std::optional<json> Engine::FindCustomActionType(const core::ActionTypeId& id) const {
   if (id.owner != "Custom") return std::nullopt;
-  std::lock_guard lock(types_mu_);
+  MutexLock lock(types_mu_);
   auto it = custom_types_.find(TypeKey(id));
   if (it == custom_types_.end() || it->second.value("deleted", false)) return std::nullopt;
   return it->second;

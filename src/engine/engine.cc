@@ -151,7 +151,7 @@ Engine::~Engine() {
 }
 
 void Engine::SetPublicUrl(const std::string& url) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   options_.public_url = url;
 }
 
@@ -176,12 +176,12 @@ ActionExecutor* Engine::ExecutorFor(const core::ActionDecl& a) const {
 bool Engine::WaitIdleForTest(double timeout_seconds) { return queue_->WaitIdle(timeout_seconds); }
 
 size_t Engine::PendingResultsForTest() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return pending_.size();
 }
 
 Status Engine::Recover() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   PW_ASSIGN_OR_RETURN(auto all, store_.ListPipelines());
   const EpochSeconds now = clock_.Now();
   LoadJobsLocked();

@@ -13,12 +13,9 @@
 //   PW_RETURN_IF_ERROR(engine.Recover());          // after a restart
 //   auto id = engine.StartExecution("p", token, "user");
 
-#include <condition_variable>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -26,7 +23,9 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "core/execution.h"
 #include "core/machine.h"
 #include "core/pipeline.h"
@@ -203,8 +202,8 @@ class Engine {
   // whenever a job is queued, e.g. to wake parked PollForJobs requests. Set
   // before serving.
   // Clear it (nullptr) before whatever it calls goes away.
-  void SetJobQueuedListener(std::function<void()> f) {
-    std::lock_guard lock(mu_);
+  void SetJobQueuedListener(std::function<void()> f) EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     on_job_queued_ = std::move(f);
   }
   // Jobs (rules 70-73). PollForJobs hands out queued jobs of `type` (status
@@ -254,13 +253,14 @@ class Engine {
   };
 
   // --- commit.cc: the pipeline cache, decide-and-commit, effects.
-  Result<core::PipelineState*> LoadLocked(const std::string& name);
+  Result<core::PipelineState*> LoadLocked(const std::string& name) REQUIRES(mu_);
   // Persists what `out` changed in one transaction (with `extra`: new
   // version, idempotency tokens, job documents), then performs the effects.
   // On failure memory is dropped (reloaded from the store on next use) and
   // no effect is performed.
-  Status CommitLocked(core::PipelineState& p, core::Outcome& out, store::Batch extra = {});
-  void PerformLocked(core::PipelineState& p, const core::Effect& fx);
+  Status CommitLocked(core::PipelineState& p, core::Outcome& out, store::Batch extra = {})
+      REQUIRES(mu_);
+  void PerformLocked(core::PipelineState& p, const core::Effect& fx) REQUIRES(mu_);
   // Hands `work` to `x` on a worker thread; its result reaches FinishRun.
   void StartWork(ActionExecutor* x, ActionWork work);
   // Fails the run from a worker thread (never under the mutex).
@@ -270,8 +270,8 @@ class Engine {
   void FinishRun(const std::string& pipeline, const std::string& run_id,
                  const core::ActionResult& result);
   Status ApplyResultLocked(const std::string& pipeline, const std::string& run_id,
-                           const core::ActionResult& result);
-  void RetryPendingLocked();
+                           const core::ActionResult& result) REQUIRES(mu_);
+  void RetryPendingLocked() REQUIRES(mu_);
   ActionExecutor* ExecutorFor(const core::ActionDecl& a) const;
   bool IsJobAction(const core::ActionDecl& a) const;
 
@@ -286,22 +286,23 @@ class Engine {
   // the caller fails the run with ConfigurationError.
   Status CreateJobLocked(const core::PipelineState& p, const core::Execution& e,
                          const core::ActionRun& r, const core::ActionDecl& a,
-                         const std::string& continuation_token);
+                         const std::string& continuation_token) REQUIRES(mu_);
   // Copies an external job's inputs to the bucket, then queues it.
   void PublishExternalJob(const std::string& job_id);
-  Status SaveJobLocked(const Job& job);
-  void PutJobLocked(Job job);  // Into jobs_ and the access key index.
-  void EraseJobLocked(const std::string& job_id);
-  void LoadJobsLocked();
-  void NotifyJobQueuedLocked();
+  Status SaveJobLocked(const Job& job) REQUIRES(mu_);
+  void PutJobLocked(Job job) REQUIRES(mu_);  // Into jobs_ and the access key index.
+  void EraseJobLocked(const std::string& job_id) REQUIRES(mu_);
+  void LoadJobsLocked() REQUIRES(mu_);
+  void NotifyJobQueuedLocked() REQUIRES(mu_);
   // The job, or JobNotFoundException. Requires mu_.
-  Result<Job*> FindJobLocked(const std::string& job_id);
+  Result<Job*> FindJobLocked(const std::string& job_id) REQUIRES(mu_);
   // Sets j's secret and session token: derived from job_key_ (own endpoint) or
   // the configured external bucket's; they are never stored with the job.
-  void FillJobSecretsLocked(Job& j);
+  void FillJobSecretsLocked(Job& j) REQUIRES(mu_);
   // Job documents of the open jobs of `run_id`, failed (abandoned), for a batch.
-  void AbandonJobsLocked(const std::string& run_id, store::Batch* batch, std::vector<Job>* changed);
-  void JobTimersLocked(EpochSeconds now);
+  void AbandonJobsLocked(const std::string& run_id, store::Batch* batch, std::vector<Job>* changed)
+      REQUIRES(mu_);
+  void JobTimersLocked(EpochSeconds now) REQUIRES(mu_);
 
   store::Store& store_;
   const Clock& clock_;
@@ -314,18 +315,20 @@ class Engine {
   // Built-in executors by "Category/Provider" (owner AWS).
   std::map<std::string, std::unique_ptr<ActionExecutor>> executors_;
 
-  std::mutex mu_;  // Serializes every decision; guards the members below.
-  std::map<std::string, core::PipelineState> pipelines_;  // Loaded pipelines.
-  std::map<std::string, PendingResult> pending_;          // By run id.
-  std::map<std::string, Job> jobs_;                       // By job id.
-  std::map<std::string, std::string> job_by_key_;         // Access key id -> job id.
-  bool jobs_loaded_ = false;
-  std::condition_variable jobs_cv_;  // A job was queued.
-  std::function<void()> on_job_queued_;
-  std::string job_key_;  // HMAC key of job credentials (kv server/job-credential-key).
+  Mutex mu_;  // Serializes every decision; guards the members below.
+  std::map<std::string, core::PipelineState> pipelines_ GUARDED_BY(mu_);  // Loaded pipelines.
+  std::map<std::string, PendingResult> pending_ GUARDED_BY(mu_);          // By run id.
+  std::map<std::string, Job> jobs_ GUARDED_BY(mu_);                       // By job id.
+  std::map<std::string, std::string> job_by_key_ GUARDED_BY(mu_);  // Access key id -> job id.
+  bool jobs_loaded_ GUARDED_BY(mu_) = false;
+  CondVar jobs_cv_;  // A job was queued.
+  std::function<void()> on_job_queued_ GUARDED_BY(mu_);
+  std::string job_key_
+      GUARDED_BY(mu_);  // HMAC key of job credentials (kv server/job-credential-key).
 
-  mutable std::mutex types_mu_;                         // Guards custom_types_.
-  std::map<std::string, nlohmann::json> custom_types_;  // "Category/Provider/Version" -> doc.
+  mutable Mutex types_mu_;  // Guards custom_types_.
+  std::map<std::string, nlohmann::json> custom_types_
+      GUARDED_BY(types_mu_);  // "Category/Provider/Version" -> doc.
 
   std::thread ticker_;
 };

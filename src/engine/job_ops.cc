@@ -38,7 +38,7 @@ Result<std::vector<Job>> Engine::PollForJobs(const core::ActionTypeId& type, int
     return NotFound("Custom action type " + type.ToString() + " does not exist.",
                     "ActionTypeNotFoundException");
   }
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   LoadJobsLocked();
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_seconds);
@@ -67,12 +67,12 @@ Result<std::vector<Job>> Engine::PollForJobs(const core::ActionTypeId& type, int
       out.push_back(job);
     }
     if (!out.empty() || std::chrono::steady_clock::now() >= deadline) return out;
-    jobs_cv_.wait_until(lock, deadline);
+    jobs_cv_.WaitUntil(mu_, deadline);
   }
 }
 
 Result<std::string> Engine::AcknowledgeJob(const std::string& job_id, const std::string& nonce) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   PW_ASSIGN_OR_RETURN(Job * found, FindJobLocked(job_id));
   Job& job = *found;
   if (job.nonce != nonce) {
@@ -100,7 +100,7 @@ Result<Job*> Engine::FindJobLocked(const std::string& job_id) {
 }
 
 Result<Job> Engine::GetJob(const std::string& job_id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   PW_ASSIGN_OR_RETURN(Job * job, FindJobLocked(job_id));
   return *job;
 }
@@ -137,7 +137,7 @@ Status Engine::PutJobSuccess(const std::string& job_id, const JobSuccess& result
   }
   Job job;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     PW_ASSIGN_OR_RETURN(Job * found, FindJobLocked(job_id));
     if (found->status != core::JobStatus::kInProgress) return JobNotWorkable(*found);
     job = *found;
@@ -174,7 +174,7 @@ Status Engine::PutJobSuccess(const std::string& job_id, const JobSuccess& result
     }
   }
 
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   PW_ASSIGN_OR_RETURN(Job * found, FindJobLocked(job_id));
   if (found->status != core::JobStatus::kInProgress)
     return JobNotWorkable(*found);  // Answered meanwhile.
@@ -235,7 +235,7 @@ Status Engine::PutJobSuccess(const std::string& job_id, const JobSuccess& result
 
 Status Engine::PutJobFailure(const std::string& job_id, const std::string& type,
                              const std::string& message, const std::string& external_id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   PW_ASSIGN_OR_RETURN(Job * found, FindJobLocked(job_id));
   if (found->status != core::JobStatus::kInProgress) return JobNotWorkable(*found);
   Job next = *found;
@@ -262,7 +262,7 @@ Status Engine::PutJobFailure(const std::string& job_id, const std::string& type,
 }
 
 std::optional<Job> Engine::JobForAccessKey(const std::string& access_key_id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   LoadJobsLocked();
   auto key = job_by_key_.find(access_key_id);
   if (key == job_by_key_.end()) return std::nullopt;

@@ -48,7 +48,7 @@ void Engine::EraseJobLocked(const std::string& job_id) {
 }
 
 void Engine::NotifyJobQueuedLocked() {
-  jobs_cv_.notify_all();
+  jobs_cv_.NotifyAll();
   if (on_job_queued_) on_job_queued_();
 }
 
@@ -202,7 +202,7 @@ Status Engine::CreateJobLocked(const core::PipelineState& p, const core::Executi
 void Engine::PublishExternalJob(const std::string& job_id) {
   Job j;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = jobs_.find(job_id);
     if (it == jobs_.end() || it->second.status != core::JobStatus::kCreated) return;
     j = it->second;
@@ -221,7 +221,7 @@ void Engine::PublishExternalJob(const std::string& job_id) {
       break;
     }
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = jobs_.find(job_id);
   if (it == jobs_.end() || it->second.status != core::JobStatus::kCreated)
     return;  // Abandoned meanwhile.

@@ -24,7 +24,7 @@ Result<store::PipelineRecord> Engine::CreatePipeline(const json& pipeline,
       d, [this](const core::ActionTypeId& id) { return FindCustomActionType(id); }));
   PW_RETURN_IF_ERROR(CheckActionData(d, path_policy_));
   PW_ASSIGN_OR_RETURN(auto rec, [&] {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     pipelines_.erase(d.name);
     return store_.CreatePipeline(d.name, PipelineArn(d.name), decl, tags, clock_.Now(),
                                  options_.max_pipelines);
@@ -67,7 +67,7 @@ Result<store::PipelineRecord> Engine::UpdatePipeline(const json& incoming) {
   PW_RETURN_IF_ERROR(CheckRequiredConfiguration(
       d, [this](const core::ActionTypeId& id) { return FindCustomActionType(id); }));
   PW_RETURN_IF_ERROR(CheckActionData(d, path_policy_));
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto p = LoadLocked(d.name);
   if (!p.ok()) return p.status();
   PW_ASSIGN_OR_RETURN(store::PipelineRecord rec, store_.GetPipeline(d.name, std::nullopt));
@@ -89,7 +89,7 @@ Result<store::PipelineRecord> Engine::UpdatePipeline(const json& incoming) {
 }
 
 Status Engine::DeletePipeline(const std::string& name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto p = LoadLocked(name);
   if (!p.ok()) return p.status();
   PW_RETURN_IF_ERROR(store_.DeletePipeline(name));
@@ -125,7 +125,7 @@ Result<std::string> Engine::StartExecution(const std::string& pipeline,
                                            const std::string& caller,
                                            const std::string& trigger_type,
                                            const core::Variables& variables) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
   const std::string token_key = "token/" + pipeline + "/" + client_token;
   if (!client_token.empty()) {
@@ -147,7 +147,7 @@ Result<std::string> Engine::StartExecution(const std::string& pipeline,
 
 Status Engine::StopExecution(const std::string& pipeline, const std::string& execution_id,
                              bool abandon, const std::string& reason) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
   core::Outcome out;
   const EpochSeconds now = clock_.Now();
@@ -158,14 +158,14 @@ Status Engine::StopExecution(const std::string& pipeline, const std::string& exe
 
 Result<core::RetryPlan> Engine::PlanRetry(const std::string& pipeline, const std::string& stage,
                                           const std::string& execution_id, core::RetryMode mode) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
   return core::PlanRetry(*p, execution_id, stage, mode);
 }
 
 Result<core::RetryPlan> Engine::RetryStage(const std::string& pipeline, const std::string& stage,
                                            const std::string& execution_id, core::RetryMode mode) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
   core::Outcome out;
   const EpochSeconds now = clock_.Now();
@@ -179,7 +179,7 @@ Result<core::RetryPlan> Engine::RetryStage(const std::string& pipeline, const st
 
 Result<std::string> Engine::RollbackStage(const std::string& pipeline, const std::string& stage,
                                           const std::string& target_execution_id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
   core::Outcome out;
   const EpochSeconds now = clock_.Now();
@@ -192,7 +192,7 @@ Result<std::string> Engine::RollbackStage(const std::string& pipeline, const std
 
 Status Engine::SetTransition(const std::string& pipeline, const std::string& stage, bool enabled,
                              const std::string& reason, const std::string& caller) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
   const EpochSeconds now = clock_.Now();
   PW_RETURN_IF_ERROR(core::SetTransition(*p, stage, enabled, reason, caller, now));
@@ -205,7 +205,7 @@ Result<EpochSeconds> Engine::PutApproval(const std::string& pipeline, const std:
                                          const std::string& action, const std::string& token,
                                          bool approved, const std::string& summary,
                                          const std::string& caller) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
   PW_ASSIGN_OR_RETURN(std::string run_id, core::FindApprovalRun(*p, stage, action, token));
   core::ActionResult r;
@@ -225,7 +225,7 @@ Result<EpochSeconds> Engine::PutApproval(const std::string& pipeline, const std:
 }
 
 Result<Snapshot> Engine::GetSnapshot(const std::string& pipeline, bool current_only) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto p = LoadLocked(pipeline);
   if (!p.ok()) {
     if (p.status().code() == StatusCode::kNotFound) return NotFoundPipeline(pipeline);

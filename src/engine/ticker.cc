@@ -38,7 +38,7 @@ void Engine::TickerLoop() {
 }
 
 void Engine::Tick() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const EpochSeconds now = clock_.Now();
   RetryPendingLocked();
   JobTimersLocked(now);
@@ -73,7 +73,7 @@ void Engine::PollSources() {
   for (const auto& name : names) {
     std::vector<core::ActionDecl> sources;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       auto p = LoadLocked(name);
       if (!p.ok() || (*p)->decl.stages.empty()) continue;
       for (const auto& a : (*p)->decl.stages[0].actions) {
@@ -98,7 +98,7 @@ void Engine::PollSources() {
       // the pipeline ran (core::DecidePoll).
       std::string last_ran;
       if (!seen->has_value() || (*seen)->empty()) {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         auto p = LoadLocked(name);
         if (p.ok()) last_ran = core::LastRanRevision(**p, a.name);
       }

@@ -15,47 +15,52 @@ WorkQueue::~WorkQueue() { Stop(); }
 
 bool WorkQueue::Enqueue(std::function<void()> fn) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return false;
     queue_.push_back(std::move(fn));
     ++busy_;
   }
-  // notify_all: idle-waiters share the variable, and a notify_one could wake
+  // NotifyAll: idle-waiters share the variable, and a NotifyOne could wake
   // one of them instead of a worker.
-  cv_.notify_all();
+  cv_.NotifyAll();
   return true;
 }
 
 void WorkQueue::Hold() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ++busy_;
 }
 
 void WorkQueue::Release() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     --busy_;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 bool WorkQueue::WaitIdle(double timeout_seconds) {
-  std::unique_lock lock(mu_);
-  return cv_.wait_for(lock, std::chrono::duration<double>(timeout_seconds),
-                      [this] { return busy_ == 0; });
+  MutexLock lock(mu_);
+  return cv_.WaitFor(mu_, std::chrono::duration<double>(timeout_seconds), [this] {
+    mu_.AssertHeld();
+    return busy_ == 0;
+  });
 }
 
 bool WorkQueue::WaitStopped(double seconds) {
-  std::unique_lock lock(mu_);
-  return cv_.wait_for(lock, std::chrono::duration<double>(seconds), [this] { return stopping_; });
+  MutexLock lock(mu_);
+  return cv_.WaitFor(mu_, std::chrono::duration<double>(seconds), [this] {
+    mu_.AssertHeld();
+    return stopping_;
+  });
 }
 
 void WorkQueue::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -65,8 +70,8 @@ void WorkQueue::Loop() {
   for (;;) {
     std::function<void()> fn;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      MutexLock lock(mu_);
+      while (!stopping_ && queue_.empty()) cv_.Wait(mu_);
       if (queue_.empty()) return;  // Stopping and drained.
       fn = std::move(queue_.front());
       queue_.pop_front();

@@ -13,12 +13,13 @@
 //   q.Enqueue([] { ... });
 //   q.Stop();  // Drains and joins; also done by the destructor.
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "common/mutex.h"
+#include "common/thread_annotations.h"
 
 namespace pw::engine {
 
@@ -30,25 +31,25 @@ class WorkQueue {
   ~WorkQueue();
 
   // Queues `fn`; false (and `fn` dropped) once stopping.
-  bool Enqueue(std::function<void()> fn);
+  bool Enqueue(std::function<void()> fn) EXCLUDES(mu_);
   // Outside work begins / ends (e.g. a process runs): busy for WaitIdle.
-  void Hold();
-  void Release();
+  void Hold() EXCLUDES(mu_);
+  void Release() EXCLUDES(mu_);
   // Waits until nothing is queued, running or held. False on timeout.
-  bool WaitIdle(double timeout_seconds);
+  bool WaitIdle(double timeout_seconds) EXCLUDES(mu_);
   // Waits up to `seconds` for Stop(); true once stopping (for periodic loops).
-  bool WaitStopped(double seconds);
+  bool WaitStopped(double seconds) EXCLUDES(mu_);
   // Refuses new tasks, runs what is queued, joins the threads. Idempotent.
-  void Stop();
+  void Stop() EXCLUDES(mu_);
 
  private:
-  void Loop();
+  void Loop() EXCLUDES(mu_);
 
-  std::mutex mu_;
-  std::condition_variable cv_;  // Work queued, busy_ changed, or stopping.
-  std::deque<std::function<void()>> queue_;
-  int busy_ = 0;  // Queued and running tasks plus holds.
-  bool stopping_ = false;
+  Mutex mu_;
+  CondVar cv_;  // Work queued, busy_ changed, or stopping.
+  std::deque<std::function<void()>> queue_ GUARDED_BY(mu_);
+  int busy_ GUARDED_BY(mu_) = 0;  // Queued and running tasks plus holds.
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 
