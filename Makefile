@@ -66,4 +66,4 @@ lint:
 	@scripts/lint
 
 clean:
-	@rm -rf build build-asan build-release build-tsan build-ts
+	@rm -rf build build-asan build-release build-tsan build-ts build-fuzz
