@@ -47,6 +47,7 @@ int RunServe(const std::vector<std::string>& args) {
   bool no_local_runners = false;
   double job_timeout = 24 * 3600;
   double job_retention = 3600;
+  double job_dispatch_timeout = 60;
   double poll_wait = 2;
   double source_poll = 30;
   double approval_timeout = 7 * 24 * 3600;
@@ -83,6 +84,10 @@ int RunServe(const std::vector<std::string>& args) {
       "run no Commands actions here: dispatch them as jobs to `pipewright worker --builtin`");
   app.add_option("--job-timeout", job_timeout,
                  "seconds a job worker has, after acknowledging a job, to report its result");
+  app.add_option("--job-dispatch-timeout", job_dispatch_timeout,
+                 "seconds a job handed out by PollForJobs waits for AcknowledgeJob before it is "
+                 "queued again under a new nonce")
+      ->check(CLI::PositiveNumber);
   app.add_option("--job-retention", job_retention,
                  "seconds an ended job (and its document) is kept before it is removed")
       ->check(CLI::NonNegativeNumber);
@@ -175,6 +180,7 @@ int RunServe(const std::vector<std::string>& args) {
   opts.local_runners = !no_local_runners;
   opts.job_timeout_seconds = job_timeout;
   opts.job_retention_seconds = job_retention;
+  opts.job_dispatch_timeout_seconds = job_dispatch_timeout;
   opts.source_poll_seconds = source_poll;
   opts.deploy_roots = deploy_roots;
   opts.max_unpacked_bytes = max_unpacked_bytes;

@@ -455,6 +455,43 @@ class SecretConfiguration(harness.ServerTestCase):
         self.assertIn("Token", err["message"])
 
 
+class JobLifetime(harness.ServerTestCase):
+    """--job-dispatch-timeout and --job-retention: a polled job that is never acknowledged is
+    handed out again under a new nonce; an ended job is removed after the retention period."""
+
+    server_args = ("--poll-wait", "0.2", "--no-start-on-create",
+                   "--job-dispatch-timeout", "1", "--job-retention", "1")
+
+    def test_unacknowledged_job_comes_back_and_an_ended_job_goes(self):
+        type_id = {"category": "Build", "owner": "Custom", "provider": "Life", "version": "1"}
+        self.server.ok("CreateCustomActionType", {
+            "category": "Build", "provider": "Life", "version": "1",
+            "inputArtifactDetails": {"minimumCount": 0, "maximumCount": 1},
+            "outputArtifactDetails": {"minimumCount": 0, "maximumCount": 0}})
+        p = pipeline("Life", [
+            ("Source", [action("S", "Source", "Directory", config={"Path": self.tmp},
+                               outputs=["A"])]),
+            ("Work", [{"name": "Job", "actionTypeId": type_id, "runOrder": 1}])])
+        self.server.ok("CreatePipeline", {"pipeline": p})
+        eid = self.server.ok("StartPipelineExecution", {"name": "Life"})["pipelineExecutionId"]
+        poll = lambda: self.server.ok("PollForJobs", {"actionTypeId": type_id})["jobs"]
+        first = wait_for(poll, what="a job")[0]
+        again = wait_for(poll, timeout=15, what="the unacknowledged job handed out again")[0]
+        self.assertEqual(again["id"], first["id"])
+        self.assertNotEqual(again["nonce"], first["nonce"])
+        status, err = self.server.call("AcknowledgeJob", {"jobId": first["id"],
+                                                          "nonce": first["nonce"]})
+        self.assertEqual((status, err["__type"]), (400, "InvalidNonceException"))
+        self.server.ok("AcknowledgeJob", {"jobId": again["id"], "nonce": again["nonce"]})
+        self.server.ok("PutJobSuccessResult", {"jobId": again["id"]})
+        self.assertEqual(harness.wait_execution(self.server, "Life", eid), "Succeeded")
+        # Ended: kept for --job-retention, then gone.
+        wait_for(lambda: self.server.call("GetJobDetails", {"jobId": again["id"]})[0] == 400,
+                 timeout=15, what="the ended job to be removed")
+        status, err = self.server.call("GetJobDetails", {"jobId": again["id"]})
+        self.assertEqual(err["__type"], "JobNotFoundException")
+
+
 S3RVER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "s3rver")
 
 
