@@ -100,8 +100,7 @@ def main():
         t = threading.Thread(target=poll)
         t.start()
         t0 = time.monotonic()
-        out = server.ok("CreatePipeline", {"pipeline": pipeline("big", big)})
-        del out
+        server.ok("CreatePipeline", {"pipeline": pipeline("big", big)})
         ids = harness.wait_for(
             lambda: server.ok("ListPipelineExecutions", {"pipelineName": "big"})
             ["pipelineExecutionSummaries"], timeout=60, what="big execution")

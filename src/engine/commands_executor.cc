@@ -47,16 +47,17 @@ class CommandsExecutor final : public ActionExecutor {
     auto it = processes_.find(run_id);
     if (it != processes_.end()) {
       env_.launcher->Cancel(it->second);
-    } else {
-      cancelled_.insert(run_id);  // Not started yet: refuse to start it.
-    }
+    } else if (preparing_.count(run_id)) {
+      cancelled_.insert(run_id);  // Still unpacking: refuse to start it.
+    }  // Else finished (or never handed over): nothing to end, nothing to remember.
   }
 
  private:
   ExecutorEnv env_;
   Mutex mu_;
   std::map<std::string, runner::ProcessId> processes_ GUARDED_BY(mu_);  // Run id -> process.
-  std::set<std::string> cancelled_ GUARDED_BY(mu_);  // Cancelled before they started.
+  std::set<std::string> preparing_ GUARDED_BY(mu_);  // In Run, before their process starts.
+  std::set<std::string> cancelled_ GUARDED_BY(mu_);  // Cancelled while preparing.
 };
 
 void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
@@ -67,7 +68,16 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
   const std::string status_file = env_.LogPath(w.run_id) + ".status";
   const std::string variables_file = env_.LogPath(w.run_id) + ".vars";
   const core::ActionDecl& a = w.decl;
+  {
+    MutexLock lock(mu_);
+    preparing_.insert(w.run_id);
+  }
   auto fail = [&](const std::string& msg, const std::string& code = "JobFailed") {
+    {
+      MutexLock lock(mu_);
+      preparing_.erase(w.run_id);
+      cancelled_.erase(w.run_id);
+    }
     done(Failure(msg, "", code));
   };
   std::error_code ec;
@@ -177,6 +187,7 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
   Result<runner::ProcessId> started = Internal("not started");
   {
     MutexLock lock(mu_);
+    preparing_.erase(run_id);
     cancelled = cancelled_.erase(run_id) > 0;
     if (!cancelled) {
       env_.queue->Hold();

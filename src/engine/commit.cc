@@ -88,13 +88,13 @@ void Engine::PerformLocked(core::PipelineState& p, const core::Effect& fx) {
   core::Execution* e = p.FindExecution(fx.execution_id);
   core::ActionRun* r = e ? e->FindRun(fx.run_id) : nullptr;
   if (r == nullptr) return;
+  const core::ActionDecl* declared = FindActionDecl(p.decl, r->stage, r->action);
+  if (declared == nullptr) return;
   if (fx.kind == core::Effect::Kind::kAbandonAction) {
-    for (auto& [key, x] : executors_) x->Cancel(fx.run_id);
+    if (ActionExecutor* x = ExecutorFor(*declared)) x->Cancel(fx.run_id);
     return;
   }
   if (r->status != core::ActionStatus::kInProgress) return;
-  const core::ActionDecl* declared = FindActionDecl(p.decl, r->stage, r->action);
-  if (declared == nullptr) return;
   // The work uses the configuration as resolved when the run started.
   const core::ActionDecl a = WithResolvedConfiguration(*declared, *r);
   const std::string pipeline = p.decl.name;
@@ -145,8 +145,14 @@ void Engine::StartWork(ActionExecutor* x, ActionWork work) {
     if (reported->exchange(true)) return;
     FinishRun(pipeline, run_id, result);
   };
-  queue_->Enqueue([x, work = std::move(work), done] {
+  queue_->Enqueue([this, x, work = std::move(work), done] {
     try {
+      // Local paths are checked again with their resolved values (variables
+      // were skipped at CreatePipeline), off the mutex: they touch the disk.
+      if (Status s = CheckActionPaths(work.decl, work.decl.configuration, path_policy_, false);
+          !s.ok()) {
+        return done(Failure(s.message(), "", "ConfigurationError"));
+      }
       x->Run(work, done);
     } catch (const std::exception& ex) {
       done(Failure(std::string("Pipewright could not run this action: ") + ex.what()));

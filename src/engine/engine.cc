@@ -119,16 +119,17 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options,
   env.launcher = runners_.launcher.get();
   env.artifacts = runners_.artifacts.get();
   env.git = runners_.git.get();
-  env.path_policy = &path_policy_;
   env.sandbox = sandbox_.get();
   env.action_user = options_.sandbox.user;
   env.kill_grace_seconds = options_.kill_grace_seconds;
-  for (const char* category : {"Build", "Test", "Compute"}) {
-    executors_[std::string(category) + "/Commands"] = NewCommandsExecutor(env);
-  }
-  executors_["Source/Directory"] = NewDirectorySourceExecutor(env);
-  executors_["Source/Git"] = NewGitSourceExecutor(env);
-  executors_["Deploy/Directory"] = NewDirectoryDeployExecutor(env);
+  auto add = [this](std::unique_ptr<ActionExecutor> x, std::vector<std::string> kinds) {
+    for (const auto& kind : kinds) executors_[kind] = x.get();
+    executor_owners_.push_back(std::move(x));
+  };
+  add(NewCommandsExecutor(env), {"Build/Commands", "Test/Commands", "Compute/Commands"});
+  add(NewDirectorySourceExecutor(env), {"Source/Directory"});
+  add(NewGitSourceExecutor(env), {"Source/Git"});
+  add(NewDirectoryDeployExecutor(env), {"Deploy/Directory"});
 
   if (auto types = store_.ListKv("actiontype/"); types.ok()) {
     for (const auto& [key, value] : *types) {
@@ -148,6 +149,7 @@ Engine::~Engine() {
   if (ticker_.joinable()) ticker_.join();
   runners_.launcher.reset();
   executors_.clear();
+  executor_owners_.clear();
 }
 
 void Engine::SetPublicUrl(const std::string& url) {
@@ -170,7 +172,7 @@ bool Engine::IsJobAction(const core::ActionDecl& a) const {
 ActionExecutor* Engine::ExecutorFor(const core::ActionDecl& a) const {
   if (a.type.owner != "AWS") return nullptr;
   auto it = executors_.find(a.type.category + "/" + a.type.provider);
-  return it == executors_.end() ? nullptr : it->second.get();
+  return it == executors_.end() ? nullptr : it->second;
 }
 
 bool Engine::WaitIdleForTest(double timeout_seconds) { return queue_->WaitIdle(timeout_seconds); }

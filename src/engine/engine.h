@@ -252,6 +252,10 @@ class Engine {
     core::ActionResult result;
   };
 
+  // Model, structure, required configuration and data rules of a declaration
+  // (CreatePipeline and UpdatePipeline).
+  Status ValidateDeclaration(const core::PipelineDecl& d) const;
+
   // --- commit.cc: the pipeline cache, decide-and-commit, effects.
   Result<core::PipelineState*> LoadLocked(const std::string& name) REQUIRES(mu_);
   // Persists what `out` changed in one transaction (with `extra`: new
@@ -313,7 +317,8 @@ class Engine {
   runner::PathPolicy path_policy_;  // From options_; fixed after construction.
   std::unique_ptr<WorkQueue> queue_;
   // Built-in executors by "Category/Provider" (owner AWS).
-  std::map<std::string, std::unique_ptr<ActionExecutor>> executors_;
+  std::vector<std::unique_ptr<ActionExecutor>> executor_owners_;
+  std::map<std::string, ActionExecutor*> executors_;
 
   Mutex mu_;  // Serializes every decision; guards the members below.
   std::map<std::string, core::PipelineState> pipelines_ GUARDED_BY(mu_);  // Loaded pipelines.

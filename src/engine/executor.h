@@ -79,7 +79,6 @@ struct ExecutorEnv {
   runner::ProcessLauncher* launcher = nullptr;
   runner::ArtifactStore* artifacts = nullptr;
   runner::GitSource* git = nullptr;
-  const runner::PathPolicy* path_policy = nullptr;
   const runner::Sandbox* sandbox = nullptr;
   std::optional<runner::ActionUser> action_user;
   double kill_grace_seconds = 5;

@@ -13,16 +13,20 @@ namespace pw::engine {
 
 using nlohmann::json;
 
+Status Engine::ValidateDeclaration(const core::PipelineDecl& d) const {
+  PW_RETURN_IF_ERROR(core::ValidateStructure(
+      d, [this](const core::ActionTypeId& id) { return ActionTypeKnown(id); }));
+  PW_RETURN_IF_ERROR(CheckRequiredConfiguration(
+      d, [this](const core::ActionTypeId& id) { return FindCustomActionType(id); }));
+  return CheckActionData(d, path_policy_);
+}
+
 Result<store::PipelineRecord> Engine::CreatePipeline(const json& pipeline,
                                                      const std::vector<store::Tag>& tags,
                                                      const std::string& caller) {
   json decl = NormalizeDeclaration(pipeline);
   core::PipelineDecl d = DeclFromJson(decl);
-  PW_RETURN_IF_ERROR(core::ValidateStructure(
-      d, [this](const core::ActionTypeId& id) { return ActionTypeKnown(id); }));
-  PW_RETURN_IF_ERROR(CheckRequiredConfiguration(
-      d, [this](const core::ActionTypeId& id) { return FindCustomActionType(id); }));
-  PW_RETURN_IF_ERROR(CheckActionData(d, path_policy_));
+  PW_RETURN_IF_ERROR(ValidateDeclaration(d));
   PW_ASSIGN_OR_RETURN(auto rec, [&] {
     MutexLock lock(mu_);
     pipelines_.erase(d.name);
@@ -62,11 +66,7 @@ Result<store::PipelineRecord> Engine::UpdatePipeline(const json& incoming) {
   }
   json decl = NormalizeDeclaration(pipeline);
   core::PipelineDecl d = DeclFromJson(decl);
-  PW_RETURN_IF_ERROR(core::ValidateStructure(
-      d, [this](const core::ActionTypeId& id) { return ActionTypeKnown(id); }));
-  PW_RETURN_IF_ERROR(CheckRequiredConfiguration(
-      d, [this](const core::ActionTypeId& id) { return FindCustomActionType(id); }));
-  PW_RETURN_IF_ERROR(CheckActionData(d, path_policy_));
+  PW_RETURN_IF_ERROR(ValidateDeclaration(d));
   MutexLock lock(mu_);
   auto p = LoadLocked(d.name);
   if (!p.ok()) return p.status();
@@ -99,7 +99,8 @@ Status Engine::DeletePipeline(const std::string& name) {
   for (const auto& e : (*p)->executions) {
     for (const auto& r : e.runs) {
       if (r.status != core::ActionStatus::kInProgress) continue;
-      for (auto& [key, x] : executors_) x->Cancel(r.id);
+      const core::ActionDecl* a = FindActionDecl((*p)->decl, r.stage, r.action);
+      if (ActionExecutor* x = a ? ExecutorFor(*a) : nullptr) x->Cancel(r.id);
     }
   }
   pipelines_.erase(name);
@@ -107,7 +108,12 @@ Status Engine::DeletePipeline(const std::string& name) {
   store::Batch batch;
   std::vector<Job> abandoned;
   for (const auto& [id, job] : jobs_) {
-    if (job.pipeline == name && job.Open()) AbandonJobsLocked(job.run_id, &batch, &abandoned);
+    if (job.pipeline != name || !job.Open()) continue;
+    Job next = job;
+    next.status = core::JobStatus::kFailed;  // Abandoned: results for it are refused.
+    next.ended = clock_.Now();
+    batch.kv.emplace_back("job/" + next.id, JobToDoc(next).dump());
+    abandoned.push_back(std::move(next));
   }
   Status s = batch.kv.empty() ? Status::Ok() : store_.Commit(batch);
   if (s.ok()) {

@@ -43,10 +43,6 @@ class DirectorySourceExecutor final : public ActionExecutor {
   explicit DirectorySourceExecutor(const ExecutorEnv& env) : env_(env) {}
   void Run(const ActionWork& w, ActionDone done) override {
     const std::string path = Config(w.decl, "Path");
-    if (Status s = CheckActionPaths(w.decl, w.decl.configuration, *env_.path_policy, false);
-        !s.ok()) {
-      return done(Failure(s.message(), "", "ConfigurationError"));
-    }
     auto rev = env_.artifacts->PutDirectory(path);
     if (!rev.ok()) {
       return done(Failure("Cannot snapshot directory '" + path + "': " + rev.status().message()));
@@ -68,10 +64,6 @@ class GitSourceExecutor final : public ActionExecutor {
  public:
   explicit GitSourceExecutor(const ExecutorEnv& env) : env_(env) {}
   void Run(const ActionWork& w, ActionDone done) override {
-    if (Status s = CheckActionPaths(w.decl, w.decl.configuration, *env_.path_policy, false);
-        !s.ok()) {
-      return done(Failure(s.message(), "", "ConfigurationError"));
-    }
     const std::string repo = Config(w.decl, "RepositoryPath");
     const std::string branch = Config(w.decl, "BranchName", "main");
     auto head = env_.git->ResolveHead(repo, branch);
@@ -106,10 +98,6 @@ class DirectoryDeployExecutor final : public ActionExecutor {
  public:
   explicit DirectoryDeployExecutor(const ExecutorEnv& env) : env_(env) {}
   void Run(const ActionWork& w, ActionDone done) override {
-    if (Status s = CheckActionPaths(w.decl, w.decl.configuration, *env_.path_policy, false);
-        !s.ok()) {
-      return done(Failure(s.message(), "", "ConfigurationError"));
-    }
     const std::string path = Config(w.decl, "Path");
     const std::string rev = w.inputs.empty() ? "" : w.inputs.begin()->second;
     Status st = runner::ReplaceDirectoryContents(path, *env_.artifacts, rev);
