@@ -15,6 +15,7 @@
 #include "engine/decl_json.h"
 #include "engine/internal.h"
 #include "runner/artifact_store.h"
+#include "runner/object_store.h"
 #include "runner/git_source.h"
 #include "runner/orphans.h"
 #include "runner/process_launcher.h"
@@ -119,6 +120,7 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options,
   env.launcher = runners_.launcher.get();
   env.artifacts = runners_.artifacts.get();
   env.git = runners_.git.get();
+  env.objects = runners_.objects.get();
   env.sandbox = sandbox_.get();
   env.action_user = options_.sandbox.user;
   env.kill_grace_seconds = options_.kill_grace_seconds;

@@ -41,6 +41,7 @@ namespace pw::runner {
 class ArtifactStore;
 class S3Client;
 class GitSource;
+class ObjectStore;
 class ProcessLauncher;
 }  // namespace pw::runner
 
@@ -108,6 +109,9 @@ struct EngineRunners {
   std::unique_ptr<runner::ArtifactStore> artifacts;
   std::unique_ptr<runner::GitSource> git;
   std::unique_ptr<runner::S3Client> external_s3;  // Only with an external artifact bucket.
+  // The buckets of the S3 actions (the server's own, or `serve --s3-endpoint`);
+  // shared with the API's S3 endpoint. Null: S3 actions fail with a message.
+  std::shared_ptr<runner::ObjectStore> objects;
 };
 // The real runner pieces for `options` (data directory, artifact limits,
 // external bucket).

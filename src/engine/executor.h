@@ -31,6 +31,7 @@
 namespace pw::runner {
 class ArtifactStore;
 class GitSource;
+class ObjectStore;
 class ProcessLauncher;
 }  // namespace pw::runner
 
@@ -53,6 +54,11 @@ struct ActionWork {
   // references (core/shell_quote.h), resolved under the mutex.
   std::vector<std::string> commands;
   std::vector<std::pair<std::string, std::string>> reference_env;
+  // A source action's StartPipelineExecution.sourceRevisions entry: the type
+  // (COMMIT_ID, S3_OBJECT_VERSION_ID, S3_OBJECT_KEY, IMAGE_DIGEST) and value;
+  // empty type: the latest revision.
+  std::string source_revision_type;
+  std::string source_revision_value;
 };
 
 using ActionDone = std::function<void(const core::ActionResult&)>;
@@ -79,6 +85,7 @@ struct ExecutorEnv {
   runner::ProcessLauncher* launcher = nullptr;
   runner::ArtifactStore* artifacts = nullptr;
   runner::GitSource* git = nullptr;
+  runner::ObjectStore* objects = nullptr;  // S3 actions' buckets; null: S3 actions fail.
   const runner::Sandbox* sandbox = nullptr;
   std::optional<runner::ActionUser> action_user;
   double kill_grace_seconds = 5;
