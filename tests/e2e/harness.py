@@ -132,6 +132,32 @@ def aws(server, *args, cwd=None, env=None):
     return CliResult(p)
 
 
+_NEWEST_MODEL_DIR = None
+
+
+def newest_model_dir():
+    """An AWS_DATA_PATH directory holding the newest CodePipeline model (the
+    repository's spec/), so Debian's awscli 2.9 speaks the operations and
+    fields added since it shipped (sourceRevisions, ...)."""
+    global _NEWEST_MODEL_DIR
+    if _NEWEST_MODEL_DIR is None:
+        d = tempfile.mkdtemp(prefix="pw-aws-model-")
+        os.makedirs(os.path.join(d, "codepipeline", "2015-07-09"))
+        for name in ("service-2.json", "paginators-1.json"):
+            src = os.path.join(ROOT, "spec", "codepipeline-2015-07-09." + name)
+            if os.path.exists(src):
+                shutil.copy(src, os.path.join(d, "codepipeline", "2015-07-09", name))
+        _NEWEST_MODEL_DIR = d
+    return _NEWEST_MODEL_DIR
+
+
+def aws_newest(server, *args, cwd=None, env=None):
+    """Runs Debian's `aws codepipeline <args>` with the newest service model."""
+    e = {"AWS_DATA_PATH": newest_model_dir()}
+    e.update(env or {})
+    return aws(server, *args, cwd=cwd, env=e)
+
+
 def pw(server, *args, cwd=None, env=None, timeout=120):
     """Runs our `pipewright <args>` against the server."""
     e = _env()
