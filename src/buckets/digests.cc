@@ -141,9 +141,7 @@ Digests Digester::Finish() {
   return d;
 }
 
-bool IsChecksumAlgorithm(std::string_view algorithm) {
-  return AlgoOf(algorithm) != Algo::kNone;
-}
+bool IsChecksumAlgorithm(std::string_view algorithm) { return AlgoOf(algorithm) != Algo::kNone; }
 
 Result<Digests> DigestFile(const std::string& path, std::string_view checksum_algorithm) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

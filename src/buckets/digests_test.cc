@@ -25,8 +25,9 @@ TEST(Digests, ChecksumsMatchTheCheckValues) {
 }
 
 TEST(Digests, Base64RoundTrips) {
-  for (const std::string& s : {std::string(), std::string("a"), std::string("ab"), std::string("abc"),
-                               std::string("abcd"), std::string("\xff\x00\x10", 3)}) {
+  for (const std::string& s :
+       {std::string(), std::string("a"), std::string("ab"), std::string("abc"), std::string("abcd"),
+        std::string("\xff\x00\x10", 3)}) {
     std::string back;
     ASSERT_TRUE(Base64Decode(Base64Encode(s), back));
     EXPECT_EQ(back, s);

@@ -41,8 +41,8 @@ std::string NewId() {
 bool IsIdShaped(const std::string& id) {
   if (id.empty() || id.size() > 64) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
   });
 }
 
@@ -144,9 +144,9 @@ Status CheckIntegrity(const Digests& d, const Integrity& in) {
   }
   if (!in.checksum_algorithm.empty() && !in.checksum_value.empty() &&
       in.checksum_value != d.checksum) {
-    return InvalidArgument("The " + in.checksum_algorithm +
-                               " you specified did not match the calculated checksum.",
-                           "BadDigest");
+    return InvalidArgument(
+        "The " + in.checksum_algorithm + " you specified did not match the calculated checksum.",
+        "BadDigest");
   }
   return Status::Ok();
 }
@@ -280,7 +280,8 @@ Status ValidateBucketName(const std::string& n) {
     }
   }
   auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  if (!alnum(n.front()) || !alnum(n.back())) return bad("must start and end with a letter or digit");
+  if (!alnum(n.front()) || !alnum(n.back()))
+    return bad("must start and end with a letter or digit");
   if (n.find("..") != std::string::npos) return bad("has two adjacent periods");
   if (n.find(".-") != std::string::npos || n.find("-.") != std::string::npos) {
     return bad("has a period next to a hyphen");
@@ -408,8 +409,7 @@ Status LocalBuckets::DeleteBucket(const std::string& name) {
     for (const auto& [k, v] : objects) {
       auto versions = VersionsOf(ParseDoc(v, k));
       if (!versions.empty() && !versions.front().value("dm", false)) {
-        return FailedPrecondition("The bucket you tried to delete is not empty.",
-                                  "BucketNotEmpty");
+        return FailedPrecondition("The bucket you tried to delete is not empty.", "BucketNotEmpty");
       }
       batch.kv_deletes.push_back(k);
     }
@@ -522,8 +522,7 @@ Result<runner::ObjectInfo> LocalBuckets::PutUploaded(const std::string& bucket,
                                                      const Integrity& integrity) {
   PW_RETURN_IF_ERROR(RequireBucket(bucket));
   PW_RETURN_IF_ERROR(ValidateKey(key));
-  if (!integrity.checksum_algorithm.empty() &&
-      !IsChecksumAlgorithm(integrity.checksum_algorithm)) {
+  if (!integrity.checksum_algorithm.empty() && !IsChecksumAlgorithm(integrity.checksum_algorithm)) {
     return InvalidArgument("Unknown checksum algorithm " + integrity.checksum_algorithm +
                                " (CRC32, CRC32C, CRC64NVME, SHA1 or SHA256).",
                            "InvalidArgument");
@@ -800,7 +799,8 @@ Result<std::string> LocalBuckets::UploadPart(const std::string& bucket, const st
       committed = NoSuchUpload();
     } else {
       if (*old) replaced = ParseDoc(**old, "part").value("file", "");
-      json doc = {{"file", file}, {"etag", dg.md5_hex}, {"size", static_cast<uint64_t>(st.st_size)}};
+      json doc = {
+          {"file", file}, {"etag", dg.md5_hex}, {"size", static_cast<uint64_t>(st.st_size)}};
       committed = store_.PutKv(PartKey(upload_id, part_number), doc.dump());
     }
   }
@@ -844,11 +844,12 @@ Result<runner::ObjectInfo> LocalBuckets::CompleteMultipartUpload(
     if (StripQuotes(parts[i].etag) != etag || etag.size() != 32) return invalid;
     uint64_t size = pd.value("size", uint64_t{0});
     if (i + 1 < parts.size() && size < options_.min_part_bytes) {
-      return InvalidArgument("Your proposed upload is smaller than the minimum allowed size: part " +
-                                 std::to_string(parts[i].part_number) + " is " +
-                                 std::to_string(size) + " bytes, parts but the last must be at " +
-                                 "least " + std::to_string(options_.min_part_bytes) + ".",
-                             "EntityTooSmall");
+      return InvalidArgument(
+          "Your proposed upload is smaller than the minimum allowed size: part " +
+              std::to_string(parts[i].part_number) + " is " + std::to_string(size) +
+              " bytes, parts but the last must be at " + "least " +
+              std::to_string(options_.min_part_bytes) + ".",
+          "EntityTooSmall");
     }
     total += size;
     files.push_back(dir + "/" + pd.value("file", ""));

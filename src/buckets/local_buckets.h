@@ -43,7 +43,7 @@
 namespace pw::buckets {
 
 struct LocalBucketsOptions {
-  std::string root;                              // <data_dir>/buckets; created by Open().
+  std::string root;                               // <data_dir>/buckets; created by Open().
   uint64_t max_object_bytes = uint64_t{5} << 30;  // Larger objects: EntityTooLarge.
   uint64_t min_part_bytes = uint64_t{5} << 20;    // Parts but the last (S3: 5 MiB).
 };

@@ -261,10 +261,9 @@ TEST_F(LocalBucketsTest, MultipartAssemblesPartsInOrder) {
   // A part uploaded again replaces the first upload of that number.
   auto e1b = b_->UploadPart("bkt", "big", *id, 1, Upload("1111"));
   ASSERT_TRUE(e1b.ok());
-  EXPECT_EQ(b_->CompleteMultipartUpload("bkt", "big", *id, {{2, *e2}, {1, *e1b}})
-                .status()
-                .wire_name(),
-            "InvalidPartOrder");
+  EXPECT_EQ(
+      b_->CompleteMultipartUpload("bkt", "big", *id, {{2, *e2}, {1, *e1b}}).status().wire_name(),
+      "InvalidPartOrder");
   EXPECT_EQ(
       b_->CompleteMultipartUpload("bkt", "big", *id, {{1, *e1}, {2, *e2}}).status().wire_name(),
       "InvalidPart");
@@ -276,14 +275,14 @@ TEST_F(LocalBucketsTest, MultipartAssemblesPartsInOrder) {
   Digester d;
   std::string raw;
   for (const std::string& e : {*e1b, *e2}) {
-    for (size_t i = 0; i < 32; i += 2) raw.push_back(static_cast<char>(std::stoi(e.substr(i, 2), nullptr, 16)));
+    for (size_t i = 0; i < 32; i += 2)
+      raw.push_back(static_cast<char>(std::stoi(e.substr(i, 2), nullptr, 16)));
   }
   d.Update(raw);
   EXPECT_EQ(done->etag, d.Finish().md5_hex + "-2");
   EXPECT_EQ(b_->Head("bkt", "big")->content_type, "application/zip");
   // The upload is gone once completed.
-  EXPECT_EQ(b_->UploadPart("bkt", "big", *id, 3, Upload("x")).status().wire_name(),
-            "NoSuchUpload");
+  EXPECT_EQ(b_->UploadPart("bkt", "big", *id, 3, Upload("x")).status().wire_name(), "NoSuchUpload");
   EXPECT_FALSE(std::filesystem::exists(tmp_.path() + "/buckets/.uploads/" + *id));
 }
 
