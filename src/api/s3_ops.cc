@@ -287,6 +287,13 @@ std::string CredentialKeyId(std::string_view authorization) {
   return std::string(rest.substr(0, slash));
 }
 
+// The shape of the artifact credentials the engine issues to jobs (engine/jobs.cc:
+// "ASIA" + 16 upper-case hex digits).
+bool IsJobKeyShaped(std::string_view akid) {
+  return akid.size() == 20 && akid.substr(0, 4) == "ASIA" &&
+         akid.substr(4).find_first_not_of("0123456789ABCDEF") == std::string_view::npos;
+}
+
 bool HasS3Header(const http::Request& req) {
   if (req.HasHeader("Authorization")) return true;
   for (const auto& [k, v] : req.headers) {
@@ -495,6 +502,14 @@ Status S3Handler::Authenticate(http::AuthPhase phase, http::Request& req,
   }
   std::string akid = CredentialKeyId(authorization);
   std::optional<engine::Job> job = ep_.engine->JobForAccessKey(akid);
+  if (!job && IsJobKeyShaped(akid) && (ep_.keys == nullptr || ep_.keys->Find(akid) == nullptr)) {
+    // The credentials of a job that has ended: refused as before, even when
+    // signatures are not verified (they never open the ordinary buckets).
+    return refuse(FailedPrecondition(
+        "The AWS Access Key Id you provided does not exist in our records (the job these "
+        "credentials were issued for has ended).",
+        "InvalidAccessKeyId"));
+  }
   if (!job && ep_.keys == nullptr) {
     // Verification off: any key opens the ordinary buckets.
     req.access_key_id = akid;

@@ -26,7 +26,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr char kIdAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+// 64 characters; ids start with one of the first 62 (never '.' or '_'), so an id
+// is never taken for a command-line option or a hidden file.
+constexpr char kIdAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
 constexpr int kIdLength = 32;
 constexpr int kMaxParts = 10000;
 
@@ -34,7 +36,7 @@ std::string NewId() {
   unsigned char raw[kIdLength];
   RandomBytes(raw, sizeof raw);
   std::string out;
-  for (unsigned char c : raw) out.push_back(kIdAlphabet[c & 63]);
+  for (unsigned char c : raw) out.push_back(kIdAlphabet[out.empty() ? c % 62 : c & 63]);
   return out;
 }
 
@@ -42,7 +44,7 @@ bool IsIdShaped(const std::string& id) {
   if (id.empty() || id.size() > 64) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
+           c == '-' || c == '.';
   });
 }
 
