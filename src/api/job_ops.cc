@@ -1,15 +1,5 @@
 #include "api/job_ops.h"
 
-#include <sys/stat.h>
-
-#include <cstdio>
-#include <ctime>
-#include <fstream>
-#include <iterator>
-
-#include "common/ids.h"
-#include "sigv4/sigv4.h"
-
 namespace pw::api {
 namespace {
 
@@ -27,38 +17,6 @@ json JobJson(engine::Engine& eng, const engine::Job& job) {
           {"nonce", job.nonce},
           {"accountId", eng.options().account_id},
           {"data", eng.JobDataJson(job)}};
-}
-
-std::string XmlEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
-
-// S3-style XML error.
-void S3Error(http::Response& res, int status, const std::string& code, const std::string& msg) {
-  res.status = status;
-  res.SetHeader("x-amz-request-id", NewUuid());
-  res.SetHeader("Content-Type", "application/xml");
-  res.body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>" + XmlEscape(code) +
-             "</Code><Message>" + XmlEscape(msg) + "</Message></Error>";
 }
 
 }  // namespace
@@ -148,116 +106,6 @@ void RegisterJobOps(Dispatcher& d, engine::Engine& eng, double poll_wait_seconds
                                                     f.value("externalExecutionId", "")));
                return json::object();
              });
-}
-
-void RegisterArtifactEndpoint(http::Server& server, engine::Engine& eng,
-                              const std::string& temp_dir) {
-  // Authenticates with the job's artifact credentials (SigV4, service s3).
-  // Before the body: the signature over the headers, with the client's own
-  // x-amz-content-sha256 (required, as S3 requires it); after the body: that
-  // hash against the bytes received. An unsigned upload is refused before a
-  // byte of its body is read.
-  http::Authenticator auth = [&eng](http::AuthPhase phase, http::Request& req,
-                                    http::Response& res) -> Status {
-    sigv4::HttpRequestView view;
-    view.method = req.method;
-    view.path = req.path;
-    view.query = req.query;
-    for (const auto& [k, v] : req.headers) view.headers.emplace_back(k, v);
-    std::string declared = req.Header("x-amz-content-sha256");
-    if (declared.empty()) {
-      Status s = InvalidArgument(
-          "Requests to the artifact store must be signed (SigV4, service "
-          "s3) with an x-amz-content-sha256 header.",
-          "AccessDenied");
-      S3Error(res, 403, "AccessDenied", s.message());
-      return s;
-    }
-    // Before the body: the client's declared hash (the headers' signature);
-    // after it: the hash of what was streamed (a GET has no body: hashed empty).
-    if (phase == http::AuthPhase::kHeaders) {
-      view.body_sha256 = declared;
-    } else if (!req.body_file.empty()) {
-      view.body_sha256 = req.body_sha256;
-    }
-    std::optional<engine::Job> job;
-    auto who =
-        sigv4::Verify(view, "s3", static_cast<int64_t>(std::time(nullptr)),
-                      [&](std::string_view akid) -> std::optional<sigv4::SecretInfo> {
-                        job = eng.JobForAccessKey(std::string(akid));
-                        if (!job) return std::nullopt;
-                        return sigv4::SecretInfo{job->secret_access_key, job->session_token, 0};
-                      });
-    if (!who.ok()) {
-      S3Error(res, 403,
-              who.status().wire_name().empty() ? "AccessDenied" : who.status().wire_name(),
-              who.status().message());
-      return who.status();
-    }
-    if (req.params.empty() || req.params[0] != job->bucket) {
-      Status s =
-          InvalidArgument("These credentials are for bucket " + job->bucket + ".", "AccessDenied");
-      S3Error(res, 403, "AccessDenied", s.message());
-      return s;
-    }
-    req.access_key_id = *who;
-    return Status::Ok();
-  };
-  // The object path an authenticated GET reads, or an S3 error.
-  auto object_of = [&eng](const http::Request& req,
-                          http::Response& res) -> std::optional<std::string> {
-    auto job = eng.JobForAccessKey(req.access_key_id);
-    if (!job) {
-      S3Error(res, 403, "AccessDenied", "The job of these credentials has ended.");
-      return std::nullopt;
-    }
-    auto path = eng.JobObjectPath(*job, http::PercentDecode(req.params[1]), /*for_write=*/false);
-    if (!path.ok()) {
-      S3Error(res, 403, "AccessDenied", path.status().message());
-      return std::nullopt;
-    }
-    return *path;
-  };
-  const char* kPattern = R"(/([a-zA-Z0-9.\-]{3,63})/(.+))";
-  http::RouteOptions get_opts;
-  get_opts.authenticator = auth;
-  server.Route("GET", kPattern, get_opts,
-               [object_of](const http::Request& req, http::Response& res) {
-                 auto path = object_of(req, res);
-                 if (!path) return;
-                 struct stat st {};
-                 if (::stat(path->c_str(), &st) != 0) {
-                   return S3Error(res, 404, "NoSuchKey", "The specified key does not exist.");
-                 }
-                 res.SetHeader("ETag", "\"" + std::to_string(st.st_size) + "\"");
-                 res.SetHeader("Content-Type", "application/zip");
-                 res.file = *path;
-               });
-  http::RouteOptions put_opts;
-  put_opts.authenticator = auth;
-  put_opts.body = http::BodyMode::kStream;
-  put_opts.max_body_bytes =
-      eng.options().max_artifact_bytes > 0 ? eng.options().max_artifact_bytes : uint64_t{1} << 30;
-  put_opts.temp_dir = temp_dir;
-  server.Route("PUT", kPattern, put_opts, [&eng](const http::Request& req, http::Response& res) {
-    auto job = eng.JobForAccessKey(req.access_key_id);
-    if (!job) {
-      return S3Error(res, 403, "AccessDenied", "The job of these credentials has ended.");
-    }
-    if (req.body_file.empty()) {
-      return S3Error(res, 400, "InvalidRequest", "An artifact upload must not be empty.");
-    }
-    // The engine checks the upload (a zip within the artifact limits).
-    Status stored = eng.PutJobObjectFile(*job, http::PercentDecode(req.params[1]), req.body_file);
-    if (stored.code() == StatusCode::kFailedPrecondition) {
-      return S3Error(res, 403, "AccessDenied", stored.message());
-    }
-    if (stored.code() == StatusCode::kInvalidArgument) {
-      return S3Error(res, 400, "InvalidRequest", stored.message());
-    }
-    if (!stored.ok()) return S3Error(res, 500, "InternalError", stored.message());
-    res.SetHeader("ETag", "\"" + std::to_string(req.body_size) + "\"");
-  });
 }
 
 }  // namespace pw::api

@@ -20,8 +20,10 @@
 #include "api/http_server.h"
 #include "api/job_ops.h"
 #include "api/pipeline_ops.h"
+#include "api/s3_ops.h"
 #include "auth/authenticator.h"
 #include "auth/keys.h"
+#include "buckets/local_buckets.h"
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/log.h"
@@ -66,6 +68,7 @@ int RunServe(const std::vector<std::string>& args) {
   uint64_t max_artifact_bytes = uint64_t{1} << 30;
   uint64_t max_unpacked_bytes = uint64_t{4} << 30;
   uint64_t max_artifact_entries = 100000;
+  uint64_t max_object_bytes = uint64_t{5} << 30;
   app.add_option("--listen", listen, "host:port to listen on; port 0 picks a free port");
   app.add_option("--data-dir", data_dir,
                  "directory for artifacts and logs, and the SQLite database unless --database");
@@ -124,6 +127,9 @@ int RunServe(const std::vector<std::string>& args) {
                  "most bytes one artifact may unpack to (default 4 GiB)");
   app.add_option("--max-artifact-entries", max_artifact_entries,
                  "most entries in one artifact zip (default 100000)");
+  app.add_option("--max-object-bytes", max_object_bytes,
+                 "largest object the server's own S3 buckets accept (default 5 GiB)")
+      ->check(CLI::PositiveNumber);
   std::vector<std::string> rev(args.rbegin(), args.rend());
   try {
     app.parse(rev);
@@ -233,7 +239,21 @@ int RunServe(const std::vector<std::string>& args) {
   }
   // The runner pieces are made here and handed to the engine (tests pass
   // fakes instead).
-  engine::Engine engine(**store, clock, opts, engine::MakeRunners(opts));
+  // The server's own S3 buckets (<data dir>/buckets, metadata in the store),
+  // served on the API address and used by the S3 actions.
+  buckets::LocalBucketsOptions bucket_opts;
+  bucket_opts.root = opts.data_dir + "/buckets";
+  bucket_opts.max_object_bytes = max_object_bytes;
+  auto local_buckets = std::make_shared<buckets::LocalBuckets>(**store, clock, bucket_opts);
+  if (Status bs = local_buckets->Open(); !bs.ok()) {
+    std::fprintf(stderr, "pipewright: buckets: %s\n", bs.ToString().c_str());
+    return 1;
+  }
+  engine::EngineRunners runners = engine::MakeRunners(opts);
+  // S3 actions use the server's own buckets, unless --s3-endpoint points them
+  // at another S3-compatible store (then set runners.objects to that client).
+  runners.objects = local_buckets;
+  engine::Engine engine(**store, clock, opts, std::move(runners));
 
   api::Dispatcher dispatcher;
   api::RegisterPipelineOps(dispatcher, engine);
@@ -262,12 +282,14 @@ int RunServe(const std::vector<std::string>& args) {
   // console's files, the sign-in call and the artifact endpoint (which takes
   // only the job's own credentials); per-key policies on every operation.
   std::unique_ptr<auth::Authenticator> authn;
+  std::unique_ptr<auth::KeyStore> s3_keys;  // The same keys, for the S3 endpoint.
   if (!keys_file.empty()) {
     auto keys = auth::KeyStore::Load(keys_file);
     if (!keys.ok()) {
       std::fprintf(stderr, "pipewright: --auth-keys-file: %s\n", keys.status().message().c_str());
       return 2;
     }
+    s3_keys = std::make_unique<auth::KeyStore>(*keys);
     auth::AuthenticatorOptions aopts;
     aopts.region = region;
     aopts.account_id = account;
@@ -321,11 +343,20 @@ int RunServe(const std::vector<std::string>& args) {
                  res.file_offset = std::stoull(off);
                }
              });
+  // The S3 endpoint: ordinary buckets with the server's keys, job artifact
+  // objects with a job's own credentials. GET / (ListBuckets; browsers are
+  // sent to the console) before the console; the rest last, as its routes
+  // match any /<bucket>[/<key>].
+  api::S3Endpoint s3;
+  s3.engine = &engine;
+  s3.buckets = local_buckets.get();
+  s3.keys = s3_keys.get();
+  s3.region = region;
+  s3.account_id = account;
+  s3.max_object_bytes = max_object_bytes;
+  api::RegisterS3RootRoute(http, s3);
   console::RegisterConsole(http);
-  // Last: the S3-style artifact routes match any /<bucket>/<key>.
-  const std::string upload_dir = opts.data_dir + "/uploads";
-  std::filesystem::create_directories(upload_dir, ec);
-  api::RegisterArtifactEndpoint(http, engine, upload_dir);
+  api::RegisterS3Endpoint(http, s3);
   auto bound = http.Bind(listen);
   if (!bound.ok()) {
     std::fprintf(stderr, "pipewright: %s\n", bound.status().message().c_str());
@@ -333,6 +364,7 @@ int RunServe(const std::vector<std::string>& args) {
   }
   const std::string scheme = http_opts.tls_cert_file.empty() ? "http://" : "https://";
   engine.SetPublicUrl(scheme + *bound);
+  local_buckets->SetPublicUrl(scheme + *bound);
   if (Status rs = engine.Recover(); !rs.ok()) {
     std::fprintf(stderr, "pipewright: recovery failed: %s\n", rs.ToString().c_str());
     return 1;

@@ -1,0 +1,354 @@
+#include "buckets/local_buckets.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <optional>
+
+#include "buckets/digests.h"
+#include "runner/temp_dir.h"
+
+namespace pw::buckets {
+namespace {
+
+using ::testing::ElementsAre;
+
+class TestClock final : public Clock {
+ public:
+  EpochSeconds Now() const override { return now; }
+  EpochSeconds now = 1700000000;
+};
+
+class LocalBucketsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = store::OpenSqliteStore(tmp_.path() + "/pw.db");
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(*s);
+    Reopen();
+    ASSERT_TRUE(b_->CreateBucket("bkt").ok());
+  }
+  void Reopen() {
+    LocalBucketsOptions o;
+    o.root = tmp_.path() + "/buckets";
+    o.min_part_bytes = 4;
+    o.max_object_bytes = 1 << 20;
+    b_ = std::make_unique<LocalBuckets>(*store_, clock_, o);
+    b_->SetPublicUrl("http://127.0.0.1:8480");
+    Status s = b_->Open();
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  std::string File(const std::string& content) {
+    std::string p = tmp_.path() + "/src-" + std::to_string(n_++);
+    std::ofstream(p, std::ios::binary) << content;
+    return p;
+  }
+  // A body handed over in the buckets' temp dir, as the HTTP front leaves it.
+  std::string Upload(const std::string& content) {
+    std::string p = b_->temp_dir() + "/up-" + std::to_string(n_++);
+    std::ofstream(p, std::ios::binary) << content;
+    return p;
+  }
+  std::string Read(const std::string& key, const std::string& version = "") {
+    std::string dest = tmp_.path() + "/out";
+    auto got = b_->Get("bkt", key, version, dest);
+    if (!got.ok()) return "<" + got.status().wire_name() + ">";
+    std::ifstream in(dest, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  std::string PutText(const std::string& key, const std::string& content) {
+    auto r = b_->Put("bkt", key, File(content), {});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? r->version_id : "";
+  }
+
+  runner::ScopedTempDir tmp_ = *runner::ScopedTempDir::Create("buckets-test");
+  std::unique_ptr<store::Store> store_;
+  TestClock clock_;
+  std::unique_ptr<LocalBuckets> b_;
+  int n_ = 0;
+};
+
+TEST(BucketNames, FollowS3Rules) {
+  EXPECT_TRUE(ValidateBucketName("my-source").ok());
+  EXPECT_TRUE(ValidateBucketName("a.b-c1").ok());
+  for (const char* bad : {"ab", "My-Bucket", "-abc", "abc-", "a..b", "192.168.1.1", "a_b",
+                          "xn--abc", "abc-s3alias", "a.-b"}) {
+    Status s = ValidateBucketName(bad);
+    EXPECT_EQ(s.wire_name(), "InvalidBucketName") << bad;
+  }
+}
+
+TEST_F(LocalBucketsTest, BucketsAreCreatedListedAndDeleted) {
+  EXPECT_EQ(b_->CreateBucket("bkt").wire_name(), "BucketAlreadyOwnedByYou");
+  EXPECT_EQ(b_->CreateBucket("Bad_Name").wire_name(), "InvalidBucketName");
+  ASSERT_TRUE(b_->CreateBucket("other").ok());
+  auto list = b_->ListBuckets();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].name, "bkt");
+  EXPECT_EQ((*list)[1].name, "other");
+  PutText("k", "v");
+  EXPECT_EQ(b_->DeleteBucket("bkt").wire_name(), "BucketNotEmpty");
+  // Only a delete marker left: the bucket goes, with its old versions.
+  ASSERT_TRUE(b_->DeleteObject("bkt", "k").ok());
+  ASSERT_TRUE(b_->DeleteBucket("bkt").ok());
+  EXPECT_EQ(b_->HeadBucket("bkt").wire_name(), "NoSuchBucket");
+  EXPECT_FALSE(std::filesystem::exists(tmp_.path() + "/buckets/bkt"));
+  EXPECT_EQ(b_->Head("bkt", "k").status().wire_name(), "NoSuchBucket");
+  // A new bucket of that name starts empty.
+  ASSERT_TRUE(b_->CreateBucket("bkt").ok());
+  EXPECT_EQ(Read("k"), "<NoSuchKey>");
+}
+
+TEST_F(LocalBucketsTest, EveryPutIsANewVersionAndTheLatestIsRead) {
+  std::string v1 = PutText("app.zip", "one");
+  clock_.now += 10;
+  std::string v2 = PutText("app.zip", "two");
+  EXPECT_NE(v1, v2);
+  EXPECT_EQ(v1.size(), 32u);
+  EXPECT_EQ(Read("app.zip"), "two");
+  EXPECT_EQ(Read("app.zip", v1), "one");
+  EXPECT_EQ(Read("app.zip", v2), "two");
+  auto head = b_->Head("bkt", "app.zip");
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(head->version_id, v2);
+  EXPECT_EQ(head->size, 3u);
+  EXPECT_EQ(head->etag, "b8a9f715dbb64fd5c56e7783c6820a61");  // md5("two")
+  EXPECT_EQ(head->last_modified, 1700000010);
+  EXPECT_EQ(head->content_type, "binary/octet-stream");
+  EXPECT_EQ(Read("app.zip", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), "<NoSuchVersion>");
+  EXPECT_EQ(Read("app.zip", "../../etc/passwd"), "<InvalidArgument>");
+  EXPECT_EQ(Read("missing"), "<NoSuchKey>");
+  EXPECT_EQ(b_->UrlOf("bkt", "dir/a b.zip", v1),
+            "http://127.0.0.1:8480/bkt/dir/a%20b.zip?versionId=" + v1);
+}
+
+TEST_F(LocalBucketsTest, OptionsAndMetadataAreKept) {
+  runner::PutOptions o;
+  o.content_type = "application/zip";
+  o.cache_control = "max-age=60";
+  o.canned_acl = "public-read";
+  o.metadata = {{"codepipeline-artifact-revision-summary", "hello"}};
+  ASSERT_TRUE(b_->Put("bkt", "a", File("x"), o).ok());
+  auto head = b_->Head("bkt", "a");
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(head->content_type, "application/zip");
+  EXPECT_EQ(head->cache_control, "max-age=60");
+  EXPECT_EQ(head->metadata.at("codepipeline-artifact-revision-summary"), "hello");
+}
+
+TEST_F(LocalBucketsTest, ListPagesWithDelimiterAndCommonPrefixes) {
+  for (const char* k : {"a.txt", "dir/one", "dir/two", "dir/sub/three", "e.txt", "z/x"}) {
+    PutText(k, k);
+  }
+  ListQuery q;
+  q.delimiter = "/";
+  auto all = b_->List("bkt", q);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->objects.size(), 2u);
+  EXPECT_EQ(all->objects[0].key, "a.txt");
+  EXPECT_EQ(all->objects[1].key, "e.txt");
+  EXPECT_THAT(all->common_prefixes, ElementsAre("dir/", "z/"));
+  EXPECT_FALSE(all->truncated);
+
+  q.prefix = "dir/";
+  auto dir = b_->List("bkt", q);
+  ASSERT_TRUE(dir.ok());
+  ASSERT_EQ(dir->objects.size(), 2u);
+  EXPECT_EQ(dir->objects[0].key, "dir/one");
+  EXPECT_THAT(dir->common_prefixes, ElementsAre("dir/sub/"));
+
+  // Pages of two, without a delimiter: every key once, in byte order.
+  ListQuery p;
+  p.max_keys = 2;
+  std::vector<std::string> seen;
+  for (int page = 0; page < 10; ++page) {
+    auto r = b_->List("bkt", p);
+    ASSERT_TRUE(r.ok());
+    for (const auto& o : r->objects) seen.push_back(o.key);
+    if (!r->truncated) break;
+    EXPECT_EQ(r->objects.size(), 2u);
+    p.after = r->next_after;
+  }
+  EXPECT_THAT(seen, ElementsAre("a.txt", "dir/one", "dir/sub/three", "dir/two", "e.txt", "z/x"));
+
+  // Paging with a delimiter: a common prefix counts once and is not repeated.
+  ListQuery d;
+  d.delimiter = "/";
+  d.max_keys = 2;
+  auto first = b_->List("bkt", d);
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(first->truncated);
+  EXPECT_EQ(first->next_after, "dir/");
+  d.after = first->next_after;
+  auto second = b_->List("bkt", d);
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->objects.size(), 1u);
+  EXPECT_EQ(second->objects[0].key, "e.txt");
+  EXPECT_THAT(second->common_prefixes, ElementsAre("z/"));
+  EXPECT_FALSE(second->truncated);
+}
+
+TEST_F(LocalBucketsTest, DeleteMarkersHideAndVersionDeletesUncover) {
+  std::string v1 = PutText("k", "one");
+  std::string v2 = PutText("k", "two");
+  auto del = b_->DeleteObject("bkt", "k");
+  ASSERT_TRUE(del.ok());
+  EXPECT_TRUE(del->delete_marker);
+  EXPECT_EQ(Read("k"), "<NoSuchKey>");
+  EXPECT_EQ(Read("k", v1), "one");
+  EXPECT_EQ(Read("k", del->version_id), "<MethodNotAllowed>");
+  auto listed = b_->List("bkt", {});
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->objects.empty());
+
+  auto versions = b_->ListVersions("bkt", {});
+  ASSERT_TRUE(versions.ok());
+  ASSERT_EQ(versions->versions.size(), 3u);
+  EXPECT_TRUE(versions->versions[0].delete_marker);
+  EXPECT_TRUE(versions->versions[0].is_latest);
+  EXPECT_EQ(versions->versions[1].info.version_id, v2);
+  EXPECT_FALSE(versions->versions[1].is_latest);
+  EXPECT_EQ(versions->versions[2].info.version_id, v1);
+
+  // Removing the marker makes v2 current again; removing v2 makes v1 current.
+  auto undo = b_->DeleteObject("bkt", "k", del->version_id);
+  ASSERT_TRUE(undo.ok());
+  EXPECT_TRUE(undo->delete_marker);
+  EXPECT_EQ(Read("k"), "two");
+  ASSERT_TRUE(b_->DeleteObject("bkt", "k", v2).ok());
+  EXPECT_EQ(Read("k"), "one");
+  EXPECT_EQ(Read("k", v2), "<NoSuchVersion>");
+  EXPECT_FALSE(std::filesystem::exists(tmp_.path() + "/buckets/bkt/" + v2));
+  ASSERT_TRUE(b_->DeleteObject("bkt", "k", v1).ok());
+  EXPECT_EQ(Read("k"), "<NoSuchKey>");
+  auto none = b_->ListVersions("bkt", {});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->versions.empty());
+}
+
+TEST_F(LocalBucketsTest, VersionListingPages) {
+  std::string a1 = PutText("a", "1");
+  std::string a2 = PutText("a", "2");
+  std::string b1 = PutText("b", "1");
+  VersionQuery q;
+  q.max_keys = 1;
+  std::vector<std::string> seen;
+  for (int i = 0; i < 10; ++i) {
+    auto r = b_->ListVersions("bkt", q);
+    ASSERT_TRUE(r.ok());
+    for (const auto& v : r->versions) seen.push_back(v.info.key + ":" + v.info.version_id);
+    if (!r->truncated) break;
+    q.key_marker = r->next_key_marker;
+    q.version_id_marker = r->next_version_id_marker;
+  }
+  EXPECT_THAT(seen, ElementsAre("a:" + a2, "a:" + a1, "b:" + b1));
+}
+
+TEST_F(LocalBucketsTest, MultipartAssemblesPartsInOrder) {
+  runner::PutOptions o;
+  o.content_type = "application/zip";
+  auto id = b_->CreateMultipartUpload("bkt", "big", o);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  auto e2 = b_->UploadPart("bkt", "big", *id, 2, Upload("55555"));
+  auto e1 = b_->UploadPart("bkt", "big", *id, 1, Upload("first"));
+  ASSERT_TRUE(e1.ok() && e2.ok());
+  // A part uploaded again replaces the first upload of that number.
+  auto e1b = b_->UploadPart("bkt", "big", *id, 1, Upload("1111"));
+  ASSERT_TRUE(e1b.ok());
+  EXPECT_EQ(
+      b_->CompleteMultipartUpload("bkt", "big", *id, {{2, *e2}, {1, *e1b}}).status().wire_name(),
+      "InvalidPartOrder");
+  EXPECT_EQ(
+      b_->CompleteMultipartUpload("bkt", "big", *id, {{1, *e1}, {2, *e2}}).status().wire_name(),
+      "InvalidPart");
+  auto done = b_->CompleteMultipartUpload("bkt", "big", *id, {{1, "\"" + *e1b + "\""}, {2, *e2}});
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(Read("big"), "111155555");
+  EXPECT_EQ(done->size, 9u);
+  // ETag: MD5 of the parts' binary MD5s, then "-<parts>".
+  Digester d;
+  std::string raw;
+  for (const std::string& e : {*e1b, *e2}) {
+    for (size_t i = 0; i < 32; i += 2)
+      raw.push_back(static_cast<char>(std::stoi(e.substr(i, 2), nullptr, 16)));
+  }
+  d.Update(raw);
+  EXPECT_EQ(done->etag, d.Finish().md5_hex + "-2");
+  EXPECT_EQ(b_->Head("bkt", "big")->content_type, "application/zip");
+  // The upload is gone once completed.
+  EXPECT_EQ(b_->UploadPart("bkt", "big", *id, 3, Upload("x")).status().wire_name(), "NoSuchUpload");
+  EXPECT_FALSE(std::filesystem::exists(tmp_.path() + "/buckets/.uploads/" + *id));
+}
+
+TEST_F(LocalBucketsTest, MultipartChecksSizesAndAborts) {
+  auto id = b_->CreateMultipartUpload("bkt", "big", {});
+  ASSERT_TRUE(id.ok());
+  auto small = b_->UploadPart("bkt", "big", *id, 1, Upload("abc"));
+  auto last = b_->UploadPart("bkt", "big", *id, 2, Upload("def"));
+  ASSERT_TRUE(small.ok() && last.ok());
+  EXPECT_EQ(b_->CompleteMultipartUpload("bkt", "big", *id, {{1, *small}, {2, *last}})
+                .status()
+                .wire_name(),
+            "EntityTooSmall");
+  EXPECT_EQ(b_->UploadPart("bkt", "other-key", *id, 1, Upload("x")).status().wire_name(),
+            "NoSuchUpload");
+  EXPECT_EQ(b_->UploadPart("bkt", "big", *id, 10001, Upload("x")).status().wire_name(),
+            "InvalidArgument");
+  ASSERT_TRUE(b_->AbortMultipartUpload("bkt", "big", *id).ok());
+  EXPECT_EQ(b_->AbortMultipartUpload("bkt", "big", *id).wire_name(), "NoSuchUpload");
+  EXPECT_EQ(Read("big"), "<NoSuchKey>");
+}
+
+TEST_F(LocalBucketsTest, IntegrityIsChecked) {
+  Integrity bad_md5;
+  bad_md5.content_md5 = Base64Encode(std::string(16, 'x'));
+  EXPECT_EQ(b_->PutUploaded("bkt", "k", Upload("hello"), {}, bad_md5).status().wire_name(),
+            "BadDigest");
+  Integrity crc;
+  crc.checksum_algorithm = "CRC32";
+  crc.checksum_value = "rwg7LQ==";  // CRC32 of "hello world\n", as the AWS CLI sends it.
+  auto ok = b_->PutUploaded("bkt", "k", Upload("hello world\n"), {}, crc);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  auto located = b_->Locate("bkt", "k", "");
+  ASSERT_TRUE(located.ok());
+  EXPECT_EQ(located->checksum_value, "rwg7LQ==");
+  EXPECT_EQ(b_->PutUploaded("bkt", "k", Upload("hello world?"), {}, crc).status().wire_name(),
+            "BadDigest");
+  EXPECT_EQ(Read("k"), "hello world\n");
+  EXPECT_EQ(b_->Put("bkt", "huge", File(std::string((1 << 20) + 1, 'x')), {}).status().wire_name(),
+            "EntityTooLarge");
+}
+
+TEST_F(LocalBucketsTest, PutInterruptedBeforeTheMetadataCommitKeepsTheOldVersion) {
+  std::string v1 = PutText("app.zip", "old");
+  b_->FailBeforeCommitForTest(true);
+  EXPECT_FALSE(b_->Put("bkt", "app.zip", File("new"), {}).ok());
+  b_->FailBeforeCommitForTest(false);
+  // The new body is on disk, but nothing names it: the old version is read.
+  size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(tmp_.path() + "/buckets/bkt")) {
+    (void)e;
+    ++files;
+  }
+  EXPECT_EQ(files, 2u);
+  EXPECT_EQ(Read("app.zip"), "old");
+  EXPECT_EQ(b_->Head("bkt", "app.zip")->version_id, v1);
+  // The next start sweeps the orphan and keeps the live body.
+  Reopen();
+  files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(tmp_.path() + "/buckets/bkt")) {
+    EXPECT_EQ(e.path().filename().string(), v1);
+    ++files;
+  }
+  EXPECT_EQ(files, 1u);
+  EXPECT_EQ(Read("app.zip"), "old");
+}
+
+}  // namespace
+}  // namespace pw::buckets
