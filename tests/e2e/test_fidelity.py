@@ -45,7 +45,7 @@ class FidelityCase(harness.ServerTestCase):
         return pipeline(name, [
             ("Source", [action("Src", "Source", "Directory", config={"Path": self.source_dir()},
                                outputs=["SourceOut"])]),
-            ("Build", [commands("Make", ["cat index.html"], inputs=["SourceOut"],
+            ("Build", [commands("Make", ["cp index.html built.html"], inputs=["SourceOut"],
                                 outputs=["BuildOut"])])], **extra)
 
     def refused(self, op, body, wire):
@@ -347,7 +347,7 @@ class InboundExecutions(FidelityCase):
 
         # Rule 29: editing the pipeline fails the waiting execution; it stays visible as Failed.
         p = self.simple("In")
-        p["stages"][1]["actions"][0]["configuration"]["Commands"] = "cat index.html\ntrue"
+        p["stages"][1]["actions"][0]["configuration"]["Commands"] = "cp index.html built.html\ntrue"
         self.server.ok("UpdatePipeline", {"pipeline": p})
         self.assertEqual(wait_execution(self.server, "In", second), "Failed")
         build = stage_state(self.server, "In", "Build")
