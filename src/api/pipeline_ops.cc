@@ -59,7 +59,8 @@ Result<std::string> PipelineFromArn(engine::Engine& e, const std::string& arn) {
   if (!rec.ok()) {
     if (rec.status().code() == StatusCode::kNotFound) {
       return NotFound("The account with id '" + e.options().account_id +
-                          "' does not include a pipeline with the name '" + name + "'",
+                          "' does not include a pipeline with the name '" +
+                          spec::TruncateUtf8(name, spec::kMaxQuotedBytes) + "'",
                       "ResourceNotFoundException");
     }
     return rec.status();
