@@ -1,6 +1,8 @@
 #include "api/execution_ops.h"
 
 #include <algorithm>
+#include <set>
+#include <vector>
 
 #include "api/pipeline_ops.h"
 #include "core/variables.h"
@@ -23,12 +25,24 @@ json Trigger(const Execution& e) {
   return t;
 }
 
-// Source revisions of an execution: the latest successful run of each source action.
+}  // namespace
+
+// Source revisions of an execution: the latest successful run of each source
+// action. A rollback execution runs no source action: it reports the
+// revisions of the execution it rolls back to.
 std::vector<const ActionRun*> SourceRuns(const PipelineState& p, const Execution& e) {
   std::vector<const ActionRun*> out;
   if (p.decl.stages.empty()) return out;
+  const Execution* from = &e;
+  // A rollback's target is never itself a rollback (core::StartRollback);
+  // the bound only guards against a corrupt document.
+  for (int hops = 0; hops < 8 && from->execution_type == core::ExecutionType::kRollback; ++hops) {
+    const Execution* target = p.FindExecution(from->rollback_target);
+    if (target == nullptr) return out;
+    from = target;
+  }
   const std::string& first = p.decl.stages[0].name;
-  for (const auto& r : e.runs) {
+  for (const auto& r : from->runs) {
     if (r.stage != first || r.revision_id.empty()) continue;
     auto it = std::find_if(out.begin(), out.end(),
                            [&](const ActionRun* o) { return o->action == r.action; });
@@ -39,6 +53,8 @@ std::vector<const ActionRun*> SourceRuns(const PipelineState& p, const Execution
   }
   return out;
 }
+
+namespace {
 
 json ErrorDetails(const ActionRun& r) {
   return {{"code", r.error_code.empty() ? "JobFailed" : r.error_code},
@@ -72,6 +88,7 @@ json ExecutionSummary(const PipelineState& p, const Execution& e) {
   for (const ActionRun* r : SourceRuns(p, e)) {
     json rv = {{"actionName", r->action}, {"revisionId", r->revision_id}};
     if (!r->revision_summary.empty()) rv["revisionSummary"] = r->revision_summary;
+    if (!r->revision_url.empty()) rv["revisionUrl"] = r->revision_url;
     revs.push_back(rv);
   }
   s["sourceRevisions"] = revs;
@@ -96,6 +113,28 @@ Result<const Execution*> FindExec(const engine::Snapshot& s, const std::string& 
   return e;
 }
 
+// The newest execution stopped or failed while waiting in front of stage
+// `index`, if no execution started after it has reached that stage since.
+const Execution* EndedInbound(const PipelineState& p, const std::string& stage, int index) {
+  const Execution* ended = nullptr;
+  for (const auto& e : p.executions) {
+    if (!e.in_stage && e.stage_index == index &&
+        (e.status == core::ExecutionStatus::kStopped ||
+         e.status == core::ExecutionStatus::kFailed)) {
+      ended = &e;
+    }
+  }
+  if (ended == nullptr) return nullptr;
+  auto latest = p.stage_latest.find(stage);
+  if (latest != p.stage_latest.end()) {
+    const Execution* entered = p.FindExecution(latest->second);
+    if (entered != nullptr && entered->started > ended->started) return nullptr;
+  }
+  return ended;
+}
+
+}  // namespace
+
 json StageStateJson(const PipelineState& p, const core::StageDecl& s) {
   json st = {{"stageName", s.name}};
   auto t = p.transitions.find(s.name);
@@ -115,6 +154,16 @@ json StageStateJson(const PipelineState& p, const core::StageDecl& s) {
         inbound.push_back({{"pipelineExecutionId", e.id},
                            {"status", core::Name(e.status)},
                            {"type", core::Name(e.execution_type)}});
+      }
+    }
+    if (inbound.empty()) {
+      // Rules 28-29: an execution stopped, or failed by an edit, while it
+      // waited stays the stage's inbound execution, with its status, until a
+      // newer execution reaches the stage.
+      if (const Execution* ended = EndedInbound(p, s.name, index)) {
+        inbound.push_back({{"pipelineExecutionId", ended->id},
+                           {"status", core::Name(ended->status)},
+                           {"type", core::Name(ended->execution_type)}});
       }
     }
     if (!inbound.empty()) {
@@ -143,7 +192,9 @@ json StageStateJson(const PipelineState& p, const core::StageDecl& s) {
           as["currentRevision"] = {{"revisionId", r->revision_id},
                                    {"revisionChangeId", r->revision_id},
                                    {"created", r->revision_created}};
+          if (!r->revision_url.empty()) as["revisionUrl"] = r->revision_url;
         }
+        if (!r->entity_url.empty()) as["entityUrl"] = r->entity_url;
       }
     }
     actions.push_back(as);
@@ -164,7 +215,36 @@ json StageStateJson(const PipelineState& p, const core::StageDecl& s) {
   return st;
 }
 
-json ActionExecutionDetail(const PipelineState& p, const Execution& e, const ActionRun& r) {
+namespace {
+
+// The artifact store location of an action: artifactStore, or the
+// artifactStores entry of its region.
+std::string ArtifactBucket(const json& declaration, const std::string& stage,
+                           const std::string& action) {
+  auto location = [](const json& store) {
+    return store.is_object() ? store.value("location", "") : std::string();
+  };
+  if (declaration.contains("artifactStore")) return location(declaration["artifactStore"]);
+  const json stores = declaration.value("artifactStores", json::object());
+  if (!stores.is_object() || stores.empty()) return "";
+  // artifactStores is keyed by region: the action's own, else the first.
+  for (const auto& st : declaration.value("stages", json::array())) {
+    if (!st.is_object() || st.value("name", "") != stage) continue;
+    for (const auto& a : st.value("actions", json::array())) {
+      if (!a.is_object() || a.value("name", "") != action) continue;
+      const json region = a.value("region", json());
+      if (region.is_string() && stores.contains(region.get<std::string>())) {
+        return location(stores[region.get<std::string>()]);
+      }
+    }
+  }
+  return location(stores.begin().value());
+}
+
+}  // namespace
+
+json ActionExecutionDetail(const PipelineState& p, const json& declaration, const Execution& e,
+                           const ActionRun& r) {
   json input = json::object();
   json output = json::object();
   if (const core::StageDecl* s = p.decl.FindStage(r.stage)) {
@@ -180,22 +260,27 @@ json ActionExecutionDetail(const PipelineState& p, const Execution& e, const Act
       if (!a.namespace_name.empty()) input["namespace"] = a.namespace_name;
     }
   }
+  // Where the artifact store holds each artifact: the pipeline's artifact
+  // store location and the key a job worker reads it from (content-addressed
+  // by revision, as engine::Job::InputKey names it).
+  const std::string bucket = ArtifactBucket(declaration, r.stage, r.action);
+  auto artifact = [&](const std::string& name, const std::string& rev) {
+    return json{{"name", name},
+                {"s3location", {{"bucket", bucket}, {"key", "artifacts/" + rev + ".zip"}}}};
+  };
   json ins = json::array();
-  for (const auto& [name, rev] : r.inputs) {
-    ins.push_back({{"name", name},
-                   {"s3location", {{"bucket", "pipewright-artifacts"}, {"key", rev + ".zip"}}}});
-  }
+  for (const auto& [name, rev] : r.inputs) ins.push_back(artifact(name, rev));
   input["inputArtifacts"] = ins;
   json outs = json::array();
-  for (const auto& [name, rev] : r.outputs) {
-    outs.push_back({{"name", name},
-                    {"s3location", {{"bucket", "pipewright-artifacts"}, {"key", rev + ".zip"}}}});
-  }
+  for (const auto& [name, rev] : r.outputs) outs.push_back(artifact(name, rev));
   output["outputArtifacts"] = outs;
   json result = json::object();
   if (!r.external_id.empty()) result["externalExecutionId"] = r.external_id;
   if (!r.summary.empty()) result["externalExecutionSummary"] = r.summary.substr(0, 2048);
-  if (!r.external_url.empty()) result["externalExecutionUrl"] = r.external_url;
+  // A source action's execution links to the revision it produced, as AWS
+  // links a commit, unless the action has its own page.
+  const std::string& url = r.external_url.empty() ? r.revision_url : r.external_url;
+  if (!url.empty()) result["externalExecutionUrl"] = url;
   if (r.status == core::ActionStatus::kFailed) result["errorDetails"] = ErrorDetails(r);
   output["executionResult"] = result;
   if (!r.output_variables.empty()) output["outputVariables"] = r.output_variables;
@@ -212,6 +297,45 @@ json ActionExecutionDetail(const PipelineState& p, const Execution& e, const Act
   if (!r.updated_by.empty()) d["updatedBy"] = r.updated_by;
   return d;
 }
+
+Result<std::vector<std::pair<const Execution*, const ActionRun*>>> FilterActionRuns(
+    const PipelineState& p, const json& filter) {
+  std::string only;
+  bool latest_only = false;
+  if (filter.is_object()) {
+    const json by_id = filter.value("pipelineExecutionId", json());
+    const json latest = filter.value("latestInPipelineExecution", json());
+    if (by_id.is_string() && latest.is_object()) {
+      return InvalidArgument(
+          "Use either filter.pipelineExecutionId or filter.latestInPipelineExecution, not both: "
+          "latestInPipelineExecution already names the pipeline execution.",
+          "ValidationException");
+    }
+    if (by_id.is_string()) only = by_id.get<std::string>();
+    if (latest.is_object()) {
+      only = latest.value("pipelineExecutionId", "");
+      latest_only = latest.value("startTimeRange", "") == "Latest";
+    }
+  }
+  if (!only.empty() && p.FindExecution(only) == nullptr) {
+    return NotFound("Pipeline execution " + only + " was not found in pipeline " + p.decl.name +
+                        "; list them with list-pipeline-executions.",
+                    "PipelineExecutionNotFoundException");
+  }
+  std::vector<std::pair<const Execution*, const ActionRun*>> runs;  // Newest first.
+  for (auto e = p.executions.rbegin(); e != p.executions.rend(); ++e) {
+    if (!only.empty() && e->id != only) continue;
+    std::set<std::pair<std::string, std::string>> seen;  // (stage, action) already listed.
+    for (auto r = e->runs.rbegin(); r != e->runs.rend(); ++r) {
+      // Latest: only the latest attempt of each action (runs are in start order).
+      if (latest_only && !seen.insert({r->stage, r->action}).second) continue;
+      runs.emplace_back(&*e, &*r);
+    }
+  }
+  return runs;
+}
+
+namespace {
 
 Result<core::RetryMode> Mode(const std::string& s) {
   if (s == "FAILED_ACTIONS") return core::RetryMode::kFailedActions;
@@ -300,6 +424,7 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
             json rv = {{"name", name}, {"revisionId", r->revision_id}};
             if (!r->revision_summary.empty()) rv["revisionSummary"] = r->revision_summary;
             if (r->revision_created > 0) rv["created"] = r->revision_created;
+            if (!r->revision_url.empty()) rv["revisionUrl"] = r->revision_url;
             revs.push_back(rv);
           }
         }
@@ -365,23 +490,14 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
       Target("ListActionExecutions"), "ListActionExecutions",
       [&eng](const json& in, const RequestContext&) -> Result<json> {
         PW_ASSIGN_OR_RETURN(auto snap, Snap(eng, in, "pipelineName"));
-        std::string only;
-        if (in.contains("filter")) only = in["filter"].value("pipelineExecutionId", "");
-        if (!only.empty()) {
-          PW_ASSIGN_OR_RETURN(const Execution* e, FindExec(snap, only));
-          (void)e;
-        }
-        std::vector<std::pair<const Execution*, const ActionRun*>> runs;
-        for (auto e = snap.state.executions.rbegin(); e != snap.state.executions.rend(); ++e) {
-          if (!only.empty() && e->id != only) continue;
-          for (auto r = e->runs.rbegin(); r != e->runs.rend(); ++r) runs.emplace_back(&*e, &*r);
-        }
+        PW_ASSIGN_OR_RETURN(auto runs, FilterActionRuns(snap.state, in.value("filter", json())));
         const PipelineState& st = snap.state;
+        const json& declaration = snap.record.declaration;
         using Item = std::pair<const Execution*, const ActionRun*>;
         return Page<Item>(
             runs, in, 100, [](const Item& i) { return i.second->id; }, "actionExecutionDetails",
-            [&st, &eng](const Item& i) {
-              json detail = ActionExecutionDetail(st, *i.first, *i.second);
+            [&st, &declaration, &eng](const Item& i) {
+              json detail = ActionExecutionDetail(st, declaration, *i.first, *i.second);
               // Rule 9: secret configuration values are shown as "****".
               const json type_id = detail["input"].value("actionTypeId", json::object());
               auto type = eng.FindCustomActionType(

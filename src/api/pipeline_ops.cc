@@ -23,6 +23,27 @@ json TagsJson(const std::vector<store::Tag>& tags) {
   return out;
 }
 
+// Tag keys starting with "aws:" belong to AWS (InvalidTagsException, in AWS's
+// words, naming the key).
+Status CheckTagKeys(const std::vector<std::string>& keys) {
+  for (const auto& key : keys) {
+    if (key.rfind("aws:", 0) == 0) {
+      return InvalidArgument(
+          "Not allowed to modify system tags. System tags start with 'aws:'. msg=[Caller is an "
+          "end user and not allowed to mutate system tags] Tag key '" +
+              spec::TruncateUtf8(key, spec::kMaxQuotedBytes) + "' is reserved; choose another key.",
+          "InvalidTagsException");
+    }
+  }
+  return Status::Ok();
+}
+
+std::vector<std::string> KeysOf(const std::vector<store::Tag>& tags) {
+  std::vector<std::string> keys;
+  for (const auto& t : tags) keys.push_back(t.key);
+  return keys;
+}
+
 // Resolves a pipeline ARN to its name. InvalidArnException / ResourceNotFoundException.
 Result<std::string> PipelineFromArn(engine::Engine& e, const std::string& arn) {
   auto pos = arn.rfind(':');
@@ -37,7 +58,10 @@ Result<std::string> PipelineFromArn(engine::Engine& e, const std::string& arn) {
   auto rec = e.store().GetPipeline(name, std::nullopt);
   if (!rec.ok()) {
     if (rec.status().code() == StatusCode::kNotFound) {
-      return NotFound("No resource with ARN '" + quoted + "' exists.", "ResourceNotFoundException");
+      return NotFound("The account with id '" + e.options().account_id +
+                          "' does not include a pipeline with the name '" +
+                          spec::TruncateUtf8(name, spec::kMaxQuotedBytes) + "'",
+                      "ResourceNotFoundException");
     }
     return rec.status();
   }
@@ -78,10 +102,13 @@ Result<std::string> DecodeToken(const std::string& token) {
 void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
   d.Register(Target("CreatePipeline"), "CreatePipeline",
              [&e](const json& in, const RequestContext& ctx) -> Result<json> {
-               std::vector<store::Tag> tags = TagsFrom(in.value("tags", json::array()));
+               const bool has_tags = in.contains("tags") && in["tags"].is_array();
+               std::vector<store::Tag> tags;
+               if (has_tags) tags = TagsFrom(in["tags"]);
+               PW_RETURN_IF_ERROR(CheckTagKeys(KeysOf(tags)));
                PW_ASSIGN_OR_RETURN(auto rec, e.CreatePipeline(in["pipeline"], tags, ctx.caller));
                json out = {{"pipeline", e.MaskSecrets(rec.declaration)}};
-               if (!tags.empty()) out["tags"] = TagsJson(tags);
+               if (has_tags) out["tags"] = TagsJson(tags);  // "tags": [] is echoed too.
                return out;
              });
 
@@ -89,13 +116,20 @@ void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
       Target("GetPipeline"), "GetPipeline",
       [&e](const json& in, const RequestContext&) -> Result<json> {
         std::optional<int> version;
-        if (in.contains("version")) version = in["version"].get<int>();
-        PW_ASSIGN_OR_RETURN(auto rec, e.store().GetPipeline(in["name"], version));
-        PW_ASSIGN_OR_RETURN(auto cur, e.store().GetPipeline(in["name"], std::nullopt));
+        if (in.contains("version") && in["version"].is_number_integer()) {
+          version = in["version"].get<int>();
+        }
+        const std::string name = in["name"];
+        auto cur = e.store().GetPipeline(name, std::nullopt);
+        if (!cur.ok()) {
+          return cur.status().code() == StatusCode::kNotFound ? e.PipelineNotFound(name)
+                                                              : cur.status();
+        }
+        PW_ASSIGN_OR_RETURN(auto rec, e.store().GetPipeline(name, version));
         return json{
             {"pipeline", e.MaskSecrets(rec.declaration)},
             {"metadata",
-             {{"pipelineArn", cur.arn}, {"created", cur.created}, {"updated", cur.updated}}}};
+             {{"pipelineArn", cur->arn}, {"created", cur->created}, {"updated", cur->updated}}}};
       });
 
   d.Register(Target("UpdatePipeline"), "UpdatePipeline",
@@ -170,7 +204,9 @@ void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
              [&e](const json& in, const RequestContext&) -> Result<json> {
                PW_ASSIGN_OR_RETURN(auto name, PipelineFromArn(e, in["resourceArn"]));
                (void)name;
-               PW_RETURN_IF_ERROR(e.store().TagResource(in["resourceArn"], TagsFrom(in["tags"])));
+               std::vector<store::Tag> tags = TagsFrom(in["tags"]);
+               PW_RETURN_IF_ERROR(CheckTagKeys(KeysOf(tags)));
+               PW_RETURN_IF_ERROR(e.store().TagResource(in["resourceArn"], tags));
                return json::object();
              });
 
@@ -179,6 +215,7 @@ void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
                PW_ASSIGN_OR_RETURN(auto name, PipelineFromArn(e, in["resourceArn"]));
                (void)name;
                std::vector<std::string> keys = in["tagKeys"].get<std::vector<std::string>>();
+               PW_RETURN_IF_ERROR(CheckTagKeys(keys));
                PW_RETURN_IF_ERROR(e.store().UntagResource(in["resourceArn"], keys));
                return json::object();
              });

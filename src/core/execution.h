@@ -87,6 +87,8 @@ struct ActionRun {
   std::string revision_id;  // Source actions: the revision they produced.
   std::string revision_summary;
   EpochSeconds revision_created = 0;
+  std::string revision_url;  // revisionUrl: the revision's web page, if the source has one.
+  std::string entity_url;    // entityUrl: the source's web page, if it has one.
 };
 
 struct StageRun {

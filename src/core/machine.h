@@ -58,6 +58,8 @@ struct ActionResult {
   std::string revision_id;
   std::string revision_summary;
   EpochSeconds revision_created = 0;
+  std::string revision_url;  // The revision's web page (a commit, an object version), if any.
+  std::string entity_url;    // The source's web page (a repository, a bucket), if any.
   std::string external_id;
   std::string external_url;
   std::string updated_by;

@@ -435,6 +435,21 @@ TEST(CompleteAction, UnknownOrFinishedRunIsRefused) {
   EXPECT_EQ(h.Exec(e).FindRun(src)->status, ActionStatus::kSucceeded);
 }
 
+TEST(CompleteAction, KeepsTheSourceRevisionAndItsUrls) {
+  Harness h(ThreeStages());
+  std::string e = h.Start();
+  ActionResult r;
+  r.revision_id = "abc123";
+  r.revision_summary = "fix the build";
+  r.revision_url = "https://git.example/repo/commit/abc123";
+  r.entity_url = "https://git.example/repo";
+  ASSERT_TRUE(h.CompleteRun(h.Latest(e, "Source", "Src").id, r).ok());
+  const ActionRun& run = h.Latest(e, "Source", "Src");
+  EXPECT_EQ(run.revision_id, "abc123");
+  EXPECT_EQ(run.revision_url, "https://git.example/repo/commit/abc123");
+  EXPECT_EQ(run.entity_url, "https://git.example/repo");
+}
+
 // Rule 16: a stage holds one execution at a time. Rule 17: the next one waits
 // at the inbound transition and enters when the stage unlocks.
 TEST(Lock, SecondExecutionWaitsInFrontOfLockedStage) {

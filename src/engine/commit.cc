@@ -21,7 +21,11 @@ using nlohmann::json;
 Result<core::PipelineState*> Engine::LoadLocked(const std::string& name) {
   auto it = pipelines_.find(name);
   if (it != pipelines_.end()) return &it->second;
-  PW_ASSIGN_OR_RETURN(store::PipelineRecord rec, store_.GetPipeline(name, std::nullopt));
+  auto found = store_.GetPipeline(name, std::nullopt);
+  if (!found.ok()) {
+    return found.status().code() == StatusCode::kNotFound ? PipelineNotFound(name) : found.status();
+  }
+  store::PipelineRecord rec = std::move(*found);
   core::PipelineState p;
   p.decl = DeclFromJson(rec.declaration);
   p.decl.version = rec.version;

@@ -139,6 +139,9 @@ class Engine {
   void SetPublicUrl(const std::string& url);
   store::Store& store() { return store_; }
   std::string PipelineArn(const std::string& name) const;
+  // kNotFound, PipelineNotFoundException, in AWS's words: "Account '<account
+  // id>' does not have a pipeline with name '<name>'".
+  Status PipelineNotFound(const std::string& name) const;
 
   // After a restart: actions that were running when the server stopped are
   // marked Failed (retryable); approvals keep waiting; executions waiting

@@ -2,7 +2,10 @@
 // loads the pipeline (cached), asks core for the decision and commits it in
 // one transaction (commit.cc) before any effect.
 
+#include <algorithm>
+#include <map>
 #include <set>
+#include <vector>
 
 #include "common/log.h"
 #include "engine/decl_json.h"
@@ -12,6 +15,83 @@
 namespace pw::engine {
 
 using nlohmann::json;
+
+namespace {
+
+// A V2-only field counts when it holds something: null, [] and {} do not.
+bool Declared(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && !it->is_null() && !(it->is_array() && it->empty()) &&
+         !(it->is_object() && it->empty());
+}
+
+// The declaration rules that depend on pipelineType (rules the model cannot
+// express): a V1 pipeline (pipelineType V1 or absent) declares no V2-only
+// field (variables, triggers, stage beforeEntry/onSuccess conditions,
+// onFailure conditions; QUEUED/PARALLEL are checked by core), and every
+// trigger names a source action of the pipeline, once. `decl` is normalized.
+// kInvalidArgument, InvalidStructureException, naming what to change.
+Status CheckPipelineType(const json& decl) {
+  const std::string name = decl.value("name", "");
+  const json type = decl.value("pipelineType", json("V1"));
+  const json stages = decl.value("stages", json::array());
+  if (!(type.is_string() && type.get<std::string>() == "V2")) {
+    auto v2_only = [&](const std::string& what) {
+      return InvalidArgument(what + " can only be used with V2 pipelines; pipeline '" + name +
+                                 "' is V1: set \"pipelineType\": \"V2\".",
+                             "InvalidStructureException");
+    };
+    if (Declared(decl, "variables")) return v2_only("Pipeline-level variables");
+    if (Declared(decl, "triggers")) return v2_only("Triggers");
+    for (const auto& s : stages) {
+      if (!s.is_object()) continue;
+      const std::string stage = "Stage '" + s.value("name", "") + "': ";
+      if (Declared(s, "beforeEntry")) return v2_only(stage + "beforeEntry conditions");
+      if (Declared(s, "onSuccess")) return v2_only(stage + "onSuccess conditions");
+      if (s.contains("onFailure") && s["onFailure"].is_object() &&
+          Declared(s["onFailure"], "conditions")) {
+        return v2_only(stage + "onFailure conditions");
+      }
+    }
+    return Status::Ok();
+  }
+  std::vector<std::string> sources;
+  if (!stages.empty() && stages[0].is_object()) {
+    for (const auto& a : stages[0].value("actions", json::array())) {
+      if (a.is_object()) sources.push_back(a.value("name", ""));
+    }
+  }
+  std::set<std::string> seen;
+  for (const auto& t : decl.value("triggers", json::array())) {
+    if (!t.is_object() || !t.contains("gitConfiguration") || !t["gitConfiguration"].is_object()) {
+      continue;  // The model requires it; the dispatcher refused its absence.
+    }
+    const std::string action = t["gitConfiguration"].value("sourceActionName", "");
+    if (std::find(sources.begin(), sources.end(), action) == sources.end()) {
+      std::string list;
+      for (const auto& s : sources) list += (list.empty() ? "'" : ", '") + s + "'";
+      return InvalidArgument("Trigger gitConfiguration.sourceActionName '" + action +
+                                 "' is not a source action of pipeline '" + name +
+                                 "'; its source actions are " + list + ".",
+                             "InvalidStructureException");
+    }
+    if (!seen.insert(action).second) {
+      return InvalidArgument("Source action '" + action +
+                                 "' has more than one trigger; you can only specify one trigger "
+                                 "configuration per source action.",
+                             "InvalidStructureException");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Engine::PipelineNotFound(const std::string& name) const {
+  return NotFound(
+      "Account '" + options_.account_id + "' does not have a pipeline with name '" + name + "'",
+      "PipelineNotFoundException");
+}
 
 Status Engine::ValidateDeclaration(const core::PipelineDecl& d) const {
   PW_RETURN_IF_ERROR(core::ValidateStructure(
@@ -25,6 +105,7 @@ Result<store::PipelineRecord> Engine::CreatePipeline(const json& pipeline,
                                                      const std::vector<store::Tag>& tags,
                                                      const std::string& caller) {
   json decl = NormalizeDeclaration(pipeline);
+  PW_RETURN_IF_ERROR(CheckPipelineType(decl));
   core::PipelineDecl d = DeclFromJson(decl);
   PW_RETURN_IF_ERROR(ValidateDeclaration(d));
   PW_ASSIGN_OR_RETURN(auto rec, [&] {
@@ -65,6 +146,7 @@ Result<store::PipelineRecord> Engine::UpdatePipeline(const json& incoming) {
     }
   }
   json decl = NormalizeDeclaration(pipeline);
+  PW_RETURN_IF_ERROR(CheckPipelineType(decl));
   core::PipelineDecl d = DeclFromJson(decl);
   PW_RETURN_IF_ERROR(ValidateDeclaration(d));
   MutexLock lock(mu_);
@@ -234,7 +316,6 @@ Result<Snapshot> Engine::GetSnapshot(const std::string& pipeline, bool current_o
   MutexLock lock(mu_);
   auto p = LoadLocked(pipeline);
   if (!p.ok()) {
-    if (p.status().code() == StatusCode::kNotFound) return NotFoundPipeline(pipeline);
     return p.status();
   }
   PW_ASSIGN_OR_RETURN(auto rec, store_.GetPipeline(pipeline, std::nullopt));
@@ -246,6 +327,16 @@ Result<Snapshot> Engine::GetSnapshot(const std::string& pipeline, bool current_o
   snap.state.stage_latest = full.stage_latest;
   std::set<std::string> latest;
   for (const auto& [stage, id] : full.stage_latest) latest.insert(id);
+  // Rule 28: the newest execution stopped or failed while waiting in front
+  // of a stage stays visible there as its inbound execution.
+  std::map<int, std::string> ended_inbound;
+  for (const auto& e : full.executions) {
+    if (!e.in_stage && (e.status == core::ExecutionStatus::kStopped ||
+                        e.status == core::ExecutionStatus::kFailed)) {
+      ended_inbound[e.stage_index] = e.id;
+    }
+  }
+  for (const auto& [index, id] : ended_inbound) latest.insert(id);
   for (const auto& e : full.executions) {
     if (e.Active() || latest.count(e.id)) snap.state.executions.push_back(e);
   }

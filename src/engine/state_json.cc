@@ -29,6 +29,8 @@ json RunToDoc(const core::ActionRun& r) {
             {"revision_id", r.revision_id},
             {"revision_summary", r.revision_summary},
             {"revision_created", r.revision_created}};
+  if (!r.revision_url.empty()) j["revision_url"] = r.revision_url;
+  if (!r.entity_url.empty()) j["entity_url"] = r.entity_url;
   return j;
 }
 
@@ -60,6 +62,8 @@ core::ActionRun RunFromDoc(const json& j) {
   r.revision_id = j.value("revision_id", "");
   r.revision_summary = j.value("revision_summary", "");
   r.revision_created = j.value("revision_created", 0.0);
+  r.revision_url = j.value("revision_url", "");
+  r.entity_url = j.value("entity_url", "");
   return r;
 }
 

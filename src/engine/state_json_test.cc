@@ -35,6 +35,8 @@ core::ActionRun FullRun() {
   r.revision_id = "commit";
   r.revision_summary = "message";
   r.revision_created = 50.75;
+  r.revision_url = "https://git.example/repo/commit/abc";
+  r.entity_url = "https://git.example/repo";
   return r;
 }
 
@@ -63,6 +65,8 @@ TEST(StateJson, ActionRunRoundTripKeepsEveryField) {
   EXPECT_EQ(b.revision_id, a.revision_id);
   EXPECT_EQ(b.revision_summary, a.revision_summary);
   EXPECT_EQ(b.revision_created, a.revision_created);
+  EXPECT_EQ(b.revision_url, a.revision_url);
+  EXPECT_EQ(b.entity_url, a.entity_url);
 }
 
 TEST(StateJson, ExecutionRoundTripKeepsEveryFieldButNotRuns) {
