@@ -61,11 +61,11 @@ struct JobTimes {
 
 // What the ticker must do with a job now.
 enum class JobTimer {
-  kNone,     // Nothing yet.
-  kRequeue,  // Dispatched too long without an acknowledgement: Queued again, new nonce.
+  kNone,      // Nothing yet.
+  kRequeue,   // Dispatched too long without an acknowledgement: Queued again, new nonce.
   kNoWorker,  // No worker acknowledged it within the worker wait: TimedOut, its run fails.
-  kTimeOut,  // InProgress too long without a result: TimedOut, and its action run fails.
-  kDelete,   // Finished longer ago than the retention period: delete it.
+  kTimeOut,   // InProgress too long without a result: TimedOut, and its action run fails.
+  kDelete,    // Finished longer ago than the retention period: delete it.
 };
 
 struct JobTimerPolicy {
@@ -103,8 +103,7 @@ std::string WaitingForWorkerSummary(const ActionTypeId& type);
 // time: "No job worker acknowledged job <id> within <n> seconds (serve
 // --worker-wait-timeout). " + WaitingForWorkerSummary(type) + ", then retry
 // the stage." (seconds truncated to an integer).
-std::string NoWorkerMessage(std::string_view job_id, const ActionTypeId& type,
-                            double wait_seconds);
+std::string NoWorkerMessage(std::string_view job_id, const ActionTypeId& type, double wait_seconds);
 
 // The error message of an approval run that expired.
 inline constexpr std::string_view kApprovalTimedOutMessage =

@@ -18,7 +18,8 @@ Status Bad(const std::string& where, const std::string& what) {
   return InvalidArgument("action type table: " + where + ": " + what);
 }
 
-Result<int> Count(const json& entry, const char* field, const char* bound, const std::string& where) {
+Result<int> Count(const json& entry, const char* field, const char* bound,
+                  const std::string& where) {
   const json* details = entry.contains(field) ? &entry[field] : nullptr;
   if (details == nullptr || !details->is_object() || !details->contains(bound) ||
       !(*details)[bound].is_number_integer()) {

@@ -16,8 +16,8 @@
 namespace pw::engine {
 namespace {
 
-using ::testing::HasSubstr;
 using nlohmann::json;
+using ::testing::HasSubstr;
 
 TEST(ActionTypeTable, EmbeddedFileParsesWithConsistentEntries) {
   auto parsed = ParseActionTypes(EmbeddedActionTypesJson());
@@ -69,10 +69,12 @@ TEST(ActionTypeTable, BuiltinTypesAreTheOnesTheServerRuns) {
   // Executors (engine.cc) or approvals; the S3 and Git-connection kinds get
   // theirs in issue 11's other parts. Everything else runs on workers.
   const std::set<std::string> builtin = {
-      "Source/AWS/Git/1",       "Source/AWS/Directory/1", "Build/AWS/Commands/1",
-      "Test/AWS/Commands/1",    "Compute/AWS/Commands/1", "Deploy/AWS/Directory/1",
-      "Approval/AWS/Manual/1",  "Source/AWS/S3/1",        "Deploy/AWS/S3/1",
-      "Source/AWS/CodeStarSourceConnection/1",            "Source/AWS/CodeCommit/1"};
+      "Source/AWS/Git/1",       "Source/AWS/Directory/1",
+      "Build/AWS/Commands/1",   "Test/AWS/Commands/1",
+      "Compute/AWS/Commands/1", "Deploy/AWS/Directory/1",
+      "Approval/AWS/Manual/1",  "Source/AWS/S3/1",
+      "Deploy/AWS/S3/1",        "Source/AWS/CodeStarSourceConnection/1",
+      "Source/AWS/CodeCommit/1"};
   for (const auto& t : BuiltinActionTypes()) {
     SCOPED_TRACE(t.id.ToString());
     EXPECT_EQ(t.runs == ActionRunner::kBuiltin, builtin.count(t.id.ToString()) == 1);
@@ -127,17 +129,20 @@ core::ActionDecl Action(std::string name, core::ActionTypeId type,
 
 Status Check(const core::ActionDecl& a, std::optional<json> custom = std::nullopt) {
   core::PipelineDecl d;
-  d.stages.push_back({"Deploy", {a}});
+  core::StageDecl stage;
+  stage.name = "Deploy";
+  stage.actions.push_back(a);
+  d.stages.push_back(std::move(stage));
   return CheckConfiguration(d, [&](const core::ActionTypeId&) { return custom; });
 }
 
 const core::ActionTypeId kS3Deploy{"Deploy", "AWS", "S3", "1"};
 
 TEST(CheckConfiguration, AcceptsAwsDocumentationShapes) {
-  EXPECT_TRUE(Check(Action("Deploy", kS3Deploy,
-                           {{"BucketName", "website"}, {"Extract", "true"}, {"ObjectKey", "site"}},
-                           1, 0))
-                  .ok());
+  EXPECT_TRUE(
+      Check(Action("Deploy", kS3Deploy,
+                   {{"BucketName", "website"}, {"Extract", "true"}, {"ObjectKey", "site"}}, 1, 0))
+          .ok());
   EXPECT_TRUE(Check(Action("Deploy", {"Deploy", "AWS", "CloudFormation", "1"},
                            {{"ActionMode", "CHANGE_SET_EXECUTE"},
                             {"ChangeSetName", "pipeline-changeset"},
@@ -145,11 +150,12 @@ TEST(CheckConfiguration, AcceptsAwsDocumentationShapes) {
                             {"Capabilities", "CAPABILITY_NAMED_IAM,CAPABILITY_AUTO_EXPAND"}},
                            1, 0))
                   .ok());
-  EXPECT_TRUE(Check(Action("Build", {"Build", "AWS", "Commands", "1"},
-                           {{"Commands", "make"}, {"EnvironmentVariables", "[]"},
-                            {"TimeoutInMinutes", "5"}},
-                           1, 1))
-                  .ok());
+  EXPECT_TRUE(
+      Check(
+          Action("Build", {"Build", "AWS", "Commands", "1"},
+                 {{"Commands", "make"}, {"EnvironmentVariables", "[]"}, {"TimeoutInMinutes", "5"}},
+                 1, 1))
+          .ok());
 }
 
 TEST(CheckConfiguration, MissingRequiredKeyNamesKeyActionAndType) {
@@ -169,18 +175,21 @@ TEST(CheckConfiguration, UnknownKeyIsRefusedWithItsName) {
 }
 
 TEST(CheckConfiguration, S3DeployExtractMustBeBooleanAndFalseNeedsObjectKey) {
-  Status maybe = Check(Action("Ship", kS3Deploy, {{"BucketName", "b"}, {"Extract", "maybe"}}, 1, 0));
+  Status maybe =
+      Check(Action("Ship", kS3Deploy, {{"BucketName", "b"}, {"Extract", "maybe"}}, 1, 0));
   EXPECT_THAT(maybe.message(), HasSubstr("'Extract'"));
   EXPECT_THAT(maybe.message(), HasSubstr("true, false"));
-  Status no_key = Check(Action("Ship", kS3Deploy, {{"BucketName", "b"}, {"Extract", "false"}}, 1, 0));
+  Status no_key =
+      Check(Action("Ship", kS3Deploy, {{"BucketName", "b"}, {"Extract", "false"}}, 1, 0));
   EXPECT_EQ(no_key.wire_name(), "InvalidActionDeclarationException");
   EXPECT_THAT(no_key.message(), HasSubstr("'ObjectKey'"));
   EXPECT_THAT(no_key.message(), HasSubstr("when Extract is false"));
-  EXPECT_TRUE(Check(Action("Ship", kS3Deploy, {{"BucketName", "b"}, {"Extract", "FALSE"},
-                                               {"ObjectKey", "app.zip"}},
-                           1, 0))
-                  .ok());
-  EXPECT_TRUE(Check(Action("Ship", kS3Deploy, {{"BucketName", "b"}, {"Extract", "True"}}, 1, 0)).ok());
+  EXPECT_TRUE(
+      Check(Action("Ship", kS3Deploy,
+                   {{"BucketName", "b"}, {"Extract", "FALSE"}, {"ObjectKey", "app.zip"}}, 1, 0))
+          .ok());
+  EXPECT_TRUE(
+      Check(Action("Ship", kS3Deploy, {{"BucketName", "b"}, {"Extract", "True"}}, 1, 0)).ok());
   // A variable is resolved when the action runs: not checked here.
   EXPECT_TRUE(
       Check(Action("Ship", kS3Deploy, {{"BucketName", "b"}, {"Extract", "#{v.E}"}}, 1, 0)).ok());
@@ -189,8 +198,10 @@ TEST(CheckConfiguration, S3DeployExtractMustBeBooleanAndFalseNeedsObjectKey) {
 TEST(CheckConfiguration, ArtifactCountsFollowTheTable) {
   Status two = Check(Action("Ship", kS3Deploy, {{"BucketName", "b"}, {"Extract", "true"}}, 2, 0));
   EXPECT_EQ(two.wire_name(), "InvalidActionDeclarationException");
-  EXPECT_THAT(two.message(), HasSubstr("has 2 input artifacts; action type Deploy/AWS/S3/1 takes 1"));
-  Status none = Check(Action("Build", {"Build", "AWS", "CodeBuild", "1"}, {{"ProjectName", "p"}}, 0, 0));
+  EXPECT_THAT(two.message(),
+              HasSubstr("has 2 input artifacts; action type Deploy/AWS/S3/1 takes 1"));
+  Status none =
+      Check(Action("Build", {"Build", "AWS", "CodeBuild", "1"}, {{"ProjectName", "p"}}, 0, 0));
   EXPECT_THAT(none.message(), HasSubstr("takes 1 to 5"));
   Status out = Check(Action("Ship", kS3Deploy, {{"BucketName", "b"}, {"Extract", "true"}}, 1, 1));
   EXPECT_THAT(out.message(), HasSubstr("1 output artifact;"));

@@ -33,13 +33,13 @@ Result<std::vector<Job>> Engine::PollForJobs(const core::ActionTypeId& type, int
                     "ActionTypeNotFoundException");
   }
   if (type.owner != "Custom" && !builtin_job && !worker_type) {
-    return InvalidArgument("PollForJobs serves action types with owner Custom and the types "
-                           "ListActionTypes shows as run by job workers" +
-                           std::string(options_.local_runners
-                                           ? ""
+    return InvalidArgument(
+        "PollForJobs serves action types with owner Custom and the types "
+        "ListActionTypes shows as run by job workers" +
+        std::string(options_.local_runners ? ""
                                            : " (and AWS/Commands, as this server runs no local "
                                              "runners)") +
-                           "; " + type.ToString() + " is run by the server itself.");
+        "; " + type.ToString() + " is run by the server itself.");
   }
   if (type.owner == "Custom" && !FindCustomActionType(type)) {
     return NotFound("Custom action type " + type.ToString() + " does not exist.",

@@ -109,8 +109,8 @@ Status CheckAction(const core::ActionDecl& a, const std::string& stage, const Ty
   }
   auto count = [&](const char* what, size_t n, int min, int max) -> Status {
     if (static_cast<int>(n) >= min && static_cast<int>(n) <= max) return Status::Ok();
-    const std::string range = min == max ? std::to_string(min)
-                                         : std::to_string(min) + " to " + std::to_string(max);
+    const std::string range =
+        min == max ? std::to_string(min) : std::to_string(min) + " to " + std::to_string(max);
     return refuse(where + " has " + std::to_string(n) + " " + what + " artifact" +
                   (n == 1 ? "" : "s") + "; action type " + type + " takes " + range + ".");
   };
