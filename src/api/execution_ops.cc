@@ -352,7 +352,7 @@ json ActionTypeJson(const engine::BuiltinActionType& t) {
                      {"secret", p.secret},
                      {"queryable", p.queryable},
                      {"description", p.description},
-                     {"type", "String"}});
+                     {"type", p.type}});
   }
   return {
       {"id",

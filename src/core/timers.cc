@@ -48,6 +48,13 @@ bool IsOpen(JobStatus s) {
 }
 
 JobTimer DecideJobTimer(const JobTimes& times, EpochSeconds now, const JobTimerPolicy& policy) {
+  const bool unacknowledged = times.status == JobStatus::kCreated ||
+                              times.status == JobStatus::kQueued ||
+                              times.status == JobStatus::kDispatched;
+  if (unacknowledged && policy.worker_wait_seconds > 0 && times.created > 0 &&
+      now - times.created > policy.worker_wait_seconds) {
+    return JobTimer::kNoWorker;
+  }
   switch (times.status) {
     case JobStatus::kCreated:
     case JobStatus::kQueued:
@@ -72,6 +79,22 @@ std::string JobTimedOutMessage(std::string_view job_id, double timeout_seconds) 
          std::to_string(static_cast<long long>(timeout_seconds)) +
          " seconds of acknowledging job " + std::string(job_id) +
          "; retry the stage to run it again.";
+}
+
+std::string WaitingForWorkerSummary(const ActionTypeId& type) {
+  if (type.owner == "AWS" && type.provider == "Commands") {
+    return "Waiting for a worker: run pipewright worker --builtin";
+  }
+  return "Waiting for a worker: run pipewright worker --action-type " + type.ToString() +
+         " -- <program>";
+}
+
+std::string NoWorkerMessage(std::string_view job_id, const ActionTypeId& type,
+                            double wait_seconds) {
+  return "No job worker acknowledged job " + std::string(job_id) + " within " +
+         std::to_string(static_cast<long long>(wait_seconds)) +
+         " seconds (serve --worker-wait-timeout). " + WaitingForWorkerSummary(type) +
+         ", then retry the stage.";
 }
 
 std::vector<std::string> ExpiredApprovals(const PipelineState& p, EpochSeconds now,

@@ -2,13 +2,15 @@
 
 // Timer decisions the engine's ticker makes every second, as pure functions of
 // the state and `now`: jobs dispatched but never acknowledged go back to the
-// queue, acknowledged jobs without a result time out, finished jobs are
+// queue, jobs no worker acknowledged within the worker wait fail, acknowledged
+// jobs without a result time out, finished jobs are
 // deleted after a retention period, manual approvals expire, and the Git
 // source poller decides whether a branch moved. No I/O, no clock (time is
 // passed in), no threads. Thread-safe.
 //
 //   switch (DecideJobTimer(times, now, policy)) {
 //     case JobTimer::kRequeue: ...  // Queued again, with a new nonce.
+//     case JobTimer::kNoWorker: ... // TimedOut; fail the run with NoWorkerMessage().
 //     case JobTimer::kTimeOut: ...  // TimedOut; fail the run with JobTimedOutMessage().
 //     case JobTimer::kDelete: ...   // Forget the job.
 //     case JobTimer::kNone: break;
@@ -50,6 +52,7 @@ bool IsOpen(JobStatus s);
 // The times of one job that its timers count from. 0 = not happened (yet).
 struct JobTimes {
   JobStatus status = JobStatus::kQueued;
+  EpochSeconds created = 0;       // Queued (a follow-up job of a continuation: its own time).
   EpochSeconds dispatched = 0;    // Last handed to a worker.
   EpochSeconds acknowledged = 0;  // Acknowledged by that worker.
   EpochSeconds ended = 0;         // Became Succeeded, Failed or TimedOut.
@@ -58,30 +61,49 @@ struct JobTimes {
 
 // What the ticker must do with a job now.
 enum class JobTimer {
-  kNone,     // Nothing yet.
-  kRequeue,  // Dispatched too long without an acknowledgement: Queued again, new nonce.
-  kTimeOut,  // InProgress too long without a result: TimedOut, and its action run fails.
-  kDelete,   // Finished longer ago than the retention period: delete it.
+  kNone,      // Nothing yet.
+  kRequeue,   // Dispatched too long without an acknowledgement: Queued again, new nonce.
+  kNoWorker,  // No worker acknowledged it within the worker wait: TimedOut, its run fails.
+  kTimeOut,   // InProgress too long without a result: TimedOut, and its action run fails.
+  kDelete,    // Finished longer ago than the retention period: delete it.
 };
 
 struct JobTimerPolicy {
   double dispatch_timeout_seconds = 60;  // From dispatch to acknowledgement.
   double retention_seconds = 3600;       // From the end of a finished job to its deletion.
+  // From creation to an acknowledgement (serve --worker-wait-timeout); 0 = wait forever.
+  double worker_wait_seconds = 3600;
 };
 
 // Decides, by status (each deadline is strict: a job exactly at it is kNone):
+//   Created, Queued, Dispatched (never acknowledged, for every job type):
+//                kNoWorker once now - created > policy.worker_wait_seconds, unless
+//                that is 0 or `created` is 0 (unknown); this comes first;
 //   Dispatched:  kRequeue once now - dispatched > policy.dispatch_timeout_seconds;
 //   InProgress:  kTimeOut once now - acknowledged > times.timeout_seconds;
 //   Succeeded, Failed, TimedOut: kDelete once now - ended > policy.retention_seconds,
 //                but never while `ended` is 0 (unknown, e.g. a job stored before
 //                end times were recorded: stamp it before it can be collected);
-//   Created, Queued: always kNone (a queued job waits for a worker indefinitely).
+//   Created, Queued: otherwise kNone.
 JobTimer DecideJobTimer(const JobTimes& times, EpochSeconds now, const JobTimerPolicy& policy);
 
 // The error message of the action run whose job timed out, e.g. "The job
 // worker sent no result within 86400 seconds of acknowledging job <id>; retry
 // the stage to run it again." (seconds truncated to an integer).
 std::string JobTimedOutMessage(std::string_view job_id, double timeout_seconds);
+
+// What an action whose job waits for a worker says (its summary in
+// GetPipelineState) and how to start one:
+// "Waiting for a worker: run pipewright worker --action-type
+// Deploy/AWS/CloudFormation/1 -- <program>"; for AWS's Commands (a server
+// without local runners) "... run pipewright worker --builtin".
+std::string WaitingForWorkerSummary(const ActionTypeId& type);
+
+// The error message of an action run whose job no worker acknowledged in
+// time: "No job worker acknowledged job <id> within <n> seconds (serve
+// --worker-wait-timeout). " + WaitingForWorkerSummary(type) + ", then retry
+// the stage." (seconds truncated to an integer).
+std::string NoWorkerMessage(std::string_view job_id, const ActionTypeId& type, double wait_seconds);
 
 // The error message of an approval run that expired.
 inline constexpr std::string_view kApprovalTimedOutMessage =

@@ -28,6 +28,8 @@ std::string_view TimerName(JobTimer t) {
       return "None";
     case JobTimer::kRequeue:
       return "Requeue";
+    case JobTimer::kNoWorker:
+      return "NoWorker";
     case JobTimer::kTimeOut:
       return "TimeOut";
     case JobTimer::kDelete:
@@ -72,25 +74,28 @@ TEST(JobStatusNames, ParseRefusesAnythingElse) {
 }
 
 // ---------------------------------------------------------------------------
-// DecideJobTimer. One job whose three deadlines are far apart, probed half a
+// DecideJobTimer. One job whose four deadlines are far apart, probed half a
 // second before, at and half a second after each of them; every status sees
-// the same nine probes.
+// the same twelve probes.
 
-constexpr JobTimerPolicy kPolicy{.dispatch_timeout_seconds = 60, .retention_seconds = 500};
+constexpr JobTimerPolicy kPolicy{
+    .dispatch_timeout_seconds = 60, .retention_seconds = 500, .worker_wait_seconds = 3700};
+constexpr EpochSeconds kCreated = 900;        // Worker wait deadline: 4600.
 constexpr EpochSeconds kDispatched = 1000;    // Requeue deadline: 1060.
 constexpr EpochSeconds kAcknowledged = 2000;  // Timeout deadline: 2100 (job timeout 100).
 constexpr EpochSeconds kEnded = 3000;         // Delete deadline: 3500.
 constexpr double kJobTimeout = 100;
 
-constexpr std::array<EpochSeconds, 9> kProbes = {
+constexpr std::array<EpochSeconds, 12> kProbes = {
     1059.5, 1060, 1060.5,  // Dispatch deadline.
     2099.5, 2100, 2100.5,  // Result deadline.
     3499.5, 3500, 3500.5,  // Retention deadline.
+    4599.5, 4600, 4600.5,  // Worker wait deadline.
 };
 
 struct TimerRow {
   JobStatus status;
-  std::array<JobTimer, 9> expected;  // At each of kProbes.
+  std::array<JobTimer, 12> expected;  // At each of kProbes.
 };
 
 void PrintTo(const TimerRow& row, std::ostream* os) { *os << Name(row.status); }
@@ -100,12 +105,14 @@ constexpr JobTimer N = JobTimer::kNone;
 constexpr JobTimer Rq = JobTimer::kRequeue;
 constexpr JobTimer TO = JobTimer::kTimeOut;
 constexpr JobTimer D = JobTimer::kDelete;
+constexpr JobTimer NW = JobTimer::kNoWorker;
 
 class JobTimerTable : public ::testing::TestWithParam<TimerRow> {};
 
 TEST_P(JobTimerTable, StrictDeadlinesByStatus) {
   const TimerRow& row = GetParam();
   const JobTimes times{.status = row.status,
+                       .created = kCreated,
                        .dispatched = kDispatched,
                        .acknowledged = kAcknowledged,
                        .ended = kEnded,
@@ -121,15 +128,15 @@ TEST_P(JobTimerTable, StrictDeadlinesByStatus) {
 INSTANTIATE_TEST_SUITE_P(
     EveryStatus, JobTimerTable,
     ::testing::Values(
-        //                              dispatch        result          retention
-        //                              -0.5 at  +0.5   -0.5 at  +0.5   -0.5 at  +0.5
-        TimerRow{JobStatus::kCreated,    {N,   N,  N,    N,   N,  N,    N,   N,  N}},
-        TimerRow{JobStatus::kQueued,     {N,   N,  N,    N,   N,  N,    N,   N,  N}},
-        TimerRow{JobStatus::kDispatched, {N,   N,  Rq,   Rq,  Rq, Rq,   Rq,  Rq, Rq}},
-        TimerRow{JobStatus::kInProgress, {N,   N,  N,    N,   N,  TO,   TO,  TO, TO}},
-        TimerRow{JobStatus::kSucceeded,  {N,   N,  N,    N,   N,  N,    N,   N,  D}},
-        TimerRow{JobStatus::kFailed,     {N,   N,  N,    N,   N,  N,    N,   N,  D}},
-        TimerRow{JobStatus::kTimedOut,   {N,   N,  N,    N,   N,  N,    N,   N,  D}}),
+        //                              dispatch        result          retention       worker wait
+        //                              -0.5 at  +0.5   -0.5 at  +0.5   -0.5 at  +0.5   -0.5 at  +0.5
+        TimerRow{JobStatus::kCreated,    {N,   N,  N,    N,   N,  N,    N,   N,  N,    N,   N,  NW}},
+        TimerRow{JobStatus::kQueued,     {N,   N,  N,    N,   N,  N,    N,   N,  N,    N,   N,  NW}},
+        TimerRow{JobStatus::kDispatched, {N,   N,  Rq,   Rq,  Rq, Rq,   Rq,  Rq, Rq,   Rq,  Rq, NW}},
+        TimerRow{JobStatus::kInProgress, {N,   N,  N,    N,   N,  TO,   TO,  TO, TO,   TO,  TO, TO}},
+        TimerRow{JobStatus::kSucceeded,  {N,   N,  N,    N,   N,  N,    N,   N,  D,    D,   D,  D}},
+        TimerRow{JobStatus::kFailed,     {N,   N,  N,    N,   N,  N,    N,   N,  D,    D,   D,  D}},
+        TimerRow{JobStatus::kTimedOut,   {N,   N,  N,    N,   N,  N,    N,   N,  D,    D,   D,  D}}),
     [](const ::testing::TestParamInfo<TimerRow>& row_info) {
       return std::string(Name(row_info.param.status));
     });
@@ -143,10 +150,21 @@ TEST(JobTimers, FinishedJobWithoutEndTimeIsNeverDeleted) {
   }
 }
 
+TEST(JobTimers, WorkerWaitZeroOrUnknownCreationNeverFails) {
+  const JobTimerPolicy never{.worker_wait_seconds = 0};
+  for (JobStatus s : {JobStatus::kCreated, JobStatus::kQueued}) {
+    SCOPED_TRACE(Name(s));
+    EXPECT_EQ(DecideJobTimer({.status = s, .created = 1}, 1e9, never), JobTimer::kNone);
+    EXPECT_EQ(DecideJobTimer({.status = s, .created = 0}, 1e9, kPolicy), JobTimer::kNone);
+    EXPECT_EQ(DecideJobTimer({.status = s, .created = 1}, 1e9, kPolicy), JobTimer::kNoWorker);
+  }
+}
+
 TEST(JobTimers, DefaultPolicyMatchesTheEngineDefaults) {
   const JobTimerPolicy policy;
   EXPECT_EQ(policy.dispatch_timeout_seconds, 60);
   EXPECT_EQ(policy.retention_seconds, 3600);
+  EXPECT_EQ(policy.worker_wait_seconds, 3600);
   const JobTimes dispatched{.status = JobStatus::kDispatched, .dispatched = 100};
   EXPECT_EQ(DecideJobTimer(dispatched, 160, policy), JobTimer::kNone);
   EXPECT_EQ(DecideJobTimer(dispatched, 161, policy), JobTimer::kRequeue);
@@ -165,6 +183,24 @@ TEST(JobTimedOutMessage, NamesTheJobAndWholeSeconds) {
   EXPECT_EQ(JobTimedOutMessage("j", 90.9),
             "The job worker sent no result within 90 seconds of acknowledging job j; "
             "retry the stage to run it again.");
+}
+
+TEST(WaitingForWorkerSummary, NamesTheCommandForTheType) {
+  EXPECT_EQ(WaitingForWorkerSummary({"Deploy", "AWS", "CloudFormation", "1"}),
+            "Waiting for a worker: run pipewright worker --action-type "
+            "Deploy/AWS/CloudFormation/1 -- <program>");
+  EXPECT_EQ(WaitingForWorkerSummary({"Build", "Custom", "MyWorker", "2"}),
+            "Waiting for a worker: run pipewright worker --action-type Build/Custom/MyWorker/2 -- "
+            "<program>");
+  EXPECT_EQ(WaitingForWorkerSummary({"Test", "AWS", "Commands", "1"}),
+            "Waiting for a worker: run pipewright worker --builtin");
+}
+
+TEST(NoWorkerMessage, NamesTheJobTheWaitAndTheCommand) {
+  EXPECT_EQ(NoWorkerMessage("j1", {"Deploy", "AWS", "CloudFormation", "1"}, 2.5),
+            "No job worker acknowledged job j1 within 2 seconds (serve --worker-wait-timeout). "
+            "Waiting for a worker: run pipewright worker --action-type "
+            "Deploy/AWS/CloudFormation/1 -- <program>, then retry the stage.");
 }
 
 // ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-// The action-type registry: built-in types (action_types.cc) and custom
+// The action-type registry: the table's types (action_types.json) and custom
 // action types (owner Custom), stored under kv actiontype/, never reused once
 // deleted; and rule 9's masking of their secret properties.
 
@@ -17,10 +17,19 @@ bool Engine::ActionTypeKnown(const core::ActionTypeId& id) const {
 
 namespace {
 
-// Secret property names of the action type `t` (a PipelineDeclaration action's actionTypeId).
-std::vector<std::string> SecretProperties(const std::optional<json>& custom) {
+// Secret property names of a custom type (its document) or, without one, of
+// the table's type `id` (e.g. ThirdParty GitHub's OAuthToken).
+std::vector<std::string> SecretProperties(const std::optional<json>& custom,
+                                          const core::ActionTypeId& id) {
   std::vector<std::string> out;
-  if (!custom) return out;
+  if (!custom) {
+    if (const BuiltinActionType* t = FindBuiltin(id)) {
+      for (const auto& p : t->properties) {
+        if (p.secret) out.push_back(p.name);
+      }
+    }
+    return out;
+  }
   for (const auto& p : custom->value("actionConfigurationProperties", json::array())) {
     if (p.value("secret", false)) out.push_back(p.value("name", ""));
   }
@@ -40,7 +49,8 @@ json Engine::MaskSecrets(json decl) const {
   for (auto& s : decl["stages"]) {
     if (!s.contains("actions") || !s["actions"].is_array()) continue;
     for (auto& a : s["actions"]) {
-      for (const auto& name : SecretProperties(FindCustomActionType(TypeOf(a)))) {
+      const core::ActionTypeId id = TypeOf(a);
+      for (const auto& name : SecretProperties(FindCustomActionType(id), id)) {
         if (a.contains("configuration") && a["configuration"].contains(name)) {
           a["configuration"][name] = kMasked;
         }

@@ -168,7 +168,10 @@ std::string Engine::LogPath(const std::string& run_id) const {
 }
 
 bool Engine::IsJobAction(const core::ActionDecl& a) const {
-  return a.type.owner == "Custom" || (IsCommands(a) && !options_.local_runners);
+  if (a.type.owner == "Custom" || (IsCommands(a) && !options_.local_runners)) return true;
+  // AWS-owned (and ThirdParty) types without a runner here go to workers.
+  const BuiltinActionType* t = FindBuiltin(a.type);
+  return t != nullptr && t->runs == ActionRunner::kWorker;
 }
 
 ActionExecutor* Engine::ExecutorFor(const core::ActionDecl& a) const {

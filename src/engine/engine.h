@@ -60,6 +60,8 @@ struct EngineOptions {
   bool local_runners = true;                 // false: Commands actions become jobs for workers.
   double job_timeout_seconds = 24 * 3600;    // From acknowledgement to a result (rule 8).
   double job_dispatch_timeout_seconds = 60;  // Polled but not acknowledged: back to the queue.
+  // A job no worker acknowledged this long after it was queued fails (0: never).
+  double worker_wait_seconds = 3600;
   int max_custom_action_types = 50;
   // An S3-compatible bucket elsewhere for job artifacts (empty endpoint: the
   // server's own S3-style endpoint over its data directory). Job workers get
@@ -314,6 +316,10 @@ class Engine {
   void AbandonJobsLocked(const std::string& run_id, store::Batch* batch, std::vector<Job>* changed)
       REQUIRES(mu_);
   void JobTimersLocked(EpochSeconds now) REQUIRES(mu_);
+  // Sets the summary of each InProgress run of `state` whose job no worker has
+  // acknowledged yet (and that has no summary of its own) to
+  // core::WaitingForWorkerSummary: GetPipelineState shows what to start.
+  void AddJobWaitSummariesLocked(core::PipelineState& state) REQUIRES(mu_);
 
   store::Store& store_;
   const Clock& clock_;

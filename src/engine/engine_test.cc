@@ -1255,6 +1255,73 @@ TEST_F(EngineTest, DispatchedJobNotAcknowledgedGoesBackToTheQueueWithANewNonce) 
   EXPECT_TRUE(engine_->AcknowledgeJob(again.id, again.nonce).ok());
 }
 
+// Src -> Deploy/AWS/CloudFormation/1: a type the action type table runs on workers.
+json CloudFormationPipeline(const std::string& name, const std::string& src) {
+  return Pipeline(name,
+                  {Stage("Source", {DirSource(src)}),
+                   Stage("Deploy", {{{"name", "Stack"},
+                                     {"actionTypeId", TypeId("Deploy", "AWS", "CloudFormation")},
+                                     {"configuration",
+                                      {{"ActionMode", "CREATE_UPDATE"},
+                                       {"StackName", "my-stack"},
+                                       {"TemplatePath", "SourceOut::template.yml"}}},
+                                     {"inputArtifacts", {{{"name", "SourceOut"}}}}}})});
+}
+
+TEST_F(EngineTest, AwsOwnedWorkerTypeWaitsAsAJobThatSaysWhatToRun) {
+  StartEngine();
+  Create(CloudFormationPipeline("p", src_));
+  const std::string id = Start("p");
+  const core::ActionTypeId cfn{"Deploy", "AWS", "CloudFormation", "1"};
+  auto summary = [&] {
+    auto runs = RunsOf(Exec("p", id), "Deploy", "Stack");
+    return runs.empty() ? std::string() : runs.back().summary;
+  };
+  ASSERT_TRUE(WaitFor([&] { return !summary().empty(); }));
+  EXPECT_EQ(summary(),
+            "Waiting for a worker: run pipewright worker --action-type "
+            "Deploy/AWS/CloudFormation/1 -- <program>");
+  // Built-in and unknown types are not served to workers.
+  EXPECT_EQ(engine_->PollForJobs({"Deploy", "AWS", "Directory", "1"}, 1, {}, 0).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine_->PollForJobs({"Deploy", "AWS", "Nope", "1"}, 1, {}, 0).status().wire_name(),
+            "ActionTypeNotFoundException");
+  Job job = PollOne(cfn);
+  EXPECT_EQ(job.type.owner, "AWS");
+  EXPECT_EQ(job.configuration.at("StackName"), "my-stack");
+  EXPECT_EQ(engine_->JobDataJson(job)["actionTypeId"]["owner"], "AWS");
+  ASSERT_TRUE(engine_->AcknowledgeJob(job.id, job.nonce).ok());
+  EXPECT_EQ(summary(), "");  // Taken: the summary is the worker's to set.
+  JobSuccess done;
+  done.summary = "stack updated";
+  ASSERT_TRUE(engine_->PutJobSuccess(job.id, done).ok());
+  core::Execution e = WaitEnded("p", id);
+  EXPECT_EQ(S(e.status), "Succeeded") << e.status_summary;
+  EXPECT_EQ(RunsOf(e, "Deploy", "Stack").back().summary, "stack updated");
+}
+
+TEST_F(EngineTest, JobNoWorkerTakesWithinTheWorkerWaitFailsItsAction) {
+  options_.worker_wait_seconds = 100;
+  StartEngine();
+  ASSERT_TRUE(engine_->Recover().ok());  // Starts the ticker.
+  Create(CloudFormationPipeline("p", src_));
+  const std::string id = Start("p");
+  ASSERT_TRUE(WaitFor([&] { return !RunsOf(Exec("p", id), "Deploy", "Stack").empty(); }));
+  clock_.Advance(99);
+  engine_->TickForTest();
+  EXPECT_TRUE(Exec("p", id).Active());
+  clock_.Advance(2);
+  core::Execution e = WaitEnded("p", id);
+  EXPECT_EQ(S(e.status), "Failed");
+  const auto run = RunsOf(e, "Deploy", "Stack").back();
+  EXPECT_NE(run.error_message.find("within 100 seconds (serve --worker-wait-timeout). Waiting for "
+                                   "a worker: run pipewright worker --action-type "
+                                   "Deploy/AWS/CloudFormation/1 -- <program>"),
+            std::string::npos)
+      << run.error_message;
+  EXPECT_TRUE(engine_->PlanRetry("p", "Deploy", id, core::RetryMode::kFailedActions).ok());
+}
+
 // DeletePipeline "abandons running work": a queued job of a deleted pipeline
 // must not be handed to a worker any more.
 TEST_F(EngineTest, DeletePipelineWithdrawsItsQueuedJobs) {

@@ -44,9 +44,14 @@ Status NotFoundPipeline(const std::string& name);
 inline constexpr const char* kMasked = "****";
 
 // validation.cc (Commands configuration values: runner::CheckCommandsConfiguration).
-// Required configuration properties of built-in and custom action types
-// (InvalidActionDeclarationException naming the action and property).
-Status CheckRequiredConfiguration(
+// Each action's configuration and artifact counts against its type (the
+// action type table or the custom type): a missing required property (also
+// one made required by another's value, e.g. Deploy/S3 ObjectKey when Extract
+// is false), a property the type does not have, a value outside the allowed
+// ones (values with #{variables} are checked when they run), too few or too
+// many artifacts. InvalidActionDeclarationException naming the action, the
+// property and the type. Unknown types are left to core::ValidateStructure.
+Status CheckConfiguration(
     const core::PipelineDecl& d,
     const std::function<std::optional<nlohmann::json>(const core::ActionTypeId&)>& custom);
 // Data rules of a declaration: no NUL byte where it could reach a process,

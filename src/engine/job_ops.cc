@@ -24,15 +24,22 @@ using nlohmann::json;
 Result<std::vector<Job>> Engine::PollForJobs(const core::ActionTypeId& type, int max_jobs,
                                              const std::map<std::string, std::string>& query,
                                              double wait_seconds) {
+  const BuiltinActionType* listed = FindBuiltin(type);
   const bool builtin_job = type.owner == "AWS" && !options_.local_runners &&
-                           type.provider == "Commands" && FindBuiltin(type) != nullptr;
-  if (type.owner != "Custom" && !builtin_job) {
-    return InvalidArgument("PollForJobs serves only action types with owner Custom" +
-                           std::string(options_.local_runners
-                                           ? ""
+                           type.provider == "Commands" && listed != nullptr;
+  const bool worker_type = listed != nullptr && listed->runs == ActionRunner::kWorker;
+  if (type.owner != "Custom" && listed == nullptr) {
+    return NotFound("Action type " + type.ToString() + " does not exist; see list-action-types.",
+                    "ActionTypeNotFoundException");
+  }
+  if (type.owner != "Custom" && !builtin_job && !worker_type) {
+    return InvalidArgument(
+        "PollForJobs serves action types with owner Custom and the types "
+        "ListActionTypes shows as run by job workers" +
+        std::string(options_.local_runners ? ""
                                            : " (and AWS/Commands, as this server runs no local "
                                              "runners)") +
-                           "; " + type.ToString() + " is run by the server itself.");
+        "; " + type.ToString() + " is run by the server itself.");
   }
   if (type.owner == "Custom" && !FindCustomActionType(type)) {
     return NotFound("Custom action type " + type.ToString() + " does not exist.",

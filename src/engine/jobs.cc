@@ -1,5 +1,6 @@
-// Creating and keeping jobs (rules 70-73): jobs for custom action types and, without
-// local runners, built-in Commands; handed to job workers by PollForJobs,
+// Creating and keeping jobs (rules 70-73): jobs for custom action types, for the
+// AWS-owned types the action type table runs on workers and, without local
+// runners, built-in Commands; handed to job workers by PollForJobs,
 // acknowledged, answered with a result. Job documents live under kv job/<id>
 // without their secrets (derived from a per-database key); an index by access
 // key serves the S3-style artifact endpoint in O(1); ended jobs are removed a
@@ -239,6 +240,22 @@ void Engine::PublishExternalJob(const std::string& job_id) {
   } else {
     PW_LOG(Error) << failure;
     FailLater(pipeline, run_id, Failure(failure));
+  }
+}
+
+void Engine::AddJobWaitSummariesLocked(core::PipelineState& state) {
+  LoadJobsLocked();
+  for (const auto& [id, job] : jobs_) {
+    const bool waiting = job.status == core::JobStatus::kCreated ||
+                         job.status == core::JobStatus::kQueued ||
+                         job.status == core::JobStatus::kDispatched;
+    if (!waiting || job.pipeline != state.decl.name) continue;
+    core::Execution* e = state.FindExecution(job.execution_id);
+    core::ActionRun* r = e != nullptr ? e->FindRun(job.run_id) : nullptr;
+    if (r == nullptr || r->status != core::ActionStatus::kInProgress || !r->summary.empty()) {
+      continue;
+    }
+    r->summary = core::WaitingForWorkerSummary(job.type);
   }
 }
 

@@ -96,7 +96,7 @@ Status Engine::PipelineNotFound(const std::string& name) const {
 Status Engine::ValidateDeclaration(const core::PipelineDecl& d) const {
   PW_RETURN_IF_ERROR(core::ValidateStructure(
       d, [this](const core::ActionTypeId& id) { return ActionTypeKnown(id); }));
-  PW_RETURN_IF_ERROR(CheckRequiredConfiguration(
+  PW_RETURN_IF_ERROR(CheckConfiguration(
       d, [this](const core::ActionTypeId& id) { return FindCustomActionType(id); }));
   return CheckActionData(d, path_policy_);
 }
@@ -319,7 +319,11 @@ Result<Snapshot> Engine::GetSnapshot(const std::string& pipeline, bool current_o
     return p.status();
   }
   PW_ASSIGN_OR_RETURN(auto rec, store_.GetPipeline(pipeline, std::nullopt));
-  if (!current_only) return Snapshot{std::move(rec), **p};
+  if (!current_only) {
+    Snapshot snap{std::move(rec), **p};
+    AddJobWaitSummariesLocked(snap.state);
+    return snap;
+  }
   const core::PipelineState& full = **p;
   Snapshot snap{std::move(rec), {}};
   snap.state.decl = full.decl;
@@ -340,6 +344,7 @@ Result<Snapshot> Engine::GetSnapshot(const std::string& pipeline, bool current_o
   for (const auto& e : full.executions) {
     if (e.Active() || latest.count(e.id)) snap.state.executions.push_back(e);
   }
+  AddJobWaitSummariesLocked(snap.state);
   return snap;
 }
 

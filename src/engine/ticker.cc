@@ -120,12 +120,13 @@ void Engine::PollSources() {
 void Engine::JobTimersLocked(EpochSeconds now) {
   LoadJobsLocked();
   const core::JobTimerPolicy policy{options_.job_dispatch_timeout_seconds,
-                                    options_.job_retention_seconds};
+                                    options_.job_retention_seconds, options_.worker_wait_seconds};
   std::vector<std::string> ended;
   for (auto& [id, job] : jobs_) {
-    const core::JobTimes times{job.status, job.dispatched, job.acknowledged, job.ended,
-                               job.timeout_seconds};
-    switch (core::DecideJobTimer(times, now, policy)) {
+    const core::JobTimes times{job.status,       job.created, job.dispatched,
+                               job.acknowledged, job.ended,   job.timeout_seconds};
+    const core::JobTimer timer = core::DecideJobTimer(times, now, policy);
+    switch (timer) {
       case core::JobTimer::kNone:
         break;
       case core::JobTimer::kRequeue: {
@@ -138,9 +139,15 @@ void Engine::JobTimersLocked(EpochSeconds now) {
         NotifyJobQueuedLocked();
         break;
       }
+      case core::JobTimer::kNoWorker:
       case core::JobTimer::kTimeOut: {
-        // Acknowledged without a result in time: the job and its run fail in
-        // one transaction (tried again next tick if it cannot be committed).
+        // No worker took it, or one took it but sent no result in time: the
+        // job and its run fail in one transaction (tried again next tick if
+        // it cannot be committed).
+        const std::string message =
+            timer == core::JobTimer::kNoWorker
+                ? core::NoWorkerMessage(job.id, job.type, options_.worker_wait_seconds)
+                : core::JobTimedOutMessage(job.id, job.timeout_seconds);
         Job next = job;
         next.status = core::JobStatus::kTimedOut;
         next.ended = now;
@@ -151,10 +158,7 @@ void Engine::JobTimersLocked(EpochSeconds now) {
         core::Outcome out;
         if (!p.ok()) {
           s = p.status().code() == StatusCode::kNotFound ? store_.Commit(batch) : p.status();
-        } else if (core::CompleteAction(
-                       **p, job.run_id,
-                       Failure(core::JobTimedOutMessage(job.id, job.timeout_seconds)), now, &out)
-                       .ok()) {
+        } else if (core::CompleteAction(**p, job.run_id, Failure(message), now, &out).ok()) {
           core::Advance(**p, now, *ids_, &out);
           s = CommitLocked(**p, out, std::move(batch));
         } else {

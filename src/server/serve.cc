@@ -50,6 +50,7 @@ int RunServe(const std::vector<std::string>& args) {
   double job_timeout = 24 * 3600;
   double job_retention = 3600;
   double job_dispatch_timeout = 60;
+  double worker_wait_timeout = 3600;
   double poll_wait = 2;
   double source_poll = 30;
   double approval_timeout = 7 * 24 * 3600;
@@ -91,6 +92,10 @@ int RunServe(const std::vector<std::string>& args) {
                  "seconds a job handed out by PollForJobs waits for AcknowledgeJob before it is "
                  "queued again under a new nonce")
       ->check(CLI::PositiveNumber);
+  app.add_option("--worker-wait-timeout", worker_wait_timeout,
+                 "seconds a queued job waits for a worker to acknowledge it before it fails "
+                 "(default 3600; 0: wait forever)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--job-retention", job_retention,
                  "seconds an ended job (and its document) is kept before it is removed")
       ->check(CLI::NonNegativeNumber);
@@ -187,6 +192,7 @@ int RunServe(const std::vector<std::string>& args) {
   opts.job_timeout_seconds = job_timeout;
   opts.job_retention_seconds = job_retention;
   opts.job_dispatch_timeout_seconds = job_dispatch_timeout;
+  opts.worker_wait_seconds = worker_wait_timeout;
   opts.source_poll_seconds = source_poll;
   opts.deploy_roots = deploy_roots;
   opts.max_unpacked_bytes = max_unpacked_bytes;

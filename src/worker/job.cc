@@ -68,13 +68,16 @@ Result<ActionTypeId> ParseActionTypeId(std::string_view text, std::string owner)
     if (slash == std::string_view::npos) break;
     pos = slash + 1;
   }
-  if (parts.size() != 3 || parts[0].empty() || parts[1].empty() || parts[2].empty()) {
+  bool empty_part = false;
+  for (const auto& p : parts) empty_part = empty_part || p.empty();
+  if ((parts.size() != 3 && parts.size() != 4) || empty_part) {
     return InvalidArgument(
-        "--action-type must be Category/Provider/Version (e.g. Build/MyWorker/1), "
-        "not '" +
+        "--action-type must be Category/Owner/Provider/Version (e.g. Deploy/AWS/CloudFormation/1 "
+        "or Build/Custom/MyWorker/1) or Category/Provider/Version with --owner, not '" +
             std::string(text) + "'",
         "");
   }
+  if (parts.size() == 4) return ActionTypeId{parts[0], parts[1], parts[2], parts[3]};
   return ActionTypeId{parts[0], std::move(owner), parts[1], parts[2]};
 }
 

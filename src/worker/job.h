@@ -4,7 +4,7 @@
 // and JobData), parsed out of the wire JSON into plain values. Thread-compatible
 // value types; ParseJob is pure.
 //
-//   PW_ASSIGN_OR_RETURN(ActionTypeId type, ParseActionTypeId("Build/MyWorker/1", "Custom"));
+//   PW_ASSIGN_OR_RETURN(ActionTypeId type, ParseActionTypeId("Deploy/AWS/CloudFormation/1", ""));
 //   PW_ASSIGN_OR_RETURN(Job job, ParseJob(poll_output["jobs"][0]));
 //   Use(job.input_artifacts[0].location.key);
 
@@ -35,8 +35,9 @@ struct ActionTypeId {
   nlohmann::json ToJson() const;
 };
 
-// Parses "Category/Provider/Version" (three non-empty parts) with `owner`.
-// Errors: kInvalidArgument naming the expected form.
+// Parses "Category/Owner/Provider/Version" (four non-empty parts, e.g.
+// Deploy/AWS/CloudFormation/1), or "Category/Provider/Version" with `owner`.
+// Errors: kInvalidArgument naming the expected forms.
 Result<ActionTypeId> ParseActionTypeId(std::string_view text, std::string owner);
 
 // An input or output artifact of a job.

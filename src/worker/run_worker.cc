@@ -51,8 +51,8 @@ std::string ResolveProgram(const std::string& program) {
 int Usage(const std::string& message) {
   std::fprintf(stderr, "pipewright worker: %s\n", message.c_str());
   std::fprintf(stderr,
-               "usage: pipewright worker --endpoint URL --action-type Category/Provider/Version "
-               "[options] -- PROGRAM [ARGS...]\n"
+               "usage: pipewright worker --endpoint URL --action-type "
+               "Category/Owner/Provider/Version [options] -- PROGRAM [ARGS...]\n"
                "       pipewright worker --endpoint URL --builtin [options]\n"
                "(pipewright worker --help lists the options)\n");
   return 2;
@@ -97,8 +97,12 @@ int RunWorkerUnguarded(const std::vector<std::string>& args) {
   app.add_option("--endpoint,--endpoint-url", endpoint,
                  "the server's URL (API and S3 endpoint); default $PIPEWRIGHT_ENDPOINT or "
                  "http://127.0.0.1:8480");
-  app.add_option("--action-type", action_type, "Category/Provider/Version of the jobs to run");
-  app.add_option("--owner", owner, "owner of the action type (default Custom)");
+  app.add_option("--action-type", action_type,
+                 "Category/Owner/Provider/Version of the jobs to run, e.g. "
+                 "Deploy/AWS/CloudFormation/1 or Build/Custom/MyWorker/1 (or Category/Provider/"
+                 "Version with --owner)");
+  app.add_option("--owner", owner,
+                 "owner of a Category/Provider/Version action type (default Custom)");
   app.add_option("--query-param", query_params, "key=value: only jobs whose configuration has it");
   app.add_flag("--builtin", builtin,
                "run the built-in Commands actions (Build, Test, Compute / AWS / Commands / 1) "
@@ -144,6 +148,10 @@ int RunWorkerUnguarded(const std::vector<std::string>& args) {
     if (program.empty()) return Usage("give the program to run after --");
     Result<ActionTypeId> type = ParseActionTypeId(action_type, owner);
     if (!type.ok()) return Usage(type.status().message());
+    if (app.count("--owner") > 0 && type->owner != owner) {
+      return Usage("--action-type " + action_type + " names owner " + type->owner +
+                   " but --owner says " + owner + "; give the owner once");
+    }
     options.action_types.push_back(*type);
     std::string resolved = ResolveProgram(program[0]);
     if (resolved.empty()) return Usage("program not found on PATH: " + program[0]);

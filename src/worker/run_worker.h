@@ -2,12 +2,16 @@
 
 // `pipewright worker`: runs a job worker until SIGTERM or SIGINT.
 //
-//   pipewright worker --endpoint URL --action-type Category/Provider/Version
-//       [--owner Custom] [--query-param key=value] [--max-jobs N]
+//   pipewright worker --endpoint URL --action-type Category/Owner/Provider/Version
+//       [--query-param key=value] [--max-jobs N]
 //       [--poll-interval SECONDS] [--timeout SECONDS] [--work-dir DIR] [--region R]
 //       -- <program> [args...]
 //   pipewright worker --endpoint URL --builtin [--max-jobs N] ...
 //
+// --action-type names the jobs' type with its owner: Custom for custom
+// actions, AWS (or ThirdParty) for the standard types the server runs on
+// workers (ListActionTypes), e.g. Deploy/AWS/CloudFormation/1. The older form
+// Category/Provider/Version takes the owner from --owner (default Custom).
 // --builtin polls the three AWS/Commands action types (Build, Test, Compute)
 // that `pipewright serve --no-local-runners` dispatches as jobs. API calls are
 // signed with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY[/AWS_SESSION_TOKEN] when

@@ -346,7 +346,18 @@ TEST(ParseActionTypeId, AcceptsCategoryProviderVersion) {
   EXPECT_EQ(t->ToString(), "Build/Custom/MyWorker/1");
   EXPECT_FALSE(ParseActionTypeId("Build/MyWorker", "Custom").ok());
   EXPECT_FALSE(ParseActionTypeId("Build//1", "Custom").ok());
-  EXPECT_FALSE(ParseActionTypeId("a/b/c/d", "Custom").ok());
+  EXPECT_FALSE(ParseActionTypeId("a/b/c/d/e", "Custom").ok());
+  EXPECT_FALSE(ParseActionTypeId("Deploy//CloudFormation/1", "Custom").ok());
+}
+
+TEST(ParseActionTypeId, AcceptsCategoryOwnerProviderVersion) {
+  auto t = ParseActionTypeId("Deploy/AWS/CloudFormation/1", "Custom");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->owner, "AWS");
+  EXPECT_EQ(t->category, "Deploy");
+  EXPECT_EQ(t->provider, "CloudFormation");
+  EXPECT_EQ(t->version, "1");
+  EXPECT_EQ(ParseActionTypeId("Build/Custom/MyWorker/2", "AWS")->owner, "Custom");
 }
 
 TEST(ParseJob, ReadsJobData) {
