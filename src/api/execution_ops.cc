@@ -72,6 +72,7 @@ json ExecutionSummary(const PipelineState& p, const Execution& e) {
   for (const ActionRun* r : SourceRuns(p, e)) {
     json rv = {{"actionName", r->action}, {"revisionId", r->revision_id}};
     if (!r->revision_summary.empty()) rv["revisionSummary"] = r->revision_summary;
+    if (!r->revision_url.empty()) rv["revisionUrl"] = r->revision_url;
     revs.push_back(rv);
   }
   s["sourceRevisions"] = revs;
@@ -144,6 +145,7 @@ json StageStateJson(const PipelineState& p, const core::StageDecl& s) {
                                    {"revisionChangeId", r->revision_id},
                                    {"created", r->revision_created}};
         }
+        if (!r->revision_url.empty()) as["revisionUrl"] = r->revision_url;
       }
     }
     actions.push_back(as);
@@ -274,10 +276,15 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
                for (const auto& v : in.value("variables", json::array())) {
                  variables[v.value("name", "")] = v.value("value", "");
                }
+               std::vector<core::SourceRevisionOverride> source_revisions;
+               for (const auto& r : in.value("sourceRevisions", json::array())) {
+                 source_revisions.push_back({r.value("actionName", ""), r.value("revisionType", ""),
+                                             r.value("revisionValue", "")});
+               }
                PW_ASSIGN_OR_RETURN(
                    std::string id,
                    eng.StartExecution(in["name"], in.value("clientRequestToken", ""), ctx.caller,
-                                      "StartPipelineExecution", variables));
+                                      "StartPipelineExecution", variables, source_revisions));
                return json{{"pipelineExecutionId", id}};
              });
 
@@ -300,6 +307,7 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
             json rv = {{"name", name}, {"revisionId", r->revision_id}};
             if (!r->revision_summary.empty()) rv["revisionSummary"] = r->revision_summary;
             if (r->revision_created > 0) rv["created"] = r->revision_created;
+            if (!r->revision_url.empty()) rv["revisionUrl"] = r->revision_url;
             revs.push_back(rv);
           }
         }

@@ -87,6 +87,7 @@ struct ActionRun {
   std::string revision_id;  // Source actions: the revision they produced.
   std::string revision_summary;
   EpochSeconds revision_created = 0;
+  std::string revision_url;  // The revision's web page (a commit's), if known.
 };
 
 struct StageRun {
@@ -98,6 +99,15 @@ struct StageRun {
   int auto_retries = 0;
   std::optional<RetryTrigger> latest_retry_trigger;  // None before the first retry.
   std::map<std::string, std::string> latest;         // Action name -> its latest ActionRun id.
+};
+
+// One entry of StartPipelineExecution.sourceRevisions: run source action
+// `action` at this revision instead of its latest.
+struct SourceRevisionOverride {
+  std::string action;
+  std::string type;  // COMMIT_ID, S3_OBJECT_VERSION_ID, S3_OBJECT_KEY, IMAGE_DIGEST.
+  std::string value;
+  bool operator==(const SourceRevisionOverride&) const = default;
 };
 
 struct Execution {
@@ -121,7 +131,10 @@ struct Execution {
   std::vector<StageRun> stages;   // In the order entered; one per stage name.
   std::map<std::string, std::string> artifacts;  // Name -> current revision.
   std::map<std::string, std::string> variables;  // Pipeline variables of this execution.
-  std::vector<ActionRun> runs;                   // Every attempt, in start order.
+  // StartPipelineExecution.sourceRevisions: kept, so a retry of the source
+  // stage runs the same revisions.
+  std::vector<SourceRevisionOverride> source_revisions;
+  std::vector<ActionRun> runs;  // Every attempt, in start order.
 
   bool Active() const {
     return status == ExecutionStatus::kInProgress || status == ExecutionStatus::kStopping;

@@ -35,6 +35,7 @@ core::ActionRun FullRun() {
   r.revision_id = "commit";
   r.revision_summary = "message";
   r.revision_created = 50.75;
+  r.revision_url = "https://example.com/o/r/commit/c";
   return r;
 }
 
@@ -63,6 +64,7 @@ TEST(StateJson, ActionRunRoundTripKeepsEveryField) {
   EXPECT_EQ(b.revision_id, a.revision_id);
   EXPECT_EQ(b.revision_summary, a.revision_summary);
   EXPECT_EQ(b.revision_created, a.revision_created);
+  EXPECT_EQ(b.revision_url, a.revision_url);
 }
 
 TEST(StateJson, ExecutionRoundTripKeepsEveryFieldButNotRuns) {
@@ -95,6 +97,7 @@ TEST(StateJson, ExecutionRoundTripKeepsEveryFieldButNotRuns) {
   sr.latest = {{"Compile", "run-1"}};
   a.stages.push_back(sr);
   a.artifacts = {{"SourceOut", "rev"}};
+  a.source_revisions = {{"Src", "COMMIT_ID", "abc"}, {"Obj", "S3_OBJECT_KEY", "k.zip"}};
   a.runs.push_back(FullRun());
 
   const json doc = ExecutionToDoc(a);
@@ -118,6 +121,7 @@ TEST(StateJson, ExecutionRoundTripKeepsEveryFieldButNotRuns) {
   EXPECT_EQ(b.stage_index, a.stage_index);
   EXPECT_EQ(b.in_stage, a.in_stage);
   EXPECT_EQ(b.artifacts, a.artifacts);
+  EXPECT_EQ(b.source_revisions, a.source_revisions);
   EXPECT_TRUE(b.runs.empty());
   ASSERT_EQ(b.stages.size(), 1u);
   EXPECT_EQ(b.stages[0].stage, sr.stage);
