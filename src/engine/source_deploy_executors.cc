@@ -179,15 +179,17 @@ class GitSourceExecutor final : public ActionExecutor {
     } else {
       result.output_variables["ConnectionArn"] = Config(w.decl, "ConnectionArn");
       result.output_variables["FullRepositoryName"] = Config(w.decl, "FullRepositoryId");
-      result.revision_summary =
-          nlohmann::json{{"ProviderType", remote.provider_type}, {"CommitMessage", message}}.dump(
-              -1, ' ', false, nlohmann::json::error_handler_t::replace);
+      result.revision_summary = nlohmann::ordered_json{
+          {"ProviderType", remote.provider_type},
+          {"CommitMessage",
+           message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       if (result.revision_summary.size() > 2048) {
         // Shorten the message, not the document.
         message.resize(1900);
-        result.revision_summary =
-            nlohmann::json{{"ProviderType", remote.provider_type}, {"CommitMessage", message}}.dump(
-                -1, ' ', false, nlohmann::json::error_handler_t::replace);
+        result.revision_summary = nlohmann::ordered_json{
+            {"ProviderType", remote.provider_type},
+            {"CommitMessage",
+             message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       }
     }
     result.summary = result.revision_summary;

@@ -54,6 +54,84 @@ class Repo:
         return git(self.work, "rev-parse", "HEAD")
 
 
+class GitHttpServer:
+    """Smart HTTP Git over `git http-backend` on 127.0.0.1, behind Basic authentication with
+    one user name and token; records every Authorization header it is sent."""
+
+    def __init__(self, root, username, token):
+        import base64
+        import http.server
+        import threading
+        expected = "Basic " + base64.b64encode((username + ":" + token).encode()).decode()
+        self.authorizations = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def handle_one(self, method):
+                auth = self.headers.get("Authorization")
+                outer.authorizations.append(auth)
+                if auth != expected:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = b""
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    while True:
+                        size = int(self.rfile.readline().strip(), 16)
+                        chunk = self.rfile.read(size)
+                        self.rfile.readline()
+                        if size == 0:
+                            break
+                        body += chunk
+                else:
+                    body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                path, _, query = self.path.partition("?")
+                env = dict(os.environ, GIT_PROJECT_ROOT=root, GIT_HTTP_EXPORT_ALL="1",
+                           REQUEST_METHOD=method, PATH_INFO=path, QUERY_STRING=query,
+                           CONTENT_TYPE=self.headers.get("Content-Type", ""),
+                           CONTENT_LENGTH=str(len(body)), REMOTE_USER=username,
+                           GIT_CONFIG_GLOBAL="/dev/null", GIT_CONFIG_SYSTEM="/dev/null")
+                if self.headers.get("Content-Encoding"):
+                    env["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
+                out = subprocess.run([GIT, "http-backend"], input=body, env=env,
+                                     capture_output=True).stdout
+                head, _, payload = out.partition(b"\r\n\r\n")
+                status = 200
+                headers = []
+                for line in head.decode().split("\r\n"):
+                    name, _, value = line.partition(": ")
+                    if name.lower() == "status":
+                        status = int(value.split()[0])
+                    elif name:
+                        headers.append((name, value))
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_GET(self):
+                self.handle_one("GET")
+
+            def do_POST(self):
+                self.handle_one("POST")
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 def connection_source(arn=ARN, repo="octo/app", **config):
     cfg = {"ConnectionArn": arn, "FullRepositoryId": repo, "BranchName": "main"}
     cfg.update(config)
@@ -133,7 +211,8 @@ class GitConnections(unittest.TestCase):
             'test "#{SourceVariables.CommitId}" = ' + sha,
             'test "#{SourceVariables.BranchName}" = main',
             'test "#{SourceVariables.FullRepositoryName}" = octo/app',
-            'test "#{SourceVariables.ConnectionArn}" = ' + OLD_ARN,
+            # As declared in the pipeline; the file names it in the older form.
+            'test "#{SourceVariables.ConnectionArn}" = ' + ARN,
             'test "#{SourceVariables.CommitMessage}" = "$(printf "first change\\n\\nwith a body")"',
         ])
         eid = self.first_execution("Conn")
@@ -145,7 +224,7 @@ class GitConnections(unittest.TestCase):
         rev = self.summary("Conn", eid)["sourceRevisions"][0]
         self.assertEqual(rev["revisionId"], sha)
         self.assertEqual(rev["revisionUrl"], "https://github.com/octo/app/commit/" + sha)
-        self.assertEqual(json.loads(rev["revisionSummary"]), json.loads(expected_summary))
+        self.assertEqual(rev["revisionSummary"], expected_summary)
         pe = self.server.ok("GetPipelineExecution", {"pipelineName": "Conn",
                                                      "pipelineExecutionId": eid})
         art = pe["pipelineExecution"]["artifactRevisions"][0]
@@ -158,8 +237,7 @@ class GitConnections(unittest.TestCase):
         self.assertRegex(variables["AuthorDate"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
         self.assertEqual(detail["output"]["executionResult"]["externalExecutionId"], sha)
         state = harness.stage_state(self.server, "Conn", "Source")["actionStates"][0]
-        self.assertEqual(json.loads(state["latestExecution"]["summary"]),
-                         json.loads(expected_summary))
+        self.assertEqual(state["latestExecution"]["summary"], expected_summary)
 
     def test_codecommit_source_runs_the_branch_head_with_its_variables(self):
         sha = self.codecommit.commit("cc1\n", "codecommit change")
@@ -328,6 +406,68 @@ class GitConnections(unittest.TestCase):
         eid = self.first_execution("Clone")
         self.assertEqual(self.wait("Clone", eid), "Succeeded",
                          self.server.ok("GetPipelineState", {"name": "Clone"}))
+
+
+class GitConnectionCredentials(unittest.TestCase):
+    """A connection's token reaches the Git server as HTTP credentials, and nowhere else."""
+
+    TOKEN = "s3cr3t-t0ken-4567"
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="pw-e2e-gitcred-")
+        repos = os.path.join(self.tmp, "repos")
+        self.repo = Repo(os.path.join(repos, "octo", "app.git"), os.path.join(self.tmp, "w"))
+        self.sha = self.repo.commit("v1\n", "first")
+        self.git_server = GitHttpServer(repos, "pw-user", self.TOKEN)
+        good = os.path.join(self.tmp, "token")
+        with open(good, "w") as f:
+            f.write(self.TOKEN + "\n")
+        bad = os.path.join(self.tmp, "wrong-token")
+        with open(bad, "w") as f:
+            f.write("not-the-token\n")
+        config = os.path.join(self.tmp, "git.json")
+        url = self.git_server.url + "/{FullRepositoryId}.git"
+        with open(config, "w") as f:
+            json.dump({"connections": [
+                {"arn": ARN, "url": url, "username": "pw-user", "tokenFile": good},
+                {"arn": ARN.replace("abc-123", "wrong"), "url": url, "username": "pw-user",
+                 "tokenFile": bad}]}, f)
+        self.server = harness.Server(extra_args=["--git-connections", config,
+                                                 "--source-poll-interval", "0"])
+
+    def tearDown(self):
+        self.server.close()
+        self.git_server.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def run_pipeline(self, name, arn):
+        self.server.ok("CreatePipeline", {"pipeline": pipeline(name, [
+            ("Source", [connection_source(arn=arn)]),
+            ("Build", [commands("Check", ["grep -qx v1 app.txt"], inputs=["Code"])])])})
+        eid = wait_for(lambda: self.server.ok("ListPipelineExecutions", {"pipelineName": name})
+                       ["pipelineExecutionSummaries"], what="an execution")[-1]["pipelineExecutionId"]
+        return eid, harness.wait_execution(self.server, name, eid, TERMINAL, timeout=60)
+
+    def test_the_token_is_sent_to_the_git_server_and_never_shown(self):
+        eid, status = self.run_pipeline("Good", ARN)
+        self.assertEqual(status, "Succeeded")
+        self.assertTrue(any(a and a.startswith("Basic ") for a in self.git_server.authorizations))
+
+        eid, status = self.run_pipeline("Bad", ARN.replace("abc-123", "wrong"))
+        self.assertEqual(status, "Failed")
+        details = self.server.ok("ListActionExecutions", {
+            "pipelineName": "Bad", "filter": {"pipelineExecutionId": eid}})["actionExecutionDetails"]
+        message = details[-1]["output"]["executionResult"]["errorDetails"]["message"]
+        self.assertIn("Cannot read branch 'main' of repository octo/app", message)
+        everything = json.dumps(details) + message
+        with open(os.path.join(self.server.data_dir, "server.log")) as f:
+            everything += f.read()
+        for name in ("Good", "Bad"):
+            everything += json.dumps(self.server.ok("GetPipelineState", {"name": name}))
+            everything += json.dumps(self.server.ok("ListPipelineExecutions",
+                                                    {"pipelineName": name}))
+        self.assertNotIn(self.TOKEN, everything)
+        self.assertNotIn("not-the-token", everything)
 
 
 class GitConnectionsFile(unittest.TestCase):
