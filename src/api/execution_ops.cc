@@ -398,10 +398,15 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
                for (const auto& v : in.value("variables", json::array())) {
                  variables[v.value("name", "")] = v.value("value", "");
                }
+               std::vector<core::SourceRevisionOverride> source_revisions;
+               for (const auto& r : in.value("sourceRevisions", json::array())) {
+                 source_revisions.push_back({r.value("actionName", ""), r.value("revisionType", ""),
+                                             r.value("revisionValue", "")});
+               }
                PW_ASSIGN_OR_RETURN(
                    std::string id,
                    eng.StartExecution(in["name"], in.value("clientRequestToken", ""), ctx.caller,
-                                      "StartPipelineExecution", variables));
+                                      "StartPipelineExecution", variables, source_revisions));
                return json{{"pipelineExecutionId", id}};
              });
 

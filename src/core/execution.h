@@ -102,6 +102,15 @@ struct StageRun {
   std::map<std::string, std::string> latest;         // Action name -> its latest ActionRun id.
 };
 
+// One entry of StartPipelineExecution.sourceRevisions: run source action
+// `action` at this revision instead of its latest.
+struct SourceRevisionOverride {
+  std::string action;
+  std::string type;  // COMMIT_ID, S3_OBJECT_VERSION_ID, S3_OBJECT_KEY, IMAGE_DIGEST.
+  std::string value;
+  bool operator==(const SourceRevisionOverride&) const = default;
+};
+
 struct Execution {
   std::string id;
   std::string pipeline;
@@ -123,7 +132,10 @@ struct Execution {
   std::vector<StageRun> stages;   // In the order entered; one per stage name.
   std::map<std::string, std::string> artifacts;  // Name -> current revision.
   std::map<std::string, std::string> variables;  // Pipeline variables of this execution.
-  std::vector<ActionRun> runs;                   // Every attempt, in start order.
+  // StartPipelineExecution.sourceRevisions: kept, so a retry of the source
+  // stage runs the same revisions.
+  std::vector<SourceRevisionOverride> source_revisions;
+  std::vector<ActionRun> runs;  // Every attempt, in start order.
 
   bool Active() const {
     return status == ExecutionStatus::kInProgress || status == ExecutionStatus::kStopping;

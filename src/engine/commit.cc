@@ -124,6 +124,15 @@ void Engine::PerformLocked(core::PipelineState& p, const core::Effect& fx) {
   w.action = r->action;
   w.decl = a;
   w.inputs = r->inputs;
+  if (a.type.category == "Source") {
+    // StartPipelineExecution.sourceRevisions, kept on the execution: a retry
+    // of the source stage runs the same revision.
+    for (const auto& sr : e->source_revisions) {
+      if (sr.action != r->action) continue;
+      w.source_revision_type = sr.type;
+      w.source_revision_value = sr.value;
+    }
+  }
   if (IsCommands(a)) {
     auto shell = ShellCommandsOf(*declared, core::VariableScope(p, *e));
     if (!shell.ok()) {

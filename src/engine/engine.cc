@@ -120,6 +120,7 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options,
   env.launcher = runners_.launcher.get();
   env.artifacts = runners_.artifacts.get();
   env.git = runners_.git.get();
+  env.git_connections = &options_.git_connections;
   env.objects = runners_.objects.get();
   env.sandbox = sandbox_.get();
   env.action_user = options_.sandbox.user;
@@ -130,7 +131,8 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options,
   };
   add(NewCommandsExecutor(env), {"Build/Commands", "Test/Commands", "Compute/Commands"});
   add(NewDirectorySourceExecutor(env), {"Source/Directory"});
-  add(NewGitSourceExecutor(env), {"Source/Git"});
+  add(NewGitSourceExecutor(env),
+      {"Source/Git", "Source/CodeCommit", "Source/CodeStarSourceConnection"});
   add(NewDirectoryDeployExecutor(env), {"Deploy/Directory"});
 
   if (auto types = store_.ListKv("actiontype/"); types.ok()) {

@@ -31,6 +31,7 @@
 #include "core/pipeline.h"
 #include "core/variables.h"
 #include "engine/executor.h"
+#include "engine/git_connections.h"
 #include "engine/job.h"
 #include "engine/work_queue.h"
 #include "runner/deploy_dir.h"
@@ -85,6 +86,9 @@ struct EngineOptions {
   uint64_t max_artifact_bytes = 0;
   uint64_t max_unpacked_bytes = 0;
   uint64_t max_artifact_entries = 0;
+  // Where CodeStarSourceConnection and CodeCommit sources fetch from
+  // (serve --git-connections).
+  GitConnections git_connections;
 };
 
 // What a job worker reports with PutJobSuccessResult.
@@ -164,10 +168,13 @@ class Engine {
   // Starts an execution; a repeated client_token returns the first id (rule 14).
   // Pipeline variables: the declared defaults overridden by `variables`
   // (ValidationException for an undeclared name or a missing value).
-  Result<std::string> StartExecution(const std::string& pipeline, const std::string& client_token,
-                                     const std::string& caller,
-                                     const std::string& trigger_type = "StartPipelineExecution",
-                                     const core::Variables& variables = {});
+  // `source_revisions` (StartPipelineExecution.sourceRevisions) are checked
+  // by CheckSourceRevisions (ValidationException) and kept on the execution.
+  Result<std::string> StartExecution(
+      const std::string& pipeline, const std::string& client_token, const std::string& caller,
+      const std::string& trigger_type = "StartPipelineExecution",
+      const core::Variables& variables = {},
+      const std::vector<core::SourceRevisionOverride>& source_revisions = {});
   Status StopExecution(const std::string& pipeline, const std::string& execution_id, bool abandon,
                        const std::string& reason);
   Result<core::RetryPlan> PlanRetry(const std::string& pipeline, const std::string& stage,

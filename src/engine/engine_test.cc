@@ -1526,5 +1526,103 @@ TEST_F(EngineTest, JobHandedOutButNotAcknowledgedIsQueuedAgainAfterARestart) {
   EXPECT_TRUE(engine_->AcknowledgeJob(job.id, again->front().nonce).ok());
 }
 
+// --- StartPipelineExecution.sourceRevisions ------------------------------------
+
+// A local Git repository made with the git program; returns the commit ids,
+// oldest first, of commits writing "v1", "v2", … into f.txt on main.
+std::vector<std::string> MakeGitRepo(const std::string& dir, int commits) {
+  const std::string git = "git -c user.name=t -c user.email=t@example.com -C " + dir + " ";
+  std::vector<std::string> ids;
+  if (std::system(("git init -q -b main " + dir).c_str()) != 0) return ids;
+  for (int i = 1; i <= commits; ++i) {
+    std::ofstream(dir + "/f.txt") << "v" << i << "\n";
+    if (std::system((git + "add f.txt && " + git + "commit -q -m v" + std::to_string(i)).c_str()) !=
+        0) {
+      return {};
+    }
+    const std::string out = dir + "/.head";
+    if (std::system((git + "rev-parse HEAD > " + out).c_str()) != 0) return {};
+    std::ifstream in(out);
+    std::string id;
+    in >> id;
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+json GitSource(const std::string& repo) {
+  return {{"name", "Src"},
+          {"actionTypeId", TypeId("Source", "AWS", "Git")},
+          {"configuration", {{"RepositoryPath", repo}, {"BranchName", "main"}}},
+          {"outputArtifacts", {{{"name", "SourceOut"}}}}};
+}
+
+TEST_F(EngineTest, InvalidSourceRevisionsAreRefusedAndStartNothing) {
+  StartEngine();
+  Create(Pipeline("p", {Stage("Source", {GitSource(dir_ + "/repo")}),
+                        Stage("Build", {Commands("Build", {"true"})})}));
+  const std::string commit(40, 'a');
+  struct Case {
+    std::vector<core::SourceRevisionOverride> revs;
+    std::string message;
+  } cases[] = {
+      {{{"Build", "COMMIT_ID", commit}}, "action 'Build' is not a source action of pipeline p"},
+      {{{"Src", "S3_OBJECT_KEY", "k"}}, "its revisionType is COMMIT_ID, not S3_OBJECT_KEY"},
+      {{{"Src", "COMMIT_ID", commit}, {"Src", "COMMIT_ID", commit}}, "named more than once"},
+  };
+  for (const auto& c : cases) {
+    auto id = engine_->StartExecution("p", "", "tester", "StartPipelineExecution", {}, c.revs);
+    ASSERT_FALSE(id.ok()) << c.message;
+    EXPECT_EQ(id.status().wire_name(), "ValidationException");
+    EXPECT_NE(id.status().message().find(c.message), std::string::npos) << id.status().message();
+  }
+  EXPECT_TRUE(Snap("p").state.executions.empty());
+}
+
+TEST_F(EngineTest, GitSourceRunsTheChosenCommitAlsoWhenItsStageIsRetried) {
+  const std::string repo = dir_ + "/repo";
+  const std::vector<std::string> commits = MakeGitRepo(repo, 2);
+  ASSERT_EQ(commits.size(), 2u);
+  // The repository is away at first: the source fails and is retried.
+  fs::rename(repo, repo + ".away");
+  StartEngine();
+  Create(Pipeline("p", {Stage("Source", {GitSource(repo)}),
+                        Stage("Build", {Commands("Build", {"grep -qx v1 f.txt"})})}));
+  std::string upper = commits[0];
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  auto id = engine_->StartExecution("p", "", "tester", "StartPipelineExecution", {},
+                                    {{"Src", "COMMIT_ID", upper}});
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  core::Execution e = WaitEnded("p", *id);
+  EXPECT_EQ(S(e.status), "Failed");
+  ASSERT_EQ(e.source_revisions.size(), 1u);
+  EXPECT_EQ(e.source_revisions[0].value, commits[0]) << "kept in lower case";
+
+  // Kept across a restart, and the retry runs the same (older) commit.
+  fs::rename(repo + ".away", repo);
+  Restart();
+  EXPECT_EQ(Exec("p", *id).source_revisions, e.source_revisions);
+  ASSERT_TRUE(engine_->RetryStage("p", "Source", *id, core::RetryMode::kFailedActions).ok());
+  e = WaitEnded("p", *id);
+  ASSERT_EQ(S(e.status), "Succeeded") << e.status_summary;
+  auto src = RunsOf(e, "Source", "Src");
+  ASSERT_EQ(src.size(), 2u);
+  EXPECT_EQ(src[1].revision_id, commits[0]);
+  EXPECT_EQ(src[1].revision_summary, "v1");
+
+  // Without sourceRevisions the branch head runs (and fails the v1 check);
+  // a commit that does not exist fails the source with a clear message.
+  e = WaitEnded("p", Start("p"));
+  EXPECT_EQ(RunsOf(e, "Source", "Src")[0].revision_id, commits[1]);
+  auto missing = engine_->StartExecution("p", "", "tester", "StartPipelineExecution", {},
+                                         {{"Src", "COMMIT_ID", std::string(40, 'b')}});
+  ASSERT_TRUE(missing.ok());
+  e = WaitEnded("p", *missing);
+  auto failed = RunsOf(e, "Source", "Src");
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].error_message, "Commit " + std::string(40, 'b') +
+                                         " (sourceRevisions) does not exist in " + repo + ".");
+}
+
 }  // namespace
 }  // namespace pw::engine

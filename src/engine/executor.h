@@ -38,6 +38,7 @@ class ProcessLauncher;
 namespace pw::engine {
 
 class WorkQueue;
+struct GitConnections;
 
 // One action run's work, copied under the engine mutex. Plain value.
 struct ActionWork {
@@ -85,6 +86,8 @@ struct ExecutorEnv {
   runner::ProcessLauncher* launcher = nullptr;
   runner::ArtifactStore* artifacts = nullptr;
   runner::GitSource* git = nullptr;
+  // Where CodeCommit and connection sources live; null: none declared.
+  const GitConnections* git_connections = nullptr;
   runner::ObjectStore* objects = nullptr;  // S3 actions' buckets; null: S3 actions fail.
   const runner::Sandbox* sandbox = nullptr;
   std::optional<runner::ActionUser> action_user;

@@ -11,6 +11,7 @@
 #include "engine/decl_json.h"
 #include "engine/engine.h"
 #include "engine/internal.h"
+#include "engine/source_revisions.h"
 
 namespace pw::engine {
 
@@ -208,11 +209,10 @@ Status Engine::DeletePipeline(const std::string& name) {
   return Status::Ok();
 }
 
-Result<std::string> Engine::StartExecution(const std::string& pipeline,
-                                           const std::string& client_token,
-                                           const std::string& caller,
-                                           const std::string& trigger_type,
-                                           const core::Variables& variables) {
+Result<std::string> Engine::StartExecution(
+    const std::string& pipeline, const std::string& client_token, const std::string& caller,
+    const std::string& trigger_type, const core::Variables& variables,
+    const std::vector<core::SourceRevisionOverride>& source_revisions) {
   MutexLock lock(mu_);
   PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
   const std::string token_key = "token/" + pipeline + "/" + client_token;
@@ -221,10 +221,12 @@ Result<std::string> Engine::StartExecution(const std::string& pipeline,
     if (seen.has_value()) return *seen;  // Rule 14: idempotent.
   }
   PW_ASSIGN_OR_RETURN(core::Variables resolved, core::ExecutionVariables(p->decl, variables));
+  PW_RETURN_IF_ERROR(CheckSourceRevisions(p->decl, source_revisions));
   core::Outcome out;
   const EpochSeconds now = clock_.Now();
   core::Execution& e = core::StartExecution(*p, trigger_type, caller, now, *ids_, &out);
   e.variables = std::move(resolved);
+  e.source_revisions = NormalizeSourceRevisions(source_revisions);
   const std::string id = e.id;
   core::Advance(*p, now, *ids_, &out);
   store::Batch batch;

@@ -81,27 +81,35 @@ json ExecutionToDoc(const core::Execution& e) {
                                               : std::string()},
                       {"latest", s.latest}});
   }
-  return {{"v", 2},
-          {"id", e.id},
-          {"pipeline", e.pipeline},
-          {"pipeline_version", e.pipeline_version},
-          {"status", core::Name(e.status)},
-          {"status_summary", e.status_summary},
-          {"started", e.started},
-          {"updated", e.updated},
-          {"trigger_type", e.trigger_type},
-          {"trigger_detail", e.trigger_detail},
-          {"execution_type", std::string(core::Name(e.execution_type))},
-          {"rollback_target", e.rollback_target},
-          {"stop_reason", e.stop_reason},
-          {"stop_requested", e.stop_requested},
-          {"abandon_requested", e.abandon_requested},
-          {"cancel_requested", e.cancel_requested},
-          {"stage_index", e.stage_index},
-          {"in_stage", e.in_stage},
-          {"stages", stages},
-          {"artifacts", e.artifacts},
-          {"variables", e.variables}};
+  json doc = {{"v", 2},
+              {"id", e.id},
+              {"pipeline", e.pipeline},
+              {"pipeline_version", e.pipeline_version},
+              {"status", core::Name(e.status)},
+              {"status_summary", e.status_summary},
+              {"started", e.started},
+              {"updated", e.updated},
+              {"trigger_type", e.trigger_type},
+              {"trigger_detail", e.trigger_detail},
+              {"execution_type", std::string(core::Name(e.execution_type))},
+              {"rollback_target", e.rollback_target},
+              {"stop_reason", e.stop_reason},
+              {"stop_requested", e.stop_requested},
+              {"abandon_requested", e.abandon_requested},
+              {"cancel_requested", e.cancel_requested},
+              {"stage_index", e.stage_index},
+              {"in_stage", e.in_stage},
+              {"stages", stages},
+              {"artifacts", e.artifacts},
+              {"variables", e.variables}};
+  if (!e.source_revisions.empty()) {
+    json revs = json::array();
+    for (const auto& sr : e.source_revisions) {
+      revs.push_back({{"action", sr.action}, {"type", sr.type}, {"value", sr.value}});
+    }
+    doc["source_revisions"] = revs;
+  }
+  return doc;
 }
 
 core::Execution ExecutionFromDoc(const json& j) {
@@ -140,6 +148,10 @@ core::Execution ExecutionFromDoc(const json& j) {
   }
   e.artifacts = j.value("artifacts", std::map<std::string, std::string>{});
   e.variables = j.value("variables", std::map<std::string, std::string>{});
+  for (const auto& sr : j.value("source_revisions", json::array())) {
+    e.source_revisions.push_back(
+        {sr.value("action", ""), sr.value("type", ""), sr.value("value", "")});
+  }
   for (const auto& r : j.value("runs", json::array())) e.runs.push_back(RunFromDoc(r));
   return e;
 }

@@ -99,6 +99,7 @@ TEST(StateJson, ExecutionRoundTripKeepsEveryFieldButNotRuns) {
   sr.latest = {{"Compile", "run-1"}};
   a.stages.push_back(sr);
   a.artifacts = {{"SourceOut", "rev"}};
+  a.source_revisions = {{"Src", "COMMIT_ID", "abc"}, {"Obj", "S3_OBJECT_KEY", "k.zip"}};
   a.runs.push_back(FullRun());
 
   const json doc = ExecutionToDoc(a);
@@ -122,6 +123,7 @@ TEST(StateJson, ExecutionRoundTripKeepsEveryFieldButNotRuns) {
   EXPECT_EQ(b.stage_index, a.stage_index);
   EXPECT_EQ(b.in_stage, a.in_stage);
   EXPECT_EQ(b.artifacts, a.artifacts);
+  EXPECT_EQ(b.source_revisions, a.source_revisions);
   EXPECT_TRUE(b.runs.empty());
   ASSERT_EQ(b.stages.size(), 1u);
   EXPECT_EQ(b.stages[0].stage, sr.stage);

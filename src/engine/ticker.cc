@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "core/timers.h"
 #include "engine/engine.h"
+#include "engine/git_connections.h"
 #include "engine/internal.h"
 #include "runner/git_source.h"
 
@@ -77,19 +78,19 @@ void Engine::PollSources() {
       auto p = LoadLocked(name);
       if (!p.ok() || (*p)->decl.stages.empty()) continue;
       for (const auto& a : (*p)->decl.stages[0].actions) {
-        auto poll = a.configuration.find("PollForSourceChanges");
-        if (a.type.provider == "Git" &&
-            (poll == a.configuration.end() || poll->second != "false")) {
-          sources.push_back(a);
-        }
+        if (FollowsBranch(a)) sources.push_back(a);  // Git, CodeCommit, connections.
       }
     }
     for (const auto& a : sources) {
-      auto repo = a.configuration.find("RepositoryPath");
-      auto branch = a.configuration.find("BranchName");
-      if (repo == a.configuration.end()) continue;
-      auto head = runners_.git->ResolveHead(
-          repo->second, branch == a.configuration.end() ? "main" : branch->second);
+      auto remote = ResolveGitRemote(options_.git_connections, a);
+      if (!remote.ok() || remote->url.empty()) continue;  // The action fails when it runs.
+      runner::GitAuth auth;
+      if (!remote->token_file.empty()) {
+        auto token = ReadGitToken(remote->token_file);
+        if (!token.ok()) continue;
+        auth = {remote->username, *token};
+      }
+      auto head = runners_.git->ResolveHead(remote->url, remote->branch, auth);
       if (!head.ok()) continue;
       const std::string key = "poll/" + name + "/" + a.name;
       auto seen = store_.GetKv(key);

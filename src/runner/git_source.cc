@@ -75,8 +75,30 @@ std::string OidHex(const git_oid* oid) {
   return buf;
 }
 
+// libgit2 asks for credentials when the server wants them; it asks again
+// when they are refused, so the second request ends the attempt.
+struct CredentialRequest {
+  const GitAuth* auth = nullptr;
+  int calls = 0;
+};
+
+int ProvideCredentials(git_credential** out, const char* /*url*/, const char* /*user_from_url*/,
+                       unsigned int allowed_types, void* payload) {
+  auto* request = static_cast<CredentialRequest*>(payload);
+  if (request == nullptr || request->auth == nullptr || request->auth->password.empty() ||
+      (allowed_types & GIT_CREDENTIAL_USERPASS_PLAINTEXT) == 0) {
+    return GIT_PASSTHROUGH;
+  }
+  if (++request->calls > 1) {
+    git_error_set_str(GIT_ERROR_NET, "the server refused the configured credentials");
+    return GIT_EAUTH;
+  }
+  return git_credential_userpass_plaintext_new(out, request->auth->username.c_str(),
+                                               request->auth->password.c_str());
+}
+
 // Fetches every branch of `url` into `repo`, pruning deleted ones.
-Status Fetch(git_repository* repo, const std::string& url) {
+Status Fetch(git_repository* repo, const std::string& url, const GitAuth& auth) {
   git_remote* raw_remote = nullptr;
   git_remote_create_options create = GIT_REMOTE_CREATE_OPTIONS_INIT;
   create.repository = repo;
@@ -94,6 +116,9 @@ Status Fetch(git_repository* repo, const std::string& url) {
   git_fetch_options options = GIT_FETCH_OPTIONS_INIT;
   options.prune = GIT_FETCH_PRUNE;
   options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+  CredentialRequest request{&auth};
+  options.callbacks.credentials = ProvideCredentials;
+  options.callbacks.payload = &request;
   if (git_remote_fetch(remote.get(), &specs, &options, nullptr) != 0) {
     return Unavailable("fetching " + url + ": " + LastGitError());
   }
@@ -186,7 +211,7 @@ Status WriteTree(git_repository* repo, const git_tree* tree, const fs::path& dir
 // Opens a local repository in place, or the mirror of a remote one (created
 // and, if `fetch`, refreshed first).
 Result<RepoPtr> OpenRepository(const std::string& cache_dir, const std::string& repository,
-                               bool fetch) {
+                               bool fetch, const GitAuth& auth) {
   if (repository.empty()) return InvalidArgument("empty repository", "");
   git_repository* raw = nullptr;
   if (!IsRemote(repository)) {
@@ -210,7 +235,7 @@ Result<RepoPtr> OpenRepository(const std::string& cache_dir, const std::string& 
     fetch = true;
   }
   RepoPtr repo(raw);
-  if (fetch) PW_RETURN_IF_ERROR(Fetch(repo.get(), repository));
+  if (fetch) PW_RETURN_IF_ERROR(Fetch(repo.get(), repository, auth));
   return repo;
 }
 
@@ -222,20 +247,51 @@ Result<CommitPtr> LookupCommit(git_repository* repo, const git_oid& oid) {
   return CommitPtr(raw);
 }
 
+GitRevision RevisionOf(const git_commit* commit) {
+  GitRevision revision;
+  revision.commit_id = OidHex(git_commit_id(commit));
+  const char* message = git_commit_message(commit);
+  revision.message = message != nullptr ? message : "";
+  revision.commit_time = static_cast<double>(git_commit_time(commit));
+  const git_signature* author = git_commit_author(commit);
+  revision.author_time = author != nullptr ? static_cast<double>(author->when.time) : 0;
+  return revision;
+}
+
+Result<git_oid> ParseCommitId(const std::string& commit_id) {
+  git_oid oid;
+  if (commit_id.size() != GIT_OID_HEXSZ || git_oid_fromstr(&oid, commit_id.c_str()) != 0) {
+    return InvalidArgument("malformed commit id '" + commit_id + "'", "");
+  }
+  return oid;
+}
+
+// The commit in `repo`; a remote repository's mirror that lacks it is
+// fetched once first.
+Result<CommitPtr> FindCommit(git_repository* repo, const std::string& repository,
+                             const git_oid& oid, const GitAuth& auth) {
+  Result<CommitPtr> commit = LookupCommit(repo, oid);
+  if (commit.status().code() == StatusCode::kNotFound && IsRemote(repository)) {
+    PW_RETURN_IF_ERROR(Fetch(repo, repository, auth));  // The mirror may be behind.
+    commit = LookupCommit(repo, oid);
+  }
+  return commit;
+}
+
 }  // namespace
 
 GitSource::GitSource(std::string cache_dir) : cache_dir_(std::move(cache_dir)) {
   InitLibgit2Once();
 }
 
-Result<GitRevision> GitSource::ResolveHead(const std::string& repository,
-                                           const std::string& branch) {
+Result<GitRevision> GitSource::ResolveHead(const std::string& repository, const std::string& branch,
+                                           const GitAuth& auth) {
   const std::string ref_name = "refs/heads/" + branch;
   if (branch.empty() || !git_reference_is_valid_name(ref_name.c_str())) {
     return InvalidArgument("invalid branch name '" + branch + "'", "");
   }
   std::lock_guard<std::mutex> lock(mu_);
-  PW_ASSIGN_OR_RETURN(RepoPtr repo, OpenRepository(cache_dir_, repository, /*fetch=*/true));
+  PW_ASSIGN_OR_RETURN(RepoPtr repo, OpenRepository(cache_dir_, repository, /*fetch=*/true, auth));
   git_reference* raw_ref = nullptr;
   int rc = git_reference_lookup(&raw_ref, repo.get(), ref_name.c_str());
   if (rc == GIT_ENOTFOUND) {
@@ -249,27 +305,24 @@ Result<GitRevision> GitSource::ResolveHead(const std::string& repository,
   }
   ObjectPtr object(raw_object);
   PW_ASSIGN_OR_RETURN(CommitPtr commit, LookupCommit(repo.get(), *git_object_id(object.get())));
-  GitRevision revision;
-  revision.commit_id = OidHex(git_commit_id(commit.get()));
-  const char* message = git_commit_message(commit.get());
-  revision.message = message != nullptr ? message : "";
-  revision.commit_time = static_cast<double>(git_commit_time(commit.get()));
-  return revision;
+  return RevisionOf(commit.get());
+}
+
+Result<GitRevision> GitSource::ResolveCommit(const std::string& repository,
+                                             const std::string& commit_id, const GitAuth& auth) {
+  PW_ASSIGN_OR_RETURN(git_oid oid, ParseCommitId(commit_id));
+  std::lock_guard<std::mutex> lock(mu_);
+  PW_ASSIGN_OR_RETURN(RepoPtr repo, OpenRepository(cache_dir_, repository, /*fetch=*/false, auth));
+  PW_ASSIGN_OR_RETURN(CommitPtr commit, FindCommit(repo.get(), repository, oid, auth));
+  return RevisionOf(commit.get());
 }
 
 Status GitSource::ExportCommit(const std::string& repository, const std::string& commit_id,
-                               const std::string& dest_dir) {
-  git_oid oid;
-  if (commit_id.size() != GIT_OID_HEXSZ || git_oid_fromstr(&oid, commit_id.c_str()) != 0) {
-    return InvalidArgument("malformed commit id '" + commit_id + "'", "");
-  }
+                               const std::string& dest_dir, const GitAuth& auth) {
+  PW_ASSIGN_OR_RETURN(git_oid oid, ParseCommitId(commit_id));
   std::lock_guard<std::mutex> lock(mu_);
-  PW_ASSIGN_OR_RETURN(RepoPtr repo, OpenRepository(cache_dir_, repository, /*fetch=*/false));
-  Result<CommitPtr> commit = LookupCommit(repo.get(), oid);
-  if (commit.status().code() == StatusCode::kNotFound && IsRemote(repository)) {
-    PW_RETURN_IF_ERROR(Fetch(repo.get(), repository));  // The mirror may be behind.
-    commit = LookupCommit(repo.get(), oid);
-  }
+  PW_ASSIGN_OR_RETURN(RepoPtr repo, OpenRepository(cache_dir_, repository, /*fetch=*/false, auth));
+  Result<CommitPtr> commit = FindCommit(repo.get(), repository, oid, auth);
   if (!commit.ok()) return commit.status();
   git_tree* raw_tree = nullptr;
   if (git_commit_tree(&raw_tree, commit->get()) != 0) {
@@ -280,6 +333,64 @@ Status GitSource::ExportCommit(const std::string& repository, const std::string&
   fs::create_directories(dest_dir, ec);
   if (ec) return Internal("mkdir " + dest_dir + ": " + ec.message());
   return WriteTree(repo.get(), tree.get(), dest_dir);
+}
+
+Status GitSource::CloneCommit(const std::string& repository, const std::string& commit_id,
+                              const std::string& branch, const std::string& dest_dir,
+                              const std::string& origin_url, const GitAuth& auth) {
+  PW_ASSIGN_OR_RETURN(git_oid oid, ParseCommitId(commit_id));
+  const std::string ref_name = "refs/heads/" + branch;
+  if (branch.empty() || !git_reference_is_valid_name(ref_name.c_str())) {
+    return InvalidArgument("invalid branch name '" + branch + "'", "");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  // The source of the clone: the repository itself, or its mirror, made to
+  // hold the commit first.
+  std::string source;
+  {
+    PW_ASSIGN_OR_RETURN(RepoPtr repo,
+                        OpenRepository(cache_dir_, repository, /*fetch=*/false, auth));
+    PW_ASSIGN_OR_RETURN(CommitPtr commit, FindCommit(repo.get(), repository, oid, auth));
+    source = git_repository_path(repo.get());
+  }
+  std::error_code ec;
+  fs::create_directories(dest_dir, ec);
+  if (ec) return Internal("mkdir " + dest_dir + ": " + ec.message());
+  git_repository* raw = nullptr;
+  if (git_repository_init(&raw, dest_dir.c_str(), /*is_bare=*/0) != 0) {
+    return Internal("creating a repository in " + dest_dir + ": " + LastGitError());
+  }
+  RepoPtr clone(raw);
+  git_remote* raw_remote = nullptr;
+  git_remote_create_options create = GIT_REMOTE_CREATE_OPTIONS_INIT;
+  create.repository = clone.get();
+  create.name = "origin";
+  create.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF;
+  if (git_remote_create_with_opts(&raw_remote, source.c_str(), &create) != 0) {
+    return Internal("clone remote: " + LastGitError());
+  }
+  RemotePtr remote(raw_remote);
+  git_fetch_options options = GIT_FETCH_OPTIONS_INIT;
+  options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+  if (git_remote_fetch(remote.get(), nullptr, &options, nullptr) != 0) {
+    return Internal("cloning into " + dest_dir + ": " + LastGitError());
+  }
+  PW_ASSIGN_OR_RETURN(CommitPtr commit, LookupCommit(clone.get(), oid));
+  git_reference* raw_ref = nullptr;
+  if (git_branch_create(&raw_ref, clone.get(), branch.c_str(), commit.get(), /*force=*/1) != 0) {
+    return Internal("branch " + branch + ": " + LastGitError());
+  }
+  RefPtr ref(raw_ref);
+  git_checkout_options checkout = GIT_CHECKOUT_OPTIONS_INIT;
+  checkout.checkout_strategy = GIT_CHECKOUT_FORCE;
+  if (git_repository_set_head(clone.get(), ref_name.c_str()) != 0 ||
+      git_checkout_head(clone.get(), &checkout) != 0) {
+    return Internal("checking out " + commit_id + ": " + LastGitError());
+  }
+  if (git_remote_set_url(clone.get(), "origin", origin_url.c_str()) != 0) {
+    return Internal("origin URL: " + LastGitError());
+  }
+  return Status::Ok();
 }
 
 }  // namespace pw::runner

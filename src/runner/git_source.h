@@ -26,6 +26,15 @@ struct GitRevision {
   std::string commit_id;   // 40 lower-case hex digits.
   std::string message;     // Full commit message.
   double commit_time = 0;  // Committer time, epoch seconds.
+  double author_time = 0;  // Author time, epoch seconds.
+};
+
+// HTTP(S) credentials for a remote repository, handed to libgit2's
+// credential callback (user name and password/token). Empty password: none.
+// Never logged and never part of an error message.
+struct GitAuth {
+  std::string username;
+  std::string password;
 };
 
 class GitSource {
@@ -41,7 +50,14 @@ class GitSource {
   // kUnavailable if the repository cannot be opened or fetched (missing path,
   // network, authentication); kInvalidArgument for an empty repository or an
   // invalid branch name; kInternal for other libgit2 failures.
-  Result<GitRevision> ResolveHead(const std::string& repository, const std::string& branch);
+  Result<GitRevision> ResolveHead(const std::string& repository, const std::string& branch,
+                                  const GitAuth& auth = {});
+
+  // Returns commit `commit_id` (40 hex digits, any case). For a remote
+  // repository whose mirror lacks it, fetches once first. Errors: as
+  // ExportCommit.
+  Result<GitRevision> ResolveCommit(const std::string& repository, const std::string& commit_id,
+                                    const GitAuth& auth = {});
 
   // Writes the files of commit `commit_id` (40 hex digits) into `dest_dir`
   // (created with parents; it should be empty): the tree only, no .git, raw
@@ -52,7 +68,17 @@ class GitSource {
   // kNotFound if the commit does not exist; kUnavailable as for ResolveHead;
   // kInternal on I/O failure. On error `dest_dir` may hold a partial tree.
   Status ExportCommit(const std::string& repository, const std::string& commit_id,
-                      const std::string& dest_dir);
+                      const std::string& dest_dir, const GitAuth& auth = {});
+
+  // Writes a clone at commit `commit_id` into `dest_dir` (created; should be
+  // empty): the working tree checked out plus its `.git` directory, every
+  // branch of the repository as a remote branch of "origin", `branch` (a
+  // short name) created at the commit and checked out, and "origin" set to
+  // `origin_url` (give one without credentials). So `git rev-parse HEAD` in
+  // it prints `commit_id`. Errors: as ExportCommit.
+  Status CloneCommit(const std::string& repository, const std::string& commit_id,
+                     const std::string& branch, const std::string& dest_dir,
+                     const std::string& origin_url, const GitAuth& auth = {});
 
  private:
   const std::string cache_dir_;

@@ -203,6 +203,64 @@ TEST_P(GitSourceTest, MissingOrMalformedCommit) {
       StatusCode::kNotFound);
 }
 
+TEST_P(GitSourceTest, ResolvesAnOlderCommitLocallyAndThroughTheMirror) {
+  Result<GitRevision> first = git_.ResolveCommit(repo_path_, first_);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->commit_id, first_);
+  EXPECT_EQ(first->message, "first commit\n");
+  EXPECT_EQ(first->author_time, 1700000000);
+  EXPECT_EQ(git_.ResolveCommit(repo_path_, std::string(40, 'c')).status().code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(git_.ResolveCommit(repo_path_, "abc").status().code(), StatusCode::kInvalidArgument);
+
+  // A commit made after the mirror was filled is fetched once when asked for.
+  const std::string url = "file://" + repo_path_;
+  ASSERT_TRUE(git_.ResolveHead(url, "main").ok());
+  std::string third;
+  {
+    TestRepo repo(repo_path_, GetParam());
+    third = repo.Commit("main", repo.Tree({{"NEW", repo.Blob("new"), GIT_FILEMODE_BLOB}}),
+                        "third\n", 1700000300);
+  }
+  Result<GitRevision> fetched = git_.ResolveCommit(url, third);
+  ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
+  EXPECT_EQ(fetched->message, "third\n");
+}
+
+TEST_P(GitSourceTest, ClonesACommitWithItsGitDirectory) {
+  const std::string dest = tmp_.path() + "/clone";
+  Status status =
+      git_.CloneCommit("file://" + repo_path_, first_, "main", dest, "https://example.com/o/r.git");
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(ReadFile(dest + "/README"), "hello\n");
+  ASSERT_TRUE(fs::is_directory(dest + "/.git"));
+  git_repository* raw = nullptr;
+  ASSERT_EQ(git_repository_open(&raw, dest.c_str()), 0);
+  git_oid head;
+  ASSERT_EQ(git_reference_name_to_id(&head, raw, "HEAD"), 0);
+  char hex[GIT_OID_HEXSZ + 1];
+  git_oid_tostr(hex, sizeof hex, &head);
+  EXPECT_EQ(hex, first_);
+  git_reference* head_ref = nullptr;
+  ASSERT_EQ(git_repository_head(&head_ref, raw), 0);
+  EXPECT_STREQ(git_reference_name(head_ref), "refs/heads/main");
+  git_reference_free(head_ref);
+  git_remote* origin = nullptr;
+  ASSERT_EQ(git_remote_lookup(&origin, raw, "origin"), 0);
+  EXPECT_STREQ(git_remote_url(origin), "https://example.com/o/r.git");
+  git_remote_free(origin);
+  git_oid later;  // The other branches came along as origin's.
+  EXPECT_EQ(git_reference_name_to_id(&later, raw, "refs/remotes/origin/main"), 0);
+  git_status_list* changes = nullptr;
+  ASSERT_EQ(git_status_list_new(&changes, raw, nullptr), 0);
+  EXPECT_EQ(git_status_list_entrycount(changes), 0u) << "the working tree matches the commit";
+  git_status_list_free(changes);
+  git_repository_free(raw);
+  EXPECT_EQ(
+      git_.CloneCommit(repo_path_, std::string(40, 'd'), "main", tmp_.path() + "/c2", "x").code(),
+      StatusCode::kNotFound);
+}
+
 TEST(GitSource, UnreachableRepositoryIsUnavailable) {
   ScopedTempDir tmp = *ScopedTempDir::Create("git-test");
   GitSource git(tmp.path() + "/cache");

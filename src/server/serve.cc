@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "console/console.h"
 #include "engine/engine.h"
+#include "engine/git_connections.h"
 #include "http/server.h"
 #include "runner/sandbox.h"
 #include "sigv4/sigv4.h"
@@ -70,6 +71,10 @@ int RunServe(const std::vector<std::string>& args) {
   uint64_t max_unpacked_bytes = uint64_t{4} << 30;
   uint64_t max_artifact_entries = 100000;
   uint64_t max_object_bytes = uint64_t{5} << 30;
+  std::string git_connections_file;
+  app.add_option("--git-connections", git_connections_file,
+                 "JSON file mapping CodeStarSourceConnection ARNs and CodeCommit repository "
+                 "names to Git URLs and credentials (README: Git connections and CodeCommit)");
   app.add_option("--listen", listen, "host:port to listen on; port 0 picks a free port");
   app.add_option("--data-dir", data_dir,
                  "directory for artifacts and logs, and the SQLite database unless --database");
@@ -161,6 +166,18 @@ int RunServe(const std::vector<std::string>& args) {
     return 2;
   }
 
+  engine::GitConnections git_connections;
+  if (!git_connections_file.empty()) {
+    auto loaded = engine::LoadGitConnections(git_connections_file);
+    Status files = loaded.ok() ? engine::CheckGitConnectionFiles(*loaded) : loaded.status();
+    if (!files.ok()) {
+      std::fprintf(stderr, "pipewright: --git-connections %s: %s\n", git_connections_file.c_str(),
+                   files.message().c_str());
+      return 2;
+    }
+    git_connections = *std::move(loaded);
+  }
+
   // Block the signals before any thread starts: one thread waits for them.
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -217,6 +234,7 @@ int RunServe(const std::vector<std::string>& args) {
     opts.artifact_s3_session_token = env("PIPEWRIGHT_ARTIFACT_SESSION_TOKEN");
   }
   opts.approval_timeout_seconds = approval_timeout;
+  opts.git_connections = std::move(git_connections);
   opts.max_artifact_bytes = max_artifact_bytes;
   {
     // Hidden from actions: the data directory (the engine adds it), the

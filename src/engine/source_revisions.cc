@@ -1,0 +1,90 @@
+#include "engine/source_revisions.h"
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+#include <string>
+
+namespace pw::engine {
+namespace {
+
+const core::ActionDecl* FindAction(const core::PipelineDecl& d, const std::string& name) {
+  for (const auto& s : d.stages) {
+    for (const auto& a : s.actions) {
+      if (a.name == name) return &a;
+    }
+  }
+  return nullptr;
+}
+
+std::string SourceActionNames(const core::PipelineDecl& d) {
+  std::string names;
+  for (const auto& s : d.stages) {
+    for (const auto& a : s.actions) {
+      if (a.type.category == "Source") names += (names.empty() ? "" : ", ") + a.name;
+    }
+  }
+  return names.empty() ? "none" : names;
+}
+
+bool IsCommitId(const std::string& v) {
+  return v.size() == 40 &&
+         std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isxdigit(c) != 0; });
+}
+
+}  // namespace
+
+Status CheckSourceRevisions(const core::PipelineDecl& d,
+                            const std::vector<core::SourceRevisionOverride>& revisions) {
+  std::set<std::string> seen;
+  for (const auto& r : revisions) {
+    const std::string where = "sourceRevisions: action '" + r.action + "'";
+    const core::ActionDecl* a = FindAction(d, r.action);
+    if (a == nullptr || a->type.category != "Source") {
+      return InvalidArgument(where + " is not a source action of pipeline " + d.name +
+                             " (its source actions: " + SourceActionNames(d) + ").");
+    }
+    if (!seen.insert(r.action).second) {
+      return InvalidArgument(where + " is named more than once; give one revision per action.");
+    }
+    const std::string& provider = a->type.provider;
+    const std::string type = a->type.ToString();
+    if (a->type.owner == "AWS" &&
+        (provider == "Git" || provider == "CodeCommit" || provider == "CodeStarSourceConnection")) {
+      if (r.type != "COMMIT_ID") {
+        return InvalidArgument(where + " is a " + type +
+                               " source: its revisionType is COMMIT_ID, not " + r.type + ".");
+      }
+      if (!IsCommitId(r.value)) {
+        return InvalidArgument(where + ": revisionValue '" + r.value +
+                               "' is not a full commit id (40 hexadecimal digits).");
+      }
+      continue;
+    }
+    if (a->type.owner == "AWS" && provider == "S3") {
+      if (r.type != "S3_OBJECT_VERSION_ID" && r.type != "S3_OBJECT_KEY") {
+        return InvalidArgument(where + " is a " + type +
+                               " source: its revisionType is S3_OBJECT_VERSION_ID or "
+                               "S3_OBJECT_KEY, not " +
+                               r.type + ".");
+      }
+      continue;
+    }
+    return InvalidArgument(where + ": sourceRevisions are not supported for " + type +
+                           " sources yet; start the execution without one for this action.");
+  }
+  return Status::Ok();
+}
+
+std::vector<core::SourceRevisionOverride> NormalizeSourceRevisions(
+    std::vector<core::SourceRevisionOverride> revisions) {
+  for (auto& r : revisions) {
+    if (r.type == "COMMIT_ID") {
+      std::transform(r.value.begin(), r.value.end(), r.value.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    }
+  }
+  return revisions;
+}
+
+}  // namespace pw::engine
