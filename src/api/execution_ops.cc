@@ -144,6 +144,7 @@ json StageStateJson(const PipelineState& p, const core::StageDecl& s) {
                                    {"revisionChangeId", r->revision_id},
                                    {"created", r->revision_created}};
         }
+        if (!r->revision_url.empty()) as["revisionUrl"] = r->revision_url;
       }
     }
     actions.push_back(as);
@@ -300,6 +301,7 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
             json rv = {{"name", name}, {"revisionId", r->revision_id}};
             if (!r->revision_summary.empty()) rv["revisionSummary"] = r->revision_summary;
             if (r->revision_created > 0) rv["created"] = r->revision_created;
+            if (!r->revision_url.empty()) rv["revisionUrl"] = r->revision_url;
             revs.push_back(rv);
           }
         }

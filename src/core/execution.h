@@ -87,6 +87,7 @@ struct ActionRun {
   std::string revision_id;  // Source actions: the revision they produced.
   std::string revision_summary;
   EpochSeconds revision_created = 0;
+  std::string revision_url;  // revisionUrl, when the source has one.
 };
 
 struct StageRun {

@@ -369,6 +369,7 @@ Status CompleteAction(PipelineState& p, const std::string& run_id, const ActionR
       r->revision_id = result.revision_id;
       r->revision_summary = result.revision_summary;
       r->revision_created = result.revision_created;
+      r->revision_url = result.revision_url;
     }
     if (!result.external_id.empty()) r->external_id = result.external_id;
     if (!result.external_url.empty()) r->external_url = result.external_url;

@@ -58,6 +58,7 @@ struct ActionResult {
   std::string revision_id;
   std::string revision_summary;
   EpochSeconds revision_created = 0;
+  std::string revision_url;  // Where a person sees the revision (S3: the object version).
   std::string external_id;
   std::string external_url;
   std::string updated_by;

@@ -15,8 +15,8 @@
 #include "engine/decl_json.h"
 #include "engine/internal.h"
 #include "runner/artifact_store.h"
-#include "runner/object_store.h"
 #include "runner/git_source.h"
+#include "runner/object_store.h"
 #include "runner/orphans.h"
 #include "runner/process_launcher.h"
 #include "runner/s3_client.h"
@@ -132,6 +132,8 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options,
   add(NewDirectorySourceExecutor(env), {"Source/Directory"});
   add(NewGitSourceExecutor(env), {"Source/Git"});
   add(NewDirectoryDeployExecutor(env), {"Deploy/Directory"});
+  add(NewS3SourceExecutor(env), {"Source/S3"});
+  add(NewS3DeployExecutor(env), {"Deploy/S3"});
 
   if (auto types = store_.ListKv("actiontype/"); types.ok()) {
     for (const auto& [key, value] : *types) {

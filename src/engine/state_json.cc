@@ -28,7 +28,8 @@ json RunToDoc(const core::ActionRun& r) {
             {"resolved_environment", r.resolved_environment},
             {"revision_id", r.revision_id},
             {"revision_summary", r.revision_summary},
-            {"revision_created", r.revision_created}};
+            {"revision_created", r.revision_created},
+            {"revision_url", r.revision_url}};
   return j;
 }
 
@@ -60,6 +61,7 @@ core::ActionRun RunFromDoc(const json& j) {
   r.revision_id = j.value("revision_id", "");
   r.revision_summary = j.value("revision_summary", "");
   r.revision_created = j.value("revision_created", 0.0);
+  r.revision_url = j.value("revision_url", "");
   return r;
 }
 

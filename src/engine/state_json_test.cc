@@ -35,6 +35,7 @@ core::ActionRun FullRun() {
   r.revision_id = "commit";
   r.revision_summary = "message";
   r.revision_created = 50.75;
+  r.revision_url = "http://127.0.0.1:4568/src/app.zip";
   return r;
 }
 
@@ -63,6 +64,7 @@ TEST(StateJson, ActionRunRoundTripKeepsEveryField) {
   EXPECT_EQ(b.revision_id, a.revision_id);
   EXPECT_EQ(b.revision_summary, a.revision_summary);
   EXPECT_EQ(b.revision_created, a.revision_created);
+  EXPECT_EQ(b.revision_url, a.revision_url);
 }
 
 TEST(StateJson, ExecutionRoundTripKeepsEveryFieldButNotRuns) {
