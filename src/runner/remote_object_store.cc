@@ -179,6 +179,7 @@ Signed SignRequest(const RemoteObjectStoreOptions& o, const S3Endpoint& e,
   }
   for (auto& [k, v] :
        sigv4::Sign(view, o.credentials, o.region, "s3", static_cast<int64_t>(std::time(nullptr)))) {
+    out.headers.erase(k);  // Each replaces a header of its name (case-insensitive map).
     out.headers.emplace(k, v);
   }
   return out;
