@@ -1,6 +1,8 @@
 #include "core/timers.h"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <utility>
 
 namespace pw::core {
@@ -118,6 +120,25 @@ std::string LastRanRevision(const PipelineState& p, std::string_view action) {
     }
   }
   return last;
+}
+
+PolledSource PolledSourceOf(const ActionDecl& a) {
+  if (a.type.owner != "AWS" || a.type.category != "Source") return PolledSource::kNone;
+  auto poll = a.configuration.find("PollForSourceChanges");
+  if (poll != a.configuration.end()) {
+    std::string v = poll->second;
+    std::transform(v.begin(), v.end(), v.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (v == "false") return PolledSource::kNone;
+  }
+  if (a.type.provider == "Git") return PolledSource::kGit;
+  if (a.type.provider == "S3") return PolledSource::kS3;
+  return PolledSource::kNone;
+}
+
+std::string S3RevisionId(std::string_view version_id, std::string_view etag) {
+  if (!version_id.empty() && version_id != "null") return std::string(version_id);
+  return std::string(etag);
 }
 
 PollDecision DecidePoll(const std::optional<std::string>& seen, const std::string& last_ran,

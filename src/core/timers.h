@@ -3,9 +3,9 @@
 // Timer decisions the engine's ticker makes every second, as pure functions of
 // the state and `now`: jobs dispatched but never acknowledged go back to the
 // queue, jobs no worker acknowledged within the worker wait fail, acknowledged
-// jobs without a result time out, finished jobs are
-// deleted after a retention period, manual approvals expire, and the Git
-// source poller decides whether a branch moved. No I/O, no clock (time is
+// jobs without a result time out, finished jobs are deleted after a retention
+// period, manual approvals expire, and the source poller decides whether a Git
+// branch or an S3 object moved. No I/O, no clock (time is
 // passed in), no threads. Thread-safe.
 //
 //   switch (DecideJobTimer(times, now, policy)) {
@@ -122,6 +122,23 @@ std::vector<std::string> ExpiredApprovals(const PipelineState& p, EpochSeconds n
 // then run order, whatever the run's or execution's status, in any stage.
 // "" if none.
 std::string LastRanRevision(const PipelineState& p, std::string_view action);
+
+// Which source poller follows an action (PollSources).
+enum class PolledSource {
+  kNone,  // Not polled: not a polled source type, or PollForSourceChanges is false.
+  kGit,   // Source/Git: the head of its branch.
+  kS3,    // Source/S3: the version id (or ETag) of its object.
+};
+
+// kGit or kS3 for an AWS-owned Source action of provider Git or S3 whose
+// PollForSourceChanges is absent (AWS's default is to poll) or anything but
+// "false" (any case); kNone otherwise.
+PolledSource PolledSourceOf(const ActionDecl& a);
+
+// The revision id of an S3 source object, as the Source/S3 action reports it
+// and its poller compares it: the version id, or the ETag (without quotes)
+// when the store names no version ("" or "null": an unversioned bucket).
+std::string S3RevisionId(std::string_view version_id, std::string_view etag);
 
 // What the source poller does after resolving a followed branch's head.
 struct PollDecision {

@@ -340,5 +340,66 @@ INSTANTIATE_TEST_SUITE_P(
       return std::string(row_info.param.name);
     });
 
+// ---------------------------------------------------------------------------
+// PolledSourceOf: which sources the poller follows, by type and by
+// PollForSourceChanges (absent = poll, as AWS defaults).
+
+struct PolledRow {
+  std::string_view name;
+  ActionTypeId type;
+  std::optional<std::string> poll;  // PollForSourceChanges, if declared.
+  PolledSource want;
+};
+
+void PrintTo(const PolledRow& row, std::ostream* os) { *os << row.name; }
+
+class PolledSourceTable : public ::testing::TestWithParam<PolledRow> {};
+
+TEST_P(PolledSourceTable, PollsGitAndS3SourcesUnlessPollForSourceChangesIsFalse) {
+  const PolledRow& row = GetParam();
+  ActionDecl a;
+  a.name = "Src";
+  a.type = row.type;
+  if (row.poll) a.configuration["PollForSourceChanges"] = *row.poll;
+  EXPECT_EQ(PolledSourceOf(a), row.want);
+}
+
+const ActionTypeId kGitSource{"Source", "AWS", "Git", "1"};
+const ActionTypeId kS3Source{"Source", "AWS", "S3", "1"};
+
+INSTANTIATE_TEST_SUITE_P(
+    ByTypeAndFlag, PolledSourceTable,
+    ::testing::Values(
+        PolledRow{"Git_Absent_Polled", kGitSource, std::nullopt, PolledSource::kGit},
+        PolledRow{"Git_True_Polled", kGitSource, "true", PolledSource::kGit},
+        PolledRow{"Git_False_NotPolled", kGitSource, "false", PolledSource::kNone},
+        PolledRow{"S3_Absent_Polled", kS3Source, std::nullopt, PolledSource::kS3},
+        PolledRow{"S3_True_Polled", kS3Source, "true", PolledSource::kS3},
+        PolledRow{"S3_CapitalTrue_Polled", kS3Source, "True", PolledSource::kS3},
+        PolledRow{"S3_False_NotPolled", kS3Source, "false", PolledSource::kNone},
+        PolledRow{"S3_CapitalFalse_NotPolled", kS3Source, "FALSE", PolledSource::kNone},
+        PolledRow{"DirectorySource_NotPolled",
+                  {"Source", "AWS", "Directory", "1"},
+                  std::nullopt,
+                  PolledSource::kNone},
+        PolledRow{
+            "S3Deploy_NotPolled", {"Deploy", "AWS", "S3", "1"}, std::nullopt, PolledSource::kNone},
+        PolledRow{"CustomS3_NotPolled",
+                  {"Source", "Custom", "S3", "1"},
+                  std::nullopt,
+                  PolledSource::kNone}),
+    [](const ::testing::TestParamInfo<PolledRow>& row_info) {
+      return std::string(row_info.param.name);
+    });
+
+TEST(S3RevisionId, IsTheVersionIdOrTheETagWhenTheStoreNamesNoVersion) {
+  EXPECT_EQ(S3RevisionId("3HL4kqtJlcpXroDTDmJ", "9b2cf535f27731c974343645a3985328"),
+            "3HL4kqtJlcpXroDTDmJ");
+  EXPECT_EQ(S3RevisionId("", "9b2cf535f27731c974343645a3985328"),
+            "9b2cf535f27731c974343645a3985328");
+  EXPECT_EQ(S3RevisionId("null", "9b2cf535f27731c974343645a3985328"),
+            "9b2cf535f27731c974343645a3985328");
+}
+
 }  // namespace
 }  // namespace pw::core

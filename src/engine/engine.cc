@@ -134,6 +134,8 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options,
   add(NewGitSourceExecutor(env),
       {"Source/Git", "Source/CodeCommit", "Source/CodeStarSourceConnection"});
   add(NewDirectoryDeployExecutor(env), {"Deploy/Directory"});
+  add(NewS3SourceExecutor(env), {"Source/S3"});
+  add(NewS3DeployExecutor(env), {"Deploy/S3"});
 
   if (auto types = store_.ListKv("actiontype/"); types.ok()) {
     for (const auto& [key, value] : *types) {

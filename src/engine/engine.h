@@ -56,7 +56,7 @@ struct EngineOptions {
   int max_pipelines = 1000;
   bool start_on_create = true;  // Rule 12: CreatePipeline starts the first execution.
   double approval_timeout_seconds = 7 * 24 * 3600;
-  double source_poll_seconds = 30;  // Git PollForSourceChanges period; 0 = off.
+  double source_poll_seconds = 30;  // Git/S3 PollForSourceChanges period; 0 = off.
   double kill_grace_seconds = 5;
   bool local_runners = true;                 // false: Commands actions become jobs for workers.
   double job_timeout_seconds = 24 * 3600;    // From acknowledgement to a result (rule 8).
@@ -259,6 +259,8 @@ class Engine {
   size_t PendingResultsForTest();
   // Runs one tick now (approval expiry, job timers, pending results).
   void TickForTest() { Tick(); }
+  // Polls the followed sources now (Git branches, S3 objects).
+  void PollSourcesForTest() { PollSources(); }
 
  private:
   class Ids;

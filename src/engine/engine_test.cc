@@ -233,6 +233,7 @@ void ExpectSameRun(const core::ActionRun& a, const core::ActionRun& b) {
   EXPECT_EQ(a.revision_id, b.revision_id);
   EXPECT_EQ(a.revision_summary, b.revision_summary);
   EXPECT_EQ(a.revision_created, b.revision_created);
+  EXPECT_EQ(a.revision_url, b.revision_url);
 }
 
 void ExpectSameExecution(const core::Execution& a, const core::Execution& b) {

@@ -1,12 +1,12 @@
 #pragma once
 
 // ActionExecutor: how the engine runs one kind of built-in action (Commands,
-// Directory source and deploy, Git source). The engine decides under its
-// mutex that a run starts, copies what the run needs into an ActionWork and
-// hands it to the executor on a worker thread, without the mutex: unpacking
-// inputs, hashing outputs and network calls never stall other pipelines.
-// The executor reports the result once through `done`, which the engine
-// records durably (or keeps pending and retries: a result is never dropped).
+// Directory source and deploy, Git source, S3 source and deploy). The engine
+// decides under its mutex that a run starts, copies what the run needs into
+// an ActionWork and hands it to the executor on a worker thread, without the
+// mutex: unpacking inputs, hashing outputs and network calls never stall
+// other pipelines. The executor reports the result once through `done`,
+// which the engine records durably (or keeps pending and retries: a result is never dropped).
 // Job actions (custom types, Commands for remote workers) and approvals have
 // no executor: they wait for an API call.
 //
@@ -103,6 +103,10 @@ std::unique_ptr<ActionExecutor> NewCommandsExecutor(const ExecutorEnv& env);
 std::unique_ptr<ActionExecutor> NewDirectorySourceExecutor(const ExecutorEnv& env);
 std::unique_ptr<ActionExecutor> NewDirectoryDeployExecutor(const ExecutorEnv& env);
 std::unique_ptr<ActionExecutor> NewGitSourceExecutor(const ExecutorEnv& env);
+// Source/S3 and Deploy/S3 (s3_executors.cc) over env.objects; with none
+// configured their runs fail with a message naming serve --s3-endpoint.
+std::unique_ptr<ActionExecutor> NewS3SourceExecutor(const ExecutorEnv& env);
+std::unique_ptr<ActionExecutor> NewS3DeployExecutor(const ExecutorEnv& env);
 
 // A Failed result: JobFailed unless `code` says otherwise; the summary is the
 // message unless given.

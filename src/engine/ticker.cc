@@ -1,10 +1,13 @@
 // The ticker: once a second it retries results whose commit failed, runs the
 // job timers (requeue, time out, remove ended jobs), expires approvals, and
-// every source_poll_seconds polls followed Git branches. An exception here is
-// logged and the ticker carries on: it must never end the server.
+// every source_poll_seconds polls followed Git branches and S3 objects. An
+// exception here is logged and the ticker carries on: it must never end the
+// server.
 
 #include <exception>
 #include <filesystem>
+#include <optional>
+#include <utility>
 
 #include "common/ids.h"
 #include "common/log.h"
@@ -13,6 +16,7 @@
 #include "engine/git_connections.h"
 #include "engine/internal.h"
 #include "runner/git_source.h"
+#include "runner/object_store.h"
 
 namespace pw::engine {
 
@@ -65,33 +69,67 @@ void Engine::Tick() {
 }
 
 void Engine::PollSources() {
-  // Git polling: start an execution when a followed branch moves. Reading the
-  // branches happens without the mutex.
+  // Start an execution when a followed source moves: a Git branch's head, or
+  // an S3 object's version id (ETag without versioning). Reading the sources
+  // happens without the mutex.
   std::vector<std::string> names;
   if (auto all = store_.ListPipelines(); all.ok()) {
     for (const auto& rec : *all) names.push_back(rec.name);
   }
+  // The source's current revision, or nullopt when it cannot be read now.
+  auto current = [this](const core::ActionDecl& a,
+                        core::PolledSource kind) -> std::optional<std::string> {
+    auto config = [&a](const char* key, const char* def) {
+      auto it = a.configuration.find(key);
+      return it == a.configuration.end() ? std::string(def) : it->second;
+    };
+    if (kind == core::PolledSource::kGit) {  // Git, CodeCommit, connections.
+      auto remote = ResolveGitRemote(options_.git_connections, a);
+      if (!remote.ok() || remote->url.empty()) return std::nullopt;  // Fails when it runs.
+      runner::GitAuth auth;
+      if (!remote->token_file.empty()) {
+        auto token = ReadGitToken(remote->token_file);
+        if (!token.ok()) return std::nullopt;
+        auth = {remote->username, *token};
+      }
+      auto head = runners_.git->ResolveHead(remote->url, remote->branch, auth);
+      if (!head.ok()) return std::nullopt;
+      return head->commit_id;
+    }
+    const std::string bucket = config("S3Bucket", "");
+    const std::string key = config("S3ObjectKey", "");
+    // Values with variables are resolved only when an execution runs.
+    if (bucket.empty() || key.empty() || (bucket + key).find("#{") != std::string::npos) {
+      return std::nullopt;
+    }
+    auto head = runners_.objects->Head(bucket, key);
+    if (!head.ok()) {
+      PW_LOG(Debug) << "source poller cannot read s3://" << bucket << "/" << key << ": "
+                    << head.status().ToString();
+      return std::nullopt;
+    }
+    return core::S3RevisionId(head->version_id, head->etag);
+  };
   for (const auto& name : names) {
-    std::vector<core::ActionDecl> sources;
+    std::vector<std::pair<core::ActionDecl, core::PolledSource>> sources;
     {
       MutexLock lock(mu_);
       auto p = LoadLocked(name);
       if (!p.ok() || (*p)->decl.stages.empty()) continue;
       for (const auto& a : (*p)->decl.stages[0].actions) {
-        if (FollowsBranch(a)) sources.push_back(a);  // Git, CodeCommit, connections.
+        // Git-family sources follow a branch (PollForSourceChanges, or a
+        // connection's DetectChanges); S3 sources an object.
+        core::PolledSource kind = FollowsBranch(a) ? core::PolledSource::kGit
+                                  : core::PolledSourceOf(a) == core::PolledSource::kS3
+                                      ? core::PolledSource::kS3
+                                      : core::PolledSource::kNone;
+        if (kind == core::PolledSource::kS3 && !runners_.objects) continue;  // Nothing to read.
+        if (kind != core::PolledSource::kNone) sources.emplace_back(a, kind);
       }
     }
-    for (const auto& a : sources) {
-      auto remote = ResolveGitRemote(options_.git_connections, a);
-      if (!remote.ok() || remote->url.empty()) continue;  // The action fails when it runs.
-      runner::GitAuth auth;
-      if (!remote->token_file.empty()) {
-        auto token = ReadGitToken(remote->token_file);
-        if (!token.ok()) continue;
-        auth = {remote->username, *token};
-      }
-      auto head = runners_.git->ResolveHead(remote->url, remote->branch, auth);
-      if (!head.ok()) continue;
+    for (const auto& [a, kind] : sources) {
+      std::optional<std::string> head = current(a, kind);
+      if (!head) continue;
       const std::string key = "poll/" + name + "/" + a.name;
       auto seen = store_.GetKv(key);
       if (!seen.ok()) continue;
@@ -103,13 +141,13 @@ void Engine::PollSources() {
         auto p = LoadLocked(name);
         if (p.ok()) last_ran = core::LastRanRevision(**p, a.name);
       }
-      core::PollDecision d = core::DecidePoll(*seen, last_ran, head->commit_id);
+      core::PollDecision d = core::DecidePoll(*seen, last_ran, *head);
       if (d.remember && !store_.PutKv(key, *d.remember).ok()) continue;  // Next poll.
       if (!d.start) continue;
-      PW_LOG(Info) << "branch moved for " << name << "/" << a.name << ": starting";
+      PW_LOG(Info) << "source changed for " << name << "/" << a.name << ": starting";
       auto started = StartExecution(name, "", "Pipewright source poller", "PollForSourceChanges");
       if (!started.ok()) {
-        // Forget the new head again, so the next poll tries the start again.
+        // Forget the new revision again, so the next poll tries the start again.
         PW_LOG(Warning) << "source poller could not start " << name << ": "
                         << started.status().ToString();
         (void)(seen->has_value() ? store_.PutKv(key, **seen) : store_.DeleteKv(key));

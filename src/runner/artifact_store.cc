@@ -594,6 +594,35 @@ Result<std::string> ArtifactStore::PutZipBytes(std::string_view bytes) {
   return revision;
 }
 
+Result<std::string> ArtifactStore::PutZipFile(const std::string& path) {
+  PW_RETURN_IF_ERROR(ValidateZipFile(path, limits_));
+  Sha256 sha;
+  {
+    Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) return Internal("open " + path + ": " + ErrnoText());
+    std::array<char, 1 << 16> buf;
+    for (;;) {
+      ssize_t n = read(fd.get(), buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Internal("read " + path + ": " + ErrnoText());
+      if (n == 0) break;
+      sha.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
+    }
+  }
+  std::string revision = sha.HexDigest();
+  if (Has(revision)) return revision;
+  std::error_code ec;
+  fs::create_directories(root_dir_, ec);
+  const std::string temp = TempPath();
+  fs::copy_file(path, temp, ec);
+  if (ec) {
+    fs::remove(temp, ec);
+    return Internal("copy " + path + ": " + ec.message());
+  }
+  PW_RETURN_IF_ERROR(Commit(temp, revision));
+  return revision;
+}
+
 Status ArtifactStore::Extract(const std::string& revision, const std::string& dest_dir) const {
   if (!IsArtifactRevision(revision)) {
     return InvalidArgument("malformed artifact revision '" + revision + "'", "");

@@ -78,6 +78,12 @@ class ArtifactStore {
   // ValidateZipFile); kInternal on I/O failure.
   Result<std::string> PutZipBytes(std::string_view bytes);
 
+  // Stores a copy of the zip file at `path` (e.g. an S3 source object), left
+  // in place, and returns its revision, the SHA-256 of its bytes (as
+  // PutZipBytes). Errors: kNotFound if `path` does not exist;
+  // kInvalidArgument as ValidateZipFile; kInternal on I/O failure.
+  Result<std::string> PutZipFile(const std::string& path);
+
   // True if the revision is well-formed and stored.
   bool Has(const std::string& revision) const;
 

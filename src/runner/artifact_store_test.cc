@@ -216,6 +216,23 @@ TEST_F(ArtifactStoreTest, PutZipBytesRejectsGarbage) {
             StatusCode::kInvalidArgument);
 }
 
+TEST_F(ArtifactStoreTest, PutZipFileStoresACopyUnderTheRevisionOfItsBytes) {
+  std::string bytes = MakeZip(tmp_.path(), {{"app/index.html", "<p>hi</p>", 0}});
+  WriteFile(Dir("object.zip"), bytes);
+  Result<std::string> revision = store_.PutZipFile(Dir("object.zip").string());
+  ASSERT_TRUE(revision.ok()) << revision.status().ToString();
+  EXPECT_EQ(*revision, *store_.PutZipBytes(bytes));
+  EXPECT_EQ(ReadFile(store_.PathOf(*revision)), bytes);
+  EXPECT_TRUE(fs::exists(Dir("object.zip")));  // Left in place.
+}
+
+TEST_F(ArtifactStoreTest, PutZipFileRefusesWhatIsNotAZipAndAMissingFile) {
+  WriteFile(Dir("plain.txt"), "not a zip");
+  EXPECT_EQ(store_.PutZipFile(Dir("plain.txt").string()).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_.PutZipFile(Dir("missing.zip").string()).status().code(), StatusCode::kNotFound);
+}
+
 TEST_F(ArtifactStoreTest, ZipSlipIsRejectedBeforeWritingAnything) {
   for (const std::string& evil : {std::string("../evil.txt"), std::string("a/../../evil.txt"),
                                   std::string("/tmp/pw-evil-absolute.txt")}) {

@@ -9,76 +9,16 @@
 #include <thread>
 #include <utility>
 
+#include "runner/s3_http.h"
 #include "sigv4/canonical_request.h"
 #include "sigv4/crypto.h"
 
 namespace pw::runner {
 
-namespace {
-
-struct Endpoint {
-  std::string origin;       // "http://host:port" for httplib.
-  std::string host_header;  // "host[:port]" as it will be signed.
-  std::string base_path;    // "" or "/base", without a trailing '/'.
-};
-
-std::optional<Endpoint> ParseEndpoint(const std::string& url) {
-  auto sep = url.find("://");
-  if (sep == std::string::npos) return std::nullopt;
-  std::string scheme = url.substr(0, sep);
-  if (scheme != "http" && scheme != "https") return std::nullopt;
-  std::string rest = url.substr(sep + 3);
-  auto slash = rest.find('/');
-  Endpoint e;
-  std::string authority = rest.substr(0, slash);
-  e.base_path = slash == std::string::npos ? "" : rest.substr(slash);
-  while (!e.base_path.empty() && e.base_path.back() == '/') e.base_path.pop_back();
-  if (authority.empty()) return std::nullopt;
-  e.host_header = authority;
-  std::string host = authority;
-  int port = scheme == "https" ? 443 : 80;
-  auto colon = authority.rfind(':');
-  if (colon != std::string::npos && authority.find(']', colon) == std::string::npos) {
-    std::string digits = authority.substr(colon + 1);
-    if (digits.empty() || digits.size() > 5 ||
-        digits.find_first_not_of("0123456789") != std::string::npos) {
-      return std::nullopt;
-    }
-    port = std::stoi(digits);
-    host = authority.substr(0, colon);
-  }
-  e.origin = scheme + "://" + host + ":" + std::to_string(port);
-  return e;
-}
-
-// The text of <tag>…</tag> in an S3 error document, or "".
-std::string XmlField(const std::string& xml, const std::string& tag) {
-  auto open = xml.find("<" + tag + ">");
-  if (open == std::string::npos) return "";
-  open += tag.size() + 2;
-  auto close = xml.find("</" + tag + ">", open);
-  if (close == std::string::npos) return "";
-  return xml.substr(open, close - open);
-}
-
-Status ErrorFrom(int status, const std::string& body, const std::string& what) {
-  std::string code = XmlField(body, "Code");
-  std::string message = XmlField(body, "Message");
-  if (code.empty()) code = std::to_string(status);
-  if (message.empty()) message = "HTTP " + std::to_string(status);
-  message = what + ": " + code + ": " + message;
-  if (status == 404) return NotFound(message, code);
-  if (status == 403) return FailedPrecondition(message, code);
-  if (status >= 500) return Unavailable(message, code);
-  return InvalidArgument(message, code);
-}
-
-}  // namespace
-
 S3Client::S3Client(S3ClientOptions options) : options_(std::move(options)) {}
 
 std::string S3Client::PathOf(const S3ObjectRef& object) const {
-  std::optional<Endpoint> e = ParseEndpoint(options_.endpoint_url);
+  std::optional<S3Endpoint> e = ParseS3Endpoint(options_.endpoint_url);
   std::string base = e ? e->base_path : "";
   return base + "/" + sigv4::UriEncode(object.bucket, false) + "/" +
          sigv4::UriEncode(object.key, true);
@@ -87,7 +27,7 @@ std::string S3Client::PathOf(const S3ObjectRef& object) const {
 Result<S3Client::Response> S3Client::Send(std::string_view method, const S3ObjectRef& object,
                                           std::string_view body,
                                           const sigv4::Credentials& creds) const {
-  std::optional<Endpoint> e = ParseEndpoint(options_.endpoint_url);
+  std::optional<S3Endpoint> e = ParseS3Endpoint(options_.endpoint_url);
   if (!e) return InvalidArgument("Invalid endpoint: " + options_.endpoint_url, "");
   const std::string path = PathOf(object);
   const std::string what = std::string(method) + " s3://" + object.bucket + "/" + object.key;
@@ -134,7 +74,7 @@ Result<S3Client::Response> S3Client::Send(std::string_view method, const S3Objec
           length.empty() ? out.body.size() : std::strtoull(length.c_str(), nullptr, 10);
       return out;
     }
-    last = ErrorFrom(res->status, res->body, what);
+    last = S3ErrorFrom(res->status, res->body, what);
     if (res->status < 500) return last;
   }
   return last;

@@ -31,6 +31,7 @@
 #include "engine/engine.h"
 #include "engine/git_connections.h"
 #include "http/server.h"
+#include "runner/remote_object_store.h"
 #include "runner/sandbox.h"
 #include "sigv4/sigv4.h"
 #include "store/store.h"
@@ -58,6 +59,8 @@ int RunServe(const std::vector<std::string>& args) {
   std::string artifact_endpoint;
   std::string artifact_bucket;
   std::string artifact_region = "us-east-1";
+  std::string s3_endpoint;
+  std::string s3_region = "us-east-1";
   http::ServerOptions http_opts;
   std::string sandbox = "auto";
   std::string action_user;
@@ -105,7 +108,8 @@ int RunServe(const std::vector<std::string>& args) {
                  "seconds an ended job (and its document) is kept before it is removed")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--source-poll-interval", source_poll,
-                 "seconds between checks of Git sources with PollForSourceChanges (0: never)");
+                 "seconds between checks of Git and S3 sources with PollForSourceChanges "
+                 "(0: never)");
   app.add_option("--approval-timeout", approval_timeout,
                  "seconds a manual approval waits before it fails (default 7 days)");
   app.add_option("--artifact-endpoint", artifact_endpoint,
@@ -114,6 +118,11 @@ int RunServe(const std::vector<std::string>& args) {
                  "_SESSION_TOKEN; job workers receive them, so scope them to the bucket)");
   app.add_option("--artifact-bucket", artifact_bucket, "the bucket at --artifact-endpoint");
   app.add_option("--artifact-region", artifact_region, "the region to sign for");
+  app.add_option("--s3-endpoint", s3_endpoint,
+                 "URL of an S3-compatible store (MinIO, Ceph, AWS) holding the buckets of "
+                 "Source/S3 and Deploy/S3 actions, path-style (credentials from "
+                 "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN)");
+  app.add_option("--s3-region", s3_region, "the region to sign --s3-endpoint requests for");
   app.add_option("--poll-wait", poll_wait,
                  "seconds PollForJobs waits for a job before answering with none (long poll)");
   app.add_option("--tls-cert", http_opts.tls_cert_file,
@@ -275,8 +284,31 @@ int RunServe(const std::vector<std::string>& args) {
   }
   engine::EngineRunners runners = engine::MakeRunners(opts);
   // S3 actions use the server's own buckets, unless --s3-endpoint points them
-  // at another S3-compatible store (then set runners.objects to that client).
+  // at another S3-compatible store.
   runners.objects = local_buckets;
+  if (!s3_endpoint.empty()) {
+    auto env = [](const char* name) {
+      const char* v = std::getenv(name);
+      return std::string(v ? v : "");
+    };
+    runner::RemoteObjectStoreOptions s3;
+    s3.endpoint_url = s3_endpoint;
+    s3.region = s3_region;
+    s3.credentials = {env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"),
+                      env("AWS_SESSION_TOKEN")};
+    if (s3.credentials.access_key_id.empty() || s3.credentials.secret_access_key.empty()) {
+      std::fprintf(stderr,
+                   "pipewright: --s3-endpoint needs credentials in AWS_ACCESS_KEY_ID / "
+                   "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones)\n");
+      return 2;
+    }
+    auto remote = runner::RemoteObjectStore::Create(s3);
+    if (!remote.ok()) {
+      std::fprintf(stderr, "pipewright: --s3-endpoint: %s\n", remote.status().message().c_str());
+      return 2;
+    }
+    runners.objects = std::move(*remote);
+  }
   engine::Engine engine(**store, clock, opts, std::move(runners));
 
   api::Dispatcher dispatcher;
