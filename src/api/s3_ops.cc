@@ -249,6 +249,7 @@ void S3Error(http::Response& res, int status, const std::string& code, const std
   res.status = status;
   std::string id = NewUuid();
   res.SetHeader("x-amz-request-id", id);
+  res.SetHeader("x-amzn-RequestId", id);  // On every response of the server (api.md §1).
   res.SetHeader("Content-Type", "application/xml");
   res.body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>" + Elem("Code", code) +
              Elem("Message", msg) + (resource.empty() ? "" : Elem("Resource", resource)) +

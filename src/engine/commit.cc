@@ -129,6 +129,10 @@ void Engine::PerformLocked(core::PipelineState& p, const core::Effect& fx) {
     // of the source stage runs the same revision.
     for (const auto& sr : e->source_revisions) {
       if (sr.action != r->action) continue;
+      if (sr.type == "S3_OBJECT_KEY") {
+        w.source_object_key = sr.value;  // May come with an S3_OBJECT_VERSION_ID.
+        continue;
+      }
       w.source_revision_type = sr.type;
       w.source_revision_value = sr.value;
     }

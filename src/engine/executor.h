@@ -60,6 +60,9 @@ struct ActionWork {
   // empty type: the latest revision.
   std::string source_revision_type;
   std::string source_revision_value;
+  // S3 sources: an S3_OBJECT_KEY override (with AllowOverrideForS3ObjectKey),
+  // alone or together with an S3_OBJECT_VERSION_ID in the fields above.
+  std::string source_object_key;
 };
 
 using ActionDone = std::function<void(const core::ActionResult&)>;

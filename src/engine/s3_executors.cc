@@ -134,6 +134,8 @@ class S3SourceExecutor final : public ActionExecutor {
                               "S3_OBJECT_VERSION_ID or S3_OBJECT_KEY.",
                           "", "ConfigurationError"));
     }
+    // An S3_OBJECT_KEY override, possibly with a version id of that key.
+    if (!w.source_object_key.empty()) key = w.source_object_key;
     const std::string where =
         S3Url(bucket, key) + (version.empty() ? "" : " (version " + version + ")");
     RunLog log(env_, w.run_id);

@@ -289,6 +289,20 @@ TEST_F(S3ExecutorTest, SourceReadsTheRequestedVersionOrKey) {
   core::ActionResult latest = RunSource("app.zip");
   EXPECT_EQ(latest.revision_id, "v2");
 
+  // A key override together with a version id: that key at that version.
+  {
+    auto x = NewS3SourceExecutor(env_);
+    ActionWork w;
+    w.decl = S3SourceDecl("src-bucket", "app.zip");
+    w.source_revision_type = "S3_OBJECT_VERSION_ID";
+    w.source_revision_value = "v3";
+    w.source_object_key = "branches/other.zip";
+    core::ActionResult both = RunOnce(*x, w);
+    ASSERT_EQ(both.status, core::ActionStatus::kSucceeded) << both.error_message;
+    EXPECT_EQ(both.revision_id, "v3");
+    EXPECT_EQ(ReadFile(artifacts_->PathOf(both.outputs["SourceOut"])), other);
+  }
+
   core::ActionResult wrong = RunSource("app.zip", "COMMIT_ID", "abc");
   EXPECT_EQ(wrong.status, core::ActionStatus::kFailed);
   EXPECT_NE(wrong.error_message.find("S3_OBJECT_VERSION_ID"), std::string::npos)

@@ -44,10 +44,17 @@ Status CheckSourceRevisions(const core::PipelineDecl& d,
       return InvalidArgument(where + " is not a source action of pipeline " + d.name +
                              " (its source actions: " + SourceActionNames(d) + ").");
     }
-    if (!seen.insert(r.action).second) {
-      return InvalidArgument(where + " is named more than once; give one revision per action.");
-    }
     const std::string& provider = a->type.provider;
+    // An S3 source may take one S3_OBJECT_VERSION_ID and one S3_OBJECT_KEY
+    // together (that key at that version); any other action one revision.
+    const bool s3 = a->type.owner == "AWS" && provider == "S3";
+    if (!seen.insert(s3 ? r.action + "\n" + r.type : r.action).second) {
+      return InvalidArgument(where + " is named more than once" +
+                             (s3 ? " with " + r.type +
+                                       "; an S3 source takes at most one S3_OBJECT_VERSION_ID "
+                                       "and one S3_OBJECT_KEY."
+                                 : std::string("; give one revision per action.")));
+    }
     const std::string type = a->type.ToString();
     if (a->type.owner == "AWS" &&
         (provider == "Git" || provider == "CodeCommit" || provider == "CodeStarSourceConnection")) {
@@ -67,6 +74,17 @@ Status CheckSourceRevisions(const core::PipelineDecl& d,
                                " source: its revisionType is S3_OBJECT_VERSION_ID or "
                                "S3_OBJECT_KEY, not " +
                                r.type + ".");
+      }
+      if (r.type == "S3_OBJECT_KEY") {
+        auto allow = a->configuration.find("AllowOverrideForS3ObjectKey");
+        std::string v = allow == a->configuration.end() ? "false" : allow->second;
+        std::transform(v.begin(), v.end(), v.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (v != "true") {
+          return InvalidArgument(where + ": an S3_OBJECT_KEY override needs the action's "
+                                 "configuration AllowOverrideForS3ObjectKey set to true (it "
+                                 "defaults to false, as in CodePipeline).");
+        }
       }
       continue;
     }

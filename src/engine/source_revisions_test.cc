@@ -20,6 +20,8 @@ core::PipelineDecl Pipeline() {
   add("Conn", "AWS", "CodeStarSourceConnection");
   add("CC", "AWS", "CodeCommit");
   add("Obj", "AWS", "S3");
+  src.actions.back().configuration["AllowOverrideForS3ObjectKey"] = "true";
+  add("Locked", "AWS", "S3");  // AllowOverrideForS3ObjectKey absent: false.
   add("Image", "AWS", "ECR");
   add("Mine", "Custom", "Thing");
   d.stages.push_back(src);
@@ -55,7 +57,7 @@ TEST(SourceRevisions, AcceptsTheTypeOfEachProvider) {
 TEST(SourceRevisions, RefusesWithAMessageNamingTheProblem) {
   EXPECT_EQ(Refused({{"Compile", "COMMIT_ID", kCommit}}),
             "sourceRevisions: action 'Compile' is not a source action of pipeline p (its source "
-            "actions: Git, Conn, CC, Obj, Image, Mine).");
+            "actions: Git, Conn, CC, Obj, Locked, Image, Mine).");
   EXPECT_NE(Refused({{"Nope", "COMMIT_ID", kCommit}}).find("'Nope' is not a source action"),
             std::string::npos);
   EXPECT_EQ(Refused({{"Git", "COMMIT_ID", kCommit}, {"Git", "COMMIT_ID", kCommit}}),
@@ -81,6 +83,19 @@ TEST(SourceRevisions, NormalizesCommitIdsToLowerCase) {
       NormalizeSourceRevisions({{"Git", "COMMIT_ID", kCommit}, {"Obj", "S3_OBJECT_KEY", "A"}});
   EXPECT_EQ(out[0].value, "0123456789abcdef0123456789abcdef01234567");
   EXPECT_EQ(out[1].value, "A");
+}
+
+TEST(SourceRevisions, AnS3SourceTakesAKeyAndAVersionTogetherWhenItsKeyMayBeOverridden) {
+  EXPECT_TRUE(CheckSourceRevisions(Pipeline(), {{"Obj", "S3_OBJECT_KEY", "other.zip"},
+                                                {"Obj", "S3_OBJECT_VERSION_ID", "v1"}})
+                  .ok());
+  EXPECT_NE(Refused({{"Obj", "S3_OBJECT_VERSION_ID", "v1"}, {"Obj", "S3_OBJECT_VERSION_ID", "v2"}})
+                .find("named more than once with S3_OBJECT_VERSION_ID"),
+            std::string::npos);
+  EXPECT_TRUE(CheckSourceRevisions(Pipeline(), {{"Locked", "S3_OBJECT_VERSION_ID", "v1"}}).ok());
+  EXPECT_NE(Refused({{"Locked", "S3_OBJECT_KEY", "other.zip"}})
+                .find("needs the action's configuration AllowOverrideForS3ObjectKey set to true"),
+            std::string::npos);
 }
 
 }  // namespace

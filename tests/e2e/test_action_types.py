@@ -106,12 +106,15 @@ class DocumentationShapesTest(harness.ServerTestCase):
 
     def run_cli(self, cli, *args):
         env = harness._env()
+        if cli == "debian-newest-model":  # Debian's CLI with the repository's newest model.
+            cli = harness.AWS
+            env["AWS_DATA_PATH"] = harness.newest_model_dir()
         p = subprocess.run([cli, "--endpoint-url", self.server.endpoint, "codepipeline"]
                            + list(args), capture_output=True, text=True, env=env, timeout=120)
         return harness.CliResult(p)
 
     def clis(self):
-        out = [harness.AWS]
+        out = [harness.AWS, "debian-newest-model"]
         newest = newest_aws()
         if newest:
             out.append(newest)

@@ -572,13 +572,14 @@ class RawHttpTest(FoundationCase):
         self.assert_error_response(resp, 413, "RequestEntityTooLargeException")
 
     def test_a_large_artifact_upload_is_not_cut_by_the_api_body_limit(self):
-        # 20 MiB to the S3-style artifact route: refused for its (missing)
-        # signature by the artifact endpoint, not with 413 by the 1 MiB API limit.
+        # 20 MiB to the S3 endpoint: answered by the S3 endpoint (no such
+        # bucket: with no keys file an unsigned request is anonymous), not with
+        # 413 by the 1 MiB API limit.
         st, headers, body = raw_http(self.server, b"z" * (20 * MIB),
                                      {"Content-Type": "application/zip"}, method="PUT",
                                      path="/pipewright-artifacts/jobs/x/out.zip")
-        self.assertEqual(st, 403, body[:200])
-        self.assertIn(b"<Error>", body)
+        self.assertEqual(st, 404, body[:200])
+        self.assertIn(b"<Code>NoSuchBucket</Code>", body)
 
     def test_every_response_has_request_id(self):
         self.create(simple("rid"))
@@ -602,11 +603,21 @@ class RawHttpTest(FoundationCase):
         self.assertEqual(responses[0][1].get("Content-Type"), JSON_CT)
 
     def test_non_post_request_has_request_id(self):
-        st, headers, body = raw_http(self.server, None, {}, method="GET", path="/no-such-page")
-        self.assertEqual(st, 404)
-        self.assertTrue(headers.get("x-amzn-RequestId"),
-                        "GET answered %s without x-amzn-RequestId (api.md §1: on every response)" % st)
-        self.assertEqual(json.loads(body)["__type"], "UnknownOperationException")
+        # GET of any other path is the server's S3 endpoint (path-style
+        # buckets): S3's XML errors, with the request id too.
+        for path, status, code in (("/no-such-page", 404, b"NoSuchBucket"),
+                                   ("/x", 400, b"InvalidBucketName")):
+            st, headers, body = raw_http(self.server, None, {}, method="GET", path=path)
+            self.assertEqual(st, status, body[:200])
+            self.assertTrue(headers.get("x-amzn-RequestId"),
+                            "GET answered %s without x-amzn-RequestId (api.md §1: on every "
+                            "response)" % st)
+            self.assertIn(b"<Code>" + code + b"</Code>", body)
+        # A method no route has: the API's JSON error, with the id.
+        st, headers, body = raw_http(self.server, None, {}, method="PATCH", path="/no-such-page")
+        self.assertEqual(st, 405)
+        self.assertTrue(headers.get("x-amzn-RequestId"))
+        self.assertEqual(json.loads(body)["__type"], "MethodNotAllowed")
         self.assert_alive()
 
     def test_error_bodies_carry_type_and_message(self):
