@@ -81,7 +81,8 @@ Status CheckSourceRevisions(const core::PipelineDecl& d,
         std::transform(v.begin(), v.end(), v.begin(),
                        [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
         if (v != "true") {
-          return InvalidArgument(where + ": an S3_OBJECT_KEY override needs the action's "
+          return InvalidArgument(where +
+                                 ": an S3_OBJECT_KEY override needs the action's "
                                  "configuration AllowOverrideForS3ObjectKey set to true (it "
                                  "defaults to false, as in CodePipeline).");
         }
