@@ -302,7 +302,10 @@ Result<ObjectInfo> RemoteObjectStore::Put(const std::string& bucket, const std::
                                           const std::string& src_path, const PutOptions& options) {
   const std::string what = Describe("PUT", bucket, key, "");
   PW_ASSIGN_OR_RETURN(auto hashed, HashFile(src_path));
-  const auto& [sha256, size] = hashed;
+  // Plain names, not a structured binding: lambdas below capture them (C++20 allows that,
+  // clang 14 does not).
+  const std::string sha256 = hashed.first;
+  const uint64_t size = hashed.second;
   const std::string content_type =
       options.content_type.empty() ? "binary/octet-stream" : options.content_type;
   sigv4::HeaderList extra = {{"Content-Type", content_type}};
