@@ -365,14 +365,29 @@ Status GitSource::CloneCommit(const std::string& repository, const std::string& 
   git_remote_create_options create = GIT_REMOTE_CREATE_OPTIONS_INIT;
   create.repository = clone.get();
   create.name = "origin";
-  create.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF;
+  // No default fetch refspec: libgit2 1.5 adds it with a regex-matched config
+  // write that leaks a pcre2 match block per entry (see Fetch). The refspec
+  // is written as a plain value and passed to the fetch instead.
+  create.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
   if (git_remote_create_with_opts(&raw_remote, source.c_str(), &create) != 0) {
     return Internal("clone remote: " + LastGitError());
   }
   RemotePtr remote(raw_remote);
+  char refspec[] = "+refs/heads/*:refs/remotes/origin/*";
+  {
+    git_config* raw_config = nullptr;
+    if (git_repository_config(&raw_config, clone.get()) != 0) {
+      return Internal("clone config: " + LastGitError());
+    }
+    int rc = git_config_set_string(raw_config, "remote.origin.fetch", refspec);
+    git_config_free(raw_config);
+    if (rc != 0) return Internal("clone fetch refspec: " + LastGitError());
+  }
+  char* refspecs[] = {refspec};
+  git_strarray specs = {refspecs, 1};
   git_fetch_options options = GIT_FETCH_OPTIONS_INIT;
   options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-  if (git_remote_fetch(remote.get(), nullptr, &options, nullptr) != 0) {
+  if (git_remote_fetch(remote.get(), &specs, &options, nullptr) != 0) {
     return Internal("cloning into " + dest_dir + ": " + LastGitError());
   }
   PW_ASSIGN_OR_RETURN(CommitPtr commit, LookupCommit(clone.get(), oid));
