@@ -17,6 +17,7 @@
 #include "buckets/digests.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "sigv4/canonical_request.h"
 #include "sigv4/sigv4.h"
 
 namespace pw::api {
@@ -171,21 +172,6 @@ std::string HttpDate(EpochSeconds t) {
   return buf;
 }
 
-// S3's encoding-type=url: percent-encode all but unreserved characters and '/'.
-std::string UrlEncode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '_' || c == '.' || c == '~' || c == '/') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += {'%', kHex[c >> 4], kHex[c & 15]};
-    }
-  }
-  return out;
-}
-
 std::string LowerAscii(std::string s) {
   for (char& c : s) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
@@ -286,13 +272,6 @@ std::string CredentialKeyId(std::string_view authorization) {
   auto slash = rest.find('/');
   if (slash == std::string_view::npos) return "";
   return std::string(rest.substr(0, slash));
-}
-
-// The shape of the artifact credentials the engine issues to jobs (engine/jobs.cc:
-// "ASIA" + 16 upper-case hex digits).
-bool IsJobKeyShaped(std::string_view akid) {
-  return akid.size() == 20 && akid.substr(0, 4) == "ASIA" &&
-         akid.substr(4).find_first_not_of("0123456789ABCDEF") == std::string_view::npos;
 }
 
 bool HasS3Header(const http::Request& req) {
@@ -503,7 +482,8 @@ Status S3Handler::Authenticate(http::AuthPhase phase, http::Request& req,
   }
   std::string akid = CredentialKeyId(authorization);
   std::optional<engine::Job> job = ep_.engine->JobForAccessKey(akid);
-  if (!job && IsJobKeyShaped(akid) && (ep_.keys == nullptr || ep_.keys->Find(akid) == nullptr)) {
+  if (!job && engine::IsJobAccessKeyShaped(akid) &&
+      (ep_.keys == nullptr || ep_.keys->Find(akid) == nullptr)) {
     // The credentials of a job that has ended: refused as before, even when
     // signatures are not verified (they never open the ordinary buckets).
     return refuse(FailedPrecondition(
@@ -777,7 +757,9 @@ void S3Handler::ListObjects(const http::Request& req, http::Response& res,
   if (!Allowed(req, res, "s3:ListBucket", "arn:aws:s3:::" + bucket)) return;
   const bool v2 = req.Query("list-type") == "2";
   const bool url = req.Query("encoding-type") == "url";
-  auto enc = [url](const std::string& s) { return url ? UrlEncode(s) : s; };
+  auto enc = [url](const std::string& s) {
+    return url ? sigv4::UriEncode(s, /*keep_slash=*/true) : s;
+  };
   buckets::ListQuery q;
   q.prefix = req.Query("prefix");
   q.delimiter = req.Query("delimiter");
@@ -837,7 +819,9 @@ void S3Handler::ListVersions(const http::Request& req, http::Response& res,
                              const std::string& bucket) {
   if (!Allowed(req, res, "s3:ListBucketVersions", "arn:aws:s3:::" + bucket)) return;
   const bool url = req.Query("encoding-type") == "url";
-  auto enc = [url](const std::string& s) { return url ? UrlEncode(s) : s; };
+  auto enc = [url](const std::string& s) {
+    return url ? sigv4::UriEncode(s, /*keep_slash=*/true) : s;
+  };
   buckets::VersionQuery q;
   q.prefix = req.Query("prefix");
   q.delimiter = req.Query("delimiter");

@@ -18,6 +18,7 @@
 #include "buckets/digests.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "sigv4/canonical_request.h"
 
 namespace pw::buckets {
 
@@ -151,20 +152,6 @@ Status CheckIntegrity(const Digests& d, const Integrity& in) {
         "BadDigest");
   }
   return Status::Ok();
-}
-
-std::string UriEncodeKey(const std::string& key) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : key) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '_' || c == '.' || c == '~' || c == '/') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += {'%', kHex[c >> 4], kHex[c & 15]};
-    }
-  }
-  return out;
 }
 
 json OptionsJson(const runner::PutOptions& o) {
@@ -935,7 +922,7 @@ std::string LocalBuckets::UrlOf(const std::string& bucket, const std::string& ke
     base = public_url_;
   }
   if (base.empty()) return "";
-  std::string url = base + "/" + bucket + "/" + UriEncodeKey(key);
+  std::string url = base + "/" + bucket + "/" + sigv4::UriEncode(key, /*keep_slash=*/true);
   if (!version_id.empty()) url += "?versionId=" + version_id;
   return url;
 }

@@ -1,5 +1,9 @@
 #include "engine/job.h"
 
+#include <cctype>
+
+#include "common/ids.h"
+
 namespace pw::engine {
 
 nlohmann::json JobToDoc(const Job& j) {
@@ -34,6 +38,17 @@ nlohmann::json JobToDoc(const Job& j) {
       {"access_key_id", j.access_key_id},
       // No secret: FillJobSecretsLocked derives them again on load.
   };
+}
+
+std::string NewJobAccessKeyId() {
+  std::string id = "ASIA" + RandomHex(16);
+  for (char& ch : id) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return id;
+}
+
+bool IsJobAccessKeyShaped(std::string_view id) {
+  return id.size() == 20 && id.substr(0, 4) == "ASIA" &&
+         id.substr(4).find_first_not_of("0123456789ABCDEF") == std::string_view::npos;
 }
 
 Job JobFromDoc(const nlohmann::json& d) {

@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -53,6 +54,13 @@ struct Job {
     return key_prefix + "jobs/" + id + "/" + name + ".zip";
   }
 };
+
+// The artifact access key id the engine issues to a job on the server's own
+// endpoint: "ASIA" + 16 upper-case hex digits from the CSPRNG; and whether a
+// key has that shape (the S3 endpoint answers such a key that names no open
+// job with InvalidAccessKeyId, even when it accepts any other key).
+std::string NewJobAccessKeyId();
+bool IsJobAccessKeyShaped(std::string_view access_key_id);
 
 nlohmann::json JobToDoc(const Job& j);
 Job JobFromDoc(const nlohmann::json& d);

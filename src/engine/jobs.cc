@@ -178,10 +178,7 @@ Status Engine::CreateJobLocked(const core::PipelineState& p, const core::Executi
     j.access_key_id = options_.artifact_s3_access_key_id;
     j.status = core::JobStatus::kCreated;
   } else {
-    j.access_key_id = "ASIA" + RandomHex(16);
-    for (char& ch : j.access_key_id) {
-      ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    }
+    j.access_key_id = NewJobAccessKeyId();
   }
   FillJobSecretsLocked(j);
   // A job that could not be saved still runs from memory; after a crash

@@ -22,6 +22,7 @@
 
 #include "common/ids.h"
 #include "common/status.h"
+#include "runner/fd.h"
 
 namespace pw::runner {
 namespace {
@@ -72,20 +73,6 @@ class Sha256 {
     void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
   };
   std::unique_ptr<EVP_MD_CTX, Free> ctx_;
-};
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
 };
 
 Status WriteAll(int fd, const char* data, size_t size, const std::string& path) {

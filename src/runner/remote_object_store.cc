@@ -17,6 +17,7 @@
 #include <thread>
 #include <utility>
 
+#include "runner/fd.h"
 #include "sigv4/canonical_request.h"
 #include "sigv4/crypto.h"
 
@@ -30,21 +31,6 @@ constexpr const char* kEmptySha256 =
 constexpr size_t kMaxErrorBody = 64 * 1024;
 
 std::string ErrnoText() { return std::strerror(errno); }
-
-// A file descriptor closed on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // The hex SHA-256 and size of the file at `path`.
 Result<std::pair<std::string, uint64_t>> HashFile(const std::string& path) {

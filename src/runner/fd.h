@@ -1,0 +1,26 @@
+#pragma once
+
+// Fd: a file descriptor closed when it goes out of scope.
+//
+//   runner::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+//   if (fd.get() < 0) return ...;
+
+#include <unistd.h>
+
+namespace pw::runner {
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+}  // namespace pw::runner
