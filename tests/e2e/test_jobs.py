@@ -511,24 +511,18 @@ class ExternalBucketTest(JobsTestBase):
         if not os.path.isdir(os.path.join(S3RVER_DIR, "node_modules", "s3rver")):
             subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=S3RVER_DIR,
                            check=True, capture_output=True, timeout=300)
-        self.s3_port = free_port()
         self.s3_dir = tempfile.mkdtemp(prefix="pw-s3rver-")
-        self.s3 = subprocess.Popen(
-            ["node", os.path.join(S3RVER_DIR, "node_modules", "s3rver", "bin", "s3rver.js"),
-             "-d", self.s3_dir, "-a", "127.0.0.1", "-p", str(self.s3_port), "--silent",
-             "--no-vhost-buckets", "--configure-bucket", "team-artifacts"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.s3_endpoint = "http://127.0.0.1:%d" % self.s3_port
-
-        def s3_up():
-            try:
-                urllib.request.urlopen(self.s3_endpoint + "/", timeout=2)
-            except urllib.error.HTTPError:
-                return True
-            except OSError:
-                return False
-            return True
-        wait_for(s3_up, timeout=30, what="s3rver to listen")
+        self.s3_log = os.path.join(self.s3_dir, "s3rver.log")
+        self.s3 = None
+        # A port picked by bind(0) can be taken by another test before s3rver binds it (the
+        # e2e tests run in parallel): a start whose process exits is retried on a new port,
+        # and a failure shows what s3rver printed.
+        for _attempt in range(3):
+            if self.start_s3rver():
+                break
+        else:
+            with open(self.s3_log, errors="replace") as log:
+                self.fail("s3rver did not start; it printed:\n" + log.read()[-4000:])
         self.server_args = ("--no-start-on-create", "--job-timeout", "30",
                             "--artifact-endpoint", self.s3_endpoint,
                             "--artifact-bucket", "team-artifacts")
@@ -537,12 +531,43 @@ class ExternalBucketTest(JobsTestBase):
         os.environ["PIPEWRIGHT_ARTIFACT_SECRET_ACCESS_KEY"] = "S3RVER"
         super().setUp()
 
+    def start_s3rver(self):
+        """Starts s3rver on a free port; True once it answers, False if it exited first."""
+        self.s3_port = free_port()
+        data = os.path.join(self.s3_dir, "data-%d" % self.s3_port)
+        os.makedirs(data, exist_ok=True)
+        with open(self.s3_log, "ab") as log:
+            self.s3 = subprocess.Popen(
+                ["node", os.path.join(S3RVER_DIR, "node_modules", "s3rver", "bin", "s3rver.js"),
+                 "-d", data, "-a", "127.0.0.1", "-p", str(self.s3_port),
+                 "--no-vhost-buckets", "--configure-bucket", "team-artifacts"],
+                stdout=log, stderr=log)
+        self.s3_endpoint = "http://127.0.0.1:%d" % self.s3_port
+
+        def s3_up_or_exited():
+            if self.s3.poll() is not None:
+                return "exited"
+            try:
+                urllib.request.urlopen(self.s3_endpoint + "/", timeout=2)
+            except urllib.error.HTTPError:
+                return "up"
+            except OSError:
+                return None
+            return "up"
+        # Node's start on a loaded 2-core machine can take seconds; 90 s is a deadline, not a wait.
+        try:
+            return wait_for(s3_up_or_exited, timeout=90, what="s3rver to listen") == "up"
+        except AssertionError as timeout:
+            with open(self.s3_log, errors="replace") as log:
+                raise AssertionError("%s; s3rver printed:\n%s" % (timeout, log.read()[-4000:]))
+
     def tearDown(self):
         super().tearDown()
         os.environ.pop("PIPEWRIGHT_ARTIFACT_ACCESS_KEY_ID", None)
         os.environ.pop("PIPEWRIGHT_ARTIFACT_SECRET_ACCESS_KEY", None)
-        self.s3.terminate()
-        self.s3.wait(timeout=20)
+        if self.s3 is not None and self.s3.poll() is None:
+            self.s3.terminate()
+            self.s3.wait(timeout=20)
         shutil.rmtree(self.s3_dir, ignore_errors=True)
 
     def test_a_worker_uses_the_external_bucket(self):
