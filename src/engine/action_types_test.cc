@@ -69,12 +69,13 @@ TEST(ActionTypeTable, BuiltinTypesAreTheOnesTheServerRuns) {
   // Executors (engine.cc) or approvals; the S3 and Git-connection kinds get
   // theirs in issue 11's other parts. Everything else runs on workers.
   const std::set<std::string> builtin = {
-      "Source/AWS/Git/1",       "Source/AWS/Directory/1",
-      "Build/AWS/Commands/1",   "Test/AWS/Commands/1",
-      "Compute/AWS/Commands/1", "Deploy/AWS/Directory/1",
-      "Approval/AWS/Manual/1",  "Source/AWS/S3/1",
-      "Deploy/AWS/S3/1",        "Source/AWS/CodeStarSourceConnection/1",
-      "Source/AWS/CodeCommit/1"};
+      "Source/AWS/Git/1",        "Source/AWS/Directory/1",
+      "Build/AWS/Commands/1",    "Test/AWS/Commands/1",
+      "Compute/AWS/Commands/1",  "Deploy/AWS/Directory/1",
+      "Approval/AWS/Manual/1",   "Source/AWS/S3/1",
+      "Deploy/AWS/S3/1",         "Source/AWS/CodeStarSourceConnection/1",
+      "Source/AWS/CodeCommit/1", "Build/AWS/CodeBuild/1",
+      "Test/AWS/CodeBuild/1"};
   for (const auto& t : BuiltinActionTypes()) {
     SCOPED_TRACE(t.id.ToString());
     EXPECT_EQ(t.runs == ActionRunner::kBuiltin, builtin.count(t.id.ToString()) == 1);

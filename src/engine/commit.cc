@@ -124,6 +124,15 @@ void Engine::PerformLocked(core::PipelineState& p, const core::Effect& fx) {
   w.action = r->action;
   w.decl = a;
   w.inputs = r->inputs;
+  for (const auto& [name, revision] : r->inputs) {
+    // The source run that produced this input, if any: its revision id.
+    for (const core::ActionRun& run : e->runs) {
+      auto out = run.outputs.find(name);
+      if (out != run.outputs.end() && out->second == revision && !run.revision_id.empty()) {
+        w.input_source_revisions[name] = run.revision_id;
+      }
+    }
+  }
   if (a.type.category == "Source") {
     // StartPipelineExecution.sourceRevisions, kept on the execution: a retry
     // of the source stage runs the same revision.

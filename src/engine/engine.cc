@@ -125,6 +125,11 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options,
   env.sandbox = sandbox_.get();
   env.action_user = options_.sandbox.user;
   env.kill_grace_seconds = options_.kill_grace_seconds;
+  env.build_projects = &options_.build_projects;
+  env.region = options_.region;
+  env.account_id = options_.account_id;
+  env.container_runtime = options_.container_runtime;
+  env.container_env = options_.container_env;
   auto add = [this](std::unique_ptr<ActionExecutor> x, std::vector<std::string> kinds) {
     for (const auto& kind : kinds) executors_[kind] = x.get();
     executor_owners_.push_back(std::move(x));
@@ -136,6 +141,7 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options,
   add(NewDirectoryDeployExecutor(env), {"Deploy/Directory"});
   add(NewS3SourceExecutor(env), {"Source/S3"});
   add(NewS3DeployExecutor(env), {"Deploy/S3"});
+  add(NewCodeBuildExecutor(env), {"Build/CodeBuild", "Test/CodeBuild"});
 
   if (auto types = store_.ListKv("actiontype/"); types.ok()) {
     for (const auto& [key, value] : *types) {

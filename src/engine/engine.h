@@ -30,6 +30,7 @@
 #include "core/machine.h"
 #include "core/pipeline.h"
 #include "core/variables.h"
+#include "engine/build_projects.h"
 #include "engine/executor.h"
 #include "engine/git_connections.h"
 #include "engine/job.h"
@@ -89,6 +90,12 @@ struct EngineOptions {
   // Where CodeStarSourceConnection and CodeCommit sources fetch from
   // (serve --git-connections).
   GitConnections git_connections;
+  // CodeBuild actions (serve --build-projects, --container-runtime): the
+  // declared projects and secrets source; the runtime's absolute path (empty:
+  // none) and the environment it runs with.
+  BuildProjects build_projects;
+  std::string container_runtime;
+  std::vector<std::string> container_env;
 };
 
 // What a job worker reports with PutJobSuccessResult.

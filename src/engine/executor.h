@@ -39,6 +39,7 @@ namespace pw::engine {
 
 class WorkQueue;
 struct GitConnections;
+struct BuildProjects;
 
 // One action run's work, copied under the engine mutex. Plain value.
 struct ActionWork {
@@ -63,6 +64,9 @@ struct ActionWork {
   // S3 sources: an S3_OBJECT_KEY override (with AllowOverrideForS3ObjectKey),
   // alone or together with an S3_OBJECT_VERSION_ID in the fields above.
   std::string source_object_key;
+  // Input artifact name -> the source revision (commit id, object version)
+  // that produced it, where one did (CODEBUILD_RESOLVED_SOURCE_VERSION).
+  std::map<std::string, std::string> input_source_revisions;
 };
 
 using ActionDone = std::function<void(const core::ActionResult&)>;
@@ -95,6 +99,14 @@ struct ExecutorEnv {
   const runner::Sandbox* sandbox = nullptr;
   std::optional<runner::ActionUser> action_user;
   double kill_grace_seconds = 5;
+  // CodeBuild actions: the declared projects (null: none), the region and
+  // account of their ARNs, and the container runtime (absolute path; empty:
+  // projects with an image are refused) with the environment it runs in.
+  const BuildProjects* build_projects = nullptr;
+  std::string region = "us-east-1";
+  std::string account_id = "123456789012";
+  std::string container_runtime;
+  std::vector<std::string> container_env;
 
   std::string LogPath(const std::string& run_id) const {
     return data_dir + "/logs/" + run_id + ".log";
@@ -106,6 +118,8 @@ std::unique_ptr<ActionExecutor> NewCommandsExecutor(const ExecutorEnv& env);
 std::unique_ptr<ActionExecutor> NewDirectorySourceExecutor(const ExecutorEnv& env);
 std::unique_ptr<ActionExecutor> NewDirectoryDeployExecutor(const ExecutorEnv& env);
 std::unique_ptr<ActionExecutor> NewGitSourceExecutor(const ExecutorEnv& env);
+// Build/CodeBuild and Test/CodeBuild (codebuild_executor.cc).
+std::unique_ptr<ActionExecutor> NewCodeBuildExecutor(const ExecutorEnv& env);
 // Source/S3 and Deploy/S3 (s3_executors.cc) over env.objects; with none
 // configured their runs fail with a message naming serve --s3-endpoint.
 std::unique_ptr<ActionExecutor> NewS3SourceExecutor(const ExecutorEnv& env);

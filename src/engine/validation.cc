@@ -12,6 +12,7 @@
 #include "engine/action_types.h"
 #include "engine/executor.h"
 #include "engine/internal.h"
+#include "runner/codebuild.h"
 #include "runner/commands.h"
 
 namespace pw::engine {
@@ -168,6 +169,12 @@ Status CheckActionData(const core::PipelineDecl& d, const runner::PathPolicy& po
       if (IsBuiltin(a, "Build", "Commands") || IsBuiltin(a, "Test", "Commands") ||
           IsBuiltin(a, "Compute", "Commands")) {
         if (Status c = runner::CheckCommandsConfiguration(a.configuration); !c.ok()) {
+          return InvalidArgument(where + c.message(), "InvalidActionDeclarationException");
+        }
+      }
+      if (IsBuiltin(a, "Build", "CodeBuild") || IsBuiltin(a, "Test", "CodeBuild")) {
+        if (Status c = runner::CheckCodeBuildConfiguration(a.configuration, a.input_artifacts);
+            !c.ok()) {
           return InvalidArgument(where + c.message(), "InvalidActionDeclarationException");
         }
       }

@@ -1,7 +1,14 @@
 #include "runner/codebuild.h"
 
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
+
+#include "runner/artifact_store.h"
 
 namespace pw::runner {
 
@@ -88,6 +95,149 @@ std::string Which(const Buildspec& spec, const std::string& phase, const std::st
 }
 
 }  // namespace
+
+Status CollectArtifactFiles(const std::string& src_dir, const BuildspecArtifacts& artifacts,
+                            const std::string& dest_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path src = fs::weakly_canonical(src_dir, ec);
+  fs::path root = src;
+  if (!artifacts.base_directory.empty())
+    root = fs::weakly_canonical(src / artifacts.base_directory, ec);
+  const std::string base = artifacts.base_directory.empty()
+                               ? "the source directory"
+                               : "base-directory '" + artifacts.base_directory + "'";
+  const std::string rel_root = fs::relative(root, src, ec).string();
+  if (ec || rel_root == ".." || rel_root.rfind("../", 0) == 0) {
+    return InvalidArgument("Artifacts: " + base + " leaves the source directory.",
+                           "ConfigurationError");
+  }
+  if (!fs::is_directory(root, ec)) {
+    return InvalidArgument("Artifacts: " + base + " does not exist after the build.",
+                           "ConfigurationError");
+  }
+  std::map<std::string, std::string> chosen;  // Destination -> relative source path.
+  for (auto it = fs::recursive_directory_iterator(root, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const fs::file_status st = it->symlink_status(ec);
+    if (fs::is_directory(st)) continue;
+    const std::string rel = fs::relative(it->path(), root, ec).generic_string();
+    bool match = false;
+    for (const std::string& g : artifacts.files) match = match || MatchesGlob(g, rel);
+    for (const std::string& g : artifacts.exclude_paths) match = match && !MatchesGlob(g, rel);
+    if (!match) continue;
+    const std::string dest = artifacts.discard_paths ? it->path().filename().string() : rel;
+    auto [prev, inserted] = chosen.emplace(dest, rel);
+    if (!inserted) {
+      return InvalidArgument("Artifacts: discard-paths puts both " + prev->second + " and " + rel +
+                                 " at " + dest + "; narrow files or keep the paths.",
+                             "ConfigurationError");
+    }
+  }
+  if (ec) return Internal("Artifacts: cannot list " + root.string() + ": " + ec.message());
+  if (chosen.empty()) {
+    std::string globs;
+    for (const auto& g : artifacts.files) globs += (globs.empty() ? "" : ", ") + g;
+    return InvalidArgument("Artifacts: no file in " + base + " matches files [" + globs + "].",
+                           "ConfigurationError");
+  }
+  for (const auto& [dest, rel] : chosen) {
+    const fs::path from = root / rel;
+    const fs::path to = fs::path(dest_dir) / dest;
+    fs::create_directories(to.parent_path(), ec);
+    if (!ec) {
+      if (fs::is_symlink(fs::symlink_status(from, ec))) {
+        fs::copy_symlink(from, to, ec);
+      } else {
+        fs::copy_file(from, to, ec);
+      }
+    }
+    if (ec) return Internal("Artifacts: cannot copy " + rel + ": " + ec.message());
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<CodeBuildEnvVar>> ParseCodeBuildEnvironmentVariables(std::string_view text) {
+  using nlohmann::json;
+  json list = json::parse(text, nullptr, false);
+  if (!list.is_array()) {
+    return InvalidArgument(
+        "configuration EnvironmentVariables must be a JSON list of {\"name\": \"…\", "
+        "\"value\": \"…\", \"type\": \"PLAINTEXT\"} objects.");
+  }
+  std::vector<CodeBuildEnvVar> out;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const json& v = list[i];
+    const std::string at = "configuration EnvironmentVariables[" + std::to_string(i) + "]";
+    if (!v.is_object() || !v.contains("name") || !v["name"].is_string() ||
+        (v.contains("value") && !v["value"].is_string()) ||
+        (v.contains("type") && !v["type"].is_string())) {
+      return InvalidArgument(at +
+                             " must be {\"name\": string, \"value\": string, \"type\": "
+                             "string}; write numbers as strings.");
+    }
+    CodeBuildEnvVar e;
+    e.name = v["name"].get<std::string>();
+    if (v.contains("value")) e.value = v["value"].get<std::string>();
+    if (v.contains("type")) e.type = v["type"].get<std::string>();
+    if (!IsEnvName(e.name)) {
+      return InvalidArgument(at + ": '" + e.name.substr(0, 64) +
+                             "' is not an environment variable name (letters, digits, _).");
+    }
+    if (e.type != "PLAINTEXT" && e.type != "PARAMETER_STORE" && e.type != "SECRETS_MANAGER") {
+      return InvalidArgument(at +
+                             ".type must be PLAINTEXT, PARAMETER_STORE or SECRETS_MANAGER, "
+                             "not '" +
+                             e.type.substr(0, 32) + "'.");
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Status CheckCodeBuildConfiguration(const std::map<std::string, std::string>& config,
+                                   const std::vector<std::string>& inputs) {
+  auto value_of = [&](const char* key) -> const std::string* {
+    auto it = config.find(key);
+    if (it == config.end() || it->second.find("#{") != std::string::npos) return nullptr;
+    return &it->second;
+  };
+  if (const std::string* name = value_of("ProjectName")) {
+    bool ok = name->size() >= 2 && name->size() <= 255 &&
+              std::isalnum(static_cast<unsigned char>((*name)[0]));
+    for (char c : *name)
+      ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+    if (!ok) {
+      return InvalidArgument("configuration ProjectName '" + name->substr(0, 64) +
+                             "' must be 2 to 255 letters, digits, - or _, starting with a letter "
+                             "or digit.");
+    }
+  }
+  auto primary = config.find("PrimarySource");
+  if (primary != config.end()) {
+    if (primary->second.find("#{") == std::string::npos &&
+        std::find(inputs.begin(), inputs.end(), primary->second) == inputs.end()) {
+      return InvalidArgument("configuration PrimarySource '" + primary->second.substr(0, 100) +
+                             "' must name one of the action's input artifacts.");
+    }
+  } else if (inputs.size() > 1) {
+    return InvalidArgument(
+        "configuration PrimarySource is required with more than one input artifact: name the "
+        "one that holds the buildspec.");
+  }
+  if (const std::string* ev = value_of("EnvironmentVariables")) {
+    PW_RETURN_IF_ERROR(ParseCodeBuildEnvironmentVariables(*ev).status());
+  }
+  for (const char* key : {"BatchEnabled", "CombineArtifacts"}) {
+    const std::string* v = value_of(key);
+    if (v != nullptr && (*v == "true" || *v == "True" || *v == "TRUE")) {
+      return InvalidArgument(std::string("configuration ") + key +
+                             " true is not supported: Pipewright runs single builds, not batch "
+                             "builds; remove it or set it to false.");
+    }
+  }
+  return Status::Ok();
+}
 
 std::string ShellSingleQuote(const std::string& s) {
   std::string out = "'";

@@ -38,6 +38,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -92,6 +93,39 @@ struct CodeBuildOutcome {
 
 // Never fails; missing result files read as empty.
 CodeBuildOutcome ReadCodeBuildOutcome(const CodeBuildProgram& program, const ProcessExit& exit);
+
+// Copies the files `artifacts` selects from `src_dir` (the primary source
+// after the build) into the empty directory `dest_dir`: every file or
+// symbolic link below base_directory whose path relative to it matches one of
+// `files` and none of `exclude_paths` (runner::MatchesGlob: "**" spans
+// directories), at that relative path, or at its bare name with
+// discard_paths. Links are copied as links; directories are not followed.
+// kInvalidArgument (wire ConfigurationError) when base_directory does not
+// exist or leaves `src_dir` through a link, no file matches, or discard_paths
+// would put two files at one name; kInternal when a copy fails.
+Status CollectArtifactFiles(const std::string& src_dir, const BuildspecArtifacts& artifacts,
+                            const std::string& dest_dir);
+
+// One entry of the action's EnvironmentVariables configuration.
+struct CodeBuildEnvVar {
+  std::string name;
+  std::string value;
+  std::string type = "PLAINTEXT";  // PLAINTEXT, PARAMETER_STORE or SECRETS_MANAGER.
+};
+
+// Parses configuration EnvironmentVariables: a JSON list of {"name", "value",
+// "type"} (type optional, default PLAINTEXT). kInvalidArgument whose message
+// starts "configuration EnvironmentVariables".
+Result<std::vector<CodeBuildEnvVar>> ParseCodeBuildEnvironmentVariables(std::string_view json);
+
+// The checks CreatePipeline makes of a CodeBuild action's configuration
+// (values holding "#{" are skipped; they are checked when the action runs):
+// ProjectName a CodeBuild project name; PrimarySource one of `inputs`, and
+// required with more than one input; EnvironmentVariables as above;
+// BatchEnabled and CombineArtifacts not true (batch builds are not run here).
+// kInvalidArgument whose message starts "configuration <field>".
+Status CheckCodeBuildConfiguration(const std::map<std::string, std::string>& config,
+                                   const std::vector<std::string>& inputs);
 
 // `s` in single quotes for sh ('\'' for each quote): the shell reads it back
 // as exactly `s`.

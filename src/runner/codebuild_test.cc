@@ -217,7 +217,7 @@ phases:
   build:
     commands:
       - 'echo "shell=${BASH_VERSION:+bash}"'
-      - 'echo "it''s quoted"' 
+      - 'echo "it''s quoted"'
 )");
   CodeBuildOutcome o = Run(r);
   ASSERT_TRUE(o.succeeded) << o.failure_message;

@@ -74,6 +74,14 @@ int RunServe(const std::vector<std::string>& args) {
   uint64_t max_unpacked_bytes = uint64_t{4} << 30;
   uint64_t max_artifact_entries = 100000;
   uint64_t max_object_bytes = uint64_t{5} << 30;
+  std::string build_projects_file;
+  app.add_option("--build-projects", build_projects_file,
+                 "YAML file declaring CodeBuild projects (buildspec, environment, image, "
+                 "timeout) and the secrets their builds may use (README: CodeBuild actions)");
+  std::string container_runtime;
+  app.add_option("--container-runtime", container_runtime,
+                 "podman|docker (or the absolute path of a compatible CLI): run CodeBuild "
+                 "projects that name an image inside that image");
   std::string git_connections_file;
   app.add_option("--git-connections", git_connections_file,
                  "JSON file mapping CodeStarSourceConnection ARNs and CodeCommit repository "
@@ -187,6 +195,27 @@ int RunServe(const std::vector<std::string>& args) {
     git_connections = *std::move(loaded);
   }
 
+  engine::BuildProjects build_projects;
+  if (!build_projects_file.empty()) {
+    auto loaded = engine::LoadBuildProjects(build_projects_file);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "pipewright: --build-projects %s: %s\n", build_projects_file.c_str(),
+                   loaded.status().message().c_str());
+      return 2;
+    }
+    build_projects = *std::move(loaded);
+  }
+  engine::ContainerRuntime runtime;
+  if (!container_runtime.empty()) {
+    auto found = engine::FindContainerRuntime(container_runtime);
+    if (!found.ok()) {
+      std::fprintf(stderr, "pipewright: --container-runtime %s: %s\n", container_runtime.c_str(),
+                   found.status().message().c_str());
+      return 2;
+    }
+    runtime = *std::move(found);
+  }
+
   // Block the signals before any thread starts: one thread waits for them.
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -244,6 +273,9 @@ int RunServe(const std::vector<std::string>& args) {
   }
   opts.approval_timeout_seconds = approval_timeout;
   opts.git_connections = std::move(git_connections);
+  opts.build_projects = std::move(build_projects);
+  opts.container_runtime = runtime.path;
+  opts.container_env = runtime.env;
   opts.max_artifact_bytes = max_artifact_bytes;
   {
     // Hidden from actions: the data directory (the engine adds it), the
