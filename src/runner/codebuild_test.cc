@@ -5,8 +5,10 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -241,6 +243,82 @@ TEST_F(CodeBuildRun, TimeoutNamesThePhase) {
   CodeBuildOutcome o = ReadCodeBuildOutcome(*p, future.get());
   EXPECT_FALSE(o.succeeded);
   EXPECT_EQ(o.failure_message, "Timed out after 60 minute(s) in phase BUILD.");
+}
+
+TEST_F(CodeBuildRun, ArtifactsHonourBaseDirectoryDiscardPathsAndExcludes) {
+  namespace fs = std::filesystem;
+  const std::string src = tmp_->path() + "/src";
+  for (const char* f : {"dist/bin/app", "dist/share/doc.txt", "dist/share/x.tmp", "dist/top.txt",
+                        "other/skip.txt"}) {
+    fs::create_directories(fs::path(src + "/" + f).parent_path());
+    std::ofstream(src + "/" + f) << f;
+  }
+  BuildspecArtifacts a;
+  a.files = {"**/*"};
+  a.base_directory = "dist";
+  a.exclude_paths = {"**/*.tmp"};
+  const std::string kept = tmp_->path() + "/kept";
+  ASSERT_TRUE(CollectArtifactFiles(src, a, kept).ok());
+  EXPECT_EQ(ReadFile(kept + "/bin/app"), "dist/bin/app");
+  EXPECT_TRUE(fs::exists(kept + "/share/doc.txt"));
+  EXPECT_TRUE(fs::exists(kept + "/top.txt"));
+  EXPECT_FALSE(fs::exists(kept + "/share/x.tmp"));
+  EXPECT_FALSE(fs::exists(kept + "/other"));
+
+  a.discard_paths = true;
+  const std::string flat = tmp_->path() + "/flat";
+  ASSERT_TRUE(CollectArtifactFiles(src, a, flat).ok());
+  EXPECT_TRUE(fs::exists(flat + "/app"));
+  EXPECT_TRUE(fs::exists(flat + "/doc.txt"));
+  EXPECT_FALSE(fs::exists(flat + "/bin"));
+
+  std::ofstream(src + "/dist/bin/doc.txt") << "again";
+  EXPECT_THAT(CollectArtifactFiles(src, a, tmp_->path() + "/clash").message(),
+              HasSubstr("discard-paths puts both"));
+  a.files = {"*.none"};
+  EXPECT_THAT(CollectArtifactFiles(src, a, tmp_->path() + "/none").message(),
+              HasSubstr("no file in base-directory 'dist' matches files [*.none]"));
+  a.base_directory = "missing";
+  EXPECT_THAT(CollectArtifactFiles(src, a, tmp_->path() + "/none").message(),
+              HasSubstr("does not exist after the build"));
+  fs::create_symlink("/etc", src + "/escape");
+  a.base_directory = "escape";
+  EXPECT_THAT(CollectArtifactFiles(src, a, tmp_->path() + "/none").message(),
+              HasSubstr("leaves the source directory"));
+}
+
+TEST(CheckCodeBuildConfiguration, AcceptsAndRefusesNamingTheField) {
+  const std::vector<std::string> one = {"Src"};
+  const std::vector<std::string> two = {"Src", "Lib"};
+  EXPECT_TRUE(CheckCodeBuildConfiguration({{"ProjectName", "my-app_1"}}, one).ok());
+  EXPECT_TRUE(CheckCodeBuildConfiguration({{"ProjectName", "#{variables.p}"}}, one).ok());
+  EXPECT_TRUE(
+      CheckCodeBuildConfiguration({{"ProjectName", "p1"}, {"PrimarySource", "Lib"}}, two).ok());
+  EXPECT_TRUE(
+      CheckCodeBuildConfiguration({{"ProjectName", "p1"}, {"BatchEnabled", "false"}}, one).ok());
+  const std::vector<std::pair<std::map<std::string, std::string>, const char*>> refused = {
+      {{{"ProjectName", "a b"}}, "configuration ProjectName 'a b'"},
+      {{{"ProjectName", "p1"}}, "PrimarySource is required"},
+      {{{"ProjectName", "p1"}, {"PrimarySource", "X"}}, "PrimarySource 'X' must name"},
+      {{{"ProjectName", "p1"}, {"BatchEnabled", "true"}}, "BatchEnabled true is not supported"},
+      {{{"ProjectName", "p1"}, {"CombineArtifacts", "true"}}, "CombineArtifacts true"},
+      {{{"ProjectName", "p1"}, {"EnvironmentVariables", "{}"}}, "must be a JSON list"},
+      {{{"ProjectName", "p1"}, {"EnvironmentVariables", R"([{"name":"A","type":"X"}])"}},
+       "EnvironmentVariables[0].type must be PLAINTEXT"},
+  };
+  for (const auto& [config, message] : refused) {
+    SCOPED_TRACE(message);
+    const auto& inputs = config.count("PrimarySource") || config.size() == 1 ? two : one;
+    Status s =
+        CheckCodeBuildConfiguration(config, config.at("ProjectName") == "a b" ? one : inputs);
+    EXPECT_THAT(s.message(), HasSubstr(message));
+  }
+  auto vars = ParseCodeBuildEnvironmentVariables(
+      R"([{"name":"A","value":"1"},{"name":"B","value":"/p","type":"PARAMETER_STORE"}])");
+  ASSERT_TRUE(vars.ok());
+  ASSERT_EQ(vars->size(), 2u);
+  EXPECT_EQ((*vars)[0].type, "PLAINTEXT");
+  EXPECT_EQ((*vars)[1].type, "PARAMETER_STORE");
 }
 
 TEST(PrepareCodeBuild, RefusesAnEmptyBuildAndNulBytes) {
