@@ -24,6 +24,15 @@ def codebuild(name, project, inputs, outputs=(), config=None, **extra):
     return action(name, "Build", "CodeBuild", config=c, inputs=inputs, outputs=outputs, **extra)
 
 
+def read(path):
+    """The file's text, or "" when it does not exist (yet)."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def source(path):
     return ("Source", [action("Source", "Source", "Directory", config={"Path": path},
                               outputs=["SourceArtifact"])])
@@ -76,7 +85,7 @@ class CodeBuildTestCase(unittest.TestCase):
 
 class ExamplePipeline(CodeBuildTestCase):
     def test_example_buildspec_runs_and_feeds_the_next_action(self):
-        self.start()
+        self.start(args=["--sandbox", "auto"])  # Inside bubblewrap where it runs here.
         src = os.path.join(self.tmp, "src")
         shutil.copytree(EXAMPLE, src)
         check = commands("Check", [
@@ -179,6 +188,35 @@ projects:
         self.assertNotEqual(retried["actionExecutionId"], failed["actionExecutionId"])
         self.assertIn("post_build sees succeeding=1",
                       self.log_of({"actionExecutionId": retried["actionExecutionId"]}))
+
+
+class StopKillsTheBuild(CodeBuildTestCase):
+    def test_stop_and_abandon_ends_the_build_shell_and_its_children(self):
+        pidfile = os.path.join(self.tmp, "pid")
+        self.start(projects="""
+projects:
+  slow:
+    environment-variables: {PIDFILE: %s}
+    buildspec:
+      version: 0.2
+      phases:
+        build:
+          commands:
+            - sleep 120 & echo "$$ $!" > "$PIDFILE"; wait
+""" % pidfile)
+        src = os.path.join(self.tmp, "src")
+        os.makedirs(src)
+        open(os.path.join(src, "x"), "w").close()
+        self.create(pipeline("slow", [source(src), ("Build", [codebuild("Build", "slow", ["SourceArtifact"])])]))
+        eid = self.latest("slow")
+        pids = [int(p) for p in wait_for(lambda: read(pidfile).split(),
+                                         what="the build to start")]
+        self.server.ok("StopPipelineExecution", {"pipelineName": "slow", "pipelineExecutionId": eid,
+                                                 "abandon": True})
+        self.assertEqual(wait_execution(self.server, "slow", eid), "Stopped")
+        for pid in pids:
+            wait_for(lambda: read("/proc/%d/stat" % pid).rsplit(")", 1)[-1].split()[:1] in ([], ["Z"]),
+                     timeout=30, what="process %d to end" % pid)
 
 
 class ProjectsAndSecrets(CodeBuildTestCase):
