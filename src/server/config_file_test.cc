@@ -100,17 +100,17 @@ TEST(ConfigFile, ListForASingleValuedFlagIsRefused) {
 }
 
 TEST(ConfigFile, RepeatedAndEmptyKeysAndBadYamlAreRefused) {
-  App a;
-  a.Parse({});
-  EXPECT_NE(ApplyConfigText("listen: a\nlisten: b\n", "f", a.app, {}).message().find("f:2"),
+  auto apply = [](const std::string& text) {
+    App a;
+    a.Parse({});
+    return ApplyConfigText(text, "f", a.app, {});
+  };
+  EXPECT_NE(apply("listen: a\nlisten: b\n").message().find("f:2: listen: repeated key"),
             std::string::npos);
-  EXPECT_NE(ApplyConfigText("listen:\n", "f", a.app, {}).message().find("needs a value"),
-            std::string::npos);
-  EXPECT_NE(ApplyConfigText("listen: [\n", "f", a.app, {}).message().find("not valid YAML"),
-            std::string::npos);
-  EXPECT_NE(ApplyConfigText("- a\n", "f", a.app, {}).message().find("must be a map"),
-            std::string::npos);
-  EXPECT_TRUE(ApplyConfigText("", "f", a.app, {}).ok());
+  EXPECT_NE(apply("listen:\n").message().find("f:1: listen: needs a value"), std::string::npos);
+  EXPECT_NE(apply("listen: [\n").message().find("not valid YAML"), std::string::npos);
+  EXPECT_NE(apply("- a\n").message().find("must be a map"), std::string::npos);
+  EXPECT_TRUE(apply("").ok());
 }
 
 TEST(ConfigFile, SectionsGetTheirNodeAndShareANameWithAFlag) {
