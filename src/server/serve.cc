@@ -228,7 +228,9 @@ int RunServe(const std::vector<std::string>& args) {
   }
   // Inline sections of the configuration file. Each parses its node when
   // present; a flag of the same name given on the command line wins.
-  // Hook for more sections (e.g. build-projects: a parser taking a YAML::Node).
+  // Hook for more sections: append {key, parser of the YAML::Node}, e.g.
+  //   {"build-projects",
+  //    [&projects](const YAML::Node& n) { return ParseBuildProjects(n, &projects); }},
   std::optional<engine::GitConnections> git_connections_section;
   std::vector<ConfigSection> config_sections = {
       {"git-connections", [&git_connections_section](const YAML::Node& node) -> Status {
