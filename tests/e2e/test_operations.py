@@ -381,6 +381,28 @@ class MetricsAndLogsTest(unittest.TestCase):
         self.assertTrue(all(e["status"] == "Succeeded" for e in ended))
 
 
+class MetricsBucketTest(harness.ServerTestCase):
+    """Path-style S3 owns GET /<bucket>: the name "metrics" is refused, /metrics stays metrics."""
+
+    def test_a_bucket_named_metrics_is_refused_and_other_buckets_work(self):
+        import boto3
+        import botocore.config
+        import botocore.exceptions
+        s3 = boto3.client("s3", endpoint_url=self.server.endpoint, region_name="us-east-1",
+                          aws_access_key_id="AKIDPIPEWRIGHT", aws_secret_access_key="x",
+                          config=botocore.config.Config(s3={"addressing_style": "path"}))
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            s3.create_bucket(Bucket="metrics")
+        self.assertEqual(cm.exception.response["Error"]["Code"], "InvalidBucketName")
+        self.assertIn("reserved", cm.exception.response["Error"]["Message"])
+        s3.create_bucket(Bucket="metrics-archive")
+        s3.put_object(Bucket="metrics-archive", Key="k", Body=b"v")
+        self.assertEqual(s3.get_object(Bucket="metrics-archive", Key="k")["Body"].read(), b"v")
+        status, _, text = get(self.server, "/metrics")
+        self.assertEqual(status, 200)
+        parse_metrics(text)
+
+
 class BackupRestoreTest(harness.ServerTestCase):
 
     def test_backup_of_a_running_server_restores_pipelines_history_and_logs(self):
