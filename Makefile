@@ -3,11 +3,12 @@
 #   make check   install what is missing, build, run every test (unit + end-to-end)
 # Other targets: build, asan (ASan+UBSan: unit and API end-to-end tests), tsan (ThreadSanitizer:
 # engine, store, http and auth tests), thread-safety (clang -Wthread-safety over the libraries),
-# bench, fuzz (60 s for each libFuzzer target, clang: scripts/fuzz), format, lint, clean.
+# bench, fuzz (60 s for each libFuzzer target, clang: scripts/fuzz), format, lint, clean,
+# deb (build/pipewright_<version>_<arch>.deb: scripts/make-deb).
 
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps test-deps build check demo asan tsan thread-safety bench fuzz format lint clean
+.PHONY: all deps test-deps build check demo asan tsan thread-safety bench fuzz format lint clean deb
 
 all: build
 
@@ -64,6 +65,10 @@ format:
 
 lint:
 	@scripts/lint
+
+# The Debian package of the `make build` binary, with its systemd unit (packaging/).
+deb: build
+	@scripts/make-deb
 
 clean:
 	@rm -rf build build-asan build-release build-tsan build-ts build-fuzz

@@ -164,6 +164,15 @@ HttpReply Dispatcher::Handle(std::string_view target, std::string_view body,
   }
   nlohmann::json input;
   if (Status p = ParseRequestBody(body, &input); !p.ok()) return ErrorReply(p);
+  for (const char* key : {"pipelineName", "name"}) {
+    auto at = input.find(key);
+    if (at != input.end() && at->is_string() && ctx.log_pipeline.empty()) {
+      ctx.log_pipeline = spec::TruncateUtf8(at->get<std::string>(), 200);
+    }
+  }
+  if (auto at = input.find("pipelineExecutionId"); at != input.end() && at->is_string()) {
+    ctx.log_execution_id = spec::TruncateUtf8(at->get<std::string>(), 200);
+  }
   const Entry& e = it->second;
   if (!e.model_operation.empty()) {
     Status v = Status::Ok();

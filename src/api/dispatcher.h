@@ -29,6 +29,10 @@ struct RequestContext {
   // Set by a long-poll handler with nothing to return yet: the HTTP front
   // parks the request (no thread held) and calls the handler again shortly.
   mutable bool park = false;
+  // Set by Dispatcher::Handle from the input, for the request's log line:
+  // the pipeline (pipelineName or name) and execution (pipelineExecutionId).
+  mutable std::string log_pipeline;
+  mutable std::string log_execution_id;
 };
 
 struct HttpReply {

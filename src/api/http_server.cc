@@ -3,6 +3,9 @@
 #include <chrono>
 
 #include "common/ids.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "engine/server_metrics.h"
 
 namespace pw::api {
 
@@ -25,13 +28,55 @@ void RegisterApiRoute(http::Server& server, const Dispatcher& dispatcher) {
     ctx.access_key_id = req.access_key_id;
     ctx.waited_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - req.received).count();
-    HttpReply reply = dispatcher.Handle(req.Header("X-Amz-Target"), req.body, ctx);
+    const std::string target = req.Header("X-Amz-Target");
+    HttpReply reply = dispatcher.Handle(target, req.body, ctx);
     if (ctx.park) {
       res.park = true;
       return;
     }
+    RecordRequest(target, reply, req.received, ctx);
     SendReply(res, reply, ctx.request_id);
   });
+}
+
+void RecordRequest(std::string_view target, const HttpReply& reply,
+                   std::chrono::steady_clock::time_point received, const RequestContext& ctx) {
+  // Labels come from registered targets and modeled error codes only: an
+  // unknown X-Amz-Target (any client string) is counted as "unknown".
+  std::string operation = "unknown";
+  if (reply.error_type != "UnknownOperationException") {
+    const size_t dot = target.find('.');
+    operation = std::string(dot == std::string_view::npos ? target : target.substr(dot + 1));
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count();
+  engine::ServerMetrics& m = engine::Metrics();
+  m.api_requests.With({operation, reply.error_type}).Inc();
+  m.api_request_seconds.With({operation, reply.error_type}).Observe(seconds);
+  if (operation == "RetryStageExecution" && !reply.error_type.empty()) {
+    m.retry_refusals.With({reply.error_type}).Inc();
+  }
+  PW_LOG(Info)
+          .Field("request_id", ctx.request_id)
+          .Field("operation", operation)
+          .Field("pipeline", ctx.log_pipeline)
+          .Field("execution_id", ctx.log_execution_id)
+          .Field("caller", ctx.caller)
+          .Field("status", reply.status)
+          .Field("error", reply.error_type)
+          .Field("duration_ms", static_cast<int64_t>(seconds * 1000))
+      << "request";
+}
+
+void RegisterMetricsRoute(http::Server& server, std::function<std::string()> render) {
+  // Authenticated like the API (when auth is on). Register before the S3
+  // endpoint, whose routes match any /<bucket>: a bucket named "metrics" is
+  // refused at creation (LocalBuckets::CreateBucket).
+  server.Route("GET", "/metrics", {},
+               [render = std::move(render)](const http::Request&, http::Response& res) {
+                 res.SetHeader("Content-Type", std::string(metrics::kContentType));
+                 res.body = render();
+               });
 }
 
 }  // namespace pw::api

@@ -8,6 +8,11 @@
 //   http::Server server(options);
 //   api::RegisterApiRoute(server, dispatcher);
 
+#include <chrono>
+#include <functional>
+#include <string>
+#include <string_view>
+
 #include "api/dispatcher.h"
 #include "http/server.h"
 
@@ -17,6 +22,15 @@ inline constexpr size_t kMaxApiBodyBytes = 1 << 20;
 
 // `dispatcher` must outlive the server.
 void RegisterApiRoute(http::Server& server, const Dispatcher& dispatcher);
+
+// Counts an answered request in engine::Metrics() (operation, error code,
+// latency) and logs it.
+void RecordRequest(std::string_view target, const HttpReply& reply,
+                   std::chrono::steady_clock::time_point received, const RequestContext& ctx);
+
+// GET /metrics: `render()` in the Prometheus text format, authenticated like
+// the API. Register before api::RegisterS3Endpoint.
+void RegisterMetricsRoute(http::Server& server, std::function<std::string()> render);
 
 // Sends a Dispatcher reply with the request id header.
 void SendReply(http::Response& res, const HttpReply& reply, const std::string& request_id);

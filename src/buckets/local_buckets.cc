@@ -373,6 +373,14 @@ Status LocalBuckets::RequireBucket(const std::string& bucket) {
 
 Status LocalBuckets::CreateBucket(const std::string& name) {
   PW_RETURN_IF_ERROR(ValidateBucketName(name));
+  if (name == "metrics") {
+    // Path-style GET /metrics is the server's Prometheus endpoint: it would
+    // hide this bucket's listing. (A bucket made before keeps working.)
+    return InvalidArgument(
+        "The bucket name 'metrics' is reserved on this server: GET /metrics serves its "
+        "Prometheus metrics. Choose another name.",
+        "InvalidBucketName");
+  }
   std::error_code ec;
   fs::create_directories(BodyPath(name, ""), ec);
   if (ec) return Unavailable("cannot create the bucket's directory: " + ec.message());

@@ -5,6 +5,7 @@
 // fails, so a failed commit delays a decision but never drops it.
 
 #include <atomic>
+#include <chrono>
 #include <exception>
 #include <memory>
 
@@ -12,6 +13,7 @@
 #include "engine/decl_json.h"
 #include "engine/engine.h"
 #include "engine/internal.h"
+#include "engine/server_metrics.h"
 #include "engine/state_json.h"
 
 namespace pw::engine {
@@ -51,6 +53,7 @@ Result<core::PipelineState*> Engine::LoadLocked(const std::string& name) {
   }
   auto [ins, ok] = pipelines_.emplace(name, std::move(p));
   (void)ok;
+  Metrics().Track(ins->second);
   return &ins->second;
 }
 
@@ -75,7 +78,10 @@ Status Engine::CommitLocked(core::PipelineState& p, core::Outcome& out, store::B
     }
   }
   batch.kv.emplace_back("pstate/" + p.decl.name, RuntimeToDoc(p).dump());
+  const auto commit_start = std::chrono::steady_clock::now();
   Status s = store_.Commit(batch);
+  Metrics().store_commit_seconds.With({}).Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_start).count());
   if (!s.ok()) {
     // Memory is ahead of disk: forget it, so the next call reloads what is durable.
     PW_LOG(Error) << "could not persist pipeline " << p.decl.name << ": " << s.ToString();
@@ -83,6 +89,7 @@ Status Engine::CommitLocked(core::PipelineState& p, core::Outcome& out, store::B
     return s;
   }
   for (auto& j : abandoned) PutJobLocked(std::move(j));
+  Metrics().Committed(p, out);
   // Effects only after the decision is durable.
   for (const auto& fx : out.effects) PerformLocked(p, fx);
   return Status::Ok();

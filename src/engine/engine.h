@@ -260,6 +260,12 @@ class Engine {
   // The pipeline ARN and JobData of a job, as PollForJobs returns them.
   nlohmann::json JobDataJson(const Job& job);
 
+  // For GET /metrics: open jobs no worker has acknowledged yet (Queued or
+  // Dispatched), by action type "Category/Owner/Provider/Version"; and tasks
+  // waiting for the engine's worker threads.
+  std::map<std::string, size_t> JobsWaiting() EXCLUDES(mu_);
+  size_t QueuedWork() const;
+
   // Test hook: waits until no action work is queued or running. False on timeout.
   bool WaitIdleForTest(double timeout_seconds);
   // Results whose decision awaits a successful commit (retried every tick).

@@ -13,6 +13,7 @@
 #include "engine/action_types.h"
 #include "engine/engine.h"
 #include "engine/internal.h"
+#include "engine/server_metrics.h"
 #include "runner/artifact_store.h"
 #include "runner/s3_client.h"
 
@@ -45,6 +46,7 @@ Result<std::vector<Job>> Engine::PollForJobs(const core::ActionTypeId& type, int
     return NotFound("Custom action type " + type.ToString() + " does not exist.",
                     "ActionTypeNotFoundException");
   }
+  Metrics().worker_polls.With({type.ToString()}).Inc();  // Known types only: bounded labels.
   MutexLock lock(mu_);
   LoadJobsLocked();
   const auto deadline =
@@ -344,5 +346,19 @@ Status Engine::PutJobObject(const Job& job, const std::string& key, std::string_
   }
   return Status::Ok();
 }
+
+std::map<std::string, size_t> Engine::JobsWaiting() {
+  MutexLock lock(mu_);
+  LoadJobsLocked();
+  std::map<std::string, size_t> out;
+  for (const auto& [id, job] : jobs_) {
+    if (job.status == core::JobStatus::kQueued || job.status == core::JobStatus::kDispatched) {
+      ++out[job.type.ToString()];
+    }
+  }
+  return out;
+}
+
+size_t Engine::QueuedWork() const { return queue_->Depth(); }
 
 }  // namespace pw::engine

@@ -11,6 +11,7 @@
 #include "engine/decl_json.h"
 #include "engine/engine.h"
 #include "engine/internal.h"
+#include "engine/server_metrics.h"
 #include "engine/source_revisions.h"
 
 namespace pw::engine {
@@ -176,6 +177,7 @@ Status Engine::DeletePipeline(const std::string& name) {
   auto p = LoadLocked(name);
   if (!p.ok()) return p.status();
   PW_RETURN_IF_ERROR(store_.DeletePipeline(name));
+  Metrics().Forget(name);
   // Abandon running work: processes, open jobs; forget tokens and poll state.
   // The pipeline is gone whatever follows: a failure below is logged, and
   // open jobs left behind are refused results and time out.
@@ -232,6 +234,7 @@ Result<std::string> Engine::StartExecution(
   store::Batch batch;
   if (!client_token.empty()) batch.kv.emplace_back(token_key, id);
   PW_RETURN_IF_ERROR(CommitLocked(*p, out, std::move(batch)));  // Token and start together.
+  Metrics().executions_started.With({trigger_type}).Inc();
   return id;
 }
 
@@ -264,6 +267,7 @@ Result<core::RetryPlan> Engine::RetryStage(const std::string& pipeline, const st
                                        now, *ids_, &out));
   core::Advance(*p, now, *ids_, &out);
   PW_RETURN_IF_ERROR(CommitLocked(*p, out));
+  Metrics().retries.With({"manual"}).Inc();
   return plan;
 }
 
@@ -277,6 +281,7 @@ Result<std::string> Engine::RollbackStage(const std::string& pipeline, const std
                                                           "ManualRollback", now, *ids_, &out));
   core::Advance(*p, now, *ids_, &out);
   PW_RETURN_IF_ERROR(CommitLocked(*p, out));
+  Metrics().executions_started.With({"ManualRollback"}).Inc();
   return id;
 }
 

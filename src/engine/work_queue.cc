@@ -39,6 +39,11 @@ void WorkQueue::Release() {
   cv_.NotifyAll();
 }
 
+size_t WorkQueue::Depth() const {
+  MutexLock lock(mu_);
+  return queue_.size();
+}
+
 bool WorkQueue::WaitIdle(double timeout_seconds) {
   MutexLock lock(mu_);
   return cv_.WaitFor(mu_, std::chrono::duration<double>(timeout_seconds), [this] {

@@ -35,6 +35,8 @@ class WorkQueue {
   // Outside work begins / ends (e.g. a process runs): busy for WaitIdle.
   void Hold() EXCLUDES(mu_);
   void Release() EXCLUDES(mu_);
+  // Tasks queued and not yet started.
+  size_t Depth() const EXCLUDES(mu_);
   // Waits until nothing is queued, running or held. False on timeout.
   bool WaitIdle(double timeout_seconds) EXCLUDES(mu_);
   // Waits up to `seconds` for Stop(); true once stopping (for periodic loops).
@@ -45,7 +47,7 @@ class WorkQueue {
  private:
   void Loop() EXCLUDES(mu_);
 
-  Mutex mu_;
+  mutable Mutex mu_;
   CondVar cv_;  // Work queued, busy_ changed, or stopping.
   std::deque<std::function<void()>> queue_ GUARDED_BY(mu_);
   int busy_ GUARDED_BY(mu_) = 0;  // Queued and running tasks plus holds.

@@ -2,17 +2,23 @@
 
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "api/dispatcher.h"
@@ -27,17 +33,63 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/version.h"
 #include "console/console.h"
 #include "engine/engine.h"
 #include "engine/git_connections.h"
+#include "engine/server_metrics.h"
 #include "http/server.h"
 #include "runner/remote_object_store.h"
 #include "runner/sandbox.h"
+#include "server/config_file.h"
 #include "sigv4/sigv4.h"
 #include "store/store.h"
 
 namespace pw::server {
-namespace {}  // namespace
+namespace {
+
+// Bytes of the regular files below `dir` (0 when absent). Errors skip the
+// entry: a metric, not an audit.
+uint64_t DirectoryBytes(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  uint64_t total = 0;
+  for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec),
+       end;
+       !ec && it != end; it.increment(ec)) {
+    std::error_code fec;
+    if (it->is_regular_file(fec) && !fec) {
+      const auto size = it->file_size(fec);
+      if (!fec) total += size;
+    }
+  }
+  return total;
+}
+
+// systemd's readiness protocol (Type=notify): "READY=1" as a datagram to
+// $NOTIFY_SOCKET when it is set (a path, or "@name" in the abstract
+// namespace). No-op otherwise; failures only logged.
+void NotifyReady() {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (path == nullptr || path[0] == '\0') return;
+  struct sockaddr_un addr {};
+  addr.sun_family = AF_UNIX;
+  const size_t len = std::strlen(path);
+  if (len >= sizeof addr.sun_path) return;
+  std::memcpy(addr.sun_path, path, len);
+  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  static constexpr char kReady[] = "READY=1";
+  const auto addr_len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + len);
+  if (::sendto(fd, kReady, sizeof kReady - 1, 0, reinterpret_cast<const sockaddr*>(&addr),
+               addr_len) < 0) {
+    PW_LOG(Warning) << "could not notify systemd of readiness: " << std::strerror(errno);
+  }
+  ::close(fd);
+}
+
+}  // namespace
 
 int RunServe(const std::vector<std::string>& args) {
   CLI::App app{"Pipewright server: the CodePipeline API on this machine", "pipewright serve"};
@@ -157,11 +209,60 @@ int RunServe(const std::vector<std::string>& args) {
   app.add_option("--max-object-bytes", max_object_bytes,
                  "largest object the server's own S3 buckets accept (default 5 GiB)")
       ->check(CLI::PositiveNumber);
+  // Operations (README: Operations): the configuration file, --check-config.
+  std::string config_file;
+  bool check_config = false;
+  std::string log_format = "json";
+  std::string log_level = "info";
+  app.add_option("--log-format", log_format,
+                 "json (one object per line), logfmt or text: the format of the log on stderr")
+      ->check(CLI::IsMember({"json", "logfmt", "text"}));
+  app.add_option("--log-level", log_level, "debug, info, warning or error: the least logged")
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
+  app.set_version_flag("--version",
+                       std::string("pipewright ") + Version() + " (" + GitCommit() + ")");
+  app.add_option("--config", config_file,
+                 "YAML file setting any of these flags (key: the flag without '--') and the "
+                 "git-connections and build-projects sections; flags given here win (the package's unit passes "
+                 "/etc/pipewright/pipewright.yaml)");
+  app.add_flag("--check-config", check_config,
+               "validate the flags and the --config file, print what is wrong, and exit "
+               "(0: valid) without starting");
   std::vector<std::string> rev(args.rbegin(), args.rend());
   try {
     app.parse(rev);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+  // Inline sections of the configuration file. Each parses its node when
+  // present; a flag of the same name given on the command line wins.
+  // More sections: append {key, parser of the YAML::Node}.
+  std::optional<engine::GitConnections> git_connections_section;
+  std::optional<engine::BuildProjects> build_projects_section;
+  std::vector<ConfigSection> config_sections = {
+      {"git-connections", [&git_connections_section](const YAML::Node& node) -> Status {
+         PW_ASSIGN_OR_RETURN(auto parsed, engine::ParseGitConnections(YamlToJsonText(node)));
+         git_connections_section = std::move(parsed);
+         return Status::Ok();
+       }},
+      {"build-projects", [&build_projects_section](const YAML::Node& node) -> Status {
+         PW_ASSIGN_OR_RETURN(auto parsed, engine::ParseBuildProjects(node));
+         build_projects_section = std::move(parsed);
+         return Status::Ok();
+       }}};
+  if (!config_file.empty()) {
+    if (Status cs = ApplyConfigFile(config_file, app, config_sections); !cs.ok()) {
+      std::fprintf(stderr, "pipewright: %s\n", cs.message().c_str());
+      return 2;
+    }
+  }
+  {
+    LogFormat format = LogFormat::kJson;
+    LogLevel level = LogLevel::kInfo;
+    ParseLogFormat(log_format, &format);  // Both checked by their flags.
+    ParseLogLevel(log_level, &level);
+    SetLogFormat(format);
+    SetLogLevel(level);
   }
   const bool postgres =
       database.rfind("postgresql://", 0) == 0 || database.rfind("postgres://", 0) == 0;
@@ -193,8 +294,14 @@ int RunServe(const std::vector<std::string>& args) {
       return 2;
     }
     git_connections = *std::move(loaded);
+  } else if (git_connections_section.has_value()) {
+    if (Status files = engine::CheckGitConnectionFiles(*git_connections_section); !files.ok()) {
+      std::fprintf(stderr, "pipewright: %s: git-connections: %s\n", config_file.c_str(),
+                   files.message().c_str());
+      return 2;
+    }
+    git_connections = *std::move(git_connections_section);
   }
-
   engine::BuildProjects build_projects;
   if (!build_projects_file.empty()) {
     auto loaded = engine::LoadBuildProjects(build_projects_file);
@@ -204,6 +311,8 @@ int RunServe(const std::vector<std::string>& args) {
       return 2;
     }
     build_projects = *std::move(loaded);
+  } else if (build_projects_section.has_value()) {
+    build_projects = *std::move(build_projects_section);
   }
   engine::ContainerRuntime runtime;
   if (!container_runtime.empty()) {
@@ -215,6 +324,28 @@ int RunServe(const std::vector<std::string>& args) {
     }
     runtime = *std::move(found);
   }
+  if (check_config) {
+    // What start-up would refuse later, without creating or opening anything.
+    if (!keys_file.empty()) {
+      if (auto keys = auth::KeyStore::Load(keys_file); !keys.ok()) {
+        std::fprintf(stderr, "pipewright: --auth-keys-file: %s\n", keys.status().message().c_str());
+        return 2;
+      }
+    }
+    for (const std::string* f : {&http_opts.tls_cert_file, &http_opts.tls_key_file}) {
+      if (!f->empty() && ::access(f->c_str(), R_OK) != 0) {
+        std::fprintf(stderr, "pipewright: cannot read %s\n", f->c_str());
+        return 2;
+      }
+    }
+    if (!action_user.empty() && geteuid() != 0) {
+      std::fprintf(stderr, "pipewright: --action-user needs the server to run as root\n");
+      return 2;
+    }
+    std::printf("configuration OK%s%s\n", config_file.empty() ? "" : ": ", config_file.c_str());
+    return 0;
+  }
+
 
   // Block the signals before any thread starts: one thread waits for them.
   sigset_t sigs;
@@ -384,11 +515,23 @@ int RunServe(const std::vector<std::string>& args) {
     authn = std::make_unique<auth::Authenticator>(std::move(*keys), clock, aopts);
     http.SetAuthenticator(
         [a = authn.get()](http::AuthPhase phase, http::Request& req, http::Response& res) {
-          return a->Authenticate(phase, req, res);
+          Status s = a->Authenticate(phase, req, res);
+          if (!s.ok()) {
+            engine::Metrics()
+                .auth_refusals.With({s.wire_name().empty() ? "Unauthenticated" : s.wire_name()})
+                .Inc();
+          }
+          return s;
         });
     dispatcher.SetAuthorizer([a = authn.get()](std::string_view op, const nlohmann::json& input,
                                                const api::RequestContext& ctx) {
-      return a->Authorize(ctx.access_key_id, op, input);
+      Status s = a->Authorize(ctx.access_key_id, op, input);
+      if (!s.ok()) {
+        engine::Metrics()
+            .auth_refusals.With({s.wire_name().empty() ? "AccessDenied" : s.wire_name()})
+            .Inc();
+      }
+      return s;
     });
     http::RouteOptions sign_in;
     sign_in.auth = http::AuthMode::kPublic;
@@ -431,6 +574,41 @@ int RunServe(const std::vector<std::string>& args) {
                  res.file_offset = std::stoull(off);
                }
              });
+  // GET /metrics (README: Operations), before the S3 endpoint's /<bucket>.
+  {
+    engine::ServerMetrics& m = engine::Metrics();
+    m.build_info.With({Version(), GitCommit()}).Set(1);
+    m.registry.AddCollected("pipewright_work_queue_depth",
+                            "Action work queued for the engine's threads, not yet started.", {},
+                            [&engine] {
+                              return std::vector<std::pair<metrics::Labels, double>>{
+                                  {{}, static_cast<double>(engine.QueuedWork())}};
+                            });
+    m.registry.AddCollected(
+        "pipewright_jobs_waiting",
+        "Jobs no worker has acknowledged yet (Queued or Dispatched), by action type.",
+        {"action_type"}, [&engine] {
+          std::vector<std::pair<metrics::Labels, double>> out;
+          for (const auto& [type, n] : engine.JobsWaiting()) {
+            out.push_back({{type}, static_cast<double>(n)});
+          }
+          return out;
+        });
+    const std::string artifacts_dir = opts.data_dir + "/artifacts";
+    m.registry.AddCollected("pipewright_artifact_store_bytes",
+                            "Bytes of the artifact store (files under <data dir>/artifacts).", {},
+                            [artifacts_dir] {
+                              return std::vector<std::pair<metrics::Labels, double>>{
+                                  {{}, static_cast<double>(DirectoryBytes(artifacts_dir))}};
+                            });
+    const double start_time = static_cast<double>(std::time(nullptr));
+    m.registry.AddCollected(
+        "pipewright_process_start_time_seconds",
+        "When the server started, in seconds since the epoch.", {}, [start_time] {
+          return std::vector<std::pair<metrics::Labels, double>>{{{}, start_time}};
+        });
+    api::RegisterMetricsRoute(http, [&m] { return m.Render(); });
+  }
   // The S3 endpoint: ordinary buckets with the server's keys, job artifact
   // objects with a job's own credentials. GET / (ListBuckets; browsers are
   // sent to the console) before the console; the rest last, as its routes
@@ -459,6 +637,7 @@ int RunServe(const std::vector<std::string>& args) {
   }
   std::printf("listening on %s%s\n", scheme.c_str(), bound->c_str());
   std::fflush(stdout);
+  NotifyReady();
   PW_LOG(Info) << "pipewright serving on " << *bound << ", data in " << opts.data_dir
                << (postgres ? ", state in PostgreSQL" : "");
 

@@ -7,6 +7,7 @@
 
 #include <mutex>
 
+#include "common/log.h"
 #include "store/store.h"
 
 namespace pw::store {
@@ -144,6 +145,10 @@ class SqliteStore final : public Store {
       return FailedPrecondition("database schema version " + std::to_string(have) +
                                 " is newer than this build understands (" + std::to_string(want) +
                                 "); upgrade pipewright");
+    }
+    if (have < want) {
+      PW_LOG(Info).Field("from", have).Field("to", want)
+          << "migrating the database schema from version " << have << " to " << want;
     }
     for (int v = have; v < want; ++v) {
       Status s = InTransaction([&]() -> Status {
