@@ -25,7 +25,7 @@ build: deps
 check: test-deps build
 	@ctest --test-dir build --output-on-failure -j2
 
-demo: deps build
+demo: deps
 	@scripts/demo
 
 asan: test-deps

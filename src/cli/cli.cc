@@ -1,5 +1,8 @@
 #include "cli/cli.h"
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -10,11 +13,13 @@
 #include <mutex>
 
 #include "cli/arguments.h"
+#include "cli/formats.h"
 #include "cli/logs.h"
 #include "cli/model.h"
 #include "cli/output.h"
 #include "cli/paginator.h"
 #include "cli/retry_plan.h"
+#include "cli/status.h"
 #include "cli/watch.h"
 #include "common/ids.h"
 
@@ -25,6 +30,11 @@ namespace {
 constexpr int kExitServiceError = 254;
 constexpr int kExitOtherError = 255;
 constexpr std::string_view kDefaultEndpoint = "http://127.0.0.1:8480";
+// After "Could not connect": how to start a server or point at one.
+constexpr std::string_view kConnectHint =
+    "Is a Pipewright server running there? Start one with `pipewright serve` (it listens on\n"
+    "127.0.0.1:8480), or point the CLI at yours with --endpoint-url URL or\n"
+    "PIPEWRIGHT_ENDPOINT=URL.\n";
 
 struct ExtraVerbEntry {
   std::string help;
@@ -64,9 +74,22 @@ int ParamFailure(std::ostream& err, const Status& status) {
   return kExitParamError;
 }
 
+// Columns of the terminal on stdout; 80 when it is not one (as aws).
+size_t TerminalWidth() {
+  winsize ws{};
+  if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+    return ws.ws_col;
+  }
+  return 80;
+}
+
 int PrintErrorTo(std::ostream& err, const Status& status, std::string_view operation,
                  const SendInfo& info) {
-  if (IsConnectionFailure(status) || status.wire_name().empty()) {
+  if (IsConnectionFailure(status)) {
+    err << "\n" << status.message() << "\n" << kConnectHint;
+    return kExitOtherError;
+  }
+  if (status.wire_name().empty()) {
     err << "\n" << status.message() << "\n";
     return kExitOtherError;
   }
@@ -81,6 +104,9 @@ struct GlobalOptions {
   std::string endpoint_url;
   std::string region;
   std::string output = "json";
+  std::string query;  // Empty: none.
+  bool output_given = false;
+  std::optional<JmesPath> compiled_query;
   bool no_paginate = false;
   bool debug = false;
   bool no_sign_request = false;
@@ -99,6 +125,7 @@ Status ParseGlobals(const std::vector<std::string>& args, GlobalOptions* globals
   app.add_option("--endpoint-url", globals->endpoint_url);
   app.add_option("--region", globals->region);
   app.add_option("--output", globals->output);
+  app.add_option("--query", globals->query);
   app.add_flag("--no-paginate", globals->no_paginate);
   app.add_flag("--debug", globals->debug);
   app.add_flag("--no-sign-request", globals->no_sign_request);
@@ -113,13 +140,28 @@ Status ParseGlobals(const std::vector<std::string>& args, GlobalOptions* globals
     return InvalidArgument(UsageText(e.what()), "");
   }
   *rest = app.remaining();
-  if (globals->output != "json") {
-    return InvalidArgument(UsageText("argument --output: Invalid choice: '" + globals->output +
-                                     "' (only json is supported)"),
-                           "");
+  globals->output_given = app.count("--output") > 0 || app.count("--query") > 0;
+  if (globals->output != "json" && globals->output != "text" && globals->output != "table") {
+    return InvalidArgument(
+        UsageText("argument --output: Invalid choice, valid choices are: json | "
+                  "text | table (yaml and yaml-stream are not supported), got '" +
+                  globals->output + "'"),
+        "");
+  }
+  if (app.count("--query") > 0) {
+    Result<JmesPath> compiled = JmesPath::Compile(globals->query);
+    if (!compiled.ok()) {
+      return InvalidArgument(
+          "Bad value for --query " + globals->query + ": " + compiled.status().message(), "");
+    }
+    globals->compiled_query = std::move(*compiled);
   }
   return Status::Ok();
 }
+
+// Verbs whose output is text for people, not a response: --output and
+// --query would be ignored, so they are refused.
+bool PrintsText(std::string_view verb) { return verb == "logs" || verb == "status"; }
 
 ClientOptions MakeClientOptions(const GlobalOptions& globals, std::ostream& err) {
   ClientOptions o;
@@ -164,32 +206,78 @@ struct BuiltinVerb {
 constexpr BuiltinVerb kBuiltinVerbs[] = {
     {"get-stage-retry-plan", "Shows what a stage retry would rerun per retry mode, or why not",
      RunGetStageRetryPlan},
-    {"logs", "Prints an action execution's log (--follow: while it runs)", RunLogs},
+    {"status", "Shows a pipeline's stages, actions, failures and what can be retried (--wait)",
+     RunStatus},
+    {"logs", "Prints an action execution's log, its commands and the failing one (--follow)",
+     RunLogs},
 };
 
 // Pipewright flags added to model verbs, for `pipewright help`.
 constexpr std::pair<std::string_view, std::string_view> kExtendedVerbs[] = {
     {"start-pipeline-execution --wait",
-     "Starts an execution and prints status changes until it ends (exit 0 if Succeeded)"},
-    {"retry-stage-execution --dry-run", "Prints the retry plan instead of retrying"},
+     "Starts an execution and prints every status change until it ends (exit 0 if Succeeded)"},
+    {"retry-stage-execution --wait", "Retries a stage and prints its status changes until it ends"},
+    {"retry-stage-execution --dry-run",
+     "Prints the retry plan instead of retrying (exit 254 if the retry would be refused)"},
     {"retry-stage-execution --latest", "Retries the execution that last ran the stage"},
 };
 
+// Verbs the `pipewright` binary runs before the client (server/main.cc).
+constexpr std::pair<std::string_view, std::string_view> kProgramVerbs[] = {
+    {"serve", "Runs the server: API, console, S3 endpoint (pipewright serve --help)"},
+    {"worker",
+     "Runs a job worker for custom and AWS-owned action types (pipewright worker --help)"},
+};
+
+void PrintVerb(std::ostream& out, std::string_view name, std::string_view help) {
+  std::string line = "  " + std::string(name);
+  line.append(line.size() < 38 ? 38 - line.size() : 1, ' ');
+  out << line << help << "\n";
+}
+
+// The first sentence of a model documentation string, tags removed and
+// whitespace collapsed: a one-line description.
+std::string FirstSentence(std::string_view documentation) {
+  std::string plain;
+  bool in_tag = false;
+  for (char c : documentation) {
+    if (c == '<') in_tag = true;
+    if (!in_tag) {
+      const bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
+      if (!space) {
+        plain += c;
+      } else if (!plain.empty() && plain.back() != ' ') {
+        plain += ' ';
+      }
+    }
+    if (c == '>') in_tag = false;
+  }
+  for (size_t i = 0; i + 1 < plain.size(); ++i) {
+    if (plain[i] == '.' && plain[i + 1] == ' ') return plain.substr(0, i + 1);
+  }
+  while (!plain.empty() && plain.back() == ' ') plain.pop_back();
+  return plain;
+}
+
 void PrintVerbs(std::ostream& out) {
-  out << "usage: pipewright <command> [parameters]\n\nCommands:\n";
+  out << "usage: pipewright <command> [parameters]\n"
+         "       pipewright --version\n\nPipewright commands:\n";
+  for (const auto& [name, help] : kProgramVerbs) PrintVerb(out, name, help);
+  for (const BuiltinVerb& verb : kBuiltinVerbs) PrintVerb(out, verb.name, verb.help);
+  for (const auto& [name, help] : kExtendedVerbs) PrintVerb(out, name, help);
+  {
+    std::lock_guard<std::mutex> lock(RegistryMutex());
+    for (const auto& [name, entry] : ExtraVerbs()) PrintVerb(out, name, entry.help);
+  }
+  out << "\nCodePipeline commands (as `aws codepipeline`):\n";
   for (const auto& [name, op] : OrderedModel()["operations"].items()) {
-    out << "  " << ToKebab(name) << "\n";
+    PrintVerb(out, ToKebab(name), FirstSentence(op.value("documentation", "")));
   }
-  out << "\nPipewright commands:\n";
-  for (const BuiltinVerb& verb : kBuiltinVerbs) {
-    out << "  " << verb.name << "  " << verb.help << "\n";
-  }
-  for (const auto& [name, help] : kExtendedVerbs) out << "  " << name << "  " << help << "\n";
-  std::lock_guard<std::mutex> lock(RegistryMutex());
-  for (const auto& [name, entry] : ExtraVerbs()) {
-    out << "  " << name << "  " << entry.help << "\n";
-  }
-  out << "\nRun 'pipewright <command> help' for a command's parameters.\n";
+  out << "\nRun 'pipewright <command> help' for a command's parameters. Global options:\n"
+         "  --endpoint-url URL (default $PIPEWRIGHT_ENDPOINT, else http://127.0.0.1:8480),\n"
+         "  --output json|text|table, --query JMESPATH, --region, --no-paginate, --debug,\n"
+         "  --no-sign-request, --no-verify-ssl, --ca-bundle, --cli-read-timeout,\n"
+         "  --cli-connect-timeout\n";
 }
 
 void PrintOperationHelp(std::ostream& out, const std::string& verb, const std::string& op) {
@@ -227,9 +315,10 @@ void PrintOperationHelp(std::ostream& out, const std::string& verb, const std::s
     }
   }
   out << "  --cli-input-json <JSON or file://path>\n";
-  if (op == "StartPipelineExecution") {
+  if (op == "StartPipelineExecution" || op == "RetryStageExecution") {
     out << "  --wait  print stage and action status changes until the execution ends;\n"
-           "         exit 0 if it Succeeded, 1 if not, 2 on timeout\n"
+           "         exit 0 if it Succeeded, 1 if not (with the command that retries it),\n"
+           "         2 on timeout\n"
            "  --wait-timeout <seconds>  (default 3600; implies --wait)\n";
   }
   if (op == "RetryStageExecution") {
@@ -239,7 +328,8 @@ void PrintOperationHelp(std::ostream& out, const std::string& verb, const std::s
   if (FindPaginator(op) != nullptr) {
     out << "  --max-items <integer>\n  --starting-token <string>\n  --page-size <integer>\n";
   }
-  out << "\nGlobal options: --endpoint-url, --region, --output json, --no-paginate, --debug,\n"
+  out << "\nGlobal options: --endpoint-url, --region, --output json|text|table, --query,\n"
+         "  --no-paginate, --debug,\n"
          "  --no-sign-request, --no-verify-ssl, --cli-read-timeout, --cli-connect-timeout\n";
 }
 
@@ -271,7 +361,7 @@ Result<ExtensionFlags> TakeExtensionFlags(const std::string& op, std::vector<std
     flags.dry_run = it != args.end();
     args.erase(it, args.end());
   }
-  if (op != "StartPipelineExecution") return flags;
+  if (op != "StartPipelineExecution" && op != "RetryStageExecution") return flags;
   std::vector<std::string> rest;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--wait") {
@@ -300,6 +390,10 @@ Result<ExtensionFlags> TakeExtensionFlags(const std::string& op, std::vector<std
     flags.wait_timeout = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
   }
   args = std::move(rest);
+  if (flags.wait && flags.dry_run) {
+    return InvalidArgument(
+        UsageText("--dry-run and --wait cannot be used together: a dry run starts nothing"), "");
+  }
   return flags;
 }
 
@@ -316,6 +410,7 @@ int RunOperation(const std::string& verb, const std::string& op, std::vector<std
     return 0;
   }
   CliContext ctx(MakeClientOptions(globals, err), out, err);
+  ctx.SetOutput(globals.output, globals.compiled_query);
   const Client& client = ctx.client();
   // Tokens are filled once, so every retry carries the same one.
   OJson input = FillIdempotencyTokens(op, std::move(parsed->input), [] { return NewUuid(); });
@@ -330,6 +425,15 @@ int RunOperation(const std::string& verb, const std::string& op, std::vector<std
   if (Status s = ValidateRequest(op, input); !s.ok()) return ParamFailure(err, s);
   if (ext->dry_run) return PrintRetryDryRun(ctx, input);
 
+  // A retry reruns part of an execution that already ran: what it showed
+  // before is the baseline, so --wait prints only what the retry changes.
+  std::optional<WaitBaseline> baseline;
+  if (ext->wait && op == "RetryStageExecution") {
+    Result<WaitBaseline> b = ReadWaitBaseline(ctx, input.value("pipelineName", ""),
+                                              input.value("pipelineExecutionId", ""));
+    if (!b.ok()) return ctx.PrintError(b.status(), "ListActionExecutions");
+    baseline = std::move(*b);
+  }
   SendInfo info;
   const PaginatorSpec* pager = FindPaginator(op);
   bool paginate = pager != nullptr && !globals.no_paginate;
@@ -353,15 +457,17 @@ int RunOperation(const std::string& verb, const std::string& op, std::vector<std
     result = CallOperation(client, op, input, &info);
   }
   if (!result.ok()) return PrintErrorTo(err, result.status(), op, info);
-  out << RenderJson(*result) << std::flush;
+  if (int printed = ctx.PrintResult(op, *result); printed != 0) return printed;
   if (ext->wait) {
     auto id = result->find("pipelineExecutionId");
     if (id == result->end() || !id->is_string()) {
       err << "\nThe service returned no pipelineExecutionId to wait for\n";
       return kExitOtherError;
     }
-    return WaitForExecution(ctx, input.value("name", ""), id->get<std::string>(),
-                            ext->wait_timeout);
+    const std::string pipeline =
+        op == "RetryStageExecution" ? input.value("pipelineName", "") : input.value("name", "");
+    return WaitForExecution(ctx, pipeline, id->get<std::string>(), ext->wait_timeout,
+                            baseline ? &*baseline : nullptr);
   }
   return 0;
 }
@@ -372,8 +478,12 @@ int RunCliUnguarded(const std::vector<std::string>& args, std::ostream& out, std
     return kExitParamError;
   }
   const std::string verb = args[0];
-  if (verb == "help" || verb == "--help") {
+  if (verb == "help" || verb == "--help" || verb == "-h") {
     PrintVerbs(out);
+    return 0;
+  }
+  if (verb == "--version" || verb == "version") {
+    out << "pipewright " << PW_VERSION << "\n";
     return 0;
   }
   GlobalOptions globals;
@@ -383,11 +493,19 @@ int RunCliUnguarded(const std::vector<std::string>& args, std::ostream& out, std
   }
   if (std::optional<ExtraVerbEntry> extra = FindExtraVerb(verb)) {
     CliContext ctx(MakeClientOptions(globals, err), out, err);
+    ctx.SetOutput(globals.output, globals.compiled_query);
     return extra->fn(rest, ctx);
   }
   for (const BuiltinVerb& builtin : kBuiltinVerbs) {
     if (builtin.name == verb) {
+      if (PrintsText(verb) && globals.output_given) {
+        return ParamFailure(err, InvalidArgument("pipewright " + verb +
+                                                     " prints text for people: --output and "
+                                                     "--query do not apply to it",
+                                                 ""));
+      }
       CliContext ctx(MakeClientOptions(globals, err), out, err);
+      ctx.SetOutput(globals.output, globals.compiled_query);
       return builtin.fn(rest, ctx);
     }
   }
@@ -412,6 +530,29 @@ Result<nlohmann::json> CliContext::Call(std::string_view target,
   nlohmann::json parsed = nlohmann::json::parse(*body, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) return Internal("Unable to parse response (not valid JSON): " + *body);
   return parsed;
+}
+
+int CliContext::PrintResult(std::string_view title, const OJson& result) const {
+  OJson shown = result;
+  if (query_) {
+    Result<OJson> searched = query_->Search(result);
+    if (!searched.ok()) {
+      *err_ << "\n" << searched.status().message() << "\n";
+      return kExitOtherError;
+    }
+    shown = std::move(*searched);
+  }
+  if (output_format_ == "text") {
+    if (!(shown.is_object() && shown.empty())) *out_ << RenderText(shown);
+  } else if (output_format_ == "table") {
+    *out_ << RenderTable(title, shown, TerminalWidth());
+  } else if (query_ && shown.is_null()) {
+    *out_ << "null\n";  // As aws: a query that selects nothing prints null.
+  } else {
+    *out_ << RenderJson(shown);
+  }
+  *out_ << std::flush;
+  return 0;
 }
 
 int CliContext::PrintError(const Status& status, std::string_view operation) const {

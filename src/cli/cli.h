@@ -20,7 +20,8 @@
 //
 // Global options (anywhere after the verb): --endpoint-url (default
 // $PIPEWRIGHT_ENDPOINT, else http://127.0.0.1:8480), --region (else
-// $AWS_REGION, $AWS_DEFAULT_REGION, us-east-1), --output json, --no-paginate,
+// $AWS_REGION, $AWS_DEFAULT_REGION, us-east-1), --output json|text|table,
+// --query (JMESPath, cli/jmespath.h), --no-paginate,
 // --debug, --no-sign-request, --no-verify-ssl, --cli-read-timeout,
 // --cli-connect-timeout. Credentials come from AWS_ACCESS_KEY_ID,
 // AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
@@ -34,6 +35,8 @@
 #include <vector>
 
 #include "cli/client.h"
+#include "cli/jmespath.h"
+#include "cli/model.h"
 #include "common/status.h"
 
 namespace pw::cli {
@@ -71,8 +74,21 @@ class CliContext {
 
   const Client& client() const { return client_; }
 
+  // How results are printed: --output json|text|table and --query.
+  void SetOutput(std::string format, std::optional<JmesPath> query) {
+    output_format_ = std::move(format);
+    query_ = std::move(query);
+  }
+  // Prints `result` (a response, `title` its operation name for table
+  // headings) to out() as --output and --query ask. Returns 0, or 255 after
+  // writing the error to err() if the query fails on it (e.g. a function
+  // given the wrong type).
+  int PrintResult(std::string_view title, const OJson& result) const;
+
  private:
   Client client_;
+  std::string output_format_ = "json";
+  std::optional<JmesPath> query_;
   std::ostream* out_;
   std::ostream* err_;
 };

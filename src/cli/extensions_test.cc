@@ -287,9 +287,97 @@ TEST_F(ExtensionsTest, WaitExitsOneOnFailureWithSummaryAndActionErrors) {
   EXPECT_EQ(r.code, 1);
   EXPECT_THAT(r.out, HasSubstr("Build/Cc                Failed\n"));
   EXPECT_THAT(r.out, HasSubstr("Execution               Failed\n"));
-  EXPECT_EQ(r.err, "Pipeline execution " + std::string(kExec) +
+  const std::string exec = kExec;
+  EXPECT_EQ(r.err, "Pipeline execution " + exec +
                        " Failed: Stage Build failed\n"
-                       "  Build/Cc failed: exit code 3\n");
+                       "  Build/Cc failed: exit code 3\n"
+                       "    its log: pipewright logs --pipeline-name p --pipeline-execution-id " +
+                       exec +
+                       " --stage-name Build --action-name Cc\n"
+                       "Retry the failed actions of stage Build once the cause is fixed:\n"
+                       "  pipewright retry-stage-execution --pipeline-name p --stage-name Build "
+                       "--pipeline-execution-id " +
+                       exec + " --retry-mode FAILED_ACTIONS --wait\n");
+  // The retry command is printed only after asking the server whether it would be accepted.
+  auto plans = server_.requests("GetStageRetryPlan");
+  ASSERT_EQ(plans.size(), 1u);
+  EXPECT_EQ(plans[0].body["retryMode"], "FAILED_ACTIONS");
+}
+
+TEST_F(ExtensionsTest, WaitSaysWhyAFailedStageCannotBeRetried) {
+  Script({{"Failed",
+           {Stage("Build", kExec, "Failed", {"Cc"})},
+           {ActionRun("a1", "Build", "Cc", "Failed", 1, "boom")}}});
+  server_.Always("GetStageRetryPlan", {{"retryable", false},
+                                       {"errorCode", "ConflictException"},
+                                       {"reason", "a newer execution ran the stage"}});
+  Outcome r = Cli({"start-pipeline-execution", "--name", "p", "--wait"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("Stage Build cannot be retried (ConflictException): a newer "
+                               "execution ran the stage\n"));
+  EXPECT_THAT(r.err, Not(HasSubstr("retry-stage-execution")));
+}
+
+TEST_F(ExtensionsTest, WaitShowsTransitionsThatHappenedBetweenPolls) {
+  // The first poll already sees Source ended and Build failed: both started
+  // in between, and their InProgress lines are not skipped.
+  Script({{"Failed",
+           {Stage("Source", kExec, "Succeeded", {"Src"}), Stage("Build", kExec, "Failed", {"Cc"})},
+           {ActionRun("a1", "Source", "Src", "Succeeded", 1),
+            ActionRun("a2", "Build", "Cc", "Failed", 2, "boom")}}});
+  Outcome r = Cli({"start-pipeline-execution", "--name", "p", "--wait"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.out, HasSubstr("Source                  InProgress\n"
+                               "Source/Src              InProgress\n"
+                               "Source/Src              Succeeded\n"
+                               "Source                  Succeeded\n"
+                               "Build                   InProgress\n"
+                               "Build/Cc                InProgress\n"
+                               "Build/Cc                Failed\n"
+                               "Build                   Failed\n"
+                               "Execution               Failed\n"));
+}
+
+TEST_F(ExtensionsTest, RetryWaitPrintsOnlyWhatTheRetryChanges) {
+  // Before the retry (the baseline): Source succeeded, Build/Cc failed once.
+  // The retry's attempt 2 of Cc fails again before the first poll.
+  const std::vector<json> before = {ActionRun("a1", "Source", "Src", "Succeeded", 1),
+                                    ActionRun("a2", "Build", "Cc", "Failed", 2, "boom")};
+  std::vector<json> after = before;
+  after.push_back(ActionRun("a3", "Build", "Cc", "Failed", 3, "boom again"));
+  const std::vector<json> stages = {Stage("Source", kExec, "Succeeded", {"Src"}),
+                                    Stage("Build", kExec, "Failed", {"Cc"})};
+  server_.On("GetPipelineState", [stages](const json&, int) {
+    return Answer{200, {{"pipelineName", "p"}, {"stageStates", stages}}};
+  });
+  server_.On("ListActionExecutions", [before, after](const json&, int call) {
+    return Answer{200, RunsPage(call == 0 ? before : after)};
+  });
+  server_.Always("RetryStageExecution", {{"pipelineExecutionId", kExec}});
+  server_.Always("GetPipelineExecution",
+                 {{"pipelineExecution", {{"pipelineExecutionId", kExec}, {"status", "Failed"}}}});
+  Outcome r = Cli({"retry-stage-execution", "--pipeline-name", "p", "--stage-name", "Build",
+                   "--pipeline-execution-id", kExec, "--retry-mode", "FAILED_ACTIONS", "--wait"});
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_EQ(r.out, "{\n    \"pipelineExecutionId\": \"" + std::string(kExec) +
+                       "\"\n}\n"
+                       "Build                   InProgress\n"
+                       "Build/Cc (attempt 2)    InProgress\n"
+                       "Build/Cc (attempt 2)    Failed\n"
+                       "Build                   Failed\n"
+                       "Execution               Failed\n");
+  EXPECT_THAT(r.err, HasSubstr("Build/Cc failed: boom again"));
+  EXPECT_THAT(r.err, HasSubstr("--stage-name Build --pipeline-execution-id " + std::string(kExec) +
+                               " --retry-mode FAILED_ACTIONS --wait"));
+}
+
+TEST_F(ExtensionsTest, RetryDryRunAndWaitAreRefusedTogether) {
+  Outcome r = Cli({"retry-stage-execution", "--pipeline-name", "p", "--stage-name", "Build",
+                   "--pipeline-execution-id", kExec, "--retry-mode", "FAILED_ACTIONS", "--wait",
+                   "--dry-run"});
+  EXPECT_EQ(r.code, 252);
+  EXPECT_THAT(r.err, HasSubstr("--dry-run and --wait cannot be used together"));
+  EXPECT_TRUE(server_.requests().empty());
 }
 
 TEST_F(ExtensionsTest, WaitExitsOneWhenStoppedOrSuperseded) {
@@ -652,16 +740,27 @@ TEST(ExtensionsHelp, ListsTheVerbsAndFlags) {
   ASSERT_EQ(RunCli({"help"}, out, err), 0);
   for (const char* line :
        {"\n  get-stage-retry-plan  ", "\n  logs  ", "\n  start-pipeline-execution --wait  ",
-        "\n  retry-stage-execution --dry-run  ", "\n  retry-stage-execution --latest  "}) {
+        "\n  retry-stage-execution --dry-run  ", "\n  retry-stage-execution --latest  ",
+        "\n  retry-stage-execution --wait  ", "\n  serve  ", "\n  worker  ", "\n  status  "}) {
     EXPECT_THAT(out.str(), HasSubstr(line));
   }
+  // Pipewright's verbs first, then the model's, each with its documentation's first sentence.
+  EXPECT_LT(out.str().find("\n  serve  "), out.str().find("\n  acknowledge-job  "));
+  EXPECT_THAT(out.str(), ::testing::ContainsRegex("\n  create-pipeline +Creates a pipeline\\.\n"));
+  EXPECT_THAT(out.str(),
+              ::testing::ContainsRegex("\n  retry-stage-execution +You can retry a stage that has "
+                                       "failed without having to run a pipeline again from the "
+                                       "beginning\\.\n"));
+  std::ostringstream version;
+  ASSERT_EQ(RunCli({"--version"}, version, err), 0);
+  EXPECT_THAT(version.str(), ::testing::MatchesRegex("pipewright [0-9]+\\.[0-9]+\\.[0-9]+\n"));
   std::ostringstream op_out;
   ASSERT_EQ(RunCli({"start-pipeline-execution", "help"}, op_out, err), 0);
   EXPECT_THAT(op_out.str(), HasSubstr("--wait-timeout <seconds>"));
   std::ostringstream retry_out;
   ASSERT_EQ(RunCli({"retry-stage-execution", "help"}, retry_out, err), 0);
   EXPECT_THAT(retry_out.str(), HasSubstr("--dry-run"));
-  EXPECT_THAT(retry_out.str(), Not(HasSubstr("--wait")));
+  EXPECT_THAT(retry_out.str(), HasSubstr("--wait-timeout <seconds>"));
 }
 
 }  // namespace

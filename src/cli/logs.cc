@@ -145,7 +145,12 @@ std::string Join(const std::vector<std::string>& items) {
 
 // The action execution the arguments name, waiting for it to start with
 // --follow. Returns an exit status instead when there is none.
-std::variant<json, int> FindRun(const CliContext& ctx, const LogsArgs& a) {
+struct FoundRun {
+  json run;
+  int attempt = 0;  // 1-based.
+};
+
+std::variant<FoundRun, int> FindRun(const CliContext& ctx, const LogsArgs& a) {
   while (true) {
     Result<std::vector<json>> runs = ListActionRuns(ctx, a.pipeline, a.execution_id);
     if (!runs.ok()) return ctx.PrintError(runs.status(), "ListActionExecutions");
@@ -164,8 +169,12 @@ std::variant<json, int> FindRun(const CliContext& ctx, const LogsArgs& a) {
                   kExitParamError);
     }
     if (!matching.empty()) {
-      if (a.attempt == 0) return matching.back();
-      if (static_cast<size_t>(a.attempt) <= matching.size()) return matching[a.attempt - 1];
+      if (a.attempt == 0) {
+        return FoundRun{matching.back(), static_cast<int>(matching.size())};
+      }
+      if (static_cast<size_t>(a.attempt) <= matching.size()) {
+        return FoundRun{matching[a.attempt - 1], a.attempt};
+      }
       return Fail(ctx,
                   "Action '" + a.action + "' has " + std::to_string(matching.size()) +
                       " attempt(s) in pipeline execution " + a.execution_id + "; there is no " +
@@ -204,6 +213,64 @@ Result<std::string> FetchLog(const CliContext& ctx, const std::string& id, size_
   return body;
 }
 
+// The run's Commands (resolved configuration first), one per line; empty for
+// other action types.
+std::vector<std::string> RunCommands(const json& run) {
+  std::vector<std::string> out;
+  if (!run.contains("input") || !run["input"].is_object()) return out;
+  std::string text;
+  for (const char* key : {"resolvedConfiguration", "configuration"}) {
+    if (run["input"].contains(key)) text = StringField(run["input"][key], "Commands");
+    if (!text.empty()) break;
+  }
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// After the log of an attempt that did not succeed: its error and, for a
+// Commands action, each command with the one that failed marked ("Command N
+// (...) exited with code C." is the runner's message).
+void PrintOutcome(const CliContext& ctx, const json& run, int attempt, const std::string& status) {
+  if (status == "Succeeded" || status == "InProgress") return;
+  std::string message;
+  if (run.contains("output") && run["output"].is_object() &&
+      run["output"].contains("executionResult") && run["output"]["executionResult"].is_object() &&
+      run["output"]["executionResult"].contains("errorDetails")) {
+    message = StringField(run["output"]["executionResult"]["errorDetails"], "message");
+  }
+  std::ostream& err = ctx.err();
+  err << "\n"
+      << StringField(run, "stageName") << "/" << StringField(run, "actionName") << " attempt "
+      << attempt << " " << status;
+  if (!message.empty()) err << ": " << message;
+  err << "\n";
+  size_t failed = 0;
+  std::string how;
+  if (message.rfind("Command ", 0) == 0) {
+    size_t digits = message.find_first_not_of("0123456789", 8);
+    if (digits != std::string::npos && digits > 8 && digits - 8 < 6) {
+      failed = std::stoul(message.substr(8, digits - 8));
+      size_t tail = message.rfind(") ");
+      if (tail != std::string::npos) how = message.substr(tail + 2);
+      while (!how.empty() && how.back() == '.') how.pop_back();
+    }
+  }
+  const std::vector<std::string> commands = RunCommands(run);
+  if (commands.empty()) return;
+  err << "Commands:\n";
+  for (size_t i = 0; i < commands.size(); ++i) {
+    err << (i + 1 == failed ? "  > " : "    ") << i + 1 << "  " << commands[i];
+    if (i + 1 == failed) err << "    <- " << how;
+    err << "\n";
+  }
+}
+
 }  // namespace
 
 int RunLogs(const std::vector<std::string>& args, const CliContext& ctx) {
@@ -224,11 +291,13 @@ int RunLogs(const std::vector<std::string>& args, const CliContext& ctx) {
     }
     a.execution_id = *latest;
   }
-  std::variant<json, int> found = FindRun(ctx, a);
+  std::variant<FoundRun, int> found = FindRun(ctx, a);
   if (const int* code = std::get_if<int>(&found)) return *code;
-  const json run = std::get<json>(found);
+  const json run = std::get<FoundRun>(found).run;
+  const int attempt = std::get<FoundRun>(found).attempt;
   const std::string id = StringField(run, "actionExecutionId");
   std::string status = StringField(run, "status");
+  json latest_run = run;
   size_t offset = 0;
   while (true) {
     Result<std::string> chunk = FetchLog(ctx, id, offset);
@@ -237,14 +306,23 @@ int RunLogs(const std::vector<std::string>& args, const CliContext& ctx) {
       ctx.err() << "No log output for action execution " << id << "\n";
     ctx.out() << *chunk << std::flush;
     offset += chunk->size();
-    if (!a.follow) return 0;
-    if (status != "InProgress") return status == "Succeeded" ? 0 : 1;
+    if (!a.follow) {
+      PrintOutcome(ctx, run, attempt, status);
+      return 0;
+    }
+    if (status != "InProgress") {
+      PrintOutcome(ctx, latest_run, attempt, status);
+      return status == "Succeeded" ? 0 : 1;
+    }
     std::this_thread::sleep_for(PollInterval());
     // Status before the fetch: once it has ended, the next fetch is the rest.
     Result<std::vector<json>> runs = ListActionRuns(ctx, a.pipeline, a.execution_id);
     if (!runs.ok()) return ctx.PrintError(runs.status(), "ListActionExecutions");
     for (const json& r : *runs) {
-      if (StringField(r, "actionExecutionId") == id) status = StringField(r, "status");
+      if (StringField(r, "actionExecutionId") == id) {
+        status = StringField(r, "status");
+        latest_run = r;
+      }
     }
   }
 }

@@ -100,7 +100,9 @@ Status FillLatestStageExecution(const CliContext& ctx, OJson& input) {
 int PrintRetryDryRun(const CliContext& ctx, const OJson& input) {
   Result<nlohmann::json> plan = CallPlan(ctx, input);
   if (!plan.ok()) return ctx.PrintError(plan.status(), "GetStageRetryPlan");
-  ctx.out() << RenderJson(OrderedPlan(*plan));
+  if (int printed = ctx.PrintResult("GetStageRetryPlan", OrderedPlan(*plan)); printed != 0) {
+    return printed;
+  }
   auto retryable = plan->is_object() ? plan->find("retryable") : plan->end();
   if (retryable != plan->end() && retryable->is_boolean() && retryable->get<bool>()) return 0;
   ctx.err() << "Retry not allowed (" << StringField(*plan, "errorCode")
@@ -138,8 +140,7 @@ int RunGetStageRetryPlan(const std::vector<std::string>& args, const CliContext&
   }
   Result<nlohmann::json> plan = CallPlan(ctx, input);
   if (!plan.ok()) return ctx.PrintError(plan.status(), "GetStageRetryPlan");
-  ctx.out() << RenderJson(OrderedPlan(*plan));
-  return 0;
+  return ctx.PrintResult("GetStageRetryPlan", OrderedPlan(*plan));
 }
 
 }  // namespace pw::cli

@@ -33,11 +33,11 @@ let phone; // page at 390 px
 const problems = []; // console errors and page errors, from every page
 
 // ---- server and API ----------------------------------------------------------
-function startServer(dataDir) {
+function startServer(dataDir, extra = []) {
   return new Promise((resolve, reject) => {
     const proc = spawn(PIPEWRIGHT, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir,
       // The tests gate actions through files in their /tmp dir, which a sandbox's private /tmp hides.
-      '--sandbox', 'none'],
+      '--sandbox', 'none', ...extra],
       { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -55,8 +55,8 @@ function startServer(dataDir) {
   });
 }
 
-async function call(op, body, prefix = 'CodePipeline_20150709.') {
-  const res = await fetch(`${server.endpoint}/`, {
+async function call(op, body, prefix = 'CodePipeline_20150709.', endpoint = server.endpoint) {
+  const res = await fetch(`${endpoint}/`, {
     method: 'POST',
     headers: { 'X-Amz-Target': prefix + op, 'Content-Type': 'application/x-amz-json-1.1' },
     body: JSON.stringify(body),
@@ -410,6 +410,95 @@ test('transitions, release change and stop from the pipeline page', withEvidence
   assert.equal(executions[0].status, 'Stopped');
   assert.equal(executions.length, 2);
   await shot(laptop, '12-stopped-1280');
+}));
+
+test('actions that did not run stay neutral, and a log\'s ANSI colours are rendered', withEvidence('neutral-and-ansi', async () => {
+  await call('CreatePipeline', {
+    pipeline: pipeline('neutral', [
+      ['Source', [source()]],
+      ['Build', [commands('Compile', ['printf "\\033[1;31mred error\\033[0m and plain\\n"', 'exit 2']),
+        commands('Package', ['echo never'], { runOrder: 2 })]],
+    ]),
+  });
+  await waitStage('neutral', 'Build', 'Failed');
+  await openPipeline(laptop, 'neutral');
+  const build = region(laptop, 'Build');
+  await stageBadge(laptop, 'Build').filter({ hasText: 'Failed' }).waitFor();
+  const pkg = build.locator('li.action').filter({ hasText: 'Package' });
+  await pkg.getByText("Didn't run").waitFor();
+  assert.match(await pkg.getAttribute('class'), /\bs-none\b/);
+  const dot = async (li) => li.locator('.dot').evaluate((el) => getComputedStyle(el).backgroundColor);
+  const compile = build.locator('li.action').filter({ hasText: 'Compile' });
+  assert.notEqual(await dot(pkg), await dot(compile), 'Package must not take the failed stage\'s red');
+  assert.equal(await dot(pkg), 'rgb(154, 161, 172)');
+  await shot(laptop, '13-not-run-neutral-1280');
+
+  await build.getByRole('link', { name: 'Log of Compile' }).click();
+  await laptop.getByText(/Complete · \d+ bytes/).waitFor();
+  const red = laptop.locator('pre.log span.ansi-fg-1.ansi-bold');
+  assert.equal(await red.innerText(), 'red error');
+  const text = await laptop.locator('pre.log').innerText();
+  assert.match(text, /red error and plain/);
+  assert.doesNotMatch(text, /\[1;31m|\[0m|\u001b/);
+}));
+
+test('an approval that waits says so in words', withEvidence('waiting-for-approval', async () => {
+  await call('CreatePipeline', {
+    pipeline: pipeline('waits', [
+      ['Source', [source()]],
+      ['Approve', [action('Lead', 'Approval', 'Manual')]],
+    ]),
+  });
+  await waitStage('waits', 'Approve', 'InProgress');
+  await openPipeline(laptop, 'waits');
+  await stageBadge(laptop, 'Approve').filter({ hasText: 'Waiting for approval' }).waitFor();
+  await region(laptop, 'Approve').locator('li.action .st').filter({ hasText: 'Waiting for approval' }).waitFor();
+}));
+
+test('the list page: 200 pipelines, one request per refresh, search, filter, sort and pages', withEvidence('list-200', async () => {
+  const many = await startServer(path.join(tmp, 'data-many'), ['--no-start-on-create']);
+  try {
+    for (let i = 0; i < 200; i++) {
+      const name = `pipe-${String(i).padStart(4, '0')}`;
+      await call('CreatePipeline', { pipeline: pipeline(name, [['Source', [source()]], ['Build', [commands('B', ['true'])]]]) },
+        undefined, many.endpoint);
+    }
+    await call('StartPipelineExecution', { name: 'pipe-0007' }, undefined, many.endpoint);
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(WAIT);
+    const posts = [];
+    page.on('request', (r) => { if (r.method() === 'POST') posts.push([Date.now(), r.headers()['x-amz-target']]); });
+    await page.goto(`${many.endpoint}/console/#/`);
+    await page.getByText('1–25 of 200').waitFor();
+    // Idle: count the API requests of one tab over 12 s (before: 1 + 200 every 5 s).
+    const start = Date.now();
+    await page.waitForTimeout(12000); // measuring a rate over a window, not synchronising
+    const inWindow = posts.filter(([t]) => t >= start);
+    console.log(`idle list tab, 200 pipelines: ${inWindow.length} requests in 12 s (${inWindow.map((p) => p[1]).join(', ')})`);
+    assert.ok(inWindow.length <= 4, `${inWindow.length} requests in 12 s`);
+    assert.ok(inWindow.every(([, t]) => t === 'Pipewright_20261125.ListPipelineSummaries'));
+
+    const rows = page.getByRole('table').locator('tbody tr');
+    assert.equal(await rows.count(), 25);
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByText('26–50 of 200').waitFor();
+    await page.getByRole('table').getByRole('link', { name: 'pipe-0025', exact: true }).waitFor();
+    await page.getByLabel('Search pipelines by name').fill('pipe-0042');
+    await page.getByText('1–1 of 1').waitFor();
+    await page.getByRole('table').getByRole('link', { name: 'pipe-0042', exact: true }).waitFor();
+    await page.getByLabel('Search pipelines by name').fill('');
+    await page.getByLabel('Status').selectOption('none');
+    await page.getByText('1–25 of 199').waitFor();
+    await page.getByLabel('Status').selectOption('all');
+    await page.getByLabel('Sort by').selectOption('recent');
+    await waitFor('pipe-0007 first', async () => (await rows.first().innerText()).includes('pipe-0007'));
+    await shot(page, '14-list-200-1280');
+    await context.close();
+  } finally {
+    many.proc.kill('SIGTERM');
+    await new Promise((r) => { many.proc.once('exit', r); setTimeout(r, 5000); });
+  }
 }));
 
 test('no console errors or page errors on any page', () => {

@@ -127,9 +127,58 @@
   const statusLabel = (s) => (s === 'InProgress' ? 'In progress' : s || "Didn't run");
   const TERMINAL = new Set(['Succeeded', 'Failed', 'Stopped', 'Superseded', 'Cancelled', 'Abandoned']);
 
-  function badge(status) {
-    return h('span', { class: `badge ${statusClass(status)}` },
-      h('span', { class: 'dot', 'aria-hidden': 'true' }), statusLabel(status));
+  function badge(status, label, cls) {
+    return h('span', { class: `badge ${cls || statusClass(status)}` },
+      h('span', { class: 'dot', 'aria-hidden': 'true' }), label || statusLabel(status));
+  }
+
+  // What an in-progress action is really doing, in words: an approval waits
+  // for a person, a job for a worker to take it. null otherwise.
+  function waitingFor(le, isApproval) {
+    if (!le || le.status !== 'InProgress') return null;
+    if (isApproval) return 'Waiting for approval';
+    if ((le.summary || '').startsWith('Waiting for a worker')) return 'Waiting for a worker';
+    return null;
+  }
+
+  // Log text with its ANSI colour codes (SGR: ESC [ ... m) rendered as
+  // spans; every other escape sequence is dropped. Returns DOM nodes.
+  const ANSI_RE = /\x1b\[([0-9;?]*)([ -\/]*[@-~])/g;
+  function ansiNodes(chunk, style) {
+    // A sequence cut by the end of a chunk waits for the next one.
+    let text = (style.pending || '') + chunk;
+    const cut = text.match(/\x1b(?:\[[0-9;?]*[ -\/]*)?$/);
+    style.pending = cut ? cut[0] : '';
+    if (cut) text = text.slice(0, cut.index);
+    const out = [];
+    let last = 0;
+    const flush = (chunk) => {
+      if (!chunk) return;
+      const cls = [];
+      if (style.bold) cls.push('ansi-bold');
+      if (style.fg !== undefined) cls.push(`ansi-fg-${style.fg}`);
+      if (style.bg !== undefined) cls.push(`ansi-bg-${style.bg}`);
+      out.push(cls.length ? h('span', { class: cls.join(' ') }, chunk) : document.createTextNode(chunk));
+    };
+    for (const m of text.matchAll(ANSI_RE)) {
+      flush(text.slice(last, m.index));
+      last = m.index + m[0].length;
+      if (m[2] !== 'm') continue;
+      const codes = m[1] === '' ? [0] : m[1].split(';').map((c) => Number(c) || 0);
+      for (const c of codes) {
+        if (c === 0) { delete style.fg; delete style.bg; style.bold = false; }
+        else if (c === 1) style.bold = true;
+        else if (c === 22) style.bold = false;
+        else if (c >= 30 && c <= 37) style.fg = c - 30;
+        else if (c >= 90 && c <= 97) style.fg = c - 90 + 8;
+        else if (c === 39) delete style.fg;
+        else if (c >= 40 && c <= 47) style.bg = c - 40;
+        else if (c >= 100 && c <= 107) style.bg = c - 100 + 8;
+        else if (c === 49) delete style.bg;
+      }
+    }
+    flush(text.slice(last));
+    return out;
   }
 
   function absTime(ts) {
@@ -227,11 +276,11 @@
   }
 
   // All pages of a list operation.
-  async function apiAll(op, body, listKey) {
+  async function apiAll(op, body, listKey, prefix = CODEPIPELINE) {
     const out = [];
     let token;
     do {
-      const page = await api(op, token ? { ...body, nextToken: token } : body);
+      const page = await api(op, token ? { ...body, nextToken: token } : body, prefix);
       out.push(...(page[listKey] || []));
       token = page.nextToken;
     } while (token);
@@ -414,30 +463,107 @@
   class PipelinesView extends View {
     constructor() {
       super();
-      // N+1 calls per refresh (a list, then each pipeline's latest
-      // execution): every 5 s is plenty for an overview.
+      // One request per refresh (Pipewright_20261125.ListPipelineSummaries:
+      // every pipeline with its latest execution); a key whose policy does
+      // not allow it falls back to ListPipelines + one ListPipelineExecutions
+      // per pipeline.
       this.interval = 5000;
+      this.rows = [];
+      this.batched = true;
+      this.filter = { q: '', status: 'all', sort: 'name', page: 0 };
+      this.pageSize = 25;
+      this.search = h('input', { type: 'search', class: 'search', placeholder: 'Search pipelines', 'aria-label': 'Search pipelines by name' });
+      this.search.addEventListener('input', () => { this.filter.q = this.search.value; this.filter.page = 0; this.render(); });
+      this.statusSel = this.select('Status', [['all', 'All statuses'], ['Failed', 'Failed'], ['InProgress', 'In progress'],
+        ['Succeeded', 'Succeeded'], ['Stopped', 'Stopped or stopping'], ['none', 'Never ran']], 'status');
+      this.sortSel = this.select('Sort by', [['name', 'Name'], ['recent', 'Latest activity'], ['status', 'Status']], 'sort');
+      this.controls = h('div', { class: 'list-controls' }, this.search, this.statusSel, this.sortSel);
       this.body = h('div', { class: 'panel' }, h('p', { class: 'empty' }, 'Loading pipelines…'));
-      this.root.append(this.head([], 'Pipelines', [h('span', {}, 'Every pipeline on this server and its latest execution.')]), this.body);
+      this.pager = h('nav', { class: 'pager', 'aria-label': 'Pages of pipelines' });
+      this.root.append(this.head([], 'Pipelines', [h('span', {}, 'Every pipeline on this server and its latest execution.')]),
+        this.controls, this.body, this.pager);
       document.title = 'Pipelines · Pipewright';
     }
 
+    select(label, options, key) {
+      const sel = h('select', { 'aria-label': label }, options.map(([v, t]) => h('option', { value: v }, t)));
+      sel.addEventListener('change', () => { this.filter[key] = sel.value; this.filter.page = 0; this.render(); });
+      return h('label', { class: 'control' }, h('span', { class: 'muted small' }, label), sel);
+    }
+
     async refresh() {
-      const pipelines = await apiAll('ListPipelines', {}, 'pipelines');
-      const latest = await Promise.all(pipelines.map((p) =>
-        api('ListPipelineExecutions', { pipelineName: p.name, maxResults: 1 })
-          .then((r) => (r.pipelineExecutionSummaries || [])[0])
-          .catch(() => undefined)));
-      if (!pipelines.length) {
+      if (this.batched) {
+        try {
+          const list = await apiAll('ListPipelineSummaries', {}, 'pipelineSummaries', PIPEWRIGHT);
+          this.rows = list.map((p) => ({ p, e: p.latestExecution }));
+        } catch (e) {
+          if (e.code === 'NetworkError' || e.code === 'SessionEnded') throw e;
+          this.batched = false; // e.g. AccessDenied for the extension: ask the model's way
+        }
+      }
+      if (!this.batched) {
+        const pipelines = await apiAll('ListPipelines', {}, 'pipelines');
+        const latest = await Promise.all(pipelines.map((p) =>
+          api('ListPipelineExecutions', { pipelineName: p.name, maxResults: 1 })
+            .then((r) => (r.pipelineExecutionSummaries || [])[0])
+            .catch(() => undefined)));
+        this.rows = pipelines.map((p, i) => ({ p, e: latest[i] }));
+      }
+      this.render();
+    }
+
+    visibleRows() {
+      const { q, status, sort } = this.filter;
+      const needle = q.trim().toLowerCase();
+      const STOPPED = new Set(['Stopped', 'Stopping']);
+      let rows = this.rows.filter(({ p, e }) => {
+        if (needle && !p.name.toLowerCase().includes(needle)) return false;
+        if (status === 'all') return true;
+        if (status === 'none') return !e;
+        if (status === 'Stopped') return e && STOPPED.has(e.status);
+        return e && e.status === status;
+      });
+      const activity = ({ p, e }) => Math.max(p.updated || 0, e ? e.lastUpdateTime || e.startTime || 0 : 0);
+      const ORDER = { Failed: 0, Stopped: 1, Stopping: 1, InProgress: 2, Succeeded: 3 };
+      const rank = ({ e }) => (e ? (ORDER[e.status] ?? 4) : 5);
+      rows = [...rows].sort((a, b) => {
+        if (sort === 'recent') return activity(b) - activity(a) || a.p.name.localeCompare(b.p.name);
+        if (sort === 'status') return rank(a) - rank(b) || a.p.name.localeCompare(b.p.name);
+        return a.p.name.localeCompare(b.p.name);
+      });
+      return rows;
+    }
+
+    render() {
+      if (!this.rows.length) {
+        this.controls.hidden = true;
+        this.pager.replaceChildren();
         reconcile(this.body, [{ key: 'empty', sig: 'empty', render: () => h('div', { class: 'empty' },
           h('p', {}, 'No pipelines yet.'),
           h('p', { class: 'small' }, 'Create one with ',
-            h('code', {}, 'pipewright create-pipeline --cli-input-json file://pipeline.json'), '.')) }]);
+            h('code', {}, 'pipewright create-pipeline --pipeline file://pipeline.json'),
+            ' (a complete one to copy: ', h('code', {}, 'examples/pipeline.json'), ', walked through in the README).')) }]);
         return;
       }
-      const rows = pipelines.map((p, i) => ({ p, e: latest[i] }));
-      const sig = JSON.stringify(rows);
-      reconcile(this.body, [{ key: 'table', sig, render: () => this.table(rows) }]);
+      this.controls.hidden = false;
+      const rows = this.visibleRows();
+      const pages = Math.max(1, Math.ceil(rows.length / this.pageSize));
+      if (this.filter.page >= pages) this.filter.page = pages - 1;
+      const first = this.filter.page * this.pageSize;
+      const shown = rows.slice(first, first + this.pageSize);
+      const sig = JSON.stringify([shown, rows.length]);
+      reconcile(this.body, [{ key: 'table', sig, render: () => (shown.length ? this.table(shown)
+        : h('p', { class: 'empty' }, 'No pipeline matches.')) }]);
+      const pageSig = `${this.filter.page}/${pages}/${rows.length}`;
+      if (this.pager.dataset.sig !== pageSig) {
+        this.pager.dataset.sig = pageSig;
+        const go = (n) => { this.filter.page = n; this.render(); };
+        this.pager.replaceChildren(
+          h('button', { class: 'btn small', type: 'button', disabled: this.filter.page === 0, onclick: () => go(this.filter.page - 1) }, 'Previous'),
+          h('span', { class: 'muted small', 'aria-live': 'polite' },
+            rows.length ? `${first + 1}–${Math.min(first + this.pageSize, rows.length)} of ${rows.length}` : '0 of 0'),
+          h('button', { class: 'btn small', type: 'button', disabled: this.filter.page >= pages - 1, onclick: () => go(this.filter.page + 1) }, 'Next'));
+      }
     }
 
     table(rows) {
@@ -625,7 +751,7 @@
       return h('section', { class: `stage ${le ? statusClass(le.status) : ''}`, 'aria-labelledby': titleId },
         h('header', { class: 'stage-head' },
           h('h2', { id: titleId }, s.stageName),
-          le ? badge(le.status) : h('span', { class: 'badge s-idle' }, parallel ? 'See executions' : "Didn't run"),
+          this.stageBadge(s, declActions, parallel),
           retry ? h('span', { class: 'chip', title: `Latest retry: ${retry.latestRetryTrigger || 'unknown'}` }, retryText(retry)) : null,
           le ? h('span', { class: 'exec' }, 'Execution ',
             h('a', { class: 'mono', href: routes.execution(this.name, le.pipelineExecutionId), title: le.pipelineExecutionId },
@@ -635,18 +761,37 @@
         plan && le ? this.retryFoot(s, plan) : null);
     }
 
+    // The stage's status, or what holds it: an execution waiting at a
+    // disabled transition, an approval, a worker.
+    stageBadge(s, declActions, parallel) {
+      const le = s.latestExecution;
+      const t = s.inboundTransitionState || { enabled: true };
+      if (!t.enabled && s.inboundExecution) return badge('Stopped', 'Blocked at transition', 's-warn');
+      if (!le) return h('span', { class: 'badge s-idle' }, parallel ? 'See executions' : "Didn't run");
+      if (le.status === 'InProgress') {
+        const waits = (s.actionStates || []).map((a) => {
+          const d = declActions.get(a.actionName);
+          return waitingFor(a.latestExecution, d && d.actionTypeId && d.actionTypeId.category === 'Approval');
+        });
+        if (waits.some((w) => w === 'Waiting for approval')) return badge(le.status, 'Waiting for approval', 's-warn');
+        if (waits.some((w) => w === 'Waiting for a worker')) return badge(le.status, 'Waiting for a worker', 's-warn');
+      }
+      return badge(le.status);
+    }
+
     action(s, a, decl, showOrder) {
       const le = a.latestExecution;
       const type = decl && decl.actionTypeId;
       const isApproval = type && type.category === 'Approval';
-      return h('li', { class: `action ${le ? statusClass(le.status) : ''}` },
+      const waiting = waitingFor(le, isApproval);
+      return h('li', { class: `action ${waiting ? 's-warn' : le ? statusClass(le.status) : 's-none'}` },
         h('span', { class: 'dot', 'aria-hidden': 'true' }),
         h('div', {},
           h('div', { class: 'action-name' }, h('span', {}, a.actionName),
             type ? h('span', { class: 'chip' }, type.provider) : null,
             showOrder ? h('span', { class: 'chip' }, `step ${decl.runOrder || 1}`) : null),
           h('div', { class: 'action-status' },
-            h('span', { class: 'st' }, le ? statusLabel(le.status) : "Didn't run"),
+            h('span', { class: 'st' }, waiting || (le ? statusLabel(le.status) : "Didn't run")),
             le && le.lastStatusChange ? [' · ', timeEl(le.lastStatusChange)] : null,
             le && le.percentComplete !== undefined && le.status === 'InProgress' ? ` · ${le.percentComplete}%` : null),
           le && le.summary ? h('p', { class: 'summary-text' }, le.summary.trim()) : null,
@@ -848,8 +993,32 @@
     }
 
     async refresh() {
-      const list = (await api('ListPipelineExecutions', { pipelineName: this.name, maxResults: 50 })).pipelineExecutionSummaries || [];
-      reconcile(this.body, [{ key: 'table', sig: JSON.stringify(list), render: () => this.table(list) }]);
+      // The newest 50, live; older pages on request ("Show older executions"), kept.
+      const r = await api('ListPipelineExecutions', { pipelineName: this.name, maxResults: 50 });
+      this.newest = r.pipelineExecutionSummaries || [];
+      if (!this.older) { this.older = []; this.nextToken = r.nextToken; }
+      this.render();
+    }
+
+    async showOlder() {
+      if (!this.nextToken) return;
+      const r = await api('ListPipelineExecutions', { pipelineName: this.name, maxResults: 50, nextToken: this.nextToken });
+      this.older.push(...(r.pipelineExecutionSummaries || []));
+      this.nextToken = r.nextToken;
+      this.render();
+    }
+
+    render() {
+      const seen = new Set(this.newest.map((e) => e.pipelineExecutionId));
+      const list = [...this.newest, ...this.older.filter((e) => !seen.has(e.pipelineExecutionId))];
+      const more = Boolean(this.nextToken);
+      reconcile(this.body, [
+        { key: 'table', sig: JSON.stringify(list), render: () => this.table(list) },
+        { key: 'more', sig: `${more}/${list.length}`, render: () => h('div', { class: 'pager' },
+          h('span', { class: 'muted small' }, `${list.length} execution${list.length === 1 ? '' : 's'} shown`),
+          more ? h('button', { class: 'btn small', type: 'button', 'data-focus': 'older', onclick: () => this.showOlder().catch((e) => toast(e.message, 'error')) },
+            'Show older executions') : null) },
+      ]);
     }
 
     table(list) {
@@ -968,6 +1137,7 @@
       this.actionId = actionId;
       this.offset = 0;
       this.decoder = new TextDecoder();
+      this.ansiStyle = {}; // SGR state carried from one chunk to the next
       this.pre = h('pre', { class: 'log', tabindex: '0', 'aria-label': 'Log output', 'aria-live': 'off' });
       this.follow = h('input', { type: 'checkbox', checked: true });
       this.state = h('span', { class: 'muted small' }, 'Loading…');
@@ -1006,7 +1176,7 @@
           // stream: a character split across two polls is decoded whole.
           const text = this.decoder.decode(bytes, { stream: running });
           if (text) {
-            this.pre.append(text);
+            this.pre.append(...ansiNodes(text, this.ansiStyle));
             if (this.follow.checked) this.pre.scrollTop = this.pre.scrollHeight;
           }
         }
