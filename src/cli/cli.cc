@@ -22,6 +22,7 @@
 #include "cli/status.h"
 #include "cli/watch.h"
 #include "common/ids.h"
+#include "common/version.h"
 
 namespace pw::cli {
 
@@ -483,7 +484,7 @@ int RunCliUnguarded(const std::vector<std::string>& args, std::ostream& out, std
     return 0;
   }
   if (verb == "--version" || verb == "version") {
-    out << "pipewright " << PW_VERSION << "\n";
+    out << "pipewright " << Version() << " (" << GitCommit() << ")\n";
     return 0;
   }
   GlobalOptions globals;

@@ -753,7 +753,8 @@ TEST(ExtensionsHelp, ListsTheVerbsAndFlags) {
                                        "beginning\\.\n"));
   std::ostringstream version;
   ASSERT_EQ(RunCli({"--version"}, version, err), 0);
-  EXPECT_THAT(version.str(), ::testing::MatchesRegex("pipewright [0-9]+\\.[0-9]+\\.[0-9]+\n"));
+  EXPECT_THAT(version.str(),
+              ::testing::MatchesRegex("pipewright [0-9]+\\.[0-9]+\\.[0-9]+ \\(.+\\)\n"));
   std::ostringstream op_out;
   ASSERT_EQ(RunCli({"start-pipeline-execution", "help"}, op_out, err), 0);
   EXPECT_THAT(op_out.str(), HasSubstr("--wait-timeout <seconds>"));

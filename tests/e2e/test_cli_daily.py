@@ -32,7 +32,7 @@ class CliBasicsTest(unittest.TestCase):
     def test_version_and_help(self):
         v = self.run_pw("--version")
         self.assertEqual(v.returncode, 0)
-        self.assertRegex(v.stdout, r"^pipewright \d+\.\d+\.\d+\n$")
+        self.assertRegex(v.stdout, r"^pipewright \d+\.\d+\.\d+ \(\S+\)\n$")
         h = self.run_pw("--help")
         self.assertEqual(h.returncode, 0)
         lines = h.stdout.splitlines()
