@@ -626,6 +626,10 @@ Status CompleteAction(PipelineState& p, const std::string& run_id, const ActionR
     Touch(e, now, out);
     return Status::Ok();
   }
+  // Rule runs report through the same paths (executors, jobs, timers).
+  for (const auto& e : p.executions) {
+    if (e.FindRuleRun(run_id) != nullptr) return CompleteRule(p, run_id, result, now, out);
+  }
   return NotFound("no action execution " + run_id, "ActionExecutionNotFoundException");
 }
 

@@ -87,7 +87,9 @@ void Advance(PipelineState& p, EpochSeconds now, IdSource& ids, Outcome* out);
 
 // Records an action's result. A run that is no longer InProgress (abandoned,
 // or already finished) is left unchanged: returns kFailedPrecondition.
-// kNotFound if no such run. Call Advance afterwards.
+// kNotFound if no such run. An id of a rule run is passed to CompleteRule, so
+// executors, jobs and timers report rules the way they report actions. Call
+// Advance afterwards.
 Status CompleteAction(PipelineState& p, const std::string& run_id, const ActionResult& result,
                       EpochSeconds now, Outcome* out);
 

@@ -33,7 +33,8 @@ std::vector<core::ConditionDecl> ConditionsFromJson(const nlohmann::json& holder
       const auto& t = rj.value("ruleTypeId", nlohmann::json::object());
       r.type = {Str(t, "category"), Str(t, "owner", "AWS"), Str(t, "provider"),
                 Str(t, "version", "1")};
-      for (const auto& [k, v] : rj.value("configuration", nlohmann::json::object()).items()) {
+      const nlohmann::json config = rj.value("configuration", nlohmann::json::object());
+      for (const auto& [k, v] : config.items()) {
         if (v.is_string()) r.configuration[k] = v.get<std::string>();
       }
       for (const auto& cmd : rj.value("commands", nlohmann::json::array())) {
