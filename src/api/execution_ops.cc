@@ -4,6 +4,7 @@
 #include <set>
 #include <vector>
 
+#include "api/condition_ops.h"
 #include "api/pipeline_ops.h"
 #include "core/variables.h"
 #include "engine/action_types.h"
@@ -212,6 +213,7 @@ json StageStateJson(const PipelineState& p, const core::StageDecl& s) {
       st["retryStageMetadata"] = m;
     }
   }
+  AddConditionStates(s, latest, sr, st);  // Stage conditions (api/condition_ops.h).
   return st;
 }
 
@@ -392,6 +394,7 @@ Result<json> Page(const std::vector<T>& items, const json& in, size_t default_ma
 }  // namespace
 
 void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
+  RegisterConditionOps(d, eng);  // OverrideStageCondition, ListRuleExecutions, ListRuleTypes.
   d.Register(Target("StartPipelineExecution"), "StartPipelineExecution",
              [&eng](const json& in, const RequestContext& ctx) -> Result<json> {
                core::Variables variables;

@@ -32,6 +32,26 @@ enum class StageStatus {
   kSucceeded,
   kFailed,
   kCancelled,
+  kSkipped,  // Its beforeEntry SKIP condition failed: its actions did not run.
+};
+
+// The model's ConditionExecutionStatus.
+enum class ConditionStatus {
+  kInProgress,  // A rule is still being evaluated.
+  kFailed,      // A rule failed: the condition's result engaged.
+  kErrored,     // Not used by Pipewright (a rule that cannot run fails).
+  kSucceeded,   // Every rule succeeded.
+  kCancelled,   // The stage was stopped while the condition was evaluated.
+  kAbandoned,   // Not used by Pipewright.
+  kOverridden,  // OverrideStageCondition let the stage proceed (rule 64).
+};
+
+// What part of a stage run is going on.
+enum class StagePhase {
+  kActions,      // The runOrder groups.
+  kBeforeEntry,  // The beforeEntry condition is (or was last) evaluated.
+  kOnSuccess,    // Every action succeeded; the onSuccess condition decides.
+  kOnFailure,    // An action failed; the onFailure condition decides on rollback.
 };
 
 enum class ActionStatus {
@@ -44,6 +64,11 @@ enum class ActionStatus {
 std::string_view Name(ExecutionStatus s);
 std::string_view Name(StageStatus s);
 std::string_view Name(ActionStatus s);
+std::string_view Name(ConditionStatus s);
+std::string_view Name(StagePhase s);
+std::optional<ConditionStatus> ParseConditionStatus(std::string_view s);
+std::optional<StagePhase> ParseStagePhase(std::string_view s);
+std::optional<ConditionKind> ParseConditionKind(std::string_view s);
 std::optional<ExecutionStatus> ParseExecutionStatus(std::string_view s);
 std::optional<StageStatus> ParseStageStatus(std::string_view s);
 std::optional<ActionStatus> ParseActionStatus(std::string_view s);
@@ -91,6 +116,38 @@ struct ActionRun {
   std::string entity_url;    // entityUrl: the source's web page, if it has one.
 };
 
+// One evaluation of one rule (ListRuleExecutions' RuleExecutionDetail).
+// Statuses are the model's RuleExecutionStatus, the same values as actions'.
+struct RuleRun {
+  std::string id;  // ruleExecutionId.
+  std::string execution_id;
+  std::string stage;
+  std::string rule;
+  ConditionKind kind = ConditionKind::kBeforeEntry;
+  int stage_attempt = 0;
+  ActionStatus status = ActionStatus::kInProgress;
+  EpochSeconds started = 0;
+  EpochSeconds updated = 0;
+  std::string summary;
+  std::string error_code;
+  std::string error_message;
+  std::string external_id;
+  std::string external_url;
+  std::string updated_by;
+  std::map<std::string, std::string> resolved_configuration;
+  std::map<std::string, std::string> inputs;  // Artifact name -> revision.
+};
+
+// The latest evaluation of one condition of a stage run.
+struct ConditionRun {
+  ConditionKind kind = ConditionKind::kBeforeEntry;
+  ConditionStatus status = ConditionStatus::kInProgress;
+  std::string summary;
+  EpochSeconds started = 0;
+  EpochSeconds updated = 0;
+  std::map<std::string, std::string> latest;  // Rule name -> its RuleRun id.
+};
+
 struct StageRun {
   std::string stage;
   StageStatus status = StageStatus::kInProgress;
@@ -100,6 +157,11 @@ struct StageRun {
   int auto_retries = 0;
   std::optional<RetryTrigger> latest_retry_trigger;  // None before the first retry.
   std::map<std::string, std::string> latest;         // Action name -> its latest ActionRun id.
+  StagePhase phase = StagePhase::kActions;
+  std::vector<ConditionRun> conditions;  // At most one per kind: the latest evaluation.
+
+  ConditionRun* FindCondition(ConditionKind k);
+  const ConditionRun* FindCondition(ConditionKind k) const;
 };
 
 // One entry of StartPipelineExecution.sourceRevisions: run source action
@@ -135,7 +197,8 @@ struct Execution {
   // StartPipelineExecution.sourceRevisions: kept, so a retry of the source
   // stage runs the same revisions.
   std::vector<SourceRevisionOverride> source_revisions;
-  std::vector<ActionRun> runs;  // Every attempt, in start order.
+  std::vector<ActionRun> runs;     // Every attempt, in start order.
+  std::vector<RuleRun> rule_runs;  // Every rule evaluation, in start order.
 
   bool Active() const {
     return status == ExecutionStatus::kInProgress || status == ExecutionStatus::kStopping;
@@ -144,6 +207,8 @@ struct Execution {
   const StageRun* FindStageRun(const std::string& stage) const;
   ActionRun* FindRun(const std::string& run_id);
   const ActionRun* FindRun(const std::string& run_id) const;
+  RuleRun* FindRuleRun(const std::string& rule_run_id);
+  const RuleRun* FindRuleRun(const std::string& rule_run_id) const;
 };
 
 struct TransitionState {

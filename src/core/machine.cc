@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/conditions.h"
 #include "core/variables.h"
 
 namespace pw::core {
@@ -109,6 +110,143 @@ void StartGroup(PipelineState& p, Execution& e, StageRun& sr, const StageDecl& s
   for (const ActionDecl* a : GroupActions(s, group)) StartRun(p, e, sr, *a, now, ids, out);
 }
 
+StagePhase PhaseOf(ConditionKind k) {
+  switch (k) {
+    case ConditionKind::kBeforeEntry:
+      return StagePhase::kBeforeEntry;
+    case ConditionKind::kOnSuccess:
+      return StagePhase::kOnSuccess;
+    case ConditionKind::kOnFailure:
+      break;
+  }
+  return StagePhase::kOnFailure;
+}
+
+ConditionKind KindOf(StagePhase ph) {
+  return ph == StagePhase::kBeforeEntry ? ConditionKind::kBeforeEntry
+         : ph == StagePhase::kOnSuccess ? ConditionKind::kOnSuccess
+                                        : ConditionKind::kOnFailure;
+}
+
+std::string ConditionLabel(ConditionKind k) {
+  return k == ConditionKind::kBeforeEntry ? "beforeEntry"
+         : k == ConditionKind::kOnSuccess ? "onSuccess"
+                                          : "onFailure";
+}
+
+// Starts a fresh evaluation of the `kind` condition of stage run `sr`: one
+// rule run per rule. VariableCheck is decided here (pure); every other rule
+// becomes a kStartRule effect, except one whose configuration does not
+// resolve, which fails at once.
+void StartCondition(PipelineState& p, Execution& e, StageRun& sr, const StageDecl& s,
+                    ConditionKind kind, EpochSeconds now, IdSource& ids, Outcome* out) {
+  sr.phase = PhaseOf(kind);
+  ConditionRun cr;
+  cr.kind = kind;
+  cr.status = ConditionStatus::kInProgress;
+  cr.started = now;
+  cr.updated = now;
+  const Variables scope = VariableScope(p, e);
+  for (const ConditionDecl& c : s.Conditions(kind)) {
+    for (const RuleDecl& rd : c.rules) {
+      RuleRun r;
+      r.id = ids.NewId();
+      r.execution_id = e.id;
+      r.stage = s.name;
+      r.rule = rd.name;
+      r.kind = kind;
+      r.stage_attempt = sr.attempt;
+      r.started = now;
+      r.updated = now;
+      for (const auto& in : rd.input_artifacts) {
+        auto it = e.artifacts.find(in);
+        r.inputs[in] = it == e.artifacts.end() ? "" : it->second;
+      }
+      std::string problem;
+      for (const auto& [key, value] : rd.configuration) {
+        auto resolved = ResolveVariables(value, scope);
+        if (!resolved.ok()) {
+          problem = "Configuration " + key + ": " + resolved.status().message();
+          break;
+        }
+        r.resolved_configuration[key] = *resolved;
+      }
+      if (!problem.empty()) {
+        r.status = ActionStatus::kFailed;
+        r.error_code = "ConfigurationError";
+        r.error_message = problem;
+        r.summary = problem;
+      } else if (rd.type.provider == "VariableCheck") {
+        const RuleVerdict v = EvaluateVariableCheck(r.resolved_configuration);
+        r.status = v.passed ? ActionStatus::kSucceeded : ActionStatus::kFailed;
+        r.summary = v.summary;
+        if (!v.passed) {
+          r.error_code = "RuleFailed";
+          r.error_message = v.summary;
+        }
+      } else {
+        if (rd.type.provider == "DeploymentWindow") {
+          auto tz = r.resolved_configuration.find("TimeZone");
+          r.summary = "Waiting for the deployment window '" + r.resolved_configuration["Cron"] +
+                      "' (" +
+                      (tz == r.resolved_configuration.end() ? std::string("UTC") : tz->second) +
+                      ") to open.";
+        }
+        out->effects.push_back({Effect::Kind::kStartRule, e.id, r.id});
+      }
+      cr.latest[rd.name] = r.id;
+      e.rule_runs.push_back(std::move(r));
+    }
+  }
+  if (ConditionRun* old = sr.FindCondition(kind)) {
+    *old = std::move(cr);
+  } else {
+    sr.conditions.push_back(std::move(cr));
+  }
+  Touch(e, now, out);
+}
+
+// Abandons the InProgress rule runs of `cr` (their effects: kAbandonRule).
+void AbandonRules(Execution& e, ConditionRun& cr, const std::string& why, EpochSeconds now,
+                  Outcome* out) {
+  for (const auto& [rule, id] : cr.latest) {
+    RuleRun* r = e.FindRuleRun(id);
+    if (r == nullptr || r->status != ActionStatus::kInProgress) continue;
+    r->status = ActionStatus::kAbandoned;
+    r->summary = why;
+    r->updated = now;
+    out->effects.push_back({Effect::Kind::kAbandonRule, e.id, r->id});
+  }
+  Touch(e, now, out);
+}
+
+// Settles `cr` from its rule runs: Failed as soon as one rule failed (the
+// others are abandoned), Succeeded when all succeeded, else InProgress. A
+// settled condition (Succeeded, Failed, Overridden, Cancelled) stays as is.
+ConditionStatus Settle(Execution& e, ConditionRun& cr, EpochSeconds now, Outcome* out) {
+  if (cr.status != ConditionStatus::kInProgress) return cr.status;
+  bool running = false;
+  for (const auto& [rule, id] : cr.latest) {
+    const RuleRun* r = e.FindRuleRun(id);
+    if (r == nullptr) continue;
+    if (r->status == ActionStatus::kFailed || r->status == ActionStatus::kAbandoned) {
+      cr.status = ConditionStatus::kFailed;
+      cr.summary = "Rule " + rule + " failed" + (r->summary.empty() ? "." : ": " + r->summary);
+      cr.updated = now;
+      AbandonRules(e, cr, "Abandoned: rule " + rule + " failed, so the condition failed.", now,
+                   out);
+      return cr.status;
+    }
+    running |= r->status == ActionStatus::kInProgress;
+  }
+  if (running) return cr.status;
+  cr.status = ConditionStatus::kSucceeded;
+  cr.summary = "All rules succeeded.";
+  cr.updated = now;
+  Touch(e, now, out);
+  return cr.status;
+}
+
 // An InProgress/Stopping stage run is always the one its execution is in.
 // Matched by name, not by index into p.decl: a new version (rule 69) may have
 // moved or dropped the stage while the execution still holds it.
@@ -155,7 +293,126 @@ void EnterStage(PipelineState& p, Execution& e, const StageDecl& s, EpochSeconds
   }
   sr->status = StageStatus::kInProgress;
   p.stage_latest[s.name] = e.id;
+  // Rollback executions skip conditions: a gate must not block the way back,
+  // and an onSuccess ROLLBACK must not roll back a rollback.
+  if (!s.before_entry.empty() && e.execution_type != ExecutionType::kRollback) {
+    StartCondition(p, e, *sr, s, ConditionKind::kBeforeEntry, now, ids, out);
+    return;
+  }
+  sr->phase = StagePhase::kActions;
   StartGroup(p, e, *sr, s, 0, now, ids, out);
+}
+
+std::string FailedActions(const Execution& e, const StageRun& sr) {
+  std::string which;
+  for (const auto& [action, run_id] : sr.latest) {
+    const ActionRun* r = e.FindRun(run_id);
+    if (r != nullptr && r->status == ActionStatus::kFailed) {
+      which += which.empty() ? action : ", " + action;
+    }
+  }
+  return which;
+}
+
+// The stage is done without failure (Succeeded or Skipped): the execution
+// moves on, or ends when it was the last stage (or a rollback's only one).
+void LeaveStage(PipelineState& p, Execution& e, StageRun& sr, StageStatus status, EpochSeconds now,
+                Outcome* out) {
+  sr.status = status;
+  e.in_stage = false;
+  e.stage_index += 1;
+  // A rollback execution runs only the rolled-back stage (rule 58).
+  if (e.execution_type == ExecutionType::kRollback ||
+      e.stage_index >= static_cast<int>(p.decl.stages.size())) {
+    Finish(e, ExecutionStatus::kSucceeded, "", now, out);
+  } else {
+    Touch(e, now, out);
+  }
+}
+
+// Rule 61: automatic rollback to the stage's last success in this version.
+void AutoRollback(PipelineState& p, const Execution& e, const StageDecl& s, EpochSeconds now,
+                  IdSource& ids, Outcome* out) {
+  if (e.execution_type == ExecutionType::kRollback) return;
+  const Execution* target = nullptr;
+  for (const auto& other : p.executions) {
+    const StageRun* osr = other.FindStageRun(s.name);
+    if (other.id != e.id && osr != nullptr && osr->status == StageStatus::kSucceeded &&
+        other.pipeline_version == p.decl.version &&
+        other.execution_type != ExecutionType::kRollback) {
+      target = &other;  // Executions are in start order: keep the most recent.
+    }
+  }
+  if (target != nullptr) {
+    const std::string target_id = target->id;
+    (void)StartRollback(p, s.name, target_id, "AutomatedRollback", now, ids, out);
+  }
+}
+
+// Progress of a stage run while one of its conditions decides (rules 62-64).
+bool StepCondition(PipelineState& p, Execution& e, StageRun& sr, const StageDecl& s,
+                   EpochSeconds now, IdSource& ids, Outcome* out) {
+  const ConditionKind kind = KindOf(sr.phase);
+  ConditionRun* cr = sr.FindCondition(kind);
+  const auto& decls = s.Conditions(kind);
+  if (cr == nullptr || decls.empty()) return false;  // Declaration changed: cancel handles it.
+  if (e.stop_requested) {
+    if (cr->status == ConditionStatus::kInProgress) {
+      cr->status = ConditionStatus::kCancelled;
+      cr->summary = "The execution was stopped.";
+      cr->updated = now;
+      AbandonRules(e, *cr, "Abandoned: the execution was stopped.", now, out);
+    }
+    sr.status = StageStatus::kStopped;
+    Finish(e, ExecutionStatus::kStopped, "", now, out);
+    return true;
+  }
+  const ConditionStatus st = Settle(e, *cr, now, out);
+  if (st == ConditionStatus::kInProgress) return false;
+  const bool passed = st == ConditionStatus::kSucceeded || st == ConditionStatus::kOverridden;
+  const FailureResult result = decls.front().result;
+  const std::string why = "Stage " + s.name + " failed: its " + ConditionLabel(kind) +
+                          " condition failed (" + cr->summary + ")";
+  switch (kind) {
+    case ConditionKind::kBeforeEntry:
+      if (passed) {
+        sr.phase = StagePhase::kActions;
+        StartGroup(p, e, sr, s, 0, now, ids, out);
+      } else if (result == FailureResult::kSkip) {
+        LeaveStage(p, e, sr, StageStatus::kSkipped, now, out);  // Rule 63.
+      } else {
+        sr.status = StageStatus::kFailed;
+        Finish(e, ExecutionStatus::kFailed, why + ".", now, out);
+      }
+      return true;
+    case ConditionKind::kOnSuccess:
+      if (passed) {
+        LeaveStage(p, e, sr, StageStatus::kSucceeded, now, out);
+        return true;
+      }
+      sr.status = StageStatus::kFailed;
+      if (result == FailureResult::kRollback) {
+        Finish(e, ExecutionStatus::kFailed, why + "; rolling back.", now, out);
+        AutoRollback(p, e, s, now, ids, out);
+      } else {
+        Finish(e, ExecutionStatus::kFailed, why + ".", now, out);
+      }
+      return true;
+    case ConditionKind::kOnFailure:
+      break;
+  }
+  // onFailure: the stage fails either way; a failed condition rolls back.
+  sr.status = StageStatus::kFailed;
+  const std::string failed =
+      "Stage " + s.name + " failed: action(s) " + FailedActions(e, sr) + " failed.";
+  if (!passed || st == ConditionStatus::kOverridden) {
+    Finish(e, ExecutionStatus::kFailed, failed, now, out);
+    if (st == ConditionStatus::kFailed) AutoRollback(p, e, s, now, ids, out);
+  } else {
+    Finish(e, ExecutionStatus::kFailed, failed + " Its onFailure condition passed: no rollback.",
+           now, out);
+  }
+  return true;
 }
 
 // Progress of an execution inside its stage. Returns true if anything changed.
@@ -171,6 +428,12 @@ bool StepInStage(PipelineState& p, Execution& e, EpochSeconds now, IdSource& ids
         if (r != nullptr && r->status == ActionStatus::kInProgress) return false;
       }
       cur->status = StageStatus::kCancelled;
+      for (auto& cr : cur->conditions) {
+        if (cr.status != ConditionStatus::kInProgress) continue;
+        cr.status = ConditionStatus::kCancelled;
+        cr.updated = now;
+        AbandonRules(e, cr, "Abandoned: the pipeline's definition was updated.", now, out);
+      }
     }
     Finish(e, ExecutionStatus::kCancelled,
            "The pipeline's definition was updated before this execution could complete.", now, out);
@@ -181,6 +444,7 @@ bool StepInStage(PipelineState& p, Execution& e, EpochSeconds now, IdSource& ids
   StageRun* sr = e.FindStageRun(s->name);
   if (sr == nullptr) return false;
   if (sr->status != StageStatus::kInProgress && sr->status != StageStatus::kStopping) return false;
+  if (sr->phase != StagePhase::kActions) return StepCondition(p, e, *sr, *s, now, ids, out);
 
   bool running = false, failed = false, abandoned = false;
   for (const auto& [action, run_id] : sr->latest) {
@@ -210,32 +474,16 @@ bool StepInStage(PipelineState& p, Execution& e, EpochSeconds now, IdSource& ids
         return true;
       }
     }
+    // An onFailure condition decides whether the rollback happens.
+    if (!s->on_failure_conditions.empty() && e.execution_type != ExecutionType::kRollback) {
+      StartCondition(p, e, *sr, *s, ConditionKind::kOnFailure, now, ids, out);
+      return true;
+    }
     sr->status = StageStatus::kFailed;
-    std::string which;
-    for (const auto& [action, run_id] : sr->latest) {
-      const ActionRun* r = e.FindRun(run_id);
-      if (r != nullptr && r->status == ActionStatus::kFailed) {
-        which += which.empty() ? action : ", " + action;
-      }
-    }
     Finish(e, ExecutionStatus::kFailed,
-           "Stage " + s->name + " failed: action(s) " + which + " failed.", now, out);
-    // Rule 61: automatic rollback to the stage's last success in this version.
-    if (s->on_failure == FailureResult::kRollback && e.execution_type != ExecutionType::kRollback) {
-      const Execution* target = nullptr;
-      for (const auto& other : p.executions) {
-        const StageRun* osr = other.FindStageRun(s->name);
-        if (other.id != e.id && osr != nullptr && osr->status == StageStatus::kSucceeded &&
-            other.pipeline_version == p.decl.version &&
-            other.execution_type != ExecutionType::kRollback) {
-          target = &other;  // Executions are in start order: keep the most recent.
-        }
-      }
-      if (target != nullptr) {
-        const std::string target_id = target->id;
-        (void)StartRollback(p, s->name, target_id, "AutomatedRollback", now, ids, out);
-      }
-    }
+           "Stage " + s->name + " failed: action(s) " + FailedActions(e, *sr) + " failed.", now,
+           out);
+    if (s->on_failure == FailureResult::kRollback) AutoRollback(p, e, *s, now, ids, out);
     return true;
   }
   // The group succeeded: next group, or the stage is done.
@@ -243,16 +491,11 @@ bool StepInStage(PipelineState& p, Execution& e, EpochSeconds now, IdSource& ids
     StartGroup(p, e, *sr, *s, sr->group + 1, now, ids, out);
     return true;
   }
-  sr->status = StageStatus::kSucceeded;
-  e.in_stage = false;
-  e.stage_index += 1;
-  // A rollback execution runs only the rolled-back stage (rule 58).
-  if (e.execution_type == ExecutionType::kRollback ||
-      e.stage_index >= static_cast<int>(p.decl.stages.size())) {
-    Finish(e, ExecutionStatus::kSucceeded, "", now, out);
-  } else {
-    Touch(e, now, out);
+  if (!s->on_success.empty() && e.execution_type != ExecutionType::kRollback) {
+    StartCondition(p, e, *sr, *s, ConditionKind::kOnSuccess, now, ids, out);
+    return true;
   }
+  LeaveStage(p, e, *sr, StageStatus::kSucceeded, now, out);
   return true;
 }
 
@@ -383,6 +626,10 @@ Status CompleteAction(PipelineState& p, const std::string& run_id, const ActionR
     Touch(e, now, out);
     return Status::Ok();
   }
+  // Rule runs report through the same paths (executors, jobs, timers).
+  for (const auto& e : p.executions) {
+    if (e.FindRuleRun(run_id) != nullptr) return CompleteRule(p, run_id, result, now, out);
+  }
   return NotFound("no action execution " + run_id, "ActionExecutionNotFoundException");
 }
 
@@ -494,7 +741,21 @@ Result<RetryPlan> PlanRetry(const PipelineState& p, const std::string& execution
     return NotRetryable("Stage " + stage + " of execution " + execution_id +
                         " succeeded; it contains no failed actions to retry.");
   }
+  if (sr->status == StageStatus::kSkipped) {
+    return NotRetryable("Stage " + stage + " of execution " + execution_id +
+                        " was skipped by its beforeEntry condition; there is nothing to retry.");
+  }
   RetryPlan plan;
+  // Failed (or stopped) by its beforeEntry condition: a retry evaluates the
+  // condition again, then runs every action. Failed by its onSuccess
+  // condition: FAILED_ACTIONS evaluates the condition again.
+  if (sr->phase == StagePhase::kBeforeEntry ||
+      (sr->phase == StagePhase::kOnSuccess && mode == RetryMode::kFailedActions)) {
+    if (sr->phase == StagePhase::kBeforeEntry) {
+      for (const auto& a : s->actions) plan.actions_after.push_back(a.name);
+    }
+    return plan;
+  }
   std::vector<const ActionDecl*> ordered;
   for (const auto& a : s->actions) ordered.push_back(&a);
   std::stable_sort(ordered.begin(), ordered.end(), [](const ActionDecl* a, const ActionDecl* b) {
@@ -562,6 +823,13 @@ Result<RetryPlan> RetryStage(PipelineState& p, const std::string& execution_id,
   e.stop_reason.clear();
   e.in_stage = true;
   e.stage_index = p.decl.StageIndex(stage);
+  if (sr.phase == StagePhase::kBeforeEntry ||
+      (sr.phase == StagePhase::kOnSuccess && mode == RetryMode::kFailedActions)) {
+    StartCondition(p, e, sr, s, KindOf(sr.phase), now, ids, out);
+    Touch(e, now, out);
+    return plan;
+  }
+  sr.phase = StagePhase::kActions;
   if (mode == RetryMode::kAllActions) {
     StartGroup(p, e, sr, s, 0, now, ids, out);
   } else {
@@ -725,6 +993,95 @@ void FailInterruptedRuns(PipelineState& p, const std::function<bool(const Action
       Touch(e, now, out);
     }
   }
+}
+
+Status CompleteRule(PipelineState& p, const std::string& rule_run_id, const ActionResult& result,
+                    EpochSeconds now, Outcome* out) {
+  for (auto& e : p.executions) {
+    RuleRun* r = e.FindRuleRun(rule_run_id);
+    if (r == nullptr) continue;
+    if (r->status != ActionStatus::kInProgress) {
+      return FailedPrecondition(
+          "rule execution " + rule_run_id + " is already " + std::string(Name(r->status)),
+          "InvalidJobStateException");
+    }
+    r->status = result.status;
+    r->updated = now;
+    r->summary = result.summary;
+    r->error_code = result.error_code;
+    r->error_message = result.error_message;
+    if (!result.external_id.empty()) r->external_id = result.external_id;
+    if (!result.external_url.empty()) r->external_url = result.external_url;
+    if (!result.updated_by.empty()) r->updated_by = result.updated_by;
+    Touch(e, now, out);
+    return Status::Ok();
+  }
+  return NotFound("no rule execution " + rule_run_id, "ActionExecutionNotFoundException");
+}
+
+Status OverrideCondition(PipelineState& p, const std::string& execution_id,
+                         const std::string& stage, ConditionKind kind, EpochSeconds now,
+                         Outcome* out) {
+  const StageDecl* s = p.decl.FindStage(stage);
+  if (s == nullptr) {
+    return NotFound("Stage '" + stage + "' does not exist in pipeline '" + p.decl.name + "'.",
+                    "StageNotFoundException");
+  }
+  auto not_overridable = [](std::string msg) {
+    return FailedPrecondition(std::move(msg), "ConditionNotOverridableException");
+  };
+  const std::string label = ConditionLabel(kind);
+  if (kind == ConditionKind::kOnFailure || s->Conditions(kind).empty()) {
+    return not_overridable("Stage " + stage + " has no " + label + " condition to override.");
+  }
+  if (s->Conditions(kind).front().result == FailureResult::kSkip) {
+    return not_overridable("The beforeEntry condition of stage " + stage +
+                           " has result SKIP; SKIP conditions cannot be overridden (rule 63).");
+  }
+  auto latest = p.stage_latest.find(stage);
+  if (latest == p.stage_latest.end() || latest->second != execution_id) {
+    return FailedPrecondition("Execution " + execution_id +
+                                  " is not the latest execution of stage " + stage +
+                                  "; override the condition of the execution "
+                                  "get-pipeline-state shows for the stage.",
+                              "NotLatestPipelineExecutionException");
+  }
+  Execution* e = p.FindExecution(execution_id);
+  StageRun* sr = e ? e->FindStageRun(stage) : nullptr;
+  ConditionRun* cr = sr ? sr->FindCondition(kind) : nullptr;
+  if (e == nullptr || sr == nullptr || cr == nullptr || sr->phase != PhaseOf(kind)) {
+    return not_overridable("The " + label + " condition of stage " + stage +
+                           " has not run in "
+                           "execution " +
+                           execution_id + "; there is nothing to override.");
+  }
+  const bool waiting = cr->status == ConditionStatus::kInProgress &&
+                       (sr->status == StageStatus::kInProgress) && e->Active() &&
+                       !e->stop_requested;
+  const bool failed = cr->status == ConditionStatus::kFailed &&
+                      sr->status == StageStatus::kFailed && e->status == ExecutionStatus::kFailed &&
+                      s->Conditions(kind).front().result == FailureResult::kFail &&
+                      e->pipeline_version == p.decl.version;
+  if (!waiting && !failed) {
+    return not_overridable("The " + label + " condition of stage " + stage + " in execution " +
+                           execution_id + " is " + std::string(Name(cr->status)) +
+                           "; only a condition in progress, or a failed FAIL condition that "
+                           "failed the stage, can be overridden.");
+  }
+  AbandonRules(*e, *cr, "Abandoned: the condition was overridden.", now, out);
+  cr->status = ConditionStatus::kOverridden;
+  cr->summary = "Overridden with OverrideStageCondition.";
+  cr->updated = now;
+  if (failed) {
+    // Resume where the condition stopped the execution.
+    sr->status = StageStatus::kInProgress;
+    e->status = ExecutionStatus::kInProgress;
+    e->status_summary.clear();
+    e->in_stage = true;
+    e->stage_index = p.decl.StageIndex(stage);
+  }
+  Touch(*e, now, out);
+  return Status::Ok();
 }
 
 const Execution* InboundExecution(const PipelineState& p, const std::string& stage) {

@@ -33,6 +33,8 @@ struct Effect {
   enum class Kind {
     kStartAction,    // Start the work of run `run_id` (spawn, open approval, dispatch job).
     kAbandonAction,  // Stop caring about run `run_id`: kill its process, cancel its job.
+    kStartRule,      // Evaluate rule run `run_id` (Execution::rule_runs): run, wait, dispatch.
+    kAbandonRule,    // Stop evaluating rule run `run_id`.
   };
   Kind kind;
   std::string execution_id;
@@ -85,7 +87,9 @@ void Advance(PipelineState& p, EpochSeconds now, IdSource& ids, Outcome* out);
 
 // Records an action's result. A run that is no longer InProgress (abandoned,
 // or already finished) is left unchanged: returns kFailedPrecondition.
-// kNotFound if no such run. Call Advance afterwards.
+// kNotFound if no such run. An id of a rule run is passed to CompleteRule, so
+// executors, jobs and timers report rules the way they report actions. Call
+// Advance afterwards.
 Status CompleteAction(PipelineState& p, const std::string& run_id, const ActionResult& result,
                       EpochSeconds now, Outcome* out);
 
@@ -139,6 +143,25 @@ Result<std::string> FindApprovalRun(const PipelineState& p, const std::string& s
 // with `message` (crash recovery: their processes died with the server).
 void FailInterruptedRuns(PipelineState& p, const std::function<bool(const ActionRun&)>& interrupted,
                          const std::string& message, EpochSeconds now, Outcome* out);
+
+// Records a rule's result (status kSucceeded or kFailed), like
+// CompleteAction. kFailedPrecondition if the rule run is no longer
+// InProgress, kNotFound if there is no such rule run. Call Advance afterwards.
+Status CompleteRule(PipelineState& p, const std::string& rule_run_id, const ActionResult& result,
+                    EpochSeconds now, Outcome* out);
+
+// Rule 64, OverrideStageCondition: the condition `kind` (kBeforeEntry or
+// kOnSuccess) of `stage` in `execution_id` becomes Overridden and its running
+// rules Abandoned; the stage proceeds (beforeEntry: its actions start;
+// onSuccess: it succeeds). Works on a condition in progress, and on a failed
+// FAIL condition whose stage failed because of it (the execution resumes).
+// Errors: StageNotFoundException, NotLatestPipelineExecutionException (not
+// the stage's latest execution), ConditionNotOverridableException (a SKIP
+// condition, nothing in progress or failed to override, a rollback already
+// started). Call Advance afterwards.
+Status OverrideCondition(PipelineState& p, const std::string& execution_id,
+                         const std::string& stage, ConditionKind kind, EpochSeconds now,
+                         Outcome* out);
 
 // The execution waiting at `stage`'s inbound transition, or nullptr.
 const Execution* InboundExecution(const PipelineState& p, const std::string& stage);

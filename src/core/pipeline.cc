@@ -29,6 +29,18 @@ std::vector<int> StageDecl::RunOrders() const {
   return {orders.begin(), orders.end()};
 }
 
+const std::vector<ConditionDecl>& StageDecl::Conditions(ConditionKind k) const {
+  switch (k) {
+    case ConditionKind::kBeforeEntry:
+      return before_entry;
+    case ConditionKind::kOnSuccess:
+      return on_success;
+    case ConditionKind::kOnFailure:
+      break;
+  }
+  return on_failure_conditions;
+}
+
 const StageDecl* PipelineDecl::FindStage(const std::string& stage_name) const {
   for (const auto& s : stages) {
     if (s.name == stage_name) return &s;
@@ -54,6 +66,104 @@ std::string_view ExecutionModeName(ExecutionMode m) {
   }
   return "SUPERSEDED";
 }
+
+namespace {
+
+std::string_view ResultName(FailureResult r) {
+  switch (r) {
+    case FailureResult::kFail:
+      return "FAIL";
+    case FailureResult::kRetry:
+      return "RETRY";
+    case FailureResult::kRollback:
+      return "ROLLBACK";
+    case FailureResult::kSkip:
+      return "SKIP";
+    case FailureResult::kNone:
+      break;
+  }
+  return "(none)";
+}
+
+// Rules 20, 62, 63: which results each kind of condition allows, 1-5 rules
+// with unique names, SKIP only with LambdaInvoke/VariableCheck rules, no
+// rollback of a source stage or in PARALLEL mode, rule inputs produced
+// before the condition runs.
+Status ValidateConditions(const PipelineDecl& p, size_t si, const std::set<std::string>& earlier,
+                          const std::vector<std::pair<int, std::string>>& stage_outputs) {
+  const StageDecl& s = p.stages[si];
+  const bool any =
+      !s.before_entry.empty() || !s.on_success.empty() || !s.on_failure_conditions.empty();
+  if (!any) return Status::Ok();
+  if (p.pipeline_type != "V2") {
+    return StageError("Stage '" + s.name +
+                      "' declares stage conditions, which need pipelineType V2; set "
+                      "\"pipelineType\": \"V2\".");
+  }
+  for (ConditionKind kind :
+       {ConditionKind::kBeforeEntry, ConditionKind::kOnSuccess, ConditionKind::kOnFailure}) {
+    const auto& list = s.Conditions(kind);
+    const std::string where = "Stage '" + s.name + "' " +
+                              (kind == ConditionKind::kBeforeEntry ? std::string("beforeEntry")
+                               : kind == ConditionKind::kOnSuccess ? std::string("onSuccess")
+                                                                   : std::string("onFailure")) +
+                              " condition";
+    if (list.size() > 1) return StageError(where + "s: only one condition is allowed.");
+    for (const ConditionDecl& c : list) {
+      const std::string got(ResultName(c.result));
+      if (kind == ConditionKind::kBeforeEntry && c.result != FailureResult::kFail &&
+          c.result != FailureResult::kSkip) {
+        return StageError(where + " has result " + got + "; it must be FAIL or SKIP.");
+      }
+      if (kind == ConditionKind::kOnSuccess && c.result != FailureResult::kFail &&
+          c.result != FailureResult::kRollback) {
+        return StageError(where + " has result " + got + "; it must be ROLLBACK or FAIL.");
+      }
+      if (kind == ConditionKind::kOnFailure && c.result != FailureResult::kRollback) {
+        return StageError(where + " has result " + got +
+                          "; it must be ROLLBACK (automatic retry cannot have conditions).");
+      }
+      if (c.result == FailureResult::kRollback && si == 0) {
+        return StageError(where + ": a source stage cannot roll back.");
+      }
+      if (c.result == FailureResult::kRollback && p.execution_mode == ExecutionMode::kParallel) {
+        return StageError(where + ": rollback is not available in PARALLEL mode.");
+      }
+      if (c.rules.empty() || c.rules.size() > 5) {
+        return StageError(where + " has " + std::to_string(c.rules.size()) +
+                          " rules; a condition needs 1 to 5 rules.");
+      }
+      std::set<std::string> names;
+      for (const RuleDecl& r : c.rules) {
+        if (!names.insert(r.name).second) {
+          return StageError(where + ": rule name '" + r.name +
+                            "' is used more than once; rule names must be unique.");
+        }
+        if (c.result == FailureResult::kSkip && r.type.provider != "VariableCheck" &&
+            r.type.provider != "LambdaInvoke") {
+          return StageError(where +
+                            " with result SKIP may only use VariableCheck or "
+                            "LambdaInvoke rules, but rule '" +
+                            r.name + "' is " + r.type.provider + ".");
+        }
+        for (const auto& in : r.input_artifacts) {
+          bool found = earlier.count(in) > 0;
+          if (kind != ConditionKind::kBeforeEntry) {
+            for (const auto& [order, name] : stage_outputs) found = found || name == in;
+          }
+          if (!found) {
+            return StructureError("Input artifact '" + in + "' of rule '" + r.name + "' (" + where +
+                                  ") is not the output of an action that runs before "
+                                  "the condition.");
+          }
+        }
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 Status ValidateStructure(const PipelineDecl& p, const ActionTypeKnown& known) {
   if (p.has_artifact_store == p.has_artifact_stores) {
@@ -175,6 +285,7 @@ Status ValidateStructure(const PipelineDecl& p, const ActionTypeKnown& known) {
         }
       }
     }
+    PW_RETURN_IF_ERROR(ValidateConditions(p, si, outputs_so_far, stage_outputs));
     for (const auto& [order, name] : stage_outputs) outputs_so_far.insert(name);
   }
   if (total_actions > kMaxActionsPerPipeline) {

@@ -52,6 +52,33 @@ struct ActionDecl {
 
 enum class FailureResult { kNone, kFail, kRetry, kRollback, kSkip };
 
+// A rule of a stage condition (the model's RuleDeclaration).
+struct RuleDecl {
+  std::string name;
+  ActionTypeId type;  // category "Rule", owner "AWS", provider, version ("1" when omitted).
+  std::map<std::string, std::string> configuration;
+  std::vector<std::string> commands;  // Commands rules.
+  std::vector<std::string> input_artifacts;
+  std::string region;
+  std::string role_arn;
+  std::optional<int> timeout_minutes;
+};
+
+// Where a condition sits on a stage.
+enum class ConditionKind {
+  kBeforeEntry,  // Checked before the stage's actions start (results FAIL, SKIP).
+  kOnSuccess,    // Checked after every action succeeded (results FAIL, ROLLBACK).
+  kOnFailure,    // Checked after the stage failed (result ROLLBACK).
+};
+std::string_view Name(ConditionKind k);  // BEFORE_ENTRY, ON_SUCCESS, ON_FAILURE.
+
+// A stage condition: the rules must all succeed; `result` engages when the
+// condition fails (semantics.md rule 62).
+struct ConditionDecl {
+  FailureResult result = FailureResult::kNone;
+  std::vector<RuleDecl> rules;
+};
+
 struct StageDecl {
   std::string name;
   std::vector<ActionDecl> actions;
@@ -59,6 +86,12 @@ struct StageDecl {
   std::string on_failure_retry_mode;  // FAILED_ACTIONS / ALL_ACTIONS, when kRetry.
   bool on_failure_has_retry_configuration = false;
   bool on_failure_has_conditions = false;
+  // Stage conditions (the model allows one condition per list).
+  std::vector<ConditionDecl> before_entry;
+  std::vector<ConditionDecl> on_success;
+  std::vector<ConditionDecl> on_failure_conditions;
+
+  const std::vector<ConditionDecl>& Conditions(ConditionKind k) const;
 
   // Distinct run orders of the actions, ascending.
   std::vector<int> RunOrders() const;

@@ -141,14 +141,18 @@ const ConfigProperty* BuiltinActionType::FindProperty(std::string_view name) con
 }
 
 Result<std::vector<BuiltinActionType>> ParseActionTypes(std::string_view json_text) {
+  return ParseTypeTable(json_text, "actionTypes");
+}
+
+Result<std::vector<BuiltinActionType>> ParseTypeTable(std::string_view json_text,
+                                                      const std::string& list) {
   json doc = json::parse(json_text, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object() || !doc.contains("actionTypes") ||
-      !doc["actionTypes"].is_array()) {
-    return InvalidArgument("action type table: not a JSON object with an actionTypes list");
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains(list) || !doc[list].is_array()) {
+    return InvalidArgument("action type table: not a JSON object with an " + list + " list");
   }
   std::vector<BuiltinActionType> out;
   std::set<std::string> ids;
-  for (const auto& e : doc["actionTypes"]) {
+  for (const auto& e : doc[list]) {
     PW_ASSIGN_OR_RETURN(BuiltinActionType t, ParseEntry(e));
     if (!ids.insert(t.id.ToString()).second) return Bad(t.id.ToString(), "listed twice");
     out.push_back(std::move(t));

@@ -66,6 +66,11 @@ const BuiltinActionType* FindBuiltin(const core::ActionTypeId& id);
 // order, a duplicate type or property, a requiredWhen naming no property).
 Result<std::vector<BuiltinActionType>> ParseActionTypes(std::string_view json_text);
 
+// The same for a table whose entries are under `list` (rule_types.json:
+// "ruleTypes").
+Result<std::vector<BuiltinActionType>> ParseTypeTable(std::string_view json_text,
+                                                      const std::string& list);
+
 // The embedded file's text, for tests.
 std::string_view EmbeddedActionTypesJson();
 

@@ -73,7 +73,8 @@ Status Engine::CommitLocked(core::PipelineState& p, core::Outcome& out, store::B
   // Jobs of abandoned runs fail in the same transaction.
   std::vector<Job> abandoned;
   for (const auto& fx : out.effects) {
-    if (fx.kind == core::Effect::Kind::kAbandonAction) {
+    if (fx.kind == core::Effect::Kind::kAbandonAction ||
+        fx.kind == core::Effect::Kind::kAbandonRule) {
       AbandonJobsLocked(fx.run_id, &batch, &abandoned);
     }
   }
@@ -96,6 +97,10 @@ Status Engine::CommitLocked(core::PipelineState& p, core::Outcome& out, store::B
 }
 
 void Engine::PerformLocked(core::PipelineState& p, const core::Effect& fx) {
+  if (fx.kind == core::Effect::Kind::kStartRule || fx.kind == core::Effect::Kind::kAbandonRule) {
+    PerformRuleLocked(p, fx);
+    return;
+  }
   core::Execution* e = p.FindExecution(fx.execution_id);
   core::ActionRun* r = e ? e->FindRun(fx.run_id) : nullptr;
   if (r == nullptr) return;

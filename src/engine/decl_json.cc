@@ -8,6 +8,53 @@ std::string Str(const nlohmann::json& j, const char* key, std::string def = {}) 
   return (it != j.end() && it->is_string()) ? it->get<std::string>() : def;
 }
 
+core::FailureResult ResultOf(const std::string& r) {
+  return r == "RETRY"      ? core::FailureResult::kRetry
+         : r == "ROLLBACK" ? core::FailureResult::kRollback
+         : r == "SKIP"     ? core::FailureResult::kSkip
+         : r == "FAIL"     ? core::FailureResult::kFail
+                           : core::FailureResult::kNone;
+}
+
+// The `conditions` list of beforeEntry/onSuccess/onFailure. A condition
+// without its own result takes `default_result` (onFailure's result).
+std::vector<core::ConditionDecl> ConditionsFromJson(const nlohmann::json& holder,
+                                                    core::FailureResult default_result) {
+  std::vector<core::ConditionDecl> out;
+  if (!holder.is_object()) return out;
+  for (const auto& cj : holder.value("conditions", nlohmann::json::array())) {
+    if (!cj.is_object()) continue;
+    core::ConditionDecl c;
+    c.result = cj.contains("result") ? ResultOf(Str(cj, "result")) : default_result;
+    for (const auto& rj : cj.value("rules", nlohmann::json::array())) {
+      if (!rj.is_object()) continue;
+      core::RuleDecl r;
+      r.name = Str(rj, "name");
+      const auto& t = rj.value("ruleTypeId", nlohmann::json::object());
+      r.type = {Str(t, "category"), Str(t, "owner", "AWS"), Str(t, "provider"),
+                Str(t, "version", "1")};
+      const nlohmann::json config = rj.value("configuration", nlohmann::json::object());
+      for (const auto& [k, v] : config.items()) {
+        if (v.is_string()) r.configuration[k] = v.get<std::string>();
+      }
+      for (const auto& cmd : rj.value("commands", nlohmann::json::array())) {
+        if (cmd.is_string()) r.commands.push_back(cmd.get<std::string>());
+      }
+      for (const auto& in : rj.value("inputArtifacts", nlohmann::json::array())) {
+        r.input_artifacts.push_back(Str(in, "name"));
+      }
+      r.region = Str(rj, "region");
+      r.role_arn = Str(rj, "roleArn");
+      if (rj.contains("timeoutInMinutes") && rj["timeoutInMinutes"].is_number_integer()) {
+        r.timeout_minutes = rj["timeoutInMinutes"].get<int>();
+      }
+      c.rules.push_back(std::move(r));
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 }  // namespace
 
 core::PipelineDecl DeclFromJson(const nlohmann::json& p) {
@@ -38,17 +85,19 @@ core::PipelineDecl DeclFromJson(const nlohmann::json& p) {
     s.name = Str(sj, "name");
     if (sj.contains("onFailure") && sj["onFailure"].is_object()) {
       const auto& f = sj["onFailure"];
-      std::string r = Str(f, "result");
-      s.on_failure = r == "RETRY"      ? core::FailureResult::kRetry
-                     : r == "ROLLBACK" ? core::FailureResult::kRollback
-                     : r == "SKIP"     ? core::FailureResult::kSkip
-                     : r == "FAIL"     ? core::FailureResult::kFail
-                                       : core::FailureResult::kNone;
+      s.on_failure = ResultOf(Str(f, "result"));
       s.on_failure_has_retry_configuration = f.contains("retryConfiguration");
       s.on_failure_retry_mode = f.contains("retryConfiguration")
                                     ? Str(f["retryConfiguration"], "retryMode", "FAILED_ACTIONS")
                                     : "FAILED_ACTIONS";
       s.on_failure_has_conditions = f.contains("conditions") && !f["conditions"].empty();
+      s.on_failure_conditions = ConditionsFromJson(f, s.on_failure);
+    }
+    if (sj.contains("beforeEntry")) {
+      s.before_entry = ConditionsFromJson(sj["beforeEntry"], core::FailureResult::kNone);
+    }
+    if (sj.contains("onSuccess")) {
+      s.on_success = ConditionsFromJson(sj["onSuccess"], core::FailureResult::kNone);
     }
     for (const auto& aj : sj.value("actions", nlohmann::json::array())) {
       core::ActionDecl a;

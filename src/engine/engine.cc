@@ -266,6 +266,7 @@ Status Engine::Recover() {
               FailLater(ps.decl.name, r.id, Failure(c.message(), "", "ConfigurationError"));
           }
         }
+        RecoverRulesLocked(ps, &out);
         core::Advance(ps, now, *ids_, &out);
         s = CommitLocked(ps, out);
       }

@@ -199,6 +199,11 @@ class Engine {
                                    bool approved, const std::string& summary,
                                    const std::string& caller);
 
+  // OverrideStageCondition (rule 64): see core::OverrideCondition for the
+  // errors; PipelineNotFoundException for an unknown pipeline.
+  Status OverrideStageCondition(const std::string& pipeline, const std::string& stage,
+                                const std::string& execution_id, core::ConditionKind kind);
+
   // A copy of the pipeline's state. With `current_only`, only the executions
   // GetPipelineState can show (active ones and each stage's latest), so a
   // console polling once a second does not copy a long history.
@@ -309,6 +314,18 @@ class Engine {
   void RetryPendingLocked() REQUIRES(mu_);
   ActionExecutor* ExecutorFor(const core::ActionDecl& a) const;
   bool IsJobAction(const core::ActionDecl& a) const;
+
+  // --- rules.cc: stage condition rules (engine/rule_types.json).
+  // Each rule's type, configuration and commands against the rule type table.
+  // InvalidStageDeclarationException naming the stage, condition and rule.
+  Status CheckRuleDeclarations(const core::PipelineDecl& d) const;
+  // kStartRule / kAbandonRule effects.
+  void PerformRuleLocked(core::PipelineState& p, const core::Effect& fx) REQUIRES(mu_);
+  // DeploymentWindow rules in progress whose window opened succeed (ticker).
+  void CheckDeploymentWindowsLocked(EpochSeconds now) REQUIRES(mu_);
+  // After a restart: every rule in progress without an open job is evaluated
+  // again (effects added to `out`).
+  void RecoverRulesLocked(core::PipelineState& p, core::Outcome* out) REQUIRES(mu_);
 
   // --- ticker.cc: timers and the source poller.
   void TickerLoop();

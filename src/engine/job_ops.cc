@@ -193,9 +193,15 @@ Status Engine::PutJobSuccess(const std::string& job_id, const JobSuccess& result
   core::Outcome out;
   core::Execution* e = p->FindExecution(job.execution_id);
   core::ActionRun* run = e ? e->FindRun(job.run_id) : nullptr;
+  // A stage condition's rule (rules.cc) reports like an action, without follow-up jobs.
+  const core::RuleRun* rule = e ? e->FindRuleRun(job.run_id) : nullptr;
+  if (rule != nullptr && !result.continuation_token.empty()) {
+    return InvalidArgument("Jobs of stage condition rules do not take a continuationToken.");
+  }
   Job next = job;
   next.ended = now;
-  if (run == nullptr || run->status != core::ActionStatus::kInProgress) {
+  if ((run == nullptr || run->status != core::ActionStatus::kInProgress) &&
+      (rule == nullptr || rule->status != core::ActionStatus::kInProgress)) {
     next.status = core::JobStatus::kFailed;
     PW_RETURN_IF_ERROR(SaveJobLocked(next));
     PutJobLocked(next);

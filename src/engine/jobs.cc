@@ -249,6 +249,11 @@ void Engine::AddJobWaitSummariesLocked(core::PipelineState& state) {
     if (!waiting || job.pipeline != state.decl.name) continue;
     core::Execution* e = state.FindExecution(job.execution_id);
     core::ActionRun* r = e != nullptr ? e->FindRun(job.run_id) : nullptr;
+    if (core::RuleRun* rule = e != nullptr ? e->FindRuleRun(job.run_id) : nullptr;
+        rule != nullptr && rule->status == core::ActionStatus::kInProgress &&
+        rule->summary.empty()) {
+      rule->summary = core::WaitingForWorkerSummary(job.type);  // A stage condition's rule.
+    }
     if (r == nullptr || r->status != core::ActionStatus::kInProgress || !r->summary.empty()) {
       continue;
     }

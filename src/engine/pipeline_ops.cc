@@ -100,6 +100,7 @@ Status Engine::ValidateDeclaration(const core::PipelineDecl& d) const {
       d, [this](const core::ActionTypeId& id) { return ActionTypeKnown(id); }));
   PW_RETURN_IF_ERROR(CheckConfiguration(
       d, [this](const core::ActionTypeId& id) { return FindCustomActionType(id); }));
+  PW_RETURN_IF_ERROR(CheckRuleDeclarations(d));
   return CheckActionData(d, path_policy_);
 }
 

@@ -67,6 +67,84 @@ core::ActionRun RunFromDoc(const json& j) {
   return r;
 }
 
+namespace {
+
+json RuleRunToDoc(const core::RuleRun& r) {
+  return {{"id", r.id},
+          {"stage", r.stage},
+          {"rule", r.rule},
+          {"kind", core::Name(r.kind)},
+          {"stage_attempt", r.stage_attempt},
+          {"status", core::Name(r.status)},
+          {"started", r.started},
+          {"updated", r.updated},
+          {"summary", r.summary},
+          {"error_code", r.error_code},
+          {"error_message", r.error_message},
+          {"external_id", r.external_id},
+          {"external_url", r.external_url},
+          {"updated_by", r.updated_by},
+          {"resolved_configuration", r.resolved_configuration},
+          {"inputs", r.inputs}};
+}
+
+core::RuleRun RuleRunFromDoc(const json& j, const std::string& execution_id) {
+  core::RuleRun r;
+  r.id = j.value("id", "");
+  r.execution_id = execution_id;
+  r.stage = j.value("stage", "");
+  r.rule = j.value("rule", "");
+  r.kind = core::ParseConditionKind(j.value("kind", "BEFORE_ENTRY"))
+               .value_or(core::ConditionKind::kBeforeEntry);
+  r.stage_attempt = j.value("stage_attempt", 0);
+  r.status =
+      core::ParseActionStatus(j.value("status", "Failed")).value_or(core::ActionStatus::kFailed);
+  r.started = j.value("started", 0.0);
+  r.updated = j.value("updated", 0.0);
+  r.summary = j.value("summary", "");
+  r.error_code = j.value("error_code", "");
+  r.error_message = j.value("error_message", "");
+  r.external_id = j.value("external_id", "");
+  r.external_url = j.value("external_url", "");
+  r.updated_by = j.value("updated_by", "");
+  r.resolved_configuration =
+      j.value("resolved_configuration", std::map<std::string, std::string>{});
+  r.inputs = j.value("inputs", std::map<std::string, std::string>{});
+  return r;
+}
+
+json ConditionsToDoc(const core::StageRun& s) {
+  json out = json::array();
+  for (const auto& c : s.conditions) {
+    out.push_back({{"kind", core::Name(c.kind)},
+                   {"status", core::Name(c.status)},
+                   {"summary", c.summary},
+                   {"started", c.started},
+                   {"updated", c.updated},
+                   {"latest", c.latest}});
+  }
+  return out;
+}
+
+void ConditionsFromDoc(const json& s, core::StageRun* sr) {
+  sr->phase =
+      core::ParseStagePhase(s.value("phase", "actions")).value_or(core::StagePhase::kActions);
+  for (const auto& c : s.value("conditions", json::array())) {
+    core::ConditionRun cr;
+    cr.kind = core::ParseConditionKind(c.value("kind", "BEFORE_ENTRY"))
+                  .value_or(core::ConditionKind::kBeforeEntry);
+    cr.status = core::ParseConditionStatus(c.value("status", "Failed"))
+                    .value_or(core::ConditionStatus::kFailed);
+    cr.summary = c.value("summary", "");
+    cr.started = c.value("started", 0.0);
+    cr.updated = c.value("updated", 0.0);
+    cr.latest = c.value("latest", std::map<std::string, std::string>{});
+    sr->conditions.push_back(std::move(cr));
+  }
+}
+
+}  // namespace
+
 json ExecutionToDoc(const core::Execution& e) {
   json stages = json::array();
   for (const auto& s : e.stages) {
@@ -80,6 +158,8 @@ json ExecutionToDoc(const core::Execution& e) {
                        s.latest_retry_trigger ? std::string(core::Name(*s.latest_retry_trigger))
                                               : std::string()},
                       {"latest", s.latest}});
+    if (s.phase != core::StagePhase::kActions) stages.back()["phase"] = core::Name(s.phase);
+    if (!s.conditions.empty()) stages.back()["conditions"] = ConditionsToDoc(s);
   }
   json doc = {{"v", 2},
               {"id", e.id},
@@ -108,6 +188,12 @@ json ExecutionToDoc(const core::Execution& e) {
       revs.push_back({{"action", sr.action}, {"type", sr.type}, {"value", sr.value}});
     }
     doc["source_revisions"] = revs;
+  }
+  if (!e.rule_runs.empty()) {
+    // Rule evaluations live in the execution document (a few per stage).
+    json rules = json::array();
+    for (const auto& r : e.rule_runs) rules.push_back(RuleRunToDoc(r));
+    doc["rule_runs"] = rules;
   }
   return doc;
 }
@@ -144,6 +230,7 @@ core::Execution ExecutionFromDoc(const json& j) {
     sr.auto_retries = s.value("auto_retries", 0);
     sr.latest_retry_trigger = core::ParseRetryTrigger(s.value("latest_retry_trigger", ""));
     sr.latest = s.value("latest", std::map<std::string, std::string>{});
+    ConditionsFromDoc(s, &sr);
     e.stages.push_back(std::move(sr));
   }
   e.artifacts = j.value("artifacts", std::map<std::string, std::string>{});
@@ -153,6 +240,9 @@ core::Execution ExecutionFromDoc(const json& j) {
         {sr.value("action", ""), sr.value("type", ""), sr.value("value", "")});
   }
   for (const auto& r : j.value("runs", json::array())) e.runs.push_back(RunFromDoc(r));
+  for (const auto& r : j.value("rule_runs", json::array())) {
+    e.rule_runs.push_back(RuleRunFromDoc(r, e.id));
+  }
   return e;
 }
 

@@ -47,6 +47,7 @@ void Engine::Tick() {
   const EpochSeconds now = clock_.Now();
   RetryPendingLocked();
   JobTimersLocked(now);
+  CheckDeploymentWindowsLocked(now);
   // Approvals without an answer in time fail. By name: a failed commit drops
   // the pipeline from pipelines_ (the next tick decides again).
   std::vector<std::string> names;

@@ -254,7 +254,7 @@ class Rollback(FidelityCase):
 class PipelineTypes(FidelityCase):
     def test_v2_only_fields_are_refused_on_v1(self):
         condition = {"conditions": [{"result": "FAIL", "rules": [{
-            "name": "Window", "configuration": {"Cron": "* * * * *"},
+            "name": "Window", "configuration": {"Cron": "* * * ? * *"},
             "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": "DeploymentWindow",
                            "version": "1"}}]}]}
         trigger = {"providerType": "CodeStarSourceConnection",
@@ -272,7 +272,10 @@ class PipelineTypes(FidelityCase):
             ("triggers", lambda p: p.update(triggers=[trigger]), "Triggers"),
             ("beforeEntry", with_stage("beforeEntry", condition), "beforeEntry conditions"),
             ("onSuccess", with_stage("onSuccess", condition), "onSuccess conditions"),
-            ("onFailure conditions", with_stage("onFailure", dict(condition, result="FAIL")),
+            # onFailure conditions roll back (rule 62).
+            ("onFailure conditions", with_stage("onFailure", {
+                "result": "ROLLBACK",
+                "conditions": [dict(condition["conditions"][0], result="ROLLBACK")]}),
              "onFailure conditions"),
         ]
         for label, mutate, what in cases:
