@@ -644,33 +644,18 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
           }
           const json& ia = (*custom)["inputArtifactDetails"];
           const json& oa = (*custom)["outputArtifactDetails"];
-          json declaration = {
-              {"executor",
-               {{"configuration", {{"jobWorkerExecutorConfiguration", json::object()}}},
-                {"type", "JobWorker"}}},
-              {"id",
-               {{"category", id.category},
-                {"owner", id.owner},
-                {"provider", id.provider},
-                {"version", id.version}}},
-              {"inputArtifactDetails", ia},
-              {"outputArtifactDetails", oa},
-              {"properties", props}};
-          // UpdateActionType's description and urls (settings of CreateCustomActionType).
-          if (custom->contains("description"))
-            declaration["description"] = (*custom)["description"];
-          const json settings = custom->value("settings", json::object());
-          json urls = json::object();
-          const std::pair<const char*, const char*> kUrls[] = {
-              {"thirdPartyConfigurationUrl", "configurationUrl"},
-              {"entityUrlTemplate", "entityUrlTemplate"},
-              {"executionUrlTemplate", "executionUrlTemplate"},
-              {"revisionUrlTemplate", "revisionUrlTemplate"}};
-          for (const auto& [from, to] : kUrls) {
-            if (settings.contains(from)) urls[to] = settings[from];
-          }
-          if (!urls.empty()) declaration["urls"] = urls;
-          return json{{"actionType", declaration}};
+          return json{{"actionType",
+                       {{"executor",
+                         {{"configuration", {{"jobWorkerExecutorConfiguration", json::object()}}},
+                          {"type", "JobWorker"}}},
+                        {"id",
+                         {{"category", id.category},
+                          {"owner", id.owner},
+                          {"provider", id.provider},
+                          {"version", id.version}}},
+                        {"inputArtifactDetails", ia},
+                        {"outputArtifactDetails", oa},
+                        {"properties", props}}}};
         }
         if (t == nullptr) {
           return NotFound("Action type " + id.ToString() +

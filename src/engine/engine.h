@@ -315,9 +315,9 @@ class Engine {
   // (InvalidClientTokenException). JobNotFoundException for jobs of other owners.
   Result<std::vector<Job>> PollForThirdPartyJobs(const core::ActionTypeId& type, int max_jobs);
   Result<Job> ThirdPartyJob(const std::string& job_id, const std::string& client_token);
-  // UpdateActionType: a custom type's description, properties, artifact
-  // counts and urls. ActionTypeNotFoundException; ValidationException for a
-  // built-in type (its definition is the server's table).
+  // UpdateActionType (owners AWS and ThirdParty, as the model allows):
+  // ValidationException for a type of the built-in table (its definition is
+  // fixed), ActionTypeNotFoundException otherwise.
   Status UpdateActionType(const nlohmann::json& declaration);
   // ListDeployActionExecutionTargets: the targets of a Deploy/Directory or
   // Deploy/S3 action execution (DeployActionExecutionTarget JSON).
@@ -411,6 +411,11 @@ class Engine {
   Result<std::string> StartAtCommit(const std::string& pipeline, const std::string& action,
                                     const std::string& commit, const std::string& trigger_type,
                                     const std::string& detail);
+  // At CreatePipeline: every branch and tag of each Git source with a V2
+  // trigger as it is now, so the poller compares later changes with the
+  // repository as the pipeline was created (a push made before its first poll
+  // is not taken for the baseline). Failures leave that to the first poll.
+  void RememberTriggerRefs(const core::PipelineDecl& d, const nlohmann::json& decl);
   // The poller for a Git source with a V2 trigger: every branch and tag.
   void PollTriggeredSource(const std::string& pipeline, const core::ActionDecl& a,
                            const core::TriggerDecl& trigger);

@@ -117,6 +117,7 @@ Result<store::PipelineRecord> Engine::CreatePipeline(const json& pipeline,
     return store_.CreatePipeline(d.name, PipelineArn(d.name), decl, tags, clock_.Now(),
                                  options_.max_pipelines);
   }());
+  RememberTriggerRefs(d, decl);  // triggers.cc: the poller's baseline.
   if (options_.start_on_create) {
     auto id = StartExecution(d.name, "", caller, "CreatePipeline");
     if (!id.ok())

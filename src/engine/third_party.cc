@@ -1,6 +1,6 @@
 // The rest of the model on the engine's existing machinery: the ThirdParty
 // job API (the same jobs as PollForJobs, with a clientId per job and its
-// clientToken bound at first use), UpdateActionType for custom types, and
+// clientToken bound at first use), UpdateActionType (refused with the reason), and
 // ListDeployActionExecutionTargets for the built-in deploy actions.
 
 #include "common/ids.h"
@@ -61,71 +61,20 @@ Result<Job> Engine::ThirdPartyJob(const std::string& job_id, const std::string& 
 }
 
 Status Engine::UpdateActionType(const json& decl) {
+  // The model names owners AWS and ThirdParty only (custom types are changed
+  // by deleting and creating a new version). Pipewright registers no types of
+  // those owners: every one it knows is in its built-in table.
   const json id_json = decl.value("id", json::object());
   core::ActionTypeId id{id_json.value("category", ""), id_json.value("owner", ""),
                         id_json.value("provider", ""), id_json.value("version", "")};
-  if (id.owner != "Custom") {
-    if (FindBuiltin(id) != nullptr) {
-      return InvalidArgument("Action type " + id.ToString() +
-                             " is one of the server's built-in types (action_types.json); only "
-                             "custom types (owner Custom) can be updated.");
-    }
-    return NotFound("Action type " + id.ToString() + " does not exist; see list-action-types.",
-                    "ActionTypeNotFoundException");
+  if (FindBuiltin(id) != nullptr) {
+    return InvalidArgument("Action type " + id.ToString() +
+                           " is one of the server's built-in types (engine/action_types.json); "
+                           "its definition is fixed. For a type of your own, create a custom "
+                           "action type (owner Custom) with CreateCustomActionType.");
   }
-  const json executor = decl.value("executor", json::object());
-  if (executor.value("type", "") != "JobWorker") {
-    return InvalidArgument("executor.type " + executor.value("type", std::string("(none)")) +
-                           " is not supported: custom action types run on job workers "
-                           "(JobWorker); Pipewright does not invoke Lambda functions.");
-  }
-  json props = json::array();
-  int queryable = 0;
-  for (const auto& p : decl.value("properties", json::array())) {
-    json q = {{"name", p.value("name", "")},
-              {"required", !p.value("optional", true)},
-              {"key", p.value("key", false)},
-              {"secret", p.value("noEcho", false)},
-              {"queryable", p.value("queryable", false)}};
-    if (p.contains("description")) q["description"] = p["description"];
-    if (q["queryable"].get<bool>()) {
-      ++queryable;
-      if (!q["required"].get<bool>() || q["secret"].get<bool>()) {
-        return InvalidArgument("Property '" + q.value("name", "") +
-                               "' is queryable, so it must not be optional or noEcho.");
-      }
-    }
-    props.push_back(q);
-  }
-  if (queryable > 1) {
-    return InvalidArgument("A custom action type can have at most one queryable property.");
-  }
-  const std::string key = "actiontype/" + id.category + "/" + id.provider + "/" + id.version;
-  MutexLock lock(types_mu_);
-  auto it = custom_types_.find(id.category + "/" + id.provider + "/" + id.version);
-  if (it == custom_types_.end() || it->second.value("deleted", false)) {
-    return NotFound("Custom action type " + id.ToString() + " does not exist.",
-                    "ActionTypeNotFoundException");
-  }
-  json doc = it->second;
-  doc["actionConfigurationProperties"] = props;
-  doc["inputArtifactDetails"] = decl.value("inputArtifactDetails", json::object());
-  doc["outputArtifactDetails"] = decl.value("outputArtifactDetails", json::object());
-  if (decl.contains("description")) doc["description"] = decl["description"];
-  const json urls = decl.value("urls", json::object());
-  json settings = doc.value("settings", json::object());
-  const std::pair<const char*, const char*> kUrls[] = {
-      {"configurationUrl", "thirdPartyConfigurationUrl"},
-      {"entityUrlTemplate", "entityUrlTemplate"},
-      {"executionUrlTemplate", "executionUrlTemplate"},
-      {"revisionUrlTemplate", "revisionUrlTemplate"}};
-  for (const auto& [from, to] : kUrls) {
-    if (urls.contains(from)) settings[to] = urls[from];
-  }
-  doc["settings"] = settings;
-  PW_RETURN_IF_ERROR(store_.PutKv(key, doc.dump()));
-  it->second = doc;
-  return Status::Ok();
+  return NotFound("Action type " + id.ToString() + " does not exist; see list-action-types.",
+                  "ActionTypeNotFoundException");
 }
 
 Result<std::vector<json>> Engine::DeployTargets(const std::string& pipeline,

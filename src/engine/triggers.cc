@@ -155,6 +155,36 @@ Result<std::string> Engine::StartAtCommit(const std::string& pipeline, const std
                         {core::SourceRevisionOverride{action, "COMMIT_ID", commit}});
 }
 
+namespace {
+
+Result<runner::GitAuth> GitAuthOf(const GitRemote& remote) {
+  runner::GitAuth auth;
+  if (!remote.token_file.empty()) {
+    PW_ASSIGN_OR_RETURN(std::string token, ReadGitToken(remote.token_file));
+    auth = {remote.username, token};
+  }
+  return auth;
+}
+
+}  // namespace
+
+void Engine::RememberTriggerRefs(const core::PipelineDecl& d, const json& decl) {
+  const std::vector<core::TriggerDecl> triggers = TriggersOf(decl);
+  if (triggers.empty() || d.stages.empty() || !runners_.git) return;
+  for (const auto& a : d.stages[0].actions) {
+    if (TriggerFor(triggers, a.name) == nullptr || !IsGitSource(a)) continue;
+    auto remote = ResolveGitRemote(options_.git_connections, a);
+    if (!remote.ok() || remote->url.empty()) continue;
+    auto auth = GitAuthOf(*remote);
+    if (!auth.ok()) continue;
+    auto refs = runners_.git->ListRefs(remote->url, *auth);
+    if (!refs.ok()) continue;  // The poller's first look takes the baseline then.
+    json seen = json::object();
+    for (const auto& r : *refs) seen[r.name] = r.commit_id;
+    (void)store_.PutKv("poll/" + d.name + "/" + a.name + "/refs", seen.dump());
+  }
+}
+
 void Engine::PollTriggeredSource(const std::string& pipeline, const core::ActionDecl& a,
                                  const core::TriggerDecl& trigger) {
   auto remote = ResolveGitRemote(options_.git_connections, a);

@@ -354,12 +354,12 @@ WebhookReply Engine::DeliverWebhook(const WebhookRequest& req) {
   delivery["commit"] = push.after;
   std::string trigger_type = "Webhook";
   std::string detail = doc.value("arn", "");
+  auto remote = ResolveGitRemote(options_.git_connections, target);
   if (const core::TriggerDecl* t = TriggerFor(triggers, action)) {
     core::GitChange c;
     c.ref = push.ref;
     c.commit = push.after;
     // The changed files: libgit2's diff of before..after, else the payload's list.
-    auto remote = ResolveGitRemote(options_.git_connections, target);
     Result<std::vector<std::string>> files = NotFound("no base commit");
     if (remote.ok() && !push.before.empty()) {
       runner::GitAuth gauth;
@@ -392,6 +392,19 @@ WebhookReply Engine::DeliverWebhook(const WebhookRequest& req) {
                   "could not start: " + id.status().message());
   }
   reply.execution_id = *id;
+  // The poller need not start the same commit again (a source both polled and
+  // webhooked): it has seen it now.
+  const std::string refs_key = "poll/" + pipeline + "/" + action + "/refs";
+  if (auto seen = store_.GetKv(refs_key); seen.ok() && seen->has_value()) {
+    json refs = json::parse(**seen, nullptr, false);
+    if (refs.is_object()) {
+      refs[push.ref] = push.after;
+      (void)store_.PutKv(refs_key, refs.dump());
+    }
+  }
+  if (remote.ok() && push.ref == "refs/heads/" + remote->branch) {
+    (void)store_.PutKv("poll/" + pipeline + "/" + action, push.after);
+  }
   return finish(200, "started execution " + *id + " at " + push.after);
 }
 

@@ -123,7 +123,7 @@ class WebhooksTest(unittest.TestCase):
         with open(os.path.join(self.server.data_dir, "server.log")) as log:
             self.assertNotIn(SECRET, log.read())
         # The real AWS CLI reads ListWebhooks.
-        cli = harness.aws(self.server, "codepipeline", "list-webhooks")
+        cli = harness.aws(self.server, "list-webhooks")
         self.assertEqual(cli.code, 0, cli.stderr)
         self.assertEqual(cli.json()["webhooks"][0]["url"], url)
 
