@@ -296,7 +296,9 @@ TEST_P(GitSourceTest, ListsBranchesAndTagsLocallyAndThroughTheMirror) {
 
 TEST_P(GitSourceTest, ChangedFilesBetweenCommits) {
   for (const std::string& where : {repo_path_, "file://" + repo_path_}) {
-    if (where != repo_path_) ASSERT_TRUE(git_.ResolveHead(where, "main").ok());
+    if (where != repo_path_) {
+      ASSERT_TRUE(git_.ResolveHead(where, "main").ok());
+    }
     Result<std::vector<std::string>> files = git_.ChangedFiles(where, first_, second_);
     ASSERT_TRUE(files.ok()) << files.status().ToString();
     EXPECT_EQ(*files, (std::vector<std::string>{"README", "b/c/deep.txt", "bin/build.sh",
