@@ -31,6 +31,7 @@
 #include "api/execution_ops.h"
 #include "api/job_ops.h"
 #include "api/pipeline_ops.h"
+#include "api/trigger_ops.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "engine/engine.h"
@@ -104,6 +105,7 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
   pw::api::RegisterPipelineOps(world->dispatcher, *world->engine);
   pw::api::RegisterExecutionOps(world->dispatcher, *world->engine);
   pw::api::RegisterJobOps(world->dispatcher, *world->engine, /*poll_wait_seconds=*/0);
+  pw::api::RegisterTriggerOps(world->dispatcher, *world->engine);
   world->targets = world->dispatcher.Targets();
   if (std::getenv("PW_FUZZ_PRINT_TARGETS") != nullptr) {
     for (size_t i = 0; i < world->targets.size(); ++i) {

@@ -45,6 +45,18 @@ OperationAccess AccessFor(std::string_view operation, const nlohmann::json& inpu
     }
     return out;
   }
+  if (operation == "PutWebhook" || operation == "DeleteWebhook" ||
+      operation == "RegisterWebhookWithThirdParty" ||
+      operation == "DeregisterWebhookWithThirdParty" || operation == "ListWebhookDeliveries") {
+    // A webhook's ARN: arn:aws:codepipeline:<region>:<account>:webhook:<name>.
+    std::string name = operation == "PutWebhook" && input.is_object() && input.contains("webhook")
+                           ? StringField(input["webhook"], "name")
+                       : operation == "DeleteWebhook" || operation == "ListWebhookDeliveries"
+                           ? StringField(input, "name")
+                           : StringField(input, "webhookName");
+    if (!name.empty()) out.resource = prefix + ":webhook:" + name;
+    return out;
+  }
   std::string pipeline = StringField(input, "pipelineName");
   if (pipeline.empty()) pipeline = StringField(input, "name");
   if (pipeline.empty() && input.is_object() && input.contains("pipeline")) {

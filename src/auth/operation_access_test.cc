@@ -49,3 +49,22 @@ TEST(AccessFor, CustomActionTypesUseTheActionTypeArn) {
 
 }  // namespace
 }  // namespace pw::auth
+
+namespace pw::auth {
+namespace {
+
+TEST(AccessFor, WebhookOperationsUseTheWebhookArn) {
+  const std::string arn = "arn:aws:codepipeline:us-east-1:1:webhook:hook";
+  EXPECT_EQ(AccessFor("PutWebhook", {{"webhook", {{"name", "hook"}}}}, "us-east-1", "1").resource,
+            arn);
+  EXPECT_EQ(AccessFor("DeleteWebhook", {{"name", "hook"}}, "us-east-1", "1").resource, arn);
+  EXPECT_EQ(AccessFor("RegisterWebhookWithThirdParty", {{"webhookName", "hook"}}, "us-east-1", "1")
+                .resource,
+            arn);
+  EXPECT_EQ(AccessFor("ListWebhooks", nlohmann::json::object(), "us-east-1", "1").resource, "*");
+  EXPECT_EQ(AccessFor("PutWebhook", {{"webhook", {{"name", "hook"}}}}, "us-east-1", "1").action,
+            "codepipeline:PutWebhook");
+}
+
+}  // namespace
+}  // namespace pw::auth

@@ -29,6 +29,7 @@
 #include "core/execution.h"
 #include "core/machine.h"
 #include "core/pipeline.h"
+#include "core/triggers.h"
 #include "core/variables.h"
 #include "engine/build_projects.h"
 #include "engine/executor.h"
@@ -96,6 +97,31 @@ struct EngineOptions {
   BuildProjects build_projects;
   std::string container_runtime;
   std::vector<std::string> container_env;
+  // Rule 15: active executions a QUEUED or PARALLEL pipeline may have
+  // (ConcurrentPipelineExecutionsLimitExceededException beyond); 0 = no limit.
+  int max_concurrent_executions = 50;
+};
+
+// PutActionRevision's answer: whether the revision is new to the pipeline,
+// and the execution that runs it (new) or last ran it (not new).
+struct PutActionRevisionResult {
+  bool new_revision = false;
+  std::string execution_id;
+};
+
+// One POST to a webhook's url, as the HTTP front received it.
+struct WebhookRequest {
+  std::string token;  // From the url.
+  std::string body;
+  std::string peer;           // The sender's address.
+  std::string signature_256;  // X-Hub-Signature-256 ("" when absent).
+  std::string gitlab_token;   // X-Gitlab-Token ("" when absent).
+  std::string event;          // X-GitHub-Event or X-Gitlab-Event ("" when absent).
+};
+struct WebhookReply {
+  int status = 200;  // 401 bad signature, 403 address outside the range, 404 unknown url, …
+  std::string message;
+  std::string execution_id;  // The execution started, if any.
 };
 
 // What a job worker reports with PutJobSuccessResult.
@@ -270,6 +296,51 @@ class Engine {
   // waiting for the engine's worker threads.
   std::map<std::string, size_t> JobsWaiting() EXCLUDES(mu_);
   size_t QueuedWork() const;
+  // --- triggers.cc, webhooks.cc, third_party.cc: triggers, webhooks and the
+  // rest of the model (issue 13).
+  // PutActionRevision: a Git source takes a commit id, an S3 source an object
+  // version id. A revision the action already ran starts nothing
+  // (new_revision false). PipelineNotFoundException, StageNotFoundException,
+  // ActionNotFoundException, ValidationException, rule 15's limit.
+  Result<PutActionRevisionResult> PutActionRevision(const std::string& pipeline,
+                                                    const std::string& stage,
+                                                    const std::string& action,
+                                                    const std::string& revision_id,
+                                                    const std::string& caller);
+  // PutWebhook (create or replace): the ListWebhookItem, secret masked.
+  // `tags` is the request's TagList (null: none). Errors: PipelineNotFound,
+  // ValidationException (target not a Git source of the first stage),
+  // InvalidWebhookFilterPatternException, InvalidWebhookAuthenticationParametersException,
+  // LimitExceededException.
+  Result<nlohmann::json> PutWebhook(const nlohmann::json& definition, const nlohmann::json& tags);
+  // Every webhook's ListWebhookItem, by name, secrets masked.
+  Result<std::vector<nlohmann::json>> ListWebhooks();
+  // OK also when absent (as AWS).
+  Status DeleteWebhook(const std::string& name);
+  // Register/DeregisterWebhookWithThirdParty: records it (the repository
+  // host is configured by hand with the url). WebhookNotFoundException.
+  Status RegisterWebhook(const std::string& name, bool registered);
+  // The last deliveries of a webhook, newest first. WebhookNotFoundException.
+  Result<nlohmann::json> WebhookDeliveries(const std::string& name);
+  // Handles a POST to a webhook's url (authentication, filters, trigger,
+  // start) and records it. Never throws.
+  WebhookReply DeliverWebhook(const WebhookRequest& request);
+  // ThirdParty jobs: the job API for action types with owner ThirdParty, on
+  // the same jobs. Each job handed out gets a clientId; the first clientToken
+  // presented for a job (GetThirdPartyJobDetails or AcknowledgeThirdPartyJob)
+  // is bound to it and every later call must present the same one
+  // (InvalidClientTokenException). JobNotFoundException for jobs of other owners.
+  Result<std::vector<Job>> PollForThirdPartyJobs(const core::ActionTypeId& type, int max_jobs);
+  Result<Job> ThirdPartyJob(const std::string& job_id, const std::string& client_token);
+  // UpdateActionType (owners AWS and ThirdParty, as the model allows):
+  // ValidationException for a type of the built-in table (its definition is
+  // fixed), ActionTypeNotFoundException otherwise.
+  Status UpdateActionType(const nlohmann::json& declaration);
+  // ListDeployActionExecutionTargets: the targets of a Deploy/Directory or
+  // Deploy/S3 action execution (DeployActionExecutionTarget JSON).
+  // ActionExecutionNotFoundException, PipelineNotFoundException.
+  Result<std::vector<nlohmann::json>> DeployTargets(const std::string& pipeline,
+                                                    const std::string& action_execution_id);
 
   // Test hook: waits until no action work is queued or running. False on timeout.
   bool WaitIdleForTest(double timeout_seconds);
@@ -359,6 +430,27 @@ class Engine {
   // acknowledged yet (and that has no summary of its own) to
   // core::WaitingForWorkerSummary: GetPipelineState shows what to start.
   void AddJobWaitSummariesLocked(core::PipelineState& state) REQUIRES(mu_);
+
+  // --- triggers.cc, webhooks.cc.
+  // Rule 15: refused when `adding` more active executions would pass
+  // max_concurrent_executions (QUEUED and PARALLEL pipelines only).
+  Status CheckConcurrencyLimitLocked(const core::PipelineState& p, int adding = 1) const
+      REQUIRES(mu_);
+  // Starts `pipeline` with source action `action` at `commit`.
+  Result<std::string> StartAtCommit(const std::string& pipeline, const std::string& action,
+                                    const std::string& commit, const std::string& trigger_type,
+                                    const std::string& detail);
+  // At CreatePipeline: every branch and tag of each Git source with a V2
+  // trigger as it is now, so the poller compares later changes with the
+  // repository as the pipeline was created (a push made before its first poll
+  // is not taken for the baseline). Failures leave that to the first poll.
+  void RememberTriggerRefs(const core::PipelineDecl& d, const nlohmann::json& decl);
+  // The poller for a Git source with a V2 trigger: every branch and tag.
+  void PollTriggeredSource(const std::string& pipeline, const core::ActionDecl& a,
+                           const core::TriggerDecl& trigger);
+  std::string WebhookUrl(const std::string& token) EXCLUDES(mu_);
+  nlohmann::json WebhookItem(const nlohmann::json& doc) EXCLUDES(mu_);
+  Mutex webhooks_mu_;  // Serializes read-modify-write of webhook documents.
 
   store::Store& store_;
   const Clock& clock_;

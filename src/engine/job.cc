@@ -36,6 +36,8 @@ nlohmann::json JobToDoc(const Job& j) {
       {"ended", j.ended},
       {"timeout_seconds", j.timeout_seconds},
       {"access_key_id", j.access_key_id},
+      {"client_id", j.client_id},
+      {"client_token_sha256", j.client_token_sha256},
       // No secret: FillJobSecretsLocked derives them again on load.
   };
 }
@@ -55,6 +57,8 @@ Job JobFromDoc(const nlohmann::json& d) {
   Job j;
   j.id = d.value("id", "");
   j.nonce = d.value("nonce", "");
+  j.client_id = d.value("client_id", "");
+  j.client_token_sha256 = d.value("client_token_sha256", "");
   j.status = core::ParseJobStatus(d.value("status", "Failed")).value_or(core::JobStatus::kFailed);
   j.run_id = d.value("run_id", "");
   j.execution_id = d.value("execution_id", "");

@@ -42,6 +42,10 @@ struct Job {
   std::string access_key_id;
   std::string secret_access_key;
   std::string session_token;
+  // ThirdParty jobs: the clientId handed out with the job (a UUID) and the
+  // SHA-256 of the clientToken bound at first use ("" until then).
+  std::string client_id;
+  std::string client_token_sha256;
 
   // Created: an external job whose inputs are still being copied to the bucket.
   bool Open() const { return core::IsOpen(status); }

@@ -13,6 +13,7 @@
 #include "engine/internal.h"
 #include "engine/server_metrics.h"
 #include "engine/source_revisions.h"
+#include "engine/triggers.h"
 
 namespace pw::engine {
 
@@ -109,6 +110,7 @@ Result<store::PipelineRecord> Engine::CreatePipeline(const json& pipeline,
                                                      const std::string& caller) {
   json decl = NormalizeDeclaration(pipeline);
   PW_RETURN_IF_ERROR(CheckPipelineType(decl));
+  PW_RETURN_IF_ERROR(CheckTriggers(decl));  // triggers.h
   core::PipelineDecl d = DeclFromJson(decl);
   PW_RETURN_IF_ERROR(ValidateDeclaration(d));
   PW_ASSIGN_OR_RETURN(auto rec, [&] {
@@ -117,6 +119,7 @@ Result<store::PipelineRecord> Engine::CreatePipeline(const json& pipeline,
     return store_.CreatePipeline(d.name, PipelineArn(d.name), decl, tags, clock_.Now(),
                                  options_.max_pipelines);
   }());
+  RememberTriggerRefs(d, decl);  // triggers.cc: the poller's baseline.
   if (options_.start_on_create) {
     auto id = StartExecution(d.name, "", caller, "CreatePipeline");
     if (!id.ok())
@@ -150,6 +153,7 @@ Result<store::PipelineRecord> Engine::UpdatePipeline(const json& incoming) {
   }
   json decl = NormalizeDeclaration(pipeline);
   PW_RETURN_IF_ERROR(CheckPipelineType(decl));
+  PW_RETURN_IF_ERROR(CheckTriggers(decl));  // triggers.h
   core::PipelineDecl d = DeclFromJson(decl);
   PW_RETURN_IF_ERROR(ValidateDeclaration(d));
   MutexLock lock(mu_);
@@ -223,6 +227,7 @@ Result<std::string> Engine::StartExecution(
     PW_ASSIGN_OR_RETURN(auto seen, store_.GetKv(token_key));
     if (seen.has_value()) return *seen;  // Rule 14: idempotent.
   }
+  PW_RETURN_IF_ERROR(CheckConcurrencyLimitLocked(*p));  // Rule 15.
   PW_ASSIGN_OR_RETURN(core::Variables resolved, core::ExecutionVariables(p->decl, variables));
   PW_RETURN_IF_ERROR(CheckSourceRevisions(p->decl, source_revisions));
   core::Outcome out;
@@ -263,6 +268,15 @@ Result<core::RetryPlan> Engine::RetryStage(const std::string& pipeline, const st
   PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
   core::Outcome out;
   const EpochSeconds now = clock_.Now();
+  if (const core::Execution* e = p->FindExecution(execution_id)) {
+    // Rule 50: a retry racing a stop of the same execution.
+    if (e->status == core::ExecutionStatus::kStopping) {
+      return FailedPrecondition("The pipeline is busy handling ongoing activities: execution " +
+                                    execution_id + " is stopping. Try again later.",
+                                "ConflictException");
+    }
+    if (!e->Active()) PW_RETURN_IF_ERROR(CheckConcurrencyLimitLocked(*p));  // Rule 15.
+  }
   PW_ASSIGN_OR_RETURN(core::RetryPlan plan,
                       core::RetryStage(*p, execution_id, stage, mode, core::RetryTrigger::kManual,
                                        now, *ids_, &out));

@@ -15,6 +15,7 @@
 #include "engine/engine.h"
 #include "engine/git_connections.h"
 #include "engine/internal.h"
+#include "engine/triggers.h"
 #include "runner/git_source.h"
 #include "runner/object_store.h"
 
@@ -113,11 +114,21 @@ void Engine::PollSources() {
   };
   for (const auto& name : names) {
     std::vector<std::pair<core::ActionDecl, core::PolledSource>> sources;
+    // Git sources with a V2 trigger follow every branch and tag (triggers.cc).
+    std::vector<core::TriggerDecl> triggers;
+    if (auto rec = store_.GetPipeline(name, std::nullopt); rec.ok()) {
+      triggers = TriggersOf(rec->declaration);
+    }
+    std::vector<std::pair<core::ActionDecl, core::TriggerDecl>> triggered;
     {
       MutexLock lock(mu_);
       auto p = LoadLocked(name);
       if (!p.ok() || (*p)->decl.stages.empty()) continue;
       for (const auto& a : (*p)->decl.stages[0].actions) {
+        if (const core::TriggerDecl* t = TriggerFor(triggers, a.name); t && IsGitSource(a)) {
+          triggered.emplace_back(a, *t);
+          continue;
+        }
         // Git-family sources follow a branch (PollForSourceChanges, or a
         // connection's DetectChanges); S3 sources an object.
         core::PolledSource kind = FollowsBranch(a) ? core::PolledSource::kGit
@@ -128,6 +139,7 @@ void Engine::PollSources() {
         if (kind != core::PolledSource::kNone) sources.emplace_back(a, kind);
       }
     }
+    for (const auto& [a, trigger] : triggered) PollTriggeredSource(name, a, trigger);
     for (const auto& [a, kind] : sources) {
       std::optional<std::string> head = current(a, kind);
       if (!head) continue;

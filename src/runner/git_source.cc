@@ -7,11 +7,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -37,6 +39,8 @@ using CommitPtr = GitPtr<git_commit, git_commit_free>;
 using TreePtr = GitPtr<git_tree, git_tree_free>;
 using BlobPtr = GitPtr<git_blob, git_blob_free>;
 using RemotePtr = GitPtr<git_remote, git_remote_free>;
+using DiffPtr = GitPtr<git_diff, git_diff_free>;
+using RefIterPtr = GitPtr<git_reference_iterator, git_reference_iterator_free>;
 
 void InitLibgit2Once() {
   static std::once_flag once;
@@ -110,9 +114,11 @@ Status Fetch(git_repository* repo, const std::string& url, const GitAuth& auth) 
     return Unavailable("repository " + url + ": " + LastGitError());
   }
   RemotePtr remote(raw_remote);
-  char refspec[] = "+refs/heads/*:refs/heads/*";
-  char* refspecs[] = {refspec};
-  git_strarray specs = {refspecs, 1};
+  // Branches and tags (trigger filters follow both).
+  char heads[] = "+refs/heads/*:refs/heads/*";
+  char tags[] = "+refs/tags/*:refs/tags/*";
+  char* refspecs[] = {heads, tags};
+  git_strarray specs = {refspecs, 2};
   git_fetch_options options = GIT_FETCH_OPTIONS_INIT;
   options.prune = GIT_FETCH_PRUNE;
   options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
@@ -406,6 +412,78 @@ Status GitSource::CloneCommit(const std::string& repository, const std::string& 
     return Internal("origin URL: " + LastGitError());
   }
   return Status::Ok();
+}
+
+Result<std::vector<GitRef>> GitSource::ListRefs(const std::string& repository,
+                                                const GitAuth& auth) {
+  std::lock_guard<std::mutex> lock(mu_);
+  PW_ASSIGN_OR_RETURN(RepoPtr repo, OpenRepository(cache_dir_, repository, /*fetch=*/true, auth));
+  std::vector<GitRef> out;
+  for (const char* glob : {"refs/heads/*", "refs/tags/*"}) {
+    git_reference_iterator* raw_iter = nullptr;
+    if (git_reference_iterator_glob_new(&raw_iter, repo.get(), glob) != 0) {
+      return Internal("listing " + std::string(glob) + ": " + LastGitError());
+    }
+    RefIterPtr iter(raw_iter);
+    git_reference* raw_ref = nullptr;
+    while (git_reference_next(&raw_ref, iter.get()) == 0) {
+      RefPtr ref(raw_ref);
+      git_object* raw_object = nullptr;
+      if (git_reference_peel(&raw_object, ref.get(), GIT_OBJECT_COMMIT) != 0) {
+        git_error_clear();
+        continue;  // A tag of a tree or blob: nothing to run.
+      }
+      ObjectPtr object(raw_object);
+      out.push_back({git_reference_name(ref.get()), OidHex(git_object_id(object.get()))});
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const GitRef& a, const GitRef& b) { return a.name < b.name; });
+  return out;
+}
+
+Result<std::vector<std::string>> GitSource::ChangedFiles(const std::string& repository,
+                                                         const std::string& from_commit,
+                                                         const std::string& to_commit,
+                                                         const GitAuth& auth) {
+  PW_ASSIGN_OR_RETURN(git_oid to_oid, ParseCommitId(to_commit));
+  std::optional<git_oid> from_oid;
+  if (!from_commit.empty()) {
+    PW_ASSIGN_OR_RETURN(from_oid, ParseCommitId(from_commit));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  PW_ASSIGN_OR_RETURN(RepoPtr repo, OpenRepository(cache_dir_, repository, /*fetch=*/false, auth));
+  PW_ASSIGN_OR_RETURN(CommitPtr to, FindCommit(repo.get(), repository, to_oid, auth));
+  git_tree* raw_to_tree = nullptr;
+  if (git_commit_tree(&raw_to_tree, to.get()) != 0) {
+    return Internal("tree of " + to_commit + ": " + LastGitError());
+  }
+  TreePtr to_tree(raw_to_tree);
+  TreePtr from_tree;
+  if (from_oid) {
+    PW_ASSIGN_OR_RETURN(CommitPtr from, FindCommit(repo.get(), repository, *from_oid, auth));
+    git_tree* raw_from_tree = nullptr;
+    if (git_commit_tree(&raw_from_tree, from.get()) != 0) {
+      return Internal("tree of " + from_commit + ": " + LastGitError());
+    }
+    from_tree.reset(raw_from_tree);
+  }
+  git_diff* raw_diff = nullptr;
+  git_diff_options options = GIT_DIFF_OPTIONS_INIT;
+  if (git_diff_tree_to_tree(&raw_diff, repo.get(), from_tree.get(), to_tree.get(), &options) != 0) {
+    return Internal("diff " + from_commit + ".." + to_commit + ": " + LastGitError());
+  }
+  DiffPtr diff(raw_diff);
+  std::vector<std::string> files;
+  const size_t n = git_diff_num_deltas(diff.get());
+  for (size_t i = 0; i < n; ++i) {
+    const git_diff_delta* d = git_diff_get_delta(diff.get(), i);
+    if (d->old_file.path != nullptr) files.emplace_back(d->old_file.path);
+    if (d->new_file.path != nullptr) files.emplace_back(d->new_file.path);
+  }
+  std::sort(files.begin(), files.end());
+  files.erase(std::unique(files.begin(), files.end()), files.end());
+  return files;
 }
 
 }  // namespace pw::runner

@@ -17,6 +17,7 @@
 
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -35,6 +36,12 @@ struct GitRevision {
 struct GitAuth {
   std::string username;
   std::string password;
+};
+
+// One branch or tag of a repository.
+struct GitRef {
+  std::string name;       // Full name: "refs/heads/main", "refs/tags/v1.0".
+  std::string commit_id;  // The commit it names (annotated tags peeled).
 };
 
 class GitSource {
@@ -76,6 +83,20 @@ class GitSource {
   // short name) created at the commit and checked out, and "origin" set to
   // `origin_url` (give one without credentials). So `git rev-parse HEAD` in
   // it prints `commit_id`. Errors: as ExportCommit.
+  // Every branch and tag of `repository` (a remote one's mirror refreshed
+  // first), sorted by name. Errors: as ResolveHead.
+  Result<std::vector<GitRef>> ListRefs(const std::string& repository, const GitAuth& auth = {});
+
+  // The paths that differ between the trees of commits `from_commit` and
+  // `to_commit` (added, modified, deleted; both names of a rename), sorted,
+  // without duplicates. An empty `from_commit` compares with an empty tree
+  // (every file of `to_commit`). Errors: as ResolveCommit (kNotFound when a
+  // commit is missing, e.g. after a force-push pruned it).
+  Result<std::vector<std::string>> ChangedFiles(const std::string& repository,
+                                                const std::string& from_commit,
+                                                const std::string& to_commit,
+                                                const GitAuth& auth = {});
+
   Status CloneCommit(const std::string& repository, const std::string& commit_id,
                      const std::string& branch, const std::string& dest_dir,
                      const std::string& origin_url, const GitAuth& auth = {});

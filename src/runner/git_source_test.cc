@@ -268,6 +268,49 @@ TEST_P(GitSourceTest, ClonesACommitWithItsGitDirectory) {
       StatusCode::kNotFound);
 }
 
+TEST_P(GitSourceTest, ListsBranchesAndTagsLocallyAndThroughTheMirror) {
+  {
+    git_repository* raw = nullptr;
+    ASSERT_EQ(git_repository_open(&raw, repo_path_.c_str()), 0);
+    git_oid oid;
+    ASSERT_EQ(git_oid_fromstr(&oid, first_.c_str()), 0);
+    git_object* target = nullptr;
+    ASSERT_EQ(git_object_lookup(&target, raw, &oid, GIT_OBJECT_COMMIT), 0);
+    git_oid tag;
+    ASSERT_EQ(git_tag_create_lightweight(&tag, raw, "v1.0", target, 0), 0);
+    git_object_free(target);
+    git_repository_free(raw);
+  }
+  for (const std::string& where : {repo_path_, "file://" + repo_path_}) {
+    Result<std::vector<GitRef>> refs = git_.ListRefs(where);
+    ASSERT_TRUE(refs.ok()) << refs.status().ToString();
+    std::vector<std::string> names;
+    for (const auto& r : *refs) names.push_back(r.name);
+    EXPECT_EQ(names,
+              (std::vector<std::string>{"refs/heads/feature", "refs/heads/main", "refs/tags/v1.0"}))
+        << where;
+    EXPECT_EQ(refs->at(1).commit_id, second_);
+    EXPECT_EQ(refs->at(2).commit_id, first_);
+  }
+}
+
+TEST_P(GitSourceTest, ChangedFilesBetweenCommits) {
+  for (const std::string& where : {repo_path_, "file://" + repo_path_}) {
+    if (where != repo_path_) {
+      ASSERT_TRUE(git_.ResolveHead(where, "main").ok());
+    }
+    Result<std::vector<std::string>> files = git_.ChangedFiles(where, first_, second_);
+    ASSERT_TRUE(files.ok()) << files.status().ToString();
+    EXPECT_EQ(*files, (std::vector<std::string>{"README", "b/c/deep.txt", "bin/build.sh",
+                                                "bin/readme-link"}));
+    Result<std::vector<std::string>> all = git_.ChangedFiles(where, "", first_);
+    ASSERT_TRUE(all.ok());
+    EXPECT_EQ(*all, std::vector<std::string>{"README"});
+    EXPECT_EQ(git_.ChangedFiles(where, std::string(40, 'e'), first_).status().code(),
+              StatusCode::kNotFound);
+  }
+}
+
 TEST(GitSource, UnreachableRepositoryIsUnavailable) {
   ScopedTempDir tmp = *ScopedTempDir::Create("git-test");
   GitSource git(tmp.path() + "/cache");

@@ -27,6 +27,7 @@
 #include "api/job_ops.h"
 #include "api/pipeline_ops.h"
 #include "api/s3_ops.h"
+#include "api/trigger_ops.h"
 #include "auth/authenticator.h"
 #include "auth/keys.h"
 #include "buckets/local_buckets.h"
@@ -166,6 +167,13 @@ int RunServe(const std::vector<std::string>& args) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--job-retention", job_retention,
                  "seconds an ended job (and its document) is kept before it is removed")
+      ->check(CLI::NonNegativeNumber);
+  int max_concurrent_executions = 50;
+  app.add_option(
+         "--max-concurrent-executions", max_concurrent_executions,
+         "active executions a QUEUED or PARALLEL pipeline may have before "
+         "StartPipelineExecution answers ConcurrentPipelineExecutionsLimitExceededException "
+         "(default 50; 0: no limit)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--source-poll-interval", source_poll,
                  "seconds between checks of Git and S3 sources with PollForSourceChanges "
@@ -380,6 +388,7 @@ int RunServe(const std::vector<std::string>& args) {
   opts.job_dispatch_timeout_seconds = job_dispatch_timeout;
   opts.worker_wait_seconds = worker_wait_timeout;
   opts.source_poll_seconds = source_poll;
+  opts.max_concurrent_executions = max_concurrent_executions;
   opts.deploy_roots = deploy_roots;
   opts.max_unpacked_bytes = max_unpacked_bytes;
   opts.max_artifact_entries = max_artifact_entries;
@@ -478,6 +487,7 @@ int RunServe(const std::vector<std::string>& args) {
   api::RegisterPipelineOps(dispatcher, engine);
   api::RegisterExecutionOps(dispatcher, engine);
   api::RegisterJobOps(dispatcher, engine, poll_wait);
+  api::RegisterTriggerOps(dispatcher, engine);
   {
     // Each connection is a descriptor: raise the soft limit to the hard one
     // and keep the connection cap below it (room for the store, logs, pipes).
@@ -620,6 +630,7 @@ int RunServe(const std::vector<std::string>& args) {
   s3.region = region;
   s3.account_id = account;
   s3.max_object_bytes = max_object_bytes;
+  api::RegisterWebhookRoute(http, engine);  // POST /_webhooks/…, before the S3 endpoint.
   api::RegisterS3RootRoute(http, s3);
   console::RegisterConsole(http);
   api::RegisterS3Endpoint(http, s3);
