@@ -48,6 +48,17 @@ class FidelityCase(harness.ServerTestCase):
             ("Build", [commands("Make", ["cp index.html built.html"], inputs=["SourceOut"],
                                 outputs=["BuildOut"])])], **extra)
 
+    def git_simple(self, name, **extra):
+        """simple() with a Git-connection source (triggers apply to Git-based sources only)."""
+        p = self.simple(name, **extra)
+        p["stages"][0]["actions"][0].update(
+            actionTypeId={"category": "Source", "owner": "AWS",
+                          "provider": "CodeStarSourceConnection", "version": "1"},
+            configuration={"ConnectionArn": "arn:aws:codeconnections:us-east-1:123456789012:"
+                                            "connection/0b6b7e0e-1c6a-4f5e-8f0e-111111111111",
+                           "FullRepositoryId": "team/app", "BranchName": "main"})
+        return p
+
     def refused(self, op, body, wire):
         status, err = self.server.call(op, body)
         self.assertEqual(status, 400, err)
@@ -281,7 +292,8 @@ class PipelineTypes(FidelityCase):
         for label, mutate, what in cases:
             for explicit in (True, False):
                 with self.subTest(field=label, explicit_v1=explicit):
-                    p = self.simple("V1" + label.replace(" ", ""))
+                    maker = self.git_simple if label == "triggers" else self.simple
+                    p = maker("V1" + label.replace(" ", ""))
                     if explicit:
                         p["pipelineType"] = "V1"
                     mutate(p)
@@ -310,7 +322,7 @@ class PipelineTypes(FidelityCase):
             return {"providerType": "CodeStarSourceConnection",
                     "gitConfiguration": {"sourceActionName": action_name,
                                          "push": [{"branches": {"includes": ["main"]}}]}}
-        p = self.simple("Trig", pipelineType="V2", triggers=[trigger("Nope")])
+        p = self.git_simple("Trig", pipelineType="V2", triggers=[trigger("Nope")])
         message = self.refused("CreatePipeline", {"pipeline": p}, "InvalidStructureException")
         self.assertIn("'Nope'", message)
         self.assertIn("'Src'", message)  # Names the source actions there are.
@@ -319,6 +331,10 @@ class PipelineTypes(FidelityCase):
         p["triggers"] = [trigger("Src"), trigger("Src")]
         message = self.refused("CreatePipeline", {"pipeline": p}, "InvalidStructureException")
         self.assertIn("more than one trigger", message)
+        # A trigger on a source that is not Git-based would never fire: refused, not ignored.
+        d = self.simple("TrigDir", pipelineType="V2", triggers=[trigger("Src")])
+        message = self.refused("CreatePipeline", {"pipeline": d}, "InvalidStructureException")
+        self.assertIn("Git-based sources", message)
         p["triggers"] = [trigger("Src")]
         self.server.ok("CreatePipeline", {"pipeline": p})
         got = self.server.ok("GetPipeline", {"name": "Trig"})["pipeline"]

@@ -38,6 +38,8 @@ class ReadmeWalkthroughTest(unittest.TestCase):
         os.makedirs(os.path.join(self.cwd, "build"))
         os.symlink(PIPEWRIGHT, os.path.join(self.cwd, "build", "pipewright"))
         for name in os.listdir(os.path.join(ROOT, "examples")):
+            if not os.path.isfile(os.path.join(ROOT, "examples", name)):
+                continue  # examples/codebuild/ is a source tree (test_codebuild.py)
             with open(os.path.join(ROOT, "examples", name)) as f:
                 content = f.read().replace(WALK_DIR, self.walk)
             with open(os.path.join(self.cwd, "examples", name), "w") as f:
