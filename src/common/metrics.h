@@ -94,7 +94,8 @@ class FamilyBase {
 template <typename T>
 class Family : public FamilyBase {
  public:
-  using FamilyBase::FamilyBase;
+  Family(std::string name, std::string help, Type type, std::vector<std::string> label_names)
+      : Family(std::move(name), std::move(help), type, std::move(label_names), {}) {}
   Family(std::string name, std::string help, Type type, std::vector<std::string> label_names,
          std::vector<double> bounds)
       : FamilyBase(std::move(name), std::move(help), type, std::move(label_names)),

@@ -231,7 +231,8 @@ int RunServe(const std::vector<std::string>& args) {
                        std::string("pipewright ") + Version() + " (" + GitCommit() + ")");
   app.add_option("--config", config_file,
                  "YAML file setting any of these flags (key: the flag without '--') and the "
-                 "git-connections and build-projects sections; flags given here win (the package's unit passes "
+                 "git-connections and build-projects sections; flags given here win (the package's "
+                 "unit passes "
                  "/etc/pipewright/pipewright.yaml)");
   app.add_flag("--check-config", check_config,
                "validate the flags and the --config file, print what is wrong, and exit "
@@ -248,7 +249,8 @@ int RunServe(const std::vector<std::string>& args) {
   std::optional<engine::GitConnections> git_connections_section;
   std::optional<engine::BuildProjects> build_projects_section;
   std::vector<ConfigSection> config_sections = {
-      {"git-connections", [&git_connections_section](const YAML::Node& node) -> Status {
+      {"git-connections",
+       [&git_connections_section](const YAML::Node& node) -> Status {
          PW_ASSIGN_OR_RETURN(auto parsed, engine::ParseGitConnections(YamlToJsonText(node)));
          git_connections_section = std::move(parsed);
          return Status::Ok();
@@ -353,7 +355,6 @@ int RunServe(const std::vector<std::string>& args) {
     std::printf("configuration OK%s%s\n", config_file.empty() ? "" : ": ", config_file.c_str());
     return 0;
   }
-
 
   // Block the signals before any thread starts: one thread waits for them.
   sigset_t sigs;
