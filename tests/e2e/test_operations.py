@@ -309,7 +309,18 @@ class MetricsAndLogsTest(unittest.TestCase):
         status, headers, text = get(self.server, "/metrics", h)
         self.assertEqual(status, 200, text)
         self.assertTrue(headers["Content-Type"].startswith("text/plain; version=0.0.4"), headers)
+        self.raw = text
         return parse_metrics(text)
+
+    @unittest.skipUnless(shutil.which("promtool"), "promtool (Debian's prometheus) is not "
+                         "installed: the exposition is checked by the strict reader only")
+    def test_promtool_accepts_the_exposition(self):
+        self.scrape()
+        r = subprocess.run(["promtool", "check", "metrics"], input=self.raw, capture_output=True,
+                           text=True, timeout=60)
+        # Exit 0 and nothing printed: no format error and no lint finding.
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual((r.stdout + r.stderr).strip(), "")
 
     def test_metrics_match_what_happened(self):
         m = self.scrape()
