@@ -105,8 +105,11 @@ Status ApplyConfigText(std::string_view text, const std::string& file_name, CLI:
   }
   std::set<std::string> seen;
   for (auto it = root.begin(); it != root.end(); ++it) {
-    const YAML::Node& key_node = it->first;
-    const YAML::Node& value = it->second;
+    // Copies (Node is a handle): `it->` returns a temporary proxy, so a
+    // reference to its members dangles after this statement (ASan:
+    // stack-use-after-scope).
+    const YAML::Node key_node = it->first;
+    const YAML::Node value = it->second;
     const std::string at = Where(file_name, key_node);
     if (!key_node.IsScalar()) return InvalidArgument(at + ": a key must be a plain name", "");
     const std::string key = key_node.Scalar();
