@@ -21,6 +21,25 @@ json JobJson(engine::Engine& eng, const engine::Job& job) {
 
 }  // namespace
 
+engine::JobSuccess JobSuccessFromRequest(const json& in) {
+  engine::JobSuccess s;
+  s.continuation_token = in.value("continuationToken", "");
+  if (in.contains("executionDetails")) {
+    const json& details = in["executionDetails"];
+    s.summary = details.value("summary", "");
+    s.external_id = details.value("externalExecutionId", "");
+    s.percent_complete = details.value("percentComplete", -1);
+  }
+  if (in.contains("currentRevision")) {
+    const json& r = in["currentRevision"];
+    s.revision = r.value("revision", "");
+    s.revision_change_id = r.value("changeIdentifier", "");
+    s.revision_summary = r.value("revisionSummary", "");
+    s.revision_created = r.value("created", 0.0);
+  }
+  return s;
+}
+
 void RegisterJobOps(Dispatcher& d, engine::Engine& eng, double poll_wait_seconds) {
   d.Register(Target("CreateCustomActionType"), "CreateCustomActionType",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
@@ -75,21 +94,7 @@ void RegisterJobOps(Dispatcher& d, engine::Engine& eng, double poll_wait_seconds
 
   d.Register(Target("PutJobSuccessResult"), "PutJobSuccessResult",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
-               engine::JobSuccess s;
-               s.continuation_token = in.value("continuationToken", "");
-               if (in.contains("executionDetails")) {
-                 const json& details = in["executionDetails"];
-                 s.summary = details.value("summary", "");
-                 s.external_id = details.value("externalExecutionId", "");
-                 s.percent_complete = details.value("percentComplete", -1);
-               }
-               if (in.contains("currentRevision")) {
-                 const json& r = in["currentRevision"];
-                 s.revision = r.value("revision", "");
-                 s.revision_change_id = r.value("changeIdentifier", "");
-                 s.revision_summary = r.value("revisionSummary", "");
-                 s.revision_created = r.value("created", 0.0);
-               }
+               engine::JobSuccess s = JobSuccessFromRequest(in);
                if (in.contains("outputVariables")) {
                  s.output_variables =
                      in["outputVariables"].get<std::map<std::string, std::string>>();

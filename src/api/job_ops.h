@@ -13,6 +13,11 @@ namespace pw::api {
 
 void RegisterJobOps(Dispatcher& d, engine::Engine& engine, double poll_wait_seconds);
 
+// The JobSuccess of a Put(ThirdParty)JobSuccessResult request: continuation
+// token, execution details and current revision (outputVariables, which only
+// PutJobSuccessResult has, are left to its caller).
+engine::JobSuccess JobSuccessFromRequest(const nlohmann::json& in);
+
 // The job workers' S3 artifact endpoint is part of the S3 endpoint: api/s3_ops.h.
 
 }  // namespace pw::api

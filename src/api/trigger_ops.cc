@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "api/job_ops.h"
 #include "spec/service_model.h"
 
 namespace pw::api {
@@ -64,25 +65,6 @@ Status CheckTags(const json& tags) {
     }
   }
   return Status::Ok();
-}
-
-engine::JobSuccess SuccessFrom(const json& in) {
-  engine::JobSuccess s;
-  s.continuation_token = in.value("continuationToken", "");
-  if (in.contains("executionDetails")) {
-    const json& details = in["executionDetails"];
-    s.summary = details.value("summary", "");
-    s.external_id = details.value("externalExecutionId", "");
-    s.percent_complete = details.value("percentComplete", -1);
-  }
-  if (in.contains("currentRevision")) {
-    const json& r = in["currentRevision"];
-    s.revision = r.value("revision", "");
-    s.revision_change_id = r.value("changeIdentifier", "");
-    s.revision_summary = r.value("revisionSummary", "");
-    s.revision_created = r.value("created", 0.0);
-  }
-  return s;
 }
 
 }  // namespace
@@ -222,7 +204,7 @@ void RegisterTriggerOps(Dispatcher& d, engine::Engine& eng) {
   d.Register(Target("PutThirdPartyJobSuccessResult"), "PutThirdPartyJobSuccessResult",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                PW_RETURN_IF_ERROR(eng.ThirdPartyJob(in["jobId"], in["clientToken"]).status());
-               PW_RETURN_IF_ERROR(eng.PutJobSuccess(in["jobId"], SuccessFrom(in)));
+               PW_RETURN_IF_ERROR(eng.PutJobSuccess(in["jobId"], JobSuccessFromRequest(in)));
                return json::object();
              });
   d.Register(Target("PutThirdPartyJobFailureResult"), "PutThirdPartyJobFailureResult",

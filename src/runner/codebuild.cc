@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "runner/artifact_store.h"
+#include "runner/commands.h"
 
 namespace pw::runner {
 
@@ -19,27 +20,6 @@ constexpr char kVariablesFileVar[] = "PIPEWRIGHT_VARIABLES_FILE";
 
 Status ConfigurationError(std::string message) {
   return InvalidArgument(std::move(message), "ConfigurationError");
-}
-
-std::string EnvName(const std::string& entry) { return entry.substr(0, entry.find('=')); }
-
-void SetEnv(std::vector<std::string>& env, std::string entry) {
-  const std::string name = EnvName(entry);
-  for (std::string& e : env) {
-    if (EnvName(e) == name) {
-      e = std::move(entry);
-      return;
-    }
-  }
-  env.push_back(std::move(entry));
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 // A command as messages show it: its first line, at most 200 characters.

@@ -81,9 +81,17 @@ Status CheckConfiguration(const std::map<std::string, std::string>& config, bool
   return Status::Ok();
 }
 
+CommandsOutcome Failed(std::string message, const ProcessExit& exit) {
+  CommandsOutcome out;
+  out.summary = exit.output_tail.empty() ? message : exit.output_tail;
+  out.failure_message = std::move(message);
+  return out;
+}
+
+}  // namespace
+
 std::string EnvName(const std::string& entry) { return entry.substr(0, entry.find('=')); }
 
-// Sets `entry` (NAME=VALUE) in `env`, replacing an entry of the same name.
 void SetEnv(std::vector<std::string>& env, std::string entry) {
   const std::string name = EnvName(entry);
   for (std::string& e : env) {
@@ -95,7 +103,6 @@ void SetEnv(std::vector<std::string>& env, std::string entry) {
   env.push_back(std::move(entry));
 }
 
-// Empty when the file is missing or unreadable.
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return "";
@@ -103,15 +110,6 @@ std::string ReadFile(const std::string& path) {
   s << in.rdbuf();
   return s.str();
 }
-
-CommandsOutcome Failed(std::string message, const ProcessExit& exit) {
-  CommandsOutcome out;
-  out.summary = exit.output_tail.empty() ? message : exit.output_tail;
-  out.failure_message = std::move(message);
-  return out;
-}
-
-}  // namespace
 
 Status CheckCommandsConfiguration(const std::map<std::string, std::string>& config) {
   return CheckConfiguration(config, /*skip_unresolved=*/true, nullptr, nullptr);

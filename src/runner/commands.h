@@ -136,4 +136,12 @@ struct CommandsOutcome {
 // status is 0. Never fails.
 CommandsOutcome ReadCommandsOutcome(const CommandsProgram& program, const ProcessExit& exit);
 
+// Helpers shared by the Commands and CodeBuild programs (runner/codebuild.h).
+// The NAME of a NAME=VALUE environment entry.
+std::string EnvName(const std::string& entry);
+// Sets `entry` (NAME=VALUE) in `env`, replacing an entry of the same name.
+void SetEnv(std::vector<std::string>& env, std::string entry);
+// A whole file; empty when it is missing or unreadable.
+std::string ReadFile(const std::string& path);
+
 }  // namespace pw::runner
