@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { assertAccessible, serveAssetsFromSource } from './support.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BUILD = process.env.PW_BINARY_DIR || path.join(ROOT, 'build');
@@ -108,6 +109,7 @@ const source = () => action('Source', 'Source', 'Directory', {
 // ---- browser --------------------------------------------------------------------
 async function newPage(width, height, extra = {}) {
   const context = await browser.newContext({ viewport: { width, height }, ...extra });
+  await serveAssetsFromSource(context);
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT);
   page.on('console', (m) => {
@@ -465,6 +467,7 @@ test('the list page: 200 pipelines, one request per refresh, search, filter, sor
     }
     await call('StartPipelineExecution', { name: 'pipe-0007' }, undefined, many.endpoint);
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    await serveAssetsFromSource(context);
     const page = await context.newPage();
     page.setDefaultTimeout(WAIT);
     const posts = [];

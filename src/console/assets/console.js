@@ -112,10 +112,23 @@
     }
     for (const el of old.values()) el.remove();
     for (const el of stray) el.remove();
-    if (focusKey && !container.contains(document.activeElement)) {
-      const again = container.querySelector(`[data-focus="${CSS.escape(focusKey)}"]`);
-      if (again) again.focus();
-    }
+    if (focusKey && !container.contains(document.activeElement)) refocus(focusKey, container);
+  }
+
+  // Focuses the element whose data-focus is `key`, or else one that stands in
+  // for it (data-focus-also lists the keys it stands in for: a retry's outcome
+  // line takes the focus of Retry buttons that are gone). True if found.
+  function refocus(key, root = document) {
+    const k = CSS.escape(key);
+    const el = root.querySelector(`[data-focus="${k}"]`) || root.querySelector(`[data-focus-also~="${k}"]`);
+    if (el) el.focus({ preventScroll: true });
+    return Boolean(el);
+  }
+
+  // A touch device (no hover, so no tooltip), or this click came from a finger.
+  function touchInput(ev) {
+    if (ev && ev.pointerType === 'touch') return true;
+    return matchMedia('(hover: none)').matches;
   }
 
   // ---- Formatting -------------------------------------------------------------
@@ -208,6 +221,20 @@
       const text = relTime(Number(t.getAttribute('data-ts')));
       if (t.textContent !== text) t.textContent = text;
     }
+    for (const t of document.querySelectorAll('[data-since]')) {
+      const text = `running ${duration(Number(t.getAttribute('data-since')), Date.now() / 1000)}`;
+      if (t.textContent !== text) t.textContent = text;
+    }
+  }
+
+  // "3 s", or "running 12 s" kept current by refreshTimes().
+  function runDuration(start, end, running) {
+    if (running && start) return h('span', { 'data-since': start }, `running ${duration(start, Date.now() / 1000)}`);
+    return duration(start, end);
+  }
+
+  function clockTime(ts) {
+    return new Date(ts * 1000).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
   }
 
   function duration(from, to) {
@@ -288,14 +315,27 @@
   }
 
   // ---- Toasts, banner, live indicator -------------------------------------------
-  function toast(message, kind = 'info') {
+  // Shows a message (text or nodes) for a while; ms = 0 keeps it until
+  // dismissed or updated. Returns the toast, for updateToast().
+  function toast(message, kind = 'info', ms = kind === 'error' ? 12000 : 4000) {
     const close = h('button', { class: 'close', type: 'button', 'aria-label': 'Dismiss' }, '×');
-    const el = h('div', { class: `toast ${kind}` }, h('span', {}, message), close);
+    const el = h('div', { class: `toast ${kind}` }, h('span', { class: 'msg' }, message), close);
     close.addEventListener('click', () => el.remove());
     const box = $('#toasts');
     box.append(el);
     while (box.children.length > 3) box.firstElementChild.remove();
-    setTimeout(() => el.remove(), kind === 'error' ? 12000 : 4000);
+    if (ms) el.timer = setTimeout(() => el.remove(), ms);
+    return el;
+  }
+
+  // Replaces what a toast says (a new one if it was dismissed meanwhile).
+  function updateToast(el, message, kind, ms) {
+    if (!el || !el.isConnected) return toast(message, kind, ms);
+    clearTimeout(el.timer);
+    el.className = `toast ${kind}`;
+    $('.msg', el).replaceChildren(...[message].flat());
+    if (ms) el.timer = setTimeout(() => el.remove(), ms);
+    return el;
   }
 
   function setBanner(text) {
@@ -313,8 +353,16 @@
   // ---- Dialogs ----------------------------------------------------------------
   // Opens the modal with `fields` and buttons; each button's `run(form)` may
   // return a promise; an error keeps the dialog open and shows its message.
-  function openDialog({ title, intro, fields = [], buttons }) {
+  // returnFocus: the data-focus key of the control that opened it; focus
+  // goes back to it (or its stand-in) when the dialog closes, however.
+  function openDialog({ title, intro, fields = [], buttons, returnFocus }) {
     const dlg = $('#dialog');
+    if (returnFocus) {
+      dlg.addEventListener('close', () => {
+        // After the click's own re-render (the poller may rebuild the control).
+        setTimeout(() => { if (!dlg.open) refocus(returnFocus); }, 0);
+      }, { once: true });
+    }
     const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
     const form = h('form', { method: 'dialog' },
       h('header', {}, h('h2', { id: 'dialog-title' }, title)),
@@ -354,6 +402,160 @@
     input.value = value;
     return h('div', { class: 'field' }, h('label', { for: id }, label), input,
       hint ? h('span', { class: 'muted small' }, hint) : null);
+  }
+
+  // ---- Retrying a stage ------------------------------------------------------------
+  // Shared by the pipeline page and the execution page. Each view feeds it a
+  // snapshot of every stage on each refresh (observe), asks it for the
+  // stage's footer (foot) and includes sig() in the stage's signature.
+  //  * "Retry stage", and any retry on a touch device (no hover, so no
+  //    tooltip), first shows the plan from GetStageRetryPlan in a
+  //    confirmation: what runs again, what runs after, what is kept.
+  //  * While the request is out and until the retried actions end, the
+  //    buttons stay in place but aria-disabled ("Retrying…"), so focus stays
+  //    on the control. When the buttons go (the stage succeeded), focus goes
+  //    to the outcome line that replaces them.
+  //  * The outcome is reported: the "Retrying…" toast turns into "succeeded",
+  //    or "failed again" with the failing action and a link to its log.
+  const RETRY_MODES = [
+    ['FAILED_ACTIONS', 'Retry failed actions', 'btn primary'],
+    ['ALL_ACTIONS', 'Retry stage', 'btn'],
+  ];
+
+  class Retrier {
+    // onChange(): re-render the view now.
+    constructor(pipelineName, onChange) {
+      this.name = pipelineName;
+      this.onChange = onChange;
+      this.tracked = new Map(); // stage -> { execId, mode, before, pending, outcome, toast }
+      this.snaps = new Map(); // stage -> the latest snapshot
+    }
+
+    // snap: { execId, status, actions: [{ name, id, status, log, error }] }
+    // where log is the console route of the action's log (or null).
+    observe(stage, snap) {
+      this.snaps.set(stage, snap);
+      const t = this.tracked.get(stage);
+      if (!t) return;
+      if (!snap || snap.execId !== t.execId) { this.tracked.delete(stage); return; }
+      if (t.pending || t.outcome) return;
+      const fresh = snap.actions.filter((a) => a.id && !t.before.has(a.id));
+      if (!fresh.length || !TERMINAL.has(snap.status) || fresh.some((a) => !TERMINAL.has(a.status))) return;
+      const failed = fresh.filter((a) => a.status === 'Failed');
+      if (snap.status === 'Succeeded') {
+        t.outcome = { kind: 'ok', text: `The retry of ${stage} succeeded.` };
+        t.toast = updateToast(t.toast, t.outcome.text, 'info', 6000);
+      } else if (snap.status === 'Failed' && failed.length) {
+        const a = failed[0];
+        const text = `The retried action${failed.length > 1 ? 's' : ''} in ${stage} failed again: ${failed.map((x) => x.name).join(', ')}.`;
+        t.outcome = { kind: 'bad', text, action: a };
+        const detail = () => [h('span', {}, text),
+          a.error ? [' ', h('span', { class: 'why' }, `${a.error.code}: ${a.error.message}`)] : null,
+          a.log ? [' ', h('a', { href: a.log }, `Log of ${a.name}`)] : null];
+        t.toast = updateToast(t.toast, detail(), 'error', 0);
+      } else {
+        t.outcome = { kind: 'warn', text: `The retry of ${stage} ended: ${statusLabel(snap.status)}.` };
+        t.toast = updateToast(t.toast, t.outcome.text, 'info', 8000);
+      }
+      this.onChange();
+    }
+
+    sig(stage) {
+      const t = this.tracked.get(stage);
+      return t ? JSON.stringify([t.execId, t.mode, t.pending, t.outcome]) : '';
+    }
+
+    // The stage's footer: the Retry buttons (plan: GetStageRetryPlan's
+    // output, or undefined), the reasons a retry is refused, the outcome of
+    // the last retry. null when there is nothing to show.
+    foot(stage, execId, plan, actionNames) {
+      let t = this.tracked.get(stage);
+      if (t && t.execId !== execId) t = undefined;
+      const running = t && !t.outcome;
+      if (!plan && !t) return null;
+      const reasons = [];
+      const buttons = (plan || running) ? RETRY_MODES.map(([mode, label, cls]) => {
+        const p = (plan && plan.plans && plan.plans[mode]) || { retryable: false, reason: 'No plan.' };
+        const tipId = nextId('tip');
+        const reasonId = nextId('why');
+        const usable = p.retryable && !running;
+        if (!running && !p.retryable && !reasons.some((r) => r.text === p.reason)) reasons.push({ id: reasonId, text: p.reason });
+        const describedBy = running ? null : p.retryable ? tipId : reasons.find((r) => r.text === p.reason).id;
+        const tip = usable
+          ? h('div', { class: 'tip', role: 'tooltip', id: tipId },
+            h('div', { class: 'tip-title' }, mode === 'ALL_ACTIONS' ? 'Runs the whole stage again:' : 'Runs again:'),
+            h('ul', {}, (p.actionsToRerun || []).map((n) => h('li', {}, n))),
+            (p.actionsToRunAfter || []).length
+              ? h('div', { class: 'tip-sub' }, `Then, as the stage continues: ${p.actionsToRunAfter.join(', ')}`) : null)
+          : null;
+        // Unusable while a retry runs: aria-disabled, not disabled, so the
+        // button keeps the keyboard focus.
+        return h('div', { class: 'retry', 'data-mode': mode },
+          h('button', {
+            class: cls, type: 'button', 'data-focus': `retry|${stage}|${mode}`,
+            disabled: !running && !p.retryable, 'aria-disabled': running ? 'true' : null, 'aria-describedby': describedBy,
+            onclick: (ev) => { if (usable) this.click(ev, stage, execId, mode, p, actionNames); },
+          }, running && t.mode === mode ? 'Retrying…' : label),
+          tip);
+      }) : [];
+      const outcome = t && t.outcome
+        ? h('p', {
+          class: `retry-outcome ${t.outcome.kind}`, tabindex: '-1', 'data-focus': `outcome|${stage}`,
+          'data-focus-also': RETRY_MODES.map(([m]) => `retry|${stage}|${m}`).join(' '),
+        }, t.outcome.text,
+        t.outcome.action && t.outcome.action.log ? [' ', h('a', { href: t.outcome.action.log }, `Log of ${t.outcome.action.name}`)] : null)
+        : null;
+      if (!buttons.length && !outcome) return null;
+      return h('footer', { class: 'stage-foot' },
+        buttons.length ? h('div', { class: 'retry-row' }, buttons) : null,
+        reasons.map((r) => h('p', { class: 'retry-reason', id: r.id }, h('b', {}, 'Cannot retry: '), r.text)),
+        outcome);
+    }
+
+    click(ev, stage, execId, mode, p, actionNames) {
+      if (mode === 'FAILED_ACTIONS' && !touchInput(ev)) { this.run(stage, execId, mode); return; }
+      const rerun = p.actionsToRerun || [];
+      const after = p.actionsToRunAfter || [];
+      const kept = actionNames.filter((n) => !rerun.includes(n) && !after.includes(n));
+      const list = (title, names, none) => h('section', { class: 'plan-part', 'aria-label': title },
+        h('h3', {}, title),
+        names.length ? h('ul', {}, names.map((n) => h('li', {}, n))) : h('p', { class: 'muted small' }, none));
+      openDialog({
+        title: mode === 'ALL_ACTIONS' ? `Retry stage ${stage}?` : `Retry failed actions in ${stage}?`,
+        intro: h('div', { class: 'plan' },
+          h('p', {}, 'Execution ', h('code', {}, execId), mode === 'ALL_ACTIONS'
+            ? ': every action of the stage runs again.' : ': only what failed runs again.'),
+          list('Runs again', rerun, 'Nothing.'),
+          after.length ? list('Then runs, as the stage continues', after, '') : null,
+          list('Kept (not run again)', kept, 'Nothing: every action runs again.')),
+        returnFocus: `retry|${stage}|${mode}`,
+        buttons: [
+          { label: 'Cancel', cancel: true },
+          { label: 'Confirm', kind: 'primary', run: () => this.run(stage, execId, mode) }],
+      });
+    }
+
+    async run(stage, execId, mode) {
+      const snap = this.snaps.get(stage);
+      const t = {
+        execId, mode, pending: true, outcome: null,
+        before: new Set(snap && snap.execId === execId ? snap.actions.map((a) => a.id).filter(Boolean) : []),
+      };
+      const prev = this.tracked.get(stage);
+      if (prev && prev.toast) prev.toast.remove();
+      this.tracked.set(stage, t);
+      this.onChange();
+      try {
+        await api('RetryStageExecution', { pipelineName: this.name, stageName: stage, pipelineExecutionId: execId, retryMode: mode });
+        t.toast = toast(`Retrying ${mode === 'ALL_ACTIONS' ? 'stage' : 'failed actions in'} ${stage}…`, 'info', 0);
+        t.pending = false;
+      } catch (e) {
+        this.tracked.delete(stage);
+        toast(`Retry of ${stage} refused: ${e.message}`, 'error');
+      }
+      this.onChange();
+      poller.kick();
+    }
   }
 
   // ---- Poller -------------------------------------------------------------------
@@ -593,7 +795,8 @@
       this.stateSig = '';
       this.executions = [];
       this.plans = new Map(); // plan key -> GetStageRetryPlan output
-      this.busy = new Set(); // "stage|mode" while a retry request is on its way
+      this.runs = new Map(); // actionExecutionId -> ListActionExecutions detail (start and end times)
+      this.retrier = new Retrier(name, () => { if (this.state) this.render(); });
       this.headBox = h('div', {});
       this.callouts = h('div', {});
       this.summary = h('div', {});
@@ -613,12 +816,42 @@
         const [list] = await Promise.all([
           api('ListPipelineExecutions', { pipelineName: this.name, maxResults: 5 }),
           this.loadPlans(state),
+          this.loadRuns(state),
         ]);
         this.executions = list.pipelineExecutionSummaries || [];
         this.stateSig = sig;
       }
       this.state = state;
+      for (const s of state.stageStates) this.retrier.observe(s.stageName, this.snapshot(s));
       this.render();
+    }
+
+    // The stage as the Retrier sees it.
+    snapshot(s) {
+      const le = s.latestExecution;
+      if (!le) return null;
+      return {
+        execId: le.pipelineExecutionId,
+        status: le.status,
+        actions: (s.actionStates || []).map((a) => {
+          const x = a.latestExecution || {};
+          return {
+            name: a.actionName, id: x.actionExecutionId, status: x.status, error: x.errorDetails,
+            log: x.externalExecutionUrl && x.actionExecutionId ? routes.log(this.name, le.pipelineExecutionId, x.actionExecutionId) : null,
+          };
+        }),
+      };
+    }
+
+    // Start and end of each action's latest run (for durations): one
+    // ListActionExecutions per execution shown, at most three, on change only.
+    async loadRuns(state) {
+      const ids = [...new Set(state.stageStates.filter((s) => s.latestExecution)
+        .map((s) => s.latestExecution.pipelineExecutionId))].slice(0, 3);
+      const lists = await Promise.all(ids.map((id) =>
+        apiAll('ListActionExecutions', { pipelineName: this.name, filter: { pipelineExecutionId: id } }, 'actionExecutionDetails')
+          .catch((e) => { if (e.code === 'NetworkError') throw e; return []; })));
+      this.runs = new Map(lists.flat().map((r) => [r.actionExecutionId, r]));
     }
 
     declStage(name) {
@@ -712,9 +945,10 @@
           items.push({ key: `t|${s.stageName}`, sig: JSON.stringify([s.inboundTransitionState, s.inboundExecution]), render: () => this.transition(s) });
         }
         const plan = this.plans.get(this.planKey(s, state));
-        const busy = [...this.busy].filter((b) => b.startsWith(`${s.stageName}|`));
+        const runs = (s.actionStates || []).map((a) => a.latestExecution && this.runs.get(a.latestExecution.actionExecutionId))
+          .map((r) => r && [r.startTime, r.lastUpdateTime]);
         items.push({
-          key: `s|${s.stageName}`, sig: JSON.stringify([s, plan, busy, parallel, this.decl.version]),
+          key: `s|${s.stageName}`, sig: JSON.stringify([s, plan, this.retrier.sig(s.stageName), runs, parallel, this.decl.version]),
           render: () => this.stage(s, plan, parallel),
         });
       });
@@ -757,8 +991,27 @@
             h('a', { class: 'mono', href: routes.execution(this.name, le.pipelineExecutionId), title: le.pipelineExecutionId },
               shortId(le.pipelineExecutionId))) : null),
         parallel ? h('p', { class: 'stage-note' }, 'PARALLEL mode runs executions side by side; see each one in the execution history.') : null,
-        h('ul', { class: 'actions' }, actions.map((a) => this.action(s, a, declActions.get(a.actionName), orders.size > 1))),
-        plan && le ? this.retryFoot(s, plan) : null);
+        this.steps(s, actions, declActions, orders),
+        le ? this.retrier.foot(s.stageName, le.pipelineExecutionId, plan, (decl.actions || []).map((a) => a.name)) : null);
+    }
+
+    // Actions by runOrder: one step after another; the actions of one step
+    // run in parallel, side by side on a wide screen.
+    steps(s, actions, declActions, orders) {
+      const groups = new Map();
+      for (const a of actions) {
+        const order = (declActions.get(a.actionName) || {}).runOrder || 1;
+        if (!groups.has(order)) groups.set(order, []);
+        groups.get(order).push(a);
+      }
+      const numbered = orders.size > 1;
+      return h('ol', { class: 'steps' }, [...groups.entries()].map(([order, list], i) => {
+        const together = list.length > 1;
+        const label = [numbered ? `Step ${i + 1}` : null, together ? `${list.length} actions in parallel` : null].filter(Boolean).join(' · ');
+        return h('li', { class: `step${together ? ' parallel' : ''}`, 'data-run-order': order },
+          label ? h('div', { class: 'step-label' }, label) : null,
+          h('ul', { class: 'actions', 'aria-label': label || null }, list.map((a) => this.action(s, a, declActions.get(a.actionName)))));
+      }));
     }
 
     // The stage's status, or what holds it: an execution waiting at a
@@ -779,8 +1032,9 @@
       return badge(le.status);
     }
 
-    action(s, a, decl, showOrder) {
+    action(s, a, decl) {
       const le = a.latestExecution;
+      const run = le && this.runs.get(le.actionExecutionId);
       const type = decl && decl.actionTypeId;
       const isApproval = type && type.category === 'Approval';
       const waiting = waitingFor(le, isApproval);
@@ -788,11 +1042,12 @@
         h('span', { class: 'dot', 'aria-hidden': 'true' }),
         h('div', {},
           h('div', { class: 'action-name' }, h('span', {}, a.actionName),
-            type ? h('span', { class: 'chip' }, type.provider) : null,
-            showOrder ? h('span', { class: 'chip' }, `step ${decl.runOrder || 1}`) : null),
+            type ? h('span', { class: 'chip' }, type.provider) : null),
           h('div', { class: 'action-status' },
             h('span', { class: 'st' }, waiting || (le ? statusLabel(le.status) : "Didn't run")),
             le && le.lastStatusChange ? [' · ', timeEl(le.lastStatusChange)] : null,
+            run && run.startTime ? [' · ', h('span', { class: 'duration', title: 'Duration' },
+              TERMINAL.has(run.status) ? `took ${duration(run.startTime, run.lastUpdateTime)}` : runDuration(run.startTime, null, true))] : null,
             le && le.percentComplete !== undefined && le.status === 'InProgress' ? ` · ${le.percentComplete}%` : null),
           le && le.summary ? h('p', { class: 'summary-text' }, le.summary.trim()) : null,
           le && le.errorDetails ? h('p', { class: 'error-text' }, h('b', {}, `${le.errorDetails.code}: `), le.errorDetails.message) : null),
@@ -805,59 +1060,6 @@
             ? h('a', { class: 'btn small', href: routes.log(this.name, s.latestExecution.pipelineExecutionId, le.actionExecutionId) },
               'Log', h('span', { class: 'sr-only' }, ` of ${a.actionName}`))
             : null));
-    }
-
-    retryFoot(s, plan) {
-      const modes = [
-        ['FAILED_ACTIONS', 'Retry failed actions', 'btn primary'],
-        ['ALL_ACTIONS', 'Retry stage', 'btn'],
-      ];
-      const reasons = [];
-      const buttons = modes.map(([mode, label, cls]) => {
-        const p = (plan.plans || {})[mode] || { retryable: false, reason: 'No plan.' };
-        const busy = this.busy.has(`${s.stageName}|${mode}`);
-        const tipId = nextId('tip');
-        const reasonId = nextId('why');
-        if (!p.retryable && !reasons.some((r) => r.text === p.reason)) reasons.push({ id: reasonId, text: p.reason });
-        const describedBy = p.retryable ? tipId : reasons.find((r) => r.text === p.reason).id;
-        const tip = p.retryable
-          ? h('div', { class: 'tip', role: 'tooltip', id: tipId },
-            h('div', { class: 'tip-title' }, mode === 'ALL_ACTIONS' ? 'Runs the whole stage again:' : 'Runs again:'),
-            h('ul', {}, (p.actionsToRerun || []).map((n) => h('li', {}, n))),
-            (p.actionsToRunAfter || []).length
-              ? h('div', { class: 'tip-sub' }, `Then, as the stage continues: ${p.actionsToRunAfter.join(', ')}`) : null)
-          : null;
-        return h('div', { class: 'retry', 'data-mode': mode },
-          h('button', {
-            class: cls, type: 'button', 'data-focus': `retry|${s.stageName}|${mode}`,
-            disabled: !p.retryable || busy, 'aria-describedby': describedBy,
-            onclick: () => this.retry(s, mode),
-          }, busy ? 'Retrying…' : label),
-          tip);
-      });
-      return h('footer', { class: 'stage-foot' },
-        h('div', { class: 'retry-row' }, buttons),
-        reasons.map((r) => h('p', { class: 'retry-reason', id: r.id }, h('b', {}, 'Cannot retry: '), r.text)));
-    }
-
-    async retry(s, mode) {
-      const key = `${s.stageName}|${mode}`;
-      this.busy.add(key);
-      this.render();
-      try {
-        await api('RetryStageExecution', {
-          pipelineName: this.name, stageName: s.stageName,
-          pipelineExecutionId: s.latestExecution.pipelineExecutionId, retryMode: mode,
-        });
-        toast(`Retrying ${mode === 'ALL_ACTIONS' ? 'stage' : 'failed actions in'} ${s.stageName}.`);
-      } catch (e) {
-        toast(`Retry of ${s.stageName} refused: ${e.message}`, 'error');
-      } finally {
-        this.busy.delete(key);
-        this.plans.clear();
-        this.stateSig = ''; // refetch plans and executions
-        poller.kick();
-      }
     }
 
     async release() {
@@ -1046,10 +1248,13 @@
       this.id = id;
       this.interval = 1000;
       this.declByVersion = new Map();
+      this.plans = new Map(); // stage -> { key, plan }
+      this.retrier = new Retrier(name, () => { if (this.last) this.render(); });
       this.headBox = h('div', {});
       this.info = h('div', {});
       this.body = h('div', {});
-      this.root.append(this.headBox, this.info, this.body);
+      this.extra = h('div', {});
+      this.root.append(this.headBox, this.info, this.body, this.extra);
       document.title = `Execution ${shortId(id)} · ${name} · Pipewright`;
     }
 
@@ -1064,6 +1269,64 @@
         this.declByVersion.set(e.pipelineVersion, p.pipeline);
       }
       const decl = this.declByVersion.get(e.pipelineVersion);
+      runs.sort((a, b) => a.startTime - b.startTime);
+      const stages = (decl.stages || []).map((s) => this.stageSummary(s, runs.filter((r) => r.stageName === s.name), e));
+      await this.loadPlans(stages);
+      for (const st of stages) this.retrier.observe(st.decl.name, st.snap);
+      this.last = { e, runs, decl, stages };
+      this.render();
+    }
+
+    // One stage of this execution: its attempts, each action's latest
+    // attempt, the stage's status derived from them, the Retrier's snapshot.
+    stageSummary(s, runs, e) {
+      const latest = new Map();
+      for (const r of runs) latest.set(r.actionName, r); // runs are sorted by start
+      const statuses = [...latest.values()].map((r) => r.status);
+      let status = null;
+      if (statuses.includes('InProgress')) status = 'InProgress';
+      else if (statuses.includes('Failed')) status = 'Failed';
+      else if (statuses.some((x) => x === 'Stopped' || x === 'Abandoned')) status = 'Stopped';
+      else if (statuses.length && (s.actions || []).every((a) => latest.has(a.name) && latest.get(a.name).status === 'Succeeded')) status = 'Succeeded';
+      else if (statuses.length) status = ACTIVE.has(e.status) ? 'InProgress' : e.status;
+      const snap = status ? {
+        execId: this.id, status,
+        actions: (s.actions || []).map((a) => {
+          const r = latest.get(a.name);
+          const res = (r && r.output && r.output.executionResult) || {};
+          return {
+            name: a.name, id: r && r.actionExecutionId, status: r && r.status, error: res.errorDetails,
+            log: r && res.externalExecutionUrl ? routes.log(this.name, this.id, r.actionExecutionId) : null,
+          };
+        }),
+      } : null;
+      return { decl: s, runs, status, snap };
+    }
+
+    // GetStageRetryPlan for each stage that failed or stopped, asked again
+    // only when the stage's attempts changed.
+    async loadPlans(stages) {
+      await Promise.all(stages.map(async (st) => {
+        const name = st.decl.name;
+        const failed = st.status === 'Failed' || st.status === 'Stopped';
+        if (!failed) { this.plans.delete(name); return; }
+        const key = JSON.stringify(st.snap.actions.map((a) => [a.id, a.status]));
+        const have = this.plans.get(name);
+        if (have && have.key === key && !have.plan.fallback) return;
+        let plan;
+        try {
+          plan = await api('GetStageRetryPlan', { pipelineName: this.name, stageName: name, pipelineExecutionId: this.id }, PIPEWRIGHT);
+        } catch (err) {
+          if (err.code === 'NetworkError') throw err;
+          const no = { retryable: false, reason: `The retry plan is unavailable: ${err.message}` };
+          plan = { fallback: true, plans: { FAILED_ACTIONS: no, ALL_ACTIONS: no } };
+        }
+        this.plans.set(name, { key, plan });
+      }));
+    }
+
+    render() {
+      const { e, runs, stages } = this.last;
       const active = ACTIVE.has(e.status);
       // A finished execution changes only if someone retries it: poll slowly.
       this.interval = active ? 1000 : 3000;
@@ -1085,41 +1348,121 @@
             h('dt', {}, 'Trigger'), h('dd', {}, triggerText(e.trigger)),
             h('dt', {}, 'Pipeline version'), h('dd', {}, String(e.pipelineVersion)),
             Number.isFinite(first) ? [h('dt', {}, 'Started'), h('dd', {}, absTime(first), ' (', timeEl(first), ')')] : null,
-            Number.isFinite(first) && last ? [h('dt', {}, active ? 'Running for' : 'Took'), h('dd', {}, duration(first, active ? Date.now() / 1000 : last))] : null,
+            Number.isFinite(first) && last ? [h('dt', {}, active ? 'Running for' : 'Took'), h('dd', {}, active ? runDuration(first, null, true) : duration(first, last))] : null,
             (e.artifactRevisions || []).length ? [h('dt', {}, 'Source'), h('dd', {}, e.artifactRevisions.map((r) => `${r.name}: ${r.revisionSummary || shortId(r.revisionId)}`).join('; '))] : null,
             e.statusSummary ? [h('dt', {}, 'Summary'), h('dd', {}, e.statusSummary)] : null)),
       }]);
-      const stages = (decl.stages || []).map((s) => ({
-        key: s.name, sig: JSON.stringify([s, runs.filter((r) => r.stageName === s.name)]),
-        render: () => this.stage(s, runs.filter((r) => r.stageName === s.name)),
+      reconcile(this.body, stages.map((st) => {
+        const plan = this.plans.get(st.decl.name);
+        return {
+          key: st.decl.name, sig: JSON.stringify([st.decl, st.runs, st.status, plan && plan.plan, this.retrier.sig(st.decl.name)]),
+          render: () => this.stage(st, plan && plan.plan),
+        };
       }));
-      reconcile(this.body, stages);
+      reconcile(this.extra, [
+        { key: 'timeline', sig: JSON.stringify([runs, active, stages.map((st) => st.decl.name)]), render: () => this.timeline(stages, active) },
+        { key: 'variables', sig: JSON.stringify([e.variables, runs.map((r) => [r.actionExecutionId, r.input, r.output && r.output.outputVariables])]), render: () => this.variables(e, stages) },
+      ]);
     }
 
-    stage(s, runs) {
+    stage(st, plan) {
+      const s = st.decl;
       const titleId = nextId('xs');
       const byAction = new Map();
-      for (const r of [...runs].sort((a, b) => a.startTime - b.startTime)) {
+      for (const r of st.runs) {
         if (!byAction.has(r.actionName)) byAction.set(r.actionName, []);
         byAction.get(r.actionName).push(r);
       }
-      return h('section', { class: 'panel exec-stage', 'aria-labelledby': titleId },
-        h('div', { class: 'panel-head' }, h('h2', { id: titleId }, s.name)),
-        runs.length ? h('table', { class: 'grid stack attempts' },
+      return h('section', { class: `panel exec-stage stage ${st.status ? statusClass(st.status) : ''}`, 'aria-labelledby': titleId },
+        h('div', { class: 'panel-head' }, h('h2', { id: titleId }, s.name),
+          st.status ? badge(st.status) : h('span', { class: 'badge s-idle' }, "Didn't run")),
+        st.runs.length ? h('table', { class: 'grid stack attempts' },
           h('caption', { class: 'sr-only' }, `Action attempts in ${s.name}`),
-          h('thead', {}, h('tr', {}, ['Action', 'Attempt', 'Status', 'Started', 'Duration', 'Result', ''].map((c) => h('th', { scope: 'col' }, c)))),
+          h('colgroup', {}, ['c-action', 'c-attempt', 'c-status', 'c-started', 'c-duration', 'c-result', 'c-log'].map((c) => h('col', { class: c }))),
+          h('thead', {}, h('tr', {}, ['Action', 'Attempt', 'Status', 'Started', 'Duration', 'Result', 'Log'].map((c) => h('th', { scope: 'col' }, c)))),
           h('tbody', {}, (s.actions || []).flatMap((a) => (byAction.get(a.name) || []).map((r, i) => h('tr', {},
             h('td', { 'data-label': 'Action' }, h('b', {}, a.name)),
-            h('td', { 'data-label': 'Attempt' }, `#${i + 1}`),
+            h('td', { 'data-label': 'Attempt', class: 'num' }, `#${i + 1}`),
             h('td', { 'data-label': 'Status' }, badge(r.status)),
-            h('td', { 'data-label': 'Started' }, h('span', { title: absTime(r.startTime) }, absTime(r.startTime))),
-            h('td', { 'data-label': 'Duration' }, r.status === 'InProgress' ? 'running' : duration(r.startTime, r.lastUpdateTime)),
+            h('td', { 'data-label': 'Started', class: 'num' }, h('span', { title: absTime(r.startTime) }, absTime(r.startTime))),
+            h('td', { 'data-label': 'Duration', class: 'num' }, runDuration(r.startTime, r.lastUpdateTime, r.status === 'InProgress')),
             h('td', { 'data-label': 'Result', class: 'small' }, resultText(r)),
-            h('td', { 'data-label': '' }, r.output && r.output.executionResult && r.output.executionResult.externalExecutionUrl
+            h('td', { 'data-label': 'Log' }, r.output && r.output.executionResult && r.output.executionResult.externalExecutionUrl
               ? h('a', { class: 'btn small', href: routes.log(this.name, this.id, r.actionExecutionId) }, 'Log', h('span', { class: 'sr-only' }, ` of ${a.name} attempt ${i + 1}`))
-              : null)))))) : h('p', { class: 'empty' }, 'This execution did not run this stage.'));
+              : null)))))) : h('p', { class: 'empty' }, 'This execution did not run this stage.'),
+        this.retrier.foot(s.name, this.id, plan, (s.actions || []).map((a) => a.name)));
     }
 
+    // Start–end bars: each stage, then each of its attempts, on one time axis.
+    timeline(stages, active) {
+      const titleId = nextId('tl');
+      const now = Date.now() / 1000;
+      const rows = [];
+      for (const st of stages) {
+        if (!st.runs.length) continue;
+        const endOf = (r) => (r.status === 'InProgress' ? now : r.lastUpdateTime || r.startTime);
+        const start = Math.min(...st.runs.map((r) => r.startTime));
+        const end = Math.max(...st.runs.map(endOf));
+        rows.push({ kind: 'tl-stage', label: st.decl.name, status: st.status, start, end, running: st.status === 'InProgress' });
+        const n = new Map();
+        for (const r of st.runs) {
+          n.set(r.actionName, (n.get(r.actionName) || 0) + 1);
+          rows.push({ kind: 'tl-action', label: `${r.actionName} #${n.get(r.actionName)}`, status: r.status, start: r.startTime, end: endOf(r), running: r.status === 'InProgress' });
+        }
+      }
+      const head = h('div', { class: 'panel-head' }, h('h2', { id: titleId }, 'Timeline'));
+      if (!rows.length) return h('section', { class: 'panel', 'aria-labelledby': titleId }, head, h('p', { class: 'empty' }, 'Nothing has run yet.'));
+      const t0 = Math.min(...rows.map((r) => r.start));
+      const t1 = Math.max(t0 + 1, ...rows.map((r) => r.end));
+      head.append(h('span', { class: 'muted small' }, `${clockTime(t0)} – ${active ? 'now' : clockTime(t1)}`));
+      return h('section', { class: 'panel', 'aria-labelledby': titleId }, head,
+        h('ol', { class: 'timeline' }, rows.map((r) => {
+          const bar = h('span', { class: `tl-bar ${statusClass(r.status)}` });
+          // CSSOM, not a style attribute: the page's CSP allows no inline style.
+          bar.style.left = `${((r.start - t0) / (t1 - t0)) * 100}%`;
+          bar.style.width = `${Math.max(0.6, ((r.end - r.start) / (t1 - t0)) * 100)}%`;
+          return h('li', { class: `tl-row ${r.kind}` },
+            h('span', { class: 'tl-label' }, r.label, h('span', { class: 'sr-only' }, ` ${statusLabel(r.status)}`)),
+            h('span', { class: 'tl-track', 'aria-hidden': 'true' }, bar),
+            h('span', { class: 'tl-time' }, `${clockTime(r.start)} – ${r.running ? 'now' : clockTime(r.end)}`, ' · ',
+              r.running ? runDuration(r.start, null, true) : duration(r.start, r.end)));
+        })));
+    }
+
+    // The execution's variables (V2 pipeline variables), each action's output
+    // variables (namespace.name), and configuration values resolved from #{…}.
+    variables(e, stages) {
+      const titleId = nextId('vars');
+      const rows = [];
+      for (const v of e.variables || []) rows.push(['Pipeline', `variables.${v.name}`, v.resolvedValue]);
+      for (const st of stages) {
+        const latest = new Map();
+        for (const r of st.runs) latest.set(r.actionName, r);
+        for (const r of latest.values()) {
+          const ns = (r.input && r.input.namespace) || '';
+          for (const [k, v] of Object.entries((r.output && r.output.outputVariables) || {})) {
+            rows.push([`${st.decl.name} / ${r.actionName}`, ns ? `${ns}.${k}` : k, v]);
+          }
+          const cfg = (r.input && r.input.configuration) || {};
+          const resolved = (r.input && r.input.resolvedConfiguration) || {};
+          for (const [k, v] of Object.entries(cfg)) {
+            if (typeof v === 'string' && v.includes('#{') && resolved[k] !== undefined && resolved[k] !== v) {
+              rows.push([`${st.decl.name} / ${r.actionName}`, `${k} (resolved)`, resolved[k]]);
+            }
+          }
+        }
+      }
+      return h('section', { class: 'panel', 'aria-labelledby': titleId },
+        h('div', { class: 'panel-head' }, h('h2', { id: titleId }, 'Variables')),
+        rows.length ? h('table', { class: 'grid stack vars' },
+          h('caption', { class: 'sr-only' }, 'Variables of this execution'),
+          h('thead', {}, h('tr', {}, ['Where', 'Name', 'Value'].map((c) => h('th', { scope: 'col' }, c)))),
+          h('tbody', {}, rows.map(([where, n, v]) => h('tr', {},
+            h('td', { 'data-label': 'Where', class: 'small' }, where),
+            h('td', { 'data-label': 'Name', class: 'mono' }, n),
+            h('td', { 'data-label': 'Value', class: 'mono value' }, v)))))
+          : h('p', { class: 'empty' }, 'This execution has no variables.'));
+    }
   }
 
   function resultText(r) {
@@ -1138,13 +1481,17 @@
       this.offset = 0;
       this.decoder = new TextDecoder();
       this.ansiStyle = {}; // SGR state carried from one chunk to the next
+      this.lines = 0;
+      this.line = null; // the last line's element, which the next chunk continues
       this.pre = h('pre', { class: 'log', tabindex: '0', 'aria-label': 'Log output', 'aria-live': 'off' });
       this.follow = h('input', { type: 'checkbox', checked: true });
       this.state = h('span', { class: 'muted small' }, 'Loading…');
+      // The raw bytes, as the API serves them (text/plain), to save or open.
+      this.raw = h('a', { class: 'btn small', href: `/logs/${enc(actionId)}`, download: `${actionId}.log`, hidden: true }, 'Download raw log');
       this.headBox = h('div', {});
       this.root.append(this.headBox,
         h('section', { class: 'panel' },
-          h('div', { class: 'panel-head' }, this.state, h('label', { class: 'follow' }, this.follow, 'Follow')),
+          h('div', { class: 'panel-head' }, this.state, h('span', { class: 'log-tools' }, this.raw, h('label', { class: 'follow' }, this.follow, 'Follow'))),
           this.pre));
       document.title = `Log · ${name} · Pipewright`;
     }
@@ -1176,23 +1523,39 @@
           // stream: a character split across two polls is decoded whole.
           const text = this.decoder.decode(bytes, { stream: running });
           if (text) {
-            this.pre.append(...ansiNodes(text, this.ansiStyle));
+            this.appendText(text);
             if (this.follow.checked) this.pre.scrollTop = this.pre.scrollHeight;
           }
         }
       }
+      this.raw.hidden = !hasLog;
       if (!hasLog) {
         this.state.textContent = running ? 'Waiting for output…' : 'This action keeps no log.';
       } else if (running) {
         this.state.textContent = 'Following the log live…';
       } else if (got === 0) {
         this.state.textContent = `Complete · ${this.offset} bytes`;
-        if (!this.pre.textContent) this.pre.textContent = '(no output)';
+        if (!this.lines) this.pre.textContent = '(no output)';
         this.done = true; // finished and fully read: stop polling
         setLive('on', 'Live');
       }
     }
   }
+
+  // Log text into numbered lines (a block <span class="line" data-n> each;
+  // CSS shows the number, which selecting and copying the text leaves out).
+  LogView.prototype.appendText = function appendText(text) {
+    const parts = text.split('\n');
+    parts.forEach((part, i) => {
+      if (i > 0 || !this.line) {
+        if (i === parts.length - 1 && part === '') { this.line = null; return; } // ends with a newline
+        this.lines += 1;
+        this.line = h('span', { class: 'line', 'data-n': this.lines });
+        this.pre.append(this.line);
+      }
+      this.line.append(...ansiNodes(part, this.ansiStyle));
+    });
+  };
 
   // ---- Router ------------------------------------------------------------------
   function route() {
