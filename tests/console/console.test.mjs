@@ -12,7 +12,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -221,9 +221,11 @@ test('GET / redirects to the console, which lists every pipeline', withEvidence(
   }
   await table.getByRole('row').filter({ hasText: 'MyFirstPipeline' }).getByText('Failed').waitFor();
   await shot(laptop, '01-pipelines-1280');
+  await assertAccessible(laptop, 'the pipeline list');
   await phone.goto(`${server.endpoint}/console/`);
   await phone.getByRole('link', { name: 'MyFirstPipeline', exact: true }).waitFor();
   await shot(phone, '01-pipelines-390');
+  await assertAccessible(phone, 'the pipeline list at 390 px');
 }));
 
 test('the guide: hover Retry to see the actions, retry, watch the pipeline continue', withEvidence('the guide: hover Retry to see the actions, retry, watch the pipeline continue', async () => {
@@ -233,6 +235,7 @@ test('the guide: hover Retry to see the actions, retry, watch the pipeline conti
   await stageBadge(laptop, 'Staging').filter({ hasText: 'Failed' }).waitFor();
   await staging.getByText('Command 2').waitFor(); // the error message
   await shot(laptop, '02-staging-failed-1280');
+  await assertAccessible(laptop, 'the pipeline page with a failed stage');
 
   // 3. Hover over Retry: it names the actions that would run again.
   const retryFailed = staging.getByRole('button', { name: 'Retry failed actions' });
@@ -260,6 +263,7 @@ test('the guide: hover Retry to see the actions, retry, watch the pipeline conti
   await openPipeline(phone, 'MyFirstPipeline');
   await stageBadge(phone, 'Staging').filter({ hasText: 'Failed' }).waitFor();
   await shot(phone, '02-staging-failed-390');
+  await assertAccessible(phone, 'the pipeline page at 390 px');
 
   // Fix the cause, then choose Retry.
   writeFileSync(path.join(tmp, 'ready'), 'ok\n');
@@ -291,17 +295,37 @@ test('execution detail shows every attempt, and the log of each', withEvidence('
   assert.match(await checkRows.nth(0).innerText(), /#1/);
   assert.match(await checkRows.nth(1).innerText(), /#2/);
   await shot(laptop, '05-execution-detail-1280');
+  await assertAccessible(laptop, 'the execution page');
 
   await checkRows.nth(0).getByRole('link', { name: /Log/ }).click();
   await laptop.getByText(/Complete · \d+ bytes/).waitFor();
   assert.match(await laptop.locator('pre.log').innerText(), /checking for the release file/);
   await shot(laptop, '06-action-log-1280');
+  await assertAccessible(laptop, 'the log page');
+
+  // Numbered lines, and the raw log (text/plain from GET /logs/<id>) to download.
+  const download = laptop.getByRole('link', { name: 'Download raw log' });
+  const href = await download.getAttribute('href');
+  const res = await fetch(`${server.endpoint}${href}`);
+  assert.match(res.headers.get('content-type'), /^text\/plain/);
+  const raw = await res.text();
+  const [saved] = await Promise.all([laptop.waitForEvent('download'), download.click()]);
+  assert.equal(readFileSync(await saved.path(), 'utf8'), raw);
+  const lines = laptop.locator('pre.log .line');
+  const rawLines = raw.replace(/\n$/, '').split('\n');
+  assert.equal(await lines.count(), rawLines.length);
+  assert.deepEqual(await lines.evaluateAll((els) => els.map((e) => e.getAttribute('data-n'))),
+    rawLines.map((_, i) => String(i + 1)));
+  assert.deepEqual(await lines.allInnerTexts(), rawLines);
+  // The numbers are drawn by CSS: copying the text leaves them out.
+  assert.equal(await lines.first().evaluate((e) => getComputedStyle(e, '::before').userSelect), 'none');
 
   await laptop.getByRole('link', { name: 'MyFirstPipeline' }).click();
   await laptop.getByRole('link', { name: 'Execution history' }).click();
   await laptop.getByRole('heading', { name: 'Execution history' }).waitFor();
   await laptop.getByRole('table').getByText('Succeeded').waitFor();
   await shot(laptop, '07-history-1280');
+  await assertAccessible(laptop, 'the execution history');
 }));
 
 test('a running action\'s log is followed live', withEvidence('log-follow', async () => {
@@ -455,6 +479,182 @@ test('an approval that waits says so in words', withEvidence('waiting-for-approv
   await openPipeline(laptop, 'waits');
   await stageBadge(laptop, 'Approve').filter({ hasText: 'Waiting for approval' }).waitFor();
   await region(laptop, 'Approve').locator('li.action .st').filter({ hasText: 'Waiting for approval' }).waitFor();
+}));
+
+// ---- issue 16: retry plan, retry outcome, focus, parallel actions, execution page ----------
+const plan = (dialog, title) => dialog.getByRole('region', { name: title }).locator('li').allTextContents();
+const activeFocusKey = (page) => page.evaluate(() => document.activeElement && document.activeElement.getAttribute('data-focus'));
+
+test('touch: Retry shows the plan first; Cancel does not retry, Confirm does', withEvidence('touch-retry', async () => {
+  const gate = path.join(tmp, 'touch-ready');
+  await call('CreatePipeline', {
+    pipeline: pipeline('touchy', [
+      ['Source', [source()]],
+      ['Build', [commands('Flaky', [`test -f '${gate}'`]), commands('Steady', ['echo steady']),
+        commands('Package', ['echo packaged'], { runOrder: 2 })]],
+    ]),
+  });
+  await waitStage('touchy', 'Build', 'Failed');
+  await openPipeline(phone, 'touchy');
+  const build = region(phone, 'Build');
+  await stageBadge(phone, 'Build').filter({ hasText: 'Failed' }).waitFor();
+  const retry = build.getByRole('button', { name: 'Retry failed actions' });
+  await retry.tap();
+  const dialog = phone.getByRole('dialog', { name: 'Retry failed actions in Build?' });
+  await dialog.waitFor();
+  assert.deepEqual(await plan(dialog, 'Runs again'), ['Flaky']);
+  assert.deepEqual(await plan(dialog, 'Then runs, as the stage continues'), ['Package']);
+  assert.deepEqual(await plan(dialog, 'Kept (not run again)'), ['Steady']);
+  await shot(phone, '15-touch-retry-plan-390');
+  await assertAccessible(phone, 'the retry plan confirmation');
+
+  await dialog.getByRole('button', { name: 'Cancel' }).tap();
+  await dialog.waitFor({ state: 'hidden' });
+  await waitFor('focus back on Retry', async () => (await activeFocusKey(phone)) === 'retry|Build|FAILED_ACTIONS');
+  let st = await stageState('touchy', 'Build');
+  assert.equal(st.latestExecution.status, 'Failed');
+  assert.equal(st.retryStageMetadata, undefined, 'Cancel must not retry');
+
+  writeFileSync(gate, '');
+  await retry.tap();
+  await dialog.waitFor();
+  await dialog.getByRole('button', { name: 'Confirm' }).tap();
+  await dialog.waitFor({ state: 'hidden' });
+  await stageBadge(phone, 'Build').filter({ hasText: 'Succeeded' }).waitFor();
+  await phone.locator('.toast').filter({ hasText: 'The retry of Build succeeded.' }).waitFor();
+  st = await stageState('touchy', 'Build');
+  assert.equal(st.retryStageMetadata.manualStageRetryAttempt, 1);
+  // The Retry buttons are gone; their outcome line holds the focus.
+  await waitFor('focus on the outcome', async () => (await activeFocusKey(phone)) === 'outcome|Build');
+}));
+
+test('parallel actions sit side by side at 1280 px (stacked at 390), each with its duration', withEvidence('parallel', async () => {
+  await openPipeline(laptop, 'touchy');
+  const build = region(laptop, 'Build');
+  await stageBadge(laptop, 'Build').filter({ hasText: 'Succeeded' }).waitFor();
+  await build.getByText('Step 1 · 2 actions in parallel').waitFor();
+  const box = async (page, name) => region(page, 'Build').locator('li.action').filter({ hasText: name }).boundingBox();
+  for (const name of ['Flaky', 'Steady', 'Package']) {
+    const d = build.locator('li.action').filter({ hasText: name }).locator('.duration');
+    await d.waitFor();
+    assert.match(await d.innerText(), /^took \d+ s$/);
+  }
+  const [flaky, steady, pkg] = [await box(laptop, 'Flaky'), await box(laptop, 'Steady'), await box(laptop, 'Package')];
+  assert.ok(Math.abs(flaky.y - steady.y) < 2 && steady.x > flaky.x + flaky.width - 2, `side by side: ${JSON.stringify([flaky, steady])}`);
+  assert.ok(pkg.y >= flaky.y + flaky.height - 1, 'the next step comes below');
+  await shot(laptop, '16-parallel-1280');
+  await openPipeline(phone, 'touchy');
+  await region(phone, 'Build').getByText('Step 1 · 2 actions in parallel').waitFor();
+  const [f2, s2] = [await box(phone, 'Flaky'), await box(phone, 'Steady')];
+  assert.ok(s2.y >= f2.y + f2.height - 1, `stacked at 390 px: ${JSON.stringify([f2, s2])}`);
+}));
+
+test('a retry that fails again says so, with the failing action and its log; focus stays on Retry', withEvidence('fails-again', async () => {
+  await call('CreatePipeline', {
+    pipeline: pipeline('again', [
+      ['Source', [source()]],
+      ['Build', [commands('Always', ['echo "still broken"', 'exit 4'])]],
+    ]),
+  });
+  await waitStage('again', 'Build', 'Failed');
+  await openPipeline(laptop, 'again');
+  const build = region(laptop, 'Build');
+  await stageBadge(laptop, 'Build').filter({ hasText: 'Failed' }).waitFor();
+  const retry = build.getByRole('button', { name: 'Retry failed actions' });
+  // With a mouse (the tooltip shows the plan), Retry failed actions runs at once.
+  await retry.click();
+  const failedAgain = laptop.locator('.toast.error').filter({ hasText: 'The retried action in Build failed again: Always.' });
+  await failedAgain.waitFor();
+  assert.equal(await laptop.locator('.toast').filter({ hasText: /Retrying|succeeded/ }).count(), 0, 'no stale toast');
+  await build.locator('.retry-outcome').filter({ hasText: 'failed again' }).waitFor();
+  await build.getByRole('button', { name: 'Retry failed actions' }).and(laptop.locator(':enabled')).waitFor();
+  assert.equal(await activeFocusKey(laptop), 'retry|Build|FAILED_ACTIONS');
+  await shot(laptop, '17-failed-again-1280');
+
+  // Retry stage always asks first, by keyboard too: Enter, Tab to Confirm, Enter.
+  await build.getByRole('button', { name: 'Retry stage' }).focus();
+  await laptop.keyboard.press('Enter');
+  const dialog = laptop.getByRole('dialog', { name: 'Retry stage Build?' });
+  await dialog.waitFor();
+  assert.deepEqual(await plan(dialog, 'Runs again'), ['Always']);
+  assert.match(await dialog.getByRole('region', { name: 'Kept (not run again)' }).innerText(), /Nothing/);
+  await laptop.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'hidden' });
+  await waitFor('focus back on Retry stage', async () => (await activeFocusKey(laptop)) === 'retry|Build|ALL_ACTIONS');
+  assert.equal((await stageState('again', 'Build')).retryStageMetadata.manualStageRetryAttempt, 1);
+  await laptop.keyboard.press('Enter');
+  await dialog.waitFor();
+  await dialog.getByRole('button', { name: 'Confirm' }).focus();
+  await laptop.keyboard.press('Enter');
+  await dialog.waitFor({ state: 'hidden' });
+  await waitFor('the second retry', async () => (await stageState('again', 'Build')).retryStageMetadata.manualStageRetryAttempt === 2);
+  await waitFor('its outcome', async () => /failed again/.test(await build.locator('.retry-outcome').innerText().catch(() => '')) &&
+    (await build.getByRole('button', { name: 'Retry stage' }).isEnabled()));
+  assert.equal(await activeFocusKey(laptop), 'retry|Build|ALL_ACTIONS');
+
+  // The toast's link opens the log of the attempt that failed again.
+  await laptop.locator('.toast.error').last().getByRole('link', { name: 'Log of Always' }).click();
+  await laptop.getByText(/Complete · \d+ bytes/).waitFor();
+  assert.match(await laptop.locator('pre.log').innerText(), /still broken/);
+  const runs = (await call('ListActionExecutions', { pipelineName: 'again' })).actionExecutionDetails
+    .filter((r) => r.actionName === 'Always').sort((a, b) => b.startTime - a.startTime);
+  assert.equal(runs.length, 3);
+  assert.match(laptop.url(), new RegExp(`/logs/${runs[0].actionExecutionId}$`));
+}));
+
+test('the execution page: stage statuses, timeline, variables, and Retry with its plan', withEvidence('execution-page', async () => {
+  const decl = pipeline('varied', [
+    ['Source', [source()]],
+    ['Build', [commands('Compile', ['export VERSION=1.2.3'], { namespace: 'BuildVars', outputVariables: ['VERSION'] })]],
+    ['Deploy', [commands('Ship', ['echo "deploying #{BuildVars.VERSION} to #{variables.target}"', 'exit 5'])]],
+  ]);
+  decl.pipelineType = 'V2';
+  decl.variables = [{ name: 'target', defaultValue: 'staging' }];
+  await call('CreatePipeline', { pipeline: decl });
+  const st = await waitStage('varied', 'Deploy', 'Failed');
+  const id = st.latestExecution.pipelineExecutionId;
+  await laptop.goto(`${server.endpoint}/console/#/pipelines/varied/executions/${id}`);
+  for (const [stage, status] of [['Source', 'Succeeded'], ['Build', 'Succeeded'], ['Deploy', 'Failed']]) {
+    await region(laptop, stage).locator('.panel-head .badge').filter({ hasText: status }).waitFor();
+  }
+  const timeline = region(laptop, 'Timeline');
+  await timeline.locator('li').nth(5).waitFor();
+  assert.deepEqual(await timeline.locator('.tl-label').evaluateAll((els) => els.map((e) => e.firstChild.textContent)),
+    ['Source', 'Source #1', 'Build', 'Compile #1', 'Deploy', 'Ship #1']);
+  assert.match(await timeline.locator('li').nth(5).innerText(), /\d{1,2}:\d\d:\d\d.* – .*\d{1,2}:\d\d:\d\d.* · \d+ s/);
+  const vars = region(laptop, 'Variables');
+  const row = async (name) => vars.getByRole('row').filter({ hasText: name }).innerText();
+  assert.match(await row('variables.target'), /staging/);
+  assert.match(await row('BuildVars.VERSION'), /1\.2\.3/);
+  assert.match(await row('Commands (resolved)'), /deploying 1\.2\.3 to staging/);
+  // Columns line up from one stage's table to the next.
+  const lefts = await laptop.locator('table.attempts thead th:nth-child(4)').evaluateAll((els) => els.map((e) => Math.round(e.getBoundingClientRect().left)));
+  assert.equal(new Set(lefts).size, 1, `Started columns at ${lefts}`);
+  await shot(laptop, '18-execution-page-1280');
+  await assertAccessible(laptop, 'the execution page with timeline and variables');
+
+  const deploy = region(laptop, 'Deploy');
+  await deploy.getByRole('button', { name: 'Retry stage' }).click();
+  const dialog = laptop.getByRole('dialog', { name: 'Retry stage Deploy?' });
+  await dialog.waitFor();
+  assert.deepEqual(await plan(dialog, 'Runs again'), ['Ship']);
+  await dialog.getByRole('button', { name: 'Confirm' }).click();
+  await deploy.getByRole('row').filter({ hasText: '#2' }).getByText('Failed', { exact: true }).waitFor();
+  await laptop.locator('.toast.error').filter({ hasText: 'The retried action in Deploy failed again: Ship.' }).waitFor();
+  assert.equal(await timeline.locator('.tl-label').filter({ hasText: 'Ship #2' }).count(), 1);
+}));
+
+test('execution history pages back with nextToken', withEvidence('history-paging', async () => {
+  await call('CreatePipeline', { pipeline: pipeline('busy', [['Source', [source()]], ['Build', [commands('B', ['true'])]]]) });
+  for (let i = 0; i < 52; i++) await call('StartPipelineExecution', { name: 'busy' });
+  await laptop.goto(`${server.endpoint}/console/#/pipelines/busy/executions`);
+  await laptop.getByText('50 executions shown').waitFor();
+  assert.equal(await laptop.getByRole('table').locator('tbody tr').count(), 50);
+  await laptop.getByRole('button', { name: 'Show older executions' }).click();
+  await laptop.getByText('53 executions shown').waitFor();
+  assert.equal(await laptop.getByRole('button', { name: 'Show older executions' }).count(), 0);
+  const ids = await laptop.getByRole('table').locator('tbody tr td:first-child a').evaluateAll((els) => els.map((e) => e.getAttribute('title')));
+  assert.equal(new Set(ids).size, 53);
 }));
 
 test('the list page: 200 pipelines, one request per refresh, search, filter, sort and pages', withEvidence('list-200', async () => {

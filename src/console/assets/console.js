@@ -333,7 +333,9 @@
     if (!el || !el.isConnected) return toast(message, kind, ms);
     clearTimeout(el.timer);
     el.className = `toast ${kind}`;
-    $('.msg', el).replaceChildren(...[message].flat());
+    const msg = $('.msg', el);
+    msg.replaceChildren();
+    append(msg, [message]);
     if (ms) el.timer = setTimeout(() => el.remove(), ms);
     return el;
   }
@@ -593,7 +595,8 @@
       } finally {
         this.running = false;
       }
-      if (view !== this.view) return;
+      // Navigated meanwhile: start() left the new view to this tick to start.
+      if (view !== this.view) { if (this.again && this.view) this.tick(); return; }
       if (view.focusHeading) {
         // After a navigation, move focus to the new page's heading (screen readers).
         view.focusHeading = false;
@@ -1253,7 +1256,7 @@
       this.headBox = h('div', {});
       this.info = h('div', {});
       this.body = h('div', {});
-      this.extra = h('div', {});
+      this.extra = h('div', { class: 'exec-extra' });
       this.root.append(this.headBox, this.info, this.body, this.extra);
       document.title = `Execution ${shortId(id)} · ${name} · Pipewright`;
     }
