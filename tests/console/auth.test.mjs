@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { assertAccessible, serveAssetsFromSource } from './support.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BUILD = process.env.PW_BINARY_DIR || path.join(ROOT, 'build');
@@ -47,6 +48,7 @@ function startServer(dataDir, keysFile) {
 
 async function newPage() {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await serveAssetsFromSource(context);
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT);
   // A refused sign-in or API call logs a failed resource load: expected here.
@@ -97,14 +99,17 @@ test('the console asks for a key, refuses a wrong one, signs in and out', async 
   await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
   assert.equal(await page.locator('#user').isVisible(), false);
   await shot(page, 'form');
+  await assertAccessible(page, 'the sign-in form');
 
   await signIn(page, 'ADMIN', 'not-the-secret');
   await page.getByRole('alert').filter({ hasText: 'wrong' }).waitFor();
   assert.equal(await page.getByRole('heading', { level: 1, name: 'Sign in' }).isVisible(), true);
+  await assertAccessible(page, 'the sign-in form with its error');
 
   await signIn(page, 'ADMIN', 'admin-secret-1');
   await page.getByRole('heading', { level: 1, name: 'Pipelines' }).waitFor();
   await page.getByText('Signed in as ADMIN').waitFor();
+  await assertAccessible(page, 'the pipeline list, signed in');
   const cookies = await page.context().cookies();
   const cookie = cookies.find((c) => c.name === 'pw_session');
   assert.ok(cookie, 'session cookie set');

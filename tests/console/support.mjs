@@ -22,6 +22,8 @@ export async function assertAccessible(page, label) {
     }));
   });
   const bad = result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  const minor = result.filter((v) => !bad.includes(v));
+  if (minor.length) console.log(`axe on ${label}, moderate or minor: ${minor.map((v) => `${v.id} (${v.nodes.length})`).join(', ')}`);
   assert.deepEqual(bad, [], `axe on ${label}: ${JSON.stringify(bad, null, 2)}`);
   return result;
 }

@@ -454,7 +454,7 @@
         const detail = () => [h('span', {}, text),
           a.error ? [' ', h('span', { class: 'why' }, `${a.error.code}: ${a.error.message}`)] : null,
           a.log ? [' ', h('a', { href: a.log }, `Log of ${a.name}`)] : null];
-        t.toast = updateToast(t.toast, detail(), 'error', 0);
+        t.toast = updateToast(t.toast, detail(), 'error', 20000); // the footer keeps saying it
       } else {
         t.outcome = { kind: 'warn', text: `The retry of ${stage} ended: ${statusLabel(snap.status)}.` };
         t.toast = updateToast(t.toast, t.outcome.text, 'info', 8000);
