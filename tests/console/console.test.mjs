@@ -632,6 +632,12 @@ test('the execution page: stage statuses, timeline, variables, and Retry with it
   assert.equal(new Set(lefts).size, 1, `Started columns at ${lefts}`);
   await shot(laptop, '18-execution-page-1280');
   await assertAccessible(laptop, 'the execution page with timeline and variables');
+  await phone.goto(`${server.endpoint}/console/#/pipelines/varied/executions/${id}`);
+  await region(phone, 'Variables').getByText('BuildVars.VERSION').waitFor();
+  await shot(phone, '18-execution-page-390');
+  await assertAccessible(phone, 'the execution page at 390 px');
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the execution page scrolls sideways by ${overflow}px at 390 px`);
 
   const deploy = region(laptop, 'Deploy');
   await deploy.getByRole('button', { name: 'Retry stage' }).click();

@@ -1,9 +1,10 @@
 // Pipewright web console. Plain JavaScript, no build step, no third-party code.
 //
 // It talks to the server only through the public API, exactly like the CLIs:
-// POST / with X-Amz-Target (the CodePipeline operations, plus the extension
-// Pipewright_20261125.GetStageRetryPlan), and GET /logs/<actionExecutionId>.
-// So it can never show something the API does not.
+// POST / with X-Amz-Target (the CodePipeline operations, plus the extensions
+// Pipewright_20261125.GetStageRetryPlan and ListPipelineSummaries), and
+// GET /logs/<actionExecutionId> (followed live, and the raw log's download
+// link). So it can never show something the API does not.
 //
 // Sign-in: when the server runs with --auth-keys-file, GET /console/api/session
 // says {"authRequired": true} and the console asks for an access key id and
@@ -16,7 +17,7 @@
 //   #/                                          pipelines
 //   #/pipelines/<name>                          one pipeline, live
 //   #/pipelines/<name>/executions               execution history
-//   #/pipelines/<name>/executions/<id>          one execution: actions and attempts
+//   #/pipelines/<name>/executions/<id>          one execution: stages, attempts, Retry, timeline, variables
 //   #/pipelines/<name>/executions/<id>/logs/<a> one action's log, followed live
 'use strict';
 
