@@ -361,9 +361,11 @@
   function openDialog({ title, intro, fields = [], buttons, returnFocus }) {
     const dlg = $('#dialog');
     if (returnFocus) {
+      const view = poller.view;
       dlg.addEventListener('close', () => {
-        // After the click's own re-render (the poller may rebuild the control).
-        setTimeout(() => { if (!dlg.open) refocus(returnFocus); }, 0);
+        // After the click's own re-render (the poller may rebuild the control);
+        // not when the dialog closed because the page changed.
+        setTimeout(() => { if (!dlg.open && poller.view === view) refocus(returnFocus); }, 0);
       }, { once: true });
     }
     const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
