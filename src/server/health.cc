@@ -25,7 +25,7 @@ void Health::SetReady(bool ready) {
   started_ = ready;
 }
 
-std::optional<HealthReport> Health::Poll() {
+std::optional<HealthReport> Health::Poll(SteadyClock::time_point asked_at) {
   const auto now = SteadyClock::now();
   const auto seconds = [](double s) {
     return std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(s));
@@ -33,7 +33,8 @@ std::optional<HealthReport> Health::Poll() {
   HealthReport r;
   MutexLock lock(mu_);
   r.started = started_;
-  if (have_answer_ && now - answered_at_ <= seconds(options_.max_age_seconds)) {
+  if (have_answer_ &&
+      (answered_at_ >= asked_at || now - answered_at_ <= seconds(options_.max_age_seconds))) {
     r.store_ok = answer_.ok();
     if (!r.store_ok) r.detail = "the database does not answer: " + answer_.message();
   } else if (pending_) {
@@ -84,8 +85,8 @@ void Health::Loop() {
 void RegisterHealthRoute(http::Server& server, Health& health) {
   http::RouteOptions pub;
   pub.auth = http::AuthMode::kPublic;
-  server.Route("GET", "/health", pub, [&health](const http::Request&, http::Response& res) {
-    std::optional<HealthReport> report = health.Poll();
+  server.Route("GET", "/health", pub, [&health](const http::Request& req, http::Response& res) {
+    std::optional<HealthReport> report = health.Poll(req.received);
     if (!report) {
       res.park = true;  // The probe is running: asked again shortly, holding no thread.
       return;

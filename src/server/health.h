@@ -56,9 +56,11 @@ class Health {
   // Start-up (recovery) finished: true; shutting down: false.
   void SetReady(bool ready) EXCLUDES(mu_);
 
-  // The current answer, or nullopt while the probe it needs is running
-  // (within its deadline): ask again shortly. Never blocks on the probe.
-  std::optional<HealthReport> Poll() EXCLUDES(mu_);
+  // The answer for a request made at `asked_at`: from a probe that answered
+  // at or after it, or less than max_age_seconds ago; nullopt while the probe
+  // it needs is running (within its deadline): ask again shortly, with the
+  // same `asked_at`. Never blocks on the probe.
+  std::optional<HealthReport> Poll(std::chrono::steady_clock::time_point asked_at) EXCLUDES(mu_);
 
   // The body GET /health answers: {"status":"ok"|"unavailable","live":true,
   // "ready":…,"serverId":…} (serverId null in single-server mode).

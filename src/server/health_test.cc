@@ -11,9 +11,10 @@ namespace {
 
 // Polls until an answer comes (the probe runs on Health's own thread).
 HealthReport Await(Health& h) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  const auto asked = std::chrono::steady_clock::now();
+  const auto deadline = asked + std::chrono::seconds(10);
   for (;;) {
-    if (auto r = h.Poll()) return *r;
+    if (auto r = h.Poll(asked)) return *r;
     if (std::chrono::steady_clock::now() > deadline) {
       ADD_FAILURE() << "no answer within 10 s";
       return {};
@@ -66,11 +67,14 @@ TEST(Health, AProbeThatHangsMakesItNotReadyAfterTheDeadlineWithoutASecondProbe) 
       },
       "s1", o);
   h.SetReady(true);
-  EXPECT_FALSE(h.Poll().has_value());  // Started a probe: ask again shortly.
-  HealthReport r = Await(h);           // Past the deadline: not ready, no waiting.
+  const auto asked = std::chrono::steady_clock::now();
+  EXPECT_FALSE(h.Poll(asked).has_value());  // Started a probe: ask again shortly.
+  HealthReport r = Await(h);                // Past the deadline: not ready, no waiting.
   EXPECT_FALSE(r.ready);
   EXPECT_NE(r.detail.find("did not answer"), std::string::npos) << r.detail;
-  for (int i = 0; i < 10; ++i) EXPECT_TRUE(h.Poll().has_value());  // Immediate answers.
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE(h.Poll(std::chrono::steady_clock::now()).has_value());  // Immediate answers.
+  }
   EXPECT_EQ(probes, 1);
   release = true;
 }

@@ -86,6 +86,7 @@ class TwoServersTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="pw-e2e-ms-work-")
+        os.chmod(cls.tmp, 0o755)  # PostgreSQL runs as `postgres` when the tests run as root.
         cls.pg_dir = os.path.join(cls.tmp, "pg")
         p = subprocess.run([PG_TEST_SERVER, "start", cls.pg_dir, "--watch", str(os.getpid())],
                            capture_output=True, text=True, timeout=120)
