@@ -659,6 +659,7 @@ void S3Handler::Root(const http::Request& req, http::Response& res) {
 }
 
 void S3Handler::ListBuckets(const http::Request& req, http::Response& res) {
+  if (!ep_.buckets_off.empty()) return S3Error(res, 501, "NotImplemented", ep_.buckets_off);
   if (!Allowed(req, res, "s3:ListAllMyBuckets", "arn:aws:s3:::*")) return;
   auto list = ep_.buckets->ListBuckets();
   if (!list.ok()) return S3Error(res, list.status());
@@ -676,6 +677,7 @@ void S3Handler::Bucket(const http::Request& req, http::Response& res) {
   if (IsJob(req)) {
     return S3Error(res, 403, "AccessDenied", "Job credentials cannot list or change buckets.");
   }
+  if (!ep_.buckets_off.empty()) return S3Error(res, 501, "NotImplemented", ep_.buckets_off);
   const std::string bucket = req.params[0];
   const std::string arn = "arn:aws:s3:::" + bucket;
   auto fail = [&](const Status& s) { S3Error(res, s, "/" + bucket); };
@@ -913,6 +915,7 @@ void S3Handler::Object(const http::Request& req, http::Response& res) {
   const std::string bucket = req.params[0];
   const std::string key = http::PercentDecode(req.params[1]);
   if (IsJob(req)) return JobObject(req, res, key);
+  if (!ep_.buckets_off.empty()) return S3Error(res, 501, "NotImplemented", ep_.buckets_off);
   for (const char* q : {"acl", "tagging", "retention", "legal-hold", "torrent", "restore",
                         "attributes", "select"}) {
     if (req.HasQuery(q)) {

@@ -39,6 +39,10 @@ struct S3Endpoint {
   std::string region = "us-east-1";               // GetBucketLocation, x-amz-bucket-region.
   std::string account_id = "123456789012";        // Owner and caller ARNs.
   uint64_t max_object_bytes = uint64_t{5} << 30;  // Per PutObject / UploadPart.
+  // Non-empty: the ordinary buckets are off (several servers share a
+  // database, server/multi_server.h) and every request for them is answered
+  // 501 NotImplemented with this message. Job artifact objects still work.
+  std::string buckets_off;
 };
 
 // GET / : ListBuckets for a signed request (or any request when signatures

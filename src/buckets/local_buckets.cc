@@ -381,6 +381,13 @@ Status LocalBuckets::CreateBucket(const std::string& name) {
         "Prometheus metrics. Choose another name.",
         "InvalidBucketName");
   }
+  if (name == "health") {
+    // The same for GET /health, the load balancers' check.
+    return InvalidArgument(
+        "The bucket name 'health' is reserved on this server: GET /health serves its health "
+        "check. Choose another name.",
+        "InvalidBucketName");
+  }
   std::error_code ec;
   fs::create_directories(BodyPath(name, ""), ec);
   if (ec) return Unavailable("cannot create the bucket's directory: " + ec.message());

@@ -13,6 +13,7 @@
 #include "engine/decl_json.h"
 #include "engine/engine.h"
 #include "engine/internal.h"
+#include "engine/log_shipper.h"
 #include "engine/server_metrics.h"
 #include "engine/state_json.h"
 
@@ -179,8 +180,24 @@ void Engine::StartWork(ActionExecutor* x, ActionWork work) {
   const std::string run_id = work.run_id;
   // Exactly one result per run, whatever the executor does.
   auto reported = std::make_shared<std::atomic<bool>>(false);
-  ActionDone done = [this, pipeline, run_id, reported](const core::ActionResult& result) {
+  LogShipper* shipper = runners_.log_shipper.get();  // Several servers only.
+  if (shipper != nullptr) shipper->Follow(run_id, pipeline, work.execution_id);
+  ActionDone done = [this, pipeline, run_id, reported, shipper](const core::ActionResult& result) {
     if (reported->exchange(true)) return;
+    // The log is complete in the database before the result is (a failure
+    // is retried by the shipper; the result does not wait for it).
+    if (shipper != nullptr) {
+      const auto began = std::chrono::steady_clock::now();
+      if (Status s = shipper->Finish(run_id); !s.ok()) {
+        PW_LOG(Warning) << "log of " << run_id << " not yet in the database: " << s.ToString();
+      } else {
+        PW_LOG(Debug) << "log of " << run_id << " complete in the database after "
+                      << std::chrono::duration<double, std::milli>(
+                             std::chrono::steady_clock::now() - began)
+                             .count()
+                      << " ms";
+      }
+    }
     FinishRun(pipeline, run_id, result);
   };
   queue_->Enqueue([this, x, work = std::move(work), done] {

@@ -50,6 +50,8 @@ class ProcessLauncher;
 
 namespace pw::engine {
 
+class LogShipper;
+
 struct EngineOptions {
   std::string region = "us-east-1";
   std::string account_id = "123456789012";
@@ -151,6 +153,10 @@ struct EngineRunners {
   // The buckets of the S3 actions (the server's own, or `serve --s3-endpoint`);
   // shared with the API's S3 endpoint. Null: S3 actions fail with a message.
   std::shared_ptr<runner::ObjectStore> objects;
+  // Several servers (serve --server-id): ships each action's log to the
+  // database as it runs, completely before its result is committed. Null:
+  // logs stay files in the data directory only.
+  std::shared_ptr<LogShipper> log_shipper;
 };
 // The real runner pieces for `options` (data directory, artifact limits,
 // external bucket).

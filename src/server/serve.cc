@@ -38,11 +38,14 @@
 #include "console/console.h"
 #include "engine/engine.h"
 #include "engine/git_connections.h"
+#include "engine/log_shipper.h"
 #include "engine/server_metrics.h"
 #include "http/server.h"
 #include "runner/remote_object_store.h"
 #include "runner/sandbox.h"
 #include "server/config_file.h"
+#include "server/health.h"
+#include "server/multi_server.h"
 #include "sigv4/sigv4.h"
 #include "store/store.h"
 
@@ -237,6 +240,12 @@ int RunServe(const std::vector<std::string>& args) {
   app.add_flag("--check-config", check_config,
                "validate the flags and the --config file, print what is wrong, and exit "
                "(0: valid) without starting");
+  // Several servers on one PostgreSQL database (README: Several servers).
+  ServeOptions serve_options;
+  app.add_option("--server-id", serve_options.server_id,
+                 "this server's name (letters, digits, '.', '_', '-'), unique among several "
+                 "servers sharing one --database postgresql://…; they need --artifact-endpoint "
+                 "(empty: the only server)");
   std::vector<std::string> rev(args.rbegin(), args.rend());
   try {
     app.parse(rev);
@@ -280,6 +289,12 @@ int RunServe(const std::vector<std::string>& args) {
     std::fprintf(stderr, "pipewright: --database must be a postgresql:// or postgres:// URL\n");
     return 2;
   }
+  if (Status ms = CheckMultiServer(serve_options.server_id, postgres, artifact_endpoint);
+      !ms.ok()) {
+    std::fprintf(stderr, "pipewright: %s\n", ms.message().c_str());
+    return 2;
+  }
+  const bool multi_server = !serve_options.server_id.empty();
 
   for (const auto& root : deploy_roots) {
     if (root.empty() || root[0] != '/') {
@@ -457,8 +472,10 @@ int RunServe(const std::vector<std::string>& args) {
   }
   engine::EngineRunners runners = engine::MakeRunners(opts);
   // S3 actions use the server's own buckets, unless --s3-endpoint points them
-  // at another S3-compatible store.
-  runners.objects = local_buckets;
+  // at another S3-compatible store. Several servers: never the own buckets
+  // (their bodies are on one server's disk); without --s3-endpoint S3 actions
+  // fail with a message naming it.
+  if (!multi_server) runners.objects = local_buckets;
   if (!s3_endpoint.empty()) {
     auto env = [](const char* name) {
       const char* v = std::getenv(name);
@@ -482,7 +499,17 @@ int RunServe(const std::vector<std::string>& args) {
     }
     runners.objects = std::move(*remote);
   }
+  // Several servers: action logs are shipped to the shared database, so any
+  // server answers GET /logs/<id> (engine/log_shipper.h).
+  std::shared_ptr<engine::LogShipper> log_shipper;
+  if (multi_server) {
+    const std::string logs_dir = opts.data_dir + "/logs/";
+    log_shipper = std::make_shared<engine::LogShipper>(
+        **store, [logs_dir](const std::string& id) { return logs_dir + id + ".log"; });
+    runners.log_shipper = log_shipper;
+  }
   engine::Engine engine(**store, clock, opts, std::move(runners));
+  if (log_shipper) log_shipper->Start();
 
   api::Dispatcher dispatcher;
   api::RegisterPipelineOps(dispatcher, engine);
@@ -566,11 +593,35 @@ int RunServe(const std::vector<std::string>& args) {
     http.Route("GET", "/console/api/session", pub, &auth::Authenticator::SessionWithoutAuth);
   }
   // Action logs, for externalExecutionUrl and `pipewright logs`: ?offset=N
-  // returns the bytes from N on. Authenticated like the API.
+  // returns the bytes from N on. Authenticated like the API. Several servers:
+  // a log that is not a local file is read from the database, where the
+  // server running the action ships it (at most kMaxStoredLogRead a call).
+  store::Store* shared_logs = multi_server ? store->get() : nullptr;
   http.Route("GET", R"(/logs/([0-9a-f-]{36}))", {},
-             [&engine](const http::Request& req, http::Response& res) {
+             [&engine, shared_logs](const http::Request& req, http::Response& res) {
                std::string path = engine.LogPath(req.params[0]);
                struct stat st {};
+               if (::stat(path.c_str(), &st) != 0 && shared_logs != nullptr) {
+                 constexpr size_t kMaxStoredLogRead = size_t{32} << 20;
+                 uint64_t offset = 0;
+                 std::string off = req.Query("offset");
+                 if (!off.empty() && off.size() < 19 &&
+                     off.find_first_not_of("0123456789") == std::string::npos) {
+                   offset = std::stoull(off);
+                 }
+                 auto stored = shared_logs->ReadActionLog(req.params[0], offset, kMaxStoredLogRead);
+                 if (!stored.ok()) {
+                   res.status = 503;
+                   res.SetHeader("Content-Type", "text/plain; charset=utf-8");
+                   res.body = "the database holding the logs does not answer; try again\n";
+                   return;
+                 }
+                 if (stored->has_value()) {
+                   res.SetHeader("Content-Type", "text/plain; charset=utf-8");
+                   res.body = std::move(**stored);
+                   return;
+                 }
+               }
                if (::stat(path.c_str(), &st) != 0) {
                  res.status = 404;
                  res.SetHeader("Content-Type", "text/plain; charset=utf-8");
@@ -631,6 +682,10 @@ int RunServe(const std::vector<std::string>& args) {
   s3.region = region;
   s3.account_id = account;
   s3.max_object_bytes = max_object_bytes;
+  if (multi_server) s3.buckets_off = BucketsOffMessage();
+  // GET /health for load balancers: public, read-only, before the S3 endpoint.
+  Health health([st = store->get()] { return st->Ping(); }, serve_options.server_id);
+  RegisterHealthRoute(http, health);
   api::RegisterWebhookRoute(http, engine);  // POST /_webhooks/…, before the S3 endpoint.
   api::RegisterS3RootRoute(http, s3);
   console::RegisterConsole(http);
@@ -647,16 +702,19 @@ int RunServe(const std::vector<std::string>& args) {
     std::fprintf(stderr, "pipewright: recovery failed: %s\n", rs.ToString().c_str());
     return 1;
   }
+  health.SetReady(true);  // Start-up and recovery are done.
   std::printf("listening on %s%s\n", scheme.c_str(), bound->c_str());
   std::fflush(stdout);
   NotifyReady();
   PW_LOG(Info) << "pipewright serving on " << *bound << ", data in " << opts.data_dir
-               << (postgres ? ", state in PostgreSQL" : "");
+               << (postgres ? ", state in PostgreSQL" : "")
+               << (multi_server ? ", server id " + serve_options.server_id : "");
 
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&sigs, &sig);
     PW_LOG(Info) << "signal " << sig << ": shutting down";
+    health.SetReady(false);  // Load balancers stop sending new requests.
     http.Stop();
   });
   Status s = http.Serve();

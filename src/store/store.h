@@ -9,6 +9,8 @@
 //   if (!store.ok()) return store.status();
 //   auto rec = (*store)->GetPipeline("MyFirstPipeline", std::nullopt);
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -81,6 +83,17 @@ struct Batch {
   }
 };
 
+// One piece of an action execution's log (Store::AppendActionLog): the bytes
+// of the log file from byte `offset` on, as the server running the action
+// shipped them (engine/log_shipper.h).
+struct ActionLogChunk {
+  std::string action_execution_id;
+  std::string pipeline;      // DeletePipeline removes the pipeline's logs.
+  std::string execution_id;  // DeleteActionLogs (retention) removes by execution.
+  uint64_t offset = 0;
+  std::string bytes;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -108,7 +121,7 @@ class Store {
   // All pipelines (current versions), sorted by name.
   virtual Result<std::vector<PipelineRecord>> ListPipelines() = 0;
 
-  // Removes the pipeline, every version, its tags and executions.
+  // Removes the pipeline, every version, its tags, executions and action logs.
   // kNotFound (PipelineNotFoundException) if absent.
   virtual Status DeletePipeline(const std::string& name) = 0;
 
@@ -164,6 +177,38 @@ class Store {
   // Every pair whose key starts with `prefix`, sorted by key.
   virtual Result<std::vector<std::pair<std::string, std::string>>> ListKv(
       const std::string& prefix) = 0;
+
+  // --- Action logs in the database, so any of several servers sharing it can
+  // serve the log of an action another server ran (engine/log_shipper.h).
+  // A log is a sequence of chunks keyed by their byte offset. The defaults
+  // (stores without the table) answer kFailedPrecondition.
+  //
+  // Stores `chunk`. A chunk already stored at the same offset is replaced only
+  // by a longer one (both are prefixes of the same file from that offset), so
+  // an append retried after an unknown outcome is harmless. kUnavailable on
+  // database errors.
+  virtual Status AppendActionLog(const ActionLogChunk& chunk) {
+    (void)chunk;
+    return FailedPrecondition("this store keeps no action logs");
+  }
+  // At most `max_bytes` of the log of `action_execution_id` from byte
+  // `offset` on, over contiguous chunks ("" when `offset` is at or past what
+  // is stored); nullopt when nothing of that log is stored. kUnavailable on
+  // database errors.
+  virtual Result<std::optional<std::string>> ReadActionLog(const std::string& action_execution_id,
+                                                           uint64_t offset, size_t max_bytes) {
+    (void)action_execution_id, (void)offset, (void)max_bytes;
+    return FailedPrecondition("this store keeps no action logs");
+  }
+  // Removes the logs of these executions (retention; DeletePipeline removes
+  // a pipeline's logs itself). OK when there are none.
+  virtual Status DeleteActionLogs(const std::vector<std::string>& execution_ids) {
+    (void)execution_ids;
+    return FailedPrecondition("this store keeps no action logs");
+  }
+  // A trivial read: OK when the database answers (GET /health's readiness).
+  // Never writes.
+  virtual Status Ping() { return GetKv("health/ping").status(); }
 };
 
 // Opens (creating and migrating) the SQLite store at `path`. WAL mode,

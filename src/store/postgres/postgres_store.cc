@@ -19,6 +19,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstring>
@@ -91,6 +92,23 @@ const char* const kMigrations[] = {
       key TEXT COLLATE "C" PRIMARY KEY,
       value TEXT NOT NULL
     );
+    )sql",
+    // 3: reserved for the multi-server core (issue 14: leases, row versions),
+    // merged from its own branch; a no-op until then.
+    "SELECT 1;",
+    // 4: action logs shipped to the database with several servers (issue 14),
+    // as chunks keyed by their byte offset in the log.
+    R"sql(
+    CREATE TABLE action_logs (
+      action_execution_id TEXT NOT NULL,
+      start BIGINT NOT NULL,
+      pipeline TEXT NOT NULL,
+      execution_id TEXT NOT NULL,
+      bytes BYTEA NOT NULL,
+      PRIMARY KEY (action_execution_id, start)
+    );
+    CREATE INDEX action_logs_by_pipeline ON action_logs (pipeline);
+    CREATE INDEX action_logs_by_execution ON action_logs (execution_id);
     )sql",
 };
 
@@ -286,7 +304,8 @@ class PostgresStore final : public Store {
                               "DELETE FROM pipeline_versions WHERE name = $1",
                               "DELETE FROM executions WHERE pipeline = $1",
                               "DELETE FROM action_executions WHERE pipeline = $1",
-                              "DELETE FROM kv WHERE key = 'pstate/' || $1"}) {
+                              "DELETE FROM kv WHERE key = 'pstate/' || $1",
+                              "DELETE FROM action_logs WHERE pipeline = $1"}) {
         PW_RETURN_IF_ERROR(Query(sql, {name}).status());
       }
       return Query("DELETE FROM tags WHERE resource_arn = $1", {cur.arn}).status();
@@ -463,6 +482,76 @@ class PostgresStore final : public Store {
     return out;
   }
 
+  Status AppendActionLog(const ActionLogChunk& chunk) override {
+    const std::string start = std::to_string(chunk.offset);
+    std::lock_guard lock(mu_);
+    // One statement: atomic by itself, and an upsert needs no SERIALIZABLE.
+    return Run(Mode::kSingleStatement, [&]() -> Status {
+      return QueryRaw(
+                 "INSERT INTO action_logs (action_execution_id, start, pipeline, execution_id, "
+                 "bytes) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (action_execution_id, start) "
+                 "DO UPDATE SET bytes = excluded.bytes "
+                 "WHERE length(excluded.bytes) > length(action_logs.bytes)",
+                 {chunk.action_execution_id, start, chunk.pipeline, chunk.execution_id},
+                 &chunk.bytes, 0)
+          .status();
+    });
+  }
+
+  Result<std::optional<std::string>> ReadActionLog(const std::string& action_execution_id,
+                                                   uint64_t offset, size_t max_bytes) override {
+    const std::string from = std::to_string(offset);
+    std::lock_guard lock(mu_);
+    std::optional<std::string> out;
+    PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+      // Binary results: bytes raw, start as its text (text is the same in both formats).
+      PW_ASSIGN_OR_RETURN(
+          PgResult r,
+          QueryRaw("SELECT start::text, bytes FROM action_logs WHERE action_execution_id = $1 "
+                   "AND start + length(bytes) > $2::bigint ORDER BY action_logs.start",
+                   {action_execution_id, from}, nullptr, 1));
+      out.reset();
+      std::string text;
+      uint64_t next = offset;
+      for (int i = 0; i < PQntuples(r.get()) && text.size() < max_bytes; ++i) {
+        uint64_t start = 0;
+        const char* p = PQgetvalue(r.get(), i, 0);
+        std::from_chars(p, p + PQgetlength(r.get(), i, 0), start);
+        if (start > next) break;  // A gap: serve what is contiguous.
+        const size_t len = static_cast<size_t>(PQgetlength(r.get(), i, 1));
+        const size_t skip = static_cast<size_t>(next - start);
+        if (skip >= len) continue;
+        const size_t take = std::min(len - skip, max_bytes - text.size());
+        text.append(PQgetvalue(r.get(), i, 1) + skip, take);
+        next += take;
+      }
+      if (PQntuples(r.get()) == 0) {
+        PW_ASSIGN_OR_RETURN(
+            PgResult any, Query("SELECT 1 FROM action_logs WHERE action_execution_id = $1 LIMIT 1",
+                                {action_execution_id}));
+        if (PQntuples(any.get()) == 0) return Status::Ok();
+      }
+      out = std::move(text);
+      return Status::Ok();
+    }));
+    return out;
+  }
+
+  Status DeleteActionLogs(const std::vector<std::string>& execution_ids) override {
+    std::lock_guard lock(mu_);
+    return Run(Mode::kTransaction, [&]() -> Status {
+      for (const auto& id : execution_ids) {
+        PW_RETURN_IF_ERROR(Query("DELETE FROM action_logs WHERE execution_id = $1", {id}).status());
+      }
+      return Status::Ok();
+    });
+  }
+
+  Status Ping() override {
+    std::lock_guard lock(mu_);
+    return Run(Mode::kSingleStatement, [&] { return Query("SELECT 1", {}).status(); });
+  }
+
  private:
   enum class Mode {
     kSingleStatement,  // One read statement: atomic by itself, autocommit.
@@ -536,11 +625,27 @@ class PostgresStore final : public Store {
 
   // Runs a statement with parameters; a non-OK result becomes a Status.
   Result<PgResult> Query(const char* sql, std::initializer_list<Param> params) {
+    return QueryRaw(sql, params, nullptr, 0);
+  }
+  // Query with, when `bytes` is given, one more parameter after `params` in
+  // binary format (a BYTEA value, any bytes), and results in text (0) or
+  // binary (1) format.
+  Result<PgResult> QueryRaw(const char* sql, std::initializer_list<Param> params,
+                            const std::string* bytes, int result_format) {
     std::vector<const char*> values;
-    values.reserve(params.size());
+    std::vector<int> lengths;
+    std::vector<int> formats;
+    values.reserve(params.size() + 1);
     for (const Param& p : params) values.push_back(p.value());
+    lengths.assign(values.size(), 0);
+    formats.assign(values.size(), 0);
+    if (bytes != nullptr) {
+      values.push_back(bytes->data());
+      lengths.push_back(static_cast<int>(bytes->size()));
+      formats.push_back(1);
+    }
     PgResult r(PQexecParams(conn_, sql, static_cast<int>(values.size()), nullptr, values.data(),
-                            nullptr, nullptr, 0));
+                            lengths.data(), formats.data(), result_format));
     return Check(std::move(r));
   }
 

@@ -649,9 +649,9 @@ TEST_P(StoreContractTest, ConcurrentCommitsOfOneVersionExactlyOneWins) {
 
 TEST_P(StoreContractTest, MigrationsAreRecordedOnce) {
   Open();
-  EXPECT_EQ(backend_->CountMigrations(), 2);
+  EXPECT_EQ(backend_->CountMigrations(), 4);
   Open();  // Reopening applies nothing twice.
-  EXPECT_EQ(backend_->CountMigrations(), 2);
+  EXPECT_EQ(backend_->CountMigrations(), 4);
 }
 
 TEST_P(StoreContractTest, KeyValue) {
@@ -728,6 +728,52 @@ TEST_P(StoreContractTest, ValuesRoundTripExactly) {
   EXPECT_EQ(s->ListPipelines()->size(), 1u);
 }
 
+// Action logs (several servers): chunks keyed by offset, read from any
+// offset over contiguous chunks, retried appends harmless, any bytes.
+TEST_P(StoreContractTest, ActionLogChunksReadFromAnyOffset) {
+  auto s = Open();
+  EXPECT_FALSE(s->ReadActionLog("a1", 0, 1 << 20)->has_value());  // Nothing stored: nullopt.
+  const std::string binary("line 1\n\0\xff\xfe bytes\n", 17);
+  ASSERT_TRUE(s->AppendActionLog({"a1", "p", "e1", 0, binary}).ok());
+  ASSERT_TRUE(s->AppendActionLog({"a1", "p", "e1", binary.size(), "line 2\n"}).ok());
+  auto all = s->ReadActionLog("a1", 0, 1 << 20);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_TRUE(all->has_value());
+  EXPECT_EQ(**all, binary + "line 2\n");
+  EXPECT_EQ(**s->ReadActionLog("a1", 3, 1 << 20), binary.substr(3) + "line 2\n");
+  EXPECT_EQ(**s->ReadActionLog("a1", binary.size() + 5, 1 << 20), "2\n");
+  EXPECT_EQ(**s->ReadActionLog("a1", 2, 6), binary.substr(2, 6));  // max_bytes.
+  auto past = s->ReadActionLog("a1", 1000, 1 << 20);
+  ASSERT_TRUE(past->has_value());  // Stored, nothing past the end: "".
+  EXPECT_EQ(**past, "");
+  // A retried append of the same offset: a longer chunk replaces, a shorter
+  // one is ignored, so the log never loses bytes nor repeats them.
+  ASSERT_TRUE(s->AppendActionLog({"a1", "p", "e1", binary.size(), "line"}).ok());
+  EXPECT_EQ(**s->ReadActionLog("a1", 0, 1 << 20), binary + "line 2\n");
+  ASSERT_TRUE(s->AppendActionLog({"a1", "p", "e1", binary.size(), "line 2\nline 3\n"}).ok());
+  EXPECT_EQ(**s->ReadActionLog("a1", 0, 1 << 20), binary + "line 2\nline 3\n");
+  // A gap (never written by the shipper): only the contiguous part is served.
+  ASSERT_TRUE(s->AppendActionLog({"a1", "p", "e1", 1000, "late"}).ok());
+  EXPECT_EQ(**s->ReadActionLog("a1", 0, 1 << 20), binary + "line 2\nline 3\n");
+  EXPECT_EQ(**s->ReadActionLog("a1", 1000, 1 << 20), "late");
+}
+
+TEST_P(StoreContractTest, ActionLogsGoWithTheirPipelineOrExecution) {
+  auto s = Open();
+  ASSERT_TRUE(s->CreatePipeline("p", "arn:p", Decl("p"), {}, 1.0, 1000).ok());
+  ASSERT_TRUE(s->CreatePipeline("q", "arn:q", Decl("q"), {}, 1.0, 1000).ok());
+  ASSERT_TRUE(s->AppendActionLog({"a1", "p", "e1", 0, "p's log"}).ok());
+  ASSERT_TRUE(s->AppendActionLog({"a2", "q", "e2", 0, "q's first"}).ok());
+  ASSERT_TRUE(s->AppendActionLog({"a3", "q", "e3", 0, "q's second"}).ok());
+  ASSERT_TRUE(s->DeletePipeline("p").ok());
+  EXPECT_FALSE(s->ReadActionLog("a1", 0, 100)->has_value());
+  EXPECT_TRUE(s->ReadActionLog("a2", 0, 100)->has_value());
+  ASSERT_TRUE(s->DeleteActionLogs({"e2", "e-unknown"}).ok());  // Retention.
+  EXPECT_FALSE(s->ReadActionLog("a2", 0, 100)->has_value());
+  EXPECT_EQ(**s->ReadActionLog("a3", 0, 100), "q's second");
+  EXPECT_TRUE(s->Ping().ok());
+}
+
 std::string KindName(const ::testing::TestParamInfo<Kind>& info) {
   return info.param == Kind::kSqlite ? "Sqlite" : "Postgres";
 }
@@ -762,13 +808,13 @@ TEST_F(PostgresStoreTest, ServersStartingTogetherMigrateOnce) {
   }
   for (auto& t : threads) t.join();
   for (const Status& o : opened) EXPECT_TRUE(o.ok()) << o.ToString();
-  EXPECT_EQ(pg_->CountMigrations(), 2);
+  EXPECT_EQ(pg_->CountMigrations(), 4);
 }
 
 TEST_F(PostgresStoreTest, RefusesASchemaNewerThanThisBuild) {
   Open();
   PgConn c(pg_->url());
-  ASSERT_EQ(c.Exec("INSERT INTO schema_migrations (version) VALUES (3)"), "");
+  ASSERT_EQ(c.Exec("INSERT INTO schema_migrations (version) VALUES (1000)"), "");
   auto s = pg_->Open();
   EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(s.status().message().find("newer than this build"), std::string::npos);

@@ -5,7 +5,10 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <mutex>
+#include <string_view>
 
 #include "common/log.h"
 #include "store/store.h"
@@ -69,6 +72,23 @@ const char* const kMigrations[] = {
       value TEXT NOT NULL
     );
     )sql",
+    // 3: reserved for the multi-server core (issue 14: leases, row versions),
+    // merged from its own branch; a no-op until then.
+    "SELECT 1;",
+    // 4: action logs shipped to the database with several servers (issue 14),
+    // as chunks keyed by their byte offset in the log.
+    R"sql(
+    CREATE TABLE action_logs (
+      action_execution_id TEXT NOT NULL,
+      start INTEGER NOT NULL,
+      pipeline TEXT NOT NULL,
+      execution_id TEXT NOT NULL,
+      bytes BLOB NOT NULL,
+      PRIMARY KEY (action_execution_id, start)
+    );
+    CREATE INDEX action_logs_by_pipeline ON action_logs (pipeline);
+    CREATE INDEX action_logs_by_execution ON action_logs (execution_id);
+    )sql",
 };
 
 class Stmt {
@@ -90,6 +110,14 @@ class Stmt {
     sqlite3_bind_int(stmt_, i, v);
     return *this;
   }
+  Stmt& BindInt64(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Stmt& BindBlob(int i, std::string_view b) {
+    sqlite3_bind_blob64(stmt_, i, b.data(), b.size(), SQLITE_TRANSIENT);
+    return *this;
+  }
   // SQLITE_ROW, SQLITE_DONE or an error code.
   int Step() { return rc_ = sqlite3_step(stmt_); }
   std::string Text(int col) const {
@@ -100,6 +128,13 @@ class Stmt {
   }
   double Double(int col) const { return sqlite3_column_double(stmt_, col); }
   int Int(int col) const { return sqlite3_column_int(stmt_, col); }
+  int64_t Int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::string Blob(int col) const {
+    const void* p = sqlite3_column_blob(stmt_, col);
+    return p ? std::string(static_cast<const char*>(p),
+                           static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
+  }
 
  private:
   sqlite3_stmt* stmt_ = nullptr;
@@ -246,7 +281,8 @@ class SqliteStore final : public Store {
            {"DELETE FROM pipelines WHERE name = ?", "DELETE FROM pipeline_versions WHERE name = ?",
             "DELETE FROM executions WHERE pipeline = ?",
             "DELETE FROM action_executions WHERE pipeline = ?",
-            "DELETE FROM kv WHERE key = 'pstate/' || ?"}) {
+            "DELETE FROM kv WHERE key = 'pstate/' || ?",
+            "DELETE FROM action_logs WHERE pipeline = ?"}) {
         Stmt st(db_, sql);
         st.Bind(1, name);
         PW_RETURN_IF_ERROR(Done(st));
@@ -413,6 +449,66 @@ class SqliteStore final : public Store {
     while ((rc = st.Step()) == SQLITE_ROW) out.emplace_back(st.Text(0), st.Text(1));
     if (rc != SQLITE_DONE) return Error("list kv");
     return out;
+  }
+
+  Status AppendActionLog(const ActionLogChunk& chunk) override {
+    std::lock_guard lock(mu_);
+    Stmt st(db_,
+            "INSERT INTO action_logs (action_execution_id, start, pipeline, execution_id, bytes) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(action_execution_id, start) DO UPDATE SET "
+            "bytes = excluded.bytes WHERE length(excluded.bytes) > length(action_logs.bytes)");
+    st.Bind(1, chunk.action_execution_id)
+        .BindInt64(2, static_cast<int64_t>(chunk.offset))
+        .Bind(3, chunk.pipeline)
+        .Bind(4, chunk.execution_id)
+        .BindBlob(5, chunk.bytes);
+    return Done(st);
+  }
+
+  Result<std::optional<std::string>> ReadActionLog(const std::string& action_execution_id,
+                                                   uint64_t offset, size_t max_bytes) override {
+    std::lock_guard lock(mu_);
+    Stmt st(db_,
+            "SELECT start, bytes FROM action_logs WHERE action_execution_id = ? "
+            "AND start + length(bytes) > ? ORDER BY start");
+    st.Bind(1, action_execution_id).BindInt64(2, static_cast<int64_t>(offset));
+    std::string out;
+    uint64_t next = offset;
+    bool any = false;
+    int rc = SQLITE_DONE;
+    while (out.size() < max_bytes) {
+      if ((rc = st.Step()) != SQLITE_ROW) break;
+      any = true;
+      const auto start = static_cast<uint64_t>(st.Int64(0));
+      if (start > next) break;  // A gap: serve what is contiguous.
+      const std::string bytes = st.Blob(1);
+      const size_t skip = static_cast<size_t>(next - start);
+      if (skip >= bytes.size()) continue;
+      const size_t take = std::min(bytes.size() - skip, max_bytes - out.size());
+      out.append(bytes, skip, take);
+      next += take;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Error("read action log");
+    if (!any) {
+      Stmt exists(db_, "SELECT 1 FROM action_logs WHERE action_execution_id = ? LIMIT 1");
+      exists.Bind(1, action_execution_id);
+      rc = exists.Step();
+      if (rc == SQLITE_DONE) return std::optional<std::string>();
+      if (rc != SQLITE_ROW) return Error("read action log");
+    }
+    return std::optional<std::string>(std::move(out));
+  }
+
+  Status DeleteActionLogs(const std::vector<std::string>& execution_ids) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      for (const auto& id : execution_ids) {
+        Stmt st(db_, "DELETE FROM action_logs WHERE execution_id = ?");
+        st.Bind(1, id);
+        PW_RETURN_IF_ERROR(Done(st));
+      }
+      return Status::Ok();
+    });
   }
 
  private:
