@@ -70,7 +70,9 @@ class Api:
         self.conn = None
 
     def call(self, op, body=None):
-        data = json.dumps(body or {})
+        # Bytes, so http.client sends headers and body in one segment (a str body goes in a
+        # second send, and Nagle + delayed ACK add 40 ms stalls).
+        data = json.dumps(body or {}).encode()
         headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": TARGET + op}
         for attempt in range(3):
             if self.conn is None:
@@ -194,7 +196,8 @@ def make_source(path):
 # -- 1. per-action overhead ---------------------------------------------------------------------
 
 def floors(binary_dir, tmp, groups):
-    exe = os.path.join(binary_dir, "bench", "bench_orchestration")
+    exe = os.environ.get("PW_FLOOR_BINARY") or os.path.join(binary_dir, "bench",
+                                                            "bench_orchestration")
     out = subprocess.run([exe, "--floor-json=" + ",".join(map(str, groups)),
                           "--floor-reps=200"], check=True, capture_output=True, text=True,
                          env=dict(os.environ, TMPDIR=tmp), timeout=300).stdout
@@ -402,7 +405,8 @@ def seed_history(db_path, pipeline_name, count):
     (eid,), = db.execute("SELECT id FROM executions WHERE pipeline = ?", (pipeline_name,))
     run_ids = [r[0] for r in db.execute(
         "SELECT id FROM action_executions WHERE execution_id = ? ORDER BY seq", (eid,))]
-    # New ids: uuid-shaped, distinct per clone (i) and per id replaced (k).
+    # New ids: uuid-shaped, distinct per call (salt), clone (i) and id replaced (k).
+    salt = uuid.uuid4().hex[:4]
     mapping = [(eid, 0)] + [(r, k + 1) for k, r in enumerate(run_ids)]
 
     def expr(col, typ):
@@ -410,7 +414,8 @@ def seed_history(db_path, pipeline_name, count):
             return col
         e = col
         for old, k in mapping:
-            e = "replace(%s, '%s', printf('%%08x-0000-4000-8000-%%012x', %d, n.i))" % (e, old, k)
+            e = "replace(%s, '%s', printf('%%08x-%s-4000-8000-%%012x', %d, n.i))" % (
+                e, old, salt, k)
         return e
     cte = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d) " % (
         count - 1)
@@ -636,40 +641,62 @@ def main():
             api.close()
             server.close()
             servers.remove(server)
+            db_path = os.path.join(data, "pipewright.db")
+
+            def measure(sizes_now):
+                t = time.monotonic()
+                srv = start_server(data, binary_dir, ["--no-start-on-create"])
+                servers.append(srv)
+                startup = time.monotonic() - t
+                api = Api(srv.endpoint)
+                lat = {}
+                for n in sizes_now:
+                    lat[n] = (latency(api, "GetPipelineState", {"name": "h%d" % n}, 200),
+                              latency(api, "ListPipelineExecutions", {"pipelineName": "h%d" % n},
+                                      200))
+                m = rss_kib(srv.proc.pid)
+                api.close()
+                srv.close()
+                servers.remove(srv)
+                return startup, lat, m
+
+            # 10^2 and 10^4 first; 10^5 only if the server stays within bounds at 10^4 (a
+            # server that loads every execution would need ~10x the memory and start time).
             t = time.monotonic()
-            for n in sizes:
-                seed_history(os.path.join(data, "pipewright.db"), "h%d" % n, n)
-            log("seeded %d executions in %.1f s" % (sum(sizes), time.monotonic() - t))
-            t = time.monotonic()
+            for n in sizes[:2]:
+                seed_history(db_path, "h%d" % n, n)
+            log("seeded %d executions in %.1f s" % (sum(sizes[:2]), time.monotonic() - t))
+            skipped = ""
             try:
-                server = start_server(data, binary_dir, ["--no-start-on-create"])
+                startup, lat, m = measure(sizes[:2])
+                if len(sizes) > 2:
+                    if m["VmHWM"] > 512 * 1024 or startup > 20:
+                        skipped = ("10^5 not measured: at 10^4 the server held %.0f MiB and took "
+                                   "%.1f s to start" % (m["VmHWM"] / 1024, startup))
+                    else:
+                        t = time.monotonic()
+                        seed_history(db_path, "h%d" % sizes[2], sizes[2])
+                        log("seeded %d executions in %.1f s" % (sizes[2], time.monotonic() - t))
+                        startup, lat, m = measure(sizes)
             except RuntimeError as e:
                 row("history size", "not measured", str(e), "", "", "FAIL")
                 raise SystemExit(print_table(started, binary_dir, load0))
-            servers.append(server)
-            startup = time.monotonic() - t
-            api = Api(server.endpoint)
-            lat = {}
-            for n in sizes:
-                lat[n] = (latency(api, "GetPipelineState", {"name": "h%d" % n}, 200),
-                          latency(api, "ListPipelineExecutions", {"pipelineName": "h%d" % n},
-                                  200))
             sec = "history size"
-            for n in sizes:
+            for n in sorted(lat):
                 (s50, s99), (l50, l99) = lat[n]
                 row(sec, "%d executions: state / first list page" % n,
                     "p50 %s / %s (p99 %s / %s)" % (ms(s50), ms(l50), ms(s99), ms(l99)))
-            big = sizes[-1]
+            if skipped:
+                row(sec, skipped, "", "", "", "FAIL")
+            big = max(lat)
             for i, op in ((0, "GetPipelineState"), (1, "ListPipelineExecutions")):
                 r = lat[big][i][0] / lat[100][i][0]
                 row(sec, "%s p50, 10^%d vs 10^2" % (op, len(str(big)) - 1), "%.2fx" % r, "",
-                    "<= 1.2x", pass_fail(r <= 1.2))
-            m = rss_kib(server.proc.pid)
+                    "<= 1.2x (10^5)", pass_fail(r <= 1.2 and big >= 100000))
             row("memory", "server RSS, 1,000 pipelines + %d executions (startup %.1f s)" % (
-                sum(sizes), startup), "%.1f MiB (peak %.1f MiB)" % (
-                m["VmRSS"] / 1024, m["VmHWM"] / 1024), "", "< 64 MiB",
+                sum(lat), startup), "%.1f MiB (peak %.1f MiB)" % (
+                m["VmRSS"] / 1024, m["VmHWM"] / 1024), "", "< 64 MiB (10^5)",
                 pass_fail(m["VmHWM"] < 64 * 1024 and big >= 100000))
-            api.close()
     finally:
         for s in servers:
             s.close()
