@@ -51,11 +51,14 @@ tsan: test-deps
 thread-safety: test-deps
 	@JOBS=$(JOBS) scripts/thread-safety
 
+# One table (bench/bench_all.py): the binary `make build` gives users, beside the floor measured in
+# the same run and the peers (Buildbot, moto_server); about 5-10 minutes. The detailed programs
+# (build/bench/bench_orchestration, bench_retry, bench_sandbox) still run on their own.
 bench: deps
-	@cmake --preset release >/dev/null
-	@cmake --build build-release -j$(JOBS) --target pipewright bench_orchestration bench_retry
-	@build-release/bench/bench_orchestration
-	@build-release/bench/bench_retry
+	@bench/install-deps
+	@cmake --preset dev >/dev/null
+	@cmake --build build -j$(JOBS) --target pipewright bench_orchestration
+	@/usr/bin/python3 bench/bench_all.py --binary-dir build
 
 fuzz: test-deps
 	@scripts/fuzz --time 60

@@ -16,6 +16,10 @@
 //
 // Usage: bench_orchestration [--n=20] [--reps=7] [--floor-reps=200]
 //                            [--only=floor|seq|par|parts] [--ticker]
+//        bench_orchestration --floor-json=10,40 [--floor-reps=200]
+//   (--floor-json: only the floors, as one JSON line for bench/bench_all.py:
+//    per action, and per group of each size: N spawns at once, waited for
+//    together, plus 2N durable commits.)
 // Exit code 0 unless something could not run; ABOVE GOAL does not fail.
 
 #include <spawn.h>
@@ -60,6 +64,8 @@ struct Options {
   int floor_reps = 200;
   std::string only;     // Empty: everything.
   bool ticker = false;  // Call Engine::Recover() (starts the ticker thread, as the server does).
+  std::vector<int> floor_groups;  // --floor-json: group sizes.
+  bool floor_json = false;
 };
 
 [[noreturn]] void Die(const std::string& what) {
@@ -82,6 +88,13 @@ Options ParseOptions(int argc, char** argv) {
       o.floor_reps = std::atoi(v3);
     } else if (const char* v4 = value("--only=")) {
       o.only = v4;
+    } else if (const char* v5 = value("--floor-json=")) {
+      o.floor_json = true;
+      for (const char* p = v5; *p != 0;) {
+        o.floor_groups.push_back(std::atoi(p));
+        while (*p != 0 && *p != ',') ++p;
+        if (*p == ',') ++p;
+      }
     } else if (a == "--ticker") {
       o.ticker = true;
     } else {
@@ -186,6 +199,38 @@ Floor MeasureFloor(const std::string& dir, int reps) {
     commits.push_back(c2);
   }
   return {Median(totals), Summarize(spawns), Summarize(commits)};
+}
+
+// The floor of a parallel group of `n` actions: posix_spawn n /bin/true back to
+// back, waitpid all, then 2n durable commits (each action's start and end
+// recorded, one transaction each: SQLite has one writer). Median seconds of
+// the whole group over `reps`.
+double MeasureGroupFloor(const std::string& dir, int n, int reps) {
+  FloorDb db(dir + "/group-floor-" + std::to_string(n) + ".db");
+  char path_env[] = "PATH=/usr/bin:/bin";
+  char* envp[] = {path_env, nullptr};
+  char true_path[] = "/bin/true";
+  char* argv[] = {true_path, nullptr};
+  std::vector<double> totals;
+  for (int rep = -2; rep < reps; ++rep) {
+    const double t0 = MonoNow();
+    std::vector<pid_t> pids;
+    for (int i = 0; i < n; ++i) {
+      pid_t pid = -1;
+      int rc = posix_spawn(&pid, argv[0], nullptr, nullptr, argv, envp);
+      if (rc != 0) Die(std::string("posix_spawn: ") + std::strerror(rc));
+      pids.push_back(pid);
+    }
+    for (pid_t pid : pids) {
+      int status = 0;
+      while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) Die("waitpid");
+      }
+    }
+    for (int i = 0; i < 2 * n; ++i) db.Commit();
+    if (rep >= 0) totals.push_back(MonoNow() - t0);
+  }
+  return Median(totals);
 }
 
 // One execution's figures.
@@ -425,6 +470,18 @@ int Main(int argc, char** argv) {
   {
     std::ofstream f(source_dir + "/README");
     f << "bench\n";
+  }
+  if (o.floor_json) {
+    const Floor f = MeasureFloor(tmp->path(), o.floor_reps);
+    std::printf("{\"per_action\": %.6f, \"spawn\": %.6f, \"commit\": %.6f, \"groups\": {",
+                f.per_action, f.spawn.median, f.commit.median);
+    for (size_t i = 0; i < o.floor_groups.size(); ++i) {
+      const int n = std::max(1, o.floor_groups[i]);
+      std::printf("%s\"%d\": %.6f", i ? ", " : "", n,
+                  MeasureGroupFloor(tmp->path(), n, std::max(5, o.floor_reps / n)));
+    }
+    std::printf("}}\n");
+    return 0;
   }
   const bool all = o.only.empty();
   std::printf(

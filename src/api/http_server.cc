@@ -17,6 +17,14 @@ void SendReply(http::Response& res, const HttpReply& r, const std::string& reque
   res.body = r.body;
 }
 
+void SendReply(http::Response& res, HttpReply&& r, const std::string& request_id) {
+  res.status = r.status;
+  res.SetHeader("x-amzn-RequestId", request_id);
+  res.SetHeader("Content-Type", "application/x-amz-json-1.1");
+  if (!r.error_type.empty()) res.SetHeader("X-Amzn-ErrorType", r.error_type);
+  res.body = std::move(r.body);  // The API's replies: moved, not copied.
+}
+
 void RegisterApiRoute(http::Server& server, const Dispatcher& dispatcher) {
   http::RouteOptions opts;
   opts.body = http::BodyMode::kMemory;
@@ -35,7 +43,7 @@ void RegisterApiRoute(http::Server& server, const Dispatcher& dispatcher) {
       return;
     }
     RecordRequest(target, reply, req.received, ctx);
-    SendReply(res, reply, ctx.request_id);
+    SendReply(res, std::move(reply), ctx.request_id);
   });
 }
 

@@ -34,5 +34,6 @@ void RegisterMetricsRoute(http::Server& server, std::function<std::string()> ren
 
 // Sends a Dispatcher reply with the request id header.
 void SendReply(http::Response& res, const HttpReply& reply, const std::string& request_id);
+void SendReply(http::Response& res, HttpReply&& reply, const std::string& request_id);
 
 }  // namespace pw::api

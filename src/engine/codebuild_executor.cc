@@ -12,12 +12,12 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
-#include <set>
 #include <sstream>
 
 #include "common/mutex.h"
 #include "engine/build_projects.h"
 #include "engine/executor.h"
+#include "engine/process_run.h"
 #include "engine/work_queue.h"
 #include "runner/artifact_store.h"
 #include "runner/codebuild.h"
@@ -38,16 +38,6 @@ std::string ReadText(const std::string& path) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-void ChownTree(const std::string& path, const runner::ActionUser& user) {
-  std::error_code ec;
-  if (lchown(path.c_str(), user.uid, user.gid) != 0) return;
-  if (!fs::is_directory(fs::symlink_status(path, ec))) return;
-  for (auto it = fs::recursive_directory_iterator(path, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    [[maybe_unused]] int rc = lchown(it->path().c_str(), user.uid, user.gid);
-  }
 }
 
 // The action's output artifacts: the first from `artifacts` (or a
@@ -99,19 +89,11 @@ struct Prepared {
 
 class CodeBuildExecutor final : public ActionExecutor {
  public:
-  explicit CodeBuildExecutor(const ExecutorEnv& env) : env_(env) {}
+  explicit CodeBuildExecutor(const ExecutorEnv& env) : env_(env), runs_(env_) {}
 
   void Run(const ActionWork& w, ActionDone done) override;
 
-  void Cancel(const std::string& run_id) override {
-    MutexLock lock(mu_);
-    auto it = processes_.find(run_id);
-    if (it != processes_.end()) {
-      env_.launcher->Cancel(it->second);
-    } else if (preparing_.count(run_id)) {
-      cancelled_.insert(run_id);
-    }
-  }
+  void Cancel(const std::string& run_id) override { runs_.Cancel(run_id); }
 
  private:
   // Builds the program: buildspec, environment, timeout, container. `log`
@@ -124,10 +106,7 @@ class CodeBuildExecutor final : public ActionExecutor {
   void RemoveContainer(const std::string& name);
 
   ExecutorEnv env_;
-  Mutex mu_;
-  std::map<std::string, runner::ProcessId> processes_ GUARDED_BY(mu_);
-  std::set<std::string> preparing_ GUARDED_BY(mu_);
-  std::set<std::string> cancelled_ GUARDED_BY(mu_);
+  ProcessRuns runs_;
   Mutex numbers_mu_;  // Serializes the build number files.
 };
 
@@ -320,10 +299,7 @@ void CodeBuildExecutor::Run(const ActionWork& w, ActionDone done) {
   const std::string work = env_.WorkDir(w.run_id);
   const std::string results = work + ".cb";
   const core::ActionDecl& a = w.decl;
-  {
-    MutexLock lock(mu_);
-    preparing_.insert(w.run_id);
-  }
+  runs_.BeginPreparing(w.run_id);
   auto cleanup = [work, results] {
     std::error_code rm;
     fs::remove_all(work, rm);
@@ -331,11 +307,7 @@ void CodeBuildExecutor::Run(const ActionWork& w, ActionDone done) {
     fs::remove_all(results, rm);
   };
   auto fail = [&](const std::string& msg, const std::string& code = "JobFailed") {
-    {
-      MutexLock lock(mu_);
-      preparing_.erase(w.run_id);
-      cancelled_.erase(w.run_id);
-    }
+    runs_.EndPreparing(w.run_id);
     std::ofstream(env_.LogPath(w.run_id), std::ios::app) << "[Container] " << msg << "\n";
     done(Failure(msg, "", code));
     cleanup();
@@ -368,7 +340,7 @@ void CodeBuildExecutor::Run(const ActionWork& w, ActionDone done) {
     auto it = w.inputs.find(in);
     if (it == w.inputs.end() || it->second.empty()) continue;
     const std::string dest = in == primary ? work : work + ".in/" + in;
-    Status st = env_.artifacts->Extract(it->second, dest);
+    Status st = env_.UnpackInput(it->second, dest);
     if (!st.ok()) return fail("Cannot unpack input artifact " + in + ": " + st.message());
     if (in != primary) env.push_back("CODEBUILD_SRC_DIR_" + in + "=" + dest);
     env.push_back("PIPEWRIGHT_INPUT_" + in + "=" + dest);
@@ -400,55 +372,27 @@ void CodeBuildExecutor::Run(const ActionWork& w, ActionDone done) {
 
   const std::string run_id = w.run_id;
   auto on_exit = [this, run_id, outputs = a.output_artifacts, prep = *prepared, work, cleanup,
-                  done](runner::ProcessId, const runner::ProcessExit& x) {
-    {
-      MutexLock lock(mu_);
-      processes_.erase(run_id);
+                  done](const runner::ProcessExit& x) {
+    if (!prep.container_name.empty() && (x.cancelled || x.timed_out)) {
+      RemoveContainer(prep.container_name);
     }
-    bool queued = env_.queue->Enqueue([=, this] {
-      if (!prep.container_name.empty() && (x.cancelled || x.timed_out)) {
-        RemoveContainer(prep.container_name);
-      }
-      runner::CodeBuildOutcome outcome = runner::ReadCodeBuildOutcome(prep.program, x);
-      core::ActionResult result;
-      if (outcome.succeeded) {
-        result = CollectOutputs(prep.program.buildspec, work, outputs, outcome, *env_.artifacts);
-      } else {
-        result = Failure(outcome.failure_message, outcome.summary);
-      }
-      if (result.status == core::ActionStatus::kFailed && outcome.succeeded) {
-        std::ofstream(env_.LogPath(run_id), std::ios::app)
-            << "[Container] " << result.error_message << "\n";
-      }
-      done(result);
-      cleanup();
-      env_.queue->Release();
-    });
-    if (!queued) env_.queue->Release();
+    runner::CodeBuildOutcome outcome = runner::ReadCodeBuildOutcome(prep.program, x);
+    core::ActionResult result;
+    if (outcome.succeeded) {
+      result = CollectOutputs(prep.program.buildspec, work, outputs, outcome, *env_.artifacts);
+    } else {
+      result = Failure(outcome.failure_message, outcome.summary);
+    }
+    if (result.status == core::ActionStatus::kFailed && outcome.succeeded) {
+      std::ofstream(env_.LogPath(run_id), std::ios::app)
+          << "[Container] " << result.error_message << "\n";
+    }
+    done(result);
+    cleanup();
   };
-  bool cancelled = false;
-  Result<runner::ProcessId> started = Internal("not started");
-  {
-    MutexLock lock(mu_);
-    preparing_.erase(run_id);
-    cancelled = cancelled_.erase(run_id) > 0;
-    if (!cancelled) {
-      env_.queue->Hold();
-      try {
-        started = env_.launcher->Start(spec, on_exit);
-      } catch (const std::exception& ex) {
-        started = Internal(std::string("the process launcher failed: ") + ex.what());
-      }
-      if (started.ok()) {
-        processes_[run_id] = *started;
-      } else {
-        env_.queue->Release();
-      }
-    }
-  }
-  if (cancelled) return fail("The action was cancelled.");
-  if (!started.ok())
-    return fail("Cannot start " + spec.argv[0] + ": " + started.status().message());
+  Status started = runs_.Start(run_id, spec, std::move(on_exit));
+  if (started.code() == StatusCode::kAborted) return fail(started.message());
+  if (!started.ok()) return fail("Cannot start " + spec.argv[0] + ": " + started.message());
 }
 
 }  // namespace

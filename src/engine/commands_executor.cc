@@ -9,10 +9,9 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
-#include <set>
 
-#include "common/mutex.h"
 #include "engine/executor.h"
+#include "engine/process_run.h"
 #include "engine/work_queue.h"
 #include "runner/artifact_store.h"
 #include "runner/commands.h"
@@ -24,40 +23,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Gives `path` and everything below it to `user` (the action user runs
-// in directories the server made). Symlinks are changed, not followed.
-void ChownTree(const std::string& path, const runner::ActionUser& user) {
-  std::error_code ec;
-  if (lchown(path.c_str(), user.uid, user.gid) != 0) return;
-  if (!fs::is_directory(fs::symlink_status(path, ec))) return;
-  for (auto it = fs::recursive_directory_iterator(path, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    [[maybe_unused]] int rc = lchown(it->path().c_str(), user.uid, user.gid);
-  }
-}
-
 class CommandsExecutor final : public ActionExecutor {
  public:
-  explicit CommandsExecutor(const ExecutorEnv& env) : env_(env) {}
+  explicit CommandsExecutor(const ExecutorEnv& env) : env_(env), runs_(env_) {}
 
   void Run(const ActionWork& w, ActionDone done) override;
 
-  void Cancel(const std::string& run_id) override {
-    MutexLock lock(mu_);
-    auto it = processes_.find(run_id);
-    if (it != processes_.end()) {
-      env_.launcher->Cancel(it->second);
-    } else if (preparing_.count(run_id)) {
-      cancelled_.insert(run_id);  // Still unpacking: refuse to start it.
-    }  // Else finished (or never handed over): nothing to end, nothing to remember.
-  }
+  void Cancel(const std::string& run_id) override { runs_.Cancel(run_id); }
 
  private:
   ExecutorEnv env_;
-  Mutex mu_;
-  std::map<std::string, runner::ProcessId> processes_ GUARDED_BY(mu_);  // Run id -> process.
-  std::set<std::string> preparing_ GUARDED_BY(mu_);  // In Run, before their process starts.
-  std::set<std::string> cancelled_ GUARDED_BY(mu_);  // Cancelled while preparing.
+  ProcessRuns runs_;
 };
 
 void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
@@ -68,16 +44,9 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
   const std::string status_file = env_.LogPath(w.run_id) + ".status";
   const std::string variables_file = env_.LogPath(w.run_id) + ".vars";
   const core::ActionDecl& a = w.decl;
-  {
-    MutexLock lock(mu_);
-    preparing_.insert(w.run_id);
-  }
+  runs_.BeginPreparing(w.run_id);
   auto fail = [&](const std::string& msg, const std::string& code = "JobFailed") {
-    {
-      MutexLock lock(mu_);
-      preparing_.erase(w.run_id);
-      cancelled_.erase(w.run_id);
-    }
+    runs_.EndPreparing(w.run_id);
     done(Failure(msg, "", code));
   };
   std::error_code ec;
@@ -101,7 +70,7 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
     auto it = w.inputs.find(in);
     if (it == w.inputs.end() || it->second.empty()) continue;
     std::string dest = first ? src : work + ".in/" + in;
-    Status st = env_.artifacts->Extract(it->second, dest);
+    Status st = env_.UnpackInput(it->second, dest);
     if (!st.ok()) return fail("Cannot unpack input artifact " + in + ": " + st.message());
     env.push_back("CODEBUILD_SRC_DIR_" + in + "=" + dest);
     env.push_back("PIPEWRIGHT_INPUT_" + in + "=" + dest);
@@ -143,69 +112,40 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
     spec.argv = env_.sandbox->Wrap(spec.argv, paths);
   }
 
-  const std::string run_id = w.run_id;
-  auto on_exit = [this, run_id, outputs = a.output_artifacts, prog = *program, work, src, done](
-                     runner::ProcessId, const runner::ProcessExit& x) {
-    {
-      MutexLock lock(mu_);
-      processes_.erase(run_id);
-    }
-    bool queued = env_.queue->Enqueue([=, this] {
-      runner::CommandsOutcome outcome = runner::ReadCommandsOutcome(prog, x);
-      core::ActionResult result;
-      if (outcome.succeeded) {
-        for (const auto& o : outputs) {
-          auto rev = env_.artifacts->PutDirectory(src, o.files);
-          if (!rev.ok()) {
-            result =
-                Failure("Cannot store output artifact " + o.name + ": " + rev.status().message());
-            break;
-          }
-          result.outputs[o.name] = *rev;
+  auto on_exit = [this, outputs = a.output_artifacts, prog = *program, work, src,
+                  done](const runner::ProcessExit& x) {
+    runner::CommandsOutcome outcome = runner::ReadCommandsOutcome(prog, x);
+    core::ActionResult result;
+    if (outcome.succeeded) {
+      for (const auto& o : outputs) {
+        auto rev = env_.artifacts->PutDirectory(src, o.files);
+        if (!rev.ok()) {
+          result =
+              Failure("Cannot store output artifact " + o.name + ": " + rev.status().message());
+          break;
         }
-        if (result.status != core::ActionStatus::kFailed) {
-          result.summary = outcome.summary;
-          result.output_variables = outcome.output_variables;
-        }
-      } else {
-        result = Failure(outcome.failure_message, outcome.summary);
+        result.outputs[o.name] = *rev;
       }
-      done(result);
-      // Clean up after the result is recorded: off the critical path.
-      std::error_code rm;
-      fs::remove_all(work, rm);
-      fs::remove_all(work + ".in", rm);
-      fs::remove(prog.status_file, rm);
-      fs::remove(prog.variables_file, rm);
-      env_.queue->Release();
-    });
-    if (!queued) env_.queue->Release();  // Stopping: the run stays InProgress for Recover.
+      if (result.status != core::ActionStatus::kFailed) {
+        result.summary = outcome.summary;
+        result.output_variables = outcome.output_variables;
+      }
+    } else {
+      result = Failure(outcome.failure_message, outcome.summary);
+    }
+    done(result);
+    // Clean up after the result is recorded: off the critical path.
+    std::error_code rm;
+    fs::remove_all(work, rm);
+    fs::remove_all(work + ".in", rm);
+    fs::remove(prog.status_file, rm);
+    fs::remove(prog.variables_file, rm);
   };
-  // `done` is called without mu_: it takes the engine mutex, which is held
-  // around Cancel (engine mutex, then mu_).
-  bool cancelled = false;
-  Result<runner::ProcessId> started = Internal("not started");
-  {
-    MutexLock lock(mu_);
-    preparing_.erase(run_id);
-    cancelled = cancelled_.erase(run_id) > 0;
-    if (!cancelled) {
-      env_.queue->Hold();
-      // The exit callback takes mu_ too, so it sees the process recorded.
-      try {
-        started = env_.launcher->Start(spec, on_exit);
-      } catch (const std::exception& ex) {
-        started = Internal(std::string("the process launcher failed: ") + ex.what());
-      }
-      if (started.ok()) {
-        processes_[run_id] = *started;
-      } else {
-        env_.queue->Release();
-      }
-    }
-  }
-  if (cancelled) return fail("The action was cancelled.");
-  if (!started.ok()) return fail("Cannot start /bin/sh: " + started.status().message());
+  // `done` is called without the runs' lock: it takes the engine mutex, which
+  // is held around Cancel.
+  Status started = runs_.Start(w.run_id, spec, std::move(on_exit));
+  if (started.code() == StatusCode::kAborted) return fail(started.message());
+  if (!started.ok()) return fail("Cannot start /bin/sh: " + started.message());
 }
 
 }  // namespace

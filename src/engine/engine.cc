@@ -119,6 +119,8 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options,
   env.queue = queue_.get();
   env.launcher = runners_.launcher.get();
   env.artifacts = runners_.artifacts.get();
+  env.unpacked = std::make_shared<runner::UnpackCache>(runners_.artifacts.get(),
+                                                       options_.data_dir + "/unpacked");
   env.git = runners_.git.get();
   env.git_connections = &options_.git_connections;
   env.objects = runners_.objects.get();

@@ -25,8 +25,10 @@
 #include "core/execution.h"
 #include "core/machine.h"
 #include "core/pipeline.h"
+#include "runner/artifact_store.h"
 #include "runner/deploy_dir.h"
 #include "runner/sandbox.h"
+#include "runner/unpack_cache.h"
 
 namespace pw::runner {
 class ArtifactStore;
@@ -92,6 +94,9 @@ struct ExecutorEnv {
   WorkQueue* queue = nullptr;
   runner::ProcessLauncher* launcher = nullptr;
   runner::ArtifactStore* artifacts = nullptr;
+  // Inputs unpacked once per revision, copied per action (null: Extract each
+  // time). Shared by every executor's copy of the env.
+  std::shared_ptr<runner::UnpackCache> unpacked;
   runner::GitSource* git = nullptr;
   // Where CodeCommit and connection sources live; null: none declared.
   const GitConnections* git_connections = nullptr;
@@ -112,6 +117,10 @@ struct ExecutorEnv {
     return data_dir + "/logs/" + run_id + ".log";
   }
   std::string WorkDir(const std::string& run_id) const { return data_dir + "/work/" + run_id; }
+  // Puts input artifact `revision` into `dest` (see UnpackCache::Materialize).
+  Status UnpackInput(const std::string& revision, const std::string& dest) const {
+    return unpacked ? unpacked->Materialize(revision, dest) : artifacts->Extract(revision, dest);
+  }
 };
 
 std::unique_ptr<ActionExecutor> NewCommandsExecutor(const ExecutorEnv& env);

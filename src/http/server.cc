@@ -48,6 +48,9 @@ std::chrono::milliseconds Ms(double seconds) {
 struct RouteEntry {
   std::string method;
   std::unique_ptr<RE2> pattern;
+  // The pattern when it is a plain path ("/", "/console/api/session"):
+  // compared as a string, without the regex engine or any allocation.
+  std::optional<std::string> literal;
   RouteOptions options;
   Handler handler;
 };
@@ -161,11 +164,14 @@ class ConnBase {
   virtual ~ConnBase() = default;
   virtual void Close() = 0;
   bool idle() const { return idle_; }
+  // A handler runs (or is about to) for its current request.
+  bool busy() const { return busy_; }
   Clock::time_point idle_since() const { return idle_since_; }
   const std::string& peer() const { return peer_; }
 
  protected:
   bool idle_ = true;  // Waiting for a request's first bytes.
+  bool busy_ = false;
   Clock::time_point idle_since_ = Clock::now();
   std::string peer_;
 };
@@ -411,10 +417,23 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
   void RunHandler() {
     if (closed_) return;
     beast::get_lowest_layer(stream_).expires_never();
-    asio::post(s_.pool, [self = this->shared_from_this()] { self->CallHandler(); });
+    PostHandler();
   }
 
-  void CallHandler() {
+  // Runs the handler on the pool. Until its answer is written, the I/O loop
+  // counts it as outstanding work, so Stop() lets it finish and answer
+  // (Serve returns after that) instead of dropping it.
+  void PostHandler() {
+    busy_ = true;
+    asio::post(s_.pool, [self = this->shared_from_this(),
+                         work = asio::prefer(s_.ioc.get_executor(),
+                                             asio::execution::outstanding_work.tracked)] {
+      self->CallHandler(work);
+    });
+  }
+
+  template <typename Work>
+  void CallHandler(const Work& work) {
     Request& req = req_;
     Response res;
     try {
@@ -442,8 +461,13 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
       res = Response{};
       res.JsonError(500, "InternalFailure", "internal error");
     }
-    asio::post(s_.ioc, [self = this->shared_from_this(), res = std::move(res)]() mutable {
-      if (res.park && !self->closed_ && !self->s_.stopping) return self->Park();
+    asio::post(s_.ioc, [self = this->shared_from_this(), res = std::move(res), work]() mutable {
+      self->busy_ = false;
+      if (res.park) {
+        // A long poll with nothing yet: stopping ends it without an answer.
+        if (self->closed_ || self->s_.stopping) return self->Close();
+        return self->Park();
+      }
       self->res_ = std::move(res);
       self->Write();
     });
@@ -460,7 +484,7 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
     parked_->async_wait([self = this->shared_from_this()](beast::error_code) {
       self->parked_.reset();
       if (self->closed_) return;
-      asio::post(self->s_.pool, [self] { self->CallHandler(); });
+      self->PostHandler();
     });
   }
 
@@ -626,6 +650,16 @@ const RouteEntry* Server::Impl::Find(const Request& req, std::vector<std::string
                                      int& status) const {
   status = 404;
   for (const auto& r : routes) {
+    bool method_ok = r.method == req.method || (r.method == "GET" && req.method == "HEAD");
+    if (r.literal) {
+      if (req.path != *r.literal) continue;
+      if (!method_ok) {
+        status = 405;
+        continue;
+      }
+      params.clear();
+      return &r;
+    }
     int n = r.pattern->NumberOfCapturingGroups();
     std::vector<std::string> caps(static_cast<size_t>(n));
     std::vector<RE2::Arg> args(static_cast<size_t>(n));
@@ -635,7 +669,6 @@ const RouteEntry* Server::Impl::Find(const Request& req, std::vector<std::string
       argp[static_cast<size_t>(i)] = &args[static_cast<size_t>(i)];
     }
     if (!RE2::FullMatchN(req.path, *r.pattern, argp.data(), n)) continue;
-    bool method_ok = r.method == req.method || (r.method == "GET" && req.method == "HEAD");
     if (!method_ok) {
       status = 405;
       continue;
@@ -696,9 +729,11 @@ void Server::Impl::Unregister(const ConnBase* c) {
 }
 
 void Server::Impl::CloseAll() {
+  // A connection whose handler runs is left to answer (not kept alive once
+  // stopping) and closes itself after the write.
   for (auto& [p, l] : by_peer) {
     for (auto& w : l) {
-      if (auto c = w.lock()) c->Close();
+      if (auto c = w.lock(); c && !c->busy()) c->Close();
     }
   }
   for (auto& w : parked) {
@@ -759,8 +794,14 @@ Server::~Server() {
 void Server::Route(std::string method, std::string pattern, RouteOptions options, Handler handler) {
   auto re = std::make_unique<RE2>(pattern);
   PW_CHECK(re->ok());  // Patterns are compile-time constants of ours.
-  impl_->routes.push_back(
-      {std::move(method), std::move(re), std::move(options), std::move(handler)});
+  std::optional<std::string> literal;
+  if (pattern.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_-") ==
+      std::string::npos) {
+    literal = pattern;
+  }
+  impl_->routes.push_back({std::move(method), std::move(re), std::move(literal), std::move(options),
+                           std::move(handler)});
 }
 
 void Server::SetAuthenticator(Authenticator auth) { impl_->auth = std::move(auth); }

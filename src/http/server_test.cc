@@ -10,7 +10,11 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <iterator>
+#include <stdexcept>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace pw::http {
 namespace {
@@ -241,6 +245,140 @@ TEST(HttpServer, PerClientCapClosesTheIdlestConnection) {
   }
   EXPECT_LE(s.server().OpenConnectionsForTest(), 8u);
   for (int fd : fds) close(fd);
+}
+
+TEST(HttpServer, PipelinedRequestsOnOneConnectionAreAnsweredInOrder) {
+  TestServer s;
+  int fd = Connect(s.port());
+  ASSERT_GE(fd, 0);
+  // Three requests in one write: the second and third wait in the read buffer.
+  std::string reqs =
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\none"
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\ntwo"
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nthree";
+  ASSERT_EQ(write(fd, reqs.data(), reqs.size()), static_cast<ssize_t>(reqs.size()));
+  std::string reply = ReadAll(fd);  // Ends when the server closes after the third.
+  close(fd);
+  auto one = reply.find("\r\n\r\none");
+  auto two = reply.find("\r\n\r\ntwo");
+  auto three = reply.find("\r\n\r\nthree");
+  ASSERT_NE(one, std::string::npos) << reply;
+  ASSERT_NE(two, std::string::npos) << reply;
+  ASSERT_NE(three, std::string::npos) << reply;
+  EXPECT_LT(one, two);
+  EXPECT_LT(two, three);
+}
+
+TEST(HttpServer, RouteCapturesBecomeParamsAndLiteralRoutesMatchOnlyThemselves) {
+  TestServer s({}, [](Server& server) {
+    server.Route("GET", "/", {}, [](const Request&, Response& res) { res.body = "root"; });
+    server.Route("GET", R"(/logs/([0-9a-f]+)/(\w+))", {}, [](const Request& req, Response& res) {
+      res.body = req.params.size() == 2 ? req.params[0] + "+" + req.params[1] : "?";
+    });
+  });
+  auto c = s.Client();
+  auto res = c.Get("/logs/abc123/tail");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body, "abc123+tail");
+  res = c.Get("/");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body, "root");
+  res = c.Get("//");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+  res = c.Get("/logs/xyz/tail");  // Not hex: no route.
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+}
+
+TEST(HttpServer, HandlerExceptionIsAJson500WithoutItsMessage) {
+  TestServer s({}, [](Server& server) {
+    server.Route("GET", "/boom", {},
+                 [](const Request&, Response&) { throw std::runtime_error("secret detail"); });
+  });
+  auto res = s.Client().Get("/boom");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 500);
+  EXPECT_NE(res->body.find("\"InternalFailure\""), std::string::npos) << res->body;
+  EXPECT_EQ(res->body.find("secret"), std::string::npos);
+  for (const auto& [k, v] : res->headers) EXPECT_EQ(v.find("secret"), std::string::npos) << k;
+}
+
+TEST(HttpServer, LargeUploadIsStreamedToAFileWithItsSizeAndHash) {
+  std::string seen_sha, seen_body;
+  uint64_t seen_size = 0;
+  TestServer s({}, [&](Server& server) {
+    RouteOptions stream;
+    stream.body = BodyMode::kStream;
+    stream.max_body_bytes = 64u << 20;
+    server.Route("PUT", "/up", stream, [&](const Request& req, Response& res) {
+      seen_sha = req.body_sha256;
+      seen_size = req.body_size;
+      std::ifstream in(req.body_file, std::ios::binary);
+      seen_body.assign(std::istreambuf_iterator<char>(in), {});
+      res.body = "stored";
+    });
+  });
+  std::string body(8u << 20, 'z');  // 8 MiB of 'z'.
+  for (size_t i = 0; i < body.size(); i += 4096) body[i] = static_cast<char>('a' + (i / 4096) % 26);
+  auto c = s.Client();
+  c.set_write_timeout(30, 0);
+  auto res = c.Put("/up", body, "application/octet-stream");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->body, "stored");
+  EXPECT_EQ(seen_size, body.size());
+  EXPECT_TRUE(seen_body == body);
+  EXPECT_EQ(seen_sha.size(), 64u);
+  // The same body again hashes the same; a different one does not.
+  std::string first = seen_sha;
+  res = c.Put("/up", body, "application/octet-stream");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(seen_sha, first);
+  body[0] = '!';
+  res = c.Put("/up", body, "application/octet-stream");
+  ASSERT_TRUE(res);
+  EXPECT_NE(seen_sha, first);
+}
+
+TEST(HttpServer, StopLetsAnInFlightHandlerFinishAndAnswer) {
+  std::atomic<bool> entered{false};
+  Server server(ServerOptions{});
+  server.Route("GET", "/slow", {}, [&](const Request&, Response& res) {
+    entered = true;
+    std::this_thread::sleep_for(300ms);
+    res.body = "done";
+  });
+  auto bound = server.Bind("127.0.0.1:0");
+  ASSERT_TRUE(bound.ok());
+  const int port = std::stoi(bound->substr(bound->rfind(':') + 1));
+  std::atomic<bool> served{false};
+  std::thread serving([&] {
+    EXPECT_TRUE(server.Serve().ok());
+    served = true;
+  });
+  int status = 0;
+  std::string body;
+  std::thread client([&] {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(10, 0);
+    auto res = c.Get("/slow");
+    if (res) {
+      status = res->status;
+      body = res->body;
+    }
+  });
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!entered && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(entered);
+  server.Stop();
+  client.join();
+  serving.join();
+  EXPECT_TRUE(served);
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(body, "done");
+  // Nothing listens any more.
+  EXPECT_LT(Connect(port), 0);
 }
 
 }  // namespace

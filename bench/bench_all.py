@@ -1,0 +1,710 @@
+#!/usr/bin/python3
+"""make bench: the figures of issue 15, measured in one run, printed as ONE table.
+
+Runs the real server binary (PW_BINARY_DIR, default build/: what `make build` gives users) on a
+fresh data directory, with Debian's Python and the real peers beside it:
+  - per-action overhead through the API (a Directory source artifact unpacked by every action,
+    Commands `true`), sequential and parallel groups of 10 and 40, against the floor measured in
+    the same run (bench_orchestration --floor-json: spawn + 2 durable commits per action);
+  - the same shapes on Buildbot (Debian's buildbot + buildbot-worker; bench/buildbot_peer.py);
+  - GetPipelineState / ListPipelineExecutions under wrk (Debian's wrk) with 1, 8, 64 kept-alive
+    connections and with a new connection per request; GetPipeline beside moto_server when one
+    is installed (Debian has no python3-moto: a pip install is used if found on PATH);
+  - another client's latency while 1,000 idle connections are held;
+  - state and first-page list latency at 10^2, 10^4, 10^5 past executions (rows cloned into the
+    SQLite file, see seed_history), and the server's RSS with 1,000 pipelines and 10^5 of them;
+  - RetryStageExecution call -> the retried action's first command running.
+
+  /usr/bin/python3 bench/bench_all.py [--binary-dir build] [--quick]
+
+Exit code 0 unless something could not run; a FAIL row does not fail the run.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import re
+import resource
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+
+TARGET = "CodePipeline_20150709."
+ROWS = []  # (section, what, pipewright, peer, goal, verdict)
+
+
+def log(msg):
+    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
+
+
+def row(section, what, value, peer="", goal="", verdict=""):
+    ROWS.append((section, what, value, peer, goal, verdict))
+
+
+def ms(seconds):
+    return "%.2f ms" % (seconds * 1e3)
+
+
+def pass_fail(ok):
+    return "PASS" if ok else "FAIL"
+
+
+class Api:
+    """A kept-alive awsJson1_1 client (auth off)."""
+
+    def __init__(self, endpoint, source=None):
+        host, port = endpoint.replace("http://", "").split(":")
+        self.host, self.port, self.source = host, int(port), source
+        self.conn = None
+
+    def call(self, op, body=None):
+        # Bytes, so http.client sends headers and body in one segment (a str body goes in a
+        # second send, and Nagle + delayed ACK add 40 ms stalls).
+        data = json.dumps(body or {}).encode()
+        headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": TARGET + op}
+        for attempt in range(3):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection(
+                    self.host, self.port, timeout=60,
+                    source_address=(self.source, 0) if self.source else None)
+            try:
+                self.conn.request("POST", "/", data, headers)
+                r = self.conn.getresponse()
+                text = r.read()
+                break
+            except (ConnectionError, http.client.HTTPException):
+                self.conn.close()
+                self.conn = None
+                if attempt == 2:
+                    raise
+        out = json.loads(text) if text else {}
+        if r.status != 200:
+            raise RuntimeError("%s: %d %s" % (op, r.status, out))
+        return out
+
+    def close(self):
+        if self.conn:
+            self.conn.close()
+
+
+def start_server(data_dir, binary_dir, extra=(), timeout=180):
+    """harness.Server, but a server not listening within `timeout` s is killed (RuntimeError)."""
+    import harness  # noqa: E402 (after PW_BINARY_DIR is set)
+    import select
+
+    class BenchServer(harness.Server):
+        def start(self):
+            self.log = open(os.path.join(self.data_dir, "server.log"), "ab")
+            self.proc = subprocess.Popen(
+                [harness.PIPEWRIGHT, "serve", "--listen", "127.0.0.1:0", "--data-dir",
+                 self.data_dir] + self.extra_args, stdout=subprocess.PIPE, stderr=self.log)
+            ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+            line = self.proc.stdout.readline().decode().strip() if ready else ""
+            if not line.startswith("listening on "):
+                self.proc.kill()
+                self.proc.wait()
+                raise RuntimeError("server not listening after %d s (%r)" % (timeout, line))
+            self.endpoint = line[len("listening on "):]
+    return BenchServer(data_dir=data_dir, extra_args=["--source-poll-interval", "0"] +
+                       list(extra))
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        text = f.read()
+    return {k: int(re.search(r"^%s:\s+(\d+) kB" % k, text, re.M).group(1))
+            for k in ("VmRSS", "VmHWM")}
+
+
+def pipeline(name, source_dir, actions, sequential, commands="true", with_input=True):
+    build = []
+    for i in range(actions):
+        build.append({
+            "name": "A%02d" % (i + 1),
+            "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "Commands",
+                             "version": "1"},
+            "runOrder": (i + 1) if sequential else 1,
+            "configuration": {"Commands": commands},
+            "inputArtifacts": [{"name": "SourceArtifact"}] if with_input else [],
+            "outputArtifacts": [],
+        })
+    return {
+        "name": name,
+        "roleArn": "arn:aws:iam::123456789012:role/bench",
+        "artifactStore": {"type": "S3", "location": "bench"},
+        "stages": [
+            {"name": "Source", "actions": [{
+                "name": "Source",
+                "actionTypeId": {"category": "Source", "owner": "AWS",
+                                 "provider": "Directory", "version": "1"},
+                "runOrder": 1, "configuration": {"Path": source_dir},
+                "outputArtifacts": [{"name": "SourceArtifact"}]}]},
+            {"name": "Build", "actions": build},
+        ],
+    }
+
+
+def wait_execution(api, name, eid, timeout=300, poll=0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = api.call("GetPipelineExecution", {"pipelineName": name, "pipelineExecutionId": eid})[
+            "pipelineExecution"]["status"]
+        if st not in ("InProgress", "Stopping"):
+            return st
+        time.sleep(poll)
+    raise RuntimeError("execution %s of %s did not end" % (eid, name))
+
+
+def stage_span(api, name, eid, stage, expect):
+    runs, token = [], None
+    while True:
+        body = {"pipelineName": name, "filter": {"pipelineExecutionId": eid}, "maxResults": 100}
+        if token:
+            body["nextToken"] = token
+        out = api.call("ListActionExecutions", body)
+        runs += [r for r in out["actionExecutionDetails"] if r["stageName"] == stage]
+        token = out.get("nextToken")
+        if not token:
+            break
+    if len(runs) != expect or any(r["status"] != "Succeeded" for r in runs):
+        raise RuntimeError("%s: unexpected runs %r" % (name, [r["status"] for r in runs]))
+    return max(r["lastUpdateTime"] for r in runs) - min(r["startTime"] for r in runs)
+
+
+def make_source(path):
+    """A small source tree (60 files, ~250 KB in 6 directories), as a repository checkout."""
+    for d in range(6):
+        sub = os.path.join(path, "pkg%d" % d, "src")
+        os.makedirs(sub)
+        for f in range(10):
+            with open(os.path.join(sub, "file%02d.txt" % f), "w") as fh:
+                fh.write(("line %d of file %d in package %d\n" % (0, f, d)) * 140)
+
+
+# -- 1. per-action overhead ---------------------------------------------------------------------
+
+def floors(binary_dir, tmp, groups):
+    exe = os.environ.get("PW_FLOOR_BINARY") or os.path.join(binary_dir, "bench",
+                                                            "bench_orchestration")
+    out = subprocess.run([exe, "--floor-json=" + ",".join(map(str, groups)),
+                          "--floor-reps=200"], check=True, capture_output=True, text=True,
+                         env=dict(os.environ, TMPDIR=tmp), timeout=300).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def pipewright_actions(api, tmp, n_seq, groups, reps):
+    src = os.path.join(tmp, "src")
+    make_source(src)
+    shapes = [("seq%d" % n_seq, n_seq, True)] + [("par%d" % g, g, False) for g in groups]
+    for name, n, seq in shapes:
+        api.call("CreatePipeline", {"pipeline": pipeline(name, src, n, seq)})
+    spans = {name: [] for name, _, _ in shapes}
+    for rep in range(reps + 1):  # The first round warms up.
+        for name, n, _ in shapes:
+            eid = api.call("StartPipelineExecution", {"name": name})["pipelineExecutionId"]
+            st = wait_execution(api, name, eid)
+            if st != "Succeeded":
+                raise RuntimeError("%s ended %s" % (name, st))
+            if rep:
+                spans[name].append(stage_span(api, name, eid, "Build", n))
+    return {name: statistics.median(v) for name, v in spans.items()}
+
+
+def buildbot_actions(tmp, n_seq, groups, reps):
+    import buildbot_peer
+    bb = buildbot_peer.Buildbot(tmp, [("seq%d" % n_seq, n_seq)], groups)
+    try:
+        seq = statistics.median(bb.run_sequential("seq%d" % n_seq, n_seq) for _ in range(reps))
+        grp = {g: bb.run_group(g) for g in groups}
+        return seq, grp
+    finally:
+        bb.close()
+
+
+# -- 2. reads under wrk -------------------------------------------------------------------------
+
+WRK_LUA = """
+wrk.method = "POST"
+wrk.body = %s
+wrk.headers["Content-Type"] = "application/x-amz-json-1.1"
+wrk.headers["X-Amz-Target"] = %s
+%s
+"""
+
+
+def wrk(url, target, body, connections, seconds, tmp, close=False, extra_headers=None):
+    """wrk POSTing `body` with X-Amz-Target `target` (target None: plain GETs of `url`)."""
+    script = os.path.join(tmp, "wrk-%s.lua" % uuid.uuid4().hex[:8])
+    extra = "".join('wrk.headers[%s] = %s\n' % (json.dumps(k), json.dumps(v))
+                    for k, v in (extra_headers or {}).items())
+    with open(script, "w") as f:
+        if target:
+            f.write(WRK_LUA % (json.dumps(json.dumps(body)), json.dumps(target), extra))
+        else:
+            f.write(extra)
+    argv = ["/usr/bin/wrk", "-t%d" % min(2, connections), "-c%d" % connections,
+            "-d%ds" % seconds, "--latency", "-s", script]
+    if close:
+        argv += ["-H", "Connection: close"]
+    out = subprocess.run(argv + [url], check=True, capture_output=True, text=True,
+                         timeout=seconds + 60).stdout
+    os.unlink(script)
+
+    def lat(p):
+        m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)\s*$" % p, out, re.M)
+        if not m:
+            return float("nan")
+        return float(m.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[m.group(2)]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {"rps": rps, "p50": lat(50), "p99": lat(99), "non2xx": int(bad.group(1)) if bad else 0,
+            "errors": errors.group(1) if errors else "", "raw": out}
+
+
+def describe(w):
+    s = "%.0f req/s, p50 %s, p99 %s" % (w["rps"], ms(w["p50"]), ms(w["p99"]))
+    if w["non2xx"]:
+        s += ", %d non-2xx" % w["non2xx"]
+    if w["errors"]:
+        s += ", socket errors: " + w["errors"]
+    return s
+
+
+def moto_get_pipeline(tmp, seconds):
+    """GetPipeline on moto_server under wrk -c8; None when moto_server is not installed."""
+    exe = shutil.which("moto_server")
+    if not exe:
+        return None, "moto_server not installed (Debian bookworm has no python3-moto)"
+    port = free_port()
+    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        import boto3
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+        url = "http://127.0.0.1:%d" % port
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        kw = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
+                  aws_secret_access_key="testing")
+        iam = boto3.client("iam", **kw)
+        trust = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "codepipeline.amazonaws.com"},
+            "Action": "sts:AssumeRole"}]}
+        role = iam.create_role(RoleName="bench", AssumeRolePolicyDocument=json.dumps(trust))[
+            "Role"]["Arn"]
+        cp = boto3.client("codepipeline", **kw)
+        decl = pipeline("moto-read", "/tmp", 1, True)
+        decl["roleArn"] = role
+        cp.create_pipeline(pipeline=decl)
+        body = {"name": "moto-read"}
+        req = AWSRequest(method="POST", url=url + "/", data=json.dumps(body), headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": TARGET + "GetPipeline"})
+        SigV4Auth(Credentials("testing", "testing"), "codepipeline", "us-east-1").add_auth(req)
+        headers = {"Authorization": req.headers["Authorization"],
+                   "X-Amz-Date": req.headers["X-Amz-Date"]}
+        w = wrk(url + "/", TARGET + "GetPipeline", body, 8, seconds, tmp, extra_headers=headers)
+        py = os.path.join(os.path.dirname(exe), "python")
+        version = subprocess.run([py, "-c", "import moto; print(moto.__version__)"],
+                                 capture_output=True, text=True).stdout.strip() or "?"
+        return w, "moto_server %s (pip, %s; Debian has no python3-moto)" % (version, exe)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- 3. idle connections ------------------------------------------------------------------------
+
+def hold_idle(endpoint, count):
+    """Opens `count` connections from 127.0.1.1.. (250 per address: the server caps connections
+    per client address), each sends one kept-alive request and then stays idle."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, count + 512)), hard))
+    host, port = endpoint.replace("http://", "").split(":")
+    body = json.dumps({"name": "read"}).encode()
+    req = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.1\r\n"
+           b"X-Amz-Target: " + (TARGET + "GetPipelineState").encode() +
+           b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    socks = []
+    for i in range(count):
+        s = socket.socket()
+        s.bind(("127.0.1.%d" % (1 + i // 250), 0))
+        s.connect((host, int(port)))
+        s.sendall(req)
+        socks.append(s)
+    for s in socks:  # Read each answer (headers + body); the connection stays open.
+        s.settimeout(30)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += s.recv(65536)
+        head, rest = data.split(b"\r\n\r\n", 1)
+        n = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+        while len(rest) < n:
+            rest += s.recv(65536)
+    return socks
+
+
+def still_open(socks):
+    n = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            if s.recv(1) == b"":
+                continue  # EOF: the server closed it.
+        except BlockingIOError:
+            pass
+        except OSError:
+            continue
+        n += 1
+    return n
+
+
+# -- 4. history size ----------------------------------------------------------------------------
+
+def seed_history(db_path, pipeline_name, count):
+    """Clones the one execution of `pipeline_name` (and its action executions) until the
+    pipeline has `count` executions, straight into the SQLite file while no server runs. Every
+    column is copied as the server wrote it, ids replaced by fresh ones (in every text column,
+    the documents included), so the rows are in the server's own format whatever it is. The
+    copies are made by SQLite itself (INSERT ... SELECT over a counter), so 10^5 take seconds."""
+    db = sqlite3.connect(db_path)
+    db.execute("PRAGMA synchronous=OFF")
+
+    def columns(table):
+        return [(r[1], r[2].upper()) for r in db.execute("PRAGMA table_info(%s)" % table)
+                if r[1] != "seq"]
+    ecols, acols = columns("executions"), columns("action_executions")
+    (eid,), = db.execute("SELECT id FROM executions WHERE pipeline = ?", (pipeline_name,))
+    run_ids = [r[0] for r in db.execute(
+        "SELECT id FROM action_executions WHERE execution_id = ? ORDER BY seq", (eid,))]
+    # New ids: uuid-shaped, distinct per call (salt), clone (i) and id replaced (k).
+    salt = uuid.uuid4().hex[:4]
+    mapping = [(eid, 0)] + [(r, k + 1) for k, r in enumerate(run_ids)]
+
+    def expr(col, typ):
+        if "TEXT" not in typ:
+            return col
+        e = col
+        for old, k in mapping:
+            e = "replace(%s, '%s', printf('%%08x-%s-4000-8000-%%012x', %d, n.i))" % (
+                e, old, salt, k)
+        return e
+    cte = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d) " % (
+        count - 1)
+    with db:
+        db.execute(cte + "INSERT INTO executions (%s) SELECT %s FROM executions, n WHERE id = ?" % (
+            ",".join(c for c, _ in ecols), ",".join(expr(c, t) for c, t in ecols)), (eid,))
+        db.execute(cte + "INSERT INTO action_executions (%s) SELECT %s FROM action_executions, n "
+                   "WHERE execution_id = ? ORDER BY n.i, action_executions.seq" % (
+                       ",".join(c for c, _ in acols), ",".join(expr(c, t) for c, t in acols)),
+                   (eid,))
+    (n,), = db.execute("SELECT count(*) FROM executions WHERE pipeline = ?", (pipeline_name,))
+    db.close()
+    if n != count:
+        raise RuntimeError("seeding %s: %d executions, wanted %d" % (pipeline_name, n, count))
+
+
+def latency(api, op, body, n, budget=5.0):
+    """p50 and p99 of `n` calls after 5 warm-up calls, or of as many as fit in `budget` s."""
+    sample = []
+    end = time.monotonic() + budget
+    for i in range(n + 5):
+        t = time.monotonic()
+        api.call(op, body)
+        if i >= 5:
+            sample.append(time.monotonic() - t)
+        if time.monotonic() > end and len(sample) >= 5:
+            break
+    sample.sort()
+    return sample[len(sample) // 2], sample[min(len(sample) - 1, int(len(sample) * 0.99))]
+
+
+# -- 5. retry -----------------------------------------------------------------------------------
+
+def retry_latency(api, tmp, iterations):
+    src = os.path.join(tmp, "retry-src")
+    os.makedirs(src)
+    with open(os.path.join(src, "README"), "w") as f:
+        f.write("retry\n")
+    stamps = os.path.join(tmp, "retry-stamps")
+    decl = pipeline("retry", src, 1, True, commands="date +%%s.%%N >> %s\nfalse" % stamps)
+    api.call("CreatePipeline", {"pipeline": decl})
+    eid = api.call("StartPipelineExecution", {"name": "retry"})["pipelineExecutionId"]
+    assert wait_execution(api, "retry", eid) == "Failed"
+    sample = []
+    for i in range(iterations + 3):
+        t = time.time()
+        api.call("RetryStageExecution", {"pipelineName": "retry", "stageName": "Build",
+                                         "pipelineExecutionId": eid,
+                                         "retryMode": "FAILED_ACTIONS"})
+        assert wait_execution(api, "retry", eid) == "Failed"
+        with open(stamps) as f:
+            last = float(f.read().split()[-1])
+        if i >= 3:
+            sample.append(last - t)
+    sample.sort()
+    return sample[len(sample) // 2], sample[min(len(sample) - 1, int(len(sample) * 0.99))]
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+def print_table(started, binary_dir, load0):
+    load1 = open("/proc/loadavg").read().split()[:3]
+    print("\nPipewright benchmark (make bench): %s, %d CPUs, load %s -> %s, %.0f s" % (
+        binary_dir, os.cpu_count(), " ".join(load0), " ".join(load1),
+        time.monotonic() - started))
+    header = ("", "measurement", "Pipewright", "peer", "goal", "")
+    widths = [max(len(r[i]) for r in ROWS + [header]) for i in range(6)]
+    last = None
+    for r in [header] + ROWS:
+        if r[0] != last and r is not header:
+            print("-- %s" % r[0])
+            last = r[0]
+        print("  " + "  ".join(r[i].ljust(widths[i]) for i in range(1, 6)).rstrip())
+    sys.stdout.flush()
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary-dir", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions, no 10^5 history")
+    ap.add_argument("--skip", default="", help="comma list: actions,buildbot,wrk,idle,history,"
+                    "retry,moto")
+    args = ap.parse_args()
+    binary_dir = os.path.abspath(args.binary_dir)
+    os.environ["PW_BINARY_DIR"] = binary_dir
+    skip = set(filter(None, args.skip.split(",")))
+    quick = args.quick
+    groups = [10, 40]
+    n_seq = 20
+    reps = 3 if quick else 5
+    wrk_seconds = 2 if quick else 3
+    started = time.monotonic()
+    # Everything on one file system (the floor's SQLite file too): /var/tmp, not a tmpfs /tmp.
+    base = "/var/tmp" if os.path.isdir("/var/tmp") else None
+    tmp = tempfile.mkdtemp(prefix="pw-bench-all-", dir=base)
+    load0 = open("/proc/loadavg").read().split()[:3]
+    servers = []
+    try:
+        # 1. Floor and per-action overhead.
+        if "actions" not in skip:
+            log("floor (spawn + 2 durable commits; groups %s)" % groups)
+            fl = floors(binary_dir, tmp, groups)
+            data = os.path.join(tmp, "pw-actions")
+            os.makedirs(data)
+            server = start_server(data, binary_dir, ["--no-start-on-create"])
+            servers.append(server)
+            api = Api(server.endpoint)
+            log("Pipewright: seq %d, parallel %s, %d executions each" % (n_seq, groups, reps))
+            spans = pipewright_actions(api, tmp, n_seq, groups, reps)
+            api.close()
+            server.close()
+            servers.remove(server)
+            bb_seq, bb_grp = None, {}
+            if "buildbot" not in skip:
+                log("Buildbot: master + worker on loopback (slow to start)")
+                try:
+                    bb_seq, bb_grp = buildbot_actions(tmp, n_seq, groups, 2 if quick else 3)
+                except Exception as e:  # noqa: BLE001 (report, go on)
+                    log("Buildbot failed: %s" % e)
+            sec = "per action (API, input artifact)"
+            row(sec, "floor: spawn + 2 durable commits", ms(fl["per_action"]), "", "", "")
+            per = spans["seq%d" % n_seq] / n_seq
+            ratio = per / fl["per_action"]
+            row(sec, "sequential x%d: stage span / %d" % (n_seq, n_seq),
+                "%s = %.2fx floor" % (ms(per), ratio),
+                "Buildbot %s/step" % ms(bb_seq) if bb_seq else "",
+                "<= 1.5x floor", pass_fail(ratio <= 1.5))
+            if bb_seq:
+                row(sec, "per step vs Buildbot (same shape)", "%.0fx lower" % (bb_seq / per), "",
+                    ">= 80x lower", pass_fail(bb_seq / per >= 80))
+            for g in groups:
+                gf = fl["groups"][str(g)]
+                span = spans["par%d" % g]
+                row(sec, "parallel group of %d: span (floor %s)" % (g, ms(gf)),
+                    "%s = %.2fx floor" % (ms(span), span / gf),
+                    "Buildbot %s" % ms(bb_grp[g]) if g in bb_grp else "",
+                    "<= 1.5x floor" if g == 40 else "", pass_fail(span / gf <= 1.5)
+                    if g == 40 else "")
+
+        # 2-5 on one server: reads, idle connections, retry.
+        data = os.path.join(tmp, "pw-reads")
+        os.makedirs(data)
+        server = start_server(data, binary_dir, ["--no-start-on-create"])
+        servers.append(server)
+        api = Api(server.endpoint)
+        src = os.path.join(tmp, "read-src")
+        os.makedirs(src)
+        with open(os.path.join(src, "README"), "w") as f:
+            f.write("read\n")
+        api.call("CreatePipeline", {"pipeline": pipeline("read", src, 3, True)})
+        for _ in range(10):
+            eid = api.call("StartPipelineExecution", {"name": "read"})["pipelineExecutionId"]
+            wait_execution(api, "read", eid)
+        url = server.endpoint + "/"
+        if "wrk" not in skip:
+            sec = "reads under wrk"
+            for op, body in (("GetPipelineState", {"name": "read"}),
+                             ("ListPipelineExecutions", {"pipelineName": "read"})):
+                for c in (1, 8, 64):
+                    log("wrk %s -c%d" % (op, c))
+                    w = wrk(url, TARGET + op, body, c, wrk_seconds, tmp)
+                    goal = verdict = ""
+                    if op == "GetPipelineState" and c == 8:
+                        goal = ">= 30k req/s, p99 < 5 ms"
+                        verdict = pass_fail(w["rps"] >= 30000 and w["p99"] < 0.005 and
+                                            not w["non2xx"])
+                    row(sec, "%s, %d kept-alive" % (op, c), describe(w), "", goal, verdict)
+                log("wrk %s, new connection per request" % op)
+                w = wrk(url, TARGET + op, body, 8, wrk_seconds, tmp, close=True)
+                row(sec, "%s, 8 clients, new connection each" % op, describe(w))
+            log("wrk GET /console/api/session -c8 (the HTTP front alone)")
+            w = wrk(server.endpoint + "/console/api/session", None, None, 8, wrk_seconds, tmp)
+            row(sec, "HTTP front alone: GET /console/api/session, 8 kept-alive", describe(w))
+            if "moto" not in skip:
+                log("GetPipeline: Pipewright and moto_server, 8 kept-alive")
+                w = wrk(url, TARGET + "GetPipeline", {"name": "read"}, 8, wrk_seconds, tmp)
+                try:
+                    mw, what = moto_get_pipeline(tmp, wrk_seconds)
+                except Exception as e:  # noqa: BLE001
+                    mw, what = None, "moto_server failed: %s" % str(e).splitlines()[0][:100]
+                row(sec, "GetPipeline, 8 kept-alive", describe(w),
+                    ("%s: %.0f req/s, p99 %s" % (what.split(" (")[0], mw["rps"], ms(mw["p99"])))
+                    if mw else what)
+                if mw:
+                    row(sec, "  (peer)", what)
+        if "idle" not in skip:
+            log("1,000 idle connections, another client under wrk -c1")
+            socks = hold_idle(server.endpoint, 1000)
+            w = wrk(url, TARGET + "GetPipelineState", {"name": "read"}, 1, wrk_seconds, tmp)
+            kept = still_open(socks)
+            for s in socks:
+                s.close()
+            row("idle connections", "another client's GetPipelineState, 1,000 idle held",
+                describe(w) + "; %d/1000 idle still open" % kept, "", "p99 < 10 ms",
+                pass_fail(w["p99"] < 0.010 and kept == 1000 and not w["non2xx"]))
+        if "retry" not in skip:
+            log("retry -> action start")
+            p50, p99 = retry_latency(api, tmp, 10 if quick else 30)
+            row("retry", "RetryStageExecution call -> first command ran",
+                "p50 %s, p99 %s" % (ms(p50), ms(p99)), "", "< 10 ms (issue 9)",
+                pass_fail(p99 < 0.010))
+        api.close()
+        server.close()
+        servers.remove(server)
+
+        # 6. History size and RSS.
+        if "history" not in skip:
+            sizes = [100, 10000] + ([] if quick else [100000])
+            data = os.path.join(tmp, "pw-history")
+            os.makedirs(data)
+            server = start_server(data, binary_dir, ["--no-start-on-create"])
+            servers.append(server)
+            api = Api(server.endpoint)
+            log("history: %s executions, 1,000 pipelines" % sizes)
+            for n in sizes:
+                api.call("CreatePipeline", {"pipeline": pipeline("h%d" % n, src, 2, True)})
+                eid = api.call("StartPipelineExecution", {"name": "h%d" % n})[
+                    "pipelineExecutionId"]
+                wait_execution(api, "h%d" % n, eid)
+            for i in range(1000 - len(sizes)):
+                api.call("CreatePipeline", {"pipeline": pipeline("filler%04d" % i, src, 2, True)})
+            api.close()
+            server.close()
+            servers.remove(server)
+            db_path = os.path.join(data, "pipewright.db")
+
+            def measure(sizes_now):
+                t = time.monotonic()
+                srv = start_server(data, binary_dir, ["--no-start-on-create"])
+                servers.append(srv)
+                startup = time.monotonic() - t
+                api = Api(srv.endpoint)
+                lat = {}
+                for n in sizes_now:
+                    lat[n] = (latency(api, "GetPipelineState", {"name": "h%d" % n}, 200),
+                              latency(api, "ListPipelineExecutions", {"pipelineName": "h%d" % n},
+                                      200))
+                m = rss_kib(srv.proc.pid)
+                api.close()
+                srv.close()
+                servers.remove(srv)
+                return startup, lat, m
+
+            # 10^2 and 10^4 first; 10^5 only if the server stays within bounds at 10^4 (a
+            # server that loads every execution would need ~10x the memory and start time).
+            t = time.monotonic()
+            for n in sizes[:2]:
+                seed_history(db_path, "h%d" % n, n)
+            log("seeded %d executions in %.1f s" % (sum(sizes[:2]), time.monotonic() - t))
+            skipped = ""
+            try:
+                startup, lat, m = measure(sizes[:2])
+                if len(sizes) > 2:
+                    if m["VmHWM"] > 512 * 1024 or startup > 20:
+                        skipped = ("10^5 not measured: at 10^4 the server held %.0f MiB and took "
+                                   "%.1f s to start" % (m["VmHWM"] / 1024, startup))
+                    else:
+                        t = time.monotonic()
+                        seed_history(db_path, "h%d" % sizes[2], sizes[2])
+                        log("seeded %d executions in %.1f s" % (sizes[2], time.monotonic() - t))
+                        startup, lat, m = measure(sizes)
+            except RuntimeError as e:
+                row("history size", "not measured", str(e), "", "", "FAIL")
+                raise SystemExit(print_table(started, binary_dir, load0))
+            sec = "history size"
+            for n in sorted(lat):
+                (s50, s99), (l50, l99) = lat[n]
+                row(sec, "%d executions: state / first list page" % n,
+                    "p50 %s / %s (p99 %s / %s)" % (ms(s50), ms(l50), ms(s99), ms(l99)))
+            if skipped:
+                row(sec, skipped, "", "", "", "FAIL")
+            big = max(lat)
+            for i, op in ((0, "GetPipelineState"), (1, "ListPipelineExecutions")):
+                r = lat[big][i][0] / lat[100][i][0]
+                row(sec, "%s p50, 10^%d vs 10^2" % (op, len(str(big)) - 1), "%.2fx" % r, "",
+                    "<= 1.2x (10^5)", pass_fail(r <= 1.2 and big >= 100000))
+            row("memory", "server RSS, 1,000 pipelines + %d executions (startup %.1f s)" % (
+                sum(lat), startup), "%.1f MiB (peak %.1f MiB)" % (
+                m["VmRSS"] / 1024, m["VmHWM"] / 1024), "", "< 64 MiB (10^5)",
+                pass_fail(m["VmHWM"] < 64 * 1024 and big >= 100000))
+    finally:
+        for s in servers:
+            s.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print_table(started, binary_dir, load0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
