@@ -46,7 +46,9 @@ std::string PipelineOfRequest(std::string_view operation, const json& in,
     auto p = in.find("pipeline");
     return p != in.end() && p->is_object() ? text(*p, "name") : "";
   }
-  if (operation == "DeletePipeline") return text(in, "name");
+  if (operation == "DeletePipeline" || operation == "StartPipelineExecution") {
+    return text(in, "name");
+  }
   if (operation.find("Job") != std::string_view::npos) {
     const std::string id = text(in, "jobId");
     return id.empty() ? "" : job_pipeline(id);

@@ -12,6 +12,7 @@ TEST(ForwardTest, PipelineOfEachKindOfDrivenRequest) {
   EXPECT_EQ(PipelineOfRequest("RetryStageExecution", json{{"pipelineName", "p"}}, jobs), "p");
   EXPECT_EQ(PipelineOfRequest("UpdatePipeline", json{{"pipeline", {{"name", "u"}}}}, jobs), "u");
   EXPECT_EQ(PipelineOfRequest("DeletePipeline", json{{"name", "d"}}, jobs), "d");
+  EXPECT_EQ(PipelineOfRequest("StartPipelineExecution", json{{"name", "s"}}, jobs), "s");
   EXPECT_EQ(PipelineOfRequest("PutJobSuccessResult", json{{"jobId", "j1"}}, jobs), "fromjob");
   EXPECT_EQ(PipelineOfRequest("PutJobFailureResult", json{{"jobId", "nope"}}, jobs), "");
   // Not what the model allows: the handler answers (no forwarding).

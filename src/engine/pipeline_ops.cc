@@ -247,8 +247,16 @@ Result<std::string> Engine::StartExecution(
   const std::string id = e.id;
   core::Advance(*p, now, *ids_, &out);
   store::Batch batch;
-  if (!client_token.empty()) batch.kv.emplace_back(token_key, id);
-  PW_RETURN_IF_ERROR(CommitLocked(*p, out, std::move(batch)));  // Token and start together.
+  // A unique key, not check-then-write: of two starts with one token only
+  // one commits, whichever server decided it.
+  if (!client_token.empty()) batch.kv_inserts.emplace_back(token_key, id);
+  if (Status s = CommitLocked(*p, out, std::move(batch)); !s.ok()) {  // Token and start together.
+    if (s.wire_name() == "DuplicateKeyException") {
+      PW_ASSIGN_OR_RETURN(auto seen, store_.GetKv(token_key));
+      if (seen.has_value()) return *seen;  // Rule 14: the first start's id.
+    }
+    return s;
+  }
   Metrics().executions_started.With({trigger_type}).Inc();
   return id;
 }

@@ -54,6 +54,7 @@ class MultiServerTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="pw-e2e-ms-")
+        os.chmod(cls.tmp, 0o755)  # PostgreSQL runs as `postgres` when the tests run as root.
         cls.pg_dir = os.path.join(cls.tmp, "pg")
         out = subprocess.run([PG_TEST_SERVER, "start", cls.pg_dir, "--watch", str(os.getpid())],
                              capture_output=True, text=True, timeout=120)
@@ -324,7 +325,9 @@ class MultiServerTest(unittest.TestCase):
         # The killed server comes back under its name and takes a share again.
         index = self.servers.index(victim)
         data_dir = victim.data_dir
-        type(self).servers[index] = self.start_server(owner, data_dir=data_dir)
+        restarted = self.start_server(owner, data_dir=data_dir)
+        restarted.owns_dir = True
+        type(self).servers[index] = restarted
         wait_for(lambda: self.live_count() == 3, timeout=30, what="three live servers again")
 
 
