@@ -81,8 +81,8 @@ class MultiServerTest(unittest.TestCase):
         return out
 
     @classmethod
-    def live_count(cls):
-        return len([s for s in cls.list_servers()["servers"] if s["live"]])
+    def live_count(cls, via=None):
+        return len([s for s in cls.list_servers(via)["servers"] if s["live"]])
 
     @classmethod
     def tearDownClass(cls):
@@ -99,8 +99,8 @@ class MultiServerTest(unittest.TestCase):
         with open(self.path(name), "w"):
             pass
 
-    def owner_of(self, pipeline_name):
-        for s in self.list_servers()["servers"]:
+    def owner_of(self, pipeline_name, via=None):
+        for s in self.list_servers(via)["servers"]:
             if pipeline_name in s["pipelines"]:
                 return s["serverId"]
         return None
@@ -311,7 +311,7 @@ class MultiServerTest(unittest.TestCase):
         takeover = time.monotonic() - killed_at
         self.assertLess(takeover, LEASE_SECONDS + 10)
         self.assertIn("stopped while this action was running", json.dumps(failed))
-        new_owner = self.owner_of("failover")
+        new_owner = self.owner_of("failover", via=others[0])
         self.assertNotIn(new_owner, (None, owner))
         # The interrupted stage is retryable and the retry succeeds.
         self.touch("gate-failover")
