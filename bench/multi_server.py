@@ -39,6 +39,7 @@ def main():
     from harness import Server, action, commands, pipeline, wait_for
 
     tmp = tempfile.mkdtemp(prefix="pw-bench-ms-")
+    os.chmod(tmp, 0o755)  # PostgreSQL runs as `postgres` when run as root.
     pg_dir = os.path.join(tmp, "pg")
     script = os.path.join(ROOT, "scripts", "pg-test-server")
     out = subprocess.run([script, "start", pg_dir, "--watch", str(os.getpid())],
