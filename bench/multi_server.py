@@ -75,8 +75,13 @@ def main():
                                                    "pipelineExecutionId": execution})[
             "pipelineExecution"]["status"]
 
+    src = os.path.join(tmp, "src")  # A small source (not the database's directory).
+    os.makedirs(src)
+    with open(os.path.join(src, "app.txt"), "w") as f:
+        f.write("v1\n")
+
     def source():
-        return ("Source", [action("Src", "Source", "Directory", config={"Path": tmp},
+        return ("Source", [action("Src", "Source", "Directory", config={"Path": src},
                                   outputs=["S"])])
 
     try:

@@ -56,6 +56,10 @@ class MultiServerTest(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="pw-e2e-ms-")
         os.chmod(cls.tmp, 0o755)  # PostgreSQL runs as `postgres` when the tests run as root.
         cls.pg_dir = os.path.join(cls.tmp, "pg")
+        cls.src = os.path.join(cls.tmp, "src")  # Small Directory sources (not the database).
+        os.makedirs(cls.src)
+        with open(os.path.join(cls.src, "app.txt"), "w") as f:
+            f.write("v1\n")
         out = subprocess.run([PG_TEST_SERVER, "start", cls.pg_dir, "--watch", str(os.getpid())],
                              capture_output=True, text=True, timeout=120)
         if out.returncode != 0:
@@ -125,7 +129,7 @@ class MultiServerTest(unittest.TestCase):
     def test_any_server_answers_and_calls_reach_the_owner(self):
         a, b, c = self.servers
         ok(a, "CreatePipeline", {"pipeline": pipeline("anywhere", [
-            ("Source", [action("Src", "Source", "Directory", config={"Path": self.tmp},
+            ("Source", [action("Src", "Source", "Directory", config={"Path": self.src},
                                outputs=["S"])]),
             ("Build", [commands("Check", ["test -f %s" % self.path("ok-anywhere")])])])})
         # Read on B and C straight away.
@@ -153,7 +157,7 @@ class MultiServerTest(unittest.TestCase):
         gate = self.path("gate-retries")
         self.touch("gate-retries")  # The first run fails at once.
         ok(self.servers[1], "CreatePipeline", {"pipeline": pipeline("retries", [
-            ("Source", [action("Src", "Source", "Directory", config={"Path": self.tmp},
+            ("Source", [action("Src", "Source", "Directory", config={"Path": self.src},
                                outputs=["S"])]),
             ("Build", [commands("Gate", ["while [ ! -f %s ]; do sleep 0.05; done" % gate,
                                          "false"])])])})
@@ -186,7 +190,7 @@ class MultiServerTest(unittest.TestCase):
     def test_superseded_lock_holds_across_servers(self):
         gate = self.path("gate-superseded")
         ok(self.servers[2], "CreatePipeline", {"pipeline": pipeline("locked", [
-            ("Source", [action("Src", "Source", "Directory", config={"Path": self.tmp},
+            ("Source", [action("Src", "Source", "Directory", config={"Path": self.src},
                                outputs=["S"])]),
             ("Build", [commands("Hold", ["while [ ! -f %s ]; do sleep 0.05; done" % gate])])])})
         started = []
@@ -225,7 +229,7 @@ class MultiServerTest(unittest.TestCase):
             "inputArtifactDetails": {"minimumCount": 0, "maximumCount": 1},
             "outputArtifactDetails": {"minimumCount": 0, "maximumCount": 1}})
         ok(b, "CreatePipeline", {"pipeline": pipeline("jobs", [
-            ("Source", [action("Src", "Source", "Directory", config={"Path": self.tmp},
+            ("Source", [action("Src", "Source", "Directory", config={"Path": self.src},
                                outputs=["S"])]),
             ("Build", [{"name": "Job", "actionTypeId": CUSTOM_TYPE, "runOrder": 1,
                         "configuration": {}}])])})
@@ -287,7 +291,7 @@ class MultiServerTest(unittest.TestCase):
     def test_z_owner_killed_another_server_takes_over(self):
         gate = self.path("gate-failover")
         ok(self.servers[0], "CreatePipeline", {"pipeline": pipeline("failover", [
-            ("Source", [action("Src", "Source", "Directory", config={"Path": self.tmp},
+            ("Source", [action("Src", "Source", "Directory", config={"Path": self.src},
                                outputs=["S"])]),
             ("Build", [commands("Hold", ["while [ ! -f %s ]; do sleep 0.05; done" % gate])])])})
         execution = wait_for(lambda: self.latest_execution(self.servers[1], "failover"),
