@@ -26,25 +26,40 @@ void SendReply(http::Response& res, HttpReply&& r, const std::string& request_id
 }
 
 void RegisterApiRoute(http::Server& server, const Dispatcher& dispatcher) {
+  RegisterApiRoute(server, dispatcher, nullptr);
+}
+
+void RegisterApiRoute(
+    http::Server& server, const Dispatcher& dispatcher,
+    std::function<std::optional<HttpReply>(const http::Request&, std::string_view)> forward) {
   http::RouteOptions opts;
   opts.body = http::BodyMode::kMemory;
   opts.max_body_bytes = kMaxApiBodyBytes;
-  server.Route("POST", "/", opts, [&dispatcher](const http::Request& req, http::Response& res) {
-    RequestContext ctx;
-    ctx.request_id = NewUuid();
-    ctx.caller = req.caller.empty() ? "anonymous" : req.caller;
-    ctx.access_key_id = req.access_key_id;
-    ctx.waited_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - req.received).count();
-    const std::string target = req.Header("X-Amz-Target");
-    HttpReply reply = dispatcher.Handle(target, req.body, ctx);
-    if (ctx.park) {
-      res.park = true;
-      return;
-    }
-    RecordRequest(target, reply, req.received, ctx);
-    SendReply(res, std::move(reply), ctx.request_id);
-  });
+  server.Route(
+      "POST", "/", opts,
+      [&dispatcher, forward = std::move(forward)](const http::Request& req, http::Response& res) {
+        if (forward) {
+          if (auto reply = forward(req, req.Header("X-Amz-Target"))) {
+            const std::string request_id = NewUuid();
+            SendReply(res, *reply, request_id);
+            return;
+          }
+        }
+        RequestContext ctx;
+        ctx.request_id = NewUuid();
+        ctx.caller = req.caller.empty() ? "anonymous" : req.caller;
+        ctx.access_key_id = req.access_key_id;
+        ctx.waited_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - req.received).count();
+        const std::string target = req.Header("X-Amz-Target");
+        HttpReply reply = dispatcher.Handle(target, req.body, ctx);
+        if (ctx.park) {
+          res.park = true;
+          return;
+        }
+        RecordRequest(target, reply, req.received, ctx);
+        SendReply(res, std::move(reply), ctx.request_id);
+      });
 }
 
 void RecordRequest(std::string_view target, const HttpReply& reply,

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,11 @@ inline constexpr size_t kMaxApiBodyBytes = 1 << 20;
 
 // `dispatcher` must outlive the server.
 void RegisterApiRoute(http::Server& server, const Dispatcher& dispatcher);
+// The same, asking `forward` first (several servers, api/forward.h): when it
+// returns a reply (another server answered), that reply is sent as it is.
+void RegisterApiRoute(
+    http::Server& server, const Dispatcher& dispatcher,
+    std::function<std::optional<HttpReply>(const http::Request&, std::string_view)> forward);
 
 // Counts an answered request in engine::Metrics() (operation, error code,
 // latency) and logs it.

@@ -19,6 +19,7 @@
 #include "cli/output.h"
 #include "cli/paginator.h"
 #include "cli/retry_plan.h"
+#include "cli/servers.h"
 #include "cli/status.h"
 #include "cli/watch.h"
 #include "common/ids.h"
@@ -211,6 +212,7 @@ constexpr BuiltinVerb kBuiltinVerbs[] = {
      RunStatus},
     {"logs", "Prints an action execution's log, its commands and the failing one (--follow)",
      RunLogs},
+    {"servers", "Lists the servers sharing the database and the pipelines each drives", RunServers},
 };
 
 // Pipewright flags added to model verbs, for `pipewright help`.

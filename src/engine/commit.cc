@@ -21,9 +21,7 @@ namespace pw::engine {
 
 using nlohmann::json;
 
-Result<core::PipelineState*> Engine::LoadLocked(const std::string& name) {
-  auto it = pipelines_.find(name);
-  if (it != pipelines_.end()) return &it->second;
+Result<core::PipelineState> Engine::ReadStateLocked(const std::string& name) {
   auto found = store_.GetPipeline(name, std::nullopt);
   if (!found.ok()) {
     return found.status().code() == StatusCode::kNotFound ? PipelineNotFound(name) : found.status();
@@ -34,9 +32,11 @@ Result<core::PipelineState*> Engine::LoadLocked(const std::string& name) {
   p.decl.version = rec.version;
   PW_ASSIGN_OR_RETURN(auto rows, store_.ListExecutions(name));
   std::map<std::string, size_t> index;
+  std::map<std::string, int64_t> versions;               // Row versions, kept with several servers.
   for (auto r = rows.rbegin(); r != rows.rend(); ++r) {  // Oldest first.
     index[r->id] = p.executions.size();
     p.executions.push_back(ExecutionFromDoc(r->doc));
+    versions[r->id] = r->version;
   }
   // Action runs live in their own rows (one per attempt), not in the
   // execution document, so a commit writes only what changed.
@@ -46,16 +46,43 @@ Result<core::PipelineState*> Engine::LoadLocked(const std::string& name) {
     if (at == index.end()) continue;
     core::Execution& e = p.executions[at->second];
     if (e.FindRun(r->id) == nullptr) e.runs.push_back(RunFromDoc(r->doc));
+    versions[r->id] = r->version;
   }
   PW_ASSIGN_OR_RETURN(auto runtime, store_.GetKv("pstate/" + name));
   if (runtime.has_value()) {
     json doc = json::parse(*runtime, nullptr, false);
     if (!doc.is_discarded()) RuntimeFromDoc(doc, &p);
   }
+  if (!server_id_.empty()) row_versions_[name] = std::move(versions);
+  return p;
+}
+
+Result<core::PipelineState*> Engine::LoadLocked(const std::string& name) {
+  auto it = pipelines_.find(name);
+  if (it != pipelines_.end()) return &it->second;
+  if (!server_id_.empty() && !owned_.count(name)) return NotDrivenHere(name);
+  PW_ASSIGN_OR_RETURN(core::PipelineState p, ReadStateLocked(name));
   auto [ins, ok] = pipelines_.emplace(name, std::move(p));
   (void)ok;
   Metrics().Track(ins->second);
   return &ins->second;
+}
+
+Result<const core::PipelineState*> Engine::ViewLocked(const std::string& name,
+                                                      core::PipelineState* scratch) {
+  if (server_id_.empty() || owned_.count(name)) {
+    PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(name));
+    return p;
+  }
+  // Another server drives it: what is durable, never a cached copy.
+  PW_ASSIGN_OR_RETURN(*scratch, ReadStateLocked(name));
+  row_versions_.erase(name);
+  return scratch;
+}
+
+Status Engine::NotDrivenHere(const std::string& name) const {
+  return Unavailable("Pipeline '" + name + "' is driven by another Pipewright server (this is " +
+                     server_id_ + "); send the call again.");
 }
 
 Status Engine::CommitLocked(core::PipelineState& p, core::Outcome& out, store::Batch batch) {
@@ -80,6 +107,23 @@ Status Engine::CommitLocked(core::PipelineState& p, core::Outcome& out, store::B
     }
   }
   batch.kv.emplace_back("pstate/" + p.decl.name, RuntimeToDoc(p).dump());
+  // Several servers: written only while this server holds the pipeline's
+  // lease, and only over the row versions it read (optimistic concurrency).
+  std::map<std::string, int64_t>* versions = nullptr;
+  if (!server_id_.empty()) {
+    auto owned = owned_.find(p.decl.name);
+    if (owned == owned_.end()) return NotDrivenHere(p.decl.name);
+    batch.fence = store::Fence{p.decl.name, server_id_, owned->second};
+    versions = &row_versions_[p.decl.name];
+    for (auto& row : batch.executions) {
+      auto v = versions->find(row.id);
+      row.version = v == versions->end() ? 0 : v->second;
+    }
+    for (auto& row : batch.actions) {
+      auto v = versions->find(row.id);
+      row.version = v == versions->end() ? 0 : v->second;
+    }
+  }
   const auto commit_start = std::chrono::steady_clock::now();
   Status s = store_.Commit(batch);
   Metrics().store_commit_seconds.With({}).Observe(
@@ -87,8 +131,19 @@ Status Engine::CommitLocked(core::PipelineState& p, core::Outcome& out, store::B
   if (!s.ok()) {
     // Memory is ahead of disk: forget it, so the next call reloads what is durable.
     PW_LOG(Error) << "could not persist pipeline " << p.decl.name << ": " << s.ToString();
-    pipelines_.erase(p.decl.name);
+    const std::string name = p.decl.name;
+    pipelines_.erase(name);
+    row_versions_.erase(name);
+    if (s.wire_name() == "LeaseLostException") {
+      // Another server took the pipeline over: stop driving it.
+      owned_.erase(name);
+      return NotDrivenHere(name);
+    }
     return s;
+  }
+  if (versions != nullptr) {
+    for (const auto& row : batch.executions) (*versions)[row.id] = row.version + 1;
+    for (const auto& row : batch.actions) (*versions)[row.id] = row.version + 1;
   }
   for (auto& j : abandoned) PutJobLocked(std::move(j));
   Metrics().Committed(p, out);
@@ -224,6 +279,12 @@ void Engine::FailLater(const std::string& pipeline, const std::string& run_id,
 
 Status Engine::ApplyResultLocked(const std::string& pipeline, const std::string& run_id,
                                  const core::ActionResult& result) {
+  if (!server_id_.empty() && !owned_.count(pipeline)) {
+    // Another server drives it now; it failed this run as interrupted.
+    PW_LOG(Warning) << "result of " << run_id << " dropped: pipeline " << pipeline
+                    << " is driven by another server";
+    return Status::Ok();
+  }
   auto p = LoadLocked(pipeline);
   if (!p.ok()) {
     if (p.status().code() == StatusCode::kNotFound) return Status::Ok();  // Deleted meanwhile.

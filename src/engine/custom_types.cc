@@ -141,10 +141,20 @@ std::vector<json> Engine::CustomActionTypes() const {
 
 std::optional<json> Engine::FindCustomActionType(const core::ActionTypeId& id) const {
   if (id.owner != "Custom") return std::nullopt;
-  MutexLock lock(types_mu_);
-  auto it = custom_types_.find(TypeKey(id));
-  if (it == custom_types_.end() || it->second.value("deleted", false)) return std::nullopt;
-  return it->second;
+  {
+    MutexLock lock(types_mu_);
+    auto it = custom_types_.find(TypeKey(id));
+    if (it != custom_types_.end()) {
+      if (it->second.value("deleted", false)) return std::nullopt;
+      return it->second;
+    }
+  }
+  // Not known here: another server sharing the database may have created it.
+  auto stored = store_.GetKv("actiontype/" + TypeKey(id));
+  if (!stored.ok() || !stored->has_value()) return std::nullopt;
+  json doc = json::parse(**stored, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object() || doc.value("deleted", false)) return std::nullopt;
+  return doc;
 }
 
 }  // namespace pw::engine

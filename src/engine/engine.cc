@@ -199,6 +199,50 @@ size_t Engine::PendingResultsForTest() {
   return pending_.size();
 }
 
+Status Engine::RecoverPipelineLocked(core::PipelineState& ps, EpochSeconds now) {
+  core::Outcome out;
+  // Runs done by job workers survive a restart (their jobs are
+  // durable); approvals keep waiting; everything that ran here was
+  // interrupted.
+  auto is_job_run = [&](const core::ActionRun& r) {
+    const core::ActionDecl* a = FindActionDecl(ps.decl, r.stage, r.action);
+    return a != nullptr && IsJobAction(*a);
+  };
+  auto interrupted = [&](const core::ActionRun& r) { return r.token.empty() && !is_job_run(r); };
+  // Their processes may have outlived the old server: end them, so a
+  // retry never runs beside a leftover copy.
+  std::set<std::string> orphans;
+  for (const auto& e : ps.executions) {
+    for (const auto& r : e.runs) {
+      if (r.status == core::ActionStatus::kInProgress && interrupted(r)) {
+        orphans.insert(r.id);
+      }
+    }
+  }
+  if (int n = runner::KillActionProcesses(orphans); n > 0) {
+    PW_LOG(Info) << "killed " << n << " process group(s) left by interrupted actions";
+  }
+  core::FailInterruptedRuns(ps, interrupted, kRestartMessage, now, &out);
+  for (const auto& e : ps.executions) {
+    for (const auto& r : e.runs) {
+      if (r.status != core::ActionStatus::kInProgress || !is_job_run(r)) continue;
+      bool has_job = false;
+      for (const auto& [id, job] : jobs_) {
+        has_job = has_job || (job.run_id == r.id && job.Open());
+      }
+      if (has_job) continue;
+      // Committed but the job was never created (a crash in between):
+      // create it now.
+      Status c = CreateJobLocked(
+          ps, e, r, WithResolvedConfiguration(*FindActionDecl(ps.decl, r.stage, r.action), r), "");
+      if (!c.ok()) FailLater(ps.decl.name, r.id, Failure(c.message(), "", "ConfigurationError"));
+    }
+  }
+  RecoverRulesLocked(ps, &out);
+  core::Advance(ps, now, *ids_, &out);
+  return CommitLocked(ps, out);
+}
+
 Status Engine::Recover() {
   MutexLock lock(mu_);
   PW_ASSIGN_OR_RETURN(auto all, store_.ListPipelines());
@@ -209,69 +253,25 @@ Status Engine::Recover() {
   // Queue them again under a new nonce rather than wait out the dispatch
   // lease; a worker that did get one is refused (InvalidNonce) and skips it.
   for (auto& [id, job] : jobs_) {
-    if (job.status != core::JobStatus::kDispatched) continue;
+    // With leases another live server may have handed it out just now: the
+    // dispatch timeout requeues it instead.
+    if (job.status != core::JobStatus::kDispatched || !server_id_.empty()) continue;
     Job next = job;
     next.status = core::JobStatus::kQueued;
     next.nonce = RandomHex(32);
     if (SaveJobLocked(next).ok()) job = next;
   }
   Status first_error;
+  // With leases the pipelines are recovered one by one as they are adopted
+  // (AdoptPipeline), never those another live server drives.
+  if (!server_id_.empty()) all.clear();
   for (const auto& rec : all) {
     // One pipeline that cannot be recovered (a store error, a document this
     // build cannot read) must not keep the others from running.
     Status s;
     try {
       auto p = LoadLocked(rec.name);
-      if (!p.ok()) {
-        s = p.status();
-      } else {
-        core::Outcome out;
-        core::PipelineState& ps = **p;
-        // Runs done by job workers survive a restart (their jobs are
-        // durable); approvals keep waiting; everything that ran here was
-        // interrupted.
-        auto is_job_run = [&](const core::ActionRun& r) {
-          const core::ActionDecl* a = FindActionDecl(ps.decl, r.stage, r.action);
-          return a != nullptr && IsJobAction(*a);
-        };
-        auto interrupted = [&](const core::ActionRun& r) {
-          return r.token.empty() && !is_job_run(r);
-        };
-        // Their processes may have outlived the old server: end them, so a
-        // retry never runs beside a leftover copy.
-        std::set<std::string> orphans;
-        for (const auto& e : ps.executions) {
-          for (const auto& r : e.runs) {
-            if (r.status == core::ActionStatus::kInProgress && interrupted(r)) {
-              orphans.insert(r.id);
-            }
-          }
-        }
-        if (int n = runner::KillActionProcesses(orphans); n > 0) {
-          PW_LOG(Info) << "killed " << n << " process group(s) left by interrupted actions";
-        }
-        core::FailInterruptedRuns(ps, interrupted, kRestartMessage, now, &out);
-        for (const auto& e : ps.executions) {
-          for (const auto& r : e.runs) {
-            if (r.status != core::ActionStatus::kInProgress || !is_job_run(r)) continue;
-            bool has_job = false;
-            for (const auto& [id, job] : jobs_) {
-              has_job = has_job || (job.run_id == r.id && job.Open());
-            }
-            if (has_job) continue;
-            // Committed but the job was never created (a crash in between):
-            // create it now.
-            Status c = CreateJobLocked(
-                ps, e, r, WithResolvedConfiguration(*FindActionDecl(ps.decl, r.stage, r.action), r),
-                "");
-            if (!c.ok())
-              FailLater(ps.decl.name, r.id, Failure(c.message(), "", "ConfigurationError"));
-          }
-        }
-        RecoverRulesLocked(ps, &out);
-        core::Advance(ps, now, *ids_, &out);
-        s = CommitLocked(ps, out);
-      }
+      s = p.ok() ? RecoverPipelineLocked(**p, now) : p.status();
     } catch (const std::exception& ex) {
       s = Internal("cannot recover pipeline " + rec.name + ": " + ex.what());
     }

@@ -18,6 +18,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -348,6 +349,25 @@ class Engine {
   Result<std::vector<nlohmann::json>> DeployTargets(const std::string& pipeline,
                                                     const std::string& action_execution_id);
 
+  // --- leases.cc: several servers on one PostgreSQL database (leases.h).
+  // Off until EnableLeases: then this engine drives only the pipelines it
+  // adopts, fences each commit with their lease epoch and the row versions
+  // it read, answers reads of other pipelines from the store, and Recover()
+  // recovers no pipeline (AdoptPipeline recovers each). Call before Recover.
+  void EnableLeases(const std::string& server_id, double lease_seconds) EXCLUDES(mu_);
+  // Starts driving `pipeline` at lease `epoch`: loads it from the store and
+  // recovers it alone (runs that were running fail, retryable; jobs
+  // survive; waiting executions carry on).
+  Status AdoptPipeline(const std::string& pipeline, int64_t epoch) EXCLUDES(mu_);
+  // Stops driving it: forgets its cached state and pending results.
+  void DisownPipeline(const std::string& pipeline) EXCLUDES(mu_);
+  // Pipeline -> epoch of the leases this engine drives.
+  std::map<std::string, int64_t> DrivenPipelines() EXCLUDES(mu_);
+  // Driven pipelines with an execution in progress.
+  std::set<std::string> BusyPipelines() EXCLUDES(mu_);
+  // "" when leases are off.
+  std::string ServerId() EXCLUDES(mu_);
+
   // Test hook: waits until no action work is queued or running. False on timeout.
   bool WaitIdleForTest(double timeout_seconds);
   // Results whose decision awaits a successful commit (retried every tick).
@@ -370,7 +390,18 @@ class Engine {
   Status ValidateDeclaration(const core::PipelineDecl& d) const;
 
   // --- commit.cc: the pipeline cache, decide-and-commit, effects.
+  // The cached state of a pipeline this engine drives (loaded on first use).
+  // With leases, kUnavailable (NotDrivenHere) for a pipeline it does not drive.
   Result<core::PipelineState*> LoadLocked(const std::string& name) REQUIRES(mu_);
+  // The pipeline as stored (never cached); records row versions with leases.
+  Result<core::PipelineState> ReadStateLocked(const std::string& name) REQUIRES(mu_);
+  // For reads: the cached state when driven here, else the stored one in *scratch.
+  Result<const core::PipelineState*> ViewLocked(const std::string& name,
+                                                core::PipelineState* scratch) REQUIRES(mu_);
+  Status NotDrivenHere(const std::string& name) const REQUIRES(mu_);
+  // Recover() for one loaded pipeline: fail interrupted runs, recreate
+  // missing jobs, carry executions on, commit.
+  Status RecoverPipelineLocked(core::PipelineState& ps, EpochSeconds now) REQUIRES(mu_);
   // Persists what `out` changed in one transaction (with `extra`: new
   // version, idempotency tokens, job documents), then performs the effects.
   // On failure memory is dropped (reloaded from the store on next use) and
@@ -478,6 +509,13 @@ class Engine {
   bool jobs_loaded_ GUARDED_BY(mu_) = false;
   CondVar jobs_cv_;  // A job was queued.
   std::function<void()> on_job_queued_ GUARDED_BY(mu_);
+  // Leases (leases.cc): this server's id ("" = off, the engine drives every
+  // pipeline), the pipelines it drives with their epochs, row versions read.
+  std::string server_id_ GUARDED_BY(mu_);
+  double lease_seconds_ GUARDED_BY(mu_) = 10;
+  std::map<std::string, int64_t> owned_ GUARDED_BY(mu_);
+  std::map<std::string, std::map<std::string, int64_t>> row_versions_ GUARDED_BY(mu_);
+  std::map<std::string, std::string> job_raw_ GUARDED_BY(mu_);  // Job documents as read.
   std::string job_key_
       GUARDED_BY(mu_);  // HMAC key of job credentials (kv server/job-credential-key).
 

@@ -69,6 +69,8 @@ Result<std::vector<Job>> Engine::PollForJobs(const core::ActionTypeId& type, int
       // Handed out only once durable: otherwise a restart would hand it out
       // again under another nonce while the first worker runs it.
       if (Status s = SaveJobLocked(next); !s.ok()) {
+        // Another server handed it out first (several servers): not ours.
+        if (s.code() == StatusCode::kAborted) continue;
         if (out.empty()) return s;
         break;
       }
@@ -77,6 +79,7 @@ Result<std::vector<Job>> Engine::PollForJobs(const core::ActionTypeId& type, int
     }
     if (!out.empty() || std::chrono::steady_clock::now() >= deadline) return out;
     jobs_cv_.WaitUntil(mu_, deadline);
+    LoadJobsLocked();  // Several servers: what the others queued meanwhile.
   }
 }
 

@@ -10,6 +10,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "common/ids.h"
 #include "common/log.h"
@@ -27,7 +28,20 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 Status Engine::SaveJobLocked(const Job& job) {
-  return store_.PutKv("job/" + job.id, JobToDoc(job).dump());
+  const std::string key = "job/" + job.id;
+  const std::string doc = JobToDoc(job).dump();
+  if (server_id_.empty()) return store_.PutKv(key, doc);
+  // Several servers: every server hands out and changes jobs, so a job
+  // document changes only from what this server last read (compare-and-set
+  // on its row): a worker polling two servers at once gets a job once.
+  store::Batch batch;
+  auto raw = job_raw_.find(job.id);
+  batch.kv_expect.emplace_back(
+      key, raw == job_raw_.end() ? std::nullopt : std::optional<std::string>(raw->second));
+  batch.kv.emplace_back(key, doc);
+  Status s = store_.Commit(batch);
+  if (s.ok()) job_raw_[job.id] = doc;
+  return s;
 }
 
 void Engine::PutJobLocked(Job job) {
@@ -54,11 +68,19 @@ void Engine::NotifyJobQueuedLocked() {
 }
 
 void Engine::LoadJobsLocked() {
-  if (jobs_loaded_) return;
+  // Several servers: the jobs table is shared, so it is read again on every use.
+  if (jobs_loaded_ && server_id_.empty()) return;
   auto rows = store_.ListKv("job/");
   if (!rows.ok()) {
     PW_LOG(Error) << "cannot load jobs: " << rows.status().ToString();
     return;  // Tried again on next use.
+  }
+  std::set<std::string> known;
+  if (!server_id_.empty()) {
+    for (const auto& [id, job] : jobs_) known.insert(id);
+    jobs_.clear();
+    job_by_key_.clear();
+    job_raw_.clear();
   }
   for (const auto& [key, value] : *rows) {
     json doc = json::parse(value, nullptr, false);
@@ -68,7 +90,9 @@ void Engine::LoadJobsLocked() {
       FillJobSecretsLocked(j);
       // Ended before jobs recorded when: the retention period starts now.
       if (!j.Open() && j.ended == 0) j.ended = clock_.Now();
-      const bool created = j.status == core::JobStatus::kCreated;
+      if (!server_id_.empty()) job_raw_[j.id] = value;
+      const bool created = j.status == core::JobStatus::kCreated &&
+                           (server_id_.empty() || (owned_.count(j.pipeline) && !known.count(j.id)));
       const std::string id = j.id;
       PutJobLocked(std::move(j));
       if (created) queue_->Enqueue([this, id] { PublishExternalJob(id); });

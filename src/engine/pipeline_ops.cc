@@ -116,8 +116,15 @@ Result<store::PipelineRecord> Engine::CreatePipeline(const json& pipeline,
   PW_ASSIGN_OR_RETURN(auto rec, [&] {
     MutexLock lock(mu_);
     pipelines_.erase(d.name);
-    return store_.CreatePipeline(d.name, PipelineArn(d.name), decl, tags, clock_.Now(),
-                                 options_.max_pipelines);
+    auto created = store_.CreatePipeline(d.name, PipelineArn(d.name), decl, tags, clock_.Now(),
+                                         options_.max_pipelines);
+    if (created.ok() && !server_id_.empty()) {
+      // Several servers: the creating server drives it first (the lease
+      // managers spread pipelines later, when they are idle).
+      auto lease = store_.AcquireLease(d.name, server_id_, lease_seconds_);
+      if (lease.ok()) owned_[d.name] = lease->epoch;
+    }
+    return created;
   }());
   RememberTriggerRefs(d, decl);  // triggers.cc: the poller's baseline.
   if (options_.start_on_create) {
@@ -194,6 +201,8 @@ Status Engine::DeletePipeline(const std::string& name) {
     }
   }
   pipelines_.erase(name);
+  owned_.erase(name);
+  row_versions_.erase(name);
   LoadJobsLocked();
   store::Batch batch;
   std::vector<Job> abandoned;
@@ -238,8 +247,16 @@ Result<std::string> Engine::StartExecution(
   const std::string id = e.id;
   core::Advance(*p, now, *ids_, &out);
   store::Batch batch;
-  if (!client_token.empty()) batch.kv.emplace_back(token_key, id);
-  PW_RETURN_IF_ERROR(CommitLocked(*p, out, std::move(batch)));  // Token and start together.
+  // A unique key, not check-then-write: of two starts with one token only
+  // one commits, whichever server decided it.
+  if (!client_token.empty()) batch.kv_inserts.emplace_back(token_key, id);
+  if (Status s = CommitLocked(*p, out, std::move(batch)); !s.ok()) {  // Token and start together.
+    if (s.wire_name() == "DuplicateKeyException") {
+      PW_ASSIGN_OR_RETURN(auto seen, store_.GetKv(token_key));
+      if (seen.has_value()) return *seen;  // Rule 14: the first start's id.
+    }
+    return s;
+  }
   Metrics().executions_started.With({trigger_type}).Inc();
   return id;
 }
@@ -258,7 +275,8 @@ Status Engine::StopExecution(const std::string& pipeline, const std::string& exe
 Result<core::RetryPlan> Engine::PlanRetry(const std::string& pipeline, const std::string& stage,
                                           const std::string& execution_id, core::RetryMode mode) {
   MutexLock lock(mu_);
-  PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
+  core::PipelineState scratch;
+  PW_ASSIGN_OR_RETURN(const core::PipelineState* p, ViewLocked(pipeline, &scratch));
   return core::PlanRetry(*p, execution_id, stage, mode);
 }
 
@@ -336,7 +354,8 @@ Result<EpochSeconds> Engine::PutApproval(const std::string& pipeline, const std:
 
 Result<Snapshot> Engine::GetSnapshot(const std::string& pipeline, bool current_only) {
   MutexLock lock(mu_);
-  auto p = LoadLocked(pipeline);
+  core::PipelineState scratch;  // Driven elsewhere: read from the store.
+  auto p = ViewLocked(pipeline, &scratch);
   if (!p.ok()) {
     return p.status();
   }

@@ -88,7 +88,8 @@ Result<std::vector<json>> Engine::DeployTargets(const std::string& pipeline,
   }
   MutexLock lock(mu_);
   for (const auto& name : names) {
-    auto p = LoadLocked(name);
+    core::PipelineState scratch;
+    auto p = ViewLocked(name, &scratch);
     if (!p.ok()) {
       if (!pipeline.empty()) return p.status();
       continue;

@@ -23,6 +23,7 @@
 
 #include "api/dispatcher.h"
 #include "api/execution_ops.h"
+#include "api/forward.h"
 #include "api/http_server.h"
 #include "api/job_ops.h"
 #include "api/pipeline_ops.h"
@@ -39,6 +40,7 @@
 #include "engine/engine.h"
 #include "engine/git_connections.h"
 #include "engine/log_shipper.h"
+#include "engine/leases.h"
 #include "engine/server_metrics.h"
 #include "http/server.h"
 #include "runner/remote_object_store.h"
@@ -149,6 +151,20 @@ int RunServe(const std::vector<std::string>& args) {
                  "postgresql://user@host[:port]/dbname[?param=value...]: keep the state in "
                  "this PostgreSQL database, which several servers can share (default: SQLite "
                  "in --data-dir); keep a password in ~/.pgpass or PGPASSWORD, not in the URL");
+  // Several servers on one PostgreSQL database (docs/design.md: Several servers).
+  std::string server_id;
+  std::string advertise_url;
+  double lease_seconds = 10;
+  app.add_option("--server-id", server_id,
+                 "this server's name among several sharing one --database (PostgreSQL): each "
+                 "pipeline is driven by one server holding its lease, any server answers any "
+                 "call; needs --artifact-endpoint (letters, digits, '.', '_', '-')");
+  app.add_option("--advertise-url", advertise_url,
+                 "URL the other servers reach this one at (default: from --listen)");
+  app.add_option("--lease-seconds", lease_seconds,
+                 "seconds a pipeline's lease lasts without renewal (renewed every third of it): "
+                 "how soon another server takes over after this one dies (default 10)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--region", region, "region named in ARNs");
   app.add_option("--account-id", account, "12-digit account id named in ARNs");
   app.add_option("--auth-keys-file", keys_file,
@@ -240,18 +256,14 @@ int RunServe(const std::vector<std::string>& args) {
   app.add_flag("--check-config", check_config,
                "validate the flags and the --config file, print what is wrong, and exit "
                "(0: valid) without starting");
-  // Several servers on one PostgreSQL database (README: Several servers).
-  ServeOptions serve_options;
-  app.add_option("--server-id", serve_options.server_id,
-                 "this server's name (letters, digits, '.', '_', '-'), unique among several "
-                 "servers sharing one --database postgresql://…; they need --artifact-endpoint "
-                 "(empty: the only server)");
+  ServeOptions serve_options;  // Filled from the flags above once parsed.
   std::vector<std::string> rev(args.rbegin(), args.rend());
   try {
     app.parse(rev);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  serve_options.server_id = server_id;
   // Inline sections of the configuration file. Each parses its node when
   // present; a flag of the same name given on the command line wins.
   // More sections: append {key, parser of the YAML::Node}.
@@ -510,6 +522,8 @@ int RunServe(const std::vector<std::string>& args) {
   }
   engine::Engine engine(**store, clock, opts, std::move(runners));
   if (log_shipper) log_shipper->Start();
+  if (!server_id.empty()) engine.EnableLeases(server_id, lease_seconds);
+  std::unique_ptr<engine::LeaseManager> leases;  // Several servers only.
 
   api::Dispatcher dispatcher;
   api::RegisterPipelineOps(dispatcher, engine);
@@ -534,7 +548,20 @@ int RunServe(const std::vector<std::string>& args) {
   }
   http::Server http(http_opts);
   engine.SetJobQueuedListener([&http] { http.WakeParked(); });
-  api::RegisterApiRoute(http, dispatcher);
+  if (server_id.empty()) {
+    api::RegisterApiRoute(http, dispatcher);
+  } else {
+    // The lease manager is made once the address is known (below); the
+    // forwarder reads it through this pointer only after serving starts.
+    api::RegisterApiRoute(
+        http, dispatcher,
+        [&leases, &engine](const http::Request& req,
+                           std::string_view target) -> std::optional<api::HttpReply> {
+          if (!leases) return std::nullopt;
+          return api::MakeForwarder(engine, *leases)(req, target);
+        });
+  }
+  api::RegisterServerOps(dispatcher, engine, lease_seconds);
   // Authentication (SigV4 or a console session) on every route but the
   // console's files, the sign-in call and the artifact endpoint (which takes
   // only the job's own credentials); per-key policies on every operation.
@@ -702,6 +729,14 @@ int RunServe(const std::vector<std::string>& args) {
     std::fprintf(stderr, "pipewright: recovery failed: %s\n", rs.ToString().c_str());
     return 1;
   }
+  if (!server_id.empty()) {
+    engine::LeaseOptions lo;
+    lo.server_id = server_id;
+    lo.url = advertise_url.empty() ? scheme + *bound : advertise_url;
+    lo.lease_seconds = lease_seconds;
+    leases = std::make_unique<engine::LeaseManager>(**store, engine, lo);
+    leases->Start();  // Takes a share of the pipelines (and recovers each) before serving.
+  }
   health.SetReady(true);  // Start-up and recovery are done.
   std::printf("listening on %s%s\n", scheme.c_str(), bound->c_str());
   std::fflush(stdout);
@@ -721,6 +756,8 @@ int RunServe(const std::vector<std::string>& args) {
   // The engine outlives the HTTP front (declared first): it must not wake
   // parked requests of a server that is going away.
   engine.SetJobQueuedListener(nullptr);
+  // A clean stop hands the pipelines over at once (not after the expiry).
+  if (leases) leases->Stop();
   // Serve() can also end on its own (socket error): wake the waiter.
   kill(getpid(), SIGTERM);
   waiter.join();

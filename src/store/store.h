@@ -46,6 +46,11 @@ struct ExecutionRow {
   EpochSeconds started = 0;
   EpochSeconds updated = 0;
   nlohmann::json doc;
+  // Optimistic concurrency (version column). Read: the stored version (1 for
+  // a row written once). Written by Commit: -1 writes unchecked; n >= 0 writes
+  // only if the stored version is n (0: the row must not exist), else the
+  // whole batch fails with kAborted. Every write stores the old version + 1.
+  int64_t version = -1;
 };
 
 struct ActionExecutionRow {
@@ -58,6 +63,35 @@ struct ActionExecutionRow {
   EpochSeconds started = 0;
   EpochSeconds updated = 0;
   nlohmann::json doc;
+  int64_t version = -1;  // As ExecutionRow::version.
+};
+
+// Several servers on one database (PostgreSQL): each pipeline's engine work
+// is done by the server holding its lease. `epoch` grows every time the lease
+// is taken (from nobody, or from an expired holder) and is the fencing token
+// of every write its holder makes. Times are the database's clock.
+struct Lease {
+  std::string pipeline;
+  std::string owner;  // Server id.
+  int64_t epoch = 0;
+  EpochSeconds expires = 0;
+  bool expired = false;  // expires < the database's clock when read.
+};
+
+// A Batch written only while `owner` still holds `pipeline`'s lease at
+// `epoch` (expired or not: nobody else has taken it then).
+struct Fence {
+  std::string pipeline;
+  std::string owner;
+  int64_t epoch = 0;
+};
+
+// One server sharing the database, as it last reported itself.
+struct ServerRecord {
+  std::string id;
+  std::string url;  // How the other servers reach it (serve --advertise-url).
+  EpochSeconds heartbeat = 0;
+  double age_seconds = 0;  // Since the heartbeat, by the database's clock, when read.
 };
 
 // A pipeline's next declaration version, written by Commit together with the
@@ -77,9 +111,21 @@ struct Batch {
   std::vector<ActionExecutionRow> actions;              // Inserted or replaced.
   std::vector<std::pair<std::string, std::string>> kv;  // Put, after the rows above.
   std::vector<std::string> kv_deletes;                  // Removed last (absent keys are fine).
+  // Checked first, in the same transaction: kAborted (LeaseLostException)
+  // unless the lease row holds fence->owner and fence->epoch. PostgreSQL
+  // only (SQLite: kFailedPrecondition).
+  std::optional<Fence> fence;
+  // Inserted only where absent (unique keys, e.g. idempotency tokens): an
+  // existing key fails the batch with kAlreadyExists (wire name
+  // DuplicateKeyException), its message naming the key.
+  std::vector<std::pair<std::string, std::string>> kv_inserts;
+  // Compare-and-set: each key's stored value must equal the given one
+  // (nullopt: the key must be absent), else kAborted (ConcurrentModificationException).
+  // Checked before any write; combine with `kv` puts of the same keys.
+  std::vector<std::pair<std::string, std::optional<std::string>>> kv_expect;
   bool empty() const {
     return !new_version && executions.empty() && actions.empty() && kv.empty() &&
-           kv_deletes.empty();
+           kv_deletes.empty() && kv_inserts.empty() && kv_expect.empty() && !fence;
   }
 };
 
@@ -209,7 +255,47 @@ class Store {
   // A trivial read: OK when the database answers (GET /health's readiness).
   // Never writes.
   virtual Status Ping() { return GetKv("health/ping").status(); }
+  // --- Several servers (PostgreSQL). The defaults, for stores one server
+  // owns alone (SQLite), return kFailedPrecondition.
+  // Records (inserts or refreshes) `id` with its url, heartbeat = now.
+  virtual Status Heartbeat(const std::string& id, const std::string& url);
+  // Every server that ever reported, by id.
+  virtual Result<std::vector<ServerRecord>> ListServers();
+  // Removes a server's row and frees its leases (a clean shutdown).
+  virtual Status RemoveServer(const std::string& id);
+  // Every lease row, by pipeline.
+  virtual Result<std::vector<Lease>> ListLeases();
+  // Takes `pipeline`'s lease for `owner` for `seconds` if it is free (no
+  // row, or no owner) or expired: the epoch grows by one. kAborted if another
+  // owner holds it unexpired, or if `owner` holds it already (renew instead).
+  // kNotFound (PipelineNotFoundException) if the pipeline does not exist.
+  virtual Result<Lease> AcquireLease(const std::string& pipeline, const std::string& owner,
+                                     double seconds);
+  // Extends the lease `owner` holds at `epoch` (expired or not) by `seconds`
+  // from now; kAborted if the row no longer holds owner and epoch.
+  virtual Status RenewLease(const std::string& pipeline, const std::string& owner, int64_t epoch,
+                            double seconds);
+  // Gives the lease up (owner cleared, epoch kept); OK if it was not held.
+  virtual Status ReleaseLease(const std::string& pipeline, const std::string& owner, int64_t epoch);
 };
+
+inline Status Store::Heartbeat(const std::string&, const std::string&) {
+  return FailedPrecondition("several servers need a PostgreSQL database (serve --database)");
+}
+inline Result<std::vector<ServerRecord>> Store::ListServers() {
+  return std::vector<ServerRecord>{};
+}
+inline Status Store::RemoveServer(const std::string&) { return Status::Ok(); }
+inline Result<std::vector<Lease>> Store::ListLeases() { return std::vector<Lease>{}; }
+inline Result<Lease> Store::AcquireLease(const std::string&, const std::string&, double) {
+  return FailedPrecondition("several servers need a PostgreSQL database (serve --database)");
+}
+inline Status Store::RenewLease(const std::string&, const std::string&, int64_t, double) {
+  return FailedPrecondition("several servers need a PostgreSQL database (serve --database)");
+}
+inline Status Store::ReleaseLease(const std::string&, const std::string&, int64_t) {
+  return Status::Ok();
+}
 
 // Opens (creating and migrating) the SQLite store at `path`. WAL mode,
 // synchronous=FULL. kUnavailable if the file cannot be opened.

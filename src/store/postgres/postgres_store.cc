@@ -22,12 +22,15 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <initializer_list>
 #include <iterator>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "store/store.h"
 
@@ -93,9 +96,23 @@ const char* const kMigrations[] = {
       value TEXT NOT NULL
     );
     )sql",
-    // 3: reserved for the multi-server core (issue 14: leases, row versions),
-    // merged from its own branch; a no-op until then.
-    "SELECT 1;",
+    // 3: several servers: row versions (optimistic concurrency), the servers
+    // sharing the database and the leases of pipelines (fencing epochs).
+    R"sql(
+    ALTER TABLE executions ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+    ALTER TABLE action_executions ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+    CREATE TABLE servers (
+      id TEXT COLLATE "C" PRIMARY KEY,
+      url TEXT NOT NULL,
+      heartbeat DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE leases (
+      pipeline TEXT COLLATE "C" PRIMARY KEY,
+      owner TEXT COLLATE "C" NOT NULL,
+      epoch BIGINT NOT NULL,
+      expires DOUBLE PRECISION NOT NULL
+    );
+    )sql",
     // 4: action logs shipped to the database with several servers (issue 14),
     // as chunks keyed by their byte offset in the log.
     R"sql(
@@ -111,6 +128,10 @@ const char* const kMigrations[] = {
     CREATE INDEX action_logs_by_execution ON action_logs (execution_id);
     )sql",
 };
+
+// The database's clock, in epoch seconds: every server compares lease
+// expiries against one clock, whatever their own clocks say.
+#define PW_DB_NOW "extract(epoch from clock_timestamp())::double precision"
 
 // pg_advisory_xact_lock key taken by every migration transaction ("pwmigrat").
 constexpr const char* kMigrationLockKey = "8101773306035069300";
@@ -131,6 +152,7 @@ class Param {
   Param(const std::string& s) : borrowed_(s.c_str()) {}  // NOLINT: implicit by design.
   Param(const char* s) : borrowed_(s) {}                 // NOLINT
   Param(int v) : owned_(std::to_string(v)) {}            // NOLINT
+  Param(int64_t v) : owned_(std::to_string(v)) {}        // NOLINT
   Param(double d) {                                      // NOLINT
     char buf[64];
     auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);  // Shortest exact form.
@@ -162,6 +184,21 @@ int Int(const PGresult* r, int row, int col) {
   int v = 0;
   std::from_chars(p, p + PQgetlength(r, row, col), v);
   return v;
+}
+int64_t Int64(const PGresult* r, int row, int col) {
+  const char* p = PQgetvalue(r, row, col);
+  int64_t v = 0;
+  std::from_chars(p, p + PQgetlength(r, row, col), v);
+  return v;
+}
+// Rows a command changed (INSERT/UPDATE/DELETE).
+int Affected(const PGresult* r) {
+  const char* n = PQcmdTuples(const_cast<PGresult*>(r));
+  return n == nullptr || *n == '\0' ? 0 : std::atoi(n);
+}
+Status RowConflict(const std::string& what, const std::string& id) {
+  return Aborted(what + " " + id + " was changed by another writer; reload it and decide again.",
+                 "ConcurrentModificationException");
 }
 nlohmann::json ParseDoc(const std::string& s) {
   nlohmann::json j = nlohmann::json::parse(s, nullptr, false);
@@ -305,7 +342,8 @@ class PostgresStore final : public Store {
                               "DELETE FROM executions WHERE pipeline = $1",
                               "DELETE FROM action_executions WHERE pipeline = $1",
                               "DELETE FROM kv WHERE key = 'pstate/' || $1",
-                              "DELETE FROM action_logs WHERE pipeline = $1"}) {
+                              "DELETE FROM action_logs WHERE pipeline = $1",
+                              "DELETE FROM leases WHERE pipeline = $1"}) {
         PW_RETURN_IF_ERROR(Query(sql, {name}).status());
       }
       return Query("DELETE FROM tags WHERE resource_arn = $1", {cur.arn}).status();
@@ -361,25 +399,55 @@ class PostgresStore final : public Store {
       if (batch.new_version) {
         PW_RETURN_IF_ERROR(PutNewVersion(*batch.new_version, declaration_doc));
       }
+      if (batch.fence) PW_RETURN_IF_ERROR(CheckFence(*batch.fence));
+      for (const auto& [k, want] : batch.kv_expect) {
+        PW_ASSIGN_OR_RETURN(PgResult r,
+                            Query("SELECT value FROM kv WHERE key = $1 FOR UPDATE", {k}));
+        std::optional<std::string> have;
+        if (PQntuples(r.get()) > 0) have = Text(r.get(), 0, 0);
+        if (have != want) return RowConflict("Key", k);
+      }
       for (size_t i = 0; i < batch.executions.size(); ++i) {
         const ExecutionRow& e = batch.executions[i];
-        PW_RETURN_IF_ERROR(
-            Query("INSERT INTO executions (id, pipeline, status, started, updated, doc) "
-                  "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET "
-                  "status = excluded.status, updated = excluded.updated, doc = excluded.doc",
-                  {e.id, e.pipeline, e.status, e.started, e.updated, execution_docs[i]})
-                .status());
+        PW_RETURN_IF_ERROR(WriteVersioned(
+            "Execution", e.id, e.version,
+            "INSERT INTO executions (id, pipeline, status, started, updated, doc) "
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET "
+            "status = excluded.status, updated = excluded.updated, doc = excluded.doc, "
+            "version = executions.version + 1",
+            "INSERT INTO executions (id, pipeline, status, started, updated, doc) "
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+            "UPDATE executions SET status = $3, updated = $5, doc = $6, version = version + 1 "
+            "WHERE id = $1 AND version = $7 AND $2::text IS NOT NULL "
+            "AND $4::double precision IS NOT NULL",
+            {e.id, e.pipeline, e.status, e.started, e.updated, execution_docs[i], e.version}));
       }
       for (size_t i = 0; i < batch.actions.size(); ++i) {
         const ActionExecutionRow& a = batch.actions[i];
-        PW_RETURN_IF_ERROR(
-            Query("INSERT INTO action_executions (id, execution_id, pipeline, stage, action, "
-                  "status, started, updated, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-                  "ON CONFLICT (id) DO UPDATE SET status = excluded.status, "
-                  "updated = excluded.updated, doc = excluded.doc",
-                  {a.id, a.execution_id, a.pipeline, a.stage, a.action, a.status, a.started,
-                   a.updated, action_docs[i]})
-                .status());
+        PW_RETURN_IF_ERROR(WriteVersioned(
+            "Action execution", a.id, a.version,
+            "INSERT INTO action_executions (id, execution_id, pipeline, stage, action, "
+            "status, started, updated, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+            "ON CONFLICT (id) DO UPDATE SET status = excluded.status, "
+            "updated = excluded.updated, doc = excluded.doc, "
+            "version = action_executions.version + 1",
+            "INSERT INTO action_executions (id, execution_id, pipeline, stage, action, "
+            "status, started, updated, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+            "ON CONFLICT (id) DO NOTHING",
+            "UPDATE action_executions SET status = $6, updated = $8, doc = $9, "
+            "version = version + 1 WHERE id = $1 AND version = $10 AND $2::text IS NOT NULL "
+            "AND $3::text IS NOT NULL AND $4::text IS NOT NULL AND $5::text IS NOT NULL "
+            "AND $7::double precision IS NOT NULL",
+            {a.id, a.execution_id, a.pipeline, a.stage, a.action, a.status, a.started, a.updated,
+             action_docs[i], a.version}));
+      }
+      for (const auto& [k, v] : batch.kv_inserts) {
+        PW_ASSIGN_OR_RETURN(PgResult r, Query("INSERT INTO kv (key, value) VALUES ($1, $2) "
+                                              "ON CONFLICT (key) DO NOTHING",
+                                              {k, v}));
+        if (Affected(r.get()) != 1) {
+          return AlreadyExists("Key " + k + " exists already.", "DuplicateKeyException");
+        }
       }
       for (const auto& [k, v] : batch.kv) PW_RETURN_IF_ERROR(Upsert(k, v));
       for (const auto& k : batch.kv_deletes) {
@@ -393,20 +461,19 @@ class PostgresStore final : public Store {
     std::lock_guard lock(mu_);
     std::vector<ExecutionRow> out;
     PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
-      PW_ASSIGN_OR_RETURN(
-          PgResult r,
-          pipeline.empty()
-              ? Query("SELECT id, pipeline, status, started, updated, doc FROM executions "
-                      "ORDER BY seq DESC",
-                      {})
-              : Query("SELECT id, pipeline, status, started, updated, doc FROM executions "
-                      "WHERE pipeline = $1 ORDER BY seq DESC",
-                      {pipeline}));
+      PW_ASSIGN_OR_RETURN(PgResult r,
+                          pipeline.empty()
+                              ? Query("SELECT id, pipeline, status, started, updated, doc, version "
+                                      "FROM executions ORDER BY seq DESC",
+                                      {})
+                              : Query("SELECT id, pipeline, status, started, updated, doc, version "
+                                      "FROM executions WHERE pipeline = $1 ORDER BY seq DESC",
+                                      {pipeline}));
       out.clear();
       for (int i = 0; i < PQntuples(r.get()); ++i) {
         out.push_back({Text(r.get(), i, 0), Text(r.get(), i, 1), Text(r.get(), i, 2),
-                       Double(r.get(), i, 3), Double(r.get(), i, 4),
-                       ParseDoc(Text(r.get(), i, 5))});
+                       Double(r.get(), i, 3), Double(r.get(), i, 4), ParseDoc(Text(r.get(), i, 5)),
+                       Int64(r.get(), i, 6)});
       }
       return Status::Ok();
     }));
@@ -422,19 +489,19 @@ class PostgresStore final : public Store {
           PgResult r,
           execution_id.empty()
               ? Query("SELECT id, execution_id, pipeline, stage, action, status, started, "
-                      "updated, doc FROM action_executions WHERE pipeline = $1 "
+                      "updated, doc, version FROM action_executions WHERE pipeline = $1 "
                       "ORDER BY seq DESC",
                       {pipeline})
               : Query("SELECT id, execution_id, pipeline, stage, action, status, started, "
-                      "updated, doc FROM action_executions WHERE pipeline = $1 "
+                      "updated, doc, version FROM action_executions WHERE pipeline = $1 "
                       "AND execution_id = $2 ORDER BY seq DESC",
                       {pipeline, execution_id}));
       out.clear();
       for (int i = 0; i < PQntuples(r.get()); ++i) {
         out.push_back({Text(r.get(), i, 0), Text(r.get(), i, 1), Text(r.get(), i, 2),
                        Text(r.get(), i, 3), Text(r.get(), i, 4), Text(r.get(), i, 5),
-                       Double(r.get(), i, 6), Double(r.get(), i, 7),
-                       ParseDoc(Text(r.get(), i, 8))});
+                       Double(r.get(), i, 6), Double(r.get(), i, 7), ParseDoc(Text(r.get(), i, 8)),
+                       Int64(r.get(), i, 9)});
       }
       return Status::Ok();
     }));
@@ -552,7 +619,159 @@ class PostgresStore final : public Store {
     return Run(Mode::kSingleStatement, [&] { return Query("SELECT 1", {}).status(); });
   }
 
+  Status Heartbeat(const std::string& id, const std::string& url) override {
+    std::lock_guard lock(mu_);
+    return Run(Mode::kTransaction, [&] {
+      return Query("INSERT INTO servers (id, url, heartbeat) VALUES ($1, $2, " PW_DB_NOW
+                   ") ON CONFLICT (id) DO UPDATE SET url = excluded.url, "
+                   "heartbeat = excluded.heartbeat",
+                   {id, url})
+          .status();
+    });
+  }
+
+  Result<std::vector<ServerRecord>> ListServers() override {
+    std::lock_guard lock(mu_);
+    std::vector<ServerRecord> out;
+    PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+      PW_ASSIGN_OR_RETURN(PgResult r, Query("SELECT id, url, heartbeat, " PW_DB_NOW
+                                            " - heartbeat FROM servers ORDER BY id",
+                                            {}));
+      out.clear();
+      for (int i = 0; i < PQntuples(r.get()); ++i) {
+        out.push_back({Text(r.get(), i, 0), Text(r.get(), i, 1), Double(r.get(), i, 2),
+                       Double(r.get(), i, 3)});
+      }
+      return Status::Ok();
+    }));
+    return out;
+  }
+
+  Status RemoveServer(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    return Run(Mode::kTransaction, [&]() -> Status {
+      PW_RETURN_IF_ERROR(Query("DELETE FROM servers WHERE id = $1", {id}).status());
+      return Query("UPDATE leases SET owner = '', expires = 0 WHERE owner = $1", {id}).status();
+    });
+  }
+
+  Result<std::vector<Lease>> ListLeases() override {
+    std::lock_guard lock(mu_);
+    std::vector<Lease> out;
+    PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+      PW_ASSIGN_OR_RETURN(PgResult r,
+                          Query("SELECT pipeline, owner, epoch, expires, expires < " PW_DB_NOW
+                                " FROM leases ORDER BY pipeline",
+                                {}));
+      out.clear();
+      for (int i = 0; i < PQntuples(r.get()); ++i) {
+        out.push_back({Text(r.get(), i, 0), Text(r.get(), i, 1), Int64(r.get(), i, 2),
+                       Double(r.get(), i, 3), Text(r.get(), i, 4) == "t"});
+      }
+      return Status::Ok();
+    }));
+    return out;
+  }
+
+  Result<Lease> AcquireLease(const std::string& pipeline, const std::string& owner,
+                             double seconds) override {
+    std::lock_guard lock(mu_);
+    Lease out;
+    PW_RETURN_IF_ERROR(Run(Mode::kTransaction, [&]() -> Status {
+      PW_ASSIGN_OR_RETURN(PgResult p, Query("SELECT 1 FROM pipelines WHERE name = $1", {pipeline}));
+      if (PQntuples(p.get()) == 0) return PipelineNotFound(pipeline);
+      // Free (no row or no owner) or expired: take it, one epoch further.
+      PW_ASSIGN_OR_RETURN(
+          PgResult r,
+          Query("INSERT INTO leases (pipeline, owner, epoch, expires) VALUES ($1, $2, 1, " PW_DB_NOW
+                " + $3) ON CONFLICT (pipeline) DO UPDATE SET owner = excluded.owner, "
+                "epoch = leases.epoch + 1, expires = excluded.expires "
+                "WHERE leases.owner = '' OR leases.expires < " PW_DB_NOW
+                " RETURNING epoch, expires",
+                {pipeline, owner, seconds}));
+      if (PQntuples(r.get()) == 0) {
+        return Aborted("The lease of pipeline " + pipeline + " is held by another server.",
+                       "LeaseHeldException");
+      }
+      out = {pipeline, owner, Int64(r.get(), 0, 0), Double(r.get(), 0, 1), false};
+      return Status::Ok();
+    }));
+    return out;
+  }
+
+  Status RenewLease(const std::string& pipeline, const std::string& owner, int64_t epoch,
+                    double seconds) override {
+    std::lock_guard lock(mu_);
+    return Run(Mode::kTransaction, [&]() -> Status {
+      PW_ASSIGN_OR_RETURN(PgResult r, Query("UPDATE leases SET expires = " PW_DB_NOW
+                                            " + $4 WHERE pipeline = $1 AND owner = $2 "
+                                            "AND epoch = $3",
+                                            {pipeline, owner, epoch, seconds}));
+      if (Affected(r.get()) != 1) return LeaseLost(pipeline);
+      return Status::Ok();
+    });
+  }
+
+  Status ReleaseLease(const std::string& pipeline, const std::string& owner,
+                      int64_t epoch) override {
+    std::lock_guard lock(mu_);
+    return Run(Mode::kTransaction, [&]() -> Status {
+      return Query(
+                 "UPDATE leases SET owner = '', expires = 0 WHERE pipeline = $1 "
+                 "AND owner = $2 AND epoch = $3",
+                 {pipeline, owner, epoch})
+          .status();
+    });
+  }
+
  private:
+  static Status LeaseLost(const std::string& pipeline) {
+    return Aborted("This server no longer holds the lease of pipeline " + pipeline +
+                       "; another server drives it now.",
+                   "LeaseLostException");
+  }
+  // Inside a transaction: the lease row still holds the fence's owner and
+  // epoch, and stays so until the commit (the row is locked).
+  Status CheckFence(const Fence& f) {
+    PW_ASSIGN_OR_RETURN(
+        PgResult r,
+        Query("SELECT owner, epoch FROM leases WHERE pipeline = $1 FOR UPDATE", {f.pipeline}));
+    if (PQntuples(r.get()) == 0 || Text(r.get(), 0, 0) != f.owner ||
+        Int64(r.get(), 0, 1) != f.epoch) {
+      return LeaseLost(f.pipeline);
+    }
+    return Status::Ok();
+  }
+  // One row write by `version` (ExecutionRow::version): `upsert` unchecked,
+  // `insert` (ON CONFLICT DO NOTHING) when the row must be new, `update`
+  // (its last parameter the expected version) otherwise.
+  Status WriteVersioned(const char* what, const std::string& id, int64_t version,
+                        const char* upsert, const char* insert, const char* update,
+                        std::initializer_list<Param> params) {
+    if (version < 0) {
+      std::vector<Param> first(params.begin(), params.end() - 1);
+      return QueryV(upsert, first).status();
+    }
+    if (version == 0) {
+      std::vector<Param> first(params.begin(), params.end() - 1);
+      PW_ASSIGN_OR_RETURN(PgResult r, QueryV(insert, first));
+      if (Affected(r.get()) != 1) return RowConflict(what, id);
+      return Status::Ok();
+    }
+    std::vector<Param> all(params.begin(), params.end());
+    PW_ASSIGN_OR_RETURN(PgResult r, QueryV(update, all));
+    if (Affected(r.get()) != 1) return RowConflict(what, id);
+    return Status::Ok();
+  }
+  Result<PgResult> QueryV(const char* sql, const std::vector<Param>& params) {
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const Param& p : params) values.push_back(p.value());
+    PgResult r(PQexecParams(conn_, sql, static_cast<int>(values.size()), nullptr, values.data(),
+                            nullptr, nullptr, 0));
+    return Check(std::move(r));
+  }
+
   enum class Mode {
     kSingleStatement,  // One read statement: atomic by itself, autocommit.
     kTransaction,      // BEGIN ISOLATION LEVEL SERIALIZABLE ... COMMIT.

@@ -647,6 +647,93 @@ TEST_P(StoreContractTest, ConcurrentCommitsOfOneVersionExactlyOneWins) {
   EXPECT_EQ(a->ListExecutions("p")->size(), static_cast<size_t>(kRounds));
 }
 
+// Optimistic concurrency: a row written with the version it was read at
+// succeeds once; a writer holding the old version loses and writes nothing.
+TEST_P(StoreContractTest, VersionedRowsRefuseAStaleWriter) {
+  auto s = Open();
+  ExecutionRow e{"e1", "p", "InProgress", 1.0, 1.0, {{"n", 1}}, 0};  // Must be new.
+  ActionExecutionRow a{"a1", "e1", "p", "S", "A", "InProgress", 1.0, 1.0, {{"n", 1}}, 0};
+  ASSERT_TRUE(s->SaveExecution(e, {a}).ok());
+  auto rows = s->ListExecutions("p");
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].version, 1);
+  EXPECT_EQ((*s->ListActionExecutions("p", ""))[0].version, 1);
+  // Creating it again (version 0) is a conflict.
+  EXPECT_EQ(s->SaveExecution(e, {}).code(), StatusCode::kAborted);
+  // Writer 1 read version 1 and wins; writer 2 read version 1 too and loses.
+  ExecutionRow w1 = e, w2 = e;
+  w1.version = 1;
+  w1.doc = {{"n", 2}};
+  w2.version = 1;
+  w2.doc = {{"n", 3}};
+  ASSERT_TRUE(s->SaveExecution(w1, {}).ok());
+  Batch lost;
+  lost.executions = {w2};
+  lost.kv = {{"side", "effect"}};
+  Status c = s->Commit(lost);
+  EXPECT_EQ(c.code(), StatusCode::kAborted);
+  EXPECT_EQ(c.wire_name(), "ConcurrentModificationException");
+  EXPECT_FALSE(s->GetKv("side")->has_value());  // Nothing of the batch.
+  rows = s->ListExecutions("p");
+  EXPECT_EQ((*rows)[0].doc["n"], 2);
+  EXPECT_EQ((*rows)[0].version, 2);
+  // Unchecked writes (version -1) still bump the version.
+  ASSERT_TRUE(s->SaveExecution({"e1", "p", "Succeeded", 1.0, 2.0, {{"n", 4}}}, {}).ok());
+  EXPECT_EQ((*s->ListExecutions("p"))[0].version, 3);
+  ActionExecutionRow stale = a;
+  stale.version = 7;
+  EXPECT_EQ(s->SaveExecution({"e1", "p", "Succeeded", 1.0, 2.0, {}, 3}, {stale}).code(),
+            StatusCode::kAborted);
+  EXPECT_EQ((*s->ListExecutions("p"))[0].version, 3);
+}
+
+TEST_P(StoreContractTest, KvInsertsAreUniqueAndKvExpectComparesValues) {
+  auto s = Open();
+  Batch first;
+  first.kv_inserts = {{"token/p/t", "e1"}};
+  ASSERT_TRUE(s->Commit(first).ok());
+  Batch second;
+  second.kv_inserts = {{"token/p/t", "e2"}};
+  second.kv = {{"other", "x"}};
+  Status dup = s->Commit(second);
+  EXPECT_EQ(dup.code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(dup.wire_name(), "DuplicateKeyException");
+  EXPECT_EQ(**s->GetKv("token/p/t"), "e1");
+  EXPECT_FALSE(s->GetKv("other")->has_value());
+  // Compare-and-set: claim once.
+  ASSERT_TRUE(s->PutKv("job/1", "queued").ok());
+  Batch claim;
+  claim.kv_expect = {{"job/1", std::string("queued")}};
+  claim.kv = {{"job/1", "dispatched-a"}};
+  ASSERT_TRUE(s->Commit(claim).ok());
+  claim.kv = {{"job/1", "dispatched-b"}};
+  EXPECT_EQ(s->Commit(claim).code(), StatusCode::kAborted);
+  EXPECT_EQ(**s->GetKv("job/1"), "dispatched-a");
+  Batch absent;
+  absent.kv_expect = {{"job/2", std::nullopt}};
+  absent.kv = {{"job/2", "new"}};
+  ASSERT_TRUE(s->Commit(absent).ok());
+  EXPECT_EQ(s->Commit(absent).code(), StatusCode::kAborted);
+}
+
+TEST_P(StoreContractTest, LeasesOnlyWithPostgres) {
+  auto s = Open();
+  ASSERT_TRUE(s->CreatePipeline("p", "arn:p", Decl("p"), {}, 1.0, 1000).ok());
+  Batch fenced;
+  fenced.fence = Fence{"p", "a", 1};
+  fenced.kv = {{"k", "v"}};
+  if (GetParam() == Kind::kSqlite) {
+    EXPECT_EQ(s->Commit(fenced).code(), StatusCode::kFailedPrecondition);
+    EXPECT_EQ(s->AcquireLease("p", "a", 10).status().code(), StatusCode::kFailedPrecondition);
+    return;
+  }
+  EXPECT_EQ(s->Commit(fenced).code(), StatusCode::kAborted);  // Nobody holds it yet.
+  auto lease = s->AcquireLease("p", "a", 60);
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  EXPECT_EQ(lease->epoch, 1);
+  ASSERT_TRUE(s->Commit(fenced).ok());
+}
+
 TEST_P(StoreContractTest, MigrationsAreRecordedOnce) {
   Open();
   EXPECT_EQ(backend_->CountMigrations(), 4);
@@ -963,6 +1050,84 @@ TEST_F(PostgresStoreTest, OverlappingCommitsOfOneVersionExactlyOneWins) {
   ASSERT_EQ(execs->size(), 1u);
   EXPECT_EQ((*execs)[0].id, "e" + won);
   EXPECT_TRUE(a->ListActionExecutions("p", "e" + lost)->empty());
+}
+
+// Leases: taken when free or expired (the epoch grows), refused while another
+// server holds one unexpired, renewed only by the holder at its epoch.
+TEST_F(PostgresStoreTest, LeasesFenceWritesOfAFormerHolder) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_TRUE(a->CreatePipeline("p", "arn:p", Decl("p"), {}, 1.0, 1000).ok());
+  EXPECT_EQ(a->AcquireLease("q", "a", 10).status().code(), StatusCode::kNotFound);
+  auto la = a->AcquireLease("p", "a", 60);
+  ASSERT_TRUE(la.ok());
+  EXPECT_EQ(b->AcquireLease("p", "b", 60).status().code(), StatusCode::kAborted);
+  ASSERT_TRUE(a->RenewLease("p", "a", la->epoch, 0).ok());  // Expires at once.
+  auto lb = b->AcquireLease("p", "b", 60);
+  ASSERT_TRUE(lb.ok()) << lb.status().ToString();
+  EXPECT_EQ(lb->epoch, la->epoch + 1);
+  // a's writes and renewals are fenced off; b's go through.
+  Batch from_a;
+  from_a.fence = Fence{"p", "a", la->epoch};
+  from_a.kv = {{"k", "a"}};
+  Status lost = a->Commit(from_a);
+  EXPECT_EQ(lost.code(), StatusCode::kAborted);
+  EXPECT_EQ(lost.wire_name(), "LeaseLostException");
+  EXPECT_EQ(a->RenewLease("p", "a", la->epoch, 60).code(), StatusCode::kAborted);
+  Batch from_b;
+  from_b.fence = Fence{"p", "b", lb->epoch};
+  from_b.kv = {{"k", "b"}};
+  ASSERT_TRUE(b->Commit(from_b).ok());
+  EXPECT_EQ(**a->GetKv("k"), "b");
+  auto leases = a->ListLeases();
+  ASSERT_EQ(leases->size(), 1u);
+  EXPECT_EQ((*leases)[0].owner, "b");
+  EXPECT_FALSE((*leases)[0].expired);
+  // Release: free for the next taker, one epoch further.
+  ASSERT_TRUE(b->ReleaseLease("p", "b", lb->epoch).ok());
+  auto again = a->AcquireLease("p", "a", 60);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->epoch, lb->epoch + 1);
+  // Servers: heartbeat, list, remove frees their leases.
+  ASSERT_TRUE(a->Heartbeat("a", "http://a").ok());
+  ASSERT_TRUE(b->Heartbeat("b", "http://b").ok());
+  auto servers = b->ListServers();
+  ASSERT_EQ(servers->size(), 2u);
+  EXPECT_EQ((*servers)[0].url, "http://a");
+  EXPECT_LT((*servers)[0].age_seconds, 5);
+  ASSERT_TRUE(a->RemoveServer("a").ok());
+  EXPECT_EQ(b->ListServers()->size(), 1u);
+  EXPECT_EQ((*b->ListLeases())[0].owner, "");
+  // Deleting the pipeline removes its lease row.
+  ASSERT_TRUE(a->DeletePipeline("p").ok());
+  EXPECT_TRUE(a->ListLeases()->empty());
+}
+
+// Two servers racing for one free lease: exactly one gets it.
+TEST_F(PostgresStoreTest, OneOfTwoRacingAcquirersWins) {
+  auto a = Open();
+  auto b = Open();
+  for (int i = 0; i < 20; ++i) {
+    const std::string name = "p" + std::to_string(i);
+    ASSERT_TRUE(a->CreatePipeline(name, "arn:" + name, Decl(name), {}, 1.0, 1000).ok());
+  }
+  std::atomic<int> won{0}, refused{0};
+  auto work = [&](Store* store, const std::string& who) {
+    for (int i = 0; i < 20; ++i) {
+      auto r = store->AcquireLease("p" + std::to_string(i), who, 60);
+      if (r.ok()) {
+        ++won;
+      } else if (r.status().code() == StatusCode::kAborted) {
+        ++refused;
+      }
+    }
+  };
+  std::thread ta(work, a.get(), "a");
+  std::thread tb(work, b.get(), "b");
+  ta.join();
+  tb.join();
+  EXPECT_EQ(won.load(), 20);
+  EXPECT_EQ(refused.load(), 20);
 }
 
 // The pipeline limit is a check-then-insert: it must hold across servers.

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string_view>
 
 #include "common/log.h"
@@ -72,9 +73,12 @@ const char* const kMigrations[] = {
       value TEXT NOT NULL
     );
     )sql",
-    // 3: reserved for the multi-server core (issue 14: leases, row versions),
-    // merged from its own branch; a no-op until then.
-    "SELECT 1;",
+    // 3: row versions (optimistic concurrency, as in PostgreSQL; one server
+    // owns a SQLite database, so it has no leases).
+    R"sql(
+    ALTER TABLE executions ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE action_executions ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    )sql",
     // 4: action logs shipped to the database with several servers (issue 14),
     // as chunks keyed by their byte offset in the log.
     R"sql(
@@ -118,6 +122,10 @@ class Stmt {
     sqlite3_bind_blob64(stmt_, i, b.data(), b.size(), SQLITE_TRANSIENT);
     return *this;
   }
+  Stmt& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
   // SQLITE_ROW, SQLITE_DONE or an error code.
   int Step() { return rc_ = sqlite3_step(stmt_); }
   std::string Text(int col) const {
@@ -149,6 +157,11 @@ nlohmann::json ParseDoc(const std::string& s) {
 Status PipelineNotFound(const std::string& name) {
   return NotFound("The pipeline '" + name + "' was not found; check its name with list-pipelines.",
                   "PipelineNotFoundException");
+}
+
+Status RowConflict(const std::string& what, const std::string& id) {
+  return Aborted(what + " " + id + " was changed by another writer; reload it and decide again.",
+                 "ConcurrentModificationException");
 }
 
 Status VersionConflict(const std::string& name, int version, int current) {
@@ -325,26 +338,59 @@ class SqliteStore final : public Store {
     if (batch.empty()) return Status::Ok();
     std::lock_guard lock(mu_);
     return InTransaction([&]() -> Status {
+      if (batch.fence) {
+        return FailedPrecondition(
+            "a lease fence needs a PostgreSQL database: one server owns a SQLite database");
+      }
+      for (const auto& [k, want] : batch.kv_expect) {
+        Stmt st(db_, "SELECT value FROM kv WHERE key = ?");
+        st.Bind(1, k);
+        int rc = st.Step();
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Error("get kv");
+        std::optional<std::string> have;
+        if (rc == SQLITE_ROW) have = st.Text(0);
+        if (have != want) return RowConflict("Key", k);
+      }
       if (batch.new_version) PW_RETURN_IF_ERROR(PutNewVersion(*batch.new_version));
       for (const auto& e : batch.executions) {
-        Stmt st(db_,
-                "INSERT INTO executions (id, pipeline, status, started, updated, doc) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-                "status = excluded.status, updated = excluded.updated, doc = excluded.doc");
+        const char* sql =
+            e.version < 0 ? "INSERT INTO executions (id, pipeline, status, started, updated, doc) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO UPDATE SET "
+                            "status = excluded.status, updated = excluded.updated, "
+                            "doc = excluded.doc, version = executions.version + 1"
+            : e.version == 0
+                ? "INSERT INTO executions (id, pipeline, status, started, updated, doc) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO NOTHING"
+                : "UPDATE executions SET status = ?3, updated = ?5, doc = ?6, "
+                  "version = version + 1 WHERE id = ?1 AND version = ?7 AND ?2 IS NOT NULL "
+                  "AND ?4 IS NOT NULL";
+        Stmt st(db_, sql);
         st.Bind(1, e.id)
             .Bind(2, e.pipeline)
             .Bind(3, e.status)
             .Bind(4, e.started)
             .Bind(5, e.updated)
             .Bind(6, e.doc.dump());
+        if (e.version > 0) st.Bind(7, e.version);
         PW_RETURN_IF_ERROR(Done(st));
+        if (e.version >= 0 && sqlite3_changes(db_) != 1) return RowConflict("Execution", e.id);
       }
       for (const auto& a : batch.actions) {
-        Stmt ast(db_,
-                 "INSERT INTO action_executions (id, execution_id, pipeline, stage, action, "
-                 "status, started, updated, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                 "ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
-                 "updated = excluded.updated, doc = excluded.doc");
+        const char* sql =
+            a.version < 0
+                ? "INSERT INTO action_executions (id, execution_id, pipeline, stage, action, "
+                  "status, started, updated, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+                  "ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
+                  "updated = excluded.updated, doc = excluded.doc, "
+                  "version = action_executions.version + 1"
+            : a.version == 0
+                ? "INSERT INTO action_executions (id, execution_id, pipeline, stage, action, "
+                  "status, started, updated, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+                  "ON CONFLICT(id) DO NOTHING"
+                : "UPDATE action_executions SET status = ?6, updated = ?8, doc = ?9, "
+                  "version = version + 1 WHERE id = ?1 AND version = ?10 AND ?2 IS NOT NULL "
+                  "AND ?3 IS NOT NULL AND ?4 IS NOT NULL AND ?5 IS NOT NULL AND ?7 IS NOT NULL";
+        Stmt ast(db_, sql);
         ast.Bind(1, a.id)
             .Bind(2, a.execution_id)
             .Bind(3, a.pipeline)
@@ -354,7 +400,19 @@ class SqliteStore final : public Store {
             .Bind(7, a.started)
             .Bind(8, a.updated)
             .Bind(9, a.doc.dump());
+        if (a.version > 0) ast.Bind(10, a.version);
         PW_RETURN_IF_ERROR(Done(ast));
+        if (a.version >= 0 && sqlite3_changes(db_) != 1) {
+          return RowConflict("Action execution", a.id);
+        }
+      }
+      for (const auto& [k, v] : batch.kv_inserts) {
+        Stmt st(db_, "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING");
+        st.Bind(1, k).Bind(2, v);
+        PW_RETURN_IF_ERROR(Done(st));
+        if (sqlite3_changes(db_) != 1) {
+          return AlreadyExists("Key " + k + " exists already.", "DuplicateKeyException");
+        }
       }
       for (const auto& [k, v] : batch.kv) {
         Stmt st(db_,
@@ -376,16 +434,16 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     std::vector<ExecutionRow> out;
     const char* sql = pipeline.empty()
-                          ? "SELECT id, pipeline, status, started, updated, doc FROM executions "
-                            "ORDER BY seq DESC"
-                          : "SELECT id, pipeline, status, started, updated, doc FROM executions "
-                            "WHERE pipeline = ? ORDER BY seq DESC";
+                          ? "SELECT id, pipeline, status, started, updated, doc, version "
+                            "FROM executions ORDER BY seq DESC"
+                          : "SELECT id, pipeline, status, started, updated, doc, version "
+                            "FROM executions WHERE pipeline = ? ORDER BY seq DESC";
     Stmt st(db_, sql);
     if (!pipeline.empty()) st.Bind(1, pipeline);
     int rc;
     while ((rc = st.Step()) == SQLITE_ROW) {
-      out.push_back(
-          {st.Text(0), st.Text(1), st.Text(2), st.Double(3), st.Double(4), ParseDoc(st.Text(5))});
+      out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Double(3), st.Double(4),
+                     ParseDoc(st.Text(5)), st.Int64(6)});
     }
     if (rc != SQLITE_DONE) return Error("list executions");
     return out;
@@ -397,17 +455,18 @@ class SqliteStore final : public Store {
     std::vector<ActionExecutionRow> out;
     const char* sql =
         execution_id.empty()
-            ? "SELECT id, execution_id, pipeline, stage, action, status, started, updated, doc "
-              "FROM action_executions WHERE pipeline = ? ORDER BY seq DESC"
-            : "SELECT id, execution_id, pipeline, stage, action, status, started, updated, doc "
-              "FROM action_executions WHERE pipeline = ? AND execution_id = ? ORDER BY seq DESC";
+            ? "SELECT id, execution_id, pipeline, stage, action, status, started, updated, doc, "
+              "version FROM action_executions WHERE pipeline = ? ORDER BY seq DESC"
+            : "SELECT id, execution_id, pipeline, stage, action, status, started, updated, doc, "
+              "version FROM action_executions WHERE pipeline = ? AND execution_id = ? "
+              "ORDER BY seq DESC";
     Stmt st(db_, sql);
     st.Bind(1, pipeline);
     if (!execution_id.empty()) st.Bind(2, execution_id);
     int rc;
     while ((rc = st.Step()) == SQLITE_ROW) {
       out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4), st.Text(5),
-                     st.Double(6), st.Double(7), ParseDoc(st.Text(8))});
+                     st.Double(6), st.Double(7), ParseDoc(st.Text(8)), st.Int64(9)});
     }
     if (rc != SQLITE_DONE) return Error("list action executions");
     return out;

@@ -1,0 +1,339 @@
+"""Several `pipewright serve` processes on one PostgreSQL database (issue 14):
+any server answers any call, each pipeline is driven by exactly one server
+(leases with fencing epochs), mutating calls are forwarded to the owner, a
+killed owner's pipelines are taken over after the lease expires.
+
+A real PostgreSQL (scripts/pg-test-server) and three servers are shared by the
+tests of the class; each test uses its own pipelines.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+import harness
+from harness import Server, action, commands, pipeline, wait_for
+
+ROOT = harness.ROOT
+PG_TEST_SERVER = os.path.join(ROOT, "scripts", "pg-test-server")
+LEASE_SECONDS = 3
+CUSTOM_TYPE = {"category": "Build", "owner": "Custom", "provider": "MsJob", "version": "1"}
+
+
+def call_retrying(server, op, body):
+    """One call as an SDK makes it: a 503 (a pipeline changing hands) is retried."""
+    deadline = time.monotonic() + 20
+    while True:
+        status, out = server.call(op, body)
+        if status != 503 or time.monotonic() > deadline:
+            return status, out
+        time.sleep(0.2)
+
+
+def ok(server, op, body=None):
+    status, out = call_retrying(server, op, body or {})
+    if status != 200:
+        raise AssertionError("%s on %s failed: %s %s" % (op, server.endpoint, status, out))
+    return out
+
+
+def git(repo, *args):
+    subprocess.run(["git", "-C", repo] + list(args), check=True, capture_output=True,
+                   env=dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@e",
+                            GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@e"))
+
+
+class MultiServerTest(unittest.TestCase):
+    servers = []
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="pw-e2e-ms-")
+        os.chmod(cls.tmp, 0o755)  # PostgreSQL runs as `postgres` when the tests run as root.
+        cls.pg_dir = os.path.join(cls.tmp, "pg")
+        cls.src = os.path.join(cls.tmp, "src")  # Small Directory sources (not the database).
+        os.makedirs(cls.src)
+        with open(os.path.join(cls.src, "app.txt"), "w") as f:
+            f.write("v1\n")
+        out = subprocess.run([PG_TEST_SERVER, "start", cls.pg_dir, "--watch", str(os.getpid())],
+                             capture_output=True, text=True, timeout=120)
+        if out.returncode != 0:
+            raise unittest.SkipTest("PostgreSQL did not start: " + out.stderr[-2000:])
+        cls.database = out.stdout.strip().splitlines()[-1]
+        cls.servers = [cls.start_server(name) for name in ("a", "b", "c")]
+        # Every server has reported itself before the tests begin.
+        wait_for(lambda: cls.live_count() == 3, timeout=30, what="three live servers")
+
+    @classmethod
+    def start_server(cls, name, data_dir=None):
+        return Server(data_dir=data_dir, extra_args=[
+            "--database", cls.database, "--server-id", name,
+            "--lease-seconds", str(LEASE_SECONDS), "--source-poll-interval", "1",
+            "--deploy-root", cls.tmp])
+
+    @classmethod
+    def list_servers(cls, server=None):
+        server = server or cls.servers[0]
+        status, out = server.call("ListServers", {}, target_prefix="Pipewright_20261125.")
+        if status != 200:
+            raise AssertionError("ListServers: %s %s" % (status, out))
+        return out
+
+    @classmethod
+    def live_count(cls, via=None):
+        return len([s for s in cls.list_servers(via)["servers"] if s["live"]])
+
+    @classmethod
+    def tearDownClass(cls):
+        for s in cls.servers:
+            s.close()
+        subprocess.run([PG_TEST_SERVER, "stop", cls.pg_dir], capture_output=True, timeout=60)
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    # -- helpers -------------------------------------------------------------
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def touch(self, name):
+        with open(self.path(name), "w"):
+            pass
+
+    def owner_of(self, pipeline_name, via=None):
+        for s in self.list_servers(via)["servers"]:
+            if pipeline_name in s["pipelines"]:
+                return s["serverId"]
+        return None
+
+    def server_named(self, name):
+        return self.servers["abc".index(name)]
+
+    def latest_execution(self, server, name):
+        runs = ok(server, "ListPipelineExecutions", {"pipelineName": name})
+        return runs["pipelineExecutionSummaries"][0] if runs["pipelineExecutionSummaries"] else None
+
+    def wait_status(self, server, name, execution_id, statuses, timeout=60):
+        def status():
+            out = ok(server, "GetPipelineExecution", {"pipelineName": name,
+                                                      "pipelineExecutionId": execution_id})
+            s = out["pipelineExecution"]["status"]
+            return s if s in statuses else None
+        return wait_for(status, timeout=timeout, interval=0.1,
+                        what="execution %s of %s to reach %s" % (execution_id, name, statuses))
+
+    # -- tests ---------------------------------------------------------------
+    def test_any_server_answers_and_calls_reach_the_owner(self):
+        a, b, c = self.servers
+        ok(a, "CreatePipeline", {"pipeline": pipeline("anywhere", [
+            ("Source", [action("Src", "Source", "Directory", config={"Path": self.src},
+                               outputs=["S"])]),
+            ("Build", [commands("Check", ["test -f %s" % self.path("ok-anywhere")])])])})
+        # Read on B and C straight away.
+        self.assertEqual(ok(b, "GetPipeline", {"name": "anywhere"})["pipeline"]["name"], "anywhere")
+        state = ok(c, "GetPipelineState", {"name": "anywhere"})
+        self.assertEqual([s["stageName"] for s in state["stageStates"]], ["Source", "Build"])
+        first = wait_for(lambda: self.latest_execution(c, "anywhere"), what="first execution")
+        self.assertEqual(self.wait_status(c, "anywhere", first["pipelineExecutionId"],
+                                          ("Failed",)), "Failed")
+        # Started on B, observed on C, retried through C once it can pass.
+        started = ok(b, "StartPipelineExecution", {"name": "anywhere"})["pipelineExecutionId"]
+        self.assertEqual(self.wait_status(c, "anywhere", started, ("Failed", "Succeeded")), "Failed")
+        self.touch("ok-anywhere")
+        ok(c, "RetryStageExecution", {"pipelineName": "anywhere", "stageName": "Build",
+                                      "pipelineExecutionId": started,
+                                      "retryMode": "FAILED_ACTIONS"})
+        self.assertEqual(self.wait_status(a, "anywhere", started, ("Failed", "Succeeded")),
+                         "Succeeded")
+        # Exactly one server drives it, and ListServers says which.
+        owners = [s["serverId"] for s in self.list_servers(b)["servers"]
+                  if "anywhere" in s["pipelines"]]
+        self.assertEqual(len(owners), 1, owners)
+
+    def test_concurrent_retries_over_all_servers_exactly_one_accepted(self):
+        gate = self.path("gate-retries")
+        self.touch("gate-retries")  # The first run fails at once.
+        ok(self.servers[1], "CreatePipeline", {"pipeline": pipeline("retries", [
+            ("Source", [action("Src", "Source", "Directory", config={"Path": self.src},
+                               outputs=["S"])]),
+            ("Build", [commands("Gate", ["while [ ! -f %s ]; do sleep 0.05; done" % gate,
+                                         "false"])])])})
+        first = wait_for(lambda: self.latest_execution(self.servers[0], "retries"),
+                         what="first execution")["pipelineExecutionId"]
+        self.wait_status(self.servers[2], "retries", first, ("Failed",))
+        for round_ in range(3):
+            os.remove(gate)  # The retried run waits until every answer is in.
+            barrier = threading.Barrier(20)
+            results = []
+
+            def retry(i):
+                barrier.wait()
+                results.append(call_retrying(self.servers[i % 3], "RetryStageExecution", {
+                    "pipelineName": "retries", "stageName": "Build",
+                    "pipelineExecutionId": first, "retryMode": "FAILED_ACTIONS"}))
+            threads = [threading.Thread(target=retry, args=(i,)) for i in range(20)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            accepted = [r for r in results if r[0] == 200]
+            refused = [r[1].get("__type") for r in results if r[0] != 200]
+            self.assertEqual(len(accepted), 1, "round %d: %s" % (round_, results))
+            self.assertEqual(set(refused), {"StageNotRetryableException"},
+                             "round %d: %s" % (round_, results))
+            self.touch("gate-retries")
+            self.wait_status(self.servers[round_ % 3], "retries", first, ("Failed",))
+
+    def test_superseded_lock_holds_across_servers(self):
+        gate = self.path("gate-superseded")
+        ok(self.servers[2], "CreatePipeline", {"pipeline": pipeline("locked", [
+            ("Source", [action("Src", "Source", "Directory", config={"Path": self.src},
+                               outputs=["S"])]),
+            ("Build", [commands("Hold", ["while [ ! -f %s ]; do sleep 0.05; done" % gate])])])})
+        started = []
+
+        def start(i):
+            started.append(ok(self.servers[i % 3], "StartPipelineExecution",
+                              {"name": "locked"})["pipelineExecutionId"])
+        threads = [threading.Thread(target=start, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(len(started), 6)
+
+        def in_build(server):
+            runs = ok(server, "ListActionExecutions", {"pipelineName": "locked"})
+            return {r["pipelineExecutionId"] for r in runs["actionExecutionDetails"]
+                    if r["stageName"] == "Build" and r["status"] == "InProgress"}
+        wait_for(lambda: in_build(self.servers[0]), what="an execution in Build")
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:  # Sampled through every server.
+            for s in self.servers:
+                inside = in_build(s)
+                self.assertLessEqual(len(inside), 1, inside)
+        self.touch("gate-superseded")
+        ended = [self.wait_status(self.servers[i % 3], "locked", e,
+                                  ("Succeeded", "Superseded", "Failed", "Stopped"))
+                 for i, e in enumerate(started)]
+        self.assertNotIn("Failed", ended)
+        self.assertIn("Superseded", ended)
+
+    def test_job_polled_through_two_servers_is_handed_out_once(self):
+        a, b, c = self.servers
+        ok(a, "CreateCustomActionType", {
+            "category": "Build", "provider": "MsJob", "version": "1",
+            "inputArtifactDetails": {"minimumCount": 0, "maximumCount": 1},
+            "outputArtifactDetails": {"minimumCount": 0, "maximumCount": 1}})
+        ok(b, "CreatePipeline", {"pipeline": pipeline("jobs", [
+            ("Source", [action("Src", "Source", "Directory", config={"Path": self.src},
+                               outputs=["S"])]),
+            ("Build", [{"name": "Job", "actionTypeId": CUSTOM_TYPE, "runOrder": 1,
+                        "configuration": {}}])])})
+        for round_ in range(3):
+            if round_ > 0:
+                ok(self.servers[round_], "StartPipelineExecution", {"name": "jobs"})
+            barrier = threading.Barrier(2)
+            handed = []
+
+            def poll(server):
+                barrier.wait()
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline and not handed:
+                    out = ok(server, "PollForJobs", {"actionTypeId": CUSTOM_TYPE,
+                                                     "maxBatchSize": 5})
+                    handed.extend(out["jobs"])
+                # The other poller may still be inside a call: poll once more after.
+                out = ok(server, "PollForJobs", {"actionTypeId": CUSTOM_TYPE, "maxBatchSize": 5})
+                handed.extend(out["jobs"])
+            threads = [threading.Thread(target=poll, args=(s,)) for s in (a, b)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(len(handed), 1, "round %d: %s" % (round_, handed))
+            job = handed[0]
+            ok(c, "AcknowledgeJob", {"jobId": job["id"], "nonce": job["nonce"]})
+            ok(c, "PutJobSuccessResult", {"jobId": job["id"]})
+            execution = job["data"]["pipelineContext"]["pipelineExecutionId"]
+            self.assertEqual(self.wait_status(a, "jobs", execution, ("Succeeded", "Failed")),
+                             "Succeeded")
+
+    def test_git_polling_starts_one_execution_per_change(self):
+        repo = self.path("repo")
+        os.makedirs(repo)
+        git(repo, "init", "-q", "-b", "main")
+        with open(os.path.join(repo, "app.txt"), "w") as f:
+            f.write("v1\n")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "first")
+        ok(self.servers[0], "CreatePipeline", {"pipeline": pipeline("polled", [
+            ("Source", [action("Git", "Source", "Git", config={"RepositoryPath": repo},
+                               outputs=["Src"])]),
+            ("Build", [commands("Done", ["true"])])])})
+
+        def executions():
+            return ok(self.servers[1], "ListPipelineExecutions",
+                      {"pipelineName": "polled"})["pipelineExecutionSummaries"]
+        wait_for(lambda: len(executions()) == 1, what="the first execution")
+        with open(os.path.join(repo, "app.txt"), "w") as f:
+            f.write("v2\n")
+        git(repo, "commit", "-q", "-am", "second")
+        wait_for(lambda: len(executions()) >= 2, timeout=30, what="an execution for the change")
+        # Every server polls each second; only the owner starts anything.
+        time.sleep(3 * 1.5)
+        polled = [e for e in executions() if e["trigger"]["triggerType"] == "PollForSourceChanges"]
+        self.assertEqual(len(polled), 1, executions())
+
+    def test_z_owner_killed_another_server_takes_over(self):
+        gate = self.path("gate-failover")
+        ok(self.servers[0], "CreatePipeline", {"pipeline": pipeline("failover", [
+            ("Source", [action("Src", "Source", "Directory", config={"Path": self.src},
+                               outputs=["S"])]),
+            ("Build", [commands("Hold", ["while [ ! -f %s ]; do sleep 0.05; done" % gate])])])})
+        execution = wait_for(lambda: self.latest_execution(self.servers[1], "failover"),
+                             what="first execution")["pipelineExecutionId"]
+
+        def build_run(server):
+            runs = ok(server, "ListActionExecutions", {"pipelineName": "failover"})
+            builds = [r for r in runs["actionExecutionDetails"] if r["stageName"] == "Build"]
+            return builds[0] if builds else None
+        wait_for(lambda: (build_run(self.servers[1]) or {}).get("status") == "InProgress",
+                 what="the Build action to run")
+        owner = self.owner_of("failover")
+        self.assertIsNotNone(owner)
+        victim = self.server_named(owner)
+        others = [s for s in self.servers if s is not victim]
+        victim.kill9()
+        killed_at = time.monotonic()
+        failed = wait_for(lambda: (lambda r: r if r and r["status"] == "Failed" else None)(
+            build_run(others[0])), timeout=LEASE_SECONDS + 20, interval=0.1,
+            what="another server to fail the interrupted action")
+        takeover = time.monotonic() - killed_at
+        self.assertLess(takeover, LEASE_SECONDS + 10)
+        self.assertIn("stopped while this action was running", json.dumps(failed))
+        new_owner = self.owner_of("failover", via=others[0])
+        self.assertNotIn(new_owner, (None, owner))
+        # The interrupted stage is retryable and the retry succeeds.
+        self.touch("gate-failover")
+        ok(others[1], "RetryStageExecution", {"pipelineName": "failover", "stageName": "Build",
+                                              "pipelineExecutionId": execution,
+                                              "retryMode": "FAILED_ACTIONS"})
+        self.assertEqual(self.wait_status(others[0], "failover", execution,
+                                          ("Succeeded", "Failed")), "Succeeded")
+        print("failover: action failed as interrupted %.1f s after kill -9 (lease %d s)"
+              % (takeover, LEASE_SECONDS))
+        # The killed server comes back under its name and takes a share again.
+        index = self.servers.index(victim)
+        data_dir = victim.data_dir
+        restarted = self.start_server(owner, data_dir=data_dir)
+        restarted.owns_dir = True
+        type(self).servers[index] = restarted
+        wait_for(lambda: self.live_count() == 3, timeout=30, what="three live servers again")
+
+
+if __name__ == "__main__":
+    unittest.main()
