@@ -46,6 +46,10 @@ def main():
                          capture_output=True, text=True, check=True)
     base_url = out.stdout.strip().splitlines()[-1]
     servers = []
+    # Several servers keep artifacts in a shared S3-compatible bucket (s3rver here).
+    s3, s3_endpoint = harness.start_s3rver(tmp, "team-artifacts")
+    os.environ["PIPEWRIGHT_ARTIFACT_ACCESS_KEY_ID"] = "S3RVER"
+    os.environ["PIPEWRIGHT_ARTIFACT_SECRET_ACCESS_KEY"] = "S3RVER"
 
     def database(name):
         admin = subprocess.run(["psql", base_url, "-qc", "CREATE DATABASE " + name],
@@ -56,7 +60,9 @@ def main():
 
     def start(db, name):
         s = Server(extra_args=["--database", db, "--server-id", name,
-                               "--lease-seconds", str(args.lease_seconds)])
+                               "--lease-seconds", str(args.lease_seconds),
+                               "--artifact-endpoint", s3_endpoint,
+                               "--artifact-bucket", "team-artifacts"])
         servers.append(s)
         return s
 
@@ -167,6 +173,7 @@ def main():
     finally:
         for s in servers:
             s.close()
+        s3.terminate()
         subprocess.run([script, "stop", pg_dir], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
 

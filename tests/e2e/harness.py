@@ -246,3 +246,44 @@ class ServerTestCase(unittest.TestCase):
         with open(path, "w") as f:
             json.dump(obj, f)
         return path
+
+
+S3RVER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "s3rver")
+
+
+def start_s3rver(tmp, bucket):
+    """Starts s3rver (an independent S3 implementation, npm) on a free port with
+    `bucket`; returns (process, endpoint). Retries on a new port when the
+    process exits (a port from bind(0) can be taken before s3rver binds it)."""
+    import socket
+    if not os.path.isdir(os.path.join(S3RVER_DIR, "node_modules", "s3rver")):
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=S3RVER_DIR,
+                       check=True, capture_output=True, timeout=300)
+    log_path = os.path.join(tmp, "s3rver.log")
+    for _attempt in range(3):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        data = os.path.join(tmp, "s3-%d" % port)
+        os.makedirs(data)
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                ["node", os.path.join(S3RVER_DIR, "node_modules", "s3rver", "bin", "s3rver.js"),
+                 "-d", data, "-a", "127.0.0.1", "-p", str(port), "--no-vhost-buckets",
+                 "--configure-bucket", bucket], stdout=log, stderr=log)
+        endpoint = "http://127.0.0.1:%d" % port
+
+        def up_or_exited():
+            if proc.poll() is not None:
+                return "exited"
+            try:
+                urllib.request.urlopen(endpoint + "/", timeout=2)
+            except urllib.error.HTTPError:
+                return "up"
+            except OSError:
+                return None
+            return "up"
+        if wait_for(up_or_exited, timeout=90, what="s3rver to listen") == "up":
+            return proc, endpoint
+    with open(log_path, errors="replace") as log:
+        raise RuntimeError("s3rver did not start:\n" + log.read()[-4000:])

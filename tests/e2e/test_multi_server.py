@@ -65,6 +65,15 @@ class MultiServerTest(unittest.TestCase):
         if out.returncode != 0:
             raise unittest.SkipTest("PostgreSQL did not start: " + out.stderr[-2000:])
         cls.database = out.stdout.strip().splitlines()[-1]
+        # Several servers keep artifacts in a shared S3-compatible bucket (s3rver here).
+        cls.s3 = None
+        try:
+            cls.s3, cls.s3_endpoint = harness.start_s3rver(cls.tmp, "team-artifacts")
+        except BaseException:
+            subprocess.run([PG_TEST_SERVER, "stop", cls.pg_dir], capture_output=True, timeout=60)
+            raise
+        os.environ["PIPEWRIGHT_ARTIFACT_ACCESS_KEY_ID"] = "S3RVER"
+        os.environ["PIPEWRIGHT_ARTIFACT_SECRET_ACCESS_KEY"] = "S3RVER"
         cls.servers = [cls.start_server(name) for name in ("a", "b", "c")]
         # Every server has reported itself before the tests begin.
         wait_for(lambda: cls.live_count() == 3, timeout=30, what="three live servers")
@@ -74,7 +83,8 @@ class MultiServerTest(unittest.TestCase):
         return Server(data_dir=data_dir, extra_args=[
             "--database", cls.database, "--server-id", name,
             "--lease-seconds", str(LEASE_SECONDS), "--source-poll-interval", "1",
-            "--deploy-root", cls.tmp])
+            "--deploy-root", cls.tmp,
+            "--artifact-endpoint", cls.s3_endpoint, "--artifact-bucket", "team-artifacts"])
 
     @classmethod
     def list_servers(cls, server=None):
@@ -92,7 +102,12 @@ class MultiServerTest(unittest.TestCase):
     def tearDownClass(cls):
         for s in cls.servers:
             s.close()
+        if cls.s3 is not None and cls.s3.poll() is None:
+            cls.s3.terminate()
+            cls.s3.wait(timeout=20)
         subprocess.run([PG_TEST_SERVER, "stop", cls.pg_dir], capture_output=True, timeout=60)
+        for k in ("PIPEWRIGHT_ARTIFACT_ACCESS_KEY_ID", "PIPEWRIGHT_ARTIFACT_SECRET_ACCESS_KEY"):
+            os.environ.pop(k, None)
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     # -- helpers -------------------------------------------------------------

@@ -111,35 +111,7 @@ class TwoServersTest(unittest.TestCase):
 
     @classmethod
     def start_s3rver(cls):
-        if not os.path.isdir(os.path.join(S3RVER_DIR, "node_modules", "s3rver")):
-            subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=S3RVER_DIR,
-                           check=True, capture_output=True, timeout=300)
-        log_path = os.path.join(cls.tmp, "s3rver.log")
-        for _attempt in range(3):  # A free port can be taken before s3rver binds it.
-            port = free_port()
-            data = os.path.join(cls.tmp, "s3-%d" % port)
-            os.makedirs(data)
-            with open(log_path, "ab") as log:
-                cls.s3 = subprocess.Popen(
-                    ["node", os.path.join(S3RVER_DIR, "node_modules", "s3rver", "bin", "s3rver.js"),
-                     "-d", data, "-a", "127.0.0.1", "-p", str(port), "--no-vhost-buckets",
-                     "--configure-bucket", "team-artifacts"], stdout=log, stderr=log)
-            cls.s3_endpoint = "http://127.0.0.1:%d" % port
-
-            def up_or_exited():
-                if cls.s3.poll() is not None:
-                    return "exited"
-                try:
-                    urllib.request.urlopen(cls.s3_endpoint + "/", timeout=2)
-                except urllib.error.HTTPError:
-                    return "up"
-                except OSError:
-                    return None
-                return "up"
-            if wait_for(up_or_exited, timeout=90, what="s3rver to listen") == "up":
-                return
-        with open(log_path, errors="replace") as log:
-            raise RuntimeError("s3rver did not start:\n" + log.read()[-4000:])
+        cls.s3, cls.s3_endpoint = harness.start_s3rver(cls.tmp, "team-artifacts")
 
     @classmethod
     def tearDownClass(cls):
