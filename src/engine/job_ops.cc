@@ -300,8 +300,10 @@ Result<std::string> Engine::JobObjectPath(const Job& job, const std::string& key
   }
   if (!for_write) {
     for (const auto& [name, rev] : job.inputs) {
-      if (key == job.InputKey(rev) && runner::IsArtifactRevision(rev))
+      if (key == job.InputKey(rev) && runner::IsArtifactRevision(rev)) {
+        PW_RETURN_IF_ERROR(runners_.artifacts->Fetch(rev));
         return runners_.artifacts->PathOf(rev);
+      }
     }
   }
   return FailedPrecondition("These credentials do not allow " +

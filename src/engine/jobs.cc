@@ -235,6 +235,10 @@ void Engine::PublishExternalJob(const std::string& job_id) {
   for (const auto& [name, rev] : j.inputs) {
     runner::S3ObjectRef ref{j.bucket, j.InputKey(rev)};
     if (runners_.external_s3->HeadObject(ref, creds).ok()) continue;
+    if (Status fetched = runners_.artifacts->Fetch(rev); !fetched.ok()) {
+      failure = "Cannot read input artifact " + name + ": " + fetched.message();
+      break;
+    }
     std::ifstream f(runners_.artifacts->PathOf(rev), std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     if (Status s = runners_.external_s3->PutObject(ref, bytes, creds); !s.ok()) {

@@ -255,6 +255,9 @@ void S3DeployExecutor::Run(const ActionWork& w, ActionDone done) {
   if (extract == "false") {
     put.content_type = ContentTypeFor(prefix);
     log.Line("Uploading the artifact's zip to " + S3Url(bucket, prefix));
+    if (Status st = env_.artifacts->Fetch(rev); !st.ok()) {
+      return finish(Failure("Cannot read the input artifact: " + st.message()));
+    }
     auto stored = env_.objects->Put(bucket, prefix, env_.artifacts->PathOf(rev), put);
     if (!stored.ok()) {
       return finish(

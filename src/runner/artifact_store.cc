@@ -453,6 +453,61 @@ Status ExtractFile(zip_t* zip, const ZipEntry& entry, const fs::path& path,
   return Status::Ok();
 }
 
+Result<std::string> HashFile(const std::string& path) {
+  Sha256 sha;
+  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return Internal("open " + path + ": " + ErrnoText());
+  std::array<char, 1 << 16> buf;
+  for (;;) {
+    ssize_t n = read(fd.get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Internal("read " + path + ": " + ErrnoText());
+    if (n == 0) break;
+    sha.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
+  }
+  return sha.HexDigest();
+}
+
+// Unzips the artifact at `zip_path` (named `revision` in messages) into `dest_dir`.
+Status ExtractZip(const std::string& zip_path, const std::string& revision,
+                  const std::string& dest_dir, const ArtifactLimits& limits) {
+  int error = 0;
+  zip_t* zip = zip_open(zip_path.c_str(), ZIP_RDONLY, &error);
+  if (zip == nullptr) {
+    return Internal("opening artifact " + revision + ": " + ZipErrorText(error));
+  }
+  std::unique_ptr<zip_t, decltype(&zip_discard)> closer(zip, &zip_discard);
+  PW_RETURN_IF_ERROR(CheckEntryCount(zip, limits));
+  PW_ASSIGN_OR_RETURN(std::vector<ZipEntry> entries, CheckedEntries(zip));
+
+  uint64_t remaining = limits.max_unpacked_bytes;
+  std::error_code ec;
+  fs::create_directories(dest_dir, ec);
+  if (ec) return Internal("mkdir " + dest_dir + ": " + ec.message());
+  const fs::path root(dest_dir);
+  // Links last, so no file is ever written through one.
+  for (const ZipEntry& entry : entries) {
+    if (entry.symlink) continue;
+    const fs::path path = root / entry.name;
+    if (entry.directory) {
+      fs::create_directories(path, ec);
+      if (ec) return InvalidArgument("conflicting zip entries at " + entry.name, "");
+      continue;
+    }
+    PW_RETURN_IF_ERROR(ExtractFile(zip, entry, path, limits, &remaining));
+  }
+  for (const ZipEntry& entry : entries) {
+    if (!entry.symlink) continue;
+    const fs::path path = root / entry.name;
+    fs::create_directories(path.parent_path(), ec);
+    if (symlink(entry.link_target.c_str(), path.c_str()) != 0) {
+      if (errno == EEXIST) return InvalidArgument("conflicting zip entries at " + entry.name, "");
+      return Internal("symlink " + path.string() + ": " + ErrnoText());
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status ValidateZipFile(const std::string& path, const ArtifactLimits& limits) {
@@ -480,8 +535,9 @@ bool MatchesGlob(std::string_view glob, std::string_view path) {
   return MatchSegments(Split(pattern), 0, Split(path), 0);
 }
 
-ArtifactStore::ArtifactStore(std::string root_dir, ArtifactLimits limits)
-    : root_dir_(std::move(root_dir)), limits_(limits) {
+ArtifactStore::ArtifactStore(std::string root_dir, ArtifactLimits limits,
+                             std::shared_ptr<ArtifactMirror> mirror)
+    : root_dir_(std::move(root_dir)), limits_(limits), mirror_(std::move(mirror)) {
   std::error_code ec;
   fs::create_directories(root_dir_, ec);  // Failure shows on the first Put.
 }
@@ -503,8 +559,23 @@ Status ArtifactStore::Commit(const std::string& temp_path, const std::string& re
   std::error_code ec;
   if (Has(revision)) {  // Same content, same name: nothing to do.
     fs::remove(temp_path, ec);
-    return Status::Ok();
+    return EnsureMirrored(revision);
   }
+  if (mirror_ != nullptr) {
+    // Uploaded before it is committed here, so a revision a caller records
+    // always exists in the mirror.
+    if (Status up = mirror_->Upload(revision, temp_path); !up.ok()) {
+      fs::remove(temp_path, ec);
+      return Status(up.code(), "cannot upload artifact " + revision + " to " + mirror_->Where() +
+                                   ": " + up.message());
+    }
+    MarkMirrored(revision);
+  }
+  return Publish(temp_path, revision);
+}
+
+Status ArtifactStore::Publish(const std::string& temp_path, const std::string& revision) const {
+  std::error_code ec;
   {
     Fd fd(open(temp_path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0 || fsync(fd.get()) != 0) {
@@ -521,11 +592,85 @@ Status ArtifactStore::Commit(const std::string& temp_path, const std::string& re
   return Status::Ok();
 }
 
+void ArtifactStore::MarkMirrored(const std::string& revision) const {
+  MutexLock lock(mu_);
+  mirrored_.insert(revision);
+}
+
+bool ArtifactStore::IsMarkedMirrored(const std::string& revision) const {
+  MutexLock lock(mu_);
+  return mirrored_.count(revision) > 0;
+}
+
+Status ArtifactStore::EnsureMirrored(const std::string& revision) {
+  if (mirror_ == nullptr || IsMarkedMirrored(revision)) return Status::Ok();
+  Result<bool> there = mirror_->Contains(revision);
+  Status status = there.ok() ? Status::Ok() : there.status();
+  if (status.ok() && !*there) status = mirror_->Upload(revision, PathOf(revision));
+  if (!status.ok()) {
+    return Status(status.code(), "cannot upload artifact " + revision + " to " + mirror_->Where() +
+                                     ": " + status.message());
+  }
+  MarkMirrored(revision);
+  return Status::Ok();
+}
+
+Status ArtifactStore::Fetch(const std::string& revision) const {
+  if (!IsArtifactRevision(revision)) {
+    return InvalidArgument("malformed artifact revision '" + revision + "'", "");
+  }
+  if (Has(revision)) return Status::Ok();
+  if (mirror_ == nullptr) return NotFound("artifact revision " + revision + " not found");
+  std::error_code ec;
+  fs::create_directories(root_dir_, ec);
+  const std::string temp = TempPath();
+  const std::string check_dir = root_dir_ + "/.tmp-" + RandomHex(16) + ".d";
+  auto fail = [&](Status status) {
+    fs::remove(temp, ec);
+    fs::remove_all(check_dir, ec);
+    return status;
+  };
+  if (Status got = mirror_->Download(revision, temp); !got.ok()) {
+    if (got.code() == StatusCode::kNotFound && got.wire_name() != "NoSuchBucket") {
+      return fail(NotFound("artifact revision " + revision + " is neither on this server nor in " +
+                           mirror_->Where()));
+    }
+    return fail(Status(got.code(), "cannot download artifact " + revision + " from " +
+                                       mirror_->Where() + ": " + got.message()));
+  }
+  if (Status valid = ValidateZipFile(temp, limits_); !valid.ok()) {
+    return fail(Internal("artifact " + revision + " downloaded from " + mirror_->Where() +
+                         " is not a valid artifact: " + valid.message()));
+  }
+  // A zip from PutZipBytes/PutZipFile is named by its bytes' hash, one from
+  // PutDirectory by its entries' hash: unpack and hash those.
+  Result<std::string> hash = HashFile(temp);
+  if (!hash.ok()) return fail(hash.status());
+  if (*hash != revision) {
+    if (Status st = ExtractZip(temp, revision, check_dir, limits_); !st.ok()) return fail(st);
+    Result<std::vector<Entry>> entries = ListEntries(check_dir, {});
+    hash = entries.ok() ? HashEntries(*entries) : Result<std::string>(entries.status());
+    if (!hash.ok()) return fail(hash.status());
+    if (*hash != revision) {
+      return fail(Internal("artifact " + revision + " downloaded from " + mirror_->Where() +
+                           " does not match its revision (content hash " + *hash +
+                           "); it was not used"));
+    }
+    fs::remove_all(check_dir, ec);
+  }
+  PW_RETURN_IF_ERROR(Publish(temp, revision));
+  MarkMirrored(revision);
+  return Status::Ok();
+}
+
 Result<std::string> ArtifactStore::PutDirectory(const std::string& dir,
                                                 const std::vector<std::string>& globs) {
   PW_ASSIGN_OR_RETURN(std::vector<Entry> entries, ListEntries(dir, globs));
   PW_ASSIGN_OR_RETURN(std::string revision, HashEntries(entries));
-  if (Has(revision)) return revision;
+  if (Has(revision)) {
+    PW_RETURN_IF_ERROR(EnsureMirrored(revision));
+    return revision;
+  }
   std::error_code ec;
   fs::create_directories(root_dir_, ec);
   const std::string temp = TempPath();
@@ -563,7 +708,10 @@ Result<std::string> ArtifactStore::PutZipBytes(std::string_view bytes) {
   Sha256 sha;
   sha.Update(bytes);
   std::string revision = sha.HexDigest();
-  if (Has(revision)) return revision;
+  if (Has(revision)) {
+    PW_RETURN_IF_ERROR(EnsureMirrored(revision));
+    return revision;
+  }
   std::error_code ec;
   fs::create_directories(root_dir_, ec);
   const std::string temp = TempPath();
@@ -583,21 +731,11 @@ Result<std::string> ArtifactStore::PutZipBytes(std::string_view bytes) {
 
 Result<std::string> ArtifactStore::PutZipFile(const std::string& path) {
   PW_RETURN_IF_ERROR(ValidateZipFile(path, limits_));
-  Sha256 sha;
-  {
-    Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) return Internal("open " + path + ": " + ErrnoText());
-    std::array<char, 1 << 16> buf;
-    for (;;) {
-      ssize_t n = read(fd.get(), buf.data(), buf.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Internal("read " + path + ": " + ErrnoText());
-      if (n == 0) break;
-      sha.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
-    }
+  PW_ASSIGN_OR_RETURN(std::string revision, HashFile(path));
+  if (Has(revision)) {
+    PW_RETURN_IF_ERROR(EnsureMirrored(revision));
+    return revision;
   }
-  std::string revision = sha.HexDigest();
-  if (Has(revision)) return revision;
   std::error_code ec;
   fs::create_directories(root_dir_, ec);
   const std::string temp = TempPath();
@@ -614,42 +752,8 @@ Status ArtifactStore::Extract(const std::string& revision, const std::string& de
   if (!IsArtifactRevision(revision)) {
     return InvalidArgument("malformed artifact revision '" + revision + "'", "");
   }
-  if (!Has(revision)) return NotFound("artifact revision " + revision + " not found");
-  int error = 0;
-  zip_t* zip = zip_open(PathOf(revision).c_str(), ZIP_RDONLY, &error);
-  if (zip == nullptr) {
-    return Internal("opening artifact " + revision + ": " + ZipErrorText(error));
-  }
-  std::unique_ptr<zip_t, decltype(&zip_discard)> closer(zip, &zip_discard);
-  PW_RETURN_IF_ERROR(CheckEntryCount(zip, limits_));
-  PW_ASSIGN_OR_RETURN(std::vector<ZipEntry> entries, CheckedEntries(zip));
-
-  uint64_t remaining = limits_.max_unpacked_bytes;
-  std::error_code ec;
-  fs::create_directories(dest_dir, ec);
-  if (ec) return Internal("mkdir " + dest_dir + ": " + ec.message());
-  const fs::path root(dest_dir);
-  // Links last, so no file is ever written through one.
-  for (const ZipEntry& entry : entries) {
-    if (entry.symlink) continue;
-    const fs::path path = root / entry.name;
-    if (entry.directory) {
-      fs::create_directories(path, ec);
-      if (ec) return InvalidArgument("conflicting zip entries at " + entry.name, "");
-      continue;
-    }
-    PW_RETURN_IF_ERROR(ExtractFile(zip, entry, path, limits_, &remaining));
-  }
-  for (const ZipEntry& entry : entries) {
-    if (!entry.symlink) continue;
-    const fs::path path = root / entry.name;
-    fs::create_directories(path.parent_path(), ec);
-    if (symlink(entry.link_target.c_str(), path.c_str()) != 0) {
-      if (errno == EEXIST) return InvalidArgument("conflicting zip entries at " + entry.name, "");
-      return Internal("symlink " + path.string() + ": " + ErrnoText());
-    }
-  }
-  return Status::Ok();
+  PW_RETURN_IF_ERROR(Fetch(revision));
+  return ExtractZip(PathOf(revision), revision, dest_dir, limits_);
 }
 
 }  // namespace pw::runner

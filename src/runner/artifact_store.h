@@ -16,11 +16,15 @@
 // only links that resolve inside the destination.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
+#include "runner/artifact_mirror.h"
 
 namespace pw::runner {
 
@@ -54,7 +58,12 @@ class ArtifactStore {
  public:
   // Uses (and creates, if missing) `root_dir`. Creation errors surface on the
   // first Put.
-  explicit ArtifactStore(std::string root_dir, ArtifactLimits limits = {});
+  // With a `mirror` (several servers), every Put also uploads the zip to it
+  // before returning (an upload failure fails the Put, naming the mirror, and
+  // leaves nothing stored), and a revision missing locally is fetched from it
+  // (see Fetch) by Extract.
+  explicit ArtifactStore(std::string root_dir, ArtifactLimits limits = {},
+                         std::shared_ptr<ArtifactMirror> mirror = nullptr);
   ArtifactStore(const ArtifactStore&) = delete;
   ArtifactStore& operator=(const ArtifactStore&) = delete;
 
@@ -87,16 +96,26 @@ class ArtifactStore {
   // True if the revision is well-formed and stored.
   bool Has(const std::string& revision) const;
 
-  // root/<revision>.zip; no check that it is well-formed or exists.
+  // Makes the revision present on local disk: OK if it is; otherwise, with a
+  // mirror, downloads it, checks it (ValidateZipFile, and its content hash
+  // against `revision`: the SHA-256 of the zip's bytes or of its entries, as
+  // PutDirectory computes it) and commits it. Nothing is left behind on error.
+  // Errors: kInvalidArgument if malformed; kNotFound if neither here nor in
+  // the mirror; kDataLoss... kInternal if the download does not match
+  // `revision`; the mirror's error (kUnavailable ...) naming it.
+  Status Fetch(const std::string& revision) const;
+
+  // root/<revision>.zip; no check that it is well-formed or exists (call
+  // Fetch first where another server may have produced it).
   std::string PathOf(const std::string& revision) const;
 
   // Unzips `revision` into `dest_dir` (created with parents if missing; it
   // should be empty, since links already in it are not checked), restoring
   // executable bits (0755 vs 0644) and symbolic links.
-  // Errors: kNotFound if the revision is not stored (kInvalidArgument if it is
-  // malformed); kInvalidArgument if any entry has an absolute path or a ".."
-  // component (zip-slip), a link would resolve outside `dest_dir`, or entries
-  // conflict — checked before anything is written for names and links;
+  // Errors: kNotFound if the revision is not stored (nor in the mirror, which
+  // Extract fetches from as Fetch does; kInvalidArgument if it is malformed); kInvalidArgument if
+  // any entry has an absolute path or a ".." component (zip-slip), a link would resolve outside
+  // `dest_dir`, or entries conflict — checked before anything is written for names and links;
   // kInvalidArgument if it has more than max_entries entries, or once the
   // bytes written exceed max_unpacked_bytes (counted while writing);
   // kInternal on I/O failure. On error `dest_dir` may hold a partial tree.
@@ -108,11 +127,22 @@ class ArtifactStore {
  private:
   // Makes `temp_path` durable and renames it to PathOf(revision); removes it if
   // that revision is already stored.
+  // With a mirror, uploads `temp_path` first.
   Status Commit(const std::string& temp_path, const std::string& revision);
+  // fsync and rename; removes `temp_path` on failure.
+  Status Publish(const std::string& temp_path, const std::string& revision) const;
+  // With a mirror, makes sure a revision already stored here is in it too
+  // (once per process and revision).
+  Status EnsureMirrored(const std::string& revision);
+  void MarkMirrored(const std::string& revision) const EXCLUDES(mu_);
+  bool IsMarkedMirrored(const std::string& revision) const EXCLUDES(mu_);
   std::string TempPath() const;
 
   const std::string root_dir_;
   const ArtifactLimits limits_;
+  const std::shared_ptr<ArtifactMirror> mirror_;
+  mutable Mutex mu_;
+  mutable std::unordered_set<std::string> mirrored_ GUARDED_BY(mu_);  // Known to be in mirror_.
 };
 
 }  // namespace pw::runner

@@ -39,10 +39,11 @@
 #include "console/console.h"
 #include "engine/engine.h"
 #include "engine/git_connections.h"
-#include "engine/log_shipper.h"
 #include "engine/leases.h"
+#include "engine/log_shipper.h"
 #include "engine/server_metrics.h"
 #include "http/server.h"
+#include "runner/artifact_mirror.h"
 #include "runner/remote_object_store.h"
 #include "runner/sandbox.h"
 #include "server/config_file.h"
@@ -510,6 +511,26 @@ int RunServe(const std::vector<std::string>& args) {
       return 2;
     }
     runners.objects = std::move(*remote);
+  }
+  // Several servers: every artifact the built-in actions produce is also kept
+  // in the shared bucket (artifacts/<revision>.zip), and a revision missing on
+  // this server's disk is fetched from it (runner/artifact_mirror.h).
+  if (multi_server && !artifact_endpoint.empty()) {
+    runner::RemoteObjectStoreOptions s3;
+    s3.endpoint_url = artifact_endpoint;
+    s3.region = artifact_region;
+    s3.credentials = {opts.artifact_s3_access_key_id, opts.artifact_s3_secret_access_key,
+                      opts.artifact_s3_session_token};
+    auto remote = runner::RemoteObjectStore::Create(s3);
+    if (!remote.ok()) {
+      std::fprintf(stderr, "pipewright: --artifact-endpoint: %s\n",
+                   remote.status().message().c_str());
+      return 2;
+    }
+    std::shared_ptr<runner::ObjectStore> shared = std::move(*remote);
+    runners.artifacts = std::make_unique<runner::ArtifactStore>(
+        opts.data_dir + "/artifacts", runners.artifacts->limits(),
+        runner::NewObjectStoreArtifactMirror(shared, artifact_bucket, artifact_endpoint));
   }
   // Several servers: action logs are shipped to the shared database, so any
   // server answers GET /logs/<id> (engine/log_shipper.h).

@@ -104,7 +104,8 @@ class TwoServersTest(unittest.TestCase):
                 cls.servers.append(Server(extra_args=[
                     "--database", cls.db, "--server-id", sid,
                     "--artifact-endpoint", cls.s3_endpoint, "--artifact-bucket", "team-artifacts",
-                    "--source-poll-interval", "0", "--no-start-on-create"]))
+                    "--source-poll-interval", "0", "--no-start-on-create",
+                    "--lease-seconds", "3"]))
         except BaseException:
             cls.tearDownClass()
             raise
@@ -173,6 +174,54 @@ class TwoServersTest(unittest.TestCase):
         # Deleting the pipeline removes its logs from the database too.
         s2.ok("DeletePipeline", {"name": "logs"})
         self.assertEqual(http_get(s2.endpoint + "/logs/" + aid)[0], 404)
+
+    def test_artifact_of_a_killed_owner_is_read_by_the_next_owner(self):
+        """The source ran on the owner, kill -9 took its disk away: the retry on
+        the new owner fetches the source's zip from the shared bucket."""
+        src = os.path.join(self.tmp, "src-artifact")
+        os.makedirs(src, exist_ok=True)
+        with open(os.path.join(src, "app.txt"), "w") as f:
+            f.write("content from the killed owner\n")
+        gate = os.path.join(self.tmp, "gate-artifact")
+        self.servers[0].ok("CreatePipeline", {"pipeline": pipeline("art", [
+            ("Source", [action("Source", "Source", "Directory", config={"Path": src},
+                               outputs=["Src"])]),
+            ("Build", [commands("Build", ["while [ ! -f %s ]; do sleep 0.1; done" % gate,
+                                          "cat app.txt"], inputs=["Src"])])])})
+        run = self.servers[0].ok("StartPipelineExecution", {"name": "art"})["pipelineExecutionId"]
+
+        def build_run(server):
+            status, out = server.call("ListActionExecutions", {
+                "pipelineName": "art", "filter": {"pipelineExecutionId": run}})
+            if status != 200:
+                return None  # 503 while the pipeline changes hands.
+            return next((r for r in out["actionExecutionDetails"]
+                         if r["actionName"] == "Build"), None)
+        wait_for(lambda: (build_run(self.servers[0]) or {}).get("status") == "InProgress",
+                 timeout=60, what="the Build action to run")
+        listed = self.servers[0].ok("ListServers", {}, target_prefix="Pipewright_20261125.")
+        owner = next(s["serverId"] for s in listed["servers"] if "art" in s["pipelines"])
+        victim = self.servers[("s1", "s2").index(owner)]
+        other = self.servers[1 - ("s1", "s2").index(owner)]
+        zips = os.path.join(other.data_dir, "artifacts")
+        before = set(os.listdir(zips)) if os.path.isdir(zips) else set()
+        victim.kill9()
+        try:
+            wait_for(lambda: (build_run(other) or {}).get("status") == "Failed",
+                     timeout=40, interval=0.2, what="the new owner to fail the interrupted action")
+            with open(gate, "w"):
+                pass
+            wait_for(lambda: other.call("RetryStageExecution", {
+                "pipelineName": "art", "stageName": "Build", "pipelineExecutionId": run,
+                "retryMode": "FAILED_ACTIONS"})[0] == 200, timeout=20, what="the retry")
+            self.assertEqual(wait_execution(other, "art", run), "Succeeded")
+            # The zip came from the bucket onto the new owner's disk.
+            self.assertTrue(set(os.listdir(zips)) - before)
+            out = pw(other, "logs", "--pipeline-name", "art", "--pipeline-execution-id", run,
+                     "--action-name", "Build")
+            self.assertIn("content from the killed owner", out.stdout)
+        finally:
+            victim.start()
 
     def test_health_is_public_and_turns_503_when_postgresql_stops(self):
         s1, s2 = self.servers
