@@ -173,7 +173,7 @@ def main():
     finally:
         for s in servers:
             s.close()
-        s3.terminate()
+        harness.stop_s3rver(s3)
         subprocess.run([script, "stop", pg_dir], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
 

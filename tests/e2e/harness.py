@@ -287,3 +287,10 @@ def start_s3rver(tmp, bucket):
             return proc, endpoint
     with open(log_path, errors="replace") as log:
         raise RuntimeError("s3rver did not start:\n" + log.read()[-4000:])
+
+
+def stop_s3rver(proc):
+    """Stops an s3rver started by start_s3rver (None or already ended: nothing to do)."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        proc.wait(timeout=20)

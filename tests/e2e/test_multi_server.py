@@ -102,9 +102,7 @@ class MultiServerTest(unittest.TestCase):
     def tearDownClass(cls):
         for s in cls.servers:
             s.close()
-        if cls.s3 is not None and cls.s3.poll() is None:
-            cls.s3.terminate()
-            cls.s3.wait(timeout=20)
+        harness.stop_s3rver(cls.s3)
         subprocess.run([PG_TEST_SERVER, "stop", cls.pg_dir], capture_output=True, timeout=60)
         for k in ("PIPEWRIGHT_ARTIFACT_ACCESS_KEY_ID", "PIPEWRIGHT_ARTIFACT_SECRET_ACCESS_KEY"):
             os.environ.pop(k, None)

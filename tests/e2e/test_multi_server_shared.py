@@ -20,15 +20,7 @@ import harness
 from harness import Server, action, commands, pipeline, pw, wait_execution, wait_for
 
 PG_TEST_SERVER = os.path.join(harness.ROOT, "scripts", "pg-test-server")
-S3RVER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "s3rver")
 SKIP_PG = os.environ.get("PW_SKIP_POSTGRES") == "1"
-
-
-def free_port():
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def serve_exit(*args):
@@ -118,9 +110,7 @@ class TwoServersTest(unittest.TestCase):
     def tearDownClass(cls):
         for s in cls.servers:
             s.close()
-        if cls.s3 is not None and cls.s3.poll() is None:
-            cls.s3.terminate()
-            cls.s3.wait(timeout=20)
+        harness.stop_s3rver(cls.s3)
         subprocess.run([PG_TEST_SERVER, "stop", cls.pg_dir], capture_output=True, timeout=120)
         for k in ("PIPEWRIGHT_ARTIFACT_ACCESS_KEY_ID", "PIPEWRIGHT_ARTIFACT_SECRET_ACCESS_KEY"):
             os.environ.pop(k, None)
