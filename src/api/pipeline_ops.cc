@@ -99,6 +99,25 @@ Result<std::string> DecodeToken(const std::string& token) {
   return out;
 }
 
+RawHandler CachedRead(engine::Engine& engine, const char* name_key, Handler handler) {
+  return [&engine, name_key, handler = std::move(handler)](
+             const json& in, const RequestContext& ctx) -> Result<std::string> {
+    engine::ReadCache& cache = engine.read_cache();
+    const json name = in.value(name_key, json());
+    if (!name.is_string()) {
+      PW_ASSIGN_OR_RETURN(json out, handler(in, ctx));
+      return out.dump(-1, ' ', false, json::error_handler_t::replace);
+    }
+    const std::string key = in.dump(-1, ' ', false, json::error_handler_t::replace);
+    auto hit = cache.Get(name.get<std::string>(), key);
+    if (hit.body) return std::move(*hit.body);
+    PW_ASSIGN_OR_RETURN(json out, handler(in, ctx));
+    std::string body = out.dump(-1, ' ', false, json::error_handler_t::replace);
+    cache.Put(name.get<std::string>(), key, body, hit.generation);
+    return body;
+  };
+}
+
 void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
   d.Register(Target("CreatePipeline"), "CreatePipeline",
              [&e](const json& in, const RequestContext& ctx) -> Result<json> {
@@ -112,9 +131,9 @@ void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
                return out;
              });
 
-  d.Register(
+  d.RegisterRaw(
       Target("GetPipeline"), "GetPipeline",
-      [&e](const json& in, const RequestContext&) -> Result<json> {
+      CachedRead(e, "name", [&e](const json& in, const RequestContext&) -> Result<json> {
         std::optional<int> version;
         if (in.contains("version") && in["version"].is_number_integer()) {
           version = in["version"].get<int>();
@@ -130,7 +149,7 @@ void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
             {"pipeline", e.MaskSecrets(rec.declaration)},
             {"metadata",
              {{"pipelineArn", cur->arn}, {"created", cur->created}, {"updated", cur->updated}}}};
-      });
+      }));
 
   d.Register(Target("UpdatePipeline"), "UpdatePipeline",
              [&e](const json& in, const RequestContext&) -> Result<json> {

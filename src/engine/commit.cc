@@ -4,12 +4,15 @@
 // (FinishRun), kept pending and retried by the ticker when their commit
 // fails, so a failed commit delays a decision but never drops it.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <exception>
 #include <memory>
+#include <set>
 
 #include "common/log.h"
+#include "core/retention.h"
 #include "engine/decl_json.h"
 #include "engine/engine.h"
 #include "engine/internal.h"
@@ -20,6 +23,31 @@ namespace pw::engine {
 
 using nlohmann::json;
 
+namespace {
+
+// Ended executions kept in memory besides those decisions need (the newest
+// few: ListPipelineSummaries' latest, PutActionRevision's recent revisions).
+constexpr size_t kRecentInMemory = 5;
+// How many of the newest executions LoadLocked reads to find each stage's
+// last success (rule 61's automatic rollback target) and rule 28's
+// executions ended in front of a stage.
+constexpr size_t kLoadScan = 50;
+
+// Inserts `e` into `p` in start order (after those started at the same time).
+void InsertByStart(core::PipelineState& p, core::Execution e) {
+  auto at = std::upper_bound(
+      p.executions.begin(), p.executions.end(), e.started,
+      [](EpochSeconds t, const core::Execution& other) { return t < other.started; });
+  p.executions.insert(at, std::move(e));
+}
+
+}  // namespace
+
+// Loads a pipeline's working set, never its whole history: the executions
+// core::KeptExecutions names among the active ones, each stage's latest and
+// the kLoadScan newest (plus rollback targets). Older executions are read
+// on demand (EnsureExecutionLocked) and history pages straight from the store
+// (history.cc).
 Result<core::PipelineState*> Engine::LoadLocked(const std::string& name) {
   auto it = pipelines_.find(name);
   if (it != pipelines_.end()) return &it->second;
@@ -31,30 +59,70 @@ Result<core::PipelineState*> Engine::LoadLocked(const std::string& name) {
   core::PipelineState p;
   p.decl = DeclFromJson(rec.declaration);
   p.decl.version = rec.version;
-  PW_ASSIGN_OR_RETURN(auto rows, store_.ListExecutions(name));
-  std::map<std::string, size_t> index;
-  for (auto r = rows.rbegin(); r != rows.rend(); ++r) {  // Oldest first.
-    index[r->id] = p.executions.size();
-    p.executions.push_back(ExecutionFromDoc(r->doc));
-  }
-  // Action runs live in their own rows (one per attempt), not in the
-  // execution document, so a commit writes only what changed.
-  PW_ASSIGN_OR_RETURN(auto runs, store_.ListActionExecutions(name, ""));
-  for (auto r = runs.rbegin(); r != runs.rend(); ++r) {
-    auto at = index.find(r->execution_id);
-    if (at == index.end()) continue;
-    core::Execution& e = p.executions[at->second];
-    if (e.FindRun(r->id) == nullptr) e.runs.push_back(RunFromDoc(r->doc));
-  }
   PW_ASSIGN_OR_RETURN(auto runtime, store_.GetKv("pstate/" + name));
   if (runtime.has_value()) {
     json doc = json::parse(*runtime, nullptr, false);
     if (!doc.is_discarded()) RuntimeFromDoc(doc, &p);
   }
+  PW_ASSIGN_OR_RETURN(auto active, store_.ListActiveExecutions(name));
+  PW_ASSIGN_OR_RETURN(auto recent, store_.ListExecutionsPage(name, kLoadScan, ""));
+  std::set<std::string> seen;
+  for (auto* rows : {&recent, &active}) {
+    for (auto r = rows->rbegin(); r != rows->rend(); ++r) {
+      if (seen.insert(r->id).second) InsertByStart(p, ExecutionFromDoc(r->doc));
+    }
+  }
+  std::set<std::string> keep = core::KeptExecutions(p, kRecentInMemory);
+  std::erase_if(p.executions, [&keep](const core::Execution& e) { return !keep.count(e.id); });
+  for (const auto& id : keep) {
+    if (p.FindExecution(id) != nullptr) continue;  // E.g. a stage's latest older than the scan.
+    PW_ASSIGN_OR_RETURN(auto row, store_.GetExecution(name, id));
+    if (row) InsertByStart(p, ExecutionFromDoc(row->doc));
+  }
+  // Action runs live in their own rows (one per attempt), not in the
+  // execution document, so a commit writes only what changed.
+  for (core::Execution& e : p.executions) PW_RETURN_IF_ERROR(LoadRunsLocked(e));
   auto [ins, ok] = pipelines_.emplace(name, std::move(p));
   (void)ok;
+  read_cache_.Invalidate(name);  // Reloaded: what reads answered may have been older.
   Metrics().Track(ins->second);
   return &ins->second;
+}
+
+Status Engine::LoadRunsLocked(core::Execution& e) {
+  PW_ASSIGN_OR_RETURN(auto runs, store_.ListActionExecutions(e.pipeline, e.id));
+  for (auto r = runs.rbegin(); r != runs.rend(); ++r) {  // Oldest first.
+    if (e.FindRun(r->id) == nullptr) e.runs.push_back(RunFromDoc(r->doc));
+  }
+  return Status::Ok();
+}
+
+Status Engine::EnsureExecutionLocked(core::PipelineState& p, const std::string& id) {
+  if (id.empty() || p.FindExecution(id) != nullptr) return Status::Ok();
+  PW_ASSIGN_OR_RETURN(auto row, store_.GetExecution(p.decl.name, id));
+  if (!row) return Status::Ok();  // The caller's core call says what is missing.
+  core::Execution e = ExecutionFromDoc(row->doc);
+  if (e.pipeline.empty()) e.pipeline = p.decl.name;
+  PW_RETURN_IF_ERROR(LoadRunsLocked(e));
+  const std::string target = e.rollback_target;
+  InsertByStart(p, std::move(e));
+  if (!target.empty() && p.FindExecution(target) == nullptr) {
+    PW_ASSIGN_OR_RETURN(auto t, store_.GetExecution(p.decl.name, target));
+    if (t) {
+      core::Execution te = ExecutionFromDoc(t->doc);
+      if (te.pipeline.empty()) te.pipeline = p.decl.name;
+      PW_RETURN_IF_ERROR(LoadRunsLocked(te));
+      InsertByStart(p, std::move(te));
+    }
+  }
+  return Status::Ok();
+}
+
+void Engine::TrimLocked(core::PipelineState& p) {
+  if (p.executions.size() <= 2 * kRecentInMemory) return;
+  std::set<std::string> keep = core::KeptExecutions(p, kRecentInMemory);
+  if (keep.size() == p.executions.size()) return;
+  std::erase_if(p.executions, [&keep](const core::Execution& e) { return !keep.count(e.id); });
 }
 
 Status Engine::CommitLocked(core::PipelineState& p, core::Outcome& out, store::Batch batch) {
@@ -83,6 +151,8 @@ Status Engine::CommitLocked(core::PipelineState& p, core::Outcome& out, store::B
   Status s = store_.Commit(batch);
   Metrics().store_commit_seconds.With({}).Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_start).count());
+  // Every commit (or failed one: memory is dropped) changes what reads answer.
+  read_cache_.Invalidate(p.decl.name);
   if (!s.ok()) {
     // Memory is ahead of disk: forget it, so the next call reloads what is durable.
     PW_LOG(Error) << "could not persist pipeline " << p.decl.name << ": " << s.ToString();

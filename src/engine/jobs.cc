@@ -27,10 +27,12 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 Status Engine::SaveJobLocked(const Job& job) {
+  read_cache_.Invalidate(job.pipeline);  // GetPipelineState shows jobs waiting for a worker.
   return store_.PutKv("job/" + job.id, JobToDoc(job).dump());
 }
 
 void Engine::PutJobLocked(Job job) {
+  read_cache_.Invalidate(job.pipeline);
   auto it = jobs_.find(job.id);
   if (it != jobs_.end() && it->second.access_key_id != job.access_key_id) {
     job_by_key_.erase(it->second.access_key_id);
@@ -43,6 +45,7 @@ void Engine::PutJobLocked(Job job) {
 void Engine::EraseJobLocked(const std::string& job_id) {
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return;
+  read_cache_.Invalidate(it->second.pipeline);
   auto key = job_by_key_.find(it->second.access_key_id);
   if (key != job_by_key_.end() && key->second == job_id) job_by_key_.erase(key);
   jobs_.erase(it);
