@@ -67,7 +67,7 @@ def seed(binary, work):
     p, ep = serve(binary, d)
     try:
         decl = {"name": "p0", "roleArn": "arn:aws:iam::123456789012:role/r",
-                "artifactStore": {"type": "S3", "location": "b"},
+                "artifactStore": {"type": "S3", "location": "bucket"},
                 "stages": [
                     {"name": "Source", "actions": [{
                         "name": "Src", "actionTypeId": {"category": "Source", "owner": "AWS",

@@ -225,7 +225,7 @@ void RegisterConditionOps(Dispatcher& d, engine::Engine& eng) {
         std::string only;
         if (filter.is_object()) {
           if (filter.contains("pipelineExecutionId") && filter["pipelineExecutionId"].is_string())
-            only = filter["pipelineExecutionId"];
+            only = filter["pipelineExecutionId"].get<std::string>();
           if (filter.contains("latestInPipelineExecution") &&
               filter["latestInPipelineExecution"].is_object()) {
             only = filter["latestInPipelineExecution"].value("pipelineExecutionId", "");

@@ -195,21 +195,21 @@ HttpReply Dispatcher::Handle(std::string_view target, std::string_view body,
     if (!allowed.ok()) return ErrorReply(allowed);
   }
   if (e.raw) {
-    Result<std::string> body = Status();
+    Result<std::string> answer = Status();
     try {
-      body = e.raw(input, ctx);
+      answer = e.raw(input, ctx);
     } catch (const std::exception& ex) {  // Boundary, as below.
       PW_LOG(Error) << "handler for " << target << " threw: " << ex.what();
-      body = Internal("internal error");
+      answer = Internal("internal error");
     }
-    if (!body.ok()) {
-      if (body.status().code() == StatusCode::kInternal) {
-        PW_LOG(Error) << target << ": " << body.status().ToString();
+    if (!answer.ok()) {
+      if (answer.status().code() == StatusCode::kInternal) {
+        PW_LOG(Error) << target << ": " << answer.status().ToString();
       }
-      return ErrorReply(body.status());
+      return ErrorReply(answer.status());
     }
     HttpReply r;
-    r.body = std::move(*body);
+    r.body = std::move(*answer);
     return r;
   }
   Result<nlohmann::json> out = Status();

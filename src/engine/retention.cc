@@ -29,8 +29,9 @@ namespace {
 
 // Pipelines looked at per tick (each costs a COUNT over its index).
 constexpr size_t kPipelinesPerTick = 20;
-// Executions kept in memory besides those decisions need (commit.cc's value).
-constexpr size_t kRecentKept = 5;
+// Retention keeps what decisions need and the newest execution (memory's
+// "recent few" are a cache, not a need).
+constexpr size_t kRecentKept = 1;
 
 // Every string in `j` that is an artifact revision (64 lower-case hex digits).
 void CollectRevisions(const json& j, std::set<std::string>* out) {
