@@ -488,7 +488,8 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
     return out;
   };
   // The first page (no nextToken) from the read cache; later pages from the store.
-  RawHandler cached_list = CachedRead(eng, "pipelineName", list_executions);
+  RawHandler cached_list =
+      CachedRead(eng, "ListPipelineExecutions", "pipelineName", list_executions);
   d.RegisterRaw(Target("ListPipelineExecutions"), "ListPipelineExecutions",
                 [cached_list, list_executions](const json& in,
                                                const RequestContext& ctx) -> Result<std::string> {
@@ -497,20 +498,21 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
                   return out.dump(-1, ' ', false, json::error_handler_t::replace);
                 });
 
-  d.RegisterRaw(
-      Target("GetPipelineState"), "GetPipelineState",
-      CachedRead(eng, "name", [&eng](const json& in, const RequestContext&) -> Result<json> {
-        PW_ASSIGN_OR_RETURN(auto snap, eng.GetSnapshot(in["name"], /*current_only=*/true));
-        json stages = json::array();
-        for (const auto& s : snap.state.decl.stages) {
-          stages.push_back(StageStateJson(snap.state, s));
-        }
-        return json{{"pipelineName", snap.record.name},
-                    {"pipelineVersion", snap.record.version},
-                    {"stageStates", stages},
-                    {"created", snap.record.created},
-                    {"updated", snap.record.updated}};
-      }));
+  d.RegisterRaw(Target("GetPipelineState"), "GetPipelineState",
+                CachedRead(eng, "GetPipelineState", "name",
+                           [&eng](const json& in, const RequestContext&) -> Result<json> {
+                             PW_ASSIGN_OR_RETURN(
+                                 auto snap, eng.GetSnapshot(in["name"], /*current_only=*/true));
+                             json stages = json::array();
+                             for (const auto& s : snap.state.decl.stages) {
+                               stages.push_back(StageStateJson(snap.state, s));
+                             }
+                             return json{{"pipelineName", snap.record.name},
+                                         {"pipelineVersion", snap.record.version},
+                                         {"stageStates", stages},
+                                         {"created", snap.record.created},
+                                         {"updated", snap.record.updated}};
+                           }));
 
   d.Register(
       Target("ListActionExecutions"), "ListActionExecutions",
@@ -559,9 +561,9 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
               const Execution* e = pg.snap.state.FindExecution(id);
               if (e == nullptr) continue;
               for (auto r = e->runs.rbegin(); r != e->runs.rend(); ++r) {
-                if (!seen) {
+                if (!seen) {  // The token's run itself was on the previous page.
                   seen = r->id == after_run;
-                  if (!seen) continue;
+                  continue;
                 }
                 runs.emplace_back(e, &*r);
               }

@@ -27,11 +27,11 @@ namespace {
 
 // Ended executions kept in memory besides those decisions need (the newest
 // few: ListPipelineSummaries' latest, PutActionRevision's recent revisions).
-constexpr size_t kRecentInMemory = 5;
+constexpr size_t kRecentInMemory = 3;
 // How many of the newest executions LoadLocked reads to find each stage's
 // last success (rule 61's automatic rollback target) and rule 28's
 // executions ended in front of a stage.
-constexpr size_t kLoadScan = 50;
+constexpr size_t kLoadScan = 20;
 
 // Inserts `e` into `p` in start order (after those started at the same time).
 void InsertByStart(core::PipelineState& p, core::Execution e) {
