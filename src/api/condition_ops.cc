@@ -1,6 +1,7 @@
 #include "api/condition_ops.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <utility>
 #include <vector>
@@ -216,8 +217,33 @@ void RegisterConditionOps(Dispatcher& d, engine::Engine& eng) {
   d.Register(
       Target("ListRuleExecutions"), "ListRuleExecutions",
       [&eng](const json& in, const RequestContext&) -> Result<json> {
-        PW_ASSIGN_OR_RETURN(auto snap, eng.GetSnapshot(in["pipelineName"].get<std::string>()));
-        PW_ASSIGN_OR_RETURN(auto runs, FilterRuleRuns(snap, in.value("filter", json())));
+        // From the store (issue 15): the one execution a filter names, or
+        // the executions' documents (rule runs live in them) without their
+        // action runs.
+        const std::string pipeline = in["pipelineName"].get<std::string>();
+        const json filter = in.value("filter", json());
+        std::string only;
+        if (filter.is_object()) {
+          if (filter.contains("pipelineExecutionId") && filter["pipelineExecutionId"].is_string())
+            only = filter["pipelineExecutionId"].get<std::string>();
+          if (filter.contains("latestInPipelineExecution") &&
+              filter["latestInPipelineExecution"].is_object()) {
+            only = filter["latestInPipelineExecution"].value("pipelineExecutionId", "");
+          }
+        }
+        engine::Snapshot snap;
+        auto one = only.empty() ? Result<engine::Snapshot>(NotFound("", ""))
+                                : eng.ExecutionSnapshot(pipeline, only);
+        if (one.ok()) {
+          snap = std::move(*one);
+        } else {
+          if (!only.empty() && one.status().wire_name() != "PipelineExecutionNotFoundException")
+            return one.status();
+          PW_ASSIGN_OR_RETURN(
+              auto all, eng.HistoryPage(pipeline, only.empty() ? SIZE_MAX : 0, "", {}, false));
+          snap = std::move(all.snap);
+        }
+        PW_ASSIGN_OR_RETURN(auto runs, FilterRuleRuns(snap, filter));
         size_t start = 0;
         if (in.contains("nextToken")) {
           PW_ASSIGN_OR_RETURN(std::string after, DecodeToken(in["nextToken"]));

@@ -115,7 +115,11 @@ Status ParseRequestBody(std::string_view body, nlohmann::json* out) {
 }
 
 void Dispatcher::Register(std::string target, std::string model_operation, Handler handler) {
-  handlers_[std::move(target)] = {std::move(model_operation), std::move(handler)};
+  handlers_[std::move(target)] = {std::move(model_operation), std::move(handler), nullptr};
+}
+
+void Dispatcher::RegisterRaw(std::string target, std::string model_operation, RawHandler handler) {
+  handlers_[std::move(target)] = {std::move(model_operation), nullptr, std::move(handler)};
 }
 
 std::vector<std::string> Dispatcher::Targets() const {
@@ -189,6 +193,24 @@ HttpReply Dispatcher::Handle(std::string_view target, std::string_view body,
     op.remove_prefix(op.find('.') + 1);  // Targets are "<Service>_<version>.<Operation>".
     Status allowed = authorizer_(op, input, ctx);
     if (!allowed.ok()) return ErrorReply(allowed);
+  }
+  if (e.raw) {
+    Result<std::string> answer = Status();
+    try {
+      answer = e.raw(input, ctx);
+    } catch (const std::exception& ex) {  // Boundary, as below.
+      PW_LOG(Error) << "handler for " << target << " threw: " << ex.what();
+      answer = Internal("internal error");
+    }
+    if (!answer.ok()) {
+      if (answer.status().code() == StatusCode::kInternal) {
+        PW_LOG(Error) << target << ": " << answer.status().ToString();
+      }
+      return ErrorReply(answer.status());
+    }
+    HttpReply r;
+    r.body = std::move(*answer);
+    return r;
   }
   Result<nlohmann::json> out = Status();
   try {

@@ -56,6 +56,11 @@ Status ParseRequestBody(std::string_view body, nlohmann::json* out);
 using Handler =
     std::function<Result<nlohmann::json>(const nlohmann::json& input, const RequestContext& ctx)>;
 
+// A handler answering with the serialised response body itself (e.g. from
+// engine::ReadCache); otherwise as Handler.
+using RawHandler =
+    std::function<Result<std::string>(const nlohmann::json& input, const RequestContext& ctx)>;
+
 // Decides whether `ctx`'s caller may run `operation` (the target without its
 // prefix, e.g. "GetPipelineState") with `input`: OK, or the refusal to send
 // (e.g. AccessDeniedException).
@@ -68,6 +73,8 @@ class Dispatcher {
   // When `model_operation` is non-empty the input is first validated against
   // that operation's input shape in the service model.
   void Register(std::string target, std::string model_operation, Handler handler);
+  // The same for a handler that returns the body already serialised.
+  void RegisterRaw(std::string target, std::string model_operation, RawHandler handler);
 
   // Sets the check run after input validation and before every handler
   // (none by default: everything is allowed). Call before serving.
@@ -86,6 +93,7 @@ class Dispatcher {
   struct Entry {
     std::string model_operation;
     Handler handler;
+    RawHandler raw;  // Set instead of `handler` by RegisterRaw.
   };
   std::map<std::string, Entry, std::less<>> handlers_;
   Authorizer authorizer_;

@@ -1,6 +1,8 @@
 #include "api/execution_ops.h"
 
 #include <algorithm>
+#include <deque>
+#include <functional>
 #include <set>
 #include <vector>
 
@@ -98,10 +100,6 @@ json ExecutionSummary(const PipelineState& p, const Execution& e) {
     s["rollbackMetadata"] = {{"rollbackTargetPipelineExecutionId", e.rollback_target}};
   }
   return s;
-}
-
-Result<engine::Snapshot> Snap(engine::Engine& eng, const json& in, const char* key) {
-  return eng.GetSnapshot(in[key].get<std::string>());
 }
 
 Result<const Execution*> FindExec(const engine::Snapshot& s, const std::string& id) {
@@ -424,7 +422,8 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
   d.Register(
       Target("GetPipelineExecution"), "GetPipelineExecution",
       [&eng](const json& in, const RequestContext&) -> Result<json> {
-        PW_ASSIGN_OR_RETURN(auto snap, Snap(eng, in, "pipelineName"));
+        PW_ASSIGN_OR_RETURN(auto snap,
+                            eng.ExecutionSnapshot(in["pipelineName"], in["pipelineExecutionId"]));
         PW_ASSIGN_OR_RETURN(const Execution* e, FindExec(snap, in["pipelineExecutionId"]));
         json revs = json::array();
         for (const ActionRun* r : SourceRuns(snap.state, *e)) {
@@ -458,52 +457,132 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
         return json{{"pipelineExecution", pe}};
       });
 
-  d.Register(
-      Target("ListPipelineExecutions"), "ListPipelineExecutions",
-      [&eng](const json& in, const RequestContext&) -> Result<json> {
-        PW_ASSIGN_OR_RETURN(auto snap, Snap(eng, in, "pipelineName"));
-        std::vector<const Execution*> execs;
-        std::string succeeded_in;
-        if (in.contains("filter") && in["filter"].contains("succeededInStage")) {
-          succeeded_in = in["filter"]["succeededInStage"].value("stageName", "");
-        }
-        for (auto it = snap.state.executions.rbegin(); it != snap.state.executions.rend(); ++it) {
-          if (!succeeded_in.empty()) {
-            const core::StageRun* sr = it->FindStageRun(succeeded_in);
-            if (sr == nullptr || sr->status != core::StageStatus::kSucceeded) continue;
-          }
-          execs.push_back(&*it);
-        }
-        const PipelineState& st = snap.state;
-        return Page<const Execution*>(
-            execs, in, 100, [](const Execution* e) { return e->id; }, "pipelineExecutionSummaries",
-            [&st](const Execution* const& e) { return ExecutionSummary(st, *e); });
-      });
+  auto list_executions = [&eng](const json& in, const RequestContext&) -> Result<json> {
+    // A page straight from the store by index (issue 15): the cost of
+    // a page does not grow with the history.
+    std::string succeeded_in;
+    if (in.contains("filter") && in["filter"].contains("succeededInStage")) {
+      succeeded_in = in["filter"]["succeededInStage"].value("stageName", "");
+    }
+    std::string after;
+    if (in.contains("nextToken")) {
+      PW_ASSIGN_OR_RETURN(after, DecodeToken(in["nextToken"]));
+    }
+    const size_t max = in.contains("maxResults") ? in["maxResults"].get<size_t>() : 100;
+    std::function<bool(const Execution&)> keep;
+    if (!succeeded_in.empty()) {
+      keep = [&succeeded_in](const Execution& e) {
+        const core::StageRun* sr = e.FindStageRun(succeeded_in);
+        return sr != nullptr && sr->status == core::StageStatus::kSucceeded;
+      };
+    }
+    PW_ASSIGN_OR_RETURN(auto page, eng.HistoryPage(in["pipelineName"], max, after, keep, true));
+    json list = json::array();
+    for (const auto& id : page.ids) {
+      if (const Execution* e = page.snap.state.FindExecution(id)) {
+        list.push_back(ExecutionSummary(page.snap.state, *e));
+      }
+    }
+    json out = {{"pipelineExecutionSummaries", list}};
+    if (page.more && !page.ids.empty()) out["nextToken"] = EncodeToken(page.ids.back());
+    return out;
+  };
+  // The first page (no nextToken) from the read cache; later pages from the store.
+  RawHandler cached_list =
+      CachedRead(eng, "ListPipelineExecutions", "pipelineName", list_executions);
+  d.RegisterRaw(Target("ListPipelineExecutions"), "ListPipelineExecutions",
+                [cached_list, list_executions](const json& in,
+                                               const RequestContext& ctx) -> Result<std::string> {
+                  if (!in.contains("nextToken")) return cached_list(in, ctx);
+                  PW_ASSIGN_OR_RETURN(json out, list_executions(in, ctx));
+                  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+                });
 
-  d.Register(Target("GetPipelineState"), "GetPipelineState",
-             [&eng](const json& in, const RequestContext&) -> Result<json> {
-               PW_ASSIGN_OR_RETURN(auto snap, eng.GetSnapshot(in["name"], /*current_only=*/true));
-               json stages = json::array();
-               for (const auto& s : snap.state.decl.stages) {
-                 stages.push_back(StageStateJson(snap.state, s));
-               }
-               return json{{"pipelineName", snap.record.name},
-                           {"pipelineVersion", snap.record.version},
-                           {"stageStates", stages},
-                           {"created", snap.record.created},
-                           {"updated", snap.record.updated}};
-             });
+  d.RegisterRaw(Target("GetPipelineState"), "GetPipelineState",
+                CachedRead(eng, "GetPipelineState", "name",
+                           [&eng](const json& in, const RequestContext&) -> Result<json> {
+                             PW_ASSIGN_OR_RETURN(
+                                 auto snap, eng.GetSnapshot(in["name"], /*current_only=*/true));
+                             json stages = json::array();
+                             for (const auto& s : snap.state.decl.stages) {
+                               stages.push_back(StageStateJson(snap.state, s));
+                             }
+                             return json{{"pipelineName", snap.record.name},
+                                         {"pipelineVersion", snap.record.version},
+                                         {"stageStates", stages},
+                                         {"created", snap.record.created},
+                                         {"updated", snap.record.updated}};
+                           }));
 
   d.Register(
       Target("ListActionExecutions"), "ListActionExecutions",
       [&eng](const json& in, const RequestContext&) -> Result<json> {
-        PW_ASSIGN_OR_RETURN(auto snap, Snap(eng, in, "pipelineName"));
-        PW_ASSIGN_OR_RETURN(auto runs, FilterActionRuns(snap.state, in.value("filter", json())));
-        const PipelineState& st = snap.state;
-        const json& declaration = snap.record.declaration;
         using Item = std::pair<const Execution*, const ActionRun*>;
+        const json filter = in.value("filter", json());
+        std::string only;
+        if (filter.is_object()) {
+          const json latest = filter.value("latestInPipelineExecution", json());
+          const json by_id = filter.value("pipelineExecutionId", json());
+          if (by_id.is_string()) only = by_id.get<std::string>();
+          if (latest.is_object()) only = latest.value("pipelineExecutionId", "");
+        }
+        // Straight from the store by index (issue 15): one execution, or
+        // executions newest first until the page is full.
+        std::deque<engine::ExecutionPage> pages;
+        std::vector<Item> runs;
+        if (!only.empty()) {
+          auto snap = eng.ExecutionSnapshot(in["pipelineName"], only);
+          if (!snap.ok()) {
+            if (snap.status().wire_name() != "PipelineExecutionNotFoundException")
+              return snap.status();
+            PipelineState none;  // FilterActionRuns says which filter named what.
+            none.decl.name = in["pipelineName"].get<std::string>();
+            return FilterActionRuns(none, filter).status();
+          } else {
+            pages.push_back({std::move(*snap), {only}, false});
+          }
+          PW_ASSIGN_OR_RETURN(runs, FilterActionRuns(pages.back().snap.state, filter));
+        } else {
+          PW_RETURN_IF_ERROR(FilterActionRuns(PipelineState{}, filter).status());
+          std::string after_run;
+          if (in.contains("nextToken")) {
+            PW_ASSIGN_OR_RETURN(after_run, DecodeToken(in["nextToken"]));
+          }
+          const size_t want =
+              (in.contains("maxResults") ? in["maxResults"].get<size_t>() : 100) + 1;
+          bool seen = after_run.empty();
+          std::string cursor;
+          for (;;) {
+            PW_ASSIGN_OR_RETURN(auto page,
+                                eng.HistoryPage(in["pipelineName"], 20, cursor, {}, true));
+            pages.push_back(std::move(page));
+            const engine::ExecutionPage& pg = pages.back();
+            for (const auto& id : pg.ids) {
+              const Execution* e = pg.snap.state.FindExecution(id);
+              if (e == nullptr) continue;
+              for (auto r = e->runs.rbegin(); r != e->runs.rend(); ++r) {
+                if (!seen) {  // The token's run itself was on the previous page.
+                  seen = r->id == after_run;
+                  continue;
+                }
+                runs.emplace_back(e, &*r);
+              }
+            }
+            if (!pg.more || pg.ids.empty() || (seen && runs.size() >= want)) break;
+            cursor = pg.ids.back();
+          }
+          if (!seen) {
+            return InvalidArgument("The nextToken is no longer valid; start the listing again.",
+                                   "InvalidNextTokenException");
+          }
+          // The runs after the token: Page below starts at the token's run.
+        }
+        const PipelineState& st = pages.front().snap.state;
+        const json& declaration = pages.front().snap.record.declaration;
+        json paging = in;
+        if (only.empty()) paging.erase("nextToken");  // Already applied above.
         return Page<Item>(
-            runs, in, 100, [](const Item& i) { return i.second->id; }, "actionExecutionDetails",
+            runs, paging, 100, [](const Item& i) { return i.second->id; }, "actionExecutionDetails",
             [&st, &declaration, &eng](const Item& i) {
               json detail = ActionExecutionDetail(st, declaration, *i.first, *i.second);
               // Rule 9: secret configuration values are shown as "****".
@@ -586,77 +665,79 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
   // without it every pipeline, by name, `maxResults` (default and most 1000)
   // at a time, `nextToken` continuing. A pipeline deleted meanwhile is left
   // out. Authorized as codepipeline:ListPipelineSummaries on "*".
-  d.Register(
-      std::string(kPipewrightPrefix) + "ListPipelineSummaries", "",
-      [&eng](const json& in, const RequestContext&) -> Result<json> {
-        if (!in.is_object())
-          return InvalidArgument("Expected a JSON object.", "ValidationException");
-        std::vector<std::string> names;
-        std::string next;
-        if (in.contains("pipelineNames")) {
-          const json& list = in["pipelineNames"];
-          if (!list.is_array() || list.empty() || list.size() > 100) {
-            return InvalidArgument("pipelineNames must be a list of 1 to 100 pipeline names.",
-                                   "ValidationException");
-          }
-          for (const json& name : list) {
-            PW_RETURN_IF_ERROR(spec::ServiceModel::Get().ValidateShape(
-                "ListPipelineExecutionsInput", json{{"pipelineName", name}}, ""));
-            names.push_back(name.get<std::string>());
-          }
-        } else {
-          const json max_json = in.value("maxResults", json(1000));
-          if (!max_json.is_number_integer() || max_json.get<int64_t>() < 1 ||
-              max_json.get<int64_t>() > 1000) {
-            return InvalidArgument("maxResults must be an integer from 1 to 1000.",
-                                   "ValidationException");
-          }
-          const size_t max = static_cast<size_t>(max_json.get<int64_t>());
-          const json token = in.value("nextToken", json(""));
-          if (!token.is_string()) {
-            return InvalidArgument("nextToken must be a string.", "ValidationException");
-          }
-          const std::string after = token.get<std::string>();
-          PW_ASSIGN_OR_RETURN(auto all, eng.store().ListPipelines());
-          for (const auto& p : all) {
-            if (!after.empty() && p.name <= after) continue;
-            if (names.size() == max) {
-              next = names.back();
-              break;
-            }
-            names.push_back(p.name);
-          }
-        }
-        json summaries = json::array();
-        for (const std::string& name : names) {
-          auto snap = eng.GetSnapshot(name);
-          if (!snap.ok()) {
-            if (snap.status().wire_name() == "PipelineNotFoundException") continue;
-            return snap.status();
-          }
-          const json& decl = snap->record.declaration;
-          json entry = {{"name", snap->record.name},
-                        {"version", snap->record.version},
-                        {"pipelineType", decl.value("pipelineType", "V1")},
-                        {"executionMode", decl.value("executionMode", "SUPERSEDED")},
-                        {"created", snap->record.created},
-                        {"updated", snap->record.updated}};
-          if (!snap->state.executions.empty()) {
-            entry["latestExecution"] = ExecutionSummary(snap->state, snap->state.executions.back());
-          }
-          summaries.push_back(std::move(entry));
-        }
-        json out = {{"pipelineSummaries", summaries}};
-        if (!next.empty()) out["nextToken"] = next;
-        return out;
-      });
+  d.Register(std::string(kPipewrightPrefix) + "ListPipelineSummaries", "",
+             [&eng](const json& in, const RequestContext&) -> Result<json> {
+               if (!in.is_object())
+                 return InvalidArgument("Expected a JSON object.", "ValidationException");
+               std::vector<std::string> names;
+               std::string next;
+               if (in.contains("pipelineNames")) {
+                 const json& list = in["pipelineNames"];
+                 if (!list.is_array() || list.empty() || list.size() > 100) {
+                   return InvalidArgument(
+                       "pipelineNames must be a list of 1 to 100 pipeline names.",
+                       "ValidationException");
+                 }
+                 for (const json& name : list) {
+                   PW_RETURN_IF_ERROR(spec::ServiceModel::Get().ValidateShape(
+                       "ListPipelineExecutionsInput", json{{"pipelineName", name}}, ""));
+                   names.push_back(name.get<std::string>());
+                 }
+               } else {
+                 const json max_json = in.value("maxResults", json(1000));
+                 if (!max_json.is_number_integer() || max_json.get<int64_t>() < 1 ||
+                     max_json.get<int64_t>() > 1000) {
+                   return InvalidArgument("maxResults must be an integer from 1 to 1000.",
+                                          "ValidationException");
+                 }
+                 const size_t max = static_cast<size_t>(max_json.get<int64_t>());
+                 const json token = in.value("nextToken", json(""));
+                 if (!token.is_string()) {
+                   return InvalidArgument("nextToken must be a string.", "ValidationException");
+                 }
+                 const std::string after = token.get<std::string>();
+                 PW_ASSIGN_OR_RETURN(auto all, eng.store().ListPipelines());
+                 for (const auto& p : all) {
+                   if (!after.empty() && p.name <= after) continue;
+                   if (names.size() == max) {
+                     next = names.back();
+                     break;
+                   }
+                   names.push_back(p.name);
+                 }
+               }
+               json summaries = json::array();
+               for (const std::string& name : names) {
+                 auto latest = eng.HistoryPage(name, 1, "", {}, true);  // Issue 15: by index.
+                 if (!latest.ok()) {
+                   if (latest.status().wire_name() == "PipelineNotFoundException") continue;
+                   return latest.status();
+                 }
+                 const engine::Snapshot* snap = &latest->snap;
+                 const json& decl = snap->record.declaration;
+                 json entry = {{"name", snap->record.name},
+                               {"version", snap->record.version},
+                               {"pipelineType", decl.value("pipelineType", "V1")},
+                               {"executionMode", decl.value("executionMode", "SUPERSEDED")},
+                               {"created", snap->record.created},
+                               {"updated", snap->record.updated}};
+                 const Execution* newest =
+                     latest->ids.empty() ? nullptr : snap->state.FindExecution(latest->ids.front());
+                 if (newest != nullptr)
+                   entry["latestExecution"] = ExecutionSummary(snap->state, *newest);
+                 summaries.push_back(std::move(entry));
+               }
+               json out = {{"pipelineSummaries", summaries}};
+               if (!next.empty()) out["nextToken"] = next;
+               return out;
+             });
 
   auto transition = [&eng](bool enabled) {
     return [&eng, enabled](const json& in, const RequestContext& ctx) -> Result<json> {
       std::string stage = in["stageName"];
       if (in["transitionType"] == "Outbound") {
         // Rule 32: Outbound of stage N holds executions like Inbound of N+1.
-        PW_ASSIGN_OR_RETURN(auto snap, eng.GetSnapshot(in["pipelineName"]));
+        PW_ASSIGN_OR_RETURN(auto snap, eng.GetSnapshot(in["pipelineName"], true));
         int i = snap.state.decl.StageIndex(stage);
         if (i < 0) {
           return NotFound("Stage '" + stage + "' does not exist.", "StageNotFoundException");

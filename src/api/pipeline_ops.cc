@@ -99,6 +99,27 @@ Result<std::string> DecodeToken(const std::string& token) {
   return out;
 }
 
+RawHandler CachedRead(engine::Engine& engine, const char* operation, const char* name_key,
+                      Handler handler) {
+  return [&engine, operation, name_key, handler = std::move(handler)](
+             const json& in, const RequestContext& ctx) -> Result<std::string> {
+    engine::ReadCache& cache = engine.read_cache();
+    const json name = in.value(name_key, json());
+    if (!name.is_string()) {
+      PW_ASSIGN_OR_RETURN(json out, handler(in, ctx));
+      return out.dump(-1, ' ', false, json::error_handler_t::replace);
+    }
+    const std::string key =
+        std::string(operation) + " " + in.dump(-1, ' ', false, json::error_handler_t::replace);
+    auto hit = cache.Get(name.get<std::string>(), key);
+    if (hit.body) return std::move(*hit.body);
+    PW_ASSIGN_OR_RETURN(json out, handler(in, ctx));
+    std::string body = out.dump(-1, ' ', false, json::error_handler_t::replace);
+    cache.Put(name.get<std::string>(), key, body, hit.generation);
+    return body;
+  };
+}
+
 void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
   d.Register(Target("CreatePipeline"), "CreatePipeline",
              [&e](const json& in, const RequestContext& ctx) -> Result<json> {
@@ -112,25 +133,27 @@ void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
                return out;
              });
 
-  d.Register(
-      Target("GetPipeline"), "GetPipeline",
-      [&e](const json& in, const RequestContext&) -> Result<json> {
-        std::optional<int> version;
-        if (in.contains("version") && in["version"].is_number_integer()) {
-          version = in["version"].get<int>();
-        }
-        const std::string name = in["name"];
-        auto cur = e.store().GetPipeline(name, std::nullopt);
-        if (!cur.ok()) {
-          return cur.status().code() == StatusCode::kNotFound ? e.PipelineNotFound(name)
-                                                              : cur.status();
-        }
-        PW_ASSIGN_OR_RETURN(auto rec, e.store().GetPipeline(name, version));
-        return json{
-            {"pipeline", e.MaskSecrets(rec.declaration)},
-            {"metadata",
-             {{"pipelineArn", cur->arn}, {"created", cur->created}, {"updated", cur->updated}}}};
-      });
+  d.RegisterRaw(Target("GetPipeline"), "GetPipeline",
+                CachedRead(e, "GetPipeline", "name",
+                           [&e](const json& in, const RequestContext&) -> Result<json> {
+                             std::optional<int> version;
+                             if (in.contains("version") && in["version"].is_number_integer()) {
+                               version = in["version"].get<int>();
+                             }
+                             const std::string name = in["name"];
+                             auto cur = e.store().GetPipeline(name, std::nullopt);
+                             if (!cur.ok()) {
+                               return cur.status().code() == StatusCode::kNotFound
+                                          ? e.PipelineNotFound(name)
+                                          : cur.status();
+                             }
+                             PW_ASSIGN_OR_RETURN(auto rec, e.store().GetPipeline(name, version));
+                             return json{{"pipeline", e.MaskSecrets(rec.declaration)},
+                                         {"metadata",
+                                          {{"pipelineArn", cur->arn},
+                                           {"created", cur->created},
+                                           {"updated", cur->updated}}}};
+                           }));
 
   d.Register(Target("UpdatePipeline"), "UpdatePipeline",
              [&e](const json& in, const RequestContext&) -> Result<json> {

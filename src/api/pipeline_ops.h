@@ -16,4 +16,12 @@ std::string EncodeToken(const std::string& key);
 // The key, or InvalidNextTokenException.
 Result<std::string> DecodeToken(const std::string& token);
 
+// `handler` answered from engine.read_cache() (issue 15): the serialised
+// response per pipeline (the input's `name_key` member) and input, computed
+// by `handler` on a miss and kept until the engine invalidates the pipeline.
+// `operation` is part of the key (inputs of two operations may be equal).
+// Errors are never cached.
+RawHandler CachedRead(engine::Engine& engine, const char* operation, const char* name_key,
+                      Handler handler);
+
 }  // namespace pw::api

@@ -4,12 +4,15 @@
 // (FinishRun), kept pending and retried by the ticker when their commit
 // fails, so a failed commit delays a decision but never drops it.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <exception>
 #include <memory>
+#include <set>
 
 #include "common/log.h"
+#include "core/retention.h"
 #include "engine/decl_json.h"
 #include "engine/engine.h"
 #include "engine/internal.h"
@@ -21,6 +24,32 @@ namespace pw::engine {
 
 using nlohmann::json;
 
+namespace {
+
+// Ended executions kept in memory besides those decisions need (the newest
+// few: ListPipelineSummaries' latest, PutActionRevision's recent revisions).
+constexpr size_t kRecentInMemory = 3;
+// How many of the newest executions LoadLocked reads to find each stage's
+// last success (rule 61's automatic rollback target) and rule 28's
+// executions ended in front of a stage.
+constexpr size_t kLoadScan = 20;
+
+// Inserts `e` into `p` in start order (after those started at the same time).
+void InsertByStart(core::PipelineState& p, core::Execution e) {
+  auto at = std::upper_bound(
+      p.executions.begin(), p.executions.end(), e.started,
+      [](EpochSeconds t, const core::Execution& other) { return t < other.started; });
+  p.executions.insert(at, std::move(e));
+}
+
+}  // namespace
+
+// Reads a pipeline's working set from the store, never its whole history:
+// the executions core::KeptExecutions names among the active ones, each
+// stage's latest and the kLoadScan newest (plus rollback targets). Older
+// executions are read on demand (EnsureExecutionLocked) and history pages
+// straight from the store (history.cc). With several servers the versions of
+// the rows read are recorded (row_versions_) for the next commit.
 Result<core::PipelineState> Engine::ReadStateLocked(const std::string& name) {
   auto found = store_.GetPipeline(name, std::nullopt);
   if (!found.ok()) {
@@ -30,29 +59,39 @@ Result<core::PipelineState> Engine::ReadStateLocked(const std::string& name) {
   core::PipelineState p;
   p.decl = DeclFromJson(rec.declaration);
   p.decl.version = rec.version;
-  PW_ASSIGN_OR_RETURN(auto rows, store_.ListExecutions(name));
-  std::map<std::string, size_t> index;
-  std::map<std::string, int64_t> versions;               // Row versions, kept with several servers.
-  for (auto r = rows.rbegin(); r != rows.rend(); ++r) {  // Oldest first.
-    index[r->id] = p.executions.size();
-    p.executions.push_back(ExecutionFromDoc(r->doc));
-    versions[r->id] = r->version;
-  }
-  // Action runs live in their own rows (one per attempt), not in the
-  // execution document, so a commit writes only what changed.
-  PW_ASSIGN_OR_RETURN(auto runs, store_.ListActionExecutions(name, ""));
-  for (auto r = runs.rbegin(); r != runs.rend(); ++r) {
-    auto at = index.find(r->execution_id);
-    if (at == index.end()) continue;
-    core::Execution& e = p.executions[at->second];
-    if (e.FindRun(r->id) == nullptr) e.runs.push_back(RunFromDoc(r->doc));
-    versions[r->id] = r->version;
-  }
   PW_ASSIGN_OR_RETURN(auto runtime, store_.GetKv("pstate/" + name));
   if (runtime.has_value()) {
     json doc = json::parse(*runtime, nullptr, false);
     if (!doc.is_discarded()) RuntimeFromDoc(doc, &p);
   }
+  PW_ASSIGN_OR_RETURN(auto active, store_.ListActiveExecutions(name));
+  PW_ASSIGN_OR_RETURN(auto recent, store_.ListExecutionsPage(name, kLoadScan, ""));
+  std::set<std::string> seen;
+  std::map<std::string, int64_t> versions;  // Row versions, kept with several servers.
+  for (auto* rows : {&recent, &active}) {
+    for (auto r = rows->rbegin(); r != rows->rend(); ++r) {
+      if (!seen.insert(r->id).second) continue;
+      core::Execution e = ExecutionFromDoc(r->doc);
+      if (e.pipeline.empty()) e.pipeline = name;
+      InsertByStart(p, std::move(e));
+      versions[r->id] = r->version;
+    }
+  }
+  std::set<std::string> keep = core::KeptExecutions(p, kRecentInMemory);
+  std::erase_if(p.executions, [&keep](const core::Execution& e) { return !keep.count(e.id); });
+  for (const auto& id : keep) {
+    if (p.FindExecution(id) != nullptr) continue;  // E.g. a stage's latest older than the scan.
+    PW_ASSIGN_OR_RETURN(auto row, store_.GetExecution(name, id));
+    if (!row) continue;
+    core::Execution e = ExecutionFromDoc(row->doc);
+    if (e.pipeline.empty()) e.pipeline = name;
+    InsertByStart(p, std::move(e));
+    versions[row->id] = row->version;
+  }
+  std::erase_if(versions, [&keep](const auto& v) { return !keep.count(v.first); });
+  // Action runs live in their own rows (one per attempt), not in the
+  // execution document, so a commit writes only what changed.
+  for (core::Execution& e : p.executions) PW_RETURN_IF_ERROR(LoadRunsLocked(e, &versions));
   if (!server_id_.empty()) row_versions_[name] = std::move(versions);
   return p;
 }
@@ -64,25 +103,84 @@ Result<core::PipelineState*> Engine::LoadLocked(const std::string& name) {
   PW_ASSIGN_OR_RETURN(core::PipelineState p, ReadStateLocked(name));
   auto [ins, ok] = pipelines_.emplace(name, std::move(p));
   (void)ok;
+  read_cache_.Invalidate(name);  // Reloaded: what reads answered may have been older.
   Metrics().Track(ins->second);
   return &ins->second;
 }
 
 Result<const core::PipelineState*> Engine::ViewLocked(const std::string& name,
-                                                      core::PipelineState* scratch) {
+                                                      core::PipelineState* scratch,
+                                                      const std::string& execution_id) {
   if (server_id_.empty() || owned_.count(name)) {
     PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(name));
+    PW_RETURN_IF_ERROR(EnsureExecutionLocked(*p, execution_id));
     return p;
   }
   // Another server drives it: what is durable, never a cached copy.
   PW_ASSIGN_OR_RETURN(*scratch, ReadStateLocked(name));
   row_versions_.erase(name);
+  PW_RETURN_IF_ERROR(EnsureExecutionLocked(*scratch, execution_id));
   return scratch;
 }
 
 Status Engine::NotDrivenHere(const std::string& name) const {
   return Unavailable("Pipeline '" + name + "' is driven by another Pipewright server (this is " +
                      server_id_ + "); send the call again.");
+}
+
+Status Engine::LoadRunsLocked(core::Execution& e, std::map<std::string, int64_t>* versions) {
+  PW_ASSIGN_OR_RETURN(auto runs, store_.ListActionExecutions(e.pipeline, e.id));
+  for (auto r = runs.rbegin(); r != runs.rend(); ++r) {  // Oldest first.
+    if (e.FindRun(r->id) == nullptr) e.runs.push_back(RunFromDoc(r->doc));
+    if (versions != nullptr) (*versions)[r->id] = r->version;
+  }
+  return Status::Ok();
+}
+
+// Reads one stored execution of `p` (and its runs) into `*out`; false when
+// it does not exist. Records row versions for a pipeline driven here.
+Result<bool> Engine::ReadExecutionLocked(core::PipelineState& p, const std::string& id,
+                                         core::Execution* out) {
+  PW_ASSIGN_OR_RETURN(auto row, store_.GetExecution(p.decl.name, id));
+  if (!row) return false;
+  *out = ExecutionFromDoc(row->doc);
+  if (out->pipeline.empty()) out->pipeline = p.decl.name;
+  std::map<std::string, int64_t>* versions = nullptr;
+  if (!server_id_.empty() && owned_.count(p.decl.name) && pipelines_.count(p.decl.name) &&
+      &pipelines_.at(p.decl.name) == &p) {
+    versions = &row_versions_[p.decl.name];
+    (*versions)[row->id] = row->version;
+  }
+  PW_RETURN_IF_ERROR(LoadRunsLocked(*out, versions));
+  return true;
+}
+
+Status Engine::EnsureExecutionLocked(core::PipelineState& p, const std::string& id) {
+  if (id.empty() || p.FindExecution(id) != nullptr) return Status::Ok();
+  core::Execution e;
+  PW_ASSIGN_OR_RETURN(bool found, ReadExecutionLocked(p, id, &e));
+  if (!found) return Status::Ok();  // The caller's core call says what is missing.
+  const std::string target = e.rollback_target;
+  InsertByStart(p, std::move(e));
+  if (!target.empty() && p.FindExecution(target) == nullptr) {
+    core::Execution te;
+    PW_ASSIGN_OR_RETURN(bool has_target, ReadExecutionLocked(p, target, &te));
+    if (has_target) InsertByStart(p, std::move(te));
+  }
+  return Status::Ok();
+}
+
+void Engine::TrimLocked(core::PipelineState& p) {
+  if (p.executions.size() <= 2 * kRecentInMemory) return;
+  std::set<std::string> keep = core::KeptExecutions(p, kRecentInMemory);
+  if (keep.size() == p.executions.size()) return;
+  auto versions = row_versions_.find(p.decl.name);
+  for (const core::Execution& e : p.executions) {
+    if (keep.count(e.id) || versions == row_versions_.end()) continue;
+    versions->second.erase(e.id);
+    for (const auto& run : e.runs) versions->second.erase(run.id);
+  }
+  std::erase_if(p.executions, [&keep](const core::Execution& e) { return !keep.count(e.id); });
 }
 
 Status Engine::CommitLocked(core::PipelineState& p, core::Outcome& out, store::Batch batch) {
@@ -128,6 +226,8 @@ Status Engine::CommitLocked(core::PipelineState& p, core::Outcome& out, store::B
   Status s = store_.Commit(batch);
   Metrics().store_commit_seconds.With({}).Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_start).count());
+  // Every commit (or failed one: memory is dropped) changes what reads answer.
+  read_cache_.Invalidate(p.decl.name);
   if (!s.ok()) {
     // Memory is ahead of disk: forget it, so the next call reloads what is durable.
     PW_LOG(Error) << "could not persist pipeline " << p.decl.name << ": " << s.ToString();

@@ -110,6 +110,7 @@ Result<json> Engine::CreateCustomActionType(const json& in) {
   }
   PW_RETURN_IF_ERROR(store_.PutKv("actiontype/" + key, type.dump()));
   custom_types_[key] = type;
+  read_cache_.Clear();  // Secret masking of GetPipeline depends on the types.
   return type;
 }
 
@@ -124,6 +125,7 @@ Status Engine::DeleteCustomActionType(const core::ActionTypeId& id) {
   doc["deleted"] = true;
   PW_RETURN_IF_ERROR(store_.PutKv("actiontype/" + TypeKey(id), doc.dump()));
   it->second = doc;
+  read_cache_.Clear();
   return Status::Ok();
 }
 

@@ -5,6 +5,8 @@
 
 #include "engine/engine.h"
 
+#include <malloc.h>
+
 #include <exception>
 #include <filesystem>
 #include <set>
@@ -280,6 +282,11 @@ Status Engine::Recover() {
       if (first_error.ok()) first_error = s;
     }
   }
+  // Loading parsed every pipeline's newest documents; give the memory they
+  // used back (RSS with many pipelines, issue 15).
+  all.clear();
+  all.shrink_to_fit();
+  malloc_trim(0);
   if (!ticker_.joinable()) ticker_ = std::thread([this] { TickerLoop(); });
   // A store that fails now fails the start (the server says why and exits);
   // a document that cannot be read leaves that pipeline for the operator.

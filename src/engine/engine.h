@@ -30,12 +30,14 @@
 #include "core/execution.h"
 #include "core/machine.h"
 #include "core/pipeline.h"
+#include "core/retention.h"
 #include "core/triggers.h"
 #include "core/variables.h"
 #include "engine/build_projects.h"
 #include "engine/executor.h"
 #include "engine/git_connections.h"
 #include "engine/job.h"
+#include "engine/read_cache.h"
 #include "engine/work_queue.h"
 #include "runner/deploy_dir.h"
 #include "runner/sandbox.h"
@@ -103,6 +105,18 @@ struct EngineOptions {
   // Rule 15: active executions a QUEUED or PARALLEL pipeline may have
   // (ConcurrentPipelineExecutionsLimitExceededException beyond); 0 = no limit.
   int max_concurrent_executions = 50;
+  // History retention (issue 15; serve --retain-executions, --retain-days,
+  // the configuration file's `retention`): ended executions beyond a
+  // pipeline's newest `max_executions`, or last updated more than
+  // `max_age_days` ago, are deleted by the ticker with their action runs,
+  // logs and the artifacts nothing else refers to. Per-pipeline entries
+  // replace the default. Empty policies keep everything.
+  core::RetentionPolicy retention;
+  std::map<std::string, core::RetentionPolicy> retention_by_pipeline;
+  size_t retention_batch = 100;  // Executions deleted per tick at most.
+  // Artifacts written less than this long ago are never removed (a result
+  // naming them may not be committed yet).
+  double retention_artifact_grace_seconds = 3600;
 };
 
 // PutActionRevision's answer: whether the revision is new to the pipeline,
@@ -167,6 +181,16 @@ EngineRunners MakeRunners(const EngineOptions& options);
 struct Snapshot {
   store::PipelineRecord record;  // Current version.
   core::PipelineState state;
+};
+
+// One page of history (Engine::HistoryPage).
+struct ExecutionPage {
+  // The current version; `state` holds the declaration, transitions, each
+  // stage's latest, and as executions the page's (with their runs) and the
+  // rollback targets they name.
+  Snapshot snap;
+  std::vector<std::string> ids;  // The page, newest first.
+  bool more = false;             // Further executions match after the page.
 };
 
 class Engine {
@@ -239,8 +263,27 @@ class Engine {
 
   // A copy of the pipeline's state. With `current_only`, only the executions
   // GetPipelineState can show (active ones and each stage's latest), so a
-  // console polling once a second does not copy a long history.
+  // console polling once a second does not copy a long history. Without it
+  // every execution, read from the store (the engine keeps only its working
+  // set in memory): for tests and tools, not for request paths.
   Result<Snapshot> GetSnapshot(const std::string& pipeline, bool current_only = false);
+  // --- history.cc: history read from the store by index (issue 15), so a
+  // page costs the same however long the history is.
+  // Up to `max` executions of `pipeline`, newest first, after execution
+  // `after` ("": from the newest), those `keep` accepts (null: all), with
+  // their action runs when `with_runs`. InvalidNextTokenException when
+  // `after` is not an execution of the pipeline; PipelineNotFoundException.
+  Result<ExecutionPage> HistoryPage(const std::string& pipeline, size_t max,
+                                    const std::string& after,
+                                    const std::function<bool(const core::Execution&)>& keep,
+                                    bool with_runs = true);
+  // One execution with its runs (and its rollback target).
+  // PipelineExecutionNotFoundException, PipelineNotFoundException.
+  Result<Snapshot> ExecutionSnapshot(const std::string& pipeline, const std::string& id);
+  // Serialised responses of frequent reads (read_cache.h), invalidated by
+  // every commit; the API answers GetPipeline, GetPipelineState and the first
+  // page of ListPipelineExecutions from it. set_enabled(false) bypasses it.
+  ReadCache& read_cache() { return read_cache_; }
   // Where an action run's output is logged.
   std::string LogPath(const std::string& run_id) const;
 
@@ -372,6 +415,14 @@ class Engine {
   bool WaitIdleForTest(double timeout_seconds);
   // Results whose decision awaits a successful commit (retried every tick).
   size_t PendingResultsForTest();
+  // Executions of `pipeline` held in memory (its working set; 0 if not loaded).
+  size_t LoadedExecutionsForTest(const std::string& pipeline) EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    auto it = pipelines_.find(pipeline);
+    return it == pipelines_.end() ? 0 : it->second.executions.size();
+  }
+  // Runs retention's artifact sweep now.
+  void SweepArtifactsForTest() { SweepArtifacts(); }
   // Runs one tick now (approval expiry, job timers, pending results).
   void TickForTest() { Tick(); }
   // Polls the followed sources now (Git branches, S3 objects).
@@ -395,13 +446,33 @@ class Engine {
   Result<core::PipelineState*> LoadLocked(const std::string& name) REQUIRES(mu_);
   // The pipeline as stored (never cached); records row versions with leases.
   Result<core::PipelineState> ReadStateLocked(const std::string& name) REQUIRES(mu_);
-  // For reads: the cached state when driven here, else the stored one in *scratch.
+  // For reads: the cached state when driven here, else the stored one in
+  // *scratch; with `execution_id`, that execution is loaded too (if stored).
   Result<const core::PipelineState*> ViewLocked(const std::string& name,
-                                                core::PipelineState* scratch) REQUIRES(mu_);
+                                                core::PipelineState* scratch,
+                                                const std::string& execution_id = "")
+      REQUIRES(mu_);
   Status NotDrivenHere(const std::string& name) const REQUIRES(mu_);
   // Recover() for one loaded pipeline: fail interrupted runs, recreate
   // missing jobs, carry executions on, commit.
   Status RecoverPipelineLocked(core::PipelineState& ps, EpochSeconds now) REQUIRES(mu_);
+  // The action runs of `e` from the store, appended in start order; their
+  // row versions recorded in `versions` when given.
+  Status LoadRunsLocked(core::Execution& e, std::map<std::string, int64_t>* versions = nullptr)
+      REQUIRES(mu_);
+  Result<bool> ReadExecutionLocked(core::PipelineState& p, const std::string& id,
+                                   core::Execution* out) REQUIRES(mu_);
+  // Brings execution `id` of `p` (and its rollback target) into memory if it
+  // is stored but not loaded; OK also when it does not exist (the core call
+  // that follows reports that). Store errors are returned.
+  Status EnsureExecutionLocked(core::PipelineState& p, const std::string& id) REQUIRES(mu_);
+  // Drops ended executions no decision needs (core::KeptExecutions) from
+  // memory; called by the ticker, when no pointer into `p` is held.
+  void TrimLocked(core::PipelineState& p) REQUIRES(mu_);
+  Result<ExecutionPage> HistoryPageLocked(const std::string& pipeline, size_t max,
+                                          const std::string& after,
+                                          const std::function<bool(const core::Execution&)>& keep,
+                                          bool with_runs) REQUIRES(mu_);
   // Persists what `out` changed in one transaction (with `extra`: new
   // version, idempotency tokens, job documents), then performs the effects.
   // On failure memory is dropped (reloaded from the store on next use) and
@@ -434,6 +505,18 @@ class Engine {
   // After a restart: every rule in progress without an open job is evaluated
   // again (effects added to `out`).
   void RecoverRulesLocked(core::PipelineState& p, core::Outcome* out) REQUIRES(mu_);
+
+  // --- retention.cc: history retention (EngineOptions::retention).
+  const core::RetentionPolicy& RetentionFor(const std::string& pipeline) const;
+  bool RetentionConfigured() const;
+  // Deletes up to retention_batch executions the policies let go, from a few
+  // pipelines per call (rotating); returns how many went. Their artifacts
+  // become candidates for SweepArtifacts.
+  size_t EnforceRetentionLocked(EpochSeconds now) REQUIRES(mu_);
+  // Removes the candidate artifacts no stored execution or action run (nor a
+  // pending result) refers to and older than the grace period. Reads the
+  // store without the engine mutex.
+  void SweepArtifacts() EXCLUDES(mu_);
 
   // --- ticker.cc: timers and the source poller.
   void TickerLoop();
@@ -524,6 +607,10 @@ class Engine {
       GUARDED_BY(types_mu_);  // "Category/Provider/Version" -> doc.
 
   std::thread ticker_;
+  std::string retention_cursor_ GUARDED_BY(mu_);               // Last pipeline looked at.
+  std::set<std::string> artifact_candidates_ GUARDED_BY(mu_);  // Revisions to sweep.
+  size_t retention_deleted_ GUARDED_BY(mu_) = 0;               // By the last tick.
+  ReadCache read_cache_;  // Own mutex; invalidated under mu_ with each change.
 };
 
 }  // namespace pw::engine

@@ -1627,3 +1627,159 @@ TEST_F(EngineTest, GitSourceRunsTheChosenCommitAlsoWhenItsStageIsRetried) {
 
 }  // namespace
 }  // namespace pw::engine
+
+// --- Issue 15: working set, history pages, read cache, retention -------------------
+
+namespace pw::engine {
+namespace {
+
+class HistoryTest : public EngineTest {
+ protected:
+  // `n` executions of a pipeline whose Build fails while `flag` is absent.
+  std::vector<std::string> RunMany(int n) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < n; ++i) {
+      clock_.Advance(1);
+      ids.push_back(Start("p"));
+      WaitEnded("p", ids.back());
+    }
+    return ids;
+  }
+};
+
+TEST_F(HistoryTest, AfterARestartOnlyTheWorkingSetIsInMemoryAndOldOnesLoadOnDemand) {
+  StartEngine();
+  const std::string flag = dir_ + "/flag";
+  Create(BuildPipeline("p", {"cat " + flag}));
+  const std::string old_failed = RunMany(1).front();
+  std::ofstream(flag) << "x\n";
+  auto ids = RunMany(14);
+  Restart();
+  ASSERT_TRUE(engine_->GetSnapshot("p", true).ok());
+  EXPECT_LE(engine_->LoadedExecutionsForTest("p"), 6u) << "the newest few, not the history";
+  EXPECT_GE(engine_->LoadedExecutionsForTest("p"), 1u);
+  EXPECT_EQ(Snap("p").state.executions.size(), 15u) << "a full snapshot reads the store";
+  // Decisions about an old execution load it: it is not the Build stage's latest.
+  auto plan = engine_->PlanRetry("p", "Build", old_failed, core::RetryMode::kFailedActions);
+  EXPECT_EQ(plan.status().wire_name(), "NotLatestPipelineExecutionException")
+      << plan.status().ToString();
+  auto stop = engine_->StopExecution("p", old_failed, false, "");
+  EXPECT_EQ(stop.wire_name(), "PipelineExecutionNotStoppableException") << stop.ToString();
+  EXPECT_EQ(engine_->ExecutionSnapshot("p", old_failed)->state.executions.front().id, old_failed);
+  EXPECT_EQ(engine_->ExecutionSnapshot("p", "nope").status().wire_name(),
+            "PipelineExecutionNotFoundException");
+  // The ticker trims what decisions loaded on demand.
+  for (size_t i = 0; i < 8; ++i) {
+    (void)engine_->PlanRetry("p", "Build", ids[i], core::RetryMode::kFailedActions);
+  }
+  EXPECT_GT(engine_->LoadedExecutionsForTest("p"), 10u);
+  engine_->TickForTest();
+  EXPECT_LE(engine_->LoadedExecutionsForTest("p"), 6u);
+}
+
+TEST_F(HistoryTest, PagesNewestFirstWithAFilterAndATokenFromTheStore) {
+  StartEngine();
+  const std::string flag = dir_ + "/flag";
+  Create(BuildPipeline("p", {"cat " + flag}));
+  auto failed = RunMany(3);
+  std::ofstream(flag) << "x\n";
+  auto ok = RunMany(4);
+  auto first = engine_->HistoryPage("p", 3, "", {}, true);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->ids, (std::vector<std::string>{ok[3], ok[2], ok[1]}));
+  EXPECT_TRUE(first->more);
+  const core::Execution* newest = first->snap.state.FindExecution(ok[3]);
+  ASSERT_NE(newest, nullptr);
+  EXPECT_EQ(RunsOf(*newest, "Build", "Build").size(), 1u) << "with its runs";
+  auto next = engine_->HistoryPage("p", 3, ok[1], {}, true);
+  EXPECT_EQ(next->ids, (std::vector<std::string>{ok[0], failed[2], failed[1]}));
+  auto last = engine_->HistoryPage("p", 3, failed[1], {}, true);
+  EXPECT_EQ(last->ids, (std::vector<std::string>{failed[0]}));
+  EXPECT_FALSE(last->more);
+  auto only_failed = engine_->HistoryPage(
+      "p", 2, "",
+      [](const core::Execution& e) { return e.status == core::ExecutionStatus::kFailed; }, false);
+  EXPECT_EQ(only_failed->ids, (std::vector<std::string>{failed[2], failed[1]}));
+  EXPECT_TRUE(only_failed->more);
+  EXPECT_EQ(engine_->HistoryPage("p", 3, "gone", {}, true).status().wire_name(),
+            "InvalidNextTokenException");
+}
+
+TEST_F(HistoryTest, EveryMutationInvalidatesTheCachedReads) {
+  StartEngine();
+  const std::string flag = dir_ + "/flag";
+  Create(BuildPipeline("p", {"cat " + flag}));
+  ReadCache& cache = engine_->read_cache();
+  auto cached = [&] {
+    auto g = cache.Get("p", "k");
+    cache.Put("p", "k", "body", g.generation);
+    return cache.Get("p", "k").body.has_value();
+  };
+  ASSERT_TRUE(cached());
+  const std::string id = Start("p");  // A commit.
+  WaitEnded("p", id);
+  EXPECT_FALSE(cache.Get("p", "k").body) << "a start and its commits";
+  ASSERT_TRUE(cached());
+  std::ofstream(flag) << "x\n";
+  ASSERT_TRUE(engine_->RetryStage("p", "Build", id, core::RetryMode::kFailedActions).ok());
+  EXPECT_FALSE(cache.Get("p", "k").body) << "a retry";
+  WaitEnded("p", id);
+  ASSERT_TRUE(cached());
+  json updated = BuildPipeline("p", {"true"});
+  ASSERT_TRUE(engine_->UpdatePipeline(updated).ok());
+  EXPECT_FALSE(cache.Get("p", "k").body) << "an update";
+  WaitIdle();
+  ASSERT_TRUE(cached());
+  ASSERT_TRUE(engine_->DeletePipeline("p").ok());
+  EXPECT_FALSE(cache.Get("p", "k").body) << "a delete";
+  // A read computed before a commit is not stored after it.
+  auto before = cache.Get("q", "k");
+  Create(BuildPipeline("q", {"true"}));
+  Start("q");
+  cache.Put("q", "k", "stale", before.generation);
+  EXPECT_FALSE(cache.Get("q", "k").body);
+  WaitIdle();
+}
+
+TEST_F(HistoryTest, RetentionDeletesOldEndedExecutionsInBatchesButKeepsTheRetryable) {
+  options_.retention = {3, 0};
+  options_.retention_batch = 2;
+  options_.retention_artifact_grace_seconds = 0;
+  StartEngine();
+  const std::string flag = dir_ + "/flag";
+  Create(BuildPipeline("p", {"cat " + flag}));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 8; ++i) {  // Each with its own source content; each fails in Build.
+    std::ofstream(src_ + "/input.txt") << "revision " << i << "\n";
+    clock_.Advance(1);
+    ids.push_back(Start("p"));
+    WaitEnded("p", ids.back());
+  }
+  ASSERT_EQ(*store_->CountExecutions("p"), 8);
+  const core::Execution oldest = Exec("p", ids[0]);
+  const core::ActionRun oldest_build = RunsOf(oldest, "Build", "Build").at(0);
+  const std::string log = engine_->LogPath(oldest_build.id);
+  const std::string old_artifact =
+      options_.data_dir + "/artifacts/" + oldest_build.inputs.at("SourceOut") + ".zip";
+  ASSERT_TRUE(fs::exists(log));
+  ASSERT_TRUE(fs::exists(old_artifact));
+  engine_->TickForTest();
+  EXPECT_EQ(*store_->CountExecutions("p"), 6) << "one batch of 2";
+  EXPECT_FALSE(fs::exists(log)) << "its logs went with it";
+  for (int i = 0; i < 5; ++i) engine_->TickForTest();
+  EXPECT_EQ(*store_->CountExecutions("p"), 3);
+  EXPECT_FALSE(store_->GetExecution("p", ids[4])->has_value());
+  EXPECT_TRUE(store_->GetExecution("p", ids[7])->has_value());
+  engine_->SweepArtifactsForTest();
+  EXPECT_FALSE(fs::exists(old_artifact)) << "no remaining execution refers to it";
+  // The retryable (latest) failed execution keeps its input artifact.
+  const core::Execution last = Exec("p", ids[7]);
+  const std::string input = RunsOf(last, "Build", "Build").at(0).inputs.at("SourceOut");
+  EXPECT_TRUE(fs::exists(options_.data_dir + "/artifacts/" + input + ".zip"));
+  std::ofstream(flag) << "x\n";
+  ASSERT_TRUE(engine_->RetryStage("p", "Build", ids[7], core::RetryMode::kFailedActions).ok());
+  EXPECT_EQ(S(WaitEnded("p", ids[7]).status), "Succeeded");
+}
+
+}  // namespace
+}  // namespace pw::engine

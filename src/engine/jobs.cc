@@ -28,6 +28,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 Status Engine::SaveJobLocked(const Job& job) {
+  read_cache_.Invalidate(job.pipeline);  // GetPipelineState shows jobs waiting for a worker.
   const std::string key = "job/" + job.id;
   const std::string doc = JobToDoc(job).dump();
   if (server_id_.empty()) return store_.PutKv(key, doc);
@@ -45,6 +46,7 @@ Status Engine::SaveJobLocked(const Job& job) {
 }
 
 void Engine::PutJobLocked(Job job) {
+  read_cache_.Invalidate(job.pipeline);
   auto it = jobs_.find(job.id);
   if (it != jobs_.end() && it->second.access_key_id != job.access_key_id) {
     job_by_key_.erase(it->second.access_key_id);
@@ -57,6 +59,7 @@ void Engine::PutJobLocked(Job job) {
 void Engine::EraseJobLocked(const std::string& job_id) {
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return;
+  read_cache_.Invalidate(it->second.pipeline);
   auto key = job_by_key_.find(it->second.access_key_id);
   if (key != job_by_key_.end() && key->second == job_id) job_by_key_.erase(key);
   jobs_.erase(it);

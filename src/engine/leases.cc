@@ -212,6 +212,11 @@ void Engine::EnableLeases(const std::string& server_id, double lease_seconds) {
   MutexLock lock(mu_);
   server_id_ = server_id;
   lease_seconds_ = lease_seconds;
+  // Several servers: a read answers from what is durable or from the state
+  // this server drives; no serialised copy that another server's commits
+  // would not invalidate.
+  read_cache_.set_enabled(false);
+  read_cache_.Clear();
 }
 
 std::string Engine::ServerId() {
@@ -244,6 +249,7 @@ void Engine::DisownPipeline(const std::string& pipeline) {
   owned_.erase(pipeline);
   pipelines_.erase(pipeline);
   row_versions_.erase(pipeline);
+  read_cache_.Invalidate(pipeline);
   for (auto it = pending_.begin(); it != pending_.end();) {
     it = it->second.pipeline == pipeline ? pending_.erase(it) : std::next(it);
   }

@@ -3,6 +3,7 @@
 // one transaction (commit.cc) before any effect.
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <vector>
@@ -116,6 +117,7 @@ Result<store::PipelineRecord> Engine::CreatePipeline(const json& pipeline,
   PW_ASSIGN_OR_RETURN(auto rec, [&] {
     MutexLock lock(mu_);
     pipelines_.erase(d.name);
+    read_cache_.Invalidate(d.name);
     auto created = store_.CreatePipeline(d.name, PipelineArn(d.name), decl, tags, clock_.Now(),
                                          options_.max_pipelines);
     if (created.ok() && !server_id_.empty()) {
@@ -203,6 +205,7 @@ Status Engine::DeletePipeline(const std::string& name) {
   pipelines_.erase(name);
   owned_.erase(name);
   row_versions_.erase(name);
+  read_cache_.Invalidate(name);
   LoadJobsLocked();
   store::Batch batch;
   std::vector<Job> abandoned;
@@ -265,6 +268,7 @@ Status Engine::StopExecution(const std::string& pipeline, const std::string& exe
                              bool abandon, const std::string& reason) {
   MutexLock lock(mu_);
   PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
+  PW_RETURN_IF_ERROR(EnsureExecutionLocked(*p, execution_id));
   core::Outcome out;
   const EpochSeconds now = clock_.Now();
   PW_RETURN_IF_ERROR(core::StopExecution(*p, execution_id, abandon, reason, now, &out));
@@ -276,7 +280,7 @@ Result<core::RetryPlan> Engine::PlanRetry(const std::string& pipeline, const std
                                           const std::string& execution_id, core::RetryMode mode) {
   MutexLock lock(mu_);
   core::PipelineState scratch;
-  PW_ASSIGN_OR_RETURN(const core::PipelineState* p, ViewLocked(pipeline, &scratch));
+  PW_ASSIGN_OR_RETURN(const core::PipelineState* p, ViewLocked(pipeline, &scratch, execution_id));
   return core::PlanRetry(*p, execution_id, stage, mode);
 }
 
@@ -284,6 +288,7 @@ Result<core::RetryPlan> Engine::RetryStage(const std::string& pipeline, const st
                                            const std::string& execution_id, core::RetryMode mode) {
   MutexLock lock(mu_);
   PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
+  PW_RETURN_IF_ERROR(EnsureExecutionLocked(*p, execution_id));
   core::Outcome out;
   const EpochSeconds now = clock_.Now();
   if (const core::Execution* e = p->FindExecution(execution_id)) {
@@ -308,6 +313,7 @@ Result<std::string> Engine::RollbackStage(const std::string& pipeline, const std
                                           const std::string& target_execution_id) {
   MutexLock lock(mu_);
   PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
+  PW_RETURN_IF_ERROR(EnsureExecutionLocked(*p, target_execution_id));
   core::Outcome out;
   const EpochSeconds now = clock_.Now();
   PW_ASSIGN_OR_RETURN(std::string id, core::StartRollback(*p, stage, target_execution_id,
@@ -359,12 +365,11 @@ Result<Snapshot> Engine::GetSnapshot(const std::string& pipeline, bool current_o
   if (!p.ok()) {
     return p.status();
   }
-  PW_ASSIGN_OR_RETURN(auto rec, store_.GetPipeline(pipeline, std::nullopt));
   if (!current_only) {
-    Snapshot snap{std::move(rec), **p};
-    AddJobWaitSummariesLocked(snap.state);
-    return snap;
+    PW_ASSIGN_OR_RETURN(auto all, HistoryPageLocked(pipeline, SIZE_MAX, "", {}, true));
+    return std::move(all.snap);
   }
+  PW_ASSIGN_OR_RETURN(auto rec, store_.GetPipeline(pipeline, std::nullopt));
   const core::PipelineState& full = **p;
   Snapshot snap{std::move(rec), {}};
   snap.state.decl = full.decl;

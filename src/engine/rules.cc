@@ -308,6 +308,7 @@ Status Engine::OverrideStageCondition(const std::string& pipeline, const std::st
                                       const std::string& execution_id, core::ConditionKind kind) {
   MutexLock lock(mu_);
   PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(pipeline));
+  PW_RETURN_IF_ERROR(EnsureExecutionLocked(*p, execution_id));
   const EpochSeconds now = clock_.Now();
   core::Outcome out;
   PW_RETURN_IF_ERROR(core::OverrideCondition(*p, execution_id, stage, kind, now, &out));

@@ -25,11 +25,28 @@ namespace fs = std::filesystem;
 
 void Engine::TickerLoop() {
   double since_poll = 0;
+  double since_sweep = 0;
   while (!queue_->WaitStopped(1.0)) {
     try {
       Tick();
     } catch (const std::exception& ex) {
       PW_LOG(Error) << "engine tick failed: " << ex.what();
+    }
+    // Artifacts of deleted executions: once a backlog is worked off, else
+    // once a minute (a sweep reads every stored document).
+    since_sweep += 1;
+    bool sweep = false;
+    {
+      MutexLock lock(mu_);
+      sweep = !artifact_candidates_.empty() && (retention_deleted_ == 0 || since_sweep >= 60);
+    }
+    if (sweep) {
+      since_sweep = 0;
+      try {
+        SweepArtifacts();
+      } catch (const std::exception& ex) {
+        PW_LOG(Error) << "artifact sweep failed: " << ex.what();
+      }
     }
     since_poll += 1;
     if (options_.source_poll_seconds > 0 && since_poll >= options_.source_poll_seconds) {
@@ -48,6 +65,7 @@ void Engine::Tick() {
   const EpochSeconds now = clock_.Now();
   RetryPendingLocked();
   JobTimersLocked(now);
+  retention_deleted_ = EnforceRetentionLocked(now);
   CheckDeploymentWindowsLocked(now);
   // Approvals without an answer in time fail. By name: a failed commit drops
   // the pipeline from pipelines_ (the next tick decides again).
@@ -57,6 +75,7 @@ void Engine::Tick() {
     auto it = pipelines_.find(name);
     if (it == pipelines_.end()) continue;
     core::PipelineState& p = it->second;
+    TrimLocked(p);  // Ended executions no decision needs leave memory (issue 15).
     core::Outcome out;
     for (const auto& run_id : core::ExpiredApprovals(p, now, options_.approval_timeout_seconds)) {
       (void)core::CompleteAction(p, run_id, Failure(std::string(core::kApprovalTimedOutMessage)),

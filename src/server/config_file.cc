@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 
 namespace pw::server {
 namespace {
@@ -81,6 +82,71 @@ bool IsCommandLineOnly(const CLI::Option& option) {
     }
   }
   return option.get_lnames().empty();
+}
+
+namespace {
+
+Status ParsePolicy(const YAML::Node& node, const std::string& where, core::RetentionPolicy* out) {
+  if (!node.IsMap()) {
+    return InvalidArgument(where + " must be a map like {executions: 100, days: 30}");
+  }
+  core::RetentionPolicy p;
+  for (const auto& kv : node) {
+    const std::string key = kv.first.as<std::string>();
+    const YAML::Node value = kv.second;
+    if (!value.IsScalar()) return InvalidArgument(where + "." + key + " must be a number");
+    const std::string text = value.as<std::string>();
+    try {
+      size_t used = 0;
+      if (key == "executions") {
+        const long long n = std::stoll(text, &used);
+        if (used != text.size() || n < 0) throw std::invalid_argument(text);
+        p.max_executions = n;
+      } else if (key == "days") {
+        const double d = std::stod(text, &used);
+        if (used != text.size() || !(d >= 0)) throw std::invalid_argument(text);
+        p.max_age_days = d;
+      } else {
+        return InvalidArgument(where + ": unknown key '" + key + "' (use executions and/or days)");
+      }
+    } catch (const std::exception&) {
+      return InvalidArgument(where + "." + key + ": '" + text + "' is not " +
+                             (key == "executions" ? "an integer >= 0" : "a number >= 0"));
+    }
+  }
+  *out = p;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ParseRetention(const YAML::Node& node, RetentionSettings* out) {
+  if (!node.IsMap()) {
+    return InvalidArgument("retention must be a map with 'default' and/or 'pipelines'");
+  }
+  RetentionSettings parsed;
+  for (const auto& kv : node) {
+    const std::string key = kv.first.as<std::string>();
+    if (key == "default") {
+      core::RetentionPolicy p;
+      PW_RETURN_IF_ERROR(ParsePolicy(kv.second, "retention.default", &p));
+      parsed.default_policy = p;
+    } else if (key == "pipelines") {
+      if (!kv.second.IsMap()) {
+        return InvalidArgument("retention.pipelines must map pipeline names to policies");
+      }
+      for (const auto& pk : kv.second) {
+        const std::string name = pk.first.as<std::string>();
+        core::RetentionPolicy p;
+        PW_RETURN_IF_ERROR(ParsePolicy(pk.second, "retention.pipelines." + name, &p));
+        parsed.pipelines[name] = p;
+      }
+    } else {
+      return InvalidArgument("retention: unknown key '" + key + "' (use default and pipelines)");
+    }
+  }
+  *out = std::move(parsed);
+  return Status::Ok();
 }
 
 std::string YamlToJsonText(const YAML::Node& node) {

@@ -28,11 +28,14 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/status.h"
+#include "core/retention.h"
 
 namespace pw::server {
 
@@ -59,6 +62,22 @@ Status ApplyConfigText(std::string_view text, const std::string& file_name, CLI:
 // Reads `path` and applies it as ApplyConfigText. kNotFound when unreadable.
 Status ApplyConfigFile(const std::string& path, CLI::App& app,
                        const std::vector<ConfigSection>& sections);
+
+// The configuration file's `retention` section (issue 15):
+//
+//   retention:
+//     default: {executions: 500, days: 90}   # every pipeline (flags: --retain-*)
+//     pipelines:
+//       nightly: {executions: 50}            # replaces the default for this one
+//       audit: {executions: 0, days: 0}      # keeps everything
+//
+// `executions` (an integer >= 0) and `days` (a number >= 0); 0 or absent: no
+// limit of that kind. kInvalidArgument naming the key to fix.
+struct RetentionSettings {
+  std::optional<core::RetentionPolicy> default_policy;
+  std::map<std::string, core::RetentionPolicy> pipelines;
+};
+Status ParseRetention(const YAML::Node& node, RetentionSettings* out);
 
 // A YAML node as JSON text (scalars become strings, maps objects, lists
 // arrays), for sections whose parser takes JSON (Git connections).

@@ -147,3 +147,40 @@ TEST(ConfigFile, SectionsGetTheirNodeAndShareANameWithAFlag) {
 
 }  // namespace
 }  // namespace pw::server
+
+namespace pw::server {
+namespace {
+
+TEST(ParseRetentionTest, DefaultAndPerPipelinePolicies) {
+  RetentionSettings r;
+  ASSERT_TRUE(ParseRetention(YAML::Load("{default: {executions: 500, days: 90}, "
+                                        "pipelines: {nightly: {executions: 50}, "
+                                        "audit: {executions: 0, days: 0}}}"),
+                             &r)
+                  .ok());
+  ASSERT_TRUE(r.default_policy.has_value());
+  EXPECT_EQ(r.default_policy->max_executions, 500);
+  EXPECT_EQ(r.default_policy->max_age_days, 90);
+  EXPECT_EQ(r.pipelines.at("nightly").max_executions, 50);
+  EXPECT_EQ(r.pipelines.at("nightly").max_age_days, 0);
+  EXPECT_FALSE(r.pipelines.at("audit").enabled());
+}
+
+TEST(ParseRetentionTest, MistakesNameTheKeyToFix) {
+  RetentionSettings r;
+  for (const auto& [yaml, says] : std::vector<std::pair<std::string, std::string>>{
+           {"{default: {executions: -1}}", "retention.default.executions"},
+           {"{default: {executions: 1.5}}", "retention.default.executions"},
+           {"{default: {days: soon}}", "retention.default.days"},
+           {"{default: {count: 3}}", "unknown key 'count'"},
+           {"{pipelines: {p: 3}}", "retention.pipelines.p"},
+           {"{defaults: {}}", "unknown key 'defaults'"},
+           {"[1]", "retention must be a map"}}) {
+    Status s = ParseRetention(YAML::Load(yaml), &r);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << yaml;
+    EXPECT_NE(s.message().find(says), std::string::npos) << yaml << ": " << s.message();
+  }
+}
+
+}  // namespace
+}  // namespace pw::server

@@ -185,6 +185,24 @@ int RunServe(const std::vector<std::string>& args) {
                  "seconds a queued job waits for a worker to acknowledge it before it fails "
                  "(default 3600; 0: wait forever)")
       ->check(CLI::NonNegativeNumber);
+  int64_t retain_executions = 0;
+  double retain_days = 0;
+  double retain_artifact_grace = 3600;
+  app.add_option("--retain-executions", retain_executions,
+                 "keep at most this many executions per pipeline: older ended ones are deleted "
+                 "with their action runs, logs and unreferenced artifacts (0: no limit; per "
+                 "pipeline: the configuration file's retention section)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--retain-days", retain_days,
+                 "delete ended executions last updated more than this many days ago (0: never)")
+      ->check(CLI::NonNegativeNumber);
+  int retain_batch = 100;
+  app.add_option("--retain-batch", retain_batch,
+                 "executions retention deletes per second at most (default 100)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--retain-artifact-grace", retain_artifact_grace,
+                 "seconds a new artifact is protected from retention's sweep (default 3600)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--job-retention", job_retention,
                  "seconds an ended job (and its document) is kept before it is removed")
       ->check(CLI::NonNegativeNumber);
@@ -270,7 +288,12 @@ int RunServe(const std::vector<std::string>& args) {
   // More sections: append {key, parser of the YAML::Node}.
   std::optional<engine::GitConnections> git_connections_section;
   std::optional<engine::BuildProjects> build_projects_section;
+  RetentionSettings retention_section;
   std::vector<ConfigSection> config_sections = {
+      {"retention",
+       [&retention_section](const YAML::Node& node) -> Status {
+         return ParseRetention(node, &retention_section);
+       }},
       {"git-connections",
        [&git_connections_section](const YAML::Node& node) -> Status {
          PW_ASSIGN_OR_RETURN(auto parsed, engine::ParseGitConnections(YamlToJsonText(node)));
@@ -414,6 +437,15 @@ int RunServe(const std::vector<std::string>& args) {
   opts.local_runners = !no_local_runners;
   opts.job_timeout_seconds = job_timeout;
   opts.job_retention_seconds = job_retention;
+  opts.retention = {retain_executions, retain_days};
+  // The section's default applies unless a --retain-* flag (or key) was given.
+  if (retention_section.default_policy && app.count("--retain-executions") == 0 &&
+      app.count("--retain-days") == 0) {
+    opts.retention = *retention_section.default_policy;
+  }
+  opts.retention_by_pipeline = retention_section.pipelines;
+  opts.retention_artifact_grace_seconds = retain_artifact_grace;
+  opts.retention_batch = static_cast<size_t>(retain_batch);
   opts.job_dispatch_timeout_seconds = job_dispatch_timeout;
   opts.worker_wait_seconds = worker_wait_timeout;
   opts.source_poll_seconds = source_poll;

@@ -210,6 +210,32 @@ class Store {
   virtual Result<std::vector<ActionExecutionRow>> ListActionExecutions(
       const std::string& pipeline, const std::string& execution_id) = 0;
 
+  // --- Paged history (issue 15): reads whose cost does not grow with the
+  // pipeline's history, over the (pipeline, seq) indexes. The defaults below
+  // go through ListExecutions (correct but linear); both stores override them.
+  //
+  // At most `limit` executions of `pipeline`, newest first, started before
+  // the execution `before_id` (empty: from the newest). kNotFound
+  // (InvalidNextTokenException) if `before_id` is not an execution of
+  // `pipeline` (e.g. removed by retention meanwhile).
+  virtual Result<std::vector<ExecutionRow>> ListExecutionsPage(const std::string& pipeline,
+                                                               size_t limit,
+                                                               const std::string& before_id);
+  // At most `limit` executions of `pipeline`, oldest first (retention).
+  virtual Result<std::vector<ExecutionRow>> ListOldestExecutions(const std::string& pipeline,
+                                                                 size_t limit);
+  // The executions of `pipeline` whose status is InProgress or Stopping,
+  // newest first.
+  virtual Result<std::vector<ExecutionRow>> ListActiveExecutions(const std::string& pipeline);
+  // One execution of `pipeline`, or nullopt if it has none with that id.
+  virtual Result<std::optional<ExecutionRow>> GetExecution(const std::string& pipeline,
+                                                           const std::string& id);
+  // How many executions `pipeline` has.
+  virtual Result<int64_t> CountExecutions(const std::string& pipeline);
+  // Removes executions `ids` of `pipeline` and their action executions, in
+  // one transaction (ids of other pipelines or absent ones are skipped).
+  virtual Status DeleteExecutions(const std::string& pipeline, const std::vector<std::string>& ids);
+
   // Small key/value state (idempotency tokens, transition states).
   virtual Result<std::optional<std::string>> GetKv(const std::string& key) = 0;
   virtual Status PutKv(const std::string& key, const std::string& value) = 0;
@@ -295,6 +321,60 @@ inline Status Store::RenewLease(const std::string&, const std::string&, int64_t,
 }
 inline Status Store::ReleaseLease(const std::string&, const std::string&, int64_t) {
   return Status::Ok();
+}
+
+// The linear defaults of the paged reads (wrappers and fakes inherit them).
+inline Result<std::vector<ExecutionRow>> Store::ListExecutionsPage(const std::string& pipeline,
+                                                                   size_t limit,
+                                                                   const std::string& before_id) {
+  PW_ASSIGN_OR_RETURN(auto all, ListExecutions(pipeline));
+  std::vector<ExecutionRow> out;
+  bool started = before_id.empty();
+  for (auto& row : all) {
+    if (!started) {
+      started = row.id == before_id;
+      continue;
+    }
+    if (out.size() == limit) break;
+    out.push_back(std::move(row));
+  }
+  if (!started) {
+    return NotFound("No execution " + before_id + " in pipeline " + pipeline + ".",
+                    "InvalidNextTokenException");
+  }
+  return out;
+}
+inline Result<std::vector<ExecutionRow>> Store::ListOldestExecutions(const std::string& pipeline,
+                                                                     size_t limit) {
+  PW_ASSIGN_OR_RETURN(auto all, ListExecutions(pipeline));
+  std::vector<ExecutionRow> out;
+  for (auto it = all.rbegin(); it != all.rend() && out.size() < limit; ++it) {
+    out.push_back(std::move(*it));
+  }
+  return out;
+}
+inline Result<std::vector<ExecutionRow>> Store::ListActiveExecutions(const std::string& pipeline) {
+  PW_ASSIGN_OR_RETURN(auto all, ListExecutions(pipeline));
+  std::vector<ExecutionRow> out;
+  for (auto& row : all) {
+    if (row.status == "InProgress" || row.status == "Stopping") out.push_back(std::move(row));
+  }
+  return out;
+}
+inline Result<std::optional<ExecutionRow>> Store::GetExecution(const std::string& pipeline,
+                                                               const std::string& id) {
+  PW_ASSIGN_OR_RETURN(auto all, ListExecutions(pipeline));
+  for (auto& row : all) {
+    if (row.id == id) return std::optional<ExecutionRow>(std::move(row));
+  }
+  return std::optional<ExecutionRow>();
+}
+inline Result<int64_t> Store::CountExecutions(const std::string& pipeline) {
+  PW_ASSIGN_OR_RETURN(auto all, ListExecutions(pipeline));
+  return static_cast<int64_t>(all.size());
+}
+inline Status Store::DeleteExecutions(const std::string&, const std::vector<std::string>&) {
+  return FailedPrecondition("this store cannot delete executions");
 }
 
 // Opens (creating and migrating) the SQLite store at `path`. WAL mode,

@@ -127,6 +127,12 @@ const char* const kMigrations[] = {
     CREATE INDEX action_logs_by_pipeline ON action_logs (pipeline);
     CREATE INDEX action_logs_by_execution ON action_logs (execution_id);
     )sql",
+    // 5: the active executions of a pipeline without scanning its history
+    // (the engine loads them; issue 15).
+    R"sql(
+    CREATE INDEX executions_active ON executions (pipeline, seq)
+      WHERE status IN ('InProgress', 'Stopping');
+    )sql",
 };
 
 // The database's clock, in epoch seconds: every server compares lease
@@ -508,6 +514,115 @@ class PostgresStore final : public Store {
     return out;
   }
 
+  Result<std::vector<ExecutionRow>> ListExecutionsPage(const std::string& pipeline, size_t limit,
+                                                       const std::string& before_id) override {
+    std::lock_guard lock(mu_);
+    std::vector<ExecutionRow> out;
+    const std::string max = std::to_string(limit);
+    if (before_id.empty()) {
+      PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+        out.clear();
+        return Executions(Query("SELECT id, pipeline, status, started, updated, doc FROM "
+                                "executions WHERE pipeline = $1 ORDER BY seq DESC LIMIT $2::bigint",
+                                {pipeline, max}),
+                          &out);
+      }));
+      return out;
+    }
+    // The cursor, then the page after it (a cursor removed in between reads
+    // as an empty page).
+    std::optional<std::string> seq;
+    PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+      PW_ASSIGN_OR_RETURN(PgResult r,
+                          Query("SELECT seq FROM executions WHERE id = $1 AND pipeline = $2",
+                                {before_id, pipeline}));
+      seq.reset();
+      if (PQntuples(r.get()) > 0) seq = Text(r.get(), 0, 0);
+      return Status::Ok();
+    }));
+    if (!seq) {
+      return NotFound("No execution " + before_id + " in pipeline " + pipeline + ".",
+                      "InvalidNextTokenException");
+    }
+    PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+      out.clear();
+      return Executions(Query("SELECT id, pipeline, status, started, updated, doc, version FROM executions "
+                              "WHERE pipeline = $1 AND seq < $2::bigint ORDER BY seq DESC "
+                              "LIMIT $3::bigint",
+                              {pipeline, *seq, max}),
+                        &out);
+    }));
+    return out;
+  }
+  Result<std::vector<ExecutionRow>> ListOldestExecutions(const std::string& pipeline,
+                                                         size_t limit) override {
+    std::lock_guard lock(mu_);
+    std::vector<ExecutionRow> out;
+    const std::string max = std::to_string(limit);
+    PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+      out.clear();
+      return Executions(Query("SELECT id, pipeline, status, started, updated, doc, version FROM executions "
+                              "WHERE pipeline = $1 ORDER BY seq ASC LIMIT $2::bigint",
+                              {pipeline, max}),
+                        &out);
+    }));
+    return out;
+  }
+  Result<std::vector<ExecutionRow>> ListActiveExecutions(const std::string& pipeline) override {
+    std::lock_guard lock(mu_);
+    std::vector<ExecutionRow> out;
+    PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+      out.clear();
+      return Executions(Query("SELECT id, pipeline, status, started, updated, doc, version FROM executions "
+                              "WHERE pipeline = $1 AND status IN ('InProgress', 'Stopping') "
+                              "ORDER BY seq DESC",
+                              {pipeline}),
+                        &out);
+    }));
+    return out;
+  }
+  Result<std::optional<ExecutionRow>> GetExecution(const std::string& pipeline,
+                                                   const std::string& id) override {
+    std::lock_guard lock(mu_);
+    std::vector<ExecutionRow> out;
+    PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+      out.clear();
+      return Executions(Query("SELECT id, pipeline, status, started, updated, doc, version FROM executions "
+                              "WHERE id = $1 AND pipeline = $2",
+                              {id, pipeline}),
+                        &out);
+    }));
+    if (out.empty()) return std::optional<ExecutionRow>();
+    return std::optional<ExecutionRow>(std::move(out.front()));
+  }
+  Result<int64_t> CountExecutions(const std::string& pipeline) override {
+    std::lock_guard lock(mu_);
+    int64_t n = 0;
+    PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+      PW_ASSIGN_OR_RETURN(PgResult r,
+                          Query("SELECT COUNT(*) FROM executions WHERE pipeline = $1", {pipeline}));
+      n = std::strtoll(PQgetvalue(r.get(), 0, 0), nullptr, 10);
+      return Status::Ok();
+    }));
+    return n;
+  }
+  Status DeleteExecutions(const std::string& pipeline,
+                          const std::vector<std::string>& ids) override {
+    if (ids.empty()) return Status::Ok();
+    std::lock_guard lock(mu_);
+    return Run(Mode::kTransaction, [&]() -> Status {
+      for (const auto& id : ids) {
+        PW_RETURN_IF_ERROR(
+            Query("DELETE FROM action_executions WHERE execution_id = $1 AND pipeline = $2",
+                  {id, pipeline})
+                .status());
+        PW_RETURN_IF_ERROR(
+            Query("DELETE FROM executions WHERE id = $1 AND pipeline = $2", {id, pipeline})
+                .status());
+      }
+      return Status::Ok();
+    });
+  }
   Result<std::optional<std::string>> GetKv(const std::string& key) override {
     std::lock_guard lock(mu_);
     std::optional<std::string> out;
@@ -895,6 +1010,17 @@ class PostgresStore final : public Store {
     return msg.empty() ? "unknown error" : msg;
   }
 
+  // Appends the execution rows of `r` (columns id, pipeline, status, started,
+  // updated, doc) to `out`.
+  Status Executions(Result<PgResult> r, std::vector<ExecutionRow>* out) {
+    if (!r.ok()) return r.status();
+    const PGresult* res = r->get();
+    for (int i = 0; i < PQntuples(res); ++i) {
+      out->push_back({Text(res, i, 0), Text(res, i, 1), Text(res, i, 2), Double(res, i, 3),
+                      Double(res, i, 4), ParseDoc(Text(res, i, 5)), Int64(res, i, 6)});
+    }
+    return Status::Ok();
+  }
   Status Upsert(const std::string& key, const std::string& value) {
     return Query(
                "INSERT INTO kv (key, value) VALUES ($1, $2) "

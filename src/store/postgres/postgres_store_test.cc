@@ -437,6 +437,55 @@ TEST_P(StoreContractTest, ActionExecutionsNewestFirstAndUpsertKeepsPlace) {
   EXPECT_EQ((*of_e1)[0].id, "a2");
 }
 
+TEST_P(StoreContractTest, PagedHistoryReadsByIndexNewestFirst) {
+  auto s = Open();
+  for (int i = 1; i <= 7; ++i) {
+    const std::string id = "e" + std::to_string(i);
+    const std::string status = i == 3 ? "Stopping" : i == 6 ? "InProgress" : "Succeeded";
+    ASSERT_TRUE(
+        s->SaveExecution({id, "p", status, 1.0 * i, 1.0 * i, {{"n", i}}},
+                         {{"a" + std::to_string(i), id, "p", "S", "A", "Succeeded", 1.0, 1.0, {}}})
+            .ok());
+    ASSERT_TRUE(
+        s->SaveExecution({"q" + std::to_string(i), "q", "InProgress", 1.0, 1.0, {}}, {}).ok());
+  }
+  auto first = s->ListExecutionsPage("p", 3, "");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->size(), 3u);
+  EXPECT_EQ((*first)[0].id, "e7");
+  EXPECT_EQ((*first)[2].id, "e5");
+  EXPECT_EQ((*first)[2].doc["n"], 5);
+  auto next = s->ListExecutionsPage("p", 3, "e5");
+  ASSERT_TRUE(next.ok());
+  ASSERT_EQ(next->size(), 3u);
+  EXPECT_EQ((*next)[0].id, "e4");
+  auto last = s->ListExecutionsPage("p", 3, "e2");
+  ASSERT_EQ(last->size(), 1u);
+  EXPECT_EQ((*last)[0].id, "e1");
+  EXPECT_EQ(s->ListExecutionsPage("p", 3, "q1").status().wire_name(), "InvalidNextTokenException")
+      << "a cursor of another pipeline";
+  EXPECT_EQ(s->ListExecutionsPage("p", 3, "nope").status().code(), StatusCode::kNotFound);
+  auto oldest = s->ListOldestExecutions("p", 2);
+  ASSERT_EQ(oldest->size(), 2u);
+  EXPECT_EQ((*oldest)[0].id, "e1");
+  EXPECT_EQ((*oldest)[1].id, "e2");
+  auto active = s->ListActiveExecutions("p");
+  ASSERT_EQ(active->size(), 2u);
+  EXPECT_EQ((*active)[0].id, "e6");
+  EXPECT_EQ((*active)[1].id, "e3");
+  auto one = s->GetExecution("p", "e4");
+  ASSERT_TRUE(one.ok() && one->has_value());
+  EXPECT_EQ((*one)->doc["n"], 4);
+  EXPECT_FALSE(s->GetExecution("p", "q4")->has_value());
+  EXPECT_EQ(*s->CountExecutions("p"), 7);
+  ASSERT_TRUE(s->DeleteExecutions("p", {"e1", "e2", "q3", "absent"}).ok());
+  EXPECT_EQ(*s->CountExecutions("p"), 5);
+  EXPECT_EQ(*s->CountExecutions("q"), 7) << "ids of other pipelines are skipped";
+  EXPECT_TRUE(s->ListActionExecutions("p", "e1")->empty());
+  EXPECT_EQ(s->ListActionExecutions("p", "e3")->size(), 1u);
+  EXPECT_EQ(s->ListOldestExecutions("p", 1)->at(0).id, "e3");
+}
+
 TEST_P(StoreContractTest, ListExecutionsOfEveryPipeline) {
   auto s = Open();
   ASSERT_TRUE(s->SaveExecution({"e1", "p", "Succeeded", 1.0, 1.0, {}}, {}).ok());
@@ -736,9 +785,9 @@ TEST_P(StoreContractTest, LeasesOnlyWithPostgres) {
 
 TEST_P(StoreContractTest, MigrationsAreRecordedOnce) {
   Open();
-  EXPECT_EQ(backend_->CountMigrations(), 4);
+  EXPECT_EQ(backend_->CountMigrations(), 5);
   Open();  // Reopening applies nothing twice.
-  EXPECT_EQ(backend_->CountMigrations(), 4);
+  EXPECT_EQ(backend_->CountMigrations(), 5);
 }
 
 TEST_P(StoreContractTest, KeyValue) {
@@ -895,7 +944,7 @@ TEST_F(PostgresStoreTest, ServersStartingTogetherMigrateOnce) {
   }
   for (auto& t : threads) t.join();
   for (const Status& o : opened) EXPECT_TRUE(o.ok()) << o.ToString();
-  EXPECT_EQ(pg_->CountMigrations(), 4);
+  EXPECT_EQ(pg_->CountMigrations(), 5);
 }
 
 TEST_F(PostgresStoreTest, RefusesASchemaNewerThanThisBuild) {

@@ -93,6 +93,12 @@ const char* const kMigrations[] = {
     CREATE INDEX action_logs_by_pipeline ON action_logs (pipeline);
     CREATE INDEX action_logs_by_execution ON action_logs (execution_id);
     )sql",
+    // 5: the active executions of a pipeline without scanning its history
+    // (the engine loads them; issue 15).
+    R"sql(
+    CREATE INDEX executions_active ON executions (pipeline, seq)
+      WHERE status IN ('InProgress', 'Stopping');
+    )sql",
 };
 
 class Stmt {
@@ -472,6 +478,88 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  Result<std::vector<ExecutionRow>> ListExecutionsPage(const std::string& pipeline, size_t limit,
+                                                       const std::string& before_id) override {
+    std::lock_guard lock(mu_);
+    int64_t before = INT64_MAX;
+    if (!before_id.empty()) {
+      Stmt st(db_, "SELECT seq FROM executions WHERE id = ? AND pipeline = ?");
+      st.Bind(1, before_id).Bind(2, pipeline);
+      int rc = st.Step();
+      if (rc != SQLITE_ROW) {
+        if (rc != SQLITE_DONE) return Error("list executions");
+        return NotFound("No execution " + before_id + " in pipeline " + pipeline + ".",
+                        "InvalidNextTokenException");
+      }
+      before = st.Int64(0);
+    }
+    return Executions(
+        "SELECT id, pipeline, status, started, updated, doc, version FROM executions "
+        "WHERE pipeline = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+        pipeline, before, static_cast<int64_t>(limit));
+  }
+
+  Result<std::vector<ExecutionRow>> ListOldestExecutions(const std::string& pipeline,
+                                                         size_t limit) override {
+    std::lock_guard lock(mu_);
+    return Executions(
+        "SELECT id, pipeline, status, started, updated, doc, version FROM executions "
+        "WHERE pipeline = ? AND seq > ? ORDER BY seq ASC LIMIT ?",
+        pipeline, int64_t{0}, static_cast<int64_t>(limit));
+  }
+
+  Result<std::vector<ExecutionRow>> ListActiveExecutions(const std::string& pipeline) override {
+    std::lock_guard lock(mu_);
+    return Executions(
+        "SELECT id, pipeline, status, started, updated, doc, version FROM executions "
+        "WHERE pipeline = ? AND status IN ('InProgress', 'Stopping') AND seq < ? "
+        "ORDER BY seq DESC LIMIT ?",
+        pipeline, INT64_MAX, INT64_MAX);
+  }
+
+  Result<std::optional<ExecutionRow>> GetExecution(const std::string& pipeline,
+                                                   const std::string& id) override {
+    std::lock_guard lock(mu_);
+    Stmt st(db_,
+            "SELECT id, pipeline, status, started, updated, doc, version FROM executions "
+            "WHERE id = ? AND pipeline = ?");
+    st.Bind(1, id).Bind(2, pipeline);
+    int rc = st.Step();
+    if (rc == SQLITE_ROW) {
+      return std::optional<ExecutionRow>(ExecutionRow{st.Text(0), st.Text(1), st.Text(2),
+                                                      st.Double(3), st.Double(4),
+                                                      ParseDoc(st.Text(5)), st.Int64(6)});
+    }
+    if (rc != SQLITE_DONE) return Error("get execution");
+    return std::optional<ExecutionRow>();
+  }
+
+  Result<int64_t> CountExecutions(const std::string& pipeline) override {
+    std::lock_guard lock(mu_);
+    Stmt st(db_, "SELECT COUNT(*) FROM executions WHERE pipeline = ?");
+    st.Bind(1, pipeline);
+    if (st.Step() != SQLITE_ROW) return Error("count executions");
+    return st.Int64(0);
+  }
+
+  Status DeleteExecutions(const std::string& pipeline,
+                          const std::vector<std::string>& ids) override {
+    if (ids.empty()) return Status::Ok();
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      for (const auto& id : ids) {
+        for (const char* sql : {"DELETE FROM action_executions WHERE execution_id = ? AND "
+                                "pipeline = ?",
+                                "DELETE FROM executions WHERE id = ? AND pipeline = ?"}) {
+          Stmt st(db_, sql);
+          st.Bind(1, id).Bind(2, pipeline);
+          PW_RETURN_IF_ERROR(Done(st));
+        }
+      }
+      return Status::Ok();
+    });
+  }
+
   Result<std::optional<std::string>> GetKv(const std::string& key) override {
     std::lock_guard lock(mu_);
     Stmt st(db_, "SELECT value FROM kv WHERE key = ?");
@@ -573,6 +661,20 @@ class SqliteStore final : public Store {
  private:
   Status Error(const std::string& what) const {
     return Unavailable("database error in " + what + ": " + sqlite3_errmsg(db_));
+  }
+  // Rows of an execution query taking (pipeline, seq bound, limit).
+  Result<std::vector<ExecutionRow>> Executions(const char* sql, const std::string& pipeline,
+                                               int64_t seq, int64_t limit) {
+    std::vector<ExecutionRow> out;
+    Stmt st(db_, sql);
+    st.Bind(1, pipeline).Bind(2, seq).Bind(3, limit);
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) {
+      out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Double(3), st.Double(4),
+                     ParseDoc(st.Text(5)), st.Int64(6)});
+    }
+    if (rc != SQLITE_DONE) return Error("list executions");
+    return out;
   }
   Status Exec(const char* sql) {
     char* err = nullptr;

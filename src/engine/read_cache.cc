@@ -1,0 +1,92 @@
+#include "engine/read_cache.h"
+
+#include <utility>
+
+namespace pw::engine {
+
+ReadCache::Lookup ReadCache::Get(const std::string& pipeline, const std::string& key) const {
+  MutexLock lock(mu_);
+  Lookup out;
+  auto it = pipelines_.find(pipeline);
+  if (it == pipelines_.end()) {
+    // Unknown so far: the current clock marks "no invalidation since".
+    out.generation = clock_;
+    return out;
+  }
+  out.generation = it->second.generation;
+  if (!enabled_) return out;
+  auto b = it->second.bodies.find(key);
+  if (b != it->second.bodies.end()) out.body = b->second;
+  return out;
+}
+
+void ReadCache::Put(const std::string& pipeline, const std::string& key, std::string body,
+                    uint64_t generation) {
+  MutexLock lock(mu_);
+  if (!enabled_) return;
+  auto it = pipelines_.find(pipeline);
+  if (it == pipelines_.end()) {
+    // Never invalidated (nor cached) yet: valid if nothing happened at all
+    // since the Get, i.e. no invalidation of any pipeline moved the clock.
+    if (generation != clock_) return;
+    if (entries_ >= kMaxEntries) {
+      pipelines_.clear();
+      entries_ = 0;
+    }
+    it = pipelines_.emplace(pipeline, Entry{clock_, {}}).first;
+  } else if (it->second.generation != generation) {
+    return;  // Invalidated meanwhile: `body` may be stale.
+  }
+  Entry& e = it->second;
+  if (e.bodies.size() >= kMaxPerPipeline && !e.bodies.count(key)) {
+    entries_ -= e.bodies.size();
+    e.bodies.clear();
+  }
+  auto [at, added] = e.bodies.insert_or_assign(key, std::move(body));
+  (void)at;
+  if (added) ++entries_;
+}
+
+void ReadCache::Invalidate(const std::string& pipeline) {
+  MutexLock lock(mu_);
+  ++clock_;
+  Entry& e = pipelines_[pipeline];
+  entries_ -= e.bodies.size();
+  e.bodies.clear();
+  e.generation = clock_;
+}
+
+void ReadCache::Clear() {
+  MutexLock lock(mu_);
+  ++clock_;
+  for (auto& [name, e] : pipelines_) {
+    e.bodies.clear();
+    e.generation = clock_;
+  }
+  entries_ = 0;
+}
+
+void ReadCache::set_enabled(bool enabled) {
+  MutexLock lock(mu_);
+  enabled_ = enabled;
+  if (!enabled) {
+    ++clock_;
+    for (auto& [name, e] : pipelines_) {
+      e.bodies.clear();
+      e.generation = clock_;
+    }
+    entries_ = 0;
+  }
+}
+
+bool ReadCache::enabled() const {
+  MutexLock lock(mu_);
+  return enabled_;
+}
+
+size_t ReadCache::size() const {
+  MutexLock lock(mu_);
+  return entries_;
+}
+
+}  // namespace pw::engine

@@ -1,0 +1,67 @@
+#pragma once
+
+// ReadCache: serialised responses of the frequent reads (GetPipeline,
+// GetPipelineState, the first page of ListPipelineExecutions), per pipeline,
+// so a console polling once a second costs a map lookup instead of a parse
+// and a dump (issue 15). The engine invalidates a pipeline on every commit of
+// it, whenever its cached state is dropped or reloaded, and on job changes;
+// custom action type changes (secret masking) clear everything.
+//
+// A stale answer cannot be cached: Get returns the pipeline's generation,
+// every Invalidate advances it, and Put stores only if it has not moved since
+// (the answer was computed from a state at least as new as that generation).
+//
+//   auto hit = cache.Get("p", key);
+//   if (hit.body) return *hit.body;
+//   std::string body = Compute();
+//   cache.Put("p", key, body, hit.generation);
+//
+// set_enabled(false) bypasses it (Get always misses, Put stores nothing), e.g.
+// for reads of pipelines another server owns. Thread-safe.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "common/mutex.h"
+#include "common/thread_annotations.h"
+
+namespace pw::engine {
+
+class ReadCache {
+ public:
+  struct Lookup {
+    std::optional<std::string> body;  // The cached response, if any.
+    uint64_t generation = 0;          // Pass to Put with the computed response.
+  };
+
+  Lookup Get(const std::string& pipeline, const std::string& key) const EXCLUDES(mu_);
+  // Stores `body` unless `pipeline` was invalidated after the Get that
+  // returned `generation` (or the cache is disabled).
+  void Put(const std::string& pipeline, const std::string& key, std::string body,
+           uint64_t generation) EXCLUDES(mu_);
+  void Invalidate(const std::string& pipeline) EXCLUDES(mu_);
+  void Clear() EXCLUDES(mu_);
+  void set_enabled(bool enabled) EXCLUDES(mu_);
+  bool enabled() const EXCLUDES(mu_);
+  size_t size() const EXCLUDES(mu_);  // Cached responses, for tests.
+
+  // At most this many responses per pipeline and in all (then the pipeline's,
+  // or everything, is dropped: a cache, not a store).
+  static constexpr size_t kMaxPerPipeline = 8;
+  static constexpr size_t kMaxEntries = 8192;
+
+ private:
+  struct Entry {
+    uint64_t generation = 0;
+    std::map<std::string, std::string> bodies;  // By key.
+  };
+  mutable Mutex mu_;
+  bool enabled_ GUARDED_BY(mu_) = true;
+  uint64_t clock_ GUARDED_BY(mu_) = 0;  // Source of generations, never reused.
+  size_t entries_ GUARDED_BY(mu_) = 0;
+  std::map<std::string, Entry> pipelines_ GUARDED_BY(mu_);
+};
+
+}  // namespace pw::engine

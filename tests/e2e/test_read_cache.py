@@ -1,0 +1,81 @@
+"""Cached reads (issue 15): GetPipeline, GetPipelineState and the first page
+of ListPipelineExecutions come from a cache of serialised answers; a read
+after each mutation (start, update, transition, retry, delete) sees it."""
+
+import os
+import unittest
+
+from harness import ServerTestCase, action, commands, pipeline, wait_execution, wait_for
+
+
+class ReadCacheTest(ServerTestCase):
+    def reads(self):
+        """The three cached reads, twice each (the second from the cache)."""
+        out = []
+        for _ in range(2):
+            out.append((self.server.ok("GetPipeline", {"name": "rc"}),
+                        self.server.ok("GetPipelineState", {"name": "rc"}),
+                        self.server.ok("ListPipelineExecutions", {"pipelineName": "rc"})))
+        self.assertEqual(out[0], out[1], "a cached answer is the computed one")
+        return out[1]
+
+    def test_every_mutation_is_seen_by_the_next_read(self):
+        src = os.path.join(self.tmp, "src")
+        os.makedirs(src)
+        with open(os.path.join(src, "f"), "w") as f:
+            f.write("x\n")
+        flag = os.path.join(self.tmp, "flag")
+        decl = pipeline("rc", [
+            ("Source", [action("Src", "Source", "Directory", config={"Path": src},
+                               outputs=["Out"])]),
+            ("Build", [commands("Build", ["test -e " + flag], inputs=["Out"])])])
+        self.server.ok("CreatePipeline", {"pipeline": decl})
+        first = wait_for(lambda: self.server.ok("ListPipelineExecutions", {"pipelineName": "rc"})[
+            "pipelineExecutionSummaries"], what="the first execution")[0]["pipelineExecutionId"]
+        self.assertEqual(wait_execution(self.server, "rc", first), "Failed")
+        got, state, listed = self.reads()
+        self.assertEqual(got["pipeline"]["version"], 1)  # Same input as GetPipelineState.
+        self.assertEqual(state["pipelineVersion"], 1)
+        self.assertEqual([e["status"] for e in listed["pipelineExecutionSummaries"]], ["Failed"])
+
+        # A retry.
+        open(flag, "w").close()
+        self.server.ok("RetryStageExecution", {"pipelineName": "rc", "stageName": "Build",
+                                               "pipelineExecutionId": first,
+                                               "retryMode": "FAILED_ACTIONS"})
+        self.assertEqual(wait_execution(self.server, "rc", first), "Succeeded")
+        got, state, listed = self.reads()
+        self.assertEqual(listed["pipelineExecutionSummaries"][0]["status"], "Succeeded")
+        build = [s for s in state["stageStates"] if s["stageName"] == "Build"][0]
+        self.assertEqual(build["latestExecution"]["status"], "Succeeded")
+
+        # A transition.
+        self.server.ok("DisableStageTransition", {"pipelineName": "rc", "stageName": "Build",
+                                                  "transitionType": "Inbound",
+                                                  "reason": "freeze"})
+        got, state, listed = self.reads()
+        build = [s for s in state["stageStates"] if s["stageName"] == "Build"][0]
+        self.assertFalse(build["inboundTransitionState"]["enabled"])
+
+        # A start.
+        second = self.server.ok("StartPipelineExecution", {"name": "rc"})["pipelineExecutionId"]
+        got, state, listed = self.reads()
+        self.assertEqual(listed["pipelineExecutionSummaries"][0]["pipelineExecutionId"], second)
+
+        # An update.
+        decl["stages"][1]["actions"][0]["configuration"]["Commands"] = "true"
+        self.server.ok("UpdatePipeline", {"pipeline": decl})
+        got, state, listed = self.reads()
+        self.assertEqual(got["pipeline"]["version"], 2)
+        self.assertEqual(state["pipelineVersion"], 2)
+
+        # A delete.
+        self.server.ok("DeletePipeline", {"name": "rc"})
+        for op, body in (("GetPipeline", {"name": "rc"}), ("GetPipelineState", {"name": "rc"}),
+                         ("ListPipelineExecutions", {"pipelineName": "rc"})):
+            status, out = self.server.call(op, body)
+            self.assertEqual(out.get("__type"), "PipelineNotFoundException", (op, out))
+
+
+if __name__ == "__main__":
+    unittest.main()
