@@ -450,8 +450,7 @@ class Engine {
   // *scratch; with `execution_id`, that execution is loaded too (if stored).
   Result<const core::PipelineState*> ViewLocked(const std::string& name,
                                                 core::PipelineState* scratch,
-                                                const std::string& execution_id = "")
-      REQUIRES(mu_);
+                                                const std::string& execution_id = "") REQUIRES(mu_);
   Status NotDrivenHere(const std::string& name) const REQUIRES(mu_);
   // Recover() for one loaded pipeline: fail interrupted runs, recreate
   // missing jobs, carry executions on, commit.

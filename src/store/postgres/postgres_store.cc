@@ -522,10 +522,11 @@ class PostgresStore final : public Store {
     if (before_id.empty()) {
       PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
         out.clear();
-        return Executions(Query("SELECT id, pipeline, status, started, updated, doc FROM "
-                                "executions WHERE pipeline = $1 ORDER BY seq DESC LIMIT $2::bigint",
-                                {pipeline, max}),
-                          &out);
+        return Executions(
+            Query("SELECT id, pipeline, status, started, updated, doc, version "
+                  "FROM executions WHERE pipeline = $1 ORDER BY seq DESC LIMIT $2::bigint",
+                  {pipeline, max}),
+            &out);
       }));
       return out;
     }
@@ -546,11 +547,12 @@ class PostgresStore final : public Store {
     }
     PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
       out.clear();
-      return Executions(Query("SELECT id, pipeline, status, started, updated, doc, version FROM executions "
-                              "WHERE pipeline = $1 AND seq < $2::bigint ORDER BY seq DESC "
-                              "LIMIT $3::bigint",
-                              {pipeline, *seq, max}),
-                        &out);
+      return Executions(
+          Query("SELECT id, pipeline, status, started, updated, doc, version FROM executions "
+                "WHERE pipeline = $1 AND seq < $2::bigint ORDER BY seq DESC "
+                "LIMIT $3::bigint",
+                {pipeline, *seq, max}),
+          &out);
     }));
     return out;
   }
@@ -561,10 +563,11 @@ class PostgresStore final : public Store {
     const std::string max = std::to_string(limit);
     PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
       out.clear();
-      return Executions(Query("SELECT id, pipeline, status, started, updated, doc, version FROM executions "
-                              "WHERE pipeline = $1 ORDER BY seq ASC LIMIT $2::bigint",
-                              {pipeline, max}),
-                        &out);
+      return Executions(
+          Query("SELECT id, pipeline, status, started, updated, doc, version FROM executions "
+                "WHERE pipeline = $1 ORDER BY seq ASC LIMIT $2::bigint",
+                {pipeline, max}),
+          &out);
     }));
     return out;
   }
@@ -573,11 +576,12 @@ class PostgresStore final : public Store {
     std::vector<ExecutionRow> out;
     PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
       out.clear();
-      return Executions(Query("SELECT id, pipeline, status, started, updated, doc, version FROM executions "
-                              "WHERE pipeline = $1 AND status IN ('InProgress', 'Stopping') "
-                              "ORDER BY seq DESC",
-                              {pipeline}),
-                        &out);
+      return Executions(
+          Query("SELECT id, pipeline, status, started, updated, doc, version FROM executions "
+                "WHERE pipeline = $1 AND status IN ('InProgress', 'Stopping') "
+                "ORDER BY seq DESC",
+                {pipeline}),
+          &out);
     }));
     return out;
   }
@@ -587,10 +591,11 @@ class PostgresStore final : public Store {
     std::vector<ExecutionRow> out;
     PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
       out.clear();
-      return Executions(Query("SELECT id, pipeline, status, started, updated, doc, version FROM executions "
-                              "WHERE id = $1 AND pipeline = $2",
-                              {id, pipeline}),
-                        &out);
+      return Executions(
+          Query("SELECT id, pipeline, status, started, updated, doc, version FROM executions "
+                "WHERE id = $1 AND pipeline = $2",
+                {id, pipeline}),
+          &out);
     }));
     if (out.empty()) return std::optional<ExecutionRow>();
     return std::optional<ExecutionRow>(std::move(out.front()));

@@ -736,6 +736,36 @@ TEST_P(StoreContractTest, VersionedRowsRefuseAStaleWriter) {
   EXPECT_EQ((*s->ListExecutions("p"))[0].version, 3);
 }
 
+// The paged reads the engine loads its working set with report row versions
+// as ListExecutions does (several servers commit with them).
+TEST_P(StoreContractTest, PagedReadsReportRowVersions) {
+  auto s = Open();
+  ASSERT_TRUE(s->SaveExecution({"e1", "p", "Succeeded", 1.0, 1.0, {{"n", 1}}}, {}).ok());
+  ASSERT_TRUE(s->SaveExecution({"e2", "p", "InProgress", 2.0, 2.0, {{"n", 1}}}, {}).ok());
+  ASSERT_TRUE(s->SaveExecution({"e2", "p", "InProgress", 2.0, 3.0, {{"n", 2}}}, {}).ok());
+  auto page = s->ListExecutionsPage("p", 10, "");
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].id, "e2");
+  EXPECT_EQ((*page)[0].version, 2);
+  EXPECT_EQ((*page)[1].version, 1);
+  auto after = s->ListExecutionsPage("p", 10, "e2");
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_EQ((*after)[0].version, 1);
+  auto active = s->ListActiveExecutions("p");
+  ASSERT_TRUE(active.ok());
+  ASSERT_EQ(active->size(), 1u);
+  EXPECT_EQ((*active)[0].version, 2);
+  auto oldest = s->ListOldestExecutions("p", 1);
+  ASSERT_TRUE(oldest.ok());
+  ASSERT_EQ(oldest->size(), 1u);
+  EXPECT_EQ((*oldest)[0].version, 1);
+  auto one = s->GetExecution("p", "e2");
+  ASSERT_TRUE(one.ok() && one->has_value());
+  EXPECT_EQ((*one)->version, 2);
+}
+
 TEST_P(StoreContractTest, KvInsertsAreUniqueAndKvExpectComparesValues) {
   auto s = Open();
   Batch first;
