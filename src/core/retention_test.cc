@@ -15,11 +15,13 @@ std::vector<RetentionCandidate> Rows(const std::vector<std::pair<std::string, S>
 }
 
 TEST(SelectForRetentionTest, ByCountTheOldestBeyondTheLimitGo) {
-  auto rows = Rows({{"e1", S::kSucceeded}, {"e2", S::kFailed}, {"e3", S::kSucceeded},
-                    {"e4", S::kSucceeded}, {"e5", S::kSucceeded}});
+  auto rows = Rows({{"e1", S::kSucceeded},
+                    {"e2", S::kFailed},
+                    {"e3", S::kSucceeded},
+                    {"e4", S::kSucceeded},
+                    {"e5", S::kSucceeded}});
   RetentionPolicy keep3{3, 0};
-  EXPECT_EQ(SelectForRetention(rows, 5, {}, keep3, 0, 100),
-            (std::vector<std::string>{"e1", "e2"}));
+  EXPECT_EQ(SelectForRetention(rows, 5, {}, keep3, 0, 100), (std::vector<std::string>{"e1", "e2"}));
   // Only the oldest rows were read (total counts them all): positions still count from the newest.
   EXPECT_EQ(SelectForRetention(Rows({{"e1", S::kSucceeded}}), 5, {}, keep3, 0, 100),
             (std::vector<std::string>{"e1"}));
@@ -29,8 +31,12 @@ TEST(SelectForRetentionTest, ByCountTheOldestBeyondTheLimitGo) {
 }
 
 TEST(SelectForRetentionTest, ActiveKeptAndTheBatchBoundIsHonoured) {
-  auto rows = Rows({{"e1", S::kInProgress}, {"e2", S::kStopping}, {"e3", S::kStopped},
-                    {"e4", S::kSuperseded}, {"e5", S::kCancelled}, {"e6", S::kSucceeded}});
+  auto rows = Rows({{"e1", S::kInProgress},
+                    {"e2", S::kStopping},
+                    {"e3", S::kStopped},
+                    {"e4", S::kSuperseded},
+                    {"e5", S::kCancelled},
+                    {"e6", S::kSucceeded}});
   EXPECT_EQ(SelectForRetention(rows, 6, {"e4"}, RetentionPolicy{1, 0}, 0, 100),
             (std::vector<std::string>{"e3", "e5"}))
       << "never active, never kept ones";
