@@ -10,6 +10,7 @@ fresh data directory, with Debian's Python and the real peers beside it:
   - GetPipelineState / ListPipelineExecutions under wrk (Debian's wrk) with 1, 8, 64 kept-alive
     connections and with a new connection per request; GetPipeline beside moto_server when one
     is installed (Debian has no python3-moto: a pip install is used if found on PATH);
+    the HTTP floor: nginx (one worker) serving a static file of the same size, when installed;
   - another client's latency while 1,000 idle connections are held;
   - state and first-page list latency at 10^2, 10^4, 10^5 past executions (rows cloned into the
     SQLite file, see seed_history), and the server's RSS with 1,000 pipelines and 10^5 of them;
@@ -30,6 +31,7 @@ import shutil
 import socket
 import sqlite3
 import statistics
+import urllib.request
 import subprocess
 import sys
 import tempfile
@@ -281,6 +283,54 @@ def describe(w):
     if w["errors"]:
         s += ", socket errors: " + w["errors"]
     return s
+
+
+def nginx_floor(tmp, seconds, size):
+    """The machine's HTTP floor: Debian's nginx (one worker, access log on) serving a static
+    file of `size` bytes under wrk -c8 kept-alive; None when nginx is not installed."""
+    exe = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx")
+                                    else None)
+    if not exe:
+        return None
+    root = os.path.join(tmp, "nginx")
+    os.makedirs(os.path.join(root, "www"), exist_ok=True)
+    with open(os.path.join(root, "www", "state.json"), "w") as f:
+        f.write("x" * size)
+    port = free_port()
+    conf = os.path.join(root, "nginx.conf")
+    with open(conf, "w") as f:
+        # As root nginx's worker would switch to an account that cannot read the temporary
+        # directory (mode 0700): stay root.
+        f.write(("user root;\n" if os.geteuid() == 0 else "") +
+                "worker_processes 1;\npid %s/nginx.pid;\nerror_log %s/error.log;\n"
+                "daemon off;\nevents { worker_connections 1024; }\n"
+                "http { access_log %s/access.log; server { listen 127.0.0.1:%d; "
+                "root %s/www; location / { } } }\n" % (root, root, root, port, root))
+    proc = subprocess.Popen([exe, "-c", conf, "-p", root], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    return None
+                time.sleep(0.05)
+        return wrk("http://127.0.0.1:%d/state.json" % port, None, None, 8, seconds, tmp)
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def api_raw_state(endpoint):
+    """The GetPipelineState answer for the read pipeline, as bytes."""
+    req = urllib.request.Request(endpoint + "/", data=json.dumps({"name": "read"}).encode(),
+                                 headers={"Content-Type": "application/x-amz-json-1.1",
+                                          "X-Amz-Target": TARGET + "GetPipelineState"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.read()
 
 
 def moto_get_pipeline(tmp, seconds):
@@ -587,6 +637,11 @@ def main():
                 log("wrk %s, new connection per request" % op)
                 w = wrk(url, TARGET + op, body, 8, wrk_seconds, tmp, close=True)
                 row(sec, "%s, 8 clients, new connection each" % op, describe(w))
+            size = len(api_raw_state(server.endpoint))
+            log("nginx: a static file of %d bytes (the GetPipelineState answer's size) -c8" % size)
+            nw = nginx_floor(tmp, wrk_seconds, size)
+            row(sec, "floor: nginx 1 worker, static %d-byte file, 8 kept-alive" % size,
+                describe(nw) if nw else "nginx not installed (apt-get install nginx-light)")
             log("wrk GET /console/api/session -c8 (the HTTP front alone)")
             w = wrk(server.endpoint + "/console/api/session", None, None, 8, wrk_seconds, tmp)
             row(sec, "HTTP front alone: GET /console/api/session, 8 kept-alive", describe(w))

@@ -115,11 +115,49 @@ Status ParseRequestBody(std::string_view body, nlohmann::json* out) {
 }
 
 void Dispatcher::Register(std::string target, std::string model_operation, Handler handler) {
-  handlers_[std::move(target)] = {std::move(model_operation), std::move(handler), nullptr};
+  handlers_[std::move(target)] = {std::move(model_operation), std::move(handler), nullptr, nullptr};
 }
 
-void Dispatcher::RegisterRaw(std::string target, std::string model_operation, RawHandler handler) {
-  handlers_[std::move(target)] = {std::move(model_operation), nullptr, std::move(handler)};
+void Dispatcher::RegisterRaw(std::string target, std::string model_operation, RawHandler handler,
+                             PeekHandler peek) {
+  handlers_[std::move(target)] = {std::move(model_operation), nullptr, std::move(handler),
+                                  std::move(peek)};
+}
+
+void Dispatcher::NoteLogFields(const nlohmann::json& input, const RequestContext& ctx) {
+  for (const char* key : {"pipelineName", "name"}) {
+    auto at = input.find(key);
+    if (at != input.end() && at->is_string() && ctx.log_pipeline.empty()) {
+      ctx.log_pipeline = spec::TruncateUtf8(at->get<std::string>(), 200);
+    }
+  }
+  if (auto at = input.find("pipelineExecutionId"); at != input.end() && at->is_string()) {
+    ctx.log_execution_id = spec::TruncateUtf8(at->get<std::string>(), 200);
+  }
+}
+
+std::optional<HttpReply> Dispatcher::HandleFast(std::string_view target, std::string_view body,
+                                                const RequestContext& ctx) const {
+  if (authorizer_) return std::nullopt;  // Authorization may block: Handle decides.
+  auto it = handlers_.find(target);
+  if (it == handlers_.end() || !it->second.peek) return std::nullopt;
+  const Entry& e = it->second;
+  try {
+    nlohmann::json input;
+    if (!ParseRequestBody(body, &input).ok()) return std::nullopt;
+    if (!e.model_operation.empty() &&
+        !spec::ServiceModel::Get().ValidateInput(e.model_operation, input).ok()) {
+      return std::nullopt;
+    }
+    std::optional<std::string> hit = e.peek(input);
+    if (!hit) return std::nullopt;
+    NoteLogFields(input, ctx);
+    HttpReply r;
+    r.body = std::move(*hit);
+    return r;
+  } catch (const std::exception&) {
+    return std::nullopt;  // Handle answers (and logs) whatever went wrong.
+  }
 }
 
 std::vector<std::string> Dispatcher::Targets() const {
@@ -168,15 +206,7 @@ HttpReply Dispatcher::Handle(std::string_view target, std::string_view body,
   }
   nlohmann::json input;
   if (Status p = ParseRequestBody(body, &input); !p.ok()) return ErrorReply(p);
-  for (const char* key : {"pipelineName", "name"}) {
-    auto at = input.find(key);
-    if (at != input.end() && at->is_string() && ctx.log_pipeline.empty()) {
-      ctx.log_pipeline = spec::TruncateUtf8(at->get<std::string>(), 200);
-    }
-  }
-  if (auto at = input.find("pipelineExecutionId"); at != input.end() && at->is_string()) {
-    ctx.log_execution_id = spec::TruncateUtf8(at->get<std::string>(), 200);
-  }
+  NoteLogFields(input, ctx);
   const Entry& e = it->second;
   if (!e.model_operation.empty()) {
     Status v = Status::Ok();

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +62,10 @@ using Handler =
 using RawHandler =
     std::function<Result<std::string>(const nlohmann::json& input, const RequestContext& ctx)>;
 
+// Answers from memory without blocking (e.g. an engine::ReadCache hit), or
+// nullopt (then the RawHandler computes the answer). Never an error.
+using PeekHandler = std::function<std::optional<std::string>(const nlohmann::json& input)>;
+
 // Decides whether `ctx`'s caller may run `operation` (the target without its
 // prefix, e.g. "GetPipelineState") with `input`: OK, or the refusal to send
 // (e.g. AccessDeniedException).
@@ -73,8 +78,10 @@ class Dispatcher {
   // When `model_operation` is non-empty the input is first validated against
   // that operation's input shape in the service model.
   void Register(std::string target, std::string model_operation, Handler handler);
-  // The same for a handler that returns the body already serialised.
-  void RegisterRaw(std::string target, std::string model_operation, RawHandler handler);
+  // The same for a handler that returns the body already serialised; `peek`,
+  // when set, lets HandleFast answer without it.
+  void RegisterRaw(std::string target, std::string model_operation, RawHandler handler,
+                   PeekHandler peek = nullptr);
 
   // Sets the check run after input validation and before every handler
   // (none by default: everything is allowed). Call before serving.
@@ -83,6 +90,14 @@ class Dispatcher {
   // Handles one request: ParseRequestBody, model validation, the handler.
   // Never throws; a handler's exception becomes a 500 InternalFailure.
   HttpReply Handle(std::string_view target, std::string_view body, const RequestContext& ctx) const;
+
+  // The request answered by its target's PeekHandler after the same parsing
+  // and model validation as Handle: a 200 reply, or nullopt when it cannot be
+  // answered that way (no peek, a miss, an authorizer set, or any error, which
+  // Handle then reports). Never blocks: run on the HTTP I/O thread, it saves
+  // the hand-off to a handler thread for the frequent cached reads.
+  std::optional<HttpReply> HandleFast(std::string_view target, std::string_view body,
+                                      const RequestContext& ctx) const;
 
   static HttpReply ErrorReply(const Status& s);
 
@@ -94,7 +109,10 @@ class Dispatcher {
     std::string model_operation;
     Handler handler;
     RawHandler raw;  // Set instead of `handler` by RegisterRaw.
+    PeekHandler peek;
   };
+  // Sets ctx's log fields (pipeline, execution id) from the input.
+  static void NoteLogFields(const nlohmann::json& input, const RequestContext& ctx);
   std::map<std::string, Entry, std::less<>> handlers_;
   Authorizer authorizer_;
 };

@@ -260,5 +260,42 @@ TEST_F(DispatcherTest, AuthorizerRunsAfterValidationAndBeforeTheHandler) {
   EXPECT_EQ(seen[1], "ListPipelines ");
 }
 
+// HandleFast answers only from the read cache (after the same parsing and
+// validation as Handle): a miss, bad input or an authorizer leave the
+// request to Handle, which reports errors; an update is never answered stale.
+TEST_F(DispatcherTest, HandleFastAnswersCachedReadsOnly) {
+  const std::string target = "CodePipeline_20150709.GetPipeline";
+  Call("CreatePipeline", Pipeline("fast"));
+  EXPECT_FALSE(d_.HandleFast(target, R"({"name":"fast"})", {}));  // Not cached yet.
+  HttpReply slow = d_.Handle(target, R"({"name":"fast"})", {});
+  ASSERT_EQ(slow.status, 200) << slow.body;
+  RequestContext ctx;
+  auto hit = d_.HandleFast(target, R"({"name":"fast"})", ctx);
+  ASSERT_TRUE(hit);
+  EXPECT_EQ(hit->status, 200);
+  EXPECT_EQ(hit->body, slow.body);
+  EXPECT_EQ(ctx.log_pipeline, "fast");
+  // Errors are Handle's to report.
+  EXPECT_FALSE(d_.HandleFast(target, R"({"name":)", {}));
+  EXPECT_FALSE(d_.HandleFast(target, R"({"name":"fast","version":0})", {}));  // Below the min.
+  EXPECT_FALSE(d_.HandleFast(target, R"({"name":"other"})", {}));
+  EXPECT_FALSE(d_.HandleFast("CodePipeline_20150709.ListPipelines", "{}", {}));  // No peek.
+  EXPECT_FALSE(d_.HandleFast("nope", "{}", {}));
+  // A change invalidates: the next fast call misses, the next Handle sees it.
+  json p = json::parse(Pipeline("fast"));
+  p["pipeline"]["stages"][1]["actions"][0]["name"] = "Renamed";
+  Call("UpdatePipeline", p.dump());
+  EXPECT_FALSE(d_.HandleFast(target, R"({"name":"fast"})", {}));
+  HttpReply fresh = d_.Handle(target, R"({"name":"fast"})", {});
+  EXPECT_NE(fresh.body.find("Renamed"), std::string::npos);
+  auto again = d_.HandleFast(target, R"({"name":"fast"})", {});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->body, fresh.body);
+  // With an authorizer every request goes through Handle.
+  d_.SetAuthorizer(
+      [](std::string_view, const json&, const RequestContext&) { return Status::Ok(); });
+  EXPECT_FALSE(d_.HandleFast(target, R"({"name":"fast"})", {}));
+}
+
 }  // namespace
 }  // namespace pw::api

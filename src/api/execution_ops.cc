@@ -490,13 +490,20 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
   // The first page (no nextToken) from the read cache; later pages from the store.
   RawHandler cached_list =
       CachedRead(eng, "ListPipelineExecutions", "pipelineName", list_executions);
-  d.RegisterRaw(Target("ListPipelineExecutions"), "ListPipelineExecutions",
-                [cached_list, list_executions](const json& in,
-                                               const RequestContext& ctx) -> Result<std::string> {
-                  if (!in.contains("nextToken")) return cached_list(in, ctx);
-                  PW_ASSIGN_OR_RETURN(json out, list_executions(in, ctx));
-                  return out.dump(-1, ' ', false, json::error_handler_t::replace);
-                });
+  PeekHandler peek_list = [first = CachedPeek(eng, "ListPipelineExecutions", "pipelineName")](
+                              const json& in) -> std::optional<std::string> {
+    if (in.contains("nextToken")) return std::nullopt;
+    return first(in);
+  };
+  d.RegisterRaw(
+      Target("ListPipelineExecutions"), "ListPipelineExecutions",
+      [cached_list, list_executions](const json& in,
+                                     const RequestContext& ctx) -> Result<std::string> {
+        if (!in.contains("nextToken")) return cached_list(in, ctx);
+        PW_ASSIGN_OR_RETURN(json out, list_executions(in, ctx));
+        return out.dump(-1, ' ', false, json::error_handler_t::replace);
+      },
+      peek_list);
 
   d.RegisterRaw(Target("GetPipelineState"), "GetPipelineState",
                 CachedRead(eng, "GetPipelineState", "name",
@@ -512,7 +519,8 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
                                          {"stageStates", stages},
                                          {"created", snap.record.created},
                                          {"updated", snap.record.updated}};
-                           }));
+                           }),
+                CachedPeek(eng, "GetPipelineState", "name"));
 
   d.Register(
       Target("ListActionExecutions"), "ListActionExecutions",

@@ -1,6 +1,8 @@
 #include "api/http_server.h"
 
 #include <chrono>
+#include <string>
+#include <unordered_map>
 
 #include "common/ids.h"
 #include "common/log.h"
@@ -35,6 +37,21 @@ void RegisterApiRoute(
   http::RouteOptions opts;
   opts.body = http::BodyMode::kMemory;
   opts.max_body_bytes = kMaxApiBodyBytes;
+  // Cached reads answered on the I/O thread (Dispatcher::HandleFast). Not
+  // with several servers (forward): their reads are never cached.
+  if (!forward)
+    opts.fast = [&dispatcher](const http::Request& req, http::Response& res) {
+      RequestContext ctx;
+      ctx.caller = req.caller.empty() ? "anonymous" : req.caller;
+      ctx.access_key_id = req.access_key_id;
+      const std::string target = req.Header("X-Amz-Target");
+      std::optional<HttpReply> reply = dispatcher.HandleFast(target, req.body, ctx);
+      if (!reply) return false;
+      ctx.request_id = NewUuid();
+      RecordRequest(target, *reply, req.received, ctx);
+      SendReply(res, std::move(*reply), ctx.request_id);
+      return true;
+    };
   server.Route(
       "POST", "/", opts,
       [&dispatcher, forward = std::move(forward)](const http::Request& req, http::Response& res) {
@@ -74,8 +91,23 @@ void RecordRequest(std::string_view target, const HttpReply& reply,
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count();
   engine::ServerMetrics& m = engine::Metrics();
-  m.api_requests.With({operation, reply.error_type}).Inc();
-  m.api_request_seconds.With({operation, reply.error_type}).Observe(seconds);
+  // The series of each (operation, error) pair, looked up once per thread:
+  // series live as long as the process (metrics::Family never drops one).
+  struct Series {
+    metrics::Counter* requests;
+    metrics::Histogram* seconds;
+  };
+  thread_local std::unordered_map<std::string, Series> series;
+  const std::string key = operation + '\n' + reply.error_type;
+  auto found = series.find(key);
+  if (found == series.end()) {
+    found = series
+                .emplace(key, Series{&m.api_requests.With({operation, reply.error_type}),
+                                     &m.api_request_seconds.With({operation, reply.error_type})})
+                .first;
+  }
+  found->second.requests->Inc();
+  found->second.seconds->Observe(seconds);
   if (operation == "RetryStageExecution" && !reply.error_type.empty()) {
     m.retry_refusals.With({reply.error_type}).Inc();
   }

@@ -99,6 +99,22 @@ Result<std::string> DecodeToken(const std::string& token) {
   return out;
 }
 
+namespace {
+
+std::string CacheKey(const char* operation, const json& in) {
+  return std::string(operation) + " " + in.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace
+
+PeekHandler CachedPeek(engine::Engine& engine, const char* operation, const char* name_key) {
+  return [&engine, operation, name_key](const json& in) -> std::optional<std::string> {
+    auto name = in.find(name_key);
+    if (name == in.end() || !name->is_string()) return std::nullopt;
+    return engine.read_cache().Get(name->get<std::string>(), CacheKey(operation, in)).body;
+  };
+}
+
 RawHandler CachedRead(engine::Engine& engine, const char* operation, const char* name_key,
                       Handler handler) {
   return [&engine, operation, name_key, handler = std::move(handler)](
@@ -109,8 +125,7 @@ RawHandler CachedRead(engine::Engine& engine, const char* operation, const char*
       PW_ASSIGN_OR_RETURN(json out, handler(in, ctx));
       return out.dump(-1, ' ', false, json::error_handler_t::replace);
     }
-    const std::string key =
-        std::string(operation) + " " + in.dump(-1, ' ', false, json::error_handler_t::replace);
+    const std::string key = CacheKey(operation, in);
     auto hit = cache.Get(name.get<std::string>(), key);
     if (hit.body) return std::move(*hit.body);
     PW_ASSIGN_OR_RETURN(json out, handler(in, ctx));
@@ -153,7 +168,8 @@ void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
                                           {{"pipelineArn", cur->arn},
                                            {"created", cur->created},
                                            {"updated", cur->updated}}}};
-                           }));
+                           }),
+                CachedPeek(e, "GetPipeline", "name"));
 
   d.Register(Target("UpdatePipeline"), "UpdatePipeline",
              [&e](const json& in, const RequestContext&) -> Result<json> {

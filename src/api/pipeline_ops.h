@@ -23,5 +23,8 @@ Result<std::string> DecodeToken(const std::string& token);
 // Errors are never cached.
 RawHandler CachedRead(engine::Engine& engine, const char* operation, const char* name_key,
                       Handler handler);
+// The cache lookup of CachedRead alone (Dispatcher::HandleFast): the cached
+// response for the same operation and input, or nullopt.
+PeekHandler CachedPeek(engine::Engine& engine, const char* operation, const char* name_key);
 
 }  // namespace pw::api

@@ -2,9 +2,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <thread>
 
 namespace pw {
 namespace {
@@ -13,6 +15,19 @@ std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
 std::atomic<int> g_format{static_cast<int>(LogFormat::kText)};
 std::mutex g_sink_mu;
 std::vector<std::string>* g_sink = nullptr;  // Guarded by g_sink_mu.
+// SetLogBuffering's buffer of whole lines, written by FlushLocked.
+constexpr size_t kMaxBuffered = 64 * 1024;
+std::mutex g_buf_mu;
+std::string g_buf;         // Guarded by g_buf_mu.
+bool g_buffering = false;  // Guarded by g_buf_mu.
+
+// One write call per batch of whole lines: lines never interleave.
+void FlushLocked() {
+  if (g_buf.empty()) return;
+  std::fwrite(g_buf.data(), 1, g_buf.size(), stderr);
+  std::fflush(stderr);
+  g_buf.clear();
+}
 
 constexpr const char* kUpperNames[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 constexpr const char* kLowerNames[] = {"debug", "info", "warning", "error"};
@@ -101,12 +116,21 @@ std::string Timestamp() {
   std::time_t t = std::chrono::system_clock::to_time_t(now);
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char ts[40];
-  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  std::snprintf(out, sizeof out, "%s.%03dZ", ts, static_cast<int>(ms));
+  // The seconds are formatted once per second per thread (a busy server logs
+  // each request).
+  thread_local std::time_t cached_second = -1;
+  thread_local char ts[40];
+  if (t != cached_second) {
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    cached_second = t;
+  }
+  std::string out(ts);
+  const char millis[] = {'.', static_cast<char>('0' + ms / 100),
+                         static_cast<char>('0' + ms / 10 % 10), static_cast<char>('0' + ms % 10),
+                         'Z'};
+  out.append(millis, sizeof millis);
   return out;
 }
 
@@ -199,7 +223,63 @@ LogLine::~LogLine() {
       return;
     }
   }
-  std::fputs(line.c_str(), stderr);  // One call per line: lines never interleave.
+  if (level < static_cast<int>(LogLevel::kWarning)) {
+    std::lock_guard<std::mutex> lock(g_buf_mu);
+    if (g_buffering) {
+      g_buf += line;
+      if (g_buf.size() >= kMaxBuffered) FlushLocked();
+      return;
+    }
+  }
+  std::lock_guard<std::mutex> lock(g_buf_mu);
+  g_buf += line;  // After what is buffered: lines keep their order.
+  FlushLocked();
+}
+
+void FlushLog() {
+  std::lock_guard<std::mutex> lock(g_buf_mu);
+  FlushLocked();
+}
+
+namespace {
+
+// Flushes the buffer every interval until destroyed (at exit, before the
+// buffer it writes: a function-local static constructed after the globals).
+class Flusher {
+ public:
+  explicit Flusher(std::chrono::milliseconds interval)
+      : thread_([this, interval] {
+          std::unique_lock<std::mutex> lock(mu_);
+          while (!stop_) {
+            cv_.wait_for(lock, interval);
+            FlushLog();
+          }
+        }) {}
+  ~Flusher() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    FlushLog();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+void SetLogBuffering(std::chrono::milliseconds interval) {
+  {
+    std::lock_guard<std::mutex> lock(g_buf_mu);
+    g_buffering = true;
+  }
+  static Flusher flusher(interval);  // The first interval given stays.
 }
 
 }  // namespace pw

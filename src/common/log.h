@@ -13,6 +13,7 @@
 // pipeline, execution id, duration); never pass a secret, in a field or the
 // message.
 
+#include <chrono>
 #include <cstdint>
 #include <sstream>
 #include <string>
@@ -35,6 +36,15 @@ bool ParseLogLevel(std::string_view name, LogLevel* out);
 
 // Test hook: lines go to `sink` instead of stderr while it is set (nullptr: stderr).
 void SetLogSinkForTest(std::vector<std::string>* sink);
+
+// Buffers debug and info lines (`serve`: one line per request): written in
+// batches every `interval`, when 64 KiB are waiting, before any warning or
+// error line (which is written at once, in order), by FlushLog and at exit.
+// One write per batch instead of one per line; a crash loses at most
+// `interval` of info lines. Off by default (the CLI, tests).
+void SetLogBuffering(std::chrono::milliseconds interval);
+// Writes what is buffered.
+void FlushLog();
 
 class LogLine {
  public:

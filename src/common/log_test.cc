@@ -1,8 +1,14 @@
 #include "common/log.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace pw {
 namespace {
@@ -60,6 +66,45 @@ TEST_F(LogTest, TextKeepsTheOldShapeAndLevelsFilter) {
   EXPECT_FALSE(ParseLogFormat("yaml", &f));
   EXPECT_TRUE(ParseLogFormat("logfmt", &f));
   EXPECT_EQ(f, LogFormat::kLogfmt);
+}
+
+// Buffered lines reach stderr in batches: nothing per info line, everything
+// (in order) before a warning, and on FlushLog. The interval is long enough
+// that the flusher thread never writes during the test.
+TEST(LogBufferingTest, InfoLinesWaitWarningsFlushInOrder) {
+  char path[] = "/tmp/pw-log-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  std::fflush(stderr);
+  int saved = dup(2);
+  ASSERT_GE(saved, 0);
+  ASSERT_GE(dup2(fd, 2), 0);
+  auto contents = [&] {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  SetLogBuffering(std::chrono::seconds(30));
+  PW_LOG(Info) << "first info";
+  PW_LOG(Debug) << "filtered out";
+  const std::string before = contents();
+  PW_LOG(Warning) << "a warning";
+  const std::string after = contents();
+  PW_LOG(Info) << "second info";
+  const std::string waiting = contents();
+  FlushLog();
+  const std::string flushed = contents();
+  dup2(saved, 2);
+  close(saved);
+  close(fd);
+  unlink(path);
+  EXPECT_EQ(before, "");
+  const size_t first = after.find("first info"), warning = after.find("a warning");
+  ASSERT_NE(first, std::string::npos) << after;
+  ASSERT_NE(warning, std::string::npos) << after;
+  EXPECT_LT(first, warning);
+  EXPECT_EQ(waiting, after);
+  EXPECT_NE(flushed.find("second info"), std::string::npos) << flushed;
+  EXPECT_EQ(flushed.find("filtered out"), std::string::npos);
 }
 
 }  // namespace

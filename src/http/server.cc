@@ -417,7 +417,27 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
   void RunHandler() {
     if (closed_) return;
     beast::get_lowest_layer(stream_).expires_never();
+    if (TryFast()) return;
     PostHandler();
+  }
+
+  // RouteOptions::fast on the I/O thread; true when it answered.
+  bool TryFast() {
+    const auto& fast = route_->options.fast;
+    if (!fast || AuthFor() != nullptr || !req_.body_file.empty() ||
+        req_.body.size() > kMaxFastBodyBytes || s_.stopping) {
+      return false;
+    }
+    Response res;
+    try {
+      if (!fast(req_, res) || res.park) return false;
+    } catch (const std::exception& e) {
+      PW_LOG(Error) << "fast handler for " << req_.path << " threw: " << e.what();
+      return false;  // The handler proper answers.
+    }
+    res_ = std::move(res);
+    Write();
+    return true;
   }
 
   // Runs the handler on the pool. Until its answer is written, the I/O loop

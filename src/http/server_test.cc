@@ -11,6 +11,8 @@
 #include <chrono>
 #include <fstream>
 #include <iterator>
+#include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -379,6 +381,84 @@ TEST(HttpServer, StopLetsAnInFlightHandlerFinishAndAnswer) {
   EXPECT_EQ(body, "done");
   // Nothing listens any more.
   EXPECT_LT(Connect(port), 0);
+}
+
+// RouteOptions::fast answers on the I/O thread (never a pool thread) when it
+// can; when it declines, throws, the body is too large for it or the route
+// needs authentication, the handler answers on the pool.
+TEST(HttpServer, FastHandlerAnswersOnTheIoThreadOrFallsBackToTheHandler) {
+  std::atomic<int> fast_calls{0}, slow_calls{0};
+  std::mutex mu;
+  std::set<std::thread::id> fast_threads, slow_threads;
+  auto routes = [&](bool with_auth) {
+    return [&, with_auth](Server& server) {
+      RouteOptions o;
+      o.body = BodyMode::kMemory;
+      o.max_body_bytes = 1 << 16;
+      o.fast = [&](const Request& req, Response& res) {
+        ++fast_calls;
+        {
+          std::lock_guard lock(mu);
+          fast_threads.insert(std::this_thread::get_id());
+        }
+        if (req.body == "throw") throw std::runtime_error("fast failed");
+        if (req.body.rfind("fast", 0) != 0) return false;
+        res.body = "fast:" + std::to_string(req.body.size());
+        return true;
+      };
+      server.Route("POST", "/read", o, [&](const Request& req, Response& res) {
+        ++slow_calls;
+        {
+          std::lock_guard lock(mu);
+          slow_threads.insert(std::this_thread::get_id());
+        }
+        res.body = "slow:" + std::to_string(req.body.size());
+      });
+      if (with_auth) {
+        server.SetAuthenticator([](AuthPhase, Request& req, Response&) {
+          req.caller = "tester";
+          return Status::Ok();
+        });
+      }
+    };
+  };
+  {
+    TestServer s({}, routes(false));
+    auto c = s.Client();
+    for (int i = 0; i < 20; ++i) {
+      auto r = c.Post("/read", "fast please", "text/plain");
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->body, "fast:11");
+    }
+    EXPECT_EQ(fast_calls.load(), 20);
+    EXPECT_EQ(slow_calls.load(), 0);
+    auto declined = c.Post("/read", "other", "text/plain");
+    ASSERT_TRUE(declined);
+    EXPECT_EQ(declined->body, "slow:5");
+    auto threw = c.Post("/read", "throw", "text/plain");
+    ASSERT_TRUE(threw);
+    EXPECT_EQ(threw->body, "slow:5");
+    const int before = fast_calls.load();
+    std::string big = "fast" + std::string(kMaxFastBodyBytes, 'x');
+    auto large = c.Post("/read", big, "text/plain");
+    ASSERT_TRUE(large);
+    EXPECT_EQ(large->body, "slow:" + std::to_string(big.size()));
+    EXPECT_EQ(fast_calls.load(), before);  // Not even asked.
+    EXPECT_EQ(slow_calls.load(), 3);
+    std::lock_guard lock(mu);
+    ASSERT_EQ(fast_threads.size(), 1u);  // The one I/O thread...
+    for (const auto& t : slow_threads) EXPECT_EQ(fast_threads.count(t), 0u);  // ...not the pool.
+  }
+  fast_calls = 0;
+  slow_calls = 0;
+  {
+    TestServer s({}, routes(true));
+    auto r = s.Client().Post("/read", "fast please", "text/plain");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "slow:11");  // Authentication runs on the pool, so does the handler.
+    EXPECT_EQ(fast_calls.load(), 0);
+    EXPECT_EQ(slow_calls.load(), 1);
+  }
 }
 
 }  // namespace

@@ -805,6 +805,9 @@ int RunServe(const std::vector<std::string>& args) {
     health.SetReady(false);  // Load balancers stop sending new requests.
     http.Stop();
   });
+  // One log line per request: written in batches (at most 100 ms late;
+  // warnings and errors at once).
+  SetLogBuffering(std::chrono::milliseconds(100));
   Status s = http.Serve();
   // The engine outlives the HTTP front (declared first): it must not wake
   // parked requests of a server that is going away.
@@ -814,6 +817,7 @@ int RunServe(const std::vector<std::string>& args) {
   // Serve() can also end on its own (socket error): wake the waiter.
   kill(getpid(), SIGTERM);
   waiter.join();
+  FlushLog();
   if (!s.ok()) {
     std::fprintf(stderr, "pipewright: %s\n", s.message().c_str());
     return 1;
