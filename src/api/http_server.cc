@@ -39,7 +39,7 @@ void RegisterApiRoute(
   opts.max_body_bytes = kMaxApiBodyBytes;
   // Cached reads answered on the I/O thread (Dispatcher::HandleFast). Not
   // with several servers (forward): their reads are never cached.
-  if (!forward)
+  if (!forward) {
     opts.fast = [&dispatcher](const http::Request& req, http::Response& res) {
       RequestContext ctx;
       ctx.caller = req.caller.empty() ? "anonymous" : req.caller;
@@ -52,6 +52,7 @@ void RegisterApiRoute(
       SendReply(res, std::move(*reply), ctx.request_id);
       return true;
     };
+  }
   server.Route(
       "POST", "/", opts,
       [&dispatcher, forward = std::move(forward)](const http::Request& req, http::Response& res) {
