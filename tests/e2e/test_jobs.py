@@ -18,8 +18,6 @@ import sys
 import tempfile
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 import harness
 from harness import action, pipeline, stage_state, wait_for
@@ -492,37 +490,14 @@ class JobLifetime(harness.ServerTestCase):
         self.assertEqual(err["__type"], "JobNotFoundException")
 
 
-S3RVER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "s3rver")
-
-
-def free_port():
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class ExternalBucketTest(JobsTestBase):
     """Artifacts in an S3-compatible bucket elsewhere (s3rver, an independent
     implementation from npm), not on the server: the server copies inputs
     there, the worker reads and writes it directly, the server reads outputs."""
 
     def setUp(self):
-        if not os.path.isdir(os.path.join(S3RVER_DIR, "node_modules", "s3rver")):
-            subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=S3RVER_DIR,
-                           check=True, capture_output=True, timeout=300)
         self.s3_dir = tempfile.mkdtemp(prefix="pw-s3rver-")
-        self.s3_log = os.path.join(self.s3_dir, "s3rver.log")
-        self.s3 = None
-        # A port picked by bind(0) can be taken by another test before s3rver binds it (the
-        # e2e tests run in parallel): a start whose process exits is retried on a new port,
-        # and a failure shows what s3rver printed.
-        for _attempt in range(3):
-            if self.start_s3rver():
-                break
-        else:
-            with open(self.s3_log, errors="replace") as log:
-                self.fail("s3rver did not start; it printed:\n" + log.read()[-4000:])
+        self.s3, self.s3_endpoint = harness.start_s3rver(self.s3_dir, "team-artifacts")
         self.server_args = ("--no-start-on-create", "--job-timeout", "30",
                             "--artifact-endpoint", self.s3_endpoint,
                             "--artifact-bucket", "team-artifacts")
@@ -531,43 +506,11 @@ class ExternalBucketTest(JobsTestBase):
         os.environ["PIPEWRIGHT_ARTIFACT_SECRET_ACCESS_KEY"] = "S3RVER"
         super().setUp()
 
-    def start_s3rver(self):
-        """Starts s3rver on a free port; True once it answers, False if it exited first."""
-        self.s3_port = free_port()
-        data = os.path.join(self.s3_dir, "data-%d" % self.s3_port)
-        os.makedirs(data, exist_ok=True)
-        with open(self.s3_log, "ab") as log:
-            self.s3 = subprocess.Popen(
-                ["node", os.path.join(S3RVER_DIR, "node_modules", "s3rver", "bin", "s3rver.js"),
-                 "-d", data, "-a", "127.0.0.1", "-p", str(self.s3_port),
-                 "--no-vhost-buckets", "--configure-bucket", "team-artifacts"],
-                stdout=log, stderr=log)
-        self.s3_endpoint = "http://127.0.0.1:%d" % self.s3_port
-
-        def s3_up_or_exited():
-            if self.s3.poll() is not None:
-                return "exited"
-            try:
-                urllib.request.urlopen(self.s3_endpoint + "/", timeout=2)
-            except urllib.error.HTTPError:
-                return "up"
-            except OSError:
-                return None
-            return "up"
-        # Node's start on a loaded 2-core machine can take seconds; 90 s is a deadline, not a wait.
-        try:
-            return wait_for(s3_up_or_exited, timeout=90, what="s3rver to listen") == "up"
-        except AssertionError as timeout:
-            with open(self.s3_log, errors="replace") as log:
-                raise AssertionError("%s; s3rver printed:\n%s" % (timeout, log.read()[-4000:]))
-
     def tearDown(self):
         super().tearDown()
         os.environ.pop("PIPEWRIGHT_ARTIFACT_ACCESS_KEY_ID", None)
         os.environ.pop("PIPEWRIGHT_ARTIFACT_SECRET_ACCESS_KEY", None)
-        if self.s3 is not None and self.s3.poll() is None:
-            self.s3.terminate()
-            self.s3.wait(timeout=20)
+        harness.stop_s3rver(self.s3)
         shutil.rmtree(self.s3_dir, ignore_errors=True)
 
     def test_a_worker_uses_the_external_bucket(self):
