@@ -99,6 +99,7 @@ Result<Snapshot> Engine::ExecutionSnapshot(const std::string& pipeline, const st
   snap.state.transitions = p->transitions;
   snap.state.stage_latest = p->stage_latest;
   auto add = [&](const std::string& want) -> Result<bool> {
+    mu_.AssertHeld();  // Called below, under the lock.
     if (const core::Execution* e = p->FindExecution(want)) {
       snap.state.executions.push_back(*e);
       return true;
