@@ -224,24 +224,6 @@ def pipewright_actions(api, tmp, n_seq, groups, reps):
     return {name: statistics.median(v) for name, v in spans.items()}
 
 
-def copy_floor(tmp, reps=30):
-    """Seconds to give one action a private copy of the 60-file input (what every action pays
-    besides spawn and commits; Pipewright copies from its unpack cache with copy_file_range),
-    measured here with Python's shutil (an upper bound: C does the same calls, cheaper): copy
-    the tree, then remove it. Median of `reps`."""
-    src = os.path.join(tmp, "copy-floor-src")
-    if not os.path.isdir(src):
-        make_source(src)
-    times = []
-    for i in range(reps):
-        dst = os.path.join(tmp, "copy-floor-%d" % i)
-        t0 = time.perf_counter()
-        shutil.copytree(src, dst)
-        shutil.rmtree(dst)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def buildbot_actions(tmp, n_seq, groups, reps):
     import buildbot_peer
     bb = buildbot_peer.Buildbot(tmp, [("seq%d" % n_seq, n_seq)], groups)
@@ -612,11 +594,6 @@ def main():
                 "%s = %.2fx floor" % (ms(per), ratio),
                 "Buildbot %s/step" % ms(bb_seq) if bb_seq else "",
                 "<= 1.5x floor", pass_fail(ratio <= 1.5))
-            cf = copy_floor(tmp)
-            row(sec, "  the input's private copy alone (60 files, copy + remove)", ms(cf))
-            row(sec, "  sequential x%d vs floor + that copy" % n_seq,
-                "%.2fx (floor + copy %s)" % (per / (fl["per_action"] + cf),
-                                            ms(fl["per_action"] + cf)))
             if bb_seq:
                 row(sec, "per step vs Buildbot (same shape)", "%.0fx lower" % (bb_seq / per), "",
                     ">= 80x lower", pass_fail(bb_seq / per >= 80))
