@@ -67,7 +67,8 @@ class Server:
     def close(self):
         self.stop()
         if self.owns_dir:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+            if not os.environ.get("PW_KEEP"):  # PW_KEEP=1: keep data dirs and server.log.
+                shutil.rmtree(self.data_dir, ignore_errors=True)
 
     # -- raw API ---------------------------------------------------------------
     def call(self, op, body=None, raw=None, target_prefix="CodePipeline_20150709.", headers=None):
