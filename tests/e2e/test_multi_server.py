@@ -295,7 +295,19 @@ class MultiServerTest(unittest.TestCase):
         with open(os.path.join(repo, "app.txt"), "w") as f:
             f.write("v2\n")
         git(repo, "commit", "-q", "-am", "second")
-        wait_for(lambda: len(executions()) >= 2, timeout=30, what="an execution for the change")
+        try:
+            wait_for(lambda: len(executions()) >= 2, timeout=30,
+                     what="an execution for the change")
+        except AssertionError as missed:
+            # Seen once under load and not since: keep what the servers said about it.
+            said = []
+            for server in self.servers:
+                with open(os.path.join(server.data_dir, "server.log"), errors="replace") as f:
+                    lines = [line for line in f if "polled" in line or "lease" in line
+                             or "level\":\"warning" in line or "level\":\"error" in line]
+                said.append("%s:\n%s" % (server.data_dir, "".join(lines[-40:])))
+            raise AssertionError("%s; owner %s; executions %r\n%s" % (
+                missed, self.owner_of("polled"), executions(), "\n".join(said)))
         # Every server polls each second; only the owner starts anything.
         time.sleep(3 * 1.5)
         polled = [e for e in executions() if e["trigger"]["triggerType"] == "PollForSourceChanges"]
