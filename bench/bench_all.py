@@ -285,6 +285,19 @@ def describe(w):
     return s
 
 
+def wait_listening(port, proc, timeout):
+    """True once 127.0.0.1:`port` accepts connections; False if `proc` exits or `timeout` s
+    pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                return False
+            time.sleep(0.05)
+
 def nginx_floor(tmp, seconds, size):
     """The machine's HTTP floor: Debian's nginx (one worker, access log on) serving a static
     file of `size` bytes under wrk -c8 kept-alive; None when nginx is not installed."""
@@ -309,15 +322,8 @@ def nginx_floor(tmp, seconds, size):
     proc = subprocess.Popen([exe, "-c", conf, "-p", root], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    return None
-                time.sleep(0.05)
+        if not wait_listening(port, proc, 10):
+            return None
         return wrk("http://127.0.0.1:%d/state.json" % port, None, None, 8, seconds, tmp)
     finally:
         proc.terminate()
@@ -347,15 +353,8 @@ def moto_get_pipeline(tmp, seconds):
         from botocore.awsrequest import AWSRequest
         from botocore.credentials import Credentials
         url = "http://127.0.0.1:%d" % port
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        if not wait_listening(port, proc, 30):
+            raise RuntimeError("moto_server did not listen on port %d" % port)
         kw = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
                   aws_secret_access_key="testing")
         iam = boto3.client("iam", **kw)

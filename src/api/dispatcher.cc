@@ -224,39 +224,28 @@ HttpReply Dispatcher::Handle(std::string_view target, std::string_view body,
     Status allowed = authorizer_(op, input, ctx);
     if (!allowed.ok()) return ErrorReply(allowed);
   }
-  if (e.raw) {
-    Result<std::string> answer = Status();
-    try {
-      answer = e.raw(input, ctx);
-    } catch (const std::exception& ex) {  // Boundary, as below.
-      PW_LOG(Error) << "handler for " << target << " threw: " << ex.what();
-      answer = Internal("internal error");
-    }
-    if (!answer.ok()) {
-      if (answer.status().code() == StatusCode::kInternal) {
-        PW_LOG(Error) << target << ": " << answer.status().ToString();
-      }
-      return ErrorReply(answer.status());
-    }
-    HttpReply r;
-    r.body = std::move(*answer);
-    return r;
-  }
-  Result<nlohmann::json> out = Status();
+  // Both kinds of handler end as a serialised body (a raw one gives it).
+  Result<std::string> answer = Status();
   try {
-    out = e.handler(input, ctx);
+    if (e.raw) {
+      answer = e.raw(input, ctx);
+    } else if (Result<nlohmann::json> out = e.handler(input, ctx); out.ok()) {
+      answer = out->is_null() ? std::string("{}") : Dump(*out);
+    } else {
+      answer = out.status();
+    }
   } catch (const std::exception& ex) {  // Boundary: nothing escapes to the HTTP library.
     PW_LOG(Error) << "handler for " << target << " threw: " << ex.what();
-    out = Internal("internal error");
+    answer = Internal("internal error");
   }
-  if (!out.ok()) {
-    if (out.status().code() == StatusCode::kInternal) {
-      PW_LOG(Error) << target << ": " << out.status().ToString();
+  if (!answer.ok()) {
+    if (answer.status().code() == StatusCode::kInternal) {
+      PW_LOG(Error) << target << ": " << answer.status().ToString();
     }
-    return ErrorReply(out.status());
+    return ErrorReply(answer.status());
   }
   HttpReply r;
-  r.body = out->is_null() ? "{}" : Dump(*out);
+  r.body = std::move(*answer);
   return r;
 }
 

@@ -35,6 +35,10 @@
 #include "store/store.h"
 
 namespace pw::store {
+// The columns every query of execution rows selects, in Executions' order
+// (one list: a query missing `version` made commits of its rows look new).
+#define PW_EXECUTION_COLUMNS "id, pipeline, status, started, updated, doc, version"
+
 namespace {
 
 // Schema migrations, in order. Never edit a released entry: append.
@@ -467,21 +471,14 @@ class PostgresStore final : public Store {
     std::lock_guard lock(mu_);
     std::vector<ExecutionRow> out;
     PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
-      PW_ASSIGN_OR_RETURN(PgResult r,
-                          pipeline.empty()
-                              ? Query("SELECT id, pipeline, status, started, updated, doc, version "
-                                      "FROM executions ORDER BY seq DESC",
-                                      {})
-                              : Query("SELECT id, pipeline, status, started, updated, doc, version "
-                                      "FROM executions WHERE pipeline = $1 ORDER BY seq DESC",
-                                      {pipeline}));
       out.clear();
-      for (int i = 0; i < PQntuples(r.get()); ++i) {
-        out.push_back({Text(r.get(), i, 0), Text(r.get(), i, 1), Text(r.get(), i, 2),
-                       Double(r.get(), i, 3), Double(r.get(), i, 4), ParseDoc(Text(r.get(), i, 5)),
-                       Int64(r.get(), i, 6)});
-      }
-      return Status::Ok();
+      return Executions(
+          pipeline.empty()
+              ? Query("SELECT " PW_EXECUTION_COLUMNS " FROM executions ORDER BY seq DESC", {})
+              : Query("SELECT " PW_EXECUTION_COLUMNS
+                      " FROM executions WHERE pipeline = $1 ORDER BY seq DESC",
+                      {pipeline}),
+          &out);
     }));
     return out;
   }
@@ -523,7 +520,7 @@ class PostgresStore final : public Store {
       PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
         out.clear();
         return Executions(
-            Query("SELECT id, pipeline, status, started, updated, doc, version "
+            Query("SELECT " PW_EXECUTION_COLUMNS " "
                   "FROM executions WHERE pipeline = $1 ORDER BY seq DESC LIMIT $2::bigint",
                   {pipeline, max}),
             &out);
@@ -547,12 +544,11 @@ class PostgresStore final : public Store {
     }
     PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
       out.clear();
-      return Executions(
-          Query("SELECT id, pipeline, status, started, updated, doc, version FROM executions "
-                "WHERE pipeline = $1 AND seq < $2::bigint ORDER BY seq DESC "
-                "LIMIT $3::bigint",
-                {pipeline, *seq, max}),
-          &out);
+      return Executions(Query("SELECT " PW_EXECUTION_COLUMNS " FROM executions "
+                              "WHERE pipeline = $1 AND seq < $2::bigint ORDER BY seq DESC "
+                              "LIMIT $3::bigint",
+                              {pipeline, *seq, max}),
+                        &out);
     }));
     return out;
   }
@@ -563,11 +559,10 @@ class PostgresStore final : public Store {
     const std::string max = std::to_string(limit);
     PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
       out.clear();
-      return Executions(
-          Query("SELECT id, pipeline, status, started, updated, doc, version FROM executions "
-                "WHERE pipeline = $1 ORDER BY seq ASC LIMIT $2::bigint",
-                {pipeline, max}),
-          &out);
+      return Executions(Query("SELECT " PW_EXECUTION_COLUMNS " FROM executions "
+                              "WHERE pipeline = $1 ORDER BY seq ASC LIMIT $2::bigint",
+                              {pipeline, max}),
+                        &out);
     }));
     return out;
   }
@@ -576,12 +571,11 @@ class PostgresStore final : public Store {
     std::vector<ExecutionRow> out;
     PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
       out.clear();
-      return Executions(
-          Query("SELECT id, pipeline, status, started, updated, doc, version FROM executions "
-                "WHERE pipeline = $1 AND status IN ('InProgress', 'Stopping') "
-                "ORDER BY seq DESC",
-                {pipeline}),
-          &out);
+      return Executions(Query("SELECT " PW_EXECUTION_COLUMNS " FROM executions "
+                              "WHERE pipeline = $1 AND status IN ('InProgress', 'Stopping') "
+                              "ORDER BY seq DESC",
+                              {pipeline}),
+                        &out);
     }));
     return out;
   }
@@ -591,11 +585,10 @@ class PostgresStore final : public Store {
     std::vector<ExecutionRow> out;
     PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
       out.clear();
-      return Executions(
-          Query("SELECT id, pipeline, status, started, updated, doc, version FROM executions "
-                "WHERE id = $1 AND pipeline = $2",
-                {id, pipeline}),
-          &out);
+      return Executions(Query("SELECT " PW_EXECUTION_COLUMNS " FROM executions "
+                              "WHERE id = $1 AND pipeline = $2",
+                              {id, pipeline}),
+                        &out);
     }));
     if (out.empty()) return std::optional<ExecutionRow>();
     return std::optional<ExecutionRow>(std::move(out.front()));
@@ -1015,8 +1008,7 @@ class PostgresStore final : public Store {
     return msg.empty() ? "unknown error" : msg;
   }
 
-  // Appends the execution rows of `r` (columns id, pipeline, status, started,
-  // updated, doc) to `out`.
+  // Appends the execution rows of `r` (PW_EXECUTION_COLUMNS) to `out`.
   Status Executions(Result<PgResult> r, std::vector<ExecutionRow>* out) {
     if (!r.ok()) return r.status();
     const PGresult* res = r->get();

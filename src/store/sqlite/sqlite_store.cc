@@ -15,6 +15,10 @@
 #include "store/store.h"
 
 namespace pw::store {
+// The columns every query of execution rows selects, in ExecutionFrom's order
+// (one list: a query missing `version` made commits of its rows look new).
+#define PW_EXECUTION_COLUMNS "id, pipeline, status, started, updated, doc, version"
+
 namespace {
 
 // Schema migrations, in order. Never edit a released entry: append.
@@ -439,18 +443,14 @@ class SqliteStore final : public Store {
   Result<std::vector<ExecutionRow>> ListExecutions(const std::string& pipeline) override {
     std::lock_guard lock(mu_);
     std::vector<ExecutionRow> out;
-    const char* sql = pipeline.empty()
-                          ? "SELECT id, pipeline, status, started, updated, doc, version "
-                            "FROM executions ORDER BY seq DESC"
-                          : "SELECT id, pipeline, status, started, updated, doc, version "
-                            "FROM executions WHERE pipeline = ? ORDER BY seq DESC";
+    const char* sql = pipeline.empty() ? "SELECT " PW_EXECUTION_COLUMNS
+                                         " FROM executions ORDER BY seq DESC"
+                                       : "SELECT " PW_EXECUTION_COLUMNS
+                                         " FROM executions WHERE pipeline = ? ORDER BY seq DESC";
     Stmt st(db_, sql);
     if (!pipeline.empty()) st.Bind(1, pipeline);
     int rc;
-    while ((rc = st.Step()) == SQLITE_ROW) {
-      out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Double(3), st.Double(4),
-                     ParseDoc(st.Text(5)), st.Int64(6)});
-    }
+    while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ExecutionFrom(st));
     if (rc != SQLITE_DONE) return Error("list executions");
     return out;
   }
@@ -493,42 +493,40 @@ class SqliteStore final : public Store {
       }
       before = st.Int64(0);
     }
-    return Executions(
-        "SELECT id, pipeline, status, started, updated, doc, version FROM executions "
-        "WHERE pipeline = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
-        pipeline, before, static_cast<int64_t>(limit));
+    return Executions("SELECT " PW_EXECUTION_COLUMNS
+                      " FROM executions "
+                      "WHERE pipeline = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+                      pipeline, before, static_cast<int64_t>(limit));
   }
 
   Result<std::vector<ExecutionRow>> ListOldestExecutions(const std::string& pipeline,
                                                          size_t limit) override {
     std::lock_guard lock(mu_);
-    return Executions(
-        "SELECT id, pipeline, status, started, updated, doc, version FROM executions "
-        "WHERE pipeline = ? AND seq > ? ORDER BY seq ASC LIMIT ?",
-        pipeline, int64_t{0}, static_cast<int64_t>(limit));
+    return Executions("SELECT " PW_EXECUTION_COLUMNS
+                      " FROM executions "
+                      "WHERE pipeline = ? AND seq > ? ORDER BY seq ASC LIMIT ?",
+                      pipeline, int64_t{0}, static_cast<int64_t>(limit));
   }
 
   Result<std::vector<ExecutionRow>> ListActiveExecutions(const std::string& pipeline) override {
     std::lock_guard lock(mu_);
-    return Executions(
-        "SELECT id, pipeline, status, started, updated, doc, version FROM executions "
-        "WHERE pipeline = ? AND status IN ('InProgress', 'Stopping') AND seq < ? "
-        "ORDER BY seq DESC LIMIT ?",
-        pipeline, INT64_MAX, INT64_MAX);
+    return Executions("SELECT " PW_EXECUTION_COLUMNS
+                      " FROM executions "
+                      "WHERE pipeline = ? AND status IN ('InProgress', 'Stopping') AND seq < ? "
+                      "ORDER BY seq DESC LIMIT ?",
+                      pipeline, INT64_MAX, INT64_MAX);
   }
 
   Result<std::optional<ExecutionRow>> GetExecution(const std::string& pipeline,
                                                    const std::string& id) override {
     std::lock_guard lock(mu_);
-    Stmt st(db_,
-            "SELECT id, pipeline, status, started, updated, doc, version FROM executions "
-            "WHERE id = ? AND pipeline = ?");
+    Stmt st(db_, "SELECT " PW_EXECUTION_COLUMNS
+                 " FROM executions "
+                 "WHERE id = ? AND pipeline = ?");
     st.Bind(1, id).Bind(2, pipeline);
     int rc = st.Step();
     if (rc == SQLITE_ROW) {
-      return std::optional<ExecutionRow>(ExecutionRow{st.Text(0), st.Text(1), st.Text(2),
-                                                      st.Double(3), st.Double(4),
-                                                      ParseDoc(st.Text(5)), st.Int64(6)});
+      return std::optional<ExecutionRow>(ExecutionFrom(st));
     }
     if (rc != SQLITE_DONE) return Error("get execution");
     return std::optional<ExecutionRow>();
@@ -662,6 +660,11 @@ class SqliteStore final : public Store {
   Status Error(const std::string& what) const {
     return Unavailable("database error in " + what + ": " + sqlite3_errmsg(db_));
   }
+  // The row at `st` of a query selecting PW_EXECUTION_COLUMNS.
+  static ExecutionRow ExecutionFrom(const Stmt& st) {
+    return {st.Text(0),   st.Text(1),           st.Text(2), st.Double(3),
+            st.Double(4), ParseDoc(st.Text(5)), st.Int64(6)};
+  }
   // Rows of an execution query taking (pipeline, seq bound, limit).
   Result<std::vector<ExecutionRow>> Executions(const char* sql, const std::string& pipeline,
                                                int64_t seq, int64_t limit) {
@@ -669,10 +672,7 @@ class SqliteStore final : public Store {
     Stmt st(db_, sql);
     st.Bind(1, pipeline).Bind(2, seq).Bind(3, limit);
     int rc;
-    while ((rc = st.Step()) == SQLITE_ROW) {
-      out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Double(3), st.Double(4),
-                     ParseDoc(st.Text(5)), st.Int64(6)});
-    }
+    while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ExecutionFrom(st));
     if (rc != SQLITE_DONE) return Error("list executions");
     return out;
   }
