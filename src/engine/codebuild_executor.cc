@@ -300,10 +300,9 @@ void CodeBuildExecutor::Run(const ActionWork& w, ActionDone done) {
   const std::string results = work + ".cb";
   const core::ActionDecl& a = w.decl;
   runs_.BeginPreparing(w.run_id);
-  auto cleanup = [work, results] {
+  auto cleanup = [this, work, results] {
+    env_.RemoveRunDirs(work);
     std::error_code rm;
-    fs::remove_all(work, rm);
-    fs::remove_all(work + ".in", rm);
     fs::remove_all(results, rm);
   };
   auto fail = [&](const std::string& msg, const std::string& code = "JobFailed") {

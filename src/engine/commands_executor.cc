@@ -45,9 +45,16 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
   const std::string variables_file = env_.LogPath(w.run_id) + ".vars";
   const core::ActionDecl& a = w.decl;
   runs_.BeginPreparing(w.run_id);
+  auto cleanup = [this, work, status_file, variables_file] {
+    env_.RemoveRunDirs(work);
+    std::error_code rm;
+    fs::remove(status_file, rm);
+    fs::remove(variables_file, rm);
+  };
   auto fail = [&](const std::string& msg, const std::string& code = "JobFailed") {
     runs_.EndPreparing(w.run_id);
     done(Failure(msg, "", code));
+    cleanup();
   };
   std::error_code ec;
   fs::create_directory(src, ec);
@@ -112,7 +119,7 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
     spec.argv = env_.sandbox->Wrap(spec.argv, paths);
   }
 
-  auto on_exit = [this, outputs = a.output_artifacts, prog = *program, work, src,
+  auto on_exit = [this, outputs = a.output_artifacts, prog = *program, src, cleanup,
                   done](const runner::ProcessExit& x) {
     runner::CommandsOutcome outcome = runner::ReadCommandsOutcome(prog, x);
     core::ActionResult result;
@@ -134,12 +141,7 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
       result = Failure(outcome.failure_message, outcome.summary);
     }
     done(result);
-    // Clean up after the result is recorded: off the critical path.
-    std::error_code rm;
-    fs::remove_all(work, rm);
-    fs::remove_all(work + ".in", rm);
-    fs::remove(prog.status_file, rm);
-    fs::remove(prog.variables_file, rm);
+    cleanup();  // After the result is recorded: off the critical path.
   };
   // `done` is called without the runs' lock: it takes the engine mutex, which
   // is held around Cancel.

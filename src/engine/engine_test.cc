@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/execution.h"
+#include "engine/faulty_store.h"
 #include "runner/process_launcher.h"
 #include "runner/temp_dir.h"
 #include "store/store.h"
@@ -46,78 +47,6 @@ class TestClock final : public Clock {
 
  private:
   std::atomic<double> now_{1'700'000'000.0};
-};
-
-// A Store that forwards to a real store and can be told to fail Commit (and
-// so SaveBatch, which goes through it), to see what the engine leaves behind
-// when a commit fails.
-class FaultyStore final : public store::Store {
- public:
-  explicit FaultyStore(store::Store& real) : real_(real) {}
-  std::atomic<bool> fail_save_batch{false};  // Every Commit fails while set.
-  // When >= 0: that many more Commits go through, then every later one fails.
-  std::atomic<int> fail_commits_after{-1};
-
-  Result<store::PipelineRecord> CreatePipeline(const std::string& name, const std::string& arn,
-                                               json declaration,
-                                               const std::vector<store::Tag>& tags,
-                                               EpochSeconds now, int max_pipelines) override {
-    return real_.CreatePipeline(name, arn, std::move(declaration), tags, now, max_pipelines);
-  }
-  Result<store::PipelineRecord> UpdatePipeline(const std::string& name, json declaration,
-                                               EpochSeconds now) override {
-    return real_.UpdatePipeline(name, std::move(declaration), now);
-  }
-  Result<store::PipelineRecord> GetPipeline(const std::string& name,
-                                            std::optional<int> version) override {
-    return real_.GetPipeline(name, version);
-  }
-  Result<std::vector<store::PipelineRecord>> ListPipelines() override {
-    return real_.ListPipelines();
-  }
-  Status DeletePipeline(const std::string& name) override { return real_.DeletePipeline(name); }
-  Result<std::vector<store::Tag>> ListTags(const std::string& arn) override {
-    return real_.ListTags(arn);
-  }
-  Status TagResource(const std::string& arn, const std::vector<store::Tag>& tags) override {
-    return real_.TagResource(arn, tags);
-  }
-  Status UntagResource(const std::string& arn, const std::vector<std::string>& keys) override {
-    return real_.UntagResource(arn, keys);
-  }
-  Status Commit(const store::Batch& batch) override {
-    if (fail_save_batch || !TakeAllowedCommit()) return Unavailable("injected: database is locked");
-    return real_.Commit(batch);
-  }
-  Result<std::vector<store::ExecutionRow>> ListExecutions(const std::string& pipeline) override {
-    return real_.ListExecutions(pipeline);
-  }
-  Result<std::vector<store::ActionExecutionRow>> ListActionExecutions(
-      const std::string& pipeline, const std::string& execution_id) override {
-    return real_.ListActionExecutions(pipeline, execution_id);
-  }
-  Result<std::optional<std::string>> GetKv(const std::string& key) override {
-    return real_.GetKv(key);
-  }
-  Status PutKv(const std::string& key, const std::string& value) override {
-    return real_.PutKv(key, value);
-  }
-  Status DeleteKvPrefix(const std::string& prefix) override { return real_.DeleteKvPrefix(prefix); }
-  Result<std::vector<std::pair<std::string, std::string>>> ListKv(
-      const std::string& prefix) override {
-    return real_.ListKv(prefix);
-  }
-
- private:
-  // False once fail_commits_after has counted down to 0.
-  bool TakeAllowedCommit() {
-    int left = fail_commits_after.load();
-    while (left > 0 && !fail_commits_after.compare_exchange_weak(left, left - 1)) {
-    }
-    return left != 0;
-  }
-
-  store::Store& real_;
 };
 
 // --- Declarations ------------------------------------------------------------

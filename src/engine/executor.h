@@ -13,6 +13,7 @@
 //   std::unique_ptr<ActionExecutor> x = NewCommandsExecutor(env);
 //   x->Run(work, [](const core::ActionResult& r) { ... });
 
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -94,8 +95,8 @@ struct ExecutorEnv {
   WorkQueue* queue = nullptr;
   runner::ProcessLauncher* launcher = nullptr;
   runner::ArtifactStore* artifacts = nullptr;
-  // Inputs unpacked once per revision, copied per action (null: Extract each
-  // time). Shared by every executor's copy of the env.
+  // Inputs unpacked once per revision, then an overlay or a copy per action
+  // (null: Extract each time). Shared by every executor's copy of the env.
   std::shared_ptr<runner::UnpackCache> unpacked;
   runner::GitSource* git = nullptr;
   // Where CodeCommit and connection sources live; null: none declared.
@@ -117,9 +118,20 @@ struct ExecutorEnv {
     return data_dir + "/logs/" + run_id + ".log";
   }
   std::string WorkDir(const std::string& run_id) const { return data_dir + "/work/" + run_id; }
-  // Puts input artifact `revision` into `dest` (see UnpackCache::Materialize).
+  // Puts input artifact `revision` into `dest` (see UnpackCache::Materialize):
+  // a private copy when actions run as another user, who must own the files.
   Status UnpackInput(const std::string& revision, const std::string& dest) const {
-    return unpacked ? unpacked->Materialize(revision, dest) : artifacts->Extract(revision, dest);
+    return unpacked ? unpacked->Materialize(revision, dest, action_user.has_value())
+                    : artifacts->Extract(revision, dest);
+  }
+  // Undoes UnpackInput for run directory `work` (its inputs are `work` and
+  // `work`.in/*) and removes both, now or (overlays) later: see
+  // UnpackCache::Release.
+  void RemoveRunDirs(const std::string& work) const {
+    std::error_code ec;
+    for (const std::string& dir : {work, work + ".in"}) {
+      if (!unpacked || !unpacked->Release(dir)) std::filesystem::remove_all(dir, ec);
+    }
   }
 };
 

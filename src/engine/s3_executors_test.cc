@@ -19,10 +19,12 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "engine/engine.h"
 #include "engine/executor.h"
+#include "engine/faulty_store.h"
 #include "runner/artifact_store.h"
 #include "runner/object_store.h"
 #include "runner/temp_dir.h"
@@ -98,10 +100,13 @@ class FakeObjectStore final : public runner::ObjectStore {
   }
 
   std::atomic<int> heads{0};
+  // Called (then cleared) by the next Head, outside the store's lock.
+  std::function<void()> on_next_head;
 
   Result<runner::ObjectInfo> Head(const std::string& bucket, const std::string& key,
                                   const std::string& version_id) override {
     ++heads;
+    if (auto hook = std::exchange(on_next_head, nullptr)) hook();
     std::lock_guard<std::mutex> lock(mu_);
     PW_ASSIGN_OR_RETURN(const Stored* s, FindLocked(bucket, key, version_id));
     return s->info;
@@ -490,6 +495,7 @@ class S3EngineTest : public S3ExecutorTest {
   }
 
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<FaultyStore> faulty_;  // Over store_, when a test needs one.
   EngineOptions options_;
   std::unique_ptr<Engine> engine_;
 };
@@ -517,6 +523,44 @@ TEST_F(S3EngineTest, PipelineFromAnS3SourceThroughCommandsToAnS3DeploySucceeds) 
   EXPECT_EQ(src->output_variables.at("VersionId"), "v1");
   ASSERT_NE(objects_->Latest("site", "app.txt"), nullptr);
   EXPECT_EQ(objects_->Latest("site", "app.txt")->body, "hello");
+}
+
+// Several servers: a server that loses a pipeline while its poller reads the
+// source must not store the new version as the baseline without starting it
+// (the next owner would then see no change: the change was lost). Seen as a
+// flaky e2e test_multi_server: the old owner released the pipeline between
+// reading the Git head and computing the baseline from the executions it no
+// longer held.
+TEST_F(S3EngineTest, APipelineReleasedDuringAPollKeepsItsChangeForTheNextOwner) {
+  // Leases on one SQLite file: the store drops the fences SQLite refuses.
+  engine_.reset();
+  faulty_ = std::make_unique<FaultyStore>(*store_);
+  faulty_->drop_fences = true;
+  EngineRunners runners;
+  runners.objects = objects_;
+  engine_ = std::make_unique<Engine>(*faulty_, clock_, options_, std::move(runners));
+  engine_->EnableLeases("s1", 10);
+  objects_->PutBytes("src-bucket", "app.zip", Zip({{"app.txt", "hello"}}));
+  ASSERT_TRUE(engine_
+                  ->CreatePipeline(S3Pipeline("polled", {{"S3Bucket", "src-bucket"},
+                                                         {"S3ObjectKey", "app.zip"}}),
+                                   {}, "tester")
+                  .ok());
+  ASSERT_TRUE(engine_->AdoptPipeline("polled", 1).ok());
+  ASSERT_TRUE(engine_->StartExecution("polled", "", "tester").ok());
+  WaitAllEnded("polled");
+
+  objects_->PutBytes("src-bucket", "app.zip", Zip({{"app.txt", "v2"}}));
+  objects_->on_next_head = [this] { engine_->DisownPipeline("polled"); };
+  engine_->PollSourcesForTest();  // Loses the pipeline in the middle.
+  EXPECT_FALSE(objects_->on_next_head);
+
+  // The next owner (here the same engine again) sees the change and starts it.
+  ASSERT_TRUE(engine_->AdoptPipeline("polled", 2).ok());
+  engine_->PollSourcesForTest();
+  std::vector<core::Execution> all = WaitAllEnded("polled");
+  ASSERT_EQ(all.size(), 2u) << "the new version was taken for the baseline and never started";
+  EXPECT_EQ(all[1].trigger_type, "PollForSourceChanges");
 }
 
 TEST_F(S3EngineTest, PollingStartsOneExecutionPerNewVersion) {

@@ -131,8 +131,18 @@ void Engine::PollSources() {
     }
     return core::S3RevisionId(head->version_id, head->etag);
   };
+  struct Followed {
+    core::ActionDecl action;
+    core::PolledSource kind;
+    // The revision the pipeline last ran, read with the state: the baseline
+    // when the poller has remembered none. Read here, while this server
+    // drives the pipeline; a second read after the source's (slow) head
+    // would fail once a lease was lost meanwhile, and an empty baseline
+    // takes the new head for the old one: the change would never start.
+    std::string last_ran;
+  };
   for (const auto& name : names) {
-    std::vector<std::pair<core::ActionDecl, core::PolledSource>> sources;
+    std::vector<Followed> sources;
     // Git sources with a V2 trigger follow every branch and tag (triggers.cc).
     std::vector<core::TriggerDecl> triggers;
     if (auto rec = store_.GetPipeline(name, std::nullopt); rec.ok()) {
@@ -155,25 +165,22 @@ void Engine::PollSources() {
                                       ? core::PolledSource::kS3
                                       : core::PolledSource::kNone;
         if (kind == core::PolledSource::kS3 && !runners_.objects) continue;  // Nothing to read.
-        if (kind != core::PolledSource::kNone) sources.emplace_back(a, kind);
+        if (kind != core::PolledSource::kNone) {
+          sources.push_back({a, kind, core::LastRanRevision(**p, a.name)});
+        }
       }
     }
     for (const auto& [a, trigger] : triggered) PollTriggeredSource(name, a, trigger);
-    for (const auto& [a, kind] : sources) {
-      std::optional<std::string> head = current(a, kind);
+    for (const Followed& f : sources) {
+      const core::ActionDecl& a = f.action;
+      std::optional<std::string> head = current(a, f.kind);
       if (!head) continue;
       const std::string key = "poll/" + name + "/" + a.name;
       auto seen = store_.GetKv(key);
       if (!seen.ok()) continue;
       // Baseline: the last revision seen by the poller, else the last one
       // the pipeline ran (core::DecidePoll).
-      std::string last_ran;
-      if (!seen->has_value() || (*seen)->empty()) {
-        MutexLock lock(mu_);
-        auto p = LoadLocked(name);
-        if (p.ok()) last_ran = core::LastRanRevision(**p, a.name);
-      }
-      core::PollDecision d = core::DecidePoll(*seen, last_ran, *head);
+      core::PollDecision d = core::DecidePoll(*seen, f.last_ran, *head);
       if (d.remember && !store_.PutKv(key, *d.remember).ok()) continue;  // Next poll.
       if (!d.start) continue;
       PW_LOG(Info) << "source changed for " << name << "/" << a.name << ": starting";

@@ -3,13 +3,18 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <time.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <vector>
 
 #include "common/ids.h"
@@ -26,9 +31,15 @@ namespace {
 
 std::string Errno() { return std::strerror(errno); }
 
-// Makes the tree below `dir` read-only (files keep their executable bit) and
-// lists it, parents before children.
-Status Seal(const std::string& dir, std::vector<Node>* listing) {
+double MonotonicSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// Lists the tree below `dir`, parents before children; with `read_only`,
+// makes it read-only too (files keep their executable bit).
+Status Seal(const std::string& dir, std::vector<Node>* listing, bool read_only) {
   std::error_code ec;
   std::vector<std::string> dirs = {dir};
   const size_t prefix = dir.size() + 1;
@@ -46,7 +57,7 @@ Status Seal(const std::string& dir, std::vector<Node>* listing) {
       node.kind = Node::kFile;
       node.size = static_cast<uint64_t>(st.st_size);
       node.executable = (st.st_mode & 0100) != 0;
-      if (::chmod(path.c_str(), node.executable ? 0555 : 0444) != 0) {
+      if (read_only && ::chmod(path.c_str(), node.executable ? 0555 : 0444) != 0) {
         return Internal("chmod " + path + ": " + Errno());
       }
     } else if (S_ISLNK(st.st_mode)) {
@@ -63,6 +74,7 @@ Status Seal(const std::string& dir, std::vector<Node>* listing) {
     listing->push_back(std::move(node));
   }
   if (ec) return Internal("listing " + dir + ": " + ec.message());
+  if (!read_only) return Status::Ok();
   for (const std::string& d : dirs) {
     if (::chmod(d.c_str(), 0555) != 0) return Internal("chmod " + d + ": " + Errno());
   }
@@ -81,26 +93,113 @@ void RemoveSealed(const std::string& dir) {
   fs::remove_all(dir, ec);
 }
 
+// The options of an overlay with lower dir `lower` and its upper and work
+// dirs in `scratch`. Paths with a character the option parser treats
+// specially never get here (see OverlaySafe).
+std::string OverlayOptions(const std::string& lower, const std::string& scratch) {
+  return "lowerdir=" + lower + ",upperdir=" + scratch + "/u,workdir=" + scratch + "/w";
+}
+
+bool OverlaySafe(const std::string& path) {
+  return path.find_first_of(",:\\= \t\n") == std::string::npos;
+}
+
+// Mountinfo escapes space, tab, newline and backslash as \ooo (octal).
+std::string UnescapeMountPath(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto digit = [&](size_t j) { return j < s.size() && s[j] >= '0' && s[j] <= '7'; };
+    const bool octal = s[i] == '\\' && digit(i + 1) && digit(i + 2) && digit(i + 3);
+    if (octal) {
+      out.push_back(static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 +
+                                      (s[i + 3] - '0')));
+      i += 3;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// Unmounts every overlay of this mount namespace whose upper dir lies in
+// `root`/.ov-*: what a process that died with actions running left behind.
+void UnmountStale(const std::string& root) {
+  std::ifstream in("/proc/self/mountinfo");
+  const std::string marker = "upperdir=" + root + "/.ov-";
+  std::vector<std::string> stale;
+  for (std::string line; std::getline(in, line);) {
+    // id parent major:minor root mount-point options [optional...] - type source super-options
+    size_t dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream head(line.substr(0, dash));
+    std::string id, parent, dev, mroot, point;
+    head >> id >> parent >> dev >> mroot >> point;
+    std::istringstream tail(line.substr(dash + 3));
+    std::string type, source, options;
+    tail >> type >> source >> options;
+    if (type == "overlay" && options.find(marker) != std::string::npos) {
+      stale.push_back(UnescapeMountPath(point));
+    }
+  }
+  // Deepest first, in case one was mounted inside another's tree.
+  std::sort(stale.rbegin(), stale.rend());
+  for (const std::string& point : stale) ::umount2(point.c_str(), MNT_DETACH);
+}
+
+// True when an overlay can be mounted with its lower, upper and work dirs in
+// `root` (CAP_SYS_ADMIN, and a file system that takes an upper dir: not
+// overlayfs itself, for one).
+bool ProbeOverlay(const std::string& root) {
+  if (!OverlaySafe(root)) return false;
+  const std::string dir = root + "/.ov-probe-" + RandomHex(8);
+  std::error_code ec;
+  bool ok = false;
+  for (const char* sub : {"/l", "/s/u", "/s/w", "/m"}) fs::create_directories(dir + sub, ec);
+  if (!ec) {
+    const std::string options = OverlayOptions(dir + "/l", dir + "/s");
+    ok = ::mount("overlay", (dir + "/m").c_str(), "overlay", MS_NODEV, options.c_str()) == 0;
+    if (ok) ::umount2((dir + "/m").c_str(), MNT_DETACH);
+  }
+  fs::remove_all(dir, ec);
+  return ok;
+}
+
 }  // namespace
 
 UnpackCache::UnpackCache(const ArtifactStore* store, std::string root_dir, size_t max_entries,
-                         uint64_t max_bytes)
+                         uint64_t max_bytes, Mode mode)
     : store_(store),
-      root_(std::move(root_dir)),
+      root_(fs::absolute(root_dir).lexically_normal().string()),
       max_entries_(std::max<size_t>(1, max_entries)),
       max_bytes_(max_bytes) {
   std::error_code ec;
   if (fs::exists(root_, ec)) {
+    UnmountStale(root_);
     for (const auto& e : fs::directory_iterator(root_, ec)) RemoveSealed(e.path().string());
   }
   fs::create_directories(root_, ec);
+  overlays_ = mode == Mode::kAuto && ProbeOverlay(root_);
+}
+
+UnpackCache::~UnpackCache() {
+  RemoveGraves(/*all=*/true);
+  std::map<std::string, Mount> mounts;
+  {
+    MutexLock lock(mu_);
+    mounts.swap(mounts_);
+  }
+  std::error_code ec;
+  for (const auto& [dest, m] : mounts) {
+    ::umount2(dest.c_str(), MNT_DETACH);
+    fs::remove_all(m.scratch, ec);
+  }
 }
 
 Result<UnpackCache::Listing> UnpackCache::Unpack(const std::string& revision) {
   const std::string temp = root_ + "/.tmp-" + RandomHex(16);
   Listing listing;
   Status st = store_->Extract(revision, temp);
-  if (st.ok()) st = Seal(temp, &listing);
+  if (st.ok()) st = Seal(temp, &listing, /*read_only=*/!overlays_);
   if (st.ok() && ::rename(temp.c_str(), (root_ + "/" + revision).c_str()) != 0) {
     st = Internal("rename into " + root_ + ": " + Errno());
   }
@@ -158,7 +257,8 @@ Status UnpackCache::CopyFile(const std::string& from, const std::string& to, con
   }
 }
 
-Status UnpackCache::Materialize(const std::string& revision, const std::string& dest_dir) {
+Status UnpackCache::Materialize(const std::string& revision, const std::string& dest_dir,
+                                bool private_copy) {
   if (!IsArtifactRevision(revision)) {
     return InvalidArgument("malformed artifact revision '" + revision + "'", "");
   }
@@ -205,33 +305,81 @@ Status UnpackCache::Materialize(const std::string& revision, const std::string& 
     ready_.NotifyAll();
   }
 
-  // Copy the tree; the entry cannot be evicted while users > 0.
-  const std::string src = root_ + "/" + revision + "/";
-  const std::string dest = dest_dir + "/";
-  Status result = Status::Ok();
+  // The entry cannot be evicted while users > 0: an overlay keeps its use
+  // until Release, a copy only while copying.
+  if (overlays_ && !private_copy) {
+    Result<std::string> scratch = MountOverlay(revision, dest_dir);
+    if (scratch.ok()) {
+      std::vector<std::string> gone;
+      {
+        MutexLock lock(mu_);
+        mounts_[dest_dir] = Mount{revision, *scratch};
+        gone = EvictLocked();  // Others, if this one took the cache over a bound.
+      }
+      for (const std::string& dir : gone) RemoveSealed(dir);
+      return Status::Ok();
+    }
+    Unpin(revision);
+    return scratch.status();
+  }
+  Status result = CopyTree(*listing, revision, dest_dir);
+  Unpin(revision);
+  return result;
+}
+
+Result<std::string> UnpackCache::MountOverlay(const std::string& revision,
+                                              const std::string& dest_dir) {
+  const std::string scratch = root_ + "/.ov-" + RandomHex(16);
   std::error_code ec;
   fs::create_directories(dest_dir, ec);
-  if (ec) result = Internal("mkdir " + dest_dir + ": " + ec.message());
-  for (size_t i = 0; result.ok() && i < listing->size(); ++i) {
-    const Node& node = (*listing)[i];
+  if (ec) return Internal("mkdir " + dest_dir + ": " + ec.message());
+  if (::mkdir(scratch.c_str(), 0700) != 0 || ::mkdir((scratch + "/u").c_str(), 0755) != 0 ||
+      ::mkdir((scratch + "/w").c_str(), 0700) != 0) {
+    Status st = Internal("mkdir " + scratch + ": " + Errno());
+    fs::remove_all(scratch, ec);
+    return st;
+  }
+  // nodev: the upper dir is the action's; suid binaries stay as Extract left
+  // them (it makes none).
+  const std::string options = OverlayOptions(root_ + "/" + revision, scratch);
+  if (::mount("overlay", dest_dir.c_str(), "overlay", MS_NODEV | MS_NOSUID, options.c_str()) !=
+      0) {
+    Status st = Internal("mount the input overlay on " + dest_dir + ": " + Errno());
+    fs::remove_all(scratch, ec);
+    return st;
+  }
+  return scratch;
+}
+
+Status UnpackCache::CopyTree(const Listing& listing, const std::string& revision,
+                             const std::string& dest_dir) {
+  const std::string src = root_ + "/" + revision + "/";
+  const std::string dest = dest_dir + "/";
+  std::error_code ec;
+  fs::create_directories(dest_dir, ec);
+  if (ec) return Internal("mkdir " + dest_dir + ": " + ec.message());
+  for (const Node& node : listing) {
     const std::string to = dest + node.path;
     switch (node.kind) {
       case Node::kDir:
         if (::mkdir(to.c_str(), 0755) != 0 && errno != EEXIST) {
-          result = Internal("mkdir " + to + ": " + Errno());
+          return Internal("mkdir " + to + ": " + Errno());
         }
         break;
       case Node::kLink:
         if (::symlink(node.link_target.c_str(), to.c_str()) != 0) {
-          result = Internal("symlink " + to + ": " + Errno());
+          return Internal("symlink " + to + ": " + Errno());
         }
         break;
       case Node::kFile:
-        result = CopyFile(src + node.path, to, node);
+        PW_RETURN_IF_ERROR(CopyFile(src + node.path, to, node));
         break;
     }
   }
+  return Status::Ok();
+}
 
+void UnpackCache::Unpin(const std::string& revision) {
   std::vector<std::string> gone;
   {
     MutexLock lock(mu_);
@@ -243,7 +391,60 @@ Status UnpackCache::Materialize(const std::string& revision, const std::string& 
     gone = EvictLocked();
   }
   for (const std::string& dir : gone) RemoveSealed(dir);
-  return result;
+}
+
+bool UnpackCache::Release(const std::string& dest_dir) {
+  std::vector<std::pair<std::string, Mount>> released;
+  {
+    MutexLock lock(mu_);
+    const std::string below = dest_dir + "/";
+    for (auto it = mounts_.begin(); it != mounts_.end();) {
+      if (it->first == dest_dir || it->first.compare(0, below.size(), below) == 0) {
+        released.emplace_back(it->first, std::move(it->second));
+        it = mounts_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  // Deepest first (map order reversed puts "a/b" before "a").
+  std::error_code ec;
+  for (auto it = released.rbegin(); it != released.rend(); ++it) {
+    ::umount2(it->first.c_str(), MNT_DETACH);
+    fs::remove_all(it->second.scratch, ec);
+    Unpin(it->second.revision);
+  }
+  if (!released.empty()) {
+    MutexLock lock(mu_);
+    graves_.push_back(Grave{dest_dir, MonotonicSeconds() + kGraveSeconds});
+  }
+  RemoveGraves(/*all=*/false);
+  return !released.empty();
+}
+
+void UnpackCache::RemoveGraves(bool all) {
+  std::vector<std::string> due;
+  {
+    MutexLock lock(mu_);
+    const double now = MonotonicSeconds();
+    size_t n = 0;
+    while (n < graves_.size() && (all || graves_[n].due <= now)) due.push_back(graves_[n++].dir);
+    graves_.erase(graves_.begin(), graves_.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+  std::error_code ec;
+  for (const std::string& dir : due) fs::remove_all(dir, ec);
+}
+
+size_t UnpackCache::GravesForTest() const {
+  MutexLock lock(mu_);
+  return graves_.size();
+}
+
+void UnpackCache::RemoveGravesForTest() { RemoveGraves(/*all=*/true); }
+
+size_t UnpackCache::MountsForTest() const {
+  MutexLock lock(mu_);
+  return mounts_.size();
 }
 
 std::vector<std::string> UnpackCache::EvictLocked() {

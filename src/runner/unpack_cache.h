@@ -1,26 +1,38 @@
 #pragma once
 
 // UnpackCache: each input artifact unpacked once by content hash, then handed
-// to every action that takes it as a private copy, instead of unzipping the
+// to every action that takes it as a private tree, instead of unzipping the
 // same zip again for every action of a stage.
 //
 //   UnpackCache cache(&artifacts, data_dir + "/unpacked");
 //   PW_RETURN_IF_ERROR(cache.Materialize(revision, work_dir));
+//   ... run the action in work_dir ...
+//   if (!cache.Release(work_dir)) fs::remove_all(work_dir);
 //
 // An entry is root/<revision>: ArtifactStore::Extract into a temporary
-// directory (same checks and limits), made read-only (files 0444/0555,
-// directories 0555) and renamed into place. Materialize recreates its tree in
-// the destination with files the action owns and may change (0644/0755, as
-// Extract leaves them): each file is a reflink (FICLONE: copy-on-write, no
-// data copied) where the file system has them (btrfs, XFS), else an in-kernel
-// copy (copy_file_range). Never a hard link: an action (as root, or after
-// chown) could write through it into the cache and every later action's
-// input. So an action changing its inputs changes neither the cache nor any
-// other action's inputs.
+// directory (same checks and limits), renamed into place. Materialize gives
+// the destination the entry's tree as files the action owns and may change
+// (0644/0755, as Extract leaves them), in one of two ways:
+// - Overlay (when the process may mount overlayfs here, i.e. it has
+//   CAP_SYS_ADMIN and the file system takes an upper dir): an overlay mount
+//   on the destination, the entry as its read-only lower dir and a private
+//   upper dir under root/.ov-*. O(1) per action whatever the artifact's size:
+//   nothing is copied until the action writes, and only what it writes.
+//   overlayfs never writes to a lower dir, so the action changes neither the
+//   cache nor another action's input. The entry is pinned (not evicted) until
+//   Release unmounts it.
+// - Copy (otherwise, or when Materialize is asked for a private copy: an
+//   action running as another user must own its files): the tree recreated
+//   file by file, each a reflink (FICLONE) where the file system has them,
+//   else an in-kernel copy (copy_file_range). Never a hard link: an action
+//   (as root, or after chown) could write through it into the cache. In copy
+//   mode entries are sealed read-only (files 0444/0555, directories 0555).
 //
 // Bounded: at most `max_entries` revisions and `max_bytes` of file contents;
-// the least recently used entries no Materialize is copying from are removed
-// first. The constructor removes whatever a previous process left in `root`.
+// the least recently used entries no Materialize is using are removed first.
+// The constructor unmounts the overlays and removes whatever a previous
+// process left in `root` (after a crash); the destructor unmounts what is
+// still mounted.
 //
 // Thread-safe. Concurrent Materialize calls for a revision not yet cached
 // unpack it once (the others wait for it). One process per root.
@@ -52,18 +64,51 @@ class UnpackCache {
   };
   using Listing = std::vector<Node>;
 
+  enum class Mode {
+    kAuto,  // Overlays when a probe mount at construction succeeds, else copies.
+    kCopy,  // Always copies.
+  };
+
   // `store` is not owned and must outlive the cache.
   UnpackCache(const ArtifactStore* store, std::string root_dir, size_t max_entries = 16,
-              uint64_t max_bytes = uint64_t{1} << 30);
+              uint64_t max_bytes = uint64_t{1} << 30, Mode mode = Mode::kAuto);
+  ~UnpackCache();
   UnpackCache(const UnpackCache&) = delete;
   UnpackCache& operator=(const UnpackCache&) = delete;
 
+  // True when Materialize mounts overlays (see above).
+  bool overlays() const { return overlays_; }
+
   // Fills `dest_dir` (created with parents; should be empty) with the files
   // and links of `revision`, as ArtifactStore::Extract(revision, dest_dir)
-  // would. Errors: those of Extract (the first unpack of a revision; a
-  // revision that failed is not cached, so the next call tries again), or
-  // kInternal when a copy fails (then `dest_dir` may hold a partial tree).
-  Status Materialize(const std::string& revision, const std::string& dest_dir);
+  // would: an overlay mount, or with `private_copy` (or in copy mode) a copy.
+  // Errors: those of Extract (the first unpack of a revision; a revision that
+  // failed is not cached, so the next call tries again), or kInternal when a
+  // mount or copy fails (then `dest_dir` may hold a partial tree; Release it).
+  Status Materialize(const std::string& revision, const std::string& dest_dir,
+                     bool private_copy = false);
+
+  // Unmounts the overlay Materialize put on `dest_dir` (lazily: a process
+  // still inside keeps its view) and removes its upper dir; every mount on a
+  // path below `dest_dir` too. Returns true when it unmounted any: then the
+  // cache also removes the whole `dest_dir` tree, later (kGraveSeconds), and
+  // the caller must not. Why later: a sandbox (bwrap) started while the
+  // overlay was mounted holds a copy of it in its own mount namespace, and
+  // removing the directory it is mounted on detaches that copy, which fails
+  // the sandbox's set-up if it is still running (bwrap: "Unable to apply
+  // mount flags: remount ...: No such file or directory"). False (copies,
+  // unknown paths): the caller removes `dest_dir` itself.
+  bool Release(const std::string& dest_dir);
+
+  // How long released mount points are kept before they are removed.
+  static constexpr double kGraveSeconds = 30;
+  // Released trees waiting to be removed.
+  size_t GravesForTest() const;
+  // Removes the waiting trees now (tests; the destructor does it too).
+  void RemoveGravesForTest();
+
+  // Overlays mounted now.
+  size_t MountsForTest() const;
 
   // Test hooks: revisions cached now, and how many unpacks have run.
   size_t EntriesForTest() const;
@@ -78,9 +123,27 @@ class UnpackCache {
     uint64_t last_use = 0;  // Tick of the last Materialize.
     std::shared_ptr<const Listing> listing;
   };
+  struct Mount {
+    std::string revision;
+    std::string scratch;  // root/.ov-*: the upper and work dirs.
+  };
+  struct Grave {
+    std::string dir;
+    double due = 0;  // Monotonic seconds.
+  };
 
-  // Unpacks `revision` to root/<revision>, read-only; returns its listing.
+  // Unpacks `revision` to root/<revision> (read-only in copy mode); returns
+  // its listing.
   Result<Listing> Unpack(const std::string& revision);
+  // Mounts the overlay of entry `revision` on `dest_dir`; returns the scratch dir.
+  Result<std::string> MountOverlay(const std::string& revision, const std::string& dest_dir);
+  // Copies the entry's tree into `dest_dir`.
+  Status CopyTree(const Listing& listing, const std::string& revision,
+                  const std::string& dest_dir);
+  // Drops one use of `revision`, then evicts what is over the bounds.
+  void Unpin(const std::string& revision);
+  // Removes the graves that are due (all with `all`).
+  void RemoveGraves(bool all);
   // Creates `to` as a copy of cached file `from` (reflink, else in-kernel copy).
   Status CopyFile(const std::string& from, const std::string& to, const Node& node);
   // Drops unused entries, oldest first, while over a bound; returns the
@@ -94,9 +157,12 @@ class UnpackCache {
   mutable Mutex mu_;
   CondVar ready_;  // An entry became ready or was dropped.
   std::map<std::string, Entry> entries_ GUARDED_BY(mu_);
+  std::map<std::string, Mount> mounts_ GUARDED_BY(mu_);  // By destination.
+  std::vector<Grave> graves_ GUARDED_BY(mu_);             // Oldest first.
   uint64_t bytes_ GUARDED_BY(mu_) = 0;
   uint64_t tick_ GUARDED_BY(mu_) = 0;
   int unpacks_ GUARDED_BY(mu_) = 0;
+  bool overlays_ = false;  // Set once by the constructor.
   std::atomic<bool> reflinks_{true};  // Cleared once the file system refuses one.
 };
 

@@ -1,13 +1,21 @@
 #include "runner/unpack_cache.h"
 
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
+#include <memory>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "runner/artifact_store.h"
@@ -37,9 +45,50 @@ mode_t Mode(const fs::path& path) {
   return st.st_mode & 07777;
 }
 
-class UnpackCacheTest : public ::testing::Test {
+size_t CountPrefixed(const fs::path& dir, const std::string& prefix) {
+  size_t n = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    n += e.path().filename().string().rfind(prefix, 0) == 0 ? 1 : 0;
+  }
+  return n;
+}
+
+bool MountedAt(const std::string& path) {
+  std::ifstream in("/proc/self/mountinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.find(" " + path + " ") != std::string::npos) return true;
+  }
+  return false;
+}
+
+// True when this process has CAP_SYS_ADMIN, the kernel has overlayfs and
+// `dir` is not itself on overlayfs (which cannot hold an upper dir).
+bool MayMountOverlays(const fs::path& dir) {
+  std::ifstream status("/proc/self/status");
+  bool sys_admin = false;
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("CapEff:", 0) == 0) {
+      sys_admin = (std::stoull(line.substr(7), nullptr, 16) >> 21) & 1;  // CAP_SYS_ADMIN.
+    }
+  }
+  std::ifstream filesystems("/proc/filesystems");
+  std::string all((std::istreambuf_iterator<char>(filesystems)), {});
+  struct statfs st {};
+  return sys_admin && all.find("\toverlay\n") != std::string::npos &&
+         ::statfs(dir.c_str(), &st) == 0 && st.f_type != 0x794c7630;  // OVERLAYFS_SUPER_MAGIC
+}
+
+class UnpackCacheFixture {
  protected:
-  void SetUp() override {
+  virtual ~UnpackCacheFixture() = default;
+  virtual UnpackCache::Mode CacheMode() const = 0;
+  std::unique_ptr<UnpackCache> Cache(size_t max_entries = 16,
+                                     uint64_t max_bytes = uint64_t{1} << 30) {
+    return std::make_unique<UnpackCache>(store_.get(), (root_ / "unpacked").string(),
+                                         max_entries, max_bytes, CacheMode());
+  }
+
+  void SetUpFixture() {
     auto t = ScopedTempDir::Create("unpack-cache");
     ASSERT_TRUE(t.ok());
     tmp_ = std::make_unique<ScopedTempDir>(std::move(*t));
@@ -66,9 +115,29 @@ class UnpackCacheTest : public ::testing::Test {
   int n_ = 0;
 };
 
-TEST_F(UnpackCacheTest, UnpacksOnceAndGivesEachActionTheSameTree) {
+// Every test runs in both modes: kAuto gives overlays where this process may
+// mount them (root), copies elsewhere; kCopy always copies.
+class UnpackCacheTest : public UnpackCacheFixture,
+                        public ::testing::TestWithParam<UnpackCache::Mode> {
+ protected:
+  void SetUp() override { SetUpFixture(); }
+  UnpackCache::Mode CacheMode() const override { return GetParam(); }
+};
+
+// What only overlays do; skipped where this process cannot mount them.
+class UnpackCacheOverlayTest : public UnpackCacheFixture, public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SetUpFixture();
+    if (!MayMountOverlays(root_)) GTEST_SKIP() << "no overlays here (needs CAP_SYS_ADMIN)";
+  }
+  UnpackCache::Mode CacheMode() const override { return UnpackCache::Mode::kAuto; }
+};
+
+TEST_P(UnpackCacheTest, UnpacksOnceAndGivesEachActionTheSameTree) {
   const std::string rev = Revision("one\n");
-  UnpackCache cache(store_.get(), (root_ / "unpacked").string());
+  auto cache_ptr = Cache();
+  UnpackCache& cache = *cache_ptr;
   ASSERT_TRUE(cache.Materialize(rev, Dest("a")).ok());
   ASSERT_TRUE(cache.Materialize(rev, Dest("b")).ok());
   EXPECT_EQ(cache.UnpacksForTest(), 1);
@@ -87,9 +156,10 @@ TEST_F(UnpackCacheTest, UnpacksOnceAndGivesEachActionTheSameTree) {
             ReadFile(fs::path(Dest("a")) / "bin" / "run.sh"));
 }
 
-TEST_F(UnpackCacheTest, AnActionWritingIntoItsInputChangesNeitherTheCacheNorTheNextInput) {
+TEST_P(UnpackCacheTest, AnActionWritingIntoItsInputChangesNeitherTheCacheNorTheNextInput) {
   const std::string rev = Revision("original\n");
-  UnpackCache cache(store_.get(), (root_ / "unpacked").string());
+  auto cache_ptr = Cache();
+  UnpackCache& cache = *cache_ptr;
   ASSERT_TRUE(cache.Materialize(rev, Dest("a")).ok());
   const fs::path file = fs::path(Dest("a")) / "app" / "version.txt";
   {
@@ -103,29 +173,39 @@ TEST_F(UnpackCacheTest, AnActionWritingIntoItsInputChangesNeitherTheCacheNorTheN
   EXPECT_EQ(ReadFile(fs::path(Dest("b")) / "app" / "version.txt"), "original\n");
   EXPECT_TRUE(fs::exists(fs::path(Dest("b")) / "bin" / "run.sh"));
   EXPECT_EQ(cache.UnpacksForTest(), 1);
-  // The cached copy is read-only and distinct from every action's file.
+  // The cached copy is unchanged and distinct from every action's file
+  // (read-only when copies are made from it: an overlay never writes to it).
   const fs::path cached = root_ / "unpacked" / rev / "app" / "version.txt";
   EXPECT_EQ(ReadFile(cached), "original\n");
-  EXPECT_EQ(Mode(cached), 0444u);
-  struct stat a {
-  }, c{};
-  ASSERT_EQ(::stat(file.c_str(), &a), 0);
-  ASSERT_EQ(::stat(cached.c_str(), &c), 0);
-  EXPECT_NE(a.st_ino, c.st_ino);
+  EXPECT_TRUE(fs::exists(root_ / "unpacked" / rev / "bin" / "run.sh"));
+  if (!cache.overlays()) {
+    EXPECT_EQ(Mode(cached), 0444u);
+  }
+  if (!cache.overlays()) {  // (An overlay reports the lower file's st_ino even after copy-up.)
+    struct stat a {
+    }, c{};
+    ASSERT_EQ(::stat(file.c_str(), &a), 0);
+    ASSERT_EQ(::stat(cached.c_str(), &c), 0);
+    EXPECT_NE(a.st_ino, c.st_ino);
+  }
 }
 
-TEST_F(UnpackCacheTest, KeepsAtMostMaxEntriesRemovingTheLeastRecentlyUsed) {
+TEST_P(UnpackCacheTest, KeepsAtMostMaxEntriesRemovingTheLeastRecentlyUsed) {
   const std::string r1 = Revision("1\n"), r2 = Revision("2\n"), r3 = Revision("3\n");
-  UnpackCache cache(store_.get(), (root_ / "unpacked").string(), /*max_entries=*/2);
-  ASSERT_TRUE(cache.Materialize(r1, Dest("1")).ok());
-  ASSERT_TRUE(cache.Materialize(r2, Dest("2")).ok());
-  ASSERT_TRUE(cache.Materialize(r1, Dest("1b")).ok());  // r1 is now more recent than r2.
-  ASSERT_TRUE(cache.Materialize(r3, Dest("3")).ok());
+  auto cache_ptr = Cache(/*max_entries=*/2);
+  UnpackCache& cache = *cache_ptr;
+  // Each action releases its input when it ends (an overlay pins its entry).
+  for (const auto& [rev, dest] : std::vector<std::pair<std::string, std::string>>{
+           {r1, "1"}, {r2, "2"}, {r1, "1b"}, {r3, "3"}}) {  // r1 then more recent than r2.
+    ASSERT_TRUE(cache.Materialize(rev, Dest(dest)).ok());
+    cache.Release(Dest(dest));
+  }
   EXPECT_EQ(cache.EntriesForTest(), 2u);
   EXPECT_TRUE(fs::exists(root_ / "unpacked" / r1));
   EXPECT_FALSE(fs::exists(root_ / "unpacked" / r2));
   EXPECT_TRUE(fs::exists(root_ / "unpacked" / r3));
-  // Nothing but the entries is left behind (no temporary or evicted trees).
+  // Nothing but the entries is left behind (no temporary, evicted or
+  // overlay scratch trees).
   size_t n = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator(root_ / "unpacked")) ++n;
   EXPECT_EQ(n, 2u);
@@ -135,40 +215,46 @@ TEST_F(UnpackCacheTest, KeepsAtMostMaxEntriesRemovingTheLeastRecentlyUsed) {
   EXPECT_EQ(cache.UnpacksForTest(), 4);
 }
 
-TEST_F(UnpackCacheTest, BoundedInBytes) {
+TEST_P(UnpackCacheTest, BoundedInBytes) {
   const std::string r1 = Revision(std::string(4000, 'a')), r2 = Revision(std::string(4000, 'b'));
-  UnpackCache cache(store_.get(), (root_ / "unpacked").string(), 16, /*max_bytes=*/6000);
+  auto cache_ptr = Cache(16, /*max_bytes=*/6000);
+  UnpackCache& cache = *cache_ptr;
   ASSERT_TRUE(cache.Materialize(r1, Dest("1")).ok());
+  cache.Release(Dest("1"));
   ASSERT_TRUE(cache.Materialize(r2, Dest("2")).ok());
   EXPECT_EQ(cache.EntriesForTest(), 1u);
   EXPECT_FALSE(fs::exists(root_ / "unpacked" / r1));
 }
 
-TEST_F(UnpackCacheTest, ANewCacheRemovesWhatAPreviousProcessLeft) {
+TEST_P(UnpackCacheTest, ANewCacheRemovesWhatAPreviousProcessLeft) {
   const std::string rev = Revision("x\n");
   {
-    UnpackCache cache(store_.get(), (root_ / "unpacked").string());
+    auto cache_ptr = Cache();
+  UnpackCache& cache = *cache_ptr;
     ASSERT_TRUE(cache.Materialize(rev, Dest("a")).ok());
   }
   ASSERT_TRUE(fs::exists(root_ / "unpacked" / rev));
   fs::create_directories(root_ / "unpacked" / ".tmp-stale" / "d");
-  UnpackCache again(store_.get(), (root_ / "unpacked").string());
+  auto again_ptr = Cache();
+  UnpackCache& again = *again_ptr;
   EXPECT_TRUE(fs::is_empty(root_ / "unpacked"));
   ASSERT_TRUE(again.Materialize(rev, Dest("b")).ok());
   EXPECT_EQ(ReadFile(fs::path(Dest("b")) / "app" / "version.txt"), "x\n");
 }
 
-TEST_F(UnpackCacheTest, ErrorsAreExtractsAndNothingIsCached) {
-  UnpackCache cache(store_.get(), (root_ / "unpacked").string());
+TEST_P(UnpackCacheTest, ErrorsAreExtractsAndNothingIsCached) {
+  auto cache_ptr = Cache();
+  UnpackCache& cache = *cache_ptr;
   EXPECT_EQ(cache.Materialize("nope", Dest("a")).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(cache.Materialize(std::string(64, 'a'), Dest("a")).code(), StatusCode::kNotFound);
   EXPECT_EQ(cache.EntriesForTest(), 0u);
   EXPECT_TRUE(fs::is_empty(root_ / "unpacked"));
 }
 
-TEST_F(UnpackCacheTest, ConcurrentActionsOfAStageUnpackOnce) {
+TEST_P(UnpackCacheTest, ConcurrentActionsOfAStageUnpackOnce) {
   const std::string rev = Revision("par\n");
-  UnpackCache cache(store_.get(), (root_ / "unpacked").string());
+  auto cache_ptr = Cache();
+  UnpackCache& cache = *cache_ptr;
   std::vector<std::thread> threads;
   std::vector<int> ok(8, 0);
   for (int i = 0; i < 8; ++i) {
@@ -183,6 +269,121 @@ TEST_F(UnpackCacheTest, ConcurrentActionsOfAStageUnpackOnce) {
   }
   EXPECT_EQ(cache.UnpacksForTest(), 1);
 }
+
+TEST_P(UnpackCacheTest, AModeIsChosenAndKCopyNeverMounts) {
+  const std::string rev = Revision("m\n");
+  auto cache = Cache();
+  if (GetParam() == UnpackCache::Mode::kCopy) {
+    EXPECT_FALSE(cache->overlays());
+  }
+  // Where overlays can be mounted, kAuto must use them (a probe failing on
+  // a machine that has them would silently cost a copy per action).
+  if (GetParam() == UnpackCache::Mode::kAuto) {
+    EXPECT_EQ(cache->overlays(), MayMountOverlays(root_));
+  }
+  ASSERT_TRUE(cache->Materialize(rev, Dest("a")).ok());
+  EXPECT_EQ(cache->MountsForTest(), cache->overlays() ? 1u : 0u);
+  EXPECT_EQ(MountedAt(Dest("a")), cache->overlays());
+  // A private copy (an action running as another user) is never a mount.
+  ASSERT_TRUE(cache->Materialize(rev, Dest("p"), /*private_copy=*/true).ok());
+  EXPECT_FALSE(MountedAt(Dest("p")));
+  EXPECT_FALSE(cache->Release(Dest("p")));  // Nothing to unmount: the caller removes it.
+  EXPECT_EQ(ReadFile(fs::path(Dest("p")) / "app" / "version.txt"), "m\n");
+  EXPECT_EQ(Mode(fs::path(Dest("p")) / "app" / "version.txt"), 0644u);
+}
+
+TEST_F(UnpackCacheOverlayTest, ReleaseUnmountsRemovesTheUpperDirAndLeavesAnEmptyDirectory) {
+  const std::string rev = Revision("r\n");
+  auto cache = Cache();
+  ASSERT_TRUE(cache->overlays());
+  ASSERT_TRUE(cache->Materialize(rev, Dest("a")).ok());
+  ASSERT_TRUE(cache->Materialize(rev, Dest("a.in/second")).ok());
+  std::ofstream(fs::path(Dest("a")) / "new.txt") << "written by the action\n";
+  EXPECT_EQ(cache->MountsForTest(), 2u);
+  EXPECT_EQ(CountPrefixed(root_ / "unpacked", ".ov-"), 2u);
+  EXPECT_TRUE(cache->Release(Dest("a")));
+  EXPECT_FALSE(MountedAt(Dest("a")));
+  // The mount point stays, empty, until its grave is due (a sandbox set up
+  // meanwhile may hold a copy of the mount on it).
+  EXPECT_TRUE(fs::is_empty(Dest("a")));
+  EXPECT_TRUE(MountedAt(Dest("a.in/second")));
+  // Release covers every mount below the path (the secondary inputs).
+  EXPECT_TRUE(cache->Release(Dest("a.in")));
+  EXPECT_FALSE(MountedAt(Dest("a.in/second")));
+  EXPECT_EQ(cache->MountsForTest(), 0u);
+  EXPECT_EQ(CountPrefixed(root_ / "unpacked", ".ov-"), 0u);
+  EXPECT_EQ(cache->GravesForTest(), 2u);
+  EXPECT_TRUE(fs::exists(Dest("a.in")));
+  cache->RemoveGravesForTest();
+  EXPECT_FALSE(fs::exists(Dest("a")));
+  EXPECT_FALSE(fs::exists(Dest("a.in")));
+  // Releasing again, or a path never mounted, does nothing: the caller
+  // removes such directories itself.
+  EXPECT_FALSE(cache->Release(Dest("a")));
+  EXPECT_FALSE(cache->Release(Dest("never")));
+  EXPECT_EQ(cache->GravesForTest(), 0u);
+}
+
+TEST_F(UnpackCacheOverlayTest, AnEntryIsNotEvictedWhileAnOverlayUsesIt) {
+  const std::string r1 = Revision("1\n"), r2 = Revision("2\n");
+  auto cache = Cache(/*max_entries=*/1);
+  ASSERT_TRUE(cache->overlays());
+  ASSERT_TRUE(cache->Materialize(r1, Dest("1")).ok());
+  ASSERT_TRUE(cache->Materialize(r2, Dest("2")).ok());
+  EXPECT_TRUE(fs::exists(root_ / "unpacked" / r1));  // Over the bound, but in use.
+  EXPECT_EQ(ReadFile(fs::path(Dest("1")) / "app" / "version.txt"), "1\n");
+  cache->Release(Dest("1"));
+  EXPECT_FALSE(fs::exists(root_ / "unpacked" / r1));
+  EXPECT_EQ(ReadFile(fs::path(Dest("2")) / "app" / "version.txt"), "2\n");
+}
+
+TEST_F(UnpackCacheOverlayTest, OverlaysLeftByACrashedProcessAreUnmountedAtStart) {
+  const std::string rev = Revision("c\n");
+  auto first = Cache();
+  ASSERT_TRUE(first->overlays());
+  // What a process killed with an action running leaves: an entry, a scratch
+  // dir and an overlay on the action's directory (mounted by hand here, as
+  // the first cache's destructor would unmount its own).
+  ASSERT_TRUE(first->Materialize(rev, Dest("warm")).ok());
+  first->Release(Dest("warm"));
+  const fs::path unpacked = root_ / "unpacked";
+  const std::string scratch = (unpacked / ".ov-crashed").string();
+  fs::create_directories(scratch + "/u");
+  fs::create_directories(scratch + "/w");
+  fs::create_directories(Dest("left"));
+  const std::string options = "lowerdir=" + (unpacked / rev).string() + ",upperdir=" + scratch +
+                              "/u,workdir=" + scratch + "/w";
+  ASSERT_EQ(::mount("overlay", Dest("left").c_str(), "overlay", 0, options.c_str()), 0)
+      << std::strerror(errno);
+  ASSERT_TRUE(MountedAt(Dest("left")));
+  first.reset();
+  ASSERT_TRUE(MountedAt(Dest("left")));  // Not the destructor's: it did not mount it.
+  auto again = Cache();
+  EXPECT_FALSE(MountedAt(Dest("left")));
+  EXPECT_TRUE(fs::is_empty(unpacked));
+  ASSERT_TRUE(again->Materialize(rev, Dest("b")).ok());
+  EXPECT_EQ(ReadFile(fs::path(Dest("b")) / "app" / "version.txt"), "c\n");
+}
+
+TEST_F(UnpackCacheOverlayTest, TheDestructorUnmountsWhatIsStillMounted) {
+  const std::string rev = Revision("d\n");
+  auto cache = Cache();
+  ASSERT_TRUE(cache->overlays());
+  ASSERT_TRUE(cache->Materialize(rev, Dest("a")).ok());
+  ASSERT_TRUE(cache->Materialize(rev, Dest("b")).ok());
+  ASSERT_TRUE(cache->Release(Dest("b")));
+  ASSERT_TRUE(MountedAt(Dest("a")));
+  cache.reset();
+  EXPECT_FALSE(MountedAt(Dest("a")));
+  EXPECT_FALSE(fs::exists(Dest("b")));  // Its grave too.
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, UnpackCacheTest,
+                         ::testing::Values(UnpackCache::Mode::kAuto, UnpackCache::Mode::kCopy),
+                         [](const ::testing::TestParamInfo<UnpackCache::Mode>& mode) {
+                           return mode.param == UnpackCache::Mode::kAuto ? std::string("Auto")
+                                                                         : std::string("Copy");
+                         });
 
 }  // namespace
 }  // namespace pw::runner

@@ -13,7 +13,8 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import (BUILD, PIPEWRIGHT, Server, action, aws, commands, pipeline, wait_for)
+from harness import (BUILD, PIPEWRIGHT, Server, action, aws, commands, pipeline, wait_execution,
+                     wait_for)
 
 KEY_ID = "AKIDPIPEWRIGHT"
 SECRET = "pipewright-secret"
@@ -114,6 +115,66 @@ class SandboxTest(unittest.TestCase):
         self.assertEqual(statuses["ReadDatabase"], "Succeeded")
         self.assertEqual(statuses["ListDataDir"], "Succeeded")
         self.assertEqual(statuses["ReadKeys"], "Succeeded")
+
+    def test_parallel_actions_each_get_a_private_input_and_none_fails_to_start(self):
+        # Each action checks that its input is as the source made it, then
+        # writes into it (in place, new files, a deletion). With overlays the
+        # inputs are mounts of one unpacked copy: a write must reach neither
+        # the copy nor another action. Actions end at different times, so
+        # overlays are released while other sandboxes are being set up: once
+        # that removed a mount point a starting bwrap held a copy of, and the
+        # action failed ("Unable to apply mount flags: remount ...").
+        self.server = Server(data_dir=self.data, extra_args=("--sandbox", "bwrap"))
+        for i in range(40):
+            with open(os.path.join(self.src, "f%02d.txt" % i), "w") as f:
+                f.write("file %d\n" % i)
+        script = ['test "$(cat input.txt)" = hello',
+                  'test "$(ls | wc -l)" = 41',
+                  'echo "$PIPEWRIGHT_ACTION" > input.txt',
+                  'rm f00.txt && mkdir -p gen && echo x > gen/out.txt',
+                  'sleep 0.$(( 1$(echo "$PIPEWRIGHT_ACTION" | tr -dc 0-9) % 5 ))',
+                  'test "$(cat input.txt)" = "$PIPEWRIGHT_ACTION"']
+        n = 16
+        self.server.ok("CreatePipeline", {"pipeline": pipeline("fan", [
+            ("Source", [action("Src", "Source", "Directory", config={"Path": self.src},
+                               outputs=["Src"])]),
+            ("Build", [commands("A%02d" % i, script, inputs=["Src"]) for i in range(n)]),
+        ])})
+        for _ in range(3):
+            eid = self.server.ok("StartPipelineExecution", {"name": "fan"})["pipelineExecutionId"]
+            status = wait_execution(self.server, "fan", eid, timeout=120)
+            if status != "Succeeded":
+                runs = self.server.ok("ListActionExecutions", {
+                    "pipelineName": "fan", "filter": {"pipelineExecutionId": eid}})
+                failed = [(r["actionName"], r.get("output", {}).get("executionResult", {}))
+                          for r in runs["actionExecutionDetails"] if r["status"] != "Succeeded"]
+                logs = []
+                for r in runs["actionExecutionDetails"]:
+                    if r["status"] != "Succeeded":
+                        path = os.path.join(self.data, "logs", r["actionExecutionId"] + ".log")
+                        if os.path.exists(path):
+                            with open(path, errors="replace") as f:
+                                logs.append(f.read()[-400:])
+                self.fail("execution %s: %s\n%s\n%s" % (eid, status, failed, "\n".join(logs)))
+        with open(os.path.join(self.data, "server.log")) as f:
+            log = f.read()
+        if os.geteuid() == 0:  # Root may mount overlays (CAP_SYS_ADMIN): the server must.
+            self.assertIn("input artifacts reach actions as overlay mounts", log)
+        self.server.close()
+        self.server = None
+        # Nothing stays mounted on the data directory once the server is gone.
+        with open("/proc/self/mountinfo") as f:
+            left = [line for line in f if self.data in line]
+        self.assertEqual(left, [])
+        # The unpacked copy is as the source made it.
+        unpacked = os.path.join(self.data, "unpacked")
+        if os.path.isdir(unpacked):
+            for entry in os.listdir(unpacked):
+                copy = os.path.join(unpacked, entry)
+                with open(os.path.join(copy, "input.txt")) as f:
+                    self.assertEqual(f.read(), "hello\n")
+                self.assertTrue(os.path.exists(os.path.join(copy, "f00.txt")))
+                self.assertFalse(os.path.exists(os.path.join(copy, "gen")))
 
     def test_bad_sandbox_flags_refuse_to_start(self):
         # An action user that does not exist is refused the same way, by name.
