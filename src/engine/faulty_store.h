@@ -3,12 +3,11 @@
 // FaultyStore: a test double for engine tests (see the class comment).
 
 #include <atomic>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "store/store.h"
 

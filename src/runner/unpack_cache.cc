@@ -5,9 +5,8 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <unistd.h>
-
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -111,8 +110,8 @@ std::string UnescapeMountPath(const std::string& s) {
     auto digit = [&](size_t j) { return j < s.size() && s[j] >= '0' && s[j] <= '7'; };
     const bool octal = s[i] == '\\' && digit(i + 1) && digit(i + 2) && digit(i + 3);
     if (octal) {
-      out.push_back(static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 +
-                                      (s[i + 3] - '0')));
+      out.push_back(
+          static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
       i += 3;
     } else {
       out.push_back(s[i]);
@@ -342,8 +341,7 @@ Result<std::string> UnpackCache::MountOverlay(const std::string& revision,
   // nodev: the upper dir is the action's; suid binaries stay as Extract left
   // them (it makes none).
   const std::string options = OverlayOptions(root_ + "/" + revision, scratch);
-  if (::mount("overlay", dest_dir.c_str(), "overlay", MS_NODEV | MS_NOSUID, options.c_str()) !=
-      0) {
+  if (::mount("overlay", dest_dir.c_str(), "overlay", MS_NODEV | MS_NOSUID, options.c_str()) != 0) {
     Status st = Internal("mount the input overlay on " + dest_dir + ": " + Errno());
     fs::remove_all(scratch, ec);
     return st;

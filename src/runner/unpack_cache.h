@@ -138,8 +138,7 @@ class UnpackCache {
   // Mounts the overlay of entry `revision` on `dest_dir`; returns the scratch dir.
   Result<std::string> MountOverlay(const std::string& revision, const std::string& dest_dir);
   // Copies the entry's tree into `dest_dir`.
-  Status CopyTree(const Listing& listing, const std::string& revision,
-                  const std::string& dest_dir);
+  Status CopyTree(const Listing& listing, const std::string& revision, const std::string& dest_dir);
   // Drops one use of `revision`, then evicts what is over the bounds.
   void Unpin(const std::string& revision);
   // Removes the graves that are due (all with `all`).
@@ -158,11 +157,11 @@ class UnpackCache {
   CondVar ready_;  // An entry became ready or was dropped.
   std::map<std::string, Entry> entries_ GUARDED_BY(mu_);
   std::map<std::string, Mount> mounts_ GUARDED_BY(mu_);  // By destination.
-  std::vector<Grave> graves_ GUARDED_BY(mu_);             // Oldest first.
+  std::vector<Grave> graves_ GUARDED_BY(mu_);            // Oldest first.
   uint64_t bytes_ GUARDED_BY(mu_) = 0;
   uint64_t tick_ GUARDED_BY(mu_) = 0;
   int unpacks_ GUARDED_BY(mu_) = 0;
-  bool overlays_ = false;  // Set once by the constructor.
+  bool overlays_ = false;             // Set once by the constructor.
   std::atomic<bool> reflinks_{true};  // Cleared once the file system refuses one.
 };
 

@@ -11,9 +11,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <sstream>
 #include <string>
-#include <memory>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -84,8 +84,8 @@ class UnpackCacheFixture {
   virtual UnpackCache::Mode CacheMode() const = 0;
   std::unique_ptr<UnpackCache> Cache(size_t max_entries = 16,
                                      uint64_t max_bytes = uint64_t{1} << 30) {
-    return std::make_unique<UnpackCache>(store_.get(), (root_ / "unpacked").string(),
-                                         max_entries, max_bytes, CacheMode());
+    return std::make_unique<UnpackCache>(store_.get(), (root_ / "unpacked").string(), max_entries,
+                                         max_bytes, CacheMode());
   }
 
   void SetUpFixture() {
@@ -230,7 +230,7 @@ TEST_P(UnpackCacheTest, ANewCacheRemovesWhatAPreviousProcessLeft) {
   const std::string rev = Revision("x\n");
   {
     auto cache_ptr = Cache();
-  UnpackCache& cache = *cache_ptr;
+    UnpackCache& cache = *cache_ptr;
     ASSERT_TRUE(cache.Materialize(rev, Dest("a")).ok());
   }
   ASSERT_TRUE(fs::exists(root_ / "unpacked" / rev));
