@@ -5,7 +5,9 @@ Runs the real server binary (PW_BINARY_DIR, default build/: what `make build` gi
 fresh data directory, with Debian's Python and the real peers beside it:
   - per-action overhead through the API (a Directory source artifact unpacked by every action,
     Commands `true`), sequential and parallel groups of 10 and 40, against the floor measured in
-    the same run (bench_orchestration --floor-json: spawn + 2 durable commits per action);
+    the same run (bench_orchestration --floor-json: spawn + 2 durable commits per action), both
+    unconfined (--sandbox none) and in the default bubblewrap sandbox against the sandbox's own
+    floor (bwrap spawn + 2 durable commits), when bubblewrap runs here;
   - the same shapes on Buildbot (Debian's buildbot + buildbot-worker; bench/buildbot_peer.py);
   - GetPipelineState / ListPipelineExecutions under wrk (Debian's wrk) with 1, 8, 64 kept-alive
     connections and with a new connection per request; GetPipeline beside moto_server when one
@@ -568,16 +570,28 @@ def main():
         if "actions" not in skip:
             log("floor (spawn + 2 durable commits; groups %s)" % groups)
             fl = floors(binary_dir, tmp, groups)
-            data = os.path.join(tmp, "pw-actions")
-            os.makedirs(data)
-            server = start_server(data, binary_dir, ["--no-start-on-create"])
-            servers.append(server)
-            api = Api(server.endpoint)
-            log("Pipewright: seq %d, parallel %s, %d executions each" % (n_seq, groups, reps))
-            spans = pipewright_actions(api, tmp, n_seq, groups, reps)
-            api.close()
-            server.close()
-            servers.remove(server)
+            # Both ways actions run: unconfined (--sandbox none), and in the default
+            # bubblewrap sandbox (what `serve` uses where bwrap runs), each against
+            # its own floor.
+            modes = [("none", fl)]
+            if "sandbox" in fl:
+                modes.append(("bwrap", fl["sandbox"]))
+            else:
+                log("bubblewrap cannot run here: no sandboxed rows")
+            spans = {}
+            for mode, _ in modes:
+                data = os.path.join(tmp, "pw-actions-" + mode)
+                os.makedirs(data)
+                server = start_server(data, binary_dir, ["--no-start-on-create", "--sandbox", mode])
+                servers.append(server)
+                api = Api(server.endpoint)
+                log("Pipewright (--sandbox %s): seq %d, parallel %s, %d executions each"
+                    % (mode, n_seq, groups, reps))
+                spans[mode] = pipewright_actions(api, os.path.join(tmp, "src-" + mode), n_seq,
+                                                 groups, reps)
+                api.close()
+                server.close()
+                servers.remove(server)
             bb_seq, bb_grp = None, {}
             if "buildbot" not in skip:
                 log("Buildbot: master + worker on loopback (slow to start)")
@@ -587,23 +601,29 @@ def main():
                     log("Buildbot failed: %s" % e)
             sec = "per action (API, input artifact)"
             row(sec, "floor: spawn + 2 durable commits", ms(fl["per_action"]), "", "", "")
-            per = spans["seq%d" % n_seq] / n_seq
-            ratio = per / fl["per_action"]
-            row(sec, "sequential x%d: stage span / %d" % (n_seq, n_seq),
-                "%s = %.2fx floor" % (ms(per), ratio),
-                "Buildbot %s/step" % ms(bb_seq) if bb_seq else "",
-                "<= 1.5x floor", pass_fail(ratio <= 1.5))
-            if bb_seq:
-                row(sec, "per step vs Buildbot (same shape)", "%.0fx lower" % (bb_seq / per), "",
-                    ">= 80x lower", pass_fail(bb_seq / per >= 80))
-            for g in groups:
-                gf = fl["groups"][str(g)]
-                span = spans["par%d" % g]
-                row(sec, "parallel group of %d: span (floor %s)" % (g, ms(gf)),
-                    "%s = %.2fx floor" % (ms(span), span / gf),
-                    "Buildbot %s" % ms(bb_grp[g]) if g in bb_grp else "",
-                    "<= 1.5x floor" if g == 40 else "", pass_fail(span / gf <= 1.5)
-                    if g == 40 else "")
+            if "sandbox" in fl:
+                row(sec, "floor in the sandbox: bwrap spawn + 2 durable commits",
+                    ms(fl["sandbox"]["per_action"]), "", "", "")
+            for mode, mfl in modes:
+                how = "unconfined" if mode == "none" else "sandboxed"
+                per = spans[mode]["seq%d" % n_seq] / n_seq
+                ratio = per / mfl["per_action"]
+                row(sec, "%s: sequential x%d, stage span / %d" % (how, n_seq, n_seq),
+                    "%s = %.2fx its floor" % (ms(per), ratio),
+                    "Buildbot %s/step" % ms(bb_seq) if bb_seq else "",
+                    "<= 1.5x floor", pass_fail(ratio <= 1.5))
+                if bb_seq:
+                    row(sec, "%s: per step vs Buildbot (same shape)" % how,
+                        "%.0fx lower" % (bb_seq / per), "", ">= 80x lower",
+                        pass_fail(bb_seq / per >= 80))
+                for g in groups:
+                    gf = mfl["groups"][str(g)]
+                    span = spans[mode]["par%d" % g]
+                    row(sec, "%s: parallel group of %d, span (floor %s)" % (how, g, ms(gf)),
+                        "%s = %.2fx its floor" % (ms(span), span / gf),
+                        "Buildbot %s" % ms(bb_grp[g]) if g in bb_grp else "",
+                        "<= 1.5x floor" if g == 40 else "", pass_fail(span / gf <= 1.5)
+                        if g == 40 else "")
 
         # 2-5 on one server: reads, idle connections, retry.
         data = os.path.join(tmp, "pw-reads")

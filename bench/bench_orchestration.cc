@@ -19,7 +19,9 @@
 //        bench_orchestration --floor-json=10,40 [--floor-reps=200]
 //   (--floor-json: only the floors, as one JSON line for bench/bench_all.py:
 //    per action, and per group of each size: N spawns at once, waited for
-//    together, plus 2N durable commits.)
+//    together, plus 2N durable commits; then, under "sandbox", the same with
+//    /bin/true spawned in the server's default bubblewrap sandbox, when
+//    bubblewrap runs here.)
 // Exit code 0 unless something could not run; ABOVE GOAL does not fail.
 
 #include <spawn.h>
@@ -45,6 +47,7 @@
 #include "common/log.h"
 #include "engine/state_json.h"
 #include "runner/process_launcher.h"
+#include "runner/sandbox.h"
 #include "runner/temp_dir.h"
 
 namespace pw::bench {
@@ -182,15 +185,18 @@ struct Floor {
   Stats commit;
 };
 
-Floor MeasureFloor(const std::string& dir, int reps) {
-  FloorDb db(dir + "/floor.db");
+// `argv` is what each action spawns: /bin/true, or /bin/true in the sandbox.
+Floor MeasureFloor(const std::string& dir, int reps,
+                   const std::vector<std::string>& argv = {"/bin/true"},
+                   const std::string& name = "floor") {
+  FloorDb db(dir + "/" + name + ".db");
   for (int i = 0; i < 10; ++i) {  // Warm-up: page cache, WAL file, dynamic loader.
-    SpawnAndWait({"/bin/true"});
+    SpawnAndWait(argv);
     db.Commit();
   }
   std::vector<double> totals, spawns, commits;
   for (int i = 0; i < reps; ++i) {
-    const double s = SpawnAndWait({"/bin/true"});
+    const double s = SpawnAndWait(argv);
     const double c1 = db.Commit();
     const double c2 = db.Commit();
     totals.push_back(s + c1 + c2);
@@ -201,23 +207,26 @@ Floor MeasureFloor(const std::string& dir, int reps) {
   return {Median(totals), Summarize(spawns), Summarize(commits)};
 }
 
-// The floor of a parallel group of `n` actions: posix_spawn n /bin/true back to
+// The floor of a parallel group of `n` actions: posix_spawn n `args` back to
 // back, waitpid all, then 2n durable commits (each action's start and end
 // recorded, one transaction each: SQLite has one writer). Median seconds of
 // the whole group over `reps`.
-double MeasureGroupFloor(const std::string& dir, int n, int reps) {
-  FloorDb db(dir + "/group-floor-" + std::to_string(n) + ".db");
+double MeasureGroupFloor(const std::string& dir, int n, int reps,
+                         const std::vector<std::string>& args = {"/bin/true"},
+                         const std::string& name = "group-floor") {
+  FloorDb db(dir + "/" + name + "-" + std::to_string(n) + ".db");
   char path_env[] = "PATH=/usr/bin:/bin";
   char* envp[] = {path_env, nullptr};
-  char true_path[] = "/bin/true";
-  char* argv[] = {true_path, nullptr};
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
   std::vector<double> totals;
   for (int rep = -2; rep < reps; ++rep) {
     const double t0 = MonoNow();
     std::vector<pid_t> pids;
     for (int i = 0; i < n; ++i) {
       pid_t pid = -1;
-      int rc = posix_spawn(&pid, argv[0], nullptr, nullptr, argv, envp);
+      int rc = posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), envp);
       if (rc != 0) Die(std::string("posix_spawn: ") + std::strerror(rc));
       pids.push_back(pid);
     }
@@ -231,6 +240,23 @@ double MeasureGroupFloor(const std::string& dir, int n, int reps) {
     if (rep >= 0) totals.push_back(MonoNow() - t0);
   }
   return Median(totals);
+}
+
+// The argv that runs /bin/true as the server's default sandbox runs an action
+// (bubblewrap, the data directory hidden, the work directory bound back), or
+// empty when bubblewrap cannot run here.
+std::vector<std::string> SandboxedTrue(const std::string& dir) {
+  runner::SandboxOptions options;
+  options.hide_dirs = {dir};
+  auto mode = runner::ProbeSandbox("auto", options);
+  if (!mode.ok() || *mode != runner::SandboxMode::kBwrap) return {};
+  options.mode = runner::SandboxMode::kBwrap;
+  const std::string work = dir + "/sandbox-work";
+  fs::create_directories(work);
+  runner::SandboxPaths paths;
+  paths.cwd = work;
+  paths.writable = {work};
+  return runner::Sandbox(options).Wrap({"/bin/true"}, paths);
 }
 
 // One execution's figures.
@@ -480,7 +506,23 @@ int Main(int argc, char** argv) {
       std::printf("%s\"%d\": %.6f", i ? ", " : "", n,
                   MeasureGroupFloor(tmp->path(), n, std::max(5, o.floor_reps / n)));
     }
-    std::printf("}}\n");
+    std::printf("}");
+    // The same with the action in the server's default sandbox (bubblewrap).
+    const std::vector<std::string> sandboxed = SandboxedTrue(tmp->path());
+    if (!sandboxed.empty()) {
+      const Floor sf = MeasureFloor(tmp->path(), std::max(20, o.floor_reps / 4), sandboxed,
+                                    "sandbox-floor");
+      std::printf(", \"sandbox\": {\"per_action\": %.6f, \"spawn\": %.6f, \"groups\": {",
+                  sf.per_action, sf.spawn.median);
+      for (size_t i = 0; i < o.floor_groups.size(); ++i) {
+        const int n = std::max(1, o.floor_groups[i]);
+        std::printf("%s\"%d\": %.6f", i ? ", " : "", n,
+                    MeasureGroupFloor(tmp->path(), n, std::max(3, o.floor_reps / n / 4),
+                                      sandboxed, "sandbox-group-floor"));
+      }
+      std::printf("}}");
+    }
+    std::printf("}\n");
     return 0;
   }
   const bool all = o.only.empty();
