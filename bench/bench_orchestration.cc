@@ -510,15 +510,15 @@ int Main(int argc, char** argv) {
     // The same with the action in the server's default sandbox (bubblewrap).
     const std::vector<std::string> sandboxed = SandboxedTrue(tmp->path());
     if (!sandboxed.empty()) {
-      const Floor sf = MeasureFloor(tmp->path(), std::max(20, o.floor_reps / 4), sandboxed,
-                                    "sandbox-floor");
+      const Floor sf =
+          MeasureFloor(tmp->path(), std::max(20, o.floor_reps / 4), sandboxed, "sandbox-floor");
       std::printf(", \"sandbox\": {\"per_action\": %.6f, \"spawn\": %.6f, \"groups\": {",
                   sf.per_action, sf.spawn.median);
       for (size_t i = 0; i < o.floor_groups.size(); ++i) {
         const int n = std::max(1, o.floor_groups[i]);
         std::printf("%s\"%d\": %.6f", i ? ", " : "", n,
-                    MeasureGroupFloor(tmp->path(), n, std::max(3, o.floor_reps / n / 4),
-                                      sandboxed, "sandbox-group-floor"));
+                    MeasureGroupFloor(tmp->path(), n, std::max(3, o.floor_reps / n / 4), sandboxed,
+                                      "sandbox-group-floor"));
       }
       std::printf("}}");
     }

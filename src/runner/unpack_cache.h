@@ -42,6 +42,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/mutex.h"
@@ -90,8 +92,10 @@ class UnpackCache {
 
   // Unmounts the overlay Materialize put on `dest_dir` (lazily: a process
   // still inside keeps its view) and removes its upper dir; every mount on a
-  // path below `dest_dir` too. Returns true when it unmounted any: then the
-  // cache also removes the whole `dest_dir` tree, later (kGraveSeconds), and
+  // path below `dest_dir` too. Returns true when there was any: then the
+  // cache's own thread does that work (an overlay's umount waits for an RCU
+  // grace period, ~1 ms, which must not hold up the caller: the engine's
+  // work queue) and later (kGraveSeconds) removes the whole `dest_dir` tree;
   // the caller must not. Why later: a sandbox (bwrap) started while the
   // overlay was mounted holds a copy of it in its own mount namespace, and
   // removing the directory it is mounted on detaches that copy, which fails
@@ -102,6 +106,8 @@ class UnpackCache {
 
   // How long released mount points are kept before they are removed.
   static constexpr double kGraveSeconds = 30;
+  // Waits until every Release so far is unmounted (tests).
+  void WaitReleasedForTest();
   // Released trees waiting to be removed.
   size_t GravesForTest() const;
   // Removes the waiting trees now (tests; the destructor does it too).
@@ -131,6 +137,10 @@ class UnpackCache {
     std::string dir;
     double due = 0;  // Monotonic seconds.
   };
+  struct Unmount {  // One Release's work.
+    std::string dest;
+    std::vector<std::pair<std::string, Mount>> mounts;  // By destination.
+  };
 
   // Unpacks `revision` to root/<revision> (read-only in copy mode); returns
   // its listing.
@@ -143,6 +153,10 @@ class UnpackCache {
   void Unpin(const std::string& revision);
   // Removes the graves that are due (all with `all`).
   void RemoveGraves(bool all);
+  // Unmounts, removes the upper dirs, unpins; then digs the grave.
+  void DoUnmount(const Unmount& job);
+  // The janitor thread (overlay mode only): Release's work, then due graves.
+  void JanitorLoop();
   // Creates `to` as a copy of cached file `from` (reflink, else in-kernel copy).
   Status CopyFile(const std::string& from, const std::string& to, const Node& node);
   // Drops unused entries, oldest first, while over a bound; returns the
@@ -158,11 +172,16 @@ class UnpackCache {
   std::map<std::string, Entry> entries_ GUARDED_BY(mu_);
   std::map<std::string, Mount> mounts_ GUARDED_BY(mu_);  // By destination.
   std::vector<Grave> graves_ GUARDED_BY(mu_);            // Oldest first.
+  std::vector<Unmount> unmounts_ GUARDED_BY(mu_);        // Released, not yet unmounted.
+  bool janitor_busy_ GUARDED_BY(mu_) = false;            // Doing a job outside the lock.
+  bool stopping_ GUARDED_BY(mu_) = false;
+  CondVar janitor_cv_;  // Work for the janitor, or it finished some.
   uint64_t bytes_ GUARDED_BY(mu_) = 0;
   uint64_t tick_ GUARDED_BY(mu_) = 0;
   int unpacks_ GUARDED_BY(mu_) = 0;
   bool overlays_ = false;             // Set once by the constructor.
   std::atomic<bool> reflinks_{true};  // Cleared once the file system refuses one.
+  std::thread janitor_;               // Last: started once the rest is set.
 };
 
 }  // namespace pw::runner

@@ -199,6 +199,7 @@ TEST_P(UnpackCacheTest, KeepsAtMostMaxEntriesRemovingTheLeastRecentlyUsed) {
            {r1, "1"}, {r2, "2"}, {r1, "1b"}, {r3, "3"}}) {  // r1 then more recent than r2.
     ASSERT_TRUE(cache.Materialize(rev, Dest(dest)).ok());
     cache.Release(Dest(dest));
+    cache.WaitReleasedForTest();
   }
   EXPECT_EQ(cache.EntriesForTest(), 2u);
   EXPECT_TRUE(fs::exists(root_ / "unpacked" / r1));
@@ -221,6 +222,7 @@ TEST_P(UnpackCacheTest, BoundedInBytes) {
   UnpackCache& cache = *cache_ptr;
   ASSERT_TRUE(cache.Materialize(r1, Dest("1")).ok());
   cache.Release(Dest("1"));
+  cache.WaitReleasedForTest();
   ASSERT_TRUE(cache.Materialize(r2, Dest("2")).ok());
   EXPECT_EQ(cache.EntriesForTest(), 1u);
   EXPECT_FALSE(fs::exists(root_ / "unpacked" / r1));
@@ -302,6 +304,7 @@ TEST_F(UnpackCacheOverlayTest, ReleaseUnmountsRemovesTheUpperDirAndLeavesAnEmpty
   EXPECT_EQ(cache->MountsForTest(), 2u);
   EXPECT_EQ(CountPrefixed(root_ / "unpacked", ".ov-"), 2u);
   EXPECT_TRUE(cache->Release(Dest("a")));
+  cache->WaitReleasedForTest();
   EXPECT_FALSE(MountedAt(Dest("a")));
   // The mount point stays, empty, until its grave is due (a sandbox set up
   // meanwhile may hold a copy of the mount on it).
@@ -309,6 +312,7 @@ TEST_F(UnpackCacheOverlayTest, ReleaseUnmountsRemovesTheUpperDirAndLeavesAnEmpty
   EXPECT_TRUE(MountedAt(Dest("a.in/second")));
   // Release covers every mount below the path (the secondary inputs).
   EXPECT_TRUE(cache->Release(Dest("a.in")));
+  cache->WaitReleasedForTest();
   EXPECT_FALSE(MountedAt(Dest("a.in/second")));
   EXPECT_EQ(cache->MountsForTest(), 0u);
   EXPECT_EQ(CountPrefixed(root_ / "unpacked", ".ov-"), 0u);
@@ -333,6 +337,7 @@ TEST_F(UnpackCacheOverlayTest, AnEntryIsNotEvictedWhileAnOverlayUsesIt) {
   EXPECT_TRUE(fs::exists(root_ / "unpacked" / r1));  // Over the bound, but in use.
   EXPECT_EQ(ReadFile(fs::path(Dest("1")) / "app" / "version.txt"), "1\n");
   cache->Release(Dest("1"));
+  cache->WaitReleasedForTest();
   EXPECT_FALSE(fs::exists(root_ / "unpacked" / r1));
   EXPECT_EQ(ReadFile(fs::path(Dest("2")) / "app" / "version.txt"), "2\n");
 }
@@ -346,6 +351,7 @@ TEST_F(UnpackCacheOverlayTest, OverlaysLeftByACrashedProcessAreUnmountedAtStart)
   // the first cache's destructor would unmount its own).
   ASSERT_TRUE(first->Materialize(rev, Dest("warm")).ok());
   first->Release(Dest("warm"));
+  first->WaitReleasedForTest();
   const fs::path unpacked = root_ / "unpacked";
   const std::string scratch = (unpacked / ".ov-crashed").string();
   fs::create_directories(scratch + "/u");
