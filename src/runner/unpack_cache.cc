@@ -376,8 +376,9 @@ Status UnpackCache::Materialize(const std::string& revision, const std::string& 
       for (const std::string& dir : gone) RemoveSealed(dir);
       return Status::Ok();
     }
-    Unpin(revision);
-    return scratch.status();
+    // It worked at start (the probe): the mount table may be full, say. A
+    // copy gives the action the same tree.
+    PW_LOG(Warning) << scratch.status().message() << "; copying the input instead";
   }
   Status result = CopyTree(*listing, revision, dest_dir);
   Unpin(revision);

@@ -83,10 +83,11 @@ class UnpackCache {
 
   // Fills `dest_dir` (created with parents; should be empty) with the files
   // and links of `revision`, as ArtifactStore::Extract(revision, dest_dir)
-  // would: an overlay mount, or with `private_copy` (or in copy mode) a copy.
+  // would: an overlay mount, or with `private_copy` (or in copy mode, or when
+  // the mount fails) a copy.
   // Errors: those of Extract (the first unpack of a revision; a revision that
   // failed is not cached, so the next call tries again), or kInternal when a
-  // mount or copy fails (then `dest_dir` may hold a partial tree; Release it).
+  // copy fails (then `dest_dir` may hold a partial tree; remove it).
   Status Materialize(const std::string& revision, const std::string& dest_dir,
                      bool private_copy = false);
 
