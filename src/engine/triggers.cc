@@ -215,10 +215,12 @@ void Engine::PollTriggeredSource(const std::string& pipeline, const core::Action
     for (const auto& r : *refs) seen[r.name] = r.commit_id;
     MutexLock lock(mu_);
     auto p = LoadLocked(pipeline);
-    if (p.ok()) {
-      const std::string last = core::LastRanRevision(**p, a.name);
-      if (!last.empty()) seen["refs/heads/" + remote->branch] = last;
-    }
+    // Not driven here any more (a lease lost while the refs were listed):
+    // the branch's new head would become the baseline and its change would
+    // never start. The owner's poll decides (as PollSources).
+    if (!p.ok()) return;
+    const std::string last = core::LastRanRevision(**p, a.name);
+    if (!last.empty()) seen["refs/heads/" + remote->branch] = last;
   }
   const std::string default_ref = "refs/heads/" + remote->branch;
   json next = json::object();
