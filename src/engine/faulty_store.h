@@ -3,6 +3,7 @@
 // FaultyStore: a test double for engine tests (see the class comment).
 
 #include <atomic>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -13,11 +14,13 @@
 
 namespace pw::engine {
 
-// A Store that forwards to a real store and can be told to fail Commit (and
-// so SaveBatch, which goes through it), to see what the engine leaves behind
-// when a commit fails; or to drop the lease fence from every commit, so the
-// engine's several-servers logic (EnableLeases, AdoptPipeline) runs on one
-// SQLite file, which refuses fences.
+// A Store that forwards every call to a real store and can be told to fail
+// Commit (and so SaveBatch, which goes through it), to see what the engine
+// leaves behind when a commit fails; to fail AppendActionLog (a database
+// that is down, for the log shipper); or to drop the lease fence from every
+// commit, so the engine's several-servers logic (EnableLeases,
+// AdoptPipeline) runs on one SQLite file, which refuses fences. Leases and
+// server records keep Store's defaults (SQLite has none either).
 class FaultyStore final : public store::Store {
  public:
   explicit FaultyStore(store::Store& real) : real_(real) {}
@@ -25,6 +28,8 @@ class FaultyStore final : public store::Store {
   // When >= 0: that many more Commits go through, then every later one fails.
   std::atomic<int> fail_commits_after{-1};
   std::atomic<bool> drop_fences{false};
+  std::atomic<bool> fail_log_appends{false};  // AppendActionLog fails while set.
+  std::atomic<int> log_appends{0};            // AppendActionLog calls passed on.
 
   Result<store::PipelineRecord> CreatePipeline(const std::string& name, const std::string& arn,
                                                nlohmann::json declaration,
@@ -68,6 +73,41 @@ class FaultyStore final : public store::Store {
   Result<std::vector<store::ActionExecutionRow>> ListActionExecutions(
       const std::string& pipeline, const std::string& execution_id) override {
     return real_.ListActionExecutions(pipeline, execution_id);
+  }
+  Result<std::vector<store::ExecutionRow>> ListExecutionsPage(
+      const std::string& pipeline, size_t limit, const std::string& before_id) override {
+    return real_.ListExecutionsPage(pipeline, limit, before_id);
+  }
+  Result<std::vector<store::ExecutionRow>> ListOldestExecutions(const std::string& pipeline,
+                                                                size_t limit) override {
+    return real_.ListOldestExecutions(pipeline, limit);
+  }
+  Result<std::vector<store::ExecutionRow>> ListActiveExecutions(
+      const std::string& pipeline) override {
+    return real_.ListActiveExecutions(pipeline);
+  }
+  Result<std::optional<store::ExecutionRow>> GetExecution(const std::string& pipeline,
+                                                          const std::string& id) override {
+    return real_.GetExecution(pipeline, id);
+  }
+  Result<int64_t> CountExecutions(const std::string& pipeline) override {
+    return real_.CountExecutions(pipeline);
+  }
+  Status DeleteExecutions(const std::string& pipeline,
+                          const std::vector<std::string>& ids) override {
+    return real_.DeleteExecutions(pipeline, ids);
+  }
+  Status AppendActionLog(const store::ActionLogChunk& chunk) override {
+    if (fail_log_appends) return Unavailable("injected: the database is down");
+    ++log_appends;
+    return real_.AppendActionLog(chunk);
+  }
+  Result<std::optional<std::string>> ReadActionLog(const std::string& id, uint64_t offset,
+                                                   size_t max_bytes) override {
+    return real_.ReadActionLog(id, offset, max_bytes);
+  }
+  Status DeleteActionLogs(const std::vector<std::string>& execution_ids) override {
+    return real_.DeleteActionLogs(execution_ids);
   }
   Result<std::optional<std::string>> GetKv(const std::string& key) override {
     return real_.GetKv(key);

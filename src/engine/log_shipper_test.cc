@@ -9,71 +9,12 @@
 #include <fstream>
 #include <thread>
 
+#include "engine/faulty_store.h"
+
 namespace pw::engine {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Forwards to a real store; AppendActionLog fails while `fail` is set.
-class FlakyStore final : public store::Store {
- public:
-  explicit FlakyStore(store::Store& real) : real_(real) {}
-  std::atomic<bool> fail{false};
-  std::atomic<int> appends{0};
-
-  Status AppendActionLog(const store::ActionLogChunk& chunk) override {
-    if (fail) return Unavailable("injected: PostgreSQL is down");
-    ++appends;
-    return real_.AppendActionLog(chunk);
-  }
-  Result<std::optional<std::string>> ReadActionLog(const std::string& id, uint64_t offset,
-                                                   size_t max_bytes) override {
-    return real_.ReadActionLog(id, offset, max_bytes);
-  }
-  Result<store::PipelineRecord> CreatePipeline(const std::string& name, const std::string& arn,
-                                               nlohmann::json d, const std::vector<store::Tag>& t,
-                                               EpochSeconds now, int max) override {
-    return real_.CreatePipeline(name, arn, std::move(d), t, now, max);
-  }
-  Result<store::PipelineRecord> UpdatePipeline(const std::string& name, nlohmann::json d,
-                                               EpochSeconds now) override {
-    return real_.UpdatePipeline(name, std::move(d), now);
-  }
-  Result<store::PipelineRecord> GetPipeline(const std::string& name,
-                                            std::optional<int> v) override {
-    return real_.GetPipeline(name, v);
-  }
-  Result<std::vector<store::PipelineRecord>> ListPipelines() override {
-    return real_.ListPipelines();
-  }
-  Status DeletePipeline(const std::string& name) override { return real_.DeletePipeline(name); }
-  Result<std::vector<store::Tag>> ListTags(const std::string& arn) override {
-    return real_.ListTags(arn);
-  }
-  Status TagResource(const std::string& arn, const std::vector<store::Tag>& t) override {
-    return real_.TagResource(arn, t);
-  }
-  Status UntagResource(const std::string& arn, const std::vector<std::string>& k) override {
-    return real_.UntagResource(arn, k);
-  }
-  Status Commit(const store::Batch& b) override { return real_.Commit(b); }
-  Result<std::vector<store::ExecutionRow>> ListExecutions(const std::string& p) override {
-    return real_.ListExecutions(p);
-  }
-  Result<std::vector<store::ActionExecutionRow>> ListActionExecutions(
-      const std::string& p, const std::string& e) override {
-    return real_.ListActionExecutions(p, e);
-  }
-  Result<std::optional<std::string>> GetKv(const std::string& k) override { return real_.GetKv(k); }
-  Status PutKv(const std::string& k, const std::string& v) override { return real_.PutKv(k, v); }
-  Status DeleteKvPrefix(const std::string& p) override { return real_.DeleteKvPrefix(p); }
-  Result<std::vector<std::pair<std::string, std::string>>> ListKv(const std::string& p) override {
-    return real_.ListKv(p);
-  }
-
- private:
-  store::Store& real_;
-};
 
 class LogShipperTest : public ::testing::Test {
  protected:
@@ -84,7 +25,7 @@ class LogShipperTest : public ::testing::Test {
     auto s = store::OpenSqliteStore(dir_ + "/pipewright.db");
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     real_ = std::move(*s);
-    store_ = std::make_unique<FlakyStore>(*real_);
+    store_ = std::make_unique<FaultyStore>(*real_);
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -105,7 +46,7 @@ class LogShipperTest : public ::testing::Test {
 
   std::string dir_;
   std::unique_ptr<store::Store> real_;
-  std::unique_ptr<FlakyStore> store_;
+  std::unique_ptr<FaultyStore> store_;
 };
 
 TEST_F(LogShipperTest, RoundsShipWhatWasAppendedAndFinishShipsTheRest) {
@@ -117,7 +58,7 @@ TEST_F(LogShipperTest, RoundsShipWhatWasAppendedAndFinishShipsTheRest) {
   ASSERT_TRUE(shipper->ShipRound().ok());
   EXPECT_EQ(Stored("a1"), "step 1\n");
   ASSERT_TRUE(shipper->ShipRound().ok());  // Nothing new: no row written.
-  EXPECT_EQ(store_->appends, 1);
+  EXPECT_EQ(store_->log_appends, 1);
   Append("a1", std::string("step 2 \0\xff\n", 10));
   ASSERT_TRUE(shipper->Finish("a1").ok());
   EXPECT_EQ(Stored("a1"), std::string("step 1\nstep 2 \0\xff\n", 17));
@@ -134,7 +75,7 @@ TEST_F(LogShipperTest, LongLogsAreStoredInChunksOfTheConfiguredSize) {
   shipper->Follow("a1", "p", "e1");
   Append("a1", "0123456789");
   ASSERT_TRUE(shipper->Finish("a1").ok());
-  EXPECT_EQ(store_->appends, 3);
+  EXPECT_EQ(store_->log_appends, 3);
   EXPECT_EQ(Stored("a1"), "0123456789");
   EXPECT_EQ(**real_->ReadActionLog("a1", 5, 100), "56789");
 }
@@ -144,13 +85,13 @@ TEST_F(LogShipperTest, AFailedFinishIsRetriedByLaterRoundsUntilStored) {
   shipper->Follow("a1", "p", "e1");
   Append("a1", "early\n");
   ASSERT_TRUE(shipper->ShipRound().ok());
-  store_->fail = true;
+  store_->fail_log_appends = true;
   Append("a1", "late\n");
   Status s = shipper->Finish("a1");
   EXPECT_EQ(s.code(), StatusCode::kUnavailable);
   EXPECT_EQ(shipper->FollowedForTest(), 1u);
   EXPECT_FALSE(shipper->ShipRound().ok());
-  store_->fail = false;
+  store_->fail_log_appends = false;
   ASSERT_TRUE(shipper->ShipRound().ok());
   EXPECT_EQ(Stored("a1"), "early\nlate\n");
   EXPECT_EQ(shipper->FollowedForTest(), 0u);  // Finished and all stored: dropped.
@@ -162,7 +103,7 @@ TEST_F(LogShipperTest, FinishOfALogNeverFollowedOrNeverWrittenIsOk) {
   shipper->Follow("quiet", "p", "e1");
   EXPECT_TRUE(shipper->Finish("quiet").ok());
   EXPECT_EQ(Stored("quiet"), "<none>");
-  EXPECT_EQ(store_->appends, 0);
+  EXPECT_EQ(store_->log_appends, 0);
 }
 
 TEST_F(LogShipperTest, TheBackgroundThreadShipsRunningLogs) {

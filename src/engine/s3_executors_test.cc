@@ -471,6 +471,15 @@ class S3EngineTest : public S3ExecutorTest {
     store_.reset();
   }
 
+  // Creates `name`, its source following s3://src-bucket/app.zip (with
+  // `more` configuration).
+  void CreateFollowingAppZip(const std::string& name, const json& more = json::object()) {
+    json config = {{"S3Bucket", "src-bucket"}, {"S3ObjectKey", "app.zip"}};
+    config.update(more);
+    auto rec = engine_->CreatePipeline(S3Pipeline(name, config), {}, "tester");
+    ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+  }
+
   std::vector<core::Execution> Executions(const std::string& pipeline) {
     auto snap = engine_->GetSnapshot(pipeline);
     EXPECT_TRUE(snap.ok()) << snap.status().ToString();
@@ -541,11 +550,7 @@ TEST_F(S3EngineTest, APipelineReleasedDuringAPollKeepsItsChangeForTheNextOwner) 
   engine_ = std::make_unique<Engine>(*faulty_, clock_, options_, std::move(runners));
   engine_->EnableLeases("s1", 10);
   objects_->PutBytes("src-bucket", "app.zip", Zip({{"app.txt", "hello"}}));
-  ASSERT_TRUE(engine_
-                  ->CreatePipeline(S3Pipeline("polled", {{"S3Bucket", "src-bucket"},
-                                                         {"S3ObjectKey", "app.zip"}}),
-                                   {}, "tester")
-                  .ok());
+  ASSERT_NO_FATAL_FAILURE(CreateFollowingAppZip("polled"));
   ASSERT_TRUE(engine_->AdoptPipeline("polled", 1).ok());
   ASSERT_TRUE(engine_->StartExecution("polled", "", "tester").ok());
   WaitAllEnded("polled");
@@ -565,17 +570,8 @@ TEST_F(S3EngineTest, APipelineReleasedDuringAPollKeepsItsChangeForTheNextOwner) 
 
 TEST_F(S3EngineTest, PollingStartsOneExecutionPerNewVersion) {
   objects_->PutBytes("src-bucket", "app.zip", Zip({{"app.txt", "hello"}}));
-  ASSERT_TRUE(engine_
-                  ->CreatePipeline(S3Pipeline("polled", {{"S3Bucket", "src-bucket"},
-                                                         {"S3ObjectKey", "app.zip"}}),
-                                   {}, "tester")
-                  .ok());
-  ASSERT_TRUE(engine_
-                  ->CreatePipeline(S3Pipeline("manual", {{"S3Bucket", "src-bucket"},
-                                                         {"S3ObjectKey", "app.zip"},
-                                                         {"PollForSourceChanges", "false"}}),
-                                   {}, "tester")
-                  .ok());
+  ASSERT_NO_FATAL_FAILURE(CreateFollowingAppZip("polled"));
+  ASSERT_NO_FATAL_FAILURE(CreateFollowingAppZip("manual", {{"PollForSourceChanges", "false"}}));
   ASSERT_TRUE(engine_->StartExecution("polled", "", "tester").ok());
   WaitAllEnded("polled");
 

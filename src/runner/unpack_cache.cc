@@ -211,7 +211,7 @@ void UnpackCache::JanitorLoop() {
     for (;;) {
       if (!unmounts_.empty()) {
         Unmount job = std::move(unmounts_.front());
-        unmounts_.erase(unmounts_.begin());
+        unmounts_.pop_front();
         janitor_busy_ = true;
         lock.Unlock();
         DoUnmount(job);
@@ -453,14 +453,16 @@ void UnpackCache::Unpin(const std::string& revision) {
 bool UnpackCache::Release(const std::string& dest_dir) {
   Unmount job{dest_dir, {}};
   MutexLock lock(mu_);
+  if (auto it = mounts_.find(dest_dir); it != mounts_.end()) {
+    job.mounts.emplace_back(it->first, std::move(it->second));
+    mounts_.erase(it);
+  }
+  // The paths below it are adjacent in the map: they all start with "dest/".
   const std::string below = dest_dir + "/";
-  for (auto it = mounts_.begin(); it != mounts_.end();) {
-    if (it->first == dest_dir || it->first.compare(0, below.size(), below) == 0) {
-      job.mounts.emplace_back(it->first, std::move(it->second));
-      it = mounts_.erase(it);
-    } else {
-      ++it;
-    }
+  for (auto it = mounts_.lower_bound(below);
+       it != mounts_.end() && it->first.compare(0, below.size(), below) == 0;) {
+    job.mounts.emplace_back(it->first, std::move(it->second));
+    it = mounts_.erase(it);
   }
   if (job.mounts.empty()) return false;
   unmounts_.push_back(std::move(job));

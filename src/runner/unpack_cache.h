@@ -39,6 +39,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -173,7 +174,7 @@ class UnpackCache {
   std::map<std::string, Entry> entries_ GUARDED_BY(mu_);
   std::map<std::string, Mount> mounts_ GUARDED_BY(mu_);  // By destination.
   std::vector<Grave> graves_ GUARDED_BY(mu_);            // Oldest first.
-  std::vector<Unmount> unmounts_ GUARDED_BY(mu_);        // Released, not yet unmounted.
+  std::deque<Unmount> unmounts_ GUARDED_BY(mu_);         // Released, not yet unmounted.
   bool janitor_busy_ GUARDED_BY(mu_) = false;            // Doing a job outside the lock.
   bool stopping_ GUARDED_BY(mu_) = false;
   CondVar janitor_cv_;  // Work for the janitor, or it finished some.

@@ -59,15 +59,25 @@ bool MountedAt(const std::string& path) {
   return false;
 }
 
-// The oracle for the cache's probe: mounts an overlay in `dir` by hand (lower,
-// upper and work dirs beside it, as the cache lays them out) and says whether
-// that worked. Needs CAP_SYS_ADMIN and a file system that takes an upper dir.
+// Mounts an overlay by hand on `target`: lower dir `lower`, upper and work
+// dirs `scratch`/u and `scratch`/w (created), as the cache lays them out.
+// Returns 0 or the errno.
+int MountOverlayByHand(const fs::path& lower, const fs::path& scratch, const fs::path& target) {
+  fs::create_directories(scratch / "u");
+  fs::create_directories(scratch / "w");
+  fs::create_directories(target);
+  const std::string options = "lowerdir=" + lower.string() +
+                              ",upperdir=" + (scratch / "u").string() +
+                              ",workdir=" + (scratch / "w").string();
+  return ::mount("overlay", target.c_str(), "overlay", 0, options.c_str()) == 0 ? 0 : errno;
+}
+
+// The oracle for the cache's probe: whether an overlay can be mounted in
+// `dir` (CAP_SYS_ADMIN and a file system that takes an upper dir).
 bool MayMountOverlays(const fs::path& dir) {
   const fs::path t = dir / "oracle";
-  for (const char* sub : {"l", "u", "w", "m"}) fs::create_directories(t / sub);
-  const std::string options = "lowerdir=" + (t / "l").string() + ",upperdir=" + (t / "u").string() +
-                              ",workdir=" + (t / "w").string();
-  const bool ok = ::mount("overlay", (t / "m").c_str(), "overlay", 0, options.c_str()) == 0;
+  fs::create_directories(t / "l");
+  const bool ok = MountOverlayByHand(t / "l", t / "s", t / "m") == 0;
   if (ok) ::umount2((t / "m").c_str(), MNT_DETACH);
   fs::remove_all(t);
   return ok;
@@ -350,14 +360,8 @@ TEST_F(UnpackCacheOverlayTest, OverlaysLeftByACrashedProcessAreUnmountedAtStart)
   first->Release(Dest("warm"));
   first->WaitReleasedForTest();
   const fs::path unpacked = root_ / "unpacked";
-  const std::string scratch = (unpacked / ".ov-crashed").string();
-  fs::create_directories(scratch + "/u");
-  fs::create_directories(scratch + "/w");
-  fs::create_directories(Dest("left"));
-  const std::string options = "lowerdir=" + (unpacked / rev).string() + ",upperdir=" + scratch +
-                              "/u,workdir=" + scratch + "/w";
-  ASSERT_EQ(::mount("overlay", Dest("left").c_str(), "overlay", 0, options.c_str()), 0)
-      << std::strerror(errno);
+  const int err = MountOverlayByHand(unpacked / rev, unpacked / ".ov-crashed", Dest("left"));
+  ASSERT_EQ(err, 0) << std::strerror(err);
   ASSERT_TRUE(MountedAt(Dest("left")));
   first.reset();
   ASSERT_TRUE(MountedAt(Dest("left")));  // Not the destructor's: it did not mount it.
