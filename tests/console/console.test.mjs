@@ -484,6 +484,11 @@ test('an approval that waits says so in words', withEvidence('waiting-for-approv
 // ---- issue 16: retry plan, retry outcome, focus, parallel actions, execution page ----------
 const plan = (dialog, title) => dialog.getByRole('region', { name: title }).locator('li').allTextContents();
 const activeFocusKey = (page) => page.evaluate(() => document.activeElement && document.activeElement.getAttribute('data-focus'));
+// What has the focus, for a failure message: its data-focus, else its tag and text.
+const focusReport = (page) => page.evaluate(() => {
+  const el = document.activeElement;
+  return el ? el.getAttribute('data-focus') || `<${el.tagName.toLowerCase()}> ${(el.textContent || '').slice(0, 60)}` : 'nothing';
+});
 
 test('touch: Retry shows the plan first; Cancel does not retry, Confirm does', withEvidence('touch-retry', async () => {
   const gate = path.join(tmp, 'touch-ready');
@@ -590,7 +595,7 @@ test('a retry that fails again says so, with the failing action and its log; foc
   await waitFor('the second retry', async () => (await stageState('again', 'Build')).retryStageMetadata.manualStageRetryAttempt === 2);
   await waitFor('its outcome', async () => /failed again/.test(await build.locator('.retry-outcome').innerText().catch(() => '')) &&
     (await build.getByRole('button', { name: 'Retry stage' }).isEnabled()));
-  assert.equal(await activeFocusKey(laptop), 'retry|Build|ALL_ACTIONS');
+  assert.equal(await activeFocusKey(laptop), 'retry|Build|ALL_ACTIONS', `focus is on ${await focusReport(laptop)}`);
 
   // The toast's link opens the log of the attempt that failed again.
   await laptop.locator('.toast.error').last().getByRole('link', { name: 'Log of Always' }).click();
@@ -600,6 +605,55 @@ test('a retry that fails again says so, with the failing action and its log; foc
     .filter((r) => r.actionName === 'Always').sort((a, b) => b.startTime - a.startTime);
   assert.equal(runs.length, 3);
   assert.match(laptop.url(), new RegExp(`/logs/${runs[0].actionExecutionId}$`));
+}));
+
+test('a Retry button rebuilt disabled for a moment hands the focus to the outcome line and takes it back when enabled', withEvidence('refocus', async () => {
+  await call('CreatePipeline', {
+    pipeline: pipeline('refocus', [
+      ['Source', [source()]],
+      ['Build', [commands('Broken', ['exit 3'])]],
+    ]),
+  });
+  await waitStage('refocus', 'Build', 'Failed');
+  await openPipeline(laptop, 'refocus');
+  const build = region(laptop, 'Build');
+  const retry = build.getByRole('button', { name: 'Retry failed actions' });
+  await retry.and(laptop.locator(':enabled')).waitFor();
+  // The retry fails again, and its plan is unavailable for a moment (as when
+  // the server refuses a request): the buttons come back disabled.
+  let refused = 0;
+  const known = problems.length;
+  await laptop.route('**/', async (route) => {
+    if ((route.request().headers()['x-amz-target'] || '').endsWith('.GetStageRetryPlan')) {
+      refused += 1;
+      await route.fulfill({ status: 400, contentType: 'application/x-amz-json-1.1', body: JSON.stringify({ __type: 'ValidationException', message: 'not now' }) });
+    } else {
+      await route.continue();
+    }
+  });
+  try {
+    await retry.click();
+    await build.getByText(/The retry plan is unavailable: not now/).first().waitFor();
+    assert.ok(refused > 0);
+    assert.equal(await retry.isDisabled(), true);
+    await build.locator('.retry-outcome').filter({ hasText: 'failed again' }).waitFor();
+    await waitFor('the outcome line holds the focus meanwhile', async () => (await activeFocusKey(laptop)) === 'outcome|Build');
+  } finally {
+    await laptop.unroute('**/');
+    // Chromium logs each refused request; those are this test's own doing.
+    for (let i = problems.length - 1; i >= known; i -= 1) {
+      if (/status of 400 \(Bad Request\)/.test(problems[i])) problems.splice(i, 1);
+    }
+  }
+  // The next change asks for the plan again: Retry is usable and has the focus again.
+  await call('DisableStageTransition', { pipelineName: 'refocus', stageName: 'Build', transitionType: 'Inbound', reason: 'a change the page sees' });
+  await retry.and(laptop.locator(':enabled')).waitFor();
+  await waitFor('focus back on Retry', async () => (await activeFocusKey(laptop)) === 'retry|Build|FAILED_ACTIONS');
+  // Once the user has moved on, a later re-render leaves their focus alone.
+  await laptop.getByRole('link', { name: 'Execution history' }).focus();
+  await call('EnableStageTransition', { pipelineName: 'refocus', stageName: 'Build', transitionType: 'Inbound' });
+  await waitFor('the transition enabled on the page', async () => (await laptop.getByText('a change the page sees').count()) === 0);
+  assert.equal(await focusReport(laptop), '<a> Execution history');
 }));
 
 test('the execution page: stage statuses, timeline, variables, and Retry with its plan', withEvidence('execution-page', async () => {

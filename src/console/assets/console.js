@@ -80,6 +80,27 @@
   let uid = 0;
   const nextId = (prefix) => `${prefix}-${++uid}`;
 
+  // The data-focus key of a control that a re-render rebuilt disabled (a
+  // retry plan briefly unavailable) or left out: the focus goes to its
+  // stand-in, or nowhere, and the next render that shows the control
+  // enabled gives it back, unless the user has moved on meanwhile.
+  let lostFocus = null;
+  let focusing = false;
+  const nothingFocused = () => !document.activeElement || document.activeElement === document.body;
+  const standsIn = (el, key) => Boolean(el && el.getAttribute) &&
+    (el.getAttribute('data-focus-also') || '').split(' ').includes(key);
+  document.addEventListener('focusin', () => { if (!focusing) lostFocus = null; }, true);
+  document.addEventListener('pointerdown', () => { lostFocus = null; }, true);
+  function focusEl(el) {
+    focusing = true;
+    try {
+      el.focus({ preventScroll: true });
+    } finally {
+      focusing = false;
+    }
+    return document.activeElement === el;
+  }
+
   // Replaces `container`'s children by `items` ({key, sig, render}) and keeps
   // every child whose key and signature are unchanged, so a poll that changed
   // nothing touches nothing: hover, focus and text selection survive it. If
@@ -114,16 +135,25 @@
     for (const el of old.values()) el.remove();
     for (const el of stray) el.remove();
     if (focusKey && !container.contains(document.activeElement)) refocus(focusKey, container);
+    if (lostFocus && (nothingFocused() || standsIn(document.activeElement, lostFocus))) {
+      const el = container.querySelector(`[data-focus="${CSS.escape(lostFocus)}"]`);
+      if (el && focusEl(el)) lostFocus = null;
+    }
   }
 
   // Focuses the element whose data-focus is `key`, or else one that stands in
   // for it (data-focus-also lists the keys it stands in for: a retry's outcome
-  // line takes the focus of Retry buttons that are gone). True if found.
+  // line takes the focus of Retry buttons that are gone or disabled). True if
+  // either took the focus. When the control is there but cannot take the
+  // focus (disabled), or nothing could, the key waits in lostFocus.
   function refocus(key, root = document) {
     const k = CSS.escape(key);
-    const el = root.querySelector(`[data-focus="${k}"]`) || root.querySelector(`[data-focus-also~="${k}"]`);
-    if (el) el.focus({ preventScroll: true });
-    return Boolean(el);
+    const el = root.querySelector(`[data-focus="${k}"]`);
+    if (el && focusEl(el)) return true;
+    const standIn = root.querySelector(`[data-focus-also~="${k}"]`);
+    const took = Boolean(standIn) && focusEl(standIn);
+    if (el || !took) lostFocus = key;
+    return took;
   }
 
   // A touch device (no hover, so no tooltip), or this click came from a finger.
@@ -365,7 +395,9 @@
       dlg.addEventListener('close', () => {
         // After the click's own re-render (the poller may rebuild the control);
         // not when the dialog closed because the page changed.
-        setTimeout(() => { if (!dlg.open && poller.view === view) refocus(returnFocus); }, 0);
+        setTimeout(() => {
+          if (!dlg.open && poller.view === view) refocus(returnFocus);
+        }, 0);
       }, { once: true });
     }
     const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
@@ -1587,6 +1619,7 @@
     view.focusHeading = navigated;
     const main = $('#main');
     main.replaceChildren(view.root);
+    lostFocus = null;
     const dlg = $('#dialog');
     if (dlg.open) dlg.close();
     setBanner('');
