@@ -377,6 +377,17 @@ void Engine::FailLater(const std::string& pipeline, const std::string& run_id,
   queue_->Enqueue([this, pipeline, run_id, r = std::move(r)] { FinishRun(pipeline, run_id, r); });
 }
 
+bool Engine::DecideResultLocked(core::PipelineState& p, const std::string& run_id,
+                                const core::ActionResult& result, EpochSeconds now,
+                                core::Outcome* out) {
+  if (Status cs = core::CompleteAction(p, run_id, result, now, out); !cs.ok()) {
+    PW_LOG(Debug) << "result for " << run_id << " ignored: " << cs.message();
+    return false;  // Abandoned, or already finished.
+  }
+  core::Advance(p, now, *ids_, out);
+  return true;
+}
+
 Status Engine::ApplyResultLocked(const std::string& pipeline, const std::string& run_id,
                                  const core::ActionResult& result) {
   if (!server_id_.empty() && !owned_.count(pipeline)) {
@@ -391,28 +402,75 @@ Status Engine::ApplyResultLocked(const std::string& pipeline, const std::string&
     return p.status();
   }
   core::Outcome out;
-  const EpochSeconds now = clock_.Now();
-  if (Status cs = core::CompleteAction(**p, run_id, result, now, &out); !cs.ok()) {
-    PW_LOG(Debug) << "result for " << run_id << " ignored: " << cs.message();
-    return Status::Ok();  // Abandoned, or already finished.
-  }
-  core::Advance(**p, now, *ids_, &out);
+  if (!DecideResultLocked(**p, run_id, result, clock_.Now(), &out)) return Status::Ok();
   return CommitLocked(**p, out);
+}
+
+void Engine::ApplyResultsLocked(const std::vector<FinishedRun>& runs) {
+  // The pipelines in the order their first result came.
+  std::vector<std::string> order;
+  for (const auto& r : runs) {
+    if (std::find(order.begin(), order.end(), r.pipeline) == order.end()) {
+      order.push_back(r.pipeline);
+    }
+  }
+  for (const auto& name : order) {
+    std::vector<const FinishedRun*> mine;
+    for (const auto& r : runs) {
+      if (r.pipeline == name) mine.push_back(&r);
+    }
+    Status s;
+    try {
+      if (mine.size() == 1) {
+        s = ApplyResultLocked(name, mine[0]->run_id, mine[0]->result);
+      } else if (!server_id_.empty() && !owned_.count(name)) {
+        for (const auto* r : mine) (void)ApplyResultLocked(name, r->run_id, r->result);  // Dropped.
+      } else if (auto p = LoadLocked(name); !p.ok()) {
+        if (p.status().code() != StatusCode::kNotFound) s = p.status();  // Else deleted.
+      } else {
+        core::Outcome out;
+        const EpochSeconds now = clock_.Now();
+        bool any = false;
+        for (const auto* r : mine) any |= DecideResultLocked(**p, r->run_id, r->result, now, &out);
+        if (any) s = CommitLocked(**p, out);
+      }
+    } catch (const std::exception& ex) {
+      s = Internal(std::string("deciding on the result failed: ") + ex.what());
+    }
+    if (!s.ok()) {
+      // Durable later: the ticker retries until the commit succeeds.
+      for (const auto* r : mine) {
+        PW_LOG(Warning) << "result of " << r->run_id << " kept pending: " << s.ToString();
+        pending_[r->run_id] = PendingResult{name, r->result};
+      }
+    }
+  }
 }
 
 void Engine::FinishRun(const std::string& pipeline, const std::string& run_id,
                        const core::ActionResult& result) {
-  MutexLock lock(mu_);
-  Status s;
-  try {
-    s = ApplyResultLocked(pipeline, run_id, result);
-  } catch (const std::exception& ex) {
-    s = Internal(std::string("deciding on the result failed: ") + ex.what());
+  {
+    MutexLock l(finished_mu_);
+    finished_.push_back(FinishedRun{pipeline, run_id, result});
+    queue_->Hold();  // Busy until recorded (WaitIdle).
+    if (committing_) return;  // The committing thread takes it next.
+    committing_ = true;
   }
-  if (!s.ok()) {
-    // Durable later: the ticker retries until the commit succeeds.
-    PW_LOG(Warning) << "result of " << run_id << " kept pending: " << s.ToString();
-    pending_[run_id] = PendingResult{pipeline, result};
+  for (;;) {
+    std::vector<FinishedRun> runs;
+    {
+      MutexLock l(finished_mu_);
+      if (finished_.empty()) {
+        committing_ = false;
+        return;
+      }
+      runs.swap(finished_);
+    }
+    {
+      MutexLock lock(mu_);
+      ApplyResultsLocked(runs);
+    }
+    for (size_t i = 0; i < runs.size(); ++i) queue_->Release();
   }
 }
 

@@ -415,6 +415,11 @@ class Engine {
   bool WaitIdleForTest(double timeout_seconds);
   // Results whose decision awaits a successful commit (retried every tick).
   size_t PendingResultsForTest();
+  // Results queued for the thread that is committing (group commit).
+  size_t QueuedResultsForTest() EXCLUDES(finished_mu_) {
+    MutexLock lock(finished_mu_);
+    return finished_.size();
+  }
   // Executions of `pipeline` held in memory (its working set; 0 if not loaded).
   size_t LoadedExecutionsForTest(const std::string& pipeline) EXCLUDES(mu_) {
     MutexLock lock(mu_);
@@ -484,9 +489,27 @@ class Engine {
   // Fails the run from a worker thread (never under the mutex).
   void FailLater(const std::string& pipeline, const std::string& run_id, core::ActionResult r);
   // An action's work is done: decide and commit; when the commit fails the
-  // result stays pending and the ticker retries it.
+  // result stays pending and the ticker retries it. Group commit: results
+  // that arrive while another thread commits are queued, and that thread
+  // commits them next, one transaction per pipeline (a parallel group's
+  // actions that end together share a commit). The caller may then return
+  // before its result is durable; the work queue counts it as busy until it
+  // is, so WaitIdle still means "every result recorded".
   void FinishRun(const std::string& pipeline, const std::string& run_id,
-                 const core::ActionResult& result);
+                 const core::ActionResult& result) EXCLUDES(mu_, finished_mu_);
+  struct FinishedRun {
+    std::string pipeline;
+    std::string run_id;
+    core::ActionResult result;
+  };
+  // Decides on `runs` (in order), one commit per pipeline; the results of a
+  // failed commit stay pending.
+  void ApplyResultsLocked(const std::vector<FinishedRun>& runs) REQUIRES(mu_);
+  // The decision on one result, into `out` (not committed); false when the
+  // result is ignored (its run abandoned or already finished).
+  bool DecideResultLocked(core::PipelineState& p, const std::string& run_id,
+                          const core::ActionResult& result, EpochSeconds now, core::Outcome* out)
+      REQUIRES(mu_);
   Status ApplyResultLocked(const std::string& pipeline, const std::string& run_id,
                            const core::ActionResult& result) REQUIRES(mu_);
   void RetryPendingLocked() REQUIRES(mu_);
@@ -586,6 +609,11 @@ class Engine {
   Mutex mu_;  // Serializes every decision; guards the members below.
   std::map<std::string, core::PipelineState> pipelines_ GUARDED_BY(mu_);  // Loaded pipelines.
   std::map<std::string, PendingResult> pending_ GUARDED_BY(mu_);          // By run id.
+  // Group commit (FinishRun): results waiting for the committing thread.
+  // Never held while taking mu_.
+  Mutex finished_mu_;
+  std::vector<FinishedRun> finished_ GUARDED_BY(finished_mu_);
+  bool committing_ GUARDED_BY(finished_mu_) = false;
   std::map<std::string, Job> jobs_ GUARDED_BY(mu_);                       // By job id.
   std::map<std::string, std::string> job_by_key_ GUARDED_BY(mu_);  // Access key id -> job id.
   bool jobs_loaded_ GUARDED_BY(mu_) = false;

@@ -14,10 +14,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -1335,6 +1337,99 @@ TEST_F(EngineTest, ResultWhoseCommitFailsIsKeptPendingAndRecordedOnALaterTick) {
   core::Execution e = WaitEnded("p", id);
   EXPECT_EQ(S(e.status), "Succeeded");
   EXPECT_EQ(S(RunsOf(e, "Build", "Build").at(0).status), "Succeeded");
+}
+
+// Group commit: the results of a parallel group that end while a commit is
+// in flight are decided together and share the next transaction.
+class GroupCommitTest : public EngineTest {
+ protected:
+  static constexpr int kActions = 8;
+
+  // Runs Build's kActions gated actions until A0's result is being committed
+  // (the commit held) and the other results are queued behind it; then
+  // `before_release`, then lets the commit go. Returns the execution id.
+  std::string RunUntilQueued(const std::function<void()>& before_release) {
+    faulty_ = std::make_unique<FaultyStore>(*store_);
+    faulty_->on_commit = [this](const store::Batch& b) {
+      int succeeded = 0;
+      for (const auto& row : b.actions) succeeded += row.stage == "Build" && row.status == "Succeeded";
+      std::unique_lock<std::mutex> lock(m_);
+      if (succeeded > 0) succeeded_per_commit_.push_back(succeeded);
+      if (hold_ && succeeded > 0) {
+        held_ = true;
+        cv_.notify_all();
+        cv_.wait(lock, [this] { return !hold_; });
+      }
+    };
+    engine_ = std::make_unique<Engine>(*faulty_, clock_, options_);
+    std::vector<json> actions;
+    for (int i = 0; i < kActions; ++i) {
+      actions.push_back(Commands("A" + std::to_string(i), {Gate("a" + std::to_string(i))}));
+    }
+    Create(Pipeline("p", {Stage("Source", {DirSource(src_)}), Stage("Build", actions)}));
+    const std::string id = Start("p");
+    for (int i = 0; i < kActions; ++i) WaitGateReached("a" + std::to_string(i));
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      hold_ = true;
+    }
+    Open("a0");
+    {
+      std::unique_lock<std::mutex> lock(m_);
+      EXPECT_TRUE(cv_.wait_for(lock, std::chrono::seconds(10), [this] { return held_; }))
+          << "A0's result was never committed";
+    }
+    for (int i = 1; i < kActions; ++i) Open("a" + std::to_string(i));
+    EXPECT_TRUE(WaitFor([&] { return engine_->QueuedResultsForTest() == kActions - 1; }))
+        << "the results that ended during A0's commit did not queue behind it ("
+        << engine_->QueuedResultsForTest() << " queued)";
+    before_release();
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      hold_ = false;
+    }
+    cv_.notify_all();
+    return id;
+  }
+
+  std::vector<int> SucceededPerCommit() {
+    std::lock_guard<std::mutex> lock(m_);
+    return succeeded_per_commit_;
+  }
+
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool hold_ = false;
+  bool held_ = false;
+  std::vector<int> succeeded_per_commit_;  // Build's runs recorded Succeeded, per commit.
+};
+
+TEST_F(GroupCommitTest, ResultsThatEndDuringACommitShareTheNextOne) {
+  const std::string id = RunUntilQueued([] {});
+  core::Execution e = WaitEnded("p", id);
+  EXPECT_EQ(S(e.status), "Succeeded");
+  for (int i = 0; i < kActions; ++i) {
+    EXPECT_EQ(S(RunsOf(e, "Build", "A" + std::to_string(i)).at(0).status), "Succeeded") << i;
+  }
+  // A0 alone, then the other seven in one transaction (before: one each).
+  EXPECT_EQ(SucceededPerCommit(), (std::vector<int>{1, kActions - 1}));
+  WaitIdle();
+  EXPECT_EQ(engine_->QueuedResultsForTest(), 0u);
+}
+
+TEST_F(GroupCommitTest, ResultsOfAGroupCommitThatFailsStayPendingAndAreRecordedLater) {
+  const std::string id = RunUntilQueued([this] { faulty_->fail_save_batch = true; });
+  ASSERT_TRUE(WaitFor([&] { return engine_->PendingResultsForTest() == kActions; }))
+      << engine_->PendingResultsForTest() << " of " << kActions << " results kept pending";
+  EXPECT_EQ(S(Exec("p", id).status), "InProgress");
+  faulty_->fail_save_batch = false;
+  engine_->TickForTest();
+  EXPECT_EQ(engine_->PendingResultsForTest(), 0u);
+  core::Execution e = WaitEnded("p", id);
+  EXPECT_EQ(S(e.status), "Succeeded");
+  for (int i = 0; i < kActions; ++i) {
+    EXPECT_EQ(S(RunsOf(e, "Build", "A" + std::to_string(i)).at(0).status), "Succeeded") << i;
+  }
 }
 
 TEST_F(EngineTest, UpdatePipelineThatCannotCommitChangesNothing) {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -30,6 +31,9 @@ class FaultyStore final : public store::Store {
   std::atomic<bool> drop_fences{false};
   std::atomic<bool> fail_log_appends{false};  // AppendActionLog fails while set.
   std::atomic<int> log_appends{0};            // AppendActionLog calls passed on.
+  // Called with each batch before it is passed on, on the committing thread
+  // (may block it). Set it before the engine runs.
+  std::function<void(const store::Batch&)> on_commit;
 
   Result<store::PipelineRecord> CreatePipeline(const std::string& name, const std::string& arn,
                                                nlohmann::json declaration,
@@ -59,6 +63,7 @@ class FaultyStore final : public store::Store {
     return real_.UntagResource(arn, keys);
   }
   Status Commit(const store::Batch& batch) override {
+    if (on_commit) on_commit(batch);
     if (fail_save_batch || !TakeAllowedCommit()) return Unavailable("injected: database is locked");
     if (drop_fences && batch.fence) {
       store::Batch unfenced = batch;
