@@ -452,7 +452,7 @@ void Engine::FinishRun(const std::string& pipeline, const std::string& run_id,
   {
     MutexLock l(finished_mu_);
     finished_.push_back(FinishedRun{pipeline, run_id, result});
-    queue_->Hold();  // Busy until recorded (WaitIdle).
+    queue_->Hold();           // Busy until recorded (WaitIdle).
     if (committing_) return;  // The committing thread takes it next.
     committing_ = true;
   }

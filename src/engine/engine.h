@@ -614,7 +614,7 @@ class Engine {
   Mutex finished_mu_;
   std::vector<FinishedRun> finished_ GUARDED_BY(finished_mu_);
   bool committing_ GUARDED_BY(finished_mu_) = false;
-  std::map<std::string, Job> jobs_ GUARDED_BY(mu_);                       // By job id.
+  std::map<std::string, Job> jobs_ GUARDED_BY(mu_);                // By job id.
   std::map<std::string, std::string> job_by_key_ GUARDED_BY(mu_);  // Access key id -> job id.
   bool jobs_loaded_ GUARDED_BY(mu_) = false;
   CondVar jobs_cv_;  // A job was queued.

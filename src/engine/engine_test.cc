@@ -1352,7 +1352,9 @@ class GroupCommitTest : public EngineTest {
     faulty_ = std::make_unique<FaultyStore>(*store_);
     faulty_->on_commit = [this](const store::Batch& b) {
       int succeeded = 0;
-      for (const auto& row : b.actions) succeeded += row.stage == "Build" && row.status == "Succeeded";
+      for (const auto& row : b.actions) {
+        succeeded += row.stage == "Build" && row.status == "Succeeded";
+      }
       std::unique_lock<std::mutex> lock(m_);
       if (succeeded > 0) succeeded_per_commit_.push_back(succeeded);
       if (hold_ && succeeded > 0) {
