@@ -400,7 +400,14 @@ Result<std::string> UnpackCache::MountOverlay(const std::string& revision,
   // nodev: the upper dir is the action's; suid binaries stay as Extract left
   // them (it makes none).
   const std::string options = OverlayOptions(root_ + "/" + revision, scratch);
-  if (::mount("overlay", dest_dir.c_str(), "overlay", MS_NODEV | MS_NOSUID, options.c_str()) != 0) {
+  int rc = 0;
+  if (fail_mounts_.load() > 0 && fail_mounts_.fetch_sub(1) > 0) {
+    errno = EMFILE;
+    rc = -1;
+  } else {
+    rc = ::mount("overlay", dest_dir.c_str(), "overlay", MS_NODEV | MS_NOSUID, options.c_str());
+  }
+  if (rc != 0) {
     Status st = Internal("mount the input overlay on " + dest_dir + ": " + Errno());
     fs::remove_all(scratch, ec);
     return st;

@@ -117,6 +117,10 @@ class UnpackCache {
 
   // Overlays mounted now.
   size_t MountsForTest() const;
+  // The next `n` overlay mounts fail as mount(2) does when the mount table
+  // is full (EMFILE), after the probe said overlays work (tests of the
+  // fallback to a copy).
+  void FailNextMountsForTest(int n) { fail_mounts_ = n; }
 
   // Test hooks: revisions cached now, and how many unpacks have run.
   size_t EntriesForTest() const;
@@ -183,6 +187,7 @@ class UnpackCache {
   int unpacks_ GUARDED_BY(mu_) = 0;
   bool overlays_ = false;             // Set once by the constructor.
   std::atomic<bool> reflinks_{true};  // Cleared once the file system refuses one.
+  std::atomic<int> fail_mounts_{0};   // FailNextMountsForTest.
   std::thread janitor_;               // Last: started once the rest is set.
 };
 

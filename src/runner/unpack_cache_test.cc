@@ -335,6 +335,30 @@ TEST_F(UnpackCacheOverlayTest, ReleaseUnmountsRemovesTheUpperDirAndLeavesAnEmpty
   EXPECT_EQ(cache->GravesForTest(), 0u);
 }
 
+// A mount that fails after a good probe (a full mount table, say): the
+// action gets a copy instead, the failed mount leaves nothing behind, and the
+// next action gets an overlay again.
+TEST_F(UnpackCacheOverlayTest, AMountThatFailsFallsBackToACopyAndLeavesNothing) {
+  const std::string rev = Revision("fallback\n");
+  auto cache = Cache(/*max_entries=*/1);
+  ASSERT_TRUE(cache->overlays());
+  cache->FailNextMountsForTest(1);
+  ASSERT_TRUE(cache->Materialize(rev, Dest("copied")).ok());
+  EXPECT_FALSE(MountedAt(Dest("copied")));
+  EXPECT_EQ(cache->MountsForTest(), 0u);
+  EXPECT_EQ(ReadFile(fs::path(Dest("copied")) / "app" / "version.txt"), "fallback\n");
+  EXPECT_EQ(CountPrefixed(root_ / "unpacked", ".ov-"), 0u)
+      << "the failed mount's scratch dir stayed";
+  // A copy is the caller's to remove, and does not pin the entry.
+  EXPECT_FALSE(cache->Release(Dest("copied")));
+  const std::string other = Revision("other\n");
+  ASSERT_TRUE(cache->Materialize(other, Dest("next")).ok());
+  EXPECT_TRUE(MountedAt(Dest("next")));
+  EXPECT_FALSE(fs::exists(root_ / "unpacked" / rev)) << "the copied revision stayed pinned";
+  EXPECT_TRUE(cache->Release(Dest("next")));
+  cache->WaitReleasedForTest();
+}
+
 TEST_F(UnpackCacheOverlayTest, AnEntryIsNotEvictedWhileAnOverlayUsesIt) {
   const std::string r1 = Revision("1\n"), r2 = Revision("2\n");
   auto cache = Cache(/*max_entries=*/1);
