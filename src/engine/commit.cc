@@ -377,23 +377,14 @@ void Engine::FailLater(const std::string& pipeline, const std::string& run_id,
   queue_->Enqueue([this, pipeline, run_id, r = std::move(r)] { FinishRun(pipeline, run_id, r); });
 }
 
-bool Engine::DecideResultLocked(core::PipelineState& p, const std::string& run_id,
-                                const core::ActionResult& result, EpochSeconds now,
-                                core::Outcome* out) {
-  if (Status cs = core::CompleteAction(p, run_id, result, now, out); !cs.ok()) {
-    PW_LOG(Debug) << "result for " << run_id << " ignored: " << cs.message();
-    return false;  // Abandoned, or already finished.
-  }
-  core::Advance(p, now, *ids_, out);
-  return true;
-}
-
-Status Engine::ApplyResultLocked(const std::string& pipeline, const std::string& run_id,
-                                 const core::ActionResult& result) {
+Status Engine::ApplyResultsLocked(const std::string& pipeline,
+                                  const std::vector<const FinishedRun*>& results) {
   if (!server_id_.empty() && !owned_.count(pipeline)) {
-    // Another server drives it now; it failed this run as interrupted.
-    PW_LOG(Warning) << "result of " << run_id << " dropped: pipeline " << pipeline
-                    << " is driven by another server";
+    // Another server drives it now; it failed these runs as interrupted.
+    for (const auto* r : results) {
+      PW_LOG(Warning) << "result of " << r->run_id << " dropped: pipeline " << pipeline
+                      << " is driven by another server";
+    }
     return Status::Ok();
   }
   auto p = LoadLocked(pipeline);
@@ -402,7 +393,17 @@ Status Engine::ApplyResultLocked(const std::string& pipeline, const std::string&
     return p.status();
   }
   core::Outcome out;
-  if (!DecideResultLocked(**p, run_id, result, clock_.Now(), &out)) return Status::Ok();
+  const EpochSeconds now = clock_.Now();
+  bool any = false;
+  for (const auto* r : results) {
+    if (Status cs = core::CompleteAction(**p, r->run_id, r->result, now, &out); !cs.ok()) {
+      PW_LOG(Debug) << "result for " << r->run_id << " ignored: " << cs.message();
+      continue;  // Abandoned, or already finished.
+    }
+    core::Advance(**p, now, *ids_, &out);
+    any = true;
+  }
+  if (!any) return Status::Ok();
   return CommitLocked(**p, out);
 }
 
@@ -421,19 +422,7 @@ void Engine::ApplyResultsLocked(const std::vector<FinishedRun>& runs) {
     }
     Status s;
     try {
-      if (mine.size() == 1) {
-        s = ApplyResultLocked(name, mine[0]->run_id, mine[0]->result);
-      } else if (!server_id_.empty() && !owned_.count(name)) {
-        for (const auto* r : mine) (void)ApplyResultLocked(name, r->run_id, r->result);  // Dropped.
-      } else if (auto p = LoadLocked(name); !p.ok()) {
-        if (p.status().code() != StatusCode::kNotFound) s = p.status();  // Else deleted.
-      } else {
-        core::Outcome out;
-        const EpochSeconds now = clock_.Now();
-        bool any = false;
-        for (const auto* r : mine) any |= DecideResultLocked(**p, r->run_id, r->result, now, &out);
-        if (any) s = CommitLocked(**p, out);
-      }
+      s = ApplyResultsLocked(name, mine);
     } catch (const std::exception& ex) {
       s = Internal(std::string("deciding on the result failed: ") + ex.what());
     }
@@ -478,7 +467,8 @@ void Engine::RetryPendingLocked() {
   for (auto it = pending_.begin(); it != pending_.end();) {
     Status s;
     try {
-      s = ApplyResultLocked(it->second.pipeline, it->first, it->second.result);
+      const FinishedRun run{it->second.pipeline, it->first, it->second.result};
+      s = ApplyResultsLocked(run.pipeline, {&run});
     } catch (const std::exception& ex) {
       s = Internal(ex.what());
     }

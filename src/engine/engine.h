@@ -505,13 +505,11 @@ class Engine {
   // Decides on `runs` (in order), one commit per pipeline; the results of a
   // failed commit stay pending.
   void ApplyResultsLocked(const std::vector<FinishedRun>& runs) REQUIRES(mu_);
-  // The decision on one result, into `out` (not committed); false when the
-  // result is ignored (its run abandoned or already finished).
-  bool DecideResultLocked(core::PipelineState& p, const std::string& run_id,
-                          const core::ActionResult& result, EpochSeconds now, core::Outcome* out)
-      REQUIRES(mu_);
-  Status ApplyResultLocked(const std::string& pipeline, const std::string& run_id,
-                           const core::ActionResult& result) REQUIRES(mu_);
+  // Decides on `results`, all of `pipeline`, in order (results of runs
+  // abandoned or already finished are ignored), and commits them in one
+  // transaction. Ok when there was nothing to commit.
+  Status ApplyResultsLocked(const std::string& pipeline,
+                            const std::vector<const FinishedRun*>& results) REQUIRES(mu_);
   void RetryPendingLocked() REQUIRES(mu_);
   ActionExecutor* ExecutorFor(const core::ActionDecl& a) const;
   bool IsJobAction(const core::ActionDecl& a) const;
