@@ -395,9 +395,7 @@
       dlg.addEventListener('close', () => {
         // After the click's own re-render (the poller may rebuild the control);
         // not when the dialog closed because the page changed.
-        setTimeout(() => {
-          if (!dlg.open && poller.view === view) refocus(returnFocus);
-        }, 0);
+        setTimeout(() => { if (!dlg.open && poller.view === view) refocus(returnFocus); }, 0);
       }, { once: true });
     }
     const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
