@@ -498,6 +498,23 @@ def latency(api, op, body, n, budget=5.0):
     return sample[len(sample) // 2], sample[min(len(sample) - 1, int(len(sample) * 0.99))]
 
 
+def deep_page(api, name, pages=10, size=100):
+    """p50/p99 of ListActionExecutions' first page of `size` runs, and of the page after
+    `pages` pages: with the token the server returned (it names the run's execution, read by
+    id), and with the same position named by the run alone (an older server's token: a scan
+    from the newest)."""
+    token = None
+    for _ in range(pages):
+        body = {"pipelineName": name, "maxResults": size}
+        if token:
+            body["nextToken"] = token
+        token = api.call("ListActionExecutions", body)["nextToken"]
+    run_only = "pw1." + bytes.fromhex(token[4:]).decode().split("/", 1)[-1].encode().hex()
+    return [latency(api, "ListActionExecutions",
+                    dict({"pipelineName": name, "maxResults": size}, **t), 50)
+            for t in ({}, {"nextToken": token}, {"nextToken": run_only})]
+
+
 # -- 5. retry -----------------------------------------------------------------------------------
 
 def retry_latency(api, tmp, iterations):
@@ -717,6 +734,8 @@ def main():
             servers.remove(server)
             db_path = os.path.join(data, "pipewright.db")
 
+            deep = [None]  # (executions, [(p50, p99) by token, (p50, p99) by run alone])
+
             def measure(sizes_now):
                 t = time.monotonic()
                 srv = start_server(data, binary_dir, ["--no-start-on-create"])
@@ -728,6 +747,7 @@ def main():
                     lat[n] = (latency(api, "GetPipelineState", {"name": "h%d" % n}, 200),
                               latency(api, "ListPipelineExecutions", {"pipelineName": "h%d" % n},
                                       200))
+                deep[0] = (sizes_now[-1], deep_page(api, "h%d" % sizes_now[-1]))
                 m = rss_kib(srv.proc.pid)
                 api.close()
                 srv.close()
@@ -760,6 +780,11 @@ def main():
                 (s50, s99), (l50, l99) = lat[n]
                 row(sec, "%d executions: state / first list page" % n,
                     "p50 %s / %s (p99 %s / %s)" % (ms(s50), ms(l50), ms(s99), ms(l99)))
+            if deep[0]:
+                n, ((f50, _), (t50, t99), (r50, _)) = deep[0]
+                row(sec, "ListActionExecutions, page 11 of 100 runs (%d executions)" % n,
+                    "p50 %s (p99 %s), page 1 %s; by a token naming the run alone (a scan): "
+                    "%s" % (ms(t50), ms(t99), ms(f50), ms(r50)))
             if skipped:
                 row(sec, skipped, "", "", "", "FAIL")
             big = max(lat)

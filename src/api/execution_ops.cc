@@ -559,30 +559,51 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
           const size_t want =
               (in.contains("maxResults") ? in["maxResults"].get<size_t>() : 100) + 1;
           bool seen = after_run.empty();
+          // Adds `e`'s runs, newest first, once past the token's run.
+          auto take = [&](const Execution& e) {
+            for (auto r = e.runs.rbegin(); r != e.runs.rend(); ++r) {
+              if (!seen) {  // The token's run itself was on the previous page.
+                seen = r->id == after_run;
+                continue;
+              }
+              runs.emplace_back(&e, &*r);
+            }
+          };
+          auto stale = [] {
+            return InvalidArgument("The nextToken is no longer valid; start the listing again.",
+                                   "InvalidNextTokenException");
+          };
           std::string cursor;
-          for (;;) {
+          // A token names its run's execution too ("execution/run"): the
+          // listing goes on from that execution, read by id, not by a scan
+          // from the newest (a token of the run alone, from an older
+          // server, still scans).
+          if (auto slash = after_run.find('/'); slash != std::string::npos) {
+            cursor = after_run.substr(0, slash);
+            after_run = after_run.substr(slash + 1);
+            auto snap = eng.ExecutionSnapshot(in["pipelineName"], cursor);
+            if (!snap.ok()) {
+              if (snap.status().wire_name() != "PipelineExecutionNotFoundException")
+                return snap.status();
+              return stale();
+            }
+            pages.push_back({std::move(*snap), {cursor}, true});
+            if (const Execution* e = pages.back().snap.state.FindExecution(cursor)) take(*e);
+            if (!seen) return stale();
+          }
+          bool more = true;
+          while (more && !(seen && runs.size() >= want)) {
             PW_ASSIGN_OR_RETURN(auto page,
                                 eng.HistoryPage(in["pipelineName"], 20, cursor, {}, true));
             pages.push_back(std::move(page));
             const engine::ExecutionPage& pg = pages.back();
             for (const auto& id : pg.ids) {
-              const Execution* e = pg.snap.state.FindExecution(id);
-              if (e == nullptr) continue;
-              for (auto r = e->runs.rbegin(); r != e->runs.rend(); ++r) {
-                if (!seen) {  // The token's run itself was on the previous page.
-                  seen = r->id == after_run;
-                  continue;
-                }
-                runs.emplace_back(e, &*r);
-              }
+              if (const Execution* e = pg.snap.state.FindExecution(id)) take(*e);
             }
-            if (!pg.more || pg.ids.empty() || (seen && runs.size() >= want)) break;
-            cursor = pg.ids.back();
+            more = pg.more && !pg.ids.empty();
+            if (more) cursor = pg.ids.back();
           }
-          if (!seen) {
-            return InvalidArgument("The nextToken is no longer valid; start the listing again.",
-                                   "InvalidNextTokenException");
-          }
+          if (!seen) return stale();
           // The runs after the token: Page below starts at the token's run.
         }
         const PipelineState& st = pages.front().snap.state;
@@ -590,7 +611,8 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
         json paging = in;
         if (only.empty()) paging.erase("nextToken");  // Already applied above.
         return Page<Item>(
-            runs, paging, 100, [](const Item& i) { return i.second->id; }, "actionExecutionDetails",
+            runs, paging, 100, [](const Item& i) { return i.first->id + "/" + i.second->id; },
+            "actionExecutionDetails",
             [&st, &declaration, &eng](const Item& i) {
               json detail = ActionExecutionDetail(st, declaration, *i.first, *i.second);
               // Rule 9: secret configuration values are shown as "****".

@@ -335,6 +335,29 @@ class FlowTest(EngineTestCase):
         self.assertEqual(len(ids), 9)  # 5 in run 1, 4 in run 2 (Deploy never ran)
         self.assertEqual(len(set(ids)), 9)
         self.assertEqual(set(ids), {d["actionExecutionId"] for d in self.action_executions("flow")})
+        # One at a time, across the executions' boundary: the same order as one page. A
+        # token goes on from its run's execution, read by id; a token naming only the run
+        # (an older server's) still works; one naming an execution that is gone is refused.
+        whole = self.server.ok("ListActionExecutions", {"pipelineName": "flow"})
+        whole = [d["actionExecutionId"] for d in whole["actionExecutionDetails"]]
+        one, token = [], None
+        for _ in range(20):
+            body = {"pipelineName": "flow", "maxResults": 1}
+            if token:
+                body["nextToken"] = token
+            page = self.server.ok("ListActionExecutions", body)
+            one += [d["actionExecutionId"] for d in page["actionExecutionDetails"]]
+            token = page.get("nextToken")
+            if not token:
+                break
+        self.assertEqual(one, whole)
+        token = lambda key: "pw1." + key.encode().hex()
+        page = self.server.ok("ListActionExecutions", {"pipelineName": "flow", "maxResults": 2,
+                                                       "nextToken": token(whole[4])})
+        self.assertEqual([d["actionExecutionId"] for d in page["actionExecutionDetails"]], whole[5:7])
+        status, out = self.server.call("ListActionExecutions", {
+            "pipelineName": "flow", "nextToken": token("00000000-0000-4000-8000-000000000000/" + whole[4])})
+        self.assertEqual((status, out.get("__type")), (400, "InvalidNextTokenException"), out)
         r = pw(self.server, "list-action-executions", "--pipeline-name", "flow",
                "--filter", "pipelineExecutionId=" + run1)
         self.assertEqual(r.code, 0, r.stderr)
