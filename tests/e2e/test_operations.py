@@ -370,9 +370,25 @@ class MetricsAndLogsTest(unittest.TestCase):
     def test_logs_are_json_lines_with_request_fields_and_no_secret(self):
         signed_call(self.server, "GetPipelineExecution",
                     {"pipelineName": "Good", "pipelineExecutionId": self.ids[0]})
-        with open(os.path.join(self.server.data_dir, "server.log"), "rb") as f:
-            raw = f.read()
-        text = raw.decode("utf-8")
+
+        # Info lines reach the file in batches (every 100 ms): read until the lines this test
+        # looks for are there, or the deadline passes (then the assertions below say what
+        # is missing).
+        def read():
+            with open(os.path.join(self.server.data_dir, "server.log"), "rb") as f:
+                return f.read().decode("utf-8")
+
+        def complete():
+            entries = [json.loads(line) for line in read().splitlines() if line.strip()]
+            ended = {e.get("execution_id") for e in entries if e.get("msg") == "execution ended"}
+            return set(self.ids) <= ended and any(
+                e.get("msg") == "request" and e.get("operation") == "GetPipelineExecution"
+                and e.get("execution_id") == self.ids[0] for e in entries)
+        try:
+            wait_for(complete, timeout=10, what="the log lines of this test")
+        except AssertionError:
+            pass
+        text = read()
         for secret in (ADMIN_SECRET, GIT_TOKEN):
             self.assertNotIn(secret, text)
         entries = [json.loads(line) for line in text.splitlines() if line.strip()]
