@@ -137,6 +137,21 @@ class EngineTestCase(harness.ServerTestCase):
             body["filter"] = {"pipelineExecutionId": execution_id}
         return self.server.ok("ListActionExecutions", body)["actionExecutionDetails"]
 
+    def page_through(self, pipeline, max_results):
+        """Every ListActionExecutions page of `max_results`, concatenated."""
+        got, token = [], None
+        for _ in range(100):
+            body = {"pipelineName": pipeline, "maxResults": max_results}
+            if token:
+                body["nextToken"] = token
+            page = self.server.ok("ListActionExecutions", body)
+            self.assertLessEqual(len(page["actionExecutionDetails"]), max_results)
+            got += page["actionExecutionDetails"]
+            token = page.get("nextToken")
+            if not token:
+                return got
+        self.fail("ListActionExecutions kept returning a nextToken")
+
     def wait_action(self, name, stage, act, statuses, timeout=30):
         def probe():
             latest = self.action_state(name, stage, act).get("latestExecution")
@@ -320,17 +335,7 @@ class FlowTest(EngineTestCase):
         self.assertTrue(all(d["pipelineExecutionId"] == run2 for d in only2))
         failed = [d for d in only2 if d["actionName"] == "Combine"][0]
         self.assertEqual(failed["status"], "Failed")
-        paged, token = [], None
-        for _ in range(10):
-            body = {"pipelineName": "flow", "maxResults": 2}
-            if token:
-                body["nextToken"] = token
-            page = self.server.ok("ListActionExecutions", body)
-            self.assertLessEqual(len(page["actionExecutionDetails"]), 2)
-            paged += page["actionExecutionDetails"]
-            token = page.get("nextToken")
-            if not token:
-                break
+        paged = self.page_through("flow", 2)
         ids = [d["actionExecutionId"] for d in paged]
         self.assertEqual(len(ids), 9)  # 5 in run 1, 4 in run 2 (Deploy never ran)
         self.assertEqual(len(set(ids)), 9)
@@ -340,17 +345,7 @@ class FlowTest(EngineTestCase):
         # (an older server's) still works; one naming an execution that is gone is refused.
         whole = self.server.ok("ListActionExecutions", {"pipelineName": "flow"})
         whole = [d["actionExecutionId"] for d in whole["actionExecutionDetails"]]
-        one, token = [], None
-        for _ in range(20):
-            body = {"pipelineName": "flow", "maxResults": 1}
-            if token:
-                body["nextToken"] = token
-            page = self.server.ok("ListActionExecutions", body)
-            one += [d["actionExecutionId"] for d in page["actionExecutionDetails"]]
-            token = page.get("nextToken")
-            if not token:
-                break
-        self.assertEqual(one, whole)
+        self.assertEqual([d["actionExecutionId"] for d in self.page_through("flow", 1)], whole)
         token = lambda key: "pw1." + key.encode().hex()
         page = self.server.ok("ListActionExecutions", {"pipelineName": "flow", "maxResults": 2,
                                                        "nextToken": token(whole[4])})
