@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <map>
 #include <memory>
 #include <set>
 
@@ -408,18 +409,10 @@ Status Engine::ApplyResultsLocked(const std::string& pipeline,
 }
 
 void Engine::ApplyResultsLocked(const std::vector<FinishedRun>& runs) {
-  // The pipelines in the order their first result came.
-  std::vector<std::string> order;
-  for (const auto& r : runs) {
-    if (std::find(order.begin(), order.end(), r.pipeline) == order.end()) {
-      order.push_back(r.pipeline);
-    }
-  }
-  for (const auto& name : order) {
-    std::vector<const FinishedRun*> mine;
-    for (const auto& r : runs) {
-      if (r.pipeline == name) mine.push_back(&r);
-    }
+  // Each pipeline's results in the order they came; pipelines are independent.
+  std::map<std::string, std::vector<const FinishedRun*>> by_pipeline;
+  for (const auto& r : runs) by_pipeline[r.pipeline].push_back(&r);
+  for (const auto& [name, mine] : by_pipeline) {
     Status s;
     try {
       s = ApplyResultsLocked(name, mine);

@@ -607,12 +607,7 @@ class Engine {
   Mutex mu_;  // Serializes every decision; guards the members below.
   std::map<std::string, core::PipelineState> pipelines_ GUARDED_BY(mu_);  // Loaded pipelines.
   std::map<std::string, PendingResult> pending_ GUARDED_BY(mu_);          // By run id.
-  // Group commit (FinishRun): results waiting for the committing thread.
-  // Never held while taking mu_.
-  Mutex finished_mu_;
-  std::vector<FinishedRun> finished_ GUARDED_BY(finished_mu_);
-  bool committing_ GUARDED_BY(finished_mu_) = false;
-  std::map<std::string, Job> jobs_ GUARDED_BY(mu_);                // By job id.
+  std::map<std::string, Job> jobs_ GUARDED_BY(mu_);                       // By job id.
   std::map<std::string, std::string> job_by_key_ GUARDED_BY(mu_);  // Access key id -> job id.
   bool jobs_loaded_ GUARDED_BY(mu_) = false;
   CondVar jobs_cv_;  // A job was queued.
@@ -630,6 +625,12 @@ class Engine {
   mutable Mutex types_mu_;  // Guards custom_types_.
   std::map<std::string, nlohmann::json> custom_types_
       GUARDED_BY(types_mu_);  // "Category/Provider/Version" -> doc.
+
+  // Group commit (FinishRun): results waiting for the committing thread.
+  // Never held while taking mu_.
+  Mutex finished_mu_;
+  std::vector<FinishedRun> finished_ GUARDED_BY(finished_mu_);
+  bool committing_ GUARDED_BY(finished_mu_) = false;
 
   std::thread ticker_;
   std::string retention_cursor_ GUARDED_BY(mu_);               // Last pipeline looked at.
