@@ -426,8 +426,11 @@ class Engine {
     auto it = pipelines_.find(pipeline);
     return it == pipelines_.end() ? 0 : it->second.executions.size();
   }
-  // Runs retention's artifact sweep now.
-  void SweepArtifactsForTest() { SweepArtifacts(); }
+  // Runs retention's artifact sweep now; `after_scan` (if any) runs once the
+  // referenced revisions are collected, before anything is removed.
+  void SweepArtifactsForTest(const std::function<void()>& after_scan = {}) {
+    SweepArtifacts(after_scan);
+  }
   // Runs one tick now (approval expiry, job timers, pending results).
   void TickForTest() { Tick(); }
   // Polls the followed sources now (Git branches, S3 objects).
@@ -536,7 +539,7 @@ class Engine {
   // Removes the candidate artifacts no stored execution or action run (nor a
   // pending result) refers to and older than the grace period. Reads the
   // store without the engine mutex.
-  void SweepArtifacts() EXCLUDES(mu_);
+  void SweepArtifacts(const std::function<void()>& after_scan = {}) EXCLUDES(mu_);
 
   // --- ticker.cc: timers and the source poller.
   void TickerLoop();

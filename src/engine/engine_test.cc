@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -27,6 +28,7 @@
 
 #include "core/execution.h"
 #include "engine/faulty_store.h"
+#include "runner/artifact_store.h"
 #include "runner/process_launcher.h"
 #include "runner/temp_dir.h"
 #include "store/store.h"
@@ -1805,6 +1807,43 @@ TEST_F(HistoryTest, RetentionDeletesOldEndedExecutionsInBatchesButKeepsTheRetrya
   std::ofstream(flag) << "x\n";
   ASSERT_TRUE(engine_->RetryStage("p", "Build", ids[7], core::RetryMode::kFailedActions).ok());
   EXPECT_EQ(S(WaitEnded("p", ids[7]).status), "Succeeded");
+}
+
+TEST_F(HistoryTest, TheSweepKeepsAnArtifactProducedAgainAfterItsScan) {
+  // Content A, then C, then B; only the newest execution is kept. A and C
+  // become unreferenced and old. While the sweep runs (after it collected
+  // the referenced revisions), an action produces A again: its result, not
+  // yet recorded, will name A, so A must stay; C goes.
+  options_.retention = {1, 0};
+  options_.retention_artifact_grace_seconds = 3600;
+  StartEngine();
+  Create(BuildPipeline("p", {"true"}));
+  std::map<std::string, std::string> revision;
+  for (const std::string content : {"A", "C", "B"}) {
+    std::ofstream(src_ + "/input.txt") << content << "\n";
+    clock_.Advance(1);
+    const std::string id = Start("p");
+    WaitEnded("p", id);
+    revision[content] = RunsOf(Exec("p", id), "Build", "Build").at(0).inputs.at("SourceOut");
+  }
+  for (int i = 0; i < 3; ++i) engine_->TickForTest();
+  ASSERT_EQ(*store_->CountExecutions("p"), 1);
+  const auto zip = [&](const std::string& content) {
+    return options_.data_dir + "/artifacts/" + revision[content] + ".zip";
+  };
+  const auto old = fs::file_time_type::clock::now() - std::chrono::hours(2);
+  fs::last_write_time(zip("A"), old);
+  fs::last_write_time(zip("C"), old);
+  std::ofstream(src_ + "/input.txt") << "A\n";
+  engine_->SweepArtifactsForTest([&] {
+    runner::ArtifactStore again(options_.data_dir + "/artifacts");
+    auto put = again.PutDirectory(src_);
+    ASSERT_TRUE(put.ok()) << put.status().ToString();
+    ASSERT_EQ(*put, revision["A"]);
+  });
+  EXPECT_TRUE(fs::exists(zip("A"))) << "produced again since the scan";
+  EXPECT_FALSE(fs::exists(zip("C"))) << "unreferenced and old";
+  EXPECT_TRUE(fs::exists(zip("B"))) << "the newest execution names it";
 }
 
 }  // namespace

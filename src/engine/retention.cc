@@ -9,8 +9,8 @@
 #include "core/retention.h"
 
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 #include <system_error>
@@ -140,7 +140,7 @@ size_t Engine::EnforceRetentionLocked(EpochSeconds now) {
   return deleted;
 }
 
-void Engine::SweepArtifacts() {
+void Engine::SweepArtifacts(const std::function<void()>& after_scan) {
   std::set<std::string> candidates;
   {
     MutexLock lock(mu_);
@@ -182,21 +182,25 @@ void Engine::SweepArtifacts() {
       for (const auto& [artifact, revision] : pending.result.outputs) referenced.insert(revision);
     }
   }
+  if (after_scan) after_scan();
   size_t removed = 0;
   std::vector<std::string> young;
-  const auto grace = std::chrono::duration<double>(options_.retention_artifact_grace_seconds);
-  const auto now = fs::file_time_type::clock::now();
   for (const auto& revision : candidates) {
     if (referenced.count(revision)) continue;
-    const fs::path path = fs::path(options_.data_dir) / "artifacts" / (revision + ".zip");
-    std::error_code ec;
-    const auto mtime = fs::last_write_time(path, ec);
-    if (ec) continue;  // Already gone.
-    if (now - mtime < std::chrono::duration_cast<fs::file_time_type::duration>(grace)) {
-      young.push_back(revision);  // Looked at again by a later sweep.
-      continue;
+    // Atomic with the store's Puts: an action that produced the same content
+    // again since the scan above (its result not recorded yet) made it young.
+    switch (runners_.artifacts->RemoveIfOlderThan(revision,
+                                                  options_.retention_artifact_grace_seconds)) {
+      case runner::ArtifactStore::Removal::kRemoved:
+        ++removed;
+        break;
+      case runner::ArtifactStore::Removal::kYoung:
+      case runner::ArtifactStore::Removal::kFailed:
+        young.push_back(revision);  // Looked at again by a later sweep.
+        break;
+      case runner::ArtifactStore::Removal::kAbsent:
+        break;
     }
-    if (fs::remove(path, ec)) ++removed;
   }
   if (!young.empty()) {
     MutexLock lock(mu_);

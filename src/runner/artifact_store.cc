@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -555,9 +556,34 @@ bool ArtifactStore::Has(const std::string& revision) const {
   return IsArtifactRevision(revision) && fs::is_regular_file(PathOf(revision), ec);
 }
 
+bool ArtifactStore::TouchIfStored(const std::string& revision) {
+  if (!IsArtifactRevision(revision)) return false;
+  MutexLock lock(sweep_mu_);
+  return utimensat(AT_FDCWD, PathOf(revision).c_str(), nullptr, 0) == 0;
+}
+
+ArtifactStore::Removal ArtifactStore::RemoveIfOlderThan(const std::string& revision,
+                                                        double min_age_seconds) {
+  if (!IsArtifactRevision(revision)) return Removal::kAbsent;
+  const std::string path = PathOf(revision);
+  MutexLock lock(sweep_mu_);
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return errno == ENOENT ? Removal::kAbsent : Removal::kFailed;
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  const double age = static_cast<double>(now.tv_sec - st.st_mtim.tv_sec) +
+                     static_cast<double>(now.tv_nsec - st.st_mtim.tv_nsec) / 1e9;
+  if (age < min_age_seconds) return Removal::kYoung;
+  if (unlink(path.c_str()) != 0) return errno == ENOENT ? Removal::kAbsent : Removal::kFailed;
+  return Removal::kRemoved;
+}
+
 Status ArtifactStore::Commit(const std::string& temp_path, const std::string& revision) {
   std::error_code ec;
-  if (Has(revision)) {  // Same content, same name: nothing to do.
+  // Same content, same name: nothing to write. Touched, so that retention's
+  // sweep, which may have found it unreferenced before this Put's caller
+  // records it, sees it as new and keeps it.
+  if (TouchIfStored(revision)) {
     fs::remove(temp_path, ec);
     return EnsureMirrored(revision);
   }
@@ -584,6 +610,7 @@ Status ArtifactStore::Publish(const std::string& temp_path, const std::string& r
       return status;
     }
   }
+  MutexLock lock(sweep_mu_);
   if (rename(temp_path.c_str(), PathOf(revision).c_str()) != 0) {
     Status status = Internal("rename " + temp_path + ": " + ErrnoText());
     fs::remove(temp_path, ec);
@@ -667,7 +694,7 @@ Result<std::string> ArtifactStore::PutDirectory(const std::string& dir,
                                                 const std::vector<std::string>& globs) {
   PW_ASSIGN_OR_RETURN(std::vector<Entry> entries, ListEntries(dir, globs));
   PW_ASSIGN_OR_RETURN(std::string revision, HashEntries(entries));
-  if (Has(revision)) {
+  if (TouchIfStored(revision)) {  // Stored already: new again for the sweep (Commit).
     PW_RETURN_IF_ERROR(EnsureMirrored(revision));
     return revision;
   }
@@ -708,7 +735,7 @@ Result<std::string> ArtifactStore::PutZipBytes(std::string_view bytes) {
   Sha256 sha;
   sha.Update(bytes);
   std::string revision = sha.HexDigest();
-  if (Has(revision)) {
+  if (TouchIfStored(revision)) {  // Stored already: new again for the sweep (Commit).
     PW_RETURN_IF_ERROR(EnsureMirrored(revision));
     return revision;
   }
@@ -732,7 +759,7 @@ Result<std::string> ArtifactStore::PutZipBytes(std::string_view bytes) {
 Result<std::string> ArtifactStore::PutZipFile(const std::string& path) {
   PW_RETURN_IF_ERROR(ValidateZipFile(path, limits_));
   PW_ASSIGN_OR_RETURN(std::string revision, HashFile(path));
-  if (Has(revision)) {
+  if (TouchIfStored(revision)) {  // Stored already: new again for the sweep (Commit).
     PW_RETURN_IF_ERROR(EnsureMirrored(revision));
     return revision;
   }

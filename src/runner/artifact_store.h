@@ -121,6 +121,14 @@ class ArtifactStore {
   // kInternal on I/O failure. On error `dest_dir` may hold a partial tree.
   Status Extract(const std::string& revision, const std::string& dest_dir) const;
 
+  // Retention's sweep: removes the stored zip of `revision` unless it was
+  // written, or put again (a Put of content already stored marks it new),
+  // less than `min_age_seconds` ago. Atomic with respect to the Puts of this
+  // store: a revision a Put returns stays stored, however the two interleave.
+  // The mirror, if any, keeps its copy.
+  enum class Removal { kRemoved, kYoung, kAbsent, kFailed };
+  Removal RemoveIfOlderThan(const std::string& revision, double min_age_seconds);
+
   const std::string& root_dir() const { return root_dir_; }
   const ArtifactLimits& limits() const { return limits_; }
 
@@ -130,7 +138,10 @@ class ArtifactStore {
   // With a mirror, uploads `temp_path` first.
   Status Commit(const std::string& temp_path, const std::string& revision);
   // fsync and rename; removes `temp_path` on failure.
-  Status Publish(const std::string& temp_path, const std::string& revision) const;
+  Status Publish(const std::string& temp_path, const std::string& revision) const
+      EXCLUDES(sweep_mu_);
+  // Sets the stored zip's modification time to now; false if not stored.
+  bool TouchIfStored(const std::string& revision) EXCLUDES(sweep_mu_);
   // With a mirror, makes sure a revision already stored here is in it too
   // (once per process and revision).
   Status EnsureMirrored(const std::string& revision);
@@ -141,6 +152,8 @@ class ArtifactStore {
   const std::string root_dir_;
   const ArtifactLimits limits_;
   const std::shared_ptr<ArtifactMirror> mirror_;
+  // Orders RemoveIfOlderThan against TouchIfStored and Publish's rename.
+  mutable Mutex sweep_mu_;
   mutable Mutex mu_;
   mutable std::unordered_set<std::string> mirrored_ GUARDED_BY(mu_);  // Known to be in mirror_.
 };

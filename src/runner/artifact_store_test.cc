@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <zip.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -162,6 +163,29 @@ TEST_F(ArtifactStoreTest, RevisionDependsOnContentNotMtime) {
     ++zips;
   }
   EXPECT_EQ(zips, 3);
+}
+
+TEST_F(ArtifactStoreTest, RemoveIfOlderThanKeepsWhatAPutMadeNewAgain) {
+  WriteFile(Dir("a") / "f.txt", "a");
+  WriteFile(Dir("b") / "f.txt", "b");
+  const std::string a = *store_.PutDirectory(Dir("a").string());
+  const std::string b = *store_.PutDirectory(Dir("b").string());
+  const auto old = fs::file_time_type::clock::now() - std::chrono::hours(2);
+  fs::last_write_time(store_.PathOf(a), old);
+  fs::last_write_time(store_.PathOf(b), old);
+  // `a` is produced again (same content, nothing written): it is new again,
+  // so a sweep that found it unreferenced before this Put keeps it.
+  ASSERT_EQ(*store_.PutDirectory(Dir("a").string()), a);
+  EXPECT_EQ(store_.RemoveIfOlderThan(a, 3600), ArtifactStore::Removal::kYoung);
+  EXPECT_TRUE(store_.Has(a));
+  EXPECT_EQ(store_.RemoveIfOlderThan(b, 3600), ArtifactStore::Removal::kRemoved);
+  EXPECT_FALSE(store_.Has(b));
+  EXPECT_EQ(store_.RemoveIfOlderThan(b, 3600), ArtifactStore::Removal::kAbsent);
+  EXPECT_EQ(store_.RemoveIfOlderThan("../x", 0), ArtifactStore::Removal::kAbsent);
+  EXPECT_EQ(store_.RemoveIfOlderThan(a, 0), ArtifactStore::Removal::kRemoved);
+  // A Put after the removal writes it anew.
+  ASSERT_EQ(*store_.PutDirectory(Dir("a").string()), a);
+  EXPECT_TRUE(store_.Has(a));
 }
 
 TEST_F(ArtifactStoreTest, GlobsSelectFiles) {
