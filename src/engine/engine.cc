@@ -123,10 +123,14 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options,
   env.artifacts = runners_.artifacts.get();
   env.unpacked = std::make_shared<runner::UnpackCache>(runners_.artifacts.get(),
                                                        options_.data_dir + "/unpacked");
-  PW_LOG(Info) << "input artifacts reach actions as "
-               << (env.unpacked->overlays() && !options_.sandbox.user
-                       ? "overlay mounts of an unpacked copy"
-                       : "private copies of an unpacked copy");
+  if (env.unpacked->overlays() && !options_.sandbox.user) {
+    PW_LOG(Info) << "input artifacts reach actions as overlay mounts of an unpacked copy";
+  } else {
+    PW_LOG(Info) << "input artifacts reach actions as private copies of an unpacked copy ("
+                 << (options_.sandbox.user ? "an action user must own its files"
+                                           : "no overlays: " + env.unpacked->overlay_problem())
+                 << ")";
+  }
   env.git = runners_.git.get();
   env.git_connections = &options_.git_connections;
   env.objects = runners_.objects.get();

@@ -10,10 +10,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "common/ids.h"
@@ -146,22 +149,39 @@ void UnmountStale(const std::string& root) {
   for (const std::string& point : stale) ::umount2(point.c_str(), MNT_DETACH);
 }
 
-// True when an overlay can be mounted with its lower, upper and work dirs in
+// "" when an overlay can be mounted with its lower, upper and work dirs in
 // `root` (CAP_SYS_ADMIN, and a file system that takes an upper dir: not
-// overlayfs itself, for one).
-bool ProbeOverlay(const std::string& root) {
-  if (!OverlaySafe(root)) return false;
-  const std::string dir = root + "/.ov-probe-" + RandomHex(8);
-  std::error_code ec;
-  bool ok = false;
-  for (const char* sub : {"/l", "/s/u", "/s/w", "/m"}) fs::create_directories(dir + sub, ec);
-  if (!ec) {
-    const std::string options = OverlayOptions(dir + "/l", dir + "/s");
-    ok = ::mount("overlay", (dir + "/m").c_str(), "overlay", MS_NODEV, options.c_str()) == 0;
-    if (ok) ::umount2((dir + "/m").c_str(), MNT_DETACH);
+// overlayfs itself, for one), else why not. A failed mount is tried twice
+// more, 50 ms apart, unless the privilege or overlayfs is missing: make check
+// once saw a server's probe fail where a later probe in the same directory
+// worked, and a server that copies every input is slower for its whole life.
+std::string ProbeOverlay(const std::string& root) {
+  if (!OverlaySafe(root)) {
+    return "the data directory's path holds a character overlayfs options cannot carry";
   }
-  fs::remove_all(dir, ec);
-  return ok;
+  std::string why;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const std::string dir = root + "/.ov-probe-" + RandomHex(8);
+    std::error_code ec;
+    for (const char* sub : {"/l", "/s/u", "/s/w", "/m"}) {
+      if (!ec) fs::create_directories(dir + sub, ec);
+    }
+    int err = 0;
+    if (ec) {
+      why = "mkdir " + dir + ": " + ec.message();
+    } else if (::mount("overlay", (dir + "/m").c_str(), "overlay", MS_NODEV,
+                       OverlayOptions(dir + "/l", dir + "/s").c_str()) == 0) {
+      ::umount2((dir + "/m").c_str(), MNT_DETACH);
+      why.clear();
+    } else {
+      err = errno;
+      why = "mount overlay: " + std::string(std::strerror(err));
+    }
+    fs::remove_all(dir, ec);
+    if (why.empty() || err == EPERM || err == ENODEV) break;
+  }
+  return why;
 }
 
 }  // namespace
@@ -178,7 +198,12 @@ UnpackCache::UnpackCache(const ArtifactStore* store, std::string root_dir, size_
     for (const auto& e : fs::directory_iterator(root_, ec)) RemoveSealed(e.path().string());
   }
   fs::create_directories(root_, ec);
-  overlays_ = mode == Mode::kAuto && ProbeOverlay(root_);
+  if (mode == Mode::kAuto) {
+    overlay_problem_ = ProbeOverlay(root_);
+    overlays_ = overlay_problem_.empty();
+  } else {
+    overlay_problem_ = "copies were asked for";
+  }
   if (overlays_) janitor_ = std::thread([this] { JanitorLoop(); });
 }
 

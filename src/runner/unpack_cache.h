@@ -79,8 +79,9 @@ class UnpackCache {
   UnpackCache(const UnpackCache&) = delete;
   UnpackCache& operator=(const UnpackCache&) = delete;
 
-  // True when Materialize mounts overlays (see above).
+  // True when Materialize mounts overlays (see above); else why not (for the log).
   bool overlays() const { return overlays_; }
+  const std::string& overlay_problem() const { return overlay_problem_; }
 
   // Fills `dest_dir` (created with parents; should be empty) with the files
   // and links of `revision`, as ArtifactStore::Extract(revision, dest_dir)
@@ -186,6 +187,7 @@ class UnpackCache {
   uint64_t tick_ GUARDED_BY(mu_) = 0;
   int unpacks_ GUARDED_BY(mu_) = 0;
   bool overlays_ = false;             // Set once by the constructor.
+  std::string overlay_problem_;       // Set once by the constructor.
   std::atomic<bool> reflinks_{true};  // Cleared once the file system refuses one.
   std::atomic<int> fail_mounts_{0};   // FailNextMountsForTest.
   std::thread janitor_;               // Last: started once the rest is set.

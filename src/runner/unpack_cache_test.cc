@@ -359,6 +359,22 @@ TEST_F(UnpackCacheOverlayTest, AMountThatFailsFallsBackToACopyAndLeavesNothing) 
   cache->WaitReleasedForTest();
 }
 
+// Where overlays are not used, the cache says why (the server logs it).
+TEST_F(UnpackCacheOverlayTest, WithoutOverlaysTheCacheNamesWhy) {
+  UnpackCache copies(store_.get(), (root_ / "copies").string(), 16, uint64_t{1} << 30,
+                     UnpackCache::Mode::kCopy);
+  EXPECT_FALSE(copies.overlays());
+  EXPECT_EQ(copies.overlay_problem(), "copies were asked for");
+  // overlayfs options are comma-separated: a path with a comma cannot be a lower dir.
+  UnpackCache comma(store_.get(), (root_ / "a,b").string());
+  EXPECT_FALSE(comma.overlays());
+  EXPECT_NE(comma.overlay_problem().find("character"), std::string::npos)
+      << comma.overlay_problem();
+  auto cache = Cache();
+  EXPECT_TRUE(cache->overlays());
+  EXPECT_EQ(cache->overlay_problem(), "");
+}
+
 TEST_F(UnpackCacheOverlayTest, AnEntryIsNotEvictedWhileAnOverlayUsesIt) {
   const std::string r1 = Revision("1\n"), r2 = Revision("2\n");
   auto cache = Cache(/*max_entries=*/1);
