@@ -582,10 +582,9 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
             cursor = after_run.substr(0, slash);
             after_run = after_run.substr(slash + 1);
             auto snap = eng.ExecutionSnapshot(in["pipelineName"], cursor);
-            if (!snap.ok()) {
-              if (snap.status().wire_name() != "PipelineExecutionNotFoundException")
-                return snap.status();
-              return stale();
+            if (!snap.ok()) {  // Its execution gone: the token is stale.
+              const bool gone = snap.status().wire_name() == "PipelineExecutionNotFoundException";
+              return gone ? stale() : snap.status();
             }
             pages.push_back({std::move(*snap), {cursor}, true});
             if (const Execution* e = pages.back().snap.state.FindExecution(cursor)) take(*e);
