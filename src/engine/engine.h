@@ -433,8 +433,12 @@ class Engine {
   }
   // Runs one tick now (approval expiry, job timers, pending results).
   void TickForTest() { Tick(); }
-  // Polls the followed sources now (Git branches, S3 objects).
-  void PollSourcesForTest() { PollSources(); }
+  // Polls the followed sources now (Git branches, S3 objects);
+  // `after_listing` (if any) runs once a triggered Git source's refs are
+  // listed, before the poller looks at the pipeline again.
+  void PollSourcesForTest(const std::function<void()>& after_listing = {}) {
+    PollSources(after_listing);
+  }
 
  private:
   class Ids;
@@ -544,7 +548,7 @@ class Engine {
   // --- ticker.cc: timers and the source poller.
   void TickerLoop();
   void Tick();
-  void PollSources();
+  void PollSources(const std::function<void()>& after_listing = {});
 
   // --- jobs.cc: the job queue.
   // Queues a job for `a` (resolved). kInvalidArgument, and no job, when a
@@ -590,7 +594,8 @@ class Engine {
   void RememberTriggerRefs(const core::PipelineDecl& d, const nlohmann::json& decl);
   // The poller for a Git source with a V2 trigger: every branch and tag.
   void PollTriggeredSource(const std::string& pipeline, const core::ActionDecl& a,
-                           const core::TriggerDecl& trigger);
+                           const core::TriggerDecl& trigger,
+                           const std::function<void()>& after_listing);
   std::string WebhookUrl(const std::string& token) EXCLUDES(mu_);
   nlohmann::json WebhookItem(const nlohmann::json& doc) EXCLUDES(mu_);
   Mutex webhooks_mu_;  // Serializes read-modify-write of webhook documents.

@@ -1653,6 +1653,60 @@ TEST_F(EngineTest, GitSourceRunsTheChosenCommitAlsoWhenItsStageIsRetried) {
                                          " (sourceRevisions) does not exist in " + repo + ".");
 }
 
+// Issue 15's multi-server fix of the trigger poller (8f8a4c5), made
+// deterministic: the pipeline is released while its refs are listed, on the
+// poller's first look (nothing remembered: the repository was away when the
+// pipeline was created). Before the fix the branch's new head became the
+// baseline and the push never started anywhere.
+TEST_F(EngineTest, APipelineReleasedWhileATriggeredSourceIsListedKeepsItsPush) {
+  const std::string repo = dir_ + "/repo";
+  const std::vector<std::string> commits = MakeGitRepo(repo, 1);
+  ASSERT_EQ(commits.size(), 1u);
+  fs::rename(repo, repo + ".away");
+  // Leases on one SQLite file: the store drops the fences SQLite refuses.
+  faulty_ = std::make_unique<FaultyStore>(*store_);
+  faulty_->drop_fences = true;
+  engine_ = std::make_unique<Engine>(*faulty_, clock_, options_);
+  engine_->EnableLeases("s1", 10);
+  json p = Pipeline(
+      "p", {Stage("Source", {GitSource(repo)}), Stage("Build", {Commands("Build", {"true"})})});
+  p["pipelineType"] = "V2";
+  p["triggers"] = json::array(
+      {{{"providerType", "CodeStarSourceConnection"},
+        {"gitConfiguration",
+         {{"sourceActionName", "Src"}, {"push", {{{"branches", {{"includes", {"main"}}}}}}}}}}});
+  Create(p);
+  ASSERT_TRUE(engine_->AdoptPipeline("p", 1).ok());
+  fs::rename(repo + ".away", repo);
+  core::Execution first = WaitEnded("p", Start("p"));
+  ASSERT_EQ(S(first.status), "Succeeded") << first.status_summary;
+
+  const std::string git = "git -c user.name=t -c user.email=t@example.com -C " + repo + " ";
+  std::ofstream(repo + "/f.txt") << "v2\n";
+  ASSERT_EQ(std::system((git + "commit -q -a -m v2").c_str()), 0);
+  bool listed = false;
+  engine_->PollSourcesForTest([&] {
+    listed = true;
+    engine_->DisownPipeline("p");
+  });
+  ASSERT_TRUE(listed) << "the poller did not list the triggered source";
+
+  // The next owner (here the same engine again) sees the push and starts it.
+  ASSERT_TRUE(engine_->AdoptPipeline("p", 2).ok());
+  engine_->PollSourcesForTest();
+  std::vector<core::Execution> all;
+  ASSERT_TRUE(WaitFor([&] {
+    all = Snap("p").state.executions;
+    return all.size() == 2 && !all[0].Active() && !all[1].Active();
+  })) << all.size()
+      << " executions: the new head was taken for the baseline and never started";
+  const core::Execution& second = all[0].id == first.id ? all[1] : all[0];
+  EXPECT_EQ(second.trigger_type, "WebhookV2");
+  EXPECT_EQ(S(second.status), "Succeeded") << second.status_summary;
+  ASSERT_EQ(RunsOf(second, "Source", "Src").size(), 1u);
+  EXPECT_NE(RunsOf(second, "Source", "Src")[0].revision_id, commits[0]) << "the push, not v1";
+}
+
 }  // namespace
 }  // namespace pw::engine
 

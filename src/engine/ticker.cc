@@ -89,7 +89,7 @@ void Engine::Tick() {
   }
 }
 
-void Engine::PollSources() {
+void Engine::PollSources(const std::function<void()>& after_listing) {
   // Start an execution when a followed source moves: a Git branch's head, or
   // an S3 object's version id (ETag without versioning). Reading the sources
   // happens without the mutex.
@@ -170,7 +170,7 @@ void Engine::PollSources() {
         }
       }
     }
-    for (const auto& [a, trigger] : triggered) PollTriggeredSource(name, a, trigger);
+    for (const auto& [a, trigger] : triggered) PollTriggeredSource(name, a, trigger, after_listing);
     for (const Followed& f : sources) {
       const core::ActionDecl& a = f.action;
       std::optional<std::string> head = current(a, f.kind);

@@ -186,7 +186,8 @@ void Engine::RememberTriggerRefs(const core::PipelineDecl& d, const json& decl) 
 }
 
 void Engine::PollTriggeredSource(const std::string& pipeline, const core::ActionDecl& a,
-                                 const core::TriggerDecl& trigger) {
+                                 const core::TriggerDecl& trigger,
+                                 const std::function<void()>& after_listing) {
   auto remote = ResolveGitRemote(options_.git_connections, a);
   if (!remote.ok() || remote->url.empty()) return;  // Fails when it runs.
   runner::GitAuth auth;
@@ -201,6 +202,7 @@ void Engine::PollTriggeredSource(const std::string& pipeline, const core::Action
                   << refs.status().ToString();
     return;
   }
+  if (after_listing) after_listing();
   const std::string key = "poll/" + pipeline + "/" + a.name + "/refs";
   auto stored = store_.GetKv(key);
   if (!stored.ok()) return;
