@@ -8,9 +8,11 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
+#include <utility>
 
 #include "common/log.h"
 #include "core/retention.h"
@@ -34,6 +36,17 @@ constexpr size_t kRecentInMemory = 3;
 // last success (rule 61's automatic rollback target) and rule 28's
 // executions ended in front of a stage.
 constexpr size_t kLoadScan = 20;
+
+// While a worker thread records results (FinishRun), the first action they
+// start is kept here and run on that same thread once the commit is done,
+// instead of waking another worker for it: a sequential action's successor
+// then starts one thread hand-off sooner, and the finished action's clean-up
+// runs while its successor does.
+thread_local std::function<void()>* tl_start_here = nullptr;
+// True while this thread runs such a start: a result it reports at once (a
+// failed preparation, an executor that finishes inside Run) starts its
+// successor from the queue, so a chain of those never nests on one stack.
+thread_local bool tl_in_start_here = false;
 
 // Inserts `e` into `p` in start order (after those started at the same time).
 void InsertByStart(core::PipelineState& p, core::Execution e) {
@@ -356,7 +369,7 @@ void Engine::StartWork(ActionExecutor* x, ActionWork work) {
     }
     FinishRun(pipeline, run_id, result);
   };
-  queue_->Enqueue([this, x, work = std::move(work), done] {
+  std::function<void()> task = [this, x, work = std::move(work), done] {
     try {
       // Local paths are checked again with their resolved values (variables
       // were skipped at CreatePipeline), off the mutex: they touch the disk.
@@ -370,7 +383,12 @@ void Engine::StartWork(ActionExecutor* x, ActionWork work) {
     } catch (...) {
       done(Failure("Pipewright could not run this action (unknown error)."));
     }
-  });
+  };
+  if (tl_start_here != nullptr && !*tl_start_here) {
+    *tl_start_here = std::move(task);
+    return;
+  }
+  queue_->Enqueue(std::move(task));
 }
 
 void Engine::FailLater(const std::string& pipeline, const std::string& run_id,
@@ -438,21 +456,40 @@ void Engine::FinishRun(const std::string& pipeline, const std::string& run_id,
     if (committing_) return;  // The committing thread takes it next.
     committing_ = true;
   }
+  // On a worker thread, the first action these results start runs here
+  // after the loop (tl_start_here); while more results wait, it goes to the
+  // queue instead, so committing them does not delay it.
+  std::function<void()> start_here;
+  const bool on_worker = queue_->OnWorkerThread() && !tl_in_start_here;
   for (;;) {
     std::vector<FinishedRun> runs;
+    bool more = false;
     {
       MutexLock l(finished_mu_);
-      if (finished_.empty()) {
-        committing_ = false;
-        return;
-      }
+      more = !finished_.empty();
+      if (!more) committing_ = false;
       runs.swap(finished_);
     }
+    if (start_here && more) queue_->Enqueue(std::exchange(start_here, nullptr));
+    if (!more) break;
     {
       MutexLock lock(mu_);
+      struct Slot {
+        explicit Slot(std::function<void()>* s) { tl_start_here = s; }
+        ~Slot() { tl_start_here = nullptr; }
+        Slot(const Slot&) = delete;
+        Slot& operator=(const Slot&) = delete;
+      } slot(on_worker && !start_here ? &start_here : nullptr);
       ApplyResultsLocked(runs);
     }
     for (size_t i = 0; i < runs.size(); ++i) queue_->Release();
+  }
+  // As a queued task would be: dropped once the queue stops (the run stays
+  // InProgress for Recover).
+  if (start_here && !queue_->Stopping()) {
+    tl_in_start_here = true;
+    start_here();
+    tl_in_start_here = false;
   }
 }
 

@@ -7,6 +7,11 @@
 
 namespace pw::engine {
 
+namespace {
+// The queue whose task this thread runs, if any.
+thread_local const WorkQueue* tl_queue = nullptr;
+}  // namespace
+
 WorkQueue::WorkQueue(int threads) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
 }
@@ -24,6 +29,13 @@ bool WorkQueue::Enqueue(std::function<void()> fn) {
   // one of them instead of a worker.
   cv_.NotifyAll();
   return true;
+}
+
+bool WorkQueue::OnWorkerThread() const { return tl_queue == this; }
+
+bool WorkQueue::Stopping() const {
+  MutexLock lock(mu_);
+  return stopping_;
 }
 
 void WorkQueue::Hold() {
@@ -72,6 +84,7 @@ void WorkQueue::Stop() {
 }
 
 void WorkQueue::Loop() {
+  tl_queue = this;
   for (;;) {
     std::function<void()> fn;
     {

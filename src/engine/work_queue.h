@@ -32,6 +32,10 @@ class WorkQueue {
 
   // Queues `fn`; false (and `fn` dropped) once stopping.
   bool Enqueue(std::function<void()> fn) EXCLUDES(mu_);
+  // True on one of this queue's threads (inside a task).
+  bool OnWorkerThread() const;
+  // True once Stop() began: Enqueue refuses tasks.
+  bool Stopping() const EXCLUDES(mu_);
   // Outside work begins / ends (e.g. a process runs): busy for WaitIdle.
   void Hold() EXCLUDES(mu_);
   void Release() EXCLUDES(mu_);

@@ -1,0 +1,43 @@
+#include "engine/work_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+namespace pw::engine {
+namespace {
+
+TEST(WorkQueueTest, KnowsItsOwnThreads) {
+  WorkQueue q(2);
+  WorkQueue other(1);
+  EXPECT_FALSE(q.OnWorkerThread()) << "the test's thread is none of the queue's";
+  std::promise<std::pair<bool, bool>> inside;
+  ASSERT_TRUE(q.Enqueue([&] { inside.set_value({q.OnWorkerThread(), other.OnWorkerThread()}); }));
+  auto [mine, theirs] = inside.get_future().get();
+  EXPECT_TRUE(mine);
+  EXPECT_FALSE(theirs) << "another queue's thread";
+}
+
+TEST(WorkQueueTest, StoppingRefusesNewTasksAndRunsQueuedOnes) {
+  WorkQueue q(1);
+  EXPECT_FALSE(q.Stopping());
+  std::atomic<int> ran{0};
+  std::promise<void> release;
+  std::shared_future<void> gate = release.get_future().share();
+  ASSERT_TRUE(q.Enqueue([&, gate] {
+    gate.wait();
+    ++ran;
+  }));
+  ASSERT_TRUE(q.Enqueue([&] { ++ran; }));
+  std::thread stopper([&] { q.Stop(); });
+  while (!q.Stopping()) std::this_thread::yield();
+  EXPECT_FALSE(q.Enqueue([&] { ran += 100; })) << "refused once stopping";
+  release.set_value();
+  stopper.join();
+  EXPECT_EQ(ran.load(), 2) << "both queued tasks ran, the refused one did not";
+}
+
+}  // namespace
+}  // namespace pw::engine
