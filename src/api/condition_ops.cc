@@ -1,8 +1,11 @@
 #include "api/condition_ops.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -108,12 +111,36 @@ Result<std::vector<std::pair<const core::Execution*, const core::RuleRun*>>> Fil
       out.emplace_back(&e, &r);
     }
   }
-  // Newest first; executions and their rule runs are stored in start order.
-  std::reverse(out.begin(), out.end());
-  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-    return a.second->started > b.second->started;
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return engine::RuleRunBefore({a.second->started, a.second->id},
+                                 {b.second->started, b.second->id});
   });
   return out;
+}
+
+// A ListRuleExecutions nextToken names the position of the page's last rule
+// run (engine::RuleRunPosition): its start time, exactly, and its id.
+std::string RuleToken(const core::RuleRun& r) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, r.started);  // Shortest exact form.
+  return EncodeToken(std::string(buf, end) + "|" + r.id);
+}
+
+Result<engine::RuleRunPosition> RulePosition(const json& token) {
+  PW_ASSIGN_OR_RETURN(std::string key, DecodeToken(token));
+  const size_t bar = key.find('|');
+  engine::RuleRunPosition at;
+  const char* end = key.data() + (bar == std::string::npos ? 0 : bar);
+  auto [ptr, ec] = std::from_chars(key.data(), end, at.started);
+  if (bar == std::string::npos || bar == 0 || ec != std::errc() || ptr != end ||
+      bar + 1 == key.size()) {
+    return InvalidArgument(
+        "The nextToken is not one ListRuleExecutions returned; start the "
+        "listing again without it.",
+        "InvalidNextTokenException");
+  }
+  at.id = key.substr(bar + 1);
+  return at;
 }
 
 }  // namespace
@@ -217,9 +244,6 @@ void RegisterConditionOps(Dispatcher& d, engine::Engine& eng) {
   d.Register(
       Target("ListRuleExecutions"), "ListRuleExecutions",
       [&eng](const json& in, const RequestContext&) -> Result<json> {
-        // From the store (issue 15): the one execution a filter names, or
-        // the executions' documents (rule runs live in them) without their
-        // action runs.
         const std::string pipeline = in["pipelineName"].get<std::string>();
         const json filter = in.value("filter", json());
         std::string only;
@@ -231,40 +255,47 @@ void RegisterConditionOps(Dispatcher& d, engine::Engine& eng) {
             only = filter["latestInPipelineExecution"].value("pipelineExecutionId", "");
           }
         }
-        engine::Snapshot snap;
-        auto one = only.empty() ? Result<engine::Snapshot>(NotFound("", ""))
-                                : eng.ExecutionSnapshot(pipeline, only);
-        if (one.ok()) {
-          snap = std::move(*one);
-        } else {
-          if (!only.empty() && one.status().wire_name() != "PipelineExecutionNotFoundException")
-            return one.status();
-          PW_ASSIGN_OR_RETURN(
-              auto all, eng.HistoryPage(pipeline, only.empty() ? SIZE_MAX : 0, "", {}, false));
-          snap = std::move(all.snap);
-        }
-        PW_ASSIGN_OR_RETURN(auto runs, FilterRuleRuns(snap, filter));
-        size_t start = 0;
+        std::optional<engine::RuleRunPosition> after;
         if (in.contains("nextToken")) {
-          PW_ASSIGN_OR_RETURN(std::string after, DecodeToken(in["nextToken"]));
-          auto it = std::find_if(runs.begin(), runs.end(),
-                                 [&](const auto& i) { return i.second->id == after; });
-          if (it == runs.end()) {
-            return InvalidArgument("The nextToken is no longer valid; start the listing again.",
-                                   "InvalidNextTokenException");
-          }
-          start = static_cast<size_t>(it - runs.begin()) + 1;
+          PW_ASSIGN_OR_RETURN(after, RulePosition(in["nextToken"]));
         }
         const size_t max = in.contains("maxResults") ? in["maxResults"].get<size_t>() : 100;
+        // The page: (execution, rule run) in order, and whether more follow.
+        engine::Snapshot snap;
+        std::vector<std::pair<const core::Execution*, const core::RuleRun*>> runs;
+        bool more = false;
+        if (!only.empty()) {
+          // The one execution the filter names (issue 15: read by id).
+          PW_ASSIGN_OR_RETURN(snap, eng.ExecutionSnapshot(pipeline, only));
+          PW_ASSIGN_OR_RETURN(auto all, FilterRuleRuns(snap, filter));
+          for (const auto& item : all) {
+            if (after && !engine::RuleRunBefore(*after, {item.second->started, item.second->id}))
+              continue;
+            if (runs.size() == max) {
+              more = true;
+              break;
+            }
+            runs.push_back(item);
+          }
+        } else {
+          // Every execution's, read most recently updated first and only as
+          // far as the page needs (engine::Engine::RuleRunsPage).
+          PW_ASSIGN_OR_RETURN(auto page, eng.RuleRunsPage(pipeline, max, after));
+          snap = std::move(page.snap);
+          more = page.more;
+          for (const auto& [execution, run] : page.runs) {
+            const core::Execution* e = snap.state.FindExecution(execution);
+            const core::RuleRun* r = e != nullptr ? e->FindRuleRun(run) : nullptr;
+            if (r != nullptr) runs.emplace_back(e, r);
+          }
+        }
         const std::string bucket = BucketOf(snap.record.declaration);
         json list = json::array();
-        size_t i = start;
-        for (; i < runs.size() && list.size() < max; ++i) {
-          list.push_back(RuleExecutionDetail(snap.state, *runs[i].first, *runs[i].second, bucket,
-                                             eng.options().region));
+        for (const auto& [e, r] : runs) {
+          list.push_back(RuleExecutionDetail(snap.state, *e, *r, bucket, eng.options().region));
         }
         json out = {{"ruleExecutionDetails", list}};
-        if (i < runs.size() && i > start) out["nextToken"] = EncodeToken(runs[i - 1].second->id);
+        if (more && !runs.empty()) out["nextToken"] = RuleToken(*runs.back().second);
         return out;
       });
 

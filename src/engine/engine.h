@@ -193,6 +193,25 @@ struct ExecutionPage {
   bool more = false;             // Further executions match after the page.
 };
 
+// ListRuleExecutions' order: newest start first, ties by rule run id
+// (descending). A page starts after a position in it (started, id).
+struct RuleRunPosition {
+  EpochSeconds started = 0;
+  std::string id;
+};
+inline bool RuleRunBefore(const RuleRunPosition& a, const RuleRunPosition& b) {
+  return a.started != b.started ? a.started > b.started : a.id > b.id;
+}
+
+// One page of the rule runs of every execution (Engine::RuleRunsPage).
+struct RuleRunPage {
+  // The current version's context; as executions, those the page's runs
+  // belong to (without their action runs).
+  Snapshot snap;
+  std::vector<std::pair<std::string, std::string>> runs;  // (execution, rule run), in order.
+  bool more = false;                                      // Further rule runs follow the page.
+};
+
 class Engine {
  public:
   // `store` and `clock` must outlive the engine.
@@ -277,6 +296,15 @@ class Engine {
                                     const std::string& after,
                                     const std::function<bool(const core::Execution&)>& keep,
                                     bool with_runs = true);
+  // At most `max` rule runs of all the executions of `pipeline` in
+  // ListRuleExecutions' order, after `after` if given. Reads the executions
+  // most recently updated first, a few at a time and outside the engine
+  // mutex, and stops once those left were updated before the page's last
+  // run started (a rule run starts no later than its execution's last
+  // update); a pipeline none of whose versions declares a condition has no
+  // rule runs and reads none. PipelineNotFoundException.
+  Result<RuleRunPage> RuleRunsPage(const std::string& pipeline, size_t max,
+                                   const std::optional<RuleRunPosition>& after);
   // One execution with its runs (and its rollback target).
   // PipelineExecutionNotFoundException, PipelineNotFoundException.
   Result<Snapshot> ExecutionSnapshot(const std::string& pipeline, const std::string& id);

@@ -1900,5 +1900,97 @@ TEST_F(HistoryTest, TheSweepKeepsAnArtifactProducedAgainAfterItsScan) {
   EXPECT_TRUE(fs::exists(zip("B"))) << "the newest execution names it";
 }
 
+// Issue 15: an unfiltered ListRuleExecutions read (and parsed, under the
+// engine mutex) every execution of the pipeline: 6-8 s and a 437 MiB peak at
+// 10^5 executions. RuleRunsPage reads the recently updated ones and stops.
+TEST_F(HistoryTest, RuleRunsPageReadsOnlyWhatThePageNeedsInStartOrder) {
+  faulty_ = std::make_unique<FaultyStore>(*store_);
+  engine_ = std::make_unique<Engine>(*faulty_, clock_, options_);
+  const auto gate = [](const std::string& variable) {
+    json rule = {
+        {"name", "Gate"},
+        {"ruleTypeId",
+         {{"category", "Rule"}, {"owner", "AWS"}, {"provider", "VariableCheck"}, {"version", "1"}}},
+        {"configuration",
+         {{"Variable", "#{variables." + variable + "}"}, {"Value", "open"}, {"Operator", "EQ"}}}};
+    return json{{"conditions", json::array({{{"result", "FAIL"}, {"rules", {rule}}}})}};
+  };
+  json p = Pipeline(
+      "p", {Stage("Source", {DirSource(src_)}), Stage("Deploy", {Commands("Deploy", {"true"})}),
+            Stage("Verify", {Commands("Verify", {"true"})})});
+  p["pipelineType"] = "V2";
+  p["variables"] = json::array({{{"name", "dgate"}, {"defaultValue", "closed"}},
+                                {{"name", "vgate"}, {"defaultValue", "closed"}}});
+  p["stages"][1]["beforeEntry"] = gate("dgate");
+  p["stages"][2]["beforeEntry"] = gate("vgate");
+  Create(p);
+  Create(Pipeline("plain", {Stage("Source", {DirSource(src_)}),
+                            Stage("Build", {Commands("Build", {"true"})})}));
+  // The oldest execution passes Deploy's gate and stops at Verify's; the 39
+  // later ones stop at Deploy's. One rule run each, two for the oldest.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 40; ++i) {
+    clock_.Advance(1);
+    auto id =
+        engine_->StartExecution("p", "", "tester", "StartPipelineExecution",
+                                i == 0 ? core::Variables{{"dgate", "open"}} : core::Variables{});
+    ASSERT_TRUE(id.ok()) << id.status().ToString();
+    ids.push_back(*id);
+    ASSERT_EQ(S(WaitEnded("p", ids.back()).status), "Failed");
+  }
+  // Verify's latest execution is the oldest one: retried, its new rule run is
+  // the newest of all, in the execution started first.
+  clock_.Advance(1);
+  auto retried = engine_->RetryStage("p", "Verify", ids[0], core::RetryMode::kFailedActions);
+  ASSERT_TRUE(retried.ok()) << retried.status().ToString();
+  ASSERT_EQ(S(WaitEnded("p", ids[0]).status), "Failed");
+
+  faulty_->rows_by_update = 0;
+  auto page = engine_->RuleRunsPage("p", 5, std::nullopt);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->runs.size(), 5u);
+  EXPECT_TRUE(page->more);
+  std::vector<std::string> executions;
+  for (const auto& [e, r] : page->runs) executions.push_back(e);
+  EXPECT_EQ(executions, (std::vector<std::string>{ids[0], ids[39], ids[38], ids[37], ids[36]}));
+  EXPECT_LE(faulty_->rows_by_update.load(), 16u) << "read one chunk, not 40 executions";
+  EXPECT_EQ(page->snap.state.executions.size(), 5u) << "only the page's executions are kept";
+
+  // Paging three at a time from each page's last position gives the whole list.
+  auto all = engine_->RuleRunsPage("p", 100, std::nullopt);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->runs.size(), 42u);
+  EXPECT_FALSE(all->more);
+  std::vector<std::pair<std::string, std::string>> paged;
+  std::optional<RuleRunPosition> after;
+  for (int guard = 0; guard < 30; ++guard) {
+    auto part = engine_->RuleRunsPage("p", 3, after);
+    ASSERT_TRUE(part.ok());
+    paged.insert(paged.end(), part->runs.begin(), part->runs.end());
+    if (!part->more) break;
+    const auto& [e, r] = part->runs.back();
+    const core::RuleRun* run = part->snap.state.FindExecution(e)->FindRuleRun(r);
+    after = RuleRunPosition{run->started, run->id};
+  }
+  EXPECT_EQ(paged, all->runs);
+
+  // No version with a condition: nothing is read at all.
+  faulty_->rows_by_update = 0;
+  auto none = engine_->RuleRunsPage("plain", 100, std::nullopt);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->runs.empty());
+  EXPECT_EQ(faulty_->rows_by_update.load(), 0u);
+  // An older version's conditions still count: its rule runs are listed.
+  json v2 = p;
+  v2["stages"][1].erase("beforeEntry");
+  v2["stages"][2].erase("beforeEntry");
+  ASSERT_TRUE(engine_->UpdatePipeline(v2).ok());
+  auto after_update = engine_->RuleRunsPage("p", 100, std::nullopt);
+  ASSERT_TRUE(after_update.ok());
+  EXPECT_EQ(after_update->runs.size(), 42u);
+  EXPECT_EQ(engine_->RuleRunsPage("nope", 5, std::nullopt).status().wire_name(),
+            "PipelineNotFoundException");
+}
+
 }  // namespace
 }  // namespace pw::engine

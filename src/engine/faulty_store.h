@@ -31,6 +31,7 @@ class FaultyStore final : public store::Store {
   std::atomic<bool> drop_fences{false};
   std::atomic<bool> fail_log_appends{false};  // AppendActionLog fails while set.
   std::atomic<int> log_appends{0};            // AppendActionLog calls passed on.
+  std::atomic<size_t> rows_by_update{0};      // Rows ListExecutionsByUpdate returned.
   // Called with each batch before it is passed on, on the committing thread
   // (may block it). Set it before the engine runs.
   std::function<void(const store::Batch&)> on_commit;
@@ -82,6 +83,13 @@ class FaultyStore final : public store::Store {
   Result<std::vector<store::ExecutionRow>> ListExecutionsPage(
       const std::string& pipeline, size_t limit, const std::string& before_id) override {
     return real_.ListExecutionsPage(pipeline, limit, before_id);
+  }
+  Result<std::vector<store::ExecutionRow>> ListExecutionsByUpdate(
+      const std::string& pipeline, size_t limit, EpochSeconds before_updated,
+      const std::string& before_id) override {
+    auto rows = real_.ListExecutionsByUpdate(pipeline, limit, before_updated, before_id);
+    if (rows.ok()) rows_by_update += rows->size();
+    return rows;
   }
   Result<std::vector<store::ExecutionRow>> ListOldestExecutions(const std::string& pipeline,
                                                                 size_t limit) override {

@@ -4,6 +4,8 @@
 // (commit.cc LoadLocked) in memory.
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "engine/engine.h"
 #include "engine/state_json.h"
@@ -86,6 +88,103 @@ Result<ExecutionPage> Engine::HistoryPageLocked(
     }
     AddJobWaitSummariesLocked(st);
   }
+  return page;
+}
+
+namespace {
+
+// Whether a stage of the declaration (JSON, as stored) has a condition.
+bool DeclaresConditions(const nlohmann::json& decl) {
+  const nlohmann::json* stages =
+      decl.is_object() && decl.contains("stages") ? &decl["stages"] : nullptr;
+  if (stages == nullptr || !stages->is_array()) return false;
+  for (const auto& stage : *stages) {
+    if (!stage.is_object()) continue;
+    for (const char* when : {"beforeEntry", "onSuccess", "onFailure"}) {
+      auto it = stage.find(when);
+      if (it != stage.end() && it->is_object() && it->contains("conditions")) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<RuleRunPage> Engine::RuleRunsPage(const std::string& pipeline, size_t max,
+                                         const std::optional<RuleRunPosition>& after) {
+  RuleRunPage page;
+  {
+    MutexLock lock(mu_);
+    core::PipelineState scratch;  // Driven by another server: read from the store.
+    PW_ASSIGN_OR_RETURN(const core::PipelineState* p, ViewLocked(pipeline, &scratch));
+    PW_ASSIGN_OR_RETURN(page.snap.record, store_.GetPipeline(pipeline, std::nullopt));
+    page.snap.state.decl = p->decl;
+    page.snap.state.transitions = p->transitions;
+    page.snap.state.stage_latest = p->stage_latest;
+  }
+  // Rule runs come only from conditions: none in any version, nothing to read.
+  bool conditions = DeclaresConditions(page.snap.record.declaration);
+  for (int v = page.snap.record.version - 1; v >= 1 && !conditions; --v) {
+    auto old = store_.GetPipeline(pipeline, v);
+    if (!old.ok()) {
+      if (old.status().code() == StatusCode::kNotFound) continue;
+      return old.status();
+    }
+    conditions = DeclaresConditions(old->declaration);
+  }
+  if (!conditions || max == 0) return page;
+
+  // The best max + 1 positions so far (the extra one says whether more
+  // follow), and the executions they belong to.
+  struct Found {
+    RuleRunPosition at;
+    std::string execution;
+  };
+  std::vector<Found> best;
+  std::map<std::string, core::Execution> holders;
+  auto prune = [&] {
+    std::set<std::string> used;
+    for (const auto& f : best) used.insert(f.execution);
+    std::erase_if(holders, [&used](const auto& h) { return !used.count(h.first); });
+  };
+  // Rows per read: a small page reads few executions past its own.
+  const size_t chunk = std::clamp<size_t>(max + 1, 16, 64);
+  EpochSeconds cursor_updated = 0;
+  std::string cursor_id;
+  for (bool done = false; !done;) {
+    PW_ASSIGN_OR_RETURN(auto rows,
+                        store_.ListExecutionsByUpdate(pipeline, chunk, cursor_updated, cursor_id));
+    for (auto& row : rows) {
+      if (best.size() > max && best.back().at.started > row.updated) {
+        done = true;  // Every run left started no later than row.updated.
+        break;
+      }
+      core::Execution e = ExecutionFromDoc(row.doc);
+      if (e.pipeline.empty()) e.pipeline = pipeline;
+      bool used = false;
+      for (const core::RuleRun& r : e.rule_runs) {
+        const RuleRunPosition at{r.started, r.id};
+        if (after && !RuleRunBefore(*after, at)) continue;
+        if (best.size() > max && !RuleRunBefore(at, best.back().at)) continue;
+        auto it = std::upper_bound(
+            best.begin(), best.end(), at,
+            [](const RuleRunPosition& x, const Found& f) { return RuleRunBefore(x, f.at); });
+        best.insert(it, Found{at, e.id});
+        if (best.size() > max + 1) best.pop_back();
+        used = true;
+      }
+      if (used) holders[e.id] = std::move(e);
+    }
+    if (holders.size() > 2 * (max + 1)) prune();
+    if (rows.size() < chunk) break;
+    cursor_updated = rows.back().updated;
+    cursor_id = rows.back().id;
+  }
+  page.more = best.size() > max;
+  if (page.more) best.pop_back();
+  prune();
+  for (const auto& f : best) page.runs.emplace_back(f.execution, f.at.id);
+  for (auto& [id, e] : holders) page.snap.state.executions.push_back(std::move(e));
   return page;
 }
 

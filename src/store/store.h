@@ -9,6 +9,7 @@
 //   if (!store.ok()) return store.status();
 //   auto rec = (*store)->GetPipeline("MyFirstPipeline", std::nullopt);
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -224,6 +225,15 @@ class Store {
   // At most `limit` executions of `pipeline`, oldest first (retention).
   virtual Result<std::vector<ExecutionRow>> ListOldestExecutions(const std::string& pipeline,
                                                                  size_t limit);
+  // At most `limit` executions of `pipeline`, most recently updated first
+  // (ties by id, descending), after the cursor (`updated`, `id`) in that
+  // order; an empty `before_id` starts from the most recent. Over the
+  // (pipeline, updated, id) index: ListRuleExecutions stops reading once the
+  // executions left were updated before the rule runs it already has.
+  virtual Result<std::vector<ExecutionRow>> ListExecutionsByUpdate(const std::string& pipeline,
+                                                                   size_t limit,
+                                                                   EpochSeconds before_updated,
+                                                                   const std::string& before_id);
   // The executions of `pipeline` whose status is InProgress or Stopping,
   // newest first.
   virtual Result<std::vector<ExecutionRow>> ListActiveExecutions(const std::string& pipeline);
@@ -352,6 +362,20 @@ inline Result<std::vector<ExecutionRow>> Store::ListOldestExecutions(const std::
     out.push_back(std::move(*it));
   }
   return out;
+}
+inline Result<std::vector<ExecutionRow>> Store::ListExecutionsByUpdate(
+    const std::string& pipeline, size_t limit, EpochSeconds before_updated,
+    const std::string& before_id) {
+  PW_ASSIGN_OR_RETURN(auto all, ListExecutions(pipeline));
+  std::erase_if(all, [&](const ExecutionRow& row) {
+    return !before_id.empty() &&
+           (row.updated > before_updated || (row.updated == before_updated && row.id >= before_id));
+  });
+  std::sort(all.begin(), all.end(), [](const ExecutionRow& a, const ExecutionRow& b) {
+    return a.updated != b.updated ? a.updated > b.updated : a.id > b.id;
+  });
+  if (all.size() > limit) all.resize(limit);
+  return all;
 }
 inline Result<std::vector<ExecutionRow>> Store::ListActiveExecutions(const std::string& pipeline) {
   PW_ASSIGN_OR_RETURN(auto all, ListExecutions(pipeline));

@@ -81,6 +81,12 @@ class Conditions(harness.ServerTestCase):
         rest = self.server.ok("ListRuleExecutions", {"pipelineName": "Gate",
                                                      "nextToken": page["nextToken"]})
         self.assertEqual(rest["ruleExecutionDetails"][0]["pipelineExecutionId"], closed)
+        self.assertNotIn("nextToken", rest)
+#A token is a position (start time and id); anything else is refused, not taken as "from the top".
+        for token in ("pw1." + "ab" * 8, "pw1.7c61", "nonsense"):
+            bad = self.server.call("ListRuleExecutions", {"pipelineName": "Gate",
+                                                          "nextToken": token})
+            self.assertEqual(bad[1]["__type"], "InvalidNextTokenException", token)
         only = self.server.ok("ListRuleExecutions", {"pipelineName": "Gate",
                                                      "filter": {"pipelineExecutionId": closed}})
         self.assertEqual(len(only["ruleExecutionDetails"]), 1)

@@ -137,6 +137,11 @@ const char* const kMigrations[] = {
     CREATE INDEX executions_active ON executions (pipeline, seq)
       WHERE status IN ('InProgress', 'Stopping');
     )sql",
+    // 6: executions by their last update (ListRuleExecutions reads the
+    // recently changed ones first and stops early; issue 15).
+    R"sql(
+    CREATE INDEX executions_by_update ON executions (pipeline, updated, id);
+    )sql",
 };
 
 // The database's clock, in epoch seconds: every server compares lease
@@ -549,6 +554,31 @@ class PostgresStore final : public Store {
                               "LIMIT $3::bigint",
                               {pipeline, *seq, max}),
                         &out);
+    }));
+    return out;
+  }
+  Result<std::vector<ExecutionRow>> ListExecutionsByUpdate(const std::string& pipeline,
+                                                           size_t limit,
+                                                           EpochSeconds before_updated,
+                                                           const std::string& before_id) override {
+    std::lock_guard lock(mu_);
+    std::vector<ExecutionRow> out;
+    const std::string max = std::to_string(limit);
+    PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+      out.clear();
+      if (before_id.empty()) {
+        return Executions(Query("SELECT " PW_EXECUTION_COLUMNS " FROM executions "
+                                "WHERE pipeline = $1 ORDER BY updated DESC, id DESC "
+                                "LIMIT $2::bigint",
+                                {pipeline, max}),
+                          &out);
+      }
+      return Executions(
+          Query("SELECT " PW_EXECUTION_COLUMNS " FROM executions WHERE pipeline = $1 "
+                "AND (updated < $2::double precision OR (updated = $2::double precision "
+                "AND id < $3)) ORDER BY updated DESC, id DESC LIMIT $4::bigint",
+                {pipeline, before_updated, before_id, max}),
+          &out);
     }));
     return out;
   }

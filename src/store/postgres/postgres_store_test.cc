@@ -486,6 +486,44 @@ TEST_P(StoreContractTest, PagedHistoryReadsByIndexNewestFirst) {
   EXPECT_EQ(s->ListOldestExecutions("p", 1)->at(0).id, "e3");
 }
 
+TEST_P(StoreContractTest, ExecutionsByUpdateMostRecentFirstWithACursor) {
+  auto s = Open();
+  // Started in id order, updated in another: e2 last (a retry), e1 and e4 tie.
+  const std::vector<std::pair<std::string, double>> rows = {
+      {"e1", 20.5}, {"e2", 40.25}, {"e3", 10.0}, {"e4", 20.5}, {"e5", 30.0}};
+  for (size_t i = 0; i < rows.size(); ++i) {
+    ASSERT_TRUE(s->SaveExecution({rows[i].first,
+                                  "p",
+                                  "Succeeded",
+                                  1.0 + static_cast<double>(i),
+                                  rows[i].second,
+                                  {{"i", i}}},
+                                 {})
+                    .ok());
+  }
+  ASSERT_TRUE(s->SaveExecution({"q1", "q", "Succeeded", 1.0, 99.0, {}}, {}).ok());
+  auto ids = [](const Result<std::vector<ExecutionRow>>& page) {
+    std::vector<std::string> out;
+    if (page.ok()) {
+      for (const auto& row : *page) out.push_back(row.id);
+    }
+    return out;
+  };
+  auto first = s->ListExecutionsByUpdate("p", 3, 0, "");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(ids(first), (std::vector<std::string>{"e2", "e5", "e4"}));
+  EXPECT_EQ((*first)[0].updated, 40.25);
+  EXPECT_EQ((*first)[0].doc["i"], 1);
+  // From the last row of a page: the tie's other member, then older ones.
+  EXPECT_EQ(ids(s->ListExecutionsByUpdate("p", 3, 20.5, "e4")),
+            (std::vector<std::string>{"e1", "e3"}));
+  EXPECT_EQ(ids(s->ListExecutionsByUpdate("p", 10, 10.0, "e3")), std::vector<std::string>{});
+  // A cursor is a position, not a row: one removed meanwhile still works.
+  EXPECT_EQ(ids(s->ListExecutionsByUpdate("p", 10, 35.0, "gone")),
+            (std::vector<std::string>{"e5", "e4", "e1", "e3"}));
+  EXPECT_EQ(ids(s->ListExecutionsByUpdate("absent", 10, 0, "")), std::vector<std::string>{});
+}
+
 TEST_P(StoreContractTest, ListExecutionsOfEveryPipeline) {
   auto s = Open();
   ASSERT_TRUE(s->SaveExecution({"e1", "p", "Succeeded", 1.0, 1.0, {}}, {}).ok());
@@ -815,9 +853,9 @@ TEST_P(StoreContractTest, LeasesOnlyWithPostgres) {
 
 TEST_P(StoreContractTest, MigrationsAreRecordedOnce) {
   Open();
-  EXPECT_EQ(backend_->CountMigrations(), 5);
+  EXPECT_EQ(backend_->CountMigrations(), 6);
   Open();  // Reopening applies nothing twice.
-  EXPECT_EQ(backend_->CountMigrations(), 5);
+  EXPECT_EQ(backend_->CountMigrations(), 6);
 }
 
 TEST_P(StoreContractTest, KeyValue) {
@@ -974,7 +1012,7 @@ TEST_F(PostgresStoreTest, ServersStartingTogetherMigrateOnce) {
   }
   for (auto& t : threads) t.join();
   for (const Status& o : opened) EXPECT_TRUE(o.ok()) << o.ToString();
-  EXPECT_EQ(pg_->CountMigrations(), 5);
+  EXPECT_EQ(pg_->CountMigrations(), 6);
 }
 
 TEST_F(PostgresStoreTest, RefusesASchemaNewerThanThisBuild) {

@@ -103,6 +103,11 @@ const char* const kMigrations[] = {
     CREATE INDEX executions_active ON executions (pipeline, seq)
       WHERE status IN ('InProgress', 'Stopping');
     )sql",
+    // 6: executions by their last update (ListRuleExecutions reads the
+    // recently changed ones first and stops early; issue 15).
+    R"sql(
+    CREATE INDEX executions_by_update ON executions (pipeline, updated, id);
+    )sql",
 };
 
 class Stmt {
@@ -506,6 +511,35 @@ class SqliteStore final : public Store {
                       " FROM executions "
                       "WHERE pipeline = ? AND seq > ? ORDER BY seq ASC LIMIT ?",
                       pipeline, int64_t{0}, static_cast<int64_t>(limit));
+  }
+
+  Result<std::vector<ExecutionRow>> ListExecutionsByUpdate(const std::string& pipeline,
+                                                           size_t limit,
+                                                           EpochSeconds before_updated,
+                                                           const std::string& before_id) override {
+    std::lock_guard lock(mu_);
+    const bool first = before_id.empty();
+    Stmt st(db_, first ? "SELECT " PW_EXECUTION_COLUMNS
+                         " FROM executions WHERE pipeline = ? "
+                         "ORDER BY updated DESC, id DESC LIMIT ?"
+                       : "SELECT " PW_EXECUTION_COLUMNS
+                         " FROM executions WHERE pipeline = ? "
+                         "AND (updated < ? OR (updated = ? AND id < ?)) "
+                         "ORDER BY updated DESC, id DESC LIMIT ?");
+    if (first) {
+      st.Bind(1, pipeline).BindInt64(2, static_cast<int64_t>(limit));
+    } else {
+      st.Bind(1, pipeline)
+          .Bind(2, before_updated)
+          .Bind(3, before_updated)
+          .Bind(4, before_id)
+          .BindInt64(5, static_cast<int64_t>(limit));
+    }
+    std::vector<ExecutionRow> out;
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ExecutionFrom(st));
+    if (rc != SQLITE_DONE) return Error("list executions by update");
+    return out;
   }
 
   Result<std::vector<ExecutionRow>> ListActiveExecutions(const std::string& pipeline) override {
