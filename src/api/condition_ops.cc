@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -133,7 +134,7 @@ Result<engine::RuleRunPosition> RulePosition(const json& token) {
   const char* end = key.data() + (bar == std::string::npos ? 0 : bar);
   auto [ptr, ec] = std::from_chars(key.data(), end, at.started);
   if (bar == std::string::npos || bar == 0 || ec != std::errc() || ptr != end ||
-      bar + 1 == key.size()) {
+      !std::isfinite(at.started) || bar + 1 == key.size()) {
     return InvalidArgument(
         "The nextToken is not one ListRuleExecutions returned; start the "
         "listing again without it.",

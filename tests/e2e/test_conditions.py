@@ -83,7 +83,8 @@ class Conditions(harness.ServerTestCase):
         self.assertEqual(rest["ruleExecutionDetails"][0]["pipelineExecutionId"], closed)
         self.assertNotIn("nextToken", rest)
 #A token is a position (start time and id); anything else is refused, not taken as "from the top".
-        for token in ("pw1." + "ab" * 8, "pw1.7c61", "nonsense"):
+        for token in ("pw1." + "ab" * 8, "pw1.7c61", "nonsense", "pw1." + b"nan|x".hex(),
+                      "pw1." + b"inf|x".hex(), "pw1." + b"1|".hex()):
             bad = self.server.call("ListRuleExecutions", {"pipelineName": "Gate",
                                                           "nextToken": token})
             self.assertEqual(bad[1]["__type"], "InvalidNextTokenException", token)
