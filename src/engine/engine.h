@@ -627,6 +627,17 @@ class Engine {
   std::string WebhookUrl(const std::string& token) EXCLUDES(mu_);
   nlohmann::json WebhookItem(const nlohmann::json& doc) EXCLUDES(mu_);
   Mutex webhooks_mu_;  // Serializes read-modify-write of webhook documents.
+  // RuleRunsPage: per pipeline, when it was created (a pipeline deleted and
+  // made again, here or on another server, is another one), the newest
+  // version looked at, and whether it or an older one declares a condition
+  // (versions never change once written): a call reads only newer versions.
+  struct ConditionsSeen {
+    EpochSeconds created = 0;
+    int version = 0;
+    bool conditions = false;
+  };
+  Mutex conditions_mu_;
+  std::map<std::string, ConditionsSeen> conditions_seen_ GUARDED_BY(conditions_mu_);
 
   store::Store& store_;
   const Clock& clock_;

@@ -1990,6 +1990,33 @@ TEST_F(HistoryTest, RuleRunsPageReadsOnlyWhatThePageNeedsInStartOrder) {
   EXPECT_EQ(after_update->runs.size(), 42u);
   EXPECT_EQ(engine_->RuleRunsPage("nope", 5, std::nullopt).status().wire_name(),
             "PipelineNotFoundException");
+
+  // What a call learnt about "plain"'s versions does not hide a condition
+  // added by a later version, nor one of a pipeline of the same name made
+  // again after a delete.
+  json plain = Pipeline("plain", {Stage("Source", {DirSource(src_)}),
+                                  Stage("Deploy", {Commands("Deploy", {"true"})})});
+  plain["pipelineType"] = "V2";
+  plain["variables"] = json::array({{{"name", "dgate"}, {"defaultValue", "closed"}}});
+  plain["stages"][1]["beforeEntry"] = gate("dgate");
+  clock_.Advance(1);
+  ASSERT_TRUE(engine_->UpdatePipeline(plain).ok());
+  ASSERT_EQ(S(WaitEnded("plain", Start("plain")).status), "Failed");
+  EXPECT_EQ(engine_->RuleRunsPage("plain", 100, std::nullopt)->runs.size(), 1u);
+  ASSERT_TRUE(engine_->DeletePipeline("plain").ok());
+  clock_.Advance(1);
+  Create(Pipeline("plain", {Stage("Source", {DirSource(src_)}),
+                            Stage("Build", {Commands("Build", {"true"})})}));
+  EXPECT_TRUE(engine_->RuleRunsPage("plain", 100, std::nullopt)->runs.empty());
+  ASSERT_TRUE(engine_->DeletePipeline("plain").ok());
+  clock_.Advance(1);
+  Create(plain);
+  ASSERT_EQ(S(WaitEnded("plain", Start("plain")).status), "Failed");
+  json without = plain;
+  without["stages"][1].erase("beforeEntry");
+  ASSERT_TRUE(engine_->UpdatePipeline(without).ok());
+  EXPECT_EQ(engine_->RuleRunsPage("plain", 100, std::nullopt)->runs.size(), 1u)
+      << "made again with a condition at version 1, none at version 2";
 }
 
 }  // namespace

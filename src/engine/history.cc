@@ -123,14 +123,29 @@ Result<RuleRunPage> Engine::RuleRunsPage(const std::string& pipeline, size_t max
     page.snap.state.stage_latest = p->stage_latest;
   }
   // Rule runs come only from conditions: none in any version, nothing to read.
+  const int version = page.snap.record.version;
   bool conditions = DeclaresConditions(page.snap.record.declaration);
-  for (int v = page.snap.record.version - 1; v >= 1 && !conditions; --v) {
+  int seen = 0;  // Versions up to this one were looked at before.
+  {
+    MutexLock lock(conditions_mu_);
+    auto it = conditions_seen_.find(pipeline);
+    if (it != conditions_seen_.end() && it->second.created == page.snap.record.created &&
+        it->second.version <= version) {
+      seen = it->second.version;
+      conditions = conditions || it->second.conditions;
+    }
+  }
+  for (int v = version - 1; v > seen && !conditions; --v) {
     auto old = store_.GetPipeline(pipeline, v);
     if (!old.ok()) {
       if (old.status().code() == StatusCode::kNotFound) continue;
       return old.status();
     }
     conditions = DeclaresConditions(old->declaration);
+  }
+  {
+    MutexLock lock(conditions_mu_);
+    conditions_seen_[pipeline] = {page.snap.record.created, version, conditions};
   }
   if (!conditions || max == 0) return page;
 
