@@ -498,6 +498,49 @@ def latency(api, op, body, n, budget=5.0):
     return sample[len(sample) // 2], sample[min(len(sample) - 1, int(len(sample) * 0.99))]
 
 
+def rules_pipeline(name, source_dir):
+    """pipeline(name, ..., 2 actions) whose Build stage has a beforeEntry condition that passes
+    (a VariableCheck of a variable that defaults to its value): one rule run per execution."""
+    p = pipeline(name, source_dir, 2, True)
+    p["pipelineType"] = "V2"
+    p["variables"] = [{"name": "gate", "defaultValue": "open"}]
+    p["stages"][1]["beforeEntry"] = {"conditions": [{"result": "FAIL", "rules": [{
+        "name": "Gate", "ruleTypeId": {"category": "Rule", "owner": "AWS",
+                                       "provider": "VariableCheck", "version": "1"},
+        "configuration": {"Variable": "#{variables.gate}", "Value": "open",
+                          "Operator": "EQ"}}]}]}
+    return p
+
+
+def spread_times(db_path, pipeline_name):
+    """Seeded clones share their times; real executions start (and their rules run) one after
+    another: each seeded execution's times, and its rule run's start, move `seq` seconds on."""
+    db = sqlite3.connect(db_path)
+    with db:
+        db.execute("UPDATE executions SET started = started + seq, updated = updated + seq, "
+                   "doc = json_set(doc, '$.rule_runs[0].started', "
+                   "json_extract(doc, '$.rule_runs[0].started') + seq) WHERE pipeline = ?",
+                   (pipeline_name,))
+    db.close()
+
+
+def store_count(db_path, pipeline_name):
+    """(how many executions `pipeline_name` has in the SQLite file,)."""
+    db = sqlite3.connect(db_path)
+    (n,), = db.execute("SELECT count(*) FROM executions WHERE pipeline = ?", (pipeline_name,))
+    db.close()
+    return (n,)
+
+
+def rule_pages(api, name, size=100):
+    """p50/p99 of ListRuleExecutions' first page of `size`, and of its second page."""
+    token = api.call("ListRuleExecutions", {"pipelineName": name, "maxResults": size}).get(
+        "nextToken")
+    return [latency(api, "ListRuleExecutions", dict({"pipelineName": name, "maxResults": size},
+                                                      **t), 50) if t is not None else (0, 0)
+            for t in ({}, {"nextToken": token} if token else None)]
+
+
 def deep_page(api, name, pages=10, size=100):
     """p50/p99 of ListActionExecutions' first page of `size` runs, and of the page after
     `pages` pages: with the token the server returned (it names the run's execution, read by
@@ -727,7 +770,11 @@ def main():
                 eid = api.call("StartPipelineExecution", {"name": "h%d" % n})[
                     "pipelineExecutionId"]
                 wait_execution(api, "h%d" % n, eid)
-            for i in range(1000 - len(sizes)):
+            # ListRuleExecutions over the largest history: a condition in every execution.
+            api.call("CreatePipeline", {"pipeline": rules_pipeline("rules", src)})
+            eid = api.call("StartPipelineExecution", {"name": "rules"})["pipelineExecutionId"]
+            wait_execution(api, "rules", eid)
+            for i in range(1000 - len(sizes) - 1):
                 api.call("CreatePipeline", {"pipeline": pipeline("filler%04d" % i, src, 2, True)})
             api.close()
             server.close()
@@ -735,6 +782,7 @@ def main():
             db_path = os.path.join(data, "pipewright.db")
 
             deep = [None]  # (executions, [(p50, p99) by token, (p50, p99) by run alone])
+            rules = [None]  # ("rules" executions, [(p50, p99) page 1, (p50, p99) page 2])
 
             def measure(sizes_now):
                 t = time.monotonic()
@@ -748,6 +796,7 @@ def main():
                               latency(api, "ListPipelineExecutions", {"pipelineName": "h%d" % n},
                                       200))
                 deep[0] = (sizes_now[-1], deep_page(api, "h%d" % sizes_now[-1]))
+                rules[0] = (*store_count(db_path, "rules"), rule_pages(api, "rules"))
                 m = rss_kib(srv.proc.pid)
                 api.close()
                 srv.close()
@@ -770,6 +819,8 @@ def main():
                     else:
                         t = time.monotonic()
                         seed_history(db_path, "h%d" % sizes[2], sizes[2])
+                        seed_history(db_path, "rules", sizes[2])
+                        spread_times(db_path, "rules")
                         log("seeded %d executions in %.1f s" % (sizes[2], time.monotonic() - t))
                         startup, lat, m = measure(sizes)
             except RuntimeError as e:
@@ -785,6 +836,10 @@ def main():
                 row(sec, "ListActionExecutions, page 11 of 100 runs (%d executions)" % n,
                     "p50 %s (p99 %s), page 1 %s; by a token naming the run alone (a scan): "
                     "%s" % (ms(t50), ms(t99), ms(f50), ms(r50)))
+            if rules[0]:
+                n, ((p50, p99), (q50, _)) = rules[0]
+                row(sec, "ListRuleExecutions, no filter, 100 of %d executions' rule runs" % n,
+                    "p50 %s (p99 %s), page 2 %s" % (ms(p50), ms(p99), ms(q50) if q50 else "-"))
             if skipped:
                 row(sec, skipped, "", "", "", "FAIL")
             big = max(lat)
