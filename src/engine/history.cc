@@ -174,6 +174,8 @@ Result<RuleRunPage> Engine::RuleRunsPage(const std::string& pipeline, size_t max
         done = true;  // Every run left started no later than row.updated.
         break;
       }
+      // Started after the position: so did its rule runs; none is on this page.
+      if (after && row.started > after->started) continue;
       core::Execution e = ExecutionFromDoc(row.doc);
       if (e.pipeline.empty()) e.pipeline = pipeline;
       bool used = false;
