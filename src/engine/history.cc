@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "engine/decl_json.h"
 #include "engine/engine.h"
 #include "engine/state_json.h"
 
@@ -93,16 +94,13 @@ Result<ExecutionPage> Engine::HistoryPageLocked(
 
 namespace {
 
-// Whether a stage of the declaration (JSON, as stored) has a condition.
-bool DeclaresConditions(const nlohmann::json& decl) {
-  const nlohmann::json* stages =
-      decl.is_object() && decl.contains("stages") ? &decl["stages"] : nullptr;
-  if (stages == nullptr || !stages->is_array()) return false;
-  for (const auto& stage : *stages) {
-    if (!stage.is_object()) continue;
-    for (const char* when : {"beforeEntry", "onSuccess", "onFailure"}) {
-      auto it = stage.find(when);
-      if (it != stage.end() && it->is_object() && it->contains("conditions")) return true;
+// Whether a stage of the declaration has a condition (of any kind).
+bool DeclaresConditions(const core::PipelineDecl& d) {
+  for (const auto& stage : d.stages) {
+    for (core::ConditionKind kind :
+         {core::ConditionKind::kBeforeEntry, core::ConditionKind::kOnSuccess,
+          core::ConditionKind::kOnFailure}) {
+      if (!stage.Conditions(kind).empty()) return true;
     }
   }
   return false;
@@ -124,7 +122,7 @@ Result<RuleRunPage> Engine::RuleRunsPage(const std::string& pipeline, size_t max
   }
   // Rule runs come only from conditions: none in any version, nothing to read.
   const int version = page.snap.record.version;
-  bool conditions = DeclaresConditions(page.snap.record.declaration);
+  bool conditions = DeclaresConditions(page.snap.state.decl);
   int seen = 0;  // Versions up to this one were looked at before.
   {
     MutexLock lock(conditions_mu_);
@@ -141,7 +139,7 @@ Result<RuleRunPage> Engine::RuleRunsPage(const std::string& pipeline, size_t max
       if (old.status().code() == StatusCode::kNotFound) continue;
       return old.status();
     }
-    conditions = DeclaresConditions(old->declaration);
+    conditions = DeclaresConditions(DeclFromJson(old->declaration));
   }
   {
     MutexLock lock(conditions_mu_);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <thread>
 
@@ -32,10 +33,13 @@ TEST(WorkQueueTest, StoppingRefusesNewTasksAndRunsQueuedOnes) {
   }));
   ASSERT_TRUE(q.Enqueue([&] { ++ran; }));
   std::thread stopper([&] { q.Stop(); });
-  while (!q.Stopping()) std::this_thread::yield();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!q.Stopping() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  const bool stopping = q.Stopping();
   EXPECT_FALSE(q.Enqueue([&] { ran += 100; })) << "refused once stopping";
   release.set_value();
   stopper.join();
+  EXPECT_TRUE(stopping) << "Stop() never began";
   EXPECT_EQ(ran.load(), 2) << "both queued tasks ran, the refused one did not";
 }
 
