@@ -592,6 +592,11 @@ Result<runner::ObjectInfo> LocalBuckets::CommitVersion(const std::string& bucket
   return v.Info(bucket, key);
 }
 
+Status LocalBuckets::Delete(const std::string& bucket, const std::string& key) {
+  Result<DeleteOutcome> out = DeleteObject(bucket, key, "");
+  return out.ok() ? Status::Ok() : out.status();
+}
+
 Result<DeleteOutcome> LocalBuckets::DeleteObject(const std::string& bucket, const std::string& key,
                                                  const std::string& version_id) {
   PW_RETURN_IF_ERROR(RequireBucket(bucket));

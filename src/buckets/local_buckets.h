@@ -158,6 +158,8 @@ class LocalBuckets : public runner::ObjectStore {
   Result<runner::ObjectInfo> Put(const std::string& bucket, const std::string& key,
                                  const std::string& src_path,
                                  const runner::PutOptions& options) override;
+  // A delete marker over the latest version (DeleteObject without a version).
+  Status Delete(const std::string& bucket, const std::string& key) override;
   // "<public_url>/<bucket>/<key>?versionId=<id>", key percent-encoded.
   std::string UrlOf(const std::string& bucket, const std::string& key,
                     const std::string& version_id) const override;

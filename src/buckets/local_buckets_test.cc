@@ -194,6 +194,15 @@ TEST_F(LocalBucketsTest, ListPagesWithDelimiterAndCommonPrefixes) {
   EXPECT_FALSE(second->truncated);
 }
 
+TEST_F(LocalBucketsTest, ObjectStoreDeleteHidesTheLatestVersion) {
+  std::string v1 = PutText("k", "one");
+  ASSERT_TRUE(b_->Delete("bkt", "k").ok());
+  EXPECT_EQ(Read("k"), "<NoSuchKey>");
+  EXPECT_EQ(Read("k", v1), "one");  // Versioned: the lifecycle rules' business.
+  EXPECT_TRUE(b_->Delete("bkt", "k").ok());
+  EXPECT_EQ(b_->Delete("nope", "k").wire_name(), "NoSuchBucket");
+}
+
 TEST_F(LocalBucketsTest, DeleteMarkersHideAndVersionDeletesUncover) {
   std::string v1 = PutText("k", "one");
   std::string v2 = PutText("k", "two");

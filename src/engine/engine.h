@@ -117,6 +117,11 @@ struct EngineOptions {
   // Artifacts written less than this long ago are never removed (a result
   // naming them may not be committed yet).
   double retention_artifact_grace_seconds = 3600;
+  // With retention configured, this often every stored artifact older than
+  // the grace period becomes a candidate for the sweep too, not only those of
+  // the executions retention deleted: artifacts of deleted pipelines, and with
+  // several servers the copies fetched from the shared bucket. 0: never.
+  double retention_orphan_scan_seconds = 3600;
 };
 
 // PutActionRevision's answer: whether the revision is new to the pipeline,
@@ -461,6 +466,13 @@ class Engine {
   }
   // Runs one tick now (approval expiry, job timers, pending results).
   void TickForTest() { Tick(); }
+  // Makes every stored artifact older than the grace period a sweep candidate.
+  void QueueStoredArtifactsForTest() { QueueStoredArtifacts(); }
+  // Sweep candidates now, and those waiting to be looked at again.
+  std::pair<size_t, size_t> ArtifactCandidatesForTest() EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    return {artifact_candidates_.size(), artifact_young_.size()};
+  }
   // Polls the followed sources now (Git branches, S3 objects);
   // `after_listing` (if any) runs once a triggered Git source's refs are
   // listed, before the poller looks at the pipeline again.
@@ -572,6 +584,9 @@ class Engine {
   // pending result) refers to and older than the grace period. Reads the
   // store without the engine mutex.
   void SweepArtifacts(const std::function<void()>& after_scan = {}) EXCLUDES(mu_);
+  // Every stored artifact older than the grace period becomes a candidate
+  // (EngineOptions::retention_orphan_scan_seconds).
+  void QueueStoredArtifacts() EXCLUDES(mu_);
 
   // --- ticker.cc: timers and the source poller.
   void TickerLoop();
@@ -682,7 +697,12 @@ class Engine {
   std::thread ticker_;
   std::string retention_cursor_ GUARDED_BY(mu_);               // Last pipeline looked at.
   std::set<std::string> artifact_candidates_ GUARDED_BY(mu_);  // Revisions to sweep.
-  size_t retention_deleted_ GUARDED_BY(mu_) = 0;               // By the last tick.
+  // Candidates a sweep found too young (or could not remove): candidates
+  // again at artifact_young_due_ (a sweep reads every stored document, so
+  // not at every tick).
+  std::set<std::string> artifact_young_ GUARDED_BY(mu_);
+  EpochSeconds artifact_young_due_ GUARDED_BY(mu_) = 0;
+  size_t retention_deleted_ GUARDED_BY(mu_) = 0;  // By the last tick.
   ReadCache read_cache_;  // Own mutex; invalidated under mu_ with each change.
 };
 

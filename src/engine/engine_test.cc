@@ -1863,6 +1863,35 @@ TEST_F(HistoryTest, RetentionDeletesOldEndedExecutionsInBatchesButKeepsTheRetrya
   EXPECT_EQ(S(WaitEnded("p", ids[7]).status), "Succeeded");
 }
 
+TEST_F(HistoryTest, TheScanOfStoredArtifactsSweepsThoseOfADeletedPipeline) {
+  options_.retention = {5, 0};
+  options_.retention_artifact_grace_seconds = 3600;
+  StartEngine();
+  std::map<std::string, std::string> zip;
+  for (const std::string name : {"kept", "gone", "young"}) {
+    Create(BuildPipeline(name, {"true"}));
+    std::ofstream(src_ + "/input.txt") << name << "\n";
+    clock_.Advance(1);
+    const std::string id = Start(name);
+    WaitEnded(name, id);
+    zip[name] = options_.data_dir + "/artifacts/" +
+                RunsOf(Exec(name, id), "Build", "Build").at(0).inputs.at("SourceOut") + ".zip";
+  }
+  ASSERT_TRUE(engine_->DeletePipeline("gone").ok());
+  ASSERT_TRUE(engine_->DeletePipeline("young").ok());
+  const auto old = fs::file_time_type::clock::now() - std::chrono::hours(2);
+  fs::last_write_time(zip["kept"], old);
+  fs::last_write_time(zip["gone"], old);
+  // Retention deleted no execution: without the scan nothing is a candidate.
+  engine_->SweepArtifactsForTest();
+  EXPECT_TRUE(fs::exists(zip["gone"]));
+  engine_->QueueStoredArtifactsForTest();
+  engine_->SweepArtifactsForTest();
+  EXPECT_FALSE(fs::exists(zip["gone"])) << "old, and its pipeline is deleted";
+  EXPECT_TRUE(fs::exists(zip["kept"])) << "an execution still names it";
+  EXPECT_TRUE(fs::exists(zip["young"])) << "within the grace period";
+}
+
 TEST_F(HistoryTest, TheSweepKeepsAnArtifactProducedAgainAfterItsScan) {
   // Content A, then C, then B; only the newest execution is kept. A and C
   // become unreferenced and old. While the sweep runs (after it collected
@@ -1898,6 +1927,16 @@ TEST_F(HistoryTest, TheSweepKeepsAnArtifactProducedAgainAfterItsScan) {
   EXPECT_TRUE(fs::exists(zip("A"))) << "produced again since the scan";
   EXPECT_FALSE(fs::exists(zip("C"))) << "unreferenced and old";
   EXPECT_TRUE(fs::exists(zip("B"))) << "the newest execution names it";
+  // A is looked at again later, not by a sweep (a read of every document) at
+  // every tick: a quarter of the grace period later.
+  using Counts = std::pair<size_t, size_t>;
+  EXPECT_EQ(engine_->ArtifactCandidatesForTest(), Counts(0, 1));
+  clock_.Advance(3600 / 4 - 10);
+  engine_->TickForTest();
+  EXPECT_EQ(engine_->ArtifactCandidatesForTest(), Counts(0, 1));
+  clock_.Advance(20);
+  engine_->TickForTest();
+  EXPECT_EQ(engine_->ArtifactCandidatesForTest(), Counts(1, 0));
 }
 
 // Issue 15: an unfiltered ListRuleExecutions read (and parsed, under the

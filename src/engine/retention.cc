@@ -140,6 +140,14 @@ size_t Engine::EnforceRetentionLocked(EpochSeconds now) {
   return deleted;
 }
 
+void Engine::QueueStoredArtifacts() {
+  if (options_.data_dir.empty()) return;
+  std::vector<std::string> old =
+      runners_.artifacts->ListOlderThan(options_.retention_artifact_grace_seconds);
+  MutexLock lock(mu_);
+  artifact_candidates_.insert(old.begin(), old.end());
+}
+
 void Engine::SweepArtifacts(const std::function<void()>& after_scan) {
   std::set<std::string> candidates;
   {
@@ -184,32 +192,52 @@ void Engine::SweepArtifacts(const std::function<void()>& after_scan) {
   }
   if (after_scan) after_scan();
   size_t removed = 0;
+  size_t mirror_removed = 0;
   std::vector<std::string> young;
   for (const auto& revision : candidates) {
     if (referenced.count(revision)) continue;
     // Atomic with the store's Puts: an action that produced the same content
     // again since the scan above (its result not recorded yet) made it young.
-    switch (runners_.artifacts->RemoveIfOlderThan(revision,
-                                                  options_.retention_artifact_grace_seconds)) {
-      case runner::ArtifactStore::Removal::kRemoved:
-        ++removed;
+    using Removal = runner::ArtifactStore::Removal;
+    const double grace = options_.retention_artifact_grace_seconds;
+    Removal local = runners_.artifacts->RemoveIfOlderThan(revision, grace);
+    if (local == Removal::kYoung || local == Removal::kFailed) {
+      young.push_back(revision);  // Looked at again by a later sweep.
+      continue;
+    }
+    if (local == Removal::kRemoved) ++removed;
+    // Several servers: the shared bucket's copy too, once no server has
+    // relied on it for the grace period (runner::MirrorLedger).
+    switch (runners_.artifacts->RemoveMirrorCopyIfOlderThan(revision, grace)) {
+      case Removal::kRemoved:
+        ++mirror_removed;
         break;
-      case runner::ArtifactStore::Removal::kYoung:
-      case runner::ArtifactStore::Removal::kFailed:
-        young.push_back(revision);  // Looked at again by a later sweep.
+      case Removal::kYoung:
+      case Removal::kFailed:
+        young.push_back(revision);
         break;
-      case runner::ArtifactStore::Removal::kAbsent:
+      case Removal::kAbsent:
         break;
     }
   }
   if (!young.empty()) {
+    // Looked at again once a good part of the grace period has passed.
     MutexLock lock(mu_);
-    artifact_candidates_.insert(young.begin(), young.end());
+    if (artifact_young_.empty()) {
+      artifact_young_due_ =
+          clock_.Now() + std::max(1.0, options_.retention_artifact_grace_seconds / 4);
+    }
+    artifact_young_.insert(young.begin(), young.end());
   }
   if (removed > 0) {
     PW_LOG(Info).Field("artifacts", static_cast<int64_t>(removed))
         << "retention removed " << removed << " unreferenced artifact(s) (scan from " << started
         << ")";
+  }
+  if (mirror_removed > 0) {
+    PW_LOG(Info).Field("artifacts", static_cast<int64_t>(mirror_removed))
+        << "retention removed " << mirror_removed
+        << " unreferenced artifact(s) from the shared artifact bucket";
   }
 }
 

@@ -26,6 +26,7 @@ namespace fs = std::filesystem;
 void Engine::TickerLoop() {
   double since_poll = 0;
   double since_sweep = 0;
+  double since_orphan_scan = 0;
   while (!queue_->WaitStopped(1.0)) {
     try {
       Tick();
@@ -35,6 +36,16 @@ void Engine::TickerLoop() {
     // Artifacts of deleted executions: once a backlog is worked off, else
     // once a minute (a sweep reads every stored document).
     since_sweep += 1;
+    since_orphan_scan += 1;
+    if (options_.retention_orphan_scan_seconds > 0 &&
+        since_orphan_scan >= options_.retention_orphan_scan_seconds && RetentionConfigured()) {
+      since_orphan_scan = 0;
+      try {
+        QueueStoredArtifacts();
+      } catch (const std::exception& ex) {
+        PW_LOG(Error) << "artifact scan failed: " << ex.what();
+      }
+    }
     bool sweep = false;
     {
       MutexLock lock(mu_);
@@ -66,6 +77,10 @@ void Engine::Tick() {
   RetryPendingLocked();
   JobTimersLocked(now);
   retention_deleted_ = EnforceRetentionLocked(now);
+  if (!artifact_young_.empty() && now >= artifact_young_due_) {
+    artifact_candidates_.insert(artifact_young_.begin(), artifact_young_.end());
+    artifact_young_.clear();
+  }
   CheckDeploymentWindowsLocked(now);
   // Approvals without an answer in time fail. By name: a failed commit drops
   // the pipeline from pipelines_ (the next tick decides again).

@@ -38,6 +38,20 @@ class ObjectStoreArtifactMirror final : public ArtifactMirror {
     return got.ok() ? Status::Ok() : got.status();
   }
 
+  Result<std::optional<EpochSeconds>> Modified(const std::string& revision) override {
+    Result<ObjectInfo> head = store_->Head(bucket_, ArtifactMirrorKey(revision));
+    if (head.ok()) return std::optional<EpochSeconds>(head->last_modified);
+    if (head.status().code() == StatusCode::kNotFound &&
+        head.status().wire_name() != "NoSuchBucket") {
+      return std::optional<EpochSeconds>();
+    }
+    return head.status();
+  }
+
+  Status Remove(const std::string& revision) override {
+    return store_->Delete(bucket_, ArtifactMirrorKey(revision));
+  }
+
  private:
   const std::shared_ptr<ObjectStore> store_;
   const std::string bucket_;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -41,6 +42,18 @@ class FakeMirror final : public ArtifactMirror {
     if (unavailable) return Unavailable("connection refused");
     ++uploads;
     objects[revision] = ReadFile(zip_path);
+    modified[revision] = static_cast<double>(time(nullptr));
+    return Status::Ok();
+  }
+  Result<std::optional<EpochSeconds>> Modified(const std::string& revision) override {
+    if (unavailable) return Unavailable("connection refused");
+    if (!objects.count(revision)) return std::optional<EpochSeconds>();
+    return std::optional<EpochSeconds>(modified[revision]);
+  }
+  Status Remove(const std::string& revision) override {
+    if (unavailable) return Unavailable("connection refused");
+    objects.erase(revision);
+    modified.erase(revision);
     return Status::Ok();
   }
   Status Download(const std::string& revision, const std::string& dest_path) override {
@@ -53,6 +66,7 @@ class FakeMirror final : public ArtifactMirror {
   }
 
   std::map<std::string, std::string> objects;
+  std::map<std::string, EpochSeconds> modified;  // As S3's LastModified.
   bool unavailable = false;
   int uploads = 0;
   int downloads = 0;

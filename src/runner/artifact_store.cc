@@ -28,6 +28,12 @@
 namespace pw::runner {
 namespace {
 
+double MonotonicSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
 namespace fs = std::filesystem;
 
 // Fixed entry mtime (1980-01-01, the DOS epoch) so equal content zips to
@@ -537,8 +543,12 @@ bool MatchesGlob(std::string_view glob, std::string_view path) {
 }
 
 ArtifactStore::ArtifactStore(std::string root_dir, ArtifactLimits limits,
-                             std::shared_ptr<ArtifactMirror> mirror)
-    : root_dir_(std::move(root_dir)), limits_(limits), mirror_(std::move(mirror)) {
+                             std::shared_ptr<ArtifactMirror> mirror,
+                             std::shared_ptr<MirrorLedger> ledger)
+    : root_dir_(std::move(root_dir)),
+      limits_(limits),
+      mirror_(std::move(mirror)),
+      ledger_(mirror_ != nullptr ? std::move(ledger) : nullptr) {
   std::error_code ec;
   fs::create_directories(root_dir_, ec);  // Failure shows on the first Put.
 }
@@ -578,6 +588,54 @@ ArtifactStore::Removal ArtifactStore::RemoveIfOlderThan(const std::string& revis
   return Removal::kRemoved;
 }
 
+std::vector<std::string> ArtifactStore::ListOlderThan(double min_age_seconds) const {
+  std::vector<std::string> out;
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(root_dir_, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() != 68 || name.compare(64, 4, ".zip") != 0) continue;  // Temporaries too.
+    const std::string revision = name.substr(0, 64);
+    struct stat st {};
+    if (!IsArtifactRevision(revision) || stat(it->path().c_str(), &st) != 0) continue;
+    const double age = static_cast<double>(now.tv_sec - st.st_mtim.tv_sec) +
+                       static_cast<double>(now.tv_nsec - st.st_mtim.tv_nsec) / 1e9;
+    if (age >= min_age_seconds) out.push_back(revision);
+  }
+  return out;
+}
+
+ArtifactStore::Removal ArtifactStore::RemoveMirrorCopyIfOlderThan(const std::string& revision,
+                                                                  double min_age_seconds) {
+  if (mirror_ == nullptr || ledger_ == nullptr || !IsArtifactRevision(revision)) {
+    return Removal::kAbsent;
+  }
+  Result<std::string> token = ledger_->BeginRemoval(revision, min_age_seconds);
+  if (!token.ok()) return Removal::kFailed;
+  if (token->empty()) return Removal::kYoung;
+  const double began = MonotonicSeconds();
+  ForgetMirrored(revision);  // A Put from now on claims (and waits) again.
+  Removal removal = Removal::kRemoved;
+  Result<std::optional<EpochSeconds>> modified = mirror_->Modified(revision);
+  if (!modified.ok()) {
+    removal = Removal::kFailed;
+  } else if (!modified->has_value()) {
+    removal = Removal::kAbsent;
+  } else {
+    if (ledger_->Now() - **modified < min_age_seconds) {
+      removal = Removal::kYoung;  // Uploaded by a server that does not claim (an older one).
+    } else if (MonotonicSeconds() - began > MirrorLedger::kRemovalWindowSeconds) {
+      removal = Removal::kFailed;  // Too late: a claim may no longer wait for this mark.
+    } else if (!mirror_->Remove(revision).ok()) {
+      removal = Removal::kFailed;
+    }
+  }
+  ledger_->EndRemoval(revision, *token);
+  return removal;
+}
+
 Status ArtifactStore::Commit(const std::string& temp_path, const std::string& revision) {
   std::error_code ec;
   // Same content, same name: nothing to write. Touched, so that retention's
@@ -589,13 +647,17 @@ Status ArtifactStore::Commit(const std::string& temp_path, const std::string& re
   }
   if (mirror_ != nullptr) {
     // Uploaded before it is committed here, so a revision a caller records
-    // always exists in the mirror.
-    if (Status up = mirror_->Upload(revision, temp_path); !up.ok()) {
+    // always exists in the mirror; claimed before it is uploaded, so that no
+    // sweep removes the copy before the caller records it.
+    const EpochSeconds claimed = ledger_ != nullptr ? ledger_->Now() : 0;
+    Status up = ledger_ != nullptr ? ledger_->Claim(revision) : Status::Ok();
+    if (up.ok()) up = mirror_->Upload(revision, temp_path);
+    if (!up.ok()) {
       fs::remove(temp_path, ec);
       return Status(up.code(), "cannot upload artifact " + revision + " to " + mirror_->Where() +
                                    ": " + up.message());
     }
-    MarkMirrored(revision);
+    MarkMirrored(revision, claimed);
   }
   return Publish(temp_path, revision);
 }
@@ -619,26 +681,37 @@ Status ArtifactStore::Publish(const std::string& temp_path, const std::string& r
   return Status::Ok();
 }
 
-void ArtifactStore::MarkMirrored(const std::string& revision) const {
+void ArtifactStore::MarkMirrored(const std::string& revision, EpochSeconds claimed) const {
   MutexLock lock(mu_);
-  mirrored_.insert(revision);
+  mirrored_[revision] = claimed;
 }
 
 bool ArtifactStore::IsMarkedMirrored(const std::string& revision) const {
+  const EpochSeconds now = ledger_ != nullptr ? ledger_->Now() : 0;
   MutexLock lock(mu_);
-  return mirrored_.count(revision) > 0;
+  auto it = mirrored_.find(revision);
+  if (it == mirrored_.end()) return false;
+  return ledger_ == nullptr || now - it->second < ledger_->ClaimTtlSeconds();
+}
+
+void ArtifactStore::ForgetMirrored(const std::string& revision) const {
+  MutexLock lock(mu_);
+  mirrored_.erase(revision);
 }
 
 Status ArtifactStore::EnsureMirrored(const std::string& revision) {
   if (mirror_ == nullptr || IsMarkedMirrored(revision)) return Status::Ok();
-  Result<bool> there = mirror_->Contains(revision);
-  Status status = there.ok() ? Status::Ok() : there.status();
+  // Claimed first: once claimed, no sweep removes the copy Contains finds.
+  const EpochSeconds claimed = ledger_ != nullptr ? ledger_->Now() : 0;
+  Status status = ledger_ != nullptr ? ledger_->Claim(revision) : Status::Ok();
+  Result<bool> there = status.ok() ? mirror_->Contains(revision) : Result<bool>(status);
+  status = there.ok() ? Status::Ok() : there.status();
   if (status.ok() && !*there) status = mirror_->Upload(revision, PathOf(revision));
   if (!status.ok()) {
     return Status(status.code(), "cannot upload artifact " + revision + " to " + mirror_->Where() +
                                      ": " + status.message());
   }
-  MarkMirrored(revision);
+  MarkMirrored(revision, claimed);
   return Status::Ok();
 }
 
@@ -686,7 +759,8 @@ Status ArtifactStore::Fetch(const std::string& revision) const {
     fs::remove_all(check_dir, ec);
   }
   PW_RETURN_IF_ERROR(Publish(temp, revision));
-  MarkMirrored(revision);
+  // In the mirror, but not claimed: a Put of it claims it first.
+  if (ledger_ == nullptr) MarkMirrored(revision, 0);
   return Status::Ok();
 }
 

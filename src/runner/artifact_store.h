@@ -19,7 +19,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 #include "common/mutex.h"
@@ -61,9 +61,13 @@ class ArtifactStore {
   // With a `mirror` (several servers), every Put also uploads the zip to it
   // before returning (an upload failure fails the Put, naming the mirror, and
   // leaves nothing stored), and a revision missing locally is fetched from it
-  // (see Fetch) by Extract.
+  // (see Fetch) by Extract. With a `ledger` too, retention's sweep may
+  // remove mirror copies (RemoveMirrorCopyIfOlderThan): every Put that relies
+  // on the mirror's copy claims the revision in the ledger first (at most once
+  // per ledger->ClaimTtlSeconds() per revision in this process).
   explicit ArtifactStore(std::string root_dir, ArtifactLimits limits = {},
-                         std::shared_ptr<ArtifactMirror> mirror = nullptr);
+                         std::shared_ptr<ArtifactMirror> mirror = nullptr,
+                         std::shared_ptr<MirrorLedger> ledger = nullptr);
   ArtifactStore(const ArtifactStore&) = delete;
   ArtifactStore& operator=(const ArtifactStore&) = delete;
 
@@ -129,6 +133,19 @@ class ArtifactStore {
   enum class Removal { kRemoved, kYoung, kAbsent, kFailed };
   Removal RemoveIfOlderThan(const std::string& revision, double min_age_seconds);
 
+  // The revisions stored here whose zip was written (or put again) at least
+  // `min_age_seconds` ago: retention's periodic scan for artifacts nothing
+  // refers to any more.
+  std::vector<std::string> ListOlderThan(double min_age_seconds) const;
+
+  // Retention's sweep, after RemoveIfOlderThan: removes the mirror's copy of
+  // `revision` when both the ledger's last claim of it and the copy itself
+  // (the mirror's modification time) are at least `min_age_seconds` old, and
+  // no other server is removing it (MirrorLedger). kAbsent without a mirror
+  // and a ledger (the copy is kept), or when the mirror has no copy; kYoung
+  // when it must wait; kFailed on an error (the mirror or the database).
+  Removal RemoveMirrorCopyIfOlderThan(const std::string& revision, double min_age_seconds);
+
   const std::string& root_dir() const { return root_dir_; }
   const ArtifactLimits& limits() const { return limits_; }
 
@@ -143,19 +160,26 @@ class ArtifactStore {
   // Sets the stored zip's modification time to now; false if not stored.
   bool TouchIfStored(const std::string& revision) EXCLUDES(sweep_mu_);
   // With a mirror, makes sure a revision already stored here is in it too
-  // (once per process and revision).
+  // (once per process and revision; with a ledger, claimed again once the
+  // last claim is older than its ClaimTtlSeconds).
   Status EnsureMirrored(const std::string& revision);
-  void MarkMirrored(const std::string& revision) const EXCLUDES(mu_);
+  // Marks the revision as in the mirror and, with a ledger, claimed at
+  // `claimed` (ledger_->Now() taken before the claim).
+  void MarkMirrored(const std::string& revision, EpochSeconds claimed) const EXCLUDES(mu_);
   bool IsMarkedMirrored(const std::string& revision) const EXCLUDES(mu_);
+  void ForgetMirrored(const std::string& revision) const EXCLUDES(mu_);
   std::string TempPath() const;
 
   const std::string root_dir_;
   const ArtifactLimits limits_;
   const std::shared_ptr<ArtifactMirror> mirror_;
+  const std::shared_ptr<MirrorLedger> ledger_;
   // Orders RemoveIfOlderThan against TouchIfStored and Publish's rename.
   mutable Mutex sweep_mu_;
   mutable Mutex mu_;
-  mutable std::unordered_set<std::string> mirrored_ GUARDED_BY(mu_);  // Known to be in mirror_.
+  // Known to be in mirror_, with when (ledger_->Now(); 0 without a ledger)
+  // this process last claimed it.
+  mutable std::unordered_map<std::string, EpochSeconds> mirrored_ GUARDED_BY(mu_);
 };
 
 }  // namespace pw::runner

@@ -58,6 +58,14 @@ class ObjectStore {
   // bucket) and describes what was stored. Errors as Head.
   virtual Result<ObjectInfo> Put(const std::string& bucket, const std::string& key,
                                  const std::string& src_path, const PutOptions& options) = 0;
+  // Removes the object (its latest version: in a versioned bucket a delete
+  // marker hides it and the bucket's lifecycle rules remove the noncurrent
+  // versions). OK if it is already absent. Errors as Head; the default
+  // answers kFailedPrecondition (the store cannot delete).
+  virtual Status Delete(const std::string& bucket, const std::string& key) {
+    (void)key;
+    return FailedPrecondition("objects of bucket " + bucket + " cannot be deleted here");
+  }
   // A human-facing URL of the object (revisionUrl, entityUrl), or empty.
   virtual std::string UrlOf(const std::string& bucket, const std::string& key,
                             const std::string& version_id) const {

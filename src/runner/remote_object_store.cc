@@ -236,6 +236,22 @@ Result<ObjectInfo> RemoteObjectStore::Head(const std::string& bucket, const std:
   });
 }
 
+Status RemoteObjectStore::Delete(const std::string& bucket, const std::string& key) {
+  const std::string what = Describe("DELETE", bucket, key, "");
+  Result<ObjectInfo> done = WithRetries(options_, [&]() -> Result<ObjectInfo> {
+    Signed req =
+        SignRequest(options_, endpoint_, "DELETE", PathOf(bucket, key), "", kEmptySha256, {});
+    auto http = NewClient(options_, endpoint_);
+    httplib::Result res = http->Delete(req.path.c_str(), req.headers);
+    if (!res) return Unreachable(what, options_, res.error());
+    if (res->status >= 200 && res->status < 300) return ObjectInfo{};
+    Status st = S3ErrorFrom(res->status, res->body.substr(0, kMaxErrorBody), what);
+    if (st.code() == StatusCode::kNotFound && st.wire_name() == "NoSuchKey") return ObjectInfo{};
+    return st;
+  });
+  return done.ok() ? Status::Ok() : done.status();
+}
+
 Result<ObjectInfo> RemoteObjectStore::Get(const std::string& bucket, const std::string& key,
                                           const std::string& version_id,
                                           const std::string& dest_path) {

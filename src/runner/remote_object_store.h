@@ -51,6 +51,8 @@ class RemoteObjectStore final : public ObjectStore {
                          const std::string& version_id, const std::string& dest_path) override;
   Result<ObjectInfo> Put(const std::string& bucket, const std::string& key,
                          const std::string& src_path, const PutOptions& options) override;
+  // DELETE; a 404 (NoSuchKey) is OK, NoSuchBucket is not.
+  Status Delete(const std::string& bucket, const std::string& key) override;
   // The object's URL on the store: endpoint/bucket/key[?versionId=…].
   std::string UrlOf(const std::string& bucket, const std::string& key,
                     const std::string& version_id) const override;

@@ -48,6 +48,8 @@ class FakeS3 {
   FakeS3() {
     server_.Get("/(.*)", [this](const httplib::Request& q, httplib::Response& s) { Handle(q, s); });
     server_.Put("/(.*)", [this](const httplib::Request& q, httplib::Response& s) { Handle(q, s); });
+    server_.Delete("/(.*)",
+                   [this](const httplib::Request& q, httplib::Response& s) { Handle(q, s); });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
   }
@@ -59,6 +61,7 @@ class FakeS3 {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::atomic<int> requests{0};
   std::atomic<int> fail_with_500{0};  // Answer this many more requests with 500.
+  std::atomic<int> deletes{0};
 
   std::vector<Version> Versions(const std::string& key) {
     std::lock_guard lock(mu_);
@@ -104,6 +107,12 @@ class FakeS3 {
       versions.push_back({"ver" + std::to_string(++next_), req.body, req.headers});
       res.set_header("ETag", "\"etag-" + versions.back().id + "\"");
       res.set_header("x-amz-version-id", versions.back().id);
+      return;
+    }
+    if (req.method == "DELETE") {  // An unversioned bucket's answer, absent keys included.
+      ++deletes;
+      objects_.erase(key);
+      res.status = 204;
       return;
     }
     const Version* v = versions.empty() ? nullptr : &versions.back();
@@ -233,6 +242,20 @@ TEST_F(RemoteObjectStoreTest, MissingObjectIsNoSuchKeyAndABadSignatureIsRefused)
   auto put = wrong->Put("b", "x", File("x", "x"), {});
   EXPECT_EQ(put.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(put.status().wire_name(), "SignatureDoesNotMatch");
+}
+
+TEST_F(RemoteObjectStoreTest, DeleteRemovesTheObjectAndAnAbsentOneIsFine) {
+  auto store = Store();
+  ASSERT_TRUE(store->Put("b", "artifacts/r.zip", File("r", "zip"), {}).ok());
+  ASSERT_TRUE(store->Delete("b", "artifacts/r.zip").ok());
+  EXPECT_EQ(s3_.deletes.load(), 1);
+  EXPECT_EQ(store->Head("b", "artifacts/r.zip").status().wire_name(), "NoSuchKey");
+  EXPECT_TRUE(store->Delete("b", "artifacts/r.zip").ok());  // Already gone.
+  Status no_bucket = store->Delete("other", "artifacts/r.zip");
+  EXPECT_EQ(no_bucket.code(), StatusCode::kNotFound);
+  EXPECT_EQ(no_bucket.wire_name(), "NoSuchBucket");
+  auto wrong = Store({kCreds.access_key_id, "not-the-secret", ""});
+  EXPECT_EQ(wrong->Delete("b", "artifacts/r.zip").code(), StatusCode::kFailedPrecondition);
 }
 
 TEST_F(RemoteObjectStoreTest, ServerErrorsAreRetriedThenUnavailable) {

@@ -43,6 +43,7 @@
 #include "engine/git_connections.h"
 #include "engine/leases.h"
 #include "engine/log_shipper.h"
+#include "engine/mirror_ledger.h"
 #include "engine/server_metrics.h"
 #include "http/server.h"
 #include "runner/artifact_mirror.h"
@@ -575,9 +576,14 @@ int RunServe(const std::vector<std::string>& args) {
       return 2;
     }
     std::shared_ptr<runner::ObjectStore> shared = std::move(*remote);
+    // Retention removes a shared copy only when no server has relied on it
+    // for the grace period, as the shared database records (mirror_ledger.h).
+    auto ledger = std::make_shared<engine::StoreMirrorLedger>(
+        **store, clock, server_id, opts.retention_artifact_grace_seconds);
     runners.artifacts = std::make_unique<runner::ArtifactStore>(
         opts.data_dir + "/artifacts", runners.artifacts->limits(),
-        runner::NewObjectStoreArtifactMirror(shared, artifact_bucket, artifact_endpoint));
+        runner::NewObjectStoreArtifactMirror(shared, artifact_bucket, artifact_endpoint),
+        std::move(ledger));
   }
   // Several servers: action logs are shipped to the shared database, so any
   // server answers GET /logs/<id> (engine/log_shipper.h).

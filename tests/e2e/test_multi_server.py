@@ -7,6 +7,7 @@ A real PostgreSQL (scripts/pg-test-server) and three servers are shared by the
 tests of the class; each test uses its own pipelines.
 """
 
+import glob
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ from harness import Server, action, commands, pipeline, wait_for
 ROOT = harness.ROOT
 PG_TEST_SERVER = os.path.join(ROOT, "scripts", "pg-test-server")
 LEASE_SECONDS = 3
+GC_GRACE_SECONDS = 2
 CUSTOM_TYPE = {"category": "Build", "owner": "Custom", "provider": "MsJob", "version": "1"}
 
 
@@ -80,7 +82,13 @@ class MultiServerTest(unittest.TestCase):
 
     @classmethod
     def start_server(cls, name, data_dir=None):
+        # Retention for the "gc" pipeline only (one execution kept), with a short
+        # artifact grace period: no other test's executions are deleted.
+        config = os.path.join(cls.tmp, "retention.yaml")
+        with open(config, "w") as f:
+            f.write("retention:\n  pipelines:\n    gc: {executions: 1}\n")
         return Server(data_dir=data_dir, extra_args=[
+            "--config", config, "--retain-artifact-grace", str(GC_GRACE_SECONDS),
             "--database", cls.database, "--server-id", name,
             "--lease-seconds", str(LEASE_SECONDS), "--source-poll-interval", "1",
             "--deploy-root", cls.tmp,
@@ -165,6 +173,44 @@ class MultiServerTest(unittest.TestCase):
         owners = [s["serverId"] for s in self.list_servers(b)["servers"]
                   if "anywhere" in s["pipelines"]]
         self.assertEqual(len(owners), 1, owners)
+
+    def mirrored(self, key):
+        """Whether s3rver holds `key` in the shared bucket (its files on disk)."""
+        return bool(glob.glob(os.path.join(self.tmp, "s3-*", "team-artifacts", key + "*")))
+
+    def test_retention_removes_a_deleted_executions_artifact_from_the_shared_bucket(self):
+        a, b, c = self.servers
+        src = self.path("gc-src")
+        os.makedirs(src)
+        with open(os.path.join(src, "input.txt"), "w") as f:
+            f.write("content 0\n")  # The first execution starts with the pipeline.
+        ok(a, "CreatePipeline", {"pipeline": pipeline("gc", [
+            ("Source", [action("Src", "Source", "Directory", config={"Path": src},
+                               outputs=["S"])]),
+            ("Build", [commands("Use", ["test -f input.txt"], inputs=["S"])])])})
+        keys = []
+        for i in range(2):
+            if i == 0:
+                eid = wait_for(lambda: self.latest_execution(b, "gc"),
+                               what="first execution")["pipelineExecutionId"]
+            else:
+                with open(os.path.join(src, "input.txt"), "w") as f:
+                    f.write("content %d\n" % i)
+                eid = ok(b, "StartPipelineExecution", {"name": "gc"})["pipelineExecutionId"]
+            self.assertEqual(self.wait_status(c, "gc", eid, ("Failed", "Succeeded")), "Succeeded")
+            runs = ok(c, "ListActionExecutions", {
+                "pipelineName": "gc", "filter": {"pipelineExecutionId": eid}})
+            key = [o["s3location"]["key"] for r in runs["actionExecutionDetails"]
+                   if r["actionName"] == "Src" for o in r["output"]["outputArtifacts"]][0]
+            self.assertTrue(self.mirrored(key), key)
+            keys.append(key)
+        self.assertNotEqual(keys[0], keys[1])
+        # Retention keeps one execution: the first one's artifact is no longer
+        # referenced, and once the grace period has passed since a server last
+        # relied on it, the shared bucket's copy goes too. The second one stays.
+        wait_for(lambda: not self.mirrored(keys[0]), timeout=90,
+                 what="the deleted execution's artifact to leave the shared bucket")
+        self.assertTrue(self.mirrored(keys[1]))
 
     def test_concurrent_retries_over_all_servers_exactly_one_accepted(self):
         gate = self.path("gate-retries")
