@@ -1,11 +1,10 @@
 #include "engine/mirror_ledger.h"
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "common/ids.h"
 
@@ -31,21 +30,21 @@ Row Parse(const std::optional<std::string>& value) {
   }
   if (auto it = doc.find("removing"); it != doc.end() && it->is_number()) {
     row.removing = it->get<double>();
-    if (auto by = doc.find("by"); by != doc.end() && by->is_string()) row.by = by->get<std::string>();
+    if (auto by = doc.find("by"); by != doc.end() && by->is_string()) {
+      row.by = by->get<std::string>();
+    }
   }
   return row;
 }
 
 double Monotonic() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace
 
-StoreMirrorLedger::StoreMirrorLedger(store::Store& store, const Clock& clock,
-                                     std::string server_id, double grace_seconds,
-                                     double claim_wait_seconds)
+StoreMirrorLedger::StoreMirrorLedger(store::Store& store, const Clock& clock, std::string server_id,
+                                     double grace_seconds, double claim_wait_seconds)
     : store_(store),
       clock_(clock),
       server_id_(std::move(server_id)),
@@ -64,8 +63,8 @@ Status StoreMirrorLedger::Claim(const std::string& revision) {
     if (row.removing && now - *row.removing < kStaleRemovalSeconds) {
       if (Monotonic() > deadline) {
         return Unavailable("artifact " + revision +
-                           " is being removed from the shared artifact bucket by server " +
-                           row.by + "; try again in a moment");
+                           " is being removed from the shared artifact bucket by server " + row.by +
+                           "; try again in a moment");
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
       continue;
@@ -87,8 +86,7 @@ Result<std::string> StoreMirrorLedger::BeginRemoval(const std::string& revision,
   const EpochSeconds now = clock_.Now();
   if (row.claimed && now - *row.claimed < min_age_seconds) return std::string();
   if (row.removing && now - *row.removing < kStaleRemovalSeconds) return std::string();
-  std::string token =
-      Json{{"removing", now}, {"by", server_id_}, {"nonce", RandomHex(8)}}.dump();
+  std::string token = Json{{"removing", now}, {"by", server_id_}, {"nonce", RandomHex(8)}}.dump();
   store::Batch batch;
   batch.kv_expect.emplace_back(key, current);
   batch.kv.emplace_back(key, token);

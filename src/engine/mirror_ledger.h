@@ -33,8 +33,7 @@ class StoreMirrorLedger final : public runner::MirrorLedger {
   Status Claim(const std::string& revision) override;
   double ClaimTtlSeconds() const override { return grace_seconds_ / 2; }
   EpochSeconds Now() const override { return clock_.Now(); }
-  Result<std::string> BeginRemoval(const std::string& revision,
-                                   double min_age_seconds) override;
+  Result<std::string> BeginRemoval(const std::string& revision, double min_age_seconds) override;
   void EndRemoval(const std::string& revision, const std::string& token) override;
 
   // "mirror/<revision>".
