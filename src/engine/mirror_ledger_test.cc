@@ -11,12 +11,12 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <thread>
 
 #include "common/mutex.h"
 #include "runner/artifact_store.h"
+#include "runner/commands.h"
 #include "runner/temp_dir.h"
 #include "store/store.h"
 
@@ -29,13 +29,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Removal = runner::ArtifactStore::Removal;
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void WriteFile(const fs::path& path, const std::string& content) {
   fs::create_directories(path.parent_path());
@@ -63,7 +56,7 @@ class Bucket final : public runner::ArtifactMirror {
     return objects_.count(revision) > 0;
   }
   Status Upload(const std::string& revision, const std::string& zip_path) override {
-    const std::string bytes = ReadFile(zip_path);
+    const std::string bytes = runner::ReadFile(zip_path);
     MutexLock lock(mu_);
     ++uploads_;
     objects_[revision] = {bytes, clock_.Now()};
