@@ -13,6 +13,10 @@ class Clock {
   virtual EpochSeconds Now() const = 0;
 };
 
+// Seconds on the monotonic clock (CLOCK_MONOTONIC), for timeouts and
+// durations: never steps with the wall clock.
+double MonotonicSeconds();
+
 // Reads the system's real-time clock. Thread-safe.
 class SystemClock final : public Clock {
  public:

@@ -37,10 +37,6 @@ Row Parse(const std::optional<std::string>& value) {
   return row;
 }
 
-double Monotonic() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 }  // namespace
 
 StoreMirrorLedger::StoreMirrorLedger(store::Store& store, const Clock& clock, std::string server_id,
@@ -55,13 +51,13 @@ std::string StoreMirrorLedger::Key(const std::string& revision) { return "mirror
 
 Status StoreMirrorLedger::Claim(const std::string& revision) {
   const std::string key = Key(revision);
-  const double deadline = Monotonic() + claim_wait_seconds_;
+  const double deadline = MonotonicSeconds() + claim_wait_seconds_;
   for (;;) {
     PW_ASSIGN_OR_RETURN(std::optional<std::string> current, store_.GetKv(key));
     const Row row = Parse(current);
     const EpochSeconds now = clock_.Now();
     if (row.removing && now - *row.removing < kStaleRemovalSeconds) {
-      if (Monotonic() > deadline) {
+      if (MonotonicSeconds() > deadline) {
         return Unavailable("artifact " + revision +
                            " is being removed from the shared artifact bucket by server " + row.by +
                            "; try again in a moment");

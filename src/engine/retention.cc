@@ -191,6 +191,8 @@ void Engine::SweepArtifacts(const std::function<void()>& after_scan) {
     }
   }
   if (after_scan) after_scan();
+  using Removal = runner::ArtifactStore::Removal;
+  const double grace = options_.retention_artifact_grace_seconds;
   size_t removed = 0;
   size_t mirror_removed = 0;
   std::vector<std::string> young;
@@ -198,8 +200,6 @@ void Engine::SweepArtifacts(const std::function<void()>& after_scan) {
     if (referenced.count(revision)) continue;
     // Atomic with the store's Puts: an action that produced the same content
     // again since the scan above (its result not recorded yet) made it young.
-    using Removal = runner::ArtifactStore::Removal;
-    const double grace = options_.retention_artifact_grace_seconds;
     Removal local = runners_.artifacts->RemoveIfOlderThan(revision, grace);
     if (local == Removal::kYoung || local == Removal::kFailed) {
       young.push_back(revision);  // Looked at again by a later sweep.
@@ -224,8 +224,7 @@ void Engine::SweepArtifacts(const std::function<void()>& after_scan) {
     // Looked at again once a good part of the grace period has passed.
     MutexLock lock(mu_);
     if (artifact_young_.empty()) {
-      artifact_young_due_ =
-          clock_.Now() + std::max(1.0, options_.retention_artifact_grace_seconds / 4);
+      artifact_young_due_ = clock_.Now() + std::max(1.0, grace / 4);
     }
     artifact_young_.insert(young.begin(), young.end());
   }

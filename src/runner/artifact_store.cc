@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/ids.h"
 #include "common/status.h"
 #include "runner/fd.h"
@@ -28,10 +29,12 @@
 namespace pw::runner {
 namespace {
 
-double MonotonicSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+// Seconds since the file's last modification, by the wall clock.
+double MtimeAgeSeconds(const struct stat& st) {
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  return static_cast<double>(now.tv_sec - st.st_mtim.tv_sec) +
+         static_cast<double>(now.tv_nsec - st.st_mtim.tv_nsec) / 1e9;
 }
 
 namespace fs = std::filesystem;
@@ -579,19 +582,13 @@ ArtifactStore::Removal ArtifactStore::RemoveIfOlderThan(const std::string& revis
   MutexLock lock(sweep_mu_);
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) return errno == ENOENT ? Removal::kAbsent : Removal::kFailed;
-  timespec now{};
-  clock_gettime(CLOCK_REALTIME, &now);
-  const double age = static_cast<double>(now.tv_sec - st.st_mtim.tv_sec) +
-                     static_cast<double>(now.tv_nsec - st.st_mtim.tv_nsec) / 1e9;
-  if (age < min_age_seconds) return Removal::kYoung;
+  if (MtimeAgeSeconds(st) < min_age_seconds) return Removal::kYoung;
   if (unlink(path.c_str()) != 0) return errno == ENOENT ? Removal::kAbsent : Removal::kFailed;
   return Removal::kRemoved;
 }
 
 std::vector<std::string> ArtifactStore::ListOlderThan(double min_age_seconds) const {
   std::vector<std::string> out;
-  timespec now{};
-  clock_gettime(CLOCK_REALTIME, &now);
   std::error_code ec;
   for (auto it = fs::directory_iterator(root_dir_, ec); !ec && it != fs::directory_iterator();
        it.increment(ec)) {
@@ -600,9 +597,7 @@ std::vector<std::string> ArtifactStore::ListOlderThan(double min_age_seconds) co
     const std::string revision = name.substr(0, 64);
     struct stat st {};
     if (!IsArtifactRevision(revision) || stat(it->path().c_str(), &st) != 0) continue;
-    const double age = static_cast<double>(now.tv_sec - st.st_mtim.tv_sec) +
-                       static_cast<double>(now.tv_nsec - st.st_mtim.tv_nsec) / 1e9;
-    if (age >= min_age_seconds) out.push_back(revision);
+    if (MtimeAgeSeconds(st) >= min_age_seconds) out.push_back(revision);
   }
   return out;
 }
@@ -623,14 +618,12 @@ ArtifactStore::Removal ArtifactStore::RemoveMirrorCopyIfOlderThan(const std::str
     removal = Removal::kFailed;
   } else if (!modified->has_value()) {
     removal = Removal::kAbsent;
-  } else {
-    if (ledger_->Now() - **modified < min_age_seconds) {
-      removal = Removal::kYoung;  // Uploaded by a server that does not claim (an older one).
-    } else if (MonotonicSeconds() - began > MirrorLedger::kRemovalWindowSeconds) {
-      removal = Removal::kFailed;  // Too late: a claim may no longer wait for this mark.
-    } else if (!mirror_->Remove(revision).ok()) {
-      removal = Removal::kFailed;
-    }
+  } else if (ledger_->Now() - **modified < min_age_seconds) {
+    removal = Removal::kYoung;  // Uploaded by a server that does not claim (an older one).
+  } else if (MonotonicSeconds() - began > MirrorLedger::kRemovalWindowSeconds) {
+    removal = Removal::kFailed;  // Too late: a claim may no longer wait for this mark.
+  } else if (!mirror_->Remove(revision).ok()) {
+    removal = Removal::kFailed;
   }
   ledger_->EndRemoval(revision, *token);
   return removal;

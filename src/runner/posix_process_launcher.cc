@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "runner/process_launcher.h"
@@ -54,12 +55,6 @@ constexpr int kMaxReadsPerWake = 4;
 constexpr double kNever = std::numeric_limits<double>::infinity();
 // Linux's standard signals are 1-31; above are real-time ones, some glibc's own.
 constexpr int kLastStandardSignal = 31;
-
-double MonotonicNow() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 double WallNow() {
   timespec ts{};
@@ -269,7 +264,7 @@ Result<std::unique_ptr<Child>> PosixProcessLauncher::Spawn(const ProcessSpec& sp
   envp.push_back(nullptr);
 
   child->exit.started_at = WallNow();
-  const double start_mono = MonotonicNow();
+  const double start_mono = MonotonicSeconds();
   pid_t pid = -1;
   int rc = posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
@@ -328,7 +323,7 @@ void PosixProcessLauncher::Loop() {
       shutdown = shutdown_;
     }
     for (auto& child : adopted) children_.emplace(child->id, std::move(child));
-    double now = MonotonicNow();
+    double now = MonotonicSeconds();
     for (ProcessId id : cancels) {
       auto it = children_.find(id);
       if (it == children_.end()) continue;  // Unknown or already reported.
@@ -400,7 +395,7 @@ void PosixProcessLauncher::Loop() {
     timespec timeout{};
     timespec* timeout_ptr = nullptr;
     if (next_wake != kNever) {
-      double wait = std::max(0.0, next_wake - MonotonicNow());
+      double wait = std::max(0.0, next_wake - MonotonicSeconds());
       timeout.tv_sec = static_cast<time_t>(wait);
       timeout.tv_nsec = static_cast<long>((wait - std::floor(wait)) * 1e9);
       timeout_ptr = &timeout;
@@ -501,7 +496,7 @@ bool PosixProcessLauncher::Reap(Child& child, bool block) {
   } else if (WIFSIGNALED(status)) {
     child.exit.signal = WTERMSIG(status);
   }
-  child.drain_until = MonotonicNow() + kDrainGraceSeconds;
+  child.drain_until = MonotonicSeconds() + kDrainGraceSeconds;
   if (child.out_fd >= 0) ReadOutput(child);
   return true;
 }

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "runner/artifact_store.h"
@@ -33,12 +34,6 @@ using Node = UnpackCache::Node;
 namespace {
 
 std::string Errno() { return std::strerror(errno); }
-
-double MonotonicSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 // Lists the tree below `dir`, parents before children; with `read_only`,
 // makes it read-only too (files keep their executable bit).
