@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "common/status.h"
 #include "store/store.h"
 
 namespace pw::store {
@@ -49,6 +50,49 @@ TEST_F(SqliteStoreTest, MigrationsAreRecordedAndWalIsOn) {
   sqlite3_finalize(st);
   sqlite3_close(db);
   Open();  // Reopening applies nothing twice.
+}
+
+// The store keeps its prepared statements for reuse. A kept statement must
+// not hold a read transaction (a query stepped to its first row and left
+// there would pin the WAL: no checkpoint could ever finish) and must come
+// back clean after a failed transaction.
+TEST_F(SqliteStoreTest, ReusedStatementsHoldNoReadTransactionAndSurviveAFailedCommit) {
+  auto s = Open();
+  nlohmann::json decl = {{"name", "p"}, {"stages", nlohmann::json::array()}};
+  ASSERT_TRUE(s->CreatePipeline("p", "arn:p", decl, {}, 1.0, 1000).ok());
+  for (int i = 0; i < 50; ++i) {
+    Batch b;
+    b.executions.push_back({"e" + std::to_string(i % 5), "p", "InProgress", 1.0, 2.0 + i, {}});
+    b.kv.emplace_back("k", std::to_string(i));
+    ASSERT_TRUE(s->Commit(b).ok()) << i;
+    ASSERT_TRUE(s->GetPipeline("p", std::nullopt).ok());  // Steps one row of each query.
+    ASSERT_EQ(**s->GetKv("k"), std::to_string(i));
+    ASSERT_TRUE(s->GetExecution("p", "e0").ok());
+  }
+  // A batch that fails half-way (a row version that does not match) writes
+  // nothing, and the statements it used serve the next commit.
+  Batch stale;
+  stale.kv.emplace_back("k", "stale");
+  stale.executions.push_back({"e1", "p", "Failed", 1.0, 99.0, {}, /*version=*/42});
+  EXPECT_EQ(s->Commit(stale).code(), StatusCode::kAborted);
+  EXPECT_EQ(**s->GetKv("k"), "49");
+  Batch next;
+  next.executions.push_back({"e1", "p", "Succeeded", 1.0, 100.0, {}});
+  ASSERT_TRUE(s->Commit(next).ok());
+  EXPECT_EQ((*s->GetExecution("p", "e1"))->status, "Succeeded");
+
+  // Another connection can checkpoint the whole WAL and truncate it: no
+  // statement of the store still reads an old snapshot.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "SELECT COUNT(*) FROM kv", nullptr, nullptr, nullptr), SQLITE_OK);
+  int log = -1, done = -1;
+  EXPECT_EQ(sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &done),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  EXPECT_EQ(log, 0);
+  sqlite3_close(db);
+  EXPECT_EQ(fs::file_size(path_ + "-wal"), 0u);
 }
 
 }  // namespace
