@@ -109,7 +109,11 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
     for (const std::string& path : {work, work + ".in"}) {
       if (fs::exists(path, ec)) paths.writable.push_back(path);
     }
-    for (const std::string& path : {status_file, variables_file}) {
+    // (The variables file only when output variables are declared: nothing
+    // else writes or reads it, and each bound file is one more mount.)
+    std::vector<std::string> result_files = {status_file};
+    if (!a.output_variables.empty()) result_files.push_back(variables_file);
+    for (const std::string& path : result_files) {
       std::ofstream touch(path, std::ios::app);
       paths.writable.push_back(path);
     }

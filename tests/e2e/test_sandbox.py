@@ -194,6 +194,33 @@ class SandboxTest(unittest.TestCase):
                 self.assertTrue(os.path.exists(os.path.join(copy, "f00.txt")))
                 self.assertFalse(os.path.exists(os.path.join(copy, "gen")))
 
+    def test_output_variables_and_the_failing_command_come_back_out_of_the_sandbox(self):
+        # The result files an action writes from inside the sandbox (which
+        # command failed; the declared output variables) are bound into it;
+        # the variables file only for an action that declares variables.
+        self.server = Server(data_dir=self.data, extra_args=("--sandbox", "bwrap"))
+        exports = commands("Exports", ["export VERSION=1.2.$((1 + 2))", "true"])
+        exports["outputVariables"] = ["VERSION"]
+        exports["namespace"] = "Built"
+        fails = commands("Fails", ["true", "exit 7", "true"])
+        plain = commands("Plain", ['test ! -e "$PIPEWRIGHT_VARIABLES_FILE"'])
+        self.server.ok("CreatePipeline", {"pipeline": pipeline("vars", [
+            ("Source", [action("Src", "Source", "Directory", config={"Path": self.src},
+                               outputs=["Src"])]),
+            ("Build", [exports, fails, plain]),
+        ])})
+        eid = self.server.ok("StartPipelineExecution", {"name": "vars"})["pipelineExecutionId"]
+        self.assertEqual(wait_execution(self.server, "vars", eid, timeout=120), "Failed")
+        runs = {r["actionName"]: r for r in self.server.ok("ListActionExecutions", {
+            "pipelineName": "vars", "filter": {"pipelineExecutionId": eid}})["actionExecutionDetails"]}
+        self.assertEqual(runs["Exports"]["status"], "Succeeded")
+        self.assertEqual(runs["Exports"]["output"]["outputVariables"], {"VERSION": "1.2.3"})
+        self.assertEqual(runs["Plain"]["status"], "Succeeded")
+        self.assertEqual(runs["Fails"]["status"], "Failed")
+        summary = runs["Fails"]["output"]["executionResult"]["externalExecutionSummary"]
+        self.assertIn("2", summary)
+        self.assertIn("exited with code 7", summary)
+
     def test_bad_sandbox_flags_refuse_to_start(self):
         # An action user that does not exist is refused the same way, by name.
         p = subprocess.run([PIPEWRIGHT, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data,
