@@ -1,14 +1,15 @@
 # Pipewright — the two commands of the README:
 #   make demo    install what is missing, build, run a pipeline that fails, retry it, succeed
 #   make check   install what is missing, build, run every test (unit + end-to-end)
-# Other targets: build, asan (ASan+UBSan: unit and API end-to-end tests), tsan (ThreadSanitizer:
+# Other targets: build, asan (ASan+UBSan: unit tests and the end-to-end tests of untrusted input
+# and restarts; asan-full: every test), tsan (ThreadSanitizer:
 # engine, store, http and auth tests), thread-safety (clang -Wthread-safety over the libraries),
 # bench, fuzz (60 s for each libFuzzer target, clang: scripts/fuzz), format, lint, clean,
 # deb (build/pipewright_<version>_<arch>.deb: scripts/make-deb).
 
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps test-deps build check demo asan tsan thread-safety bench fuzz format lint clean deb
+.PHONY: all deps test-deps build check demo asan asan-full tsan thread-safety bench fuzz format lint clean deb
 
 all: build
 
@@ -28,7 +29,17 @@ check: test-deps build
 demo: deps
 	@scripts/demo
 
+# AddressSanitizer + UBSan: every unit test, and the end-to-end tests that feed the server
+# untrusted input or kill and restart it (the crash campaign with fewer kills), which is what
+# .ci/run can afford; `make asan-full` runs every test but the browser one (~25 min of tests).
+ASAN_E2E := test_security_http|test_security_input|test_security_data|test_auth|test_retry|test_shutdown|test_jobs|test_s3_endpoint|test_crash_campaign
 asan: test-deps
+	@cmake --preset asan >/dev/null
+	@cmake --build build-asan -j$(JOBS)
+	@ctest --test-dir build-asan --output-on-failure -j2 -LE e2e
+	@PW_CRASH_KILLS=12 ctest --test-dir build-asan --output-on-failure -j2 -R '^e2e\.($(ASAN_E2E))$$'
+
+asan-full: test-deps
 	@cmake --preset asan >/dev/null
 	@cmake --build build-asan -j$(JOBS)
 	@ctest --test-dir build-asan --output-on-failure -j2 -E e2e.console
