@@ -115,8 +115,8 @@ const char* const kMigrations[] = {
 // and planning the same few statements again was ~5% of the server's CPU per
 // action (each commit prepares 4–8). Used only under the store's mutex.
 // Statements are reset and their bindings cleared when given back, so an idle
-// one holds no read transaction; at most kMax are kept (queries built at run
-// time are finalized beyond that).
+// one holds no read transaction. All of the store's SQL is literal text, far
+// fewer than kMax statements; beyond kMax a given-back one is finalized.
 class StmtCache {
  public:
   explicit StmtCache(sqlite3* db) : db_(db) {}
@@ -150,7 +150,6 @@ class StmtCache {
     for (auto& [sql, st] : idle_) sqlite3_finalize(st);
     idle_.clear();
   }
-  size_t idle() const { return idle_.size(); }
 
   static constexpr size_t kMax = 128;
 
