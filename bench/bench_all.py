@@ -600,6 +600,9 @@ def retry_latency(api, tmp, iterations):
                                          "retryMode": "FAILED_ACTIONS"})
         t1 = time.time()
         assert wait_execution(api, "retry", eid) == "Failed"
+        deadline = time.monotonic() + 5  # The reader thread records the open it returned from.
+        while len(opened) < runs_before + 1 and time.monotonic() < deadline:
+            time.sleep(0.001)
         assert len(opened) == runs_before + 1, "the retried action did not open the FIFO once"
         with open(stamps) as f:
             last = float(f.read().split()[-1])
