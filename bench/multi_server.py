@@ -7,7 +7,11 @@ Starts a throwaway PostgreSQL (scripts/pg-test-server) and real servers
      seconds until another server has failed the interrupted action (retryable) and
      until its retry succeeded;
   2. throughput: executions per second of a 1-action pipeline (P pipelines, each
-     started K times, clients spread over the servers), with 1 server and with 3.
+     started K times, clients spread over the servers), with 1 server and with 3;
+  3. reads from the database: GetPipelineState and ListPipelineExecutions of a
+     pipeline another server drives (answered from PostgreSQL) under wrk with 8
+     kept-alive connections, with --database-connections 1 and with the default
+     pool (4): what the pool and its prepared statements give.
 
   /usr/bin/python3 bench/multi_server.py [--lease-seconds 3] [--pipelines 6] [--runs 5]
 """
@@ -36,6 +40,7 @@ def main():
     if args.binary_dir:
         os.environ["PW_BINARY_DIR"] = os.path.abspath(args.binary_dir)
     import harness  # noqa: E402 (after PW_BINARY_DIR)
+    import bench_all  # noqa: E402 (wrk and its figures)
     from harness import Server, action, commands, pipeline, wait_for
 
     tmp = tempfile.mkdtemp(prefix="pw-bench-ms-")
@@ -58,11 +63,11 @@ def main():
             raise SystemExit("CREATE DATABASE failed: " + admin.stderr)
         return base_url.replace("/postgres?", "/%s?" % name)
 
-    def start(db, name):
+    def start(db, name, extra=()):
         s = Server(extra_args=["--database", db, "--server-id", name,
                                "--lease-seconds", str(args.lease_seconds),
                                "--artifact-endpoint", s3_endpoint,
-                               "--artifact-bucket", "team-artifacts"])
+                               "--artifact-bucket", "team-artifacts"] + list(extra))
         servers.append(s)
         return s
 
@@ -168,6 +173,32 @@ def main():
                   "(%d pipelines, each started %d times in a row)"
                   % (count, len(started), elapsed, len(started) / elapsed, len(names), args.runs))
             for s in group:
+                s.close()
+            servers.clear()
+
+        # 3. Reads from the database under wrk, pool of 1 vs 4.
+        if not os.path.exists("/usr/bin/wrk"):
+            print("reads from the database: skipped (no /usr/bin/wrk)")
+        for pool in ((1, 4) if os.path.exists("/usr/bin/wrk") else ()):
+            db = database("reads%d" % pool)
+            owner = start(db, "a")
+            reader = start(db, "b", ["--database-connections", str(pool)])
+            ok(owner, "CreatePipeline", {"pipeline": pipeline("read", [
+                source(), ("Build", [commands("One", ["true"])])])})
+            for _ in range(20):  # A short history to list.
+                e = ok(owner, "StartPipelineExecution", {"name": "read"})["pipelineExecutionId"]
+                wait_for(lambda: status_of(owner, "read", e) in ("Succeeded", "Failed"),
+                         timeout=60, interval=0.01)
+            figures = []
+            for op, body in (("GetPipelineState", {"name": "read"}),
+                             ("ListPipelineExecutions", {"pipelineName": "read"})):
+                w = bench_all.wrk(reader.endpoint + "/", bench_all.TARGET + op, body, 8, 3, tmp)
+                if w["non2xx"] or w["errors"]:
+                    raise SystemExit("wrk %s: %s" % (op, bench_all.describe(w)))
+                figures.append("%s %s" % (op, bench_all.describe(w)))
+            print("reads from the database, --database-connections %d, wrk -c8 at a server "
+                  "not driving the pipeline: %s" % (pool, "; ".join(figures)))
+            for s in (owner, reader):
                 s.close()
             servers.clear()
     finally:

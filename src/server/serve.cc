@@ -168,6 +168,11 @@ int RunServe(const std::vector<std::string>& args) {
                  "postgresql://user@host[:port]/dbname[?param=value...]: keep the state in "
                  "this PostgreSQL database, which several servers can share (default: SQLite "
                  "in --data-dir); keep a password in ~/.pgpass or PGPASSWORD, not in the URL");
+  int database_connections = 4;
+  app.add_option("--database-connections", database_connections,
+                 "most connections to the --database (PostgreSQL) this server opens, as calls "
+                 "need them; a call waits while all are busy (1-64, default 4)")
+      ->check(CLI::Range(1, 64));
   // Several servers on one PostgreSQL database (docs/design.md: Several servers).
   std::string server_id;
   std::string advertise_url;
@@ -438,7 +443,7 @@ int RunServe(const std::vector<std::string>& args) {
                  ec.message().c_str());
     return 1;
   }
-  auto store = postgres ? store::OpenPostgresStore(database)
+  auto store = postgres ? store::OpenPostgresStore(database, database_connections)
                         : store::OpenSqliteStore(data_dir + "/pipewright.db");
   if (!store.ok()) {
     std::fprintf(stderr, "pipewright: %s\n", store.status().ToString().c_str());

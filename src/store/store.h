@@ -412,6 +412,10 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
 // repeats the password); kFailedPrecondition if the schema is newer than this
 // build. Database errors of later calls are kUnavailable too (retry the call);
 // a connection lost between calls is re-established once per call.
-Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo);
+// Calls run concurrently on a pool of up to `max_connections` connections
+// (opened as needed; a call waits while all are busy), each statement prepared
+// once per connection.
+Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo,
+                                                 int max_connections = 4);
 
 }  // namespace pw::store

@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <latch>
 #include <memory>
 #include <mutex>
@@ -1034,6 +1035,10 @@ TEST_F(PostgresStoreTest, UnreachableServerIsUnavailable) {
 TEST_F(PostgresStoreTest, ReconnectsAfterTheConnectionIsKilled) {
   auto s = Open();
   ASSERT_TRUE(s->CreatePipeline("p", "arn:p", Decl("p"), {}, 1.0, 1000).ok());
+  // The statements of both calls below are prepared in the session that gets
+  // killed: after the reconnect they must be prepared again in the new one.
+  ASSERT_TRUE(s->GetPipeline("p", std::nullopt).ok());
+  ASSERT_TRUE(s->PutKv("k", "before").ok());
   PgConn admin(*PostgresServer::Get().url());
   const std::string count_sql = "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1";
   for (int round = 0; round < 2; ++round) {
@@ -1055,6 +1060,85 @@ TEST_F(PostgresStoreTest, ReconnectsAfterTheConnectionIsKilled) {
     EXPECT_EQ(admin.Exec(count_sql, {pg_->schema()}), "1");
   }
   EXPECT_EQ(**s->GetKv("k"), "v");
+}
+
+// How many of this test's connections wait on a lock, and how many are open.
+const char kWaitingSql[] =
+    "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1 "
+    "AND wait_event_type = 'Lock'";
+const char kOpenSql[] = "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1";
+
+// Polls `sql` (one count) until it reads `want`, for up to 10 s; returns what it read last.
+std::string AwaitCount(PgConn& admin, const char* sql, const std::string& schema,
+                       const std::string& want) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::string got = admin.Exec(sql, {schema});
+  while (got != want && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    got = admin.Exec(sql, {schema});
+  }
+  return got;
+}
+
+// Calls run on a pool of connections: a read of one store is answered while
+// another call of the same store waits on a row lock inside its transaction
+// (with one connection, the read queued behind it).
+TEST_F(PostgresStoreTest, ReadsAreAnsweredWhileAnotherCallWaitsOnALock) {
+  auto s = Open();
+  ASSERT_TRUE(s->PutKv("k", "v1").ok());
+  PgConn locker(pg_->url());
+  ASSERT_EQ(locker.Exec("BEGIN"), "");
+  ASSERT_EQ(locker.Exec("SELECT value FROM kv WHERE key = 'k' FOR UPDATE"), "v1");
+  Status written;
+  std::thread writer([&] { written = s->PutKv("k", "v2"); });
+  PgConn admin(*PostgresServer::Get().url());
+  EXPECT_EQ(AwaitCount(admin, kWaitingSql, pg_->schema(), "1"), "1") << "the write waits";
+  auto read = std::async(std::launch::async, [&] { return s->GetKv("k"); });
+  const bool answered = read.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  EXPECT_TRUE(answered) << "the read waited for the blocked write";
+  ASSERT_EQ(locker.Exec("COMMIT"), "");
+  writer.join();
+  EXPECT_TRUE(written.ok()) << written.ToString();
+  auto got = read.get();
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  if (answered) {
+    EXPECT_EQ(**got, "v1");  // The committed value, before the write.
+  }
+  EXPECT_EQ(**s->GetKv("k"), "v2");
+}
+
+// The pool opens at most its maximum: with both connections of a pool of two
+// held by calls waiting on a lock, a third call waits for one of them rather
+// than open a third connection, and goes through once they are given back.
+TEST_F(PostgresStoreTest, PoolOpensAtMostItsMaximumAndACallWaitsForAConnection) {
+  auto opened = OpenPostgresStore(pg_->url(), 2);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<Store> s = std::move(*opened);
+  ASSERT_TRUE(s->PutKv("k", "v1").ok());
+  PgConn locker(pg_->url());
+  ASSERT_EQ(locker.Exec("BEGIN"), "");
+  ASSERT_EQ(locker.Exec("SELECT value FROM kv WHERE key = 'k' FOR UPDATE"), "v1");
+  Status written[2];
+  std::thread w1([&] { written[0] = s->PutKv("k", "a"); });
+  std::thread w2([&] { written[1] = s->PutKv("k", "b"); });
+  PgConn admin(*PostgresServer::Get().url());
+  EXPECT_EQ(AwaitCount(admin, kWaitingSql, pg_->schema(), "2"), "2") << "both writes wait";
+  auto read = std::async(std::launch::async, [&] { return s->GetKv("k"); });
+  // A bounded look for something that must not happen: a pool without a bound
+  // would have opened a third connection (a few ms) and answered by now.
+  EXPECT_EQ(read.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout)
+      << "the read found a connection beyond the maximum";
+  // The pool's two connections and the locker's (it uses the same application_name).
+  EXPECT_EQ(admin.Exec(kOpenSql, {pg_->schema()}), "3") << "the pool's two and the locker";
+  ASSERT_EQ(locker.Exec("COMMIT"), "");
+  w1.join();
+  w2.join();
+  EXPECT_TRUE(written[0].ok()) << written[0].ToString();
+  EXPECT_TRUE(written[1].ok()) << written[1].ToString();
+  auto got = read.get();
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(**got == "a" || **got == "b" || **got == "v1") << **got;
+  EXPECT_EQ(admin.Exec(kOpenSql, {pg_->schema()}), "3");
 }
 
 TEST_F(PostgresStoreTest, FailedStatementRollsBackTheWholeBatchWithTheServerMessage) {
