@@ -62,9 +62,10 @@ void InsertByStart(core::PipelineState& p, core::Execution e) {
 // the executions core::KeptExecutions names among the active ones, each
 // stage's latest and the kLoadScan newest (plus rollback targets). Older
 // executions are read on demand (EnsureExecutionLocked) and history pages
-// straight from the store (history.cc). With several servers the versions of
-// the rows read are recorded (row_versions_) for the next commit.
-Result<core::PipelineState> Engine::ReadStateLocked(const std::string& name) {
+// straight from the store (history.cc). Touches no engine state: the
+// versions of the rows read go to `versions` when given.
+Result<core::PipelineState> Engine::ReadStoredState(
+    const std::string& name, std::map<std::string, int64_t>* versions) const {
   auto found = store_.GetPipeline(name, std::nullopt);
   if (!found.ok()) {
     return found.status().code() == StatusCode::kNotFound ? PipelineNotFound(name) : found.status();
@@ -81,14 +82,13 @@ Result<core::PipelineState> Engine::ReadStateLocked(const std::string& name) {
   PW_ASSIGN_OR_RETURN(auto active, store_.ListActiveExecutions(name));
   PW_ASSIGN_OR_RETURN(auto recent, store_.ListExecutionsPage(name, kLoadScan, ""));
   std::set<std::string> seen;
-  std::map<std::string, int64_t> versions;  // Row versions, kept with several servers.
   for (auto* rows : {&recent, &active}) {
     for (auto r = rows->rbegin(); r != rows->rend(); ++r) {
       if (!seen.insert(r->id).second) continue;
       core::Execution e = ExecutionFromDoc(r->doc);
       if (e.pipeline.empty()) e.pipeline = name;
       InsertByStart(p, std::move(e));
-      versions[r->id] = r->version;
+      if (versions != nullptr) (*versions)[r->id] = r->version;
     }
   }
   std::set<std::string> keep = core::KeptExecutions(p, kRecentInMemory);
@@ -100,12 +100,20 @@ Result<core::PipelineState> Engine::ReadStateLocked(const std::string& name) {
     core::Execution e = ExecutionFromDoc(row->doc);
     if (e.pipeline.empty()) e.pipeline = name;
     InsertByStart(p, std::move(e));
-    versions[row->id] = row->version;
+    if (versions != nullptr) (*versions)[row->id] = row->version;
   }
-  std::erase_if(versions, [&keep](const auto& v) { return !keep.count(v.first); });
+  if (versions != nullptr) {
+    std::erase_if(*versions, [&keep](const auto& v) { return !keep.count(v.first); });
+  }
   // Action runs live in their own rows (one per attempt), not in the
   // execution document, so a commit writes only what changed.
-  for (core::Execution& e : p.executions) PW_RETURN_IF_ERROR(LoadRunsLocked(e, &versions));
+  for (core::Execution& e : p.executions) PW_RETURN_IF_ERROR(LoadStoredRuns(e, versions));
+  return p;
+}
+
+Result<core::PipelineState> Engine::ReadStateLocked(const std::string& name) {
+  std::map<std::string, int64_t> versions;  // Row versions, kept with several servers.
+  PW_ASSIGN_OR_RETURN(core::PipelineState p, ReadStoredState(name, &versions));
   if (!server_id_.empty()) row_versions_[name] = std::move(versions);
   return p;
 }
@@ -122,18 +130,38 @@ Result<core::PipelineState*> Engine::LoadLocked(const std::string& name) {
   return &ins->second;
 }
 
+Result<std::optional<core::PipelineState>> Engine::ReadIfDrivenElsewhere(
+    const std::string& name, const std::string& execution_id) {
+  {
+    MutexLock lock(mu_);
+    if (server_id_.empty() || owned_.count(name)) return std::optional<core::PipelineState>();
+  }
+  // Another server drives it: what is durable, read without the engine
+  // mutex (a dozen database round trips this server's own work need not wait
+  // for).
+  PW_ASSIGN_OR_RETURN(core::PipelineState p, ReadStoredState(name, nullptr));
+  PW_RETURN_IF_ERROR(EnsureStoredExecution(p, execution_id, nullptr));
+  return std::optional<core::PipelineState>(std::move(p));
+}
+
 Result<const core::PipelineState*> Engine::ViewLocked(const std::string& name,
                                                       core::PipelineState* scratch,
-                                                      const std::string& execution_id) {
+                                                      const std::string& execution_id,
+                                                      std::optional<core::PipelineState>* read) {
   if (server_id_.empty() || owned_.count(name)) {
     PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(name));
     PW_RETURN_IF_ERROR(EnsureExecutionLocked(*p, execution_id));
     return p;
   }
-  // Another server drives it: what is durable, never a cached copy.
-  PW_ASSIGN_OR_RETURN(*scratch, ReadStateLocked(name));
-  row_versions_.erase(name);
-  PW_RETURN_IF_ERROR(EnsureExecutionLocked(*scratch, execution_id));
+  // Another server drives it: what is durable, never a cached copy; read
+  // before the lock was taken when the caller could (ReadIfDrivenElsewhere).
+  if (read != nullptr && read->has_value()) {
+    *scratch = std::move(**read);
+    read->reset();
+    return scratch;
+  }
+  PW_ASSIGN_OR_RETURN(*scratch, ReadStoredState(name, nullptr));
+  PW_RETURN_IF_ERROR(EnsureStoredExecution(*scratch, execution_id, nullptr));
   return scratch;
 }
 
@@ -142,7 +170,7 @@ Status Engine::NotDrivenHere(const std::string& name) const {
                      server_id_ + "); send the call again.");
 }
 
-Status Engine::LoadRunsLocked(core::Execution& e, std::map<std::string, int64_t>* versions) {
+Status Engine::LoadStoredRuns(core::Execution& e, std::map<std::string, int64_t>* versions) const {
   PW_ASSIGN_OR_RETURN(auto runs, store_.ListActionExecutions(e.pipeline, e.id));
   for (auto r = runs.rbegin(); r != runs.rend(); ++r) {  // Oldest first.
     if (e.FindRun(r->id) == nullptr) e.runs.push_back(RunFromDoc(r->doc));
@@ -151,37 +179,47 @@ Status Engine::LoadRunsLocked(core::Execution& e, std::map<std::string, int64_t>
   return Status::Ok();
 }
 
-// Reads one stored execution of `p` (and its runs) into `*out`; false when
-// it does not exist. Records row versions for a pipeline driven here.
-Result<bool> Engine::ReadExecutionLocked(core::PipelineState& p, const std::string& id,
-                                         core::Execution* out) {
-  PW_ASSIGN_OR_RETURN(auto row, store_.GetExecution(p.decl.name, id));
+Status Engine::LoadRunsLocked(core::Execution& e, std::map<std::string, int64_t>* versions) {
+  return LoadStoredRuns(e, versions);
+}
+
+Result<bool> Engine::ReadStoredExecution(const std::string& pipeline, const std::string& id,
+                                         core::Execution* out,
+                                         std::map<std::string, int64_t>* versions) const {
+  PW_ASSIGN_OR_RETURN(auto row, store_.GetExecution(pipeline, id));
   if (!row) return false;
   *out = ExecutionFromDoc(row->doc);
-  if (out->pipeline.empty()) out->pipeline = p.decl.name;
-  std::map<std::string, int64_t>* versions = nullptr;
-  if (!server_id_.empty() && owned_.count(p.decl.name) && pipelines_.count(p.decl.name) &&
-      &pipelines_.at(p.decl.name) == &p) {
-    versions = &row_versions_[p.decl.name];
-    (*versions)[row->id] = row->version;
-  }
-  PW_RETURN_IF_ERROR(LoadRunsLocked(*out, versions));
+  if (out->pipeline.empty()) out->pipeline = pipeline;
+  if (versions != nullptr) (*versions)[row->id] = row->version;
+  PW_RETURN_IF_ERROR(LoadStoredRuns(*out, versions));
   return true;
 }
 
-Status Engine::EnsureExecutionLocked(core::PipelineState& p, const std::string& id) {
+Status Engine::EnsureStoredExecution(core::PipelineState& p, const std::string& id,
+                                     std::map<std::string, int64_t>* versions) const {
   if (id.empty() || p.FindExecution(id) != nullptr) return Status::Ok();
   core::Execution e;
-  PW_ASSIGN_OR_RETURN(bool found, ReadExecutionLocked(p, id, &e));
+  PW_ASSIGN_OR_RETURN(bool found, ReadStoredExecution(p.decl.name, id, &e, versions));
   if (!found) return Status::Ok();  // The caller's core call says what is missing.
   const std::string target = e.rollback_target;
   InsertByStart(p, std::move(e));
   if (!target.empty() && p.FindExecution(target) == nullptr) {
     core::Execution te;
-    PW_ASSIGN_OR_RETURN(bool has_target, ReadExecutionLocked(p, target, &te));
+    PW_ASSIGN_OR_RETURN(bool has_target, ReadStoredExecution(p.decl.name, target, &te, versions));
     if (has_target) InsertByStart(p, std::move(te));
   }
   return Status::Ok();
+}
+
+Status Engine::EnsureExecutionLocked(core::PipelineState& p, const std::string& id) {
+  return EnsureStoredExecution(p, id, VersionsOfLocked(p));
+}
+
+std::map<std::string, int64_t>* Engine::VersionsOfLocked(const core::PipelineState& p) {
+  if (server_id_.empty() || !owned_.count(p.decl.name)) return nullptr;
+  auto it = pipelines_.find(p.decl.name);
+  if (it == pipelines_.end() || &it->second != &p) return nullptr;  // Not the cached state.
+  return &row_versions_[p.decl.name];
 }
 
 void Engine::TrimLocked(core::PipelineState& p) {

@@ -498,11 +498,26 @@ class Engine {
   Result<core::PipelineState*> LoadLocked(const std::string& name) REQUIRES(mu_);
   // The pipeline as stored (never cached); records row versions with leases.
   Result<core::PipelineState> ReadStateLocked(const std::string& name) REQUIRES(mu_);
+  // The same read touching no engine state (no lock needed): the versions of
+  // the rows read go to `versions` when given.
+  Result<core::PipelineState> ReadStoredState(const std::string& name,
+                                              std::map<std::string, int64_t>* versions) const;
   // For reads: the cached state when driven here, else the stored one in
   // *scratch; with `execution_id`, that execution is loaded too (if stored).
+  // `read`: what ReadIfDrivenElsewhere read before the lock, used (and
+  // emptied) when the pipeline is still driven elsewhere.
   Result<const core::PipelineState*> ViewLocked(const std::string& name,
                                                 core::PipelineState* scratch,
-                                                const std::string& execution_id = "") REQUIRES(mu_);
+                                                const std::string& execution_id = "",
+                                                std::optional<core::PipelineState>* read = nullptr)
+      REQUIRES(mu_);
+  // With several servers, a pipeline another server drives is read from the
+  // store by every read call. This does that read without the engine mutex
+  // (its dozen database round trips would hold up this server's own
+  // pipelines), for the caller to pass to ViewLocked; empty when this server
+  // drives the pipeline (or runs alone).
+  Result<std::optional<core::PipelineState>> ReadIfDrivenElsewhere(
+      const std::string& name, const std::string& execution_id = "") EXCLUDES(mu_);
   Status NotDrivenHere(const std::string& name) const REQUIRES(mu_);
   // Recover() for one loaded pipeline: fail interrupted runs, recreate
   // missing jobs, carry executions on, commit.
@@ -511,8 +526,18 @@ class Engine {
   // row versions recorded in `versions` when given.
   Status LoadRunsLocked(core::Execution& e, std::map<std::string, int64_t>* versions = nullptr)
       REQUIRES(mu_);
-  Result<bool> ReadExecutionLocked(core::PipelineState& p, const std::string& id,
-                                   core::Execution* out) REQUIRES(mu_);
+  Status LoadStoredRuns(core::Execution& e, std::map<std::string, int64_t>* versions) const;
+  // Reads one stored execution and its runs into `*out`; false when it does
+  // not exist. Row versions go to `versions` when given.
+  Result<bool> ReadStoredExecution(const std::string& pipeline, const std::string& id,
+                                   core::Execution* out,
+                                   std::map<std::string, int64_t>* versions) const;
+  // EnsureExecutionLocked's read, touching no engine state.
+  Status EnsureStoredExecution(core::PipelineState& p, const std::string& id,
+                               std::map<std::string, int64_t>* versions) const;
+  // Where the row versions of `p` are kept: the cached state of a pipeline
+  // driven here with leases; else nullptr (nothing to record).
+  std::map<std::string, int64_t>* VersionsOfLocked(const core::PipelineState& p) REQUIRES(mu_);
   // Brings execution `id` of `p` (and its rollback target) into memory if it
   // is stored but not loaded; OK also when it does not exist (the core call
   // that follows reports that). Store errors are returned.
@@ -523,7 +548,9 @@ class Engine {
   Result<ExecutionPage> HistoryPageLocked(const std::string& pipeline, size_t max,
                                           const std::string& after,
                                           const std::function<bool(const core::Execution&)>& keep,
-                                          bool with_runs) REQUIRES(mu_);
+                                          bool with_runs,
+                                          std::optional<core::PipelineState>* read = nullptr)
+      REQUIRES(mu_);
   // Persists what `out` changed in one transaction (with `extra`: new
   // version, idempotency tokens, job documents), then performs the effects.
   // On failure memory is dropped (reloaded from the store on next use) and

@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -1705,6 +1706,67 @@ TEST_F(EngineTest, APipelineReleasedWhileATriggeredSourceIsListedKeepsItsPush) {
   EXPECT_EQ(S(second.status), "Succeeded") << second.status_summary;
   ASSERT_EQ(RunsOf(second, "Source", "Src").size(), 1u);
   EXPECT_NE(RunsOf(second, "Source", "Src")[0].revision_id, commits[0]) << "the push, not v1";
+}
+
+// With several servers, every read of a pipeline another server drives reads
+// it from the store. That read (a dozen database round trips with
+// PostgreSQL) happens without the engine mutex: while one is held up in the
+// store, this server answers about its own pipeline, and the held read still
+// returns the stored state. Before, it held the mutex throughout.
+TEST_F(EngineTest, AReadOfAPipelineDrivenElsewhereDoesNotHoldUpThisServersOwn) {
+  // Leases on one SQLite file: the store drops the fences SQLite refuses.
+  faulty_ = std::make_unique<FaultyStore>(*store_);
+  faulty_->drop_fences = true;
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> hold{false};
+  faulty_->on_list_active = [&](const std::string& pipeline) {
+    if (pipeline == "theirs" && hold.exchange(false)) {
+      entered.set_value();
+      released.wait();
+    }
+  };
+  engine_ = std::make_unique<Engine>(*faulty_, clock_, options_);
+  engine_->EnableLeases("s1", 10);
+  Create(BuildPipeline("mine", {"true"}));
+  Create(BuildPipeline("theirs", {"true"}));
+  ASSERT_TRUE(engine_->AdoptPipeline("mine", 1).ok());
+  engine_->DisownPipeline("theirs");
+
+  hold = true;
+  for (int call = 0; call < 3; ++call) {  // Snapshot, a history page, an execution.
+    auto slow = std::async(std::launch::async, [&]() -> Status {
+      switch (call) {
+        case 0:
+          return engine_->GetSnapshot("theirs", true).status();
+        case 1:
+          return engine_->HistoryPage("theirs", 10, "", {}, false).status();
+        default:
+          return engine_->PlanRetry("theirs", "Build", "nope", core::RetryMode::kFailedActions)
+              .status();
+      }
+    });
+    ASSERT_EQ(entered.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready)
+        << "call " << call << " never read the pipeline's active executions";
+    auto mine =
+        std::async(std::launch::async, [&] { return engine_->GetSnapshot("mine", true).status(); });
+    const bool answered = mine.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+    release.set_value();
+    EXPECT_TRUE(answered) << "call " << call << ": the read of 'theirs' held the engine";
+    EXPECT_TRUE(mine.get().ok());
+    Status held = slow.get();
+    if (call < 2) {
+      EXPECT_TRUE(held.ok()) << held.ToString();
+    } else {
+      EXPECT_EQ(held.wire_name(), "StageNotRetryableException") << held.ToString();
+    }
+    entered = std::promise<void>();
+    release = std::promise<void>();
+    released = release.get_future().share();
+    hold = true;
+  }
+  hold = false;
 }
 
 }  // namespace

@@ -35,6 +35,9 @@ class FaultyStore final : public store::Store {
   // Called with each batch before it is passed on, on the committing thread
   // (may block it). Set it before the engine runs.
   std::function<void(const store::Batch&)> on_commit;
+  // Called with the pipeline's name by each ListActiveExecutions before it is
+  // passed on, on the reading thread (may block it). Set it before the reads.
+  std::function<void(const std::string&)> on_list_active;
 
   Result<store::PipelineRecord> CreatePipeline(const std::string& name, const std::string& arn,
                                                nlohmann::json declaration,
@@ -97,6 +100,7 @@ class FaultyStore final : public store::Store {
   }
   Result<std::vector<store::ExecutionRow>> ListActiveExecutions(
       const std::string& pipeline) override {
+    if (on_list_active) on_list_active(pipeline);
     return real_.ListActiveExecutions(pipeline);
   }
   Result<std::optional<store::ExecutionRow>> GetExecution(const std::string& pipeline,

@@ -26,15 +26,17 @@ Result<ExecutionPage> Engine::HistoryPage(const std::string& pipeline, size_t ma
                                           const std::string& after,
                                           const std::function<bool(const core::Execution&)>& keep,
                                           bool with_runs) {
+  PW_ASSIGN_OR_RETURN(auto read, ReadIfDrivenElsewhere(pipeline));
   MutexLock lock(mu_);
-  return HistoryPageLocked(pipeline, max, after, keep, with_runs);
+  return HistoryPageLocked(pipeline, max, after, keep, with_runs, &read);
 }
 
 Result<ExecutionPage> Engine::HistoryPageLocked(
     const std::string& pipeline, size_t max, const std::string& after,
-    const std::function<bool(const core::Execution&)>& keep, bool with_runs) {
+    const std::function<bool(const core::Execution&)>& keep, bool with_runs,
+    std::optional<core::PipelineState>* read) {
   core::PipelineState scratch;  // Driven by another server: read from the store.
-  PW_ASSIGN_OR_RETURN(const core::PipelineState* p, ViewLocked(pipeline, &scratch));
+  PW_ASSIGN_OR_RETURN(const core::PipelineState* p, ViewLocked(pipeline, &scratch, "", read));
   PW_ASSIGN_OR_RETURN(auto rec, store_.GetPipeline(pipeline, std::nullopt));
   ExecutionPage page;
   page.snap.record = std::move(rec);
@@ -112,9 +114,10 @@ Result<RuleRunPage> Engine::RuleRunsPage(const std::string& pipeline, size_t max
                                          const std::optional<RuleRunPosition>& after) {
   RuleRunPage page;
   {
+    PW_ASSIGN_OR_RETURN(auto read, ReadIfDrivenElsewhere(pipeline));
     MutexLock lock(mu_);
     core::PipelineState scratch;  // Driven by another server: read from the store.
-    PW_ASSIGN_OR_RETURN(const core::PipelineState* p, ViewLocked(pipeline, &scratch));
+    PW_ASSIGN_OR_RETURN(const core::PipelineState* p, ViewLocked(pipeline, &scratch, "", &read));
     PW_ASSIGN_OR_RETURN(page.snap.record, store_.GetPipeline(pipeline, std::nullopt));
     page.snap.state.decl = p->decl;
     page.snap.state.transitions = p->transitions;
@@ -204,9 +207,10 @@ Result<RuleRunPage> Engine::RuleRunsPage(const std::string& pipeline, size_t max
 }
 
 Result<Snapshot> Engine::ExecutionSnapshot(const std::string& pipeline, const std::string& id) {
+  PW_ASSIGN_OR_RETURN(auto read, ReadIfDrivenElsewhere(pipeline));
   MutexLock lock(mu_);
   core::PipelineState scratch;  // Driven by another server: read from the store.
-  PW_ASSIGN_OR_RETURN(const core::PipelineState* p, ViewLocked(pipeline, &scratch));
+  PW_ASSIGN_OR_RETURN(const core::PipelineState* p, ViewLocked(pipeline, &scratch, "", &read));
   PW_ASSIGN_OR_RETURN(auto rec, store_.GetPipeline(pipeline, std::nullopt));
   Snapshot snap{std::move(rec), {}};
   snap.state.decl = p->decl;

@@ -278,9 +278,11 @@ Status Engine::StopExecution(const std::string& pipeline, const std::string& exe
 
 Result<core::RetryPlan> Engine::PlanRetry(const std::string& pipeline, const std::string& stage,
                                           const std::string& execution_id, core::RetryMode mode) {
+  PW_ASSIGN_OR_RETURN(auto read, ReadIfDrivenElsewhere(pipeline, execution_id));
   MutexLock lock(mu_);
   core::PipelineState scratch;
-  PW_ASSIGN_OR_RETURN(const core::PipelineState* p, ViewLocked(pipeline, &scratch, execution_id));
+  PW_ASSIGN_OR_RETURN(const core::PipelineState* p,
+                      ViewLocked(pipeline, &scratch, execution_id, &read));
   return core::PlanRetry(*p, execution_id, stage, mode);
 }
 
@@ -359,9 +361,10 @@ Result<EpochSeconds> Engine::PutApproval(const std::string& pipeline, const std:
 }
 
 Result<Snapshot> Engine::GetSnapshot(const std::string& pipeline, bool current_only) {
+  PW_ASSIGN_OR_RETURN(auto read, ReadIfDrivenElsewhere(pipeline));
   MutexLock lock(mu_);
   core::PipelineState scratch;  // Driven elsewhere: read from the store.
-  auto p = ViewLocked(pipeline, &scratch);
+  auto p = ViewLocked(pipeline, &scratch, "", &read);
   if (!p.ok()) {
     return p.status();
   }

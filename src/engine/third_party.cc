@@ -86,10 +86,17 @@ Result<std::vector<json>> Engine::DeployTargets(const std::string& pipeline,
     PW_ASSIGN_OR_RETURN(auto all, store_.ListPipelines());
     for (const auto& r : all) names.push_back(r.name);
   }
-  MutexLock lock(mu_);
   for (const auto& name : names) {
+    // One pipeline at a time under the lock; one driven elsewhere is read
+    // from the store before it is taken.
+    auto read = ReadIfDrivenElsewhere(name);
+    if (!read.ok()) {
+      if (!pipeline.empty()) return read.status();
+      continue;
+    }
+    MutexLock lock(mu_);
     core::PipelineState scratch;
-    auto p = ViewLocked(name, &scratch);
+    auto p = ViewLocked(name, &scratch, "", &*read);
     if (!p.ok()) {
       if (!pipeline.empty()) return p.status();
       continue;
