@@ -1235,6 +1235,37 @@ TEST_F(EngineTest, AwsOwnedWorkerTypeWaitsAsAJobThatSaysWhatToRun) {
   EXPECT_EQ(RunsOf(e, "Deploy", "Stack").back().summary, "stack updated");
 }
 
+// With several servers every look at the jobs re-reads all job documents
+// (ListKv "job/"). A read only looks when a run in progress lacks a summary:
+// the waiting run still says what to run, and reads of a pipeline with none
+// read no job at all (before: one full read per call).
+TEST_F(EngineTest, ReadsLookAtJobsOnlyForARunThatMayBeWaitingForAWorker) {
+  // Leases on one SQLite file: the store drops the fences SQLite refuses.
+  faulty_ = std::make_unique<FaultyStore>(*store_);
+  faulty_->drop_fences = true;
+  engine_ = std::make_unique<Engine>(*faulty_, clock_, options_);
+  engine_->EnableLeases("s1", 10);
+  Create(CloudFormationPipeline("p", src_));
+  ASSERT_TRUE(engine_->AdoptPipeline("p", 1).ok());
+  const std::string id = Start("p");
+  auto summary = [&] {
+    auto runs = RunsOf(Exec("p", id), "Deploy", "Stack");
+    return runs.empty() ? std::string() : runs.back().summary;
+  };
+  ASSERT_TRUE(WaitFor([&] { return !summary().empty(); }));
+  EXPECT_EQ(summary(),
+            "Waiting for a worker: run pipewright worker --action-type "
+            "Deploy/AWS/CloudFormation/1 -- <program>");
+  Job job = PollOne({"Deploy", "AWS", "CloudFormation", "1"});
+  ASSERT_TRUE(engine_->AcknowledgeJob(job.id, job.nonce).ok());
+  ASSERT_TRUE(engine_->PutJobSuccess(job.id, {}).ok());
+  EXPECT_EQ(S(WaitEnded("p", id).status), "Succeeded");
+  const int before = faulty_->job_lists.load();
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(engine_->GetSnapshot("p", true).ok());
+  // The ticker may look once meanwhile; the reads themselves never.
+  EXPECT_LT(faulty_->job_lists.load() - before, 3) << "reads re-read every job document";
+}
+
 TEST_F(EngineTest, JobNoWorkerTakesWithinTheWorkerWaitFailsItsAction) {
   options_.worker_wait_seconds = 100;
   StartEngine();

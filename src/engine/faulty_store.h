@@ -32,6 +32,7 @@ class FaultyStore final : public store::Store {
   std::atomic<bool> fail_log_appends{false};  // AppendActionLog fails while set.
   std::atomic<int> log_appends{0};            // AppendActionLog calls passed on.
   std::atomic<size_t> rows_by_update{0};      // Rows ListExecutionsByUpdate returned.
+  std::atomic<int> job_lists{0};              // ListKv("job/") calls passed on.
   // Called with each batch before it is passed on, on the committing thread
   // (may block it). Set it before the engine runs.
   std::function<void(const store::Batch&)> on_commit;
@@ -135,6 +136,7 @@ class FaultyStore final : public store::Store {
   Status DeleteKvPrefix(const std::string& prefix) override { return real_.DeleteKvPrefix(prefix); }
   Result<std::vector<std::pair<std::string, std::string>>> ListKv(
       const std::string& prefix) override {
+    if (prefix == "job/") ++job_lists;
     return real_.ListKv(prefix);
   }
 

@@ -272,6 +272,18 @@ void Engine::PublishExternalJob(const std::string& job_id) {
 }
 
 void Engine::AddJobWaitSummariesLocked(core::PipelineState& state) {
+  // Only a run in progress without a summary can get one. Most reads show
+  // none, and with several servers looking costs a read of every job document.
+  bool awaiting = false;
+  for (const core::Execution& e : state.executions) {
+    for (const core::ActionRun& r : e.runs) {
+      awaiting = awaiting || (r.status == core::ActionStatus::kInProgress && r.summary.empty());
+    }
+    for (const core::RuleRun& r : e.rule_runs) {
+      awaiting = awaiting || (r.status == core::ActionStatus::kInProgress && r.summary.empty());
+    }
+  }
+  if (!awaiting) return;
   LoadJobsLocked();
   for (const auto& [id, job] : jobs_) {
     const bool waiting = job.status == core::JobStatus::kCreated ||
