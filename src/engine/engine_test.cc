@@ -347,6 +347,16 @@ class EngineTest : public ::testing::Test {
   }
 
   // Src -> Build (the given commands).
+  // The summary of the latest run of CloudFormationPipeline's Stack action in
+  // execution `id` of "p" ("" before it runs).
+  std::string StackSummary(const std::string& id) {
+    auto runs = RunsOf(Exec("p", id), "Deploy", "Stack");
+    return runs.empty() ? std::string() : runs.back().summary;
+  }
+  static constexpr const char* kStackWaitsForAWorker =
+      "Waiting for a worker: run pipewright worker --action-type "
+      "Deploy/AWS/CloudFormation/1 -- <program>";
+
   json BuildPipeline(const std::string& name, const std::vector<std::string>& commands) const {
     return Pipeline(
         name, {Stage("Source", {DirSource(src_)}), Stage("Build", {Commands("Build", commands)})});
@@ -1208,14 +1218,9 @@ TEST_F(EngineTest, AwsOwnedWorkerTypeWaitsAsAJobThatSaysWhatToRun) {
   Create(CloudFormationPipeline("p", src_));
   const std::string id = Start("p");
   const core::ActionTypeId cfn{"Deploy", "AWS", "CloudFormation", "1"};
-  auto summary = [&] {
-    auto runs = RunsOf(Exec("p", id), "Deploy", "Stack");
-    return runs.empty() ? std::string() : runs.back().summary;
-  };
+  auto summary = [&] { return StackSummary(id); };
   ASSERT_TRUE(WaitFor([&] { return !summary().empty(); }));
-  EXPECT_EQ(summary(),
-            "Waiting for a worker: run pipewright worker --action-type "
-            "Deploy/AWS/CloudFormation/1 -- <program>");
+  EXPECT_EQ(summary(), kStackWaitsForAWorker);
   // Built-in and unknown types are not served to workers.
   EXPECT_EQ(engine_->PollForJobs({"Deploy", "AWS", "Directory", "1"}, 1, {}, 0).status().code(),
             StatusCode::kInvalidArgument);
@@ -1248,14 +1253,9 @@ TEST_F(EngineTest, ReadsLookAtJobsOnlyForARunThatMayBeWaitingForAWorker) {
   Create(CloudFormationPipeline("p", src_));
   ASSERT_TRUE(engine_->AdoptPipeline("p", 1).ok());
   const std::string id = Start("p");
-  auto summary = [&] {
-    auto runs = RunsOf(Exec("p", id), "Deploy", "Stack");
-    return runs.empty() ? std::string() : runs.back().summary;
-  };
+  auto summary = [&] { return StackSummary(id); };
   ASSERT_TRUE(WaitFor([&] { return !summary().empty(); }));
-  EXPECT_EQ(summary(),
-            "Waiting for a worker: run pipewright worker --action-type "
-            "Deploy/AWS/CloudFormation/1 -- <program>");
+  EXPECT_EQ(summary(), kStackWaitsForAWorker);
   Job job = PollOne({"Deploy", "AWS", "CloudFormation", "1"});
   ASSERT_TRUE(engine_->AcknowledgeJob(job.id, job.nonce).ok());
   ASSERT_TRUE(engine_->PutJobSuccess(job.id, {}).ok());
