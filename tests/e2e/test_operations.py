@@ -196,6 +196,9 @@ class ConfigFileTest(unittest.TestCase):
         for text, expect in (("job-timeout: soon\n", "bad.yaml:1: job-timeout:"),
                              ("listen: [a, b]\n", "bad.yaml:1: listen: takes one value"),
                              ("log-format: xml\n", "bad.yaml:1: log-format:"),
+                             ("database-connections: 0\n",
+                              "bad.yaml:1: database-connections: --database-connections: Value 0 "
+                              "not in range 1 to 64"),
                              ("deploy-root: relative\n", "must be an absolute path"),
                              ("git-connections:\n  connections:\n    - {arn: nope, url: u}\n",
                               "bad.yaml:1: git-connections: "),
