@@ -13,6 +13,7 @@
 //   PW_RETURN_IF_ERROR(engine.Recover());          // after a restart
 //   auto id = engine.StartExecution("p", token, "user");
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -704,6 +705,9 @@ class Engine {
   // Leases (leases.cc): this server's id ("" = off, the engine drives every
   // pipeline), the pipelines it drives with their epochs, row versions read.
   std::string server_id_ GUARDED_BY(mu_);
+  // !server_id_.empty(), readable without mu_: reads check it before taking
+  // the lock (set once, by EnableLeases at start-up).
+  std::atomic<bool> leases_{false};
   double lease_seconds_ GUARDED_BY(mu_) = 10;
   std::map<std::string, int64_t> owned_ GUARDED_BY(mu_);
   std::map<std::string, std::map<std::string, int64_t>> row_versions_ GUARDED_BY(mu_);

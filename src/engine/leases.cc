@@ -211,6 +211,7 @@ std::pair<std::string, std::string> LeaseManager::OwnerOrTake(const std::string&
 void Engine::EnableLeases(const std::string& server_id, double lease_seconds) {
   MutexLock lock(mu_);
   server_id_ = server_id;
+  leases_ = !server_id.empty();
   lease_seconds_ = lease_seconds;
   // Several servers: a read answers from what is durable or from the state
   // this server drives; no serialised copy that another server's commits

@@ -364,13 +364,13 @@ Result<Snapshot> Engine::GetSnapshot(const std::string& pipeline, bool current_o
   PW_ASSIGN_OR_RETURN(auto read, ReadIfDrivenElsewhere(pipeline));
   MutexLock lock(mu_);
   core::PipelineState scratch;  // Driven elsewhere: read from the store.
+  if (!current_only) {          // It views the pipeline itself: one read, not two.
+    PW_ASSIGN_OR_RETURN(auto all, HistoryPageLocked(pipeline, SIZE_MAX, "", {}, true, &read));
+    return std::move(all.snap);
+  }
   auto p = ViewLocked(pipeline, &scratch, "", &read);
   if (!p.ok()) {
     return p.status();
-  }
-  if (!current_only) {
-    PW_ASSIGN_OR_RETURN(auto all, HistoryPageLocked(pipeline, SIZE_MAX, "", {}, true));
-    return std::move(all.snap);
   }
   PW_ASSIGN_OR_RETURN(auto rec, store_.GetPipeline(pipeline, std::nullopt));
   const core::PipelineState& full = **p;
