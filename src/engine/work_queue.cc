@@ -25,9 +25,7 @@ bool WorkQueue::Enqueue(std::function<void()> fn) {
     queue_.push_back(std::move(fn));
     ++busy_;
   }
-  // NotifyAll: idle-waiters share the variable, and a NotifyOne could wake
-  // one of them instead of a worker.
-  cv_.NotifyAll();
+  work_cv_.NotifyOne();
   return true;
 }
 
@@ -44,11 +42,12 @@ void WorkQueue::Hold() {
 }
 
 void WorkQueue::Release() {
+  bool idle = false;
   {
     MutexLock lock(mu_);
-    --busy_;
+    idle = --busy_ == 0;
   }
-  cv_.NotifyAll();
+  if (idle) idle_cv_.NotifyAll();
 }
 
 size_t WorkQueue::Depth() const {
@@ -58,7 +57,7 @@ size_t WorkQueue::Depth() const {
 
 bool WorkQueue::WaitIdle(double timeout_seconds) {
   MutexLock lock(mu_);
-  return cv_.WaitFor(mu_, std::chrono::duration<double>(timeout_seconds), [this] {
+  return idle_cv_.WaitFor(mu_, std::chrono::duration<double>(timeout_seconds), [this] {
     mu_.AssertHeld();
     return busy_ == 0;
   });
@@ -66,8 +65,9 @@ bool WorkQueue::WaitIdle(double timeout_seconds) {
 
 bool WorkQueue::WaitStopped(double seconds) {
   MutexLock lock(mu_);
-  return cv_.WaitFor(mu_, std::chrono::duration<double>(seconds), [this] {
+  return stop_cv_.WaitFor(mu_, std::chrono::duration<double>(seconds), [this] {
     mu_.AssertHeld();
+    ++stop_checks_;
     return stopping_;
   });
 }
@@ -77,7 +77,9 @@ void WorkQueue::Stop() {
     MutexLock lock(mu_);
     stopping_ = true;
   }
-  cv_.NotifyAll();
+  work_cv_.NotifyAll();
+  idle_cv_.NotifyAll();
+  stop_cv_.NotifyAll();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -89,7 +91,7 @@ void WorkQueue::Loop() {
     std::function<void()> fn;
     {
       MutexLock lock(mu_);
-      while (!stopping_ && queue_.empty()) cv_.Wait(mu_);
+      while (!stopping_ && queue_.empty()) work_cv_.Wait(mu_);
       if (queue_.empty()) return;  // Stopping and drained.
       fn = std::move(queue_.front());
       queue_.pop_front();

@@ -13,6 +13,7 @@
 //   q.Enqueue([] { ... });
 //   q.Stop();  // Drains and joins; also done by the destructor.
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <thread>
@@ -47,16 +48,25 @@ class WorkQueue {
   bool WaitStopped(double seconds) EXCLUDES(mu_);
   // Refuses new tasks, runs what is queued, joins the threads. Idempotent.
   void Stop() EXCLUDES(mu_);
+  // How many times WaitStopped callers woke up and looked (tests).
+  int StopChecksForTest() const { return stop_checks_.load(); }
 
  private:
   void Loop() EXCLUDES(mu_);
 
   mutable Mutex mu_;
-  CondVar cv_;  // Work queued, busy_ changed, or stopping.
+  // Separate variables, so that a task queued or ended wakes only who waits
+  // for it: one idle worker, or WaitIdle once nothing is busy. Every wake-up
+  // of a thread the work does not need costs a context switch on the CPUs
+  // the actions' processes run on.
+  CondVar work_cv_;  // A task queued, or stopping: the workers.
+  CondVar idle_cv_;  // busy_ fell to 0, or stopping: WaitIdle.
+  CondVar stop_cv_;  // Stopping: WaitStopped (the ticker).
   std::deque<std::function<void()>> queue_ GUARDED_BY(mu_);
   int busy_ GUARDED_BY(mu_) = 0;  // Queued and running tasks plus holds.
   bool stopping_ GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
+  std::atomic<int> stop_checks_{0};
 };
 
 }  // namespace pw::engine

@@ -43,5 +43,30 @@ TEST(WorkQueueTest, StoppingRefusesNewTasksAndRunsQueuedOnes) {
   EXPECT_EQ(ran.load(), 2) << "both queued tasks ran, the refused one did not";
 }
 
+// A periodic loop waiting in WaitStopped (the ticker) is not woken by tasks
+// queued and ended: every needless wake-up is a context switch on the CPUs
+// the actions' processes run on. Stop still wakes it at once.
+TEST(WorkQueueTest, TasksDoNotWakeAThreadWaitingForStop) {
+  WorkQueue q(2);
+  std::promise<bool> stopped;
+  std::thread ticker([&] { stopped.set_value(q.WaitStopped(60)); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (q.StopChecksForTest() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(q.StopChecksForTest(), 1) << "the waiter looked once before it waits";
+  std::atomic<int> ran{0};
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(q.Enqueue([&] { ++ran; }));
+  ASSERT_TRUE(q.WaitIdle(10));
+  EXPECT_EQ(ran.load(), 200);
+  // Spurious wake-ups are allowed, a wake-up per task is not (it was ~200).
+  EXPECT_LE(q.StopChecksForTest(), 3);
+  auto result = stopped.get_future();
+  q.Stop();
+  ASSERT_EQ(result.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_TRUE(result.get());
+  ticker.join();
+}
+
 }  // namespace
 }  // namespace pw::engine
