@@ -126,6 +126,27 @@ def start_server(data_dir, binary_dir, extra=(), timeout=180):
                        list(extra))
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of process `pid` so far (its threads included)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(pid, quiet=0.3, timeout=10):
+    """Waits until process `pid` used no CPU for `quiet` seconds (its deferred clean-up done),
+    at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last, since = cpu_seconds(pid), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = cpu_seconds(pid)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         text = f.read()
@@ -200,31 +221,48 @@ def make_source(path):
 
 # -- 1. per-action overhead ---------------------------------------------------------------------
 
-def floors(binary_dir, tmp, groups):
+def floors(binary_dir, tmp, groups, floor_reps=200):
     exe = os.environ.get("PW_FLOOR_BINARY") or os.path.join(binary_dir, "bench",
                                                             "bench_orchestration")
     out = subprocess.run([exe, "--floor-json=" + ",".join(map(str, groups)),
-                          "--floor-reps=200"], check=True, capture_output=True, text=True,
-                         env=dict(os.environ, TMPDIR=tmp), timeout=300).stdout
+                          "--floor-reps=%d" % floor_reps], check=True, capture_output=True,
+                         text=True, env=dict(os.environ, TMPDIR=tmp), timeout=300).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
-def pipewright_actions(api, tmp, n_seq, groups, reps):
+def median_floor(chunks):
+    """The element-wise median of floor measurements (dicts of the same shape)."""
+    first = chunks[0]
+    if isinstance(first, dict):
+        return {k: median_floor([c[k] for c in chunks if k in c]) for k in first}
+    return statistics.median(chunks)
+
+
+def pipewright_actions(api, tmp, n_seq, groups, reps, measure_floor=None):
+    """Median stage span of each shape. With `measure_floor`, it is called after each measured
+    round and its results are returned too: the floor measured between the rounds, so that a
+    drift of this machine's speed during the run moves both sides of the ratio."""
     src = os.path.join(tmp, "src")
     make_source(src)
     shapes = [("seq%d" % n_seq, n_seq, True)] + [("par%d" % g, g, False) for g in groups]
     for name, n, seq in shapes:
         api.call("CreatePipeline", {"pipeline": pipeline(name, src, n, seq)})
     spans = {name: [] for name, _, _ in shapes}
+    floor_chunks = []
     for rep in range(reps + 1):  # The first round warms up.
         for name, n, _ in shapes:
             eid = api.call("StartPipelineExecution", {"name": name})["pipelineExecutionId"]
-            st = wait_execution(api, name, eid)
+            # Waited for as `pipewright ... --wait` waits: a poll every 200 ms
+            # (PW_BENCH_POLL seconds). A poll every 10 ms is 100 requests/s on
+            # the 2 CPUs the actions run on.
+            st = wait_execution(api, name, eid, poll=float(os.environ.get("PW_BENCH_POLL", "0.2")))
             if st != "Succeeded":
                 raise RuntimeError("%s ended %s" % (name, st))
             if rep:
                 spans[name].append(stage_span(api, name, eid, "Build", n))
-    return {name: statistics.median(v) for name, v in spans.items()}
+        if rep and measure_floor:
+            floor_chunks.append(measure_floor())
+    return {name: statistics.median(v) for name, v in spans.items()}, floor_chunks
 
 
 def buildbot_actions(tmp, n_seq, groups, reps):
@@ -664,7 +702,12 @@ def main():
         # 1. Floor and per-action overhead.
         if "actions" not in skip:
             log("floor (spawn + 2 durable commits; groups %s)" % groups)
-            fl = floors(binary_dir, tmp, groups)
+            # The floor is measured in chunks between the rounds of executions (below),
+            # each chunk 40 repetitions, and the ratio uses the median of the chunks
+            # measured beside that mode's rounds: this machine's speed drifts by tens of
+            # percent within minutes, and a floor measured once, before, put that drift
+            # into the ratio.
+            fl = floors(binary_dir, tmp, groups, floor_reps=40)
             # Both ways actions run: unconfined (--sandbox none), and in the default
             # bubblewrap sandbox (what `serve` uses where bwrap runs), each against
             # its own floor.
@@ -674,6 +717,8 @@ def main():
             else:
                 log("bubblewrap cannot run here: no sandboxed rows")
             spans = {}
+            mode_floors = {}
+            cpu_per_action = {}
             for mode, _ in modes:
                 data = os.path.join(tmp, "pw-actions-" + mode)
                 os.makedirs(data)
@@ -682,8 +727,22 @@ def main():
                 api = Api(server.endpoint)
                 log("Pipewright (--sandbox %s): seq %d, parallel %s, %d executions each"
                     % (mode, n_seq, groups, reps))
-                spans[mode] = pipewright_actions(api, os.path.join(tmp, "src-" + mode), n_seq,
-                                                 groups, reps)
+                pid = server.proc.pid
+
+                def measure_floor():
+                    # Not beside the server's clean-up after the round (the unmounts
+                    # and removals of the unpack cache's thread).
+                    wait_idle(pid)
+                    return floors(binary_dir, tmp, groups, floor_reps=40)
+                cpu0 = cpu_seconds(pid)
+                spans[mode], chunks = pipewright_actions(
+                    api, os.path.join(tmp, "src-" + mode), n_seq, groups, reps,
+                    measure_floor=measure_floor)
+                wait_idle(pid)
+                # Everything the server did, clean-up included, per action run.
+                cpu_per_action[mode] = (cpu_seconds(pid) - cpu0) / (
+                    (reps + 1) * (n_seq + sum(groups)))
+                mode_floors[mode] = median_floor(chunks)
                 api.close()
                 server.close()
                 servers.remove(server)
@@ -694,14 +753,19 @@ def main():
                     bb_seq, bb_grp = buildbot_actions(tmp, n_seq, groups, 2 if quick else 3)
                 except Exception as e:  # noqa: BLE001 (report, go on)
                     log("Buildbot failed: %s" % e)
+            # Each mode against the floor measured between its own rounds.
+            fl = mode_floors["none"]
+            modes = [("none", fl)] + ([("bwrap", mode_floors["bwrap"]["sandbox"])]
+                                      if "bwrap" in mode_floors else [])
             sec = "per action (API, input artifact)"
-            row(sec, "floor: spawn + 2 durable commits", ms(fl["per_action"]), "", "", "")
+            row(sec, "floor: spawn + 2 durable commits (median of %d chunks between the rounds)"
+                % reps, ms(fl["per_action"]), "", "", "")
             if "shell" in fl:
                 row(sec, "floor with the shell a Commands action runs in (`sh -e -c true`)",
                     ms(fl["shell"]["per_action"]), "", "", "")
-            if "sandbox" in fl:
+            if "bwrap" in mode_floors:
                 row(sec, "floor in the sandbox: bwrap spawn + 2 durable commits",
-                    ms(fl["sandbox"]["per_action"]), "", "", "")
+                    ms(mode_floors["bwrap"]["sandbox"]["per_action"]), "", "", "")
             for mode, mfl in modes:
                 how = "unconfined" if mode == "none" else "sandboxed"
                 per = spans[mode]["seq%d" % n_seq] / n_seq
@@ -713,6 +777,8 @@ def main():
                     "%s = %.2fx its floor%s" % (ms(per), ratio, vs_shell),
                     "Buildbot %s/step" % ms(bb_seq) if bb_seq else "",
                     "<= 1.5x floor", pass_fail(ratio <= 1.5))
+                row(sec, "%s: server CPU per action, all shapes, clean-up included" % how,
+                    ms(cpu_per_action[mode]), "", "", "")
                 if bb_seq:
                     row(sec, "%s: per step vs Buildbot (same shape)" % how,
                         "%.0fx lower" % (bb_seq / per), "", ">= 80x lower",
