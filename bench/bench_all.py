@@ -134,8 +134,8 @@ def cpu_seconds(pid):
 
 
 def wait_idle(pid, quiet=0.3, timeout=10):
-    """Waits until process `pid` used no CPU for `quiet` seconds (its deferred clean-up done),
-    at most `timeout` seconds."""
+    """Waits until process `pid` used no CPU for `quiet` seconds (its clean-up after a round
+    done), at most `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last, since = cpu_seconds(pid), time.monotonic()
     while time.monotonic() < deadline:
@@ -707,6 +707,7 @@ def main():
             # measured beside that mode's rounds: this machine's speed drifts by tens of
             # percent within minutes, and a floor measured once, before, put that drift
             # into the ratio.
+            # This first chunk only tells whether bubblewrap runs here.
             fl = floors(binary_dir, tmp, groups, floor_reps=40)
             # Both ways actions run: unconfined (--sandbox none), and in the default
             # bubblewrap sandbox (what `serve` uses where bwrap runs), each against
@@ -739,9 +740,10 @@ def main():
                     api, os.path.join(tmp, "src-" + mode), n_seq, groups, reps,
                     measure_floor=measure_floor)
                 wait_idle(pid)
-                # Everything the server did, clean-up included, per action run.
+                # Everything the server did, clean-up included, per action run (each
+                # execution's Source action counted too).
                 cpu_per_action[mode] = (cpu_seconds(pid) - cpu0) / (
-                    (reps + 1) * (n_seq + sum(groups)))
+                    (reps + 1) * (n_seq + sum(groups) + 1 + len(groups)))
                 mode_floors[mode] = median_floor(chunks)
                 api.close()
                 server.close()

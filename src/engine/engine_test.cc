@@ -346,7 +346,6 @@ class EngineTest : public ::testing::Test {
                            Stage("Work", {Custom("Job", provider, {{"Label", "a"}})})}));
   }
 
-  // Src -> Build (the given commands).
   // The summary of the latest run of CloudFormationPipeline's Stack action in
   // execution `id` of "p" ("" before it runs).
   std::string StackSummary(const std::string& id) {
@@ -357,6 +356,7 @@ class EngineTest : public ::testing::Test {
       "Waiting for a worker: run pipewright worker --action-type "
       "Deploy/AWS/CloudFormation/1 -- <program>";
 
+  // Src -> Build (the given commands).
   json BuildPipeline(const std::string& name, const std::vector<std::string>& commands) const {
     return Pipeline(
         name, {Stage("Source", {DirSource(src_)}), Stage("Build", {Commands("Build", commands)})});

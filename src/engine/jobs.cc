@@ -7,6 +7,7 @@
 // retention period after they end. Artifact I/O (copying inputs to an
 // external bucket, storing uploaded outputs) runs without the mutex.
 
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
@@ -274,16 +275,15 @@ void Engine::PublishExternalJob(const std::string& job_id) {
 void Engine::AddJobWaitSummariesLocked(core::PipelineState& state) {
   // Only a run in progress without a summary can get one. Most reads show
   // none, and with several servers looking costs a read of every job document.
-  bool awaiting = false;
-  for (const core::Execution& e : state.executions) {
-    for (const core::ActionRun& r : e.runs) {
-      awaiting = awaiting || (r.status == core::ActionStatus::kInProgress && r.summary.empty());
-    }
-    for (const core::RuleRun& r : e.rule_runs) {
-      awaiting = awaiting || (r.status == core::ActionStatus::kInProgress && r.summary.empty());
-    }
+  auto awaiting = [](const auto& r) {
+    return r.status == core::ActionStatus::kInProgress && r.summary.empty();
+  };
+  if (std::none_of(state.executions.begin(), state.executions.end(), [&](const core::Execution& e) {
+        return std::any_of(e.runs.begin(), e.runs.end(), awaiting) ||
+               std::any_of(e.rule_runs.begin(), e.rule_runs.end(), awaiting);
+      })) {
+    return;
   }
-  if (!awaiting) return;
   LoadJobsLocked();
   for (const auto& [id, job] : jobs_) {
     const bool waiting = job.status == core::JobStatus::kCreated ||
