@@ -252,14 +252,33 @@ class ServerTestCase(unittest.TestCase):
 S3RVER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "s3rver")
 
 
+S3RVER_BIN = os.path.join(S3RVER_DIR, "node_modules", "s3rver", "bin", "s3rver.js")
+
+
+def ensure_s3rver_installed():
+    """Installs s3rver from npm once. ctest runs test modules in parallel, and several
+    start s3rver: an exclusive lock on a file beside package.json makes one module
+    install while the others wait; the test is the entry script itself, so a
+    half-written node_modules (another install still running, or one killed) is
+    installed again rather than taken as done."""
+    import fcntl
+    if os.path.isfile(S3RVER_BIN):
+        return
+    with open(os.path.join(S3RVER_DIR, ".install.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.isfile(S3RVER_BIN):
+            subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=S3RVER_DIR,
+                           check=True, capture_output=True, timeout=300)
+        if not os.path.isfile(S3RVER_BIN):
+            raise RuntimeError("npm install finished but %s is missing" % S3RVER_BIN)
+
+
 def start_s3rver(tmp, bucket):
     """Starts s3rver (an independent S3 implementation, npm) on a free port with
     `bucket`; returns (process, endpoint). Retries on a new port when the
     process exits (a port from bind(0) can be taken before s3rver binds it)."""
     import socket
-    if not os.path.isdir(os.path.join(S3RVER_DIR, "node_modules", "s3rver")):
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=S3RVER_DIR,
-                       check=True, capture_output=True, timeout=300)
+    ensure_s3rver_installed()
     log_path = os.path.join(tmp, "s3rver.log")
     for _attempt in range(3):
         with socket.socket() as sock:
@@ -269,7 +288,7 @@ def start_s3rver(tmp, bucket):
         os.makedirs(data)
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                ["node", os.path.join(S3RVER_DIR, "node_modules", "s3rver", "bin", "s3rver.js"),
+                ["node", S3RVER_BIN,
                  "-d", data, "-a", "127.0.0.1", "-p", str(port), "--no-vhost-buckets",
                  "--configure-bucket", bucket], stdout=log, stderr=log)
         endpoint = "http://127.0.0.1:%d" % port

@@ -23,8 +23,6 @@ import zipfile
 import harness
 from harness import action, commands, pipeline, wait_execution, wait_for
 
-S3RVER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "s3rver")
-
 
 def free_port():
     import socket
@@ -49,13 +47,11 @@ class S3rverStore:
     secret_key = "S3RVER"
 
     def __init__(self):
-        if not os.path.isdir(os.path.join(S3RVER_DIR, "node_modules", "s3rver")):
-            subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=S3RVER_DIR,
-                           check=True, capture_output=True, timeout=300)
+        harness.ensure_s3rver_installed()
         port = free_port()
         self.dir = tempfile.mkdtemp(prefix="pw-s3rver-")
         self.proc = subprocess.Popen(
-            ["node", os.path.join(S3RVER_DIR, "node_modules", "s3rver", "bin", "s3rver.js"),
+            ["node", harness.S3RVER_BIN,
              "-d", self.dir, "-a", "127.0.0.1", "-p", str(port), "--silent",
              "--no-vhost-buckets"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
