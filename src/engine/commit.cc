@@ -47,9 +47,6 @@ thread_local std::function<void()>* tl_start_here = nullptr;
 // failed preparation, an executor that finishes inside Run) starts its
 // successor from the queue, so a chain of those never nests on one stack.
 thread_local bool tl_in_start_here = false;
-// While CommitLocked performs its effects: the runs StartWork handed to an
-// executor (a prepared run that is not among them is discarded).
-thread_local std::set<std::string>* tl_started_runs = nullptr;
 
 // Inserts `e` into `p` in start order (after those started at the same time).
 void InsertByStart(core::PipelineState& p, core::Execution e) {
@@ -279,9 +276,6 @@ Status Engine::CommitLocked(core::PipelineState& p, core::Outcome& out, store::B
       row.version = v == versions->end() ? 0 : v->second;
     }
   }
-  // Working directories and inputs are made while the commit's fdatasync
-  // leaves the CPU idle; nothing runs before the start is durable.
-  const auto prepared = PrepareStartsLocked(p, out);
   const auto commit_start = std::chrono::steady_clock::now();
   Status s = store_.Commit(batch);
   Metrics().store_commit_seconds.With({}).Observe(
@@ -289,7 +283,6 @@ Status Engine::CommitLocked(core::PipelineState& p, core::Outcome& out, store::B
   // Every commit (or failed one: memory is dropped) changes what reads answer.
   read_cache_.Invalidate(p.decl.name);
   if (!s.ok()) {
-    for (const auto& [x, run_id] : prepared) x->DiscardPrepared(run_id);
     // Memory is ahead of disk: forget it, so the next call reloads what is durable.
     PW_LOG(Error) << "could not persist pipeline " << p.decl.name << ": " << s.ToString();
     const std::string name = p.decl.name;
@@ -309,34 +302,8 @@ Status Engine::CommitLocked(core::PipelineState& p, core::Outcome& out, store::B
   for (auto& j : abandoned) PutJobLocked(std::move(j));
   Metrics().Committed(p, out);
   // Effects only after the decision is durable.
-  std::set<std::string> started;
-  std::set<std::string>* const outer = std::exchange(tl_started_runs, &started);
   for (const auto& fx : out.effects) PerformLocked(p, fx);
-  tl_started_runs = outer;
-  for (const auto& [x, run_id] : prepared) {
-    if (!started.count(run_id)) x->DiscardPrepared(run_id);
-  }
   return Status::Ok();
-}
-
-std::vector<std::pair<ActionExecutor*, std::string>> Engine::PrepareStartsLocked(
-    core::PipelineState& p, const core::Outcome& out) {
-  std::vector<std::pair<ActionExecutor*, std::string>> prepared;
-  for (const auto& fx : out.effects) {
-    if (fx.kind != core::Effect::Kind::kStartAction) continue;
-    core::Execution* e = p.FindExecution(fx.execution_id);
-    const core::ActionRun* r = e ? e->FindRun(fx.run_id) : nullptr;
-    if (r == nullptr || r->status != core::ActionStatus::kInProgress) continue;
-    const core::ActionDecl* declared = FindActionDecl(p.decl, r->stage, r->action);
-    if (declared == nullptr || IsJobAction(*declared) || declared->type.category == "Approval") {
-      continue;
-    }
-    ActionExecutor* x = ExecutorFor(*declared);
-    if (x == nullptr) continue;
-    x->PrepareRun(r->id, *declared, r->inputs);
-    prepared.emplace_back(x, r->id);
-  }
-  return prepared;
 }
 
 void Engine::PerformLocked(core::PipelineState& p, const core::Effect& fx) {
@@ -420,7 +387,6 @@ void Engine::PerformLocked(core::PipelineState& p, const core::Effect& fx) {
 void Engine::StartWork(ActionExecutor* x, ActionWork work) {
   const std::string pipeline = work.pipeline;
   const std::string run_id = work.run_id;
-  if (tl_started_runs != nullptr) tl_started_runs->insert(run_id);
   // Exactly one result per run, whatever the executor does.
   auto reported = std::make_shared<std::atomic<bool>>(false);
   LogShipper* shipper = runners_.log_shipper.get();  // Several servers only.
@@ -449,15 +415,12 @@ void Engine::StartWork(ActionExecutor* x, ActionWork work) {
       // were skipped at CreatePipeline), off the mutex: they touch the disk.
       if (Status s = CheckActionPaths(work.decl, work.decl.configuration, path_policy_, false);
           !s.ok()) {
-        x->DiscardPrepared(work.run_id);
         return done(Failure(s.message(), "", "ConfigurationError"));
       }
       x->Run(work, done);
     } catch (const std::exception& ex) {
-      x->DiscardPrepared(work.run_id);
       done(Failure(std::string("Pipewright could not run this action: ") + ex.what()));
     } catch (...) {
-      x->DiscardPrepared(work.run_id);
       done(Failure("Pipewright could not run this action (unknown error)."));
     }
   };

@@ -123,7 +123,6 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options,
   env.artifacts = runners_.artifacts.get();
   env.unpacked = std::make_shared<runner::UnpackCache>(runners_.artifacts.get(),
                                                        options_.data_dir + "/unpacked");
-  unpacked_ = env.unpacked;
   if (env.unpacked->overlays() && !options_.sandbox.user) {
     PW_LOG(Info) << "input artifacts reach actions as overlay mounts of an unpacked copy";
   } else {

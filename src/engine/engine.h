@@ -465,8 +465,6 @@ class Engine {
   void SweepArtifactsForTest(const std::function<void()>& after_scan = {}) {
     SweepArtifacts(after_scan);
   }
-  // The executors' unpack cache (input overlays and their clean-up).
-  runner::UnpackCache& UnpackCacheForTest() { return *unpacked_; }
   // Runs one tick now (approval expiry, job timers, pending results).
   void TickForTest() { Tick(); }
   // Makes every stored artifact older than the grace period a sweep candidate.
@@ -561,11 +559,6 @@ class Engine {
   Status CommitLocked(core::PipelineState& p, core::Outcome& out, store::Batch extra = {})
       REQUIRES(mu_);
   void PerformLocked(core::PipelineState& p, const core::Effect& fx) REQUIRES(mu_);
-  // Lets the executors of the runs `out` starts prepare them while the
-  // commit runs (ActionExecutor::PrepareRun); returns those asked.
-  std::vector<std::pair<ActionExecutor*, std::string>> PrepareStartsLocked(core::PipelineState& p,
-                                                                           const core::Outcome& out)
-      REQUIRES(mu_);
   // Hands `work` to `x` on a worker thread; its result reaches FinishRun.
   void StartWork(ActionExecutor* x, ActionWork work);
   // Fails the run from a worker thread (never under the mutex).
@@ -695,8 +688,7 @@ class Engine {
   std::unique_ptr<core::IdSource> ids_;
   EngineRunners runners_;
   std::unique_ptr<runner::Sandbox> sandbox_;
-  std::shared_ptr<runner::UnpackCache> unpacked_;  // The executors' (ExecutorEnv::unpacked).
-  runner::PathPolicy path_policy_;                 // From options_; fixed after construction.
+  runner::PathPolicy path_policy_;  // From options_; fixed after construction.
   std::unique_ptr<WorkQueue> queue_;
   // Built-in executors by "Category/Provider" (owner AWS).
   std::vector<std::unique_ptr<ActionExecutor>> executor_owners_;

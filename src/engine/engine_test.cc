@@ -1373,55 +1373,6 @@ TEST_F(EngineTest, ResultWhoseCommitFailsIsKeptPendingAndRecordedOnALaterTick) {
   EXPECT_EQ(S(RunsOf(e, "Build", "Build").at(0).status), "Succeeded");
 }
 
-// A Commands run's working directory and input are made while its start is
-// being committed (ActionExecutor::PrepareRun). When that commit fails they
-// are removed again, and the run started once a commit succeeds gets its own.
-TEST_F(EngineTest, WorkPreparedForAStartWhoseCommitFailsIsRemoved) {
-  faulty_ = std::make_unique<FaultyStore>(*store_);
-  engine_ = std::make_unique<Engine>(*faulty_, clock_, options_);
-  Create(BuildPipeline("p", {"test -f input.txt"}));
-  std::mutex mu;
-  std::string refused_run;  // The Build run whose start failed to commit.
-  faulty_->on_commit = [&](const store::Batch& b) {
-    for (const auto& row : b.actions) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (row.action == "Build" && row.status == "InProgress" && refused_run.empty()) {
-        refused_run = row.id;
-        faulty_->fail_save_batch = true;
-      }
-    }
-  };
-  const std::string id = Start("p");
-  ASSERT_TRUE(WaitFor([&] { return engine_->PendingResultsForTest() == 1; }))
-      << "the Source result whose commit starts Build was not kept pending";
-  const std::string work_root = options_.data_dir + "/work";
-  auto work_entries = [&] {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(work_root)) {
-      names.push_back(entry.path().filename().string());
-    }
-    return names;
-  };
-  // An input overlay is unmounted on the unpack cache's thread, and its mount
-  // point removed 30 s later (UnpackCache::kGraveSeconds): both hurried here.
-  WaitIdle();
-  runner::UnpackCache& cache = engine_->UnpackCacheForTest();
-  cache.WaitReleasedForTest();
-  EXPECT_EQ(cache.MountsForTest(), 0u) << "the refused run's input overlay is still mounted";
-  cache.RemoveGravesForTest();
-  EXPECT_TRUE(work_entries().empty())
-      << "left in " << work_root << ": " << testing::PrintToString(work_entries())
-      << " (the refused run was " << refused_run << ")";
-  faulty_->fail_save_batch = false;
-  engine_->TickForTest();
-  core::Execution e = WaitEnded("p", id);
-  EXPECT_EQ(S(e.status), "Succeeded") << e.status_summary;
-  auto build = RunsOf(e, "Build", "Build");
-  ASSERT_EQ(build.size(), 1u);
-  EXPECT_NE(build[0].id, refused_run);
-  EXPECT_EQ(S(build[0].status), "Succeeded") << build[0].summary;
-}
-
 // Group commit: the results of a parallel group that end while a commit is
 // in flight are decided together and share the next transaction.
 class GroupCommitTest : public EngineTest {

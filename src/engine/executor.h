@@ -86,21 +86,6 @@ class ActionExecutor {
   // The run was abandoned (its result will be ignored): end its process, if
   // any, now or as soon as it starts. Any thread.
   virtual void Cancel(const std::string& run_id) { (void)run_id; }
-  // The engine is about to make run `run_id`'s start durable (`inputs`: the
-  // run's input artifact name -> revision). An executor may meanwhile begin,
-  // on another thread, what needs no durability and can be undone (the
-  // working directory, unpacking the inputs), so that Run finds it done:
-  // the commit's fdatasync leaves the CPU idle. For a prepared run, Run or
-  // DiscardPrepared follows, before or after the preparation ends. Called under the
-  // engine mutex: must not block.
-  virtual void PrepareRun(const std::string& run_id, const core::ActionDecl& decl,
-                          const std::map<std::string, std::string>& inputs) {
-    (void)run_id, (void)decl, (void)inputs;
-  }
-  // Run will not follow PrepareRun (the commit failed; the run ended or its
-  // paths were refused before it started): undo it. A run not prepared, or
-  // already taken by Run: nothing to do. Any thread; must not block.
-  virtual void DiscardPrepared(const std::string& run_id) { (void)run_id; }
 };
 
 // What executors share; references outlive the executors.
