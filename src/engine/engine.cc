@@ -250,7 +250,29 @@ Status Engine::RecoverPipelineLocked(core::PipelineState& ps, EpochSeconds now) 
   }
   RecoverRulesLocked(ps, &out);
   core::Advance(ps, now, *ids_, &out);
-  return CommitLocked(ps, out);
+  PW_RETURN_IF_ERROR(CommitLocked(ps, out));
+  // Durably failed now: nothing will run in their directories again.
+  RemoveRunFilesLater(std::move(orphans));
+  return Status::Ok();
+}
+
+void Engine::RemoveRunFilesLater(std::set<std::string> run_ids) {
+  // Run ids are the engine's own UUIDs; anything that could leave the
+  // directories (a row edited by hand) is skipped.
+  std::erase_if(run_ids, [](const std::string& id) {
+    return id.empty() || id[0] == '.' || id.find('/') != std::string::npos;
+  });
+  if (run_ids.empty()) return;
+  queue_->Enqueue([dir = options_.data_dir, ids = std::move(run_ids)] {
+    std::error_code ec;
+    for (const std::string& id : ids) {
+      for (const char* suffix : {"", ".in", ".cb"})
+        fs::remove_all(dir + "/work/" + id + suffix, ec);
+      for (const char* suffix : {".status", ".vars"}) {
+        fs::remove(dir + "/logs/" + id + ".log" + suffix, ec);
+      }
+    }
+  });
 }
 
 Status Engine::Recover() {

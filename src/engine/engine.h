@@ -521,8 +521,14 @@ class Engine {
       const std::string& name, const std::string& execution_id = "") EXCLUDES(mu_);
   Status NotDrivenHere(const std::string& name) const REQUIRES(mu_);
   // Recover() for one loaded pipeline: fail interrupted runs, recreate
-  // missing jobs, carry executions on, commit.
+  // missing jobs, carry executions on, commit; then remove the interrupted
+  // runs' files (RemoveRunFilesLater).
   Status RecoverPipelineLocked(core::PipelineState& ps, EpochSeconds now) REQUIRES(mu_);
+  // Removes, on a worker thread, what runs `run_ids` left in the data
+  // directory: their working directories (work/<run>, .in, .cb) and result
+  // files (logs/<run>.log.status, .vars). Their logs stay: they are the runs'
+  // record. For runs whose executor can no longer clean up (interrupted).
+  void RemoveRunFilesLater(std::set<std::string> run_ids);
   // The action runs of `e` from the store, appended in start order; their
   // row versions recorded in `versions` when given.
   Status LoadRunsLocked(core::Execution& e, std::map<std::string, int64_t>* versions = nullptr)

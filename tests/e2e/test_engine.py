@@ -701,6 +701,14 @@ class CrashTest(EngineTestCase):
         self.assertEqual(self.execution("crash", run)["status"], "Failed")
         self.assertEqual(stage_state(self.server, "crash", "Build")["latestExecution"]["status"], "Failed")
         self.assertNotIn("latestExecution", stage_state(self.server, "crash", "Ship"))
+        # The interrupted run's working directory (its input, what it wrote) is removed
+        # once the restarted server has failed the run: nothing else would ever remove it.
+        work = os.path.join(self.server.data_dir, "work", latest["actionExecutionId"])
+        wait_for(lambda: not os.path.exists(work), timeout=30,
+                 what="the interrupted run's working directory %s to be removed" % work)
+        # Its log stays: it is the run's record.
+        self.assertTrue(os.path.exists(os.path.join(
+            self.server.data_dir, "logs", latest["actionExecutionId"] + ".log")))
 
         self.release("gate")
         r = aws(self.server, "retry-stage-execution", "--pipeline-name", "crash", "--stage-name", "Build",
