@@ -229,12 +229,21 @@ void UnpackCache::JanitorLoop() {
   try {
     MutexLock lock(mu_);
     for (;;) {
-      if (!unmounts_.empty()) {
-        Unmount job = std::move(unmounts_.front());
-        unmounts_.pop_front();
+      if (!unmounts_.empty() && !stopping_ && flushes_ == 0 && unmounts_.size() < max_deferred_) {
+        const double due = std::min(last_materialize_ + quiet_seconds_,
+                                    unmounts_.front().released + max_defer_seconds_);
+        const double now = MonotonicSeconds();
+        if (now < due) {
+          janitor_cv_.WaitFor(mu_, std::chrono::duration<double>(due - now));
+          continue;
+        }
+      }
+      if (!unmounts_.empty()) {  // Due: all that wait go together.
+        std::deque<Unmount> jobs;
+        jobs.swap(unmounts_);
         janitor_busy_ = true;
         lock.Unlock();
-        DoUnmount(job);
+        for (const Unmount& job : jobs) DoUnmount(job);
         lock.Lock();
         janitor_busy_ = false;
         janitor_cv_.NotifyAll();
@@ -343,6 +352,7 @@ Status UnpackCache::Materialize(const std::string& revision, const std::string& 
   std::shared_ptr<const Listing> listing;
   {
     MutexLock lock(mu_);
+    last_materialize_ = MonotonicSeconds();
     for (;;) {
       auto it = entries_.find(revision);
       if (it == entries_.end()) {  // Ours to unpack; others wait for it.
@@ -478,7 +488,7 @@ void UnpackCache::Unpin(const std::string& revision) {
 }
 
 bool UnpackCache::Release(const std::string& dest_dir) {
-  Unmount job{dest_dir, {}};
+  Unmount job{dest_dir, MonotonicSeconds(), {}};
   MutexLock lock(mu_);
   if (auto it = mounts_.find(dest_dir); it != mounts_.end()) {
     job.mounts.emplace_back(it->first, std::move(it->second));
@@ -493,13 +503,27 @@ bool UnpackCache::Release(const std::string& dest_dir) {
   }
   if (job.mounts.empty()) return false;
   unmounts_.push_back(std::move(job));
-  janitor_cv_.NotifyAll();
+  // A janitor with work queued already waits with a deadline; wake it only to
+  // start one, or when the backlog is full.
+  if (unmounts_.size() == 1 || unmounts_.size() >= max_deferred_) janitor_cv_.NotifyAll();
   return true;
+}
+
+void UnpackCache::SetDeferralForTest(double quiet_seconds, size_t max_deferred,
+                                     double max_defer_seconds) {
+  MutexLock lock(mu_);
+  quiet_seconds_ = quiet_seconds;
+  max_deferred_ = max_deferred;
+  max_defer_seconds_ = max_defer_seconds;
+  janitor_cv_.NotifyAll();
 }
 
 void UnpackCache::WaitReleasedForTest() {
   MutexLock lock(mu_);
+  ++flushes_;
+  janitor_cv_.NotifyAll();
   while (!unmounts_.empty() || janitor_busy_) janitor_cv_.Wait(mu_);
+  --flushes_;
 }
 
 void UnpackCache::RemoveGraves(bool all) {

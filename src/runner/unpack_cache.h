@@ -98,7 +98,8 @@ class UnpackCache {
   // path below `dest_dir` too. Returns true when there was any: then the
   // cache's own thread does that work (an overlay's umount waits for an RCU
   // grace period, ~1 ms, which must not hold up the caller: the engine's
-  // work queue) and later (kGraveSeconds) removes the whole `dest_dir` tree;
+  // work queue), once actions stop starting (kQuietSeconds below), and later
+  // (kGraveSeconds) removes the whole `dest_dir` tree;
   // the caller must not. Why later: a sandbox (bwrap) started while the
   // overlay was mounted holds a copy of it in its own mount namespace, and
   // removing the directory it is mounted on detaches that copy, which fails
@@ -109,7 +110,18 @@ class UnpackCache {
 
   // How long released mount points are kept before they are removed.
   static constexpr double kGraveSeconds = 30;
-  // Waits until every Release so far is unmounted (tests).
+  // Released overlays wait while actions keep starting: the janitor unmounts
+  // them once no Materialize came for kQuietSeconds, when
+  // kMaxDeferredUnmounts wait, or when the oldest has waited kMaxDeferSeconds.
+  // An unmount's RCU grace period (IPIs to every CPU) and the removal of its
+  // upper dir slow down the processes running meanwhile; during a burst of
+  // actions that is the next action.
+  static constexpr double kQuietSeconds = 0.05;
+  static constexpr size_t kMaxDeferredUnmounts = 64;
+  static constexpr double kMaxDeferSeconds = 5;
+  // Replaces the three bounds above (tests).
+  void SetDeferralForTest(double quiet_seconds, size_t max_deferred, double max_defer_seconds);
+  // Waits until every Release so far is unmounted, without the quiet wait (tests).
   void WaitReleasedForTest();
   // Released trees waiting to be removed.
   size_t GravesForTest() const;
@@ -146,6 +158,7 @@ class UnpackCache {
   };
   struct Unmount {  // One Release's work.
     std::string dest;
+    double released = 0;                                // Monotonic seconds.
     std::vector<std::pair<std::string, Mount>> mounts;  // By destination.
   };
 
@@ -181,6 +194,11 @@ class UnpackCache {
   std::vector<Grave> graves_ GUARDED_BY(mu_);            // Oldest first.
   std::deque<Unmount> unmounts_ GUARDED_BY(mu_);         // Released, not yet unmounted.
   bool janitor_busy_ GUARDED_BY(mu_) = false;            // Doing a job outside the lock.
+  double last_materialize_ GUARDED_BY(mu_) = 0;          // Monotonic seconds.
+  double quiet_seconds_ GUARDED_BY(mu_) = kQuietSeconds;
+  size_t max_deferred_ GUARDED_BY(mu_) = kMaxDeferredUnmounts;
+  double max_defer_seconds_ GUARDED_BY(mu_) = kMaxDeferSeconds;
+  int flushes_ GUARDED_BY(mu_) = 0;  // WaitReleasedForTest calls waiting: no quiet wait.
   bool stopping_ GUARDED_BY(mu_) = false;
   CondVar janitor_cv_;  // Work for the janitor, or it finished some.
   uint64_t bytes_ GUARDED_BY(mu_) = 0;

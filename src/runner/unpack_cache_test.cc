@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -333,6 +334,56 @@ TEST_F(UnpackCacheOverlayTest, ReleaseUnmountsRemovesTheUpperDirAndLeavesAnEmpty
   EXPECT_FALSE(cache->Release(Dest("a")));
   EXPECT_FALSE(cache->Release(Dest("never")));
   EXPECT_EQ(cache->GravesForTest(), 0u);
+}
+
+// Polls `done` until it holds or 10 s pass; true when it held.
+template <typename F>
+bool Eventually(F done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+// While actions keep starting, released overlays stay mounted (an unmount's
+// RCU grace period and the removal of its upper dir would slow down the
+// action running meanwhile); they go once the starts stop, when too many
+// wait, or when the oldest has waited too long.
+TEST_F(UnpackCacheOverlayTest, ReleasedOverlaysWaitWhileActionsKeepStarting) {
+  const std::string rev = Revision("d\n");
+  auto cache = Cache();
+  ASSERT_TRUE(cache->overlays());
+  // Starts count as "keep starting" for 30 s; at most 3 may wait, for 60 s.
+  cache->SetDeferralForTest(30, 3, 60);
+  for (const char* d : {"a", "b", "c", "d", "e"})
+    ASSERT_TRUE(cache->Materialize(rev, Dest(d)).ok());
+  EXPECT_TRUE(cache->Release(Dest("a")));
+  EXPECT_TRUE(cache->Release(Dest("b")));
+  // A bounded negative check: the janitor was woken by the first Release and
+  // must not unmount within this time.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  while (std::chrono::steady_clock::now() < until) {
+    ASSERT_TRUE(MountedAt(Dest("a")) && MountedAt(Dest("b"))) << "unmounted during the burst";
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(CountPrefixed(root_ / "unpacked", ".ov-"), 5u);  // Upper dirs kept meanwhile.
+  // The third waiting release fills the backlog: all three go now.
+  EXPECT_TRUE(cache->Release(Dest("c")));
+  EXPECT_TRUE(Eventually(
+      [&] { return !MountedAt(Dest("a")) && !MountedAt(Dest("b")) && !MountedAt(Dest("c")); }));
+  EXPECT_TRUE(MountedAt(Dest("d")));
+  // The oldest may wait 0.2 s at most, however busy.
+  cache->SetDeferralForTest(30, 64, 0.2);
+  EXPECT_TRUE(cache->Release(Dest("d")));
+  EXPECT_TRUE(Eventually([&] { return !MountedAt(Dest("d")); }));
+  // Quiet: no start for 50 ms, and the release goes.
+  cache->SetDeferralForTest(0.05, 64, 60);
+  EXPECT_TRUE(cache->Release(Dest("e")));
+  EXPECT_TRUE(Eventually([&] { return !MountedAt(Dest("e")); }));
+  EXPECT_TRUE(Eventually([&] { return CountPrefixed(root_ / "unpacked", ".ov-") == 0; }));
+  EXPECT_EQ(cache->MountsForTest(), 0u);
 }
 
 // A mount that fails after a good probe (a full mount table, say): the
