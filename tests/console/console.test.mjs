@@ -490,6 +490,22 @@ const focusReport = (page) => page.evaluate(() => {
   return el ? el.getAttribute('data-focus') || `<${el.tagName.toLowerCase()}> ${(el.textContent || '').slice(0, 60)}` : 'nothing';
 });
 
+// Records every focus change from now on (what gained or lost it, whether it was
+// still in the page, ms since the start), for a failure message: focusTrace.
+const traceFocus = (page) => page.evaluate(() => {
+  const t0 = performance.now();
+  const say = (el) => (!el || el === document.body ? 'body' : el.getAttribute && el.getAttribute('data-focus')) ||
+    `<${el.tagName.toLowerCase()}> ${(el.textContent || '').slice(0, 30)}`;
+  window.__focusLog = [];
+  for (const type of ['focusin', 'focusout']) {
+    document.addEventListener(type, (ev) => window.__focusLog.push(
+      `${Math.round(performance.now() - t0)}ms ${type} ${say(ev.target)}${ev.target.isConnected ? '' : ' (detached)'}`), true);
+  }
+  document.getElementById('dialog').addEventListener('close', () =>
+    window.__focusLog.push(`${Math.round(performance.now() - t0)}ms dialog closed; focus on ${say(document.activeElement)}`));
+});
+const focusTrace = (page) => page.evaluate(() => (window.__focusLog || []).join('\n'));
+
 test('touch: Retry shows the plan first; Cancel does not retry, Confirm does', withEvidence('touch-retry', async () => {
   const gate = path.join(tmp, 'touch-ready');
   await call('CreatePipeline', {
@@ -587,6 +603,7 @@ test('a retry that fails again says so, with the failing action and its log; foc
   await dialog.waitFor({ state: 'hidden' });
   await waitFor('focus back on Retry stage', async () => (await activeFocusKey(laptop)) === 'retry|Build|ALL_ACTIONS');
   assert.equal((await stageState('again', 'Build')).retryStageMetadata.manualStageRetryAttempt, 1);
+  await traceFocus(laptop);
   await laptop.keyboard.press('Enter');
   await dialog.waitFor();
   await dialog.getByRole('button', { name: 'Confirm' }).focus();
@@ -595,7 +612,8 @@ test('a retry that fails again says so, with the failing action and its log; foc
   await waitFor('the second retry', async () => (await stageState('again', 'Build')).retryStageMetadata.manualStageRetryAttempt === 2);
   await waitFor('its outcome', async () => /failed again/.test(await build.locator('.retry-outcome').innerText().catch(() => '')) &&
     (await build.getByRole('button', { name: 'Retry stage' }).isEnabled()));
-  assert.equal(await activeFocusKey(laptop), 'retry|Build|ALL_ACTIONS', `focus is on ${await focusReport(laptop)}`);
+  assert.equal(await activeFocusKey(laptop), 'retry|Build|ALL_ACTIONS',
+    `focus is on ${await focusReport(laptop)}; focus changes since the second Enter:\n${await focusTrace(laptop)}`);
 
   // The toast's link opens the log of the attempt that failed again.
   await laptop.locator('.toast.error').last().getByRole('link', { name: 'Log of Always' }).click();
