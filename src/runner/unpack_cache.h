@@ -81,6 +81,9 @@ class UnpackCache {
 
   // True when Materialize mounts overlays (see above); else why not (for the log).
   bool overlays() const { return overlays_; }
+  // True when those overlays are mounted `volatile`: their unmount syncs
+  // nothing (Linux 5.10+; see OverlayOptions in unpack_cache.cc).
+  bool volatile_overlays() const { return volatile_; }
   const std::string& overlay_problem() const { return overlay_problem_; }
 
   // Fills `dest_dir` (created with parents; should be empty) with the files
@@ -205,6 +208,7 @@ class UnpackCache {
   uint64_t tick_ GUARDED_BY(mu_) = 0;
   int unpacks_ GUARDED_BY(mu_) = 0;
   bool overlays_ = false;             // Set once by the constructor.
+  bool volatile_ = false;             // Set once by the constructor.
   std::string overlay_problem_;       // Set once by the constructor.
   std::atomic<bool> reflinks_{true};  // Cleared once the file system refuses one.
   std::atomic<int> fail_mounts_{0};   // FailNextMountsForTest.
