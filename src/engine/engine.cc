@@ -262,16 +262,19 @@ void Engine::RemoveRunFilesLater(std::set<std::string> run_ids) {
   std::erase_if(run_ids, [](const std::string& id) {
     return id.empty() || id[0] == '.' || id.find('/') != std::string::npos;
   });
-  if (run_ids.empty()) return;
-  queue_->Enqueue([dir = options_.data_dir, ids = std::move(run_ids)] {
-    std::error_code ec;
-    for (const std::string& id : ids) {
-      for (const char* suffix : {"", ".in", ".cb"})
-        fs::remove_all(dir + "/work/" + id + suffix, ec);
-      for (const char* suffix : {".status", ".vars"}) {
-        fs::remove(dir + "/logs/" + id + ".log" + suffix, ec);
-      }
+  std::vector<std::string> paths;
+  for (const std::string& id : run_ids) {
+    // As the executors lay them out (ExecutorEnv::WorkDir, LogPath).
+    const std::string work = options_.data_dir + "/work/" + id;
+    for (const std::string& path :
+         {work, work + ".in", work + ".cb", LogPath(id) + ".status", LogPath(id) + ".vars"}) {
+      paths.push_back(path);
     }
+  }
+  if (paths.empty()) return;
+  queue_->Enqueue([paths = std::move(paths)] {
+    std::error_code ec;
+    for (const std::string& path : paths) fs::remove_all(path, ec);
   });
 }
 

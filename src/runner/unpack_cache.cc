@@ -151,57 +151,52 @@ void UnmountStale(const std::string& root) {
   for (const std::string& point : stale) ::umount2(point.c_str(), MNT_DETACH);
 }
 
+// Mounts and unmounts one overlay in a fresh directory below `root`: "" when
+// that worked, else why not (`err`: the mount's errno, 0 for a mkdir error).
+std::string ProbeMount(const std::string& root, bool volatile_upper, int* err) {
+  const std::string dir = root + "/.ov-probe-" + RandomHex(8);
+  std::error_code ec;
+  for (const char* sub : {"/l", "/s/u", "/s/w", "/m"}) {
+    if (!ec) fs::create_directories(dir + sub, ec);
+  }
+  std::string why;
+  *err = 0;
+  if (ec) {
+    why = "mkdir " + dir + ": " + ec.message();
+  } else if (::mount("overlay", (dir + "/m").c_str(), "overlay", MS_NODEV,
+                     OverlayOptions(dir + "/l", dir + "/s", volatile_upper).c_str()) == 0) {
+    ::umount2((dir + "/m").c_str(), MNT_DETACH);
+  } else {
+    *err = errno;
+    why = "mount overlay: " + std::string(std::strerror(*err));
+  }
+  fs::remove_all(dir, ec);
+  return why;
+}
+
 // "" when an overlay can be mounted with its lower, upper and work dirs in
 // `root` (CAP_SYS_ADMIN, and a file system that takes an upper dir: not
-// overlayfs itself, for one), else why not. A failed mount is tried twice
-// more, 50 ms apart, unless the privilege or overlayfs is missing: make check
-// once saw a server's probe fail where a later probe in the same directory
-// worked, and a server that copies every input is slower for its whole life.
-std::string ProbeOverlay(const std::string& root) {
+// overlayfs itself, for one), else why not; `volatile_upper` says whether it
+// can be `volatile` (a kernel before 5.10 answers EINVAL: then it is tried
+// without). A failed mount is tried twice more, 50 ms apart, unless the
+// privilege or overlayfs is missing: make check once saw a server's probe
+// fail where a later probe in the same directory worked, and a server that
+// copies every input is slower for its whole life.
+std::string ProbeOverlay(const std::string& root, bool* volatile_upper) {
+  *volatile_upper = false;
   if (!OverlaySafe(root)) {
     return "the data directory's path holds a character overlayfs options cannot carry";
   }
   std::string why;
   for (int attempt = 0; attempt < 3; ++attempt) {
     if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    const std::string dir = root + "/.ov-probe-" + RandomHex(8);
-    std::error_code ec;
-    for (const char* sub : {"/l", "/s/u", "/s/w", "/m"}) {
-      if (!ec) fs::create_directories(dir + sub, ec);
-    }
     int err = 0;
-    if (ec) {
-      why = "mkdir " + dir + ": " + ec.message();
-    } else if (::mount("overlay", (dir + "/m").c_str(), "overlay", MS_NODEV,
-                       OverlayOptions(dir + "/l", dir + "/s", false).c_str()) == 0) {
-      ::umount2((dir + "/m").c_str(), MNT_DETACH);
-      why.clear();
-    } else {
-      err = errno;
-      why = "mount overlay: " + std::string(std::strerror(err));
-    }
-    fs::remove_all(dir, ec);
+    why = ProbeMount(root, true, &err);
+    *volatile_upper = why.empty();
+    if (err == EINVAL) why = ProbeMount(root, false, &err);
     if (why.empty() || err == EPERM || err == ENODEV) break;
   }
   return why;
-}
-
-// True when an overlay can be mounted `volatile` in `root` (after a good
-// ProbeOverlay: a kernel before 5.10 answers EINVAL).
-bool ProbeVolatile(const std::string& root) {
-  const std::string dir = root + "/.ov-probe-" + RandomHex(8);
-  std::error_code ec;
-  for (const char* sub : {"/l", "/s/u", "/s/w", "/m"}) {
-    if (!ec) fs::create_directories(dir + sub, ec);
-  }
-  bool ok = false;
-  if (!ec && ::mount("overlay", (dir + "/m").c_str(), "overlay", MS_NODEV,
-                     OverlayOptions(dir + "/l", dir + "/s", true).c_str()) == 0) {
-    ::umount2((dir + "/m").c_str(), MNT_DETACH);
-    ok = true;
-  }
-  fs::remove_all(dir, ec);
-  return ok;
 }
 
 }  // namespace
@@ -219,9 +214,8 @@ UnpackCache::UnpackCache(const ArtifactStore* store, std::string root_dir, size_
   }
   fs::create_directories(root_, ec);
   if (mode == Mode::kAuto) {
-    overlay_problem_ = ProbeOverlay(root_);
+    overlay_problem_ = ProbeOverlay(root_, &volatile_);
     overlays_ = overlay_problem_.empty();
-    volatile_ = overlays_ && ProbeVolatile(root_);
   } else {
     overlay_problem_ = "copies were asked for";
   }
