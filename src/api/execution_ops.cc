@@ -488,8 +488,8 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
     return out;
   };
   // The first page (no nextToken) from the read cache; later pages from the store.
-  RawHandler cached_list =
-      CachedRead(eng, "ListPipelineExecutions", "pipelineName", list_executions);
+  RawHandler cached_list = CachedRead(eng, "ListPipelineExecutions", "pipelineName",
+                                      list_executions, AcrossServers::kByChangeStamp);
   PeekHandler peek_list = [first = CachedPeek(eng, "ListPipelineExecutions", "pipelineName")](
                               const json& in) -> std::optional<std::string> {
     if (in.contains("nextToken")) return std::nullopt;
@@ -506,20 +506,22 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
       peek_list);
 
   d.RegisterRaw(Target("GetPipelineState"), "GetPipelineState",
-                CachedRead(eng, "GetPipelineState", "name",
-                           [&eng](const json& in, const RequestContext&) -> Result<json> {
-                             PW_ASSIGN_OR_RETURN(
-                                 auto snap, eng.GetSnapshot(in["name"], /*current_only=*/true));
-                             json stages = json::array();
-                             for (const auto& s : snap.state.decl.stages) {
-                               stages.push_back(StageStateJson(snap.state, s));
-                             }
-                             return json{{"pipelineName", snap.record.name},
-                                         {"pipelineVersion", snap.record.version},
-                                         {"stageStates", stages},
-                                         {"created", snap.record.created},
-                                         {"updated", snap.record.updated}};
-                           }),
+                CachedRead(
+                    eng, "GetPipelineState", "name",
+                    [&eng](const json& in, const RequestContext&) -> Result<json> {
+                      PW_ASSIGN_OR_RETURN(auto snap,
+                                          eng.GetSnapshot(in["name"], /*current_only=*/true));
+                      json stages = json::array();
+                      for (const auto& s : snap.state.decl.stages) {
+                        stages.push_back(StageStateJson(snap.state, s));
+                      }
+                      return json{{"pipelineName", snap.record.name},
+                                  {"pipelineVersion", snap.record.version},
+                                  {"stageStates", stages},
+                                  {"created", snap.record.created},
+                                  {"updated", snap.record.updated}};
+                    },
+                    AcrossServers::kByChangeStamp),
                 CachedPeek(eng, "GetPipelineState", "name"));
 
   d.Register(

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/server_metrics.h"
 #include "spec/service_model.h"
 
 namespace pw::api {
@@ -116,8 +117,8 @@ PeekHandler CachedPeek(engine::Engine& engine, const char* operation, const char
 }
 
 RawHandler CachedRead(engine::Engine& engine, const char* operation, const char* name_key,
-                      Handler handler) {
-  return [&engine, operation, name_key, handler = std::move(handler)](
+                      Handler handler, AcrossServers across) {
+  return [&engine, operation, name_key, handler = std::move(handler), across](
              const json& in, const RequestContext& ctx) -> Result<std::string> {
     engine::ReadCache& cache = engine.read_cache();
     const json name = in.value(name_key, json());
@@ -126,6 +127,27 @@ RawHandler CachedRead(engine::Engine& engine, const char* operation, const char*
       return out.dump(-1, ' ', false, json::error_handler_t::replace);
     }
     const std::string key = CacheKey(operation, in);
+    if (across == AcrossServers::kByChangeStamp) {
+      const std::string& pipeline = name.get_ref<const std::string&>();
+      if (std::optional<int64_t> stamp = engine.ChangeStampIfDrivenElsewhere(pipeline)) {
+        auto& reads = engine::Metrics().stamped_reads;
+        engine::StampedReadCache& kept = engine.stamped_cache();
+        if (auto hit = kept.Get(pipeline, key, *stamp)) {
+          reads.With({operation, "hit"}).Inc();
+          return std::move(*hit);
+        }
+        const uint64_t job_lookups = engine::Engine::JobLookupsOnThisThread();
+        PW_ASSIGN_OR_RETURN(json out, handler(in, ctx));
+        std::string body = out.dump(-1, ' ', false, json::error_handler_t::replace);
+        if (engine::Engine::JobLookupsOnThisThread() != job_lookups) {
+          reads.With({operation, "uncacheable"}).Inc();
+        } else {
+          reads.With({operation, "miss"}).Inc();
+          kept.Put(pipeline, key, *stamp, body);
+        }
+        return body;
+      }
+    }
     auto hit = cache.Get(name.get<std::string>(), key);
     if (hit.body) return std::move(*hit.body);
     PW_ASSIGN_OR_RETURN(json out, handler(in, ctx));

@@ -21,8 +21,16 @@ Result<std::string> DecodeToken(const std::string& token);
 // by `handler` on a miss and kept until the engine invalidates the pipeline.
 // `operation` is part of the key (inputs of two operations may be equal).
 // Errors are never cached.
+//
+// With several servers (where the engine's cache is off), kByChangeStamp
+// keeps the answers for a pipeline another server drives in
+// engine.stamped_cache() by the pipeline's change stamp instead, unless
+// computing one looked at job documents (not stamped). Only for answers that
+// depend on nothing else than the stamped rows: not GetPipeline, whose
+// masking depends on custom action types.
+enum class AcrossServers { kNo, kByChangeStamp };
 RawHandler CachedRead(engine::Engine& engine, const char* operation, const char* name_key,
-                      Handler handler);
+                      Handler handler, AcrossServers across = AcrossServers::kNo);
 // The cache lookup of CachedRead alone (Dispatcher::HandleFast): the cached
 // response for the same operation and input, or nullopt.
 PeekHandler CachedPeek(engine::Engine& engine, const char* operation, const char* name_key);

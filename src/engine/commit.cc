@@ -146,6 +146,16 @@ Result<std::optional<core::PipelineState>> Engine::ReadIfDrivenElsewhere(
   return std::optional<core::PipelineState>(std::move(p));
 }
 
+std::optional<int64_t> Engine::ChangeStampIfDrivenElsewhere(const std::string& pipeline) {
+  if (!leases_) return std::nullopt;
+  {
+    MutexLock lock(mu_);
+    if (server_id_.empty() || owned_.count(pipeline)) return std::nullopt;
+  }
+  auto stamp = store_.ChangeStamp(pipeline);
+  return stamp.ok() ? *stamp : std::nullopt;  // An error: read as usual (and fail there).
+}
+
 Result<const core::PipelineState*> Engine::ViewLocked(const std::string& name,
                                                       core::PipelineState* scratch,
                                                       const std::string& execution_id,

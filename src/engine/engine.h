@@ -318,6 +318,16 @@ class Engine {
   // every commit; the API answers GetPipeline, GetPipelineState and the first
   // page of ListPipelineExecutions from it. set_enabled(false) bypasses it.
   ReadCache& read_cache() { return read_cache_; }
+  // With several servers, the same reads of a pipeline another server
+  // drives: the store's change stamp of `pipeline` (read it before computing
+  // the answer) when it is driven elsewhere and the store has one, else
+  // nullopt (read as usual). Kept answers go to stamped_cache().
+  std::optional<int64_t> ChangeStampIfDrivenElsewhere(const std::string& pipeline) EXCLUDES(mu_);
+  StampedReadCache& stamped_cache() { return stamped_cache_; }
+  // How many reads on this thread have looked at job documents so far
+  // (AddJobWaitSummariesLocked). An answer computed while this moved may
+  // depend on a job, which the change stamp does not cover: not kept.
+  static uint64_t JobLookupsOnThisThread();
   // Where an action run's output is logged.
   std::string LogPath(const std::string& run_id) const;
 
@@ -740,7 +750,8 @@ class Engine {
   std::set<std::string> artifact_young_ GUARDED_BY(mu_);
   EpochSeconds artifact_young_due_ GUARDED_BY(mu_) = 0;
   size_t retention_deleted_ GUARDED_BY(mu_) = 0;  // By the last tick.
-  ReadCache read_cache_;  // Own mutex; invalidated under mu_ with each change.
+  ReadCache read_cache_;            // Own mutex; invalidated under mu_ with each change.
+  StampedReadCache stamped_cache_;  // Own mutex; needs no invalidation.
 };
 
 }  // namespace pw::engine

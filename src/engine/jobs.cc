@@ -272,6 +272,12 @@ void Engine::PublishExternalJob(const std::string& job_id) {
   }
 }
 
+namespace {
+thread_local uint64_t tl_job_lookups = 0;
+}  // namespace
+
+uint64_t Engine::JobLookupsOnThisThread() { return tl_job_lookups; }
+
 void Engine::AddJobWaitSummariesLocked(core::PipelineState& state) {
   // Only a run in progress without a summary can get one. Most reads show
   // none, and with several servers looking costs a read of every job document.
@@ -284,6 +290,7 @@ void Engine::AddJobWaitSummariesLocked(core::PipelineState& state) {
       })) {
     return;
   }
+  ++tl_job_lookups;
   LoadJobsLocked();
   for (const auto& [id, job] : jobs_) {
     const bool waiting = job.status == core::JobStatus::kCreated ||

@@ -89,4 +89,49 @@ size_t ReadCache::size() const {
   return entries_;
 }
 
+std::optional<std::string> StampedReadCache::Get(const std::string& pipeline,
+                                                 const std::string& key, int64_t stamp) const {
+  MutexLock lock(mu_);
+  auto it = pipelines_.find(pipeline);
+  if (it == pipelines_.end() || it->second.stamp != stamp) return std::nullopt;
+  auto b = it->second.bodies.find(key);
+  if (b == it->second.bodies.end()) return std::nullopt;
+  return b->second;
+}
+
+void StampedReadCache::Put(const std::string& pipeline, const std::string& key, int64_t stamp,
+                           std::string body) {
+  MutexLock lock(mu_);
+  auto it = pipelines_.find(pipeline);
+  if (it == pipelines_.end()) {
+    if (entries_ >= ReadCache::kMaxEntries) {
+      pipelines_.clear();
+      entries_ = 0;
+    }
+    it = pipelines_.emplace(pipeline, Entry{stamp, {}}).first;
+  }
+  Entry& e = it->second;
+  if (e.stamp != stamp || (e.bodies.size() >= ReadCache::kMaxPerPipeline && !e.bodies.count(key))) {
+    // Answers at another stamp (older, or newer than this one: the newest
+    // read wins, a later Get at the other stamp misses and computes again).
+    entries_ -= e.bodies.size();
+    e.bodies.clear();
+    e.stamp = stamp;
+  }
+  auto [at, added] = e.bodies.insert_or_assign(key, std::move(body));
+  (void)at;
+  if (added) ++entries_;
+}
+
+void StampedReadCache::Clear() {
+  MutexLock lock(mu_);
+  pipelines_.clear();
+  entries_ = 0;
+}
+
+size_t StampedReadCache::size() const {
+  MutexLock lock(mu_);
+  return entries_;
+}
+
 }  // namespace pw::engine

@@ -64,4 +64,37 @@ class ReadCache {
   std::map<std::string, Entry> pipelines_ GUARDED_BY(mu_);
 };
 
+// StampedReadCache: the same responses for pipelines another server drives
+// (several servers on PostgreSQL), where no commit of this process can
+// invalidate them. Each is kept with the pipeline's change stamp
+// (store::Store::ChangeStamp, read before the answer was computed, so the
+// answer is at least as new as the stamp) and served only while the store's
+// stamp is still that value: every committed write of the pipeline's rows
+// gives it a new stamp, never one used before.
+//
+//   auto stamp = store.ChangeStamp("p");            // Before computing.
+//   if (auto hit = cache.Get("p", key, *stamp)) return *hit;
+//   cache.Put("p", key, *stamp, Compute());
+//
+// Thread-safe; bounded like ReadCache.
+class StampedReadCache {
+ public:
+  std::optional<std::string> Get(const std::string& pipeline, const std::string& key,
+                                 int64_t stamp) const EXCLUDES(mu_);
+  // Keeps `body` as the answer at `stamp`; answers kept at another stamp go.
+  void Put(const std::string& pipeline, const std::string& key, int64_t stamp, std::string body)
+      EXCLUDES(mu_);
+  void Clear() EXCLUDES(mu_);
+  size_t size() const EXCLUDES(mu_);  // Cached responses, for tests.
+
+ private:
+  struct Entry {
+    int64_t stamp = 0;
+    std::map<std::string, std::string> bodies;  // By key.
+  };
+  mutable Mutex mu_;
+  size_t entries_ GUARDED_BY(mu_) = 0;
+  std::map<std::string, Entry> pipelines_ GUARDED_BY(mu_);
+};
+
 }  // namespace pw::engine

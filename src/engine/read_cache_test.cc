@@ -47,5 +47,33 @@ TEST(ReadCacheTest, ClearDisableAndBounds) {
   EXPECT_TRUE(c.Get("p", std::to_string(ReadCache::kMaxPerPipeline)).body);
 }
 
+TEST(StampedReadCacheTest, AnAnswerIsServedOnlyAtTheStampItWasComputedAt) {
+  StampedReadCache c;
+  EXPECT_FALSE(c.Get("p", "state", 7));
+  c.Put("p", "state", 7, "{\"v\":7}");
+  c.Put("p", "list", 7, "[7]");
+  EXPECT_EQ(c.Get("p", "state", 7), "{\"v\":7}");
+  EXPECT_FALSE(c.Get("p", "state", 8)) << "the pipeline changed since";
+  EXPECT_FALSE(c.Get("q", "state", 7)) << "per pipeline";
+  c.Put("p", "state", 8, "{\"v\":8}");
+  EXPECT_EQ(c.Get("p", "state", 8), "{\"v\":8}");
+  EXPECT_FALSE(c.Get("p", "list", 7)) << "answers at the old stamp are gone";
+  EXPECT_FALSE(c.Get("p", "list", 8)) << "and were never an answer at the new one";
+  EXPECT_EQ(c.size(), 1u);
+  c.Put("p", "state", 7, "{\"v\":7}");  // A slow reader of the older stamp.
+  EXPECT_FALSE(c.Get("p", "state", 8)) << "never served at a stamp it was not computed at";
+  c.Clear();
+  EXPECT_EQ(c.size(), 0u);
+}
+
+TEST(StampedReadCacheTest, Bounded) {
+  StampedReadCache c;
+  for (size_t i = 0; i <= ReadCache::kMaxPerPipeline; ++i) c.Put("p", std::to_string(i), 1, "x");
+  EXPECT_LE(c.size(), ReadCache::kMaxPerPipeline);
+  EXPECT_TRUE(c.Get("p", std::to_string(ReadCache::kMaxPerPipeline), 1));
+  for (size_t i = 0; i <= ReadCache::kMaxEntries; ++i) c.Put(std::to_string(i), "k", 1, "x");
+  EXPECT_LE(c.size(), ReadCache::kMaxEntries);
+}
+
 }  // namespace
 }  // namespace pw::engine

@@ -48,6 +48,12 @@ ServerMetrics::ServerMetrics()
       worker_polls(registry.AddCounter("pipewright_worker_polls_total",
                                        "PollForJobs calls by job workers, by action type.",
                                        {"action_type"})),
+      stamped_reads(registry.AddCounter(
+          "pipewright_stamped_reads_total",
+          "Reads of a pipeline another server drives (several servers): answers kept by the "
+          "pipeline's change stamp (hit), computed from the database (miss), or computed and "
+          "not kept (uncacheable: they depend on job documents).",
+          {"operation", "result"})),
       store_commit_seconds(registry.AddHistogram(
           "pipewright_store_commit_duration_seconds",
           "Time to commit one engine decision to the store (one transaction).", {})) {

@@ -245,6 +245,16 @@ class Store {
   // Removes executions `ids` of `pipeline` and their action executions, in
   // one transaction (ids of other pipelines or absent ones are skipped).
   virtual Status DeleteExecutions(const std::string& pipeline, const std::vector<std::string>& ids);
+  // The pipeline's change stamp, for caches of reads of a pipeline another
+  // server drives: a value that every committed write of its declaration,
+  // metadata, executions, action executions or runtime state ("pstate/<name>")
+  // replaces with one never used before (jobs, tags and other keys do not
+  // count). nullopt: no stamp to go by (nothing written since the store had
+  // stamps, or a store one server owns alone, SQLite: it answers nullopt).
+  virtual Result<std::optional<int64_t>> ChangeStamp(const std::string& pipeline) {
+    (void)pipeline;
+    return std::optional<int64_t>();
+  }
 
   // Small key/value state (idempotency tokens, transition states).
   virtual Result<std::optional<std::string>> GetKv(const std::string& key) = 0;

@@ -150,6 +150,48 @@ const char* const kMigrations[] = {
     R"sql(
     CREATE INDEX executions_by_update ON executions (pipeline, updated, id);
     )sql",
+    // 7: a change stamp per pipeline (Store::ChangeStamp), so a server can
+    // keep its answers for a pipeline another server drives until it changes.
+    // Triggers, not the store's code, give every write of the pipeline's rows
+    // a new value from a sequence (unique for ever, even across a delete and a
+    // re-creation). Only the server driving a pipeline writes these rows, so
+    // the stamp row adds no conflicts between servers.
+    R"sql(
+    CREATE SEQUENCE pipeline_change_seq;
+    CREATE TABLE pipeline_changes (
+      pipeline TEXT COLLATE "C" PRIMARY KEY,
+      stamp BIGINT NOT NULL
+    );
+    CREATE FUNCTION pw_pipeline_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+      r RECORD;
+      p TEXT;
+    BEGIN
+      IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+      IF TG_TABLE_NAME IN ('pipelines', 'pipeline_versions') THEN
+        p := r.name;
+      ELSIF TG_TABLE_NAME = 'kv' THEN
+        p := substr(r.key, 8);  -- After 'pstate/'.
+      ELSE
+        p := r.pipeline;
+      END IF;
+      INSERT INTO pipeline_changes (pipeline, stamp) VALUES (p, nextval('pipeline_change_seq'))
+        ON CONFLICT (pipeline) DO UPDATE SET stamp = EXCLUDED.stamp;
+      RETURN NULL;
+    END $$;
+    CREATE TRIGGER pipelines_changed AFTER INSERT OR UPDATE OR DELETE ON pipelines
+      FOR EACH ROW EXECUTE FUNCTION pw_pipeline_changed();
+    CREATE TRIGGER pipeline_versions_changed AFTER INSERT OR UPDATE OR DELETE ON pipeline_versions
+      FOR EACH ROW EXECUTE FUNCTION pw_pipeline_changed();
+    CREATE TRIGGER executions_changed AFTER INSERT OR UPDATE OR DELETE ON executions
+      FOR EACH ROW EXECUTE FUNCTION pw_pipeline_changed();
+    CREATE TRIGGER action_executions_changed AFTER INSERT OR UPDATE OR DELETE ON action_executions
+      FOR EACH ROW EXECUTE FUNCTION pw_pipeline_changed();
+    CREATE TRIGGER kv_pstate_written AFTER INSERT OR UPDATE ON kv
+      FOR EACH ROW WHEN (starts_with(NEW.key, 'pstate/')) EXECUTE FUNCTION pw_pipeline_changed();
+    CREATE TRIGGER kv_pstate_deleted AFTER DELETE ON kv
+      FOR EACH ROW WHEN (starts_with(OLD.key, 'pstate/')) EXECUTE FUNCTION pw_pipeline_changed();
+    )sql",
 };
 
 // The database's clock, in epoch seconds: every server compares lease
@@ -666,6 +708,19 @@ class PostgresStore final : public Store {
       return Status::Ok();
     });
   }
+  Result<std::optional<int64_t>> ChangeStamp(const std::string& pipeline) override {
+    Session session(*this);
+    std::optional<int64_t> out;
+    PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+      PW_ASSIGN_OR_RETURN(
+          PgResult r, Query("SELECT stamp FROM pipeline_changes WHERE pipeline = $1", {pipeline}));
+      out.reset();
+      if (PQntuples(r.get()) > 0) out = Int64(r.get(), 0, 0);
+      return Status::Ok();
+    }));
+    return out;
+  }
+
   Result<std::optional<std::string>> GetKv(const std::string& key) override {
     Session session(*this);
     std::optional<std::string> out;

@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <ostream>
+#include <set>
 #include <thread>
 
 #include "store/store.h"
@@ -853,10 +854,78 @@ TEST_P(StoreContractTest, LeasesOnlyWithPostgres) {
 }
 
 TEST_P(StoreContractTest, MigrationsAreRecordedOnce) {
+  const int want = GetParam() == Kind::kSqlite ? 6 : 7;  // 7: change stamps.
   Open();
-  EXPECT_EQ(backend_->CountMigrations(), 6);
+  EXPECT_EQ(backend_->CountMigrations(), want);
   Open();  // Reopening applies nothing twice.
-  EXPECT_EQ(backend_->CountMigrations(), 6);
+  EXPECT_EQ(backend_->CountMigrations(), want);
+}
+
+// Store::ChangeStamp: every committed write of a pipeline's own rows gives it
+// a stamp never seen before; writes of anything else keep it. SQLite (one
+// server) has none.
+TEST_P(StoreContractTest, ChangeStampMovesWithEveryWriteOfThePipelineAndNothingElse) {
+  auto s = Open();
+  auto stamp = [&](const std::string& p) {
+    auto st = s->ChangeStamp(p);
+    EXPECT_TRUE(st.ok()) << st.status().ToString();
+    return st.ok() ? *st : std::nullopt;
+  };
+  ASSERT_TRUE(s->CreatePipeline("p", "arn:p", Decl("p"), {}, 1.0, 1000).ok());
+  ASSERT_TRUE(s->CreatePipeline("q", "arn:q", Decl("q"), {}, 1.0, 1000).ok());
+  if (GetParam() == Kind::kSqlite) {
+    EXPECT_FALSE(stamp("p").has_value());
+    return;
+  }
+  std::set<int64_t> seen;
+  std::optional<int64_t> last = stamp("p");
+  ASSERT_TRUE(last.has_value()) << "created";
+  seen.insert(*last);
+  auto expect_moved = [&](const char* what) {
+    std::optional<int64_t> now = stamp("p");
+    ASSERT_TRUE(now.has_value()) << what;
+    EXPECT_TRUE(seen.insert(*now).second) << what << ": stamp " << *now << " seen before";
+    last = now;
+  };
+  auto expect_kept = [&](const char* what) { EXPECT_EQ(stamp("p"), last) << what; };
+
+  Batch run;  // What one engine decision writes.
+  run.executions.push_back({"e1", "p", "InProgress", 1.0, 1.0, {}});
+  run.actions.push_back({"a1", "e1", "p", "S", "A", "InProgress", 1.0, 1.0, {}});
+  run.kv.emplace_back("pstate/p", "{}");
+  ASSERT_TRUE(s->Commit(run).ok());
+  expect_moved("a decision");
+  Batch action_only;
+  action_only.actions.push_back({"a1", "e1", "p", "S", "A", "Succeeded", 1.0, 2.0, {}});
+  ASSERT_TRUE(s->Commit(action_only).ok());
+  expect_moved("an action execution alone");
+  ASSERT_TRUE(s->SaveBatch({{"e1", "p", "Succeeded", 1.0, 3.0, {}}}, {}, {}).ok());
+  expect_moved("an execution alone");
+  ASSERT_TRUE(s->PutKv("pstate/p", "{\"t\":1}").ok());
+  expect_moved("the runtime state alone");
+  ASSERT_TRUE(s->UpdatePipeline("p", Decl("p"), 4.0).ok());
+  expect_moved("a new version");
+  ASSERT_TRUE(s->DeleteExecutions("p", {"e1"}).ok());
+  expect_moved("retention");
+
+  ASSERT_TRUE(s->PutKv("job/j1", "{\"pipeline\":\"p\"}").ok());
+  ASSERT_TRUE(s->PutKv("poll/p/Source/refs", "{}").ok());
+  ASSERT_TRUE(s->PutKv("pstate/q", "{}").ok());
+  ASSERT_TRUE(s->TagResource("arn:p", {{"k", "v"}}).ok());
+  Batch other;
+  other.executions.push_back({"f1", "q", "InProgress", 1.0, 1.0, {}});
+  ASSERT_TRUE(s->Commit(other).ok());
+  expect_kept("jobs, polls, tags and another pipeline's writes");
+  Batch failed = run;  // Rolled back: the stamp stays.
+  failed.new_version = NewVersion{"p", 99, Decl("p"), 5.0};
+  EXPECT_FALSE(s->Commit(failed).ok());
+  expect_kept("a commit that failed");
+
+  ASSERT_TRUE(s->DeletePipeline("p").ok());
+  expect_moved("deleted");
+  ASSERT_TRUE(s->CreatePipeline("p", "arn:p", Decl("p"), {}, 6.0, 1000).ok());
+  expect_moved("created again under the same name");
+  EXPECT_FALSE(stamp("never").has_value());
 }
 
 TEST_P(StoreContractTest, KeyValue) {
@@ -1013,7 +1082,7 @@ TEST_F(PostgresStoreTest, ServersStartingTogetherMigrateOnce) {
   }
   for (auto& t : threads) t.join();
   for (const Status& o : opened) EXPECT_TRUE(o.ok()) << o.ToString();
-  EXPECT_EQ(pg_->CountMigrations(), 6);
+  EXPECT_EQ(pg_->CountMigrations(), 7);
 }
 
 TEST_F(PostgresStoreTest, RefusesASchemaNewerThanThisBuild) {
