@@ -107,7 +107,9 @@ Result<core::PipelineState> Engine::ReadStoredState(
   }
   // Action runs live in their own rows (one per attempt), not in the
   // execution document, so a commit writes only what changed.
-  for (core::Execution& e : p.executions) PW_RETURN_IF_ERROR(LoadStoredRuns(e, versions));
+  std::vector<core::Execution*> kept;
+  for (core::Execution& e : p.executions) kept.push_back(&e);
+  PW_RETURN_IF_ERROR(LoadStoredRunsOf(name, kept, versions));
   return p;
 }
 
@@ -185,6 +187,27 @@ Status Engine::NotDrivenHere(const std::string& name) const {
 Status Engine::LoadStoredRuns(core::Execution& e, std::map<std::string, int64_t>* versions) const {
   PW_ASSIGN_OR_RETURN(auto runs, store_.ListActionExecutions(e.pipeline, e.id));
   for (auto r = runs.rbegin(); r != runs.rend(); ++r) {  // Oldest first.
+    if (e.FindRun(r->id) == nullptr) e.runs.push_back(RunFromDoc(r->doc));
+    if (versions != nullptr) (*versions)[r->id] = r->version;
+  }
+  return Status::Ok();
+}
+
+Status Engine::LoadStoredRunsOf(const std::string& pipeline,
+                                const std::vector<core::Execution*>& executions,
+                                std::map<std::string, int64_t>* versions) const {
+  if (executions.empty()) return Status::Ok();
+  std::vector<std::string> ids;
+  std::map<std::string, core::Execution*> by_id;
+  for (core::Execution* e : executions) {
+    ids.push_back(e->id);
+    by_id[e->id] = e;
+  }
+  PW_ASSIGN_OR_RETURN(auto runs, store_.ListActionExecutionsOf(pipeline, ids));
+  for (auto r = runs.rbegin(); r != runs.rend(); ++r) {  // Oldest first.
+    auto it = by_id.find(r->execution_id);
+    if (it == by_id.end()) continue;
+    core::Execution& e = *it->second;
     if (e.FindRun(r->id) == nullptr) e.runs.push_back(RunFromDoc(r->doc));
     if (versions != nullptr) (*versions)[r->id] = r->version;
   }

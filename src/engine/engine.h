@@ -544,6 +544,10 @@ class Engine {
   Status LoadRunsLocked(core::Execution& e, std::map<std::string, int64_t>* versions = nullptr)
       REQUIRES(mu_);
   Status LoadStoredRuns(core::Execution& e, std::map<std::string, int64_t>* versions) const;
+  // The same for several executions (of one pipeline) in one store read.
+  Status LoadStoredRunsOf(const std::string& pipeline,
+                          const std::vector<core::Execution*>& executions,
+                          std::map<std::string, int64_t>* versions) const;
   // Reads one stored execution and its runs into `*out`; false when it does
   // not exist. Row versions go to `versions` when given.
   Result<bool> ReadStoredExecution(const std::string& pipeline, const std::string& id,

@@ -66,9 +66,13 @@ Result<ExecutionPage> Engine::HistoryPageLocked(
     cursor = rows->back().id;
   }
   core::PipelineState& st = page.snap.state;
+  if (with_runs) {  // One read for the page's runs, not one per execution.
+    std::vector<core::Execution*> listed;
+    for (core::Execution& e : found) listed.push_back(&e);
+    PW_RETURN_IF_ERROR(LoadStoredRunsOf(pipeline, listed, nullptr));
+  }
   for (auto it = found.rbegin(); it != found.rend(); ++it) {
     page.ids.push_back(it->id);
-    if (with_runs) PW_RETURN_IF_ERROR(LoadRunsLocked(*it));
     st.executions.push_back(std::move(*it));
   }
   std::reverse(page.ids.begin(), page.ids.end());

@@ -210,6 +210,19 @@ class Store {
   // Action executions of a pipeline (optionally one execution), newest first.
   virtual Result<std::vector<ActionExecutionRow>> ListActionExecutions(
       const std::string& pipeline, const std::string& execution_id) = 0;
+  // The action executions of several executions of `pipeline` in one read
+  // (a history page's runs), newest first within each execution. The default
+  // reads them one execution at a time; PostgreSQL answers in one query.
+  virtual Result<std::vector<ActionExecutionRow>> ListActionExecutionsOf(
+      const std::string& pipeline, const std::vector<std::string>& execution_ids) {
+    std::vector<ActionExecutionRow> out;
+    for (const std::string& id : execution_ids) {
+      if (id.empty()) continue;  // "" would mean every execution.
+      PW_ASSIGN_OR_RETURN(auto rows, ListActionExecutions(pipeline, id));
+      for (auto& r : rows) out.push_back(std::move(r));
+    }
+    return out;
+  }
 
   // --- Paged history (issue 15): reads whose cost does not grow with the
   // pipeline's history, over the (pipeline, seq) indexes. The defaults below

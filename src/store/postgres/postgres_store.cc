@@ -573,6 +573,42 @@ class PostgresStore final : public Store {
     return out;
   }
 
+  Result<std::vector<ActionExecutionRow>> ListActionExecutionsOf(
+      const std::string& pipeline, const std::vector<std::string>& execution_ids) override {
+    std::vector<ActionExecutionRow> out;
+    if (execution_ids.empty()) return out;
+    // One text[] parameter: {"id","id",...}, each element quoted and escaped.
+    std::string ids = "{";
+    for (const std::string& id : execution_ids) {
+      if (ids.size() > 1) ids += ',';
+      ids += '"';
+      for (char c : id) {
+        if (c == '"' || c == '\\') ids += '\\';
+        ids += c;
+      }
+      ids += '"';
+    }
+    ids += '}';
+    Session session(*this);
+    PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+      PW_ASSIGN_OR_RETURN(
+          PgResult r,
+          Query("SELECT id, execution_id, pipeline, stage, action, status, started, updated, doc, "
+                "version FROM action_executions WHERE pipeline = $1 "
+                "AND execution_id = ANY($2::text[]) ORDER BY seq DESC",
+                {pipeline, ids}));
+      out.clear();
+      for (int i = 0; i < PQntuples(r.get()); ++i) {
+        out.push_back({Text(r.get(), i, 0), Text(r.get(), i, 1), Text(r.get(), i, 2),
+                       Text(r.get(), i, 3), Text(r.get(), i, 4), Text(r.get(), i, 5),
+                       Double(r.get(), i, 6), Double(r.get(), i, 7), ParseDoc(Text(r.get(), i, 8)),
+                       Int64(r.get(), i, 9)});
+      }
+      return Status::Ok();
+    }));
+    return out;
+  }
+
   Result<std::vector<ExecutionRow>> ListExecutionsPage(const std::string& pipeline, size_t limit,
                                                        const std::string& before_id) override {
     Session session(*this);

@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -437,6 +438,42 @@ TEST_P(StoreContractTest, ActionExecutionsNewestFirstAndUpsertKeepsPlace) {
   auto of_e1 = s->ListActionExecutions("p", "e1");
   ASSERT_EQ(of_e1->size(), 2u);
   EXPECT_EQ((*of_e1)[0].id, "a2");
+}
+
+TEST_P(StoreContractTest, ActionExecutionsOfSeveralExecutionsInOneRead) {
+  auto s = Open();
+  const std::string odd = "e\"3\\,{x}";  // Quotes, a backslash, a comma, braces.
+  ASSERT_TRUE(s->SaveExecution({"e1", "p", "InProgress", 1.0, 1.0, {}},
+                               {{"a1", "e1", "p", "S", "A", "InProgress", 1.0, 1.0, {}},
+                                {"a2", "e1", "p", "S", "B", "InProgress", 1.0, 1.0, {}}})
+                  .ok());
+  ASSERT_TRUE(s->SaveExecution({"e2", "p", "InProgress", 2.0, 2.0, {}},
+                               {{"a3", "e2", "p", "S", "A", "InProgress", 2.0, 2.0, {}}})
+                  .ok());
+  ASSERT_TRUE(s->SaveExecution({odd, "p", "InProgress", 3.0, 3.0, {}},
+                               {{"a4", odd, "p", "S", "A", "InProgress", 3.0, 3.0, {}}})
+                  .ok());
+  ASSERT_TRUE(s->SaveExecution({"e1", "q", "InProgress", 1.0, 1.0, {}},
+                               {{"b1", "e1", "q", "S", "A", "InProgress", 1.0, 1.0, {}}})
+                  .ok());
+  auto ids = [](const Result<std::vector<ActionExecutionRow>>& rows) {
+    std::vector<std::string> out;
+    if (rows.ok()) {
+      for (const auto& r : *rows) out.push_back(r.execution_id + "/" + r.id);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_EQ(ids(s->ListActionExecutionsOf("p", {"e1", odd})),
+            (std::vector<std::string>{odd + "/a4", "e1/a1", "e1/a2"}));  // Sorted: '"' < '1'.
+  auto of_e1 = s->ListActionExecutionsOf("p", {"e1"});
+  ASSERT_TRUE(of_e1.ok());
+  ASSERT_EQ(of_e1->size(), 2u);
+  EXPECT_EQ((*of_e1)[0].id, "a2") << "newest first";
+  EXPECT_EQ(ids(s->ListActionExecutionsOf("q", {"e1", "e2"})), (std::vector<std::string>{"e1/b1"}))
+      << "another pipeline's execution of the same id is not read";
+  EXPECT_TRUE(ids(s->ListActionExecutionsOf("p", {})).empty());
+  EXPECT_TRUE(ids(s->ListActionExecutionsOf("p", {"none"})).empty());
 }
 
 TEST_P(StoreContractTest, PagedHistoryReadsByIndexNewestFirst) {
