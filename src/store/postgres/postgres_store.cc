@@ -46,6 +46,8 @@ namespace pw::store {
 // The columns every query of execution rows selects, in Executions' order
 // (one list: a query missing `version` made commits of its rows look new).
 #define PW_EXECUTION_COLUMNS "id, pipeline, status, started, updated, doc, version"
+#define PW_ACTION_COLUMNS \
+  "id, execution_id, pipeline, stage, action, status, started, updated, doc, version"
 
 namespace {
 
@@ -550,25 +552,17 @@ class PostgresStore final : public Store {
     Session session(*this);
     std::vector<ActionExecutionRow> out;
     PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
-      PW_ASSIGN_OR_RETURN(
-          PgResult r,
-          execution_id.empty()
-              ? Query("SELECT id, execution_id, pipeline, stage, action, status, started, "
-                      "updated, doc, version FROM action_executions WHERE pipeline = $1 "
-                      "ORDER BY seq DESC",
-                      {pipeline})
-              : Query("SELECT id, execution_id, pipeline, stage, action, status, started, "
-                      "updated, doc, version FROM action_executions WHERE pipeline = $1 "
-                      "AND execution_id = $2 ORDER BY seq DESC",
-                      {pipeline, execution_id}));
       out.clear();
-      for (int i = 0; i < PQntuples(r.get()); ++i) {
-        out.push_back({Text(r.get(), i, 0), Text(r.get(), i, 1), Text(r.get(), i, 2),
-                       Text(r.get(), i, 3), Text(r.get(), i, 4), Text(r.get(), i, 5),
-                       Double(r.get(), i, 6), Double(r.get(), i, 7), ParseDoc(Text(r.get(), i, 8)),
-                       Int64(r.get(), i, 9)});
-      }
-      return Status::Ok();
+      return ActionExecutions(
+          execution_id.empty()
+              ? Query("SELECT " PW_ACTION_COLUMNS
+                      " FROM action_executions WHERE pipeline = $1 ORDER BY seq DESC",
+                      {pipeline})
+              : Query("SELECT " PW_ACTION_COLUMNS
+                      " FROM action_executions WHERE pipeline = $1 AND execution_id = $2 "
+                      "ORDER BY seq DESC",
+                      {pipeline, execution_id}),
+          &out);
     }));
     return out;
   }
@@ -591,20 +585,12 @@ class PostgresStore final : public Store {
     ids += '}';
     Session session(*this);
     PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
-      PW_ASSIGN_OR_RETURN(
-          PgResult r,
-          Query("SELECT id, execution_id, pipeline, stage, action, status, started, updated, doc, "
-                "version FROM action_executions WHERE pipeline = $1 "
-                "AND execution_id = ANY($2::text[]) ORDER BY seq DESC",
-                {pipeline, ids}));
       out.clear();
-      for (int i = 0; i < PQntuples(r.get()); ++i) {
-        out.push_back({Text(r.get(), i, 0), Text(r.get(), i, 1), Text(r.get(), i, 2),
-                       Text(r.get(), i, 3), Text(r.get(), i, 4), Text(r.get(), i, 5),
-                       Double(r.get(), i, 6), Double(r.get(), i, 7), ParseDoc(Text(r.get(), i, 8)),
-                       Int64(r.get(), i, 9)});
-      }
-      return Status::Ok();
+      return ActionExecutions(
+          Query("SELECT " PW_ACTION_COLUMNS " FROM action_executions WHERE pipeline = $1 "
+                "AND execution_id = ANY($2::text[]) ORDER BY seq DESC",
+                {pipeline, ids}),
+          &out);
     }));
     return out;
   }
@@ -1154,6 +1140,16 @@ class PostgresStore final : public Store {
     for (int i = 0; i < PQntuples(res); ++i) {
       out->push_back({Text(res, i, 0), Text(res, i, 1), Text(res, i, 2), Double(res, i, 3),
                       Double(res, i, 4), ParseDoc(Text(res, i, 5)), Int64(res, i, 6)});
+    }
+    return Status::Ok();
+  }
+  Status ActionExecutions(Result<PgResult> r, std::vector<ActionExecutionRow>* out) {
+    if (!r.ok()) return r.status();
+    const PGresult* res = r->get();
+    for (int i = 0; i < PQntuples(res); ++i) {
+      out->push_back({Text(res, i, 0), Text(res, i, 1), Text(res, i, 2), Text(res, i, 3),
+                      Text(res, i, 4), Text(res, i, 5), Double(res, i, 6), Double(res, i, 7),
+                      ParseDoc(Text(res, i, 8)), Int64(res, i, 9)});
     }
     return Status::Ok();
   }
