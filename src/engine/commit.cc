@@ -185,12 +185,7 @@ Status Engine::NotDrivenHere(const std::string& name) const {
 }
 
 Status Engine::LoadStoredRuns(core::Execution& e, std::map<std::string, int64_t>* versions) const {
-  PW_ASSIGN_OR_RETURN(auto runs, store_.ListActionExecutions(e.pipeline, e.id));
-  for (auto r = runs.rbegin(); r != runs.rend(); ++r) {  // Oldest first.
-    if (e.FindRun(r->id) == nullptr) e.runs.push_back(RunFromDoc(r->doc));
-    if (versions != nullptr) (*versions)[r->id] = r->version;
-  }
-  return Status::Ok();
+  return LoadStoredRunsOf(e.pipeline, {&e}, versions);
 }
 
 Status Engine::LoadStoredRunsOf(const std::string& pipeline,

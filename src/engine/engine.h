@@ -544,7 +544,8 @@ class Engine {
   Status LoadRunsLocked(core::Execution& e, std::map<std::string, int64_t>* versions = nullptr)
       REQUIRES(mu_);
   Status LoadStoredRuns(core::Execution& e, std::map<std::string, int64_t>* versions) const;
-  // The same for several executions (of one pipeline) in one store read.
+  // The same for several executions (of one pipeline) in one store read
+  // (Store::ListActionExecutionsOf).
   Status LoadStoredRunsOf(const std::string& pipeline,
                           const std::vector<core::Execution*>& executions,
                           std::map<std::string, int64_t>* versions) const;

@@ -413,15 +413,20 @@ TEST_P(StoreContractTest, ExecutionsUpsertAndOrderNewestFirst) {
   EXPECT_TRUE(s->ListActionExecutions("p", "e2")->empty());
 }
 
+// Executions e1 (action runs a1, a2) and e2 (a3) of pipeline "p", running.
+bool SaveTwoRunningExecutions(Store& s) {
+  std::vector<ActionExecutionRow> e1_runs = {
+      {"a1", "e1", "p", "S", "A", "InProgress", 1.0, 1.0, {}},
+      {"a2", "e1", "p", "S", "B", "InProgress", 1.0, 1.0, {}}};
+  std::vector<ActionExecutionRow> e2_runs = {
+      {"a3", "e2", "p", "S", "A", "InProgress", 2.0, 2.0, {}}};
+  if (!s.SaveExecution({"e1", "p", "InProgress", 1.0, 1.0, {}}, e1_runs).ok()) return false;
+  return s.SaveExecution({"e2", "p", "InProgress", 2.0, 2.0, {}}, e2_runs).ok();
+}
+
 TEST_P(StoreContractTest, ActionExecutionsNewestFirstAndUpsertKeepsPlace) {
   auto s = Open();
-  ASSERT_TRUE(s->SaveExecution({"e1", "p", "InProgress", 1.0, 1.0, {}},
-                               {{"a1", "e1", "p", "S", "A", "InProgress", 1.0, 1.0, {}},
-                                {"a2", "e1", "p", "S", "B", "InProgress", 1.0, 1.0, {}}})
-                  .ok());
-  ASSERT_TRUE(s->SaveExecution({"e2", "p", "InProgress", 2.0, 2.0, {}},
-                               {{"a3", "e2", "p", "S", "A", "InProgress", 2.0, 2.0, {}}})
-                  .ok());
+  ASSERT_TRUE(SaveTwoRunningExecutions(*s));
   ASSERT_TRUE(s->SaveExecution({"e1", "p", "Failed", 1.0, 4.0, {}},
                                {{"a1", "e1", "p", "S", "A", "Failed", 1.0, 4.0, {{"k", "v"}}}})
                   .ok());
@@ -443,13 +448,7 @@ TEST_P(StoreContractTest, ActionExecutionsNewestFirstAndUpsertKeepsPlace) {
 TEST_P(StoreContractTest, ActionExecutionsOfSeveralExecutionsInOneRead) {
   auto s = Open();
   const std::string odd = "e\"3\\,{x}";  // Quotes, a backslash, a comma, braces.
-  ASSERT_TRUE(s->SaveExecution({"e1", "p", "InProgress", 1.0, 1.0, {}},
-                               {{"a1", "e1", "p", "S", "A", "InProgress", 1.0, 1.0, {}},
-                                {"a2", "e1", "p", "S", "B", "InProgress", 1.0, 1.0, {}}})
-                  .ok());
-  ASSERT_TRUE(s->SaveExecution({"e2", "p", "InProgress", 2.0, 2.0, {}},
-                               {{"a3", "e2", "p", "S", "A", "InProgress", 2.0, 2.0, {}}})
-                  .ok());
+  ASSERT_TRUE(SaveTwoRunningExecutions(*s));
   ASSERT_TRUE(s->SaveExecution({odd, "p", "InProgress", 3.0, 3.0, {}},
                                {{"a4", odd, "p", "S", "A", "InProgress", 3.0, 3.0, {}}})
                   .ok());
