@@ -18,8 +18,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string Target(const char* op) { return std::string(kCodePipelinePrefix) + op; }
-
 const core::RuleDecl* FindRule(const core::PipelineDecl& d, const core::RuleRun& r) {
   const core::StageDecl* s = d.FindStage(r.stage);
   if (s == nullptr) return nullptr;
@@ -231,7 +229,7 @@ json RuleExecutionDetail(const core::PipelineState& p, const core::Execution& e,
 }
 
 void RegisterConditionOps(Dispatcher& d, engine::Engine& eng) {
-  d.Register(Target("OverrideStageCondition"), "OverrideStageCondition",
+  d.Register(CodePipelineTarget("OverrideStageCondition"), "OverrideStageCondition",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                const std::string type = in["conditionType"];
                const core::ConditionKind kind = type == "ON_SUCCESS"
@@ -243,7 +241,7 @@ void RegisterConditionOps(Dispatcher& d, engine::Engine& eng) {
              });
 
   d.Register(
-      Target("ListRuleExecutions"), "ListRuleExecutions",
+      CodePipelineTarget("ListRuleExecutions"), "ListRuleExecutions",
       [&eng](const json& in, const RequestContext&) -> Result<json> {
         const std::string pipeline = in["pipelineName"].get<std::string>();
         const json filter = in.value("filter", json());
@@ -300,7 +298,7 @@ void RegisterConditionOps(Dispatcher& d, engine::Engine& eng) {
         return out;
       });
 
-  d.Register(Target("ListRuleTypes"), "ListRuleTypes",
+  d.Register(CodePipelineTarget("ListRuleTypes"), "ListRuleTypes",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                const std::string owner = in.value("ruleOwnerFilter", "");
                const std::string region = in.value("regionFilter", "");

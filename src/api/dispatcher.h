@@ -21,6 +21,11 @@ namespace pw::api {
 inline constexpr std::string_view kCodePipelinePrefix = "CodePipeline_20150709.";
 inline constexpr std::string_view kPipewrightPrefix = "Pipewright_20261125.";
 
+// The X-Amz-Target of the CodePipeline operation `op`: "CodePipeline_20150709.<op>".
+inline std::string CodePipelineTarget(std::string_view op) {
+  return std::string(kCodePipelinePrefix) + std::string(op);
+}
+
 struct RequestContext {
   std::string caller;         // Identity ARN (from the signature's access key), or "anonymous".
   std::string access_key_id;  // The caller's access key ("" when anonymous).

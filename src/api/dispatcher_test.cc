@@ -11,7 +11,7 @@
 #include "engine/engine.h"
 #include "store/store.h"
 
-namespace pw::api {
+namespace pw::api::dispatcher_test {
 namespace {
 
 using nlohmann::json;
@@ -226,9 +226,9 @@ TEST_F(DispatcherTest, TargetsListsEveryRegistration) {
 }
 
 }  // namespace
-}  // namespace pw::api
+}  // namespace pw::api::dispatcher_test
 
-namespace pw::api {
+namespace pw::api::dispatcher_test {
 namespace {
 
 TEST_F(DispatcherTest, AuthorizerRunsAfterValidationAndBeforeTheHandler) {
@@ -298,4 +298,4 @@ TEST_F(DispatcherTest, HandleFastAnswersCachedReadsOnly) {
 }
 
 }  // namespace
-}  // namespace pw::api
+}  // namespace pw::api::dispatcher_test

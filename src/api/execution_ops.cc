@@ -20,8 +20,6 @@ using core::Execution;
 using core::PipelineState;
 using nlohmann::json;
 
-std::string Target(const char* op) { return std::string(kCodePipelinePrefix) + op; }
-
 json Trigger(const Execution& e) {
   json t = {{"triggerType", e.trigger_type}};
   if (!e.trigger_detail.empty()) t["triggerDetail"] = e.trigger_detail;
@@ -393,7 +391,7 @@ Result<json> Page(const std::vector<T>& items, const json& in, size_t default_ma
 
 void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
   RegisterConditionOps(d, eng);  // OverrideStageCondition, ListRuleExecutions, ListRuleTypes.
-  d.Register(Target("StartPipelineExecution"), "StartPipelineExecution",
+  d.Register(CodePipelineTarget("StartPipelineExecution"), "StartPipelineExecution",
              [&eng](const json& in, const RequestContext& ctx) -> Result<json> {
                core::Variables variables;
                for (const auto& v : in.value("variables", json::array())) {
@@ -412,7 +410,7 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
              });
 
   d.Register(
-      Target("StopPipelineExecution"), "StopPipelineExecution",
+      CodePipelineTarget("StopPipelineExecution"), "StopPipelineExecution",
       [&eng](const json& in, const RequestContext&) -> Result<json> {
         PW_RETURN_IF_ERROR(eng.StopExecution(in["pipelineName"], in["pipelineExecutionId"],
                                              in.value("abandon", false), in.value("reason", "")));
@@ -420,7 +418,7 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
       });
 
   d.Register(
-      Target("GetPipelineExecution"), "GetPipelineExecution",
+      CodePipelineTarget("GetPipelineExecution"), "GetPipelineExecution",
       [&eng](const json& in, const RequestContext&) -> Result<json> {
         PW_ASSIGN_OR_RETURN(auto snap,
                             eng.ExecutionSnapshot(in["pipelineName"], in["pipelineExecutionId"]));
@@ -496,7 +494,7 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
     return first(in);
   };
   d.RegisterRaw(
-      Target("ListPipelineExecutions"), "ListPipelineExecutions",
+      CodePipelineTarget("ListPipelineExecutions"), "ListPipelineExecutions",
       [cached_list, list_executions](const json& in,
                                      const RequestContext& ctx) -> Result<std::string> {
         if (!in.contains("nextToken")) return cached_list(in, ctx);
@@ -505,7 +503,7 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
       },
       peek_list);
 
-  d.RegisterRaw(Target("GetPipelineState"), "GetPipelineState",
+  d.RegisterRaw(CodePipelineTarget("GetPipelineState"), "GetPipelineState",
                 CachedRead(
                     eng, "GetPipelineState", "name",
                     [&eng](const json& in, const RequestContext&) -> Result<json> {
@@ -525,7 +523,7 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
                 CachedPeek(eng, "GetPipelineState", "name"));
 
   d.Register(
-      Target("ListActionExecutions"), "ListActionExecutions",
+      CodePipelineTarget("ListActionExecutions"), "ListActionExecutions",
       [&eng](const json& in, const RequestContext&) -> Result<json> {
         using Item = std::pair<const Execution*, const ActionRun*>;
         const json filter = in.value("filter", json());
@@ -634,7 +632,7 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
             });
       });
 
-  d.Register(Target("RetryStageExecution"), "RetryStageExecution",
+  d.Register(CodePipelineTarget("RetryStageExecution"), "RetryStageExecution",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                PW_ASSIGN_OR_RETURN(core::RetryMode mode, Mode(in["retryMode"]));
                PW_ASSIGN_OR_RETURN(auto plan, eng.RetryStage(in["pipelineName"], in["stageName"],
@@ -643,7 +641,7 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
                return json{{"pipelineExecutionId", in["pipelineExecutionId"]}};
              });
 
-  d.Register(Target("RollbackStage"), "RollbackStage",
+  d.Register(CodePipelineTarget("RollbackStage"), "RollbackStage",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                PW_ASSIGN_OR_RETURN(std::string id,
                                    eng.RollbackStage(in["pipelineName"], in["stageName"],
@@ -781,11 +779,13 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
       return json::object();
     };
   };
-  d.Register(Target("EnableStageTransition"), "EnableStageTransition", transition(true));
-  d.Register(Target("DisableStageTransition"), "DisableStageTransition", transition(false));
+  d.Register(CodePipelineTarget("EnableStageTransition"), "EnableStageTransition",
+             transition(true));
+  d.Register(CodePipelineTarget("DisableStageTransition"), "DisableStageTransition",
+             transition(false));
 
   d.Register(
-      Target("PutApprovalResult"), "PutApprovalResult",
+      CodePipelineTarget("PutApprovalResult"), "PutApprovalResult",
       [&eng](const json& in, const RequestContext& ctx) -> Result<json> {
         const std::string status = in["result"]["status"];
         if (status != "Approved" && status != "Rejected") {
@@ -798,7 +798,7 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
         return json{{"approvedAt", at}};
       });
 
-  d.Register(Target("ListActionTypes"), "ListActionTypes",
+  d.Register(CodePipelineTarget("ListActionTypes"), "ListActionTypes",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                std::string owner = in.value("actionOwnerFilter", "");
                json list = json::array();
@@ -813,7 +813,7 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
              });
 
   d.Register(
-      Target("GetActionType"), "GetActionType",
+      CodePipelineTarget("GetActionType"), "GetActionType",
       [&eng](const json& in, const RequestContext&) -> Result<json> {
         core::ActionTypeId id{in["category"], in["owner"], in["provider"], in["version"]};
         const engine::BuiltinActionType* t = engine::FindBuiltin(id);

@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-namespace pw::api {
+namespace pw::api::execution_ops_test {
 namespace {
 
 using nlohmann::json;
@@ -190,4 +190,4 @@ TEST(InboundExecution, StoppedWaiterStaysVisibleUntilANewerOneEnters) {
 }
 
 }  // namespace
-}  // namespace pw::api
+}  // namespace pw::api::execution_ops_test

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace pw::api {
+namespace pw::api::forward_test {
 namespace {
 
 using nlohmann::json;
@@ -34,4 +34,4 @@ TEST(ForwardTest, ReadsAndPollsAreNotDriven) {
 }
 
 }  // namespace
-}  // namespace pw::api
+}  // namespace pw::api::forward_test

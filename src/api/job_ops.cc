@@ -5,13 +5,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string Target(const char* op) { return std::string(kCodePipelinePrefix) + op; }
-
-core::ActionTypeId TypeFrom(const json& j) {
-  return {j.value("category", ""), j.value("owner", ""), j.value("provider", ""),
-          j.value("version", "")};
-}
-
 json JobJson(engine::Engine& eng, const engine::Job& job) {
   return {{"id", job.id},
           {"nonce", job.nonce},
@@ -20,6 +13,11 @@ json JobJson(engine::Engine& eng, const engine::Job& job) {
 }
 
 }  // namespace
+
+core::ActionTypeId ActionTypeFromRequest(const json& j) {
+  return {j.value("category", ""), j.value("owner", ""), j.value("provider", ""),
+          j.value("version", "")};
+}
 
 engine::JobSuccess JobSuccessFromRequest(const json& in) {
   engine::JobSuccess s;
@@ -41,7 +39,7 @@ engine::JobSuccess JobSuccessFromRequest(const json& in) {
 }
 
 void RegisterJobOps(Dispatcher& d, engine::Engine& eng, double poll_wait_seconds) {
-  d.Register(Target("CreateCustomActionType"), "CreateCustomActionType",
+  d.Register(CodePipelineTarget("CreateCustomActionType"), "CreateCustomActionType",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                PW_ASSIGN_OR_RETURN(json type, eng.CreateCustomActionType(in));
                json out = {{"actionType", type}};
@@ -49,14 +47,14 @@ void RegisterJobOps(Dispatcher& d, engine::Engine& eng, double poll_wait_seconds
                return out;
              });
 
-  d.Register(Target("DeleteCustomActionType"), "DeleteCustomActionType",
+  d.Register(CodePipelineTarget("DeleteCustomActionType"), "DeleteCustomActionType",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                core::ActionTypeId id{in["category"], "Custom", in["provider"], in["version"]};
                PW_RETURN_IF_ERROR(eng.DeleteCustomActionType(id));
                return json::object();
              });
 
-  d.Register(Target("PollForJobs"), "PollForJobs",
+  d.Register(CodePipelineTarget("PollForJobs"), "PollForJobs",
              [&eng, poll_wait_seconds](const json& in, const RequestContext& ctx) -> Result<json> {
                std::map<std::string, std::string> query;
                if (in.contains("queryParam")) {
@@ -65,8 +63,9 @@ void RegisterJobOps(Dispatcher& d, engine::Engine& eng, double poll_wait_seconds
                int max = in.value("maxBatchSize", 1);
                // A long poll holds no thread: with no job yet, the HTTP front
                // parks the request and asks again until poll_wait_seconds.
-               PW_ASSIGN_OR_RETURN(auto jobs,
-                                   eng.PollForJobs(TypeFrom(in["actionTypeId"]), max, query, 0));
+               PW_ASSIGN_OR_RETURN(
+                   auto jobs,
+                   eng.PollForJobs(ActionTypeFromRequest(in["actionTypeId"]), max, query, 0));
                if (jobs.empty() && ctx.waited_seconds < poll_wait_seconds) {
                  ctx.park = true;
                  return json::object();
@@ -76,14 +75,14 @@ void RegisterJobOps(Dispatcher& d, engine::Engine& eng, double poll_wait_seconds
                return json{{"jobs", list}};
              });
 
-  d.Register(Target("AcknowledgeJob"), "AcknowledgeJob",
+  d.Register(CodePipelineTarget("AcknowledgeJob"), "AcknowledgeJob",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                PW_ASSIGN_OR_RETURN(std::string status,
                                    eng.AcknowledgeJob(in["jobId"], in["nonce"]));
                return json{{"status", status}};
              });
 
-  d.Register(Target("GetJobDetails"), "GetJobDetails",
+  d.Register(CodePipelineTarget("GetJobDetails"), "GetJobDetails",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                PW_ASSIGN_OR_RETURN(engine::Job job, eng.GetJob(in["jobId"]));
                return json{{"jobDetails",
@@ -92,7 +91,7 @@ void RegisterJobOps(Dispatcher& d, engine::Engine& eng, double poll_wait_seconds
                              {"accountId", eng.options().account_id}}}};
              });
 
-  d.Register(Target("PutJobSuccessResult"), "PutJobSuccessResult",
+  d.Register(CodePipelineTarget("PutJobSuccessResult"), "PutJobSuccessResult",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                engine::JobSuccess s = JobSuccessFromRequest(in);
                if (in.contains("outputVariables")) {
@@ -103,7 +102,7 @@ void RegisterJobOps(Dispatcher& d, engine::Engine& eng, double poll_wait_seconds
                return json::object();
              });
 
-  d.Register(Target("PutJobFailureResult"), "PutJobFailureResult",
+  d.Register(CodePipelineTarget("PutJobFailureResult"), "PutJobFailureResult",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                const json& f = in["failureDetails"];
                PW_RETURN_IF_ERROR(eng.PutJobFailure(in["jobId"], f.value("type", "JobFailed"),

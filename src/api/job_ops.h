@@ -18,6 +18,9 @@ void RegisterJobOps(Dispatcher& d, engine::Engine& engine, double poll_wait_seco
 // PutJobSuccessResult has, are left to its caller).
 engine::JobSuccess JobSuccessFromRequest(const nlohmann::json& in);
 
+// The ActionTypeId of a request ({category, owner, provider, version}; missing fields empty).
+core::ActionTypeId ActionTypeFromRequest(const nlohmann::json& j);
+
 // The job workers' S3 artifact endpoint is part of the S3 endpoint: api/s3_ops.h.
 
 }  // namespace pw::api

@@ -10,8 +10,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string Target(const char* op) { return std::string(kCodePipelinePrefix) + op; }
-
 std::vector<store::Tag> TagsFrom(const json& j) {
   std::vector<store::Tag> tags;
   for (const auto& t : j) tags.push_back({t.value("key", ""), t.value("value", "")});
@@ -158,7 +156,7 @@ RawHandler CachedRead(engine::Engine& engine, const char* operation, const char*
 }
 
 void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
-  d.Register(Target("CreatePipeline"), "CreatePipeline",
+  d.Register(CodePipelineTarget("CreatePipeline"), "CreatePipeline",
              [&e](const json& in, const RequestContext& ctx) -> Result<json> {
                const bool has_tags = in.contains("tags") && in["tags"].is_array();
                std::vector<store::Tag> tags;
@@ -170,7 +168,7 @@ void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
                return out;
              });
 
-  d.RegisterRaw(Target("GetPipeline"), "GetPipeline",
+  d.RegisterRaw(CodePipelineTarget("GetPipeline"), "GetPipeline",
                 CachedRead(e, "GetPipeline", "name",
                            [&e](const json& in, const RequestContext&) -> Result<json> {
                              std::optional<int> version;
@@ -193,20 +191,20 @@ void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
                            }),
                 CachedPeek(e, "GetPipeline", "name"));
 
-  d.Register(Target("UpdatePipeline"), "UpdatePipeline",
+  d.Register(CodePipelineTarget("UpdatePipeline"), "UpdatePipeline",
              [&e](const json& in, const RequestContext&) -> Result<json> {
                PW_ASSIGN_OR_RETURN(auto rec, e.UpdatePipeline(in["pipeline"]));
                return json{{"pipeline", e.MaskSecrets(rec.declaration)}};
              });
 
-  d.Register(Target("DeletePipeline"), "DeletePipeline",
+  d.Register(CodePipelineTarget("DeletePipeline"), "DeletePipeline",
              [&e](const json& in, const RequestContext&) -> Result<json> {
                PW_RETURN_IF_ERROR(e.DeletePipeline(in["name"]));
                return json::object();
              });
 
   d.Register(
-      Target("ListPipelines"), "ListPipelines",
+      CodePipelineTarget("ListPipelines"), "ListPipelines",
       [&e](const json& in, const RequestContext&) -> Result<json> {
         std::string after;
         if (in.contains("nextToken")) {
@@ -236,7 +234,7 @@ void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
         return out;
       });
 
-  d.Register(Target("ListTagsForResource"), "ListTagsForResource",
+  d.Register(CodePipelineTarget("ListTagsForResource"), "ListTagsForResource",
              [&e](const json& in, const RequestContext&) -> Result<json> {
                PW_ASSIGN_OR_RETURN(auto name, PipelineFromArn(e, in["resourceArn"]));
                (void)name;
@@ -261,7 +259,7 @@ void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
                return out;
              });
 
-  d.Register(Target("TagResource"), "TagResource",
+  d.Register(CodePipelineTarget("TagResource"), "TagResource",
              [&e](const json& in, const RequestContext&) -> Result<json> {
                PW_ASSIGN_OR_RETURN(auto name, PipelineFromArn(e, in["resourceArn"]));
                (void)name;
@@ -271,7 +269,7 @@ void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
                return json::object();
              });
 
-  d.Register(Target("UntagResource"), "UntagResource",
+  d.Register(CodePipelineTarget("UntagResource"), "UntagResource",
              [&e](const json& in, const RequestContext&) -> Result<json> {
                PW_ASSIGN_OR_RETURN(auto name, PipelineFromArn(e, in["resourceArn"]));
                (void)name;

@@ -10,13 +10,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string Target(const char* op) { return std::string(kCodePipelinePrefix) + op; }
-
-core::ActionTypeId TypeFrom(const json& j) {
-  return {j.value("category", ""), j.value("owner", ""), j.value("provider", ""),
-          j.value("version", "")};
-}
-
 std::string EncodeName(const std::string& name) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "pw1.";
@@ -71,14 +64,14 @@ Status CheckTags(const json& tags) {
 
 void RegisterTriggerOps(Dispatcher& d, engine::Engine& eng) {
   // --- Webhooks.
-  d.Register(Target("PutWebhook"), "PutWebhook",
+  d.Register(CodePipelineTarget("PutWebhook"), "PutWebhook",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                json tags = in.contains("tags") ? in["tags"] : json();
                PW_RETURN_IF_ERROR(CheckTags(tags));
                PW_ASSIGN_OR_RETURN(json item, eng.PutWebhook(in["webhook"], tags));
                return json{{"webhook", item}};
              });
-  d.Register(Target("ListWebhooks"), "ListWebhooks",
+  d.Register(CodePipelineTarget("ListWebhooks"), "ListWebhooks",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                std::string from;
                if (in.contains("NextToken")) {
@@ -100,17 +93,18 @@ void RegisterTriggerOps(Dispatcher& d, engine::Engine& eng) {
                out["webhooks"] = page;
                return out;
              });
-  d.Register(Target("DeleteWebhook"), "DeleteWebhook",
+  d.Register(CodePipelineTarget("DeleteWebhook"), "DeleteWebhook",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                PW_RETURN_IF_ERROR(eng.DeleteWebhook(in["name"]));
                return json::object();
              });
-  d.Register(Target("RegisterWebhookWithThirdParty"), "RegisterWebhookWithThirdParty",
+  d.Register(CodePipelineTarget("RegisterWebhookWithThirdParty"), "RegisterWebhookWithThirdParty",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                PW_RETURN_IF_ERROR(eng.RegisterWebhook(in.value("webhookName", ""), true));
                return json::object();
              });
-  d.Register(Target("DeregisterWebhookWithThirdParty"), "DeregisterWebhookWithThirdParty",
+  d.Register(CodePipelineTarget("DeregisterWebhookWithThirdParty"),
+             "DeregisterWebhookWithThirdParty",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                PW_RETURN_IF_ERROR(eng.RegisterWebhook(in.value("webhookName", ""), false));
                return json::object();
@@ -127,7 +121,7 @@ void RegisterTriggerOps(Dispatcher& d, engine::Engine& eng) {
 
   // --- PutActionRevision.
   d.Register(
-      Target("PutActionRevision"), "PutActionRevision",
+      CodePipelineTarget("PutActionRevision"), "PutActionRevision",
       [&eng](const json& in, const RequestContext& ctx) -> Result<json> {
         PW_ASSIGN_OR_RETURN(
             engine::PutActionRevisionResult r,
@@ -138,7 +132,7 @@ void RegisterTriggerOps(Dispatcher& d, engine::Engine& eng) {
 
   // --- ListDeployActionExecutionTargets.
   d.Register(
-      Target("ListDeployActionExecutionTargets"), "ListDeployActionExecutionTargets",
+      CodePipelineTarget("ListDeployActionExecutionTargets"), "ListDeployActionExecutionTargets",
       [&eng](const json& in, const RequestContext&) -> Result<json> {
         if (in.contains("nextToken")) {
           // Every answer fits one page: no token was ever handed out.
@@ -165,31 +159,31 @@ void RegisterTriggerOps(Dispatcher& d, engine::Engine& eng) {
       });
 
   // --- UpdateActionType (GetActionType: execution_ops.cc).
-  d.Register(Target("UpdateActionType"), "UpdateActionType",
+  d.Register(CodePipelineTarget("UpdateActionType"), "UpdateActionType",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                PW_RETURN_IF_ERROR(eng.UpdateActionType(in["actionType"]));
                return json::object();
              });
 
   // --- The ThirdParty job API.
-  d.Register(Target("PollForThirdPartyJobs"), "PollForThirdPartyJobs",
+  d.Register(CodePipelineTarget("PollForThirdPartyJobs"), "PollForThirdPartyJobs",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
-               PW_ASSIGN_OR_RETURN(auto jobs,
-                                   eng.PollForThirdPartyJobs(TypeFrom(in["actionTypeId"]),
-                                                             in.value("maxBatchSize", 1)));
+               PW_ASSIGN_OR_RETURN(
+                   auto jobs, eng.PollForThirdPartyJobs(ActionTypeFromRequest(in["actionTypeId"]),
+                                                        in.value("maxBatchSize", 1)));
                json list = json::array();
                for (const auto& j : jobs)
                  list.push_back({{"clientId", j.client_id}, {"jobId", j.id}});
                return json{{"jobs", list}};
              });
-  d.Register(Target("AcknowledgeThirdPartyJob"), "AcknowledgeThirdPartyJob",
+  d.Register(CodePipelineTarget("AcknowledgeThirdPartyJob"), "AcknowledgeThirdPartyJob",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                PW_RETURN_IF_ERROR(eng.ThirdPartyJob(in["jobId"], in["clientToken"]).status());
                PW_ASSIGN_OR_RETURN(std::string status,
                                    eng.AcknowledgeJob(in["jobId"], in["nonce"]));
                return json{{"status", status}};
              });
-  d.Register(Target("GetThirdPartyJobDetails"), "GetThirdPartyJobDetails",
+  d.Register(CodePipelineTarget("GetThirdPartyJobDetails"), "GetThirdPartyJobDetails",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                PW_ASSIGN_OR_RETURN(engine::Job job,
                                    eng.ThirdPartyJob(in["jobId"], in["clientToken"]));
@@ -201,13 +195,13 @@ void RegisterTriggerOps(Dispatcher& d, engine::Engine& eng) {
                }
                return json{{"jobDetails", {{"id", job.id}, {"data", data}, {"nonce", job.nonce}}}};
              });
-  d.Register(Target("PutThirdPartyJobSuccessResult"), "PutThirdPartyJobSuccessResult",
+  d.Register(CodePipelineTarget("PutThirdPartyJobSuccessResult"), "PutThirdPartyJobSuccessResult",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                PW_RETURN_IF_ERROR(eng.ThirdPartyJob(in["jobId"], in["clientToken"]).status());
                PW_RETURN_IF_ERROR(eng.PutJobSuccess(in["jobId"], JobSuccessFromRequest(in)));
                return json::object();
              });
-  d.Register(Target("PutThirdPartyJobFailureResult"), "PutThirdPartyJobFailureResult",
+  d.Register(CodePipelineTarget("PutThirdPartyJobFailureResult"), "PutThirdPartyJobFailureResult",
              [&eng](const json& in, const RequestContext&) -> Result<json> {
                PW_RETURN_IF_ERROR(eng.ThirdPartyJob(in["jobId"], in["clientToken"]).status());
                const json& f = in["failureDetails"];

@@ -9,7 +9,7 @@
 
 #include "sigv4/sigv4.h"
 
-namespace pw::auth {
+namespace pw::auth::authenticator_test {
 namespace {
 
 using http::AuthPhase;
@@ -326,4 +326,4 @@ TEST_F(AuthenticatorTest, AuthorizeFollowsTheKeysPolicy) {
 }
 
 }  // namespace
-}  // namespace pw::auth
+}  // namespace pw::auth::authenticator_test

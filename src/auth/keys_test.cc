@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-namespace pw::auth {
+namespace pw::auth::keys_test {
 namespace {
 
 class KeysTest : public ::testing::Test {
@@ -83,4 +83,4 @@ TEST_F(KeysTest, ErrorsNameTheLineAndTheProblem) {
 }
 
 }  // namespace
-}  // namespace pw::auth
+}  // namespace pw::auth::keys_test

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace pw::auth {
+namespace pw::auth::operation_access_test {
 namespace {
 
 using nlohmann::json;
@@ -48,9 +48,9 @@ TEST(AccessFor, CustomActionTypesUseTheActionTypeArn) {
 }
 
 }  // namespace
-}  // namespace pw::auth
+}  // namespace pw::auth::operation_access_test
 
-namespace pw::auth {
+namespace pw::auth::operation_access_test {
 namespace {
 
 TEST(AccessFor, WebhookOperationsUseTheWebhookArn) {
@@ -67,4 +67,4 @@ TEST(AccessFor, WebhookOperationsUseTheWebhookArn) {
 }
 
 }  // namespace
-}  // namespace pw::auth
+}  // namespace pw::auth::operation_access_test

@@ -7,7 +7,7 @@
 #include <iterator>
 #include <string>
 
-namespace pw::auth {
+namespace pw::auth::policy_test {
 namespace {
 
 constexpr const char* kPipe = "arn:aws:codepipeline:us-east-1:123456789012:MyPipeline";
@@ -171,9 +171,9 @@ TEST(WildcardMatch, Table) {
 }
 
 }  // namespace
-}  // namespace pw::auth
+}  // namespace pw::auth::policy_test
 
-namespace pw::auth {
+namespace pw::auth::policy_test {
 namespace {
 
 std::string ReadDoc(const std::string& name) {
@@ -195,4 +195,4 @@ TEST(Policy, ShippedExamplePoliciesParseAndMeanTheirRole) {
 }
 
 }  // namespace
-}  // namespace pw::auth
+}  // namespace pw::auth::policy_test

@@ -4,7 +4,7 @@
 
 #include "auth/rate_limiter.h"
 
-namespace pw::auth {
+namespace pw::auth::sessions_test {
 namespace {
 
 class FakeClock final : public Clock {
@@ -110,4 +110,4 @@ TEST(RateLimiter, ForgetsTheStalestKeysWhenFull) {
 }
 
 }  // namespace
-}  // namespace pw::auth
+}  // namespace pw::auth::sessions_test

@@ -10,9 +10,15 @@
 #include <vector>
 
 namespace pw::buckets {
-namespace {
 
+// Named, not anonymous: Digester::State has a field of this type (GCC's -Wsubobject-linkage
+// in a unity build).
+namespace digests_internal {
 enum class Algo { kNone, kCrc32, kCrc32c, kCrc64Nvme, kSha1, kSha256 };
+}  // namespace digests_internal
+using digests_internal::Algo;
+
+namespace {
 
 Algo AlgoOf(std::string_view a) {
   if (a == "CRC32") return Algo::kCrc32;

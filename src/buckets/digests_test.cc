@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace pw::buckets {
+namespace pw::buckets::digests_test {
 namespace {
 
 std::string Sum(const char* algo, std::string_view data) {
@@ -38,4 +38,4 @@ TEST(Digests, Base64RoundTrips) {
 }
 
 }  // namespace
-}  // namespace pw::buckets
+}  // namespace pw::buckets::digests_test

@@ -12,7 +12,7 @@
 #include "buckets/digests.h"
 #include "runner/temp_dir.h"
 
-namespace pw::buckets {
+namespace pw::buckets::local_buckets_test {
 namespace {
 
 using ::testing::ElementsAre;
@@ -360,4 +360,4 @@ TEST_F(LocalBucketsTest, PutInterruptedBeforeTheMetadataCommitKeepsTheOldVersion
 }
 
 }  // namespace
-}  // namespace pw::buckets
+}  // namespace pw::buckets::local_buckets_test

@@ -28,6 +28,9 @@ namespace pw::cli {
 
 // The aws CLI's exit status for any parameter or usage error.
 inline constexpr int kExitParamError = 252;
+// Its exit status for an error the service answered, and for any other failure.
+inline constexpr int kExitServiceError = 254;
+inline constexpr int kExitOtherError = 255;
 
 // Reads a `file://` path (relative to the working directory). Fails with a
 // message in Python's form: "[Errno 2] No such file or directory: 'x.json'".

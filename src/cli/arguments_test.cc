@@ -7,7 +7,7 @@
 #include "cli/model.h"
 #include "cli/shorthand.h"
 
-namespace pw::cli {
+namespace pw::cli::arguments_test {
 namespace {
 
 // An in-memory file system for file:// values.
@@ -334,4 +334,4 @@ TEST(Shorthand, NestedListsAndHashes) {
 }
 
 }  // namespace
-}  // namespace pw::cli
+}  // namespace pw::cli::arguments_test

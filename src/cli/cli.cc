@@ -29,8 +29,6 @@ namespace pw::cli {
 
 namespace {
 
-constexpr int kExitServiceError = 254;
-constexpr int kExitOtherError = 255;
 constexpr std::string_view kDefaultEndpoint = "http://127.0.0.1:8480";
 // After "Could not connect": how to start a server or point at one.
 constexpr std::string_view kConnectHint =

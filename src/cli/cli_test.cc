@@ -21,7 +21,7 @@
 #include <sstream>
 #include <thread>
 
-namespace pw::cli {
+namespace pw::cli::cli_test {
 namespace {
 
 using ::testing::HasSubstr;
@@ -362,4 +362,4 @@ TEST_F(CliTest, ExtraVerbGetsContextAndCall) {
 }
 
 }  // namespace
-}  // namespace pw::cli
+}  // namespace pw::cli::cli_test

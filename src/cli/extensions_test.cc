@@ -17,7 +17,7 @@
 #include "cli/cli.h"
 #include "cli/execution_queries.h"
 
-namespace pw::cli {
+namespace pw::cli::extensions_test {
 namespace {
 
 using json = nlohmann::json;
@@ -765,4 +765,4 @@ TEST(ExtensionsHelp, ListsTheVerbsAndFlags) {
 }
 
 }  // namespace
-}  // namespace pw::cli
+}  // namespace pw::cli::extensions_test

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-namespace pw::cli {
+namespace pw::cli::formats_test {
 namespace {
 
 const OJson kState = OJson::parse(R"({"pipelineName":"p","stageStates":[
@@ -54,4 +54,4 @@ TEST(FormatsTest, TableAsTheAwsCli) {
 }
 
 }  // namespace
-}  // namespace pw::cli
+}  // namespace pw::cli::formats_test

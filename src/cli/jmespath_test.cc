@@ -11,7 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
-namespace pw::cli {
+namespace pw::cli::jmespath_test {
 namespace {
 
 const OJson kData = OJson::parse(R"({
@@ -154,4 +154,4 @@ TEST(JmesPathTest, ComplianceSuiteWhenAvailable) {
 }
 
 }  // namespace
-}  // namespace pw::cli
+}  // namespace pw::cli::jmespath_test

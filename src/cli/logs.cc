@@ -17,8 +17,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr int kExitOtherError = 255;
-
 struct LogsArgs {
   std::string pipeline;
   std::string execution_id;  // Empty: the latest execution.
@@ -29,7 +27,7 @@ struct LogsArgs {
   bool help = false;
 };
 
-void PrintUsage(std::ostream& out) {
+void PrintLogsUsage(std::ostream& out) {
   out << "usage: pipewright logs [parameters]\n\n"
          "Prints the log of an action execution.\n\n"
          "Parameters:\n"
@@ -278,7 +276,7 @@ int RunLogs(const std::vector<std::string>& args, const CliContext& ctx) {
   if (!parsed.ok()) return Fail(ctx, parsed.status().message(), kExitParamError);
   LogsArgs a = std::move(*parsed);
   if (a.help) {
-    PrintUsage(ctx.out());
+    PrintLogsUsage(ctx.out());
     return 0;
   }
   if (a.execution_id.empty()) {

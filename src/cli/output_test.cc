@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace pw::cli {
+namespace pw::cli::output_test {
 namespace {
 
 TEST(Output, TimestampsAsPythonIsoformat) {
@@ -35,4 +35,4 @@ TEST(Output, RendersWithFourSpacesAndSkipsEmptyObjects) {
 }
 
 }  // namespace
-}  // namespace pw::cli
+}  // namespace pw::cli::output_test

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace pw::cli {
+namespace pw::cli::paginator_test {
 namespace {
 
 // Serves pipelines p0..p5 two per page with tokens t1, t2, recording requests.
@@ -117,4 +117,4 @@ TEST(Paginator, KnowsTheListOperations) {
 }
 
 }  // namespace
-}  // namespace pw::cli
+}  // namespace pw::cli::paginator_test

@@ -11,8 +11,6 @@ namespace pw::cli {
 
 namespace {
 
-constexpr int kExitServiceError = 254;
-
 std::string InputString(const OJson& input, const char* key) {
   auto it = input.find(key);
   return it != input.end() && it->is_string() ? it->get<std::string>() : "";
@@ -45,7 +43,7 @@ int ParamError(const CliContext& ctx, const std::string& message) {
   return kExitParamError;
 }
 
-void PrintUsage(std::ostream& out) {
+void PrintRetryPlanUsage(std::ostream& out) {
   out << "usage: pipewright get-stage-retry-plan [parameters]\n\n"
          "Shows what retry-stage-execution would rerun in each retry mode, or why it would be\n"
          "refused. Never changes anything.\n\n"
@@ -119,7 +117,7 @@ int RunGetStageRetryPlan(const std::vector<std::string>& args, const CliContext&
       ParseOperationArgs("RetryStageExecution", rest, ReadParamFile, not_required);
   if (!parsed.ok()) return ParamError(ctx, parsed.status().message());
   if (parsed->help) {
-    PrintUsage(ctx.out());
+    PrintRetryPlanUsage(ctx.out());
     return 0;
   }
   OJson input = std::move(parsed->input);

@@ -12,9 +12,9 @@ bool IsKeyChar(char c) {
          c == '#' || c == '/' || c == ':';
 }
 
-class Parser {
+class ShorthandParser {
  public:
-  explicit Parser(std::string_view text) : text_(text) {}
+  explicit ShorthandParser(std::string_view text) : text_(text) {}
 
   Result<OJson> ParseParameter() {
     OJson out = OJson::object();
@@ -180,7 +180,9 @@ OJson TypeScalar(const OJson& v, const std::string& type) {
 
 }  // namespace
 
-Result<OJson> ParseShorthand(std::string_view text) { return Parser(text).ParseParameter(); }
+Result<OJson> ParseShorthand(std::string_view text) {
+  return ShorthandParser(text).ParseParameter();
+}
 
 OJson TypeShorthand(const OJson& parsed, std::string_view shape_name) {
   const OJson* shape = FindShape(shape_name);

@@ -23,7 +23,7 @@ struct StatusArgs {
   bool help = false;
 };
 
-void PrintUsage(std::ostream& out) {
+void PrintStatusUsage(std::ostream& out) {
   out << "usage: pipewright status NAME [--wait [--wait-timeout SECONDS]]\n\n"
          "Shows a pipeline's stages and actions with their statuses, each failure, and the\n"
          "command that retries a failed stage. Never changes anything.\n\n"
@@ -184,7 +184,7 @@ int RunStatus(const std::vector<std::string>& args, const CliContext& ctx) {
     return kExitParamError;
   }
   if (parsed->help) {
-    PrintUsage(ctx.out());
+    PrintStatusUsage(ctx.out());
     return 0;
   }
   if (!parsed->wait) return PrintStatus(ctx, parsed->name);

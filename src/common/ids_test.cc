@@ -8,7 +8,7 @@
 #include <set>
 #include <vector>
 
-namespace pw {
+namespace pw::ids_test {
 namespace {
 
 TEST(Ids, UuidHasVersion4Shape) {
@@ -60,4 +60,4 @@ TEST(Ids, ForkedProcessesDrawDifferentSecrets) {
 }
 
 }  // namespace
-}  // namespace pw
+}  // namespace pw::ids_test

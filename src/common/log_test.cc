@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace pw {
+namespace pw::log_test {
 namespace {
 
 class LogTest : public ::testing::Test {
@@ -108,4 +108,4 @@ TEST(LogBufferingTest, InfoLinesWaitWarningsFlushInOrder) {
 }
 
 }  // namespace
-}  // namespace pw
+}  // namespace pw::log_test

@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-namespace pw::metrics {
+namespace pw::metrics::metrics_test {
 namespace {
 
 TEST(Metrics, RendersCountersGaugesAndHistogramsInTheTextFormat) {
@@ -81,4 +81,4 @@ TEST(Metrics, ConcurrentUpdatesAreAllCounted) {
 }
 
 }  // namespace
-}  // namespace pw::metrics
+}  // namespace pw::metrics::metrics_test

@@ -9,7 +9,7 @@
 
 #include "common/thread_annotations.h"
 
-namespace pw {
+namespace pw::mutex_test {
 namespace {
 
 using std::chrono::steady_clock;
@@ -105,4 +105,4 @@ TEST(Mutex, IsStdLockable) {
 }
 
 }  // namespace
-}  // namespace pw
+}  // namespace pw::mutex_test

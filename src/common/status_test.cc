@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace pw {
+namespace pw::status_test {
 namespace {
 
 Result<int> Half(int x) {
@@ -39,4 +39,4 @@ TEST(Result, ValueOrError) {
 }
 
 }  // namespace
-}  // namespace pw
+}  // namespace pw::status_test

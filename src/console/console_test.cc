@@ -8,7 +8,7 @@
 #include "console/assets.h"
 #include "http/server.h"
 
-namespace pw::console {
+namespace pw::console::console_test {
 namespace {
 
 // The real HTTP front with only the console routes, on a free port.
@@ -114,4 +114,4 @@ TEST(ConsoleAssets, ContentTypeByExtension) {
 }
 
 }  // namespace
-}  // namespace pw::console
+}  // namespace pw::console::console_test

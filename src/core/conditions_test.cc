@@ -8,7 +8,7 @@
 
 #include "core/machine.h"
 
-namespace pw::core {
+namespace pw::core::conditions_test {
 namespace {
 
 using ::testing::HasSubstr;
@@ -332,4 +332,4 @@ TEST(StageConditions, StructureRules) {
 }
 
 }  // namespace
-}  // namespace pw::core
+}  // namespace pw::core::conditions_test

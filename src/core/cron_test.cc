@@ -6,7 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-namespace pw::core {
+namespace pw::core::cron_test {
 namespace {
 
 using ::testing::HasSubstr;
@@ -133,4 +133,4 @@ TEST(Cron, EveryMinuteOfAWeekAgreesWithTheFieldsSeparately) {
 }
 
 }  // namespace
-}  // namespace pw::core
+}  // namespace pw::core::cron_test

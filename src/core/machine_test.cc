@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace pw::core {
+namespace pw::core::machine_test {
 namespace {
 
 using ::testing::ElementsAre;
@@ -1456,4 +1456,4 @@ TEST(FailInterruptedRuns, LeavesUnmatchedRunsRunning) {
 }
 
 }  // namespace
-}  // namespace pw::core
+}  // namespace pw::core::machine_test

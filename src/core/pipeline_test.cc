@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace pw::core {
+namespace pw::core::pipeline_test {
 namespace {
 
 StageDecl Stage(std::string name, std::vector<ActionDecl> actions) {
@@ -130,4 +130,4 @@ TEST(Structure, RunOrdersAreSortedAndDistinct) {
 }
 
 }  // namespace
-}  // namespace pw::core
+}  // namespace pw::core::pipeline_test

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace pw::core {
+namespace pw::core::retention_test {
 namespace {
 
 using S = ExecutionStatus;
@@ -92,4 +92,4 @@ TEST(KeptExecutionsTest, ActiveLatestInboundSuccessTargetsAndRecent) {
 }
 
 }  // namespace
-}  // namespace pw::core
+}  // namespace pw::core::retention_test

@@ -4,7 +4,7 @@
 
 #include "core/machine.h"
 
-namespace pw::core {
+namespace pw::core::rollback_test {
 namespace {
 
 class CounterIds final : public IdSource {
@@ -156,4 +156,4 @@ TEST_F(Rollback, AutomaticOnFailureRollsBackToTheLastSuccess) {  // Rule 61.
 }
 
 }  // namespace
-}  // namespace pw::core
+}  // namespace pw::core::rollback_test

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace pw::core {
+namespace pw::core::shell_quote_test {
 namespace {
 
 // The payloads that must stay data whatever the quoting around the reference.
@@ -95,4 +95,4 @@ TEST(CommandLines, ListedCommandsWinOverConfiguredLines) {
 }
 
 }  // namespace
-}  // namespace pw::core
+}  // namespace pw::core::shell_quote_test

@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-namespace pw::core {
+namespace pw::core::timers_test {
 namespace {
 
 using ::testing::ElementsAre;
@@ -402,4 +402,4 @@ TEST(S3RevisionId, IsTheVersionIdOrTheETagWhenTheStoreNamesNoVersion) {
 }
 
 }  // namespace
-}  // namespace pw::core
+}  // namespace pw::core::timers_test

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace pw::core {
+namespace pw::core::triggers_test {
 namespace {
 
 struct GlobCase {
@@ -164,4 +164,4 @@ TEST(DefaultTriggerMatches, PushToTheActionsBranchOnly) {
 }
 
 }  // namespace
-}  // namespace pw::core
+}  // namespace pw::core::triggers_test

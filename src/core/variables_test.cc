@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace pw::core {
+namespace pw::core::variables_test {
 namespace {
 
 TEST(Variables, ResolvesEveryReference) {
@@ -74,4 +74,4 @@ TEST(Variables, ScopeHasNamespacedOutputsOfSucceededRunsOnly) {
 }
 
 }  // namespace
-}  // namespace pw::core
+}  // namespace pw::core::variables_test

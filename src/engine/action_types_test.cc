@@ -13,7 +13,7 @@
 
 #include "engine/internal.h"
 
-namespace pw::engine {
+namespace pw::engine::action_types_test {
 namespace {
 
 using nlohmann::json;
@@ -223,4 +223,4 @@ TEST(CheckConfiguration, CustomTypesAreCheckedAgainstTheirDeclaredProperties) {
 }
 
 }  // namespace
-}  // namespace pw::engine
+}  // namespace pw::engine::action_types_test

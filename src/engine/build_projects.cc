@@ -10,17 +10,13 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "engine/helpers.h"
+
 namespace pw::engine {
 
 namespace {
 
 Status Bad(const std::string& message) { return InvalidArgument("build projects: " + message); }
-
-std::string Join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
 
 Status CheckKeys(const YAML::Node& node, const std::string& where,
                  const std::vector<std::string>& known) {

@@ -10,7 +10,7 @@
 
 #include "runner/temp_dir.h"
 
-namespace pw::engine {
+namespace pw::engine::build_projects_test {
 namespace {
 
 using ::testing::ElementsAre;
@@ -148,4 +148,4 @@ TEST(BuildProjects, LoadNamesAMissingFileAndYamlErrors) {
 }
 
 }  // namespace
-}  // namespace pw::engine
+}  // namespace pw::engine::build_projects_test

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-namespace pw::engine {
+namespace pw::engine::decl_json_test {
 namespace {
 
 using nlohmann::json;
@@ -104,4 +104,4 @@ TEST(DeclJson, NormalizeFillsAwsDefaultsAndDropsVersion) {
 }
 
 }  // namespace
-}  // namespace pw::engine
+}  // namespace pw::engine::decl_json_test

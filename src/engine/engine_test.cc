@@ -34,7 +34,7 @@
 #include "runner/temp_dir.h"
 #include "store/store.h"
 
-namespace pw::engine {
+namespace pw::engine::engine_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -1801,11 +1801,11 @@ TEST_F(EngineTest, AReadOfAPipelineDrivenElsewhereDoesNotHoldUpThisServersOwn) {
 }
 
 }  // namespace
-}  // namespace pw::engine
+}  // namespace pw::engine::engine_test
 
 // --- Issue 15: working set, history pages, read cache, retention -------------------
 
-namespace pw::engine {
+namespace pw::engine::engine_test {
 namespace {
 
 class HistoryTest : public EngineTest {
@@ -2152,4 +2152,4 @@ TEST_F(HistoryTest, RuleRunsPageReadsOnlyWhatThePageNeedsInStartOrder) {
 }
 
 }  // namespace
-}  // namespace pw::engine
+}  // namespace pw::engine::engine_test

@@ -12,6 +12,8 @@
 #include <set>
 #include <sstream>
 
+#include "engine/helpers.h"
+
 namespace pw::engine {
 namespace {
 
@@ -27,12 +29,6 @@ constexpr const char* kCodeCommitHint =
     "--git-connections FILE`, e.g. {\"codecommit\": {\"url\": \"/srv/git/{RepositoryName}.git\"}}, "
     "and restart the server.";
 
-std::string Join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
 Status CheckKeys(const json& obj, const std::string& where, const std::vector<std::string>& known) {
   if (!obj.is_object()) return InvalidArgument(where + ": must be a JSON object", "");
   for (const auto& [key, value] : obj.items()) {
@@ -47,7 +43,7 @@ Status CheckKeys(const json& obj, const std::string& where, const std::vector<st
   return Status::Ok();
 }
 
-std::string Str(const json& obj, const char* key) {
+std::string StringAt(const json& obj, const char* key) {
   auto it = obj.find(key);
   return it == obj.end() ? "" : it->get<std::string>();
 }
@@ -103,11 +99,6 @@ bool SafeSegment(const std::string& s) {
   return s != "." && s != ".." && std::regex_match(s, kSegment);
 }
 
-std::string Config(const core::ActionDecl& a, const char* key, const std::string& def = "") {
-  auto it = a.configuration.find(key);
-  return it == a.configuration.end() ? def : it->second;
-}
-
 Status ConfigurationError(std::string message) {
   return InvalidArgument(std::move(message), "ConfigurationError");
 }
@@ -133,12 +124,12 @@ Result<GitConnections> ParseGitConnections(std::string_view json_text) {
       PW_RETURN_IF_ERROR(CheckKeys(
           list[i], where, {"arn", "url", "webUrl", "providerType", "username", "tokenFile"}));
       GitConnection c;
-      c.arn = Str(list[i], "arn");
-      c.url = Str(list[i], "url");
-      c.web_url = Str(list[i], "webUrl");
-      if (list[i].contains("providerType")) c.provider_type = Str(list[i], "providerType");
-      c.username = Str(list[i], "username");
-      c.token_file = Str(list[i], "tokenFile");
+      c.arn = StringAt(list[i], "arn");
+      c.url = StringAt(list[i], "url");
+      c.web_url = StringAt(list[i], "webUrl");
+      if (list[i].contains("providerType")) c.provider_type = StringAt(list[i], "providerType");
+      c.username = StringAt(list[i], "username");
+      c.token_file = StringAt(list[i], "tokenFile");
       if (c.arn.empty()) return InvalidArgument(where + ": arn is required", "");
       if (!ValidArn(c.arn)) {
         return InvalidArgument(where + ": arn '" + c.arn +
@@ -168,10 +159,10 @@ Result<GitConnections> ParseGitConnections(std::string_view json_text) {
     PW_RETURN_IF_ERROR(
         CheckKeys(doc["codecommit"], where, {"url", "webUrl", "username", "tokenFile"}));
     CodeCommitMapping m;
-    m.url = Str(doc["codecommit"], "url");
-    m.web_url = Str(doc["codecommit"], "webUrl");
-    m.username = Str(doc["codecommit"], "username");
-    m.token_file = Str(doc["codecommit"], "tokenFile");
+    m.url = StringAt(doc["codecommit"], "url");
+    m.web_url = StringAt(doc["codecommit"], "webUrl");
+    m.username = StringAt(doc["codecommit"], "username");
+    m.token_file = StringAt(doc["codecommit"], "tokenFile");
     if (m.url.empty()) return InvalidArgument(where + ".url: is required", "");
     PW_RETURN_IF_ERROR(CheckPlaceholders(m.url, where + ".url", {"RepositoryName"}));
     PW_RETURN_IF_ERROR(
@@ -218,21 +209,21 @@ bool FollowsBranch(const core::ActionDecl& a) {
   if (!IsGitSource(a)) return false;
   const char* key =
       a.type.provider == "CodeStarSourceConnection" ? "DetectChanges" : "PollForSourceChanges";
-  return Config(a, key, "true") != "false";
+  return ConfigValue(a, key, "true") != "false";
 }
 
 Result<GitRemote> ResolveGitRemote(const GitConnections& c, const core::ActionDecl& a) {
   GitRemote r;
   if (a.type.provider == "Git") {
-    r.url = Config(a, "RepositoryPath");
-    r.branch = Config(a, "BranchName", "main");
+    r.url = ConfigValue(a, "RepositoryPath");
+    r.branch = ConfigValue(a, "BranchName", "main");
     r.description = RedactUrl(r.url);
     return r;
   }
-  r.branch = Config(a, "BranchName");
+  r.branch = ConfigValue(a, "BranchName");
   if (r.branch.empty()) return ConfigurationError("BranchName is required.");
   if (a.type.provider == "CodeCommit") {
-    const std::string name = Config(a, "RepositoryName");
+    const std::string name = ConfigValue(a, "RepositoryName");
     if (name.empty() || name.size() > 100 || !SafeSegment(name)) {
       return ConfigurationError("RepositoryName '" + name +
                                 "' is not a repository name (letters, digits, '.', '_', '-'; at "
@@ -251,8 +242,8 @@ Result<GitRemote> ResolveGitRemote(const GitConnections& c, const core::ActionDe
     return r;
   }
   if (a.type.provider == "CodeStarSourceConnection") {
-    const std::string arn = Config(a, "ConnectionArn");
-    const std::string repo = Config(a, "FullRepositoryId");
+    const std::string arn = ConfigValue(a, "ConnectionArn");
+    const std::string repo = ConfigValue(a, "FullRepositoryId");
     std::vector<std::string> parts;
     for (size_t start = 0;;) {
       size_t slash = repo.find('/', start);

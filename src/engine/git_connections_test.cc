@@ -7,7 +7,7 @@
 
 #include "runner/temp_dir.h"
 
-namespace pw::engine {
+namespace pw::engine::git_connections_test {
 namespace {
 
 constexpr const char* kArn = "arn:aws:codeconnections:us-east-1:123456789012:connection/abc-1";
@@ -189,4 +189,4 @@ TEST(GitConnections, TokenFilesAreCheckedAndReadWithoutTheirContentInErrors) {
 }
 
 }  // namespace
-}  // namespace pw::engine
+}  // namespace pw::engine::git_connections_test

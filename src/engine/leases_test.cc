@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-namespace pw::engine {
+namespace pw::engine::leases_test {
 namespace {
 
 store::Lease L(const std::string& p, const std::string& owner, bool expired = false) {
@@ -75,4 +75,4 @@ TEST(PlanLeasesTest, DeletedPipelinesAreNotRenewed) {
 }
 
 }  // namespace
-}  // namespace pw::engine
+}  // namespace pw::engine::leases_test

@@ -11,7 +11,7 @@
 
 #include "engine/faulty_store.h"
 
-namespace pw::engine {
+namespace pw::engine::log_shipper_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -122,4 +122,4 @@ TEST_F(LogShipperTest, TheBackgroundThreadShipsRunningLogs) {
 }
 
 }  // namespace
-}  // namespace pw::engine
+}  // namespace pw::engine::log_shipper_test

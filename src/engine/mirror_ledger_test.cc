@@ -24,7 +24,7 @@
 // ArtifactStores (servers A and B, each its own disk) over one bucket and one
 // real SQLite database holding the ledger. The bucket is the only stand-in.
 
-namespace pw::engine {
+namespace pw::engine::mirror_ledger_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -282,4 +282,4 @@ TEST_F(MirrorLedgerTest, WithoutALedgerTheBucketKeepsItsCopies) {
 }
 
 }  // namespace
-}  // namespace pw::engine
+}  // namespace pw::engine::mirror_ledger_test

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace pw::engine {
+namespace pw::engine::read_cache_test {
 namespace {
 
 TEST(ReadCacheTest, PutThenGetUntilInvalidated) {
@@ -76,4 +76,4 @@ TEST(StampedReadCacheTest, Bounded) {
 }
 
 }  // namespace
-}  // namespace pw::engine
+}  // namespace pw::engine::read_cache_test

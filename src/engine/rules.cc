@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "core/cron.h"
 #include "engine/engine.h"
+#include "engine/helpers.h"
 #include "engine/internal.h"
 #include "engine/rule_types.h"
 #include "engine/time_zone.h"
@@ -19,15 +20,6 @@
 
 namespace pw::engine {
 namespace {
-
-bool HasVariable(const std::string& v) { return v.find("#{") != std::string::npos; }
-
-bool SameText(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 const core::RuleDecl* FindRuleDecl(const core::PipelineDecl& d, const core::RuleRun& r) {
   const core::StageDecl* s = d.FindStage(r.stage);

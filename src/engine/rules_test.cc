@@ -8,7 +8,7 @@
 #include "engine/state_json.h"
 #include "engine/time_zone.h"
 
-namespace pw::engine {
+namespace pw::engine::rules_test {
 namespace {
 
 using ::testing::HasSubstr;
@@ -88,4 +88,4 @@ TEST(StateJson, ConditionsAndRuleRunsRoundTrip) {
 }
 
 }  // namespace
-}  // namespace pw::engine
+}  // namespace pw::engine::rules_test

@@ -20,6 +20,7 @@
 #include "common/mutex.h"
 #include "core/timers.h"
 #include "engine/executor.h"
+#include "engine/helpers.h"
 #include "runner/artifact_store.h"
 #include "runner/object_store.h"
 
@@ -34,11 +35,6 @@ constexpr const char* kNoObjectStore =
     "S3-compatible store; credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).";
 // The object metadata AWS shows as an S3 source revision's summary.
 constexpr const char* kRevisionSummaryKey = "codepipeline-artifact-revision-summary";
-
-std::string Config(const core::ActionDecl& a, const char* key) {
-  auto it = a.configuration.find(key);
-  return it == a.configuration.end() ? "" : it->second;
-}
 
 std::string Lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
@@ -121,8 +117,8 @@ class S3SourceExecutor final : public ActionExecutor {
 
   void Run(const ActionWork& w, ActionDone done) override {
     if (env_.objects == nullptr) return done(Failure(kNoObjectStore, "", "ConfigurationError"));
-    const std::string bucket = Config(w.decl, "S3Bucket");
-    std::string key = Config(w.decl, "S3ObjectKey");
+    const std::string bucket = ConfigValue(w.decl, "S3Bucket");
+    std::string key = ConfigValue(w.decl, "S3ObjectKey");
     std::string version;
     if (w.source_revision_type == "S3_OBJECT_VERSION_ID") {
       version = w.source_revision_value;
@@ -213,12 +209,13 @@ class S3DeployExecutor final : public ActionExecutor {
 
 void S3DeployExecutor::Run(const ActionWork& w, ActionDone done) {
   if (env_.objects == nullptr) return done(Failure(kNoObjectStore, "", "ConfigurationError"));
-  const std::string bucket = Config(w.decl, "BucketName");
-  const std::string extract = Lower(Config(w.decl, "Extract"));
-  std::string prefix = Config(w.decl, "ObjectKey");
+  const std::string bucket = ConfigValue(w.decl, "BucketName");
+  const std::string extract = Lower(ConfigValue(w.decl, "Extract"));
+  std::string prefix = ConfigValue(w.decl, "ObjectKey");
   if (extract != "true" && extract != "false") {
-    return done(Failure("Extract must be true or false, not '" + Config(w.decl, "Extract") + "'.",
-                        "", "ConfigurationError"));
+    return done(
+        Failure("Extract must be true or false, not '" + ConfigValue(w.decl, "Extract") + "'.", "",
+                "ConfigurationError"));
   }
   if (extract == "false" && prefix.empty()) {
     return done(
@@ -228,9 +225,9 @@ void S3DeployExecutor::Run(const ActionWork& w, ActionDone done) {
   }
   const std::string rev = w.inputs.empty() ? "" : w.inputs.begin()->second;
   runner::PutOptions put;
-  put.cache_control = Config(w.decl, "CacheControl");
-  put.canned_acl = Config(w.decl, "CannedACL");
-  const std::string note = Config(w.decl, "KMSEncryptionKeyARN").empty()
+  put.cache_control = ConfigValue(w.decl, "CacheControl");
+  put.canned_acl = ConfigValue(w.decl, "CannedACL");
+  const std::string note = ConfigValue(w.decl, "KMSEncryptionKeyARN").empty()
                                ? ""
                                : " (KMSEncryptionKeyARN ignored: Pipewright does not encrypt "
                                  "objects with KMS)";

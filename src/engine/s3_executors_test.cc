@@ -30,7 +30,7 @@
 #include "runner/temp_dir.h"
 #include "store/store.h"
 
-namespace pw::engine {
+namespace pw::engine::s3_executors_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -600,4 +600,4 @@ TEST_F(S3EngineTest, PollingStartsOneExecutionPerNewVersion) {
 }
 
 }  // namespace
-}  // namespace pw::engine
+}  // namespace pw::engine::s3_executors_test

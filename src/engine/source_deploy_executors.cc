@@ -10,6 +10,7 @@
 
 #include "engine/executor.h"
 #include "engine/git_connections.h"
+#include "engine/helpers.h"
 #include "runner/artifact_store.h"
 #include "runner/deploy_dir.h"
 #include "runner/git_source.h"
@@ -36,11 +37,6 @@ std::string FirstLine(const std::string& s) {
   return line.size() > 200 ? line.substr(0, 200) : line;
 }
 
-std::string Config(const core::ActionDecl& a, const char* key, const std::string& def = "") {
-  auto it = a.configuration.find(key);
-  return it == a.configuration.end() ? def : it->second;
-}
-
 // A Git RepositoryPath that names a local path (not a URL); file:// URLs
 // count as their path.
 std::optional<std::string> LocalRepositoryPath(const std::string& repository) {
@@ -55,7 +51,7 @@ class DirectorySourceExecutor final : public ActionExecutor {
  public:
   explicit DirectorySourceExecutor(const ExecutorEnv& env) : env_(env) {}
   void Run(const ActionWork& w, ActionDone done) override {
-    const std::string path = Config(w.decl, "Path");
+    const std::string path = ConfigValue(w.decl, "Path");
     auto rev = env_.artifacts->PutDirectory(path);
     if (!rev.ok()) {
       return done(Failure("Cannot snapshot directory '" + path + "': " + rev.status().message()));
@@ -104,7 +100,7 @@ class GitSourceExecutor final : public ActionExecutor {
       }
       done(Failure(std::move(message), "", code));
     };
-    const std::string format = Config(w.decl, "OutputArtifactFormat", "CODE_ZIP");
+    const std::string format = ConfigValue(w.decl, "OutputArtifactFormat", "CODE_ZIP");
     if (format != "CODE_ZIP" && format != "CODEBUILD_CLONE_REF") {
       return fail(
           "OutputArtifactFormat must be CODE_ZIP or CODEBUILD_CLONE_REF, not '" + format + "'.",
@@ -174,11 +170,11 @@ class GitSourceExecutor final : public ActionExecutor {
                                {"CommitMessage", message}};
     if (provider == "CodeCommit") {
       result.output_variables["CommitterDate"] = IsoTime(rev.commit_time);
-      result.output_variables["RepositoryName"] = Config(w.decl, "RepositoryName");
+      result.output_variables["RepositoryName"] = ConfigValue(w.decl, "RepositoryName");
       result.revision_summary = message.substr(0, 2048);
     } else {
-      result.output_variables["ConnectionArn"] = Config(w.decl, "ConnectionArn");
-      result.output_variables["FullRepositoryName"] = Config(w.decl, "FullRepositoryId");
+      result.output_variables["ConnectionArn"] = ConfigValue(w.decl, "ConnectionArn");
+      result.output_variables["FullRepositoryName"] = ConfigValue(w.decl, "FullRepositoryId");
       result.revision_summary = nlohmann::ordered_json{
           {"ProviderType", remote.provider_type},
           {"CommitMessage",
@@ -203,7 +199,7 @@ class DirectoryDeployExecutor final : public ActionExecutor {
  public:
   explicit DirectoryDeployExecutor(const ExecutorEnv& env) : env_(env) {}
   void Run(const ActionWork& w, ActionDone done) override {
-    const std::string path = Config(w.decl, "Path");
+    const std::string path = ConfigValue(w.decl, "Path");
     const std::string rev = w.inputs.empty() ? "" : w.inputs.begin()->second;
     Status st = runner::ReplaceDirectoryContents(path, *env_.artifacts, rev);
     if (!st.ok()) return done(Failure("Cannot deploy to '" + path + "': " + st.message()));

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace pw::engine {
+namespace pw::engine::source_revisions_test {
 namespace {
 
 core::PipelineDecl Pipeline() {
@@ -99,4 +99,4 @@ TEST(SourceRevisions, AnS3SourceTakesAKeyAndAVersionTogetherWhenItsKeyMayBeOverr
 }
 
 }  // namespace
-}  // namespace pw::engine
+}  // namespace pw::engine::source_revisions_test

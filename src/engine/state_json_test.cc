@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-namespace pw::engine {
+namespace pw::engine::state_json_test {
 namespace {
 
 using nlohmann::json;
@@ -171,4 +171,4 @@ TEST(StateJson, RuntimeRoundTripKeepsTransitionsAndStageLatest) {
 }
 
 }  // namespace
-}  // namespace pw::engine
+}  // namespace pw::engine::state_json_test

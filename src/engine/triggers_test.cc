@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace pw::engine {
+namespace pw::engine::triggers_test {
 namespace {
 
 using nlohmann::json;
@@ -82,4 +82,4 @@ TEST(TriggerDetail, KeepsTheModelsLimitOnAUtf8Boundary) {
 }
 
 }  // namespace
-}  // namespace pw::engine
+}  // namespace pw::engine::triggers_test

@@ -11,6 +11,7 @@
 
 #include "engine/action_types.h"
 #include "engine/executor.h"
+#include "engine/helpers.h"
 #include "engine/internal.h"
 #include "runner/codebuild.h"
 #include "runner/commands.h"
@@ -20,15 +21,6 @@ namespace pw::engine {
 using nlohmann::json;
 
 namespace {
-
-bool SameText(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-bool HasVariable(const std::string& v) { return v.find("#{") != std::string::npos; }
 
 // What one action type declares, whichever table it comes from.
 struct TypeRules {
@@ -53,12 +45,6 @@ TypeRules RulesOfCustom(const json& t) {
   r.min_outputs = count("outputArtifactDetails", "minimumCount", 0);
   r.max_outputs = count("outputArtifactDetails", "maximumCount", 5);
   return r;
-}
-
-std::string Join(const std::vector<std::string>& items, const char* sep) {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : sep) + s;
-  return out;
 }
 
 Status CheckAction(const core::ActionDecl& a, const std::string& stage, const TypeRules& rules) {

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace pw::engine {
+namespace pw::engine::webhook_rules_test {
 namespace {
 
 using nlohmann::json;
@@ -150,4 +150,4 @@ TEST(PushPayload, ReadsGithubAndGitlabPushes) {
 }
 
 }  // namespace
-}  // namespace pw::engine
+}  // namespace pw::engine::webhook_rules_test

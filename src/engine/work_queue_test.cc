@@ -7,7 +7,7 @@
 #include <future>
 #include <thread>
 
-namespace pw::engine {
+namespace pw::engine::work_queue_test {
 namespace {
 
 TEST(WorkQueueTest, KnowsItsOwnThreads) {
@@ -72,4 +72,4 @@ TEST(WorkQueueTest, TasksDoNotWakeAThreadWaitingForStop) {
 }
 
 }  // namespace
-}  // namespace pw::engine
+}  // namespace pw::engine::work_queue_test

@@ -36,15 +36,9 @@ namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-namespace {
-
-constexpr size_t kMaxPartialFileBytes = 64u << 20;  // A range or offset read is buffered.
-constexpr uint64_t kMaxDrainBytes = 32u << 20;      // Discarded after an early refusal.
-
-std::chrono::milliseconds Ms(double seconds) {
-  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
-}
-
+// Named, not anonymous: Server::Impl has a field of this type (GCC's -Wsubobject-linkage in a
+// unity build).
+namespace server_internal {
 struct RouteEntry {
   std::string method;
   std::unique_ptr<RE2> pattern;
@@ -54,6 +48,17 @@ struct RouteEntry {
   RouteOptions options;
   Handler handler;
 };
+}  // namespace server_internal
+using server_internal::RouteEntry;
+
+namespace {
+
+constexpr size_t kMaxPartialFileBytes = 64u << 20;  // A range or offset read is buffered.
+constexpr uint64_t kMaxDrainBytes = 32u << 20;      // Discarded after an early refusal.
+
+std::chrono::milliseconds Ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
 
 // Streams a file through SHA-256; returns lower-case hex, or "" on error.
 std::string Sha256File(const std::string& path) {

@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-namespace pw::http {
+namespace pw::http::server_test {
 namespace {
 
 using namespace std::chrono_literals;
@@ -462,4 +462,4 @@ TEST(HttpServer, FastHandlerAnswersOnTheIoThreadOrFallsBackToTheHandler) {
 }
 
 }  // namespace
-}  // namespace pw::http
+}  // namespace pw::http::server_test

@@ -10,25 +10,17 @@
 #include <sstream>
 #include <string>
 
+#include "common/test_files.h"
 #include "runner/artifact_store.h"
 #include "runner/temp_dir.h"
 
-namespace pw::runner {
+namespace pw::runner::artifact_mirror_test {
 namespace {
 
+using test_files::ReadFile;
+using test_files::WriteFile;
+
 namespace fs = std::filesystem;
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteFile(const fs::path& path, const std::string& content) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << content;
-}
 
 // The shared bucket, in memory.
 class FakeMirror final : public ArtifactMirror {
@@ -243,4 +235,4 @@ TEST_F(ArtifactMirrorTest, ObjectStoreMirrorUsesFixedKeys) {
 }
 
 }  // namespace
-}  // namespace pw::runner
+}  // namespace pw::runner::artifact_mirror_test

@@ -50,8 +50,6 @@ constexpr size_t kChunkBytes = size_t{64} * 1024;
 // Symlink hops allowed while checking where a link resolves (Linux's limit).
 constexpr int kMaxLinkHops = 40;
 
-std::string ErrnoText() { return std::strerror(errno); }
-
 // Streaming SHA-256 (OpenSSL EVP).
 class Sha256 {
  public:

@@ -12,25 +12,16 @@
 #include <utility>
 #include <vector>
 
+#include "common/test_files.h"
 #include "runner/temp_dir.h"
 
-namespace pw::runner {
+namespace pw::runner::artifact_store_test {
 namespace {
 
+using test_files::ReadFile;
+using test_files::WriteFile;
+
 namespace fs = std::filesystem;
-
-void WriteFile(const fs::path& path, const std::string& content, bool executable = false) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << content;
-  fs::permissions(path, executable ? fs::perms(0755) : fs::perms(0644));
-}
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 bool IsExecutable(const fs::path& path) {
   return (fs::status(path).permissions() & fs::perms::owner_exec) != fs::perms::none;
@@ -402,4 +393,4 @@ TEST_F(ZipLimitsTest, PutDirectoryRefusesAnArtifactOverTheSizeLimit) {
 }
 
 }  // namespace
-}  // namespace pw::runner
+}  // namespace pw::runner::artifact_store_test

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace pw::runner {
+namespace pw::runner::buildspec_test {
 namespace {
 
 using ::testing::ElementsAre;
@@ -165,4 +165,4 @@ TEST(Buildspec, RefusesWhatItCannotHonourNamingTheKey) {
 }
 
 }  // namespace
-}  // namespace pw::runner
+}  // namespace pw::runner::buildspec_test

@@ -15,13 +15,6 @@ namespace pw::runner {
 
 namespace {
 
-constexpr char kStatusFileVar[] = "PIPEWRIGHT_STATUS_FILE";
-constexpr char kVariablesFileVar[] = "PIPEWRIGHT_VARIABLES_FILE";
-
-Status ConfigurationError(std::string message) {
-  return InvalidArgument(std::move(message), "ConfigurationError");
-}
-
 // A command as messages show it: its first line, at most 200 characters.
 std::string Brief(const std::string& command) {
   std::string s = command.substr(0, command.find('\n'));

@@ -15,19 +15,15 @@
 #include <string>
 #include <vector>
 
+#include "common/test_files.h"
 #include "runner/temp_dir.h"
 
-namespace pw::runner {
+namespace pw::runner::codebuild_test {
 namespace {
 
-using ::testing::HasSubstr;
+using test_files::ReadFile;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using ::testing::HasSubstr;
 
 class CodeBuildRun : public ::testing::Test {
  protected:
@@ -336,4 +332,4 @@ TEST(ShellSingleQuote, RoundTripsThroughTheShell) {
 }
 
 }  // namespace
-}  // namespace pw::runner
+}  // namespace pw::runner::codebuild_test

@@ -7,19 +7,16 @@
 
 namespace pw::runner {
 
+Status ConfigurationError(std::string message) {
+  return InvalidArgument(std::move(message), "ConfigurationError");
+}
+
 namespace {
 
 using nlohmann::json;
 
 constexpr int kMaxTimeoutMinutes = 480;
 constexpr int kDefaultTimeoutMinutes = 60;
-constexpr char kStatusFileVar[] = "PIPEWRIGHT_STATUS_FILE";
-constexpr char kVariablesFileVar[] = "PIPEWRIGHT_VARIABLES_FILE";
-
-Status ConfigurationError(std::string message) {
-  return InvalidArgument(std::move(message), "ConfigurationError");
-}
-
 bool HasNul(const std::string& s) { return s.find('\0') != std::string::npos; }
 
 // Letters, digits and _, not starting with a digit: safe to paste into the

@@ -51,6 +51,14 @@
 
 namespace pw::runner {
 
+// The environment variables that name an action's status file and its output variables file
+// (Commands and CodeBuild actions).
+inline constexpr char kStatusFileVar[] = "PIPEWRIGHT_STATUS_FILE";
+inline constexpr char kVariablesFileVar[] = "PIPEWRIGHT_VARIABLES_FILE";
+
+// kInvalidArgument whose wire name is ConfigurationError: an action's configuration is wrong.
+Status ConfigurationError(std::string message);
+
 // The Commands configuration values the runner parses: EnvironmentVariables a
 // JSON list of {"name": string, "value": string} ("value" may be left out:
 // empty); TimeoutInMinutes a whole number of minutes, 1 to 480 (digits only).

@@ -12,20 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "common/test_files.h"
 #include "runner/process_launcher.h"
 #include "runner/temp_dir.h"
 
-namespace pw::runner {
+namespace pw::runner::commands_test {
 namespace {
 
-using namespace std::string_literals;
+using test_files::ReadFile;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using namespace std::string_literals;
 
 // The value of `name` in `env`, and how many entries set it.
 std::pair<std::string, int> EnvValue(const std::vector<std::string>& env, const std::string& name) {
@@ -387,4 +383,4 @@ TEST_F(CommandsRun, TimeoutEndsTheRun) {
 }
 
 }  // namespace
-}  // namespace pw::runner
+}  // namespace pw::runner::commands_test

@@ -8,25 +8,17 @@
 #include <string>
 #include <vector>
 
+#include "common/test_files.h"
 #include "runner/artifact_store.h"
 #include "runner/temp_dir.h"
 
-namespace pw::runner {
+namespace pw::runner::deploy_dir_test {
 namespace {
 
+using test_files::ReadFile;
+using test_files::WriteFile;
+
 namespace fs = std::filesystem;
-
-void WriteFile(const fs::path& path, const std::string& content) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path) << content;
-}
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::vector<std::string> ListDir(const fs::path& dir) {
   std::vector<std::string> names;
@@ -140,4 +132,4 @@ TEST_F(PathPolicyTest, ReadablePathIsAbsoluteAndAwayFromTheDataDir) {
 }
 
 }  // namespace
-}  // namespace pw::runner
+}  // namespace pw::runner::deploy_dir_test

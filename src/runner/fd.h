@@ -7,7 +7,14 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <string>
+
 namespace pw::runner {
+
+// strerror(errno), for messages after a failed system call.
+inline std::string ErrnoText() { return std::strerror(errno); }
 
 class Fd {
  public:

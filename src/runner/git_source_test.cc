@@ -9,21 +9,17 @@
 #include <string>
 #include <vector>
 
+#include "common/test_files.h"
 #include "runner/temp_dir.h"
 
-namespace pw::runner {
+namespace pw::runner::git_source_test {
 namespace {
+
+using test_files::ReadFile;
 
 namespace fs = std::filesystem;
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::vector<std::string> ListTree(const fs::path& dir) {
+std::vector<std::string> ListEntries(const fs::path& dir) {
   std::vector<std::string> paths;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
     paths.push_back(e.path().lexically_relative(dir).generic_string());
@@ -171,8 +167,9 @@ TEST_P(GitSourceTest, ExportsFilesModesAndLinksWithoutGitDirectory) {
   const fs::path dest = tmp_.path() + "/export/nested";
   Status status = git_.ExportCommit(repo_path_, second_, dest.string());
   ASSERT_TRUE(status.ok()) << status.ToString();
-  EXPECT_EQ(ListTree(dest), (std::vector<std::string>{"README", "b", "b/c", "b/c/deep.txt", "bin",
-                                                      "bin/build.sh", "bin/readme-link"}));
+  EXPECT_EQ(ListEntries(dest),
+            (std::vector<std::string>{"README", "b", "b/c", "b/c/deep.txt", "bin", "bin/build.sh",
+                                      "bin/readme-link"}));
   EXPECT_EQ(ReadFile(dest / "README"), "hello v2\n");
   EXPECT_EQ(ReadFile(dest / "b/c/deep.txt"), "deep");
   EXPECT_EQ(fs::status(dest / "bin/build.sh").permissions() & fs::perms::all, fs::perms(0755));
@@ -181,7 +178,7 @@ TEST_P(GitSourceTest, ExportsFilesModesAndLinksWithoutGitDirectory) {
 
   const fs::path old = tmp_.path() + "/export-old";
   ASSERT_TRUE(git_.ExportCommit(repo_path_, first_, old.string()).ok());
-  EXPECT_EQ(ListTree(old), std::vector<std::string>{"README"});
+  EXPECT_EQ(ListEntries(old), std::vector<std::string>{"README"});
   EXPECT_EQ(ReadFile(old / "README"), "hello\n");
 }
 
@@ -325,4 +322,4 @@ TEST(GitSource, UnreachableRepositoryIsUnavailable) {
 }
 
 }  // namespace
-}  // namespace pw::runner
+}  // namespace pw::runner::git_source_test

@@ -9,7 +9,7 @@
 
 #include "runner/process_launcher.h"
 
-namespace pw::runner {
+namespace pw::runner::orphans_test {
 namespace {
 
 TEST(Orphans, KillsOnlyTheNamedActionsGroups) {
@@ -46,4 +46,4 @@ TEST(Orphans, KillsOnlyTheNamedActionsGroups) {
 TEST(Orphans, NothingToKill) { EXPECT_EQ(KillActionProcesses({"no-such-run"}), 0); }
 
 }  // namespace
-}  // namespace pw::runner
+}  // namespace pw::runner::orphans_test

@@ -20,11 +20,14 @@
 #include <thread>
 #include <vector>
 
+#include "common/test_files.h"
 #include "runner/sandbox.h"
 #include "runner/temp_dir.h"
 
-namespace pw::runner {
+namespace pw::runner::process_launcher_test {
 namespace {
+
+using test_files::ReadFile;
 
 namespace fs = std::filesystem;
 using std::chrono::seconds;
@@ -58,13 +61,6 @@ class ExitCollector {
   std::map<ProcessId, ProcessExit> exits_;
   std::map<ProcessId, int> calls_;
 };
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // True when `pid` is gone or a zombie (a container's init may not reap).
 bool ProcessDead(const std::string& pid) {
@@ -556,4 +552,4 @@ TEST(PosixProcessLauncher, DestructorCancelsRunningProcessesAndReportsThem) {
 }
 
 }  // namespace
-}  // namespace pw::runner
+}  // namespace pw::runner::process_launcher_test

@@ -30,10 +30,8 @@ constexpr const char* kEmptySha256 =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 constexpr size_t kMaxErrorBody = 64 * 1024;
 
-std::string ErrnoText() { return std::strerror(errno); }
-
 // The hex SHA-256 and size of the file at `path`.
-Result<std::pair<std::string, uint64_t>> HashFile(const std::string& path) {
+Result<std::pair<std::string, uint64_t>> HashAndSizeOfFile(const std::string& path) {
   Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return Internal("open " + path + ": " + ErrnoText());
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
@@ -303,7 +301,7 @@ Result<ObjectInfo> RemoteObjectStore::Get(const std::string& bucket, const std::
 Result<ObjectInfo> RemoteObjectStore::Put(const std::string& bucket, const std::string& key,
                                           const std::string& src_path, const PutOptions& options) {
   const std::string what = Describe("PUT", bucket, key, "");
-  PW_ASSIGN_OR_RETURN(auto hashed, HashFile(src_path));
+  PW_ASSIGN_OR_RETURN(auto hashed, HashAndSizeOfFile(src_path));
   // Plain names, not a structured binding: lambdas below capture them (C++20 allows that,
   // clang 14 does not).
   const std::string sha256 = hashed.first;

@@ -19,22 +19,18 @@
 #include <thread>
 #include <vector>
 
+#include "common/test_files.h"
 #include "runner/temp_dir.h"
 #include "sigv4/sigv4.h"
 
-namespace pw::runner {
+namespace pw::runner::remote_object_store_test {
 namespace {
+
+using test_files::ReadFile;
 
 namespace fs = std::filesystem;
 
 const sigv4::Credentials kCreds{"AKIDSTORE", "store-secret", ""};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // One bucket "b" with versioning; every request must be signed with kCreds.
 class FakeS3 {
@@ -284,4 +280,4 @@ TEST(RemoteObjectStore, UnreachableEndpointIsUnavailableAndAMalformedOneIsRefuse
 }
 
 }  // namespace
-}  // namespace pw::runner
+}  // namespace pw::runner::remote_object_store_test

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-namespace pw::runner {
+namespace pw::runner::sandbox_test {
 namespace {
 
 using ::testing::ElementsAre;
@@ -172,4 +172,4 @@ TEST(ProbeSandbox, InstalledBwrapIsUsedByAuto) {
 }
 
 }  // namespace
-}  // namespace pw::runner
+}  // namespace pw::runner::sandbox_test

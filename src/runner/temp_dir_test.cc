@@ -6,7 +6,7 @@
 #include <fstream>
 #include <utility>
 
-namespace pw::runner {
+namespace pw::runner::temp_dir_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -39,4 +39,4 @@ TEST(ScopedTempDir, RejectsSlashInPrefix) {
 }
 
 }  // namespace
-}  // namespace pw::runner
+}  // namespace pw::runner::temp_dir_test

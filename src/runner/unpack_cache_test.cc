@@ -18,26 +18,17 @@
 #include <utility>
 #include <vector>
 
+#include "common/test_files.h"
 #include "runner/artifact_store.h"
 #include "runner/temp_dir.h"
 
-namespace pw::runner {
+namespace pw::runner::unpack_cache_test {
 namespace {
 
+using test_files::ReadFile;
+using test_files::WriteFile;
+
 namespace fs = std::filesystem;
-
-void WriteFile(const fs::path& path, const std::string& content, bool executable = false) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << content;
-  fs::permissions(path, executable ? fs::perms(0755) : fs::perms(0644));
-}
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 mode_t Mode(const fs::path& path) {
   struct stat st {};
@@ -523,4 +514,4 @@ INSTANTIATE_TEST_SUITE_P(Modes, UnpackCacheTest,
                          });
 
 }  // namespace
-}  // namespace pw::runner
+}  // namespace pw::runner::unpack_cache_test

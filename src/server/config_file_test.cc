@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace pw::server {
+namespace pw::server::config_file_test {
 namespace {
 
 // A small `serve`-like app: the file must reach every kind of option.
@@ -146,9 +146,9 @@ TEST(ConfigFile, SectionsGetTheirNodeAndShareANameWithAFlag) {
 }
 
 }  // namespace
-}  // namespace pw::server
+}  // namespace pw::server::config_file_test
 
-namespace pw::server {
+namespace pw::server::config_file_test {
 namespace {
 
 TEST(ParseRetentionTest, DefaultAndPerPipelinePolicies) {
@@ -183,4 +183,4 @@ TEST(ParseRetentionTest, MistakesNameTheKeyToFix) {
 }
 
 }  // namespace
-}  // namespace pw::server
+}  // namespace pw::server::config_file_test

@@ -6,7 +6,7 @@
 #include <chrono>
 #include <thread>
 
-namespace pw::server {
+namespace pw::server::health_test {
 namespace {
 
 // Polls until an answer comes (the probe runs on Health's own thread).
@@ -80,4 +80,4 @@ TEST(Health, AProbeThatHangsMakesItNotReadyAfterTheDeadlineWithoutASecondProbe) 
 }
 
 }  // namespace
-}  // namespace pw::server
+}  // namespace pw::server::health_test

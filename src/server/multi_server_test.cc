@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace pw::server {
+namespace pw::server::multi_server_test {
 namespace {
 
 TEST(MultiServer, ASingleServerNeedsNothing) {
@@ -33,4 +33,4 @@ TEST(MultiServer, ServerIdsAreShortPlainNames) {
 }
 
 }  // namespace
-}  // namespace pw::server
+}  // namespace pw::server::multi_server_test

@@ -4,7 +4,7 @@
 
 #include "sigv4/crypto.h"
 
-namespace pw::sigv4 {
+namespace pw::sigv4::canonical_request_test {
 namespace {
 
 TEST(UriEncode, KeepsUnreservedAndEncodesTheRestUppercase) {
@@ -113,4 +113,4 @@ TEST(AmzDate, RejectsOtherShapesAndImpossibleDates) {
 }
 
 }  // namespace
-}  // namespace pw::sigv4
+}  // namespace pw::sigv4::canonical_request_test

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace pw::sigv4 {
+namespace pw::sigv4::sigv4_test {
 namespace {
 
 constexpr int64_t kSuiteTime = 1440938160;  // 20150830T123600Z
@@ -608,4 +608,4 @@ TEST(Botocore, S3UnsignedPayloadSignatureVerifies) {
 }
 
 }  // namespace
-}  // namespace pw::sigv4
+}  // namespace pw::sigv4::sigv4_test

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-namespace pw::spec {
+namespace pw::spec::service_model_test {
 namespace {
 
 using nlohmann::json;
@@ -182,4 +182,4 @@ TEST(ValidationMessage, QuotesDeepAndLargeValuesBoundedly) {
 }
 
 }  // namespace
-}  // namespace pw::spec
+}  // namespace pw::spec::service_model_test

@@ -30,7 +30,7 @@
 #include "worker/job.h"
 #include "worker/job_program.h"
 
-namespace pw::worker {
+namespace pw::worker::worker_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -787,4 +787,4 @@ TEST_F(WorkerTest, BuiltinCommandsWithANulByteAreAConfigurationError) {
 }
 
 }  // namespace
-}  // namespace pw::worker
+}  // namespace pw::worker::worker_test

@@ -41,6 +41,7 @@
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
 #include "store/store.h"
+#include "store/store_errors.h"
 
 namespace pw::store {
 // The columns every query of execution rows selects, in Executions' order
@@ -55,7 +56,7 @@ namespace {
 // Mirrors the SQLite schema: BIGSERIAL seq keeps insertion order ("newest
 // first"), DOUBLE PRECISION holds epoch seconds, TEXT holds JSON documents
 // exactly as written.
-const char* const kMigrations[] = {
+const char* const kPostgresMigrations[] = {
     // 1: pipelines, every version of each, tags.
     R"sql(
     CREATE TABLE pipelines (
@@ -266,27 +267,6 @@ int Affected(const PGresult* r) {
   const char* n = PQcmdTuples(const_cast<PGresult*>(r));
   return n == nullptr || *n == '\0' ? 0 : std::atoi(n);
 }
-Status RowConflict(const std::string& what, const std::string& id) {
-  return Aborted(what + " " + id + " was changed by another writer; reload it and decide again.",
-                 "ConcurrentModificationException");
-}
-nlohmann::json ParseDoc(const std::string& s) {
-  nlohmann::json j = nlohmann::json::parse(s, nullptr, false);
-  return j.is_discarded() ? nlohmann::json::object() : j;
-}
-
-Status PipelineNotFound(const std::string& name) {
-  return NotFound("The pipeline '" + name + "' was not found; check its name with list-pipelines.",
-                  "PipelineNotFoundException");
-}
-
-Status VersionConflict(const std::string& name, int version, int current) {
-  return Aborted("Pipeline '" + name + "' was changed by another update: version " +
-                     std::to_string(version) + " cannot follow its current version " +
-                     std::to_string(current) + "; get the pipeline again and retry.",
-                 "ConcurrentModificationException");
-}
-
 void IgnoreNotice(void*, const char*) {}
 
 class PostgresStore final : public Store {
@@ -304,7 +284,7 @@ class PostgresStore final : public Store {
 
   Status Migrate() {
     Session session(*this);
-    const int want = static_cast<int>(std::size(kMigrations));
+    const int want = static_cast<int>(std::size(kPostgresMigrations));
     for (;;) {
       // Each step: take the lock, see what is applied, apply the next one.
       int have = 0;
@@ -318,7 +298,7 @@ class PostgresStore final : public Store {
                             Query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", {}));
         have = Int(r.get(), 0, 0);
         if (have >= want) return Status::Ok();
-        PW_RETURN_IF_ERROR(Script(kMigrations[have]));
+        PW_RETURN_IF_ERROR(Script(kPostgresMigrations[have]));
         return Query("INSERT INTO schema_migrations (version) VALUES ($1)", {have + 1}).status();
       });
       PW_RETURN_IF_ERROR(s);

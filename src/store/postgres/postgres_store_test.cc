@@ -29,7 +29,7 @@
 
 #include "store/store.h"
 
-namespace pw::store {
+namespace pw::store::postgres_store_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -1466,4 +1466,4 @@ TEST_F(PostgresStoreTest, PipelineLimitHoldsAcrossServers) {
 }
 
 }  // namespace
-}  // namespace pw::store
+}  // namespace pw::store::postgres_store_test

@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "store/store.h"
+#include "store/store_errors.h"
 
 namespace pw::store {
 // The columns every query of execution rows selects, in ExecutionFrom's order
@@ -23,7 +24,7 @@ namespace pw::store {
 namespace {
 
 // Schema migrations, in order. Never edit a released entry: append.
-const char* const kMigrations[] = {
+const char* const kSqliteMigrations[] = {
     // 1: pipelines, every version of each, tags.
     R"sql(
     CREATE TABLE pipelines (
@@ -215,28 +216,6 @@ class Stmt {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
-nlohmann::json ParseDoc(const std::string& s) {
-  nlohmann::json j = nlohmann::json::parse(s, nullptr, false);
-  return j.is_discarded() ? nlohmann::json::object() : j;
-}
-
-Status PipelineNotFound(const std::string& name) {
-  return NotFound("The pipeline '" + name + "' was not found; check its name with list-pipelines.",
-                  "PipelineNotFoundException");
-}
-
-Status RowConflict(const std::string& what, const std::string& id) {
-  return Aborted(what + " " + id + " was changed by another writer; reload it and decide again.",
-                 "ConcurrentModificationException");
-}
-
-Status VersionConflict(const std::string& name, int version, int current) {
-  return Aborted("Pipeline '" + name + "' was changed by another update: version " +
-                     std::to_string(version) + " cannot follow its current version " +
-                     std::to_string(current) + "; get the pipeline again and retry.",
-                 "ConcurrentModificationException");
-}
-
 class SqliteStore final : public Store {
  public:
   explicit SqliteStore(sqlite3* db) : db_(db), stmts_(db) {}
@@ -257,7 +236,7 @@ class SqliteStore final : public Store {
       Stmt st(stmts_, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
       if (st.Step() == SQLITE_ROW) have = st.Int(0);
     }
-    const int want = static_cast<int>(std::size(kMigrations));
+    const int want = static_cast<int>(std::size(kSqliteMigrations));
     if (have > want) {
       return FailedPrecondition("database schema version " + std::to_string(have) +
                                 " is newer than this build understands (" + std::to_string(want) +
@@ -269,7 +248,7 @@ class SqliteStore final : public Store {
     }
     for (int v = have; v < want; ++v) {
       Status s = InTransaction([&]() -> Status {
-        PW_RETURN_IF_ERROR(Exec(kMigrations[v]));
+        PW_RETURN_IF_ERROR(Exec(kSqliteMigrations[v]));
         Stmt st(stmts_, "INSERT INTO schema_migrations (version) VALUES (?)");
         st.Bind(1, v + 1);
         return Done(st);

@@ -7,7 +7,7 @@
 #include "common/status.h"
 #include "store/store.h"
 
-namespace pw::store {
+namespace pw::store::sqlite_store_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -96,4 +96,4 @@ TEST_F(SqliteStoreTest, ReusedStatementsHoldNoReadTransactionAndSurviveAFailedCo
 }
 
 }  // namespace
-}  // namespace pw::store
+}  // namespace pw::store::sqlite_store_test
