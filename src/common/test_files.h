@@ -24,8 +24,8 @@ inline void WriteFile(const std::filesystem::path& path, const std::string& cont
                       bool executable = false) {
   std::filesystem::create_directories(path.parent_path());
   std::ofstream(path, std::ios::binary) << content;
-  std::filesystem::permissions(path, executable ? std::filesystem::perms(0755)
-                                                : std::filesystem::perms(0644));
+  std::filesystem::permissions(
+      path, executable ? std::filesystem::perms(0755) : std::filesystem::perms(0644));
 }
 
 }  // namespace pw::test_files

@@ -3,9 +3,8 @@
 // What both stores answer for the same conditions, and how both read a stored document: one
 // copy, so SQLite and PostgreSQL give the same codes and messages.
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "common/status.h"
 
