@@ -1,9 +1,21 @@
 #include "runner/commands.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 #include <sstream>
+#include <string_view>
+#include <utility>
+
+#include "runner/fd.h"
 
 namespace pw::runner {
 
@@ -18,6 +30,82 @@ using nlohmann::json;
 constexpr int kMaxTimeoutMinutes = 480;
 constexpr int kDefaultTimeoutMinutes = 60;
 bool HasNul(const std::string& s) { return s.find('\0') != std::string::npos; }
+
+// The words of `command` when it is plain (see PrepareCommands), else nullopt.
+std::optional<std::vector<std::string>> PlainWords(const std::string& command) {
+  static constexpr std::string_view kPlainPunctuation = "_./,:+@%=-";
+  std::vector<std::string> words;
+  std::string word;
+  for (char c : command) {
+    if (c == ' ' || c == '\t') {
+      if (!word.empty()) words.push_back(std::exchange(word, {}));
+    } else if (std::isalnum(static_cast<unsigned char>(c)) ||
+               kPlainPunctuation.find(c) != std::string_view::npos) {
+      word += c;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (!word.empty()) words.push_back(std::move(word));
+  if (words.empty() || words[0].find_first_of("=/") != std::string::npos) return std::nullopt;
+  // Reserved words, and builtins that differ from (or have no) program of that name; true and
+  // false do not (GNU make's list, plus dash's and bash's).
+  static const std::set<std::string_view> kShellWords = {
+      ".",       ":",        "[",       "[[",       "alias",   "bg",      "break",  "case",
+      "cd",      "chdir",    "command", "continue", "declare", "do",      "done",   "echo",
+      "elif",    "else",     "esac",    "eval",     "exec",    "exit",    "export", "fc",
+      "fg",      "fi",       "for",     "function", "getopts", "hash",    "if",     "in",
+      "jobs",    "kill",     "let",     "local",    "login",   "logout",  "printf", "pwd",
+      "read",    "readonly", "return",  "select",   "set",     "shift",   "source", "test",
+      "then",    "time",     "times",   "trap",     "type",    "typeset", "ulimit", "umask",
+      "unalias", "unset",    "until",   "wait",     "while"};
+  if (kShellWords.count(words[0]) != 0) return std::nullopt;
+  return words;
+}
+
+// Where the shell would find `name` on `path` (a PATH value), when every directory it searches
+// up to there is a system directory, which the sandbox shows as it is, and the file is a
+// regular ELF or #! file every user may read and execute; else nullopt (the shell resolves it).
+std::optional<std::string> SystemProgram(const std::string& name, std::string_view path) {
+  static constexpr std::string_view kSystemDirs[] = {
+      "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"};
+  for (size_t start = 0;;) {
+    size_t end = path.find(':', start);
+    std::string_view dir = path.substr(start, end == std::string_view::npos ? end : end - start);
+    if (std::find(std::begin(kSystemDirs), std::end(kSystemDirs), dir) == std::end(kSystemDirs)) {
+      return std::nullopt;
+    }
+    std::string candidate = std::string(dir) + "/" + name;
+    struct stat st {};
+    if (stat(candidate.c_str(), &st) == 0) {
+      if (!S_ISREG(st.st_mode) || (st.st_mode & 0555) != 0555) return std::nullopt;
+      char magic[4] = {};
+      Fd fd(open(candidate.c_str(), O_RDONLY | O_CLOEXEC));
+      if (fd.get() < 0 || read(fd.get(), magic, sizeof magic) < 2) return std::nullopt;
+      if (std::memcmp(magic,
+                      "\x7f"
+                      "ELF",
+                      4) != 0 &&
+          std::memcmp(magic, "#!", 2) != 0) {
+        return std::nullopt;  // The shell would run it as a script; execve would refuse.
+      }
+      return candidate;
+    }
+    if (end == std::string_view::npos) return std::nullopt;
+    start = end + 1;
+  }
+}
+
+// The value of `name` in `env` ("K=V" entries), if set.
+std::optional<std::string_view> EnvLookup(const std::vector<std::string>& env,
+                                          std::string_view name) {
+  for (const std::string& entry : env) {
+    if (entry.size() > name.size() && entry[name.size()] == '=' && entry.starts_with(name)) {
+      return std::string_view(entry).substr(name.size() + 1);
+    }
+  }
+  return std::nullopt;
+}
 
 // Letters, digits and _, not starting with a digit: safe to paste into the
 // script as a variable name.
@@ -185,6 +273,19 @@ Result<CommandsProgram> PrepareCommands(const CommandsRequest& request) {
   p.status_file = request.status_file;
   p.variables_file = request.variables_file;
   p.spec.argv = {"/bin/sh", "-e", "-c", std::move(script), "pipewright-action"};
+  // One plain command and nothing to export: its program, without the shell (one exec fewer:
+  // 0.3-1.8 ms an action here, `make bench`'s two floors).
+  if (request.commands.size() == 1 && request.output_variables.empty()) {
+    std::optional<std::vector<std::string>> words = PlainWords(request.commands[0]);
+    std::optional<std::string_view> path = EnvLookup(env, "PATH");
+    if (words && path) {
+      if (std::optional<std::string> program = SystemProgram(words->front(), *path)) {
+        words->front() = std::move(*program);
+        p.spec.argv = std::move(*words);
+        p.direct = true;
+      }
+    }
+  }
   p.spec.cwd = request.cwd;
   p.spec.log_path = request.log_path;
   p.spec.timeout_seconds = p.timeout_seconds;
@@ -210,7 +311,10 @@ CommandsOutcome ReadCommandsOutcome(const CommandsProgram& program, const Proces
     std::istringstream status(ReadFile(program.status_file));
     size_t index = 0;
     int recorded = 0;
-    if (status >> index >> recorded && index >= 1 && index <= program.commands.size()) {
+    if (program.direct) {
+      which = "Command 1 (" + program.commands[0] + ")";
+      verb = "was";
+    } else if (status >> index >> recorded && index >= 1 && index <= program.commands.size()) {
       which = "Command " + std::to_string(index) + " (" + program.commands[index - 1] + ")";
       verb = "was";
       code = recorded;

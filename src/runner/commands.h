@@ -108,6 +108,9 @@ struct CommandsProgram {
   double timeout_seconds = 0;                 // spec.timeout_seconds: minutes, or the cap.
   std::string status_file;
   std::string variables_file;
+  // spec.argv is the one command's own program and words, without a shell (see
+  // PrepareCommands); there is then no status file to read.
+  bool direct = false;
 };
 
 // Builds the program for `request`. Touches no file. Fails with
@@ -118,6 +121,13 @@ struct CommandsProgram {
 // below 1 minute; when an environment entry or a command holds a NUL byte (a
 // C string would be cut short there); when an output variable is not a
 // name as above.
+// One command of plain words (letters, digits and _./,:+@%=- separated by blanks: nothing
+// a shell would quote, expand, redirect, glob or chain), whose first word is neither an
+// assignment nor a shell reserved word or builtin other than true/false, and no output
+// variables: the program runs without a shell in between (GNU make's fast path; one exec
+// fewer), when PATH finds it in a system directory (/usr/local/sbin … /bin, with no other
+// directory searched before) as a regular ELF or #! file every user may read and execute.
+// Anything else runs under /bin/sh -e, which then reports what it cannot run.
 Result<CommandsProgram> PrepareCommands(const CommandsRequest& request);
 
 // How a finished program ended.

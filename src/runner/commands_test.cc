@@ -210,6 +210,102 @@ TEST(PrepareCommands, BuildsTheShellScriptOneCommandPerLine) {
   EXPECT_EQ(p->commands, r.commands);
 }
 
+TEST(PrepareCommands, APlainCommandRunsItsProgramWithoutAShell) {
+  auto p = PrepareCommands(Request({"true"}));
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_TRUE(p->direct);
+  EXPECT_EQ(p->spec.argv, std::vector<std::string>{"/usr/bin/true"});
+  // Blanks separate words; every character that is not plain sends a command to the shell.
+  p = PrepareCommands(Request({"  ls\t-l  /tmp,x:y@z%w+v=1_.  "}));
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_TRUE(p->direct);
+  EXPECT_EQ(p->spec.argv, (std::vector<std::string>{"/usr/bin/ls", "-l", "/tmp,x:y@z%w+v=1_."}));
+  EXPECT_EQ(p->commands, std::vector<std::string>{"  ls\t-l  /tmp,x:y@z%w+v=1_.  "});
+}
+
+TEST(PrepareCommands, EverythingElseRunsUnderTheShell) {
+  const std::vector<std::string> shell_commands = {"echo hi",
+                                                   "printf x",
+                                                   "pwd",
+                                                   "test -f x",
+                                                   "[ -f x ]",
+                                                   "kill 1",
+                                                   "cd /tmp",
+                                                   "exec true",
+                                                   "export A",
+                                                   "set -x",
+                                                   "if",
+                                                   "true; false",
+                                                   "true && ls",
+                                                   "ls | cat",
+                                                   "ls > f",
+                                                   "ls < f",
+                                                   "ls &",
+                                                   "(ls)",
+                                                   "{ ls; }",
+                                                   "! ls",
+                                                   "A=1 ls",
+                                                   "ls $HOME",
+                                                   "ls ${A}",
+                                                   "ls `date`",
+                                                   "ls *",
+                                                   "ls ?",
+                                                   "ls [a]",
+                                                   "ls ~",
+                                                   "ls 'a'",
+                                                   "ls \"a\"",
+                                                   "ls a\\ b",
+                                                   "ls # comment",
+                                                   "ls\nls",
+                                                   "ls^",
+                                                   "./tool",
+                                                   "/usr/bin/true",
+                                                   "bin/tool",
+                                                   "caf\xc3\xa9",
+                                                   "",
+                                                   "   ",
+                                                   "pipewright-no-such-program"};
+  for (const std::string& command : shell_commands) {
+    SCOPED_TRACE(command);
+    auto p = PrepareCommands(Request({command}));
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    EXPECT_FALSE(p->direct);
+    EXPECT_EQ(p->spec.argv.front(), "/bin/sh");
+  }
+  // Two commands; output variables to export; a directory outside the system's searched
+  // before the program is found (the sandbox may not show it as it is here); no PATH.
+  auto p = PrepareCommands(Request({"true", "true"}));
+  EXPECT_EQ(p->spec.argv.front(), "/bin/sh");
+  CommandsRequest r = Request({"true"});
+  r.output_variables = {"X"};
+  p = PrepareCommands(r);
+  EXPECT_EQ(p->spec.argv.front(), "/bin/sh");
+  r = Request({"true"});
+  r.base_env = {"PATH=/opt/tools:/usr/bin:/bin"};
+  p = PrepareCommands(r);
+  EXPECT_EQ(p->spec.argv.front(), "/bin/sh");
+  r.base_env = {"HOME=/nonexistent"};
+  p = PrepareCommands(r);
+  EXPECT_EQ(p->spec.argv.front(), "/bin/sh");
+  // The program the configuration's PATH finds first, as the shell would.
+  r.base_env = {"PATH=/usr/local/bin:/bin:/usr/bin"};
+  p = PrepareCommands(r);
+  EXPECT_EQ(p->spec.argv, std::vector<std::string>{"/bin/true"});
+}
+
+TEST(ReadCommandsOutcome, ADirectCommandIsNamedWhenItFailsOrIsKilled) {
+  auto p = PrepareCommands(Request({"sleep 30"}));
+  ASSERT_TRUE(p.ok());
+  ASSERT_TRUE(p->direct);
+  ProcessExit exit;
+  exit.exit_code = 2;
+  EXPECT_EQ(ReadCommandsOutcome(*p, exit).failure_message,
+            "Command 1 (sleep 30) exited with code 2.");
+  exit.signal = 9;
+  EXPECT_EQ(ReadCommandsOutcome(*p, exit).failure_message,
+            "Command 1 (sleep 30) was killed by signal 9.");
+}
+
 TEST(PrepareCommands, TimeoutIsTheConfigurationsThenTheActionsThenAnHour) {
   CommandsRequest r = Request();
   auto p = PrepareCommands(r);
@@ -365,6 +461,24 @@ TEST_F(CommandsRun, TheFailingCommandIsNamedWithItsStatus) {
   EXPECT_NE(o.summary.find("one"), std::string::npos) << o.summary;
   EXPECT_TRUE(o.output_variables.empty());
   EXPECT_FALSE(std::ifstream(tmp_->path() + "/never.txt").good());
+}
+
+TEST_F(CommandsRun, APlainCommandIsItsOwnProcess) {
+  // No shell in between: the process's argv is the resolved program and its words (a shell
+  // would have passed "cat" as argv[0]), and it inherits the same environment.
+  CommandsRequest r = RunRequest({"cat /proc/self/cmdline /proc/self/environ"});
+  r.extra_env = {{"PW_VAR_1", "value"}};
+  CommandsOutcome o = Run(r);
+  ASSERT_TRUE(o.succeeded) << o.failure_message << ReadFile(r.log_path);
+  EXPECT_EQ(o.summary, "1 command(s) succeeded");
+  std::string log = ReadFile(r.log_path);
+  EXPECT_EQ(log.rfind("/usr/bin/cat\0/proc/self/cmdline\0/proc/self/environ\0"s, 0), 0u) << log;
+  EXPECT_NE(log.find("\0PW_VAR_1=value\0"s), std::string::npos) << log;
+  EXPECT_NE(log.find("PIPEWRIGHT_STATUS_FILE=" + r.status_file), std::string::npos) << log;
+
+  o = Run(RunRequest({"false"}));
+  EXPECT_FALSE(o.succeeded);
+  EXPECT_EQ(o.failure_message, "Command 1 (false) exited with code 1.");
 }
 
 TEST_F(CommandsRun, AShellKilledBeforeItsTrapNamesNoCommand) {
