@@ -82,11 +82,7 @@ std::optional<std::string> SystemProgram(const std::string& name, std::string_vi
       char magic[4] = {};
       Fd fd(open(candidate.c_str(), O_RDONLY | O_CLOEXEC));
       if (fd.get() < 0 || read(fd.get(), magic, sizeof magic) < 2) return std::nullopt;
-      if (std::memcmp(magic,
-                      "\x7f"
-                      "ELF",
-                      4) != 0 &&
-          std::memcmp(magic, "#!", 2) != 0) {
+      if (std::memcmp(magic, "\177ELF", 4) != 0 && std::memcmp(magic, "#!", 2) != 0) {
         return std::nullopt;  // The shell would run it as a script; execve would refuse.
       }
       return candidate;

@@ -113,7 +113,8 @@ struct CommandsProgram {
   bool direct = false;
 };
 
-// Builds the program for `request`. Touches no file. Fails with
+// Builds the program for `request`. Writes no file (it may read the first bytes of a program
+// in a system directory, below). Fails with
 // kInvalidArgument, wire name ConfigurationError (the action's failure type),
 // when there are no commands; when the configuration fails the checks of
 // CheckCommandsConfiguration (here "#{" is no excuse: values are resolved;
