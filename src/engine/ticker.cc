@@ -14,6 +14,7 @@
 #include "core/timers.h"
 #include "engine/engine.h"
 #include "engine/git_connections.h"
+#include "engine/helpers.h"
 #include "engine/internal.h"
 #include "engine/triggers.h"
 #include "runner/git_source.h"
@@ -115,10 +116,6 @@ void Engine::PollSources(const std::function<void()>& after_listing) {
   // The source's current revision, or nullopt when it cannot be read now.
   auto current = [this](const core::ActionDecl& a,
                         core::PolledSource kind) -> std::optional<std::string> {
-    auto config = [&a](const char* key, const char* def) {
-      auto it = a.configuration.find(key);
-      return it == a.configuration.end() ? std::string(def) : it->second;
-    };
     if (kind == core::PolledSource::kGit) {  // Git, CodeCommit, connections.
       auto remote = ResolveGitRemote(options_.git_connections, a);
       if (!remote.ok() || remote->url.empty()) return std::nullopt;  // Fails when it runs.
@@ -132,8 +129,8 @@ void Engine::PollSources(const std::function<void()>& after_listing) {
       if (!head.ok()) return std::nullopt;
       return head->commit_id;
     }
-    const std::string bucket = config("S3Bucket", "");
-    const std::string key = config("S3ObjectKey", "");
+    const std::string bucket = ConfigValue(a, "S3Bucket");
+    const std::string key = ConfigValue(a, "S3ObjectKey");
     // Values with variables are resolved only when an execution runs.
     if (bucket.empty() || key.empty() || (bucket + key).find("#{") != std::string::npos) {
       return std::nullopt;

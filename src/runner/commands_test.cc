@@ -275,21 +275,26 @@ TEST(PrepareCommands, EverythingElseRunsUnderTheShell) {
   // Two commands; output variables to export; a directory outside the system's searched
   // before the program is found (the sandbox may not show it as it is here); no PATH.
   auto p = PrepareCommands(Request({"true", "true"}));
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_EQ(p->spec.argv.front(), "/bin/sh");
   CommandsRequest r = Request({"true"});
   r.output_variables = {"X"};
   p = PrepareCommands(r);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_EQ(p->spec.argv.front(), "/bin/sh");
   r = Request({"true"});
   r.base_env = {"PATH=/opt/tools:/usr/bin:/bin"};
   p = PrepareCommands(r);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_EQ(p->spec.argv.front(), "/bin/sh");
   r.base_env = {"HOME=/nonexistent"};
   p = PrepareCommands(r);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_EQ(p->spec.argv.front(), "/bin/sh");
   // The program the configuration's PATH finds first, as the shell would.
   r.base_env = {"PATH=/usr/local/bin:/bin:/usr/bin"};
   p = PrepareCommands(r);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_EQ(p->spec.argv, std::vector<std::string>{"/bin/true"});
 }
 
