@@ -4,7 +4,8 @@
 Runs the real server binary (PW_BINARY_DIR, default build/: what `make build` gives users) on a
 fresh data directory, with Debian's Python and the real peers beside it:
   - per-action overhead through the API (a Directory source artifact unpacked by every action,
-    Commands `true`), sequential and parallel groups of 10 and 40, against the floor measured in
+    Commands `true`), sequential and parallel groups of 10 and 40 (and the sequential shape
+    without the artifact: the hand-off's share), against the floor measured in
     the same run (bench_orchestration --floor-json: spawn + 2 durable commits per action), both
     unconfined (--sandbox none) and in the default bubblewrap sandbox against the sandbox's own
     floor (bwrap spawn + 2 durable commits), when bubblewrap runs here;
@@ -244,9 +245,13 @@ def pipewright_actions(api, tmp, n_seq, groups, reps, measure_floor=None):
     drift of this machine's speed during the run moves both sides of the ratio."""
     src = os.path.join(tmp, "src")
     make_source(src)
-    shapes = [("seq%d" % n_seq, n_seq, True)] + [("par%d" % g, g, False) for g in groups]
+    # "bare": the sequential shape without the input artifact, whose hand-off
+    # (an overlay mount per action) is then the difference.
+    shapes = [("seq%d" % n_seq, n_seq, True)] + [("par%d" % g, g, False) for g in groups] + [
+        ("bare%d" % n_seq, n_seq, True)]
     for name, n, seq in shapes:
-        api.call("CreatePipeline", {"pipeline": pipeline(name, src, n, seq)})
+        api.call("CreatePipeline", {"pipeline": pipeline(name, src, n, seq,
+                                                         with_input=not name.startswith("bare"))})
     spans = {name: [] for name, _, _ in shapes}
     floor_chunks = []
     for rep in range(reps + 1):  # The first round warms up.
@@ -743,7 +748,7 @@ def main():
                 # Everything the server did, clean-up included, per action run (each
                 # execution's Source action counted too).
                 cpu_per_action[mode] = (cpu_seconds(pid) - cpu0) / (
-                    (reps + 1) * (n_seq + sum(groups) + 1 + len(groups)))
+                    (reps + 1) * (2 * n_seq + sum(groups) + 2 + len(groups)))
                 mode_floors[mode] = median_floor(chunks)
                 api.close()
                 server.close()
@@ -779,6 +784,10 @@ def main():
                     "%s = %.2fx its floor%s" % (ms(per), ratio, vs_shell),
                     "Buildbot %s/step" % ms(bb_seq) if bb_seq else "",
                     "<= 1.5x floor", pass_fail(ratio <= 1.5))
+                bare = spans[mode]["bare%d" % n_seq] / n_seq
+                row(sec, "%s: the same without the input artifact" % how,
+                    "%s = %.2fx its floor (the input's hand-off: %s)"
+                    % (ms(bare), bare / mfl["per_action"], ms(per - bare)), "", "", "")
                 row(sec, "%s: server CPU per action, all shapes, clean-up included" % how,
                     ms(cpu_per_action[mode]), "", "", "")
                 if bb_seq:
