@@ -1213,6 +1213,38 @@ json CloudFormationPipeline(const std::string& name, const std::string& src) {
                                      {"inputArtifacts", {{{"name", "SourceOut"}}}}}})});
 }
 
+// An action that runs here (a built-in executor) has no job: the reads made
+// while it runs look up no job document. With several servers that lookup
+// read every job document, under the engine mutex, and left the answer of a
+// server that does not drive the pipeline uncacheable. A job's run waiting
+// for a worker is still looked up and gets its summary.
+TEST_F(EngineTest, ReadsWhileABuiltInActionRunsLookUpNoJobs) {
+  StartEngine();
+  Create(BuildPipeline("p", {Gate("build")}));
+  const std::string id = Start("p");
+  WaitGateReached("build");
+  const uint64_t before = Engine::JobLookupsOnThisThread();
+  auto snap = engine_->GetSnapshot("p");
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  ASSERT_TRUE(engine_->ExecutionSnapshot("p", id).ok());
+  ASSERT_TRUE(engine_->HistoryPage("p", 10, "", nullptr).ok());
+  EXPECT_EQ(Engine::JobLookupsOnThisThread(), before);
+  ASSERT_EQ(RunsOf(snap->state.executions.front(), "Build", "Build").size(), 1u);
+  EXPECT_EQ(S(RunsOf(snap->state.executions.front(), "Build", "Build")[0].status), "InProgress");
+  Open("build");
+  EXPECT_EQ(S(WaitEnded("p", id).status), "Succeeded");
+
+  Create(CloudFormationPipeline("cfn", src_));
+  const std::string cfn = Start("cfn");
+  ASSERT_TRUE(WaitFor([&] { return !RunsOf(Exec("cfn", cfn), "Deploy", "Stack").empty(); }));
+  const uint64_t waiting = Engine::JobLookupsOnThisThread();
+  auto job_snap = engine_->ExecutionSnapshot("cfn", cfn);
+  ASSERT_TRUE(job_snap.ok()) << job_snap.status().ToString();
+  EXPECT_GT(Engine::JobLookupsOnThisThread(), waiting);
+  EXPECT_EQ(RunsOf(job_snap->state.executions.front(), "Deploy", "Stack").back().summary,
+            kStackWaitsForAWorker);
+}
+
 TEST_F(EngineTest, AwsOwnedWorkerTypeWaitsAsAJobThatSaysWhatToRun) {
   StartEngine();
   Create(CloudFormationPipeline("p", src_));

@@ -279,13 +279,21 @@ thread_local uint64_t tl_job_lookups = 0;
 uint64_t Engine::JobLookupsOnThisThread() { return tl_job_lookups; }
 
 void Engine::AddJobWaitSummariesLocked(core::PipelineState& state) {
-  // Only a run in progress without a summary can get one. Most reads show
-  // none, and with several servers looking costs a read of every job document.
+  // Only a job's run in progress without a summary can get one. Most reads
+  // show none, and with several servers looking costs a read of every job
+  // document, and leaves an answer a server that does not drive the pipeline
+  // cannot keep (api/pipeline_ops.cc: CachedRead). An action that runs here
+  // (a built-in executor) has no job: its runs are not looked for.
   auto awaiting = [](const auto& r) {
     return r.status == core::ActionStatus::kInProgress && r.summary.empty();
   };
+  auto job_awaiting = [&](const core::ActionRun& r) {
+    if (!awaiting(r)) return false;
+    const core::ActionDecl* a = FindActionDecl(state.decl, r.stage, r.action);
+    return a == nullptr || IsJobAction(*a);  // Gone from the declaration: look.
+  };
   if (std::none_of(state.executions.begin(), state.executions.end(), [&](const core::Execution& e) {
-        return std::any_of(e.runs.begin(), e.runs.end(), awaiting) ||
+        return std::any_of(e.runs.begin(), e.runs.end(), job_awaiting) ||
                std::any_of(e.rule_runs.begin(), e.rule_runs.end(), awaiting);
       })) {
     return;

@@ -236,6 +236,45 @@ class MultiServerTest(unittest.TestCase):
         self.assertEqual((latest["pipelineExecutionId"], latest["status"]), (started, "Succeeded"))
         self.assertEqual(self.latest_execution(reader, "stamped")["status"], "Succeeded")
 
+    def test_reads_while_a_built_in_action_runs_are_kept_too(self):
+        """While a Commands action runs (no job: the owner's executor runs it), a server that
+        does not drive the pipeline keeps its GetPipelineState answer by the change stamp.
+        Before, such a read looked for job documents (all of them) and was never kept."""
+        gate = self.path("gate-kept")
+        ok(self.servers[1], "CreatePipeline", {"pipeline": pipeline("kept", [
+            ("Source", [action("Src", "Source", "Directory", config={"Path": self.src},
+                               outputs=["S"])]),
+            ("Build", [commands("Hold", ["while [ ! -f %s ]; do sleep 0.05; done" % gate])])])})
+        first = wait_for(lambda: self.latest_execution(self.servers[1], "kept"),
+                         what="first execution")["pipelineExecutionId"]
+
+        def holding(server):
+            state = ok(server, "GetPipelineState", {"name": "kept"})
+            latest = state["stageStates"][1].get("latestExecution") or {}
+            return (latest.get("pipelineExecutionId"), latest.get("status")) == (
+                first, "InProgress")
+        wait_for(lambda: holding(self.servers[1]), what="Hold to run")
+        body = {"name": "kept"}
+        # Leases may still move while the servers share out the pipelines: try again then.
+        for attempt in range(5):
+            owner = wait_for(lambda: self.owner_of("kept"), what="an owner")
+            reader = self.servers[("abc".index(owner) + 1) % 3]
+            before = [self.stamped_reads(reader, "GetPipelineState", r)
+                      for r in ("hit", "uncacheable")]
+            answer = ok(reader, "GetPipelineState", body)
+            for _ in range(5):
+                self.assertEqual(ok(reader, "GetPipelineState", body), answer)
+            after = [self.stamped_reads(reader, "GetPipelineState", r)
+                     for r in ("hit", "uncacheable")]
+            if self.owner_of("kept") == owner:
+                break
+        self.assertEqual(answer["stageStates"][1]["latestExecution"]["status"], "InProgress")
+        self.assertGreaterEqual(after[0] - before[0], 5, "kept answers while Hold runs")
+        self.assertEqual(after[1], before[1], "uncacheable reads while Hold runs")
+        self.touch("gate-kept")
+        self.assertEqual(self.wait_status(reader, "kept", first, ("Succeeded", "Failed")),
+                         "Succeeded")
+
     def mirrored(self, key):
         """Whether s3rver holds `key` in the shared bucket (its files on disk)."""
         return bool(glob.glob(os.path.join(self.tmp, "s3-*", "team-artifacts", key + "*")))
