@@ -231,6 +231,20 @@ def floors(binary_dir, tmp, groups, floor_reps=200):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def mkdir_cost(directory, reps=40):
+    """Median seconds of a mkdir + rmdir in `directory`: what one inode costs there now. On
+    ext4 without a journal it grows with the inodes deleted in the last minutes (the allocator
+    skips them one by one); an action's working directory and input overlay take ~12."""
+    times = []
+    for i in range(reps):
+        path = os.path.join(directory, ".bench-mkdir-%d" % i)
+        t0 = time.perf_counter()
+        os.mkdir(path)
+        os.rmdir(path)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def median_floor(chunks):
     """The element-wise median of floor measurements (dicts of the same shape)."""
     first = chunks[0]
@@ -724,6 +738,7 @@ def main():
                 log("bubblewrap cannot run here: no sandboxed rows")
             spans = {}
             mode_floors = {}
+            mode_mkdir = {}
             cpu_per_action = {}
             for mode, _ in modes:
                 data = os.path.join(tmp, "pw-actions-" + mode)
@@ -739,7 +754,9 @@ def main():
                     # Not beside the server's clean-up after the round (the unmounts
                     # and removals of the unpack cache's thread).
                     wait_idle(pid)
+                    mkdirs.append(mkdir_cost(os.path.join(data, "work")))
                     return floors(binary_dir, tmp, groups, floor_reps=40)
+                mkdirs = []
                 cpu0 = cpu_seconds(pid)
                 spans[mode], chunks = pipewright_actions(
                     api, os.path.join(tmp, "src-" + mode), n_seq, groups, reps,
@@ -750,6 +767,7 @@ def main():
                 cpu_per_action[mode] = (cpu_seconds(pid) - cpu0) / (
                     (reps + 1) * (2 * n_seq + sum(groups) + 2 + len(groups)))
                 mode_floors[mode] = median_floor(chunks)
+                mode_mkdir[mode] = statistics.median(mkdirs)
                 api.close()
                 server.close()
                 servers.remove(server)
@@ -770,6 +788,8 @@ def main():
             if "shell" in fl:
                 row(sec, "floor with the shell a Commands action runs in (`sh -e -c true`)",
                     ms(fl["shell"]["per_action"]), "", "", "")
+            row(sec, "file system: mkdir + rmdir in the data dir's work/ (not in the floor)",
+                ms(mode_mkdir["none"]), "", "", "")
             if "bwrap" in mode_floors:
                 row(sec, "floor in the sandbox: bwrap spawn + 2 durable commits",
                     ms(mode_floors["bwrap"]["sandbox"]["per_action"]), "", "", "")
