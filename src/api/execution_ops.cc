@@ -474,7 +474,8 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
         return sr != nullptr && sr->status == core::StageStatus::kSucceeded;
       };
     }
-    PW_ASSIGN_OR_RETURN(auto page, eng.HistoryPage(in["pipelineName"], max, after, keep, true));
+    PW_ASSIGN_OR_RETURN(auto page, eng.HistoryPage(in["pipelineName"], max, after, keep,
+                                                   engine::PageRuns::kFirstStage));
     json list = json::array();
     for (const auto& id : page.ids) {
       if (const Execution* e = page.snap.state.FindExecution(id)) {
@@ -592,8 +593,8 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
           }
           bool more = true;
           while (more && !(seen && runs.size() >= want)) {
-            PW_ASSIGN_OR_RETURN(auto page,
-                                eng.HistoryPage(in["pipelineName"], 20, cursor, {}, true));
+            PW_ASSIGN_OR_RETURN(auto page, eng.HistoryPage(in["pipelineName"], 20, cursor, {},
+                                                           engine::PageRuns::kAll));
             pages.push_back(std::move(page));
             const engine::ExecutionPage& pg = pages.back();
             for (const auto& id : pg.ids) {
@@ -737,7 +738,8 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
                }
                json summaries = json::array();
                for (const std::string& name : names) {
-                 auto latest = eng.HistoryPage(name, 1, "", {}, true);  // Issue 15: by index.
+                 // Issue 15: by index; the summary needs the first stage's runs only.
+                 auto latest = eng.HistoryPage(name, 1, "", {}, engine::PageRuns::kFirstStage);
                  if (!latest.ok()) {
                    if (latest.status().wire_name() == "PipelineNotFoundException") continue;
                    return latest.status();

@@ -190,7 +190,8 @@ Status Engine::LoadStoredRuns(core::Execution& e, std::map<std::string, int64_t>
 
 Status Engine::LoadStoredRunsOf(const std::string& pipeline,
                                 const std::vector<core::Execution*>& executions,
-                                std::map<std::string, int64_t>* versions) const {
+                                std::map<std::string, int64_t>* versions,
+                                const std::string& stage) const {
   if (executions.empty()) return Status::Ok();
   std::vector<std::string> ids;
   std::map<std::string, core::Execution*> by_id;
@@ -198,7 +199,7 @@ Status Engine::LoadStoredRunsOf(const std::string& pipeline,
     ids.push_back(e->id);
     by_id[e->id] = e;
   }
-  PW_ASSIGN_OR_RETURN(auto runs, store_.ListActionExecutionsOf(pipeline, ids));
+  PW_ASSIGN_OR_RETURN(auto runs, store_.ListActionExecutionsOf(pipeline, ids, stage));
   for (auto r = runs.rbegin(); r != runs.rend(); ++r) {  // Oldest first.
     auto it = by_id.find(r->execution_id);
     if (it == by_id.end()) continue;

@@ -189,6 +189,11 @@ struct Snapshot {
   core::PipelineState state;
 };
 
+// Which action runs a page of history loads with its executions: none, only
+// the first stage's (the source revisions of ListPipelineExecutions and
+// ListPipelines), or all.
+enum class PageRuns { kNone, kFirstStage, kAll };
+
 // One page of history (Engine::HistoryPage).
 struct ExecutionPage {
   // The current version; `state` holds the declaration, transitions, each
@@ -296,12 +301,12 @@ class Engine {
   // page costs the same however long the history is.
   // Up to `max` executions of `pipeline`, newest first, after execution
   // `after` ("": from the newest), those `keep` accepts (null: all), with
-  // their action runs when `with_runs`. InvalidNextTokenException when
+  // the action runs `runs` says. InvalidNextTokenException when
   // `after` is not an execution of the pipeline; PipelineNotFoundException.
   Result<ExecutionPage> HistoryPage(const std::string& pipeline, size_t max,
                                     const std::string& after,
                                     const std::function<bool(const core::Execution&)>& keep,
-                                    bool with_runs = true);
+                                    PageRuns runs = PageRuns::kAll);
   // At most `max` rule runs of all the executions of `pipeline` in
   // ListRuleExecutions' order, after `after` if given. Reads the executions
   // most recently updated first, a few at a time and outside the engine
@@ -545,10 +550,11 @@ class Engine {
       REQUIRES(mu_);
   Status LoadStoredRuns(core::Execution& e, std::map<std::string, int64_t>* versions) const;
   // The same for several executions (of one pipeline) in one store read
-  // (Store::ListActionExecutionsOf).
+  // (Store::ListActionExecutionsOf); with a `stage`, only its runs.
   Status LoadStoredRunsOf(const std::string& pipeline,
                           const std::vector<core::Execution*>& executions,
-                          std::map<std::string, int64_t>* versions) const;
+                          std::map<std::string, int64_t>* versions,
+                          const std::string& stage = {}) const;
   // Reads one stored execution and its runs into `*out`; false when it does
   // not exist. Row versions go to `versions` when given.
   Result<bool> ReadStoredExecution(const std::string& pipeline, const std::string& id,
@@ -567,10 +573,19 @@ class Engine {
   // Drops ended executions no decision needs (core::KeptExecutions) from
   // memory; called by the ticker, when no pointer into `p` is held.
   void TrimLocked(core::PipelineState& p) REQUIRES(mu_);
+  // HistoryPage's parts: the page's declaration and runtime (transitions,
+  // each stage's latest), from memory or `read`, under the mutex; then the
+  // page's executions and runs from the store, without it (the store is
+  // thread-safe and has every committed execution).
+  Result<ExecutionPage> HistoryHeadLocked(const std::string& pipeline,
+                                          std::optional<core::PipelineState>* read) REQUIRES(mu_);
+  Status ReadHistoryPage(const std::string& pipeline, size_t max, const std::string& after,
+                         const std::function<bool(const core::Execution&)>& keep, PageRuns runs,
+                         ExecutionPage* page) const;
   Result<ExecutionPage> HistoryPageLocked(const std::string& pipeline, size_t max,
                                           const std::string& after,
                                           const std::function<bool(const core::Execution&)>& keep,
-                                          bool with_runs,
+                                          PageRuns runs,
                                           std::optional<core::PipelineState>* read = nullptr)
       REQUIRES(mu_);
   // Persists what `out` changed in one transaction (with `extra`: new

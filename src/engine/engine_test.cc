@@ -1776,6 +1776,46 @@ TEST_F(EngineTest, APipelineReleasedWhileATriggeredSourceIsListedKeepsItsPush) {
 // PostgreSQL) happens without the engine mutex: while one is held up in the
 // store, this server answers about its own pipeline, and the held read still
 // returns the stored state. Before, it held the mutex throughout.
+// A history page (ListPipelineExecutions, ListActionExecutions,
+// ListPipelines) is read from the store without the engine mutex: while one
+// page read waits in the store, the engine answers about other pipelines.
+// Before, the page's documents were read and parsed under the mutex, which
+// held up every pipeline's progress and, at a server that does not drive the
+// pipeline, served concurrent list calls one at a time.
+TEST_F(EngineTest, AHistoryPageIsReadWithoutTheEngineMutex) {
+  faulty_ = std::make_unique<FaultyStore>(*store_);
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> hold{false};
+  faulty_->on_list_page = [&](const std::string& pipeline) {
+    if (pipeline == "p" && hold.exchange(false)) {
+      entered.set_value();
+      released.wait();
+    }
+  };
+  engine_ = std::make_unique<Engine>(*faulty_, clock_, options_);
+  Create(BuildPipeline("p", {"true"}));
+  Create(BuildPipeline("q", {"true"}));
+  const std::string id = Start("p");
+  ASSERT_EQ(S(WaitEnded("p", id).status), "Succeeded");
+  hold = true;
+  auto page = std::async(std::launch::async, [&] {
+    return engine_->HistoryPage("p", 10, "", {}, PageRuns::kFirstStage);
+  });
+  ASSERT_EQ(entered.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready)
+      << "the page was never read from the store";
+  auto other =
+      std::async(std::launch::async, [&] { return engine_->GetSnapshot("q", true).status(); });
+  const bool answered = other.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  release.set_value();
+  EXPECT_TRUE(answered) << "the page read held the engine";
+  EXPECT_TRUE(other.get().ok());
+  auto got = page.get();
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->ids, (std::vector<std::string>{id}));
+}
+
 TEST_F(EngineTest, AReadOfAPipelineDrivenElsewhereDoesNotHoldUpThisServersOwn) {
   // Leases on one SQLite file: the store drops the fences SQLite refuses.
   faulty_ = std::make_unique<FaultyStore>(*store_);
@@ -1804,7 +1844,7 @@ TEST_F(EngineTest, AReadOfAPipelineDrivenElsewhereDoesNotHoldUpThisServersOwn) {
         case 0:
           return engine_->GetSnapshot("theirs", true).status();
         case 1:
-          return engine_->HistoryPage("theirs", 10, "", {}, false).status();
+          return engine_->HistoryPage("theirs", 10, "", {}, PageRuns::kNone).status();
         default:
           return engine_->PlanRetry("theirs", "Build", "nope", core::RetryMode::kFailedActions)
               .status();
@@ -1891,24 +1931,38 @@ TEST_F(HistoryTest, PagesNewestFirstWithAFilterAndATokenFromTheStore) {
   auto failed = RunMany(3);
   std::ofstream(flag) << "x\n";
   auto ok = RunMany(4);
-  auto first = engine_->HistoryPage("p", 3, "", {}, true);
+  auto first = engine_->HistoryPage("p", 3, "", {}, PageRuns::kAll);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(first->ids, (std::vector<std::string>{ok[3], ok[2], ok[1]}));
   EXPECT_TRUE(first->more);
   const core::Execution* newest = first->snap.state.FindExecution(ok[3]);
   ASSERT_NE(newest, nullptr);
   EXPECT_EQ(RunsOf(*newest, "Build", "Build").size(), 1u) << "with its runs";
-  auto next = engine_->HistoryPage("p", 3, ok[1], {}, true);
+  EXPECT_EQ(RunsOf(*newest, "Source", "Src").size(), 1u);
+  // The first stage's runs only (ListPipelineExecutions' source revisions):
+  // the other stages' run documents are not read.
+  auto sources = engine_->HistoryPage("p", 3, "", {}, PageRuns::kFirstStage);
+  ASSERT_TRUE(sources.ok()) << sources.status().ToString();
+  EXPECT_EQ(sources->ids, first->ids);
+  for (const std::string& id : sources->ids) {
+    const core::Execution* e = sources->snap.state.FindExecution(id);
+    ASSERT_NE(e, nullptr);
+    ASSERT_EQ(e->runs.size(), 1u) << id;
+    EXPECT_EQ(e->runs[0].stage, "Source");
+    EXPECT_FALSE(e->runs[0].revision_id.empty());
+  }
+  auto next = engine_->HistoryPage("p", 3, ok[1], {}, PageRuns::kAll);
   EXPECT_EQ(next->ids, (std::vector<std::string>{ok[0], failed[2], failed[1]}));
-  auto last = engine_->HistoryPage("p", 3, failed[1], {}, true);
+  auto last = engine_->HistoryPage("p", 3, failed[1], {}, PageRuns::kAll);
   EXPECT_EQ(last->ids, (std::vector<std::string>{failed[0]}));
   EXPECT_FALSE(last->more);
   auto only_failed = engine_->HistoryPage(
       "p", 2, "",
-      [](const core::Execution& e) { return e.status == core::ExecutionStatus::kFailed; }, false);
+      [](const core::Execution& e) { return e.status == core::ExecutionStatus::kFailed; },
+      PageRuns::kNone);
   EXPECT_EQ(only_failed->ids, (std::vector<std::string>{failed[2], failed[1]}));
   EXPECT_TRUE(only_failed->more);
-  EXPECT_EQ(engine_->HistoryPage("p", 3, "gone", {}, true).status().wire_name(),
+  EXPECT_EQ(engine_->HistoryPage("p", 3, "gone", {}, PageRuns::kAll).status().wire_name(),
             "InvalidNextTokenException");
 }
 

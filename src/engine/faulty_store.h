@@ -39,6 +39,8 @@ class FaultyStore final : public store::Store {
   // Called with the pipeline's name by each ListActiveExecutions before it is
   // passed on, on the reading thread (may block it). Set it before the reads.
   std::function<void(const std::string&)> on_list_active;
+  // The same for each ListExecutionsPage (a history page's read).
+  std::function<void(const std::string&)> on_list_page;
 
   Result<store::PipelineRecord> CreatePipeline(const std::string& name, const std::string& arn,
                                                nlohmann::json declaration,
@@ -84,8 +86,14 @@ class FaultyStore final : public store::Store {
       const std::string& pipeline, const std::string& execution_id) override {
     return real_.ListActionExecutions(pipeline, execution_id);
   }
+  Result<std::vector<store::ActionExecutionRow>> ListActionExecutionsOf(
+      const std::string& pipeline, const std::vector<std::string>& execution_ids,
+      const std::string& stage) override {
+    return real_.ListActionExecutionsOf(pipeline, execution_ids, stage);
+  }
   Result<std::vector<store::ExecutionRow>> ListExecutionsPage(
       const std::string& pipeline, size_t limit, const std::string& before_id) override {
+    if (on_list_page) on_list_page(pipeline);
     return real_.ListExecutionsPage(pipeline, limit, before_id);
   }
   Result<std::vector<store::ExecutionRow>> ListExecutionsByUpdate(

@@ -25,24 +25,53 @@ Status InvalidToken() {
 Result<ExecutionPage> Engine::HistoryPage(const std::string& pipeline, size_t max,
                                           const std::string& after,
                                           const std::function<bool(const core::Execution&)>& keep,
-                                          bool with_runs) {
+                                          PageRuns runs) {
   PW_ASSIGN_OR_RETURN(auto read, ReadIfDrivenElsewhere(pipeline));
-  MutexLock lock(mu_);
-  return HistoryPageLocked(pipeline, max, after, keep, with_runs, &read);
+  ExecutionPage page;
+  {
+    MutexLock lock(mu_);
+    PW_ASSIGN_OR_RETURN(page, HistoryHeadLocked(pipeline, &read));
+  }
+  // The page itself comes from the store, without the engine mutex: up to
+  // `max` execution documents and their runs parsed, which would hold up
+  // every pipeline's progress (and, at a server that does not drive the
+  // pipeline, serialise its concurrent reads behind one another).
+  PW_RETURN_IF_ERROR(ReadHistoryPage(pipeline, max, after, keep, runs, &page));
+  if (runs != PageRuns::kNone) {
+    MutexLock lock(mu_);
+    AddJobWaitSummariesLocked(page.snap.state);
+  }
+  return page;
 }
 
 Result<ExecutionPage> Engine::HistoryPageLocked(
     const std::string& pipeline, size_t max, const std::string& after,
-    const std::function<bool(const core::Execution&)>& keep, bool with_runs,
+    const std::function<bool(const core::Execution&)>& keep, PageRuns runs,
     std::optional<core::PipelineState>* read) {
+  PW_ASSIGN_OR_RETURN(ExecutionPage page, HistoryHeadLocked(pipeline, read));
+  PW_RETURN_IF_ERROR(ReadHistoryPage(pipeline, max, after, keep, runs, &page));
+  if (runs != PageRuns::kNone) AddJobWaitSummariesLocked(page.snap.state);
+  return page;
+}
+
+Result<ExecutionPage> Engine::HistoryHeadLocked(const std::string& pipeline,
+                                                std::optional<core::PipelineState>* read) {
   core::PipelineState scratch;  // Driven by another server: read from the store.
   PW_ASSIGN_OR_RETURN(const core::PipelineState* p, ViewLocked(pipeline, &scratch, "", read));
-  PW_ASSIGN_OR_RETURN(auto rec, store_.GetPipeline(pipeline, std::nullopt));
   ExecutionPage page;
-  page.snap.record = std::move(rec);
   page.snap.state.decl = p->decl;
   page.snap.state.transitions = p->transitions;
   page.snap.state.stage_latest = p->stage_latest;
+  return page;
+}
+
+Status Engine::ReadHistoryPage(const std::string& pipeline, size_t max, const std::string& after,
+                               const std::function<bool(const core::Execution&)>& keep,
+                               PageRuns runs, ExecutionPage* out) const {
+  ExecutionPage& page = *out;
+  const core::PipelineState* p = &page.snap.state;  // The head: declaration and runtime.
+  PW_ASSIGN_OR_RETURN(auto rec, store_.GetPipeline(pipeline, std::nullopt));
+  page.snap.record = std::move(rec);
   std::vector<core::Execution> found;  // Newest first.
   std::string cursor = after;
   const size_t chunk = max >= 200 ? 200 : std::max<size_t>(max + 1, 10);
@@ -66,10 +95,16 @@ Result<ExecutionPage> Engine::HistoryPageLocked(
     cursor = rows->back().id;
   }
   core::PipelineState& st = page.snap.state;
+  const bool with_runs = runs != PageRuns::kNone;
   if (with_runs) {  // One read for the page's runs, not one per execution.
     std::vector<core::Execution*> listed;
     for (core::Execution& e : found) listed.push_back(&e);
-    PW_RETURN_IF_ERROR(LoadStoredRunsOf(pipeline, listed, nullptr));
+    // Only the first stage's: the other stages' run documents are neither
+    // read nor parsed (a pipeline of N actions: N times fewer).
+    const std::string stage = runs == PageRuns::kFirstStage && !p->decl.stages.empty()
+                                  ? p->decl.stages.front().name
+                                  : std::string();
+    PW_RETURN_IF_ERROR(LoadStoredRunsOf(pipeline, listed, nullptr, stage));
   }
   for (auto it = found.rbegin(); it != found.rend(); ++it) {
     page.ids.push_back(it->id);
@@ -90,12 +125,11 @@ Result<ExecutionPage> Engine::HistoryPageLocked(
       if (!row) continue;
       core::Execution e = ExecutionFromDoc(row->doc);
       if (e.pipeline.empty()) e.pipeline = pipeline;
-      PW_RETURN_IF_ERROR(LoadRunsLocked(e));
+      PW_RETURN_IF_ERROR(LoadStoredRuns(e, nullptr));
       st.executions.insert(st.executions.begin(), std::move(e));
     }
-    AddJobWaitSummariesLocked(st);
   }
-  return page;
+  return Status::Ok();
 }
 
 namespace {

@@ -365,7 +365,8 @@ Result<Snapshot> Engine::GetSnapshot(const std::string& pipeline, bool current_o
   MutexLock lock(mu_);
   core::PipelineState scratch;  // Driven elsewhere: read from the store.
   if (!current_only) {          // It views the pipeline itself: one read, not two.
-    PW_ASSIGN_OR_RETURN(auto all, HistoryPageLocked(pipeline, SIZE_MAX, "", {}, true, &read));
+    PW_ASSIGN_OR_RETURN(auto all,
+                        HistoryPageLocked(pipeline, SIZE_MAX, "", {}, PageRuns::kAll, &read));
     return std::move(all.snap);
   }
   auto p = ViewLocked(pipeline, &scratch, "", &read);

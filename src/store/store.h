@@ -211,15 +211,21 @@ class Store {
   virtual Result<std::vector<ActionExecutionRow>> ListActionExecutions(
       const std::string& pipeline, const std::string& execution_id) = 0;
   // The action executions of several executions of `pipeline` in one read
-  // (a history page's runs), newest first within each execution. The default
-  // reads them one execution at a time; PostgreSQL answers in one query.
+  // (a history page's runs), newest first within each execution; with a
+  // `stage`, only that stage's (ListPipelineExecutions needs only the first
+  // stage's, for the source revisions; "": all). The default reads them one
+  // execution at a time; SQLite filters in the query, PostgreSQL answers in
+  // one query.
   virtual Result<std::vector<ActionExecutionRow>> ListActionExecutionsOf(
-      const std::string& pipeline, const std::vector<std::string>& execution_ids) {
+      const std::string& pipeline, const std::vector<std::string>& execution_ids,
+      const std::string& stage) {
     std::vector<ActionExecutionRow> out;
     for (const std::string& id : execution_ids) {
       if (id.empty()) continue;  // "" would mean every execution.
       PW_ASSIGN_OR_RETURN(auto rows, ListActionExecutions(pipeline, id));
-      for (auto& r : rows) out.push_back(std::move(r));
+      for (auto& r : rows) {
+        if (stage.empty() || r.stage == stage) out.push_back(std::move(r));
+      }
     }
     return out;
   }

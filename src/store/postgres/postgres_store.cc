@@ -548,7 +548,8 @@ class PostgresStore final : public Store {
   }
 
   Result<std::vector<ActionExecutionRow>> ListActionExecutionsOf(
-      const std::string& pipeline, const std::vector<std::string>& execution_ids) override {
+      const std::string& pipeline, const std::vector<std::string>& execution_ids,
+      const std::string& stage) override {
     std::vector<ActionExecutionRow> out;
     if (execution_ids.empty()) return out;
     // One text[] parameter: {"id","id",...}, each element quoted and escaped.
@@ -567,9 +568,13 @@ class PostgresStore final : public Store {
     PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
       out.clear();
       return ActionExecutions(
-          Query("SELECT " PW_ACTION_COLUMNS " FROM action_executions WHERE pipeline = $1 "
-                "AND execution_id = ANY($2::text[]) ORDER BY seq DESC",
-                {pipeline, ids}),
+          stage.empty()
+              ? Query("SELECT " PW_ACTION_COLUMNS " FROM action_executions WHERE pipeline = $1 "
+                      "AND execution_id = ANY($2::text[]) ORDER BY seq DESC",
+                      {pipeline, ids})
+              : Query("SELECT " PW_ACTION_COLUMNS " FROM action_executions WHERE pipeline = $1 "
+                      "AND execution_id = ANY($2::text[]) AND stage = $3 ORDER BY seq DESC",
+                      {pipeline, ids, stage}),
           &out);
     }));
     return out;

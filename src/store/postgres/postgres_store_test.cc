@@ -463,16 +463,27 @@ TEST_P(StoreContractTest, ActionExecutionsOfSeveralExecutionsInOneRead) {
     std::sort(out.begin(), out.end());
     return out;
   };
-  EXPECT_EQ(ids(s->ListActionExecutionsOf("p", {"e1", odd})),
+  EXPECT_EQ(ids(s->ListActionExecutionsOf("p", {"e1", odd}, "")),
             (std::vector<std::string>{odd + "/a4", "e1/a1", "e1/a2"}));  // Sorted: '"' < '1'.
-  auto of_e1 = s->ListActionExecutionsOf("p", {"e1"});
+  auto of_e1 = s->ListActionExecutionsOf("p", {"e1"}, "");
   ASSERT_TRUE(of_e1.ok());
   ASSERT_EQ(of_e1->size(), 2u);
   EXPECT_EQ((*of_e1)[0].id, "a2") << "newest first";
-  EXPECT_EQ(ids(s->ListActionExecutionsOf("q", {"e1", "e2"})), (std::vector<std::string>{"e1/b1"}))
+  EXPECT_EQ(ids(s->ListActionExecutionsOf("q", {"e1", "e2"}, "")),
+            (std::vector<std::string>{"e1/b1"}))
       << "another pipeline's execution of the same id is not read";
-  EXPECT_TRUE(ids(s->ListActionExecutionsOf("p", {})).empty());
-  EXPECT_TRUE(ids(s->ListActionExecutionsOf("p", {"none"})).empty());
+  // One stage's runs only (a history page's source revisions).
+  ASSERT_TRUE(s->SaveExecution({"e1", "p", "InProgress", 1.0, 1.0, {}},
+                               {{"a5", "e1", "p", "Build", "C", "InProgress", 1.0, 1.0, {}}})
+                  .ok());
+  EXPECT_EQ(ids(s->ListActionExecutionsOf("p", {"e1", odd}, "S")),
+            (std::vector<std::string>{odd + "/a4", "e1/a1", "e1/a2"}));
+  EXPECT_EQ(ids(s->ListActionExecutionsOf("p", {"e1", odd}, "Build")),
+            (std::vector<std::string>{"e1/a5"}));
+  EXPECT_EQ(ids(s->ListActionExecutionsOf("p", {"e1", odd}, "")).size(), 4u);
+  EXPECT_TRUE(ids(s->ListActionExecutionsOf("p", {"e1"}, "Nope")).empty());
+  EXPECT_TRUE(ids(s->ListActionExecutionsOf("p", {}, "")).empty());
+  EXPECT_TRUE(ids(s->ListActionExecutionsOf("p", {"none"}, "")).empty());
 }
 
 TEST_P(StoreContractTest, PagedHistoryReadsByIndexNewestFirst) {

@@ -516,6 +516,31 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  // One indexed read per execution (as the default), with the stage in the
+  // query so other stages' documents are not parsed.
+  Result<std::vector<ActionExecutionRow>> ListActionExecutionsOf(
+      const std::string& pipeline, const std::vector<std::string>& execution_ids,
+      const std::string& stage) override {
+    if (stage.empty()) return Store::ListActionExecutionsOf(pipeline, execution_ids, stage);
+    std::lock_guard lock(mu_);
+    std::vector<ActionExecutionRow> out;
+    for (const std::string& id : execution_ids) {
+      if (id.empty()) continue;
+      Stmt st(stmts_,
+              "SELECT id, execution_id, pipeline, stage, action, status, started, updated, doc, "
+              "version FROM action_executions WHERE pipeline = ? AND execution_id = ? "
+              "AND stage = ? ORDER BY seq DESC");
+      st.Bind(1, pipeline).Bind(2, id).Bind(3, stage);
+      int rc;
+      while ((rc = st.Step()) == SQLITE_ROW) {
+        out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4), st.Text(5),
+                       st.Double(6), st.Double(7), ParseDoc(st.Text(8)), st.Int64(9)});
+      }
+      if (rc != SQLITE_DONE) return Error("list action executions");
+    }
+    return out;
+  }
+
   Result<std::vector<ExecutionRow>> ListExecutionsPage(const std::string& pipeline, size_t limit,
                                                        const std::string& before_id) override {
     std::lock_guard lock(mu_);
