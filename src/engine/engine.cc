@@ -123,6 +123,20 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options,
   env.artifacts = runners_.artifacts.get();
   env.unpacked = std::make_shared<runner::UnpackCache>(runners_.artifacts.get(),
                                                        options_.data_dir + "/unpacked");
+  // What a previous process left in the data directory and nothing will
+  // remove: working directories of runs that ended (or were interrupted)
+  // before it removed them, the mount points it kept for a while, result
+  // files. Nothing of this process has run yet (the unpack cache has just
+  // unmounted the old overlays); Recover removes them on a worker thread.
+  for (const auto& e : fs::directory_iterator(options_.data_dir + "/work", ec)) {
+    leftovers_.push_back(e.path().string());
+  }
+  for (const auto& e : fs::directory_iterator(options_.data_dir + "/logs", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.ends_with(".log.status") || name.ends_with(".log.vars")) {
+      leftovers_.push_back(e.path().string());
+    }
+  }
   if (env.unpacked->overlays() && !options_.sandbox.user) {
     PW_LOG(Info) << "input artifacts reach actions as overlay mounts of an unpacked copy";
   } else {
@@ -320,6 +334,15 @@ Status Engine::Recover() {
   all.clear();
   all.shrink_to_fit();
   malloc_trim(0);
+  if (!leftovers_.empty()) {
+    PW_LOG(Info) << "removing " << leftovers_.size()
+                 << " working directories and result files a previous server left";
+    queue_->Enqueue([paths = std::move(leftovers_)] {
+      std::error_code ec;
+      for (const std::string& path : paths) fs::remove_all(path, ec);
+    });
+    leftovers_.clear();
+  }
   if (!ticker_.joinable()) ticker_ = std::thread([this] { TickerLoop(); });
   // A store that fails now fails the start (the server says why and exits);
   // a document that cannot be read leaves that pipeline for the operator.

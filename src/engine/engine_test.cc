@@ -594,6 +594,39 @@ TEST_F(EngineTest, RestartedEngineShowsTheSameSnapshot) {
   EXPECT_EQ(S(WaitEnded("p", second).status), "Succeeded");
 }
 
+// What a previous server left in the data directory and no run will remove
+// (a crash between a run's end and its clean-up, the mount points it kept a
+// while, result files) is removed at the next start; logs stay, and what this
+// server's own runs create meanwhile is theirs.
+TEST_F(EngineTest, RecoverRemovesWhatAPreviousServerLeftInTheDataDirectory) {
+  StartEngine();
+  Create(BuildPipeline("p", {"true"}));
+  const std::string first = Start("p");
+  ASSERT_EQ(S(WaitEnded("p", first).status), "Succeeded");
+  const std::string data = options_.data_dir;
+  const std::vector<std::string> left = {
+      data + "/work/0b5e0f4e-run-that-ended", data + "/work/0b5e0f4e-run-that-ended.in",
+      data + "/work/4c1d-never-committed", data + "/logs/0b5e0f4e.log.status",
+      data + "/logs/0b5e0f4e.log.vars"};
+  for (const std::string& path : left) {
+    if (path.find("/logs/") != std::string::npos) {
+      std::ofstream(path) << "1\n";
+    } else {
+      fs::create_directories(path + "/src");
+      std::ofstream(path + "/src/out.o") << "object\n";
+    }
+  }
+  std::ofstream(data + "/logs/0b5e0f4e.log") << "the run's log\n";
+  Restart();
+  const std::string second = Start("p");
+  ASSERT_EQ(S(WaitEnded("p", second).status), "Succeeded");
+  WaitIdle();
+  for (const std::string& path : left) EXPECT_FALSE(fs::exists(path)) << path;
+  EXPECT_TRUE(fs::exists(data + "/logs/0b5e0f4e.log")) << "logs are the runs' record";
+  EXPECT_TRUE(
+      fs::exists(data + "/logs/" + RunsOf(Exec("p", first), "Build", "Build")[0].id + ".log"));
+}
+
 TEST_F(EngineTest, RecoverFailsInterruptedCommandsRunAndKeepsApprovalWaiting) {
   StartEngine();
   Create(BuildPipeline("blocked", {Gate("build")}));
