@@ -509,8 +509,7 @@ class SqliteStore final : public Store {
     if (!execution_id.empty()) st.Bind(2, execution_id);
     int rc;
     while ((rc = st.Step()) == SQLITE_ROW) {
-      out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4), st.Text(5),
-                     st.Double(6), st.Double(7), ParseDoc(st.Text(8)), st.Int64(9)});
+      out.push_back(ActionExecutionFrom(st));
     }
     if (rc != SQLITE_DONE) return Error("list action executions");
     return out;
@@ -533,8 +532,7 @@ class SqliteStore final : public Store {
       st.Bind(1, pipeline).Bind(2, id).Bind(3, stage);
       int rc;
       while ((rc = st.Step()) == SQLITE_ROW) {
-        out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4), st.Text(5),
-                       st.Double(6), st.Double(7), ParseDoc(st.Text(8)), st.Int64(9)});
+        out.push_back(ActionExecutionFrom(st));
       }
       if (rc != SQLITE_DONE) return Error("list action executions");
     }
@@ -751,6 +749,12 @@ class SqliteStore final : public Store {
  private:
   Status Error(const std::string& what) const {
     return Unavailable("database error in " + what + ": " + sqlite3_errmsg(db_));
+  }
+  // The row at `st` of "SELECT id, execution_id, pipeline, stage, action,
+  // status, started, updated, doc, version FROM action_executions".
+  static ActionExecutionRow ActionExecutionFrom(const Stmt& st) {
+    return {st.Text(0), st.Text(1),   st.Text(2),   st.Text(3),           st.Text(4),
+            st.Text(5), st.Double(6), st.Double(7), ParseDoc(st.Text(8)), st.Int64(9)};
   }
   // The row at `st` of a query selecting PW_EXECUTION_COLUMNS.
   static ExecutionRow ExecutionFrom(const Stmt& st) {
