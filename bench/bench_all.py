@@ -260,9 +260,11 @@ def pipewright_actions(api, tmp, n_seq, groups, reps, measure_floor=None):
     src = os.path.join(tmp, "src")
     make_source(src)
     # "bare": the sequential shape without the input artifact, whose hand-off
-    # (an overlay mount per action) is then the difference.
-    shapes = [("seq%d" % n_seq, n_seq, True)] + [("par%d" % g, g, False) for g in groups] + [
-        ("bare%d" % n_seq, n_seq, True)]
+    # (an overlay mount per action) is then the difference. Right after the
+    # sequential shape, so both follow the same deletions on the disk (see
+    # mkdir_cost).
+    shapes = [("seq%d" % n_seq, n_seq, True), ("bare%d" % n_seq, n_seq, True)] + [
+        ("par%d" % g, g, False) for g in groups]
     for name, n, seq in shapes:
         api.call("CreatePipeline", {"pipeline": pipeline(name, src, n, seq,
                                                          with_input=not name.startswith("bare"))})
