@@ -7,6 +7,7 @@
 
 #include <malloc.h>
 
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <set>
@@ -125,17 +126,23 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options,
                                                        options_.data_dir + "/unpacked");
   // What a previous process left in the data directory and nothing will
   // remove: working directories of runs that ended (or were interrupted)
-  // before it removed them, the mount points it kept for a while, result
-  // files. Nothing of this process has run yet (the unpack cache has just
-  // unmounted the old overlays); Recover removes them on a worker thread.
+  // before it removed them, the mount points it kept for a while, and those
+  // runs' result files (named after the run, as the executors lay them out;
+  // logs/ itself is not listed: it holds every retained run's log). Nothing
+  // of this process has run yet (the unpack cache has just unmounted the old
+  // overlays); Recover removes them on a worker thread.
+  std::set<std::string> left_runs;
   for (const auto& e : fs::directory_iterator(options_.data_dir + "/work", ec)) {
     leftovers_.push_back(e.path().string());
-  }
-  for (const auto& e : fs::directory_iterator(options_.data_dir + "/logs", ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.ends_with(".log.status") || name.ends_with(".log.vars")) {
-      leftovers_.push_back(e.path().string());
+    std::string run = e.path().filename().string();
+    for (const char* suffix : {".in", ".cb"}) {
+      if (run.ends_with(suffix)) run.resize(run.size() - std::strlen(suffix));
     }
+    left_runs.insert(run);
+  }
+  for (const std::string& run : left_runs) {
+    leftovers_.push_back(LogPath(run) + ".status");
+    leftovers_.push_back(LogPath(run) + ".vars");
   }
   if (env.unpacked->overlays() && !options_.sandbox.user) {
     PW_LOG(Info) << "input artifacts reach actions as overlay mounts of an unpacked copy";

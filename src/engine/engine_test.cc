@@ -604,10 +604,13 @@ TEST_F(EngineTest, RecoverRemovesWhatAPreviousServerLeftInTheDataDirectory) {
   const std::string first = Start("p");
   ASSERT_EQ(S(WaitEnded("p", first).status), "Succeeded");
   const std::string data = options_.data_dir;
-  const std::vector<std::string> left = {
-      data + "/work/0b5e0f4e-run-that-ended", data + "/work/0b5e0f4e-run-that-ended.in",
-      data + "/work/4c1d-never-committed", data + "/logs/0b5e0f4e.log.status",
-      data + "/logs/0b5e0f4e.log.vars"};
+  const std::string ended = "0b5e0f4e-run-that-ended";
+  const std::vector<std::string> left = {data + "/work/" + ended,
+                                         data + "/work/" + ended + ".in",
+                                         data + "/work/4c1d-cb-run.cb",
+                                         data + "/logs/" + ended + ".log.status",
+                                         data + "/logs/" + ended + ".log.vars",
+                                         data + "/logs/4c1d-cb-run.log.status"};
   for (const std::string& path : left) {
     if (path.find("/logs/") != std::string::npos) {
       std::ofstream(path) << "1\n";
@@ -616,13 +619,13 @@ TEST_F(EngineTest, RecoverRemovesWhatAPreviousServerLeftInTheDataDirectory) {
       std::ofstream(path + "/src/out.o") << "object\n";
     }
   }
-  std::ofstream(data + "/logs/0b5e0f4e.log") << "the run's log\n";
+  std::ofstream(data + "/logs/" + ended + ".log") << "the run's log\n";
   Restart();
   const std::string second = Start("p");
   ASSERT_EQ(S(WaitEnded("p", second).status), "Succeeded");
   WaitIdle();
   for (const std::string& path : left) EXPECT_FALSE(fs::exists(path)) << path;
-  EXPECT_TRUE(fs::exists(data + "/logs/0b5e0f4e.log")) << "logs are the runs' record";
+  EXPECT_TRUE(fs::exists(data + "/logs/" + ended + ".log")) << "logs are the runs' record";
   EXPECT_TRUE(
       fs::exists(data + "/logs/" + RunsOf(Exec("p", first), "Build", "Build")[0].id + ".log"));
 }

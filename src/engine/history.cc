@@ -69,7 +69,6 @@ Status Engine::ReadHistoryPage(const std::string& pipeline, size_t max, const st
                                const std::function<bool(const core::Execution&)>& keep,
                                PageRuns runs, ExecutionPage* out) const {
   ExecutionPage& page = *out;
-  const core::PipelineState* p = &page.snap.state;  // The head: declaration and runtime.
   PW_ASSIGN_OR_RETURN(auto rec, store_.GetPipeline(pipeline, std::nullopt));
   page.snap.record = std::move(rec);
   std::vector<core::Execution> found;  // Newest first.
@@ -101,8 +100,9 @@ Status Engine::ReadHistoryPage(const std::string& pipeline, size_t max, const st
     for (core::Execution& e : found) listed.push_back(&e);
     // Only the first stage's: the other stages' run documents are neither
     // read nor parsed (a pipeline of N actions: N times fewer).
-    const std::string stage = runs == PageRuns::kFirstStage && !p->decl.stages.empty()
-                                  ? p->decl.stages.front().name
+    const core::PipelineDecl& decl = page.snap.state.decl;  // From the head.
+    const std::string stage = runs == PageRuns::kFirstStage && !decl.stages.empty()
+                                  ? decl.stages.front().name
                                   : std::string();
     PW_RETURN_IF_ERROR(LoadStoredRunsOf(pipeline, listed, nullptr, stage));
   }
