@@ -80,14 +80,13 @@ Result<core::PipelineState> Engine::ReadStoredState(
     if (!doc.is_discarded()) RuntimeFromDoc(doc, &p);
   }
   PW_ASSIGN_OR_RETURN(auto active, store_.ListActiveExecutions(name));
-  PW_ASSIGN_OR_RETURN(auto recent, store_.ListExecutionsPage(name, kLoadScan, ""));
+  PW_ASSIGN_OR_RETURN(auto recent,
+                      store_.ListExecutionsPage(name, kLoadScan, "", store::Docs::kText));
   std::set<std::string> seen;
   for (auto* rows : {&recent, &active}) {
     for (auto r = rows->rbegin(); r != rows->rend(); ++r) {
       if (!seen.insert(r->id).second) continue;
-      core::Execution e = ExecutionFromDoc(r->doc);
-      if (e.pipeline.empty()) e.pipeline = name;
-      InsertByStart(p, std::move(e));
+      InsertByStart(p, ExecutionOf(*r, name));
       if (versions != nullptr) (*versions)[r->id] = r->version;
     }
   }
@@ -188,6 +187,20 @@ Status Engine::LoadStoredRuns(core::Execution& e, std::map<std::string, int64_t>
   return LoadStoredRunsOf(e.pipeline, {&e}, versions);
 }
 
+core::Execution Engine::ExecutionOf(const store::ExecutionRow& row,
+                                    const std::string& pipeline) const {
+  core::Execution e = row.doc.is_null()
+                          ? *execution_docs_.Get(row.id, row.version, row.text, ExecutionFromDoc)
+                          : ExecutionFromDoc(row.doc);
+  if (e.pipeline.empty()) e.pipeline = pipeline;
+  return e;
+}
+
+core::ActionRun Engine::RunOf(const store::ActionExecutionRow& row) const {
+  return row.doc.is_null() ? *run_docs_.Get(row.id, row.version, row.text, RunFromDoc)
+                           : RunFromDoc(row.doc);
+}
+
 Status Engine::LoadStoredRunsOf(const std::string& pipeline,
                                 const std::vector<core::Execution*>& executions,
                                 std::map<std::string, int64_t>* versions,
@@ -199,12 +212,13 @@ Status Engine::LoadStoredRunsOf(const std::string& pipeline,
     ids.push_back(e->id);
     by_id[e->id] = e;
   }
-  PW_ASSIGN_OR_RETURN(auto runs, store_.ListActionExecutionsOf(pipeline, ids, stage));
+  PW_ASSIGN_OR_RETURN(auto runs,
+                      store_.ListActionExecutionsOf(pipeline, ids, stage, store::Docs::kText));
   for (auto r = runs.rbegin(); r != runs.rend(); ++r) {  // Oldest first.
     auto it = by_id.find(r->execution_id);
     if (it == by_id.end()) continue;
     core::Execution& e = *it->second;
-    if (e.FindRun(r->id) == nullptr) e.runs.push_back(RunFromDoc(r->doc));
+    if (e.FindRun(r->id) == nullptr) e.runs.push_back(RunOf(*r));
     if (versions != nullptr) (*versions)[r->id] = r->version;
   }
   return Status::Ok();

@@ -35,6 +35,7 @@
 #include "core/triggers.h"
 #include "core/variables.h"
 #include "engine/build_projects.h"
+#include "engine/doc_cache.h"
 #include "engine/executor.h"
 #include "engine/git_connections.h"
 #include "engine/job.h"
@@ -329,6 +330,15 @@ class Engine {
   // nullopt (read as usual). Kept answers go to stamped_cache().
   std::optional<int64_t> ChangeStampIfDrivenElsewhere(const std::string& pipeline) EXCLUDES(mu_);
   StampedReadCache& stamped_cache() { return stamped_cache_; }
+  // The parsed execution and action run documents history reads keep
+  // (doc_cache.h): hits, misses and entries, for tests and metrics.
+  DocCache<core::Execution>::Counts execution_doc_counts() const {
+    return execution_docs_.counts();
+  }
+  DocCache<core::ActionRun>::Counts run_doc_counts() const { return run_docs_.counts(); }
+  // How many of each it keeps: a few pages of history of a few pipelines.
+  static constexpr size_t kKeptExecutionDocs = 2048;
+  static constexpr size_t kKeptRunDocs = 4096;
   // How many reads on this thread have looked at job documents so far
   // (AddJobWaitSummariesLocked). An answer computed while this moved may
   // depend on a job, which the change stamp does not cover: not kept.
@@ -551,6 +561,11 @@ class Engine {
   Status LoadStoredRuns(core::Execution& e, std::map<std::string, int64_t>* versions) const;
   // The same for several executions (of one pipeline) in one store read
   // (Store::ListActionExecutionsOf); with a `stage`, only its runs.
+  // The execution (its `pipeline` set) or run a row read with
+  // store::Docs::kText holds, parsed through the kept documents; a row read
+  // parsed is converted as it is.
+  core::Execution ExecutionOf(const store::ExecutionRow& row, const std::string& pipeline) const;
+  core::ActionRun RunOf(const store::ActionExecutionRow& row) const;
   Status LoadStoredRunsOf(const std::string& pipeline,
                           const std::vector<core::Execution*>& executions,
                           std::map<std::string, int64_t>* versions,
@@ -775,6 +790,9 @@ class Engine {
   size_t retention_deleted_ GUARDED_BY(mu_) = 0;  // By the last tick.
   ReadCache read_cache_;            // Own mutex; invalidated under mu_ with each change.
   StampedReadCache stamped_cache_;  // Own mutex; needs no invalidation.
+  // Own mutexes; need no invalidation (an entry is used only for the same text).
+  mutable DocCache<core::Execution> execution_docs_{kKeptExecutionDocs};
+  mutable DocCache<core::ActionRun> run_docs_{kKeptRunDocs};
 };
 
 }  // namespace pw::engine

@@ -2002,6 +2002,50 @@ TEST_F(HistoryTest, PagesNewestFirstWithAFilterAndATokenFromTheStore) {
             "InvalidNextTokenException");
 }
 
+// A page read again parses only the documents that changed since (issue
+// 15: a console listing history while executions run). A changed row, e.g. a
+// retried execution, is read as it is now, never as it was kept.
+TEST_F(HistoryTest, APageReadAgainParsesOnlyWhatChangedAndNeverServesAnOldDocument) {
+  StartEngine();
+  const std::string flag = dir_ + "/flag";
+  Create(BuildPipeline("p", {"cat " + flag}));
+  const std::vector<std::string> ids = RunMany(3);  // Each fails: no flag.
+  auto page = [&] {
+    auto read = engine_->HistoryPage("p", 10, "", {}, PageRuns::kAll);
+    EXPECT_TRUE(read.ok()) << read.status().ToString();
+    return read.ok() ? *read : ExecutionPage{};
+  };
+  auto first = page();
+  ASSERT_EQ(first.ids.size(), 3u);
+  const auto e0 = engine_->execution_doc_counts();
+  const auto r0 = engine_->run_doc_counts();
+  auto again = page();
+  EXPECT_EQ(again.ids, first.ids);
+  const auto e1 = engine_->execution_doc_counts();
+  const auto r1 = engine_->run_doc_counts();
+  EXPECT_EQ(e1.misses, e0.misses) << "no execution document parsed again";
+  EXPECT_EQ(e1.hits, e0.hits + 3);
+  EXPECT_EQ(r1.misses, r0.misses) << "no run document parsed again";
+  EXPECT_EQ(r1.hits, r0.hits + 6) << "Source and Build of each";
+
+  // The newest execution changes: retried, it succeeds with a second Build run.
+  std::ofstream(flag) << "x\n";
+  ASSERT_TRUE(engine_->RetryStage("p", "Build", ids[2], core::RetryMode::kFailedActions).ok());
+  WaitIdle();  // (Not WaitEnded: its snapshots read the store, through the same kept documents.)
+  auto after = page();
+  const core::Execution* retried = after.snap.state.FindExecution(ids[2]);
+  ASSERT_NE(retried, nullptr);
+  EXPECT_EQ(S(retried->status), "Succeeded") << "the row as it is now";
+  EXPECT_EQ(RunsOf(*retried, "Build", "Build").size(), 2u);
+  const core::Execution* old = after.snap.state.FindExecution(ids[0]);
+  ASSERT_NE(old, nullptr);
+  EXPECT_EQ(S(old->status), "Failed");
+  const auto e2 = engine_->execution_doc_counts();
+  const auto r2 = engine_->run_doc_counts();
+  EXPECT_EQ(e2.misses, e1.misses + 1) << "the retried execution's new version only";
+  EXPECT_EQ(r2.misses, r1.misses + 1) << "the new Build run only";
+}
+
 TEST_F(HistoryTest, EveryMutationInvalidatesTheCachedReads) {
   StartEngine();
   const std::string flag = dir_ + "/flag";

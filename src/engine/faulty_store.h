@@ -88,13 +88,15 @@ class FaultyStore final : public store::Store {
   }
   Result<std::vector<store::ActionExecutionRow>> ListActionExecutionsOf(
       const std::string& pipeline, const std::vector<std::string>& execution_ids,
-      const std::string& stage) override {
-    return real_.ListActionExecutionsOf(pipeline, execution_ids, stage);
+      const std::string& stage, store::Docs docs) override {
+    return real_.ListActionExecutionsOf(pipeline, execution_ids, stage, docs);
   }
-  Result<std::vector<store::ExecutionRow>> ListExecutionsPage(
-      const std::string& pipeline, size_t limit, const std::string& before_id) override {
+  Result<std::vector<store::ExecutionRow>> ListExecutionsPage(const std::string& pipeline,
+                                                              size_t limit,
+                                                              const std::string& before_id,
+                                                              store::Docs docs) override {
     if (on_list_page) on_list_page(pipeline);
-    return real_.ListExecutionsPage(pipeline, limit, before_id);
+    return real_.ListExecutionsPage(pipeline, limit, before_id, docs);
   }
   Result<std::vector<store::ExecutionRow>> ListExecutionsByUpdate(
       const std::string& pipeline, size_t limit, EpochSeconds before_updated,

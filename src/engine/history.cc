@@ -75,14 +75,14 @@ Status Engine::ReadHistoryPage(const std::string& pipeline, size_t max, const st
   std::string cursor = after;
   const size_t chunk = max >= 200 ? 200 : std::max<size_t>(max + 1, 10);
   while (!page.more) {
-    auto rows = store_.ListExecutionsPage(pipeline, chunk, cursor);
+    // The documents' text: those read before are not parsed again.
+    auto rows = store_.ListExecutionsPage(pipeline, chunk, cursor, store::Docs::kText);
     if (!rows.ok()) {
       if (rows.status().code() == StatusCode::kNotFound) return InvalidToken();
       return rows.status();
     }
     for (auto& row : *rows) {
-      core::Execution e = ExecutionFromDoc(row.doc);
-      if (e.pipeline.empty()) e.pipeline = pipeline;
+      core::Execution e = ExecutionOf(row, pipeline);
       if (keep && !keep(e)) continue;
       if (found.size() == max) {
         page.more = true;

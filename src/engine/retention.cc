@@ -169,7 +169,7 @@ void Engine::SweepArtifacts(const std::function<void()>& after_scan) {
   for (const auto& rec : *pipelines) {
     std::string cursor;
     for (;;) {
-      auto rows = store_.ListExecutionsPage(rec.name, 200, cursor);
+      auto rows = store_.ListExecutionsPage(rec.name, 200, cursor, store::Docs::kParsed);
       if (!rows.ok()) break;  // Deleted meanwhile (or an error: keep what it named).
       for (const auto& row : *rows) CollectRevisions(row.doc, &referenced);
       if (rows->size() < 200) break;

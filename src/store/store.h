@@ -38,6 +38,11 @@ struct Tag {
   std::string value;
 };
 
+// How a read returns the rows' documents: parsed (`doc`), or as stored
+// (`text`, `doc` left null) for a reader that keeps parsed forms by row id
+// and version (engine/doc_cache.h) and so skips the parse of a row it has.
+enum class Docs { kParsed, kText };
+
 // One execution's persisted document plus the action executions that changed
 // with it. Engine-defined JSON; the store indexes the columns named here.
 struct ExecutionRow {
@@ -52,6 +57,7 @@ struct ExecutionRow {
   // only if the stored version is n (0: the row must not exist), else the
   // whole batch fails with kAborted. Every write stores the old version + 1.
   int64_t version = -1;
+  std::string text = {};  // Read with Docs::kText: the document as stored (doc is null).
 };
 
 struct ActionExecutionRow {
@@ -64,7 +70,8 @@ struct ActionExecutionRow {
   EpochSeconds started = 0;
   EpochSeconds updated = 0;
   nlohmann::json doc;
-  int64_t version = -1;  // As ExecutionRow::version.
+  int64_t version = -1;   // As ExecutionRow::version.
+  std::string text = {};  // As ExecutionRow::text.
 };
 
 // Several servers on one database (PostgreSQL): each pipeline's engine work
@@ -213,18 +220,23 @@ class Store {
   // The action executions of several executions of `pipeline` in one read
   // (a history page's runs), newest first within each execution; with a
   // `stage`, only that stage's (ListPipelineExecutions needs only the first
-  // stage's, for the source revisions; "": all). The default reads them one
-  // execution at a time; SQLite filters in the query, PostgreSQL answers in
-  // one query.
+  // stage's, for the source revisions; "": all), their documents as `docs`
+  // says. The default reads them one execution at a time; SQLite filters in
+  // the query, PostgreSQL answers in one query.
   virtual Result<std::vector<ActionExecutionRow>> ListActionExecutionsOf(
       const std::string& pipeline, const std::vector<std::string>& execution_ids,
-      const std::string& stage) {
+      const std::string& stage, Docs docs) {
     std::vector<ActionExecutionRow> out;
     for (const std::string& id : execution_ids) {
       if (id.empty()) continue;  // "" would mean every execution.
       PW_ASSIGN_OR_RETURN(auto rows, ListActionExecutions(pipeline, id));
       for (auto& r : rows) {
-        if (stage.empty() || r.stage == stage) out.push_back(std::move(r));
+        if (!stage.empty() && r.stage != stage) continue;
+        if (docs == Docs::kText) {
+          r.text = r.doc.dump();
+          r.doc = nullptr;
+        }
+        out.push_back(std::move(r));
       }
     }
     return out;
@@ -237,10 +249,12 @@ class Store {
   // At most `limit` executions of `pipeline`, newest first, started before
   // the execution `before_id` (empty: from the newest). kNotFound
   // (InvalidNextTokenException) if `before_id` is not an execution of
-  // `pipeline` (e.g. removed by retention meanwhile).
+  // `pipeline` (e.g. removed by retention meanwhile). Documents as `docs`
+  // says.
   virtual Result<std::vector<ExecutionRow>> ListExecutionsPage(const std::string& pipeline,
                                                                size_t limit,
-                                                               const std::string& before_id);
+                                                               const std::string& before_id,
+                                                               Docs docs);
   // At most `limit` executions of `pipeline`, oldest first (retention).
   virtual Result<std::vector<ExecutionRow>> ListOldestExecutions(const std::string& pipeline,
                                                                  size_t limit);
@@ -365,7 +379,8 @@ inline Status Store::ReleaseLease(const std::string&, const std::string&, int64_
 // The linear defaults of the paged reads (wrappers and fakes inherit them).
 inline Result<std::vector<ExecutionRow>> Store::ListExecutionsPage(const std::string& pipeline,
                                                                    size_t limit,
-                                                                   const std::string& before_id) {
+                                                                   const std::string& before_id,
+                                                                   Docs docs) {
   PW_ASSIGN_OR_RETURN(auto all, ListExecutions(pipeline));
   std::vector<ExecutionRow> out;
   bool started = before_id.empty();
@@ -375,6 +390,10 @@ inline Result<std::vector<ExecutionRow>> Store::ListExecutionsPage(const std::st
       continue;
     }
     if (out.size() == limit) break;
+    if (docs == Docs::kText) {
+      row.text = row.doc.dump();
+      row.doc = nullptr;
+    }
     out.push_back(std::move(row));
   }
   if (!started) {

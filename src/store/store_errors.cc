@@ -7,6 +7,14 @@ nlohmann::json ParseDoc(const std::string& s) {
   return j.is_discarded() ? nlohmann::json::object() : j;
 }
 
+void SetDoc(std::string stored, Docs docs, nlohmann::json* doc, std::string* text) {
+  if (docs == Docs::kText) {
+    *text = std::move(stored);
+  } else {
+    *doc = ParseDoc(stored);
+  }
+}
+
 Status PipelineNotFound(const std::string& name) {
   return NotFound("The pipeline '" + name + "' was not found; check its name with list-pipelines.",
                   "PipelineNotFoundException");

@@ -7,11 +7,16 @@
 #include <string>
 
 #include "common/status.h"
+#include "store/store.h"
 
 namespace pw::store {
 
 // A stored JSON document; an object when it cannot be parsed (never throws).
 nlohmann::json ParseDoc(const std::string& s);
+
+// A row's document `stored` as `docs` asks: parsed into `doc` (kParsed) or
+// kept as `text` (kText, `doc` left as it is).
+void SetDoc(std::string stored, Docs docs, nlohmann::json* doc, std::string* text);
 
 // PipelineNotFoundException for `name`.
 Status PipelineNotFound(const std::string& name);

@@ -549,7 +549,7 @@ class PostgresStore final : public Store {
 
   Result<std::vector<ActionExecutionRow>> ListActionExecutionsOf(
       const std::string& pipeline, const std::vector<std::string>& execution_ids,
-      const std::string& stage) override {
+      const std::string& stage, Docs docs) override {
     std::vector<ActionExecutionRow> out;
     if (execution_ids.empty()) return out;
     // One text[] parameter: {"id","id",...}, each element quoted and escaped.
@@ -575,13 +575,14 @@ class PostgresStore final : public Store {
               : Query("SELECT " PW_ACTION_COLUMNS " FROM action_executions WHERE pipeline = $1 "
                       "AND execution_id = ANY($2::text[]) AND stage = $3 ORDER BY seq DESC",
                       {pipeline, ids, stage}),
-          &out);
+          &out, docs);
     }));
     return out;
   }
 
   Result<std::vector<ExecutionRow>> ListExecutionsPage(const std::string& pipeline, size_t limit,
-                                                       const std::string& before_id) override {
+                                                       const std::string& before_id,
+                                                       Docs docs) override {
     Session session(*this);
     std::vector<ExecutionRow> out;
     const std::string max = std::to_string(limit);
@@ -592,7 +593,7 @@ class PostgresStore final : public Store {
             Query("SELECT " PW_EXECUTION_COLUMNS " "
                   "FROM executions WHERE pipeline = $1 ORDER BY seq DESC LIMIT $2::bigint",
                   {pipeline, max}),
-            &out);
+            &out, docs);
       }));
       return out;
     }
@@ -617,7 +618,7 @@ class PostgresStore final : public Store {
                               "WHERE pipeline = $1 AND seq < $2::bigint ORDER BY seq DESC "
                               "LIMIT $3::bigint",
                               {pipeline, *seq, max}),
-                        &out);
+                        &out, docs);
     }));
     return out;
   }
@@ -1118,23 +1119,28 @@ class PostgresStore final : public Store {
     return msg.empty() ? "unknown error" : msg;
   }
 
-  // Appends the execution rows of `r` (PW_EXECUTION_COLUMNS) to `out`.
-  Status Executions(Result<PgResult> r, std::vector<ExecutionRow>* out) {
+  // Appends the execution rows of `r` (PW_EXECUTION_COLUMNS) to `out`, their
+  // documents as `docs` says.
+  Status Executions(Result<PgResult> r, std::vector<ExecutionRow>* out, Docs docs = Docs::kParsed) {
     if (!r.ok()) return r.status();
     const PGresult* res = r->get();
     for (int i = 0; i < PQntuples(res); ++i) {
-      out->push_back({Text(res, i, 0), Text(res, i, 1), Text(res, i, 2), Double(res, i, 3),
-                      Double(res, i, 4), ParseDoc(Text(res, i, 5)), Int64(res, i, 6)});
+      ExecutionRow& row = out->emplace_back(
+          ExecutionRow{Text(res, i, 0), Text(res, i, 1), Text(res, i, 2), Double(res, i, 3),
+                       Double(res, i, 4), nullptr, Int64(res, i, 6)});
+      SetDoc(Text(res, i, 5), docs, &row.doc, &row.text);
     }
     return Status::Ok();
   }
-  Status ActionExecutions(Result<PgResult> r, std::vector<ActionExecutionRow>* out) {
+  Status ActionExecutions(Result<PgResult> r, std::vector<ActionExecutionRow>* out,
+                          Docs docs = Docs::kParsed) {
     if (!r.ok()) return r.status();
     const PGresult* res = r->get();
     for (int i = 0; i < PQntuples(res); ++i) {
-      out->push_back({Text(res, i, 0), Text(res, i, 1), Text(res, i, 2), Text(res, i, 3),
-                      Text(res, i, 4), Text(res, i, 5), Double(res, i, 6), Double(res, i, 7),
-                      ParseDoc(Text(res, i, 8)), Int64(res, i, 9)});
+      ActionExecutionRow& row = out->emplace_back(ActionExecutionRow{
+          Text(res, i, 0), Text(res, i, 1), Text(res, i, 2), Text(res, i, 3), Text(res, i, 4),
+          Text(res, i, 5), Double(res, i, 6), Double(res, i, 7), nullptr, Int64(res, i, 9)});
+      SetDoc(Text(res, i, 8), docs, &row.doc, &row.text);
     }
     return Status::Ok();
   }

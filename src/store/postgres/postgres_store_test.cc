@@ -463,27 +463,38 @@ TEST_P(StoreContractTest, ActionExecutionsOfSeveralExecutionsInOneRead) {
     std::sort(out.begin(), out.end());
     return out;
   };
-  EXPECT_EQ(ids(s->ListActionExecutionsOf("p", {"e1", odd}, "")),
+  EXPECT_EQ(ids(s->ListActionExecutionsOf("p", {"e1", odd}, "", Docs::kParsed)),
             (std::vector<std::string>{odd + "/a4", "e1/a1", "e1/a2"}));  // Sorted: '"' < '1'.
-  auto of_e1 = s->ListActionExecutionsOf("p", {"e1"}, "");
+  auto of_e1 = s->ListActionExecutionsOf("p", {"e1"}, "", Docs::kParsed);
   ASSERT_TRUE(of_e1.ok());
   ASSERT_EQ(of_e1->size(), 2u);
   EXPECT_EQ((*of_e1)[0].id, "a2") << "newest first";
-  EXPECT_EQ(ids(s->ListActionExecutionsOf("q", {"e1", "e2"}, "")),
+  EXPECT_EQ(ids(s->ListActionExecutionsOf("q", {"e1", "e2"}, "", Docs::kParsed)),
             (std::vector<std::string>{"e1/b1"}))
       << "another pipeline's execution of the same id is not read";
   // One stage's runs only (a history page's source revisions).
   ASSERT_TRUE(s->SaveExecution({"e1", "p", "InProgress", 1.0, 1.0, {}},
                                {{"a5", "e1", "p", "Build", "C", "InProgress", 1.0, 1.0, {}}})
                   .ok());
-  EXPECT_EQ(ids(s->ListActionExecutionsOf("p", {"e1", odd}, "S")),
+  EXPECT_EQ(ids(s->ListActionExecutionsOf("p", {"e1", odd}, "S", Docs::kParsed)),
             (std::vector<std::string>{odd + "/a4", "e1/a1", "e1/a2"}));
-  EXPECT_EQ(ids(s->ListActionExecutionsOf("p", {"e1", odd}, "Build")),
+  EXPECT_EQ(ids(s->ListActionExecutionsOf("p", {"e1", odd}, "Build", Docs::kParsed)),
             (std::vector<std::string>{"e1/a5"}));
-  EXPECT_EQ(ids(s->ListActionExecutionsOf("p", {"e1", odd}, "")).size(), 4u);
-  EXPECT_TRUE(ids(s->ListActionExecutionsOf("p", {"e1"}, "Nope")).empty());
-  EXPECT_TRUE(ids(s->ListActionExecutionsOf("p", {}, "")).empty());
-  EXPECT_TRUE(ids(s->ListActionExecutionsOf("p", {"none"}, "")).empty());
+  EXPECT_EQ(ids(s->ListActionExecutionsOf("p", {"e1", odd}, "", Docs::kParsed)).size(), 4u);
+  EXPECT_TRUE(ids(s->ListActionExecutionsOf("p", {"e1"}, "Nope", Docs::kParsed)).empty());
+  EXPECT_TRUE(ids(s->ListActionExecutionsOf("p", {}, "", Docs::kParsed)).empty());
+  EXPECT_TRUE(ids(s->ListActionExecutionsOf("p", {"none"}, "", Docs::kParsed)).empty());
+  // As stored (a reader that keeps parsed documents): the same rows, each
+  // with its text and no parsed document.
+  auto texts = s->ListActionExecutionsOf("p", {"e1", odd}, "S", Docs::kText);
+  EXPECT_EQ(ids(texts), (std::vector<std::string>{odd + "/a4", "e1/a1", "e1/a2"}));
+  for (const auto& r : *texts) {
+    EXPECT_TRUE(r.doc.is_null()) << r.id;
+    EXPECT_TRUE(nlohmann::json::accept(r.text)) << r.id << ": " << r.text;
+  }
+  auto parsed = s->ListActionExecutionsOf("p", {"e1"}, "S", Docs::kParsed);
+  ASSERT_FALSE(parsed->empty());
+  EXPECT_TRUE(parsed->front().text.empty());
 }
 
 TEST_P(StoreContractTest, PagedHistoryReadsByIndexNewestFirst) {
@@ -498,22 +509,32 @@ TEST_P(StoreContractTest, PagedHistoryReadsByIndexNewestFirst) {
     ASSERT_TRUE(
         s->SaveExecution({"q" + std::to_string(i), "q", "InProgress", 1.0, 1.0, {}}, {}).ok());
   }
-  auto first = s->ListExecutionsPage("p", 3, "");
+  auto first = s->ListExecutionsPage("p", 3, "", Docs::kParsed);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   ASSERT_EQ(first->size(), 3u);
   EXPECT_EQ((*first)[0].id, "e7");
   EXPECT_EQ((*first)[2].id, "e5");
   EXPECT_EQ((*first)[2].doc["n"], 5);
-  auto next = s->ListExecutionsPage("p", 3, "e5");
+  EXPECT_TRUE((*first)[2].text.empty());
+  auto texts = s->ListExecutionsPage("p", 3, "", Docs::kText);
+  ASSERT_TRUE(texts.ok()) << texts.status().ToString();
+  ASSERT_EQ(texts->size(), 3u);
+  EXPECT_EQ((*texts)[2].id, "e5");
+  EXPECT_EQ((*texts)[2].version, (*first)[2].version);
+  EXPECT_TRUE((*texts)[2].doc.is_null());
+  EXPECT_EQ(nlohmann::json::parse((*texts)[2].text), (*first)[2].doc);
+  auto next = s->ListExecutionsPage("p", 3, "e5", Docs::kParsed);
   ASSERT_TRUE(next.ok());
   ASSERT_EQ(next->size(), 3u);
   EXPECT_EQ((*next)[0].id, "e4");
-  auto last = s->ListExecutionsPage("p", 3, "e2");
+  auto last = s->ListExecutionsPage("p", 3, "e2", Docs::kParsed);
   ASSERT_EQ(last->size(), 1u);
   EXPECT_EQ((*last)[0].id, "e1");
-  EXPECT_EQ(s->ListExecutionsPage("p", 3, "q1").status().wire_name(), "InvalidNextTokenException")
+  EXPECT_EQ(s->ListExecutionsPage("p", 3, "q1", Docs::kParsed).status().wire_name(),
+            "InvalidNextTokenException")
       << "a cursor of another pipeline";
-  EXPECT_EQ(s->ListExecutionsPage("p", 3, "nope").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(s->ListExecutionsPage("p", 3, "nope", Docs::kParsed).status().code(),
+            StatusCode::kNotFound);
   auto oldest = s->ListOldestExecutions("p", 2);
   ASSERT_EQ(oldest->size(), 2u);
   EXPECT_EQ((*oldest)[0].id, "e1");
@@ -830,13 +851,13 @@ TEST_P(StoreContractTest, PagedReadsReportRowVersions) {
   ASSERT_TRUE(s->SaveExecution({"e1", "p", "Succeeded", 1.0, 1.0, {{"n", 1}}}, {}).ok());
   ASSERT_TRUE(s->SaveExecution({"e2", "p", "InProgress", 2.0, 2.0, {{"n", 1}}}, {}).ok());
   ASSERT_TRUE(s->SaveExecution({"e2", "p", "InProgress", 2.0, 3.0, {{"n", 2}}}, {}).ok());
-  auto page = s->ListExecutionsPage("p", 10, "");
+  auto page = s->ListExecutionsPage("p", 10, "", Docs::kParsed);
   ASSERT_TRUE(page.ok()) << page.status().ToString();
   ASSERT_EQ(page->size(), 2u);
   EXPECT_EQ((*page)[0].id, "e2");
   EXPECT_EQ((*page)[0].version, 2);
   EXPECT_EQ((*page)[1].version, 1);
-  auto after = s->ListExecutionsPage("p", 10, "e2");
+  auto after = s->ListExecutionsPage("p", 10, "e2", Docs::kParsed);
   ASSERT_TRUE(after.ok());
   ASSERT_EQ(after->size(), 1u);
   EXPECT_EQ((*after)[0].version, 1);

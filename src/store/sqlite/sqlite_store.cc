@@ -515,24 +515,27 @@ class SqliteStore final : public Store {
     return out;
   }
 
-  // One indexed read per execution (as the default), with the stage in the
-  // query so other stages' documents are not parsed.
+  // One indexed read per execution (as the default), with the stage (if any)
+  // in the query so other stages' documents are not read.
   Result<std::vector<ActionExecutionRow>> ListActionExecutionsOf(
       const std::string& pipeline, const std::vector<std::string>& execution_ids,
-      const std::string& stage) override {
-    if (stage.empty()) return Store::ListActionExecutionsOf(pipeline, execution_ids, stage);
+      const std::string& stage, Docs docs) override {
     std::lock_guard lock(mu_);
     std::vector<ActionExecutionRow> out;
     for (const std::string& id : execution_ids) {
-      if (id.empty()) continue;
-      Stmt st(stmts_,
-              "SELECT id, execution_id, pipeline, stage, action, status, started, updated, doc, "
-              "version FROM action_executions WHERE pipeline = ? AND execution_id = ? "
-              "AND stage = ? ORDER BY seq DESC");
-      st.Bind(1, pipeline).Bind(2, id).Bind(3, stage);
+      if (id.empty()) continue;  // "" would mean every execution.
+      Stmt st(stmts_, stage.empty()
+                          ? "SELECT id, execution_id, pipeline, stage, action, status, started, "
+                            "updated, doc, version FROM action_executions WHERE pipeline = ? "
+                            "AND execution_id = ? ORDER BY seq DESC"
+                          : "SELECT id, execution_id, pipeline, stage, action, status, started, "
+                            "updated, doc, version FROM action_executions WHERE pipeline = ? "
+                            "AND execution_id = ? AND stage = ? ORDER BY seq DESC");
+      st.Bind(1, pipeline).Bind(2, id);
+      if (!stage.empty()) st.Bind(3, stage);
       int rc;
       while ((rc = st.Step()) == SQLITE_ROW) {
-        out.push_back(ActionExecutionFrom(st));
+        out.push_back(ActionExecutionFrom(st, docs));
       }
       if (rc != SQLITE_DONE) return Error("list action executions");
     }
@@ -540,7 +543,8 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<ExecutionRow>> ListExecutionsPage(const std::string& pipeline, size_t limit,
-                                                       const std::string& before_id) override {
+                                                       const std::string& before_id,
+                                                       Docs docs) override {
     std::lock_guard lock(mu_);
     int64_t before = INT64_MAX;
     if (!before_id.empty()) {
@@ -557,7 +561,7 @@ class SqliteStore final : public Store {
     return Executions("SELECT " PW_EXECUTION_COLUMNS
                       " FROM executions "
                       "WHERE pipeline = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
-                      pipeline, before, static_cast<int64_t>(limit));
+                      pipeline, before, static_cast<int64_t>(limit), docs);
   }
 
   Result<std::vector<ExecutionRow>> ListOldestExecutions(const std::string& pipeline,
@@ -751,24 +755,30 @@ class SqliteStore final : public Store {
     return Unavailable("database error in " + what + ": " + sqlite3_errmsg(db_));
   }
   // The row at `st` of "SELECT id, execution_id, pipeline, stage, action,
-  // status, started, updated, doc, version FROM action_executions".
-  static ActionExecutionRow ActionExecutionFrom(const Stmt& st) {
-    return {st.Text(0), st.Text(1),   st.Text(2),   st.Text(3),           st.Text(4),
-            st.Text(5), st.Double(6), st.Double(7), ParseDoc(st.Text(8)), st.Int64(9)};
+  // status, started, updated, doc, version FROM action_executions", its
+  // document as `docs` says.
+  static ActionExecutionRow ActionExecutionFrom(const Stmt& st, Docs docs = Docs::kParsed) {
+    ActionExecutionRow row{st.Text(0), st.Text(1),   st.Text(2),   st.Text(3), st.Text(4),
+                           st.Text(5), st.Double(6), st.Double(7), nullptr,    st.Int64(9)};
+    SetDoc(st.Text(8), docs, &row.doc, &row.text);
+    return row;
   }
   // The row at `st` of a query selecting PW_EXECUTION_COLUMNS.
-  static ExecutionRow ExecutionFrom(const Stmt& st) {
-    return {st.Text(0),   st.Text(1),           st.Text(2), st.Double(3),
-            st.Double(4), ParseDoc(st.Text(5)), st.Int64(6)};
+  static ExecutionRow ExecutionFrom(const Stmt& st, Docs docs = Docs::kParsed) {
+    ExecutionRow row{st.Text(0),   st.Text(1), st.Text(2), st.Double(3),
+                     st.Double(4), nullptr,    st.Int64(6)};
+    SetDoc(st.Text(5), docs, &row.doc, &row.text);
+    return row;
   }
   // Rows of an execution query taking (pipeline, seq bound, limit).
   Result<std::vector<ExecutionRow>> Executions(const char* sql, const std::string& pipeline,
-                                               int64_t seq, int64_t limit) {
+                                               int64_t seq, int64_t limit,
+                                               Docs docs = Docs::kParsed) {
     std::vector<ExecutionRow> out;
     Stmt st(stmts_, sql);
     st.Bind(1, pipeline).Bind(2, seq).Bind(3, limit);
     int rc;
-    while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ExecutionFrom(st));
+    while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ExecutionFrom(st, docs));
     if (rc != SQLITE_DONE) return Error("list executions");
     return out;
   }
