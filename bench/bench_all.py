@@ -39,6 +39,7 @@ import urllib.request
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 
@@ -390,6 +391,38 @@ def nginx_floor(tmp, seconds, size):
     finally:
         proc.terminate()
         proc.wait()
+
+
+def busy_reads(endpoint, name, op, body, seconds, tmp):
+    """Executions of `name` run one after another for `seconds`, alone, then while `op` is under
+    wrk with 8 kept-alive connections. Returns (executions ended per second alone, the same
+    during the reads, wrk's figures)."""
+    def window(with_reads):
+        stop, ended = threading.Event(), [0]
+
+        def back_to_back():
+            api = Api(endpoint)
+            try:
+                while not stop.is_set():
+                    eid = api.call("StartPipelineExecution", {"name": name})["pipelineExecutionId"]
+                    wait_execution(api, name, eid, poll=0.005)
+                    ended[0] += 1
+            finally:
+                api.close()
+        runner = threading.Thread(target=back_to_back)
+        t0 = time.monotonic()
+        runner.start()
+        try:
+            w = wrk(endpoint + "/", TARGET + op, body, 8, seconds, tmp) if with_reads else None
+            if not with_reads:
+                time.sleep(seconds)  # The measurement window, not a synchronisation.
+        finally:
+            stop.set()
+            runner.join()
+        return ended[0] / (time.monotonic() - t0), w
+    alone, _ = window(False)
+    during, w = window(True)
+    return alone, during, w
 
 
 def api_raw_state(endpoint):
@@ -856,6 +889,12 @@ def main():
                 log("wrk %s, new connection per request" % op)
                 w = wrk(url, TARGET + op, body, 8, wrk_seconds, tmp, close=True)
                 row(sec, "%s, 8 clients, new connection each" % op, describe(w))
+            log("wrk ListPipelineExecutions -c8 while the pipeline runs executions back to back")
+            alone, during, w = busy_reads(server.endpoint, "read", "ListPipelineExecutions",
+                                          {"pipelineName": "read"}, wrk_seconds, tmp)
+            row(sec, "ListPipelineExecutions, 8 kept-alive, while executions run back to back",
+                "%s; executions ended %.1f/s (%.1f/s without the reads)"
+                % (describe(w), during, alone))
             size = len(api_raw_state(server.endpoint))
             log("nginx: a static file of %d bytes (the GetPipelineState answer's size) -c8" % size)
             nw = nginx_floor(tmp, wrk_seconds, size)

@@ -23,12 +23,11 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
@@ -45,8 +44,7 @@ class DocCache {
   // made from, else made now (from the parsed text; unparseable text is an
   // empty object, as store::ParseDoc reads it) and kept.
   std::shared_ptr<const T> Get(const std::string& id, int64_t version, const std::string& text,
-                               const std::function<T(const nlohmann::json&)>& make)
-      EXCLUDES(mu_) {
+                               const std::function<T(const nlohmann::json&)>& make) EXCLUDES(mu_) {
     const size_t hash = std::hash<std::string_view>{}(text);
     {
       MutexLock lock(mu_);
