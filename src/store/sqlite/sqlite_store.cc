@@ -519,6 +519,9 @@ class SqliteStore final : public Store {
   // (execution_id, seq) index, with the stage (if any) in the query so other
   // stages' documents are not read. The ids go as one JSON array parameter
   // (json_each), so the statement is prepared once for any number of them.
+  // INDEXED BY: without statistics the planner prefers (pipeline, seq),
+  // i.e. every run of the pipeline (at 10^5 executions a page took 0.6 s
+  // instead of 7 ms); with it, a plan without that index fails to prepare.
   Result<std::vector<ActionExecutionRow>> ListActionExecutionsOf(
       const std::string& pipeline, const std::vector<std::string>& execution_ids,
       const std::string& stage, Docs docs) override {
@@ -531,10 +534,12 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     Stmt st(stmts_, stage.empty()
                         ? "SELECT id, execution_id, pipeline, stage, action, status, started, "
-                          "updated, doc, version FROM action_executions WHERE execution_id IN "
+                          "updated, doc, version FROM action_executions "
+                          "INDEXED BY action_executions_by_execution WHERE execution_id IN "
                           "(SELECT value FROM json_each(?)) AND pipeline = ? ORDER BY seq DESC"
                         : "SELECT id, execution_id, pipeline, stage, action, status, started, "
-                          "updated, doc, version FROM action_executions WHERE execution_id IN "
+                          "updated, doc, version FROM action_executions "
+                          "INDEXED BY action_executions_by_execution WHERE execution_id IN "
                           "(SELECT value FROM json_each(?)) AND pipeline = ? AND stage = ? "
                           "ORDER BY seq DESC");
     // (Ids come from stored rows: UTF-8, as every request is; never throw.)
