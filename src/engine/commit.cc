@@ -58,14 +58,8 @@ void InsertByStart(core::PipelineState& p, core::Execution e) {
 
 }  // namespace
 
-// Reads a pipeline's working set from the store, never its whole history:
-// the executions core::KeptExecutions names among the active ones, each
-// stage's latest and the kLoadScan newest (plus rollback targets). Older
-// executions are read on demand (EnsureExecutionLocked) and history pages
-// straight from the store (history.cc). Touches no engine state: the
-// versions of the rows read go to `versions` when given.
-Result<core::PipelineState> Engine::ReadStoredState(
-    const std::string& name, std::map<std::string, int64_t>* versions) const {
+// The declaration and the runtime document (transitions, each stage's latest).
+Result<core::PipelineState> Engine::ReadStoredHead(const std::string& name) const {
   auto found = store_.GetPipeline(name, std::nullopt);
   if (!found.ok()) {
     return found.status().code() == StatusCode::kNotFound ? PipelineNotFound(name) : found.status();
@@ -79,6 +73,18 @@ Result<core::PipelineState> Engine::ReadStoredState(
     json doc = json::parse(*runtime, nullptr, false);
     if (!doc.is_discarded()) RuntimeFromDoc(doc, &p);
   }
+  return p;
+}
+
+// Reads a pipeline's working set from the store, never its whole history:
+// the executions core::KeptExecutions names among the active ones, each
+// stage's latest and the kLoadScan newest (plus rollback targets). Older
+// executions are read on demand (EnsureExecutionLocked) and history pages
+// straight from the store (history.cc). Touches no engine state: the
+// versions of the rows read go to `versions` when given.
+Result<core::PipelineState> Engine::ReadStoredState(
+    const std::string& name, std::map<std::string, int64_t>* versions) const {
+  PW_ASSIGN_OR_RETURN(core::PipelineState p, ReadStoredHead(name));
   PW_ASSIGN_OR_RETURN(auto active, store_.ListActiveExecutions(name));
   PW_ASSIGN_OR_RETURN(auto recent,
                       store_.ListExecutionsPage(name, kLoadScan, "", store::Docs::kText));
@@ -131,14 +137,16 @@ Result<core::PipelineState*> Engine::LoadLocked(const std::string& name) {
   return &ins->second;
 }
 
+bool Engine::DrivenElsewhere(const std::string& name) {
+  // One server alone drives every pipeline: no extra turn of the mutex on each read.
+  if (!leases_) return false;
+  MutexLock lock(mu_);
+  return !server_id_.empty() && !owned_.count(name);
+}
+
 Result<std::optional<core::PipelineState>> Engine::ReadIfDrivenElsewhere(
     const std::string& name, const std::string& execution_id) {
-  // One server alone drives every pipeline: no extra turn of the mutex on each read.
-  if (!leases_) return std::optional<core::PipelineState>();
-  {
-    MutexLock lock(mu_);
-    if (server_id_.empty() || owned_.count(name)) return std::optional<core::PipelineState>();
-  }
+  if (!DrivenElsewhere(name)) return std::optional<core::PipelineState>();
   // Another server drives it: what is durable, read without the engine
   // mutex (a dozen database round trips this server's own work need not wait
   // for).
@@ -147,12 +155,15 @@ Result<std::optional<core::PipelineState>> Engine::ReadIfDrivenElsewhere(
   return std::optional<core::PipelineState>(std::move(p));
 }
 
+Result<std::optional<core::PipelineState>> Engine::ReadHeadIfDrivenElsewhere(
+    const std::string& name) {
+  if (!DrivenElsewhere(name)) return std::optional<core::PipelineState>();
+  PW_ASSIGN_OR_RETURN(core::PipelineState p, ReadStoredHead(name));
+  return std::optional<core::PipelineState>(std::move(p));
+}
+
 std::optional<int64_t> Engine::ChangeStampIfDrivenElsewhere(const std::string& pipeline) {
-  if (!leases_) return std::nullopt;
-  {
-    MutexLock lock(mu_);
-    if (server_id_.empty() || owned_.count(pipeline)) return std::nullopt;
-  }
+  if (!DrivenElsewhere(pipeline)) return std::nullopt;
   auto stamp = store_.ChangeStamp(pipeline);
   return stamp.ok() ? *stamp : std::nullopt;  // An error: read as usual (and fail there).
 }

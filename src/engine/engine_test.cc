@@ -1860,8 +1860,9 @@ TEST_F(EngineTest, AReadOfAPipelineDrivenElsewhereDoesNotHoldUpThisServersOwn) {
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
   std::atomic<bool> hold{false};
-  faulty_->on_list_active = [&](const std::string& pipeline) {
-    if (pipeline == "theirs" && hold.exchange(false)) {
+  // Every stored read of a pipeline reads its runtime document (ReadStoredHead).
+  faulty_->on_get_kv = [&](const std::string& key) {
+    if (key == "pstate/theirs" && hold.exchange(false)) {
       entered.set_value();
       released.wait();
     }
@@ -1887,7 +1888,7 @@ TEST_F(EngineTest, AReadOfAPipelineDrivenElsewhereDoesNotHoldUpThisServersOwn) {
       }
     });
     ASSERT_EQ(entered.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready)
-        << "call " << call << " never read the pipeline's active executions";
+        << "call " << call << " never read the pipeline from the store";
     auto mine =
         std::async(std::launch::async, [&] { return engine_->GetSnapshot("mine", true).status(); });
     const bool answered = mine.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
@@ -1906,6 +1907,46 @@ TEST_F(EngineTest, AReadOfAPipelineDrivenElsewhereDoesNotHoldUpThisServersOwn) {
     hold = true;
   }
   hold = false;
+}
+
+// A history page of a pipeline another server drives reads the pipeline's
+// head (declaration, runtime document) and the page: not its working set
+// (active executions, the newest 20 and their runs) as well.
+TEST_F(EngineTest, AHistoryPageOfAPipelineDrivenElsewhereReadsOnlyItsHeadAndThePage) {
+  faulty_ = std::make_unique<FaultyStore>(*store_);
+  faulty_->drop_fences = true;
+  std::atomic<int> active_reads{0};
+  std::atomic<int> page_reads{0};
+  faulty_->on_list_active = [&](const std::string& pipeline) {
+    if (pipeline == "theirs") ++active_reads;
+  };
+  faulty_->on_list_page = [&](const std::string& pipeline) {
+    if (pipeline == "theirs") ++page_reads;
+  };
+  engine_ = std::make_unique<Engine>(*faulty_, clock_, options_);
+  engine_->EnableLeases("s1", 10);
+  Create(BuildPipeline("theirs", {"true"}));
+  ASSERT_TRUE(engine_->AdoptPipeline("theirs", 1).ok());
+  const std::string id = Start("theirs");
+  ASSERT_EQ(S(WaitEnded("theirs", id).status), "Succeeded");
+  WaitIdle();
+  engine_->DisownPipeline("theirs");
+  active_reads = 0;
+  page_reads = 0;
+
+  auto page = engine_->HistoryPage("theirs", 10, "", {}, PageRuns::kFirstStage);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_FALSE(page->ids.empty());
+  EXPECT_EQ(page->ids.front(), id);
+  EXPECT_EQ(page->snap.state.decl.stages.size(), 2u) << "the head, from the store";
+  EXPECT_EQ(active_reads.load(), 0) << "the working set was read too";
+  EXPECT_EQ(page_reads.load(), 1) << "the page only";
+  // A single execution still comes with the working set, read before the lock.
+  active_reads = 0;
+  auto one = engine_->ExecutionSnapshot("theirs", id);
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_EQ(one->state.executions.front().id, id);
+  EXPECT_EQ(active_reads.load(), 1);
 }
 
 }  // namespace

@@ -41,6 +41,9 @@ class FaultyStore final : public store::Store {
   std::function<void(const std::string&)> on_list_active;
   // The same for each ListExecutionsPage (a history page's read).
   std::function<void(const std::string&)> on_list_page;
+  // The same with the key of each GetKv (e.g. "pstate/<pipeline>", read
+  // with every stored read of a pipeline).
+  std::function<void(const std::string&)> on_get_kv;
 
   Result<store::PipelineRecord> CreatePipeline(const std::string& name, const std::string& arn,
                                                nlohmann::json declaration,
@@ -138,6 +141,7 @@ class FaultyStore final : public store::Store {
     return real_.DeleteActionLogs(execution_ids);
   }
   Result<std::optional<std::string>> GetKv(const std::string& key) override {
+    if (on_get_kv) on_get_kv(key);
     return real_.GetKv(key);
   }
   Status PutKv(const std::string& key, const std::string& value) override {

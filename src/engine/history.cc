@@ -26,7 +26,8 @@ Result<ExecutionPage> Engine::HistoryPage(const std::string& pipeline, size_t ma
                                           const std::string& after,
                                           const std::function<bool(const core::Execution&)>& keep,
                                           PageRuns runs) {
-  PW_ASSIGN_OR_RETURN(auto read, ReadIfDrivenElsewhere(pipeline));
+  // Driven elsewhere: the head from the store; the page reads its executions.
+  PW_ASSIGN_OR_RETURN(auto read, ReadHeadIfDrivenElsewhere(pipeline));
   ExecutionPage page;
   {
     MutexLock lock(mu_);
@@ -152,7 +153,7 @@ Result<RuleRunPage> Engine::RuleRunsPage(const std::string& pipeline, size_t max
                                          const std::optional<RuleRunPosition>& after) {
   RuleRunPage page;
   {
-    PW_ASSIGN_OR_RETURN(auto read, ReadIfDrivenElsewhere(pipeline));
+    PW_ASSIGN_OR_RETURN(auto read, ReadHeadIfDrivenElsewhere(pipeline));  // (The head is all.)
     MutexLock lock(mu_);
     core::PipelineState scratch;  // Driven by another server: read from the store.
     PW_ASSIGN_OR_RETURN(const core::PipelineState* p, ViewLocked(pipeline, &scratch, "", &read));
@@ -245,7 +246,8 @@ Result<RuleRunPage> Engine::RuleRunsPage(const std::string& pipeline, size_t max
 }
 
 Result<Snapshot> Engine::ExecutionSnapshot(const std::string& pipeline, const std::string& id) {
-  PW_ASSIGN_OR_RETURN(auto read, ReadIfDrivenElsewhere(pipeline));
+  // Driven elsewhere: `id` is read with the working set, before the lock.
+  PW_ASSIGN_OR_RETURN(auto read, ReadIfDrivenElsewhere(pipeline, id));
   MutexLock lock(mu_);
   core::PipelineState scratch;  // Driven by another server: read from the store.
   PW_ASSIGN_OR_RETURN(const core::PipelineState* p, ViewLocked(pipeline, &scratch, "", &read));
