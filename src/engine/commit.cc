@@ -102,9 +102,7 @@ Result<core::PipelineState> Engine::ReadStoredState(
     if (p.FindExecution(id) != nullptr) continue;  // E.g. a stage's latest older than the scan.
     PW_ASSIGN_OR_RETURN(auto row, store_.GetExecution(name, id));
     if (!row) continue;
-    core::Execution e = ExecutionFromDoc(row->doc);
-    if (e.pipeline.empty()) e.pipeline = name;
-    InsertByStart(p, std::move(e));
+    InsertByStart(p, ExecutionOf(*row, name));
     if (versions != nullptr) (*versions)[row->id] = row->version;
   }
   if (versions != nullptr) {
@@ -244,8 +242,7 @@ Result<bool> Engine::ReadStoredExecution(const std::string& pipeline, const std:
                                          std::map<std::string, int64_t>* versions) const {
   PW_ASSIGN_OR_RETURN(auto row, store_.GetExecution(pipeline, id));
   if (!row) return false;
-  *out = ExecutionFromDoc(row->doc);
-  if (out->pipeline.empty()) out->pipeline = pipeline;
+  *out = ExecutionOf(*row, pipeline);
   if (versions != nullptr) (*versions)[row->id] = row->version;
   PW_RETURN_IF_ERROR(LoadStoredRuns(*out, versions));
   return true;

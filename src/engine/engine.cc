@@ -126,23 +126,19 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options,
                                                        options_.data_dir + "/unpacked");
   // What a previous process left in the data directory and nothing will
   // remove: working directories of runs that ended (or were interrupted)
-  // before it removed them, the mount points it kept for a while, and those
-  // runs' result files (named after the run, as the executors lay them out;
-  // logs/ itself is not listed: it holds every retained run's log). Nothing
-  // of this process has run yet (the unpack cache has just unmounted the old
-  // overlays); Recover removes them on a worker thread.
-  std::set<std::string> left_runs;
-  for (const auto& e : fs::directory_iterator(options_.data_dir + "/work", ec)) {
-    leftovers_.push_back(e.path().string());
-    std::string run = e.path().filename().string();
+  // before it removed them, and the mount points it kept for a while. Their
+  // runs (the names without .in/.cb) are removed by Recover on a worker
+  // thread with their result files (RemoveRunFilesLater; logs/ itself is not
+  // listed: it holds every retained run's log). Nothing of this process has
+  // run yet (the unpack cache has just unmounted the old overlays).
+  // (Not a range-for: its increments throw on a read error; this stops.)
+  for (auto it = fs::directory_iterator(options_.data_dir + "/work", ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    std::string run = it->path().filename().string();
     for (const char* suffix : {".in", ".cb"}) {
       if (run.ends_with(suffix)) run.resize(run.size() - std::strlen(suffix));
     }
-    left_runs.insert(run);
-  }
-  for (const std::string& run : left_runs) {
-    leftovers_.push_back(LogPath(run) + ".status");
-    leftovers_.push_back(LogPath(run) + ".vars");
+    left_runs_.insert(std::move(run));
   }
   if (env.unpacked->overlays() && !options_.sandbox.user) {
     PW_LOG(Info) << "input artifacts reach actions as overlay mounts of an unpacked copy";
@@ -341,14 +337,11 @@ Status Engine::Recover() {
   all.clear();
   all.shrink_to_fit();
   malloc_trim(0);
-  if (!leftovers_.empty()) {
-    PW_LOG(Info) << "removing " << leftovers_.size()
-                 << " working directories and result files a previous server left";
-    queue_->Enqueue([paths = std::move(leftovers_)] {
-      std::error_code ec;
-      for (const std::string& path : paths) fs::remove_all(path, ec);
-    });
-    leftovers_.clear();
+  if (!left_runs_.empty()) {
+    PW_LOG(Info) << "removing the working directories and result files of " << left_runs_.size()
+                 << " runs a previous server left";
+    RemoveRunFilesLater(std::move(left_runs_));
+    left_runs_.clear();
   }
   if (!ticker_.joinable()) ticker_ = std::thread([this] { TickerLoop(); });
   // A store that fails now fails the start (the server says why and exits);

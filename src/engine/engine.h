@@ -790,9 +790,9 @@ class Engine {
   std::thread ticker_;
   std::string retention_cursor_ GUARDED_BY(mu_);               // Last pipeline looked at.
   std::set<std::string> artifact_candidates_ GUARDED_BY(mu_);  // Revisions to sweep.
-  // work/* found at construction and its runs' logs/<run>.log.{status,vars}:
-  // a previous process's, removed by Recover.
-  std::vector<std::string> leftovers_ GUARDED_BY(mu_);
+  // The runs whose work/ entries were found at construction: a previous
+  // process's, their files removed by Recover (RemoveRunFilesLater).
+  std::set<std::string> left_runs_ GUARDED_BY(mu_);
   // Candidates a sweep found too young (or could not remove): candidates
   // again at artifact_young_due_ (a sweep reads every stored document, so
   // not at every tick).

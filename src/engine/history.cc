@@ -124,8 +124,7 @@ Status Engine::ReadHistoryPage(const std::string& pipeline, size_t max, const st
       if (st.FindExecution(id) != nullptr) continue;
       PW_ASSIGN_OR_RETURN(auto row, store_.GetExecution(pipeline, id));
       if (!row) continue;
-      core::Execution e = ExecutionFromDoc(row->doc);
-      if (e.pipeline.empty()) e.pipeline = pipeline;
+      core::Execution e = ExecutionOf(*row, pipeline);
       PW_RETURN_IF_ERROR(LoadStoredRuns(e, nullptr));
       st.executions.insert(st.executions.begin(), std::move(e));
     }
@@ -216,8 +215,7 @@ Result<RuleRunPage> Engine::RuleRunsPage(const std::string& pipeline, size_t max
       }
       // Started after the position: so did its rule runs; none is on this page.
       if (after && row.started > after->started) continue;
-      core::Execution e = ExecutionFromDoc(row.doc);
-      if (e.pipeline.empty()) e.pipeline = pipeline;
+      core::Execution e = ExecutionOf(row, pipeline);
       bool used = false;
       for (const core::RuleRun& r : e.rule_runs) {
         const RuleRunPosition at{r.started, r.id};
@@ -264,8 +262,7 @@ Result<Snapshot> Engine::ExecutionSnapshot(const std::string& pipeline, const st
     }
     PW_ASSIGN_OR_RETURN(auto row, store_.GetExecution(pipeline, want));
     if (!row) return false;
-    core::Execution e = ExecutionFromDoc(row->doc);
-    if (e.pipeline.empty()) e.pipeline = pipeline;
+    core::Execution e = ExecutionOf(*row, pipeline);
     PW_RETURN_IF_ERROR(LoadRunsLocked(e));
     snap.state.executions.push_back(std::move(e));
     return true;
