@@ -128,30 +128,25 @@ RawHandler CachedRead(engine::Engine& engine, const char* operation, const char*
     if (across == AcrossServers::kByChangeStamp) {
       const std::string& pipeline = name.get_ref<const std::string&>();
       if (std::optional<int64_t> stamp = engine.ChangeStampIfDrivenElsewhere(pipeline)) {
-        auto& reads = engine::Metrics().stamped_reads;
-        engine::StampedReadCache& kept = engine.stamped_cache();
-        if (auto hit = kept.Get(pipeline, key, *stamp)) {
-          reads.With({operation, "hit"}).Inc();
-          return std::move(*hit);
-        }
-        const uint64_t job_lookups = engine::Engine::JobLookupsOnThisThread();
-        PW_ASSIGN_OR_RETURN(json out, handler(in, ctx));
-        std::string body = out.dump(-1, ' ', false, json::error_handler_t::replace);
-        if (engine::Engine::JobLookupsOnThisThread() != job_lookups) {
-          reads.With({operation, "uncacheable"}).Inc();
-        } else {
-          reads.With({operation, "miss"}).Inc();
-          kept.Put(pipeline, key, *stamp, body);
-        }
-        return body;
+        PW_ASSIGN_OR_RETURN(
+            engine::StampedReadCache::Read read,
+            engine.stamped_cache().GetOrCompute(
+                pipeline, key, *stamp, [&]() -> Result<engine::SingleFlight::Answer> {
+                  const uint64_t job_lookups = engine::Engine::JobLookupsOnThisThread();
+                  PW_ASSIGN_OR_RETURN(json out, handler(in, ctx));
+                  // An answer that read job documents depends on more than the stamp.
+                  return engine::SingleFlight::Answer{
+                      out.dump(-1, ' ', false, json::error_handler_t::replace),
+                      engine::Engine::JobLookupsOnThisThread() == job_lookups};
+                }));
+        engine::Metrics().stamped_reads.With({operation, read.result}).Inc();
+        return std::move(read.body);
       }
     }
-    auto hit = cache.Get(name.get<std::string>(), key);
-    if (hit.body) return std::move(*hit.body);
-    PW_ASSIGN_OR_RETURN(json out, handler(in, ctx));
-    std::string body = out.dump(-1, ' ', false, json::error_handler_t::replace);
-    cache.Put(name.get<std::string>(), key, body, hit.generation);
-    return body;
+    return cache.GetOrCompute(name.get<std::string>(), key, [&]() -> Result<std::string> {
+      PW_ASSIGN_OR_RETURN(json out, handler(in, ctx));
+      return out.dump(-1, ' ', false, json::error_handler_t::replace);
+    });
   };
 }
 

@@ -59,7 +59,8 @@ void InsertByStart(core::PipelineState& p, core::Execution e) {
 }  // namespace
 
 // The declaration and the runtime document (transitions, each stage's latest).
-Result<core::PipelineState> Engine::ReadStoredHead(const std::string& name) const {
+Result<core::PipelineState> Engine::ReadStoredHead(const std::string& name,
+                                                   store::PipelineRecord* record) const {
   auto found = store_.GetPipeline(name, std::nullopt);
   if (!found.ok()) {
     return found.status().code() == StatusCode::kNotFound ? PipelineNotFound(name) : found.status();
@@ -73,6 +74,7 @@ Result<core::PipelineState> Engine::ReadStoredHead(const std::string& name) cons
     json doc = json::parse(*runtime, nullptr, false);
     if (!doc.is_discarded()) RuntimeFromDoc(doc, &p);
   }
+  if (record != nullptr) *record = std::move(rec);
   return p;
 }
 
@@ -154,9 +156,9 @@ Result<std::optional<core::PipelineState>> Engine::ReadIfDrivenElsewhere(
 }
 
 Result<std::optional<core::PipelineState>> Engine::ReadHeadIfDrivenElsewhere(
-    const std::string& name) {
+    const std::string& name, store::PipelineRecord* record) {
   if (!DrivenElsewhere(name)) return std::optional<core::PipelineState>();
-  PW_ASSIGN_OR_RETURN(core::PipelineState p, ReadStoredHead(name));
+  PW_ASSIGN_OR_RETURN(core::PipelineState p, ReadStoredHead(name, record));
   return std::optional<core::PipelineState>(std::move(p));
 }
 

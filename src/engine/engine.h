@@ -531,7 +531,9 @@ class Engine {
   // Only its head: the declaration, transitions and each stage's latest
   // execution id, without executions (two reads: the pipeline and its
   // runtime document). What history pages and single executions need.
-  Result<core::PipelineState> ReadStoredHead(const std::string& name) const;
+  // `record`, when given, gets the pipeline's record read with it.
+  Result<core::PipelineState> ReadStoredHead(const std::string& name,
+                                             store::PipelineRecord* record = nullptr) const;
   // For reads: the cached state when driven here, else the stored one in
   // *scratch; with `execution_id`, that execution is loaded too (if stored).
   // `read`: what ReadIfDrivenElsewhere read before the lock, used (and
@@ -553,8 +555,9 @@ class Engine {
   // The same, reading only the head (ReadStoredHead): for reads that take
   // their executions from the store themselves (history pages, single
   // executions, rule runs), 2 database reads instead of the working set's 5.
-  Result<std::optional<core::PipelineState>> ReadHeadIfDrivenElsewhere(const std::string& name)
-      EXCLUDES(mu_);
+  // `record`, when given, gets the pipeline's record if the head was read.
+  Result<std::optional<core::PipelineState>> ReadHeadIfDrivenElsewhere(
+      const std::string& name, store::PipelineRecord* record = nullptr) EXCLUDES(mu_);
   Status NotDrivenHere(const std::string& name) const REQUIRES(mu_);
   // Recover() for one loaded pipeline: fail interrupted runs, recreate
   // missing jobs, carry executions on, commit; then remove the interrupted
@@ -602,7 +605,8 @@ class Engine {
   // HistoryPage's parts: the page's declaration and runtime (transitions,
   // each stage's latest), from memory or `read`, under the mutex; then the
   // page's executions and runs from the store, without it (the store is
-  // thread-safe and has every committed execution).
+  // thread-safe and has every committed execution), and the pipeline's
+  // record unless `out` has it (read with the head).
   Result<ExecutionPage> HistoryHeadLocked(const std::string& pipeline,
                                           std::optional<core::PipelineState>* read) REQUIRES(mu_);
   Status ReadHistoryPage(const std::string& pipeline, size_t max, const std::string& after,

@@ -1917,8 +1917,12 @@ TEST_F(EngineTest, AHistoryPageOfAPipelineDrivenElsewhereReadsOnlyItsHeadAndTheP
   faulty_->drop_fences = true;
   std::atomic<int> active_reads{0};
   std::atomic<int> page_reads{0};
+  std::atomic<int> record_reads{0};
   faulty_->on_list_active = [&](const std::string& pipeline) {
     if (pipeline == "theirs") ++active_reads;
+  };
+  faulty_->on_get_pipeline = [&](const std::string& pipeline) {
+    if (pipeline == "theirs") ++record_reads;
   };
   faulty_->on_list_page = [&](const std::string& pipeline) {
     if (pipeline == "theirs") ++page_reads;
@@ -1933,6 +1937,7 @@ TEST_F(EngineTest, AHistoryPageOfAPipelineDrivenElsewhereReadsOnlyItsHeadAndTheP
   engine_->DisownPipeline("theirs");
   active_reads = 0;
   page_reads = 0;
+  record_reads = 0;
 
   auto page = engine_->HistoryPage("theirs", 10, "", {}, PageRuns::kFirstStage);
   ASSERT_TRUE(page.ok()) << page.status().ToString();
@@ -1941,6 +1946,15 @@ TEST_F(EngineTest, AHistoryPageOfAPipelineDrivenElsewhereReadsOnlyItsHeadAndTheP
   EXPECT_EQ(page->snap.state.decl.stages.size(), 2u) << "the head, from the store";
   EXPECT_EQ(active_reads.load(), 0) << "the working set was read too";
   EXPECT_EQ(page_reads.load(), 1) << "the page only";
+  EXPECT_EQ(record_reads.load(), 1) << "the record is read once, with the head";
+  EXPECT_EQ(page->snap.record.name, "theirs");
+  EXPECT_EQ(page->snap.record.version, 1);
+  // A page of rule runs too.
+  record_reads = 0;
+  auto rules = engine_->RuleRunsPage("theirs", 10, std::nullopt);
+  ASSERT_TRUE(rules.ok()) << rules.status().ToString();
+  EXPECT_EQ(rules->snap.record.name, "theirs");
+  EXPECT_EQ(record_reads.load(), 1);
   // A single execution still comes with the working set, read before the lock.
   active_reads = 0;
   auto one = engine_->ExecutionSnapshot("theirs", id);

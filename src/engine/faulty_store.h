@@ -44,6 +44,8 @@ class FaultyStore final : public store::Store {
   // The same with the key of each GetKv (e.g. "pstate/<pipeline>", read
   // with every stored read of a pipeline).
   std::function<void(const std::string&)> on_get_kv;
+  // The same with the pipeline's name by each GetPipeline.
+  std::function<void(const std::string&)> on_get_pipeline;
 
   Result<store::PipelineRecord> CreatePipeline(const std::string& name, const std::string& arn,
                                                nlohmann::json declaration,
@@ -57,6 +59,7 @@ class FaultyStore final : public store::Store {
   }
   Result<store::PipelineRecord> GetPipeline(const std::string& name,
                                             std::optional<int> version) override {
+    if (on_get_pipeline) on_get_pipeline(name);
     return real_.GetPipeline(name, version);
   }
   Result<std::vector<store::PipelineRecord>> ListPipelines() override {

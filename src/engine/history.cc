@@ -26,13 +26,17 @@ Result<ExecutionPage> Engine::HistoryPage(const std::string& pipeline, size_t ma
                                           const std::string& after,
                                           const std::function<bool(const core::Execution&)>& keep,
                                           PageRuns runs) {
-  // Driven elsewhere: the head from the store; the page reads its executions.
-  PW_ASSIGN_OR_RETURN(auto read, ReadHeadIfDrivenElsewhere(pipeline));
+  // Driven elsewhere: the head (and the record) from the store; the page
+  // reads its executions.
+  store::PipelineRecord record;
+  PW_ASSIGN_OR_RETURN(auto read, ReadHeadIfDrivenElsewhere(pipeline, &record));
+  const bool read_head = read.has_value();
   ExecutionPage page;
   {
     MutexLock lock(mu_);
     PW_ASSIGN_OR_RETURN(page, HistoryHeadLocked(pipeline, &read));
   }
+  if (read_head) page.snap.record = std::move(record);
   // The page itself comes from the store, without the engine mutex: up to
   // `max` execution documents and their runs parsed, which would hold up
   // every pipeline's progress (and, at a server that does not drive the
@@ -70,8 +74,9 @@ Status Engine::ReadHistoryPage(const std::string& pipeline, size_t max, const st
                                const std::function<bool(const core::Execution&)>& keep,
                                PageRuns runs, ExecutionPage* out) const {
   ExecutionPage& page = *out;
-  PW_ASSIGN_OR_RETURN(auto rec, store_.GetPipeline(pipeline, std::nullopt));
-  page.snap.record = std::move(rec);
+  if (page.snap.record.name.empty()) {  // Unless read with the head (driven elsewhere).
+    PW_ASSIGN_OR_RETURN(page.snap.record, store_.GetPipeline(pipeline, std::nullopt));
+  }
   std::vector<core::Execution> found;  // Newest first.
   std::string cursor = after;
   const size_t chunk = max >= 200 ? 200 : std::max<size_t>(max + 1, 10);
@@ -152,11 +157,17 @@ Result<RuleRunPage> Engine::RuleRunsPage(const std::string& pipeline, size_t max
                                          const std::optional<RuleRunPosition>& after) {
   RuleRunPage page;
   {
-    PW_ASSIGN_OR_RETURN(auto read, ReadHeadIfDrivenElsewhere(pipeline));  // (The head is all.)
+    store::PipelineRecord record;  // Read with the head when driven elsewhere.
+    PW_ASSIGN_OR_RETURN(auto read, ReadHeadIfDrivenElsewhere(pipeline, &record));  // (All.)
+    const bool read_head = read.has_value();
     MutexLock lock(mu_);
     core::PipelineState scratch;  // Driven by another server: read from the store.
     PW_ASSIGN_OR_RETURN(const core::PipelineState* p, ViewLocked(pipeline, &scratch, "", &read));
-    PW_ASSIGN_OR_RETURN(page.snap.record, store_.GetPipeline(pipeline, std::nullopt));
+    if (read_head) {
+      page.snap.record = std::move(record);
+    } else {
+      PW_ASSIGN_OR_RETURN(page.snap.record, store_.GetPipeline(pipeline, std::nullopt));
+    }
     page.snap.state.decl = p->decl;
     page.snap.state.transitions = p->transitions;
     page.snap.state.stage_latest = p->stage_latest;

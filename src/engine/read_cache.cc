@@ -7,6 +7,7 @@ namespace pw::engine {
 ReadCache::Lookup ReadCache::Get(const std::string& pipeline, const std::string& key) const {
   MutexLock lock(mu_);
   Lookup out;
+  out.enabled = enabled_;
   auto it = pipelines_.find(pipeline);
   if (it == pipelines_.end()) {
     // Unknown so far: the current clock marks "no invalidation since".
@@ -45,6 +46,21 @@ void ReadCache::Put(const std::string& pipeline, const std::string& key, std::st
   auto [at, added] = e.bodies.insert_or_assign(key, std::move(body));
   (void)at;
   if (added) ++entries_;
+}
+
+Result<std::string> ReadCache::GetOrCompute(const std::string& pipeline, const std::string& key,
+                                            const std::function<Result<std::string>()>& compute) {
+  Lookup hit = Get(pipeline, key);
+  if (hit.body) return std::move(*hit.body);
+  if (!hit.enabled) return compute();  // Nothing tells this server of other servers' changes.
+  PW_ASSIGN_OR_RETURN(
+      SingleFlight::Answer a,
+      flights_.Do(pipeline + '\n' + key, hit.generation, [&]() -> Result<SingleFlight::Answer> {
+        PW_ASSIGN_OR_RETURN(std::string body, compute());
+        Put(pipeline, key, body, hit.generation);
+        return SingleFlight::Answer{std::move(body), true};
+      }));
+  return std::move(a.body);
 }
 
 void ReadCache::Invalidate(const std::string& pipeline) {
@@ -121,6 +137,22 @@ void StampedReadCache::Put(const std::string& pipeline, const std::string& key, 
   auto [at, added] = e.bodies.insert_or_assign(key, std::move(body));
   (void)at;
   if (added) ++entries_;
+}
+
+Result<StampedReadCache::Read> StampedReadCache::GetOrCompute(
+    const std::string& pipeline, const std::string& key, int64_t stamp,
+    const SingleFlight::Compute& compute) {
+  if (auto hit = Get(pipeline, key, stamp)) return Read{std::move(*hit), "hit"};
+  bool mine = false;
+  PW_ASSIGN_OR_RETURN(SingleFlight::Answer a,
+                      flights_.Do(pipeline + '\n' + key, static_cast<uint64_t>(stamp),
+                                  [&]() -> Result<SingleFlight::Answer> {
+                                    mine = true;
+                                    PW_ASSIGN_OR_RETURN(SingleFlight::Answer out, compute());
+                                    if (out.share) Put(pipeline, key, stamp, out.body);
+                                    return out;
+                                  }));
+  return Read{std::move(a.body), !mine ? "shared" : a.share ? "miss" : "uncacheable"};
 }
 
 void StampedReadCache::Clear() {

@@ -16,16 +16,24 @@
 //   std::string body = Compute();
 //   cache.Put("p", key, body, hit.generation);
 //
-// set_enabled(false) bypasses it (Get always misses, Put stores nothing), e.g.
-// for reads of pipelines another server owns. Thread-safe.
+// GetOrCompute does both, and callers that miss at the same generation share
+// one computation (SingleFlight): while executions run, every commit empties
+// the pipeline's entries, and the readers that come next all miss together.
+//
+// set_enabled(false) bypasses it (Get always misses, Put stores nothing, no
+// computation is shared), e.g. for reads of pipelines another server owns.
+// Thread-safe.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
 
 #include "common/mutex.h"
+#include "common/status.h"
 #include "common/thread_annotations.h"
+#include "engine/single_flight.h"
 
 namespace pw::engine {
 
@@ -34,6 +42,7 @@ class ReadCache {
   struct Lookup {
     std::optional<std::string> body;  // The cached response, if any.
     uint64_t generation = 0;          // Pass to Put with the computed response.
+    bool enabled = true;              // False: bypassed.
   };
 
   Lookup Get(const std::string& pipeline, const std::string& key) const EXCLUDES(mu_);
@@ -41,11 +50,18 @@ class ReadCache {
   // returned `generation` (or the cache is disabled).
   void Put(const std::string& pipeline, const std::string& key, std::string body,
            uint64_t generation) EXCLUDES(mu_);
+  // The cached response, or `compute()`'s, stored as Put does. A caller that
+  // misses while another computes the same key at the same generation waits
+  // for that answer instead of computing it again.
+  Result<std::string> GetOrCompute(const std::string& pipeline, const std::string& key,
+                                   const std::function<Result<std::string>()>& compute)
+      EXCLUDES(mu_);
   void Invalidate(const std::string& pipeline) EXCLUDES(mu_);
   void Clear() EXCLUDES(mu_);
   void set_enabled(bool enabled) EXCLUDES(mu_);
   bool enabled() const EXCLUDES(mu_);
-  size_t size() const EXCLUDES(mu_);  // Cached responses, for tests.
+  size_t size() const EXCLUDES(mu_);                        // Cached responses, for tests.
+  const SingleFlight& flights() const { return flights_; }  // For tests.
 
   // At most this many responses per pipeline and in all (then the pipeline's,
   // or everything, is dropped: a cache, not a store).
@@ -62,6 +78,7 @@ class ReadCache {
   uint64_t clock_ GUARDED_BY(mu_) = 0;  // Source of generations, never reused.
   size_t entries_ GUARDED_BY(mu_) = 0;
   std::map<std::string, Entry> pipelines_ GUARDED_BY(mu_);
+  SingleFlight flights_;
 };
 
 // StampedReadCache: the same responses for pipelines another server drives
@@ -76,6 +93,9 @@ class ReadCache {
 //   if (auto hit = cache.Get("p", key, *stamp)) return *hit;
 //   cache.Put("p", key, *stamp, Compute());
 //
+// GetOrCompute does both, sharing one computation between the callers that
+// miss at the same stamp, as ReadCache does.
+//
 // Thread-safe; bounded like ReadCache.
 class StampedReadCache {
  public:
@@ -84,8 +104,18 @@ class StampedReadCache {
   // Keeps `body` as the answer at `stamp`; answers kept at another stamp go.
   void Put(const std::string& pipeline, const std::string& key, int64_t stamp, std::string body)
       EXCLUDES(mu_);
+  struct Read {
+    std::string body;
+    // "hit" (kept), "miss" (computed and kept), "shared" (another caller's
+    // computation at the same stamp), "uncacheable" (computed, neither kept
+    // nor shared: `compute` said share = false).
+    const char* result = "";
+  };
+  Result<Read> GetOrCompute(const std::string& pipeline, const std::string& key, int64_t stamp,
+                            const SingleFlight::Compute& compute) EXCLUDES(mu_);
   void Clear() EXCLUDES(mu_);
-  size_t size() const EXCLUDES(mu_);  // Cached responses, for tests.
+  size_t size() const EXCLUDES(mu_);                        // Cached responses, for tests.
+  const SingleFlight& flights() const { return flights_; }  // For tests.
 
  private:
   struct Entry {
@@ -95,6 +125,7 @@ class StampedReadCache {
   mutable Mutex mu_;
   size_t entries_ GUARDED_BY(mu_) = 0;
   std::map<std::string, Entry> pipelines_ GUARDED_BY(mu_);
+  SingleFlight flights_;
 };
 
 }  // namespace pw::engine

@@ -51,8 +51,9 @@ ServerMetrics::ServerMetrics()
       stamped_reads(registry.AddCounter(
           "pipewright_stamped_reads_total",
           "Reads of a pipeline another server drives (several servers): answers kept by the "
-          "pipeline's change stamp (hit), computed from the database (miss), or computed and "
-          "not kept (uncacheable: they depend on job documents).",
+          "pipeline's change stamp (hit), computed from the database (miss), given the answer "
+          "another request was computing at the same stamp (shared), or computed and not kept "
+          "(uncacheable: they depend on job documents).",
           {"operation", "result"})),
       store_commit_seconds(registry.AddHistogram(
           "pipewright_store_commit_duration_seconds",
