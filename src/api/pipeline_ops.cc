@@ -110,7 +110,10 @@ PeekHandler CachedPeek(engine::Engine& engine, const char* operation, const char
   return [&engine, operation, name_key](const json& in) -> std::optional<std::string> {
     auto name = in.find(name_key);
     if (name == in.end() || !name->is_string()) return std::nullopt;
-    return engine.read_cache().Get(name->get<std::string>(), CacheKey(operation, in)).body;
+    std::optional<std::string> body =
+        engine.read_cache().Get(name->get<std::string>(), CacheKey(operation, in)).body;
+    if (body) engine::Metrics().cached_reads.With({operation, "hit"}).Inc();
+    return body;
   };
 }
 
@@ -129,7 +132,7 @@ RawHandler CachedRead(engine::Engine& engine, const char* operation, const char*
       const std::string& pipeline = name.get_ref<const std::string&>();
       if (std::optional<int64_t> stamp = engine.ChangeStampIfDrivenElsewhere(pipeline)) {
         PW_ASSIGN_OR_RETURN(
-            engine::StampedReadCache::Read read,
+            engine::CacheRead read,
             engine.stamped_cache().GetOrCompute(
                 pipeline, key, *stamp, [&]() -> Result<engine::SingleFlight::Answer> {
                   const uint64_t job_lookups = engine::Engine::JobLookupsOnThisThread();
@@ -143,10 +146,14 @@ RawHandler CachedRead(engine::Engine& engine, const char* operation, const char*
         return std::move(read.body);
       }
     }
-    return cache.GetOrCompute(name.get<std::string>(), key, [&]() -> Result<std::string> {
-      PW_ASSIGN_OR_RETURN(json out, handler(in, ctx));
-      return out.dump(-1, ' ', false, json::error_handler_t::replace);
-    });
+    PW_ASSIGN_OR_RETURN(
+        engine::CacheRead read,
+        cache.GetOrCompute(name.get<std::string>(), key, [&]() -> Result<std::string> {
+          PW_ASSIGN_OR_RETURN(json out, handler(in, ctx));
+          return out.dump(-1, ' ', false, json::error_handler_t::replace);
+        }));
+    engine::Metrics().cached_reads.With({operation, read.result}).Inc();
+    return std::move(read.body);
   };
 }
 

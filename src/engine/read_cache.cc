@@ -48,19 +48,24 @@ void ReadCache::Put(const std::string& pipeline, const std::string& key, std::st
   if (added) ++entries_;
 }
 
-Result<std::string> ReadCache::GetOrCompute(const std::string& pipeline, const std::string& key,
-                                            const std::function<Result<std::string>()>& compute) {
+Result<CacheRead> ReadCache::GetOrCompute(const std::string& pipeline, const std::string& key,
+                                          const std::function<Result<std::string>()>& compute) {
   Lookup hit = Get(pipeline, key);
-  if (hit.body) return std::move(*hit.body);
-  if (!hit.enabled) return compute();  // Nothing tells this server of other servers' changes.
+  if (hit.body) return CacheRead{std::move(*hit.body), "hit"};
+  if (!hit.enabled) {  // Nothing tells this server of other servers' changes.
+    PW_ASSIGN_OR_RETURN(std::string body, compute());
+    return CacheRead{std::move(body), "miss"};
+  }
+  bool mine = false;
   PW_ASSIGN_OR_RETURN(
       SingleFlight::Answer a,
       flights_.Do(pipeline + '\n' + key, hit.generation, [&]() -> Result<SingleFlight::Answer> {
+        mine = true;
         PW_ASSIGN_OR_RETURN(std::string body, compute());
         Put(pipeline, key, body, hit.generation);
         return SingleFlight::Answer{std::move(body), true};
       }));
-  return std::move(a.body);
+  return CacheRead{std::move(a.body), mine ? "miss" : "shared"};
 }
 
 void ReadCache::Invalidate(const std::string& pipeline) {
@@ -139,10 +144,10 @@ void StampedReadCache::Put(const std::string& pipeline, const std::string& key, 
   if (added) ++entries_;
 }
 
-Result<StampedReadCache::Read> StampedReadCache::GetOrCompute(
-    const std::string& pipeline, const std::string& key, int64_t stamp,
-    const SingleFlight::Compute& compute) {
-  if (auto hit = Get(pipeline, key, stamp)) return Read{std::move(*hit), "hit"};
+Result<CacheRead> StampedReadCache::GetOrCompute(const std::string& pipeline,
+                                                 const std::string& key, int64_t stamp,
+                                                 const SingleFlight::Compute& compute) {
+  if (auto hit = Get(pipeline, key, stamp)) return CacheRead{std::move(*hit), "hit"};
   bool mine = false;
   PW_ASSIGN_OR_RETURN(SingleFlight::Answer a,
                       flights_.Do(pipeline + '\n' + key, static_cast<uint64_t>(stamp),
@@ -152,7 +157,7 @@ Result<StampedReadCache::Read> StampedReadCache::GetOrCompute(
                                     if (out.share) Put(pipeline, key, stamp, out.body);
                                     return out;
                                   }));
-  return Read{std::move(a.body), !mine ? "shared" : a.share ? "miss" : "uncacheable"};
+  return CacheRead{std::move(a.body), !mine ? "shared" : a.share ? "miss" : "uncacheable"};
 }
 
 void StampedReadCache::Clear() {

@@ -37,6 +37,16 @@
 
 namespace pw::engine {
 
+// An answer of GetOrCompute and how it came.
+struct CacheRead {
+  std::string body;
+  // "hit" (kept), "miss" (computed here, kept if still current), "shared"
+  // (another caller's computation at the same generation or stamp),
+  // "uncacheable" (StampedReadCache: computed, neither kept nor shared, as
+  // `compute` said share = false).
+  const char* result = "";
+};
+
 class ReadCache {
  public:
   struct Lookup {
@@ -53,9 +63,8 @@ class ReadCache {
   // The cached response, or `compute()`'s, stored as Put does. A caller that
   // misses while another computes the same key at the same generation waits
   // for that answer instead of computing it again.
-  Result<std::string> GetOrCompute(const std::string& pipeline, const std::string& key,
-                                   const std::function<Result<std::string>()>& compute)
-      EXCLUDES(mu_);
+  Result<CacheRead> GetOrCompute(const std::string& pipeline, const std::string& key,
+                                 const std::function<Result<std::string>()>& compute) EXCLUDES(mu_);
   void Invalidate(const std::string& pipeline) EXCLUDES(mu_);
   void Clear() EXCLUDES(mu_);
   void set_enabled(bool enabled) EXCLUDES(mu_);
@@ -104,15 +113,8 @@ class StampedReadCache {
   // Keeps `body` as the answer at `stamp`; answers kept at another stamp go.
   void Put(const std::string& pipeline, const std::string& key, int64_t stamp, std::string body)
       EXCLUDES(mu_);
-  struct Read {
-    std::string body;
-    // "hit" (kept), "miss" (computed and kept), "shared" (another caller's
-    // computation at the same stamp), "uncacheable" (computed, neither kept
-    // nor shared: `compute` said share = false).
-    const char* result = "";
-  };
-  Result<Read> GetOrCompute(const std::string& pipeline, const std::string& key, int64_t stamp,
-                            const SingleFlight::Compute& compute) EXCLUDES(mu_);
+  Result<CacheRead> GetOrCompute(const std::string& pipeline, const std::string& key, int64_t stamp,
+                                 const SingleFlight::Compute& compute) EXCLUDES(mu_);
   void Clear() EXCLUDES(mu_);
   size_t size() const EXCLUDES(mu_);                        // Cached responses, for tests.
   const SingleFlight& flights() const { return flights_; }  // For tests.

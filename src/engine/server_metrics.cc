@@ -48,6 +48,14 @@ ServerMetrics::ServerMetrics()
       worker_polls(registry.AddCounter("pipewright_worker_polls_total",
                                        "PollForJobs calls by job workers, by action type.",
                                        {"action_type"})),
+      cached_reads(registry.AddCounter(
+          "pipewright_cached_reads_total",
+          "GetPipeline, GetPipelineState and ListPipelineExecutions (first page) through the "
+          "server's read cache: a kept answer (hit), computed (miss; every one with several "
+          "servers, where pipewright_stamped_reads_total counts the reads of pipelines driven "
+          "elsewhere), or the answer another request was computing since the pipeline last "
+          "changed (shared).",
+          {"operation", "result"})),
       stamped_reads(registry.AddCounter(
           "pipewright_stamped_reads_total",
           "Reads of a pipeline another server drives (several servers): answers kept by the "

@@ -42,6 +42,7 @@ class ServerMetrics {
   metrics::Family<metrics::Counter>& retries;                 // {kind}: manual, automatic
   metrics::Family<metrics::Counter>& retry_refusals;          // {reason}
   metrics::Family<metrics::Counter>& worker_polls;            // {action_type}
+  metrics::Family<metrics::Counter>& cached_reads;            // {operation, result}
   metrics::Family<metrics::Counter>& stamped_reads;           // {operation, result}
   metrics::Family<metrics::Histogram>& store_commit_seconds;  // {}
 

@@ -37,8 +37,7 @@ Result<SingleFlight::Answer> SingleFlight::Do(const std::string& key, uint64_t v
     Land(key, mine, std::nullopt);
     throw;
   }
-  Land(key, mine,
-       out.ok() && out->share ? std::optional<std::string>(out->body) : std::nullopt);
+  Land(key, mine, out.ok() && out->share ? std::optional<std::string>(out->body) : std::nullopt);
   return out;
 }
 

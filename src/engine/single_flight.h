@@ -47,8 +47,7 @@ class SingleFlight {
   // `compute()`'s answer, or the answer another thread is computing for `key`
   // at `version` when this call comes (then `compute` does not run unless
   // that computation fails or may not be shared).
-  Result<Answer> Do(const std::string& key, uint64_t version, const Compute& compute)
-      EXCLUDES(mu_);
+  Result<Answer> Do(const std::string& key, uint64_t version, const Compute& compute) EXCLUDES(mu_);
 
   // Answers given to a caller that waited for another's computation.
   uint64_t shared() const EXCLUDES(mu_);

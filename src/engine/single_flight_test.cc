@@ -77,8 +77,9 @@ TEST(SingleFlightTest, CallersAtTheSameVersionShareOneComputation) {
 TEST(SingleFlightTest, ACallerAtANewerVersionOrAnotherKeyComputesItsOwn) {
   SingleFlight f;
   Gate gate;
-  auto old = std::async(std::launch::async,
-                        [&] { return f.Do("p\nstate", 7, gate.Blocking(Answer{"old", true})); });
+  auto old = std::async(std::launch::async, [&] {
+    return f.Do("p\nstate", 7, gate.Blocking(Answer{"old", true}));
+  });
   ASSERT_TRUE(Eventually([&] { return gate.runs == 1; }));
   // Both run while the first is still blocked: neither waits for it.
   Result<Answer> newer = f.Do("p\nstate", 8, [] { return Result<Answer>(Answer{"new", true}); });
@@ -156,14 +157,21 @@ TEST(ReadCacheTest, MissesAtOneGenerationShareOneComputationAndItIsKept) {
   });
   ASSERT_TRUE(Eventually([&] { return c.flights().waiting() == 1; }));
   gate.Release();
-  EXPECT_EQ(*first.get(), "{\"at\":1}");
-  EXPECT_EQ(*second.get(), "{\"at\":1}");
+  Result<CacheRead> a = first.get();
+  Result<CacheRead> b = second.get();
+  EXPECT_EQ(a->body, "{\"at\":1}");
+  EXPECT_STREQ(a->result, "miss");
+  EXPECT_EQ(b->body, "{\"at\":1}");
+  EXPECT_STREQ(b->result, "shared");
   EXPECT_EQ(own, 0);
   EXPECT_EQ(c.flights().shared(), 1u);
   EXPECT_EQ(c.Get("p", "state").body, "{\"at\":1}") << "kept for the next reads";
   c.Invalidate("p");
   auto after = c.GetOrCompute("p", "state", [] { return Result<std::string>("{\"at\":2}"); });
-  EXPECT_EQ(*after, "{\"at\":2}") << "a new generation computes again";
+  EXPECT_EQ(after->body, "{\"at\":2}") << "a new generation computes again";
+  EXPECT_STREQ(after->result, "miss");
+  EXPECT_STREQ(c.GetOrCompute("p", "state", [] { return Result<std::string>("x"); })->result,
+               "hit");
 }
 
 TEST(ReadCacheTest, ABypassedCacheSharesNothing) {
@@ -181,9 +189,9 @@ TEST(ReadCacheTest, ABypassedCacheSharesNothing) {
   // Another server may have changed the pipeline since the first began: this
   // caller computes its own while the first is still blocked.
   auto second = c.GetOrCompute("p", "state", [] { return Result<std::string>("second"); });
-  EXPECT_EQ(*second, "second");
+  EXPECT_EQ(second->body, "second");
   gate.Release();
-  EXPECT_EQ(*first.get(), "first");
+  EXPECT_EQ(first.get()->body, "first");
   EXPECT_EQ(c.flights().shared(), 0u);
   EXPECT_FALSE(c.Get("p", "state").body);
 }
@@ -210,8 +218,8 @@ TEST(StampedReadCacheTest, GetOrComputeSaysHowEachAnswerCame) {
   });
   ASSERT_TRUE(Eventually([&] { return c.flights().waiting() == 1; }));
   gate.Release();
-  Result<StampedReadCache::Read> f = first.get();
-  Result<StampedReadCache::Read> s = second.get();
+  Result<CacheRead> f = first.get();
+  Result<CacheRead> s = second.get();
   EXPECT_STREQ(f->result, "miss");
   EXPECT_STREQ(s->result, "shared");
   EXPECT_EQ(s->body, "seven");

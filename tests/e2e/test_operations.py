@@ -361,6 +361,40 @@ class MetricsAndLogsTest(unittest.TestCase):
                          "pipewright %s (%s)" % (labels["version"], labels["commit"]))
         self.assertRegex(labels["version"], r"^\d+\.\d+\.\d+$")
 
+    def test_cached_reads_are_counted_by_how_they_were_answered(self):
+        """Each GetPipelineState counts once in pipewright_cached_reads_total: computed (miss),
+        kept (hit) or shared; on an idle pipeline the reads after the first are kept, and a
+        change (a transition disabled) makes the next read compute again."""
+        def counts():
+            m = self.scrape()
+            return {r: value(m, "pipewright_cached_reads_total", operation="GetPipelineState",
+                             result=r) or 0.0 for r in ("hit", "miss", "shared")}
+
+        def gained(before, after):
+            return {r: after[r] - before[r] for r in before}
+
+        before = counts()
+        states = [signed_call(self.server, "GetPipelineState", {"name": "Good"})
+                  for _ in range(5)]
+        self.assertEqual(len({json.dumps(s, sort_keys=True) for s in states}), 1)
+        g = gained(before, counts())
+        self.assertEqual(sum(g.values()), 5, g)
+        self.assertLessEqual(g["miss"], 1, g)
+        self.assertGreaterEqual(g["hit"], 4, g)
+        before = counts()
+        signed_call(self.server, "DisableStageTransition",
+                    {"pipelineName": "Good", "stageName": "Build", "transitionType": "Inbound",
+                     "reason": "counting reads"})
+        try:
+            state = signed_call(self.server, "GetPipelineState", {"name": "Good"})
+            build = [s for s in state["stageStates"] if s["stageName"] == "Build"][0]
+            self.assertFalse(build["inboundTransitionState"]["enabled"])
+            self.assertEqual(gained(before, counts()), {"hit": 0, "miss": 1, "shared": 0})
+        finally:
+            signed_call(self.server, "EnableStageTransition",
+                        {"pipelineName": "Good", "stageName": "Build",
+                         "transitionType": "Inbound"})
+
     def test_metrics_need_the_same_authentication_as_the_api(self):
         status, _, text = get(self.server, "/metrics")
         self.assertEqual(status, 403, text)
