@@ -39,6 +39,14 @@ struct Gate {
       return answer;
     };
   }
+  // The same for ReadCache::GetOrCompute, whose computations give the body.
+  std::function<Result<std::string>()> BlockingBody(std::string body) {
+    return [this, body]() -> Result<std::string> {
+      ++runs;
+      opened.wait();
+      return body;
+    };
+  }
   void Release() { open.set_value(); }
 };
 
@@ -141,11 +149,7 @@ TEST(ReadCacheTest, MissesAtOneGenerationShareOneComputationAndItIsKept) {
   c.Invalidate("p");
   Gate gate;
   auto first = std::async(std::launch::async, [&] {
-    return c.GetOrCompute("p", "state", [&]() -> Result<std::string> {
-      ++gate.runs;
-      gate.opened.wait();
-      return std::string("{\"at\":1}");
-    });
+    return c.GetOrCompute("p", "state", gate.BlockingBody("{\"at\":1}"));
   });
   ASSERT_TRUE(Eventually([&] { return gate.runs == 1; }));
   std::atomic<int> own{0};
@@ -178,13 +182,8 @@ TEST(ReadCacheTest, ABypassedCacheSharesNothing) {
   ReadCache c;
   c.set_enabled(false);
   Gate gate;
-  auto first = std::async(std::launch::async, [&] {
-    return c.GetOrCompute("p", "state", [&]() -> Result<std::string> {
-      ++gate.runs;
-      gate.opened.wait();
-      return std::string("first");
-    });
-  });
+  auto first = std::async(std::launch::async,
+                          [&] { return c.GetOrCompute("p", "state", gate.BlockingBody("first")); });
   ASSERT_TRUE(Eventually([&] { return gate.runs == 1; }));
   // Another server may have changed the pipeline since the first began: this
   // caller computes its own while the first is still blocked.
