@@ -3,7 +3,10 @@ of ListPipelineExecutions come from a cache of serialised answers; a read
 after each mutation (start, update, transition, retry, delete) sees it."""
 
 import os
+import re
+import threading
 import unittest
+import urllib.request
 
 from harness import ServerTestCase, action, commands, pipeline, wait_execution, wait_for
 
@@ -75,6 +78,66 @@ class ReadCacheTest(ServerTestCase):
                          ("ListPipelineExecutions", {"pipelineName": "rc"})):
             status, out = self.server.call(op, body)
             self.assertEqual(out.get("__type"), "PipelineNotFoundException", (op, out))
+
+
+    def test_a_write_is_seen_by_the_next_read_while_other_clients_read_the_same_page(self):
+        """Readers that miss together share one computation of the answer (SingleFlight), and
+        none may get an answer older than a write that finished before its read began. Six
+        clients read without pause while this one starts executions and reads right after each
+        start and right after each has ended. (Which computation a read joins is a matter of
+        microseconds here; single_flight_test.cc proves the version rule deterministically.)"""
+        src = os.path.join(self.tmp, "src")
+        os.makedirs(src)
+        with open(os.path.join(src, "f"), "w") as f:
+            f.write("x\n")
+        self.server.ok("CreatePipeline", {"pipeline": pipeline("busy", [
+            ("Source", [action("Src", "Source", "Directory", config={"Path": src},
+                               outputs=["Out"])]),
+            ("Build", [commands("Build", ["true"], inputs=["Out"])])])})
+        first = wait_for(lambda: self.server.ok("ListPipelineExecutions", {
+            "pipelineName": "busy"})["pipelineExecutionSummaries"], what="the first execution")
+        wait_execution(self.server, "busy", first[0]["pipelineExecutionId"])
+        stop = threading.Event()
+        errors = []
+
+        def read_on():
+            try:
+                while not stop.is_set():
+                    self.server.ok("ListPipelineExecutions", {"pipelineName": "busy"})
+                    self.server.ok("GetPipelineState", {"name": "busy"})
+            except Exception as e:  # noqa: BLE001 (reported below)
+                errors.append(e)
+        readers = [threading.Thread(target=read_on) for _ in range(6)]
+        for t in readers:
+            t.start()
+        try:
+            for _ in range(40):
+                eid = self.server.ok("StartPipelineExecution", {"name": "busy"})[
+                    "pipelineExecutionId"]
+                listed = self.server.ok("ListPipelineExecutions", {"pipelineName": "busy"})
+                self.assertIn(eid, [e["pipelineExecutionId"]
+                                    for e in listed["pipelineExecutionSummaries"]])
+                self.assertEqual(wait_execution(self.server, "busy", eid), "Succeeded")
+                listed = self.server.ok("ListPipelineExecutions", {"pipelineName": "busy"})
+                mine = [e for e in listed["pipelineExecutionSummaries"]
+                        if e["pipelineExecutionId"] == eid]
+                self.assertEqual([e["status"] for e in mine], ["Succeeded"])
+            state = self.server.ok("GetPipelineState", {"name": "busy"})
+            build = [st for st in state["stageStates"] if st["stageName"] == "Build"][0]
+            self.assertEqual(build["latestExecution"]["pipelineExecutionId"], eid)
+            self.assertEqual(build["latestExecution"]["status"], "Succeeded")
+        finally:
+            stop.set()
+            for t in readers:
+                t.join()
+        self.assertEqual(errors, [])
+        with urllib.request.urlopen(self.server.endpoint + "/metrics", timeout=10) as r:
+            text = r.read().decode()
+        counted = {m.group(1): float(m.group(2)) for m in re.finditer(
+            r'^pipewright_cached_reads_total\{operation="ListPipelineExecutions",'
+            r'result="(\w+)"\} (\S+)$', text, re.M)}
+        self.assertGreater(counted.get("miss", 0), 40, counted)  # Each change computed again.
+        print("ListPipelineExecutions answers: %s" % counted)
 
 
 if __name__ == "__main__":
