@@ -36,7 +36,10 @@ Result<ExecutionPage> Engine::HistoryPage(const std::string& pipeline, size_t ma
     MutexLock lock(mu_);
     PW_ASSIGN_OR_RETURN(page, HistoryHeadLocked(pipeline, &read));
   }
-  if (read_head) page.snap.record = std::move(record);
+  // The record goes with the head it was read with: not if this server has
+  // taken the pipeline on meanwhile (then the head came from memory, and
+  // ReadHistoryPage reads the record).
+  if (read_head && !read.has_value()) page.snap.record = std::move(record);
   // The page itself comes from the store, without the engine mutex: up to
   // `max` execution documents and their runs parsed, which would hold up
   // every pipeline's progress (and, at a server that does not drive the
@@ -163,7 +166,7 @@ Result<RuleRunPage> Engine::RuleRunsPage(const std::string& pipeline, size_t max
     MutexLock lock(mu_);
     core::PipelineState scratch;  // Driven by another server: read from the store.
     PW_ASSIGN_OR_RETURN(const core::PipelineState* p, ViewLocked(pipeline, &scratch, "", &read));
-    if (read_head) {
+    if (read_head && !read.has_value()) {  // The head read was used (see HistoryPage).
       page.snap.record = std::move(record);
     } else {
       PW_ASSIGN_OR_RETURN(page.snap.record, store_.GetPipeline(pipeline, std::nullopt));
