@@ -4,6 +4,39 @@
 
 namespace pw::engine {
 
+const std::string* KeptAnswers::Find(const std::string& key) const {
+  auto it = bodies_.find(key);
+  return it == bodies_.end() ? nullptr : &it->second;
+}
+
+void KeptAnswers::Put(const std::string& key, std::string body, size_t& entries, size_t& bytes) {
+  auto it = bodies_.find(key);
+  if (it != bodies_.end()) {
+    bytes = bytes - it->second.size() + body.size();
+    it->second = std::move(body);
+    return;
+  }
+  while (bodies_.size() >= ReadCacheLimits::kMaxPerPipeline && !order_.empty()) {
+    auto oldest = bodies_.find(order_.front());
+    order_.pop_front();
+    if (oldest == bodies_.end()) continue;
+    bytes -= oldest->first.size() + oldest->second.size();
+    --entries;
+    bodies_.erase(oldest);
+  }
+  bytes += key.size() + body.size();
+  ++entries;
+  order_.push_back(key);
+  bodies_.emplace(key, std::move(body));
+}
+
+void KeptAnswers::Clear(size_t& entries, size_t& bytes) {
+  for (const auto& [key, body] : bodies_) bytes -= key.size() + body.size();
+  entries -= bodies_.size();
+  bodies_.clear();
+  order_.clear();
+}
+
 ReadCache::Lookup ReadCache::Get(const std::string& pipeline, const std::string& key) const {
   MutexLock lock(mu_);
   Lookup out;
@@ -16,9 +49,13 @@ ReadCache::Lookup ReadCache::Get(const std::string& pipeline, const std::string&
   }
   out.generation = it->second.generation;
   if (!enabled_) return out;
-  auto b = it->second.bodies.find(key);
-  if (b != it->second.bodies.end()) out.body = b->second;
+  if (const std::string* b = it->second.kept.Find(key)) out.body = *b;
   return out;
+}
+
+void ReadCache::MakeRoomLocked(size_t more) {
+  if (entries_ < kMaxEntries && bytes_ + more <= kMaxBytes) return;
+  for (auto& [name, e] : pipelines_) e.kept.Clear(entries_, bytes_);
 }
 
 void ReadCache::Put(const std::string& pipeline, const std::string& key, std::string body,
@@ -33,19 +70,15 @@ void ReadCache::Put(const std::string& pipeline, const std::string& key, std::st
     if (entries_ >= kMaxEntries) {
       pipelines_.clear();
       entries_ = 0;
+      bytes_ = 0;
     }
     it = pipelines_.emplace(pipeline, Entry{clock_, {}}).first;
   } else if (it->second.generation != generation) {
     return;  // Invalidated meanwhile: `body` may be stale.
   }
-  Entry& e = it->second;
-  if (e.bodies.size() >= kMaxPerPipeline && !e.bodies.count(key)) {
-    entries_ -= e.bodies.size();
-    e.bodies.clear();
-  }
-  auto [at, added] = e.bodies.insert_or_assign(key, std::move(body));
-  (void)at;
-  if (added) ++entries_;
+  if (key.size() + body.size() > kMaxBytes / 16) return;  // One answer never takes it all.
+  MakeRoomLocked(key.size() + body.size());
+  it->second.kept.Put(key, std::move(body), entries_, bytes_);
 }
 
 Result<CacheRead> ReadCache::GetOrCompute(const std::string& pipeline, const std::string& key,
@@ -72,8 +105,7 @@ void ReadCache::Invalidate(const std::string& pipeline) {
   MutexLock lock(mu_);
   ++clock_;
   Entry& e = pipelines_[pipeline];
-  entries_ -= e.bodies.size();
-  e.bodies.clear();
+  e.kept.Clear(entries_, bytes_);
   e.generation = clock_;
 }
 
@@ -81,10 +113,9 @@ void ReadCache::Clear() {
   MutexLock lock(mu_);
   ++clock_;
   for (auto& [name, e] : pipelines_) {
-    e.bodies.clear();
+    e.kept.Clear(entries_, bytes_);
     e.generation = clock_;
   }
-  entries_ = 0;
 }
 
 void ReadCache::set_enabled(bool enabled) {
@@ -93,10 +124,9 @@ void ReadCache::set_enabled(bool enabled) {
   if (!enabled) {
     ++clock_;
     for (auto& [name, e] : pipelines_) {
-      e.bodies.clear();
+      e.kept.Clear(entries_, bytes_);
       e.generation = clock_;
     }
-    entries_ = 0;
   }
 }
 
@@ -110,38 +140,40 @@ size_t ReadCache::size() const {
   return entries_;
 }
 
+size_t ReadCache::bytes() const {
+  MutexLock lock(mu_);
+  return bytes_;
+}
+
 std::optional<std::string> StampedReadCache::Get(const std::string& pipeline,
                                                  const std::string& key, int64_t stamp) const {
   MutexLock lock(mu_);
   auto it = pipelines_.find(pipeline);
   if (it == pipelines_.end() || it->second.stamp != stamp) return std::nullopt;
-  auto b = it->second.bodies.find(key);
-  if (b == it->second.bodies.end()) return std::nullopt;
-  return b->second;
+  const std::string* b = it->second.kept.Find(key);
+  if (b == nullptr) return std::nullopt;
+  return *b;
 }
 
 void StampedReadCache::Put(const std::string& pipeline, const std::string& key, int64_t stamp,
                            std::string body) {
   MutexLock lock(mu_);
-  auto it = pipelines_.find(pipeline);
-  if (it == pipelines_.end()) {
-    if (entries_ >= ReadCache::kMaxEntries) {
-      pipelines_.clear();
-      entries_ = 0;
-    }
-    it = pipelines_.emplace(pipeline, Entry{stamp, {}}).first;
+  if (key.size() + body.size() > kMaxBytes / 16) return;  // One answer never takes it all.
+  if (entries_ >= kMaxEntries || bytes_ + key.size() + body.size() > kMaxBytes) {
+    pipelines_.clear();
+    entries_ = 0;
+    bytes_ = 0;
   }
+  auto it = pipelines_.find(pipeline);
+  if (it == pipelines_.end()) it = pipelines_.emplace(pipeline, Entry{stamp, {}}).first;
   Entry& e = it->second;
-  if (e.stamp != stamp || (e.bodies.size() >= ReadCache::kMaxPerPipeline && !e.bodies.count(key))) {
+  if (e.stamp != stamp) {
     // Answers at another stamp (older, or newer than this one: the newest
     // read wins, a later Get at the other stamp misses and computes again).
-    entries_ -= e.bodies.size();
-    e.bodies.clear();
+    e.kept.Clear(entries_, bytes_);
     e.stamp = stamp;
   }
-  auto [at, added] = e.bodies.insert_or_assign(key, std::move(body));
-  (void)at;
-  if (added) ++entries_;
+  e.kept.Put(key, std::move(body), entries_, bytes_);
 }
 
 Result<CacheRead> StampedReadCache::GetOrCompute(const std::string& pipeline,
@@ -164,6 +196,12 @@ void StampedReadCache::Clear() {
   MutexLock lock(mu_);
   pipelines_.clear();
   entries_ = 0;
+  bytes_ = 0;
+}
+
+size_t StampedReadCache::bytes() const {
+  MutexLock lock(mu_);
+  return bytes_;
 }
 
 size_t StampedReadCache::size() const {

@@ -1,7 +1,8 @@
 #pragma once
 
 // ReadCache: serialised responses of the frequent reads (GetPipeline,
-// GetPipelineState, the first page of ListPipelineExecutions), per pipeline,
+// GetPipelineState, the first page of ListPipelineExecutions,
+// GetPipelineExecution), per pipeline,
 // so a console polling once a second costs a map lookup instead of a parse
 // and a dump (issue 15). The engine invalidates a pipeline on every commit of
 // it, whenever its cached state is dropped or reloaded, and on job changes;
@@ -24,7 +25,9 @@
 // computation is shared), e.g. for reads of pipelines another server owns.
 // Thread-safe.
 
+#include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -47,7 +50,31 @@ struct CacheRead {
   const char* result = "";
 };
 
-class ReadCache {
+// Limits of both caches: at most kMaxPerPipeline responses per pipeline
+// (then its oldest goes), and kMaxEntries responses or kMaxBytes of keys and
+// bodies in all (then everything goes: a cache, not a store).
+struct ReadCacheLimits {
+  static constexpr size_t kMaxPerPipeline = 32;
+  static constexpr size_t kMaxEntries = 8192;
+  static constexpr size_t kMaxBytes = size_t{32} << 20;
+};
+
+// One pipeline's kept responses, by key; the oldest goes first past
+// ReadCacheLimits::kMaxPerPipeline. Not thread-safe: each cache holds it
+// under its own mutex, and counts what it holds in `entries` and `bytes`.
+class KeptAnswers {
+ public:
+  const std::string* Find(const std::string& key) const;
+  void Put(const std::string& key, std::string body, size_t& entries, size_t& bytes);
+  void Clear(size_t& entries, size_t& bytes);
+  size_t size() const { return bodies_.size(); }
+
+ private:
+  std::map<std::string, std::string> bodies_;
+  std::deque<std::string> order_;  // The keys of bodies_, oldest first.
+};
+
+class ReadCache : public ReadCacheLimits {
  public:
   struct Lookup {
     std::optional<std::string> body;  // The cached response, if any.
@@ -72,20 +99,21 @@ class ReadCache {
   size_t size() const EXCLUDES(mu_);                        // Cached responses, for tests.
   const SingleFlight& flights() const { return flights_; }  // For tests.
 
-  // At most this many responses per pipeline and in all (then the pipeline's,
-  // or everything, is dropped: a cache, not a store).
-  static constexpr size_t kMaxPerPipeline = 8;
-  static constexpr size_t kMaxEntries = 8192;
+  size_t bytes() const EXCLUDES(mu_);  // Keys and bodies held, for tests.
 
  private:
   struct Entry {
     uint64_t generation = 0;
-    std::map<std::string, std::string> bodies;  // By key.
+    KeptAnswers kept;
   };
+  // Drops everything when `more` bytes would pass a limit.
+  void MakeRoomLocked(size_t more) REQUIRES(mu_);
+
   mutable Mutex mu_;
   bool enabled_ GUARDED_BY(mu_) = true;
   uint64_t clock_ GUARDED_BY(mu_) = 0;  // Source of generations, never reused.
   size_t entries_ GUARDED_BY(mu_) = 0;
+  size_t bytes_ GUARDED_BY(mu_) = 0;
   std::map<std::string, Entry> pipelines_ GUARDED_BY(mu_);
   SingleFlight flights_;
 };
@@ -106,7 +134,7 @@ class ReadCache {
 // miss at the same stamp, as ReadCache does.
 //
 // Thread-safe; bounded like ReadCache.
-class StampedReadCache {
+class StampedReadCache : public ReadCacheLimits {
  public:
   std::optional<std::string> Get(const std::string& pipeline, const std::string& key,
                                  int64_t stamp) const EXCLUDES(mu_);
@@ -117,15 +145,17 @@ class StampedReadCache {
                                  const SingleFlight::Compute& compute) EXCLUDES(mu_);
   void Clear() EXCLUDES(mu_);
   size_t size() const EXCLUDES(mu_);                        // Cached responses, for tests.
+  size_t bytes() const EXCLUDES(mu_);                       // Keys and bodies held, for tests.
   const SingleFlight& flights() const { return flights_; }  // For tests.
 
  private:
   struct Entry {
     int64_t stamp = 0;
-    std::map<std::string, std::string> bodies;  // By key.
+    KeptAnswers kept;
   };
   mutable Mutex mu_;
   size_t entries_ GUARDED_BY(mu_) = 0;
+  size_t bytes_ GUARDED_BY(mu_) = 0;
   std::map<std::string, Entry> pipelines_ GUARDED_BY(mu_);
   SingleFlight flights_;
 };

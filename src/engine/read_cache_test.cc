@@ -47,6 +47,46 @@ TEST(ReadCacheTest, ClearDisableAndBounds) {
   EXPECT_TRUE(c.Get("p", std::to_string(ReadCache::kMaxPerPipeline)).body);
 }
 
+TEST(ReadCacheTest, APipelinesOldestAnswerGoesFirstAndTheBytesAreBounded) {
+  ReadCache c;
+  c.Invalidate("p");
+  c.Invalidate("q");
+  const uint64_t gen = c.Get("p", "x").generation;
+  c.Put("q", "state", "{}", c.Get("q", "state").generation);
+  for (size_t i = 0; i <= ReadCache::kMaxPerPipeline; ++i) {
+    c.Put("p", "GetPipelineExecution " + std::to_string(i), "{\"i\":" + std::to_string(i) + "}",
+          gen);
+  }
+  EXPECT_FALSE(c.Get("p", "GetPipelineExecution 0").body) << "the oldest went";
+  for (size_t i = 1; i <= ReadCache::kMaxPerPipeline; ++i) {
+    EXPECT_TRUE(c.Get("p", "GetPipelineExecution " + std::to_string(i)).body) << i;
+  }
+  EXPECT_EQ(c.Get("q", "state").body, "{}") << "another pipeline's answers stay";
+  EXPECT_EQ(c.size(), ReadCache::kMaxPerPipeline + 1);
+  size_t held = std::string("state{}").size();
+  for (size_t i = 1; i <= ReadCache::kMaxPerPipeline; ++i) {
+    held += std::string("GetPipelineExecution " + std::to_string(i)).size() +
+            std::string("{\"i\":" + std::to_string(i) + "}").size();
+  }
+  EXPECT_EQ(c.bytes(), held);
+  c.Invalidate("p");
+  EXPECT_EQ(c.bytes(), std::string("state{}").size());
+  EXPECT_EQ(c.size(), 1u);
+
+  // One answer over a sixteenth of the budget is not kept; many big ones
+  // never hold more than the budget.
+  const uint64_t now = c.Get("p", "big").generation;
+  c.Put("p", "big", std::string(ReadCache::kMaxBytes / 16 + 1, 'x'), now);
+  EXPECT_FALSE(c.Get("p", "big").body);
+  for (int i = 0; i < 64; ++i) {
+    const std::string name = "p" + std::to_string(i);
+    c.Put(name, "state", std::string(ReadCache::kMaxBytes / 20, 'x'),
+          c.Get(name, "state").generation);
+    EXPECT_LE(c.bytes(), ReadCache::kMaxBytes) << i;
+  }
+  EXPECT_TRUE(c.Get("p63", "state").body) << "the newest answer is kept";
+}
+
 TEST(StampedReadCacheTest, AnAnswerIsServedOnlyAtTheStampItWasComputedAt) {
   StampedReadCache c;
   EXPECT_FALSE(c.Get("p", "state", 7));
@@ -73,6 +113,13 @@ TEST(StampedReadCacheTest, Bounded) {
   EXPECT_TRUE(c.Get("p", std::to_string(ReadCache::kMaxPerPipeline), 1));
   for (size_t i = 0; i <= ReadCache::kMaxEntries; ++i) c.Put(std::to_string(i), "k", 1, "x");
   EXPECT_LE(c.size(), ReadCache::kMaxEntries);
+  for (int i = 0; i < 64; ++i) {
+    c.Put("big" + std::to_string(i), "k", 1, std::string(ReadCache::kMaxBytes / 20, 'x'));
+    EXPECT_LE(c.bytes(), ReadCache::kMaxBytes) << i;
+  }
+  EXPECT_TRUE(c.Get("big63", "k", 1));
+  c.Put("p", "huge", 1, std::string(ReadCache::kMaxBytes / 16 + 1, 'x'));
+  EXPECT_FALSE(c.Get("p", "huge", 1));
 }
 
 }  // namespace

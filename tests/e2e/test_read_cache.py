@@ -1,6 +1,7 @@
-"""Cached reads (issue 15): GetPipeline, GetPipelineState and the first page
-of ListPipelineExecutions come from a cache of serialised answers; a read
-after each mutation (start, update, transition, retry, delete) sees it."""
+"""Cached reads (issue 15): GetPipeline, GetPipelineState, the first page
+of ListPipelineExecutions and GetPipelineExecution come from a cache of
+serialised answers; a read after each mutation (start, update, transition,
+retry, delete) sees it."""
 
 import os
 import re
@@ -22,6 +23,13 @@ class ReadCacheTest(ServerTestCase):
         self.assertEqual(out[0], out[1], "a cached answer is the computed one")
         return out[1]
 
+    def execution(self, eid):
+        """GetPipelineExecution of `eid`, twice (the second from the cache)."""
+        body = {"pipelineName": "rc", "pipelineExecutionId": eid}
+        out = [self.server.ok("GetPipelineExecution", body) for _ in range(2)]
+        self.assertEqual(out[0], out[1], "a cached answer is the computed one")
+        return out[1]["pipelineExecution"]
+
     def test_every_mutation_is_seen_by_the_next_read(self):
         src = os.path.join(self.tmp, "src")
         os.makedirs(src)
@@ -40,6 +48,7 @@ class ReadCacheTest(ServerTestCase):
         self.assertEqual(got["pipeline"]["version"], 1)  # Same input as GetPipelineState.
         self.assertEqual(state["pipelineVersion"], 1)
         self.assertEqual([e["status"] for e in listed["pipelineExecutionSummaries"]], ["Failed"])
+        self.assertEqual(self.execution(first)["status"], "Failed")
 
         # A retry.
         open(flag, "w").close()
@@ -49,6 +58,7 @@ class ReadCacheTest(ServerTestCase):
         self.assertEqual(wait_execution(self.server, "rc", first), "Succeeded")
         got, state, listed = self.reads()
         self.assertEqual(listed["pipelineExecutionSummaries"][0]["status"], "Succeeded")
+        self.assertEqual(self.execution(first)["status"], "Succeeded")
         build = [s for s in state["stageStates"] if s["stageName"] == "Build"][0]
         self.assertEqual(build["latestExecution"]["status"], "Succeeded")
 
@@ -64,6 +74,7 @@ class ReadCacheTest(ServerTestCase):
         second = self.server.ok("StartPipelineExecution", {"name": "rc"})["pipelineExecutionId"]
         got, state, listed = self.reads()
         self.assertEqual(listed["pipelineExecutionSummaries"][0]["pipelineExecutionId"], second)
+        self.assertEqual(self.execution(second)["pipelineExecutionId"], second)
 
         # An update.
         decl["stages"][1]["actions"][0]["configuration"]["Commands"] = "true"
@@ -71,11 +82,18 @@ class ReadCacheTest(ServerTestCase):
         got, state, listed = self.reads()
         self.assertEqual(got["pipeline"]["version"], 2)
         self.assertEqual(state["pipelineVersion"], 2)
+        # The second execution ends on version 1 (stopped by the update or run to its end).
+        wait_execution(self.server, "rc", second)
+        ended = self.execution(second)
+        self.assertIn(ended["status"], ("Failed", "Stopped", "Succeeded", "Superseded"))
+        self.assertEqual(ended["pipelineVersion"], 1)
 
         # A delete.
         self.server.ok("DeletePipeline", {"name": "rc"})
         for op, body in (("GetPipeline", {"name": "rc"}), ("GetPipelineState", {"name": "rc"}),
-                         ("ListPipelineExecutions", {"pipelineName": "rc"})):
+                         ("ListPipelineExecutions", {"pipelineName": "rc"}),
+                         ("GetPipelineExecution", {"pipelineName": "rc",
+                                                   "pipelineExecutionId": first})):
             status, out = self.server.call(op, body)
             self.assertEqual(out.get("__type"), "PipelineNotFoundException", (op, out))
 
@@ -99,12 +117,16 @@ class ReadCacheTest(ServerTestCase):
         wait_execution(self.server, "busy", first[0]["pipelineExecutionId"])
         stop = threading.Event()
         errors = []
+        last = [first[0]["pipelineExecutionId"]]  # The execution the readers poll.
 
         def read_on():
             try:
                 while not stop.is_set():
                     self.server.ok("ListPipelineExecutions", {"pipelineName": "busy"})
                     self.server.ok("GetPipelineState", {"name": "busy"})
+                    if last:
+                        self.server.ok("GetPipelineExecution", {"pipelineName": "busy",
+                                                                "pipelineExecutionId": last[-1]})
             except Exception as e:  # noqa: BLE001 (reported below)
                 errors.append(e)
         readers = [threading.Thread(target=read_on) for _ in range(6)]
@@ -117,11 +139,15 @@ class ReadCacheTest(ServerTestCase):
                 listed = self.server.ok("ListPipelineExecutions", {"pipelineName": "busy"})
                 self.assertIn(eid, [e["pipelineExecutionId"]
                                     for e in listed["pipelineExecutionSummaries"]])
+                last.append(eid)
                 self.assertEqual(wait_execution(self.server, "busy", eid), "Succeeded")
                 listed = self.server.ok("ListPipelineExecutions", {"pipelineName": "busy"})
                 mine = [e for e in listed["pipelineExecutionSummaries"]
                         if e["pipelineExecutionId"] == eid]
                 self.assertEqual([e["status"] for e in mine], ["Succeeded"])
+                got = self.server.ok("GetPipelineExecution", {"pipelineName": "busy",
+                                                              "pipelineExecutionId": eid})
+                self.assertEqual(got["pipelineExecution"]["status"], "Succeeded")
             state = self.server.ok("GetPipelineState", {"name": "busy"})
             build = [st for st in state["stageStates"] if st["stageName"] == "Build"][0]
             self.assertEqual(build["latestExecution"]["pipelineExecutionId"], eid)
