@@ -904,10 +904,13 @@ def main():
                 log("wrk %s, new connection per request" % op)
                 w = wrk(url, TARGET + op, body, 8, wrk_seconds, tmp, close=True)
                 row(sec, "%s, 8 clients, new connection each" % op, describe(w))
-            log("wrk GetPipelineExecution -c8 (what SDKs poll while they wait)")
-            w = wrk(url, TARGET + "GetPipelineExecution",
-                    {"pipelineName": "read", "pipelineExecutionId": eid}, 8, wrk_seconds, tmp)
-            row(sec, "GetPipelineExecution of an ended execution, 8 kept-alive", describe(w))
+            for op, body in (("GetPipelineExecution", {"pipelineName": "read",
+                                                       "pipelineExecutionId": eid}),
+                             ("ListActionExecutions", {"pipelineName": "read",
+                                                       "filter": {"pipelineExecutionId": eid}})):
+                log("wrk %s -c8, an ended execution" % op)
+                w = wrk(url, TARGET + op, body, 8, wrk_seconds, tmp)
+                row(sec, "%s of an ended execution, 8 kept-alive" % op, describe(w))
             log("wrk ListPipelineExecutions -c8 while the pipeline runs executions back to back")
             alone, during, w, how = busy_reads(server.endpoint, "read", "ListPipelineExecutions",
                                                {"pipelineName": "read"}, wrk_seconds, tmp)

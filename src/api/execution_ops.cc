@@ -529,115 +529,116 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
                     AcrossServers::kByChangeStamp),
                 CachedPeek(eng, "GetPipelineState", "name"));
 
-  d.Register(
-      CodePipelineTarget("ListActionExecutions"), "ListActionExecutions",
-      [&eng](const json& in, const RequestContext&) -> Result<json> {
-        using Item = std::pair<const Execution*, const ActionRun*>;
-        const json filter = in.value("filter", json());
-        std::string only;
-        if (filter.is_object()) {
-          const json latest = filter.value("latestInPipelineExecution", json());
-          const json by_id = filter.value("pipelineExecutionId", json());
-          if (by_id.is_string()) only = by_id.get<std::string>();
-          if (latest.is_object()) only = latest.value("pipelineExecutionId", "");
+  auto list_action_executions = [&eng](const json& in, const RequestContext&) -> Result<json> {
+    using Item = std::pair<const Execution*, const ActionRun*>;
+    const json filter = in.value("filter", json());
+    std::string only;
+    if (filter.is_object()) {
+      const json latest = filter.value("latestInPipelineExecution", json());
+      const json by_id = filter.value("pipelineExecutionId", json());
+      if (by_id.is_string()) only = by_id.get<std::string>();
+      if (latest.is_object()) only = latest.value("pipelineExecutionId", "");
+    }
+    // Straight from the store by index (issue 15): one execution, or
+    // executions newest first until the page is full.
+    std::deque<engine::ExecutionPage> pages;
+    std::vector<Item> runs;
+    if (!only.empty()) {
+      auto snap = eng.ExecutionSnapshot(in["pipelineName"], only);
+      if (!snap.ok()) {
+        if (snap.status().wire_name() != "PipelineExecutionNotFoundException") return snap.status();
+        PipelineState none;  // FilterActionRuns says which filter named what.
+        none.decl.name = in["pipelineName"].get<std::string>();
+        return FilterActionRuns(none, filter).status();
+      } else {
+        pages.push_back({std::move(*snap), {only}, false});
+      }
+      PW_ASSIGN_OR_RETURN(runs, FilterActionRuns(pages.back().snap.state, filter));
+    } else {
+      PW_RETURN_IF_ERROR(FilterActionRuns(PipelineState{}, filter).status());
+      std::string after_run;
+      if (in.contains("nextToken")) {
+        PW_ASSIGN_OR_RETURN(after_run, DecodeToken(in["nextToken"]));
+      }
+      const size_t want = (in.contains("maxResults") ? in["maxResults"].get<size_t>() : 100) + 1;
+      bool seen = after_run.empty();
+      // Adds `e`'s runs, newest first, once past the token's run.
+      auto take = [&](const Execution& e) {
+        for (auto r = e.runs.rbegin(); r != e.runs.rend(); ++r) {
+          if (!seen) {  // The token's run itself was on the previous page.
+            seen = r->id == after_run;
+            continue;
+          }
+          runs.emplace_back(&e, &*r);
         }
-        // Straight from the store by index (issue 15): one execution, or
-        // executions newest first until the page is full.
-        std::deque<engine::ExecutionPage> pages;
-        std::vector<Item> runs;
-        if (!only.empty()) {
-          auto snap = eng.ExecutionSnapshot(in["pipelineName"], only);
-          if (!snap.ok()) {
-            if (snap.status().wire_name() != "PipelineExecutionNotFoundException")
-              return snap.status();
-            PipelineState none;  // FilterActionRuns says which filter named what.
-            none.decl.name = in["pipelineName"].get<std::string>();
-            return FilterActionRuns(none, filter).status();
-          } else {
-            pages.push_back({std::move(*snap), {only}, false});
-          }
-          PW_ASSIGN_OR_RETURN(runs, FilterActionRuns(pages.back().snap.state, filter));
-        } else {
-          PW_RETURN_IF_ERROR(FilterActionRuns(PipelineState{}, filter).status());
-          std::string after_run;
-          if (in.contains("nextToken")) {
-            PW_ASSIGN_OR_RETURN(after_run, DecodeToken(in["nextToken"]));
-          }
-          const size_t want =
-              (in.contains("maxResults") ? in["maxResults"].get<size_t>() : 100) + 1;
-          bool seen = after_run.empty();
-          // Adds `e`'s runs, newest first, once past the token's run.
-          auto take = [&](const Execution& e) {
-            for (auto r = e.runs.rbegin(); r != e.runs.rend(); ++r) {
-              if (!seen) {  // The token's run itself was on the previous page.
-                seen = r->id == after_run;
-                continue;
-              }
-              runs.emplace_back(&e, &*r);
-            }
-          };
-          auto stale = [] {
-            return InvalidArgument("The nextToken is no longer valid; start the listing again.",
-                                   "InvalidNextTokenException");
-          };
-          std::string cursor;
-          // A token names its run's execution too ("execution/run"): the
-          // listing goes on from that execution, read by id, not by a scan
-          // from the newest (a token of the run alone, from an older
-          // server, still scans).
-          if (auto slash = after_run.find('/'); slash != std::string::npos) {
-            cursor = after_run.substr(0, slash);
-            after_run = after_run.substr(slash + 1);
-            auto snap = eng.ExecutionSnapshot(in["pipelineName"], cursor);
-            if (!snap.ok()) {  // Its execution gone: the token is stale.
-              const bool gone = snap.status().wire_name() == "PipelineExecutionNotFoundException";
-              return gone ? stale() : snap.status();
-            }
-            pages.push_back({std::move(*snap), {cursor}, true});
-            if (const Execution* e = pages.back().snap.state.FindExecution(cursor)) take(*e);
-            if (!seen) return stale();
-          }
-          bool more = true;
-          while (more && !(seen && runs.size() >= want)) {
-            PW_ASSIGN_OR_RETURN(auto page, eng.HistoryPage(in["pipelineName"], 20, cursor, {},
-                                                           engine::PageRuns::kAll));
-            pages.push_back(std::move(page));
-            const engine::ExecutionPage& pg = pages.back();
-            for (const auto& id : pg.ids) {
-              if (const Execution* e = pg.snap.state.FindExecution(id)) take(*e);
-            }
-            more = pg.more && !pg.ids.empty();
-            if (more) cursor = pg.ids.back();
-          }
-          if (!seen) return stale();
-          // The runs after the token: Page below starts at the token's run.
+      };
+      auto stale = [] {
+        return InvalidArgument("The nextToken is no longer valid; start the listing again.",
+                               "InvalidNextTokenException");
+      };
+      std::string cursor;
+      // A token names its run's execution too ("execution/run"): the
+      // listing goes on from that execution, read by id, not by a scan
+      // from the newest (a token of the run alone, from an older
+      // server, still scans).
+      if (auto slash = after_run.find('/'); slash != std::string::npos) {
+        cursor = after_run.substr(0, slash);
+        after_run = after_run.substr(slash + 1);
+        auto snap = eng.ExecutionSnapshot(in["pipelineName"], cursor);
+        if (!snap.ok()) {  // Its execution gone: the token is stale.
+          const bool gone = snap.status().wire_name() == "PipelineExecutionNotFoundException";
+          return gone ? stale() : snap.status();
         }
-        const PipelineState& st = pages.front().snap.state;
-        const json& declaration = pages.front().snap.record.declaration;
-        json paging = in;
-        if (only.empty()) paging.erase("nextToken");  // Already applied above.
-        return Page<Item>(
-            runs, paging, 100, [](const Item& i) { return i.first->id + "/" + i.second->id; },
-            "actionExecutionDetails",
-            [&st, &declaration, &eng](const Item& i) {
-              json detail = ActionExecutionDetail(st, declaration, *i.first, *i.second);
-              // Rule 9: secret configuration values are shown as "****".
-              const json type_id = detail["input"].value("actionTypeId", json::object());
-              auto type = eng.FindCustomActionType(
-                  core::ActionTypeId{type_id.value("category", ""), type_id.value("owner", ""),
-                                     type_id.value("provider", ""), type_id.value("version", "")});
-              if (type) {
-                for (const auto& p : type->value("actionConfigurationProperties", json::array())) {
-                  const std::string name = p.value("name", "");
-                  if (!p.value("secret", false)) continue;
-                  for (const char* k : {"configuration", "resolvedConfiguration"}) {
-                    if (detail["input"][k].contains(name)) detail["input"][k][name] = "****";
-                  }
-                }
+        pages.push_back({std::move(*snap), {cursor}, true});
+        if (const Execution* e = pages.back().snap.state.FindExecution(cursor)) take(*e);
+        if (!seen) return stale();
+      }
+      bool more = true;
+      while (more && !(seen && runs.size() >= want)) {
+        PW_ASSIGN_OR_RETURN(
+            auto page, eng.HistoryPage(in["pipelineName"], 20, cursor, {}, engine::PageRuns::kAll));
+        pages.push_back(std::move(page));
+        const engine::ExecutionPage& pg = pages.back();
+        for (const auto& id : pg.ids) {
+          if (const Execution* e = pg.snap.state.FindExecution(id)) take(*e);
+        }
+        more = pg.more && !pg.ids.empty();
+        if (more) cursor = pg.ids.back();
+      }
+      if (!seen) return stale();
+      // The runs after the token: Page below starts at the token's run.
+    }
+    const PipelineState& st = pages.front().snap.state;
+    const json& declaration = pages.front().snap.record.declaration;
+    json paging = in;
+    if (only.empty()) paging.erase("nextToken");  // Already applied above.
+    return Page<Item>(
+        runs, paging, 100, [](const Item& i) { return i.first->id + "/" + i.second->id; },
+        "actionExecutionDetails",
+        [&st, &declaration, &eng](const Item& i) {
+          json detail = ActionExecutionDetail(st, declaration, *i.first, *i.second);
+          // Rule 9: secret configuration values are shown as "****".
+          const json type_id = detail["input"].value("actionTypeId", json::object());
+          auto type = eng.FindCustomActionType(
+              core::ActionTypeId{type_id.value("category", ""), type_id.value("owner", ""),
+                                 type_id.value("provider", ""), type_id.value("version", "")});
+          if (type) {
+            for (const auto& p : type->value("actionConfigurationProperties", json::array())) {
+              const std::string name = p.value("name", "");
+              if (!p.value("secret", false)) continue;
+              for (const char* k : {"configuration", "resolvedConfiguration"}) {
+                if (detail["input"][k].contains(name)) detail["input"][k][name] = "****";
               }
-              return detail;
-            });
-      });
+            }
+          }
+          return detail;
+        });
+  };
+  // From the read cache too (every page: the input, token included, is the key).
+  d.RegisterRaw(CodePipelineTarget("ListActionExecutions"), "ListActionExecutions",
+                CachedRead(eng, "ListActionExecutions", "pipelineName", list_action_executions,
+                           AcrossServers::kByChangeStamp),
+                CachedPeek(eng, "ListActionExecutions", "pipelineName"));
 
   d.Register(CodePipelineTarget("RetryStageExecution"), "RetryStageExecution",
              [&eng](const json& in, const RequestContext&) -> Result<json> {

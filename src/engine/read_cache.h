@@ -2,7 +2,7 @@
 
 // ReadCache: serialised responses of the frequent reads (GetPipeline,
 // GetPipelineState, the first page of ListPipelineExecutions,
-// GetPipelineExecution), per pipeline,
+// GetPipelineExecution, ListActionExecutions), per pipeline,
 // so a console polling once a second costs a map lookup instead of a parse
 // and a dump (issue 15). The engine invalidates a pipeline on every commit of
 // it, whenever its cached state is dropped or reloaded, and on job changes;

@@ -50,8 +50,9 @@ ServerMetrics::ServerMetrics()
                                        {"action_type"})),
       cached_reads(registry.AddCounter(
           "pipewright_cached_reads_total",
-          "GetPipeline, GetPipelineState, ListPipelineExecutions (first page) and "
-          "GetPipelineExecution through the server's read cache: a kept answer (hit), computed "
+          "GetPipeline, GetPipelineState, ListPipelineExecutions (first page), "
+          "GetPipelineExecution and ListActionExecutions through the server's read cache: a kept "
+          "answer (hit), computed "
           "(miss; every one with several servers, where pipewright_stamped_reads_total counts "
           "the reads of pipelines driven elsewhere), or the answer another request was "
           "computing since the pipeline last changed (shared).",

@@ -1,7 +1,7 @@
 """Cached reads (issue 15): GetPipeline, GetPipelineState, the first page
-of ListPipelineExecutions and GetPipelineExecution come from a cache of
-serialised answers; a read after each mutation (start, update, transition,
-retry, delete) sees it."""
+of ListPipelineExecutions, GetPipelineExecution and ListActionExecutions come
+from a cache of serialised answers; a read after each mutation (start,
+update, transition, retry, delete) sees it."""
 
 import os
 import re
@@ -30,6 +30,14 @@ class ReadCacheTest(ServerTestCase):
         self.assertEqual(out[0], out[1], "a cached answer is the computed one")
         return out[1]["pipelineExecution"]
 
+    def action_runs(self, eid):
+        """ListActionExecutions of `eid` as (action, status), oldest first, read twice."""
+        body = {"pipelineName": "rc", "filter": {"pipelineExecutionId": eid}}
+        out = [self.server.ok("ListActionExecutions", body) for _ in range(2)]
+        self.assertEqual(out[0], out[1], "a cached answer is the computed one")
+        return [(d["actionName"], d["status"])
+                for d in reversed(out[1]["actionExecutionDetails"])]
+
     def test_every_mutation_is_seen_by_the_next_read(self):
         src = os.path.join(self.tmp, "src")
         os.makedirs(src)
@@ -49,6 +57,7 @@ class ReadCacheTest(ServerTestCase):
         self.assertEqual(state["pipelineVersion"], 1)
         self.assertEqual([e["status"] for e in listed["pipelineExecutionSummaries"]], ["Failed"])
         self.assertEqual(self.execution(first)["status"], "Failed")
+        self.assertEqual(self.action_runs(first), [("Src", "Succeeded"), ("Build", "Failed")])
 
         # A retry.
         open(flag, "w").close()
@@ -59,6 +68,8 @@ class ReadCacheTest(ServerTestCase):
         got, state, listed = self.reads()
         self.assertEqual(listed["pipelineExecutionSummaries"][0]["status"], "Succeeded")
         self.assertEqual(self.execution(first)["status"], "Succeeded")
+        self.assertEqual(self.action_runs(first), [("Src", "Succeeded"), ("Build", "Failed"),
+                                                   ("Build", "Succeeded")])
         build = [s for s in state["stageStates"] if s["stageName"] == "Build"][0]
         self.assertEqual(build["latestExecution"]["status"], "Succeeded")
 
@@ -93,7 +104,8 @@ class ReadCacheTest(ServerTestCase):
         for op, body in (("GetPipeline", {"name": "rc"}), ("GetPipelineState", {"name": "rc"}),
                          ("ListPipelineExecutions", {"pipelineName": "rc"}),
                          ("GetPipelineExecution", {"pipelineName": "rc",
-                                                   "pipelineExecutionId": first})):
+                                                   "pipelineExecutionId": first}),
+                         ("ListActionExecutions", {"pipelineName": "rc"})):
             status, out = self.server.call(op, body)
             self.assertEqual(out.get("__type"), "PipelineNotFoundException", (op, out))
 
