@@ -1852,6 +1852,46 @@ TEST_F(EngineTest, AHistoryPageIsReadWithoutTheEngineMutex) {
   EXPECT_EQ(got->ids, (std::vector<std::string>{id}));
 }
 
+// An execution outside the working set (or one that does not exist) is read
+// from the store without the engine mutex: GetPipelineExecution polled with
+// an unknown id no longer holds up every pipeline at each call.
+TEST_F(EngineTest, AnExecutionNotInMemoryIsReadWithoutTheEngineMutex) {
+  faulty_ = std::make_unique<FaultyStore>(*store_);
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  faulty_->on_get_execution = [&](const std::string& id) {
+    if (id == "no-such-execution") {
+      entered.set_value();
+      released.wait();
+    }
+  };
+  engine_ = std::make_unique<Engine>(*faulty_, clock_, options_);
+  Create(BuildPipeline("p", {"true"}));
+  Create(BuildPipeline("q", {"true"}));
+  const std::string id = Start("p");
+  ASSERT_EQ(S(WaitEnded("p", id).status), "Succeeded");
+  auto lookup = std::async(std::launch::async,
+                           [&] { return engine_->ExecutionSnapshot("p", "no-such-execution"); });
+  ASSERT_EQ(entered.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready)
+      << "the execution was never looked for in the store";
+  auto other =
+      std::async(std::launch::async, [&] { return engine_->GetSnapshot("q", true).status(); });
+  const bool answered = other.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  release.set_value();
+  EXPECT_TRUE(answered) << "the store read held the engine";
+  EXPECT_TRUE(other.get().ok());
+  auto got = lookup.get();
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().wire_name(), "PipelineExecutionNotFoundException");
+  // One in memory still comes without a store read, with its runs.
+  auto known = engine_->ExecutionSnapshot("p", id);
+  ASSERT_TRUE(known.ok()) << known.status().ToString();
+  ASSERT_EQ(known->state.executions.size(), 1u);
+  EXPECT_EQ(known->state.executions.front().id, id);
+  EXPECT_FALSE(known->state.executions.front().runs.empty());
+}
+
 TEST_F(EngineTest, AReadOfAPipelineDrivenElsewhereDoesNotHoldUpThisServersOwn) {
   // Leases on one SQLite file: the store drops the fences SQLite refuses.
   faulty_ = std::make_unique<FaultyStore>(*store_);

@@ -46,6 +46,8 @@ class FaultyStore final : public store::Store {
   std::function<void(const std::string&)> on_get_kv;
   // The same with the pipeline's name by each GetPipeline.
   std::function<void(const std::string&)> on_get_pipeline;
+  // The same with the execution's id by each GetExecution.
+  std::function<void(const std::string&)> on_get_execution;
 
   Result<store::PipelineRecord> CreatePipeline(const std::string& name, const std::string& arn,
                                                nlohmann::json declaration,
@@ -122,6 +124,7 @@ class FaultyStore final : public store::Store {
   }
   Result<std::optional<store::ExecutionRow>> GetExecution(const std::string& pipeline,
                                                           const std::string& id) override {
+    if (on_get_execution) on_get_execution(id);
     return real_.GetExecution(pipeline, id);
   }
   Result<int64_t> CountExecutions(const std::string& pipeline) override {

@@ -260,38 +260,49 @@ Result<RuleRunPage> Engine::RuleRunsPage(const std::string& pipeline, size_t max
 Result<Snapshot> Engine::ExecutionSnapshot(const std::string& pipeline, const std::string& id) {
   // Driven elsewhere: `id` is read with the working set, before the lock.
   PW_ASSIGN_OR_RETURN(auto read, ReadIfDrivenElsewhere(pipeline, id));
-  MutexLock lock(mu_);
-  core::PipelineState scratch;  // Driven by another server: read from the store.
-  PW_ASSIGN_OR_RETURN(const core::PipelineState* p, ViewLocked(pipeline, &scratch, "", &read));
-  PW_ASSIGN_OR_RETURN(auto rec, store_.GetPipeline(pipeline, std::nullopt));
-  Snapshot snap{std::move(rec), {}};
-  snap.state.decl = p->decl;
-  snap.state.transitions = p->transitions;
-  snap.state.stage_latest = p->stage_latest;
-  auto add = [&](const std::string& want) -> Result<bool> {
-    mu_.AssertHeld();  // Called below, under the lock.
-    if (const core::Execution* e = p->FindExecution(want)) {
-      snap.state.executions.push_back(*e);
-      return true;
+  Snapshot snap;
+  std::optional<core::Execution> wanted;  // `id`, and its rollback target, from memory.
+  std::optional<core::Execution> target;
+  std::string target_id;
+  {
+    MutexLock lock(mu_);
+    core::PipelineState scratch;  // Driven by another server: read from the store.
+    PW_ASSIGN_OR_RETURN(const core::PipelineState* p, ViewLocked(pipeline, &scratch, "", &read));
+    PW_ASSIGN_OR_RETURN(snap.record, store_.GetPipeline(pipeline, std::nullopt));
+    snap.state.decl = p->decl;
+    snap.state.transitions = p->transitions;
+    snap.state.stage_latest = p->stage_latest;
+    if (const core::Execution* e = p->FindExecution(id)) {
+      wanted = *e;
+      target_id = e->rollback_target;
+      if (const core::Execution* t = target_id.empty() ? nullptr : p->FindExecution(target_id)) {
+        target = *t;
+      }
     }
-    PW_ASSIGN_OR_RETURN(auto row, store_.GetExecution(pipeline, want));
-    if (!row) return false;
-    core::Execution e = ExecutionOf(*row, pipeline);
-    PW_RETURN_IF_ERROR(LoadRunsLocked(e));
-    snap.state.executions.push_back(std::move(e));
-    return true;
-  };
-  PW_ASSIGN_OR_RETURN(bool exists, add(id));
-  if (!exists) {
-    return NotFound("Pipeline execution " + id + " was not found in pipeline " + pipeline +
-                        "; list them with list-pipeline-executions.",
-                    "PipelineExecutionNotFoundException");
   }
-  const std::string target = snap.state.executions.front().rollback_target;
-  if (!target.empty()) {
-    PW_ASSIGN_OR_RETURN(bool has_target, add(target));
-    if (has_target) std::swap(snap.state.executions.front(), snap.state.executions.back());
+  // An execution outside the working set has ended: what the store has is
+  // all there is, read without the engine mutex (every pipeline's progress
+  // waits for it; a poller of an unknown id would hold it up at every call).
+  if (!wanted) {
+    core::Execution e;
+    PW_ASSIGN_OR_RETURN(bool found, ReadStoredExecution(pipeline, id, &e, nullptr));
+    if (!found) {
+      return NotFound("Pipeline execution " + id + " was not found in pipeline " + pipeline +
+                          "; list them with list-pipeline-executions.",
+                      "PipelineExecutionNotFoundException");
+    }
+    target_id = e.rollback_target;
+    wanted = std::move(e);
   }
+  if (!target_id.empty() && !target) {
+    // Committed state, as memory holds it (every change is committed first).
+    core::Execution t;
+    PW_ASSIGN_OR_RETURN(bool found, ReadStoredExecution(pipeline, target_id, &t, nullptr));
+    if (found) target = std::move(t);
+  }
+  if (target) snap.state.executions.push_back(std::move(*target));  // The target first.
+  snap.state.executions.push_back(std::move(*wanted));
+  MutexLock lock(mu_);
   AddJobWaitSummariesLocked(snap.state);
   return snap;
 }
