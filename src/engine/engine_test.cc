@@ -1818,17 +1818,36 @@ TEST_F(EngineTest, APipelineReleasedWhileATriggeredSourceIsListedKeepsItsPush) {
 // Before, the page's documents were read and parsed under the mutex, which
 // held up every pipeline's progress and, at a server that does not drive the
 // pipeline, served concurrent list calls one at a time.
-TEST_F(EngineTest, AHistoryPageIsReadWithoutTheEngineMutex) {
-  faulty_ = std::make_unique<FaultyStore>(*store_);
+// A store call held in a FaultyStore hook until the test lets it go.
+struct HeldCall {
   std::promise<void> entered;
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
+  void Hold() {  // From the hook: says the call is there, then waits.
+    entered.set_value();
+    released.wait();
+  }
+  bool Entered() {
+    return entered.get_future().wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  }
+};
+
+// Whether `engine` answers a snapshot of `other` within 5 s while `held`
+// waits in the store; lets `held` go either way.
+bool AnswersMeanwhile(Engine& engine, const std::string& other, HeldCall& held) {
+  auto snap =
+      std::async(std::launch::async, [&] { return engine.GetSnapshot(other, true).status(); });
+  const bool answered = snap.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  held.release.set_value();
+  return answered && snap.get().ok();
+}
+
+TEST_F(EngineTest, AHistoryPageIsReadWithoutTheEngineMutex) {
+  faulty_ = std::make_unique<FaultyStore>(*store_);
+  HeldCall held;
   std::atomic<bool> hold{false};
   faulty_->on_list_page = [&](const std::string& pipeline) {
-    if (pipeline == "p" && hold.exchange(false)) {
-      entered.set_value();
-      released.wait();
-    }
+    if (pipeline == "p" && hold.exchange(false)) held.Hold();
   };
   engine_ = std::make_unique<Engine>(*faulty_, clock_, options_);
   Create(BuildPipeline("p", {"true"}));
@@ -1839,14 +1858,8 @@ TEST_F(EngineTest, AHistoryPageIsReadWithoutTheEngineMutex) {
   auto page = std::async(std::launch::async, [&] {
     return engine_->HistoryPage("p", 10, "", {}, PageRuns::kFirstStage);
   });
-  ASSERT_EQ(entered.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready)
-      << "the page was never read from the store";
-  auto other =
-      std::async(std::launch::async, [&] { return engine_->GetSnapshot("q", true).status(); });
-  const bool answered = other.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
-  release.set_value();
-  EXPECT_TRUE(answered) << "the page read held the engine";
-  EXPECT_TRUE(other.get().ok());
+  ASSERT_TRUE(held.Entered()) << "the page was never read from the store";
+  EXPECT_TRUE(AnswersMeanwhile(*engine_, "q", held)) << "the page read held the engine";
   auto got = page.get();
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(got->ids, (std::vector<std::string>{id}));
@@ -1857,14 +1870,9 @@ TEST_F(EngineTest, AHistoryPageIsReadWithoutTheEngineMutex) {
 // an unknown id no longer holds up every pipeline at each call.
 TEST_F(EngineTest, AnExecutionNotInMemoryIsReadWithoutTheEngineMutex) {
   faulty_ = std::make_unique<FaultyStore>(*store_);
-  std::promise<void> entered;
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
+  HeldCall held;
   faulty_->on_get_execution = [&](const std::string& id) {
-    if (id == "no-such-execution") {
-      entered.set_value();
-      released.wait();
-    }
+    if (id == "no-such-execution") held.Hold();
   };
   engine_ = std::make_unique<Engine>(*faulty_, clock_, options_);
   Create(BuildPipeline("p", {"true"}));
@@ -1873,14 +1881,8 @@ TEST_F(EngineTest, AnExecutionNotInMemoryIsReadWithoutTheEngineMutex) {
   ASSERT_EQ(S(WaitEnded("p", id).status), "Succeeded");
   auto lookup = std::async(std::launch::async,
                            [&] { return engine_->ExecutionSnapshot("p", "no-such-execution"); });
-  ASSERT_EQ(entered.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready)
-      << "the execution was never looked for in the store";
-  auto other =
-      std::async(std::launch::async, [&] { return engine_->GetSnapshot("q", true).status(); });
-  const bool answered = other.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
-  release.set_value();
-  EXPECT_TRUE(answered) << "the store read held the engine";
-  EXPECT_TRUE(other.get().ok());
+  ASSERT_TRUE(held.Entered()) << "the execution was never looked for in the store";
+  EXPECT_TRUE(AnswersMeanwhile(*engine_, "q", held)) << "the store read held the engine";
   auto got = lookup.get();
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.status().wire_name(), "PipelineExecutionNotFoundException");
