@@ -419,47 +419,44 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
 
   // From the read cache too: the call SDKs and CI scripts poll while they
   // wait for an execution to end.
-  d.RegisterRaw(
-      CodePipelineTarget("GetPipelineExecution"), "GetPipelineExecution",
-      CachedRead(
-          eng, "GetPipelineExecution", "pipelineName",
-          [&eng](const json& in, const RequestContext&) -> Result<json> {
-            PW_ASSIGN_OR_RETURN(
-                auto snap, eng.ExecutionSnapshot(in["pipelineName"], in["pipelineExecutionId"]));
-            PW_ASSIGN_OR_RETURN(const Execution* e, FindExec(snap, in["pipelineExecutionId"]));
-            json revs = json::array();
-            for (const ActionRun* r : SourceRuns(snap.state, *e)) {
-              for (const auto& [name, rev] : r->outputs) {
-                json rv = {{"name", name}, {"revisionId", r->revision_id}};
-                if (!r->revision_summary.empty()) rv["revisionSummary"] = r->revision_summary;
-                if (r->revision_created > 0) rv["created"] = r->revision_created;
-                if (!r->revision_url.empty()) rv["revisionUrl"] = r->revision_url;
-                revs.push_back(rv);
-              }
-            }
-            json pe = {{"pipelineName", snap.record.name},
-                       {"pipelineVersion", e->pipeline_version},
-                       {"pipelineExecutionId", e->id},
-                       {"status", core::Name(e->status)},
-                       {"artifactRevisions", revs},
-                       {"trigger", Trigger(*e)},
-                       {"executionMode", core::ExecutionModeName(snap.state.decl.execution_mode)},
-                       {"executionType", core::Name(e->execution_type)}};
-            if (!e->status_summary.empty()) pe["statusSummary"] = e->status_summary;
-            if (!e->rollback_target.empty()) {
-              pe["rollbackMetadata"] = {{"rollbackTargetPipelineExecutionId", e->rollback_target}};
-            }
-            if (!e->variables.empty()) {
-              json vars = json::array();
-              for (const auto& [name, value] : e->variables) {
-                vars.push_back({{"name", name}, {"resolvedValue", value}});
-              }
-              pe["variables"] = vars;
-            }
-            return json{{"pipelineExecution", pe}};
-          },
-          AcrossServers::kByChangeStamp),
-      CachedPeek(eng, "GetPipelineExecution", "pipelineName"));
+  RegisterCachedRead(
+      d, eng, "GetPipelineExecution", "pipelineName",
+      [&eng](const json& in, const RequestContext&) -> Result<json> {
+        PW_ASSIGN_OR_RETURN(auto snap,
+                            eng.ExecutionSnapshot(in["pipelineName"], in["pipelineExecutionId"]));
+        PW_ASSIGN_OR_RETURN(const Execution* e, FindExec(snap, in["pipelineExecutionId"]));
+        json revs = json::array();
+        for (const ActionRun* r : SourceRuns(snap.state, *e)) {
+          for (const auto& [name, rev] : r->outputs) {
+            json rv = {{"name", name}, {"revisionId", r->revision_id}};
+            if (!r->revision_summary.empty()) rv["revisionSummary"] = r->revision_summary;
+            if (r->revision_created > 0) rv["created"] = r->revision_created;
+            if (!r->revision_url.empty()) rv["revisionUrl"] = r->revision_url;
+            revs.push_back(rv);
+          }
+        }
+        json pe = {{"pipelineName", snap.record.name},
+                   {"pipelineVersion", e->pipeline_version},
+                   {"pipelineExecutionId", e->id},
+                   {"status", core::Name(e->status)},
+                   {"artifactRevisions", revs},
+                   {"trigger", Trigger(*e)},
+                   {"executionMode", core::ExecutionModeName(snap.state.decl.execution_mode)},
+                   {"executionType", core::Name(e->execution_type)}};
+        if (!e->status_summary.empty()) pe["statusSummary"] = e->status_summary;
+        if (!e->rollback_target.empty()) {
+          pe["rollbackMetadata"] = {{"rollbackTargetPipelineExecutionId", e->rollback_target}};
+        }
+        if (!e->variables.empty()) {
+          json vars = json::array();
+          for (const auto& [name, value] : e->variables) {
+            vars.push_back({{"name", name}, {"resolvedValue", value}});
+          }
+          pe["variables"] = vars;
+        }
+        return json{{"pipelineExecution", pe}};
+      },
+      AcrossServers::kByChangeStamp);
 
   auto list_executions = [&eng](const json& in, const RequestContext&) -> Result<json> {
     // A page straight from the store by index (issue 15): the cost of
@@ -510,24 +507,21 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
       },
       peek_list);
 
-  d.RegisterRaw(CodePipelineTarget("GetPipelineState"), "GetPipelineState",
-                CachedRead(
-                    eng, "GetPipelineState", "name",
-                    [&eng](const json& in, const RequestContext&) -> Result<json> {
-                      PW_ASSIGN_OR_RETURN(auto snap,
-                                          eng.GetSnapshot(in["name"], /*current_only=*/true));
-                      json stages = json::array();
-                      for (const auto& s : snap.state.decl.stages) {
-                        stages.push_back(StageStateJson(snap.state, s));
-                      }
-                      return json{{"pipelineName", snap.record.name},
-                                  {"pipelineVersion", snap.record.version},
-                                  {"stageStates", stages},
-                                  {"created", snap.record.created},
-                                  {"updated", snap.record.updated}};
-                    },
-                    AcrossServers::kByChangeStamp),
-                CachedPeek(eng, "GetPipelineState", "name"));
+  RegisterCachedRead(
+      d, eng, "GetPipelineState", "name",
+      [&eng](const json& in, const RequestContext&) -> Result<json> {
+        PW_ASSIGN_OR_RETURN(auto snap, eng.GetSnapshot(in["name"], /*current_only=*/true));
+        json stages = json::array();
+        for (const auto& s : snap.state.decl.stages) {
+          stages.push_back(StageStateJson(snap.state, s));
+        }
+        return json{{"pipelineName", snap.record.name},
+                    {"pipelineVersion", snap.record.version},
+                    {"stageStates", stages},
+                    {"created", snap.record.created},
+                    {"updated", snap.record.updated}};
+      },
+      AcrossServers::kByChangeStamp);
 
   auto list_action_executions = [&eng](const json& in, const RequestContext&) -> Result<json> {
     using Item = std::pair<const Execution*, const ActionRun*>;
@@ -635,10 +629,8 @@ void RegisterExecutionOps(Dispatcher& d, engine::Engine& eng) {
         });
   };
   // From the read cache too (every page: the input, token included, is the key).
-  d.RegisterRaw(CodePipelineTarget("ListActionExecutions"), "ListActionExecutions",
-                CachedRead(eng, "ListActionExecutions", "pipelineName", list_action_executions,
-                           AcrossServers::kByChangeStamp),
-                CachedPeek(eng, "ListActionExecutions", "pipelineName"));
+  RegisterCachedRead(d, eng, "ListActionExecutions", "pipelineName", list_action_executions,
+                     AcrossServers::kByChangeStamp);
 
   d.Register(CodePipelineTarget("RetryStageExecution"), "RetryStageExecution",
              [&eng](const json& in, const RequestContext&) -> Result<json> {

@@ -157,6 +157,13 @@ RawHandler CachedRead(engine::Engine& engine, const char* operation, const char*
   };
 }
 
+void RegisterCachedRead(Dispatcher& d, engine::Engine& engine, const char* operation,
+                        const char* name_key, Handler handler, AcrossServers across) {
+  d.RegisterRaw(CodePipelineTarget(operation), operation,
+                CachedRead(engine, operation, name_key, std::move(handler), across),
+                CachedPeek(engine, operation, name_key));
+}
+
 void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
   d.Register(CodePipelineTarget("CreatePipeline"), "CreatePipeline",
              [&e](const json& in, const RequestContext& ctx) -> Result<json> {
@@ -170,28 +177,24 @@ void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
                return out;
              });
 
-  d.RegisterRaw(CodePipelineTarget("GetPipeline"), "GetPipeline",
-                CachedRead(e, "GetPipeline", "name",
-                           [&e](const json& in, const RequestContext&) -> Result<json> {
-                             std::optional<int> version;
-                             if (in.contains("version") && in["version"].is_number_integer()) {
-                               version = in["version"].get<int>();
-                             }
-                             const std::string name = in["name"];
-                             auto cur = e.store().GetPipeline(name, std::nullopt);
-                             if (!cur.ok()) {
-                               return cur.status().code() == StatusCode::kNotFound
-                                          ? e.PipelineNotFound(name)
-                                          : cur.status();
-                             }
-                             PW_ASSIGN_OR_RETURN(auto rec, e.store().GetPipeline(name, version));
-                             return json{{"pipeline", e.MaskSecrets(rec.declaration)},
-                                         {"metadata",
-                                          {{"pipelineArn", cur->arn},
-                                           {"created", cur->created},
-                                           {"updated", cur->updated}}}};
-                           }),
-                CachedPeek(e, "GetPipeline", "name"));
+  RegisterCachedRead(
+      d, e, "GetPipeline", "name", [&e](const json& in, const RequestContext&) -> Result<json> {
+        std::optional<int> version;
+        if (in.contains("version") && in["version"].is_number_integer()) {
+          version = in["version"].get<int>();
+        }
+        const std::string name = in["name"];
+        auto cur = e.store().GetPipeline(name, std::nullopt);
+        if (!cur.ok()) {
+          return cur.status().code() == StatusCode::kNotFound ? e.PipelineNotFound(name)
+                                                              : cur.status();
+        }
+        PW_ASSIGN_OR_RETURN(auto rec, e.store().GetPipeline(name, version));
+        return json{
+            {"pipeline", e.MaskSecrets(rec.declaration)},
+            {"metadata",
+             {{"pipelineArn", cur->arn}, {"created", cur->created}, {"updated", cur->updated}}}};
+      });
 
   d.Register(CodePipelineTarget("UpdatePipeline"), "UpdatePipeline",
              [&e](const json& in, const RequestContext&) -> Result<json> {

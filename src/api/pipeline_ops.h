@@ -34,5 +34,11 @@ RawHandler CachedRead(engine::Engine& engine, const char* operation, const char*
 // The cache lookup of CachedRead alone (Dispatcher::HandleFast): the cached
 // response for the same operation and input, or nullopt.
 PeekHandler CachedPeek(engine::Engine& engine, const char* operation, const char* name_key);
+// Registers CodePipeline's `operation` as a cached read: CachedRead on the
+// pool, CachedPeek on the I/O thread, one name for the target, the model
+// operation, the cache key and the metrics.
+void RegisterCachedRead(Dispatcher& d, engine::Engine& engine, const char* operation,
+                        const char* name_key, Handler handler,
+                        AcrossServers across = AcrossServers::kNo);
 
 }  // namespace pw::api

@@ -128,7 +128,7 @@ Result<core::PipelineState> Engine::ReadStateLocked(const std::string& name) {
 Result<core::PipelineState*> Engine::LoadLocked(const std::string& name) {
   auto it = pipelines_.find(name);
   if (it != pipelines_.end()) return &it->second;
-  if (!server_id_.empty() && !owned_.count(name)) return NotDrivenHere(name);
+  if (DrivenElsewhereLocked(name)) return NotDrivenHere(name);
   PW_ASSIGN_OR_RETURN(core::PipelineState p, ReadStateLocked(name));
   auto [ins, ok] = pipelines_.emplace(name, std::move(p));
   (void)ok;
@@ -141,6 +141,10 @@ bool Engine::DrivenElsewhere(const std::string& name) {
   // One server alone drives every pipeline: no extra turn of the mutex on each read.
   if (!leases_) return false;
   MutexLock lock(mu_);
+  return DrivenElsewhereLocked(name);
+}
+
+bool Engine::DrivenElsewhereLocked(const std::string& name) const {
   return !server_id_.empty() && !owned_.count(name);
 }
 
@@ -172,7 +176,7 @@ Result<const core::PipelineState*> Engine::ViewLocked(const std::string& name,
                                                       core::PipelineState* scratch,
                                                       const std::string& execution_id,
                                                       std::optional<core::PipelineState>* read) {
-  if (server_id_.empty() || owned_.count(name)) {
+  if (!DrivenElsewhereLocked(name)) {
     PW_ASSIGN_OR_RETURN(core::PipelineState * p, LoadLocked(name));
     PW_RETURN_IF_ERROR(EnsureExecutionLocked(*p, execution_id));
     return p;
@@ -491,7 +495,7 @@ void Engine::FailLater(const std::string& pipeline, const std::string& run_id,
 
 Status Engine::ApplyResultsLocked(const std::string& pipeline,
                                   const std::vector<const FinishedRun*>& results) {
-  if (!server_id_.empty() && !owned_.count(pipeline)) {
+  if (DrivenElsewhereLocked(pipeline)) {
     // Another server drives it now; it failed these runs as interrupted.
     for (const auto* r : results) {
       PW_LOG(Warning) << "result of " << r->run_id << " dropped: pipeline " << pipeline

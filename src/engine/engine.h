@@ -552,6 +552,7 @@ class Engine {
       const std::string& name, const std::string& execution_id = "") EXCLUDES(mu_);
   // With leases, whether another server drives `name` (this one does not).
   bool DrivenElsewhere(const std::string& name) EXCLUDES(mu_);
+  bool DrivenElsewhereLocked(const std::string& name) const REQUIRES(mu_);
   // The same, reading only the head (ReadStoredHead): for reads that take
   // their executions from the store themselves (history pages, single
   // executions, rule runs), 2 database reads instead of the working set's 5.

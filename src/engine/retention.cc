@@ -72,7 +72,7 @@ size_t Engine::EnforceRetentionLocked(EpochSeconds now) {
     retention_cursor_ = name;
     // Several servers: only the owner deletes (its lease was renewed within
     // the last third of its term; the row deletes carry no fence).
-    if (!server_id_.empty() && !owned_.count(name)) continue;
+    if (DrivenElsewhereLocked(name)) continue;
     const core::RetentionPolicy& policy = RetentionFor(name);
     if (!policy.enabled()) continue;
     auto total = store_.CountExecutions(name);
