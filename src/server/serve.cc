@@ -762,6 +762,22 @@ int RunServe(const std::vector<std::string>& args) {
           }
           return out;
         });
+    // The read caches (engine/read_cache.h): what the answers kept take, by
+    // cache ("owner": pipelines this server drives, or every pipeline with
+    // one server; "stamped": pipelines another server drives).
+    auto caches = [&engine](bool bytes) {
+      auto of = [bytes](const auto& cache) {
+        return static_cast<double>(bytes ? cache.bytes() : cache.size());
+      };
+      return std::vector<std::pair<metrics::Labels, double>>{
+          {{"owner"}, of(engine.read_cache())}, {{"stamped"}, of(engine.stamped_cache())}};
+    };
+    m.registry.AddCollected("pipewright_read_cache_bytes",
+                            "Bytes of keys and answers the read caches keep, by cache.", {"cache"},
+                            [caches] { return caches(true); });
+    m.registry.AddCollected("pipewright_read_cache_answers",
+                            "Answers the read caches keep, by cache.", {"cache"},
+                            [caches] { return caches(false); });
     const std::string artifacts_dir = opts.data_dir + "/artifacts";
     m.registry.AddCollected("pipewright_artifact_store_bytes",
                             "Bytes of the artifact store (files under <data dir>/artifacts).", {},

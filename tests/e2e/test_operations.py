@@ -381,6 +381,13 @@ class MetricsAndLogsTest(unittest.TestCase):
         self.assertEqual(sum(g.values()), 5, g)
         self.assertLessEqual(g["miss"], 1, g)
         self.assertGreaterEqual(g["hit"], 4, g)
+        # What the cache keeps is on the page too; one server uses only the owner cache.
+        m = self.scrape()
+        self.assertGreater(value(m, "pipewright_read_cache_bytes", cache="owner"),
+                           0.9 * len(json.dumps(states[0], separators=(",", ":"))))
+        self.assertGreaterEqual(value(m, "pipewright_read_cache_answers", cache="owner"), 1)
+        self.assertEqual(value(m, "pipewright_read_cache_bytes", cache="stamped"), 0)
+        self.assertEqual(value(m, "pipewright_read_cache_answers", cache="stamped"), 0)
         before = counts()
         signed_call(self.server, "DisableStageTransition",
                     {"pipelineName": "Good", "stageName": "Build", "transitionType": "Inbound",
