@@ -361,6 +361,21 @@ def wait_listening(port, proc, timeout):
                 return False
             time.sleep(0.05)
 
+def median_wrk(runs, *args, **kwargs):
+    """wrk `runs` times; the run with the median req/s, with every run's req/s as "runs". On 2
+    cores one run is hostage to where the scheduler puts wrk's threads (beside the server's
+    I/O thread or not: 21k against 33k req/s for the same binary), so a goal row takes the
+    median of three."""
+    ws = sorted((wrk(*args, **kwargs) for _ in range(runs)), key=lambda w: w["rps"])
+    w = dict(ws[len(ws) // 2])
+    w["runs"] = [x["rps"] for x in ws]
+    return w
+
+
+def runs_of(w):
+    return " (runs: %s req/s)" % " / ".join("%.0f" % r for r in w["runs"]) if "runs" in w else ""
+
+
 def nginx_floor(tmp, seconds, size):
     """The machine's HTTP floor: Debian's nginx (one worker, access log on) serving a static
     file of `size` bytes under wrk -c8 kept-alive; None when nginx is not installed."""
@@ -387,7 +402,8 @@ def nginx_floor(tmp, seconds, size):
     try:
         if not wait_listening(port, proc, 10):
             return None
-        return wrk("http://127.0.0.1:%d/state.json" % port, None, None, 8, seconds, tmp)
+        return median_wrk(3, "http://127.0.0.1:%d/state.json" % port, None, None, 8, seconds,
+                          tmp)
     finally:
         proc.terminate()
         proc.wait()
@@ -918,13 +934,16 @@ def main():
                              ("ListPipelineExecutions", {"pipelineName": "read"})):
                 for c in (1, 8, 64):
                     log("wrk %s -c%d" % (op, c))
-                    w = wrk(url, TARGET + op, body, c, wrk_seconds, tmp)
                     goal = verdict = ""
                     if op == "GetPipelineState" and c == 8:
+                        w = median_wrk(3, url, TARGET + op, body, c, wrk_seconds, tmp)
                         goal = ">= 30k req/s, p99 < 5 ms"
                         verdict = pass_fail(w["rps"] >= 30000 and w["p99"] < 0.005 and
                                             not w["non2xx"])
-                    row(sec, "%s, %d kept-alive" % (op, c), describe(w), "", goal, verdict)
+                    else:
+                        w = wrk(url, TARGET + op, body, c, wrk_seconds, tmp)
+                    row(sec, "%s, %d kept-alive" % (op, c), describe(w) + runs_of(w), "", goal,
+                        verdict)
                 log("wrk %s, new connection per request" % op)
                 w = wrk(url, TARGET + op, body, 8, wrk_seconds, tmp, close=True)
                 row(sec, "%s, 8 clients, new connection each" % op, describe(w))
@@ -946,7 +965,8 @@ def main():
             log("nginx: a static file of %d bytes (the GetPipelineState answer's size) -c8" % size)
             nw = nginx_floor(tmp, wrk_seconds, size)
             row(sec, "floor: nginx 1 worker, static %d-byte file, 8 kept-alive" % size,
-                describe(nw) if nw else "nginx not installed (apt-get install nginx-light)")
+                describe(nw) + runs_of(nw) if nw
+                else "nginx not installed (apt-get install nginx-light)")
             log("wrk GET /console/api/session -c8 (the HTTP front alone)")
             w = wrk(server.endpoint + "/console/api/session", None, None, 8, wrk_seconds, tmp)
             row(sec, "HTTP front alone: GET /console/api/session, 8 kept-alive", describe(w))
