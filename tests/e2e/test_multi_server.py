@@ -184,6 +184,14 @@ class MultiServerTest(unittest.TestCase):
                       % (op, result), text, re.M)
         return float(m.group(1)) if m else 0.0
 
+    def read_cache(self, server, family, cache):
+        """pipewright_read_cache_{bytes,answers}{cache=cache} on `server`."""
+        with urllib.request.urlopen(server.endpoint + "/metrics", timeout=10) as r:
+            text = r.read().decode()
+        m = re.search(r'^pipewright_read_cache_%s\{cache="%s"\} (\S+)$' % (family, cache),
+                      text, re.M)
+        return float(m.group(1)) if m else None
+
     def test_reads_of_a_pipeline_driven_elsewhere_are_kept_until_it_changes(self):
         """A server keeps its answers for a pipeline another server drives by the pipeline's
         change stamp: repeated reads are served without the database's dozen queries, and every
@@ -210,6 +218,10 @@ class MultiServerTest(unittest.TestCase):
                 break
         self.assertTrue(all(g >= 5 for g in gained), "kept answers served on %s (owner %s): %s" % (
             "abc"[self.servers.index(reader)], owner, gained))
+        # The metrics say what the reader keeps for pipelines it does not drive.
+        self.assertGreaterEqual(self.read_cache(reader, "answers", "stamped"), 2)
+        self.assertGreater(self.read_cache(reader, "bytes", "stamped"),
+                           sum(len(json.dumps(a, separators=(",", ":"))) for a in answers) * 0.9)
         self.assertEqual(answers[0]["stageStates"][1]["latestExecution"]["pipelineExecutionId"],
                          first["pipelineExecutionId"])
 
