@@ -361,6 +361,7 @@ def wait_listening(port, proc, timeout):
                 return False
             time.sleep(0.05)
 
+
 def median_wrk(runs, *args, **kwargs):
     """wrk `runs` times; the run with the median req/s, with every run's req/s as "runs". On 2
     cores one run is hostage to where the scheduler puts wrk's threads (beside the server's
