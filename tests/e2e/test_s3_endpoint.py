@@ -24,8 +24,19 @@ import botocore.exceptions
 import harness
 from harness import action, pipeline, wait_for
 
-NEWEST_AWS = shutil.which("aws", path=os.pathsep.join(
-    p for p in os.environ.get("PATH", "").split(os.pathsep) if p and not p.startswith("/usr/bin")))
+def newest_aws():
+    """An `aws` on PATH that is not Debian's (e.g. pip's, with the newest models), or None.
+    Compared by real path: on a merged-/usr system /bin/aws *is* /usr/bin/aws, and a plain
+    bookworm PATH holds /bin (Debian's 2.9 sends no checksums and no aws-chunked bodies)."""
+    debian = os.path.realpath("/usr/bin/aws")
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        cli = os.path.join(d, "aws") if d else ""
+        if cli and os.access(cli, os.X_OK) and os.path.realpath(cli) != debian:
+            return cli
+    return None
+
+
+NEWEST_AWS = newest_aws()
 
 
 def run_cli(cli, server, *args, env=None, extra=()):
