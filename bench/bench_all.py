@@ -445,10 +445,15 @@ def busy_reads(endpoint, name, op, body, seconds, tmp):
     return alone, during, w, {k: after[k] - before[k] for k in after}
 
 
+def metrics_text(endpoint):
+    """The server's GET /metrics page (auth off)."""
+    with urllib.request.urlopen(endpoint + "/metrics", timeout=30) as r:
+        return r.read().decode()
+
+
 def cached_reads(endpoint, op):
     """pipewright_cached_reads_total{operation=op} by result, from GET /metrics."""
-    with urllib.request.urlopen(endpoint + "/metrics", timeout=30) as r:
-        text = r.read().decode()
+    text = metrics_text(endpoint)
     out = {"hit": 0, "miss": 0, "shared": 0}
     for result in out:
         m = re.search(r'^pipewright_cached_reads_total\{operation="%s",result="%s"\} (\S+)$'
@@ -459,8 +464,7 @@ def cached_reads(endpoint, op):
 
 def read_cache_bytes(endpoint):
     """pipewright_read_cache_bytes summed over both caches, from GET /metrics."""
-    with urllib.request.urlopen(endpoint + "/metrics", timeout=30) as r:
-        text = r.read().decode()
+    text = metrics_text(endpoint)
     return sum(float(v) for v in re.findall(r'^pipewright_read_cache_bytes\{[^}]*\} (\S+)$',
                                              text, re.M))
 

@@ -53,18 +53,15 @@ struct CacheRead {
 // Limits of each cache: at most kMaxPerPipeline responses per pipeline (then
 // its oldest goes), and kMaxEntries responses or kMaxBytes of keys and bodies
 // in all (then everything goes: a cache, not a store); an answer over
-// kMaxBytes / 16 is not kept. A server has two caches, so it holds at most
-// 32 MiB of answers; one server alone uses only ReadCache (StampedReadCache
-// serves pipelines another server drives), so at most 16 MiB: issue 15's
-// memory goal is 64 MiB for the whole server. GET /metrics shows what each
-// holds (pipewright_read_cache_bytes).
+// kMaxBytes / 16 is not kept. A server uses one of the two: ReadCache alone,
+// StampedReadCache with several servers (EnableLeases turns ReadCache off),
+// so it keeps at most 16 MiB of answers beside issue 15's 64 MiB memory goal.
+// GET /metrics shows what each holds (pipewright_read_cache_bytes).
 struct ReadCacheLimits {
   static constexpr size_t kMaxPerPipeline = 32;
   static constexpr size_t kMaxEntries = 4096;
   static constexpr size_t kMaxBytes = size_t{16} << 20;
 };
-static_assert(2 * ReadCacheLimits::kMaxBytes <= (size_t{32} << 20),
-              "the two caches of a server keep at most 32 MiB");
 
 // One pipeline's kept responses, by key; the oldest goes first past
 // ReadCacheLimits::kMaxPerPipeline. Not thread-safe: each cache holds it

@@ -763,8 +763,8 @@ int RunServe(const std::vector<std::string>& args) {
           return out;
         });
     // The read caches (engine/read_cache.h): what the answers kept take, by
-    // cache ("owner": pipelines this server drives, or every pipeline with
-    // one server; "stamped": pipelines another server drives).
+    // cache ("owner": one server alone, every pipeline; "stamped": several
+    // servers, the pipelines another server drives; the other one is empty).
     auto caches = [&engine](bool bytes) {
       auto of = [bytes](const auto& cache) {
         return static_cast<double>(bytes ? cache.bytes() : cache.size());
