@@ -415,6 +415,12 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
                   "The request body is larger than the limit of " +
                       std::to_string(route_->options.max_body_bytes) + " bytes.");
     }
+    // A malformed body (a bad chunk size or extension) is answered, as a
+    // malformed header is; a client that went away or stalled is not.
+    if (ec.category() == bhttp::make_error_code(bhttp::error::bad_chunk).category() &&
+        ec != bhttp::error::partial_message && ec != bhttp::error::end_of_stream) {
+      return Fail(400, "SerializationException", "Malformed HTTP request body: " + ec.message());
+    }
     Close();
   }
 

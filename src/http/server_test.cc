@@ -130,6 +130,28 @@ TEST(HttpServer, BodyOverTheLimitIsRefusedFromItsContentLength) {
   EXPECT_NE(reply.find("RequestEntityTooLargeException"), std::string::npos);
 }
 
+// A malformed chunked body once closed the connection without a word.
+TEST(HttpServer, MalformedChunkedBodyIsAJson400) {
+  TestServer s;
+  for (const std::string chunk :
+       {"FFFFFFFFFFFFFFFFFF\r\n{}\r\n0\r\n\r\n", "zz\r\n{}\r\n0\r\n\r\n"}) {
+    int fd = Connect(s.port());
+    ASSERT_GE(fd, 0);
+    std::string req =
+        "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        "Content-Type: text/plain\r\n\r\n" +
+        chunk;
+    ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    std::string reply = ReadAll(fd);
+    close(fd);
+    EXPECT_NE(reply.find("HTTP/1.1 400"), std::string::npos) << chunk << reply;
+    EXPECT_NE(reply.find("Malformed HTTP request body"), std::string::npos) << reply;
+  }
+  auto res = s.Client().Post("/echo", "abc", "text/plain");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body, "abc");
+}
+
 TEST(HttpServer, EchoesABody) {
   TestServer s;
   auto res = s.Client().Post("/echo", "abc", "text/plain");

@@ -2,6 +2,7 @@
 
 #include <re2/re2.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 
@@ -276,6 +277,22 @@ void ServiceModel::Walk(const std::string& shape_name, const nlohmann::json& val
   if (type == "integer" || type == "long") {
     if (!value.is_number_integer()) {
       errors->push_back(Fail(value, where, "Member must be an integer"));
+      return;
+    }
+    // Smithy's integer is 32 bits and long 64: a larger value is refused here,
+    // not wrapped by the operation that reads it (GetPipeline's version
+    // 4294967297 once read as 1).
+    const bool is_long = type == "long";
+    const bool fits = value.is_number_unsigned()
+                          ? value.get<std::uint64_t>() <=
+                                (is_long ? std::uint64_t{INT64_MAX} : std::uint64_t{INT32_MAX})
+                          : is_long || (value.get<std::int64_t>() >= INT32_MIN &&
+                                        value.get<std::int64_t>() <= INT32_MAX);
+    if (!fits) {
+      errors->push_back(Fail(value, where,
+                             is_long
+                                 ? "Member must be a 64-bit integer"
+                                 : "Member must be a 32-bit integer (-2147483648 to 2147483647)"));
       return;
     }
     CheckBounds(value, where, value.get<double>(), min, max, "value", errors);

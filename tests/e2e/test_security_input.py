@@ -187,6 +187,21 @@ class SecurityInputTest(unittest.TestCase):
                 self.assertIn("__type", reply)
         self.assertServerAlive()
 
+    # 6. An integer past 32 bits was wrapped, not refused: GetPipeline with
+    # version 4294967297 answered version 1, and 2^31 asked for version
+    # -2147483648. The model's integer is 32 bits: ValidationException.
+    def test_integers_past_32_bits_are_refused_not_wrapped(self):
+        self.server.ok("CreatePipeline", {"pipeline": self.pipeline("wide")})
+        for version in (4294967297, 2 ** 31, 2 ** 63, 2 ** 64 + 1):
+            with self.subTest(version=version):
+                self.assertRefused("GetPipeline", {"name": "wide", "version": version},
+                                   "ValidationException", "at 'version'")
+        self.assertRefused("ListPipelines", {"maxResults": -2 ** 31 - 1},
+                           "ValidationException", "32-bit integer")
+        status, reply = self.post("GetPipeline", {"name": "wide", "version": 2 ** 31 - 1})
+        self.assertEqual(reply["__type"], "PipelineVersionNotFoundException", reply)
+        self.assertIn("2147483647", reply["message"])
+
 
 if __name__ == "__main__":
     unittest.main()
