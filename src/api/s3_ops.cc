@@ -290,15 +290,65 @@ std::optional<int> IntQuery(const http::Request& req, std::string_view name) {
   return std::stoi(v);
 }
 
-runner::PutOptions PutOptionsFrom(const http::Request& req) {
+// True when `s` is well-formed UTF-8 (no overlong forms, surrogates or code
+// points past U+10FFFF).
+bool IsUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n = 0;  // Continuation bytes.
+    uint32_t cp = 0;
+    if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1Fu;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0Fu;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07u;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= n) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3Fu);
+    }
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+// The object's stored headers from the request's. A header that is not UTF-8
+// is refused: it could not be stored or sent back as it came (it once failed
+// the whole PutObject with a 500). S3 itself wants US-ASCII there, other text
+// RFC 2047-encoded; UTF-8 is kept as it came.
+Result<runner::PutOptions> PutOptionsFrom(const http::Request& req) {
   runner::PutOptions o;
+  for (const auto& [k, v] : req.headers) {
+    std::string lk = LowerAscii(k);
+    const bool meta = lk.rfind("x-amz-meta-", 0) == 0 && lk.size() > 11;
+    if (!meta && lk != "content-type" && lk != "cache-control" && lk != "x-amz-acl") continue;
+    if (!IsUtf8(v) || !IsUtf8(k)) {
+      return InvalidArgument("Header " +
+                                 (IsUtf8(k) ? k.substr(0, 128) : std::string("x-amz-meta-…")) +
+                                 " holds bytes that are not UTF-8; send US-ASCII (S3 metadata "
+                                 "is US-ASCII: encode other text per RFC 2047).",
+                             "InvalidArgument");
+    }
+    if (meta) o.metadata[lk.substr(11)] = v;
+  }
   o.content_type = req.Header("Content-Type");
   o.cache_control = req.Header("Cache-Control");
   o.canned_acl = req.Header("x-amz-acl");
-  for (const auto& [k, v] : req.headers) {
-    std::string lk = LowerAscii(k);
-    if (lk.rfind("x-amz-meta-", 0) == 0 && lk.size() > 11) o.metadata[lk.substr(11)] = v;
-  }
   return o;
 }
 
@@ -973,10 +1023,12 @@ void S3Handler::GetObject(const http::Request& req, http::Response& res, const s
 
 void S3Handler::PutObject(const http::Request& req, http::Response& res, const std::string& bucket,
                           const std::string& key) {
+  auto options = PutOptionsFrom(req);
+  if (!options.ok()) return S3Error(res, options.status(), "/" + bucket + "/" + key);
   buckets::Integrity integrity;
   auto body = BodyFile(req, integrity);
   if (!body.ok()) return S3Error(res, body.status(), "/" + bucket + "/" + key);
-  auto info = ep_.buckets->PutUploaded(bucket, key, *body, PutOptionsFrom(req), integrity);
+  auto info = ep_.buckets->PutUploaded(bucket, key, *body, *options, integrity);
   ::unlink(body->c_str());  // Renamed away on success.
   if (!info.ok()) return S3Error(res, info.status(), "/" + bucket + "/" + key);
   res.SetHeader("ETag", "\"" + info->etag + "\"");
@@ -1012,14 +1064,16 @@ void S3Handler::CopyObject(const http::Request& req, http::Response& res, const 
   }
   auto from = ep_.buckets->Locate(src_bucket, src_key, version);
   if (!from.ok()) return S3Error(res, from.status(), "/" + src_bucket + "/" + src_key);
+  auto given = PutOptionsFrom(req);
+  if (!given.ok()) return S3Error(res, given.status(), "/" + bucket + "/" + key);
   runner::PutOptions o;
   if (LowerAscii(req.Header("x-amz-metadata-directive")) == "replace") {
-    o = PutOptionsFrom(req);
+    o = *std::move(given);
   } else {
     o.content_type = from->info.content_type;
     o.cache_control = from->info.cache_control;
     o.metadata = from->info.metadata;
-    o.canned_acl = req.Header("x-amz-acl");
+    o.canned_acl = given->canned_acl;
   }
   auto info = ep_.buckets->Put(bucket, key, from->body_path, o);
   if (!info.ok()) return S3Error(res, info.status(), "/" + bucket + "/" + key);
@@ -1035,7 +1089,9 @@ void S3Handler::Multipart(const http::Request& req, http::Response& res, const s
   const std::string where = "/" + bucket + "/" + key;
   const std::string upload = req.Query("uploadId");
   if (req.method == "POST" && req.HasQuery("uploads")) {
-    auto id = ep_.buckets->CreateMultipartUpload(bucket, key, PutOptionsFrom(req));
+    auto options = PutOptionsFrom(req);
+    if (!options.ok()) return S3Error(res, options.status(), where);
+    auto id = ep_.buckets->CreateMultipartUpload(bucket, key, *options);
     if (!id.ok()) return S3Error(res, id.status(), where);
     return XmlReply(res, std::string("<InitiateMultipartUploadResult xmlns=\"") + kXmlNs + "\">" +
                              Elem("Bucket", bucket) + Elem("Key", key) + Elem("UploadId", *id) +

@@ -16,6 +16,7 @@
 #include "engine/server_metrics.h"
 #include "runner/artifact_store.h"
 #include "runner/s3_client.h"
+#include "sigv4/crypto.h"
 
 namespace pw::engine {
 
@@ -87,7 +88,7 @@ Result<std::string> Engine::AcknowledgeJob(const std::string& job_id, const std:
   MutexLock lock(mu_);
   PW_ASSIGN_OR_RETURN(Job * found, FindJobLocked(job_id));
   Job& job = *found;
-  if (job.nonce != nonce) {
+  if (!sigv4::ConstantTimeEquals(job.nonce, nonce)) {  // The nonce is a credential.
     return InvalidArgument("The nonce does not match job " + job_id +
                                ": another worker was handed this job, or it was handed out again.",
                            "InvalidNonceException");

@@ -21,6 +21,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 
 #include "common/check.h"
@@ -947,5 +948,63 @@ void Server::WakeParked() {
 }
 
 size_t Server::OpenConnectionsForTest() const { return impl_->open_count.load(); }
+
+Response Server::HandleForTest(Request req) {
+  Response res;
+  int status = 0;
+  req.received = Clock::now();
+  const RouteEntry* route = impl_->Find(req, req.params, status);
+  if (route == nullptr) {
+    res.JsonError(status, status == 405 ? "MethodNotAllowed" : "UnknownOperationException",
+                  "no route");
+    return res;
+  }
+  const RouteOptions& ro = route->options;
+  if (!req.body.empty() && ro.body == BodyMode::kNone) {
+    res.JsonError(413, "RequestEntityTooLargeException", "This route takes no request body.");
+    return res;
+  }
+  if (req.body.size() > ro.max_body_bytes) {
+    res.JsonError(413, "RequestEntityTooLargeException", "over the route's limit");
+    return res;
+  }
+  struct RemoveFile {
+    std::string path;
+    ~RemoveFile() {
+      if (!path.empty()) ::unlink(path.c_str());
+    }
+  } body_file;
+  if (ro.body == BodyMode::kStream && !req.body.empty()) {
+    std::string tmpl = ro.temp_dir + "/pw-upload-XXXXXX";
+    int fd = ::mkstemp(tmpl.data());
+    if (fd < 0) throw std::runtime_error("HandleForTest: cannot create a body file");
+    body_file.path = tmpl;
+    size_t off = 0;
+    while (off < req.body.size()) {
+      ssize_t w = ::write(fd, req.body.data() + off, req.body.size() - off);
+      if (w <= 0) break;
+      off += static_cast<size_t>(w);
+    }
+    ::close(fd);
+    req.body_file = tmpl;
+    req.body_size = req.body.size();
+    req.body_sha256 = Sha256File(tmpl);
+    req.body.clear();
+  }
+  const Authenticator* auth = route->options.authenticator ? &route->options.authenticator
+                              : route->options.auth == AuthMode::kRequired && impl_->auth
+                                  ? &impl_->auth
+                                  : nullptr;
+  if (auth != nullptr) {
+    for (AuthPhase phase : {AuthPhase::kHeaders, AuthPhase::kBody}) {
+      if (Status st = (*auth)(phase, req, res); !st.ok()) {
+        if (res.status == 200) res.JsonError(403, "AccessDeniedException", st.message());
+        return res;
+      }
+    }
+  }
+  route->handler(req, res);
+  return res;
+}
 
 }  // namespace pw::http

@@ -106,6 +106,12 @@ class Server {
 
   // Test hooks: counts of open connections and parked requests.
   size_t OpenConnectionsForTest() const;
+  // Test and fuzzing hook: routes `req` as a connection does once it has read
+  // it (route, authentication of both phases, handler), on the calling thread
+  // and without a socket. `req.body` is the body: a kStream route gets it as
+  // a temporary file, removed afterwards; a kNone route with a body gets 413.
+  // A handler's exception propagates (a connection would answer 500).
+  Response HandleForTest(Request req);
 
   class Impl;  // Implementation detail (server.cc), public only for its connections.
 

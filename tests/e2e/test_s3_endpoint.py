@@ -199,6 +199,43 @@ class S3EndpointTest(harness.ServerTestCase):
         self.assertEqual(error_of(lambda: s3.delete_bucket(Bucket="sums")),
                          ("BucketNotEmpty", 409))
 
+    # Found by fuzz/http_fuzzer: a metadata header holding bytes that are not UTF-8 made
+    # PutObject throw while storing it, a 500. Now: 400 InvalidArgument, nothing stored.
+    def test_headers_that_are_not_utf8_are_refused_and_nothing_is_stored(self):
+        s3 = client(self.server)
+        s3.create_bucket(Bucket="ascii")
+        s3.put_object(Bucket="ascii", Key="src", Body=b"abc")
+        u = urllib.parse.urlparse(self.server.endpoint)
+        cases = [("PUT", "/ascii/k", {"x-amz-meta-a": b"\xd9\xd9"}, b"abc"),
+                 ("PUT", "/ascii/k", {"Content-Type": b"text/\xff"}, b"abc"),
+                 ("PUT", "/ascii/k", {"x-amz-meta-b": b"caf\xe9"}, b"abc"),
+                 ("PUT", "/ascii/k", {"x-amz-meta-c": b"\xed\xa0\x80"}, b"abc"),
+                 ("PUT", "/ascii/k", {"x-amz-copy-source": b"/ascii/src", "x-amz-acl": b"\xd9"},
+                  b""),
+                 ("POST", "/ascii/k?uploads", {"x-amz-meta-a": b"\xd9"}, b"")]
+        for method, path, headers, body in cases:
+            with self.subTest(method=method, headers=headers):
+                c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+                c.request(method, path, body=body, headers=dict(headers, **{
+                    "x-amz-content-sha256": hashlib.sha256(body).hexdigest()}))
+                r = c.getresponse()
+                text = r.read().decode()
+                c.close()
+                self.assertEqual(r.status, 400, text)
+                self.assertIn("<Code>InvalidArgument</Code>", text)
+                self.assertIn("not UTF-8", text)
+        self.assertEqual(error_of(lambda: s3.get_object(Bucket="ascii", Key="k")),
+                         ("NoSuchKey", 404))
+        s3.put_object(Bucket="ascii", Key="k", Body=b"abc", Metadata={"a": "plain text"})
+        self.assertEqual(s3.head_object(Bucket="ascii", Key="k")["Metadata"], {"a": "plain text"})
+        # UTF-8 is kept as it came (it was before).
+        c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+        c.request("PUT", "/ascii/u", body=b"x", headers={
+            "x-amz-meta-b": "caf\u00e9".encode(),
+            "x-amz-content-sha256": hashlib.sha256(b"x").hexdigest()})
+        self.assertEqual(c.getresponse().status, 200)
+        c.close()
+
     def test_a_browser_at_the_root_is_sent_to_the_console(self):
         u = urllib.parse.urlparse(self.server.endpoint)
         c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
