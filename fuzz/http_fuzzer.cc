@@ -128,8 +128,7 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
   pw::http::ServerOptions ho;
   world->http = std::make_unique<pw::http::Server>(ho);
   pw::http::Server& http = *world->http;
-  http.SetAuthenticator([a = world->authn.get()](pw::http::AuthPhase phase,
-                                                 pw::http::Request& req,
+  http.SetAuthenticator([a = world->authn.get()](pw::http::AuthPhase phase, pw::http::Request& req,
                                                  pw::http::Response& res) {
     return a->Authenticate(phase, req, res);
   });
@@ -149,7 +148,8 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
-  static const char* const kMethods[] = {"GET", "PUT", "POST", "DELETE", "HEAD", "GET", "PUT", "POST"};
+  static const char* const kMethods[] = {"GET",  "PUT", "POST", "DELETE",
+                                         "HEAD", "GET", "PUT",  "POST"};
   const bool sign = (data[0] & 8) != 0;
   std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
 
@@ -173,7 +173,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   req.body = std::string(text);
   // What Beast would refuse before a route sees it: CR, LF or NUL in the
   // target or a header.
-  auto bad = [](std::string_view s) { return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos; };
+  auto bad = [](std::string_view s) {
+    return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+  };
   if (bad(req.target)) return -1;
   for (const auto& [k, v] : req.headers) {
     if (bad(k) || bad(v)) return -1;
@@ -190,9 +192,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
-    for (auto& [name, value] :
-         pw::sigv4::Sign(view, {kKeyId, kSecret, ""}, "us-east-1", api ? "codepipeline" : "s3",
-                         now)) {
+    for (auto& [name, value] : pw::sigv4::Sign(view, {kKeyId, kSecret, ""}, "us-east-1",
+                                               api ? "codepipeline" : "s3", now)) {
       std::erase_if(req.headers, [&n = name](const auto& h) {
         return h.first.size() == n.size() &&
                std::equal(n.begin(), n.end(), h.first.begin(),

@@ -377,15 +377,17 @@ bool EventuallyNoProcessWith(const std::string& marker) {
 }
 
 // A launcher running `sh -c` inside bubblewrap. The directories live outside
-// /tmp (in the test's working directory), since the sandbox's private /tmp
-// would hide anything there whatever the policy says.
+// /tmp (in /var/tmp, else the test's working directory), since the sandbox's
+// private /tmp would hide anything there whatever the policy says; /var/tmp
+// also lets another user reach them (a checkout in /root would not).
 class SandboxedLauncherTest : public ProcessLauncherTest {
  protected:
   void SetUp() override {
     SandboxOptions probe;
     Result<SandboxMode> mode = ProbeSandbox("bwrap", probe);
     if (!mode.ok()) GTEST_SKIP() << mode.status().message();
-    std::string templ = (fs::current_path() / "sandbox-test-XXXXXX").string();
+    const fs::path base = fs::is_directory("/var/tmp") ? fs::path("/var/tmp") : fs::current_path();
+    std::string templ = (base / "pw-sandbox-test-XXXXXX").string();
     ASSERT_NE(mkdtemp(templ.data()), nullptr);
     root_ = templ;
     data_ = root_ + "/data";
@@ -534,6 +536,37 @@ TEST_F(SandboxedLauncherTest, ActionUserRunsAsThatUser) {
   struct stat st {};
   ASSERT_EQ(stat((work_ + "/out.txt").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, nobody->uid);
+}
+
+// A checkout in /root (0700) once failed every action of `serve --action-user`
+// with bwrap's "Can't find source path ...: Permission denied"; now serve
+// refuses to start, naming the directory.
+TEST_F(SandboxedLauncherTest, ActionUserThatCannotReachTheWorkRootIsRefusedAtStart) {
+  if (geteuid() != 0) GTEST_SKIP() << "switching users needs root";
+  Result<ActionUser> nobody = LookUpActionUser("nobody");
+  ASSERT_TRUE(nobody.ok());
+  SandboxOptions options = options_;
+  options.user = *nobody;
+  if (Result<SandboxMode> m = ProbeSandbox("bwrap", options); !m.ok()) {
+    GTEST_SKIP() << m.status().message();
+  }
+  fs::permissions(root_, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  const std::string locked = root_ + "/locked";
+  fs::create_directories(locked + "/work");
+  fs::permissions(locked, fs::perms::owner_all);
+  Result<SandboxOptions> refused = ConfigureSandbox("bwrap", "nobody", {}, {}, locked + "/work");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("nobody cannot reach " + locked + "/work"),
+            std::string::npos)
+      << refused.status().message();
+  EXPECT_NE(refused.status().message().find("chmod o+x"), std::string::npos);
+  // "auto" does not fall back to no sandbox over it either.
+  EXPECT_FALSE(ConfigureSandbox("auto", "nobody", {}, {}, locked + "/work").ok());
+  fs::permissions(locked, fs::perms::owner_all | fs::perms::others_exec);
+  Result<SandboxOptions> ok = ConfigureSandbox("bwrap", "nobody", {}, {}, locked + "/work");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->mode, SandboxMode::kBwrap);
 }
 
 TEST(PosixProcessLauncher, DestructorCancelsRunningProcessesAndReportsThem) {

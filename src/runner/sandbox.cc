@@ -163,13 +163,33 @@ Result<SandboxMode> ProbeSandbox(std::string_view flag, const SandboxOptions& op
 
 Result<SandboxOptions> ConfigureSandbox(std::string_view flag, const std::string& action_user,
                                         std::vector<std::string> hide_dirs,
-                                        std::vector<std::string> hide_files) {
+                                        std::vector<std::string> hide_files,
+                                        const std::string& work_root) {
   SandboxOptions options;
   if (!action_user.empty()) {
     PW_ASSIGN_OR_RETURN(ActionUser user, LookUpActionUser(action_user));
     options.user = std::move(user);
   }
   PW_ASSIGN_OR_RETURN(options.mode, ProbeSandbox(flag, options));
+  if (options.mode == SandboxMode::kBwrap && options.user && !work_root.empty()) {
+    // The bare sandbox runs as that user: now one with its cwd in work_root,
+    // which bwrap resolves as that user, as it will for every action.
+    std::string output;
+    SandboxPaths paths;
+    paths.cwd = work_root;
+    paths.read_only = {work_root};
+    Result<int> status = RunAndCapture(Sandbox(options).Wrap({"/bin/true"}, paths), output);
+    if (!status.ok() || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+      while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) output.pop_back();
+      return FailedPrecondition(
+          "--action-user " + options.user->name + " cannot reach " + work_root +
+          ", where the actions' directories are made (" +
+          (status.ok() ? output : status.status().message()) +
+          "): the user needs search (x) permission on every directory above it. Put the data "
+          "directory elsewhere (e.g. under /var/lib) or grant it (chmod o+x on the directory "
+          "that refuses).");
+    }
+  }
   if (options.mode == SandboxMode::kBwrap) {
     options.hide_dirs = std::move(hide_dirs);
     options.hide_files = std::move(hide_files);

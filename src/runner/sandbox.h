@@ -102,9 +102,15 @@ Result<SandboxMode> ProbeSandbox(std::string_view flag, const SandboxOptions& op
 
 // What serve and worker do with their --sandbox and --action-user flags:
 // looks up `action_user` (empty: none), probes the mode, and logs which one
-// is used. Errors: those of LookUpActionUser and ProbeSandbox.
+// is used. With an action user and bubblewrap, also checks that the user
+// reaches `work_root` (an existing directory, where the actions' directories
+// are made; empty: not checked): bubblewrap runs as that user, so a parent
+// it may not search (/root is 0700) would fail every action with bwrap's
+// "Can't find source path". Errors: those of LookUpActionUser and
+// ProbeSandbox; kFailedPrecondition naming the directory and the fix.
 Result<SandboxOptions> ConfigureSandbox(std::string_view flag, const std::string& action_user,
                                         std::vector<std::string> hide_dirs,
-                                        std::vector<std::string> hide_files);
+                                        std::vector<std::string> hide_files,
+                                        const std::string& work_root = "");
 
 }  // namespace pw::runner

@@ -517,7 +517,11 @@ int RunServe(const std::vector<std::string>& args) {
       std::fprintf(stderr, "pipewright: --action-user needs the server to run as root\n");
       return 2;
     }
-    auto sandbox_options = runner::ConfigureSandbox(sandbox, action_user, hide_dirs, hide_files);
+    // With --action-user the probe checks that user reaches the actions' directories.
+    const std::string work_root = data.string() + "/work";
+    if (!action_user.empty()) fs::create_directories(work_root, ec);
+    auto sandbox_options = runner::ConfigureSandbox(sandbox, action_user, hide_dirs, hide_files,
+                                                    action_user.empty() ? "" : work_root);
     if (!sandbox_options.ok()) {
       std::fprintf(stderr, "pipewright: %s\n", sandbox_options.status().message().c_str());
       return 2;

@@ -180,7 +180,13 @@ int RunWorkerUnguarded(const std::vector<std::string>& args) {
     if (!action_user.empty() && geteuid() != 0) {
       return Usage("--action-user needs the worker to run as root");
     }
-    auto confine = runner::ConfigureSandbox(sandbox, action_user, {}, {});
+    // With --action-user the probe checks that user reaches the job directories.
+    if (!action_user.empty() && !options.work_dir.empty()) {
+      std::error_code ec;
+      fs::create_directories(options.work_dir, ec);
+    }
+    auto confine = runner::ConfigureSandbox(sandbox, action_user, {}, {},
+                                            action_user.empty() ? "" : options.work_dir);
     if (!confine.ok()) {
       std::fprintf(stderr, "pipewright worker: %s\n", confine.status().message().c_str());
       return 2;

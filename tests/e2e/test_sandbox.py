@@ -233,6 +233,25 @@ class SandboxTest(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("auto, bwrap or none", p.stderr)
 
+    # An action user that may not search a parent of the data directory (a checkout in
+    # /root, 0700) once saw every action fail with bwrap's "Can't find source path"; serve
+    # now refuses to start, naming the directory and the fix.
+    @unittest.skipUnless(os.geteuid() == 0, "--action-user needs root")
+    def test_an_action_user_that_cannot_reach_the_data_directory_is_refused(self):
+        locked = tempfile.mkdtemp(prefix="pw-locked-", dir="/var/tmp")  # 0700, owned by root
+        try:
+            data = os.path.join(locked, "data")
+            p = subprocess.run([PIPEWRIGHT, "serve", "--listen", "127.0.0.1:0", "--data-dir", data,
+                                "--sandbox", "bwrap", "--action-user", "nobody"],
+                               capture_output=True, text=True, timeout=30)
+            if "bubblewrap cannot run" in p.stderr:  # As nobody: no user namespaces here.
+                self.skipTest("bubblewrap cannot run as nobody here: " + p.stderr[-200:])
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn("nobody cannot reach %s/work" % data, p.stderr)
+            self.assertIn("chmod o+x", p.stderr)
+        finally:
+            shutil.rmtree(locked, ignore_errors=True)
+
 
 if __name__ == "__main__":
     unittest.main()
