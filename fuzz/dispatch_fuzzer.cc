@@ -13,52 +13,26 @@
 // sequences reach deep handler paths; a crash normally reproduces from its
 // input alone because most faults sit in parsing, validation and handlers.
 //
-// PW_FUZZ_DIR: data directory to use (default: a fresh one, removed at exit).
+// PW_FUZZ_DIR: data directory to use (fuzz_engine.h).
 // PW_FUZZ_PRINT_TARGETS=1: print the targets, one per line with its index
 // byte, and exit (fuzz/make_corpus.py uses it to build seeds).
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "api/dispatcher.h"
-#include "api/execution_ops.h"
-#include "api/job_ops.h"
-#include "api/pipeline_ops.h"
-#include "api/trigger_ops.h"
-#include "common/clock.h"
-#include "common/log.h"
-#include "engine/engine.h"
-#include "store/store.h"
+#include "fuzz_engine.h"
 
 namespace {
 
 using nlohmann::json;
 
-struct World {
-  std::string dir;
-  bool owns_dir = false;
-  pw::SystemClock clock;
-  std::unique_ptr<pw::store::Store> store;
-  std::unique_ptr<pw::engine::Engine> engine;
-  pw::api::Dispatcher dispatcher;
-  std::vector<std::string> targets;
-};
-
-World* world = nullptr;  // Lives for the whole process (libFuzzer exits without returning).
-
-void RemoveDir() {
-  if (world != nullptr && world->owns_dir) {
-    std::error_code ec;
-    std::filesystem::remove_all(world->dir, ec);
-  }
-}
+pw::fuzz::FuzzEngine* world = nullptr;
+std::vector<std::string> targets;
 
 // True when `v` holds a string naming a provider that touches local paths.
 bool NamesLocalProvider(const json& v) {
@@ -74,42 +48,11 @@ bool NamesLocalProvider(const json& v) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
-  world = new World();
-  // Only faults are worth a line: the rest would slow every run.
-  pw::SetLogLevel(pw::LogLevel::kError);
-  if (const char* d = std::getenv("PW_FUZZ_DIR"); d != nullptr && *d != '\0') {
-    world->dir = d;
-  } else {
-    std::string tmpl =
-        std::string(std::filesystem::exists("/dev/shm") ? "/dev/shm" : "/tmp") + "/pw-fuzz-XXXXXX";
-    if (mkdtemp(tmpl.data()) == nullptr) {
-      std::perror("mkdtemp");
-      std::abort();
-    }
-    world->dir = tmpl;
-    world->owns_dir = true;
-    std::atexit(RemoveDir);
-  }
-  auto store = pw::store::OpenSqliteStore(world->dir + "/pipewright.db");
-  if (!store.ok()) {
-    std::fprintf(stderr, "cannot open the store: %s\n", store.status().ToString().c_str());
-    std::abort();
-  }
-  world->store = std::move(*store);
-  pw::engine::EngineOptions o;
-  o.data_dir = world->dir;
-  o.start_on_create = false;
-  o.local_runners = false;
-  o.source_poll_seconds = 0;
-  world->engine = std::make_unique<pw::engine::Engine>(*world->store, world->clock, o);
-  pw::api::RegisterPipelineOps(world->dispatcher, *world->engine);
-  pw::api::RegisterExecutionOps(world->dispatcher, *world->engine);
-  pw::api::RegisterJobOps(world->dispatcher, *world->engine, /*poll_wait_seconds=*/0);
-  pw::api::RegisterTriggerOps(world->dispatcher, *world->engine);
-  world->targets = world->dispatcher.Targets();
+  world = pw::fuzz::MakeFuzzEngine();
+  targets = world->dispatcher.Targets();
   if (std::getenv("PW_FUZZ_PRINT_TARGETS") != nullptr) {
-    for (size_t i = 0; i < world->targets.size(); ++i) {
-      std::printf("%zu %s\n", i, world->targets[i].c_str());
+    for (size_t i = 0; i < targets.size(); ++i) {
+      std::printf("%zu %s\n", i, targets[i].c_str());
     }
     std::exit(0);
   }
@@ -118,7 +61,7 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  const std::string& target = world->targets[data[0] % world->targets.size()];
+  const std::string& target = targets[data[0] % targets.size()];
   const std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
   if (target.ends_with("CreatePipeline") || target.ends_with("UpdatePipeline")) {
     json parsed;

@@ -15,36 +15,27 @@
 // A handler's exception or a 500 aborts (a connection would answer 500 and
 // log an unhandled exception): libFuzzer reports the input.
 //
-// PW_FUZZ_DIR: data directory to use (default: a fresh one, removed at exit).
+// PW_FUZZ_DIR: data directory to use (fuzz_engine.h).
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <exception>
-#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
-#include "api/dispatcher.h"
-#include "api/execution_ops.h"
 #include "api/http_server.h"
-#include "api/job_ops.h"
-#include "api/pipeline_ops.h"
 #include "api/s3_ops.h"
-#include "api/trigger_ops.h"
 #include "auth/authenticator.h"
 #include "auth/keys.h"
 #include "buckets/local_buckets.h"
-#include "common/clock.h"
-#include "common/log.h"
 #include "console/console.h"
-#include "engine/engine.h"
+#include "fuzz_engine.h"
 #include "http/server.h"
 #include "sigv4/sigv4.h"
-#include "store/store.h"
 
 namespace {
 
@@ -52,76 +43,39 @@ constexpr const char* kKeyId = "AKIDFUZZ";
 constexpr const char* kSecret = "fuzz-secret-key";
 
 struct World {
-  std::string dir;
-  bool owns_dir = false;
-  pw::SystemClock clock;
-  std::unique_ptr<pw::store::Store> store;
-  std::unique_ptr<pw::engine::Engine> engine;
+  pw::fuzz::FuzzEngine* base = nullptr;  // Engine, store and dispatcher.
   std::unique_ptr<pw::buckets::LocalBuckets> buckets;
   std::unique_ptr<pw::auth::KeyStore> s3_keys;
   std::unique_ptr<pw::auth::Authenticator> authn;
-  pw::api::Dispatcher dispatcher;
   std::unique_ptr<pw::http::Server> http;
 };
 
 World* world = nullptr;  // Lives for the whole process (libFuzzer exits without returning).
 
-void RemoveDir() {
-  if (world != nullptr && world->owns_dir) {
-    std::error_code ec;
-    std::filesystem::remove_all(world->dir, ec);
-  }
-}
-
-[[noreturn]] void Die(const char* what, const std::string& detail) {
-  std::fprintf(stderr, "%s: %s\n", what, detail.c_str());
-  std::abort();
-}
+using pw::fuzz::Die;
 
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
   world = new World();
-  pw::SetLogLevel(pw::LogLevel::kError);  // Only faults are worth a line.
-  if (const char* d = std::getenv("PW_FUZZ_DIR"); d != nullptr && *d != '\0') {
-    world->dir = d;
-  } else {
-    std::string tmpl =
-        std::string(std::filesystem::exists("/dev/shm") ? "/dev/shm" : "/tmp") + "/pw-fuzz-XXXXXX";
-    if (mkdtemp(tmpl.data()) == nullptr) Die("mkdtemp", tmpl);
-    world->dir = tmpl;
-    world->owns_dir = true;
-    std::atexit(RemoveDir);
-  }
-  auto store = pw::store::OpenSqliteStore(world->dir + "/pipewright.db");
-  if (!store.ok()) Die("cannot open the store", store.status().ToString());
-  world->store = std::move(*store);
-  pw::engine::EngineOptions o;
-  o.data_dir = world->dir;
-  o.start_on_create = false;
-  o.local_runners = false;
-  o.source_poll_seconds = 0;
-  world->engine = std::make_unique<pw::engine::Engine>(*world->store, world->clock, o);
+  world->base = pw::fuzz::MakeFuzzEngine();
+  pw::fuzz::FuzzEngine& base = *world->base;
   pw::buckets::LocalBucketsOptions bo;
-  bo.root = world->dir + "/buckets";
+  bo.root = base.dir + "/buckets";
   bo.max_object_bytes = 1 << 20;
   bo.min_part_bytes = 16;  // Lets small inputs complete multipart uploads.
-  world->buckets = std::make_unique<pw::buckets::LocalBuckets>(*world->store, world->clock, bo);
+  world->buckets = std::make_unique<pw::buckets::LocalBuckets>(*base.store, base.clock, bo);
   if (pw::Status s = world->buckets->Open(); !s.ok()) Die("buckets", s.ToString());
 
   const std::string keys_text = std::string(kKeyId) + ":" + kSecret + "\n";
-  auto keys = pw::auth::KeyStore::Parse(keys_text, "fuzz", world->dir);
+  auto keys = pw::auth::KeyStore::Parse(keys_text, "fuzz", base.dir);
   if (!keys.ok()) Die("keys", keys.status().ToString());
   world->s3_keys = std::make_unique<pw::auth::KeyStore>(*keys);
-  world->authn = std::make_unique<pw::auth::Authenticator>(std::move(*keys), world->clock);
+  world->authn = std::make_unique<pw::auth::Authenticator>(std::move(*keys), base.clock);
 
-  pw::api::RegisterPipelineOps(world->dispatcher, *world->engine);
-  pw::api::RegisterExecutionOps(world->dispatcher, *world->engine);
-  pw::api::RegisterJobOps(world->dispatcher, *world->engine, /*poll_wait_seconds=*/0);
-  pw::api::RegisterTriggerOps(world->dispatcher, *world->engine);
-  world->dispatcher.SetAuthorizer([a = world->authn.get()](std::string_view op,
-                                                           const nlohmann::json& input,
-                                                           const pw::api::RequestContext& ctx) {
+  base.dispatcher.SetAuthorizer([a = world->authn.get()](std::string_view op,
+                                                         const nlohmann::json& input,
+                                                         const pw::api::RequestContext& ctx) {
     return a->Authorize(ctx.access_key_id, op, input);
   });
 
@@ -132,14 +86,14 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
                                                  pw::http::Response& res) {
     return a->Authenticate(phase, req, res);
   });
-  pw::api::RegisterApiRoute(http, world->dispatcher);
+  pw::api::RegisterApiRoute(http, base.dispatcher);
   pw::api::RegisterMetricsRoute(http, [] { return std::string("up 1\n"); });
   pw::api::S3Endpoint s3;
-  s3.engine = world->engine.get();
+  s3.engine = base.engine.get();
   s3.buckets = world->buckets.get();
   s3.keys = world->s3_keys.get();
   s3.max_object_bytes = 1 << 20;
-  pw::api::RegisterWebhookRoute(http, *world->engine);
+  pw::api::RegisterWebhookRoute(http, *base.engine);
   pw::api::RegisterS3RootRoute(http, s3);
   pw::console::RegisterConsole(http);
   pw::api::RegisterS3Endpoint(http, s3);

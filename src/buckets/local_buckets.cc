@@ -18,6 +18,7 @@
 #include "buckets/digests.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/utf8.h"
 #include "sigv4/canonical_request.h"
 
 namespace pw::buckets {
@@ -75,6 +76,18 @@ Status ValidateKey(const std::string& key) {
   }
   if (key.find('\0') != std::string::npos) {
     return InvalidArgument("An object key must not contain NUL characters.", "InvalidArgument");
+  }
+  return Status::Ok();
+}
+
+// A key a new object gets: also UTF-8, as keys are listed in XML, which holds
+// only UTF-8 (S3: a key is Unicode text). Reads and deletes check only
+// ValidateKey, so an object stored before this rule stays reachable.
+Status ValidateNewKey(const std::string& key) {
+  PW_RETURN_IF_ERROR(ValidateKey(key));
+  if (!IsUtf8(key)) {
+    return InvalidArgument("An object key must be UTF-8 text (percent-encode its UTF-8 bytes).",
+                           "InvalidArgument");
   }
   return Status::Ok();
 }
@@ -496,7 +509,7 @@ Result<runner::ObjectInfo> LocalBuckets::Put(const std::string& bucket, const st
                                              const std::string& src_path,
                                              const runner::PutOptions& options) {
   PW_RETURN_IF_ERROR(RequireBucket(bucket));
-  PW_RETURN_IF_ERROR(ValidateKey(key));
+  PW_RETURN_IF_ERROR(ValidateNewKey(key));
   std::string tmp = temp_dir() + "/put-XXXXXX";
   int fd = ::mkstemp(tmp.data());
   if (fd < 0) return Unavailable("cannot create a temporary file: " + ErrnoText());
@@ -525,7 +538,7 @@ Result<runner::ObjectInfo> LocalBuckets::PutUploaded(const std::string& bucket,
                                                      const runner::PutOptions& options,
                                                      const Integrity& integrity) {
   PW_RETURN_IF_ERROR(RequireBucket(bucket));
-  PW_RETURN_IF_ERROR(ValidateKey(key));
+  PW_RETURN_IF_ERROR(ValidateNewKey(key));
   if (!integrity.checksum_algorithm.empty() && !IsChecksumAlgorithm(integrity.checksum_algorithm)) {
     return InvalidArgument("Unknown checksum algorithm " + integrity.checksum_algorithm +
                                " (CRC32, CRC32C, CRC64NVME, SHA1 or SHA256).",
@@ -746,7 +759,7 @@ Result<std::string> LocalBuckets::CreateMultipartUpload(const std::string& bucke
                                                         const std::string& key,
                                                         const runner::PutOptions& options) {
   PW_RETURN_IF_ERROR(RequireBucket(bucket));
-  PW_RETURN_IF_ERROR(ValidateKey(key));
+  PW_RETURN_IF_ERROR(ValidateNewKey(key));
   std::string id = NewId();
   json doc = {{"key", key}, {"created", clock_.Now()}, {"options", OptionsJson(options)}};
   PW_RETURN_IF_ERROR(store_.PutKv(UploadKey(bucket, id), doc.dump()));

@@ -128,6 +128,19 @@ TEST_F(LocalBucketsTest, EveryPutIsANewVersionAndTheLatestIsRead) {
             "http://127.0.0.1:8480/bkt/dir/a%20b.zip?versionId=" + v1);
 }
 
+// A key that is not UTF-8 was stored and then listed as raw bytes in XML that
+// no client could parse; new ones are refused, nothing is stored.
+TEST_F(LocalBucketsTest, NewKeysMustBeUtf8) {
+  auto put = b_->Put("bkt", "\xff\xfe", File("x"), {});
+  EXPECT_EQ(put.status().wire_name(), "InvalidArgument");
+  EXPECT_NE(put.status().message().find("UTF-8"), std::string::npos);
+  EXPECT_EQ(b_->CreateMultipartUpload("bkt", "caf\xe9", {}).status().wire_name(),
+            "InvalidArgument");
+  EXPECT_EQ(Read("\xff\xfe"), "<NoSuchKey>");  // Reads answer as for any absent key.
+  PutText("caf\xc3\xa9/\xe2\x82\xac", "utf8");
+  EXPECT_EQ(Read("caf\xc3\xa9/\xe2\x82\xac"), "utf8");
+}
+
 TEST_F(LocalBucketsTest, OptionsAndMetadataAreKept) {
   runner::PutOptions o;
   o.content_type = "application/zip";

@@ -212,7 +212,9 @@ class S3EndpointTest(harness.ServerTestCase):
                  ("PUT", "/ascii/k", {"x-amz-meta-c": b"\xed\xa0\x80"}, b"abc"),
                  ("PUT", "/ascii/k", {"x-amz-copy-source": b"/ascii/src", "x-amz-acl": b"\xd9"},
                   b""),
-                 ("POST", "/ascii/k?uploads", {"x-amz-meta-a": b"\xd9"}, b"")]
+                 ("POST", "/ascii/k?uploads", {"x-amz-meta-a": b"\xd9"}, b""),
+                 # A key that is not UTF-8 was stored, then listed as raw bytes in XML.
+                 ("PUT", "/ascii/%FF%FE", {}, b"abc")]
         for method, path, headers, body in cases:
             with self.subTest(method=method, headers=headers):
                 c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
@@ -223,9 +225,11 @@ class S3EndpointTest(harness.ServerTestCase):
                 c.close()
                 self.assertEqual(r.status, 400, text)
                 self.assertIn("<Code>InvalidArgument</Code>", text)
-                self.assertIn("not UTF-8", text)
+                self.assertIn("UTF-8", text)
         self.assertEqual(error_of(lambda: s3.get_object(Bucket="ascii", Key="k")),
                          ("NoSuchKey", 404))
+        self.assertEqual([o["Key"] for o in s3.list_objects_v2(Bucket="ascii")["Contents"]],
+                         ["src"])
         s3.put_object(Bucket="ascii", Key="k", Body=b"abc", Metadata={"a": "plain text"})
         self.assertEqual(s3.head_object(Bucket="ascii", Key="k")["Metadata"], {"a": "plain text"})
         # UTF-8 is kept as it came (it was before).

@@ -1,0 +1,14 @@
+#pragma once
+
+// UTF-8 well-formedness, for request values that are stored as they came
+// (S3 object keys and metadata): JSON and XML replies can hold only UTF-8.
+
+#include <string_view>
+
+namespace pw {
+
+// True when `s` is well-formed UTF-8 (RFC 3629): no overlong forms, no
+// surrogates (U+D800..U+DFFF), nothing past U+10FFFF, no truncated sequence.
+bool IsUtf8(std::string_view s);
+
+}  // namespace pw
