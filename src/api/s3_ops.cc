@@ -30,7 +30,10 @@ constexpr const char* kJobCaller = "job:";
 
 // --- XML ---------------------------------------------------------------------
 
-std::string XmlEscape(std::string_view s) {
+// Escapes markup; bytes that are not UTF-8 (a percent-decoded path, a key
+// stored before keys had to be UTF-8) become U+FFFD, as XML holds only UTF-8.
+std::string XmlEscape(std::string_view raw) {
+  const std::string s = ValidUtf8(raw);
   std::string out;
   for (char c : s) {
     switch (c) {

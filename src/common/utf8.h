@@ -3,6 +3,7 @@
 // UTF-8 well-formedness, for request values that are stored as they came
 // (S3 object keys and metadata): JSON and XML replies can hold only UTF-8.
 
+#include <string>
 #include <string_view>
 
 namespace pw {
@@ -10,5 +11,9 @@ namespace pw {
 // True when `s` is well-formed UTF-8 (RFC 3629): no overlong forms, no
 // surrogates (U+D800..U+DFFF), nothing past U+10FFFF, no truncated sequence.
 bool IsUtf8(std::string_view s);
+
+// `s` with each byte that starts no well-formed sequence replaced by U+FFFD
+// (what nlohmann::json's error_handler_t::replace does for JSON).
+std::string ValidUtf8(std::string_view s);
 
 }  // namespace pw
