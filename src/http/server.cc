@@ -215,6 +215,12 @@ class Server::Impl {
 
   // Route lookup: entry, or nullptr with `status` 404/405.
   const RouteEntry* Find(const Request& req, std::vector<std::string>& params, int& status) const;
+  // The authenticator for `route`, or nullptr when none applies.
+  const Authenticator* AuthFor(const RouteEntry& route) const {
+    if (route.options.authenticator) return &route.options.authenticator;
+    if (route.options.auth == AuthMode::kRequired && auth) return &auth;
+    return nullptr;
+  }
 };
 
 namespace {
@@ -341,11 +347,7 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
   }
 
   // The authenticator for the current route, or nullptr when none applies.
-  const Authenticator* AuthFor() const {
-    if (route_->options.authenticator) return &route_->options.authenticator;
-    if (route_->options.auth == AuthMode::kRequired && s_.auth) return &s_.auth;
-    return nullptr;
-  }
+  const Authenticator* AuthFor() const { return s_.AuthFor(*route_); }
 
   void ReadBody() {
     if (closed_) return;
@@ -991,11 +993,7 @@ Response Server::HandleForTest(Request req) {
     req.body_sha256 = Sha256File(tmpl);
     req.body.clear();
   }
-  const Authenticator* auth = route->options.authenticator ? &route->options.authenticator
-                              : route->options.auth == AuthMode::kRequired && impl_->auth
-                                  ? &impl_->auth
-                                  : nullptr;
-  if (auth != nullptr) {
+  if (const Authenticator* auth = impl_->AuthFor(*route); auth != nullptr) {
     for (AuthPhase phase : {AuthPhase::kHeaders, AuthPhase::kBody}) {
       if (Status st = (*auth)(phase, req, res); !st.ok()) {
         if (res.status == 200) res.JsonError(403, "AccessDeniedException", st.message());
