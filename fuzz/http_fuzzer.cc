@@ -125,14 +125,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     req.headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
   }
   req.body = std::string(text);
-  // What Beast would refuse before a route sees it: CR, LF or NUL in the
-  // target or a header.
-  auto bad = [](std::string_view s) {
-    return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+  // What Beast refuses before a route sees it (RFC 7230): a target with a
+  // space or a control character, a header name that is not a token, a value
+  // with a control character other than tab (bytes past 0x7F pass, obs-text).
+  auto ctl = [](unsigned char c) { return c < 0x20 || c == 0x7F; };
+  auto token = [](unsigned char c) {
+    return std::isalnum(c) != 0 ||
+           std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
   };
-  if (bad(req.target)) return -1;
+  if (std::any_of(req.target.begin(), req.target.end(),
+                  [&](char c) { return c == ' ' || ctl(static_cast<unsigned char>(c)); })) {
+    return -1;
+  }
   for (const auto& [k, v] : req.headers) {
-    if (bad(k) || bad(v)) return -1;
+    if (!std::all_of(k.begin(), k.end(),
+                     [&](char c) { return token(static_cast<unsigned char>(c)); }) ||
+        std::any_of(v.begin(), v.end(),
+                    [&](char c) { return c != '\t' && ctl(static_cast<unsigned char>(c)); })) {
+      return -1;
+    }
   }
   size_t q = req.target.find('?');
   req.path = req.target.substr(0, q);
@@ -150,8 +161,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                                api ? "codepipeline" : "s3", now)) {
       std::erase_if(req.headers, [&n = name](const auto& h) {
         return h.first.size() == n.size() &&
-               std::equal(n.begin(), n.end(), h.first.begin(),
-                          [](char a, char b) { return std::tolower(a) == std::tolower(b); });
+               std::equal(n.begin(), n.end(), h.first.begin(), [](char a, char b) {
+                 return std::tolower(static_cast<unsigned char>(a)) ==
+                        std::tolower(static_cast<unsigned char>(b));
+               });
       });
       req.headers.emplace_back(name, value);
     }

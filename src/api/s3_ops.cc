@@ -304,9 +304,9 @@ Result<runner::PutOptions> PutOptionsFrom(const http::Request& req) {
     std::string lk = LowerAscii(k);
     const bool meta = lk.rfind("x-amz-meta-", 0) == 0 && lk.size() > 11;
     if (!meta && lk != "content-type" && lk != "cache-control" && lk != "x-amz-acl") continue;
-    if (!IsUtf8(v) || !IsUtf8(k)) {
-      return InvalidArgument("Header " +
-                                 (IsUtf8(k) ? k.substr(0, 128) : std::string("x-amz-meta-…")) +
+    // Names are tokens (the HTTP parser refuses others); values may hold any byte but CTLs.
+    if (!IsUtf8(v)) {
+      return InvalidArgument("Header " + k.substr(0, 128) +
                                  " holds bytes that are not UTF-8; send US-ASCII (S3 metadata "
                                  "is US-ASCII: encode other text per RFC 2047).",
                              "InvalidArgument");

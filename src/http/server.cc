@@ -984,7 +984,10 @@ Response Server::HandleForTest(Request req) {
     size_t off = 0;
     while (off < req.body.size()) {
       ssize_t w = ::write(fd, req.body.data() + off, req.body.size() - off);
-      if (w <= 0) break;
+      if (w <= 0) {
+        ::close(fd);
+        throw std::runtime_error("HandleForTest: cannot write the body file");
+      }
       off += static_cast<size_t>(w);
     }
     ::close(fd);

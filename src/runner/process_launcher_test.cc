@@ -414,6 +414,18 @@ class SandboxedLauncherTest : public ProcessLauncherTest {
     spec.argv = Sandbox(options).Wrap(spec.argv, paths);
     return spec;
   }
+  // options_ with `nobody` as the action user, or why this host cannot test
+  // that: not root, or bubblewrap cannot run as another user here (it needs
+  // an unprivileged user namespace, which a sysctl or a chroot refuses; serve
+  // then refuses --action-user with the same message).
+  Result<SandboxOptions> AsNobody() const {
+    if (geteuid() != 0) return FailedPrecondition("switching users needs root");
+    PW_ASSIGN_OR_RETURN(ActionUser nobody, LookUpActionUser("nobody"));
+    SandboxOptions options = options_;
+    options.user = nobody;
+    PW_RETURN_IF_ERROR(ProbeSandbox("bwrap", options).status());
+    return options;
+  }
   // Tries to read everything it should not, and writes its own directory.
   std::string Snoop() {
     return "cat " + data_ + "/pipewright.db; ls " + data_ + "/work; cat " + data_ +
@@ -514,41 +526,28 @@ TEST_F(SandboxedLauncherTest, OutlivesTheThreadThatStartedIt) {
 }
 
 TEST_F(SandboxedLauncherTest, ActionUserRunsAsThatUser) {
-  if (geteuid() != 0) GTEST_SKIP() << "switching users needs root";
-  Result<ActionUser> nobody = LookUpActionUser("nobody");
-  ASSERT_TRUE(nobody.ok());
+  Result<SandboxOptions> as_nobody = AsNobody();
+  if (!as_nobody.ok()) GTEST_SKIP() << as_nobody.status().message();
+  const ActionUser& nobody = *as_nobody->user;
   fs::permissions(root_, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
-  ASSERT_EQ(chown(work_.c_str(), nobody->uid, nobody->gid), 0);
-  SandboxOptions options = options_;
-  options.user = *nobody;
-  // As that user bubblewrap needs an unprivileged user namespace, which some
-  // hosts refuse (a sysctl, or a chroot: the kernel allows none there); serve
-  // then refuses --action-user with bwrap's message, as this probe does.
-  if (Result<SandboxMode> m = ProbeSandbox("bwrap", options); !m.ok()) {
-    GTEST_SKIP() << m.status().message();
-  }
+  ASSERT_EQ(chown(work_.c_str(), nobody.uid, nobody.gid), 0);
   ProcessExit exit =
-      Run(Sandboxed("id -u; echo mine > out.txt; cat /root/.profile || echo denied", options));
+      Run(Sandboxed("id -u; echo mine > out.txt; cat /root/.profile || echo denied", *as_nobody));
   std::string out = ReadFile(tmp_.path() + "/out.log");
-  EXPECT_NE(out.find(std::to_string(nobody->uid) + "\n"), std::string::npos) << out;
+  EXPECT_NE(out.find(std::to_string(nobody.uid) + "\n"), std::string::npos) << out;
   EXPECT_NE(out.find("denied"), std::string::npos) << out;
   EXPECT_EQ(exit.exit_code, 0) << out;
   struct stat st {};
   ASSERT_EQ(stat((work_ + "/out.txt").c_str(), &st), 0);
-  EXPECT_EQ(st.st_uid, nobody->uid);
+  EXPECT_EQ(st.st_uid, nobody.uid);
 }
 
 // A checkout in /root (0700) once failed every action of `serve --action-user`
 // with bwrap's "Can't find source path ...: Permission denied"; now serve
 // refuses to start, naming the directory.
 TEST_F(SandboxedLauncherTest, ActionUserThatCannotReachTheWorkRootIsRefusedAtStart) {
-  if (geteuid() != 0) GTEST_SKIP() << "switching users needs root";
-  Result<ActionUser> nobody = LookUpActionUser("nobody");
-  ASSERT_TRUE(nobody.ok());
-  SandboxOptions options = options_;
-  options.user = *nobody;
-  if (Result<SandboxMode> m = ProbeSandbox("bwrap", options); !m.ok()) {
-    GTEST_SKIP() << m.status().message();
+  if (Result<SandboxOptions> as_nobody = AsNobody(); !as_nobody.ok()) {
+    GTEST_SKIP() << as_nobody.status().message();
   }
   fs::permissions(root_, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
   const std::string locked = root_ + "/locked";

@@ -185,9 +185,9 @@ Result<SandboxOptions> ConfigureSandbox(std::string_view flag, const std::string
           "--action-user " + options.user->name + " cannot reach " + work_root +
           ", where the actions' directories are made (" +
           (status.ok() ? output : status.status().message()) +
-          "): the user needs search (x) permission on every directory above it. Put the data "
-          "directory elsewhere (e.g. under /var/lib) or grant it (chmod o+x on the directory "
-          "that refuses).");
+          "): the user needs search (x) permission on every directory above it. Move it (serve's "
+          "--data-dir, worker's --work-dir; e.g. under /var/lib) or grant it (chmod o+x on the "
+          "directory that refuses).");
     }
   }
   if (options.mode == SandboxMode::kBwrap) {

@@ -181,12 +181,13 @@ int RunWorkerUnguarded(const std::vector<std::string>& args) {
       return Usage("--action-user needs the worker to run as root");
     }
     // With --action-user the probe checks that user reaches the job directories.
-    if (!action_user.empty() && !options.work_dir.empty()) {
+    const std::string job_dirs = JobDirParent(options.work_dir);
+    if (!action_user.empty()) {
       std::error_code ec;
-      fs::create_directories(options.work_dir, ec);
+      fs::create_directories(job_dirs, ec);
     }
-    auto confine = runner::ConfigureSandbox(sandbox, action_user, {}, {},
-                                            action_user.empty() ? "" : options.work_dir);
+    auto confine =
+        runner::ConfigureSandbox(sandbox, action_user, {}, {}, action_user.empty() ? "" : job_dirs);
     if (!confine.ok()) {
       std::fprintf(stderr, "pipewright worker: %s\n", confine.status().message().c_str());
       return 2;

@@ -288,12 +288,14 @@ void Worker::RunJob(const Job& job) {
   Report(job, st, success);
 }
 
+std::string JobDirParent(const std::string& work_dir) {
+  if (!work_dir.empty()) return work_dir;
+  const char* tmp = std::getenv("TMPDIR");
+  return tmp != nullptr && tmp[0] != '\0' ? tmp : "/tmp";
+}
+
 Status Worker::Work(const Job& job, JobSuccess* success) {
-  std::string base = options_.work_dir;
-  if (base.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    base = tmp != nullptr && tmp[0] != '\0' ? tmp : "/tmp";
-  }
+  const std::string base = JobDirParent(options_.work_dir);
   std::error_code ec;
   fs::create_directories(base, ec);
   std::string templ = base + "/pw-job-XXXXXX";

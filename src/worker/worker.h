@@ -70,6 +70,9 @@ struct WorkerStats {
   int skipped = 0;    // Not acknowledged (another worker's) or not reportable.
 };
 
+// The parent of the per-job directories: `work_dir`, else $TMPDIR, else /tmp.
+std::string JobDirParent(const std::string& work_dir);
+
 class Worker {
  public:
   // `launcher` is borrowed and must outlive the worker.
