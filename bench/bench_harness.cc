@@ -145,6 +145,11 @@ Result<std::vector<std::pair<std::string, std::string>>> TimingStore::ListKv(
   return inner_->ListKv(prefix);
 }
 
+Result<std::vector<std::pair<std::string, std::string>>> TimingStore::ScanKv(
+    const store::KvScan& scan) {
+  return inner_->ScanKv(scan);
+}
+
 Status TimingStore::DeleteKvPrefix(const std::string& prefix) {
   return PW_TIMED("DeleteKvPrefix", inner_->DeleteKvPrefix(prefix));
 }

@@ -101,6 +101,8 @@ class TimingStore final : public store::Store {
   Status DeleteKvPrefix(const std::string& prefix) override;
   Result<std::vector<std::pair<std::string, std::string>>> ListKv(
       const std::string& prefix) override;
+  Result<std::vector<std::pair<std::string, std::string>>> ScanKv(
+      const store::KvScan& scan) override;
 
  private:
   void Record(StoreCall call);

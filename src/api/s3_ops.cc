@@ -30,12 +30,16 @@ constexpr const char* kJobCaller = "job:";
 
 // --- XML ---------------------------------------------------------------------
 
-// Escapes markup; bytes that are not UTF-8 (a percent-decoded path, a key
-// stored before keys had to be UTF-8) become U+FFFD, as XML holds only UTF-8.
-std::string XmlEscape(std::string_view raw) {
-  const std::string s = ValidUtf8(raw);
-  std::string out;
-  for (char c : s) {
+// Appends `raw` with markup escaped; bytes that are not UTF-8 (a
+// percent-decoded path, a key stored before keys had to be UTF-8) become
+// U+FFFD, as XML holds only UTF-8.
+void AppendXmlEscaped(std::string& out, std::string_view raw) {
+  std::string valid;
+  if (!IsUtf8(raw)) {
+    valid = ValidUtf8(raw);
+    raw = valid;
+  }
+  for (char c : raw) {
     switch (c) {
       case '<':
         out += "&lt;";
@@ -56,6 +60,11 @@ std::string XmlEscape(std::string_view raw) {
         out.push_back(c);
     }
   }
+}
+
+std::string XmlEscape(std::string_view raw) {
+  std::string out;
+  AppendXmlEscaped(out, raw);
   return out;
 }
 
@@ -150,8 +159,22 @@ std::optional<std::string> XmlChild(std::string_view xml, std::string_view tag) 
   return XmlUnescape(all.front());
 }
 
+// Appends <tag>value</tag>, value escaped: a listing's thousand entries are
+// written into one string, not built from temporaries.
+void AppendElem(std::string& out, std::string_view tag, std::string_view value) {
+  out += '<';
+  out += tag;
+  out += '>';
+  AppendXmlEscaped(out, value);
+  out += "</";
+  out += tag;
+  out += '>';
+}
+
 std::string Elem(std::string_view tag, std::string_view value) {
-  return "<" + std::string(tag) + ">" + XmlEscape(value) + "</" + std::string(tag) + ">";
+  std::string out;
+  AppendElem(out, tag, value);
+  return out;
 }
 
 // --- Formats -----------------------------------------------------------------
@@ -259,11 +282,15 @@ Status NotImplementedError(const std::string& what) {
                 what + " is not implemented by Pipewright's S3 endpoint.", "NotImplemented");
 }
 
-void XmlReply(http::Response& res, const std::string& body) {
+void XmlReply(http::Response& res, std::string_view body) {
+  static constexpr std::string_view kDecl = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   res.status = 200;
   res.SetHeader("x-amz-request-id", NewUuid());
   res.SetHeader("Content-Type", "application/xml");
-  res.body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + body;
+  res.body.clear();
+  res.body.reserve(kDecl.size() + body.size());
+  res.body += kDecl;
+  res.body += body;
 }
 
 // --- Requests ----------------------------------------------------------------
@@ -823,15 +850,22 @@ void S3Handler::ListObjects(const http::Request& req, http::Response& res,
   if (!q.delimiter.empty()) body += Elem("Delimiter", enc(q.delimiter));
   if (url) body += Elem("EncodingType", "url");
   body += Elem("IsTruncated", page->truncated ? "true" : "false");
+  body.reserve(body.size() + 256 * page->objects.size() + 64 * page->common_prefixes.size());
   for (const auto& o : page->objects) {
-    body += "<Contents>" + Elem("Key", enc(o.key)) +
-            Elem("LastModified", Iso8601(o.last_modified)) + Elem("ETag", "\"" + o.etag + "\"") +
-            Elem("Size", std::to_string(o.size)) + Elem("StorageClass", "STANDARD") + "</Contents>";
+    body += "<Contents>";
+    AppendElem(body, "Key", enc(o.key));
+    AppendElem(body, "LastModified", Iso8601(o.last_modified));
+    AppendElem(body, "ETag", "\"" + o.etag + "\"");
+    AppendElem(body, "Size", std::to_string(o.size));
+    body += "<StorageClass>STANDARD</StorageClass></Contents>";
   }
   for (const auto& p : page->common_prefixes) {
-    body += "<CommonPrefixes>" + Elem("Prefix", enc(p)) + "</CommonPrefixes>";
+    body += "<CommonPrefixes>";
+    AppendElem(body, "Prefix", enc(p));
+    body += "</CommonPrefixes>";
   }
-  XmlReply(res, body + "</ListBucketResult>");
+  body += "</ListBucketResult>";
+  XmlReply(res, body);
 }
 
 void S3Handler::ListVersions(const http::Request& req, http::Response& res,
@@ -869,22 +903,32 @@ void S3Handler::ListVersions(const http::Request& req, http::Response& res,
   }
   const std::string owner =
       "<Owner>" + Elem("ID", ep_.account_id) + Elem("DisplayName", "pipewright") + "</Owner>";
+  body.reserve(body.size() + (320 + owner.size()) * page->versions.size() +
+               64 * page->common_prefixes.size());
   for (const auto& v : page->versions) {
-    std::string common = Elem("Key", enc(v.info.key)) + Elem("VersionId", v.info.version_id) +
-                         Elem("IsLatest", v.is_latest ? "true" : "false") +
-                         Elem("LastModified", Iso8601(v.info.last_modified));
+    body += v.delete_marker ? "<DeleteMarker>" : "<Version>";
+    AppendElem(body, "Key", enc(v.info.key));
+    AppendElem(body, "VersionId", v.info.version_id);
+    AppendElem(body, "IsLatest", v.is_latest ? "true" : "false");
+    AppendElem(body, "LastModified", Iso8601(v.info.last_modified));
     if (v.delete_marker) {
-      body += "<DeleteMarker>" + common + owner + "</DeleteMarker>";
+      body += owner;
+      body += "</DeleteMarker>";
     } else {
-      body += "<Version>" + common + Elem("ETag", "\"" + v.info.etag + "\"") +
-              Elem("Size", std::to_string(v.info.size)) + Elem("StorageClass", "STANDARD") + owner +
-              "</Version>";
+      AppendElem(body, "ETag", "\"" + v.info.etag + "\"");
+      AppendElem(body, "Size", std::to_string(v.info.size));
+      body += "<StorageClass>STANDARD</StorageClass>";
+      body += owner;
+      body += "</Version>";
     }
   }
   for (const auto& p : page->common_prefixes) {
-    body += "<CommonPrefixes>" + Elem("Prefix", enc(p)) + "</CommonPrefixes>";
+    body += "<CommonPrefixes>";
+    AppendElem(body, "Prefix", enc(p));
+    body += "</CommonPrefixes>";
   }
-  XmlReply(res, body + "</ListVersionsResult>");
+  body += "</ListVersionsResult>";
+  XmlReply(res, body);
 }
 
 void S3Handler::DeleteObjects(const http::Request& req, http::Response& res,

@@ -653,28 +653,95 @@ Result<DeleteOutcome> LocalBuckets::DeleteObject(const std::string& bucket, cons
   return out;
 }
 
+namespace {
+
+// Reads the rows under a prefix in byte order, `chunk` rows per store read,
+// and skips a whole group of keys (a common prefix) with one seek when the
+// group runs past the rows in hand: a listing's page costs about its own
+// rows, not the bucket's.
+class KvWalk {
+ public:
+  KvWalk(store::Store& store, store::KvScan scan, size_t chunk)
+      : store_(store), scan_(std::move(scan)) {
+    scan_.limit = std::max<size_t>(chunk, 1);
+  }
+
+  // The next row, or nullptr at the end. Valid until the next call.
+  Result<const std::pair<std::string, std::string>*> Next() {
+    if (pos_ == rows_.size()) {
+      if (done_) return nullptr;
+      PW_ASSIGN_OR_RETURN(rows_, store_.ScanKv(scan_));
+      pos_ = 0;
+      done_ = rows_.size() < scan_.limit;
+      if (rows_.empty()) return nullptr;
+      scan_.start = rows_.back().first;
+      scan_.from = store::KvFrom::kAfter;
+    }
+    return &rows_[pos_++];
+  }
+
+  // Drops the rows whose keys start with `group` (invalidates the row Next
+  // returned last).
+  void SkipPast(const std::string& group) {
+    while (pos_ < rows_.size() && rows_[pos_].first.starts_with(group)) ++pos_;
+    if (pos_ == rows_.size() && !done_) {
+      rows_.clear();
+      pos_ = 0;
+      scan_.start = group;
+      scan_.from = store::KvFrom::kPast;
+    }
+  }
+
+ private:
+  store::Store& store_;
+  store::KvScan scan_;
+  std::vector<std::pair<std::string, std::string>> rows_;
+  size_t pos_ = 0;
+  bool done_ = false;
+};
+
+// Rows per store read: a page's worth and one more (to know it is
+// truncated); fewer with a delimiter, whose groups are skipped by seeks.
+size_t ChunkFor(int max_keys, const std::string& delimiter) {
+  const size_t want = static_cast<size_t>(std::max(max_keys, 0)) + 1;
+  return std::min<size_t>(want, delimiter.empty() ? 1001 : 101);
+}
+
+// The common prefix `key` rolls up into ("" for none): the key up to the
+// first `delimiter` after `prefix`, delimiter included.
+std::string CommonPrefix(const std::string& key, const std::string& prefix,
+                         const std::string& delimiter) {
+  if (delimiter.empty()) return "";
+  auto pos = key.find(delimiter, prefix.size());
+  if (pos == std::string::npos) return "";
+  return key.substr(0, pos + delimiter.size());
+}
+
+}  // namespace
+
 Result<ListPage> LocalBuckets::List(const std::string& bucket, const ListQuery& q) {
   PW_RETURN_IF_ERROR(RequireBucket(bucket));
-  const std::string prefix = ObjPrefix(bucket);
-  PW_ASSIGN_OR_RETURN(auto rows, store_.ListKv(prefix + q.prefix));
-  // Byte order, as S3 lists (the database's collation may differ).
-  std::sort(rows.begin(), rows.end());
+  const std::string base = ObjPrefix(bucket);
+  store::KvScan scan(base + q.prefix);
+  if (!q.after.empty()) {
+    scan.start = base + q.after;
+    scan.from = store::KvFrom::kAfter;
+  }
+  KvWalk walk(store_, std::move(scan), ChunkFor(q.max_keys, q.delimiter));
   ListPage page;
   int count = 0;
-  std::string last_prefix;
-  for (const auto& [k, text] : rows) {
-    std::string key = k.substr(prefix.size());
-    if (!q.after.empty() && key <= q.after) continue;
+  for (;;) {
+    PW_ASSIGN_OR_RETURN(const auto* row, walk.Next());
+    if (row == nullptr) break;
+    const auto& [k, text] = *row;
+    std::string key = k.substr(base.size());
+    std::string common = CommonPrefix(key, q.prefix, q.delimiter);
+    if (!common.empty() && !q.after.empty() && common <= q.after) {
+      walk.SkipPast(base + common);  // Listed on an earlier page.
+      continue;
+    }
     auto versions = VersionsOf(ParseDoc(text, k));
     if (versions.empty() || versions.front().value("dm", false)) continue;
-    std::string common;
-    if (!q.delimiter.empty()) {
-      auto pos = key.find(q.delimiter, q.prefix.size());
-      if (pos != std::string::npos) {
-        common = key.substr(0, pos + q.delimiter.size());
-        if ((!q.after.empty() && common <= q.after) || common == last_prefix) continue;
-      }
-    }
     if (count >= q.max_keys) {
       page.truncated = true;
       break;
@@ -682,8 +749,8 @@ Result<ListPage> LocalBuckets::List(const std::string& bucket, const ListQuery& 
     ++count;
     if (!common.empty()) {
       page.common_prefixes.push_back(common);
-      last_prefix = common;
       page.next_after = common;
+      walk.SkipPast(base + common);
     } else {
       page.objects.push_back(Version::FromJson(versions.front()).Info(bucket, key));
       page.next_after = key;
@@ -695,37 +762,41 @@ Result<ListPage> LocalBuckets::List(const std::string& bucket, const ListQuery& 
 
 Result<VersionPage> LocalBuckets::ListVersions(const std::string& bucket, const VersionQuery& q) {
   PW_RETURN_IF_ERROR(RequireBucket(bucket));
-  const std::string prefix = ObjPrefix(bucket);
-  PW_ASSIGN_OR_RETURN(auto rows, store_.ListKv(prefix + q.prefix));
-  std::sort(rows.begin(), rows.end());
+  const std::string base = ObjPrefix(bucket);
+  store::KvScan scan(base + q.prefix);
+  if (!q.key_marker.empty()) {
+    scan.start = base + q.key_marker;
+    // With a version marker the marker's key still has versions to list.
+    scan.from = q.version_id_marker.empty() ? store::KvFrom::kAfter : store::KvFrom::kAt;
+  }
+  KvWalk walk(store_, std::move(scan), ChunkFor(q.max_keys, q.delimiter));
   VersionPage page;
   int count = 0;
-  std::string last_prefix;
   std::string last_key;
   std::string last_version;
-  for (const auto& [k, text] : rows) {
-    if (page.truncated) break;
-    std::string key = k.substr(prefix.size());
-    if (!q.key_marker.empty() && key < q.key_marker) continue;
-    if (key == q.key_marker && q.version_id_marker.empty()) continue;
+  while (!page.truncated) {
+    PW_ASSIGN_OR_RETURN(const auto* row, walk.Next());
+    if (row == nullptr) break;
+    const auto& [k, text] = *row;
+    std::string key = k.substr(base.size());
+    std::string common = CommonPrefix(key, q.prefix, q.delimiter);
+    if (!common.empty() && !q.key_marker.empty() && common <= q.key_marker) {
+      walk.SkipPast(base + common);  // Listed on an earlier page.
+      continue;
+    }
     auto versions = VersionsOf(ParseDoc(text, k));
     if (versions.empty()) continue;
-    if (!q.delimiter.empty()) {
-      auto pos = key.find(q.delimiter, q.prefix.size());
-      if (pos != std::string::npos) {
-        std::string common = key.substr(0, pos + q.delimiter.size());
-        if ((!q.key_marker.empty() && common <= q.key_marker) || common == last_prefix) continue;
-        if (count >= q.max_keys) {
-          page.truncated = true;
-          break;
-        }
-        ++count;
-        page.common_prefixes.push_back(common);
-        last_prefix = common;
-        last_key = common;
-        last_version.clear();
-        continue;
+    if (!common.empty()) {
+      if (count >= q.max_keys) {
+        page.truncated = true;
+        break;
       }
+      ++count;
+      page.common_prefixes.push_back(common);
+      last_key = common;
+      last_version.clear();
+      walk.SkipPast(base + common);
+      continue;
     }
     bool skipping = key == q.key_marker;  // Until version_id_marker has passed.
     for (size_t i = 0; i < versions.size(); ++i) {

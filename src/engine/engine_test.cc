@@ -28,14 +28,16 @@
 #include <vector>
 
 #include "core/execution.h"
-#include "engine/faulty_store.h"
 #include "runner/artifact_store.h"
 #include "runner/process_launcher.h"
 #include "runner/temp_dir.h"
+#include "store/faulty_store.h"
 #include "store/store.h"
 
 namespace pw::engine::engine_test {
 namespace {
+
+using store::FaultyStore;
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -9,10 +9,12 @@
 #include <fstream>
 #include <thread>
 
-#include "engine/faulty_store.h"
+#include "store/faulty_store.h"
 
 namespace pw::engine::log_shipper_test {
 namespace {
+
+using store::FaultyStore;
 
 namespace fs = std::filesystem;
 

@@ -24,14 +24,16 @@
 
 #include "engine/engine.h"
 #include "engine/executor.h"
-#include "engine/faulty_store.h"
 #include "runner/artifact_store.h"
 #include "runner/object_store.h"
 #include "runner/temp_dir.h"
+#include "store/faulty_store.h"
 #include "store/store.h"
 
 namespace pw::engine::s3_executors_test {
 namespace {
+
+using store::FaultyStore;
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -21,6 +21,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "store/kv_range.h"
 
 namespace pw::store {
 
@@ -299,9 +300,14 @@ class Store {
     return Commit(batch);
   }
   virtual Status DeleteKvPrefix(const std::string& prefix) = 0;
-  // Every pair whose key starts with `prefix`, sorted by key.
+  // Every pair whose key starts with `prefix`, sorted by key (bytes).
   virtual Result<std::vector<std::pair<std::string, std::string>>> ListKv(
-      const std::string& prefix) = 0;
+      const std::string& prefix) {
+    return ScanKv(KvScan(prefix));
+  }
+  // The pairs of `scan` (store/kv_range.h) in byte order, read by the key's
+  // index: a page costs its rows, not the prefix's.
+  virtual Result<std::vector<std::pair<std::string, std::string>>> ScanKv(const KvScan& scan) = 0;
 
   // --- Action logs in the database, so any of several servers sharing it can
   // serve the log of an action another server ran (engine/log_shipper.h).

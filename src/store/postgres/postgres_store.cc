@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
@@ -40,6 +41,7 @@
 #include "common/check.h"
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
+#include "common/utf8.h"
 #include "store/store.h"
 #include "store/store_errors.h"
 
@@ -749,21 +751,49 @@ class PostgresStore final : public Store {
   Status DeleteKvPrefix(const std::string& prefix) override {
     Session session(*this);
     return Run(Mode::kTransaction, [&] {
-      return Query("DELETE FROM kv WHERE starts_with(key, $1)", {prefix}).status();
+      // A range of the key's index (COLLATE "C": bytes) where one exists.
+      if (!IsUtf8(prefix) || prefix.find('\0') != std::string::npos) return Status::Ok();
+      auto end = Utf8PrefixEnd(prefix);
+      if (!end) return Query("DELETE FROM kv WHERE key >= $1", {prefix}).status();
+      return Query("DELETE FROM kv WHERE key >= $1 AND key < $2", {prefix, *end}).status();
     });
   }
 
-  Result<std::vector<std::pair<std::string, std::string>>> ListKv(
-      const std::string& prefix) override {
-    Session session(*this);
+  Result<std::vector<std::pair<std::string, std::string>>> ScanKv(const KvScan& scan) override {
     std::vector<std::pair<std::string, std::string>> out;
+    // Every stored key is UTF-8 without NUL (the server encoding's rule), so
+    // no key starts with a prefix that is not.
+    auto storable = [](const std::string& s) {
+      return IsUtf8(s) && s.find('\0') == std::string::npos;
+    };
+    if (!storable(scan.prefix)) return out;
+    // A start that is not storable cannot be a parameter: read the prefix
+    // from its first key and compare bytes here. Only odd requests get here.
+    const bool filter = !storable(scan.start);
+    std::optional<KvLower> lower = KvLower{scan.prefix, true};
+    if (!filter) lower = KvLowerBound(scan, Utf8PrefixEnd);
+    if (!lower) return out;
+    auto end = Utf8PrefixEnd(scan.prefix);
+    const std::optional<int> limit =
+        filter || scan.limit == 0 || scan.limit > static_cast<size_t>(INT32_MAX)
+            ? std::nullopt
+            : std::optional<int>(static_cast<int>(scan.limit));
+    static constexpr const char* kSql[2][2] = {
+        {"SELECT key, value FROM kv WHERE key > $1 ORDER BY key LIMIT $2",
+         "SELECT key, value FROM kv WHERE key > $1 AND key < $3 ORDER BY key LIMIT $2"},
+        {"SELECT key, value FROM kv WHERE key >= $1 ORDER BY key LIMIT $2",
+         "SELECT key, value FROM kv WHERE key >= $1 AND key < $3 ORDER BY key LIMIT $2"}};
+    const char* sql = kSql[lower->inclusive][end.has_value()];
+    Session session(*this);
     PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
-      PW_ASSIGN_OR_RETURN(
-          PgResult r,
-          Query("SELECT key, value FROM kv WHERE starts_with(key, $1) ORDER BY key", {prefix}));
+      PW_ASSIGN_OR_RETURN(PgResult r, end ? Query(sql, {lower->bound, limit, *end})
+                                          : Query(sql, {lower->bound, limit}));
       out.clear();
       for (int i = 0; i < PQntuples(r.get()); ++i) {
-        out.emplace_back(Text(r.get(), i, 0), Text(r.get(), i, 1));
+        std::string key = Text(r.get(), i, 0);
+        if (filter && !KvStartAdmits(scan, key)) continue;
+        if (filter && scan.limit != 0 && out.size() == scan.limit) break;
+        out.emplace_back(std::move(key), Text(r.get(), i, 1));
       }
       return Status::Ok();
     }));

@@ -685,17 +685,33 @@ class SqliteStore final : public Store {
 
   Status DeleteKvPrefix(const std::string& prefix) override {
     std::lock_guard lock(mu_);
-    Stmt st(stmts_, "DELETE FROM kv WHERE substr(key, 1, length(?)) = ?");
-    st.Bind(1, prefix).Bind(2, prefix);
+    // A range of the key's index (TEXT compares as bytes), not a scan.
+    auto end = BytesPrefixEnd(prefix);
+    Stmt st(stmts_,
+            end ? "DELETE FROM kv WHERE key >= ? AND key < ?" : "DELETE FROM kv WHERE key >= ?");
+    st.Bind(1, prefix);
+    if (end) st.Bind(2, *end);
     return Done(st);
   }
 
-  Result<std::vector<std::pair<std::string, std::string>>> ListKv(
-      const std::string& prefix) override {
-    std::lock_guard lock(mu_);
+  Result<std::vector<std::pair<std::string, std::string>>> ScanKv(const KvScan& scan) override {
     std::vector<std::pair<std::string, std::string>> out;
-    Stmt st(stmts_, "SELECT key, value FROM kv WHERE substr(key, 1, length(?)) = ? ORDER BY key");
-    st.Bind(1, prefix).Bind(2, prefix);
+    auto lower = KvLowerBound(scan, BytesPrefixEnd);
+    if (!lower) return out;
+    auto end = BytesPrefixEnd(scan.prefix);
+    // One range of the key's index: TEXT compares as bytes (BINARY), which
+    // is S3's order too. LIMIT -1 is no limit.
+    static constexpr const char* kSql[2][2] = {
+        {"SELECT key, value FROM kv WHERE key > ? ORDER BY key LIMIT ?",
+         "SELECT key, value FROM kv WHERE key > ? AND key < ? ORDER BY key LIMIT ?"},
+        {"SELECT key, value FROM kv WHERE key >= ? ORDER BY key LIMIT ?",
+         "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?"}};
+    std::lock_guard lock(mu_);
+    Stmt st(stmts_, kSql[lower->inclusive][end.has_value()]);
+    int i = 1;
+    st.Bind(i++, lower->bound);
+    if (end) st.Bind(i++, *end);
+    st.BindInt64(i, scan.limit == 0 ? int64_t{-1} : static_cast<int64_t>(scan.limit));
     int rc;
     while ((rc = st.Step()) == SQLITE_ROW) out.emplace_back(st.Text(0), st.Text(1));
     if (rc != SQLITE_DONE) return Error("list kv");

@@ -1,6 +1,7 @@
 #pragma once
 
-// FaultyStore: a test double for engine tests (see the class comment).
+// FaultyStore: a test double for the tests of the layers above the store
+// (see the class comment).
 
 #include <atomic>
 #include <cstdint>
@@ -13,7 +14,7 @@
 
 #include "store/store.h"
 
-namespace pw::engine {
+namespace pw::store {
 
 // A Store that forwards every call to a real store and can be told to fail
 // Commit (and so SaveBatch, which goes through it), to see what the engine
@@ -22,9 +23,9 @@ namespace pw::engine {
 // commit, so the engine's several-servers logic (EnableLeases,
 // AdoptPipeline) runs on one SQLite file, which refuses fences. Leases and
 // server records keep Store's defaults (SQLite has none either).
-class FaultyStore final : public store::Store {
+class FaultyStore final : public Store {
  public:
-  explicit FaultyStore(store::Store& real) : real_(real) {}
+  explicit FaultyStore(Store& real) : real_(real) {}
   std::atomic<bool> fail_save_batch{false};  // Every Commit fails while set.
   // When >= 0: that many more Commits go through, then every later one fails.
   std::atomic<int> fail_commits_after{-1};
@@ -33,9 +34,10 @@ class FaultyStore final : public store::Store {
   std::atomic<int> log_appends{0};            // AppendActionLog calls passed on.
   std::atomic<size_t> rows_by_update{0};      // Rows ListExecutionsByUpdate returned.
   std::atomic<int> job_lists{0};              // ListKv("job/") calls passed on.
+  std::atomic<size_t> kv_rows_read{0};        // Rows ListKv and ScanKv returned.
   // Called with each batch before it is passed on, on the committing thread
   // (may block it). Set it before the engine runs.
-  std::function<void(const store::Batch&)> on_commit;
+  std::function<void(const Batch&)> on_commit;
   // Called with the pipeline's name by each ListActiveExecutions before it is
   // passed on, on the reading thread (may block it). Set it before the reads.
   std::function<void(const std::string&)> on_list_active;
@@ -49,81 +51,74 @@ class FaultyStore final : public store::Store {
   // The same with the execution's id by each GetExecution.
   std::function<void(const std::string&)> on_get_execution;
 
-  Result<store::PipelineRecord> CreatePipeline(const std::string& name, const std::string& arn,
-                                               nlohmann::json declaration,
-                                               const std::vector<store::Tag>& tags,
-                                               EpochSeconds now, int max_pipelines) override {
+  Result<PipelineRecord> CreatePipeline(const std::string& name, const std::string& arn,
+                                        nlohmann::json declaration, const std::vector<Tag>& tags,
+                                        EpochSeconds now, int max_pipelines) override {
     return real_.CreatePipeline(name, arn, std::move(declaration), tags, now, max_pipelines);
   }
-  Result<store::PipelineRecord> UpdatePipeline(const std::string& name, nlohmann::json declaration,
-                                               EpochSeconds now) override {
+  Result<PipelineRecord> UpdatePipeline(const std::string& name, nlohmann::json declaration,
+                                        EpochSeconds now) override {
     return real_.UpdatePipeline(name, std::move(declaration), now);
   }
-  Result<store::PipelineRecord> GetPipeline(const std::string& name,
-                                            std::optional<int> version) override {
+  Result<PipelineRecord> GetPipeline(const std::string& name, std::optional<int> version) override {
     if (on_get_pipeline) on_get_pipeline(name);
     return real_.GetPipeline(name, version);
   }
-  Result<std::vector<store::PipelineRecord>> ListPipelines() override {
-    return real_.ListPipelines();
-  }
+  Result<std::vector<PipelineRecord>> ListPipelines() override { return real_.ListPipelines(); }
   Status DeletePipeline(const std::string& name) override { return real_.DeletePipeline(name); }
-  Result<std::vector<store::Tag>> ListTags(const std::string& arn) override {
-    return real_.ListTags(arn);
-  }
-  Status TagResource(const std::string& arn, const std::vector<store::Tag>& tags) override {
+  Result<std::vector<Tag>> ListTags(const std::string& arn) override { return real_.ListTags(arn); }
+  Status TagResource(const std::string& arn, const std::vector<Tag>& tags) override {
     return real_.TagResource(arn, tags);
   }
   Status UntagResource(const std::string& arn, const std::vector<std::string>& keys) override {
     return real_.UntagResource(arn, keys);
   }
-  Status Commit(const store::Batch& batch) override {
+  Status Commit(const Batch& batch) override {
     if (on_commit) on_commit(batch);
     if (fail_save_batch || !TakeAllowedCommit()) return Unavailable("injected: database is locked");
     if (drop_fences && batch.fence) {
-      store::Batch unfenced = batch;
+      Batch unfenced = batch;
       unfenced.fence.reset();
       return real_.Commit(unfenced);
     }
     return real_.Commit(batch);
   }
-  Result<std::vector<store::ExecutionRow>> ListExecutions(const std::string& pipeline) override {
+  Result<std::vector<ExecutionRow>> ListExecutions(const std::string& pipeline) override {
     return real_.ListExecutions(pipeline);
   }
-  Result<std::vector<store::ActionExecutionRow>> ListActionExecutions(
+  Result<std::vector<ActionExecutionRow>> ListActionExecutions(
       const std::string& pipeline, const std::string& execution_id) override {
     return real_.ListActionExecutions(pipeline, execution_id);
   }
-  Result<std::vector<store::ActionExecutionRow>> ListActionExecutionsOf(
+  Result<std::vector<ActionExecutionRow>> ListActionExecutionsOf(
       const std::string& pipeline, const std::vector<std::string>& execution_ids,
-      const std::string& stage, store::Docs docs) override {
+      const std::string& stage, Docs docs) override {
     return real_.ListActionExecutionsOf(pipeline, execution_ids, stage, docs);
   }
-  Result<std::vector<store::ExecutionRow>> ListExecutionsPage(const std::string& pipeline,
-                                                              size_t limit,
-                                                              const std::string& before_id,
-                                                              store::Docs docs) override {
+  Result<std::vector<ExecutionRow>> ListExecutionsPage(const std::string& pipeline, size_t limit,
+                                                       const std::string& before_id,
+                                                       Docs docs) override {
     if (on_list_page) on_list_page(pipeline);
     return real_.ListExecutionsPage(pipeline, limit, before_id, docs);
   }
-  Result<std::vector<store::ExecutionRow>> ListExecutionsByUpdate(
-      const std::string& pipeline, size_t limit, EpochSeconds before_updated,
-      const std::string& before_id) override {
+  Result<std::vector<ExecutionRow>> ListExecutionsByUpdate(const std::string& pipeline,
+                                                           size_t limit,
+                                                           EpochSeconds before_updated,
+                                                           const std::string& before_id) override {
     auto rows = real_.ListExecutionsByUpdate(pipeline, limit, before_updated, before_id);
     if (rows.ok()) rows_by_update += rows->size();
     return rows;
   }
-  Result<std::vector<store::ExecutionRow>> ListOldestExecutions(const std::string& pipeline,
-                                                                size_t limit) override {
+  Result<std::vector<ExecutionRow>> ListOldestExecutions(const std::string& pipeline,
+                                                         size_t limit) override {
     return real_.ListOldestExecutions(pipeline, limit);
   }
-  Result<std::vector<store::ExecutionRow>> ListActiveExecutions(
-      const std::string& pipeline) override {
+  Result<std::vector<ExecutionRow>> ListActiveExecutions(const std::string& pipeline) override {
     if (on_list_active) on_list_active(pipeline);
     return real_.ListActiveExecutions(pipeline);
   }
-  Result<std::optional<store::ExecutionRow>> GetExecution(const std::string& pipeline,
-                                                          const std::string& id) override {
+  Result<std::optional<ExecutionRow>> GetExecution(const std::string& pipeline,
+                                                   const std::string& id) override {
     if (on_get_execution) on_get_execution(id);
     return real_.GetExecution(pipeline, id);
   }
@@ -134,7 +129,7 @@ class FaultyStore final : public store::Store {
                           const std::vector<std::string>& ids) override {
     return real_.DeleteExecutions(pipeline, ids);
   }
-  Status AppendActionLog(const store::ActionLogChunk& chunk) override {
+  Status AppendActionLog(const ActionLogChunk& chunk) override {
     if (fail_log_appends) return Unavailable("injected: the database is down");
     ++log_appends;
     return real_.AppendActionLog(chunk);
@@ -157,7 +152,14 @@ class FaultyStore final : public store::Store {
   Result<std::vector<std::pair<std::string, std::string>>> ListKv(
       const std::string& prefix) override {
     if (prefix == "job/") ++job_lists;
-    return real_.ListKv(prefix);
+    auto rows = real_.ListKv(prefix);
+    if (rows.ok()) kv_rows_read += rows->size();
+    return rows;
+  }
+  Result<std::vector<std::pair<std::string, std::string>>> ScanKv(const KvScan& scan) override {
+    auto rows = real_.ScanKv(scan);
+    if (rows.ok()) kv_rows_read += rows->size();
+    return rows;
   }
 
  private:
@@ -169,7 +171,7 @@ class FaultyStore final : public store::Store {
     return left != 0;
   }
 
-  store::Store& real_;
+  Store& real_;
 };
 
-}  // namespace pw::engine
+}  // namespace pw::store

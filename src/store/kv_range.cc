@@ -1,0 +1,92 @@
+#include "store/kv_range.h"
+
+#include <cstdint>
+
+namespace pw::store {
+
+std::optional<std::string> BytesPrefixEnd(std::string_view prefix) {
+  std::string out(prefix);
+  while (!out.empty() && static_cast<unsigned char>(out.back()) == 0xFF) out.pop_back();
+  if (out.empty()) return std::nullopt;
+  out.back() = static_cast<char>(static_cast<unsigned char>(out.back()) + 1);
+  return out;
+}
+
+namespace {
+
+// The start of the last code point of well-formed UTF-8 `s` (non-empty).
+size_t LastCodePointStart(std::string_view s) {
+  size_t i = s.size() - 1;
+  while (i > 0 && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) --i;
+  return i;
+}
+
+uint32_t Decode(std::string_view s) {
+  auto b = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(s[i])); };
+  switch (s.size()) {
+    case 1: return b(0);
+    case 2: return (b(0) & 0x1F) << 6 | (b(1) & 0x3F);
+    case 3: return (b(0) & 0x0F) << 12 | (b(1) & 0x3F) << 6 | (b(2) & 0x3F);
+    default: return (b(0) & 0x07) << 18 | (b(1) & 0x3F) << 12 | (b(2) & 0x3F) << 6 | (b(3) & 0x3F);
+  }
+}
+
+void Encode(uint32_t c, std::string& out) {
+  if (c < 0x80) {
+    out += static_cast<char>(c);
+  } else if (c < 0x800) {
+    out += static_cast<char>(0xC0 | c >> 6);
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else if (c < 0x10000) {
+    out += static_cast<char>(0xE0 | c >> 12);
+    out += static_cast<char>(0x80 | (c >> 6 & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | c >> 18);
+    out += static_cast<char>(0x80 | (c >> 12 & 0x3F));
+    out += static_cast<char>(0x80 | (c >> 6 & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> Utf8PrefixEnd(std::string_view prefix) {
+  while (!prefix.empty()) {
+    size_t start = LastCodePointStart(prefix);
+    uint32_t c = Decode(prefix.substr(start));
+    prefix = prefix.substr(0, start);
+    if (c == 0x10FFFF) continue;
+    std::string out(prefix);
+    Encode(c == 0xD7FF ? 0xE000 : c + 1, out);
+    return out;
+  }
+  return std::nullopt;
+}
+
+bool KvStartAdmits(const KvScan& scan, std::string_view key) {
+  switch (scan.from) {
+    case KvFrom::kAt: return key >= scan.start;
+    case KvFrom::kAfter: return key > scan.start;
+    case KvFrom::kPast: return key > scan.start && !key.starts_with(scan.start);
+  }
+  return false;
+}
+
+std::optional<KvLower> KvLowerBound(const KvScan& scan,
+                                    std::optional<std::string> (*prefix_end)(std::string_view)) {
+  KvLower lower{scan.prefix, true};
+  KvLower start{scan.start, scan.from == KvFrom::kAt};
+  if (scan.from == KvFrom::kPast) {
+    auto end = prefix_end(scan.start);
+    if (!end) return std::nullopt;
+    start = {*end, true};
+  }
+  // The greater bound; at a tie the exclusive one.
+  if (start.bound > lower.bound || (start.bound == lower.bound && !start.inclusive)) {
+    lower = start;
+  }
+  return lower;
+}
+
+}  // namespace pw::store

@@ -1,0 +1,115 @@
+#include "store/kv_range.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+
+#include "common/utf8.h"
+
+namespace pw::store::kv_range_test {
+namespace {
+
+TEST(BytesPrefixEnd, RaisesTheLastByteThatCanBeRaised) {
+  EXPECT_EQ(BytesPrefixEnd("abc"), "abd");
+  EXPECT_EQ(BytesPrefixEnd("a/"), "a0");
+  EXPECT_EQ(BytesPrefixEnd(std::string("a\xff\xff", 3)), "b");
+  EXPECT_EQ(BytesPrefixEnd(std::string("a\x7f", 2)), std::string("a\x80", 2));
+  EXPECT_EQ(BytesPrefixEnd(""), std::nullopt);
+  EXPECT_EQ(BytesPrefixEnd(std::string("\xff\xff", 2)), std::nullopt);
+}
+
+TEST(Utf8PrefixEnd, RaisesTheLastCodePointAndStaysWellFormed) {
+  EXPECT_EQ(Utf8PrefixEnd("abc"), "abd");
+  EXPECT_EQ(Utf8PrefixEnd("a\x7f"), "a\xc2\x80");            // U+007F -> U+0080
+  EXPECT_EQ(Utf8PrefixEnd("a\xc3\xbf"), "a\xc4\x80");        // U+00FF -> U+0100
+  EXPECT_EQ(Utf8PrefixEnd("\xdf\xbf"), "\xe0\xa0\x80");      // U+07FF -> U+0800
+  EXPECT_EQ(Utf8PrefixEnd("\xed\x9f\xbf"), "\xee\x80\x80");  // U+D7FF -> U+E000
+  EXPECT_EQ(Utf8PrefixEnd("\xef\xbf\xbf"), "\xf0\x90\x80\x80");  // U+FFFF -> U+10000
+  EXPECT_EQ(Utf8PrefixEnd("a\xf4\x8f\xbf\xbf"), "b");        // U+10FFFF is dropped
+  EXPECT_EQ(Utf8PrefixEnd("\xf4\x8f\xbf\xbf\xf4\x8f\xbf\xbf"), std::nullopt);
+  EXPECT_EQ(Utf8PrefixEnd(""), std::nullopt);
+}
+
+// A random well-formed string over code points near the encoding's edges.
+std::string RandomUtf8(std::mt19937& rng) {
+  static const uint32_t kEdges[] = {0x0,    0x2e,   0x2f,   0x30,    0x7e,    0x7f,    0x80,
+                                    0xff,   0x7ff,  0x800,  0xd7ff,  0xe000,  0xfffd,  0xffff,
+                                    0x10000, 0x10fffe, 0x10ffff};
+  std::string out;
+  int n = std::uniform_int_distribution<int>(1, 4)(rng);
+  for (int i = 0; i < n; ++i) {
+    uint32_t c = kEdges[std::uniform_int_distribution<size_t>(0, std::size(kEdges) - 1)(rng)];
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+    } else if (c < 0x800) {
+      out += static_cast<char>(0xC0 | c >> 6);
+      out += static_cast<char>(0x80 | (c & 0x3F));
+    } else if (c < 0x10000) {
+      out += static_cast<char>(0xE0 | c >> 12);
+      out += static_cast<char>(0x80 | (c >> 6 & 0x3F));
+      out += static_cast<char>(0x80 | (c & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | c >> 18);
+      out += static_cast<char>(0x80 | (c >> 12 & 0x3F));
+      out += static_cast<char>(0x80 | (c >> 6 & 0x3F));
+      out += static_cast<char>(0x80 | (c & 0x3F));
+    }
+  }
+  return out;
+}
+
+// For well-formed strings: [p, end) holds exactly the strings that start
+// with p, and the end is well-formed.
+TEST(Utf8PrefixEnd, BoundsExactlyTheStringsWithThePrefix) {
+  std::mt19937 rng(7);
+  for (int i = 0; i < 20000; ++i) {
+    std::string p = RandomUtf8(rng);
+    std::string s = RandomUtf8(rng);
+    if (i % 3 == 0) s = p + s;
+    auto end = Utf8PrefixEnd(p);
+    if (end) {
+      ASSERT_TRUE(IsUtf8(*end));
+    }
+    bool in_range = s >= p && (!end || s < *end);
+    ASSERT_EQ(in_range, s.starts_with(p)) << i;
+  }
+}
+
+TEST(KvLowerBound, TakesTheGreaterOfPrefixAndStart) {
+  auto at = [](std::string prefix, std::string start, KvFrom from) {
+    return KvLowerBound(KvScan(prefix, start, from), BytesPrefixEnd);
+  };
+  auto b = at("p/", "", KvFrom::kAt);
+  EXPECT_EQ(b->bound, "p/");
+  EXPECT_TRUE(b->inclusive);
+  b = at("p/", "a", KvFrom::kAfter);  // A start before the prefix.
+  EXPECT_EQ(b->bound, "p/");
+  EXPECT_TRUE(b->inclusive);
+  b = at("p/", "p/", KvFrom::kAfter);
+  EXPECT_EQ(b->bound, "p/");
+  EXPECT_FALSE(b->inclusive);
+  b = at("p/", "p/k", KvFrom::kAt);
+  EXPECT_EQ(b->bound, "p/k");
+  EXPECT_TRUE(b->inclusive);
+  b = at("p/", "p/d/", KvFrom::kPast);
+  EXPECT_EQ(b->bound, "p/d0");
+  EXPECT_TRUE(b->inclusive);
+  EXPECT_FALSE(at("", std::string("\xff", 1), KvFrom::kPast).has_value());
+}
+
+TEST(KvStartAdmits, ComparesBytes) {
+  KvScan s("p/", "p/d/", KvFrom::kAt);
+  EXPECT_TRUE(KvStartAdmits(s, "p/d/"));
+  EXPECT_FALSE(KvStartAdmits(s, "p/c"));
+  s.from = KvFrom::kAfter;
+  EXPECT_FALSE(KvStartAdmits(s, "p/d/"));
+  EXPECT_TRUE(KvStartAdmits(s, "p/d/x"));
+  s.from = KvFrom::kPast;
+  EXPECT_FALSE(KvStartAdmits(s, "p/d/x"));
+  EXPECT_TRUE(KvStartAdmits(s, "p/d0"));
+  EXPECT_TRUE(KvStartAdmits(s, std::string("p/\xff", 3)));
+}
+
+}  // namespace
+}  // namespace pw::store::kv_range_test
