@@ -24,10 +24,14 @@ size_t LastCodePointStart(std::string_view s) {
 uint32_t Decode(std::string_view s) {
   auto b = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(s[i])); };
   switch (s.size()) {
-    case 1: return b(0);
-    case 2: return (b(0) & 0x1F) << 6 | (b(1) & 0x3F);
-    case 3: return (b(0) & 0x0F) << 12 | (b(1) & 0x3F) << 6 | (b(2) & 0x3F);
-    default: return (b(0) & 0x07) << 18 | (b(1) & 0x3F) << 12 | (b(2) & 0x3F) << 6 | (b(3) & 0x3F);
+    case 1:
+      return b(0);
+    case 2:
+      return (b(0) & 0x1F) << 6 | (b(1) & 0x3F);
+    case 3:
+      return (b(0) & 0x0F) << 12 | (b(1) & 0x3F) << 6 | (b(2) & 0x3F);
+    default:
+      return (b(0) & 0x07) << 18 | (b(1) & 0x3F) << 12 | (b(2) & 0x3F) << 6 | (b(3) & 0x3F);
   }
 }
 
@@ -66,9 +70,12 @@ std::optional<std::string> Utf8PrefixEnd(std::string_view prefix) {
 
 bool KvStartAdmits(const KvScan& scan, std::string_view key) {
   switch (scan.from) {
-    case KvFrom::kAt: return key >= scan.start;
-    case KvFrom::kAfter: return key > scan.start;
-    case KvFrom::kPast: return key > scan.start && !key.starts_with(scan.start);
+    case KvFrom::kAt:
+      return key >= scan.start;
+    case KvFrom::kAfter:
+      return key > scan.start;
+    case KvFrom::kPast:
+      return key > scan.start && !key.starts_with(scan.start);
   }
   return false;
 }

@@ -21,21 +21,21 @@ TEST(BytesPrefixEnd, RaisesTheLastByteThatCanBeRaised) {
 
 TEST(Utf8PrefixEnd, RaisesTheLastCodePointAndStaysWellFormed) {
   EXPECT_EQ(Utf8PrefixEnd("abc"), "abd");
-  EXPECT_EQ(Utf8PrefixEnd("a\x7f"), "a\xc2\x80");            // U+007F -> U+0080
-  EXPECT_EQ(Utf8PrefixEnd("a\xc3\xbf"), "a\xc4\x80");        // U+00FF -> U+0100
-  EXPECT_EQ(Utf8PrefixEnd("\xdf\xbf"), "\xe0\xa0\x80");      // U+07FF -> U+0800
-  EXPECT_EQ(Utf8PrefixEnd("\xed\x9f\xbf"), "\xee\x80\x80");  // U+D7FF -> U+E000
+  EXPECT_EQ(Utf8PrefixEnd("a\x7f"), "a\xc2\x80");                // U+007F -> U+0080
+  EXPECT_EQ(Utf8PrefixEnd("a\xc3\xbf"), "a\xc4\x80");            // U+00FF -> U+0100
+  EXPECT_EQ(Utf8PrefixEnd("\xdf\xbf"), "\xe0\xa0\x80");          // U+07FF -> U+0800
+  EXPECT_EQ(Utf8PrefixEnd("\xed\x9f\xbf"), "\xee\x80\x80");      // U+D7FF -> U+E000
   EXPECT_EQ(Utf8PrefixEnd("\xef\xbf\xbf"), "\xf0\x90\x80\x80");  // U+FFFF -> U+10000
-  EXPECT_EQ(Utf8PrefixEnd("a\xf4\x8f\xbf\xbf"), "b");        // U+10FFFF is dropped
+  EXPECT_EQ(Utf8PrefixEnd("a\xf4\x8f\xbf\xbf"), "b");            // U+10FFFF is dropped
   EXPECT_EQ(Utf8PrefixEnd("\xf4\x8f\xbf\xbf\xf4\x8f\xbf\xbf"), std::nullopt);
   EXPECT_EQ(Utf8PrefixEnd(""), std::nullopt);
 }
 
 // A random well-formed string over code points near the encoding's edges.
 std::string RandomUtf8(std::mt19937& rng) {
-  static const uint32_t kEdges[] = {0x0,    0x2e,   0x2f,   0x30,    0x7e,    0x7f,    0x80,
-                                    0xff,   0x7ff,  0x800,  0xd7ff,  0xe000,  0xfffd,  0xffff,
-                                    0x10000, 0x10fffe, 0x10ffff};
+  static const uint32_t kEdges[] = {0x0,    0x2e,   0x2f,    0x30,     0x7e,    0x7f,
+                                    0x80,   0xff,   0x7ff,   0x800,    0xd7ff,  0xe000,
+                                    0xfffd, 0xffff, 0x10000, 0x10fffe, 0x10ffff};
   std::string out;
   int n = std::uniform_int_distribution<int>(1, 4)(rng);
   for (int i = 0; i < n; ++i) {

@@ -240,6 +240,53 @@ class S3EndpointTest(harness.ServerTestCase):
         self.assertEqual(c.getresponse().status, 200)
         c.close()
 
+    # A listing pages through the store's key index and skips a delimiter's groups by seeks
+    # (before, every page read the whole prefix). Real clients follow the continuation
+    # tokens and markers over 2,400 keys: every key once, in order, groups once.
+    def test_real_clients_page_through_a_large_bucket(self):
+        s3 = client(self.server)
+        s3.create_bucket(Bucket="big")
+        keys = sorted(["d%d/k%04d" % (i % 4, i) for i in range(2400)] + ["top.txt", "\u00e9t\u00e9"])
+        u = urllib.parse.urlparse(self.server.endpoint)
+        c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+        for k in keys:
+            c.request("PUT", "/big/" + urllib.parse.quote(k), body=b"x",
+                      headers={"x-amz-content-sha256": hashlib.sha256(b"x").hexdigest()})
+            r = c.getresponse()
+            r.read()
+            self.assertEqual(r.status, 200)
+        c.close()
+        # A deleted key is not listed (its delete marker is, as a version).
+        s3.delete_object(Bucket="big", Key="d2/k0002")
+        live = [k for k in keys if k != "d2/k0002"]
+        # Debian's CLI: `aws s3 ls --recursive` pages by 1,000 with continuation tokens.
+        lines = self.ok("s3", "ls", "--recursive", "s3://big/").stdout.splitlines()
+        self.assertEqual([ln.split(None, 3)[3] for ln in lines], live)
+        top = self.ok("s3", "ls", "s3://big/").stdout
+        self.assertEqual(sorted(ln.split()[-1] for ln in top.splitlines()),
+                         sorted(["d0/", "d1/", "d2/", "d3/", "top.txt", "\u00e9t\u00e9"]))
+        # Small pages, with a delimiter and a prefix, V2 and V1.
+        got = json.loads(self.ok("s3api", "list-objects-v2", "--bucket", "big", "--prefix", "d1/",
+                                 "--page-size", "97").stdout)
+        self.assertEqual([o["Key"] for o in got["Contents"]], [k for k in live if k[:3] == "d1/"])
+        got = json.loads(self.ok("s3api", "list-objects", "--bucket", "big", "--delimiter", "/",
+                                 "--page-size", "2").stdout)
+        self.assertEqual([p["Prefix"] for p in got["CommonPrefixes"]], ["d0/", "d1/", "d2/", "d3/"])
+        self.assertEqual([o["Key"] for o in got["Contents"]], ["top.txt", "\u00e9t\u00e9"])
+        got = json.loads(self.ok("s3api", "list-objects-v2", "--bucket", "big",
+                                 "--start-after", "d3/k2398", "--max-items", "3").stdout)
+        self.assertEqual([o["Key"] for o in got["Contents"]], ["d3/k2399", "top.txt", "\u00e9t\u00e9"])
+        # Versions pages of 250 with key and version markers: the marker is listed first.
+        got = json.loads(self.ok("s3api", "list-object-versions", "--bucket", "big", "--prefix",
+                                 "d2/", "--page-size", "250").stdout)
+        self.assertEqual([v["Key"] for v in got["Versions"]], [k for k in keys if k[:3] == "d2/"])
+        self.assertEqual([m["Key"] for m in got["DeleteMarkers"]], ["d2/k0002"])
+        # boto3's paginator over V2 with a delimiter under a prefix: pages of 5.
+        pages = s3.get_paginator("list_objects_v2").paginate(
+            Bucket="big", Prefix="d", Delimiter="/", PaginationConfig={"PageSize": 5})
+        prefixes = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
+        self.assertEqual(prefixes, ["d0/", "d1/", "d2/", "d3/"])
+
     def test_a_browser_at_the_root_is_sent_to_the_console(self):
         u = urllib.parse.urlparse(self.server.endpoint)
         c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
