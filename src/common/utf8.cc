@@ -4,10 +4,8 @@
 #include <cstdint>
 
 namespace pw {
-namespace {
 
-// The length of the well-formed UTF-8 sequence at s[i], or 0 when there is none.
-size_t SequenceAt(std::string_view s, size_t i) {
+size_t Utf8SequenceAt(std::string_view s, size_t i) {
   const auto c = static_cast<unsigned char>(s[i]);
   if (c < 0x80) return 1;
   size_t n = 0;  // Continuation bytes.
@@ -35,11 +33,9 @@ size_t SequenceAt(std::string_view s, size_t i) {
   return n + 1;
 }
 
-}  // namespace
-
 bool IsUtf8(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
-    const size_t n = SequenceAt(s, i);
+    const size_t n = Utf8SequenceAt(s, i);
     if (n == 0) return false;
     i += n;
   }
@@ -50,7 +46,7 @@ std::string ValidUtf8(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
-    const size_t n = SequenceAt(s, i);
+    const size_t n = Utf8SequenceAt(s, i);
     if (n == 0) {
       out += "\xEF\xBF\xBD";  // U+FFFD for each byte that starts no sequence.
       ++i;

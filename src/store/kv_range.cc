@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "common/utf8.h"
+
 namespace pw::store {
 
 std::optional<std::string> BytesPrefixEnd(std::string_view prefix) {
@@ -66,6 +68,60 @@ std::optional<std::string> Utf8PrefixEnd(std::string_view prefix) {
     return out;
   }
   return std::nullopt;
+}
+
+namespace {
+
+// The well-formed, NUL-free bytes `s` starts with.
+size_t StorableLength(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size() && s[i] != '\0') {
+    const size_t n = Utf8SequenceAt(s, i);
+    if (n == 0) break;
+    i += n;
+  }
+  return i;
+}
+
+// The least well-formed sequence that starts with lead byte `b` (0xC2..0xF4).
+std::string LeastSequence(unsigned char b) {
+  std::string out(1, static_cast<char>(b));
+  const size_t continuations = b < 0xE0 ? 1 : b < 0xF0 ? 2 : 3;
+  for (size_t k = 0; k < continuations; ++k) out += '\x80';
+  if (b == 0xE0) out[1] = '\xA0';  // No overlong forms.
+  if (b == 0xF0) out[1] = '\x90';
+  return out;
+}
+
+}  // namespace
+
+std::optional<KvScan> Utf8StorableScan(const KvScan& scan, bool* exact) {
+  *exact = true;
+  if (StorableLength(scan.prefix) != scan.prefix.size()) return std::nullopt;
+  const size_t i = StorableLength(scan.start);
+  if (i == scan.start.size()) return scan;
+  // Every storable key that shares the start's storable part `head` goes on
+  // with a lead byte (0x01..0x7F, 0xC2..0xF4) where the start has `b`.
+  const std::string head = scan.start.substr(0, i);
+  const auto b = static_cast<unsigned char>(scan.start[i]);
+  KvScan out = scan;
+  if (b == 0) {
+    out.start = head;  // Only `head` itself sorts before the start.
+    out.from = KvFrom::kAfter;
+  } else if (b < 0xC2) {
+    out.start = head + "\xC2\x80";  // 0x80..0xC1: past every ASCII byte, before U+0080.
+    out.from = KvFrom::kAt;
+  } else if (b > 0xF4) {
+    out.start = head;  // Past every lead byte.
+    out.from = KvFrom::kPast;
+  } else {
+    // A lead byte whose sequence is broken: start at the least sequence of
+    // that lead byte, and let the caller drop what sorts before the start.
+    out.start = head + LeastSequence(b);
+    out.from = KvFrom::kAt;
+    *exact = false;
+  }
+  return out;
 }
 
 bool KvStartAdmits(const KvScan& scan, std::string_view key) {

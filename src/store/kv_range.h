@@ -46,6 +46,14 @@ std::optional<std::string> BytesPrefixEnd(std::string_view prefix);
 // refuses a parameter that is not.
 std::optional<std::string> Utf8PrefixEnd(std::string_view prefix);
 
+// For a store that holds only well-formed UTF-8 without NUL (PostgreSQL,
+// which refuses any other parameter): `scan` with such a prefix and start.
+// Among such keys it admits exactly what `scan` admits when *exact is set;
+// else a superset whose extra keys all sort before the admitted ones (drop
+// them with KvStartAdmits; the first admitted key ends the extras). nullopt
+// when no such key can start with scan.prefix.
+std::optional<KvScan> Utf8StorableScan(const KvScan& scan, bool* exact);
+
 // True when `key` (which starts with scan.prefix) is at or past the scan's
 // start, comparing bytes.
 bool KvStartAdmits(const KvScan& scan, std::string_view key);

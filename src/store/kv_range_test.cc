@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "common/utf8.h"
 
@@ -96,6 +98,85 @@ TEST(KvLowerBound, TakesTheGreaterOfPrefixAndStart) {
   EXPECT_EQ(b->bound, "p/d0");
   EXPECT_TRUE(b->inclusive);
   EXPECT_FALSE(at("", std::string("\xff", 1), KvFrom::kPast).has_value());
+}
+
+// Random byte strings, mostly UTF-8 with stray bytes, NUL and broken sequences.
+std::string RandomBytes(std::mt19937& rng) {
+  static const char* const kPieces[] = {"a",
+                                        "/",
+                                        "\x7f",
+                                        "(NUL)",
+                                        "\x80",
+                                        "\xc1",
+                                        "\xc3\xa9",
+                                        "\xe3",
+                                        "\xe3\x81",
+                                        "\xe3\x81\x82",
+                                        "\xe0\x80",
+                                        "\xed\xa0\x80",
+                                        "\xef\xbf\xbf",
+                                        "\xf0\x90",
+                                        "\xf4\x8f\xbf\xbf",
+                                        "\xf5",
+                                        "\xff"};
+  std::string out;
+  int n = std::uniform_int_distribution<int>(0, 4)(rng);
+  for (int i = 0; i < n; ++i) {
+    size_t k = std::uniform_int_distribution<size_t>(0, std::size(kPieces) - 1)(rng);
+    if (k == 3) {
+      out += '\0';
+    } else {
+      out += kPieces[k];
+    }
+  }
+  return out;
+}
+
+// PostgreSQL's scan: among well-formed keys without NUL, the storable scan
+// admits what the byte comparison admits (exactly, or with extras that all
+// sort first), and its own strings are storable.
+TEST(Utf8StorableScan, AdmitsWhatTheByteComparisonAdmits) {
+  std::mt19937 rng(5);
+  auto storable = [](const std::string& s) {
+    return IsUtf8(s) && s.find('\0') == std::string::npos;
+  };
+  std::vector<std::string> keys;
+  while (keys.size() < 300) {
+    std::string k = "p" + RandomBytes(rng);
+    if (storable(k)) keys.push_back(k);
+  }
+  std::sort(keys.begin(), keys.end());
+  int inexact = 0;
+  for (int i = 0; i < 3000; ++i) {
+    KvScan scan(i % 5 == 0 ? "" : "p", "p" + RandomBytes(rng),
+                static_cast<KvFrom>(std::uniform_int_distribution<int>(0, 2)(rng)));
+    bool exact = false;
+    auto q = Utf8StorableScan(scan, &exact);
+    ASSERT_TRUE(q.has_value());
+    ASSERT_TRUE(storable(q->prefix));
+    ASSERT_TRUE(storable(q->start)) << ::testing::PrintToString(q->start);
+    inexact += exact ? 0 : 1;
+    auto lower = KvLowerBound(*q, Utf8PrefixEnd);
+    bool seen_admitted = false;
+    for (const auto& k : keys) {
+      if (!k.starts_with(scan.prefix)) continue;
+      bool in_q = lower && (lower->inclusive ? k >= lower->bound : k > lower->bound);
+      bool admitted = KvStartAdmits(scan, k);
+      if (admitted) {
+        ASSERT_TRUE(in_q) << ::testing::PrintToString(scan.start) << " "
+                          << ::testing::PrintToString(k);
+        seen_admitted = true;
+      } else if (in_q) {
+        // An extra: only when not exact, and only before every admitted key.
+        ASSERT_FALSE(exact) << ::testing::PrintToString(scan.start) << " "
+                            << ::testing::PrintToString(k);
+        ASSERT_FALSE(seen_admitted);
+      }
+    }
+  }
+  EXPECT_GT(inexact, 0);
+  bool exact = true;
+  EXPECT_FALSE(Utf8StorableScan(KvScan("p\xff"), &exact).has_value());
 }
 
 TEST(KvStartAdmits, ComparesBytes) {

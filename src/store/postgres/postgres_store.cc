@@ -751,7 +751,8 @@ class PostgresStore final : public Store {
   Status DeleteKvPrefix(const std::string& prefix) override {
     Session session(*this);
     return Run(Mode::kTransaction, [&] {
-      // A range of the key's index (COLLATE "C": bytes) where one exists.
+      // A range of the key's index (COLLATE "C": bytes). Every stored key
+      // is UTF-8 without NUL, so none starts with a prefix that is not.
       if (!IsUtf8(prefix) || prefix.find('\0') != std::string::npos) return Status::Ok();
       auto end = Utf8PrefixEnd(prefix);
       if (!end) return Query("DELETE FROM kv WHERE key >= $1", {prefix}).status();
@@ -760,43 +761,54 @@ class PostgresStore final : public Store {
   }
 
   Result<std::vector<std::pair<std::string, std::string>>> ScanKv(const KvScan& scan) override {
-    std::vector<std::pair<std::string, std::string>> out;
-    // Every stored key is UTF-8 without NUL (the server encoding's rule), so
-    // no key starts with a prefix that is not.
-    auto storable = [](const std::string& s) {
-      return IsUtf8(s) && s.find('\0') == std::string::npos;
-    };
-    if (!storable(scan.prefix)) return out;
-    // A start that is not storable cannot be a parameter: read the prefix
-    // from its first key and compare bytes here. Only odd requests get here.
-    const bool filter = !storable(scan.start);
-    std::optional<KvLower> lower = KvLower{scan.prefix, true};
-    if (!filter) lower = KvLowerBound(scan, Utf8PrefixEnd);
-    if (!lower) return out;
-    auto end = Utf8PrefixEnd(scan.prefix);
-    const std::optional<int> limit =
-        filter || scan.limit == 0 || scan.limit > static_cast<size_t>(INT32_MAX)
-            ? std::nullopt
-            : std::optional<int>(static_cast<int>(scan.limit));
+    using Rows = std::vector<std::pair<std::string, std::string>>;
+    Rows out;
+    // Parameters must be UTF-8 without NUL, as every stored key is: a
+    // client's marker that is not becomes the nearest such bound (exact, or
+    // with a few rows before the start to drop here).
+    bool exact = true;
+    std::optional<KvScan> q = Utf8StorableScan(scan, &exact);
+    if (!q) return out;
+    const auto end = Utf8PrefixEnd(q->prefix);
     static constexpr const char* kSql[2][2] = {
         {"SELECT key, value FROM kv WHERE key > $1 ORDER BY key LIMIT $2",
          "SELECT key, value FROM kv WHERE key > $1 AND key < $3 ORDER BY key LIMIT $2"},
         {"SELECT key, value FROM kv WHERE key >= $1 ORDER BY key LIMIT $2",
          "SELECT key, value FROM kv WHERE key >= $1 AND key < $3 ORDER BY key LIMIT $2"}};
-    const char* sql = kSql[lower->inclusive][end.has_value()];
     Session session(*this);
-    PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
-      PW_ASSIGN_OR_RETURN(PgResult r, end ? Query(sql, {lower->bound, limit, *end})
-                                          : Query(sql, {lower->bound, limit}));
-      out.clear();
-      for (int i = 0; i < PQntuples(r.get()); ++i) {
-        std::string key = Text(r.get(), i, 0);
-        if (filter && !KvStartAdmits(scan, key)) continue;
-        if (filter && scan.limit != 0 && out.size() == scan.limit) break;
-        out.emplace_back(std::move(key), Text(r.get(), i, 1));
+    for (;;) {
+      const auto lower = KvLowerBound(*q, Utf8PrefixEnd);
+      if (!lower) break;
+      const size_t want = scan.limit == 0 ? 0 : scan.limit - out.size();
+      const std::optional<int> limit = want == 0 || want > static_cast<size_t>(INT32_MAX)
+                                           ? std::nullopt
+                                           : std::optional<int>(static_cast<int>(want));
+      const char* sql = kSql[lower->inclusive][end.has_value()];
+      Rows rows;
+      PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+        PW_ASSIGN_OR_RETURN(PgResult r, end ? Query(sql, {lower->bound, limit, *end})
+                                            : Query(sql, {lower->bound, limit}));
+        rows.clear();
+        for (int i = 0; i < PQntuples(r.get()); ++i) {
+          rows.emplace_back(Text(r.get(), i, 0), Text(r.get(), i, 1));
+        }
+        return Status::Ok();
+      }));
+      const size_t n = rows.size();
+      std::string last = n > 0 ? rows.back().first : "";
+      for (auto& row : rows) {
+        if (!exact) {
+          if (!KvStartAdmits(scan, row.first)) continue;
+          exact = true;  // Every later key is admitted too.
+        }
+        out.push_back(std::move(row));
       }
-      return Status::Ok();
-    }));
+      // Done: all was read (no limit, or fewer rows than asked), or the page
+      // is full. Else the dropped rows took places: read on after them.
+      if (!limit || n < want || out.size() == scan.limit) break;
+      q->start = std::move(last);
+      q->from = KvFrom::kAfter;
+    }
     return out;
   }
 

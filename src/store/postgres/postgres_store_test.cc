@@ -1098,6 +1098,62 @@ TEST_P(StoreContractTest, ScanKvPagesThroughAPrefixInByteOrder) {
   EXPECT_TRUE(s->GetKv("k.")->has_value());
 }
 
+// A client's marker may hold any bytes (NUL, a broken sequence), which
+// PostgreSQL takes in no parameter: the scan still answers what a byte
+// comparison would, and a limit still counts admitted rows only.
+TEST_P(StoreContractTest, ScanKvTakesAnyStartAClientSends) {
+  auto s = Open();
+  const std::vector<std::string> inside = {
+      "k/a", "k/a/b", "k/\xe3\x80\x80", "k/\xe3\x81\x82", "k/\xe3\x81\x82z", "k/\xef\xbc\xa1"};
+  for (const auto& k : inside) ASSERT_TRUE(s->PutKv(k, "v").ok());
+  auto keys = [&](KvScan scan) {
+    std::vector<std::string> out;
+    auto rows = s->ScanKv(scan);
+    EXPECT_TRUE(rows.ok()) << rows.status().ToString();
+    if (rows.ok()) {
+      for (const auto& [k, v] : *rows) out.push_back(k);
+    }
+    return out;
+  };
+  // The byte comparison, as the reference.
+  auto want = [&](const KvScan& scan) {
+    std::vector<std::string> out;
+    for (const auto& k : inside) {
+      if (KvStartAdmits(scan, k) && (scan.limit == 0 || out.size() < scan.limit)) {
+        out.push_back(k);
+      }
+    }
+    return out;
+  };
+  const std::string starts[] = {std::string("k/a\0b", 5),
+                                "k/a\x80",
+                                "k/a\xc1",
+                                "k/a\xff",
+                                "k/\xe3",
+                                "k/\xe3\x81",
+                                "k/\xe3\x81\x82\xff",
+                                "k/\xe0\x80",
+                                "k/\xed\xa0\x80",
+                                "k/\xf5",
+                                "k/\xe3\x80\x80\x80"};
+  for (const auto& start : starts) {
+    for (KvFrom from : {KvFrom::kAt, KvFrom::kAfter, KvFrom::kPast}) {
+      for (size_t limit : {0, 1, 2}) {
+        KvScan scan("k/", start, from, limit);
+        EXPECT_EQ(keys(scan), want(scan)) << "start " << ::testing::PrintToString(start) << " from "
+                                          << static_cast<int>(from) << " limit " << limit;
+      }
+    }
+  }
+  // "k/\xe3\x81" sorts after U+3000 (e3 80 80), which the bound in
+  // PostgreSQL reads first and drops: the one row asked for is the next.
+  EXPECT_EQ(keys(KvScan("k/", "k/\xe3\x81", KvFrom::kAt, 1)),
+            (std::vector<std::string>{"k/\xe3\x81\x82"}));
+  // Skipping the group of a delimiter that is a broken sequence.
+  EXPECT_EQ(keys(KvScan("k/", "k/\xe3", KvFrom::kPast, 1)),
+            (std::vector<std::string>{"k/\xef\xbc\xa1"}));
+}
+
 TEST_P(StoreContractTest, NamesAndKeysSortBytewise) {
   auto s = Open();
   for (const char* n : {"b", "B", "a", "_z"}) {
