@@ -4,6 +4,7 @@
 // (S3 object keys and metadata): JSON and XML replies can hold only UTF-8.
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -12,6 +13,10 @@ namespace pw {
 // True when `s` is well-formed UTF-8 (RFC 3629): no overlong forms, no
 // surrogates (U+D800..U+DFFF), nothing past U+10FFFF, no truncated sequence.
 bool IsUtf8(std::string_view s);
+
+// Appends the UTF-8 encoding of `code_point` (at most U+10FFFF, not a
+// surrogate) to `out`.
+void AppendUtf8(uint32_t code_point, std::string& out);
 
 // The length of the well-formed sequence at s[i] (i < s.size()): 1 to 4
 // bytes, or 0 when none starts there.

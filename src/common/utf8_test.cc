@@ -38,5 +38,21 @@ TEST(ValidUtf8, ReplacesEachBadByteAndKeepsTheRest) {
   EXPECT_TRUE(IsUtf8(ValidUtf8("\xed\xa0\x80\xc0\xaf\xf4\x90\x80\x80")));
 }
 
+// Every scalar value encodes to the one well-formed sequence that is it.
+TEST(AppendUtf8, EncodesEveryScalarValueWellFormed) {
+  for (uint32_t c = 0; c <= 0x10FFFF; c += (c < 0x11000 ? 1 : 0x3F)) {
+    if (c >= 0xD800 && c <= 0xDFFF) continue;
+    std::string s;
+    AppendUtf8(c, s);
+    ASSERT_TRUE(IsUtf8(s)) << c;
+    ASSERT_EQ(Utf8SequenceAt(s, 0), s.size()) << c;
+    ASSERT_EQ(s.size(), c < 0x80 ? 1u : c < 0x800 ? 2u : c < 0x10000 ? 3u : 4u) << c;
+  }
+  std::string s;
+  AppendUtf8(0xE9, s);
+  AppendUtf8(0x10FFFF, s);
+  EXPECT_EQ(s, "\xc3\xa9\xf4\x8f\xbf\xbf");
+}
+
 }  // namespace
 }  // namespace pw

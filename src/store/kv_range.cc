@@ -37,24 +37,6 @@ uint32_t Decode(std::string_view s) {
   }
 }
 
-void Encode(uint32_t c, std::string& out) {
-  if (c < 0x80) {
-    out += static_cast<char>(c);
-  } else if (c < 0x800) {
-    out += static_cast<char>(0xC0 | c >> 6);
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else if (c < 0x10000) {
-    out += static_cast<char>(0xE0 | c >> 12);
-    out += static_cast<char>(0x80 | (c >> 6 & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | c >> 18);
-    out += static_cast<char>(0x80 | (c >> 12 & 0x3F));
-    out += static_cast<char>(0x80 | (c >> 6 & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  }
-}
-
 }  // namespace
 
 std::optional<std::string> Utf8PrefixEnd(std::string_view prefix) {
@@ -64,7 +46,7 @@ std::optional<std::string> Utf8PrefixEnd(std::string_view prefix) {
     prefix = prefix.substr(0, start);
     if (c == 0x10FFFF) continue;
     std::string out(prefix);
-    Encode(c == 0xD7FF ? 0xE000 : c + 1, out);
+    AppendUtf8(c == 0xD7FF ? 0xE000 : c + 1, out);
     return out;
   }
   return std::nullopt;
