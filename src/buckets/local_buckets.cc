@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cinttypes>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <utility>
 #include <vector>
@@ -258,12 +260,151 @@ struct LocalBuckets::Version {
 
 namespace {
 
+// A key's row (`s3obj/<bucket>/<key>`): which rows hold its versions, the
+// sequence number its next version gets, and a copy of its newest version
+// (what a listing and a read of the latest need, in one small row).
+// Each version is a row of its own, `s3ver/<bucket>/<kid>/<sequence>`, the
+// sequence written so that the newest comes first in key order, and
+// `s3vid/<bucket>/<kid>/<version id>` → <sequence> finds one by its id: a
+// put writes three small rows and a read seeks, however many versions the
+// key has (docs/design.md).
+struct KeyRow {
+  std::string kid;     // 16 characters from the CSPRNG, unique to this key's life.
+  uint64_t next = 0;   // The sequence number of the next version.
+  uint64_t count = 0;  // How many versions it has (a listing reads no rows for 1).
+  json latest;         // The newest version, as its row holds it.
+
+  std::string Text() const {
+    return json{{"kid", kid}, {"next", next}, {"n", count}, {"latest", latest}}.dump();
+  }
+};
+
+// Parses a key's row; nullopt (logged) for an unreadable one, or for a
+// document of an earlier server that Open has not moved yet.
+std::optional<KeyRow> ParseKeyRow(const std::string& text, const std::string& what) {
+  json j = ParseDoc(text, what);
+  if (!j.contains("kid") || !j["kid"].is_string() || !j.contains("latest") ||
+      !j["latest"].is_object()) {
+    if (!j.empty()) PW_LOG(Error) << "bucket metadata of an unknown shape for " << what;
+    return std::nullopt;
+  }
+  KeyRow h;
+  h.kid = j["kid"].get<std::string>();
+  h.next = j.value("next", uint64_t{0});
+  h.count = j.value("n", uint64_t{0});
+  h.latest = std::move(j["latest"]);
+  return h;
+}
+
+std::string NewKid() { return NewId().substr(0, 16); }
+
+// Sequence numbers count up; their text counts down, so a key's newest
+// version is its first row.
+std::string SeqText(uint64_t seq) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64, UINT64_MAX - seq);
+  return buf;
+}
+std::string VerPrefix(const std::string& bucket, const std::string& kid) {
+  return "s3ver/" + bucket + "/" + kid + "/";
+}
+std::string VidKey(const std::string& bucket, const std::string& kid, const std::string& id) {
+  return "s3vid/" + bucket + "/" + kid + "/" + id;
+}
+
+// The bucket of a row key "<kind>/<bucket>/...".
+std::string BucketOfRow(const std::string& row_key) {
+  const size_t start = row_key.find('/') + 1;
+  return row_key.substr(start, row_key.find('/', start) - start);
+}
+
+// An earlier server's document of a key: {"versions": [newest first]}.
 std::vector<json> VersionsOf(const json& doc) {
   std::vector<json> out;
   if (doc.contains("versions") && doc["versions"].is_array()) {
     for (const auto& v : doc["versions"]) out.push_back(v);
   }
   return out;
+}
+
+// A version of a key found by its id: its row and what the row holds.
+struct Found {
+  std::string row_key;
+  json doc;
+};
+
+Result<std::optional<Found>> FindVersion(store::Store& store, const std::string& bucket,
+                                         const std::string& kid, const std::string& id) {
+  PW_ASSIGN_OR_RETURN(auto seq, store.GetKv(VidKey(bucket, kid, id)));
+  if (!seq) return std::optional<Found>();
+  Found f;
+  f.row_key = VerPrefix(bucket, kid) + *seq;
+  PW_ASSIGN_OR_RETURN(auto doc, store.GetKv(f.row_key));
+  if (!doc) return std::optional<Found>();
+  f.doc = ParseDoc(*doc, f.row_key);
+  return std::optional<Found>(std::move(f));
+}
+
+// Adds to `batch` the rows that make `version` the newest of `key` (the
+// caller holds the buckets' mutex from this read to the commit).
+Status AddVersion(store::Store& store, const std::string& bucket, const std::string& key,
+                  const json& version, store::Batch& batch) {
+  PW_ASSIGN_OR_RETURN(auto text, store.GetKv(ObjKey(bucket, key)));
+  KeyRow h;
+  if (text) {
+    if (auto parsed = ParseKeyRow(*text, key)) h = std::move(*parsed);
+  }
+  if (h.kid.empty()) h.kid = NewKid();
+  batch.kv.emplace_back(VerPrefix(bucket, h.kid) + SeqText(h.next), version.dump());
+  batch.kv.emplace_back(VidKey(bucket, h.kid, version.value("id", "")), SeqText(h.next));
+  ++h.next;
+  ++h.count;
+  h.latest = version;
+  batch.kv.emplace_back(ObjKey(bucket, key), h.Text());
+  return Status::Ok();
+}
+
+// Moves the versions of an earlier server's key documents into rows of their
+// own, 500 keys per transaction: a crash in between leaves documents the
+// next start moves. Each document is compared in its transaction, so two
+// servers starting on one database move it once.
+Status MoveVersionDocuments(store::Store& store) {
+  store::KvScan scan("s3obj/");
+  scan.limit = 500;
+  size_t moved = 0;
+  for (;;) {
+    PW_ASSIGN_OR_RETURN(auto rows, store.ScanKv(scan));
+    store::Batch batch;
+    for (const auto& [k, text] : rows) {
+      json doc = ParseDoc(text, k);
+      if (!doc.contains("versions")) continue;
+      const std::string bucket = BucketOfRow(k);
+      std::vector<json> versions = VersionsOf(doc);
+      batch.kv_expect.emplace_back(k, text);  // Another server may move it too.
+      if (versions.empty()) {
+        batch.kv_deletes.push_back(k);
+        continue;
+      }
+      KeyRow h;
+      h.kid = NewKid();
+      h.next = versions.size();
+      h.count = versions.size();
+      h.latest = versions.front();
+      for (size_t i = 0; i < versions.size(); ++i) {
+        const uint64_t seq = versions.size() - 1 - i;
+        batch.kv.emplace_back(VerPrefix(bucket, h.kid) + SeqText(seq), versions[i].dump());
+        batch.kv.emplace_back(VidKey(bucket, h.kid, versions[i].value("id", "")), SeqText(seq));
+      }
+      batch.kv.emplace_back(k, h.Text());
+      ++moved;
+    }
+    if (!batch.empty()) PW_RETURN_IF_ERROR(store.Commit(batch));
+    if (rows.size() < scan.limit) break;
+    scan.start = rows.back().first;
+    scan.from = store::KvFrom::kAfter;
+  }
+  if (moved > 0) PW_LOG(Info) << "buckets: moved the versions of " << moved << " keys to rows";
+  return Status::Ok();
 }
 
 }  // namespace
@@ -320,17 +461,24 @@ Status LocalBuckets::Open() {
   }
   // Temporary files belong to requests that died with the last process.
   for (const auto& e : fs::directory_iterator(temp_dir(), ec)) fs::remove_all(e.path(), ec);
+  // Before the sweep, which reads the versions' rows to know the live bodies.
+  PW_RETURN_IF_ERROR(MoveVersionDocuments(store_));
   // Bodies no version names: puts that stopped before their metadata commit.
   PW_ASSIGN_OR_RETURN(auto buckets, store_.ListKv("s3bucket/"));
   std::set<std::string> live_buckets;
   for (const auto& [k, v] : buckets) live_buckets.insert(k.substr(9));
-  PW_ASSIGN_OR_RETURN(auto objects, store_.ListKv("s3obj/"));
   std::set<std::string> live_bodies;  // "<bucket>/<version id>"
-  for (const auto& [k, v] : objects) {
-    std::string bucket = k.substr(6, k.find('/', 6) - 6);
-    for (const json& ver : VersionsOf(ParseDoc(v, k))) {
-      if (!ver.value("dm", false)) live_bodies.insert(bucket + "/" + ver.value("id", ""));
+  store::KvScan versions("s3ver/");
+  versions.limit = 1000;
+  for (;;) {
+    PW_ASSIGN_OR_RETURN(auto rows, store_.ScanKv(versions));
+    for (const auto& [k, v] : rows) {
+      json ver = ParseDoc(v, k);
+      if (!ver.value("dm", false)) live_bodies.insert(BucketOfRow(k) + "/" + ver.value("id", ""));
     }
+    if (rows.size() < versions.limit) break;
+    versions.start = rows.back().first;
+    versions.from = store::KvFrom::kAfter;
   }
   size_t swept = 0;
   for (const auto& e : fs::directory_iterator(options_.root, ec)) {
@@ -424,11 +572,15 @@ Status LocalBuckets::DeleteBucket(const std::string& name) {
     store::Batch batch;
     PW_ASSIGN_OR_RETURN(auto objects, store_.ListKv(ObjPrefix(name)));
     for (const auto& [k, v] : objects) {
-      auto versions = VersionsOf(ParseDoc(v, k));
-      if (!versions.empty() && !versions.front().value("dm", false)) {
+      std::optional<KeyRow> h = ParseKeyRow(v, k);
+      if (h && !h->latest.value("dm", false)) {
         return FailedPrecondition("The bucket you tried to delete is not empty.", "BucketNotEmpty");
       }
       batch.kv_deletes.push_back(k);
+    }
+    for (const std::string& kind : {std::string("s3ver/"), std::string("s3vid/")}) {
+      PW_ASSIGN_OR_RETURN(auto rows, store_.ListKv(kind + name + "/"));
+      for (const auto& [k, v] : rows) batch.kv_deletes.push_back(k);
     }
     PW_ASSIGN_OR_RETURN(auto uploads, store_.ListKv("s3upload/" + name + "/"));
     for (const auto& [k, v] : uploads) {
@@ -464,27 +616,23 @@ Result<Located> LocalBuckets::Locate(const std::string& bucket, const std::strin
   if (!version_id.empty() && version_id != "null" && !IsIdShaped(version_id)) {
     return InvalidArgument("Invalid version id specified", "InvalidArgument");
   }
-  PW_ASSIGN_OR_RETURN(auto doc, store_.GetKv(ObjKey(bucket, key)));
-  if (!doc) {
-    if (!version_id.empty()) {
-      return NotFound("The specified version does not exist.", "NoSuchVersion");
-    }
-    return NoSuchKey();
+  const Status no_such_version = NotFound("The specified version does not exist.", "NoSuchVersion");
+  PW_ASSIGN_OR_RETURN(auto text, store_.GetKv(ObjKey(bucket, key)));
+  std::optional<KeyRow> h = text ? ParseKeyRow(*text, key) : std::nullopt;
+  if (!h) return version_id.empty() ? NoSuchKey() : no_such_version;
+  Version v = Version::FromJson(h->latest);
+  if (!version_id.empty() && v.id != version_id) {
+    PW_ASSIGN_OR_RETURN(auto found, FindVersion(store_, bucket, h->kid, version_id));
+    if (!found) return no_such_version;
+    v = Version::FromJson(found->doc);
   }
-  auto versions = VersionsOf(ParseDoc(*doc, key));
-  if (versions.empty()) return NoSuchKey();
-  for (size_t i = 0; i < versions.size(); ++i) {
-    Version v = Version::FromJson(versions[i]);
-    if (version_id.empty() ? i != 0 : v.id != version_id) continue;
-    if (v.delete_marker) {
-      if (version_id.empty()) return NoSuchKey();
-      return FailedPrecondition("The specified method is not allowed against this resource.",
-                                "MethodNotAllowed");
-    }
-    return Located{v.Info(bucket, key), BodyPath(bucket, v.id), v.checksum_algorithm,
-                   v.checksum_value};
+  if (v.delete_marker) {
+    if (version_id.empty()) return NoSuchKey();
+    return FailedPrecondition("The specified method is not allowed against this resource.",
+                              "MethodNotAllowed");
   }
-  return NotFound("The specified version does not exist.", "NoSuchVersion");
+  return Located{v.Info(bucket, key), BodyPath(bucket, v.id), v.checksum_algorithm,
+                 v.checksum_value};
 }
 
 Result<runner::ObjectInfo> LocalBuckets::Head(const std::string& bucket, const std::string& key,
@@ -585,18 +733,8 @@ Result<runner::ObjectInfo> LocalBuckets::CommitVersion(const std::string& bucket
   {
     MutexLock lock(mu_);
     committed = RequireBucket(bucket);
-    if (committed.ok()) {
-      auto doc = store_.GetKv(ObjKey(bucket, key));
-      if (!doc.ok()) {
-        committed = doc.status();
-      } else {
-        json d = *doc ? ParseDoc(**doc, key) : json::object();
-        json versions = json::array({v.ToJson()});
-        for (const json& old : VersionsOf(d)) versions.push_back(old);
-        extra.kv.emplace_back(ObjKey(bucket, key), json{{"versions", versions}}.dump());
-        committed = store_.Commit(extra);
-      }
-    }
+    if (committed.ok()) committed = AddVersion(store_, bucket, key, v.ToJson(), extra);
+    if (committed.ok()) committed = store_.Commit(extra);
   }
   if (!committed.ok()) {
     ::unlink(body.c_str());
@@ -621,30 +759,41 @@ Result<DeleteOutcome> LocalBuckets::DeleteObject(const std::string& bucket, cons
   std::string remove_body;
   {
     MutexLock lock(mu_);
-    PW_ASSIGN_OR_RETURN(auto doc, store_.GetKv(ObjKey(bucket, key)));
-    auto versions = doc ? VersionsOf(ParseDoc(*doc, key)) : std::vector<json>{};
     store::Batch batch;
     if (version_id.empty()) {
       Version marker;
       marker.id = NewId();
       marker.mtime = clock_.Now();
       marker.delete_marker = true;
-      versions.insert(versions.begin(), marker.ToJson());
+      PW_RETURN_IF_ERROR(AddVersion(store_, bucket, key, marker.ToJson(), batch));
       out.version_id = marker.id;
       out.delete_marker = true;
     } else {
       out.version_id = version_id;
-      auto it = std::find_if(versions.begin(), versions.end(),
-                             [&](const json& v) { return v.value("id", "") == version_id; });
-      if (it == versions.end()) return out;  // S3: 204 for a version that is not there.
-      out.delete_marker = it->value("dm", false);
+      // S3 answers 204 for a version that is not there.
+      PW_ASSIGN_OR_RETURN(auto text, store_.GetKv(ObjKey(bucket, key)));
+      std::optional<KeyRow> h = text ? ParseKeyRow(*text, key) : std::nullopt;
+      if (!h) return out;
+      PW_ASSIGN_OR_RETURN(auto found, FindVersion(store_, bucket, h->kid, version_id));
+      if (!found) return out;
+      out.delete_marker = found->doc.value("dm", false);
       if (!out.delete_marker) remove_body = BodyPath(bucket, version_id);
-      versions.erase(it);
-    }
-    if (versions.empty()) {
-      batch.kv_deletes.push_back(ObjKey(bucket, key));
-    } else {
-      batch.kv.emplace_back(ObjKey(bucket, key), json{{"versions", versions}}.dump());
+      batch.kv_deletes.push_back(found->row_key);
+      batch.kv_deletes.push_back(VidKey(bucket, h->kid, version_id));
+      --h->count;
+      if (h->latest.value("id", "") != version_id) {
+        batch.kv.emplace_back(ObjKey(bucket, key), h->Text());
+      } else {
+        // The newest is the key's first row: the one after it becomes the latest.
+        store::KvScan next(VerPrefix(bucket, h->kid), found->row_key, store::KvFrom::kAfter, 1);
+        PW_ASSIGN_OR_RETURN(auto rows, store_.ScanKv(next));
+        if (rows.empty()) {
+          batch.kv_deletes.push_back(ObjKey(bucket, key));
+        } else {
+          h->latest = ParseDoc(rows[0].second, rows[0].first);
+          batch.kv.emplace_back(ObjKey(bucket, key), h->Text());
+        }
+      }
     }
     PW_RETURN_IF_ERROR(store_.Commit(batch));
   }
@@ -740,8 +889,8 @@ Result<ListPage> LocalBuckets::List(const std::string& bucket, const ListQuery& 
       walk.SkipPast(base + common);  // Listed on an earlier page.
       continue;
     }
-    auto versions = VersionsOf(ParseDoc(text, k));
-    if (versions.empty() || versions.front().value("dm", false)) continue;
+    std::optional<KeyRow> h = ParseKeyRow(text, k);
+    if (!h || h->latest.value("dm", false)) continue;
     if (count >= q.max_keys) {
       page.truncated = true;
       break;
@@ -752,7 +901,7 @@ Result<ListPage> LocalBuckets::List(const std::string& bucket, const ListQuery& 
       page.next_after = common;
       walk.SkipPast(base + common);
     } else {
-      page.objects.push_back(Version::FromJson(versions.front()).Info(bucket, key));
+      page.objects.push_back(Version::FromJson(h->latest).Info(bucket, key));
       page.next_after = key;
     }
   }
@@ -762,6 +911,15 @@ Result<ListPage> LocalBuckets::List(const std::string& bucket, const ListQuery& 
 
 Result<VersionPage> LocalBuckets::ListVersions(const std::string& bucket, const VersionQuery& q) {
   PW_RETURN_IF_ERROR(RequireBucket(bucket));
+  if (!q.version_id_marker.empty()) {
+    if (q.key_marker.empty()) {
+      return InvalidArgument("A version-id marker cannot be specified without a key marker.",
+                             "InvalidArgument");
+    }
+    if (q.version_id_marker != "null" && !IsIdShaped(q.version_id_marker)) {
+      return InvalidArgument("Invalid version id specified", "InvalidArgument");
+    }
+  }
   const std::string base = ObjPrefix(bucket);
   store::KvScan scan(base + q.prefix);
   if (!q.key_marker.empty()) {
@@ -784,8 +942,8 @@ Result<VersionPage> LocalBuckets::ListVersions(const std::string& bucket, const 
       walk.SkipPast(base + common);  // Listed on an earlier page.
       continue;
     }
-    auto versions = VersionsOf(ParseDoc(text, k));
-    if (versions.empty()) continue;
+    std::optional<KeyRow> h = ParseKeyRow(text, k);
+    if (!h) continue;
     if (!common.empty()) {
       if (count >= q.max_keys) {
         page.truncated = true;
@@ -798,25 +956,42 @@ Result<VersionPage> LocalBuckets::ListVersions(const std::string& bucket, const 
       walk.SkipPast(base + common);
       continue;
     }
-    bool skipping = key == q.key_marker;  // Until version_id_marker has passed.
-    for (size_t i = 0; i < versions.size(); ++i) {
-      Version v = Version::FromJson(versions[i]);
-      if (skipping) {
-        if (v.id == q.version_id_marker) skipping = false;
-        continue;
-      }
+    const std::string latest_id = h->latest.value("id", "");
+    // Adds a version to the page; false when the page is full.
+    auto add = [&](const json& doc) {
       if (count >= q.max_keys) {
         page.truncated = true;
-        break;
+        return false;
       }
       ++count;
+      Version v = Version::FromJson(doc);
       ObjectVersion ov;
       ov.info = v.Info(bucket, key);
-      ov.is_latest = i == 0;
+      ov.is_latest = v.id == latest_id;
       ov.delete_marker = v.delete_marker;
       page.versions.push_back(std::move(ov));
       last_key = key;
       last_version = v.id;
+      return true;
+    };
+    if (h->count == 1 && key != q.key_marker) {
+      add(h->latest);  // Its only version: no row to read.
+      continue;
+    }
+    // The key's versions, newest first, from after the version marker on
+    // the marker's key (a marker it does not have: none of them).
+    store::KvScan from_version(VerPrefix(bucket, h->kid));
+    if (key == q.key_marker) {
+      PW_ASSIGN_OR_RETURN(auto marker, FindVersion(store_, bucket, h->kid, q.version_id_marker));
+      if (!marker) continue;
+      from_version.start = marker->row_key;
+      from_version.from = store::KvFrom::kAfter;
+    }
+    const size_t left = static_cast<size_t>(std::max(q.max_keys - count, 0));
+    KvWalk versions(store_, std::move(from_version), std::min<size_t>(left + 1, 1001));
+    for (;;) {
+      PW_ASSIGN_OR_RETURN(const auto* ver, versions.Next());
+      if (ver == nullptr || !add(ParseDoc(ver->second, ver->first))) break;
     }
   }
   if (page.truncated) {

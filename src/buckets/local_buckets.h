@@ -10,9 +10,11 @@
 //
 // Layout (docs/design.md, "S3 buckets on the server"):
 //  - metadata in the Store's key/value table: `s3bucket/<name>` → {"created"};
-//    `s3obj/<bucket>/<key>` → {"versions": [newest first]}; multipart uploads
-//    `s3upload/<bucket>/<upload id>` → {"key", "created", ...} and their parts
-//    `s3part/<upload id>/<00001>` → {"file", "etag", "size"};
+//    a key `s3obj/<bucket>/<key>` → {"kid", "next", "latest": <version>};
+//    each version a row, `s3ver/<bucket>/<kid>/<sequence, newest first>`,
+//    found by id through `s3vid/<bucket>/<kid>/<version id>` → <sequence>;
+//    multipart uploads `s3upload/<bucket>/<upload id>` → {"key", "created",
+//    ...} and their parts `s3part/<upload id>/<00001>` → {"file", "etag", "size"};
 //  - bodies as files: `<root>/<bucket>/<version id>`, parts in
 //    `<root>/.uploads/<upload id>/`, temporary files in `<root>/.tmp/`.
 // Crash safety: a body is written to a temporary file, fsynced and renamed
@@ -125,9 +127,11 @@ class LocalBuckets : public runner::ObjectStore {
   LocalBuckets(const LocalBuckets&) = delete;
   LocalBuckets& operator=(const LocalBuckets&) = delete;
 
-  // Creates the directories and sweeps what a crash left behind (temporary
-  // files, bodies and parts no metadata names). Call once before use, while
-  // nothing else uses the buckets. kUnavailable on I/O or database errors.
+  // Creates the directories, moves an earlier server's key documents
+  // ({"versions": [...]}) to a row per version, and sweeps what a crash left
+  // behind (temporary files, bodies and parts no metadata names). Call once
+  // before use, while nothing else uses the buckets. kUnavailable on I/O or
+  // database errors (a crash or error part way: the next Open goes on).
   Status Open();
 
   // Where callers put bodies they hand over (PutUploaded, UploadPart): on the

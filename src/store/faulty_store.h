@@ -35,6 +35,10 @@ class FaultyStore final : public Store {
   std::atomic<size_t> rows_by_update{0};      // Rows ListExecutionsByUpdate returned.
   std::atomic<int> job_lists{0};              // ListKv("job/") calls passed on.
   std::atomic<size_t> kv_rows_read{0};        // Rows ListKv and ScanKv returned.
+  // Bytes of the values GetKv, ListKv and ScanKv returned, and of the values
+  // Commits put (kv, kv_inserts) and PutKv wrote.
+  std::atomic<size_t> kv_bytes_read{0};
+  std::atomic<size_t> kv_bytes_written{0};
   // Called with each batch before it is passed on, on the committing thread
   // (may block it). Set it before the engine runs.
   std::function<void(const Batch&)> on_commit;
@@ -76,6 +80,8 @@ class FaultyStore final : public Store {
   Status Commit(const Batch& batch) override {
     if (on_commit) on_commit(batch);
     if (fail_save_batch || !TakeAllowedCommit()) return Unavailable("injected: database is locked");
+    for (const auto& [k, v] : batch.kv) kv_bytes_written += v.size();
+    for (const auto& [k, v] : batch.kv_inserts) kv_bytes_written += v.size();
     if (drop_fences && batch.fence) {
       Batch unfenced = batch;
       unfenced.fence.reset();
@@ -143,9 +149,12 @@ class FaultyStore final : public Store {
   }
   Result<std::optional<std::string>> GetKv(const std::string& key) override {
     if (on_get_kv) on_get_kv(key);
-    return real_.GetKv(key);
+    auto got = real_.GetKv(key);
+    if (got.ok() && *got) kv_bytes_read += (*got)->size();
+    return got;
   }
   Status PutKv(const std::string& key, const std::string& value) override {
+    kv_bytes_written += value.size();
     return real_.PutKv(key, value);
   }
   Status DeleteKvPrefix(const std::string& prefix) override { return real_.DeleteKvPrefix(prefix); }
@@ -153,16 +162,21 @@ class FaultyStore final : public Store {
       const std::string& prefix) override {
     if (prefix == "job/") ++job_lists;
     auto rows = real_.ListKv(prefix);
-    if (rows.ok()) kv_rows_read += rows->size();
+    CountRead(rows);
     return rows;
   }
   Result<std::vector<std::pair<std::string, std::string>>> ScanKv(const KvScan& scan) override {
     auto rows = real_.ScanKv(scan);
-    if (rows.ok()) kv_rows_read += rows->size();
+    CountRead(rows);
     return rows;
   }
 
  private:
+  void CountRead(const Result<std::vector<std::pair<std::string, std::string>>>& rows) {
+    if (!rows.ok()) return;
+    kv_rows_read += rows->size();
+    for (const auto& [k, v] : *rows) kv_bytes_read += v.size();
+  }
   // False once fail_commits_after has counted down to 0.
   bool TakeAllowedCommit() {
     int left = fail_commits_after.load();

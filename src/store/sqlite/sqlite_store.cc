@@ -110,6 +110,19 @@ const char* const kSqliteMigrations[] = {
     R"sql(
     CREATE INDEX executions_by_update ON executions (pipeline, updated, id);
     )sql",
+    // 7: kv kept in key order (WITHOUT ROWID): a prefix's rows are read as
+    // ranges (Store::ScanKv), and in a rowid table each row of a range is a
+    // lookup in insertion order. A bucket's key rows sat among its version
+    // rows: a 1,001-row page read 1.2-4.7 ms, clustered 0.5 ms (2026-12-02).
+    R"sql(
+    CREATE TABLE kv_by_key (
+      key TEXT PRIMARY KEY,
+      value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO kv_by_key (key, value) SELECT key, value FROM kv;
+    DROP TABLE kv;
+    ALTER TABLE kv_by_key RENAME TO kv;
+    )sql",
 };
 
 // The connection's prepared statements, kept for reuse by SQL text: parsing

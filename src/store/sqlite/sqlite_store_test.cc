@@ -3,6 +3,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <string>
+#include <utility>
 
 #include "common/status.h"
 #include "store/store.h"
@@ -42,7 +44,7 @@ TEST_F(SqliteStoreTest, MigrationsAreRecordedAndWalIsOn) {
   sqlite3_stmt* st = nullptr;
   sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM schema_migrations", -1, &st, nullptr);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(st, 0), 6);
+  EXPECT_EQ(sqlite3_column_int(st, 0), 7);
   sqlite3_finalize(st);
   sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
@@ -50,6 +52,42 @@ TEST_F(SqliteStoreTest, MigrationsAreRecordedAndWalIsOn) {
   sqlite3_finalize(st);
   sqlite3_close(db);
   Open();  // Reopening applies nothing twice.
+}
+
+// Migration 7 moves a schema-6 database's kv rows (a rowid table, keys in
+// insertion order) to a table kept in key order, losing none, bytes and all.
+TEST_F(SqliteStoreTest, KvRowsMoveToATableInKeyOrder) {
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    const char* schema6 =
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL);"
+        "INSERT INTO schema_migrations (version) VALUES (1), (2), (3), (4), (5), (6);"
+        "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO kv VALUES ('s3obj/b/z', '1'), ('pstate/p', '{\"a\":1}'), "
+        "('s3obj/b/a', '2'), (CAST(X'73336F626A2F622FFF' AS TEXT), '3');";
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, schema6, nullptr, nullptr, &err), SQLITE_OK) << err;
+    sqlite3_close(db);
+  }
+  auto s = Open();
+  auto rows = s->ScanKv(KvScan("s3obj/b/"));
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_EQ((*rows)[0], std::make_pair(std::string("s3obj/b/a"), std::string("2")));
+  EXPECT_EQ((*rows)[1].first, "s3obj/b/z");
+  EXPECT_EQ((*rows)[2].first, "s3obj/b/\xff");
+  EXPECT_EQ(**s->GetKv("pstate/p"), "{\"a\":1}");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE name = 'kv'", -1, &st, nullptr);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_NE(
+      std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))).find("WITHOUT ROWID"),
+      std::string::npos);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
 }
 
 // The store keeps its prepared statements for reuse. A kept statement must
