@@ -367,14 +367,17 @@ Status AddVersion(store::Store& store, const std::string& bucket, const std::str
 // Moves the versions of an earlier server's key documents into rows of their
 // own, 500 keys per transaction: a crash in between leaves documents the
 // next start moves. Each document is compared in its transaction, so two
-// servers starting on one database move it once.
+// servers starting on one database move it once: when another server moved
+// or changed one meanwhile, the page is read again.
 Status MoveVersionDocuments(store::Store& store) {
   store::KvScan scan("s3obj/");
   scan.limit = 500;
   size_t moved = 0;
+  int conflicts = 0;
   for (;;) {
     PW_ASSIGN_OR_RETURN(auto rows, store.ScanKv(scan));
     store::Batch batch;
+    size_t in_batch = 0;
     for (const auto& [k, text] : rows) {
       json doc = ParseDoc(text, k);
       if (!doc.contains("versions")) continue;
@@ -396,9 +399,14 @@ Status MoveVersionDocuments(store::Store& store) {
         batch.kv.emplace_back(VidKey(bucket, h.kid, versions[i].value("id", "")), SeqText(seq));
       }
       batch.kv.emplace_back(k, h.Text());
-      ++moved;
+      ++in_batch;
     }
-    if (!batch.empty()) PW_RETURN_IF_ERROR(store.Commit(batch));
+    if (!batch.empty()) {
+      Status committed = store.Commit(batch);
+      if (committed.code() == StatusCode::kAborted && ++conflicts <= 10) continue;
+      PW_RETURN_IF_ERROR(committed);
+      moved += in_batch;
+    }
     if (rows.size() < scan.limit) break;
     scan.start = rows.back().first;
     scan.from = store::KvFrom::kAfter;

@@ -668,6 +668,34 @@ TEST_F(LocalBucketsTest, OpenMovesAnEarlierServersVersionDocumentsEvenAfterACras
   EXPECT_EQ(Read("a", "a1"), "a1");
 }
 
+// Two servers on one database may both move a document at start: the one
+// whose compare fails (the other moved or changed it) reads the page again
+// and moves what is there now, instead of failing to start.
+TEST_F(LocalBucketsTest, OpenMovesADocumentAnotherServerChangedMeanwhile) {
+  for (const std::string id : {"v1", "v2"}) {
+    std::ofstream(tmp_.path() + "/buckets/bkt/" + id, std::ios::binary) << id;
+  }
+  const std::string v1 = R"({"id":"v1","mtime":1700000000,"etag":"e","size":2})";
+  const std::string v2 = R"({"id":"v2","mtime":1700000001,"etag":"e","size":2})";
+  ASSERT_TRUE(store_->PutKv("s3obj/bkt/k", R"({"versions":[)" + v1 + "]}").ok());
+  store::FaultyStore racing(*store_);
+  int races = 0;
+  racing.on_commit = [&](const store::Batch& batch) {
+    if (races > 0 || batch.kv_expect.empty()) return;
+    ++races;  // The other server's write lands between this one's read and commit.
+    EXPECT_TRUE(store_->PutKv("s3obj/bkt/k", R"({"versions":[)" + v2 + "," + v1 + "]}").ok());
+  };
+  LocalBucketsOptions o;
+  o.root = tmp_.path() + "/buckets";
+  LocalBuckets b(racing, clock_, o);
+  Status opened = b.Open();
+  ASSERT_TRUE(opened.ok()) << opened.ToString();
+  EXPECT_EQ(races, 1);
+  EXPECT_EQ(Read("k"), "v2");
+  EXPECT_EQ(Read("k", "v1"), "v1");
+  EXPECT_TRUE(std::filesystem::exists(tmp_.path() + "/buckets/bkt/v1"));
+}
+
 TEST_F(LocalBucketsTest, MultipartAssemblesPartsInOrder) {
   runner::PutOptions o;
   o.content_type = "application/zip";
