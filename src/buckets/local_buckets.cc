@@ -327,6 +327,14 @@ std::vector<json> VersionsOf(const json& doc) {
   return out;
 }
 
+// Adds to `batch` the rows of version `seq` of the key whose rows are named
+// `kid`: the version's own row and the row that finds it by id.
+void AddVersionRows(const std::string& bucket, const std::string& kid, uint64_t seq,
+                    const json& version, store::Batch& batch) {
+  batch.kv.emplace_back(VerPrefix(bucket, kid) + SeqText(seq), version.dump());
+  batch.kv.emplace_back(VidKey(bucket, kid, version.value("id", "")), SeqText(seq));
+}
+
 // A version of a key found by its id: its row and what the row holds.
 struct Found {
   std::string row_key;
@@ -355,8 +363,7 @@ Status AddVersion(store::Store& store, const std::string& bucket, const std::str
     if (auto parsed = ParseKeyRow(*text, key)) h = std::move(*parsed);
   }
   if (h.kid.empty()) h.kid = NewKid();
-  batch.kv.emplace_back(VerPrefix(bucket, h.kid) + SeqText(h.next), version.dump());
-  batch.kv.emplace_back(VidKey(bucket, h.kid, version.value("id", "")), SeqText(h.next));
+  AddVersionRows(bucket, h.kid, h.next, version, batch);
   ++h.next;
   ++h.count;
   h.latest = version;
@@ -364,12 +371,18 @@ Status AddVersion(store::Store& store, const std::string& bucket, const std::str
   return Status::Ok();
 }
 
+// Set once every key's versions are rows: later starts read no key row.
+constexpr char kMovedKey[] = "s3meta/versions-are-rows";
+
 // Moves the versions of an earlier server's key documents into rows of their
 // own, 500 keys per transaction: a crash in between leaves documents the
 // next start moves. Each document is compared in its transaction, so two
 // servers starting on one database move it once: when another server moved
-// or changed one meanwhile, the page is read again.
+// or changed one meanwhile, the page is read again. Once all are moved,
+// kMovedKey says so and this reads nothing more at later starts.
 Status MoveVersionDocuments(store::Store& store) {
+  PW_ASSIGN_OR_RETURN(auto done, store.GetKv(kMovedKey));
+  if (done) return Status::Ok();
   store::KvScan scan("s3obj/");
   scan.limit = 500;
   size_t moved = 0;
@@ -394,9 +407,7 @@ Status MoveVersionDocuments(store::Store& store) {
       h.count = versions.size();
       h.latest = versions.front();
       for (size_t i = 0; i < versions.size(); ++i) {
-        const uint64_t seq = versions.size() - 1 - i;
-        batch.kv.emplace_back(VerPrefix(bucket, h.kid) + SeqText(seq), versions[i].dump());
-        batch.kv.emplace_back(VidKey(bucket, h.kid, versions[i].value("id", "")), SeqText(seq));
+        AddVersionRows(bucket, h.kid, versions.size() - 1 - i, versions[i], batch);
       }
       batch.kv.emplace_back(k, h.Text());
       ++in_batch;
@@ -412,7 +423,7 @@ Status MoveVersionDocuments(store::Store& store) {
     scan.from = store::KvFrom::kAfter;
   }
   if (moved > 0) PW_LOG(Info) << "buckets: moved the versions of " << moved << " keys to rows";
-  return Status::Ok();
+  return store.PutKv(kMovedKey, "1");
 }
 
 }  // namespace

@@ -67,6 +67,13 @@ class LocalBucketsTest : public ::testing::Test {
     std::ifstream in(dest, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
+  // Commits `batch` to the store as an earlier server's database: one whose
+  // key documents ({"versions": [...]}) Open has not moved yet.
+  void CommitAsAnEarlierServer(store::Batch batch) {
+    batch.kv_deletes.push_back("s3meta/versions-are-rows");
+    Status s = store_->Commit(batch);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
   std::string PutText(const std::string& key, const std::string& content) {
     auto r = b_->Put("bkt", key, File(content), {});
     EXPECT_TRUE(r.ok()) << r.status().ToString();
@@ -461,7 +468,7 @@ TEST_F(LocalBucketsTest, APageReadsAboutItsOwnRowsNotTheBucket) {
                           R"({"versions":[{"id":"v)" + std::to_string(i) +
                               R"(","size":1,"etag":"e","mtime":1700000000}]})");
   }
-  ASSERT_TRUE(store_->Commit(batch).ok());
+  CommitAsAnEarlierServer(std::move(batch));
   store::FaultyStore counting(*store_);
   LocalBucketsOptions o;
   o.root = tmp_.path() + "/buckets";
@@ -617,7 +624,7 @@ TEST_F(LocalBucketsTest, OpenMovesAnEarlierServersVersionDocumentsEvenAfterACras
                           R"({"versions":[)" + ver("m" + std::to_string(i)) + "]}");
     body("m" + std::to_string(i), "m" + std::to_string(i));
   }
-  ASSERT_TRUE(store_->Commit(batch).ok());
+  CommitAsAnEarlierServer(std::move(batch));
 
   store::FaultyStore crashing(*store_);
   crashing.fail_commits_after = 1;
@@ -659,6 +666,13 @@ TEST_F(LocalBucketsTest, OpenMovesAnEarlierServersVersionDocumentsEvenAfterACras
   auto all = store_->ListKv("s3ver/bkt/");
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->size(), 1205u);
+  // Once all are moved, a start reads no key row: only the bucket's row and
+  // the version rows, which the sweep reads to know the live bodies.
+  store::FaultyStore counting(*store_);
+  LocalBucketsOptions again;
+  again.root = tmp_.path() + "/buckets";
+  ASSERT_TRUE(LocalBuckets(counting, clock_, again).Open().ok());
+  EXPECT_EQ(counting.kv_rows_read.load(), 1u + 1205u);
   // Removing a2 makes the marker current; the new version rows work as ever.
   ASSERT_TRUE(b_->DeleteObject("bkt", "a", "a2").ok());
   EXPECT_EQ(Read("a"), "<NoSuchKey>");
@@ -677,7 +691,9 @@ TEST_F(LocalBucketsTest, OpenMovesADocumentAnotherServerChangedMeanwhile) {
   }
   const std::string v1 = R"({"id":"v1","mtime":1700000000,"etag":"e","size":2})";
   const std::string v2 = R"({"id":"v2","mtime":1700000001,"etag":"e","size":2})";
-  ASSERT_TRUE(store_->PutKv("s3obj/bkt/k", R"({"versions":[)" + v1 + "]}").ok());
+  store::Batch earlier;
+  earlier.kv.emplace_back("s3obj/bkt/k", R"({"versions":[)" + v1 + "]}");
+  CommitAsAnEarlierServer(std::move(earlier));
   store::FaultyStore racing(*store_);
   int races = 0;
   racing.on_commit = [&](const store::Batch& batch) {
