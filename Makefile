@@ -32,14 +32,21 @@ demo: deps
 # AddressSanitizer + UBSan: every unit test, and the end-to-end tests that feed the server
 # untrusted input or kill and restart it (the crash campaign with fewer kills), which is what
 # .ci/run can afford; `make asan-full` runs every test but the browser one (~25 min of tests).
+# The asan and tsan presets build with clang at -O0 (from a clean tree: asan 356 s against g++'s
+# 646 s, tsan's build and tests 257 s against 452 s), asan with clang's -Wthread-safety over every
+# file, tests included; a build dir that an earlier g++ preset configured is started afresh
+# rather than switched in place.
+clang_dir = grep -qs '^CMAKE_CXX_COMPILER:[A-Z]*=.*clang++' $(1)/CMakeCache.txt || rm -rf $(1)
 ASAN_E2E := test_security_http|test_security_input|test_security_data|test_auth|test_retry|test_shutdown|test_jobs|test_s3_endpoint|test_crash_campaign
 asan: test-deps
+	@$(call clang_dir,build-asan)
 	@cmake --preset asan >/dev/null
 	@cmake --build build-asan -j$(JOBS)
 	@ctest --test-dir build-asan --output-on-failure -j2 -LE e2e
 	@PW_CRASH_KILLS=12 ctest --test-dir build-asan --output-on-failure -j2 -R '^e2e\.($(ASAN_E2E))$$'
 
 asan-full: test-deps
+	@$(call clang_dir,build-asan)
 	@cmake --preset asan >/dev/null
 	@cmake --build build-asan -j$(JOBS)
 	@ctest --test-dir build-asan --output-on-failure -j2 -E e2e.console
@@ -48,11 +55,12 @@ asan-full: test-deps
 # are the `tsan` build and test presets (CMakePresets.json). TSan wants its fixed shadow layout:
 # on kernels with more mmap randomisation than its runtime expects it dies with "unexpected
 # memory mapping", so the build (gtest discovery runs the binaries) and the tests run with ASLR
-# off (setarch -R) wherever the personality call is allowed. The preset adds -Wno-tsan: g++ warns
-# (an error here) that TSan does not model Boost.Asio's atomic_thread_fence; Asio's queues are
-# mutex-ordered, which TSan does see.
+# off (setarch -R) wherever the personality call is allowed. TSan does not model Boost.Asio's
+# atomic_thread_fence (g++ said so as a warning); Asio's queues are mutex-ordered, which TSan
+# does see.
 NO_ASLR := $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
 tsan: test-deps
+	@$(call clang_dir,build-tsan)
 	@cmake --preset tsan >/dev/null
 	@$(NO_ASLR) cmake --build --preset tsan -j$(JOBS)
 	@$(NO_ASLR) ctest --preset tsan

@@ -130,7 +130,7 @@ TEST(SingleFlightTest, WaitersComputeTheirOwnWhenTheAnswerCannotBeShared) {
     ASSERT_TRUE(Eventually([&] { return f.waiting() == 1; }));
     open.set_value();
     if (how == 2) {
-      EXPECT_THROW(first.get(), std::runtime_error);
+      EXPECT_THROW((void)first.get(), std::runtime_error);
     } else {
       Result<Answer> a = first.get();
       EXPECT_EQ(a.ok(), how == 1) << how;
