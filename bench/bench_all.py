@@ -13,7 +13,8 @@ fresh data directory, with Debian's Python and the real peers beside it:
   - GetPipelineState / ListPipelineExecutions under wrk (Debian's wrk) with 1, 8, 64 kept-alive
     connections and with a new connection per request; GetPipeline beside moto_server when one
     is installed (Debian has no python3-moto: a pip install is used if found on PATH);
-    the HTTP floor: nginx (one worker) serving a static file of the same size, when installed;
+    the HTTP floor: Debian's nginx (one worker) serving a static file of the same size (when
+    it is not installed, bench/install-deps unpacks its package into build/bench-tools);
   - another client's latency while 1,000 idle connections are held;
   - state and first-page list latency at 10^2, 10^4, 10^5 past executions (rows cloned into the
     SQLite file, see seed_history), and the server's RSS with 1,000 pipelines and 10^5 of them;
@@ -380,8 +381,10 @@ def runs_of(w):
 def nginx_floor(tmp, seconds, size):
     """The machine's HTTP floor: Debian's nginx (one worker, access log on) serving a static
     file of `size` bytes under wrk -c8 kept-alive; None when nginx is not installed."""
-    exe = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx")
-                                    else None)
+    unpacked = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build",
+                            "bench-tools", "nginx", "usr", "sbin", "nginx")
+    exe = next((e for e in (shutil.which("nginx"), "/usr/sbin/nginx", unpacked)
+                if e and os.access(e, os.X_OK)), None)
     if not exe:
         return None
     root = os.path.join(tmp, "nginx")
@@ -396,8 +399,13 @@ def nginx_floor(tmp, seconds, size):
         f.write(("user root;\n" if os.geteuid() == 0 else "") +
                 "worker_processes 1;\npid %s/nginx.pid;\nerror_log %s/error.log;\n"
                 "daemon off;\nevents { worker_connections 1024; }\n"
-                "http { access_log %s/access.log; server { listen 127.0.0.1:%d; "
-                "root %s/www; location / { } } }\n" % (root, root, root, port, root))
+                "http { access_log %s/access.log; %s server { listen 127.0.0.1:%d; "
+                "root %s/www; location / { } } }\n"
+                % (root, root, root,
+                   # An unpacked nginx has no /var/lib/nginx: its temporary paths go here.
+                   " ".join("%s_temp_path %s/%s;" % (t, root, t) for t in
+                            ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")),
+                   port, root))
     proc = subprocess.Popen([exe, "-c", conf, "-p", root], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
@@ -974,7 +982,7 @@ def main():
             nw = nginx_floor(tmp, wrk_seconds, size)
             row(sec, "floor: nginx 1 worker, static %d-byte file, 8 kept-alive" % size,
                 describe(nw) + runs_of(nw) if nw
-                else "nginx not installed (apt-get install nginx-light)")
+                else "nginx not found (bench/install-deps unpacks it into build/bench-tools)")
             log("wrk GET /console/api/session -c8 (the HTTP front alone)")
             w = wrk(server.endpoint + "/console/api/session", None, None, 8, wrk_seconds, tmp)
             row(sec, "HTTP front alone: GET /console/api/session, 8 kept-alive", describe(w))
