@@ -359,7 +359,7 @@ void DescribeObject(http::Response& res, const runner::ObjectInfo& info) {
 // <bytes>\r\n" … "0[;…]\r\n" then trailer lines "name:value\r\n" and "\r\n".
 // Trailers are returned lower-cased. Chunk signatures are not verified (the
 // headers' signature and a trailing checksum cover the request; see
-// docs/design.md).
+// docs/s3-buckets.md).
 Status DecodeAwsChunked(const std::string& in, const std::string& out,
                         std::vector<std::pair<std::string, std::string>>& trailers,
                         uint64_t& decoded) {

@@ -267,7 +267,7 @@ namespace {
 // sequence written so that the newest comes first in key order, and
 // `s3vid/<bucket>/<kid>/<version id>` → <sequence> finds one by its id: a
 // put writes three small rows and a read seeks, however many versions the
-// key has (docs/design.md).
+// key has (docs/s3-buckets.md).
 struct KeyRow {
   std::string kid;     // 16 characters from the CSPRNG, unique to this key's life.
   uint64_t next = 0;   // The sequence number of the next version.

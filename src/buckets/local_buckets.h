@@ -8,7 +8,7 @@
 // a new version with a random id, a delete without a version id adds a
 // delete marker, and a delete with one removes that version for good.
 //
-// Layout (docs/design.md, "S3 buckets on the server"):
+// Layout (docs/s3-buckets.md):
 //  - metadata in the Store's key/value table: `s3bucket/<name>` → {"created"};
 //    a key `s3obj/<bucket>/<key>` → {"kid", "next", "latest": <version>};
 //    each version a row, `s3ver/<bucket>/<kid>/<sequence, newest first>`,

@@ -173,7 +173,7 @@ int RunServe(const std::vector<std::string>& args) {
                  "most connections to the --database (PostgreSQL) this server opens, as calls "
                  "need them; a call waits while all are busy (1-64, default 4)")
       ->check(CLI::Range(1, 64));
-  // Several servers on one PostgreSQL database (docs/design.md: Several servers).
+  // Several servers on one PostgreSQL database (docs/multi-server.md).
   std::string server_id;
   std::string advertise_url;
   double lease_seconds = 10;
