@@ -27,6 +27,7 @@
 #include "common/check.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "http/fair_scheduler.h"
 
 namespace pw::http {
 
@@ -185,11 +186,17 @@ class ConnBase {
 class Server::Impl {
  public:
   explicit Impl(ServerOptions o)
-      : options(std::move(o)), pool(static_cast<size_t>(std::max(1, options.handler_threads))) {}
+      : options(std::move(o)),
+        pool(static_cast<size_t>(std::max(1, options.handler_threads))),
+        sched(static_cast<size_t>(std::max(1, options.handler_threads)),
+              [this](FairScheduler::Task t) { asio::post(pool, std::move(t)); }) {}
 
   ServerOptions options;
   asio::io_context ioc{1};
   asio::thread_pool pool;
+  // Every task for the pool goes through it, keyed by the peer's address: a
+  // client's backlog waits behind other clients' next requests.
+  FairScheduler sched;
   std::optional<tcp::acceptor> acceptor;
   std::unique_ptr<ssl::context> tls;
   std::vector<RouteEntry> routes;
@@ -326,7 +333,7 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
     }
     if (const Authenticator* auth = AuthFor(); auth != nullptr) {
       // Authentication may take locks (sessions, job credentials): on the pool.
-      asio::post(s_.pool, [self = this->shared_from_this(), auth] {
+      s_.sched.Post(peer_, [self = this->shared_from_this(), auth] {
         Response refusal;
         Status st = (*auth)(AuthPhase::kHeaders, self->req_, refusal);
         asio::post(self->s_.ioc, [self, st, refusal = std::move(refusal)]() mutable {
@@ -459,9 +466,9 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
   // (Serve returns after that) instead of dropping it.
   void PostHandler() {
     busy_ = true;
-    asio::post(s_.pool, [self = this->shared_from_this(),
-                         work = asio::prefer(s_.ioc.get_executor(),
-                                             asio::execution::outstanding_work.tracked)] {
+    s_.sched.Post(peer_, [self = this->shared_from_this(),
+                          work = asio::prefer(s_.ioc.get_executor(),
+                                              asio::execution::outstanding_work.tracked)] {
       self->CallHandler(work);
     });
   }
@@ -950,6 +957,8 @@ void Server::WakeParked() {
 }
 
 size_t Server::OpenConnectionsForTest() const { return impl_->open_count.load(); }
+
+size_t Server::WaitingHandlersForTest() const { return impl_->sched.Waiting(); }
 
 Response Server::HandleForTest(Request req) {
   Response res;

@@ -4,11 +4,12 @@
 //
 // One I/O thread reads and writes every connection; handlers run on a
 // bounded pool, so a slow or idle client costs a socket and a few KiB, never
-// a thread. Every connection has deadlines (headers, body, idle keep-alive),
-// header and body size limits, and there are caps on connections in total and
-// per client address (the oldest idle connection of a client is closed first).
-// Requests are authenticated from their headers before a body is read.
-// Errors the front itself answers are JSON {"__type", "message"}.
+// a thread, and clients (by address) take turns for its threads
+// (http/fair_scheduler.h), so one client's backlog does not queue another's. Every connection has
+// deadlines (headers, body, idle keep-alive), header and body size limits, and there are caps on
+// connections in total and per client address (the oldest idle connection of a client is closed
+// first). Requests are authenticated from their headers before a body is read. Errors the front
+// itself answers are JSON {"__type", "message"}.
 //
 //   http::Server server(options);
 //   server.Route("POST", "/", {.body = BodyMode::kMemory}, handler);
@@ -106,6 +107,8 @@ class Server {
 
   // Test hooks: counts of open connections and parked requests.
   size_t OpenConnectionsForTest() const;
+  // Requests read and waiting for a handler thread (FairScheduler::Waiting).
+  size_t WaitingHandlersForTest() const;
   // Test and fuzzing hook: routes `req` as a connection does once it has read
   // it (route, authentication of both phases, handler), on the calling thread
   // and without a socket. `req.body` is the body: a kStream route gets it as

@@ -7,9 +7,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <mutex>
 #include <set>
@@ -74,6 +77,24 @@ int Connect(int port) {
   a.sin_port = htons(static_cast<uint16_t>(port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// A connection from `source` (an address of the loopback net, e.g. 127.0.0.2) to 127.0.0.1.
+int ConnectFrom(int port, const char* source) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  inet_pton(AF_INET, source, &from.sin_addr);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
+      connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     close(fd);
     return -1;
   }
@@ -403,6 +424,66 @@ TEST(HttpServer, StopLetsAnInFlightHandlerFinishAndAnswer) {
   EXPECT_EQ(body, "done");
   // Nothing listens any more.
   EXPECT_LT(Connect(port), 0);
+}
+
+// Handlers are taken in turns by client address: a request of another client
+// runs before the rest of one client's backlog. First come, first served ran
+// it after all of them (200 connections of one client sending UpdatePipeline
+// put another client's calls 250 ms behind).
+TEST(HttpServer, AnotherClientsRequestGoesBeforeOneClientsBacklog) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::vector<std::string> order;  // The peers of the handlers, in the order they ran.
+  ServerOptions o;
+  o.handler_threads = 1;
+  TestServer s(o, [&](Server& server) {
+    server.Route("GET", "/work", {}, [&](const Request& req, Response& res) {
+      std::unique_lock lock(mu);
+      order.push_back(req.peer);
+      cv.wait(lock, [&] { return release; });
+      res.body = "ok";
+    });
+  });
+  auto poll = [](const std::function<bool()>& done) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(2ms);
+    }
+    return done();
+  };
+  const std::string get = "GET /work HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  std::vector<int> fds;
+  auto send_from = [&](const char* source) {
+    int fd = ConnectFrom(s.port(), source);
+    ASSERT_GE(fd, 0) << source;
+    ASSERT_EQ(write(fd, get.data(), get.size()), static_cast<ssize_t>(get.size()));
+    fds.push_back(fd);
+  };
+  // One client: its first request holds the only handler thread, ten more wait.
+  send_from("127.0.0.1");
+  ASSERT_TRUE(poll([&] {
+    std::lock_guard lock(mu);
+    return order.size() == 1;
+  }));
+  for (int i = 0; i < 10; ++i) send_from("127.0.0.1");
+  ASSERT_TRUE(poll([&] { return s.server().WaitingHandlersForTest() == 10; }));
+  // Another client's request comes last.
+  send_from("127.0.0.2");
+  ASSERT_TRUE(poll([&] { return s.server().WaitingHandlersForTest() == 11; }));
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  for (int fd : fds) {
+    EXPECT_NE(ReadAll(fd).find("200 OK"), std::string::npos);
+    close(fd);
+  }
+  std::lock_guard lock(mu);
+  ASSERT_EQ(order.size(), 12u);
+  EXPECT_EQ(order[1], "127.0.0.2");  // Right after the request that was running.
+  EXPECT_EQ(std::count(order.begin(), order.end(), "127.0.0.1"), 11);
 }
 
 // RouteOptions::fast answers on the I/O thread (never a pool thread) when it
