@@ -15,7 +15,8 @@ fresh data directory, with Debian's Python and the real peers beside it:
     is installed (Debian has no python3-moto: a pip install is used if found on PATH);
     the HTTP floor: Debian's nginx (one worker) serving a static file of the same size (when
     it is not installed, bench/install-deps unpacks its package into build/bench-tools);
-  - another client's latency while 1,000 idle connections are held;
+  - another client's latency while 1,000 idle connections are held, and while one client
+    floods UpdatePipeline on 200 connections;
   - state and first-page list latency at 10^2, 10^4, 10^5 past executions (rows cloned into the
     SQLite file, see seed_history), and the server's RSS with 1,000 pipelines and 10^5 of them;
   - retry: RetryStageExecution call latency, its response -> the retried action's shell running its
@@ -539,6 +540,43 @@ def free_port():
 
 # -- 3. idle connections ------------------------------------------------------------------------
 
+def flooded(endpoint, url, decl, seconds, tmp):
+    """Another client's calls while one client floods the server: ListPipelines (never cached,
+    so it needs a handler thread) from 127.0.0.2, one call every 10 ms, alone and then while
+    wrk sends UpdatePipeline (a durable commit each) on 200 connections from 127.0.0.1.
+    Returns ((p50, p99) alone, (p50, p99) during the flood, wrk's figures)."""
+    host, port = endpoint.split("//", 1)[1].rsplit(":", 1)
+
+    def victim(secs):
+        conn = http.client.HTTPConnection(host, int(port), timeout=60,
+                                          source_address=("127.0.0.2", 0))
+        lat = []
+        end = time.monotonic() + secs
+        while time.monotonic() < end:
+            t = time.perf_counter()
+            conn.request("POST", "/", "{}", {"X-Amz-Target": TARGET + "ListPipelines",
+                                             "Content-Type": "application/x-amz-json-1.1"})
+            r = conn.getresponse()
+            r.read()
+            if r.status != 200:
+                raise RuntimeError("ListPipelines answered %d" % r.status)
+            lat.append(time.perf_counter() - t)
+            time.sleep(0.01)  # One modest client, not a load generator.
+        conn.close()
+        lat.sort()
+        return lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+
+    alone = victim(seconds)
+    out = {}
+    flood = threading.Thread(target=lambda: out.update(w=wrk(
+        url, TARGET + "UpdatePipeline", {"pipeline": decl}, 200, seconds + 2, tmp)))
+    flood.start()
+    time.sleep(1)  # wrk's connections fill the queue first: a measurement window.
+    during = victim(seconds)
+    flood.join()
+    return alone, during, out.get("w")
+
+
 def hold_idle(endpoint, count):
     """Opens `count` connections from 127.0.1.1.. (250 per address: the server caps connections
     per client address), each sends one kept-alive request and then stays idle."""
@@ -791,8 +829,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary-dir", default=os.path.join(ROOT, "build"))
     ap.add_argument("--quick", action="store_true", help="fewer repetitions, no 10^5 history")
-    ap.add_argument("--skip", default="", help="comma list: actions,buildbot,wrk,idle,history,"
-                    "retry,moto")
+    ap.add_argument("--skip", default="", help="comma list: actions,buildbot,wrk,idle,flood,"
+                    "history,retry,moto")
     args = ap.parse_args()
     binary_dir = os.path.abspath(args.binary_dir)
     os.environ["PW_BINARY_DIR"] = binary_dir
@@ -1008,6 +1046,18 @@ def main():
             row("idle connections", "another client's GetPipelineState, 1,000 idle held",
                 describe(w) + "; %d/1000 idle still open" % kept, "", "p99 < 10 ms",
                 pass_fail(w["p99"] < 0.010 and kept == 1000 and not w["non2xx"]))
+        if "flood" not in skip:
+            log("one client floods UpdatePipeline on 200 connections, another calls ListPipelines")
+            decl = api.call("GetPipeline", {"name": "read"})["pipeline"]
+            decl["name"] = "flood"
+            decl.pop("version", None)
+            api.call("CreatePipeline", {"pipeline": decl})
+            alone, during, fw = flooded(server.endpoint, url, decl, wrk_seconds + 2, tmp)
+            row("one client's flood", "another client's ListPipelines while one client sends "
+                "UpdatePipeline on 200 connections",
+                "p50 %s, p99 %s (alone: p50 %s, p99 %s); the flooding client: %s"
+                % (ms(during[0]), ms(during[1]), ms(alone[0]), ms(alone[1]),
+                   describe(fw) if fw else "wrk failed"))
         if "retry" not in skip:
             log("retry -> action start")
             call, start, date = retry_latency(api, tmp, 20 if quick else 100)
