@@ -63,7 +63,8 @@ TEST(FairScheduler, NoMoreThanItsSlotsRunAtOnce) {
   EXPECT_EQ(h.pool.size(), 2u);
   EXPECT_EQ(h.sched.Waiting(), 2u);
   h.RunAll();
-  EXPECT_EQ(h.ran, (std::vector<std::string>{"a0", "a1", "a2", "a3", "a4"}));  // A client's own order.
+  EXPECT_EQ(h.ran,
+            (std::vector<std::string>{"a0", "a1", "a2", "a3", "a4"}));  // A client's own order.
 }
 
 TEST(FairScheduler, ATaskThatThrowsGivesItsSlotBack) {
