@@ -6,7 +6,9 @@
 namespace pw::http {
 
 FairScheduler::FairScheduler(size_t slots, std::function<void(Task)> post)
-    : slots_(std::max<size_t>(1, slots)), post_(std::move(post)) {}
+    : slots_(std::max<size_t>(1, slots)),
+      per_client_(slots_ > 1 ? slots_ - std::max<size_t>(1, slots_ / 4) : 1),
+      post_(std::move(post)) {}
 
 void FairScheduler::Post(const std::string& client, Task task) {
   std::vector<Ready> ready;
@@ -32,8 +34,14 @@ size_t FairScheduler::Waiting() const {
 std::vector<FairScheduler::Ready> FairScheduler::TakeLocked() {
   std::vector<Ready> ready;
   while (running_ < slots_ && !turns_.empty()) {
-    std::string name = std::get<2>(*turns_.begin());
-    turns_.erase(turns_.begin());
+    // The first in turn order that is under the per-client bound. A client
+    // alone is bound too: the tasks it starts alone would hold every slot
+    // when another client comes.
+    auto turn = turns_.begin();
+    while (turn != turns_.end() && clients_[std::get<2>(*turn)].running >= per_client_) ++turn;
+    if (turn == turns_.end()) break;
+    std::string name = std::get<2>(*turn);
+    turns_.erase(turn);
     Client& c = clients_[name];
     ready.push_back(Ready{name, std::move(c.waiting.front())});
     c.waiting.pop_front();

@@ -4,7 +4,10 @@
 // frees, the next task is the oldest of the client served least recently (a
 // client new or idle since counts as never served), so one client's backlog
 // delays another client's task by at most the tasks already running, not by
-// the whole backlog.
+// the whole backlog. And no client runs tasks on more than `slots` minus a
+// quarter of them (at least one; all of one slot) at once: with 8 slots, one
+// client's slow requests (large uploads being hashed) leave 2 threads to the
+// others.
 //
 // The HTTP front posts every handler and authentication through one, keyed by
 // the peer's address: 200 connections of one client each sending an
@@ -64,6 +67,7 @@ class FairScheduler {
   void Finished(const std::string& client) EXCLUDES(mu_);
 
   const size_t slots_;
+  const size_t per_client_;  // The most one client runs while others wait.
   const std::function<void(Task)> post_;
   mutable Mutex mu_;
   std::map<std::string, Client> clients_ GUARDED_BY(mu_);  // Those with tasks waiting or running.

@@ -56,15 +56,32 @@ TEST(FairScheduler, ClientsTakeTurnsWhileAllHaveBacklogs) {
 
 TEST(FairScheduler, NoMoreThanItsSlotsRunAtOnce) {
   Harness h(2);
-  for (int i = 0; i < 5; ++i) h.Post("A", "a" + std::to_string(i));
+  h.Post("A", "a0");
+  h.Post("B", "b0");
+  for (int i = 1; i < 5; ++i) h.Post("A", "a" + std::to_string(i));
   EXPECT_EQ(h.pool.size(), 2u);
-  EXPECT_EQ(h.sched.Waiting(), 3u);
+  EXPECT_EQ(h.sched.Waiting(), 4u);
   h.RunOne();  // A slot is free again: the next one is handed on.
   EXPECT_EQ(h.pool.size(), 2u);
-  EXPECT_EQ(h.sched.Waiting(), 2u);
+  EXPECT_EQ(h.sched.Waiting(), 3u);
   h.RunAll();
-  EXPECT_EQ(h.ran,
-            (std::vector<std::string>{"a0", "a1", "a2", "a3", "a4"}));  // A client's own order.
+  // A client's own tasks keep their order.
+  EXPECT_EQ(h.ran, (std::vector<std::string>{"a0", "b0", "a1", "a2", "a3", "a4"}));
+}
+
+// One client's slow requests leave a quarter of the slots to the others.
+TEST(FairScheduler, OneClientNeverHoldsEverySlot) {
+  Harness h(8);
+  for (int i = 0; i < 10; ++i) h.Post("A", "a" + std::to_string(i));
+  EXPECT_EQ(h.pool.size(), 6u);  // 8 - 8 / 4.
+  EXPECT_EQ(h.sched.Waiting(), 4u);
+  h.Post("B", "b0");
+  h.Post("C", "c0");
+  EXPECT_EQ(h.pool.size(), 8u);  // Handed on at once, beside A's six.
+  EXPECT_EQ(h.sched.Waiting(), 4u);
+  Harness one(1);
+  one.Post("A", "a0");
+  EXPECT_EQ(one.pool.size(), 1u);  // A single slot is all of one client's.
 }
 
 TEST(FairScheduler, ATaskThatThrowsGivesItsSlotBack) {
