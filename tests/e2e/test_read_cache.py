@@ -81,8 +81,18 @@ class ReadCacheTest(ServerTestCase):
         build = [s for s in state["stageStates"] if s["stageName"] == "Build"][0]
         self.assertFalse(build["inboundTransitionState"]["enabled"])
 
-        # A start.
+        # A start. Its Source action runs on meanwhile, and the two reads of reads() must see
+        # the same state: read once it waits at Build's disabled transition (scripts/
+        # fresh-bookworm saw the Source action end between them).
         second = self.server.ok("StartPipelineExecution", {"name": "rc"})["pipelineExecutionId"]
+
+        def source_done():
+            st = self.server.ok("GetPipelineState", {"name": "rc"})
+            src = [s for s in st["stageStates"] if s["stageName"] == "Source"][0]
+            latest = src.get("latestExecution", {})
+            return (latest.get("pipelineExecutionId") == second
+                    and latest.get("status") == "Succeeded")
+        wait_for(source_done, what="the second execution's Source stage")
         got, state, listed = self.reads()
         self.assertEqual(listed["pipelineExecutionSummaries"][0]["pipelineExecutionId"], second)
         self.assertEqual(self.execution(second)["pipelineExecutionId"], second)
