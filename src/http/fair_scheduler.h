@@ -17,9 +17,9 @@
 //   FairScheduler s(8, [&pool](FairScheduler::Task t) { asio::post(pool, std::move(t)); });
 //   s.Post("10.0.0.7", [] { ... });
 //
-// Thread-safe. Tasks must not throw (the HTTP front's catch everything); a task
-// is never dropped: once the pool runs what it was given, every task queued
-// has run.
+// Thread-safe. A task is never dropped: once the pool runs what it was given,
+// every task queued has run. A task that throws still gives its slot back; the
+// exception goes on to the pool (the HTTP front's handlers catch everything).
 
 #include <cstddef>
 #include <cstdint>
@@ -67,7 +67,7 @@ class FairScheduler {
   void Finished(const std::string& client) EXCLUDES(mu_);
 
   const size_t slots_;
-  const size_t per_client_;  // The most one client runs while others wait.
+  const size_t per_client_;  // The most tasks one client runs at once.
   const std::function<void(Task)> post_;
   mutable Mutex mu_;
   std::map<std::string, Client> clients_ GUARDED_BY(mu_);  // Those with tasks waiting or running.
