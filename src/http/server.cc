@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
@@ -160,6 +161,14 @@ bool ParseSingleRange(std::string_view h, uint64_t size, uint64_t& first, uint64
   return true;
 }
 
+// True for a Transfer-Encoding value that is "chunked" alone (any case,
+// optional whitespace).
+bool IsJustChunked(std::string_view te) {
+  while (!te.empty() && (te.front() == ' ' || te.front() == '\t')) te.remove_prefix(1);
+  while (!te.empty() && (te.back() == ' ' || te.back() == '\t')) te.remove_suffix(1);
+  return beast::iequals(te, "chunked");
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -175,12 +184,29 @@ class ConnBase {
   bool busy() const { return busy_; }
   Clock::time_point idle_since() const { return idle_since_; }
   const std::string& peer() const { return peer_; }
+  // Reading a request body that lags: it has had no byte for a second, or it
+  // arrives slower than `min_rate` bytes per second after a second's grace.
+  // Such a connection holds a slot for a client that is not using it, and is
+  // closed to admit another as an idle one is. `since` orders candidates.
+  bool lagging(Clock::time_point now, double min_rate, Clock::time_point& since) const {
+    if (!in_body_) return false;
+    double elapsed = std::chrono::duration<double>(now - body_started_).count();
+    bool stalled = now - last_progress_ >= std::chrono::seconds(1);
+    bool slow = static_cast<double>(body_bytes_) < min_rate * (elapsed - 1.0);
+    since = last_progress_;
+    return stalled || slow;
+  }
 
  protected:
   bool idle_ = true;  // Waiting for a request's first bytes.
   bool busy_ = false;
   Clock::time_point idle_since_ = Clock::now();
   std::string peer_;
+  // Body progress, while a body is read.
+  bool in_body_ = false;
+  Clock::time_point body_started_;
+  Clock::time_point last_progress_;
+  uint64_t body_bytes_ = 0;
 };
 
 class Server::Impl {
@@ -207,6 +233,7 @@ class Server::Impl {
   std::map<std::string, std::list<std::weak_ptr<ConnBase>>> by_peer;
   size_t open = 0;
   std::atomic<size_t> open_count{0};
+  std::atomic<size_t> receiving_bodies{0};  // Connections with in_body_ set.
   // Timers of parked requests. I/O thread only.
   std::list<std::weak_ptr<asio::steady_timer>> parked;
   bool stopping = false;
@@ -311,6 +338,19 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
     req_.tls = std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>;
     req_.received = Clock::now();
     keep_alive_ = h.keep_alive();
+    for (const auto& [name, te] : req_.headers) {
+      if (!beast::iequals(name, "Transfer-Encoding") || IsJustChunked(te)) continue;
+      // A coding we would not undo (gzip, …) must not reach a handler as if
+      // it were the body (RFC 9112 6.1: 501).
+      return Fail(501, "NotImplemented",
+                  "Transfer-Encoding '" + te.substr(0, 100) +
+                      "' is not supported: send the body as is or with 'chunked' alone.");
+    }
+    if (std::string expect = req_.Header("Expect");
+        !expect.empty() && !beast::iequals(expect, "100-continue")) {
+      return Fail(417, "ExpectationFailed",
+                  "Expect: '" + expect.substr(0, 100) + "' cannot be met (only 100-continue).");
+    }
     int status = 0;
     route_ = s_.Find(req_, req_.params, status);
     if (route_ == nullptr) {
@@ -381,19 +421,19 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
     const RouteOptions& ro = route_->options;
     auto len = header_parser_->content_length();
     double expect = static_cast<double>(len ? *len : ro.max_body_bytes);
-    beast::get_lowest_layer(stream_).expires_after(
-        Ms(30 + expect / s_.options.body_min_bytes_per_second));
+    SetInBody(true);
+    body_bytes_ = 0;
+    body_started_ = last_progress_ = Clock::now();
+    body_deadline_ = body_started_ + Ms(30 + expect / s_.options.body_min_bytes_per_second);
     if (ro.body == BodyMode::kMemory) {
       mem_parser_.emplace(std::move(*header_parser_));
       mem_parser_->body_limit(ro.max_body_bytes);
-      bhttp::async_read(stream_, buffer_, *mem_parser_,
-                        [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                          if (ec) return self->BodyError(ec);
-                          self->req_.body = std::move(self->mem_parser_->get().body());
-                          self->req_.body_size = self->req_.body.size();
-                          self->mem_parser_.reset();
-                          self->RunHandler();
-                        });
+      ReadBodySome(*mem_parser_, [](Self& self) {
+        self.req_.body = std::move(self.mem_parser_->get().body());
+        self.req_.body_size = self.req_.body.size();
+        self.mem_parser_.reset();
+        self.RunHandler();
+      });
       return;
     }
     std::string tmpl = ro.temp_dir + "/pw-upload-XXXXXX";
@@ -408,15 +448,47 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
     beast::error_code ec;
     file_parser_->get().body().open(body_file_.c_str(), beast::file_mode::write, ec);
     if (ec) return Fail(500, "InternalFailure", "cannot open the upload file");
-    bhttp::async_read(stream_, buffer_, *file_parser_,
-                      [self = this->shared_from_this()](beast::error_code ec2, size_t) {
-                        if (ec2) return self->BodyError(ec2);
-                        beast::error_code cec;
-                        self->file_parser_->get().body().file().close(cec);
-                        self->file_parser_.reset();
-                        self->req_.body_file = self->body_file_;
-                        self->RunHandler();
-                      });
+    ReadBodySome(*file_parser_, [](Self& self) {
+      beast::error_code cec;
+      self.file_parser_->get().body().file().close(cec);
+      self.file_parser_.reset();
+      self.req_.body_file = self.body_file_;
+      self.RunHandler();
+    });
+  }
+
+  void SetInBody(bool on) {
+    if (on == in_body_) return;
+    in_body_ = on;
+    if (on) {
+      ++s_.receiving_bodies;
+    } else {
+      --s_.receiving_bodies;
+    }
+  }
+
+  // Reads the body a piece at a time, so that progress is seen: each read
+  // must bring a byte within body_stall_seconds, and the whole body must be
+  // in by its deadline. `done` runs once the parser has the whole message.
+  template <typename Parser, typename Done>
+  void ReadBodySome(Parser& parser, Done done) {
+    auto stall = Clock::now() + Ms(s_.options.body_stall_seconds);
+    beast::get_lowest_layer(stream_).expires_at(std::min(stall, body_deadline_));
+    bhttp::async_read_some(
+        stream_, buffer_, parser,
+        [self = this->shared_from_this(), &parser, done](beast::error_code ec, size_t n) {
+          if (ec) {
+            self->SetInBody(false);
+            return self->BodyError(ec);
+          }
+          if (n > 0) {
+            self->body_bytes_ += n;
+            self->last_progress_ = Clock::now();
+          }
+          if (!parser.is_done()) return self->ReadBodySome(parser, done);
+          self->SetInBody(false);
+          done(*self);
+        });
   }
 
   void BodyError(beast::error_code ec) {
@@ -677,6 +749,7 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
   Request req_;
   Response res_;
   std::string body_file_;
+  Clock::time_point body_deadline_;
   bool keep_alive_ = true;
   bool first_ = true;
   bool closed_ = false;
@@ -722,28 +795,52 @@ const RouteEntry* Server::Impl::Find(const Request& req, std::vector<std::string
 
 bool Server::Impl::Admit(const std::string& peer) {
   if (stopping) return false;
-  auto evict_oldest_idle = [](std::list<std::weak_ptr<ConnBase>>& l) {
-    std::shared_ptr<ConnBase> best;
+  const auto now = Clock::now();
+  const double min_rate = options.body_min_bytes_per_second;
+  // Closes the connection of `l` that is idlest (awaiting a request), or
+  // failing that the one whose body lags longest; false when none qualifies
+  // (every connection is busy or receiving at a fair rate).
+  auto evict = [now, min_rate](std::list<std::weak_ptr<ConnBase>>& l) {
+    std::shared_ptr<ConnBase> idle;
+    std::shared_ptr<ConnBase> lagging;
+    Clock::time_point lag_since{};
     for (auto& w : l) {
       auto c = w.lock();
-      if (c && c->idle() && (!best || c->idle_since() < best->idle_since())) best = c;
+      if (!c) continue;
+      Clock::time_point since{};
+      if (c->idle()) {
+        if (!idle || c->idle_since() < idle->idle_since()) idle = c;
+      } else if (c->lagging(now, min_rate, since) && (!lagging || since < lag_since)) {
+        lagging = c;
+        lag_since = since;
+      }
     }
-    if (!best) return false;
-    best->Close();
+    auto victim = idle ? idle : lagging;
+    if (!victim) return false;
+    victim->Close();
     return true;
   };
   auto& mine = by_peer[peer];
   mine.remove_if([](const std::weak_ptr<ConnBase>& w) { return w.expired(); });
-  if (mine.size() >= options.max_connections_per_client && !evict_oldest_idle(mine)) {
+  if (mine.size() >= options.max_connections_per_client && !evict(mine)) {
     return false;
   }
   if (open >= options.max_connections) {
-    // Close the idlest connection of the client that holds the most.
-    std::list<std::weak_ptr<ConnBase>>* biggest = nullptr;
-    for (auto& [p, l] : by_peer) {
-      if (biggest == nullptr || l.size() > biggest->size()) biggest = &l;
+    // Close the idlest (or most lagging) connection of the client that holds
+    // the most, or of the next biggest when that one has none to spare.
+    std::vector<std::list<std::weak_ptr<ConnBase>>*> by_size;
+    by_size.reserve(by_peer.size());
+    for (auto& [p, l] : by_peer) by_size.push_back(&l);
+    std::stable_sort(by_size.begin(), by_size.end(),
+                     [](const auto* a, const auto* b) { return a->size() > b->size(); });
+    bool made_room = false;
+    for (auto* l : by_size) {
+      if (evict(*l)) {
+        made_room = true;
+        break;
+      }
     }
-    if (biggest == nullptr || !evict_oldest_idle(*biggest)) return false;
+    if (!made_room) return false;
   }
   return true;
 }
@@ -959,6 +1056,8 @@ void Server::WakeParked() {
 size_t Server::OpenConnectionsForTest() const { return impl_->open_count.load(); }
 
 size_t Server::WaitingHandlersForTest() const { return impl_->sched.Waiting(); }
+
+size_t Server::ReceivingBodiesForTest() const { return impl_->receiving_bodies.load(); }
 
 Response Server::HandleForTest(Request req) {
   Response res;

@@ -35,9 +35,13 @@ struct ServerOptions {
   size_t max_connections_per_client = 256;       // Per remote address.
   double header_timeout_seconds = 10;            // From the first byte to the end of headers.
   double body_min_bytes_per_second = 64 * 1024;  // Body deadline = 30 s + size / this rate.
-  double idle_timeout_seconds = 30;              // Kept-alive connection with no request.
-  double park_recheck_seconds = 0.25;            // How often parked handlers are re-run.
-  std::string tls_cert_file;                     // PEM; TLS when both are set.
+  // A body that stops (no byte for this long) ends its connection; a body
+  // slower than body_min_bytes_per_second (after a second's grace) makes its
+  // connection evictable when a cap is reached, as an idle one is.
+  double body_stall_seconds = 20;
+  double idle_timeout_seconds = 30;    // Kept-alive connection with no request.
+  double park_recheck_seconds = 0.25;  // How often parked handlers are re-run.
+  std::string tls_cert_file;           // PEM; TLS when both are set.
   std::string tls_key_file;
 };
 
@@ -109,6 +113,8 @@ class Server {
   size_t OpenConnectionsForTest() const;
   // Requests read and waiting for a handler thread (FairScheduler::Waiting).
   size_t WaitingHandlersForTest() const;
+  // Connections reading a request body now.
+  size_t ReceivingBodiesForTest() const;
   // Test and fuzzing hook: routes `req` as a connection does once it has read
   // it (route, authentication of both phases, handler), on the calling thread
   // and without a socket. `req.body` is the body: a kStream route gets it as

@@ -5,10 +5,12 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
@@ -173,6 +175,42 @@ TEST(HttpServer, MalformedChunkedBodyIsAJson400) {
   EXPECT_EQ(res->body, "abc");
 }
 
+// Before: "gzip, chunked" reached the handler as if the gzip bytes were the
+// body, and an Expect other than 100-continue was ignored.
+TEST(HttpServer, UnknownTransferCodingsAre501AndUnknownExpectations417) {
+  TestServer s;
+  struct Case {
+    std::string headers;
+    std::string want;
+  };
+  for (const Case& c :
+       {Case{"Transfer-Encoding: gzip, chunked\r\n", "HTTP/1.1 501"},
+        Case{"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", "HTTP/1.1 501"},
+        Case{"Transfer-Encoding: chunked\r\nExpect: 200-ok\r\n", "HTTP/1.1 417"}}) {
+    int fd = Connect(s.port());
+    ASSERT_GE(fd, 0);
+    std::string req = "POST /echo HTTP/1.1\r\nHost: x\r\n" + c.headers +
+                      "Content-Type: text/plain\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    std::string reply = ReadAll(fd);
+    close(fd);
+    EXPECT_EQ(reply.rfind(c.want, 0), 0u) << c.headers << reply;
+    EXPECT_NE(reply.find("\"__type\""), std::string::npos) << reply;
+    EXPECT_EQ(reply.find("abc"), std::string::npos) << reply;
+  }
+  // "chunked" alone (any case) and Expect: 100-continue still work.
+  int fd = Connect(s.port());
+  ASSERT_GE(fd, 0);
+  std::string req =
+      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:  Chunked \r\n"
+      "Expect: 100-Continue\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+  ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+  std::string reply = ReadAll(fd);
+  close(fd);
+  EXPECT_NE(reply.find("HTTP/1.1 200"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("abc"), std::string::npos) << reply;
+}
+
 TEST(HttpServer, EchoesABody) {
   TestServer s;
   auto res = s.Client().Post("/echo", "abc", "text/plain");
@@ -213,6 +251,155 @@ TEST(HttpServer, SlowHeaderDripsDoNotBlockOtherClients) {
   EXPECT_EQ(res->status, 200);
   EXPECT_LT(took, 2s);
   for (int fd : fds) close(fd);
+}
+
+// A request whose body starts and then stops: headers announce `length`
+// bytes, one byte follows. Returns the socket.
+int StartStalledBody(int port, const char* path, size_t length) {
+  int fd = Connect(port);
+  if (fd < 0) return -1;
+  std::string head = std::string("POST ") + path +
+                     " HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(length) +
+                     "\r\n\r\nx";
+  if (write(fd, head.data(), head.size()) != static_cast<ssize_t>(head.size())) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// True once the server has closed `fd` (EOF or reset) before `deadline`.
+bool ClosedBy(int fd, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left <= 0ms) return false;
+    timeval tv{};
+    tv.tv_sec = left.count() / 1000;
+    tv.tv_usec = static_cast<suseconds_t>((left.count() % 1000) * 1000);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n == 0 || (n < 0 && errno == ECONNRESET)) return true;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+  }
+}
+
+TEST(HttpServer, ABodyThatStopsEndsItsConnectionAfterTheStallTimeout) {
+  ServerOptions o;
+  o.body_stall_seconds = 0.5;  // The whole-body deadline stays 30 s and more.
+  TestServer s(o);
+  int fd = StartStalledBody(s.port(), "/echo", 1000);
+  ASSERT_GE(fd, 0);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(ClosedBy(fd, t0 + 10s)) << "a stalled body kept its connection open";
+  close(fd);
+  // A body that keeps coming, slower than the stall timeout between pieces in
+  // total but never stopping for that long, is read to the end.
+  fd = Connect(s.port());
+  ASSERT_GE(fd, 0);
+  std::string head = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\n";
+  ASSERT_EQ(write(fd, head.data(), head.size()), static_cast<ssize_t>(head.size()));
+  for (char ch : std::string("abcdef")) {
+    std::this_thread::sleep_for(200ms);  // Pacing the client, not synchronisation.
+    ASSERT_EQ(write(fd, &ch, 1), 1);
+  }
+  shutdown(fd, SHUT_WR);
+  std::string got = ReadAll(fd);
+  close(fd);
+  EXPECT_NE(got.find("200 OK"), std::string::npos) << got;
+  EXPECT_NE(got.find("abcdef"), std::string::npos) << got;
+}
+
+// Connections whose bodies stopped hold every slot; a new client is admitted
+// by closing one of them, as an idle connection would be (before: reset until
+// the stalled bodies' 30 s deadlines).
+void ExpectStalledBodiesMakeRoom(ServerOptions o, size_t hold) {
+  o.body_stall_seconds = 120;  // Only eviction can free a slot within the test.
+  TestServer s(o);
+  std::vector<int> fds;
+  for (size_t i = 0; i < hold; ++i) {
+    int fd = StartStalledBody(s.port(), "/echo", 1000);
+    ASSERT_GE(fd, 0);
+    fds.push_back(fd);
+  }
+  auto deadline = std::chrono::steady_clock::now() + 15s;
+  bool served = false;
+  while (!served && std::chrono::steady_clock::now() < deadline) {
+    auto c = s.Client();
+    c.set_connection_timeout(2, 0);
+    auto res = c.Get("/hello");
+    served = res && res->status == 200;
+    if (!served) std::this_thread::sleep_for(50ms);  // Poll interval.
+  }
+  EXPECT_TRUE(served) << "no slot was freed from the stalled bodies";
+  size_t closed = 0;
+  for (int fd : fds) {
+    if (ClosedBy(fd, std::chrono::steady_clock::now() + 100ms)) ++closed;
+    close(fd);
+  }
+  EXPECT_GE(closed, 1u);
+}
+
+TEST(HttpServer, StalledBodiesAreEvictedAtThePerClientCap) {
+  ServerOptions o;
+  o.max_connections_per_client = 4;
+  ExpectStalledBodiesMakeRoom(o, 4);
+}
+
+TEST(HttpServer, StalledBodiesAreEvictedAtTheServerCap) {
+  ServerOptions o;
+  o.max_connections = 4;
+  ExpectStalledBodiesMakeRoom(o, 4);
+}
+
+TEST(HttpServer, ABodyArrivingAtAFairRateIsNotEvicted) {
+  ServerOptions o;
+  o.max_connections = 2;
+  TestServer s(o, [](Server& server) {
+    server.Route("GET", "/hello", {}, [](const Request&, Response& res) { res.body = "hi"; });
+    RouteOptions stream;
+    stream.body = BodyMode::kStream;
+    stream.max_body_bytes = 64u << 20;
+    server.Route("PUT", "/up", stream, [](const Request& req, Response& res) {
+      res.body = "got " + std::to_string(req.body_size);
+    });
+  });
+  // An upload at loopback speed, its body begun before other clients knock
+  // at the cap: each knock closes an idle connection, never the upload.
+  const size_t size = 32u << 20;
+  int fd = Connect(s.port());
+  ASSERT_GE(fd, 0);
+  std::string head = "PUT /up HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: " +
+                     std::to_string(size) + "\r\n\r\n";
+  ASSERT_EQ(write(fd, head.data(), head.size()), static_cast<ssize_t>(head.size()));
+  std::string piece(64 * 1024, 'u');
+  ASSERT_EQ(write(fd, piece.data(), piece.size()), static_cast<ssize_t>(piece.size()));
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (s.server().ReceivingBodiesForTest() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);  // Poll interval.
+  }
+  ASSERT_EQ(s.server().ReceivingBodiesForTest(), 1u);
+  std::atomic<bool> done{false};
+  std::atomic<int> knocks{0};
+  std::thread knocker([&] {
+    while (!done) {
+      auto c = s.Client();
+      if (auto r = c.Get("/hello"); r && r->status == 200) ++knocks;
+    }
+  });
+  for (size_t sent = piece.size(); sent < size; sent += piece.size()) {
+    ssize_t n = write(fd, piece.data(), std::min(piece.size(), size - sent));
+    if (n <= 0) break;  // Closed: the assertions below say so.
+    if (sent < size / 2 && knocks.load() < 3) std::this_thread::sleep_for(1ms);  // Pacing.
+  }
+  std::string reply = ReadAll(fd);
+  close(fd);
+  done = true;
+  knocker.join();
+  EXPECT_NE(reply.find("HTTP/1.1 200"), std::string::npos) << reply.substr(0, 200);
+  EXPECT_NE(reply.find("got " + std::to_string(size)), std::string::npos);
+  EXPECT_GT(knocks.load(), 0) << "no other client was served meanwhile";
 }
 
 TEST(HttpServer, FileRangesAreSingleAndBounded) {

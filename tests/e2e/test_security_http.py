@@ -138,6 +138,54 @@ class SlowAndIdleClientsTest(unittest.TestCase):
         self.assertEqual(status, 200)
 
 
+class StalledBodiesTest(unittest.TestCase):
+    """Connections that send headers and the first byte of a large body, then nothing, used to
+    hold every slot until their body deadline (30 s + length / 64 KiB/s: 426 s for 26 MB):
+    new clients were reset all that time. Now a body that lags is evicted as an idle
+    connection is, and one that stops ends after the stall timeout."""
+
+    def setUp(self):
+        self.server = Server(extra_args=("--max-connections", "40",
+                                         "--max-connections-per-client", "10"))
+        self.socks = []
+
+    def tearDown(self):
+        for s in self.socks:
+            s.close()
+        self.server.close()
+
+    def stall(self, source):
+        s = socket.socket()
+        self.socks.append(s)
+        s.bind((source, 0))
+        s.connect(host_port(self.server))
+        # A webhook url is public: no credentials needed to start a body.
+        s.sendall(b"POST /_webhooks/" + b"0" * 32 + b" HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: 26000000\r\n\r\n{")
+
+    def test_stalled_bodies_from_four_addresses_do_not_lock_others_out(self):
+        sources = ["127.0.0.%d" % i for i in range(2, 6)]
+        try:
+            for src in sources:
+                for _ in range(10):
+                    self.stall(src)
+        except OSError as e:
+            self.skipTest("cannot connect from 127.0.0.2-5 here: %s" % e)
+        t0 = time.monotonic()
+        served = None
+        while served is None and time.monotonic() - t0 < 20:
+            try:
+                status, _ = self.server.call("ListPipelines", {})
+                if status == 200:
+                    served = time.monotonic() - t0
+            except OSError:
+                time.sleep(0.05)  # Poll interval: the slots are evictable after a second.
+        self.assertIsNotNone(served, "no client was served for 20 s")
+        print("\nserved after %.2f s with 40 stalled bodies" % served, file=sys.stderr)
+        closed = sum(1 for s in self.socks if SlowAndIdleClientsTest.closed(s))
+        self.assertGreaterEqual(closed, 1)
+
+
 class UnsignedUploadsTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="pw-sec-http-")
