@@ -96,6 +96,9 @@ class TimingStore final : public store::Store {
   Result<std::vector<store::ExecutionRow>> ListExecutions(const std::string& pipeline) override;
   Result<std::vector<store::ActionExecutionRow>> ListActionExecutions(
       const std::string& pipeline, const std::string& execution_id) override;
+  Result<std::optional<std::string>> PipelineOfActionExecution(const std::string& id) override {
+    return inner_->PipelineOfActionExecution(id);
+  }
   Result<std::optional<std::string>> GetKv(const std::string& key) override;
   Status PutKv(const std::string& key, const std::string& value) override;
   Status DeleteKvPrefix(const std::string& prefix) override;

@@ -124,12 +124,18 @@ void RecordRequest(std::string_view target, const HttpReply& reply,
       << "request";
 }
 
-void RegisterMetricsRoute(http::Server& server, std::function<std::string()> render) {
+void RegisterMetricsRoute(http::Server& server, std::function<std::string()> render,
+                          std::function<Status(const http::Request&)> authorize) {
   // Authenticated like the API (when auth is on). Register before the S3
   // endpoint, whose routes match any /<bucket>: a bucket named "metrics" is
   // refused at creation (LocalBuckets::CreateBucket).
   server.Route("GET", "/metrics", {},
-               [render = std::move(render)](const http::Request&, http::Response& res) {
+               [render = std::move(render), authorize = std::move(authorize)](
+                   const http::Request& req, http::Response& res) {
+                 if (authorize) {
+                   Status s = authorize(req);
+                   if (!s.ok()) return res.JsonError(403, "AccessDeniedException", s.message());
+                 }
                  res.SetHeader("Content-Type", std::string(metrics::kContentType));
                  res.body = render();
                });

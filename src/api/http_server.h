@@ -35,8 +35,11 @@ void RecordRequest(std::string_view target, const HttpReply& reply,
                    std::chrono::steady_clock::time_point received, const RequestContext& ctx);
 
 // GET /metrics: `render()` in the Prometheus text format, authenticated like
-// the API. Register before api::RegisterS3Endpoint.
-void RegisterMetricsRoute(http::Server& server, std::function<std::string()> render);
+// the API and, when `authorize` is given, only for requests it allows (a
+// refusal is a 403 AccessDeniedException with its message). Register before
+// api::RegisterS3Endpoint.
+void RegisterMetricsRoute(http::Server& server, std::function<std::string()> render,
+                          std::function<Status(const http::Request&)> authorize = nullptr);
 
 // Sends a Dispatcher reply with the request id header.
 void SendReply(http::Response& res, const HttpReply& reply, const std::string& request_id);

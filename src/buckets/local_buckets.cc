@@ -553,20 +553,23 @@ Status LocalBuckets::RequireBucket(const std::string& bucket) {
 
 Status LocalBuckets::CreateBucket(const std::string& name) {
   PW_RETURN_IF_ERROR(ValidateBucketName(name));
-  if (name == "metrics") {
-    // Path-style GET /metrics is the server's Prometheus endpoint: it would
-    // hide this bucket's listing. (A bucket made before keeps working.)
-    return InvalidArgument(
-        "The bucket name 'metrics' is reserved on this server: GET /metrics serves its "
-        "Prometheus metrics. Choose another name.",
-        "InvalidBucketName");
-  }
-  if (name == "health") {
-    // The same for GET /health, the load balancers' check.
-    return InvalidArgument(
-        "The bucket name 'health' is reserved on this server: GET /health serves its health "
-        "check. Choose another name.",
-        "InvalidBucketName");
+  // Path-style requests to these buckets would reach the server's own routes
+  // instead (GET /metrics, GET /health, /console/..., GET /logs/<id>): the
+  // bucket's listing and keys would be hidden, or worse, a key such as
+  // console/api/session would sign users in or out. A bucket made before a
+  // name was reserved keeps working.
+  static constexpr std::pair<std::string_view, std::string_view> kReserved[] = {
+      {"metrics", "GET /metrics serves its Prometheus metrics"},
+      {"health", "GET /health serves its health check"},
+      {"console", "/console serves its web console"},
+      {"logs", "GET /logs/<id> serves action logs"},
+  };
+  for (const auto& [reserved, why] : kReserved) {
+    if (name == reserved) {
+      return InvalidArgument("The bucket name '" + name + "' is reserved on this server: " +
+                                 std::string(why) + ". Choose another name.",
+                             "InvalidBucketName");
+    }
   }
   std::error_code ec;
   fs::create_directories(BodyPath(name, ""), ec);

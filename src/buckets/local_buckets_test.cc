@@ -100,6 +100,10 @@ TEST(BucketNames, FollowS3Rules) {
 TEST_F(LocalBucketsTest, BucketsAreCreatedListedAndDeleted) {
   EXPECT_EQ(b_->CreateBucket("bkt").wire_name(), "BucketAlreadyOwnedByYou");
   EXPECT_EQ(b_->CreateBucket("Bad_Name").wire_name(), "InvalidBucketName");
+  // The names of the server's own top-level routes.
+  for (const char* reserved : {"metrics", "health", "console", "logs"}) {
+    EXPECT_EQ(b_->CreateBucket(reserved).wire_name(), "InvalidBucketName") << reserved;
+  }
   ASSERT_TRUE(b_->CreateBucket("other").ok());
   auto list = b_->ListBuckets();
   ASSERT_TRUE(list.ok());

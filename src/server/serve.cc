@@ -501,7 +501,10 @@ int RunServe(const std::vector<std::string>& args) {
   opts.max_artifact_bytes = max_artifact_bytes;
   {
     // Hidden from actions: the data directory (the engine adds it), the
-    // server's working directory when it holds the data directory, the keys.
+    // server's working directory when it holds the data directory, and every
+    // file of the server's own that may hold a secret: the keys, the TLS key
+    // and certificate, the --config file, the git connections file and its
+    // token files, the build projects file and the secret files it names.
     namespace fs = std::filesystem;
     std::vector<std::string> hide_dirs;
     std::vector<std::string> hide_files;
@@ -512,7 +515,33 @@ int RunServe(const std::vector<std::string>& args) {
         system_dirs.find(" " + cwd.string() + " ") == std::string::npos) {
       hide_dirs.push_back(cwd.string());
     }
-    if (!keys_file.empty()) hide_files.push_back(fs::weakly_canonical(keys_file, ec).string());
+    std::vector<std::string> secret_files = {
+        keys_file,   http_opts.tls_key_file, http_opts.tls_cert_file,
+        config_file, git_connections_file,   build_projects_file};
+    for (const auto& c : opts.git_connections.connections) secret_files.push_back(c.token_file);
+    if (opts.git_connections.codecommit) {
+      secret_files.push_back(opts.git_connections.codecommit->token_file);
+    }
+    for (const auto* values : {&opts.build_projects.parameters, &opts.build_projects.secrets}) {
+      for (const auto& [name, value] : *values) secret_files.push_back(value.file);
+    }
+    for (const std::string& f : secret_files) {
+      if (f.empty()) continue;
+      std::error_code fec;
+      fs::path canonical = fs::weakly_canonical(f, fec);
+      // bwrap binds /dev/null over a file that exists (a secret file made
+      // later is read when a build needs it, and is not hidden: say so).
+      if (fec || !fs::is_regular_file(canonical, fec)) {
+        if (sandbox != "none") {
+          PW_LOG(Warning) << "sandbox: " << f
+                          << " is not a regular file now, so actions are not kept from reading it";
+        }
+        continue;
+      }
+      if (std::find(hide_files.begin(), hide_files.end(), canonical.string()) == hide_files.end()) {
+        hide_files.push_back(canonical.string());
+      }
+    }
     if (!action_user.empty() && geteuid() != 0) {
       std::fprintf(stderr, "pipewright: --action-user needs the server to run as root\n");
       return 2;
@@ -706,9 +735,34 @@ int RunServe(const std::vector<std::string>& args) {
   // returns the bytes from N on. Authenticated like the API. Several servers:
   // a log that is not a local file is read from the database, where the
   // server running the action ships it (at most kMaxStoredLogRead a call).
+  // With keys, a log is read as its pipeline's action executions are: the
+  // key's policy must allow codepipeline:ListActionExecutions on the
+  // pipeline the action execution belongs to (an unknown id is a 404).
   store::Store* shared_logs = multi_server ? store->get() : nullptr;
   http.Route("GET", R"(/logs/([0-9a-f-]{36}))", {},
-             [&engine, shared_logs](const http::Request& req, http::Response& res) {
+             [&engine, shared_logs, a = authn.get(), db = store->get()](const http::Request& req,
+                                                                        http::Response& res) {
+               if (a != nullptr) {
+                 auto pipeline = db->PipelineOfActionExecution(req.params[0]);
+                 if (!pipeline.ok()) {
+                   res.JsonError(503, "ServiceUnavailableException",
+                                 "the database does not answer; try again");
+                   return;
+                 }
+                 if (!pipeline->has_value()) {
+                   res.status = 404;
+                   res.SetHeader("Content-Type", "text/plain; charset=utf-8");
+                   res.body = "no log for this action execution\n";
+                   return;
+                 }
+                 Status allowed = a->Authorize(req.access_key_id, "ListActionExecutions",
+                                               {{"pipelineName", **pipeline}});
+                 if (!allowed.ok()) {
+                   engine::Metrics().auth_refusals.With({"AccessDenied"}).Inc();
+                   res.JsonError(403, "AccessDeniedException", allowed.message());
+                   return;
+                 }
+               }
                std::string path = engine.LogPath(req.params[0]);
                struct stat st {};
                if (::stat(path.c_str(), &st) != 0 && shared_logs != nullptr) {
@@ -795,7 +849,17 @@ int RunServe(const std::vector<std::string>& args) {
         "When the server started, in seconds since the epoch.", {}, [start_time] {
           return std::vector<std::pair<metrics::Labels, double>>{{{}, start_time}};
         });
-    api::RegisterMetricsRoute(http, [&m] { return m.Render(); });
+    std::function<Status(const http::Request&)> may_read_metrics;
+    if (authn) {
+      // As an operation of its own: codepipeline:GetMetrics on "*".
+      may_read_metrics = [a = authn.get()](const http::Request& req) {
+        Status s = a->Authorize(req.access_key_id, "GetMetrics", nlohmann::json::object());
+        if (!s.ok()) engine::Metrics().auth_refusals.With({"AccessDenied"}).Inc();
+        return s;
+      };
+    }
+    api::RegisterMetricsRoute(
+        http, [&m] { return m.Render(); }, std::move(may_read_metrics));
   }
   // The S3 endpoint: ordinary buckets with the server's keys, job artifact
   // objects with a job's own credentials. GET / (ListBuckets; browsers are

@@ -123,6 +123,9 @@ class FaultyStore final : public Store {
     if (on_list_active) on_list_active(pipeline);
     return real_.ListActiveExecutions(pipeline);
   }
+  Result<std::optional<std::string>> PipelineOfActionExecution(const std::string& id) override {
+    return real_.PipelineOfActionExecution(id);
+  }
   Result<std::optional<ExecutionRow>> GetExecution(const std::string& pipeline,
                                                    const std::string& id) override {
     if (on_get_execution) on_get_execution(id);

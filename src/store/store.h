@@ -276,6 +276,10 @@ class Store {
                                                            const std::string& id);
   // How many executions `pipeline` has.
   virtual Result<int64_t> CountExecutions(const std::string& pipeline);
+  // The pipeline of the action execution `id` (any pipeline), or nullopt if
+  // no action execution has that id. By the id's unique index: the log route
+  // authorizes a read of /logs/<id> against that pipeline.
+  virtual Result<std::optional<std::string>> PipelineOfActionExecution(const std::string& id) = 0;
   // Removes executions `ids` of `pipeline` and their action executions, in
   // one transaction (ids of other pipelines or absent ones are skipped).
   virtual Status DeleteExecutions(const std::string& pipeline, const std::vector<std::string>& ids);

@@ -22,6 +22,8 @@ PIPE_ARN = "arn:aws:codepipeline:us-east-1:123456789012:"
 
 READ_ONLY = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": ["codepipeline:Get*", "codepipeline:List*"], "Resource": "*"}]}
+DENY_ALL = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Deny", "Action": "*", "Resource": "*"}]}
 NO_PROD = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": "codepipeline:*", "Resource": "*"},
     {"Effect": "Deny", "Action": "codepipeline:*", "Resource": PIPE_ARN + "prod*"}]}
@@ -55,12 +57,15 @@ class AuthTest(ServerTestCase):
             json.dump(READ_ONLY, f)
         with open(os.path.join(self.keys_dir, "no-prod.json"), "w") as f:
             json.dump(NO_PROD, f)
+        with open(os.path.join(self.keys_dir, "deny-all.json"), "w") as f:
+            json.dump(DENY_ALL, f)
         keys = os.path.join(self.keys_dir, "keys")
         with open(keys, "w") as f:
             f.write("# admin: no policy, may do everything\n"
                     "AKIDADMIN:admin-secret\n"
                     "AKIDREADER:reader-secret:read-only.json\n"
-                    "AKIDNOPROD:noprod-secret:no-prod.json\n")
+                    "AKIDNOPROD:noprod-secret:no-prod.json\n"
+                    "AKIDNONE:none-secret:deny-all.json\n")
         self.server_args = ("--no-start-on-create", "--auth-keys-file", keys)
         super().setUp()
         self.src = os.path.join(self.tmp, "src")
@@ -171,6 +176,49 @@ class AuthTest(ServerTestCase):
         st, _, out = http(self.server, "GET", "/logs/" + echo, headers={"Cookie": cookie})
         self.assertEqual(st, 200, out)
         self.assertIn("built-by-pipewright", out)
+
+    def test_logs_and_metrics_follow_the_keys_policy(self):
+        # Before: any authenticated key could read any log by id and /metrics, whatever its
+        # policy denied.
+        echo = {}
+        cookie, csrf = self.sign_in("AKIDADMIN", "admin-secret")
+        as_admin = _SessionServer(self.server, {"Cookie": cookie, "X-Pw-Csrf": csrf})
+        for name in ("MyPipeline", "prod-web"):
+            r = aws(self.server, "start-pipeline-execution", "--name", name, env=ADMIN)
+            self.assertEqual(r.code, 0, r.stderr)
+            self.assertEqual(wait_execution(as_admin, name, r.json()["pipelineExecutionId"]),
+                             "Succeeded")
+            runs = aws(self.server, "list-action-executions", "--pipeline-name", name,
+                       env=ADMIN).json()["actionExecutionDetails"]
+            echo[name] = [a for a in runs if a["actionName"] == "Echo"][0]["actionExecutionId"]
+        as_noprod = {"Cookie": self.sign_in("AKIDNOPROD", "noprod-secret")[0]}
+        as_none = {"Cookie": self.sign_in("AKIDNONE", "none-secret")[0]}
+        as_reader = {"Cookie": self.sign_in("AKIDREADER", "reader-secret")[0]}
+
+        st, _, out = http(self.server, "GET", "/logs/" + echo["MyPipeline"], headers=as_noprod)
+        self.assertEqual(st, 200, out)
+        self.assertIn("built-by-pipewright", out)
+        st, _, out = http(self.server, "GET", "/logs/" + echo["prod-web"], headers=as_noprod)
+        self.assertEqual(st, 403, out)
+        self.assertEqual(out["__type"], "AccessDeniedException")
+        self.assertIn("codepipeline:ListActionExecutions on resource: " + PIPE_ARN + "prod-web",
+                      out["message"])
+        for name in ("MyPipeline", "prod-web"):
+            st, _, out = http(self.server, "GET", "/logs/" + echo[name], headers=as_none)
+            self.assertEqual(st, 403, out)
+            self.assertNotIn("built-by-pipewright", str(out))
+        # An id no action execution has: 404, whoever asks.
+        st, _, out = http(self.server, "GET", "/logs/" + "0" * 8 + "-0000-0000-0000-" + "0" * 12,
+                          headers=as_reader)
+        self.assertEqual(st, 404, out)
+
+        st, _, out = http(self.server, "GET", "/metrics", headers=as_none)
+        self.assertEqual(st, 403, out)
+        self.assertIn("codepipeline:GetMetrics", out["message"])
+        self.assertNotIn("pipewright_", str(out))
+        st, _, out = http(self.server, "GET", "/metrics", headers=as_reader)
+        self.assertEqual(st, 200, out)
+        self.assertIn("pipewright_build_info", out)
 
     # -- console sessions -----------------------------------------------------------
     def test_console_session_flow(self):

@@ -453,7 +453,8 @@ class MetricsAndLogsTest(unittest.TestCase):
 
 
 class MetricsBucketTest(harness.ServerTestCase):
-    """Path-style S3 owns GET /<bucket>: the name "metrics" is refused, /metrics stays metrics."""
+    """Path-style S3 owns GET /<bucket>: names of the server's own routes (metrics, health,
+    console, logs) are refused, and those routes stay theirs."""
 
     def test_a_bucket_named_metrics_is_refused_and_other_buckets_work(self):
         import boto3
@@ -472,6 +473,15 @@ class MetricsBucketTest(harness.ServerTestCase):
         status, _, text = get(self.server, "/metrics")
         self.assertEqual(status, 200)
         parse_metrics(text)
+        # Before: "console" and "logs" were accepted, and a key console/api/session of the
+        # bucket console reached the console's sign-in and sign-out instead.
+        for name in ("health", "console", "logs"):
+            with self.assertRaises(botocore.exceptions.ClientError) as cm:
+                s3.create_bucket(Bucket=name)
+            self.assertEqual(cm.exception.response["Error"]["Code"], "InvalidBucketName", name)
+            self.assertIn("reserved", cm.exception.response["Error"]["Message"])
+        names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+        self.assertEqual(names, ["metrics-archive"])
 
 
 class BackupRestoreTest(harness.ServerTestCase):

@@ -1,6 +1,8 @@
 """Commands actions run inside a bubblewrap sandbox (serve --sandbox): an
 action can build from its input into its output, but cannot read the
-database, the rest of the data directory or the server's keys file. The same
+database, the rest of the data directory, the server's keys file or its other
+files that may hold secrets (--config, git connections and their token files,
+build projects and their secret files). The same
 pipeline under --sandbox none reads all of them, so the sandbox is what blocks
 it. The data directory and the keys live outside /tmp on purpose: the
 sandbox's private /tmp would hide anything there regardless of the policy.
@@ -17,6 +19,9 @@ import unittest
 from harness import (BUILD, PIPEWRIGHT, Server, action, aws, commands, pipeline, wait_execution,
                      wait_for)
 
+# The Snoop stage's actions: each succeeds only if it reads what it should not.
+SNOOPS = ("ReadDatabase", "ListDataDir", "ReadKeys", "ReadConfig", "ReadGitToken",
+          "ReadGitConnections", "ReadBuildProjects", "ReadBuildSecret")
 KEY_ID = "AKIDPIPEWRIGHT"
 SECRET = "pipewright-secret"
 
@@ -61,6 +66,27 @@ class SandboxTest(unittest.TestCase):
         os.makedirs(self.src)
         with open(os.path.join(self.src, "input.txt"), "w") as f:
             f.write("hello\n")
+        # The server's other files that may hold secrets: a --config file naming a git
+        # connections file (with a token file) and a build projects file (with a secret file).
+        self.secret_files = {}
+        for name in ("token", "secret"):
+            self.secret_files[name] = os.path.join(self.root, name + ".txt")
+            with open(self.secret_files[name], "w") as f:
+                f.write("%s-%s\n" % (SECRET, name))
+        self.secret_files["git"] = os.path.join(self.root, "git.json")
+        with open(self.secret_files["git"], "w") as f:
+            json.dump({"connections": [{
+                "arn": "arn:aws:codeconnections:us-east-1:123456789012:connection/abc",
+                "url": "/srv/git/{FullRepositoryId}.git",
+                "tokenFile": self.secret_files["token"]}]}, f)
+        self.secret_files["projects"] = os.path.join(self.root, "projects.yml")
+        with open(self.secret_files["projects"], "w") as f:
+            f.write("# %s-projects\nsecrets:\n  secrets-manager:\n    prod/api: {file: %s}\n"
+                    % (SECRET, self.secret_files["secret"]))
+        self.secret_files["config"] = os.path.join(self.root, "serve.yml")
+        with open(self.secret_files["config"], "w") as f:
+            f.write("# %s-config\ngit-connections: %s\nbuild-projects: %s\n"
+                    % (SECRET, self.secret_files["git"], self.secret_files["projects"]))
         self.deploy_root = os.path.join(self.root, "deploys")
         os.makedirs(self.deploy_root)
         self.deployed = os.path.join(self.deploy_root, "deployed")
@@ -74,7 +100,8 @@ class SandboxTest(unittest.TestCase):
     def start(self, sandbox):
         self.server = Server(data_dir=self.data,
                              extra_args=("--sandbox", sandbox, "--auth-keys-file", self.keys,
-                                         "--deploy-root", self.deploy_root))
+                                         "--deploy-root", self.deploy_root,
+                                         "--config", self.secret_files["config"]))
 
     def aws_json(self, *args):
         r = aws(self.server, *args)
@@ -96,6 +123,15 @@ class SandboxTest(unittest.TestCase):
                 # In the sandbox only the mount points of its own files remain.
                 commands("ListDataDir", ["ls -A %s | grep -vx -e work -e logs" % self.data]),
                 commands("ReadKeys", ["grep -q %s %s" % (SECRET, self.keys)]),
+                # Before: these were readable in the sandbox.
+                commands("ReadConfig", ["grep -q %s %s" % (SECRET, self.secret_files["config"])]),
+                commands("ReadGitToken", ["grep -q %s %s" % (SECRET, self.secret_files["token"])]),
+                commands("ReadGitConnections",
+                         ["grep -q codeconnections %s" % self.secret_files["git"]]),
+                commands("ReadBuildProjects",
+                         ["grep -q %s %s" % (SECRET, self.secret_files["projects"])]),
+                commands("ReadBuildSecret",
+                         ["grep -q %s %s" % (SECRET, self.secret_files["secret"])]),
             ]),
         ])
         path = os.path.join(self.root, "pipeline.json")
@@ -109,7 +145,7 @@ class SandboxTest(unittest.TestCase):
             for stage in state["stageStates"]:
                 for a in stage.get("actionStates", []):
                     statuses[a["actionName"]] = a.get("latestExecution", {}).get("status")
-            snoops = [statuses.get(n) for n in ("ReadDatabase", "ListDataDir", "ReadKeys")]
+            snoops = [statuses.get(n) for n in SNOOPS]
             return statuses if all(s in ("Succeeded", "Failed") for s in snoops) else None
         return wait_for(finished, timeout=120, interval=0.5, what="the Snoop stage to finish")
 
@@ -120,9 +156,8 @@ class SandboxTest(unittest.TestCase):
         self.assertEqual(statuses["Deploy"], "Succeeded")
         with open(os.path.join(self.deployed, "output.txt")) as f:
             self.assertEqual(f.read(), "HELLO\n")
-        self.assertEqual(statuses["ReadDatabase"], "Failed")
-        self.assertEqual(statuses["ListDataDir"], "Failed")
-        self.assertEqual(statuses["ReadKeys"], "Failed")
+        for snoop in SNOOPS:
+            self.assertEqual(statuses[snoop], "Failed", snoop)
         with open(os.path.join(self.data, "server.log")) as f:
             self.assertIn("bubblewrap sandbox", f.read())
 
@@ -130,9 +165,8 @@ class SandboxTest(unittest.TestCase):
         self.start("none")
         statuses = self.run_pipeline()
         self.assertEqual(statuses["Build"], "Succeeded")
-        self.assertEqual(statuses["ReadDatabase"], "Succeeded")
-        self.assertEqual(statuses["ListDataDir"], "Succeeded")
-        self.assertEqual(statuses["ReadKeys"], "Succeeded")
+        for snoop in SNOOPS:
+            self.assertEqual(statuses[snoop], "Succeeded", snoop)
 
     def test_parallel_actions_each_get_a_private_input_and_none_fails_to_start(self):
         # Each action checks that its input is as the source made it, then

@@ -690,6 +690,18 @@ class PostgresStore final : public Store {
     if (out.empty()) return std::optional<ExecutionRow>();
     return std::optional<ExecutionRow>(std::move(out.front()));
   }
+  Result<std::optional<std::string>> PipelineOfActionExecution(const std::string& id) override {
+    Session session(*this);
+    std::optional<std::string> out;
+    PW_RETURN_IF_ERROR(Run(Mode::kSingleStatement, [&]() -> Status {
+      out.reset();
+      PW_ASSIGN_OR_RETURN(PgResult r,
+                          Query("SELECT pipeline FROM action_executions WHERE id = $1", {id}));
+      if (PQntuples(r.get()) > 0) out = std::string(PQgetvalue(r.get(), 0, 0));
+      return Status::Ok();
+    }));
+    return out;
+  }
   Result<int64_t> CountExecutions(const std::string& pipeline) override {
     Session session(*this);
     int64_t n = 0;

@@ -445,6 +445,19 @@ TEST_P(StoreContractTest, ActionExecutionsNewestFirstAndUpsertKeepsPlace) {
   EXPECT_EQ((*of_e1)[0].id, "a2");
 }
 
+TEST_P(StoreContractTest, PipelineOfAnActionExecutionById) {
+  auto s = Open();
+  ASSERT_TRUE(SaveTwoRunningExecutions(*s));
+  ASSERT_TRUE(s->SaveExecution({"q1", "q", "InProgress", 1.0, 1.0, {}},
+                               {{"b1", "q1", "q", "S", "A", "InProgress", 1.0, 1.0, {}}})
+                  .ok());
+  auto p = s->PipelineOfActionExecution("a1");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->value_or("(none)"), "p");
+  EXPECT_EQ(s->PipelineOfActionExecution("b1")->value_or("(none)"), "q");
+  EXPECT_FALSE(s->PipelineOfActionExecution("nope")->has_value());
+}
+
 TEST_P(StoreContractTest, ActionExecutionsOfSeveralExecutionsInOneRead) {
   auto s = Open();
   const std::string odd = "e\"3\\,{x}";  // Quotes, a backslash, a comma, braces.

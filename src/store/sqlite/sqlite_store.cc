@@ -651,6 +651,16 @@ class SqliteStore final : public Store {
     return std::optional<ExecutionRow>();
   }
 
+  Result<std::optional<std::string>> PipelineOfActionExecution(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    Stmt st(stmts_, "SELECT pipeline FROM action_executions WHERE id = ?");
+    st.Bind(1, id);
+    int rc = st.Step();
+    if (rc == SQLITE_ROW) return std::optional<std::string>(st.Text(0));
+    if (rc != SQLITE_DONE) return Error("find an action execution's pipeline");
+    return std::optional<std::string>();
+  }
+
   Result<int64_t> CountExecutions(const std::string& pipeline) override {
     std::lock_guard lock(mu_);
     Stmt st(stmts_, "SELECT COUNT(*) FROM executions WHERE pipeline = ?");
