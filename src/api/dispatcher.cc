@@ -1,5 +1,6 @@
 #include "api/dispatcher.h"
 
+#include "common/json_nesting.h"
 #include "common/log.h"
 #include "spec/service_model.h"
 
@@ -7,35 +8,6 @@ namespace pw::api {
 namespace {
 
 using nlohmann::json;
-
-// False when arrays/objects in `body` nest deeper than `limit`. Linear, no
-// recursion: brackets inside JSON strings (with their escapes) do not count.
-// Malformed bodies may pass; the parser refuses them.
-bool NestingWithin(std::string_view body, int limit) {
-  int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : body) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > limit) return false;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return true;
-}
 
 std::string Field(const std::string& path) {
   return path.empty() ? "input" : spec::TruncateUtf8(path, spec::kMaxQuotedBytes);
@@ -97,7 +69,14 @@ std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 Status ParseRequestBody(std::string_view body, nlohmann::json* out) {
   *out = json::object();
   if (body.empty()) return Status::Ok();
-  if (!NestingWithin(body, kMaxNestingDepth)) {
+  if (body.find('\0') != std::string_view::npos) {
+    // JSON has no raw NUL byte (one in a string is written \u0000); the
+    // parser would take it for the end of the text and accept "{}\0junk".
+    return InvalidArgument(
+        "The request body is not valid JSON: it holds a NUL byte (in a string, write \\u0000).",
+        "SerializationException");
+  }
+  if (!JsonNestingWithin(body, kMaxNestingDepth)) {
     return InvalidArgument("The request body nests arrays and objects deeper than " +
                                std::to_string(kMaxNestingDepth) + " levels.",
                            "SerializationException");

@@ -168,6 +168,17 @@ TEST_F(DispatcherTest, NestingDeeperThanTheLimitIsRefusedBeforeParsing) {
   EXPECT_EQ(t["__type"], "ValidationException");
 }
 
+TEST_F(DispatcherTest, ARawNulByteAnywhereIsNotJson) {
+  // Before: "{}\0" was taken as "{}" (the parser stopped at the NUL).
+  const std::string nul(1, '\0');
+  for (const std::string& body :
+       {"{}" + nul, "{}" + nul + R"({"x":1})", R"({"name":"a)" + nul + R"(b"})"}) {
+    json e = Call("ListPipelines", body, 400);
+    EXPECT_EQ(e["__type"], "SerializationException") << e.dump();
+    EXPECT_NE(e["message"].get<std::string>().find("NUL byte"), std::string::npos) << e.dump();
+  }
+}
+
 TEST_F(DispatcherTest, NullMembersAreAbsentNullsInListsAreRefused) {
   json p = json::parse(Pipeline("p"));
   p["tags"] = nullptr;

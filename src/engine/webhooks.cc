@@ -15,6 +15,7 @@
 #include <algorithm>
 
 #include "common/ids.h"
+#include "common/json_nesting.h"
 #include "common/log.h"
 #include "engine/engine.h"
 #include "engine/git_connections.h"
@@ -32,6 +33,8 @@ namespace {
 
 constexpr size_t kMaxDeliveries = 20;
 constexpr int kMaxWebhooks = 300;
+// How deep arrays and objects may nest in a payload (as in API bodies).
+constexpr int kMaxPayloadNesting = 64;
 
 std::string DocKey(const std::string& name) { return "webhook/" + name; }
 std::string UrlKey(const std::string& token) { return "webhookurl/" + token; }
@@ -299,6 +302,12 @@ WebhookReply Engine::DeliverWebhook(const WebhookRequest& req) {
       return finish(403, "The sender's address " + req.peer +
                              " is outside the webhook's AllowedIPRange: nothing started.");
     }
+  }
+  // The same bound as API bodies: a payload of millions of '[' would cost
+  // the parser seconds of CPU (GitHub's and GitLab's nest under 10 levels).
+  if (!JsonNestingWithin(req.body, kMaxPayloadNesting)) {
+    return finish(400, "The payload nests arrays and objects deeper than " +
+                           std::to_string(kMaxPayloadNesting) + " levels: nothing started.");
   }
   json payload = json::parse(req.body, nullptr, false);
   if (!payload.is_object()) return finish(400, "The payload is not a JSON object.");

@@ -285,6 +285,13 @@ Result<std::string> Verify(const HttpRequestView& req, std::string_view expected
   if (!signed_headers.contains("host")) {
     return malformed("'Host' must be a signed header (SignedHeaders must include host)");
   }
+  // The operation of a JSON-protocol call is its X-Amz-Target: unsigned, a
+  // captured request could be replayed as another operation.
+  if (expected_service != "s3" && all_headers.contains("x-amz-target") &&
+      !signed_headers.contains("x-amz-target")) {
+    return malformed(
+        "'X-Amz-Target' must be a signed header (SignedHeaders must include x-amz-target)");
+  }
 
   std::optional<SecretInfo> secret = lookup(auth->access_key_id);
   if (!secret) {
@@ -340,6 +347,12 @@ Result<std::string> Verify(const HttpRequestView& req, std::string_view expected
       return malformed(
           "X-Amz-Content-Sha256 must be the hex SHA-256 of the body, UNSIGNED-PAYLOAD or "
           "STREAMING-*");
+    } else if (expected_service != "s3") {
+      // Only S3 lets a client leave its body out of the signature: for the
+      // API an unsigned body could be swapped by anyone on the path.
+      return malformed("X-Amz-Content-Sha256 " + payload_hash.substr(0, 64) +
+                       " is for S3 only: sign the body (send its hex SHA-256, or no "
+                       "X-Amz-Content-Sha256 header)");
     }
   }
 

@@ -83,7 +83,9 @@ using SecretLookup = std::function<std::optional<SecretInfo>(std::string_view ac
 //    aws4_request, SignedHeaders=a;b, Signature=<64 hex>", X-Amz-Date is
 //    missing or not yyyymmddThhmmssZ or on another day than the scope, host is
 //    not signed, a signed header is absent, or x-amz-content-sha256 is not a
-//    hex SHA-256, UNSIGNED-PAYLOAD or STREAMING-*.
+//    hex SHA-256, UNSIGNED-PAYLOAD or STREAMING-*. For services other than
+//    "s3" also: an X-Amz-Target header that is not signed, and (checked
+//    after the time skew) UNSIGNED-PAYLOAD or STREAMING-*.
 //  - kInvalidArgument InvalidSignatureException / AuthorizationHeaderMalformed:
 //    the scope names a service other than `expected_service`.
 //  - kFailedPrecondition InvalidClientTokenId / InvalidAccessKeyId: `lookup`

@@ -439,6 +439,42 @@ TEST(VerifyRejects, BadContentSha256Value) {
                  "AuthorizationHeaderMalformed");
 }
 
+// Before: a codepipeline request could leave its body out of the signature
+// (UNSIGNED-PAYLOAD, STREAMING-*), so its body could be swapped on the path.
+TEST(VerifyRejects, UnsignedPayloadIsForS3Only) {
+  for (const char* value : {"UNSIGNED-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"}) {
+    HttpRequestView req{"POST",
+                        "/",
+                        "",
+                        {{"Host", "127.0.0.1:8080"},
+                         {"Content-Type", "application/x-amz-json-1.1"},
+                         {"X-Amz-Target", "CodePipeline_20150709.GetPipeline"},
+                         {"X-Amz-Content-Sha256", value}},
+                        kJsonBody};
+    SetHeaders(req, Sign(req, kCreds, "us-east-1", "codepipeline", kNow));
+    Result<std::string> result = Verify(req, "codepipeline", kNow, OneKey(kCreds));
+    ExpectRejected(result, StatusCode::kInvalidArgument, "IncompleteSignature");
+    EXPECT_NE(result.status().message().find("S3 only"), std::string::npos)
+        << result.status().ToString();
+  }
+}
+
+// Before: X-Amz-Target could be left unsigned, and a captured request replayed
+// as another operation by rewriting it.
+TEST(VerifyRejects, UnsignedTargetOfAnApiCall) {
+  HttpRequestView req{"POST",
+                      "/",
+                      "",
+                      {{"Host", "127.0.0.1:8080"}, {"Content-Type", "application/x-amz-json-1.1"}},
+                      kJsonBody};
+  SetHeaders(req, Sign(req, kCreds, "us-east-1", "codepipeline", kNow));
+  ASSERT_TRUE(Verify(req, "codepipeline", kNow, OneKey(kCreds)).ok());
+  req.headers.emplace_back("X-Amz-Target", "CodePipeline_20150709.DeletePipeline");
+  Result<std::string> result = Verify(req, "codepipeline", kNow, OneKey(kCreds));
+  ExpectRejected(result, StatusCode::kInvalidArgument, "IncompleteSignature");
+  EXPECT_NE(result.status().message().find("x-amz-target"), std::string::npos);
+}
+
 TEST(VerifyRejects, MissingWrongOrUnexpectedSessionToken) {
   Credentials creds = kCreds;
   creds.session_token = "the-right-token";

@@ -149,6 +149,22 @@ class WebhooksTest(unittest.TestCase):
         status, out = post(open_hook["url"], {"ref": "refs/heads/main", "after": "0" * 40})
         self.assertEqual((status, out["message"]), (200, "ignored: refs/heads/main was deleted."))
 
+    def test_a_deeply_nested_payload_is_refused_before_parsing(self):
+        # Before: no nesting bound (25 MiB of '[' kept a handler thread busy ~11 s).
+        hook = self.put_webhook("deep", "GITHUB_HMAC", {"SecretToken": SECRET})
+        before = len(self.executions())
+        body = b'{"ref":"refs/heads/main","x":' + b"[" * 100000 + b"]" * 100000 + b"}"
+        status, out = post(hook["url"], body, {"X-Hub-Signature-256": sign(body)})
+        self.assertEqual(status, 400, out)
+        self.assertIn("deeper than 64 levels", out["message"])
+        # 64 levels are fine (the push itself is then looked at as usual).
+        second = self.repo.commit({"README": "two\n"}, "second")
+        body = json.dumps({"ref": "refs/heads/main", "before": self.first, "after": second,
+                           "x": json.loads("[" * 62 + "]" * 62)}).encode()
+        status, out = post(hook["url"], body, {"X-Hub-Signature-256": sign(body)})
+        self.assertEqual(status, 200, out)
+        self.assertEqual(len(self.executions()), before + 1)
+
     def test_put_webhook_refusals(self):
         def refused(webhook, error):
             body = {"name": "bad", "targetPipeline": "hooked", "targetAction": "Src",
