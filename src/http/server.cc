@@ -184,12 +184,14 @@ class ConnBase {
   bool busy() const { return busy_; }
   Clock::time_point idle_since() const { return idle_since_; }
   const std::string& peer() const { return peer_; }
-  // Reading a request body that lags: it has had no byte for a second, or it
-  // arrives slower than `min_rate` bytes per second after a second's grace.
-  // Such a connection holds a slot for a client that is not using it, and is
-  // closed to admit another as an idle one is. `since` orders candidates.
+  // Reading a request body or writing a response that lags: no byte has
+  // moved for a second, or bytes move slower than `min_rate` per second after
+  // a second's grace (a client that starts a body and stops, or does not read
+  // its answers). Such a connection holds a slot for a client that is not
+  // using it, and is closed to admit another as an idle one is. `since`
+  // orders candidates.
   bool lagging(Clock::time_point now, double min_rate, Clock::time_point& since) const {
-    if (!in_body_) return false;
+    if (!in_body_ && !in_write_) return false;
     double elapsed = std::chrono::duration<double>(now - body_started_).count();
     bool stalled = now - last_progress_ >= std::chrono::seconds(1);
     bool slow = static_cast<double>(body_bytes_) < min_rate * (elapsed - 1.0);
@@ -202,8 +204,10 @@ class ConnBase {
   bool busy_ = false;
   Clock::time_point idle_since_ = Clock::now();
   std::string peer_;
-  // Body progress, while a body is read.
+  // Progress of the body being read (in_body_) or the answer being written
+  // (in_write_).
   bool in_body_ = false;
+  bool in_write_ = false;
   Clock::time_point body_started_;
   Clock::time_point last_progress_;
   uint64_t body_bytes_ = 0;
@@ -615,8 +619,6 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
       for (const auto& [k, v] : r.headers) msg.set(k, v);
       msg.keep_alive(keep_alive_ && !s_.stopping);
     };
-    beast::get_lowest_layer(stream_).expires_after(
-        Ms(30 + static_cast<double>(r.body.size()) / s_.options.body_min_bytes_per_second));
     if (!r.file.empty()) {
       struct stat st {};
       if (::stat(r.file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -670,8 +672,6 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
             msg->body().open(r.file.c_str(), beast::file_mode::scan, ec);
             if (!ec) {
               msg->prepare_payload();
-              beast::get_lowest_layer(stream_).expires_after(
-                  Ms(30 + static_cast<double>(size) / s_.options.body_min_bytes_per_second));
               return Send(msg);
             }
             r.file.clear();
@@ -693,15 +693,39 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
     Send(msg);
   }
 
+  // Writes `msg` a piece at a time, so that progress is seen (as bodies are
+  // read): each piece must go out within body_stall_seconds (a client that
+  // stops reading), the whole by 30 s + its size at body_min_bytes_per_second.
   template <typename Msg>
   void Send(const std::shared_ptr<Msg>& msg) {
-    bool keep = msg->keep_alive();
-    bhttp::async_write(stream_, *msg,
-                       [self = this->shared_from_this(), msg, keep](beast::error_code ec, size_t) {
-                         if (!ec && !keep && self->drain_) return self->Drain();
-                         if (ec || !keep) return self->Close();
-                         self->ReadHeader();
-                       });
+    using Serializer = bhttp::serializer<false, typename Msg::body_type, bhttp::fields>;
+    auto sr = std::make_shared<Serializer>(*msg);
+    const double size = static_cast<double>(msg->payload_size().value_or(0));
+    in_write_ = true;
+    body_bytes_ = 0;
+    body_started_ = last_progress_ = Clock::now();
+    body_deadline_ = body_started_ + Ms(30 + size / s_.options.body_min_bytes_per_second);
+    WriteSome(msg, sr, msg->keep_alive());
+  }
+
+  template <typename Msg, typename Serializer>
+  void WriteSome(const std::shared_ptr<Msg>& msg, const std::shared_ptr<Serializer>& sr,
+                 bool keep) {
+    auto stall = Clock::now() + Ms(s_.options.body_stall_seconds);
+    beast::get_lowest_layer(stream_).expires_at(std::min(stall, body_deadline_));
+    bhttp::async_write_some(
+        stream_, *sr,
+        [self = this->shared_from_this(), msg, sr, keep](beast::error_code ec, size_t n) {
+          if (n > 0) {
+            self->body_bytes_ += n;
+            self->last_progress_ = Clock::now();
+          }
+          if (!ec && !sr->is_done()) return self->WriteSome(msg, sr, keep);
+          self->in_write_ = false;
+          if (!ec && !keep && self->drain_) return self->Drain();
+          if (ec || !keep) return self->Close();
+          self->ReadHeader();
+        });
   }
 
   // After refusing a request whose body was not read: stop sending, and read

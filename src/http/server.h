@@ -29,15 +29,17 @@
 namespace pw::http {
 
 struct ServerOptions {
-  int handler_threads = 8;                       // Bounded pool for handlers.
-  size_t max_header_bytes = 16 * 1024;           // Request line + headers.
-  size_t max_connections = 4096;                 // In total.
-  size_t max_connections_per_client = 256;       // Per remote address.
-  double header_timeout_seconds = 10;            // From the first byte to the end of headers.
-  double body_min_bytes_per_second = 64 * 1024;  // Body deadline = 30 s + size / this rate.
-  // A body that stops (no byte for this long) ends its connection; a body
-  // slower than body_min_bytes_per_second (after a second's grace) makes its
-  // connection evictable when a cap is reached, as an idle one is.
+  int handler_threads = 8;                  // Bounded pool for handlers.
+  size_t max_header_bytes = 16 * 1024;      // Request line + headers.
+  size_t max_connections = 4096;            // In total.
+  size_t max_connections_per_client = 256;  // Per remote address.
+  double header_timeout_seconds = 10;       // From the first byte to the end of headers.
+  // Deadline of a request body, and of an answer = 30 s + size / this rate.
+  double body_min_bytes_per_second = 64 * 1024;
+  // A body or an answer that stops (no byte moves for this long) ends its
+  // connection; one that moves no byte for a second, or slower than
+  // body_min_bytes_per_second after a second, makes its connection evictable
+  // when a cap is reached, as an idle one is.
   double body_stall_seconds = 20;
   double idle_timeout_seconds = 30;    // Kept-alive connection with no request.
   double park_recheck_seconds = 0.25;  // How often parked handlers are re-run.

@@ -402,6 +402,69 @@ TEST(HttpServer, ABodyArrivingAtAFairRateIsNotEvicted) {
   EXPECT_GT(knocks.load(), 0) << "no other client was served meanwhile";
 }
 
+// A client that asks for a large answer and never reads it. Before: its
+// connection was held, never evictable, until the write deadline (30 s and
+// more); now it is evictable once no byte moved for a second, and closed
+// after the stall timeout.
+TestServer BigAnswerServer(ServerOptions o) {
+  return TestServer(o, [](Server& server) {
+    server.Route("GET", "/hello", {}, [](const Request&, Response& res) { res.body = "hi"; });
+    server.Route("GET", "/big", {},
+                 [](const Request&, Response& res) { res.body.assign(16u << 20, 'b'); });
+  });
+}
+
+int AskAndNeverRead(int port) {
+  int fd = Connect(port);
+  if (fd < 0) return -1;
+  int small = 4096;  // Keep the kernel from buffering the whole answer.
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  std::string req = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+  if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+TEST(HttpServer, AnAnswerTheClientDoesNotReadEndsAfterTheStallTimeout) {
+  ServerOptions o;
+  o.body_stall_seconds = 0.5;
+  TestServer s = BigAnswerServer(o);
+  int fd = AskAndNeverRead(s.port());
+  ASSERT_GE(fd, 0);
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (s.server().OpenConnectionsForTest() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);  // Poll interval.
+  }
+  EXPECT_EQ(s.server().OpenConnectionsForTest(), 0u) << "a stalled answer kept its connection";
+  close(fd);
+}
+
+TEST(HttpServer, AnswersNobodyReadsAreEvictedAtTheCap) {
+  ServerOptions o;
+  o.max_connections = 4;
+  o.body_stall_seconds = 120;  // Only eviction can free a slot within the test.
+  TestServer s = BigAnswerServer(o);
+  std::vector<int> fds;
+  for (int i = 0; i < 4; ++i) {
+    int fd = AskAndNeverRead(s.port());
+    ASSERT_GE(fd, 0);
+    fds.push_back(fd);
+  }
+  auto deadline = std::chrono::steady_clock::now() + 15s;
+  bool served = false;
+  while (!served && std::chrono::steady_clock::now() < deadline) {
+    auto c = s.Client();
+    c.set_connection_timeout(2, 0);
+    auto res = c.Get("/hello");
+    served = res && res->status == 200;
+    if (!served) std::this_thread::sleep_for(50ms);  // Poll interval.
+  }
+  EXPECT_TRUE(served) << "no slot was freed from the unread answers";
+  for (int fd : fds) close(fd);
+}
+
 TEST(HttpServer, FileRangesAreSingleAndBounded) {
   char tmpl[] = "/tmp/pw-http-test-XXXXXX";
   int fd = mkstemp(tmpl);
