@@ -1,5 +1,8 @@
 #include "auth/operation_access.h"
 
+#include <functional>
+#include <set>
+
 namespace pw::auth {
 namespace {
 
@@ -57,13 +60,56 @@ OperationAccess AccessFor(std::string_view operation, const nlohmann::json& inpu
     if (!name.empty()) out.resource = prefix + ":webhook:" + name;
     return out;
   }
-  std::string pipeline = StringField(input, "pipelineName");
-  if (pipeline.empty()) pipeline = StringField(input, "name");
-  if (pipeline.empty() && input.is_object() && input.contains("pipeline")) {
-    pipeline = StringField(input["pipeline"], "name");
+  // The pipeline is read from the one member the operation's input shape
+  // defines and its handler reads, never from another: an input may carry
+  // extra members (ignored by the handler), and authorizing a name the
+  // handler does not act on would let a key scoped to some pipelines act on
+  // any other. Operations that name no pipeline are on "*" whatever they carry.
+  std::string pipeline;
+  switch (PipelineMemberOf(operation)) {
+    case PipelineMember::kName:
+      pipeline = StringField(input, "name");
+      break;
+    case PipelineMember::kPipelineName:
+      pipeline = StringField(input, "pipelineName");
+      break;
+    case PipelineMember::kDeclarationName:
+      if (input.is_object() && input.contains("pipeline")) {
+        pipeline = StringField(input["pipeline"], "name");
+      }
+      break;
+    case PipelineMember::kNone:
+      break;
   }
   if (!pipeline.empty()) out.resource = prefix + ":" + pipeline;
   return out;
+}
+
+PipelineMember PipelineMemberOf(std::string_view operation) {
+  static const std::set<std::string_view, std::less<>> kByName = {
+      "GetPipeline", "DeletePipeline", "GetPipelineState", "StartPipelineExecution"};
+  static const std::set<std::string_view, std::less<>> kByPipelineName = {
+      "DisableStageTransition",
+      "EnableStageTransition",
+      "GetPipelineExecution",
+      "ListActionExecutions",
+      "ListDeployActionExecutionTargets",
+      "ListPipelineExecutions",
+      "ListRuleExecutions",
+      "OverrideStageCondition",
+      "PutActionRevision",
+      "PutApprovalResult",
+      "RetryStageExecution",
+      "RollbackStage",
+      "StopPipelineExecution",
+      "GetStageRetryPlan",  // Pipewright's: RetryStageExecution's input.
+  };
+  if (kByName.contains(operation)) return PipelineMember::kName;
+  if (kByPipelineName.contains(operation)) return PipelineMember::kPipelineName;
+  if (operation == "CreatePipeline" || operation == "UpdatePipeline") {
+    return PipelineMember::kDeclarationName;
+  }
+  return PipelineMember::kNone;
 }
 
 }  // namespace pw::auth

@@ -23,13 +23,24 @@ struct OperationAccess {
 // `operation` is the operation name without its X-Amz-Target prefix
 // ("GetPipelineState"; Pipewright's extension operations such as
 // "GetStageRetryPlan" map to codepipeline: actions of the same name).
-// The resource is the pipeline ARN when the input names a pipeline (`name`,
-// `pipelineName` or `pipeline.name`), `resourceArn` as given for the tag
+// The resource is the pipeline ARN when the input names a pipeline in the
+// member its operation defines (PipelineMemberOf), `resourceArn` as given for the tag
 // operations, the action type ARN
 // (arn:aws:codepipeline:<region>:<account>:actiontype:<Owner>/<Category>/<Provider>/<Version>)
 // for custom action type operations, and "*" otherwise (ListPipelines,
 // PollForJobs, job results…).
 OperationAccess AccessFor(std::string_view operation, const nlohmann::json& input,
                           std::string_view region, std::string_view account);
+
+// Which input member names the pipeline an operation acts on: exactly the
+// member of its input shape in the service model (and the one its handler
+// reads). Other members that happen to hold a name are never looked at.
+enum class PipelineMember {
+  kNone,             // ListPipelines, PollForJobs, job results, tags, types…
+  kName,             // GetPipeline, DeletePipeline, GetPipelineState, StartPipelineExecution.
+  kPipelineName,     // RetryStageExecution, ListPipelineExecutions, … (and GetStageRetryPlan).
+  kDeclarationName,  // CreatePipeline, UpdatePipeline: pipeline.name.
+};
+PipelineMember PipelineMemberOf(std::string_view operation);
 
 }  // namespace pw::auth

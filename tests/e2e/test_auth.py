@@ -141,6 +141,34 @@ class AuthTest(ServerTestCase):
         r = aws(self.server, "get-pipeline", "--name", "prod-web", env=ADMIN)
         self.assertEqual(r.code, 0, r.stderr)
 
+    def test_a_second_name_member_does_not_move_the_policy_check(self):
+        # Before: the policy was checked against pipelineName (else name, else pipeline.name)
+        # while each handler reads its own member, so NOPROD (Deny on prod*) rewrote, started,
+        # read and deleted prod-web by naming MyPipeline in a member the operation ignores.
+        cookie, csrf = self.sign_in("AKIDNOPROD", "noprod-secret")
+        as_noprod = {"Cookie": cookie, "X-Pw-Csrf": csrf}
+        decl = self.simple("prod-web")
+        decl["stages"][1]["actions"][0]["configuration"]["Commands"] = "echo PWNED"
+        attempts = [
+            ("UpdatePipeline", {"pipeline": decl, "pipelineName": "MyPipeline",
+                                "name": "MyPipeline"}),
+            ("CreatePipeline", {"name": "MyPipeline2", "pipeline": self.simple("prod-new")}),
+            ("GetPipeline", {"name": "prod-web", "pipelineName": "MyPipeline"}),
+            ("StartPipelineExecution", {"name": "prod-web", "pipelineName": "MyPipeline"}),
+            ("DeletePipeline", {"name": "prod-web", "pipelineName": "MyPipeline"}),
+        ]
+        for op, body in attempts:
+            st, out = self.server.call(op, body, headers=as_noprod)
+            self.assertIn(st, (400, 403), (op, out))
+            self.assertEqual(out["__type"], "AccessDeniedException", (op, out))
+            self.assertIn("explicit deny", out["message"])
+        r = aws(self.server, "get-pipeline", "--name", "prod-web", env=ADMIN)
+        self.assertNotIn("PWNED", r.stdout)
+        r = aws(self.server, "list-pipelines", env=ADMIN)
+        self.assertEqual(sorted(p["name"] for p in r.json()["pipelines"]), ["MyPipeline", "prod-web"])
+        r = aws(self.server, "list-pipeline-executions", "--pipeline-name", "prod-web", env=ADMIN)
+        self.assertEqual(r.json()["pipelineExecutionSummaries"], [])
+
     # -- every route needs credentials ---------------------------------------------
     def test_unsigned_api_call_is_refused(self):
         st, out = self.server.call("ListPipelines", {})
