@@ -58,6 +58,12 @@ namespace {
 
 constexpr size_t kMaxPartialFileBytes = 64u << 20;  // A range or offset read is buffered.
 constexpr uint64_t kMaxDrainBytes = 32u << 20;      // Discarded after an early refusal.
+// What a connection's read buffer holds at most: the headers (max_header_bytes
+// is capped below it), and later a chunk-size line with its extensions or the
+// trailers, which the parser needs whole. Beast bounds neither, so without
+// this a client could send trailer lines forever into memory; and below 64 KiB
+// no field can reach the size at which Beast's field container throws.
+constexpr size_t kMaxReadBuffer = 64 * 1024;
 
 std::chrono::milliseconds Ms(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
@@ -309,7 +315,8 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
     res_ = Response{};
     route_ = nullptr;
     header_parser_.emplace();
-    header_parser_->header_limit(static_cast<std::uint32_t>(s_.options.max_header_bytes));
+    header_parser_->header_limit(
+        static_cast<std::uint32_t>(std::min(s_.options.max_header_bytes, kMaxReadBuffer - 1024)));
     header_parser_->eager(false);
     // Body limits are the route's, checked once the headers are read.
     header_parser_->body_limit((std::numeric_limits<std::uint64_t>::max)());
@@ -496,6 +503,11 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
   }
 
   void BodyError(beast::error_code ec) {
+    if (ec == bhttp::error::buffer_overflow) {
+      return Fail(431, "RequestHeaderFieldsTooLarge",
+                  "A chunk-size line or the trailers of the request are larger than " +
+                      std::to_string(kMaxReadBuffer) + " bytes.");
+    }
     if (ec == bhttp::error::body_limit) {
       return Fail(413, "RequestEntityTooLargeException",
                   "The request body is larger than the limit of " +
@@ -763,7 +775,7 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
 
   Server::Impl& s_;
   Stream stream_;
-  beast::flat_buffer buffer_;
+  beast::flat_buffer buffer_{kMaxReadBuffer};
   std::optional<bhttp::request_parser<bhttp::empty_body>> header_parser_;
   std::optional<bhttp::request_parser<bhttp::string_body>> mem_parser_;
   std::optional<bhttp::request_parser<bhttp::file_body>> file_parser_;
