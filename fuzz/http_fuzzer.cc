@@ -93,7 +93,7 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
   s3.buckets = world->buckets.get();
   s3.keys = world->s3_keys.get();
   s3.max_object_bytes = 1 << 20;
-  pw::api::RegisterWebhookRoute(http, *base.engine);
+  pw::api::RegisterWebhookRoute(http, *base.engine, world->buckets->temp_dir());
   pw::api::RegisterS3RootRoute(http, s3);
   pw::console::RegisterConsole(http);
   pw::api::RegisterS3Endpoint(http, s3);

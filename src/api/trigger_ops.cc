@@ -1,6 +1,8 @@
 #include "api/trigger_ops.h"
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 
 #include "api/job_ops.h"
 #include "spec/service_model.h"
@@ -212,16 +214,32 @@ void RegisterTriggerOps(Dispatcher& d, engine::Engine& eng) {
              });
 }
 
-void RegisterWebhookRoute(http::Server& server, engine::Engine& eng) {
+void RegisterWebhookRoute(http::Server& server, engine::Engine& eng, const std::string& temp_dir) {
   http::RouteOptions o;
   o.auth = http::AuthMode::kPublic;  // The webhook's own authentication applies.
-  o.body = http::BodyMode::kMemory;
+  // Bodies stream to disk: 25 MiB bodies held in memory by connections that
+  // stall would let anyone who can reach the server take its memory.
+  o.body = http::BodyMode::kStream;
+  o.temp_dir = temp_dir;
   o.max_body_bytes = 25 << 20;
+  // A url no webhook has is answered from its headers, before its body.
+  o.authenticator = [&eng](http::AuthPhase phase, http::Request& req, http::Response& res) {
+    if (phase != http::AuthPhase::kHeaders || eng.WebhookUrlKnown(req.params[0])) {
+      return Status::Ok();
+    }
+    res.status = 404;
+    res.SetHeader("Content-Type", "application/json");
+    res.body = json{{"message", engine::kNoSuchWebhookUrl}}.dump();
+    return NotFound(std::string(engine::kNoSuchWebhookUrl));
+  };
   server.Route("POST", std::string(kWebhookPathPrefix) + "([0-9a-f]{32})", o,
                [&eng](const http::Request& req, http::Response& res) {
                  engine::WebhookRequest w;
                  w.token = req.params[0];
-                 w.body = req.body;
+                 if (!req.body_file.empty()) {
+                   std::ifstream in(req.body_file, std::ios::binary);
+                   w.body.assign(std::istreambuf_iterator<char>(in), {});
+                 }
                  w.peer = req.peer;
                  w.signature_256 = req.Header("X-Hub-Signature-256");
                  w.gitlab_token = req.Header("X-Gitlab-Token");

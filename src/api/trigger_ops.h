@@ -29,7 +29,10 @@ void RegisterTriggerOps(Dispatcher& d, engine::Engine& engine);
 // Replies {"message"[, "pipelineExecutionId"]} with the engine's status:
 // 200 (started, filtered out, ignored), 400, 401 (bad or missing signature),
 // 403 (address outside the range), 404 (no such url), 409 (limit reached).
-// Register before the S3 endpoint.
-void RegisterWebhookRoute(http::Server& server, engine::Engine& engine);
+// A url no webhook has is a 404 decided from the headers (the body is not
+// read); bodies stream to a file in `temp_dir`. Register before the S3
+// endpoint.
+void RegisterWebhookRoute(http::Server& server, engine::Engine& engine,
+                          const std::string& temp_dir);
 
 }  // namespace pw::api

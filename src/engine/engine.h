@@ -133,6 +133,10 @@ struct PutActionRevisionResult {
   std::string execution_id;
 };
 
+// What a POST to a url no webhook has is answered (404).
+inline constexpr std::string_view kNoSuchWebhookUrl =
+    "No webhook has this url (deleted or re-created webhooks get a new one).";
+
 // One POST to a webhook's url, as the HTTP front received it.
 struct WebhookRequest {
   std::string token;  // From the url.
@@ -434,6 +438,10 @@ class Engine {
   // Handles a POST to a webhook's url (authentication, filters, trigger,
   // start) and records it. Never throws.
   WebhookReply DeliverWebhook(const WebhookRequest& request);
+  // Whether some webhook has the url of `token` (true too when the store does
+  // not answer: DeliverWebhook decides then). Lets the HTTP front refuse a
+  // url no webhook has before reading the body.
+  bool WebhookUrlKnown(const std::string& token);
   // ThirdParty jobs: the job API for action types with owner ThirdParty, on
   // the same jobs. Each job handed out gets a clientId; the first clientToken
   // presented for a job (GetThirdPartyJobDetails or AcknowledgeThirdPartyJob)

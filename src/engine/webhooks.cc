@@ -222,6 +222,11 @@ Result<json> Engine::WebhookDeliveries(const std::string& name) {
   return out.is_array() ? out : json::array();
 }
 
+bool Engine::WebhookUrlKnown(const std::string& token) {
+  auto found = store_.GetKv(UrlKey(token));
+  return !found.ok() || found->has_value();
+}
+
 WebhookReply Engine::DeliverWebhook(const WebhookRequest& req) {
   WebhookReply reply;
   std::string name;
@@ -230,7 +235,7 @@ WebhookReply Engine::DeliverWebhook(const WebhookRequest& req) {
     auto found = store_.GetKv(UrlKey(req.token));
     if (!found.ok() || !found->has_value()) {
       reply.status = 404;
-      reply.message = "No webhook has this url (deleted or re-created webhooks get a new one).";
+      reply.message = std::string(kNoSuchWebhookUrl);
       return reply;
     }
     name = **found;

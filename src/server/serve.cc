@@ -876,7 +876,8 @@ int RunServe(const std::vector<std::string>& args) {
   // GET /health for load balancers: public, read-only, before the S3 endpoint.
   Health health([st = store->get()] { return st->Ping(); }, serve_options.server_id);
   RegisterHealthRoute(http, health);
-  api::RegisterWebhookRoute(http, engine);  // POST /_webhooks/…, before the S3 endpoint.
+  // POST /_webhooks/…, before the S3 endpoint; bodies stream beside the buckets' uploads.
+  api::RegisterWebhookRoute(http, engine, local_buckets->temp_dir());
   api::RegisterS3RootRoute(http, s3);
   console::RegisterConsole(http);
   api::RegisterS3Endpoint(http, s3);

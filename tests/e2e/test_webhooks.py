@@ -165,6 +165,44 @@ class WebhooksTest(unittest.TestCase):
         self.assertEqual(status, 200, out)
         self.assertEqual(len(self.executions()), before + 1)
 
+    def test_bodies_are_not_held_in_memory_and_unknown_urls_are_refused_unread(self):
+        # Before: the body was read into memory first, whatever the url: 20 connections that
+        # sent 25 MiB each to made-up urls and stalled took the server from 24 to 536 MB.
+        import socket
+        host, port = self.server.endpoint.split("://", 1)[1].rsplit(":", 1)
+        s = socket.create_connection((host, int(port)), timeout=10)
+        s.sendall(b"POST /_webhooks/" + b"0" * 32 + b" HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: 26000000\r\n\r\n")
+        reply = s.recv(65536).decode(errors="replace")
+        s.close()
+        self.assertTrue(reply.startswith("HTTP/1.1 404"), reply)
+        self.assertIn("No webhook has this url", reply)
+        # A known url: bodies go to disk while they arrive, not to the server's memory.
+        hook = self.put_webhook("big", "GITHUB_HMAC", {"SecretToken": SECRET})
+        path = hook["url"].split("://", 1)[1].split("/", 1)[1]
+
+        def rss_kib():
+            with open("/proc/%d/status" % self.server.proc.pid) as f:
+                return int([line for line in f if line.startswith("VmRSS:")][0].split()[1])
+        before = rss_kib()
+        socks = []
+        chunk = b"[" + b" " * (1 << 20)
+        for _ in range(8):
+            c = socket.create_connection((host, int(port)), timeout=10)
+            socks.append(c)
+            c.sendall(("POST /%s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       "Content-Length: 26000000\r\n\r\n" % path).encode())
+            for _ in range(4):
+                c.sendall(chunk)
+        uploads = os.path.join(self.server.data_dir, "buckets", ".tmp")
+        wait_for(lambda: sum(os.path.getsize(os.path.join(uploads, f))
+                             for f in os.listdir(uploads)) >= 8 * 4 * len(chunk) - (1 << 20),
+                 what="the bodies to reach the upload directory")
+        grown = rss_kib() - before
+        for c in socks:
+            c.close()
+        self.assertLess(grown, 12 * 1024, "the server grew %d KiB for 32 MiB of bodies" % grown)
+
     def test_put_webhook_refusals(self):
         def refused(webhook, error):
             body = {"name": "bad", "targetPipeline": "hooked", "targetAction": "Src",
