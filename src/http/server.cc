@@ -56,8 +56,7 @@ using server_internal::RouteEntry;
 
 namespace {
 
-constexpr size_t kMaxPartialFileBytes = 64u << 20;  // A range or offset read is buffered.
-constexpr uint64_t kMaxDrainBytes = 32u << 20;      // Discarded after an early refusal.
+constexpr uint64_t kMaxDrainBytes = 32u << 20;  // Discarded after an early refusal.
 // What a connection's read buffer holds at most: the headers (max_header_bytes
 // is capped below it), and later a chunk-size line with its extensions or the
 // trailers, which the parser needs whole. Beast bounds neither, so without
@@ -102,22 +101,62 @@ std::string Sha256File(const std::string& path) {
   return out;
 }
 
-// Reads [offset, offset+len) of a file; false on error.
-bool ReadRange(const std::string& path, uint64_t offset, uint64_t len, std::string& out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  out.resize(len);
-  uint64_t got = 0;
-  while (got < len) {
-    ssize_t n = ::pread(fd, out.data() + got, len - got, static_cast<off_t>(offset + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<uint64_t>(n);
+// A file as Beast's file_body sees it, cut to the bytes [start, start +
+// length): a range or offset answer streams from the file like a whole one
+// (Beast 1.81's file_body starts at byte 0 only) instead of being read into
+// memory on the I/O thread. Read-only.
+class FileWindow {
+ public:
+  FileWindow() = default;
+  bool is_open() const { return file_.is_open(); }
+  void close(beast::error_code& ec) { file_.close(ec); }
+  void open(const char* path, beast::file_mode mode, beast::error_code& ec) {
+    file_.open(path, mode, ec);
   }
-  ::close(fd);
-  out.resize(got);
-  return true;
-}
+  void set_window(uint64_t start, uint64_t length) {
+    start_ = start;
+    length_ = length;
+    pos_ = 0;
+  }
+  uint64_t size(beast::error_code& ec) const {
+    ec = {};
+    return length_;
+  }
+  uint64_t pos(beast::error_code& ec) const {
+    ec = {};
+    return pos_;
+  }
+  void seek(uint64_t offset, beast::error_code& ec) {
+    ec = {};
+    pos_ = std::min(offset, length_);
+  }
+  size_t read(void* buffer, size_t n, beast::error_code& ec) {
+    ec = {};
+    n = static_cast<size_t>(std::min<uint64_t>(n, length_ - pos_));
+    if (n == 0) return 0;
+    ssize_t got;
+    do {
+      got = ::pread(file_.native_handle(), buffer, n, static_cast<off_t>(start_ + pos_));
+    } while (got < 0 && errno == EINTR);
+    if (got < 0) {
+      ec.assign(errno, boost::system::system_category());
+      return 0;
+    }
+    pos_ += static_cast<uint64_t>(got);
+    return static_cast<size_t>(got);
+  }
+  size_t write(const void*, size_t, beast::error_code& ec) {
+    ec = make_error_code(boost::system::errc::operation_not_supported);
+    return 0;
+  }
+
+ private:
+  beast::file file_;
+  uint64_t start_ = 0;
+  uint64_t length_ = 0;
+  uint64_t pos_ = 0;
+};
+using FileWindowBody = bhttp::basic_file_body<FileWindow>;
 
 // Parses a single "bytes=a-b" range against `size`. Returns false when the
 // header is absent, malformed or names several ranges (then the whole file is
@@ -670,13 +709,21 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
             return Send(msg);
           }
           if (partial) {
-            uint64_t n = std::min<uint64_t>(last_excl - first, kMaxPartialFileBytes);
-            if (!ReadRange(r.file, first, n, r.body)) {
-              r.file.clear();
-              r.JsonError(404, "NoSuchKey", "The file is gone.");
-            } else {
-              r.file.clear();
+            auto msg = std::make_shared<bhttp::response<FileWindowBody>>();
+            fill(*msg);
+            FileWindow window;
+            beast::error_code ec;
+            window.open(r.file.c_str(), beast::file_mode::scan, ec);
+            if (!ec) {
+              window.set_window(first, last_excl - first);
+              msg->body().reset(std::move(window), ec);
             }
+            if (!ec) {
+              msg->prepare_payload();
+              return Send(msg);
+            }
+            r.file.clear();
+            r.JsonError(404, "NoSuchKey", "The file is gone.");
           } else {
             auto msg = std::make_shared<bhttp::response<bhttp::file_body>>();
             fill(*msg);

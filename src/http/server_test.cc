@@ -537,6 +537,48 @@ TEST(HttpServer, FileRangesAreSingleAndBounded) {
   unlink(tmpl);
 }
 
+// Before: a range or offset answer was read into memory on the I/O thread,
+// cut at 64 MiB, and sent with a Content-Range naming the whole range (a
+// resumed 100 MiB download silently got 64 MiB).
+TEST(HttpServer, LargeRangesAndOffsetsStreamWhole) {
+  char tmpl[] = "/tmp/pw-http-test-XXXXXX";
+  int fd = mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  const off_t size = off_t{80} << 20;  // Sparse: zeros but for the marks.
+  ASSERT_EQ(ftruncate(fd, size), 0);
+  ASSERT_EQ(pwrite(fd, "A", 1, 1), 1);
+  ASSERT_EQ(pwrite(fd, "Z", 1, size - 1), 1);
+  ASSERT_EQ(pwrite(fd, "M", 1, 70 << 20), 1);
+  close(fd);
+  std::string path = tmpl;
+  TestServer s({}, [path](Server& srv) {
+    srv.Route("GET", "/f", {}, [path](const Request&, Response& res) { res.file = path; });
+    srv.Route("GET", "/from70", {}, [path](const Request&, Response& res) {
+      res.file = path;
+      res.file_offset = 70u << 20;
+    });
+  });
+  auto c = s.Client();
+  c.set_read_timeout(60, 0);
+  auto res = c.Get("/f", {{"Range", "bytes=1-"}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 206);
+  EXPECT_EQ(res->get_header_value("Content-Range"),
+            "bytes 1-" + std::to_string(size - 1) + "/" + std::to_string(size));
+  ASSERT_EQ(res->body.size(), static_cast<size_t>(size - 1));
+  EXPECT_EQ(res->body.front(), 'A');
+  EXPECT_EQ(res->body.back(), 'Z');
+  res = c.Get("/from70");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->body.size(), static_cast<size_t>(size - (70 << 20)));
+  EXPECT_EQ(res->body.front(), 'M');
+  EXPECT_EQ(res->body.back(), 'Z');
+  res = c.Get("/f", {{"Range", "bytes=-1"}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body, "Z");
+  unlink(tmpl);
+}
+
 TEST(HttpServer, ParkedRequestHoldsNoThreadAndIsWoken) {
   ServerOptions o;
   o.handler_threads = 1;
