@@ -192,6 +192,13 @@ TEST(Policy, ShippedExamplePoliciesParseAndMeanTheirRole) {
   EXPECT_EQ(op.Evaluate("codepipeline:RollbackStage", kPipe), Decision::kAllow);
   EXPECT_EQ(op.Evaluate("codepipeline:DeletePipeline", kPipe), Decision::kImplicitDeny);
   EXPECT_EQ(admin.Evaluate("codepipeline:DeletePipeline", kPipe), Decision::kAllow);
+  // Before: Get* let readers fetch a job's details, which carry the job's artifact
+  // credentials (write access to its output); those are for workers.
+  for (const Policy* p : {&ro, &op}) {
+    EXPECT_EQ(p->Evaluate("codepipeline:GetJobDetails", "*"), Decision::kExplicitDeny);
+    EXPECT_EQ(p->Evaluate("codepipeline:GetThirdPartyJobDetails", "*"), Decision::kExplicitDeny);
+    EXPECT_EQ(p->Evaluate("codepipeline:GetPipelineExecution", kPipe), Decision::kAllow);
+  }
 }
 
 }  // namespace

@@ -396,6 +396,15 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
                   "Transfer-Encoding '" + te.substr(0, 100) +
                       "' is not supported: send the body as is or with 'chunked' alone.");
     }
+    size_t hosts = 0;
+    for (const auto& [name, value] : req_.headers) hosts += beast::iequals(name, "Host") ? 1 : 0;
+    if (hosts > 1 || (hosts == 0 && h.version() >= 11)) {
+      // RFC 9112 3.2: proxies and this server could disagree on the target.
+      return Fail(400, "SerializationException",
+                  hosts == 0
+                      ? "An HTTP/1.1 request must carry a Host header."
+                      : "A request carries one Host header, not " + std::to_string(hosts) + ".");
+    }
     if (std::string expect = req_.Header("Expect");
         !expect.empty() && !beast::iequals(expect, "100-continue")) {
       return Fail(417, "ExpectationFailed",

@@ -177,7 +177,7 @@ TEST(HttpServer, MalformedChunkedBodyIsAJson400) {
 
 // Before: "gzip, chunked" reached the handler as if the gzip bytes were the
 // body, and an Expect other than 100-continue was ignored.
-TEST(HttpServer, UnknownTransferCodingsAre501AndUnknownExpectations417) {
+TEST(HttpServer, UnknownTransferCodingsAre501UnknownExpectations417AndHostlessRequests400) {
   TestServer s;
   struct Case {
     std::string headers;
@@ -186,7 +186,9 @@ TEST(HttpServer, UnknownTransferCodingsAre501AndUnknownExpectations417) {
   for (const Case& c :
        {Case{"Transfer-Encoding: gzip, chunked\r\n", "HTTP/1.1 501"},
         Case{"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", "HTTP/1.1 501"},
-        Case{"Transfer-Encoding: chunked\r\nExpect: 200-ok\r\n", "HTTP/1.1 417"}}) {
+        Case{"Transfer-Encoding: chunked\r\nExpect: 200-ok\r\n", "HTTP/1.1 417"},
+        // Before: no Host, or two, were served (RFC 9112: 400).
+        Case{"Host: y\r\nTransfer-Encoding: chunked\r\n", "HTTP/1.1 400"}}) {
     int fd = Connect(s.port());
     ASSERT_GE(fd, 0);
     std::string req = "POST /echo HTTP/1.1\r\nHost: x\r\n" + c.headers +
@@ -197,6 +199,16 @@ TEST(HttpServer, UnknownTransferCodingsAre501AndUnknownExpectations417) {
     EXPECT_EQ(reply.rfind(c.want, 0), 0u) << c.headers << reply;
     EXPECT_NE(reply.find("\"__type\""), std::string::npos) << reply;
     EXPECT_EQ(reply.find("abc"), std::string::npos) << reply;
+  }
+  {
+    int nohost = Connect(s.port());
+    ASSERT_GE(nohost, 0);
+    std::string req = "GET /hello HTTP/1.1\r\n\r\n";
+    ASSERT_EQ(write(nohost, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    std::string reply = ReadAll(nohost);
+    close(nohost);
+    EXPECT_EQ(reply.rfind("HTTP/1.1 400", 0), 0u) << reply;
+    EXPECT_NE(reply.find("Host header"), std::string::npos) << reply;
   }
   // "chunked" alone (any case) and Expect: 100-continue still work.
   int fd = Connect(s.port());
