@@ -7,10 +7,12 @@
 //
 // Sessions live in memory only: restarting the server signs everyone out.
 // A session ends after `idle_seconds` without use, `absolute_seconds` after
-// sign-in, or at sign-out; when `max_sessions` are open, creating another
-// evicts the oldest. Tokens are 32 bytes from the OS CSPRNG, hex-encoded; the
-// store keys sessions by the SHA-256 of the token, so lookups take no time
-// that depends on how much of a guessed token is right.
+// sign-in, or at sign-out. A key holds at most `max_sessions_per_key`: one
+// more evicts that key's oldest; when `max_sessions` are open, creating
+// another evicts the oldest session of the key holding the most. So one
+// key's sign-ins cannot sign another key's users out. Tokens are 32 bytes from the OS CSPRNG,
+// hex-encoded; the store keys sessions by the SHA-256 of the token, so lookups take no time that
+// depends on how much of a guessed token is right.
 //
 // Thread-safe (one mutex).
 //
@@ -34,6 +36,7 @@ struct SessionOptions {
   double idle_seconds = 3600;           // 1 h without a request.
   double absolute_seconds = 12 * 3600;  // 12 h after sign-in, however active.
   size_t max_sessions = 10000;
+  size_t max_sessions_per_key = 100;
 };
 
 struct Session {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "auth/rate_limiter.h"
 
 namespace pw::auth::sessions_test {
@@ -80,6 +82,35 @@ TEST(SessionStore, BoundedEvictingTheOldest) {
   EXPECT_FALSE(store.Lookup(first.token).has_value());
   EXPECT_TRUE(store.Lookup(second.token).has_value());
   EXPECT_TRUE(store.Lookup(fourth.token).has_value());
+}
+
+// Before: any key's sign-ins evicted the oldest sessions of all keys, so one
+// key could sign every other user out by signing in 10,000 times.
+TEST(SessionStore, OneKeysSignInsEvictOnlyItsOwnOrTheBiggestHoldersSessions) {
+  FakeClock clock;
+  SessionStore store(clock, {.max_sessions = 6, .max_sessions_per_key = 3});
+  Session victim = store.Create("VICTIM");
+  clock.now += 1;
+  std::vector<Session> mine;
+  for (int i = 0; i < 10; ++i) {
+    clock.now += 1;
+    mine.push_back(store.Create("ATTACKER"));
+  }
+  EXPECT_TRUE(store.Lookup(victim.token).has_value()) << "another key's sign-ins evicted it";
+  EXPECT_FALSE(store.Lookup(mine[0].token).has_value());
+  EXPECT_TRUE(store.Lookup(mine[9].token).has_value());
+  EXPECT_EQ(store.size(), 4u);
+  // At the global cap, the key holding the most loses its oldest.
+  Session b1 = store.Create("B");
+  Session b2 = store.Create("B");
+  clock.now += 1;
+  Session c1 = store.Create("C");
+  EXPECT_EQ(store.size(), 6u);
+  EXPECT_TRUE(store.Lookup(victim.token).has_value());
+  EXPECT_TRUE(store.Lookup(b1.token).has_value());
+  EXPECT_TRUE(store.Lookup(c1.token).has_value());
+  EXPECT_FALSE(store.Lookup(mine[7].token).has_value());
+  EXPECT_TRUE(store.Lookup(mine[9].token).has_value());
 }
 
 TEST(RateLimiter, LimitsPerKeyPerWindow) {
