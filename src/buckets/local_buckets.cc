@@ -1028,6 +1028,17 @@ Result<std::string> LocalBuckets::CreateMultipartUpload(const std::string& bucke
                                                         const runner::PutOptions& options) {
   PW_RETURN_IF_ERROR(RequireBucket(bucket));
   PW_RETURN_IF_ERROR(ValidateNewKey(key));
+  // Uploads never completed would otherwise pile up without bound (rows and
+  // part files), from any key that may write the bucket.
+  const size_t cap = std::max<size_t>(1, options_.max_open_uploads);
+  PW_ASSIGN_OR_RETURN(auto open, store_.ScanKv(store::KvScan("s3upload/" + bucket + "/", "",
+                                                             store::KvFrom::kAt, cap)));
+  if (open.size() >= cap) {
+    return InvalidArgument("The bucket already has " + std::to_string(cap) +
+                               " multipart uploads in progress; complete or abort some "
+                               "(ListMultipartUploads, AbortMultipartUpload) first.",
+                           "InvalidRequest");
+  }
   std::string id = NewId();
   json doc = {{"key", key}, {"created", clock_.Now()}, {"options", OptionsJson(options)}};
   PW_RETURN_IF_ERROR(store_.PutKv(UploadKey(bucket, id), doc.dump()));

@@ -48,6 +48,9 @@ struct LocalBucketsOptions {
   std::string root;                               // <data_dir>/buckets; created by Open().
   uint64_t max_object_bytes = uint64_t{5} << 30;  // Larger objects: EntityTooLarge.
   uint64_t min_part_bytes = uint64_t{5} << 20;    // Parts but the last (S3: 5 MiB).
+  // Multipart uploads in progress per bucket; one more is refused
+  // (InvalidRequest) until some complete or are aborted.
+  size_t max_open_uploads = 1000;
 };
 
 struct BucketEntry {

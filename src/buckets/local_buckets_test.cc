@@ -771,6 +771,29 @@ TEST_F(LocalBucketsTest, MultipartChecksSizesAndAborts) {
   EXPECT_EQ(Read("big"), "<NoSuchKey>");
 }
 
+// Before: uploads never completed piled up without bound.
+TEST_F(LocalBucketsTest, OpenMultipartUploadsPerBucketAreBounded) {
+  LocalBucketsOptions o;
+  o.root = tmp_.path() + "/buckets";
+  o.max_open_uploads = 3;
+  LocalBuckets b(*store_, clock_, o);
+  ASSERT_TRUE(b.Open().ok());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto id = b.CreateMultipartUpload("bkt", "k" + std::to_string(i), {});
+    ASSERT_TRUE(id.ok()) << id.status().ToString();
+    ids.push_back(*id);
+  }
+  auto refused = b.CreateMultipartUpload("bkt", "k3", {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().wire_name(), "InvalidRequest");
+  EXPECT_NE(refused.status().message().find("AbortMultipartUpload"), std::string::npos);
+  ASSERT_TRUE(b.CreateBucket("other").ok());
+  EXPECT_TRUE(b.CreateMultipartUpload("other", "k", {}).ok()) << "the cap is per bucket";
+  ASSERT_TRUE(b.AbortMultipartUpload("bkt", "k0", ids[0]).ok());
+  EXPECT_TRUE(b.CreateMultipartUpload("bkt", "k3", {}).ok());
+}
+
 TEST_F(LocalBucketsTest, IntegrityIsChecked) {
   Integrity bad_md5;
   bad_md5.content_md5 = Base64Encode(std::string(16, 'x'));
