@@ -367,6 +367,20 @@ TEST(HttpServer, ABodyThatStopsEndsItsConnectionAfterTheStallTimeout) {
   EXPECT_NE(got.find("abcdef"), std::string::npos) << got;
 }
 
+// Polls GET /hello with fresh connections until one is answered 200 (the
+// server freed a slot) or `within` passes.
+bool ServedWithin(const TestServer& s, std::chrono::seconds within) {
+  auto deadline = std::chrono::steady_clock::now() + within;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto c = s.Client();
+    c.set_connection_timeout(2, 0);
+    auto res = c.Get("/hello");
+    if (res && res->status == 200) return true;
+    std::this_thread::sleep_for(50ms);  // Poll interval.
+  }
+  return false;
+}
+
 // Connections whose bodies stopped hold every slot; a new client is admitted
 // by closing one of them, as an idle connection would be (before: reset until
 // the stalled bodies' 30 s deadlines).
@@ -379,15 +393,7 @@ void ExpectStalledBodiesMakeRoom(ServerOptions o, size_t hold) {
     ASSERT_GE(fd, 0);
     fds.push_back(fd);
   }
-  auto deadline = std::chrono::steady_clock::now() + 15s;
-  bool served = false;
-  while (!served && std::chrono::steady_clock::now() < deadline) {
-    auto c = s.Client();
-    c.set_connection_timeout(2, 0);
-    auto res = c.Get("/hello");
-    served = res && res->status == 200;
-    if (!served) std::this_thread::sleep_for(50ms);  // Poll interval.
-  }
+  bool served = ServedWithin(s, 15s);
   EXPECT_TRUE(served) << "no slot was freed from the stalled bodies";
   size_t closed = 0;
   for (int fd : fds) {
@@ -508,15 +514,7 @@ TEST(HttpServer, AnswersNobodyReadsAreEvictedAtTheCap) {
     ASSERT_GE(fd, 0);
     fds.push_back(fd);
   }
-  auto deadline = std::chrono::steady_clock::now() + 15s;
-  bool served = false;
-  while (!served && std::chrono::steady_clock::now() < deadline) {
-    auto c = s.Client();
-    c.set_connection_timeout(2, 0);
-    auto res = c.Get("/hello");
-    served = res && res->status == 200;
-    if (!served) std::this_thread::sleep_for(50ms);  // Poll interval.
-  }
+  bool served = ServedWithin(s, 15s);
   EXPECT_TRUE(served) << "no slot was freed from the unread answers";
   for (int fd : fds) close(fd);
 }
