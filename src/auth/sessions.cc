@@ -25,6 +25,17 @@ bool SessionStore::ExpiredLocked(const Session& s, EpochSeconds now) const {
   return now - s.last_used >= options_.idle_seconds || now - s.created >= options_.absolute_seconds;
 }
 
+void SessionStore::EvictOldestOfLocked(const std::string& access_key_id) {
+  auto oldest = sessions_.end();
+  for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
+    if (it->second.access_key_id == access_key_id &&
+        (oldest == sessions_.end() || it->second.created < oldest->second.created)) {
+      oldest = it;
+    }
+  }
+  if (oldest != sessions_.end()) sessions_.erase(oldest);
+}
+
 Session SessionStore::Create(std::string_view access_key_id) {
   Session s;
   s.token = RandomHex(32);
@@ -36,28 +47,17 @@ Session SessionStore::Create(std::string_view access_key_id) {
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     it = ExpiredLocked(it->second, s.created) ? sessions_.erase(it) : std::next(it);
   }
-  // The oldest session of `key`, or end().
-  auto oldest_of = [this](const std::string& key) {
-    auto oldest = sessions_.end();
-    for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
-      if (it->second.access_key_id == key &&
-          (oldest == sessions_.end() || it->second.created < oldest->second.created)) {
-        oldest = it;
-      }
-    }
-    return oldest;
-  };
   std::map<std::string, size_t> per_key;
   for (const auto& [hash, session] : sessions_) ++per_key[session.access_key_id];
   while (per_key[s.access_key_id] >= std::max<size_t>(1, options_.max_sessions_per_key)) {
-    sessions_.erase(oldest_of(s.access_key_id));
+    EvictOldestOfLocked(s.access_key_id);
     --per_key[s.access_key_id];
   }
   while (!sessions_.empty() && sessions_.size() >= options_.max_sessions) {
     auto biggest =
         std::max_element(per_key.begin(), per_key.end(),
                          [](const auto& a, const auto& b) { return a.second < b.second; });
-    sessions_.erase(oldest_of(biggest->first));
+    EvictOldestOfLocked(biggest->first);
     --biggest->second;
   }
   sessions_.emplace(sigv4::Sha256Hex(s.token), s);

@@ -69,6 +69,8 @@ class SessionStore {
 
  private:
   bool ExpiredLocked(const Session& s, EpochSeconds now) const REQUIRES(mu_);
+  // Removes the oldest session of `access_key_id` (if it has one).
+  void EvictOldestOfLocked(const std::string& access_key_id) REQUIRES(mu_);
 
   const Clock& clock_;
   const SessionOptions options_;
