@@ -221,6 +221,7 @@ void RegisterWebhookRoute(http::Server& server, engine::Engine& eng, const std::
   // stall would let anyone who can reach the server take its memory.
   o.body = http::BodyMode::kStream;
   o.temp_dir = temp_dir;
+  o.hash_body = false;  // The webhook's HMAC is over the body it reads.
   o.max_body_bytes = 25 << 20;
   // A url no webhook has is answered from its headers, before its body.
   o.authenticator = [&eng](http::AuthPhase phase, http::Request& req, http::Response& res) {

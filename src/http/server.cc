@@ -388,16 +388,16 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
     req_.tls = std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>;
     req_.received = Clock::now();
     keep_alive_ = h.keep_alive();
-    for (const auto& [name, te] : req_.headers) {
-      if (!beast::iequals(name, "Transfer-Encoding") || IsJustChunked(te)) continue;
+    size_t hosts = 0;
+    for (const auto& [name, value] : req_.headers) {
+      if (beast::iequals(name, "Host")) ++hosts;
+      if (!beast::iequals(name, "Transfer-Encoding") || IsJustChunked(value)) continue;
       // A coding we would not undo (gzip, …) must not reach a handler as if
       // it were the body (RFC 9112 6.1: 501).
       return Fail(501, "NotImplemented",
-                  "Transfer-Encoding '" + te.substr(0, 100) +
+                  "Transfer-Encoding '" + value.substr(0, 100) +
                       "' is not supported: send the body as is or with 'chunked' alone.");
     }
-    size_t hosts = 0;
-    for (const auto& [name, value] : req_.headers) hosts += beast::iequals(name, "Host") ? 1 : 0;
     if (hosts > 1 || (hosts == 0 && h.version() >= 11)) {
       // RFC 9112 3.2: proxies and this server could disagree on the target.
       return Fail(400, "SerializationException",
@@ -481,9 +481,7 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
     auto len = header_parser_->content_length();
     double expect = static_cast<double>(len ? *len : ro.max_body_bytes);
     SetInBody(true);
-    body_bytes_ = 0;
-    body_started_ = last_progress_ = Clock::now();
-    body_deadline_ = body_started_ + Ms(30 + expect / s_.options.body_min_bytes_per_second);
+    BeginTransfer(expect);
     if (ro.body == BodyMode::kMemory) {
       mem_parser_.emplace(std::move(*header_parser_));
       mem_parser_->body_limit(ro.max_body_bytes);
@@ -516,6 +514,20 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
     });
   }
 
+  // A body read or an answer written starts: `size` bytes are due by 30 s +
+  // size at body_min_bytes_per_second; progress is counted from now.
+  void BeginTransfer(double size) {
+    body_bytes_ = 0;
+    body_started_ = last_progress_ = Clock::now();
+    body_deadline_ = body_started_ + Ms(30 + size / s_.options.body_min_bytes_per_second);
+  }
+
+  void NoteProgress(size_t n) {
+    if (n == 0) return;
+    body_bytes_ += n;
+    last_progress_ = Clock::now();
+  }
+
   void SetInBody(bool on) {
     if (on == in_body_) return;
     in_body_ = on;
@@ -540,10 +552,7 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
             self->SetInBody(false);
             return self->BodyError(ec);
           }
-          if (n > 0) {
-            self->body_bytes_ += n;
-            self->last_progress_ = Clock::now();
-          }
+          self->NoteProgress(n);
           if (!parser.is_done()) return self->ReadBodySome(parser, done);
           self->SetInBody(false);
           done(*self);
@@ -614,8 +623,9 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
     Request& req = req_;
     Response res;
     try {
-      if (!req.body_file.empty() && req.body_sha256.empty()) {
-        req.body_sha256 = Sha256File(req.body_file);
+      if (!req.body_file.empty() && req.body_size == 0) {
+        // Hashed only for routes that check it (SigV4 of S3 uploads).
+        if (route_->options.hash_body) req.body_sha256 = Sha256File(req.body_file);
         struct stat st {};
         if (::stat(req.body_file.c_str(), &st) == 0)
           req.body_size = static_cast<uint64_t>(st.st_size);
@@ -770,9 +780,7 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
     auto sr = std::make_shared<Serializer>(*msg);
     const double size = static_cast<double>(msg->payload_size().value_or(0));
     in_write_ = true;
-    body_bytes_ = 0;
-    body_started_ = last_progress_ = Clock::now();
-    body_deadline_ = body_started_ + Ms(30 + size / s_.options.body_min_bytes_per_second);
+    BeginTransfer(size);
     WriteSome(msg, sr, msg->keep_alive());
   }
 
@@ -784,10 +792,7 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
     bhttp::async_write_some(
         stream_, *sr,
         [self = this->shared_from_this(), msg, sr, keep](beast::error_code ec, size_t n) {
-          if (n > 0) {
-            self->body_bytes_ += n;
-            self->last_progress_ = Clock::now();
-          }
+          self->NoteProgress(n);
           if (!ec && !sr->is_done()) return self->WriteSome(msg, sr, keep);
           self->in_write_ = false;
           if (!ec && !keep && self->drain_) return self->Drain();
@@ -1193,7 +1198,7 @@ Response Server::HandleForTest(Request req) {
     ::close(fd);
     req.body_file = tmpl;
     req.body_size = req.body.size();
-    req.body_sha256 = Sha256File(tmpl);
+    if (route->options.hash_body) req.body_sha256 = Sha256File(tmpl);
     req.body.clear();
   }
   if (const Authenticator* auth = impl_->AuthFor(*route); auth != nullptr) {

@@ -50,7 +50,8 @@ struct ServerOptions {
 enum class BodyMode {
   kNone,    // A body is refused (413) unless empty.
   kMemory,  // Read into Request::body, up to RouteOptions::max_body_bytes.
-  kStream,  // Streamed to a temporary file in ServerOptions' temp dir, hashed.
+  kStream,  // Streamed to a temporary file in RouteOptions::temp_dir, hashed unless hash_body is
+            // off.
 };
 
 enum class AuthMode {
@@ -72,6 +73,9 @@ struct RouteOptions {
   AuthMode auth = AuthMode::kRequired;
   // For kStream: where temporary body files go (must exist).
   std::string temp_dir = "/tmp";
+  // For kStream: set Request::body_sha256 (a second pass over the file; only
+  // routes that check the hash need it).
+  bool hash_body = true;
   // When set, authenticates this route instead of the server's authenticator
   // (e.g. the S3 endpoint's job credentials), even when auth is off.
   Authenticator authenticator;
