@@ -23,6 +23,7 @@
 #include "runner/orphans.h"
 #include "runner/process_launcher.h"
 #include "runner/s3_client.h"
+#include "runner/temp_dir.h"
 
 namespace pw::engine {
 
@@ -124,6 +125,14 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options,
   env.artifacts = runners_.artifacts.get();
   env.unpacked = std::make_shared<runner::UnpackCache>(runners_.artifacts.get(),
                                                        options_.data_dir + "/unpacked");
+  // Each action makes and later removes directories in both (its working
+  // directory, its input's overlay scratch): see SpreadNewDirectories.
+  for (const char* sub : {"/work", "/unpacked"}) {
+    std::string why;
+    if (!runner::SpreadNewDirectories(options_.data_dir + sub, &why)) {
+      PW_LOG(Debug) << options_.data_dir << sub << ": new directories not spread (" << why << ")";
+    }
+  }
   // What a previous process left in the data directory and nothing will
   // remove: working directories of runs that ended (or were interrupted)
   // before it removed them, and the mount points it kept for a while. Their

@@ -11,6 +11,8 @@
 #include "engine/engine.h"
 
 #include <gtest/gtest.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 
 #include <atomic>
 #include <chrono>
@@ -594,6 +596,20 @@ TEST_F(EngineTest, RestartedEngineShowsTheSameSnapshot) {
   // And it carries on from there.
   ASSERT_TRUE(engine_->SetTransition("p", "Ship", true, "", "tester").ok());
   EXPECT_EQ(S(WaitEnded("p", second).status), "Succeeded");
+}
+
+// Actions make and remove directories in work/ and unpacked/ all the time;
+// on ext4 both carry the "top directory" flag so those spread over the block
+// groups (on ext4 without a journal, allocating an inode in a group full of
+// recently deleted ones scanned them all: see SpreadNewDirectories).
+TEST_F(EngineTest, WorkAndUnpackedSpreadTheirNewDirectoriesOnExt4) {
+  StartEngine();
+  struct statfs sfs {};
+  ASSERT_EQ(::statfs(options_.data_dir.c_str(), &sfs), 0);
+  if (sfs.f_type != EXT4_SUPER_MAGIC) GTEST_SKIP() << "the data directory is not on ext4";
+  EXPECT_TRUE(runner::SpreadsNewDirectories(options_.data_dir + "/work"));
+  EXPECT_TRUE(runner::SpreadsNewDirectories(options_.data_dir + "/unpacked"));
+  EXPECT_FALSE(runner::SpreadsNewDirectories(options_.data_dir + "/logs"));
 }
 
 // What a previous server left in the data directory and no run will remove

@@ -1,5 +1,10 @@
 #include "runner/temp_dir.h"
 
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -48,6 +53,49 @@ void ScopedTempDir::Remove() {
   std::error_code ec;  // Best effort: a destructor has no one to report to.
   std::filesystem::remove_all(path_, ec);
   path_.clear();
+}
+
+namespace {
+
+// The directory's inode flags (FS_IOC_GETFLAGS takes an int-sized value on
+// Linux whatever its name says), or false with `why`.
+bool DirFlags(int fd, int* flags, std::string* why) {
+  if (::ioctl(fd, FS_IOC_GETFLAGS, flags) != 0) {
+    *why = std::string("no inode flags here: ") + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool SpreadNewDirectories(const std::string& dir, std::string* why) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    *why = "open " + dir + ": " + std::strerror(errno);
+    return false;
+  }
+  int flags = 0;
+  bool ok = DirFlags(fd, &flags, why);
+  if (ok && (flags & FS_TOPDIR_FL) == 0) {
+    flags |= FS_TOPDIR_FL;
+    if (::ioctl(fd, FS_IOC_SETFLAGS, &flags) != 0) {
+      *why = std::string("set the flag: ") + std::strerror(errno);
+      ok = false;
+    }
+  }
+  ::close(fd);
+  return ok;
+}
+
+bool SpreadsNewDirectories(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
+  int flags = 0;
+  std::string why;
+  const bool ok = DirFlags(fd, &flags, &why);
+  ::close(fd);
+  return ok && (flags & FS_TOPDIR_FL) != 0;
 }
 
 }  // namespace pw::runner

@@ -40,4 +40,22 @@ class ScopedTempDir {
   std::string path_;
 };
 
+// Asks the file system to spread the directories later created directly in
+// `dir` over its block groups, as it does for those made at its root (ext4's
+// "top of directory hierarchies" flag, `chattr +T`, read by the Orlov
+// allocator). For the data directory's work/ and unpacked/: each action makes
+// and later removes a handful of directories and overlay scratch there. On
+// ext4 without a journal the inode allocator skips, one buffer-cache lookup
+// each, every free inode of the group deleted in the last 1-6 minutes, so with
+// all of them in one group an action's mkdir cost grew with the actions of
+// the last minutes (56% of the server's CPU in `perf` during make bench's
+// sequential shape). Spread, each tree starts in a group with few
+// directories. Harmless on a journalled ext4 (no such scan) and a no-op
+// elsewhere: returns false, with `why` set, where the file system has no such
+// flag (tmpfs, xfs, btrfs...) or it cannot be set; the caller only logs it.
+bool SpreadNewDirectories(const std::string& dir, std::string* why);
+
+// Whether `dir` carries that flag (tests; false where there is none).
+bool SpreadsNewDirectories(const std::string& dir);
+
 }  // namespace pw::runner
