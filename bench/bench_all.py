@@ -683,6 +683,29 @@ def latency(api, op, body, n, budget=5.0):
     return sample[len(sample) // 2], sample[min(len(sample) - 1, int(len(sample) * 0.99))]
 
 
+def interleaved_latency(api, sizes, n):
+    """{size: ((state p50, p99), (first list page p50, p99))} for the pipelines h<size>, their
+    calls taken in turns (state and list of every size, the order rotated each round, 5 warm-up
+    rounds): this machine's speed drifts by tens of percent within a minute, which measuring one
+    size after the other counted as the history's effect (0.88x to 1.39x between runs)."""
+    calls = [(size, k, op, body) for size in sizes for k, (op, body) in enumerate((
+        ("GetPipelineState", {"name": "h%d" % size}),
+        ("ListPipelineExecutions", {"pipelineName": "h%d" % size})))]
+    samples = {(size, k): [] for size, k, _, _ in calls}
+    for i in range(n + 5):
+        shift = i % len(calls)
+        for size, k, op, body in calls[shift:] + calls[:shift]:
+            t = time.monotonic()
+            api.call(op, body)
+            if i >= 5:
+                samples[(size, k)].append(time.monotonic() - t)
+
+    def p50_p99(sample):
+        sample.sort()
+        return sample[len(sample) // 2], sample[min(len(sample) - 1, int(len(sample) * 0.99))]
+    return {size: (p50_p99(samples[(size, 0)]), p50_p99(samples[(size, 1)])) for size in sizes}
+
+
 def rules_pipeline(name, source_dir):
     """pipeline(name, ..., 2 actions) whose Build stage has a beforeEntry condition that passes
     (a VariableCheck of a variable that defaults to its value): one rule run per execution."""
@@ -1107,11 +1130,7 @@ def main():
                 servers.append(srv)
                 startup = time.monotonic() - t
                 api = Api(srv.endpoint)
-                lat = {}
-                for n in sizes_now:
-                    lat[n] = (latency(api, "GetPipelineState", {"name": "h%d" % n}, 200),
-                              latency(api, "ListPipelineExecutions", {"pipelineName": "h%d" % n},
-                                      200))
+                lat = interleaved_latency(api, sizes_now, 200)
                 deep[0] = (sizes_now[-1], deep_page(api, "h%d" % sizes_now[-1]))
                 rules[0] = (*store_count(db_path, "rules"), rule_pages(api, "rules"))
                 m = rss_kib(srv.proc.pid)
