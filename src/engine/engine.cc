@@ -126,12 +126,20 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options,
   env.unpacked = std::make_shared<runner::UnpackCache>(runners_.artifacts.get(),
                                                        options_.data_dir + "/unpacked");
   // Each action makes and later removes directories in both (its working
-  // directory, its input's overlay scratch): see SpreadNewDirectories.
+  // directory, its input's overlay scratch): on ext4 without a journal they
+  // are spread over the block groups (see SpreadNewDirectories).
   for (const char* sub : {"/work", "/unpacked"}) {
     std::string why;
+    if (!runner::OnExt4WithoutJournal(options_.data_dir + sub)) break;
     if (!runner::SpreadNewDirectories(options_.data_dir + sub, &why)) {
       PW_LOG(Debug) << options_.data_dir << sub << ": new directories not spread (" << why << ")";
     }
+  }
+  // Sandboxed, released inputs are unmounted at once (each bwrap copies the
+  // mounts still waiting); only where that unmount cannot reach a sandbox
+  // still setting itself up: see UnmountAtOnce.
+  if (options_.own_mount_namespace && options_.sandbox.mode == runner::SandboxMode::kBwrap) {
+    env.unpacked->UnmountAtOnce();
   }
   // What a previous process left in the data directory and nothing will
   // remove: working directories of runs that ended (or were interrupted)

@@ -87,6 +87,10 @@ struct EngineOptions {
   // How Commands actions are confined (serve --sandbox, --action-user). With
   // kBwrap the data directory is always among the hidden directories.
   runner::SandboxOptions sandbox;
+  // The process is in a mount namespace of its own whose overlays propagate
+  // nowhere (serve: runner::EnterOwnMountNamespace): then a sandboxed
+  // server's released inputs are unmounted at once (UnpackCache::UnmountAtOnce).
+  bool own_mount_namespace = false;
   // Deploy/Directory targets must lie below one of these absolute paths
   // (serve --deploy-root); empty: Deploy/Directory is refused.
   std::vector<std::string> deploy_roots;

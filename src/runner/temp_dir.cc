@@ -2,13 +2,18 @@
 
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -86,6 +91,22 @@ bool SpreadNewDirectories(const std::string& dir, std::string* why) {
   }
   ::close(fd);
   return ok;
+}
+
+bool OnExt4WithoutJournal(const std::string& dir) {
+  struct statfs sfs {};
+  struct stat st {};
+  if (::statfs(dir.c_str(), &sfs) != 0 || sfs.f_type != EXT4_SUPER_MAGIC) return false;
+  if (::stat(dir.c_str(), &st) != 0) return false;
+  // The block device's name, as ext4 names its /sys/fs/ext4 directory.
+  std::error_code ec;
+  const std::filesystem::path device = std::filesystem::canonical(
+      "/sys/dev/block/" + std::to_string(major(st.st_dev)) + ":" + std::to_string(minor(st.st_dev)),
+      ec);
+  if (ec) return false;
+  std::ifstream in("/sys/fs/ext4/" + device.filename().string() + "/journal_task");
+  std::string task;
+  return std::getline(in, task) && task == "<none>";
 }
 
 bool SpreadsNewDirectories(const std::string& dir) {

@@ -50,10 +50,18 @@ class ScopedTempDir {
 // all of them in one group an action's mkdir cost grew with the actions of
 // the last minutes (56% of the server's CPU in `perf` during make bench's
 // sequential shape). Spread, each tree starts in a group with few
-// directories. Harmless on a journalled ext4 (no such scan) and a no-op
-// elsewhere: returns false, with `why` set, where the file system has no such
-// flag (tmpfs, xfs, btrfs...) or it cannot be set; the caller only logs it.
+// directories; the caller sets it only where that scan exists
+// (OnExt4WithoutJournal). Returns false, with `why` set, where the file
+// system has no such flag (tmpfs, xfs, btrfs...) or it cannot be set.
 bool SpreadNewDirectories(const std::string& dir, std::string* why);
+
+// Whether `dir` lies on an ext4 file system without a journal, the only one
+// where SpreadNewDirectories pays: there every new inode skips the group's
+// recently deleted ones. With a journal there is no such scan, and spreading
+// would only add the allocator's search over every block group to each
+// mkdir. Read from /sys/fs/ext4/<device>/journal_task ("<none>"); false when
+// that cannot be read (other file systems, older kernels).
+bool OnExt4WithoutJournal(const std::string& dir);
 
 // Whether `dir` carries that flag (tests; false where there is none).
 bool SpreadsNewDirectories(const std::string& dir);

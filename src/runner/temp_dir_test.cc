@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 #include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 
 #include <filesystem>
@@ -67,6 +69,28 @@ TEST(SpreadNewDirectories, SetsExt4sTopDirectoryFlagOrSaysWhyNot) {
   }
   EXPECT_FALSE(SpreadNewDirectories(tmp->path() + "/missing", &why));
   EXPECT_NE(why.find("missing"), std::string::npos) << why;
+}
+
+// What /sys says of the file system's journal, read as the engine reads it.
+TEST(OnExt4WithoutJournal, FollowsTheFileSystemsJournalTask) {
+  Result<ScopedTempDir> tmp = ScopedTempDir::Create("pw-journal");
+  ASSERT_TRUE(tmp.ok()) << tmp.status().ToString();
+  struct statfs sfs {};
+  ASSERT_EQ(::statfs(tmp->path().c_str(), &sfs), 0);
+  struct stat st {};
+  ASSERT_EQ(::stat(tmp->path().c_str(), &st), 0);
+  if (sfs.f_type != EXT4_SUPER_MAGIC) {
+    EXPECT_FALSE(OnExt4WithoutJournal(tmp->path()));
+  } else {
+    const fs::path device = fs::canonical("/sys/dev/block/" + std::to_string(major(st.st_dev)) +
+                                          ":" + std::to_string(minor(st.st_dev)));
+    std::ifstream in("/sys/fs/ext4/" + device.filename().string() + "/journal_task");
+    std::string task;
+    if (!std::getline(in, task)) GTEST_SKIP() << "no journal_task in /sys (older kernel)";
+    EXPECT_EQ(OnExt4WithoutJournal(tmp->path()), task == "<none>") << task;
+  }
+  EXPECT_FALSE(OnExt4WithoutJournal("/proc"));
+  EXPECT_FALSE(OnExt4WithoutJournal(tmp->path() + "/missing"));
 }
 
 }  // namespace

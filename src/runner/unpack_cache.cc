@@ -529,6 +529,12 @@ bool UnpackCache::Release(const std::string& dest_dir) {
   return true;
 }
 
+void UnpackCache::UnmountAtOnce() {
+  MutexLock lock(mu_);
+  max_deferred_ = 1;
+  janitor_cv_.NotifyAll();
+}
+
 void UnpackCache::SetDeferralForTest(double quiet_seconds, size_t max_deferred,
                                      double max_defer_seconds) {
   MutexLock lock(mu_);

@@ -122,6 +122,17 @@ class UnpackCache {
   static constexpr double kQuietSeconds = 0.05;
   static constexpr size_t kMaxDeferredUnmounts = 64;
   static constexpr double kMaxDeferSeconds = 5;
+  // Unmounts each released overlay as soon as it is released, not in the
+  // batches above: for a server whose actions run in bubblewrap. Each sandbox
+  // copies every mount of the server's namespace and remounts it read-only,
+  // parsing the mount table once per bind, so the released overlays waiting
+  // for their batch made every sandboxed spawn slower (make bench, sandboxed
+  // sequential action: 12.00/10.55/12.25 ms batched against 10.05/9.70/10.95
+  // at once). Only where an unmount cannot reach a sandbox that is still
+  // setting itself up, i.e. the overlays are private mounts
+  // (EnterOwnMountNamespace): on a shared mount it removes the sandbox's
+  // copy under its feet.
+  void UnmountAtOnce();
   // Replaces the three bounds above (tests).
   void SetDeferralForTest(double quiet_seconds, size_t max_deferred, double max_defer_seconds);
   // Waits until every Release so far is unmounted, without the quiet wait (tests).

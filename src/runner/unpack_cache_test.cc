@@ -416,6 +416,28 @@ TEST_F(UnpackCacheOverlayTest, ReleasedOverlaysWaitWhileActionsKeepStarting) {
   EXPECT_EQ(cache->MountsForTest(), 0u);
 }
 
+// A sandboxed server in its own mount namespace unmounts each release at
+// once, even while actions keep starting (each bwrap copies what waits).
+TEST_F(UnpackCacheOverlayTest, UnmountAtOnceDoesNotWaitForTheStartsToStop) {
+  const std::string rev = Revision("at once\n");
+  auto cache = Cache();
+  ASSERT_TRUE(cache->overlays());
+  cache->SetDeferralForTest(30, 64, 60);  // Batched, a burst that never ends.
+  cache->UnmountAtOnce();
+  for (const char* d : {"a", "b", "c"}) ASSERT_TRUE(cache->Materialize(rev, Dest(d)).ok());
+  EXPECT_TRUE(cache->Release(Dest("a")));
+  EXPECT_TRUE(Eventually([&] { return !MountedAt(Dest("a")); }));
+  ASSERT_TRUE(cache->Materialize(rev, Dest("d")).ok());  // Still starting.
+  EXPECT_TRUE(cache->Release(Dest("b")));
+  EXPECT_TRUE(Eventually([&] { return !MountedAt(Dest("b")); }));
+  EXPECT_TRUE(MountedAt(Dest("c")));
+  EXPECT_TRUE(MountedAt(Dest("d")));
+  EXPECT_EQ(cache->MountsForTest(), 2u);
+  for (const char* d : {"c", "d"}) EXPECT_TRUE(cache->Release(Dest(d)));
+  cache->WaitReleasedForTest();
+  EXPECT_EQ(cache->MountsForTest(), 0u);
+}
+
 // A mount that fails after a good probe (a full mount table, say): the
 // action gets a copy instead, the failed mount leaves nothing behind, and the
 // next action gets an overlay again.

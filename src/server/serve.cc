@@ -47,6 +47,7 @@
 #include "engine/server_metrics.h"
 #include "http/server.h"
 #include "runner/artifact_mirror.h"
+#include "runner/mount_namespace.h"
 #include "runner/remote_object_store.h"
 #include "runner/sandbox.h"
 #include "server/config_file.h"
@@ -435,6 +436,23 @@ int RunServe(const std::vector<std::string>& args) {
   sigaddset(&sigs, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // Also before any thread: the input overlays this server mounts stay in a
+  // mount namespace of its own (see runner/mount_namespace.h).
+  // Not with a runtime that hands containers to a daemon (docker, nerdctl):
+  // the daemon mounts a build's directories from the host's namespace, where
+  // the input overlays would not be. podman runs as the server's child.
+  std::string mount_ns_problem =
+      "--container-runtime " + runtime.path + " runs a daemon's containers";
+  const bool daemon_runtime =
+      !runtime.path.empty() &&
+      std::filesystem::path(runtime.path).filename().string().rfind("podman", 0) != 0;
+  const bool own_mount_namespace =
+      !daemon_runtime && runner::EnterOwnMountNamespace(&mount_ns_problem);
+  if (own_mount_namespace) {
+    PW_LOG(Debug) << "mounts: a namespace of the server's own (slave of the host's)";
+  } else {
+    PW_LOG(Debug) << "mounts: the host's namespace (" << mount_ns_problem << ")";
+  }
 
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
@@ -451,6 +469,7 @@ int RunServe(const std::vector<std::string>& args) {
   }
   SystemClock clock;
   engine::EngineOptions opts;
+  opts.own_mount_namespace = own_mount_namespace;
   opts.region = region;
   opts.account_id = account;
   opts.data_dir = std::filesystem::absolute(data_dir).string();

@@ -25,8 +25,10 @@ AWS = "/usr/bin/aws"  # Debian's awscli 2.9 (the `aws` on PATH may be another in
 class Server:
     """A pipewright server process on 127.0.0.1:<free port>."""
 
-    def __init__(self, data_dir=None, extra_args=()):
+    def __init__(self, data_dir=None, extra_args=(), command_prefix=()):
         self.owns_dir = data_dir is None
+        # Runs the server through another program (e.g. `unshare -m ...`), which must exec it.
+        self.command_prefix = list(command_prefix)
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="pw-e2e-")
         self.extra_args = list(extra_args)
         if "--sandbox" not in self.extra_args:
@@ -41,7 +43,8 @@ class Server:
     def start(self):
         self.log = open(os.path.join(self.data_dir, "server.log"), "ab")
         self.proc = subprocess.Popen(
-            [PIPEWRIGHT, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir]
+            self.command_prefix
+            + [PIPEWRIGHT, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir]
             + self.extra_args,
             stdout=subprocess.PIPE, stderr=self.log)
         line = self.proc.stdout.readline().decode().strip()

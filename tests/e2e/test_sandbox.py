@@ -176,7 +176,27 @@ class SandboxTest(unittest.TestCase):
         # overlays are released while other sandboxes are being set up: once
         # that removed a mount point a starting bwrap held a copy of, and the
         # action failed ("Unable to apply mount flags: remount ...").
-        self.server = Server(data_dir=self.data, extra_args=("--sandbox", "bwrap"))
+        self.fan_out(16)
+
+    @unittest.skipUnless(os.geteuid() == 0 and subprocess.run(
+        ["unshare", "-m", "--propagation", "shared", "true"], capture_output=True).returncode == 0,
+        "needs root and unshare(1)")
+    def test_on_a_shared_root_mount_parallel_sandboxes_none_fails_to_start(self):
+        # The same, with the server started where `/` is a shared mount, as on
+        # every systemd host (this test machine's root is private). There the
+        # server's overlay mounts and unmounts propagated into the sandboxes'
+        # namespaces (bwrap makes its copies slaves), and a sandbox setting
+        # itself up lost a mount it was remounting: every execution of a
+        # group of 40 failed ("Unable to apply mount flags: remount
+        # .../work/...: No such file or directory"). Now the server keeps its
+        # mounts in a namespace of its own, where they are private.
+        self.fan_out(40, prefix=("unshare", "-m", "--propagation", "shared"))
+
+    def fan_out(self, n, prefix=()):
+        """Runs a group of `n` sandboxed actions on one input 3 times (see above)."""
+        self.server = Server(data_dir=self.data, extra_args=("--sandbox", "bwrap"),
+                             command_prefix=prefix)
+        self.seen_on_host = []
         for i in range(40):
             with open(os.path.join(self.src, "f%02d.txt" % i), "w") as f:
                 f.write("file %d\n" % i)
@@ -186,7 +206,6 @@ class SandboxTest(unittest.TestCase):
                   'rm f00.txt && mkdir -p gen && echo x > gen/out.txt',
                   'sleep 0.$(( 1$(echo "$PIPEWRIGHT_ACTION" | tr -dc 0-9) % 5 ))',
                   'test "$(cat input.txt)" = "$PIPEWRIGHT_ACTION"']
-        n = 16
         self.server.ok("CreatePipeline", {"pipeline": pipeline("fan", [
             ("Source", [action("Src", "Source", "Directory", config={"Path": self.src},
                                outputs=["Src"])]),
@@ -194,6 +213,14 @@ class SandboxTest(unittest.TestCase):
         ])})
         for _ in range(3):
             eid = self.server.ok("StartPipelineExecution", {"name": "fan"})["pipelineExecutionId"]
+
+            def running():  # Polled until every action has started, then they run <= 0.5 s.
+                with open("/proc/self/mountinfo") as f:
+                    self.seen_on_host += [line for line in f if self.data + "/work" in line]
+                runs = self.server.ok("ListActionExecutions", {
+                    "pipelineName": "fan", "filter": {"pipelineExecutionId": eid}})
+                return len(runs["actionExecutionDetails"]) >= n + 1
+            wait_for(running, timeout=120, interval=0.02, what="the group's actions to start")
             status = wait_execution(self.server, "fan", eid, timeout=120)
             if status != "Succeeded":
                 runs = self.server.ok("ListActionExecutions", {
@@ -214,10 +241,13 @@ class SandboxTest(unittest.TestCase):
             self.assertIn("input artifacts reach actions as overlay mounts", log)
         self.server.close()
         self.server = None
-        # Nothing stays mounted on the data directory once the server is gone.
+        # Nothing stays mounted on the data directory once the server is gone,
+        # and while it ran its overlays stayed in its own mount namespace.
         with open("/proc/self/mountinfo") as f:
             left = [line for line in f if self.data in line]
         self.assertEqual(left, [])
+        self.assertEqual(len(self.seen_on_host), 0, "the server's mounts reached the host's "
+                         "namespace: %s" % self.seen_on_host[:1])
         # The unpacked copy is as the source made it.
         unpacked = os.path.join(self.data, "unpacked")
         if os.path.isdir(unpacked):
