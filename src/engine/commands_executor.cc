@@ -109,9 +109,12 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
     for (const std::string& path : {work, work + ".in"}) {
       if (fs::exists(path, ec)) paths.writable.push_back(path);
     }
-    // (The variables file only when output variables are declared: nothing
-    // else writes or reads it, and each bound file is one more mount.)
-    std::vector<std::string> result_files = {status_file};
+    // (The status file only when a shell runs the commands, the variables
+    // file only when output variables are declared: nothing else writes or
+    // reads them, and each bound file is one more mount and one more inode
+    // made and removed.)
+    std::vector<std::string> result_files;
+    if (!program->direct) result_files.push_back(status_file);
     if (!a.output_variables.empty()) result_files.push_back(variables_file);
     for (const std::string& path : result_files) {
       std::ofstream touch(path, std::ios::app);

@@ -285,6 +285,31 @@ class SandboxTest(unittest.TestCase):
         self.assertIn("2", summary)
         self.assertIn("exited with code 7", summary)
 
+    def test_a_command_run_without_the_shell_gets_no_status_file(self):
+        # One plain command runs without a shell, which is what writes the status file (which
+        # command failed): none is made or bound then, so the sandbox's data directory (an
+        # empty tmpfs but for the bound paths) holds only the working directory. Before, the
+        # status file was bound too (one more mount and one more file per action).
+        self.server = Server(data_dir=self.data, extra_args=("--sandbox", "bwrap"))
+        self.server.ok("CreatePipeline", {"pipeline": pipeline("direct", [
+            ("Source", [action("Src", "Source", "Directory", config={"Path": self.src},
+                               outputs=["Src"])]),
+            ("Build", [commands("List", ["ls -A " + self.data], inputs=["Src"]),
+                       commands("Shell", ["ls -A %s > listing.txt" % self.data,
+                                          "cat listing.txt"], inputs=["Src"])]),
+        ])})
+        eid = self.server.ok("StartPipelineExecution", {"name": "direct"})["pipelineExecutionId"]
+        self.assertEqual(wait_execution(self.server, "direct", eid, timeout=120), "Succeeded")
+        runs = {r["actionName"]: r for r in self.server.ok("ListActionExecutions", {
+            "pipelineName": "direct", "filter": {"pipelineExecutionId": eid}})[
+                "actionExecutionDetails"]}
+
+        def listing(name):
+            with open(os.path.join(self.data, "logs", runs[name]["actionExecutionId"] + ".log")) as f:
+                return set(f.read().split())
+        self.assertEqual(listing("List"), {"work"})
+        self.assertEqual(listing("Shell"), {"work", "logs"})  # The shell's status file is bound.
+
     def test_bad_sandbox_flags_refuse_to_start(self):
         # An action user that does not exist is refused the same way, by name.
         p = subprocess.run([PIPEWRIGHT, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data,
