@@ -10,11 +10,13 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/log.h"
 #include "engine/executor.h"
 #include "engine/process_run.h"
 #include "engine/work_queue.h"
 #include "runner/artifact_store.h"
 #include "runner/commands.h"
+#include "runner/mount_namespace.h"
 #include "runner/process_launcher.h"
 
 namespace pw::engine {
@@ -71,6 +73,21 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
       "PIPEWRIGHT_ACTION_EXECUTION_ID=" + w.run_id,
       "CODEBUILD_SRC_DIR=" + src,
   };
+  // Sandboxed, the inputs are mounted in a namespace of the action's own,
+  // which this thread leaves right after the spawn (or a failure): see
+  // runner/mount_namespace.h. Outputs are then read through a pinned path.
+  std::shared_ptr<runner::ActionMountNamespace> ns;
+  if (env_.action_namespaces && env_.sandbox->active() && !a.input_artifacts.empty()) {
+    auto entered = runner::ActionMountNamespace::Enter();
+    if (entered.ok()) {
+      ns = *std::move(entered);
+    } else {
+      PW_LOG(Warning) << "inputs mounted in the server's namespace: " << entered.status().message();
+    }
+  }
+  auto leave = [&ns] {
+    if (ns) ns->Leave();
+  };
   // Inputs: the first in the working directory, the others beside it.
   bool first = true;
   for (const auto& in : a.input_artifacts) {
@@ -78,7 +95,10 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
     if (it == w.inputs.end() || it->second.empty()) continue;
     std::string dest = first ? src : work + ".in/" + in;
     Status st = env_.UnpackInput(it->second, dest);
-    if (!st.ok()) return fail("Cannot unpack input artifact " + in + ": " + st.message());
+    if (!st.ok()) {
+      leave();
+      return fail("Cannot unpack input artifact " + in + ": " + st.message());
+    }
     env.push_back("CODEBUILD_SRC_DIR_" + in + "=" + dest);
     env.push_back("PIPEWRIGHT_INPUT_" + in + "=" + dest);
     first = false;
@@ -99,7 +119,10 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
   req.variables_file = variables_file;
   req.kill_grace_seconds = env_.kill_grace_seconds;
   auto program = runner::PrepareCommands(req);
-  if (!program.ok()) return fail(program.status().message(), "ConfigurationError");
+  if (!program.ok()) {
+    leave();
+    return fail(program.status().message(), "ConfigurationError");
+  }
   runner::ProcessSpec spec = program->spec;
   if (env_.sandbox->active()) {
     // The action reaches its own directories and result files, nothing else
@@ -126,8 +149,10 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
     spec.argv = env_.sandbox->Wrap(spec.argv, paths);
   }
 
-  auto on_exit = [this, outputs = a.output_artifacts, prog = *program, src, cleanup,
-                  done](const runner::ProcessExit& x) {
+  // Where the outputs are read from after the exit, on another thread.
+  const std::string view = ns && !a.output_artifacts.empty() ? ns->Pin(src) : src;
+  auto on_exit = [this, outputs = a.output_artifacts, prog = *program, src = view, cleanup, done,
+                  ns](const runner::ProcessExit& x) mutable {
     runner::CommandsOutcome outcome = runner::ReadCommandsOutcome(prog, x);
     core::ActionResult result;
     if (outcome.succeeded) {
@@ -148,11 +173,14 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
       result = Failure(outcome.failure_message, outcome.summary);
     }
     done(result);
-    cleanup();  // After the result is recorded: off the critical path.
+    ns.reset();  // The action's namespace, with its overlays, ends before the clean-up.
+    cleanup();   // After the result is recorded: off the critical path.
   };
   // `done` is called without the runs' lock: it takes the engine mutex, which
   // is held around Cancel.
   Status started = runs_.Start(w.run_id, spec, std::move(on_exit));
+  leave();
+  ns.reset();
   if (started.code() == StatusCode::kAborted) return fail(started.message());
   if (!started.ok()) return fail("Cannot start /bin/sh: " + started.message());
 }

@@ -140,6 +140,7 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options,
   // still setting itself up: see UnmountAtOnce.
   if (options_.own_mount_namespace && options_.sandbox.mode == runner::SandboxMode::kBwrap) {
     env.unpacked->UnmountAtOnce();
+    env.action_namespaces = env.unpacked->overlays() && !options_.sandbox.user;
   }
   // What a previous process left in the data directory and nothing will
   // remove: working directories of runs that ended (or were interrupted)

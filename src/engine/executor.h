@@ -98,6 +98,11 @@ struct ExecutorEnv {
   // Inputs unpacked once per revision, then an overlay or a copy per action
   // (null: Extract each time). Shared by every executor's copy of the env.
   std::shared_ptr<runner::UnpackCache> unpacked;
+  // A sandboxed Commands action's inputs are mounted in a mount namespace of
+  // its own (runner::ActionMountNamespace), not the server's: set when the
+  // server has its own namespace, actions run in bubblewrap, and inputs are
+  // overlays.
+  bool action_namespaces = false;
   runner::GitSource* git = nullptr;
   // Where CodeCommit and connection sources live; null: none declared.
   const GitConnections* git_connections = nullptr;

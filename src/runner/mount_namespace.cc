@@ -1,15 +1,20 @@
 #include "runner/mount_namespace.h"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "common/log.h"
 
 namespace pw::runner {
 
@@ -79,6 +84,55 @@ bool MountIsShared(const std::string& path) {
     }
   }
   return best_shared;
+}
+
+Result<std::shared_ptr<ActionMountNamespace>> ActionMountNamespace::Enter() {
+  std::shared_ptr<ActionMountNamespace> ns(new ActionMountNamespace());
+  ns->home_fd_ = ::open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
+  ns->cwd_fd_ = ::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (ns->home_fd_ < 0 || ns->cwd_fd_ < 0) {
+    return Internal(std::string("the thread's mount namespace: ") + std::strerror(errno));
+  }
+  // CLONE_NEWNS implies CLONE_FS: this thread alone gets its own root and
+  // working directory (a copy), which setns needs later.
+  if (::unshare(CLONE_NEWNS) != 0) {
+    return Internal(std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno));
+  }
+  ns->inside_ = true;
+  ns->ns_fd_ = ::open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
+  if (ns->ns_fd_ < 0) {
+    const int err = errno;
+    ns->Leave();
+    return Internal(std::string("the action's mount namespace: ") + std::strerror(err));
+  }
+  return ns;
+}
+
+std::string ActionMountNamespace::Pin(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return dir;
+  pinned_.push_back(fd);
+  return "/proc/self/fd/" + std::to_string(fd);
+}
+
+void ActionMountNamespace::Leave() {
+  if (!inside_) return;
+  if (::setns(home_fd_, CLONE_NEWNS) != 0 || ::fchdir(cwd_fd_) != 0) {
+    PW_LOG(Error) << "cannot return to the server's mount namespace: " << std::strerror(errno);
+    std::abort();
+  }
+  inside_ = false;
+}
+
+ActionMountNamespace::~ActionMountNamespace() {
+  if (inside_) {
+    PW_LOG(Error) << "an action's mount namespace was dropped by the thread inside it";
+    std::abort();
+  }
+  for (int fd : pinned_) ::close(fd);
+  for (int fd : {ns_fd_, home_fd_, cwd_fd_}) {
+    if (fd >= 0) ::close(fd);
+  }
 }
 
 }  // namespace pw::runner

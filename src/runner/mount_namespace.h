@@ -25,7 +25,11 @@
 // Thread-hostile: it must run before the process starts any thread (unshare
 // would move the calling thread alone); it refuses otherwise.
 
+#include <memory>
 #include <string>
+#include <vector>
+
+#include "common/status.h"
 
 namespace pw::runner {
 
@@ -38,5 +42,47 @@ bool EnterOwnMountNamespace(std::string* why);
 // mounts ("shared:" among its optional fields in /proc/self/mountinfo);
 // false when it cannot tell (tests).
 bool MountIsShared(const std::string& path);
+
+// One action's own mount namespace, entered by the thread that mounts the
+// action's inputs and spawns its sandbox, and left right after the spawn:
+// the overlays live in it alone, so the server's namespace never holds them
+// and each bwrap copies (and reads back from /proc, under the kernel's one
+// global namespace lock) the server's few mounts and its own overlay rather
+// than every overlay of its parallel group. The namespace ends when this
+// object and the processes in it are gone; that is the unmount.
+//
+//   PW_ASSIGN_OR_RETURN(auto ns, ActionMountNamespace::Enter());
+//   Mount(...); const std::string view = ns->Pin(dir); Spawn(...);
+//   ns->Leave();          // The same thread, before it does anything else.
+//   ... read `view` from any thread ...; ns.reset();
+//
+// Thread-compatible; Enter and Leave on one thread, the rest on any.
+class ActionMountNamespace {
+ public:
+  // Moves the calling thread into a new mount namespace, a copy of its
+  // current one (its mounts slaves where they were: see above). Fails,
+  // nothing changed, where unshare(2) is refused.
+  static Result<std::shared_ptr<ActionMountNamespace>> Enter();
+  ~ActionMountNamespace();
+  ActionMountNamespace(const ActionMountNamespace&) = delete;
+  ActionMountNamespace& operator=(const ActionMountNamespace&) = delete;
+
+  // A path to `dir` as this namespace shows it, valid from any thread in any
+  // namespace while this object lives ("/proc/self/fd/<n>"); `dir` itself
+  // when it cannot be opened. Call it inside.
+  std::string Pin(const std::string& dir);
+  // Moves the thread that entered back where it came from, its working
+  // directory restored (setns resets it to the root). Aborts if it cannot:
+  // the thread would go on mounting in the wrong place.
+  void Leave();
+
+ private:
+  ActionMountNamespace() = default;
+  int ns_fd_ = -1;    // The action's namespace: keeps it alive.
+  int home_fd_ = -1;  // The namespace the thread came from.
+  int cwd_fd_ = -1;   // The thread's working directory there.
+  bool inside_ = false;
+  std::vector<int> pinned_;
+};
 
 }  // namespace pw::runner

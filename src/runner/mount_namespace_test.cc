@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -68,6 +70,57 @@ TEST(EnterOwnMountNamespace, RefusesOnceThreadsRun) {
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// A thread enters an action's namespace, mounts there, pins the mount and
+// leaves: the process's namespace never shows the mount, the pinned path
+// does until the object goes, and the thread's working directory is back.
+TEST(ActionMountNamespace, MountsStayInTheActionsNamespaceAndThePinSeesThem) {
+  Result<ScopedTempDir> tmp = ScopedTempDir::Create("pw-actionns");
+  ASSERT_TRUE(tmp.ok()) << tmp.status().ToString();
+  const std::string point = tmp->path();
+  char before[4096];
+  ASSERT_NE(::getcwd(before, sizeof before), nullptr);
+  std::string pinned;
+  bool skipped = false;
+  // On a thread of its own, as the engine's workers do it (the test's main
+  // thread stays where it is whatever happens).
+  std::thread worker([&] {
+    auto ns = ActionMountNamespace::Enter();
+    if (!ns.ok()) {
+      skipped = true;
+      return;
+    }
+    if (::mount("tmpfs", point.c_str(), "tmpfs", 0, "size=64k") != 0) {
+      ADD_FAILURE() << "mount: " << std::strerror(errno);
+      (*ns)->Leave();
+      return;
+    }
+    std::ofstream(point + "/inside.txt") << "inside\n";
+    pinned = (*ns)->Pin(point);
+    (*ns)->Leave();
+    char after[4096];
+    EXPECT_NE(::getcwd(after, sizeof after), nullptr);
+    EXPECT_STREQ(after, before);
+    // Back home: the directory is the plain one, the pin still the mount.
+    EXPECT_FALSE(Mounted(point));
+    EXPECT_FALSE(std::ifstream(point + "/inside.txt").good());
+    std::string line;
+    std::getline(std::ifstream(pinned + "/inside.txt"), line);
+    EXPECT_EQ(line, "inside");
+    // Another thread reads it through the pin too.
+    std::thread([&] {
+      std::string other;
+      std::getline(std::ifstream(pinned + "/inside.txt"), other);
+      EXPECT_EQ(other, "inside");
+    }).join();
+    ns->reset();
+    EXPECT_FALSE(std::ifstream(pinned + "/inside.txt").good()) << "the pin outlived the namespace";
+  });
+  worker.join();
+  if (skipped) GTEST_SKIP() << "not privileged to make a mount namespace";
+  EXPECT_FALSE(Mounted(point));
+  EXPECT_NE(pinned.find("/proc/self/fd/"), std::string::npos) << pinned;
 }
 
 }  // namespace

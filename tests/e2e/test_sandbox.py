@@ -196,7 +196,7 @@ class SandboxTest(unittest.TestCase):
         """Runs a group of `n` sandboxed actions on one input 3 times (see above)."""
         self.server = Server(data_dir=self.data, extra_args=("--sandbox", "bwrap"),
                              command_prefix=prefix)
-        self.seen_on_host = []
+        self.seen_on_host, self.seen_in_server = [], []
         for i in range(40):
             with open(os.path.join(self.src, "f%02d.txt" % i), "w") as f:
                 f.write("file %d\n" % i)
@@ -217,6 +217,9 @@ class SandboxTest(unittest.TestCase):
             def running():  # Polled until every action has started, then they run <= 0.5 s.
                 with open("/proc/self/mountinfo") as f:
                     self.seen_on_host += [line for line in f if self.data + "/work" in line]
+                # The inputs are mounted in each action's own namespace, not the server's.
+                with open("/proc/%d/mountinfo" % self.server.proc.pid) as f:
+                    self.seen_in_server += [line for line in f if self.data + "/work" in line]
                 runs = self.server.ok("ListActionExecutions", {
                     "pipelineName": "fan", "filter": {"pipelineExecutionId": eid}})
                 return len(runs["actionExecutionDetails"]) >= n + 1
@@ -239,6 +242,11 @@ class SandboxTest(unittest.TestCase):
             log = f.read()
         if may_mount_overlays(self.root):  # Then the server must use them.
             self.assertIn("input artifacts reach actions as overlay mounts", log)
+            # ...in the actions' own mount namespaces: each sandbox copied the server's few
+            # mounts, not the overlays of every action of its group (make bench's parallel
+            # group of 40: 2x its floor before, 1.2x after).
+            self.assertEqual(len(self.seen_in_server), 0, "overlays in the server's "
+                             "namespace: %s" % self.seen_in_server[:1])
         self.server.close()
         self.server = None
         # Nothing stays mounted on the data directory once the server is gone,
