@@ -831,11 +831,40 @@ def retry_latency(api, tmp, iterations):
 
 # -- main ---------------------------------------------------------------------------------------
 
-def print_table(started, binary_dir, load0):
+def describe_file_system(path):
+    """The mount under `path`: its type and options, and for ext4 whether it has a journal
+    (without one the inode allocator's cost grows with recent deletions: see performance.md)."""
+    path = os.path.realpath(path)
+    best = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            point = fields[4].replace("\\040", " ")
+            if path == point or path.startswith(point.rstrip("/") + "/"):
+                if best is None or len(point) >= len(best[0]):
+                    sep = fields.index("-")
+                    best = (point, fields[sep + 1], fields[sep + 2],
+                            fields[sep + 3] if len(fields) > sep + 3 else fields[5])
+    if best is None:
+        return path
+    point, fstype, source, options = best
+    text = "%s on %s: %s (%s)" % (path, point, fstype, options)
+    if fstype == "ext4":
+        try:
+            dev = os.path.basename(os.path.realpath(source))
+            with open("/sys/fs/ext4/%s/journal_task" % dev) as f:
+                text += ", journal %s" % ("none" if f.read().strip() == "<none>" else "on")
+        except OSError:
+            pass
+    return text
+
+
+def print_table(started, binary_dir, load0, data_dir):
     load1 = open("/proc/loadavg").read().split()[:3]
     print("\nPipewright benchmark (make bench): %s, %d CPUs, load %s -> %s, %.0f s" % (
         binary_dir, os.cpu_count(), " ".join(load0), " ".join(load1),
         time.monotonic() - started))
+    print("  data directories: %s" % describe_file_system(data_dir))
     header = ("", "measurement", "Pipewright", "peer", "goal", "")
     widths = [max(len(r[i]) for r in ROWS + [header]) for i in range(6)]
     last = None
@@ -854,6 +883,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer repetitions, no 10^5 history")
     ap.add_argument("--skip", default="", help="comma list: actions,buildbot,wrk,idle,flood,"
                     "history,retry,moto")
+    ap.add_argument("--dir", default="/var/tmp",
+                    help="where the servers' data directories and the floor's files live (the "
+                    "file system under test; default /var/tmp, not a tmpfs /tmp)")
     args = ap.parse_args()
     binary_dir = os.path.abspath(args.binary_dir)
     os.environ["PW_BINARY_DIR"] = binary_dir
@@ -864,8 +896,9 @@ def main():
     reps = 3 if quick else 5
     wrk_seconds = 2 if quick else 3
     started = time.monotonic()
-    # Everything on one file system (the floor's SQLite file too): /var/tmp, not a tmpfs /tmp.
-    base = "/var/tmp" if os.path.isdir("/var/tmp") else None
+    # Everything on one file system (the floor's SQLite file too): --dir, by default /var/tmp,
+    # not a tmpfs /tmp.
+    base = args.dir if os.path.isdir(args.dir) else None
     tmp = tempfile.mkdtemp(prefix="pw-bench-all-", dir=base)
     load0 = open("/proc/loadavg").read().split()[:3]
     servers = []
@@ -1162,7 +1195,7 @@ def main():
                         startup, lat, m = measure(sizes)
             except RuntimeError as e:
                 row("history size", "not measured", str(e), "", "", "FAIL")
-                raise SystemExit(print_table(started, binary_dir, load0))
+                raise SystemExit(print_table(started, binary_dir, load0, tmp))
             sec = "history size"
             for n in sorted(lat):
                 (s50, s99), (l50, l99) = lat[n]
@@ -1195,7 +1228,7 @@ def main():
             s.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    print_table(started, binary_dir, load0)
+    print_table(started, binary_dir, load0, tmp)
     return 0
 
 
