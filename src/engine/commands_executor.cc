@@ -150,7 +150,16 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
   }
 
   // Where the outputs are read from after the exit, on another thread.
-  const std::string view = ns && !a.output_artifacts.empty() ? ns->Pin(src) : src;
+  std::string view = src;
+  if (ns && !a.output_artifacts.empty()) {
+    auto pinned = ns->Pin(src);
+    if (!pinned.ok()) {
+      leave();
+      return fail("Cannot keep the working directory for the outputs: " +
+                  pinned.status().message());
+    }
+    view = *std::move(pinned);
+  }
   auto on_exit = [this, outputs = a.output_artifacts, prog = *program, src = view, cleanup, done,
                   ns](const runner::ProcessExit& x) mutable {
     runner::CommandsOutcome outcome = runner::ReadCommandsOutcome(prog, x);

@@ -108,9 +108,10 @@ Result<std::shared_ptr<ActionMountNamespace>> ActionMountNamespace::Enter() {
   return ns;
 }
 
-std::string ActionMountNamespace::Pin(const std::string& dir) {
+Result<std::string> ActionMountNamespace::Pin(const std::string& dir) {
   const int fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return dir;
+  if (fd < 0)
+    return Internal("open " + dir + " in the action's mount namespace: " + std::strerror(errno));
   pinned_.push_back(fd);
   return "/proc/self/fd/" + std::to_string(fd);
 }

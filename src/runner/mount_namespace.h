@@ -52,7 +52,7 @@ bool MountIsShared(const std::string& path);
 // object and the processes in it are gone; that is the unmount.
 //
 //   PW_ASSIGN_OR_RETURN(auto ns, ActionMountNamespace::Enter());
-//   Mount(...); const std::string view = ns->Pin(dir); Spawn(...);
+//   Mount(...); PW_ASSIGN_OR_RETURN(std::string view, ns->Pin(dir)); Spawn(...);
 //   ns->Leave();          // The same thread, before it does anything else.
 //   ... read `view` from any thread ...; ns.reset();
 //
@@ -68,9 +68,11 @@ class ActionMountNamespace {
   ActionMountNamespace& operator=(const ActionMountNamespace&) = delete;
 
   // A path to `dir` as this namespace shows it, valid from any thread in any
-  // namespace while this object lives ("/proc/self/fd/<n>"); `dir` itself
-  // when it cannot be opened. Call it inside.
-  std::string Pin(const std::string& dir);
+  // namespace while this object lives ("/proc/self/fd/<n>"). Call it inside.
+  // Fails when `dir` cannot be opened (out of descriptors, say): `dir` itself,
+  // read from another namespace, would be the empty mount point, so the
+  // caller must fail rather than read it.
+  Result<std::string> Pin(const std::string& dir);
   // Moves the thread that entered back where it came from, its working
   // directory restored (setns resets it to the root). Aborts if it cannot:
   // the thread would go on mounting in the wrong place.

@@ -97,8 +97,14 @@ TEST(ActionMountNamespace, MountsStayInTheActionsNamespaceAndThePinSeesThem) {
       return;
     }
     std::ofstream(point + "/inside.txt") << "inside\n";
-    pinned = (*ns)->Pin(point);
+    auto pin = (*ns)->Pin(point);
+    // A directory that cannot be opened is an error, not its own path (read
+    // from the server's namespace, that would be the empty mount point).
+    auto missing = (*ns)->Pin(point + "/missing");
     (*ns)->Leave();
+    ASSERT_TRUE(pin.ok()) << pin.status().message();
+    pinned = *pin;
+    EXPECT_FALSE(missing.ok());
     char after[4096];
     EXPECT_NE(::getcwd(after, sizeof after), nullptr);
     EXPECT_STREQ(after, before);
