@@ -883,10 +883,12 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer repetitions, no 10^5 history")
     ap.add_argument("--skip", default="", help="comma list: actions,buildbot,wrk,idle,flood,"
                     "history,retry,moto")
-    ap.add_argument("--dir", default="/var/tmp",
+    ap.add_argument("--dir", default=None,
                     help="where the servers' data directories and the floor's files live (the "
                     "file system under test; default /var/tmp, not a tmpfs /tmp)")
     args = ap.parse_args()
+    if args.dir is not None and not os.path.isdir(args.dir):
+        ap.error("--dir %s: not a directory (the file system to measure must exist)" % args.dir)
     binary_dir = os.path.abspath(args.binary_dir)
     os.environ["PW_BINARY_DIR"] = binary_dir
     skip = set(filter(None, args.skip.split(",")))
@@ -898,7 +900,7 @@ def main():
     started = time.monotonic()
     # Everything on one file system (the floor's SQLite file too): --dir, by default /var/tmp,
     # not a tmpfs /tmp.
-    base = args.dir if os.path.isdir(args.dir) else None
+    base = args.dir or ("/var/tmp" if os.path.isdir("/var/tmp") else None)
     tmp = tempfile.mkdtemp(prefix="pw-bench-all-", dir=base)
     load0 = open("/proc/loadavg").read().split()[:3]
     servers = []

@@ -110,8 +110,9 @@ Result<std::shared_ptr<ActionMountNamespace>> ActionMountNamespace::Enter() {
 
 Result<std::string> ActionMountNamespace::Pin(const std::string& dir) {
   const int fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
+  if (fd < 0) {
     return Internal("open " + dir + " in the action's mount namespace: " + std::strerror(errno));
+  }
   pinned_.push_back(fd);
   return "/proc/self/fd/" + std::to_string(fd);
 }
