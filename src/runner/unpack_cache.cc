@@ -126,11 +126,12 @@ std::string UnescapeMountPath(const std::string& s) {
   return out;
 }
 
-// Unmounts every overlay of this mount namespace whose upper dir lies in
-// `root`/.ov-*: what a process that died with actions running left behind.
+// Unmounts every overlay of this mount namespace whose lower dir lies in
+// `root` (an entry, or a probe's): what a process that died with actions
+// running left behind.
 void UnmountStale(const std::string& root) {
   std::ifstream in("/proc/self/mountinfo");
-  const std::string marker = "upperdir=" + root + "/.ov-";
+  const std::string marker = "lowerdir=" + root + "/";
   std::vector<std::string> stale;
   for (std::string line; std::getline(in, line);) {
     // id parent major:minor root mount-point options [optional...] - type source super-options
@@ -437,7 +438,13 @@ Status UnpackCache::Materialize(const std::string& revision, const std::string& 
 
 Result<std::string> UnpackCache::MountOverlay(const std::string& revision,
                                               const std::string& dest_dir) {
-  const std::string scratch = root_ + "/.ov-" + RandomHex(16);
+  // The upper and work dirs go in the destination, under the mount: one
+  // directory fewer made (and later removed) among the data directory's
+  // top-level ones (work/, unpacked/), each of which costs the allocator's
+  // search of every block group on ext4 without a journal (see
+  // SpreadNewDirectories). make bench's sequential action: 1.65 ms against
+  // 1.54 (means of 6 pairs taking turns) when they were root/.ov-*.
+  const std::string scratch = dest_dir + "/" + kScratchName;
   std::error_code ec;
   fs::create_directories(dest_dir, ec);
   if (ec) return Internal("mkdir " + dest_dir + ": " + ec.message());

@@ -16,7 +16,9 @@
 // - Overlay (when the process may mount overlayfs here, i.e. it has
 //   CAP_SYS_ADMIN and the file system takes an upper dir): an overlay mount
 //   on the destination, the entry as its read-only lower dir and a private
-//   upper dir under root/.ov-*. O(1) per action whatever the artifact's size:
+//   upper dir in the destination itself (dest/.pw-overlay, which the mount
+//   then covers: the action cannot see it). O(1) per action whatever the
+//   artifact's size:
 //   nothing is copied until the action writes, and only what it writes.
 //   overlayfs never writes to a lower dir, so the action changes neither the
 //   cache nor another action's input. The entry is pinned (not evicted) until
@@ -111,6 +113,9 @@ class UnpackCache {
   // unknown paths): the caller removes `dest_dir` itself.
   bool Release(const std::string& dest_dir);
 
+  // The directory an overlay's upper and work dirs are made in, inside its
+  // destination (hidden by the mount on it).
+  static constexpr const char* kScratchName = ".pw-overlay";
   // How long released mount points are kept before they are removed.
   static constexpr double kGraveSeconds = 30;
   // Released overlays wait while actions keep starting: the janitor unmounts
@@ -164,7 +169,7 @@ class UnpackCache {
   };
   struct Mount {
     std::string revision;
-    std::string scratch;  // root/.ov-*: the upper and work dirs.
+    std::string scratch;  // dest/.pw-overlay: the upper and work dirs.
   };
   struct Grave {
     std::string dir;

@@ -63,6 +63,20 @@ std::string MountOptionsAt(const std::string& path) {
   return "";
 }
 
+// Whether the overlay on `dest` keeps its upper dir in `dest` itself, where
+// the cache makes it (under the mount: the action does not see it).
+bool UpperDirInside(const std::string& dest) {
+  const std::string options = MountOptionsAt(dest);
+  return options.find("upperdir=" + dest + "/" + UnpackCache::kScratchName + "/u,") !=
+         std::string::npos;
+}
+
+// Whether `dest`'s scratch dir (upper and work dirs) is still there, seen
+// from this namespace once nothing is mounted on `dest`.
+bool ScratchLeft(const std::string& dest) {
+  return fs::exists(fs::path(dest) / UnpackCache::kScratchName);
+}
+
 // Mounts an overlay by hand on `target`: lower dir `lower`, upper and work
 // dirs `scratch`/u and `scratch`/w (created), as the cache lays them out.
 // Returns 0 or the errno.
@@ -313,7 +327,12 @@ TEST_F(UnpackCacheOverlayTest, ReleaseUnmountsRemovesTheUpperDirAndLeavesAnEmpty
   ASSERT_TRUE(cache->Materialize(rev, Dest("a.in/second")).ok());
   std::ofstream(fs::path(Dest("a")) / "new.txt") << "written by the action\n";
   EXPECT_EQ(cache->MountsForTest(), 2u);
-  EXPECT_EQ(CountPrefixed(root_ / "unpacked", ".ov-"), 2u);
+  // The upper and work dirs are in the destinations, under their mounts:
+  // nothing new in the cache's directory, nothing the action sees.
+  EXPECT_TRUE(UpperDirInside(Dest("a"))) << MountOptionsAt(Dest("a"));
+  EXPECT_TRUE(UpperDirInside(Dest("a.in/second"))) << MountOptionsAt(Dest("a.in/second"));
+  EXPECT_FALSE(ScratchLeft(Dest("a")));
+  EXPECT_EQ(CountPrefixed(root_ / "unpacked", "."), 0u);
   EXPECT_TRUE(cache->Release(Dest("a")));
   cache->WaitReleasedForTest();
   EXPECT_FALSE(MountedAt(Dest("a")));
@@ -326,7 +345,7 @@ TEST_F(UnpackCacheOverlayTest, ReleaseUnmountsRemovesTheUpperDirAndLeavesAnEmpty
   cache->WaitReleasedForTest();
   EXPECT_FALSE(MountedAt(Dest("a.in/second")));
   EXPECT_EQ(cache->MountsForTest(), 0u);
-  EXPECT_EQ(CountPrefixed(root_ / "unpacked", ".ov-"), 0u);
+  EXPECT_TRUE(fs::is_empty(Dest("a.in/second")));
   EXPECT_EQ(cache->GravesForTest(), 2u);
   EXPECT_TRUE(fs::exists(Dest("a.in")));
   cache->RemoveGravesForTest();
@@ -398,7 +417,7 @@ TEST_F(UnpackCacheOverlayTest, ReleasedOverlaysWaitWhileActionsKeepStarting) {
     ASSERT_TRUE(MountedAt(Dest("a")) && MountedAt(Dest("b"))) << "unmounted during the burst";
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  EXPECT_EQ(CountPrefixed(root_ / "unpacked", ".ov-"), 5u);  // Upper dirs kept meanwhile.
+  for (const char* d : {"a", "b", "c", "d", "e"}) EXPECT_TRUE(UpperDirInside(Dest(d))) << d;
   // The third waiting release fills the backlog: all three go now.
   EXPECT_TRUE(cache->Release(Dest("c")));
   EXPECT_TRUE(Eventually(
@@ -412,7 +431,11 @@ TEST_F(UnpackCacheOverlayTest, ReleasedOverlaysWaitWhileActionsKeepStarting) {
   cache->SetDeferralForTest(0.05, 64, 60);
   EXPECT_TRUE(cache->Release(Dest("e")));
   EXPECT_TRUE(Eventually([&] { return !MountedAt(Dest("e")); }));
-  EXPECT_TRUE(Eventually([&] { return CountPrefixed(root_ / "unpacked", ".ov-") == 0; }));
+  // Each upper dir goes with its unmount; the mount points wait, empty.
+  for (const char* d : {"a", "b", "c", "d", "e"}) {
+    EXPECT_TRUE(Eventually([&] { return !ScratchLeft(Dest(d)); })) << d;
+    EXPECT_TRUE(fs::is_empty(Dest(d))) << d;
+  }
   EXPECT_EQ(cache->MountsForTest(), 0u);
 }
 
@@ -450,8 +473,7 @@ TEST_F(UnpackCacheOverlayTest, AMountThatFailsFallsBackToACopyAndLeavesNothing) 
   EXPECT_FALSE(MountedAt(Dest("copied")));
   EXPECT_EQ(cache->MountsForTest(), 0u);
   EXPECT_EQ(ReadFile(fs::path(Dest("copied")) / "app" / "version.txt"), "fallback\n");
-  EXPECT_EQ(CountPrefixed(root_ / "unpacked", ".ov-"), 0u)
-      << "the failed mount's scratch dir stayed";
+  EXPECT_FALSE(ScratchLeft(Dest("copied"))) << "the failed mount's scratch dir stayed";
   // A copy is the caller's to remove, and does not pin the entry.
   EXPECT_FALSE(cache->Release(Dest("copied")));
   const std::string other = Revision("other\n");
@@ -503,7 +525,8 @@ TEST_F(UnpackCacheOverlayTest, OverlaysLeftByACrashedProcessAreUnmountedAtStart)
   first->Release(Dest("warm"));
   first->WaitReleasedForTest();
   const fs::path unpacked = root_ / "unpacked";
-  const int err = MountOverlayByHand(unpacked / rev, unpacked / ".ov-crashed", Dest("left"));
+  const int err = MountOverlayByHand(
+      unpacked / rev, fs::path(Dest("left")) / UnpackCache::kScratchName, Dest("left"));
   ASSERT_EQ(err, 0) << std::strerror(err);
   ASSERT_TRUE(MountedAt(Dest("left")));
   first.reset();
