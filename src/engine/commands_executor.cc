@@ -58,9 +58,9 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
     done(Failure(msg, "", code));
     cleanup();
   };
-  std::error_code ec;
-  fs::create_directory(src, ec);
-  if (ec) return fail("Cannot create the working directory " + src + ": " + ec.message());
+  if (Status made = env_.MakeRunDir(src); !made.ok()) {
+    return fail("Cannot create the working directory: " + made.message());
+  }
 
   std::vector<std::string> env = {
       "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -129,6 +129,7 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
     // of the data directory. The result files must exist to be bound.
     runner::SandboxPaths paths;
     paths.cwd = src;
+    std::error_code ec;
     for (const std::string& path : {work, work + ".in"}) {
       if (fs::exists(path, ec)) paths.writable.push_back(path);
     }

@@ -129,6 +129,14 @@ struct ExecutorEnv {
     return unpacked ? unpacked->Materialize(revision, dest, action_user.has_value())
                     : artifacts->Extract(revision, dest);
   }
+  // Makes run directory `work` (see UnpackCache::MakeDirectory: a released
+  // mount point renamed, when there is one).
+  Status MakeRunDir(const std::string& work) const {
+    if (unpacked) return unpacked->MakeDirectory(work);
+    std::error_code ec;
+    std::filesystem::create_directory(work, ec);
+    return ec ? Internal("mkdir " + work + ": " + ec.message()) : Status::Ok();
+  }
   // Undoes UnpackInput for run directory `work` (its inputs are `work` and
   // `work`.in/*) and removes both, now or (overlays) later: see
   // UnpackCache::Release.

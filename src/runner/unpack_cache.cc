@@ -233,11 +233,14 @@ UnpackCache::~UnpackCache() {
     janitor_.join();  // It finishes the Releases queued before it stops.
   }
   RemoveGraves(/*all=*/true);
+  std::vector<std::string> spares;
   std::map<std::string, Mount> mounts;
   {
     MutexLock lock(mu_);
     mounts.swap(mounts_);
+    spares.swap(spares_);
   }
+  for (const std::string& spare : spares) ::rmdir(spare.c_str());
   std::error_code ec;
   for (const auto& [dest, m] : mounts) {
     ::umount2(dest.c_str(), MNT_DETACH);
@@ -298,8 +301,61 @@ void UnpackCache::DoUnmount(const Unmount& job) {
     fs::remove_all(it->second.scratch, ec);
     Unpin(it->second.revision);
   }
+  // A mount point now empty becomes a spare (rmdir would detach a sandbox's
+  // copy of the mount; a rename moves it along): one mkdir and one rmdir
+  // fewer for a later action.
+  bool room = false;
+  {
+    MutexLock lock(mu_);
+    room = spares_.size() < kMaxSpares;
+  }
+  if (room && fs::is_empty(job.dest, ec) && !ec) {
+    const std::string spare = root_ + "/.spare-" + RandomHex(16);
+    if (::rename(job.dest.c_str(), spare.c_str()) == 0) {
+      MutexLock lock(mu_);
+      spares_.push_back(spare);
+      return;
+    }
+  }
   MutexLock lock(mu_);
   graves_.push_back(Grave{job.dest, MonotonicSeconds() + kGraveSeconds});
+}
+
+Status UnpackCache::MakeDirectory(const std::string& dir) {
+  std::string spare;
+  {
+    MutexLock lock(mu_);
+    if (!spares_.empty()) {
+      spare = std::move(spares_.back());
+      spares_.pop_back();
+    }
+  }
+  if (!spare.empty()) {
+    // RENAME_NOREPLACE: whatever is at `dir` stays (then mkdir below says
+    // what it is).
+    if (::renameat2(AT_FDCWD, spare.c_str(), AT_FDCWD, dir.c_str(), RENAME_NOREPLACE) == 0) {
+      return Status::Ok();
+    }
+    // Kept for the next call when the trouble was `dir` (it exists, its
+    // parent does not...); not when it is on another file system.
+    struct stat st {};
+    if (errno != EXDEV && ::lstat(spare.c_str(), &st) == 0) {
+      MutexLock lock(mu_);
+      spares_.push_back(std::move(spare));
+    } else {
+      ::rmdir(spare.c_str());
+    }
+  }
+  if (::mkdir(dir.c_str(), 0777) == 0) return Status::Ok();
+  const int err = errno;
+  std::error_code ec;
+  if (err == EEXIST && fs::is_directory(fs::symlink_status(dir, ec))) return Status::Ok();
+  return Internal("mkdir " + dir + ": " + std::strerror(err));
+}
+
+size_t UnpackCache::SparesForTest() const {
+  MutexLock lock(mu_);
+  return spares_.size();
 }
 
 Result<UnpackCache::Listing> UnpackCache::Unpack(const std::string& revision) {

@@ -109,13 +109,31 @@ class UnpackCache {
   // overlay was mounted holds a copy of it in its own mount namespace, and
   // removing the directory it is mounted on detaches that copy, which fails
   // the sandbox's set-up if it is still running (bwrap: "Unable to apply
-  // mount flags: remount ...: No such file or directory"). False (copies,
+  // mount flags: remount ...: No such file or directory"). Renaming it does
+  // not (the copy moves with it): so an empty `dest_dir` is instead kept at
+  // once as a spare for MakeDirectory, up to kMaxSpares. False (copies,
   // unknown paths): the caller removes `dest_dir` itself.
   bool Release(const std::string& dest_dir);
 
   // The directory an overlay's upper and work dirs are made in, inside its
   // destination (hidden by the mount on it).
   static constexpr const char* kScratchName = ".pw-overlay";
+  // Makes directory `dir` (its parent must exist) as mkdir(dir, 0777) would
+  // (less the umask, as std::filesystem::create_directory):
+  // by renaming a spare, i.e. a released mount point (see Release), when one
+  // is at hand, else with mkdir. A rename allocates no inode, and the mount
+  // point it reuses was never any process's working directory (an action's
+  // was the overlay on it), so no process left behind by its action can
+  // reach the new one. On ext4 without a journal a top-level mkdir searches
+  // every block group (see SpreadNewDirectories) and its later removal waits
+  // for the disk's discard. A directory already at `dir` is fine (as for
+  // create_directory); errors: kInternal with mkdir's errno.
+  Status MakeDirectory(const std::string& dir);
+  // Spares waiting: at most kMaxSpares, beyond that released mount points
+  // are removed (30 s later, see Release).
+  static constexpr size_t kMaxSpares = 64;
+  size_t SparesForTest() const;
+
   // How long released mount points are kept before they are removed.
   static constexpr double kGraveSeconds = 30;
   // Released overlays wait while actions keep starting: the janitor unmounts
@@ -192,7 +210,9 @@ class UnpackCache {
   void Unpin(const std::string& revision);
   // Removes the graves that are due (all with `all`).
   void RemoveGraves(bool all);
-  // Unmounts, removes the upper dirs, unpins; then digs the grave.
+  // Unmounts, removes the upper dirs, unpins; then keeps the mount point as
+  // a spare (an empty one while there are fewer than kMaxSpares) or digs its
+  // grave.
   void DoUnmount(const Unmount& job);
   // The janitor thread (overlay mode only): Release's work, then due graves.
   void JanitorLoop();
@@ -211,6 +231,7 @@ class UnpackCache {
   std::map<std::string, Entry> entries_ GUARDED_BY(mu_);
   std::map<std::string, Mount> mounts_ GUARDED_BY(mu_);  // By destination.
   std::vector<Grave> graves_ GUARDED_BY(mu_);            // Oldest first.
+  std::vector<std::string> spares_ GUARDED_BY(mu_);      // root/.spare-*: empty directories.
   std::deque<Unmount> unmounts_ GUARDED_BY(mu_);         // Released, not yet unmounted.
   bool janitor_busy_ GUARDED_BY(mu_) = false;            // Doing a job outside the lock.
   double last_materialize_ GUARDED_BY(mu_) = 0;          // Monotonic seconds.

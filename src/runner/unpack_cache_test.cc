@@ -319,7 +319,7 @@ TEST_P(UnpackCacheTest, AModeIsChosenAndKCopyNeverMounts) {
   EXPECT_EQ(Mode(fs::path(Dest("p")) / "app" / "version.txt"), 0644u);
 }
 
-TEST_F(UnpackCacheOverlayTest, ReleaseUnmountsRemovesTheUpperDirAndLeavesAnEmptyDirectory) {
+TEST_F(UnpackCacheOverlayTest, ReleaseUnmountsRemovesTheUpperDirAndKeepsTheMountPoint) {
   const std::string rev = Revision("r\n");
   auto cache = Cache();
   ASSERT_TRUE(cache->overlays());
@@ -336,20 +336,22 @@ TEST_F(UnpackCacheOverlayTest, ReleaseUnmountsRemovesTheUpperDirAndLeavesAnEmpty
   EXPECT_TRUE(cache->Release(Dest("a")));
   cache->WaitReleasedForTest();
   EXPECT_FALSE(MountedAt(Dest("a")));
-  // The mount point stays, empty, until its grave is due (a sandbox set up
-  // meanwhile may hold a copy of the mount on it).
-  EXPECT_TRUE(fs::is_empty(Dest("a")));
+  // The mount point, empty now, is kept as a spare for MakeDirectory (not
+  // removed: a sandbox set up meanwhile may hold a copy of the mount on it).
+  EXPECT_FALSE(fs::exists(Dest("a")));
+  EXPECT_EQ(cache->SparesForTest(), 1u);
+  EXPECT_EQ(CountPrefixed(root_ / "unpacked", ".spare-"), 1u);
   EXPECT_TRUE(MountedAt(Dest("a.in/second")));
   // Release covers every mount below the path (the secondary inputs).
   EXPECT_TRUE(cache->Release(Dest("a.in")));
   cache->WaitReleasedForTest();
   EXPECT_FALSE(MountedAt(Dest("a.in/second")));
   EXPECT_EQ(cache->MountsForTest(), 0u);
+  // Not empty (its mount points): it waits for its grave, then goes.
   EXPECT_TRUE(fs::is_empty(Dest("a.in/second")));
-  EXPECT_EQ(cache->GravesForTest(), 2u);
-  EXPECT_TRUE(fs::exists(Dest("a.in")));
+  EXPECT_EQ(cache->GravesForTest(), 1u);
+  EXPECT_EQ(cache->SparesForTest(), 1u);
   cache->RemoveGravesForTest();
-  EXPECT_FALSE(fs::exists(Dest("a")));
   EXPECT_FALSE(fs::exists(Dest("a.in")));
   // Releasing again, or a path never mounted, does nothing: the caller
   // removes such directories itself.
@@ -431,11 +433,11 @@ TEST_F(UnpackCacheOverlayTest, ReleasedOverlaysWaitWhileActionsKeepStarting) {
   cache->SetDeferralForTest(0.05, 64, 60);
   EXPECT_TRUE(cache->Release(Dest("e")));
   EXPECT_TRUE(Eventually([&] { return !MountedAt(Dest("e")); }));
-  // Each upper dir goes with its unmount; the mount points wait, empty.
+  // Each upper dir goes with its unmount, its mount point becomes a spare.
   for (const char* d : {"a", "b", "c", "d", "e"}) {
-    EXPECT_TRUE(Eventually([&] { return !ScratchLeft(Dest(d)); })) << d;
-    EXPECT_TRUE(fs::is_empty(Dest(d))) << d;
+    EXPECT_TRUE(Eventually([&] { return !fs::exists(Dest(d)); })) << d;
   }
+  EXPECT_EQ(cache->SparesForTest(), 5u);
   EXPECT_EQ(cache->MountsForTest(), 0u);
 }
 
@@ -538,6 +540,65 @@ TEST_F(UnpackCacheOverlayTest, OverlaysLeftByACrashedProcessAreUnmountedAtStart)
   EXPECT_EQ(ReadFile(fs::path(Dest("b")) / "app" / "version.txt"), "c\n");
 }
 
+// A released mount point comes back as the next run directory: renamed,
+// not made (no inode allocated), empty whatever its action wrote, with the
+// mode mkdir gives; at most kMaxSpares wait, the others are removed later.
+TEST_F(UnpackCacheOverlayTest, MakeDirectoryReusesReleasedMountPoints) {
+  const std::string rev = Revision("spare\n");
+  auto cache = Cache();
+  ASSERT_TRUE(cache->overlays());
+  fs::create_directories(root_ / "work");
+  ASSERT_TRUE(cache->MakeDirectory(Dest("fresh")).ok());  // No spare yet: mkdir.
+  const mode_t made_mode = Mode(Dest("fresh"));
+  ASSERT_TRUE(cache->Materialize(rev, Dest("fresh")).ok());
+  std::ofstream(fs::path(Dest("fresh")) / "left.txt") << "written by the action\n";
+  ASSERT_TRUE(cache->Release(Dest("fresh")));
+  cache->WaitReleasedForTest();
+  ASSERT_EQ(cache->SparesForTest(), 1u);
+  struct stat spare {};
+  for (const auto& e : fs::directory_iterator(root_ / "unpacked")) {
+    if (e.path().filename().string().rfind(".spare-", 0) == 0) {
+      ASSERT_EQ(::stat(e.path().c_str(), &spare), 0);
+    }
+  }
+  ASSERT_NE(spare.st_ino, 0u);
+
+  ASSERT_TRUE(cache->MakeDirectory(Dest("next")).ok());
+  EXPECT_EQ(cache->SparesForTest(), 0u);
+  struct stat next {};
+  ASSERT_EQ(::stat(Dest("next").c_str(), &next), 0);
+  EXPECT_EQ(next.st_ino, spare.st_ino) << "made anew, not the spare";
+  EXPECT_TRUE(fs::is_empty(Dest("next")));
+  EXPECT_EQ(Mode(Dest("next")), made_mode);
+  EXPECT_EQ(CountPrefixed(root_ / "unpacked", ".spare-"), 0u);
+
+  // An existing directory is fine and keeps the spare; a missing parent is
+  // mkdir's error.
+  ASSERT_TRUE(cache->Materialize(rev, Dest("other")).ok());
+  ASSERT_TRUE(cache->Release(Dest("other")));
+  cache->WaitReleasedForTest();
+  ASSERT_EQ(cache->SparesForTest(), 1u);
+  EXPECT_TRUE(cache->MakeDirectory(Dest("next")).ok());
+  EXPECT_EQ(cache->SparesForTest(), 1u);
+  Status missing = cache->MakeDirectory(Dest("no/such"));
+  EXPECT_EQ(missing.code(), StatusCode::kInternal);
+  EXPECT_NE(missing.message().find("No such file or directory"), std::string::npos)
+      << missing.message();
+  EXPECT_FALSE(fs::exists(Dest("no")));
+  EXPECT_EQ(cache->SparesForTest(), 1u);
+
+  // Bounded: with one spare waiting, kMaxSpares + 1 releases leave
+  // kMaxSpares spares and two graves.
+  const size_t n = UnpackCache::kMaxSpares + 1;
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_TRUE(cache->Materialize(rev, Dest("m" + std::to_string(i))).ok());
+  }
+  for (size_t i = 0; i < n; ++i) ASSERT_TRUE(cache->Release(Dest("m" + std::to_string(i))));
+  cache->WaitReleasedForTest();
+  EXPECT_EQ(cache->SparesForTest(), UnpackCache::kMaxSpares);
+  EXPECT_EQ(cache->GravesForTest(), 2u);
+}
+
 TEST_F(UnpackCacheOverlayTest, TheDestructorUnmountsWhatIsStillMounted) {
   const std::string rev = Revision("d\n");
   auto cache = Cache();
@@ -548,7 +609,8 @@ TEST_F(UnpackCacheOverlayTest, TheDestructorUnmountsWhatIsStillMounted) {
   ASSERT_TRUE(MountedAt(Dest("a")));
   cache.reset();
   EXPECT_FALSE(MountedAt(Dest("a")));
-  EXPECT_FALSE(fs::exists(Dest("b")));  // Its grave too.
+  EXPECT_FALSE(fs::exists(Dest("b")));                          // Its grave too.
+  EXPECT_EQ(CountPrefixed(root_ / "unpacked", ".spare-"), 0u);  // And the spares.
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, UnpackCacheTest,
