@@ -231,10 +231,15 @@ TEST_P(UnpackCacheTest, KeepsAtMostMaxEntriesRemovingTheLeastRecentlyUsed) {
   EXPECT_FALSE(fs::exists(root_ / "unpacked" / r2));
   EXPECT_TRUE(fs::exists(root_ / "unpacked" / r3));
   // Nothing but the entries is left behind (no temporary, evicted or
-  // overlay scratch trees).
-  size_t n = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator(root_ / "unpacked")) ++n;
+  // overlay scratch trees), besides the spare directories kept for run
+  // directories (overlays: the released mount points).
+  size_t n = 0, spares = 0;
+  for (const auto& e : fs::directory_iterator(root_ / "unpacked")) {
+    ++(e.path().filename().string().rfind(".spare-", 0) == 0 ? spares : n);
+  }
   EXPECT_EQ(n, 2u);
+  EXPECT_EQ(spares, cache.SparesForTest());
+  EXPECT_EQ(spares, cache.overlays() ? 4u : 0u);
   // An evicted revision is unpacked again when asked for.
   ASSERT_TRUE(cache.Materialize(r2, Dest("2b")).ok());
   EXPECT_EQ(ReadFile(fs::path(Dest("2b")) / "app" / "version.txt"), "2\n");
