@@ -8,6 +8,8 @@
 #include <mutex>
 #include <thread>
 
+#include "common/thread_name.h"
+
 namespace pw {
 namespace {
 
@@ -249,6 +251,7 @@ class Flusher {
  public:
   explicit Flusher(std::chrono::milliseconds interval)
       : thread_([this, interval] {
+          NameThisThread("pw-log");
           std::unique_lock<std::mutex> lock(mu_);
           while (!stop_) {
             cv_.wait_for(lock, interval);

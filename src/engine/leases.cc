@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "engine/engine.h"
 
 namespace pw::engine {
@@ -83,6 +84,7 @@ void LeaseManager::Stop() {
 }
 
 void LeaseManager::Loop() {
+  NameThisThread("pw-leases");
   const auto period = std::chrono::duration<double>(options_.lease_seconds / 3);
   for (;;) {
     {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 
 namespace pw::engine {
 
@@ -115,6 +116,7 @@ Status LogShipper::ShipLocked(const std::string& run_id) {
 }
 
 void LogShipper::Loop() {
+  NameThisThread("pw-logship");
   const auto interval = std::chrono::duration<double>(options_.interval_seconds);
   for (;;) {
     {

@@ -11,6 +11,7 @@
 
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "core/timers.h"
 #include "engine/engine.h"
 #include "engine/git_connections.h"
@@ -25,6 +26,7 @@ namespace pw::engine {
 namespace fs = std::filesystem;
 
 void Engine::TickerLoop() {
+  NameThisThread("pw-ticker");
   double since_poll = 0;
   double since_sweep = 0;
   double since_orphan_scan = 0;

@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 
 namespace pw::engine {
 
@@ -87,6 +88,7 @@ void WorkQueue::Stop() {
 
 void WorkQueue::Loop() {
   tl_queue = this;
+  NameThisThread("pw-work");
   for (;;) {
     std::function<void()> fn;
     {

@@ -5,7 +5,10 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <string>
 #include <thread>
+
+#include "common/thread_name.h"
 
 namespace pw::engine::work_queue_test {
 namespace {
@@ -19,6 +22,13 @@ TEST(WorkQueueTest, KnowsItsOwnThreads) {
   auto [mine, theirs] = inside.get_future().get();
   EXPECT_TRUE(mine);
   EXPECT_FALSE(theirs) << "another queue's thread";
+}
+
+TEST(WorkQueueTest, ItsThreadsAreNamedForTopAndPerf) {
+  WorkQueue q(1);
+  std::promise<std::string> name;
+  ASSERT_TRUE(q.Enqueue([&] { name.set_value(ThisThreadName()); }));
+  EXPECT_EQ(name.get_future().get(), "pw-work");
 }
 
 TEST(WorkQueueTest, StoppingRefusesNewTasksAndRunsQueuedOnes) {

@@ -28,6 +28,7 @@
 #include "common/check.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "http/fair_scheduler.h"
 
 namespace pw::http {
@@ -620,6 +621,9 @@ class Conn : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> 
 
   template <typename Work>
   void CallHandler(const Work& work) {
+    // The pool's threads (asio makes them): named by their first request.
+    static thread_local const bool named = (NameThisThread("pw-http"), true);
+    (void)named;
     Request& req = req_;
     Response res;
     try {

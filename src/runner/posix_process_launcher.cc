@@ -37,6 +37,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/thread_name.h"
 #include "runner/process_launcher.h"
 
 namespace pw::runner {
@@ -295,6 +296,7 @@ Result<std::unique_ptr<Child>> PosixProcessLauncher::Spawn(const ProcessSpec& sp
 }
 
 void PosixProcessLauncher::Run() {
+  NameThisThread("pw-reaper");
   // A thread entry: nothing may escape it (docs/style.md 4.7). on_exit is
   // caller code; an exception from it is a bug in the caller.
   try {

@@ -22,6 +22,7 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "runner/artifact_store.h"
 #include "runner/fd.h"
 
@@ -249,6 +250,7 @@ UnpackCache::~UnpackCache() {
 }
 
 void UnpackCache::JanitorLoop() {
+  NameThisThread("pw-unmount");
   // A thread entry: nothing may escape it (docs/style.md 4.7).
   try {
     MutexLock lock(mu_);

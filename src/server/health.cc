@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "common/thread_name.h"
+
 namespace pw::server {
 
 Health::Health(std::function<Status()> probe, std::string server_id, HealthOptions options)
@@ -63,6 +65,7 @@ std::string Health::Json(const HealthReport& report) const {
 }
 
 void Health::Loop() {
+  NameThisThread("pw-health");
   MutexLock lock(mu_);
   for (;;) {
     while (!stop_ && !pending_) wake_.Wait(mu_);

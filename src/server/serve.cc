@@ -37,6 +37,7 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "common/version.h"
 #include "console/console.h"
 #include "engine/engine.h"
@@ -929,6 +930,7 @@ int RunServe(const std::vector<std::string>& args) {
                << (multi_server ? ", server id " + serve_options.server_id : "");
 
   std::thread waiter([&] {
+    NameThisThread("pw-signals");
     int sig = 0;
     sigwait(&sigs, &sig);
     PW_LOG(Info) << "signal " << sig << ": shutting down";

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <utility>
 
+#include "common/thread_name.h"
 #include "runner/artifact_store.h"
 
 namespace pw::worker {
@@ -248,6 +249,7 @@ void Worker::StartJobThread(const Job& job) {
   ++active_;
   const uint64_t id = next_thread_++;
   threads_[id] = std::thread([this, job, id] {
+    NameThisThread("pw-job");
     try {
       RunJob(job);
     } catch (const std::exception& e) {

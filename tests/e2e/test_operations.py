@@ -325,6 +325,22 @@ class MetricsAndLogsTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual((r.stdout + r.stderr).strip(), "")
 
+    def test_threads_are_named_for_top_and_perf_and_the_process_keeps_its_name(self):
+        # top -H, perf --sort comm and gdb tell the threads apart; the main
+        # thread's name is the process's (ps -C pipewright, pgrep pipewright).
+        names = {}
+        for tid in os.listdir("/proc/%d/task" % self.server.proc.pid):
+            with open("/proc/%d/task/%s/comm" % (self.server.proc.pid, tid)) as f:
+                name = f.read().strip()
+            names[name] = names.get(name, 0) + 1
+        with open("/proc/%d/comm" % self.server.proc.pid) as f:
+            self.assertEqual(f.read().strip(), "pipewright")
+        # The workload ran actions (work queue, reaper, overlays when the
+        # machine has them) and answered requests (handlers).
+        for name in ("pw-work", "pw-reaper", "pw-ticker", "pw-http", "pw-log", "pw-signals"):
+            self.assertIn(name, names, names)
+        self.assertEqual(names["pw-work"], 2, names)
+
     def test_metrics_match_what_happened(self):
         m = self.scrape()
         self.assertEqual(value(m, "pipewright_executions_started_total",
