@@ -255,6 +255,18 @@ void UnpackCache::JanitorLoop() {
   try {
     MutexLock lock(mu_);
     for (;;) {
+      if (refill_ && !stopping_) {  // First: an action may be waiting for a mkdir.
+        refill_ = false;
+        const size_t want = fresh_spares_ > spares_.size() ? fresh_spares_ - spares_.size() : 0;
+        janitor_busy_ = true;
+        lock.Unlock();
+        std::vector<std::string> made = MakeFreshSpares(want);
+        lock.Lock();
+        janitor_busy_ = false;
+        for (std::string& dir : made) spares_.push_back(std::move(dir));
+        janitor_cv_.NotifyAll();
+        continue;
+      }
       if (!unmounts_.empty() && !stopping_ && flushes_ == 0 && unmounts_.size() < max_deferred_) {
         const double due = std::min(last_materialize_ + quiet_seconds_,
                                     unmounts_.front().released + max_defer_seconds_);
@@ -323,6 +335,19 @@ void UnpackCache::DoUnmount(const Unmount& job) {
   graves_.push_back(Grave{job.dest, MonotonicSeconds() + kGraveSeconds});
 }
 
+std::vector<std::string> UnpackCache::MakeFreshSpares(size_t n) const {
+  std::vector<std::string> made;
+  for (size_t i = 0; i < n; ++i) {
+    std::string dir = root_ + "/.spare-" + RandomHex(16);
+    if (::mkdir(dir.c_str(), 0777) != 0) {
+      PW_LOG(Warning) << "spare run directory " << dir << ": " << std::strerror(errno);
+      break;
+    }
+    made.push_back(std::move(dir));
+  }
+  return made;
+}
+
 Status UnpackCache::MakeDirectory(const std::string& dir) {
   std::string spare;
   {
@@ -330,6 +355,11 @@ Status UnpackCache::MakeDirectory(const std::string& dir) {
     if (!spares_.empty()) {
       spare = std::move(spares_.back());
       spares_.pop_back();
+    }
+    // Running low: the janitor makes more, while this action runs.
+    if (overlays_ && !refill_ && spares_.size() * 2 < fresh_spares_) {
+      refill_ = true;
+      janitor_cv_.NotifyAll();
     }
   }
   if (!spare.empty()) {
@@ -358,6 +388,11 @@ Status UnpackCache::MakeDirectory(const std::string& dir) {
 size_t UnpackCache::SparesForTest() const {
   MutexLock lock(mu_);
   return spares_.size();
+}
+
+void UnpackCache::SetFreshSparesForTest(size_t n) {
+  MutexLock lock(mu_);
+  fresh_spares_ = std::min(n, kMaxSpares);
 }
 
 Result<UnpackCache::Listing> UnpackCache::Unpack(const std::string& revision) {

@@ -132,7 +132,16 @@ class UnpackCache {
   // Spares waiting: at most kMaxSpares, beyond that released mount points
   // are removed (30 s later, see Release).
   static constexpr size_t kMaxSpares = 64;
+  // Overlay mode: once MakeDirectory leaves fewer than half of
+  // kFreshSpares waiting (mount points come back only when released
+  // overlays are unmounted, i.e. once actions stop starting, or for
+  // actions without inputs never), the janitor makes new empty ones up to
+  // kFreshSpares, off the actions' path: a directory nobody ever entered is
+  // as safe to hand out as a released mount point.
+  static constexpr size_t kFreshSpares = 16;
   size_t SparesForTest() const;
+  // Replaces kFreshSpares (tests; 0: no fresh spares).
+  void SetFreshSparesForTest(size_t n);
 
   // How long released mount points are kept before they are removed.
   static constexpr double kGraveSeconds = 30;
@@ -214,8 +223,12 @@ class UnpackCache {
   // a spare (an empty one while there are fewer than kMaxSpares) or digs its
   // grave.
   void DoUnmount(const Unmount& job);
-  // The janitor thread (overlay mode only): Release's work, then due graves.
+  // The janitor thread (overlay mode only): fresh spares, Release's work,
+  // then due graves.
   void JanitorLoop();
+  // Makes `n` empty directories root/.spare-* (as MakeDirectory's mkdir);
+  // returns those made.
+  std::vector<std::string> MakeFreshSpares(size_t n) const;
   // Creates `to` as a copy of cached file `from` (reflink, else in-kernel copy).
   Status CopyFile(const std::string& from, const std::string& to, const Node& node);
   // Drops unused entries, oldest first, while over a bound; returns the
@@ -232,9 +245,11 @@ class UnpackCache {
   std::map<std::string, Mount> mounts_ GUARDED_BY(mu_);  // By destination.
   std::vector<Grave> graves_ GUARDED_BY(mu_);            // Oldest first.
   std::vector<std::string> spares_ GUARDED_BY(mu_);      // root/.spare-*: empty directories.
-  std::deque<Unmount> unmounts_ GUARDED_BY(mu_);         // Released, not yet unmounted.
-  bool janitor_busy_ GUARDED_BY(mu_) = false;            // Doing a job outside the lock.
-  double last_materialize_ GUARDED_BY(mu_) = 0;          // Monotonic seconds.
+  size_t fresh_spares_ GUARDED_BY(mu_) = kFreshSpares;
+  bool refill_ GUARDED_BY(mu_) = false;  // MakeDirectory asked the janitor for fresh spares.
+  std::deque<Unmount> unmounts_ GUARDED_BY(mu_);  // Released, not yet unmounted.
+  bool janitor_busy_ GUARDED_BY(mu_) = false;     // Doing a job outside the lock.
+  double last_materialize_ GUARDED_BY(mu_) = 0;   // Monotonic seconds.
   double quiet_seconds_ GUARDED_BY(mu_) = kQuietSeconds;
   size_t max_deferred_ GUARDED_BY(mu_) = kMaxDeferredUnmounts;
   double max_defer_seconds_ GUARDED_BY(mu_) = kMaxDeferSeconds;

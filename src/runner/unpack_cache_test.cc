@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -552,6 +553,7 @@ TEST_F(UnpackCacheOverlayTest, MakeDirectoryReusesReleasedMountPoints) {
   const std::string rev = Revision("spare\n");
   auto cache = Cache();
   ASSERT_TRUE(cache->overlays());
+  cache->SetFreshSparesForTest(0);  // Only released mount points here.
   fs::create_directories(root_ / "work");
   ASSERT_TRUE(cache->MakeDirectory(Dest("fresh")).ok());  // No spare yet: mkdir.
   const mode_t made_mode = Mode(Dest("fresh"));
@@ -602,6 +604,47 @@ TEST_F(UnpackCacheOverlayTest, MakeDirectoryReusesReleasedMountPoints) {
   cache->WaitReleasedForTest();
   EXPECT_EQ(cache->SparesForTest(), UnpackCache::kMaxSpares);
   EXPECT_EQ(cache->GravesForTest(), 2u);
+}
+
+// Mount points come back only once released overlays are unmounted (when
+// actions stop starting) and never for actions without inputs: the janitor
+// keeps fresh spares ready instead, made off the action's path, refilled
+// when fewer than half wait. Each is empty, has mkdir's mode and is handed
+// out by a rename.
+TEST_F(UnpackCacheOverlayTest, MakeDirectoryKeepsFreshSparesReady) {
+  auto cache = Cache();
+  ASSERT_TRUE(cache->overlays());
+  cache->SetFreshSparesForTest(4);
+  fs::create_directories(root_ / "work");
+  EXPECT_EQ(cache->SparesForTest(), 0u) << "none before a directory is asked for";
+  ASSERT_TRUE(cache->MakeDirectory(Dest("first")).ok());  // mkdir, and a refill asked for.
+  const mode_t made_mode = Mode(Dest("first"));
+  ASSERT_TRUE(Eventually([&] { return cache->SparesForTest() == 4; }))
+      << cache->SparesForTest() << " fresh spares";
+  EXPECT_EQ(CountPrefixed(root_ / "unpacked", ".spare-"), 4u);
+  std::set<ino_t> fresh;
+  for (const auto& e : fs::directory_iterator(root_ / "unpacked")) {
+    if (e.path().filename().string().rfind(".spare-", 0) != 0) continue;
+    struct stat st {};
+    ASSERT_EQ(::stat(e.path().c_str(), &st), 0);
+    fresh.insert(st.st_ino);
+  }
+  // Two taken (4 -> 2: half are left, no refill yet), each a fresh spare.
+  for (const char* name : {"second", "third"}) {
+    ASSERT_TRUE(cache->MakeDirectory(Dest(name)).ok());
+    struct stat st {};
+    ASSERT_EQ(::stat(Dest(name).c_str(), &st), 0);
+    EXPECT_EQ(fresh.count(st.st_ino), 1u) << name << " was made anew, not renamed";
+    EXPECT_TRUE(fs::is_empty(Dest(name)));
+    EXPECT_EQ(Mode(Dest(name)), made_mode);
+  }
+  EXPECT_EQ(cache->SparesForTest(), 2u);
+  // One more leaves fewer than half: back to 4.
+  ASSERT_TRUE(cache->MakeDirectory(Dest("fourth")).ok());
+  ASSERT_TRUE(Eventually([&] { return cache->SparesForTest() == 4; }))
+      << cache->SparesForTest() << " fresh spares after the refill";
+  cache.reset();
+  EXPECT_EQ(CountPrefixed(root_ / "unpacked", ".spare-"), 0u) << "the destructor removes them";
 }
 
 TEST_F(UnpackCacheOverlayTest, TheDestructorUnmountsWhatIsStillMounted) {
