@@ -908,6 +908,12 @@ def main():
         # 1. Floor and per-action overhead.
         if "actions" not in skip:
             log("floor (spawn + 2 durable commits; groups %s)" % groups)
+            # A settled disk first: on ext4 without a journal every file or directory
+            # created skips the inodes deleted recently nearby whose inode-table blocks
+            # are still dirty (recently_deleted), so the deletions of whatever ran just
+            # before (a previous bench, make check) made creates 3x slower here
+            # (docs/performance.md, 2026-12-04) and the rows drift from run to run.
+            os.sync()
             # The floor is measured in chunks between the rounds of executions (below),
             # each chunk 40 repetitions, and the ratio uses the median of the chunks
             # measured beside that mode's rounds: this machine's speed drifts by tens of
