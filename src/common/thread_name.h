@@ -3,9 +3,11 @@
 // Thread names: each long-lived thread of the server says what it is, as
 // top -H, perf (--sort comm), gdb and /proc/<pid>/task/<tid>/comm show it:
 // pw-work (the engine's work queue), pw-reaper (children's exits and
-// output), pw-unmount (released overlays), pw-ticker, pw-http-io,
-// pw-http (request handlers), pw-log, pw-leases, pw-logship, pw-health,
-// pw-job (a job worker's job).
+// output), pw-unmount (released overlays, spare run directories),
+// pw-ticker, pw-http (request handlers), pw-log, pw-leases, pw-logship,
+// pw-health, pw-signals, pw-job (a job worker's job). The main thread (the
+// HTTP I/O loop in `serve`) is not renamed: its name is the process's, which
+// ps -C and pgrep match.
 //
 //   std::thread t([] { NameThisThread("pw-ticker"); Loop(); });
 //   ThisThreadName();  // "pw-ticker"
