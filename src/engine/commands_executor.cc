@@ -52,6 +52,9 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
     std::error_code rm;
     fs::remove(status_file, rm);
     fs::remove(variables_file, rm);
+    // The next actions' logs, made while this one's successor runs (two: a
+    // parallel group's clean-ups catch up with its starts).
+    if (env_.log_spares) env_.log_spares->Replenish(2);
   };
   auto fail = [&](const std::string& msg, const std::string& code = "JobFailed") {
     runs_.EndPreparing(w.run_id);
@@ -124,6 +127,7 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
     return fail(program.status().message(), "ConfigurationError");
   }
   runner::ProcessSpec spec = program->spec;
+  spec.log_spares = env_.log_spares.get();
   if (env_.sandbox->active()) {
     // The action reaches its own directories and result files, nothing else
     // of the data directory. The result files must exist to be bound.

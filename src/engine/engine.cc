@@ -125,6 +125,7 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options,
   env.artifacts = runners_.artifacts.get();
   env.unpacked = std::make_shared<runner::UnpackCache>(runners_.artifacts.get(),
                                                        options_.data_dir + "/unpacked");
+  env.log_spares = std::make_shared<runner::SpareFiles>(options_.data_dir + "/logs/.spare");
   // Each action makes and later removes directories in both (its working
   // directory, its input's overlay scratch): on ext4 without a journal they
   // are spread over the block groups (see SpreadNewDirectories).

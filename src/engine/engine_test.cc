@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 #include <linux/magic.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 
 #include <atomic>
@@ -24,14 +25,17 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/test_files.h"
 #include "core/execution.h"
 #include "runner/artifact_store.h"
 #include "runner/process_launcher.h"
+#include "runner/spare_files.h"
 #include "runner/temp_dir.h"
 #include "store/faulty_store.h"
 #include "store/store.h"
@@ -614,6 +618,37 @@ TEST_F(EngineTest, WorkAndUnpackedSpreadTheirNewDirectoriesOnExt4) {
   EXPECT_FALSE(runner::SpreadsNewDirectories(options_.data_dir + "/logs"));
 }
 
+// An action's log is a file made ahead during an earlier action's clean-up
+// and renamed (no inode allocated between a result and the next spawn: see
+// runner/spare_files.h); it holds the action's output as any log would, and
+// the spares stay few.
+TEST_F(EngineTest, ActionLogsAreFilesMadeAheadByEarlierCleanUps) {
+  StartEngine();
+  Create(BuildPipeline("p", {"echo first"}));
+  const std::string first = Start("p");
+  ASSERT_EQ(S(WaitEnded("p", first).status), "Succeeded");
+  WaitIdle();  // Its clean-up made the spares.
+  const std::string spares = options_.data_dir + "/logs/.spare";
+  std::set<ino_t> made;
+  for (const auto& e : fs::directory_iterator(spares)) {
+    struct stat st {};
+    ASSERT_EQ(::stat(e.path().c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, 0);
+    made.insert(st.st_ino);
+  }
+  ASSERT_FALSE(made.empty());
+  EXPECT_LE(made.size(), runner::SpareFiles::kDefaultCount);
+
+  Create(BuildPipeline("q", {"echo second"}));
+  const std::string second = Start("q");
+  ASSERT_EQ(S(WaitEnded("q", second).status), "Succeeded");
+  const std::string log = engine_->LogPath(RunsOf(Exec("q", second), "Build", "Build").at(0).id);
+  struct stat st {};
+  ASSERT_EQ(::stat(log.c_str(), &st), 0);
+  EXPECT_TRUE(made.count(st.st_ino)) << log << " was not one of the spares";
+  EXPECT_EQ(test_files::ReadFile(log), "second\n");
+}
+
 // What a previous server left in the data directory and no run will remove
 // (a crash between a run's end and its clean-up, the mount points it kept a
 // while, result files) is removed at the next start; logs stay, and what this
@@ -630,7 +665,8 @@ TEST_F(EngineTest, RecoverRemovesWhatAPreviousServerLeftInTheDataDirectory) {
                                          data + "/work/4c1d-cb-run.cb",
                                          data + "/logs/" + ended + ".log.status",
                                          data + "/logs/" + ended + ".log.vars",
-                                         data + "/logs/4c1d-cb-run.log.status"};
+                                         data + "/logs/4c1d-cb-run.log.status",
+                                         data + "/logs/.spare/spare-5eed0123456789ab"};
   for (const std::string& path : left) {
     if (path.find("/logs/") != std::string::npos) {
       std::ofstream(path) << "1\n";

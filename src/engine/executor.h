@@ -29,6 +29,7 @@
 #include "runner/artifact_store.h"
 #include "runner/deploy_dir.h"
 #include "runner/sandbox.h"
+#include "runner/spare_files.h"
 #include "runner/unpack_cache.h"
 
 namespace pw::runner {
@@ -98,6 +99,9 @@ struct ExecutorEnv {
   // Inputs unpacked once per revision, then an overlay or a copy per action
   // (null: Extract each time). Shared by every executor's copy of the env.
   std::shared_ptr<runner::UnpackCache> unpacked;
+  // Actions' log files made ahead, in logs/.spare (null: each made at the
+  // spawn). See runner/spare_files.h.
+  std::shared_ptr<runner::SpareFiles> log_spares;
   // A sandboxed Commands action's inputs are mounted in a mount namespace of
   // its own (runner::ActionMountNamespace), not the server's: set when the
   // server has its own namespace, actions run in bubblewrap, and inputs are

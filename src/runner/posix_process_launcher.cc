@@ -39,6 +39,7 @@
 #include "common/status.h"
 #include "common/thread_name.h"
 #include "runner/process_launcher.h"
+#include "runner/spare_files.h"
 
 namespace pw::runner {
 namespace {
@@ -208,7 +209,10 @@ Result<std::unique_ptr<Child>> PosixProcessLauncher::Spawn(const ProcessSpec& sp
   auto child = std::make_unique<Child>();
   child->grace = std::max(0.0, spec.kill_grace_seconds);
   if (!spec.log_path.empty()) {
-    child->log_fd = open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (spec.log_spares != nullptr) child->log_fd = spec.log_spares->Claim(spec.log_path);
+    if (child->log_fd < 0) {
+      child->log_fd = open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    }
     if (child->log_fd < 0) return InvalidArgument(Errno("open log " + spec.log_path), "");
   }
   int fds[2];

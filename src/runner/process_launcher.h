@@ -29,6 +29,8 @@
 
 namespace pw::runner {
 
+class SpareFiles;
+
 // What to run and how. Plain value; copied by Start().
 struct ProcessSpec {
   std::vector<std::string> argv;  // argv[0] is an absolute path, e.g. {"/bin/sh", "-e", "-c", s}.
@@ -36,8 +38,10 @@ struct ProcessSpec {
   std::string cwd;                // Working directory; must exist. Empty: the launcher's.
   std::string log_path;           // stdout and stderr are appended here, interleaved in
                                   // arrival order (created 0644 if missing). Empty: discarded.
-  double timeout_seconds = 0;     // 0 = no timeout.
-  double kill_grace_seconds = 5;  // After SIGTERM to the group, SIGKILL to the group.
+  SpareFiles* log_spares = nullptr;  // When set, a missing log is one of its spares (renamed):
+                                     // no inode made on the way to the spawn. Outlives Start().
+  double timeout_seconds = 0;        // 0 = no timeout.
+  double kill_grace_seconds = 5;     // After SIGTERM to the group, SIGKILL to the group.
 };
 
 // How a process ended. Plain value.
