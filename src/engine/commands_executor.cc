@@ -93,15 +93,17 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
   };
   // Inputs: the first in the working directory, the others beside it.
   bool first = true;
+  std::vector<std::string> mounted;  // Their revisions.
   for (const auto& in : a.input_artifacts) {
     auto it = w.inputs.find(in);
     if (it == w.inputs.end() || it->second.empty()) continue;
     std::string dest = first ? src : work + ".in/" + in;
-    Status st = env_.UnpackInput(it->second, dest);
+    Status st = env_.UnpackInput(it->second, dest, /*server_namespace=*/ns == nullptr);
     if (!st.ok()) {
       leave();
       return fail("Cannot unpack input artifact " + in + ": " + st.message());
     }
+    mounted.push_back(it->second);
     env.push_back("CODEBUILD_SRC_DIR_" + in + "=" + dest);
     env.push_back("PIPEWRIGHT_INPUT_" + in + "=" + dest);
     first = false;
@@ -128,6 +130,9 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
   }
   runner::ProcessSpec spec = program->spec;
   spec.log_spares = env_.log_spares.get();
+  // This thread has work to do right after the spawn (the next action's
+  // inputs, the last one's clean-up) unless more starts wait in the queue.
+  spec.off_spawner_cpu = env_.queue->Depth() == 0;
   if (env_.sandbox->active()) {
     // The action reaches its own directories and result files, nothing else
     // of the data directory. The result files must exist to be bound.
@@ -193,10 +198,17 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
   // `done` is called without the runs' lock: it takes the engine mutex, which
   // is held around Cancel.
   Status started = runs_.Start(w.run_id, spec, std::move(on_exit));
+  const bool own_namespace = ns != nullptr;
   leave();
   ns.reset();
   if (started.code() == StatusCode::kAborted) return fail(started.message());
   if (!started.ok()) return fail("Cannot start /bin/sh: " + started.message());
+  // While it runs (a core is idle now), the next action's inputs: the
+  // mounts leave its path (not for actions in namespaces of their own, which
+  // mount there).
+  if (!own_namespace) {
+    for (const std::string& revision : mounted) env_.PremountInput(revision);
+  }
 }
 
 }  // namespace

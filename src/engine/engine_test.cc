@@ -649,6 +649,38 @@ TEST_F(EngineTest, ActionLogsAreFilesMadeAheadByEarlierCleanUps) {
   EXPECT_EQ(test_files::ReadFile(log), "second\n");
 }
 
+// While an action runs, the overlay of its input is mounted ahead for the
+// next action of that revision, which gets it by a move: the second of two
+// sequential actions sees its input on an overlay whose upper dir is in the
+// unpack cache's premount directory (unpacked/.pm-*), the first on one of
+// its own (skipped where overlays cannot be mounted).
+TEST_F(EngineTest, TheNextActionsInputIsMountedWhileTheActionBeforeItRuns) {
+  StartEngine();
+  const std::string show = "cat input.txt; grep \" $PWD \" /proc/self/mountinfo || true";
+  // The first ends once the premount is there (polled, 10 s at most), so
+  // that a slow machine cannot let the second start before it.
+  const std::string wait =
+      "if grep -q \" $PWD .* overlay \" /proc/self/mountinfo; then i=0; "
+      "while ! grep -q /unpacked/.pm- /proc/self/mountinfo && [ $i -lt 1000 ]; do "
+      "sleep 0.01; i=$((i+1)); done; fi";
+  Create(Pipeline(
+      "p", {Stage("Source", {DirSource(src_)}),
+            Stage("Build", {Commands("First", {show, wait}, 1), Commands("Second", {show}, 2)})}));
+  const std::string id = Start("p");
+  ASSERT_EQ(S(WaitEnded("p", id).status), "Succeeded");
+  const core::Execution e = Exec("p", id);
+  const std::string first =
+      test_files::ReadFile(engine_->LogPath(RunsOf(e, "Build", "First").at(0).id));
+  const std::string second =
+      test_files::ReadFile(engine_->LogPath(RunsOf(e, "Build", "Second").at(0).id));
+  EXPECT_EQ(first.rfind("directory source\n", 0), 0u) << first;
+  EXPECT_EQ(second.rfind("directory source\n", 0), 0u) << second;
+  if (first.find(" overlay ") == std::string::npos) GTEST_SKIP() << "inputs are copies here";
+  EXPECT_NE(first.find("upperdir=" + options_.data_dir + "/work/"), std::string::npos) << first;
+  EXPECT_NE(second.find("upperdir=" + options_.data_dir + "/unpacked/.pm-"), std::string::npos)
+      << second;
+}
+
 // What a previous server left in the data directory and no run will remove
 // (a crash between a run's end and its clean-up, the mount points it kept a
 // while, result files) is removed at the next start; logs stay, and what this

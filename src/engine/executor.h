@@ -129,9 +129,18 @@ struct ExecutorEnv {
   std::string WorkDir(const std::string& run_id) const { return data_dir + "/work/" + run_id; }
   // Puts input artifact `revision` into `dest` (see UnpackCache::Materialize):
   // a private copy when actions run as another user, who must own the files.
-  Status UnpackInput(const std::string& revision, const std::string& dest) const {
-    return unpacked ? unpacked->Materialize(revision, dest, action_user.has_value())
-                    : artifacts->Extract(revision, dest);
+  // `server_namespace`: the calling thread is in the server's mount
+  // namespace (not an action's own), where a premounted overlay may be moved.
+  Status UnpackInput(const std::string& revision, const std::string& dest,
+                     bool server_namespace = false) const {
+    return unpacked
+               ? unpacked->Materialize(revision, dest, action_user.has_value(), server_namespace)
+               : artifacts->Extract(revision, dest);
+  }
+  // After an action that took `revision` as an overlay has been spawned:
+  // the next action to take it finds one mounted (UnpackCache::Premount).
+  void PremountInput(const std::string& revision) const {
+    if (unpacked && !action_user) unpacked->Premount(revision);
   }
   // Makes run directory `work` (see UnpackCache::MakeDirectory: a released
   // mount point renamed, when there is one).

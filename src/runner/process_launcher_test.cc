@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -343,6 +344,53 @@ TEST_F(ProcessLauncherTest, CallbackMayStartAnotherProcess) {
   std::unique_lock<std::mutex> lock(mu);
   ASSERT_TRUE(cv.wait_for(lock, seconds(20), [&] { return second_exit.has_value(); }));
   EXPECT_EQ(*second_exit, 7);
+}
+
+// The Cpus_allowed_list line of /proc/<pid|self>/status.
+std::string AllowedCpus(const std::string& pid) {
+  std::istringstream status(ReadFile("/proc/" + pid + "/status"));
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("Cpus_allowed_list:", 0) == 0) return line + "\n";
+  }
+  return "";
+}
+
+// off_spawner_cpu changes where the child runs, not where it may: once Start
+// has returned it keeps every CPU its spawner may use (so do the processes
+// it starts), and on a spawner pinned to one CPU nothing moves at all.
+TEST_F(ProcessLauncherTest, AChildMovedOffTheSpawnersCpuKeepsItsAllowedCpus) {
+  ProcessSpec spec = Shell(
+      "while [ ! -e go ]; do :; done; grep Cpus_allowed_list /proc/$$/status; "
+      "sh -c 'grep Cpus_allowed_list /proc/$$/status'");
+  spec.off_spawner_cpu = true;
+  const std::string mine = AllowedCpus("thread-self");
+  ASSERT_FALSE(mine.empty());
+  Result<ProcessId> id = launcher_->Start(spec, collector_.Callback());
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  std::ofstream(tmp_.path() + "/go");
+  std::optional<ProcessExit> exit = collector_.Wait(*id);
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->exit_code, 0);
+  EXPECT_EQ(ReadFile(tmp_.path() + "/out.log"), mine + mine);
+
+  // Pinned to the CPU it runs on: the child has nowhere else to go.
+  fs::remove(tmp_.path() + "/go");
+  fs::remove(tmp_.path() + "/out.log");
+  cpu_set_t saved;
+  ASSERT_EQ(sched_getaffinity(0, sizeof saved, &saved), 0);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(sched_getcpu(), &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  const std::string pinned = AllowedCpus("thread-self");
+  id = launcher_->Start(spec, collector_.Callback());
+  ASSERT_EQ(sched_setaffinity(0, sizeof saved, &saved), 0);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  std::ofstream(tmp_.path() + "/go");
+  exit = collector_.Wait(*id);
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->exit_code, 0);
+  EXPECT_EQ(ReadFile(tmp_.path() + "/out.log"), pinned + pinned);
 }
 
 TEST_F(ProcessLauncherTest, ChildLeadsItsOwnSession) {

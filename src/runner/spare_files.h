@@ -75,7 +75,7 @@ class SpareFiles {
   const size_t count_;
   mutable Mutex mu_;
   std::vector<Spare> spares_ GUARDED_BY(mu_);
-  size_t making_ GUARDED_BY(mu_) = 0;  // Being made by Replenish calls now.
+  size_t making_ GUARDED_BY(mu_) = 0;    // Being made by Replenish calls now.
   bool broken_ GUARDED_BY(mu_) = false;  // The last Replenish failed.
 };
 

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -233,6 +234,15 @@ UnpackCache::~UnpackCache() {
     }
     janitor_.join();  // It finishes the Releases queued before it stops.
   }
+  // A Premount that finished after the janitor stopped (the owner's threads
+  // should be done by now).
+  std::deque<Unmount> left;
+  {
+    MutexLock lock(mu_);
+    RetirePremountsLocked();
+    left.swap(unmounts_);
+  }
+  for (const Unmount& job : left) DoUnmount(job);
   RemoveGraves(/*all=*/true);
   std::vector<std::string> spares;
   std::map<std::string, Mount> mounts;
@@ -267,14 +277,23 @@ void UnpackCache::JanitorLoop() {
         janitor_cv_.NotifyAll();
         continue;
       }
-      if (!unmounts_.empty() && !stopping_ && flushes_ == 0 && unmounts_.size() < max_deferred_) {
-        const double due = std::min(last_materialize_ + quiet_seconds_,
-                                    unmounts_.front().released + max_defer_seconds_);
+      if ((!unmounts_.empty() || !premounts_.empty()) && !stopping_ && flushes_ == 0 &&
+          unmounts_.size() < max_deferred_) {
+        double due = last_materialize_ + quiet_seconds_;
+        if (!unmounts_.empty()) {
+          due = std::min(due, unmounts_.front().released + max_defer_seconds_);
+        }
         const double now = MonotonicSeconds();
         if (now < due) {
           janitor_cv_.WaitFor(mu_, std::chrono::duration<double>(due - now));
           continue;
         }
+      }
+      // Unused premounts go once actions stop starting (not when the
+      // backlog of unmounts is merely full or old: actions still start).
+      if (!premounts_.empty() &&
+          (stopping_ || flushes_ > 0 || MonotonicSeconds() >= last_materialize_ + quiet_seconds_)) {
+        RetirePremountsLocked();
       }
       if (!unmounts_.empty()) {  // Due: all that wait go together.
         std::deque<Unmount> jobs;
@@ -314,25 +333,33 @@ void UnpackCache::DoUnmount(const Unmount& job) {
     ::umount2(it->first.c_str(), MNT_DETACH);
     fs::remove_all(it->second.scratch, ec);
     Unpin(it->second.revision);
+    // A premount's first mount point: a sandbox set up while the overlay was
+    // there holds a copy of it there.
+    if (!it->second.origin.empty()) Recycle(it->second.origin);
   }
+  Recycle(job.dest);
+}
+
+void UnpackCache::Recycle(const std::string& dir) {
   // A mount point now empty becomes a spare (rmdir would detach a sandbox's
   // copy of the mount; a rename moves it along): one mkdir and one rmdir
   // fewer for a later action.
+  std::error_code ec;
   bool room = false;
   {
     MutexLock lock(mu_);
     room = spares_.size() < kMaxSpares;
   }
-  if (room && fs::is_empty(job.dest, ec) && !ec) {
+  if (room && fs::is_empty(dir, ec) && !ec) {
     const std::string spare = root_ + "/.spare-" + RandomHex(16);
-    if (::rename(job.dest.c_str(), spare.c_str()) == 0) {
+    if (::rename(dir.c_str(), spare.c_str()) == 0) {
       MutexLock lock(mu_);
       spares_.push_back(spare);
       return;
     }
   }
   MutexLock lock(mu_);
-  graves_.push_back(Grave{job.dest, MonotonicSeconds() + kGraveSeconds});
+  graves_.push_back(Grave{dir, MonotonicSeconds() + kGraveSeconds});
 }
 
 std::vector<std::string> UnpackCache::MakeFreshSpares(size_t n) const {
@@ -458,9 +485,41 @@ Status UnpackCache::CopyFile(const std::string& from, const std::string& to, con
 }
 
 Status UnpackCache::Materialize(const std::string& revision, const std::string& dest_dir,
-                                bool private_copy) {
+                                bool private_copy, bool may_move_premount) {
   if (!IsArtifactRevision(revision)) {
     return InvalidArgument("malformed artifact revision '" + revision + "'", "");
+  }
+  if (overlays_ && !private_copy && may_move_premount) {
+    std::optional<Premounted> pm;
+    {
+      MutexLock lock(mu_);
+      if (auto it = premounts_.find(revision); it != premounts_.end()) {
+        pm = std::move(it->second);
+        premounts_.erase(it);
+        last_materialize_ = MonotonicSeconds();
+        entries_[revision].last_use = ++tick_;  // Ready: the premount keeps it cached.
+      }
+    }
+    if (pm) {
+      std::error_code ec;
+      fs::create_directories(dest_dir, ec);
+      if (::mount(pm->dir.c_str(), dest_dir.c_str(), nullptr, MS_MOVE, nullptr) == 0) {
+        MutexLock lock(mu_);
+        mounts_[dest_dir] = Mount{revision, pm->scratch, pm->dir};
+        return Status::Ok();  // Its use of the entry is the mount's now.
+      }
+      const std::string why = Errno();
+      PW_LOG(Warning) << "cannot move the input overlay " << pm->dir << " to " << dest_dir << ": "
+                      << why << "; overlays are mounted when needed from now on";
+      MutexLock lock(mu_);
+      premounts_broken_ = true;
+      RetirePremountsLocked();
+      Unmount job{pm->dir, MonotonicSeconds(), {}};
+      job.mounts.emplace_back(pm->dir, Mount{revision, pm->scratch, ""});
+      unmounts_.push_back(std::move(job));
+      janitor_cv_.NotifyAll();
+      // On to a mount of its own.
+    }
   }
   bool unpack = false;
   std::shared_ptr<const Listing> listing;
@@ -514,7 +573,7 @@ Status UnpackCache::Materialize(const std::string& revision, const std::string& 
       std::vector<std::string> gone;
       {
         MutexLock lock(mu_);
-        mounts_[dest_dir] = Mount{revision, *scratch};
+        mounts_[dest_dir] = Mount{revision, *scratch, ""};
         gone = EvictLocked();  // Others, if this one took the cache over a bound.
       }
       for (const std::string& dir : gone) RemoveSealed(dir);
@@ -527,6 +586,54 @@ Status UnpackCache::Materialize(const std::string& revision, const std::string& 
   Status result = CopyTree(*listing, revision, dest_dir);
   Unpin(revision);
   return result;
+}
+
+void UnpackCache::Premount(const std::string& revision) {
+  if (!overlays_) return;
+  {
+    MutexLock lock(mu_);
+    if (stopping_ || premounts_broken_ || premounts_.count(revision) > 0 ||
+        premounting_.count(revision) > 0 ||
+        premounts_.size() + premounting_.size() >= kMaxPremounts) {
+      return;
+    }
+    auto it = entries_.find(revision);
+    if (it == entries_.end() || !it->second.ready) return;  // Evicted meanwhile.
+    ++it->second.users;
+    premounting_.insert(revision);
+  }
+  const std::string dir = root_ + "/.pm-" + RandomHex(16);
+  Result<std::string> scratch = Internal("mkdir " + dir);
+  if (::mkdir(dir.c_str(), 0777) == 0) scratch = MountOverlay(revision, dir);
+  bool keep = false;
+  {
+    MutexLock lock(mu_);
+    premounting_.erase(premounting_.find(revision));
+    if (scratch.ok()) {
+      premounts_.emplace(revision, Premounted{dir, *scratch});
+      keep = true;
+      if (stopping_ || premounts_broken_) RetirePremountsLocked();
+      janitor_cv_.NotifyAll();  // It unmounts the unused ones once quiet.
+    }
+  }
+  if (!keep) {
+    ::rmdir(dir.c_str());
+    Unpin(revision);
+  }
+}
+
+void UnpackCache::RetirePremountsLocked() {
+  for (auto& [revision, pm] : premounts_) {
+    Unmount job{pm.dir, MonotonicSeconds(), {}};
+    job.mounts.emplace_back(pm.dir, Mount{revision, std::move(pm.scratch), ""});
+    unmounts_.push_back(std::move(job));
+  }
+  premounts_.clear();
+}
+
+size_t UnpackCache::PremountsForTest() const {
+  MutexLock lock(mu_);
+  return premounts_.size();
 }
 
 Result<std::string> UnpackCache::MountOverlay(const std::string& revision,

@@ -647,6 +647,114 @@ TEST_F(UnpackCacheOverlayTest, MakeDirectoryKeepsFreshSparesReady) {
   EXPECT_EQ(CountPrefixed(root_ / "unpacked", ".spare-"), 0u) << "the destructor removes them";
 }
 
+// How many mounts have a mount point starting with `prefix`.
+size_t MountsUnder(const std::string& prefix) {
+  std::ifstream in("/proc/self/mountinfo");
+  size_t n = 0;
+  for (std::string line; std::getline(in, line);) {
+    n += line.find(" " + prefix) != std::string::npos ? 1 : 0;
+  }
+  return n;
+}
+
+// Premount makes the next Materialize of its revision a move (MS_MOVE) of
+// an overlay mounted ahead: the action gets the same tree, with an upper dir
+// of its own that nobody used, and nothing of it reaches the cache or the
+// other actions. One waits per revision; only a caller in the cache's own
+// namespace takes it; it keeps its entry cached.
+TEST_F(UnpackCacheOverlayTest, APremountedOverlayIsMovedToTheNextActionOfItsRevision) {
+  const std::string rev = Revision("premounted\n");
+  auto cache = Cache();
+  ASSERT_TRUE(cache->overlays());
+  cache->SetDeferralForTest(3600, 64, 3600);  // Nothing retired while the test looks.
+  const std::string pm = (root_ / "unpacked" / ".pm-").string();
+  cache->Premount(rev);  // Not cached yet: nothing to mount.
+  EXPECT_EQ(cache->PremountsForTest(), 0u);
+
+  ASSERT_TRUE(cache->Materialize(rev, Dest("a"), false, true).ok());
+  EXPECT_TRUE(UpperDirInside(Dest("a"))) << "a mount of its own: none was waiting";
+  cache->Premount(rev);
+  cache->Premount(rev);
+  EXPECT_EQ(cache->PremountsForTest(), 1u);
+  EXPECT_EQ(MountsUnder(pm), 1u);
+  EXPECT_EQ(CountPrefixed(root_ / "unpacked", ".pm-"), 1u);
+
+  ASSERT_TRUE(cache->Materialize(rev, Dest("b"), false, true).ok());
+  EXPECT_EQ(cache->PremountsForTest(), 0u);
+  EXPECT_EQ(MountsUnder(pm), 0u) << "moved, not copied";
+  EXPECT_TRUE(MountedAt(Dest("b")));
+  EXPECT_NE(MountOptionsAt(Dest("b")).find("upperdir=" + pm), std::string::npos)
+      << MountOptionsAt(Dest("b"));
+  EXPECT_EQ(ReadFile(fs::path(Dest("b")) / "app" / "version.txt"), "premounted\n");
+  std::ofstream(fs::path(Dest("b")) / "app" / "version.txt") << "changed by b\n";
+  std::ofstream(fs::path(Dest("b")) / "new.txt") << "b's\n";
+  EXPECT_EQ(ReadFile(fs::path(Dest("a")) / "app" / "version.txt"), "premounted\n");
+  EXPECT_FALSE(fs::exists(fs::path(Dest("a")) / "new.txt"));
+  EXPECT_EQ(ReadFile(root_ / "unpacked" / rev / "app" / "version.txt"), "premounted\n");
+  EXPECT_EQ(cache->MountsForTest(), 2u);
+
+  // A caller in an action's own mount namespace mounts there: the waiting
+  // premount is not its to move.
+  cache->Premount(rev);
+  ASSERT_TRUE(cache->Materialize(rev, Dest("c"), false, false).ok());
+  EXPECT_TRUE(UpperDirInside(Dest("c")));
+  EXPECT_EQ(cache->PremountsForTest(), 1u);
+  // Private copies never take one either.
+  ASSERT_TRUE(cache->Materialize(rev, Dest("d"), true, true).ok());
+  EXPECT_FALSE(MountedAt(Dest("d")));
+  EXPECT_EQ(cache->PremountsForTest(), 1u);
+
+  // Releasing b unmounts it and recycles both its mount point and the one the
+  // overlay was first mounted on (each as a spare: no rmdir, see Release);
+  // waiting for the releases also retires the unused premount.
+  const size_t spares = cache->SparesForTest();
+  EXPECT_TRUE(cache->Release(Dest("b")));
+  cache->WaitReleasedForTest();
+  EXPECT_FALSE(MountedAt(Dest("b")));
+  EXPECT_EQ(cache->PremountsForTest(), 0u);
+  EXPECT_EQ(MountsUnder(pm), 0u);
+  EXPECT_EQ(CountPrefixed(root_ / "unpacked", ".pm-"), 0u);
+  EXPECT_EQ(cache->SparesForTest(), spares + 3) << "b, its first mount point, the retired one";
+  for (const auto& e : fs::directory_iterator(root_ / "unpacked")) {
+    if (e.path().filename().string().rfind(".spare-", 0) == 0) {
+      EXPECT_TRUE(fs::is_empty(e.path())) << e.path();
+    }
+  }
+}
+
+// Unused premounts go once actions stop starting, and with the cache; a
+// premount keeps its revision from being evicted meanwhile.
+TEST_F(UnpackCacheOverlayTest, UnusedPremountsGoWhenStartsStopOrWithTheCache) {
+  const std::string one = Revision("one\n");
+  const std::string two = Revision("two\n");
+  const std::string pm = (root_ / "unpacked" / ".pm-").string();
+  {
+    auto cache = Cache(/*max_entries=*/1);
+    cache->SetDeferralForTest(3600, 1, 3600);  // Releases unmount at once; premounts wait.
+    ASSERT_TRUE(cache->Materialize(one, Dest("a"), false, true).ok());
+    cache->Premount(one);
+    ASSERT_EQ(cache->PremountsForTest(), 1u);
+    EXPECT_TRUE(cache->Release(Dest("a")));
+    EXPECT_TRUE(Eventually([&] { return cache->SparesForTest() == 1; }));  // After its unpin.
+    ASSERT_TRUE(cache->Materialize(two, Dest("b"), true).ok());  // A copy: over the bound.
+    EXPECT_TRUE(fs::exists(root_ / "unpacked" / one)) << "the premount keeps it";
+    EXPECT_FALSE(fs::exists(root_ / "unpacked" / two)) << "so the unused one went";
+    EXPECT_EQ(MountsUnder(pm), 1u);
+    cache->SetDeferralForTest(0.05, 64, 5);  // Quiet after 50 ms.
+    EXPECT_TRUE(Eventually([&] { return cache->PremountsForTest() == 0 && MountsUnder(pm) == 0; }));
+    cache->WaitReleasedForTest();  // Its unpin, after the unmount.
+    ASSERT_TRUE(cache->Materialize(two, Dest("c"), false, true).ok());
+    EXPECT_FALSE(fs::exists(root_ / "unpacked" / one)) << "unused now, evicted";
+    cache->SetDeferralForTest(3600, 64, 3600);
+    cache->Premount(one);  // Not cached: nothing to mount.
+    EXPECT_EQ(cache->PremountsForTest(), 0u);
+    cache->Premount(two);
+    ASSERT_EQ(MountsUnder(pm), 1u);
+  }
+  EXPECT_EQ(MountsUnder(pm), 0u);
+  EXPECT_FALSE(MountedAt(Dest("c")));
+}
+
 TEST_F(UnpackCacheOverlayTest, TheDestructorUnmountsWhatIsStillMounted) {
   const std::string rev = Revision("d\n");
   auto cache = Cache();
