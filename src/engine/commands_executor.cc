@@ -203,9 +203,9 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
   ns.reset();
   if (started.code() == StatusCode::kAborted) return fail(started.message());
   if (!started.ok()) return fail("Cannot start /bin/sh: " + started.message());
-  // While it runs (a core is idle now), the next action's inputs: the
-  // mounts leave its path (not for actions in namespaces of their own, which
-  // mount there).
+  // While it runs (off this CPU: off_spawner_cpu), the next action's inputs:
+  // the mounts leave its path (not for actions in namespaces of their own,
+  // which mount there).
   if (!own_namespace) {
     for (const std::string& revision : mounted) env_.PremountInput(revision);
   }
