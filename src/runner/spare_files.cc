@@ -79,9 +79,10 @@ std::vector<SpareFiles::Spare> SpareFiles::Make(size_t n, bool quiet, bool* fail
     s.fd = ::open(s.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
     if (s.fd < 0) {
       *failed = true;
-      if (quiet) break;
-      PW_LOG(Warning) << "spare file " << s.path << ": " << std::strerror(errno)
-                      << " (files are made when needed until one can be made ahead)";
+      if (!quiet) {
+        PW_LOG(Warning) << "spare file " << s.path << ": " << std::strerror(errno)
+                        << " (files are made when needed until one can be made ahead)";
+      }
       break;
     }
     made.push_back(std::move(s));

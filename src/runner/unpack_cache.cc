@@ -602,13 +602,14 @@ void UnpackCache::Premount(const std::string& revision) {
     ++it->second.users;
     premounting_.insert(revision);
   }
+  // A spare when there is one (a rename, not an inode: see MakeDirectory).
   const std::string dir = root_ + "/.pm-" + RandomHex(16);
-  Result<std::string> scratch = Internal("mkdir " + dir);
-  if (::mkdir(dir.c_str(), 0777) == 0) scratch = MountOverlay(revision, dir);
+  const Status made = MakeDirectory(dir);
+  Result<std::string> scratch = made.ok() ? MountOverlay(revision, dir) : Result<std::string>(made);
   bool keep = false;
   {
     MutexLock lock(mu_);
-    premounting_.erase(premounting_.find(revision));
+    premounting_.erase(revision);
     if (scratch.ok()) {
       premounts_.emplace(revision, Premounted{dir, *scratch});
       keep = true;
@@ -617,8 +618,9 @@ void UnpackCache::Premount(const std::string& revision) {
     }
   }
   if (!keep) {
-    ::rmdir(dir.c_str());
     Unpin(revision);
+    std::error_code ec;
+    if (fs::exists(dir, ec)) Recycle(dir);  // No rmdir: it may be a reused mount point.
   }
 }
 

@@ -667,6 +667,7 @@ TEST_F(UnpackCacheOverlayTest, APremountedOverlayIsMovedToTheNextActionOfItsRevi
   auto cache = Cache();
   ASSERT_TRUE(cache->overlays());
   cache->SetDeferralForTest(3600, 64, 3600);  // Nothing retired while the test looks.
+  cache->SetFreshSparesForTest(0);            // Exact spare counts below.
   const std::string pm = (root_ / "unpacked" / ".pm-").string();
   cache->Premount(rev);  // Not cached yet: nothing to mount.
   EXPECT_EQ(cache->PremountsForTest(), 0u);
@@ -731,6 +732,7 @@ TEST_F(UnpackCacheOverlayTest, UnusedPremountsGoWhenStartsStopOrWithTheCache) {
   {
     auto cache = Cache(/*max_entries=*/1);
     cache->SetDeferralForTest(3600, 1, 3600);  // Releases unmount at once; premounts wait.
+    cache->SetFreshSparesForTest(0);
     ASSERT_TRUE(cache->Materialize(one, Dest("a"), false, true).ok());
     cache->Premount(one);
     ASSERT_EQ(cache->PremountsForTest(), 1u);
@@ -748,8 +750,11 @@ TEST_F(UnpackCacheOverlayTest, UnusedPremountsGoWhenStartsStopOrWithTheCache) {
     cache->SetDeferralForTest(3600, 64, 3600);
     cache->Premount(one);  // Not cached: nothing to mount.
     EXPECT_EQ(cache->PremountsForTest(), 0u);
+    const size_t spares = cache->SparesForTest();
+    ASSERT_GT(spares, 0u);
     cache->Premount(two);
     ASSERT_EQ(MountsUnder(pm), 1u);
+    EXPECT_EQ(cache->SparesForTest(), spares - 1) << "its directory is a spare renamed";
   }
   EXPECT_EQ(MountsUnder(pm), 0u);
   EXPECT_FALSE(MountedAt(Dest("c")));
