@@ -207,20 +207,22 @@ void PosixProcessLauncher::Cancel(ProcessId id) {
 // spawner, woken once the child has exec'd, preempts it there; the kernel
 // did not move either to the idle CPU of this 2-CPU VM (291 of 295 slices of
 // the children ran on their spawner's CPU, waiting 0.135 ms each behind it;
-// see docs/performance.md). Here the child is moved: its allowed CPUs without
-// this one, then its own mask again (the place changes, the mask does not; a
-// fork in the microseconds between the two calls would keep the narrower
-// mask). Nothing when this is its only CPU.
-void MoveOffThisCpu(pid_t pid) {
+// see docs/performance.md). Here the spawner leaves: its allowed CPUs without
+// this one, then its own mask again (the place changes, the mask does not).
+// The spawner moves, not the child: a child moved in the middle of its exec
+// has its new address space live on two CPUs, and every unmap and its exit
+// then flush the other CPU's TLB too (an IPI; on a paravirtualised VM such as
+// this one, dearer than the move saved). Nothing when this is its only CPU.
+void LeaveThisCpu() {
   cpu_set_t allowed;
-  if (sched_getaffinity(pid, sizeof allowed, &allowed) != 0) return;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
   const int cpu = sched_getcpu();
   if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &allowed)) return;
   cpu_set_t others = allowed;
   CPU_CLR(cpu, &others);
   if (CPU_COUNT(&others) == 0) return;
-  if (sched_setaffinity(pid, sizeof others, &others) != 0) return;
-  sched_setaffinity(pid, sizeof allowed, &allowed);
+  if (sched_setaffinity(0, sizeof others, &others) != 0) return;
+  sched_setaffinity(0, sizeof allowed, &allowed);
 }
 
 Result<std::unique_ptr<Child>> PosixProcessLauncher::Spawn(const ProcessSpec& spec) {
@@ -293,6 +295,7 @@ Result<std::unique_ptr<Child>> PosixProcessLauncher::Spawn(const ProcessSpec& sp
   const double start_mono = MonotonicSeconds();
   pid_t pid = -1;
   int rc = posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
+  if (rc == 0 && spec.off_spawner_cpu) LeaveThisCpu();
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   CloseFd(write_fd);
@@ -316,7 +319,6 @@ Result<std::unique_ptr<Child>> PosixProcessLauncher::Spawn(const ProcessSpec& sp
   // ENOSYS on old kernels: the supervisor polls waitpid instead.
   // (glibc 2.36's <sys/pidfd.h> lacks extern "C", hence the raw syscall.)
   child->pid_fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (spec.off_spawner_cpu) MoveOffThisCpu(pid);
   if (spec.timeout_seconds > 0) child->deadline = start_mono + spec.timeout_seconds;
   return child;
 }

@@ -40,9 +40,10 @@ struct ProcessSpec {
                                   // arrival order (created 0644 if missing). Empty: discarded.
   SpareFiles* log_spares = nullptr;  // When set, a missing log is one of its spares (renamed):
                                      // no inode made on the way to the spawn. Outlives Start().
-  // Moves the child off the spawner's CPU right after the spawn (when it may
-  // run elsewhere), for a spawner with more work to do at once (not more
-  // spawns: a group's children would pile up on the other CPUs).
+  // The spawning thread leaves the child's CPU right after the spawn (when it
+  // may run elsewhere), for a spawner with more work to do at once (not more
+  // spawns: a group's children would pile up on the other CPUs). Neither
+  // one's allowed CPUs change.
   bool off_spawner_cpu = false;
   double timeout_seconds = 0;     // 0 = no timeout.
   double kill_grace_seconds = 5;  // After SIGTERM to the group, SIGKILL to the group.

@@ -355,10 +355,11 @@ std::string AllowedCpus(const std::string& pid) {
   return "";
 }
 
-// off_spawner_cpu changes where the child runs, not where it may: once Start
-// has returned it keeps every CPU its spawner may use (so do the processes
-// it starts), and on a spawner pinned to one CPU nothing moves at all.
-TEST_F(ProcessLauncherTest, AChildMovedOffTheSpawnersCpuKeepsItsAllowedCpus) {
+// off_spawner_cpu changes where the spawner runs, not where anyone may: once
+// Start has returned the child keeps every CPU its spawner may use (so do the
+// processes it starts), the spawning thread has its own mask back, and on a
+// spawner pinned to one CPU nothing moves at all.
+TEST_F(ProcessLauncherTest, ASpawnerLeavingItsChildsCpuKeepsEveryonesAllowedCpus) {
   ProcessSpec spec = Shell(
       "while [ ! -e go ]; do :; done; grep Cpus_allowed_list /proc/$$/status; "
       "sh -c 'grep Cpus_allowed_list /proc/$$/status'");
@@ -367,25 +368,32 @@ TEST_F(ProcessLauncherTest, AChildMovedOffTheSpawnersCpuKeepsItsAllowedCpus) {
   ASSERT_FALSE(mine.empty());
   Result<ProcessId> id = launcher_->Start(spec, collector_.Callback());
   ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(AllowedCpus("thread-self"), mine);
   std::ofstream(tmp_.path() + "/go");
   std::optional<ProcessExit> exit = collector_.Wait(*id);
   ASSERT_TRUE(exit.has_value());
   EXPECT_EQ(exit->exit_code, 0);
   EXPECT_EQ(ReadFile(tmp_.path() + "/out.log"), mine + mine);
 
-  // Pinned to the CPU it runs on: the child has nowhere else to go.
+  // Pinned to the CPU it runs on: the spawner has nowhere else to go, and
+  // its child runs where it may.
   fs::remove(tmp_.path() + "/go");
   fs::remove(tmp_.path() + "/out.log");
   cpu_set_t saved;
   ASSERT_EQ(sched_getaffinity(0, sizeof saved, &saved), 0);
   cpu_set_t one;
   CPU_ZERO(&one);
-  CPU_SET(sched_getcpu(), &one);
+  const int cpu = sched_getcpu();
+  CPU_SET(cpu, &one);
   ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
   const std::string pinned = AllowedCpus("thread-self");
   id = launcher_->Start(spec, collector_.Callback());
+  const std::string after = AllowedCpus("thread-self");
+  const int cpu_after = sched_getcpu();
   ASSERT_EQ(sched_setaffinity(0, sizeof saved, &saved), 0);
   ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(after, pinned);
+  EXPECT_EQ(cpu_after, cpu);
   std::ofstream(tmp_.path() + "/go");
   exit = collector_.Wait(*id);
   ASSERT_TRUE(exit.has_value());
