@@ -653,7 +653,9 @@ TEST_F(EngineTest, ActionLogsAreFilesMadeAheadByEarlierCleanUps) {
 // next action of that revision, which gets it by a move: the second of two
 // sequential actions sees its input on an overlay whose upper dir is in the
 // unpack cache's premount directory (unpacked/.pm-*), the first on one of
-// its own (skipped where overlays cannot be mounted).
+// its own (skipped where overlays cannot be mounted). The first runs a
+// while after that (0.3 s): a premount outlives the unmounts' quiet time
+// (50 ms), after which it was once unmounted unused.
 TEST_F(EngineTest, TheNextActionsInputIsMountedWhileTheActionBeforeItRuns) {
   StartEngine();
   const std::string show = "cat input.txt; grep \" $PWD \" /proc/self/mountinfo || true";
@@ -662,7 +664,7 @@ TEST_F(EngineTest, TheNextActionsInputIsMountedWhileTheActionBeforeItRuns) {
   const std::string wait =
       "if grep -q \" $PWD .* overlay \" /proc/self/mountinfo; then i=0; "
       "while ! grep -q /unpacked/.pm- /proc/self/mountinfo && [ $i -lt 1000 ]; do "
-      "sleep 0.01; i=$((i+1)); done; fi";
+      "sleep 0.01; i=$((i+1)); done; sleep 0.3; fi";
   Create(Pipeline(
       "p", {Stage("Source", {DirSource(src_)}),
             Stage("Build", {Commands("First", {show, wait}, 1), Commands("Second", {show}, 2)})}));

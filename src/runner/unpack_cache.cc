@@ -279,9 +279,11 @@ void UnpackCache::JanitorLoop() {
       }
       if ((!unmounts_.empty() || !premounts_.empty()) && !stopping_ && flushes_ == 0 &&
           unmounts_.size() < max_deferred_) {
-        double due = last_materialize_ + quiet_seconds_;
+        double due = last_materialize_ + premount_keep_seconds_;  // Premounts alone.
         if (!unmounts_.empty()) {
-          due = std::min(due, unmounts_.front().released + max_defer_seconds_);
+          due = std::min(last_materialize_ + quiet_seconds_,
+                         unmounts_.front().released + max_defer_seconds_);
+          if (!premounts_.empty()) due = std::min(due, last_materialize_ + premount_keep_seconds_);
         }
         const double now = MonotonicSeconds();
         if (now < due) {
@@ -292,7 +294,8 @@ void UnpackCache::JanitorLoop() {
       // Unused premounts go once actions stop starting (not when the
       // backlog of unmounts is merely full or old: actions still start).
       if (!premounts_.empty() &&
-          (stopping_ || flushes_ > 0 || MonotonicSeconds() >= last_materialize_ + quiet_seconds_)) {
+          (stopping_ || flushes_ > 0 ||
+           MonotonicSeconds() >= last_materialize_ + premount_keep_seconds_)) {
         RetirePremountsLocked();
       }
       if (!unmounts_.empty()) {  // Due: all that wait go together.
@@ -750,6 +753,12 @@ void UnpackCache::SetDeferralForTest(double quiet_seconds, size_t max_deferred,
   quiet_seconds_ = quiet_seconds;
   max_deferred_ = max_deferred;
   max_defer_seconds_ = max_defer_seconds;
+  janitor_cv_.NotifyAll();
+}
+
+void UnpackCache::SetPremountKeepForTest(double seconds) {
+  MutexLock lock(mu_);
+  premount_keep_seconds_ = seconds;
   janitor_cv_.NotifyAll();
 }
 

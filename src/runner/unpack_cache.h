@@ -111,12 +111,18 @@ class UnpackCache {
   // action's spawn, while it runs), in the cache's mount namespace. At most
   // one waits per revision and kMaxPremounts in all; each keeps its
   // revision cached. Unused ones are unmounted with the released overlays,
-  // once actions stop starting (kQuietSeconds). A premount's upper dir is
+  // once no Materialize came for kPremountKeepSeconds (an action longer than
+  // that is followed by a mount of its own). A premount's upper dir is
   // new and was never any process's, so moving it to an action gives that
   // action what a fresh mount would. If a move ever fails (a shared parent
   // mount refuses MS_MOVE), premounts stop, said once in the log.
   void Premount(const std::string& revision);
   static constexpr size_t kMaxPremounts = 4;
+  // Not kQuietSeconds: a premount is made while an action runs, for the
+  // action after it, so it must outlive the actions worth it (with 50 ms
+  // every action longer than that found its premount gone and mounted its
+  // own). Four mounts and their pinned entries at most, that long.
+  static constexpr double kPremountKeepSeconds = 10;
   size_t PremountsForTest() const;
 
   // Unmounts the overlay Materialize put on `dest_dir` (lazily: a process
@@ -188,6 +194,8 @@ class UnpackCache {
   void UnmountAtOnce();
   // Replaces the three bounds above (tests).
   void SetDeferralForTest(double quiet_seconds, size_t max_deferred, double max_defer_seconds);
+  // Replaces kPremountKeepSeconds (tests).
+  void SetPremountKeepForTest(double seconds);
   // Waits until every Release so far is unmounted, without the quiet wait (tests).
   void WaitReleasedForTest();
   // Released trees waiting to be removed.
@@ -287,6 +295,7 @@ class UnpackCache {
   bool janitor_busy_ GUARDED_BY(mu_) = false;     // Doing a job outside the lock.
   double last_materialize_ GUARDED_BY(mu_) = 0;   // Monotonic seconds.
   double quiet_seconds_ GUARDED_BY(mu_) = kQuietSeconds;
+  double premount_keep_seconds_ GUARDED_BY(mu_) = kPremountKeepSeconds;
   size_t max_deferred_ GUARDED_BY(mu_) = kMaxDeferredUnmounts;
   double max_defer_seconds_ GUARDED_BY(mu_) = kMaxDeferSeconds;
   int flushes_ GUARDED_BY(mu_) = 0;  // WaitReleasedForTest calls waiting: no quiet wait.

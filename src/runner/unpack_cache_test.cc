@@ -731,7 +731,8 @@ TEST_F(UnpackCacheOverlayTest, UnusedPremountsGoWhenStartsStopOrWithTheCache) {
   const std::string pm = (root_ / "unpacked" / ".pm-").string();
   {
     auto cache = Cache(/*max_entries=*/1);
-    cache->SetDeferralForTest(3600, 1, 3600);  // Releases unmount at once; premounts wait.
+    cache->SetDeferralForTest(3600, 1, 3600);  // Releases unmount at once.
+    cache->SetPremountKeepForTest(3600);       // Premounts wait.
     cache->SetFreshSparesForTest(0);
     ASSERT_TRUE(cache->Materialize(one, Dest("a"), false, true).ok());
     cache->Premount(one);
@@ -742,12 +743,21 @@ TEST_F(UnpackCacheOverlayTest, UnusedPremountsGoWhenStartsStopOrWithTheCache) {
     EXPECT_TRUE(fs::exists(root_ / "unpacked" / one)) << "the premount keeps it";
     EXPECT_FALSE(fs::exists(root_ / "unpacked" / two)) << "so the unused one went";
     EXPECT_EQ(MountsUnder(pm), 1u);
+    // Kept while actions (one Materialize 50 ms ago) may still end and be
+    // followed, then unmounted once none came for the keep time.
     cache->SetDeferralForTest(0.05, 64, 5);  // Quiet after 50 ms.
+    cache->SetPremountKeepForTest(2);
+    // Not a synchronisation: the elapsed time is what is tested (6 quiet
+    // times, less than the keep time).
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(cache->PremountsForTest(), 1u) << "gone after the quiet time, not the keep time";
+    EXPECT_EQ(MountsUnder(pm), 1u);
     EXPECT_TRUE(Eventually([&] { return cache->PremountsForTest() == 0 && MountsUnder(pm) == 0; }));
     cache->WaitReleasedForTest();  // Its unpin, after the unmount.
     ASSERT_TRUE(cache->Materialize(two, Dest("c"), false, true).ok());
     EXPECT_FALSE(fs::exists(root_ / "unpacked" / one)) << "unused now, evicted";
     cache->SetDeferralForTest(3600, 64, 3600);
+    cache->SetPremountKeepForTest(3600);
     cache->Premount(one);  // Not cached: nothing to mount.
     EXPECT_EQ(cache->PremountsForTest(), 0u);
     const size_t spares = cache->SparesForTest();
