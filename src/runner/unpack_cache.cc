@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -279,20 +280,20 @@ void UnpackCache::JanitorLoop() {
       }
       if ((!unmounts_.empty() || !premounts_.empty()) && !stopping_ && flushes_ == 0 &&
           unmounts_.size() < max_deferred_) {
-        double due = last_materialize_ + premount_keep_seconds_;  // Premounts alone.
+        double due = std::numeric_limits<double>::infinity();
         if (!unmounts_.empty()) {
           due = std::min(last_materialize_ + quiet_seconds_,
                          unmounts_.front().released + max_defer_seconds_);
-          if (!premounts_.empty()) due = std::min(due, last_materialize_ + premount_keep_seconds_);
         }
+        if (!premounts_.empty()) due = std::min(due, last_materialize_ + premount_keep_seconds_);
         const double now = MonotonicSeconds();
         if (now < due) {
           janitor_cv_.WaitFor(mu_, std::chrono::duration<double>(due - now));
           continue;
         }
       }
-      // Unused premounts go once actions stop starting (not when the
-      // backlog of unmounts is merely full or old: actions still start).
+      // Unused premounts go once no input was materialised for their keep
+      // time (not when the backlog of unmounts is merely full or old).
       if (!premounts_.empty() &&
           (stopping_ || flushes_ > 0 ||
            MonotonicSeconds() >= last_materialize_ + premount_keep_seconds_)) {
@@ -516,10 +517,8 @@ Status UnpackCache::Materialize(const std::string& revision, const std::string& 
                       << why << "; overlays are mounted when needed from now on";
       MutexLock lock(mu_);
       premounts_broken_ = true;
+      premounts_.emplace(revision, std::move(*pm));  // Unmounted with the others.
       RetirePremountsLocked();
-      Unmount job{pm->dir, MonotonicSeconds(), {}};
-      job.mounts.emplace_back(pm->dir, Mount{revision, pm->scratch, ""});
-      unmounts_.push_back(std::move(job));
       janitor_cv_.NotifyAll();
       // On to a mount of its own.
     }
@@ -617,7 +616,7 @@ void UnpackCache::Premount(const std::string& revision) {
       premounts_.emplace(revision, Premounted{dir, *scratch});
       keep = true;
       if (stopping_ || premounts_broken_) RetirePremountsLocked();
-      janitor_cv_.NotifyAll();  // It unmounts the unused ones once quiet.
+      janitor_cv_.NotifyAll();  // It unmounts the unused ones after their keep time.
     }
   }
   if (!keep) {

@@ -283,12 +283,12 @@ class UnpackCache {
   mutable Mutex mu_;
   CondVar ready_;  // An entry became ready or was dropped.
   std::map<std::string, Entry> entries_ GUARDED_BY(mu_);
-  std::map<std::string, Mount> mounts_ GUARDED_BY(mu_);               // By destination.
-  std::multimap<std::string, Premounted> premounts_ GUARDED_BY(mu_);  // By revision.
-  std::set<std::string> premounting_ GUARDED_BY(mu_);  // Revisions Premount is mounting.
-  bool premounts_broken_ GUARDED_BY(mu_) = false;      // A move failed: no more premounts.
-  std::vector<Grave> graves_ GUARDED_BY(mu_);          // Oldest first.
-  std::vector<std::string> spares_ GUARDED_BY(mu_);    // root/.spare-*: empty directories.
+  std::map<std::string, Mount> mounts_ GUARDED_BY(mu_);          // By destination.
+  std::map<std::string, Premounted> premounts_ GUARDED_BY(mu_);  // By revision: one each.
+  std::set<std::string> premounting_ GUARDED_BY(mu_);            // Revisions Premount is mounting.
+  bool premounts_broken_ GUARDED_BY(mu_) = false;    // A move failed: no more premounts.
+  std::vector<Grave> graves_ GUARDED_BY(mu_);        // Oldest first.
+  std::vector<std::string> spares_ GUARDED_BY(mu_);  // root/.spare-*: empty directories.
   size_t fresh_spares_ GUARDED_BY(mu_) = kFreshSpares;
   bool refill_ GUARDED_BY(mu_) = false;  // MakeDirectory asked the janitor for fresh spares.
   std::deque<Unmount> unmounts_ GUARDED_BY(mu_);  // Released, not yet unmounted.

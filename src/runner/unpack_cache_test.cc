@@ -723,6 +723,43 @@ TEST_F(UnpackCacheOverlayTest, APremountedOverlayIsMovedToTheNextActionOfItsRevi
   }
 }
 
+// Where the kernel refuses the move (the premount's parent mount is shared:
+// MS_MOVE answers EINVAL), the action mounts an overlay of its own as before,
+// the premount is unmounted, and no more are made.
+TEST_F(UnpackCacheOverlayTest, ARefusedMoveFallsBackToAMountAndStopsPremounts) {
+  const std::string rev = Revision("refused\n");
+  const std::string unpacked = (root_ / "unpacked").string();
+  const std::string pm = unpacked + "/.pm-";
+  {
+    auto cache = Cache();
+    ASSERT_TRUE(cache->overlays());
+    cache->SetDeferralForTest(3600, 64, 3600);
+    ASSERT_TRUE(cache->Materialize(rev, Dest("a"), false, true).ok());
+    // unpacked/ becomes a shared mount of itself: a mount under it cannot
+    // be moved away.
+    ASSERT_EQ(::mount(unpacked.c_str(), unpacked.c_str(), nullptr, MS_BIND, nullptr), 0)
+        << std::strerror(errno);
+    ASSERT_EQ(::mount(nullptr, unpacked.c_str(), nullptr, MS_SHARED, nullptr), 0)
+        << std::strerror(errno);
+    cache->Premount(rev);
+    ASSERT_EQ(cache->PremountsForTest(), 1u);
+    ASSERT_EQ(MountsUnder(pm), 1u);
+
+    ASSERT_TRUE(cache->Materialize(rev, Dest("b"), false, true).ok());
+    EXPECT_TRUE(MountedAt(Dest("b")));
+    EXPECT_TRUE(UpperDirInside(Dest("b"))) << "a mount of its own";
+    EXPECT_EQ(ReadFile(fs::path(Dest("b")) / "app" / "version.txt"), "refused\n");
+    EXPECT_EQ(cache->PremountsForTest(), 0u);
+    cache->Premount(rev);
+    EXPECT_EQ(cache->PremountsForTest(), 0u) << "premounts stopped";
+    EXPECT_TRUE(cache->Release(Dest("a")));
+    EXPECT_TRUE(cache->Release(Dest("b")));
+    cache->WaitReleasedForTest();
+    EXPECT_EQ(MountsUnder(pm), 0u) << "the refused premount was unmounted";
+  }
+  EXPECT_EQ(::umount2(unpacked.c_str(), MNT_DETACH), 0) << std::strerror(errno);
+}
+
 // Unused premounts go once actions stop starting, and with the cache; a
 // premount keeps its revision from being evicted meanwhile.
 TEST_F(UnpackCacheOverlayTest, UnusedPremountsGoWhenStartsStopOrWithTheCache) {
