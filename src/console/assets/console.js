@@ -390,14 +390,6 @@
   // goes back to it (or its stand-in) when the dialog closes, however.
   function openDialog({ title, intro, fields = [], buttons, returnFocus }) {
     const dlg = $('#dialog');
-    if (returnFocus) {
-      const view = poller.view;
-      dlg.addEventListener('close', () => {
-        // After the click's own re-render (the poller may rebuild the control);
-        // not when the dialog closed because the page changed.
-        setTimeout(() => { if (!dlg.open && poller.view === view) refocus(returnFocus); }, 0);
-      }, { once: true });
-    }
     const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
     const form = h('form', { method: 'dialog' },
       h('header', {}, h('h2', { id: 'dialog-title' }, title)),
@@ -423,6 +415,22 @@
         });
         return btn;
       })));
+    if (returnFocus) {
+      const view = poller.view;
+      // A close event is queued, not immediate: one still pending from an
+      // earlier dialog can arrive while this one is open. Only this dialog's
+      // own close counts (a `once` listener spent on a stale one left the
+      // focus on the page's body).
+      const onClose = () => {
+        if (dlg.open) return;
+        dlg.removeEventListener('close', onClose);
+        if (!dlg.contains(form)) return;  // Another dialog replaced this one.
+        // After the click's own re-render (the poller may rebuild the control);
+        // not when the dialog closed because the page changed.
+        setTimeout(() => { if (!dlg.open && poller.view === view) refocus(returnFocus); }, 0);
+      };
+      dlg.addEventListener('close', onClose);
+    }
     dlg.replaceChildren(form);
     dlg.showModal();
     const first = form.querySelector('input[type=text], textarea, select');
