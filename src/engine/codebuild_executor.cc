@@ -335,6 +335,10 @@ void CodeBuildExecutor::Run(const ActionWork& w, ActionDone done) {
       "PIPEWRIGHT_ACTION_EXECUTION_ID=" + w.run_id,
       "CODEBUILD_SRC_DIR=" + work,
   };
+  // Sandboxed: from before bwrap copies the mounts until its process has
+  // exited, no released mount point moves (UnpackCache::HoldForSandbox).
+  std::shared_ptr<void> hold;
+  if (env_.sandbox->active()) hold = env_.HoldForSandbox();
   for (const auto& in : a.input_artifacts) {
     auto it = w.inputs.find(in);
     if (it == w.inputs.end() || it->second.empty()) continue;
@@ -370,8 +374,9 @@ void CodeBuildExecutor::Run(const ActionWork& w, ActionDone done) {
   }
 
   const std::string run_id = w.run_id;
-  auto on_exit = [this, run_id, outputs = a.output_artifacts, prep = *prepared, work, cleanup,
-                  done](const runner::ProcessExit& x) {
+  auto on_exit = [this, run_id, outputs = a.output_artifacts, prep = *prepared, work, cleanup, done,
+                  hold](const runner::ProcessExit& x) mutable {
+    hold.reset();  // Its sandbox is gone, set up or not.
     if (!prep.container_name.empty() && (x.cancelled || x.timed_out)) {
       RemoveContainer(prep.container_name);
     }

@@ -76,6 +76,10 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
       "PIPEWRIGHT_ACTION_EXECUTION_ID=" + w.run_id,
       "CODEBUILD_SRC_DIR=" + src,
   };
+  // Sandboxed: from before its namespace is copied (below, or by bwrap)
+  // until its process has exited, no released mount point moves.
+  std::shared_ptr<void> hold;
+  if (env_.sandbox->active()) hold = env_.HoldForSandbox();
   // Sandboxed, the inputs are mounted in a namespace of the action's own,
   // which this thread leaves right after the spawn (or a failure): see
   // runner/mount_namespace.h. Outputs are then read through a pinned path.
@@ -171,7 +175,8 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
     view = *std::move(pinned);
   }
   auto on_exit = [this, outputs = a.output_artifacts, prog = *program, src = view, cleanup, done,
-                  ns](const runner::ProcessExit& x) mutable {
+                  ns, hold](const runner::ProcessExit& x) mutable {
+    hold.reset();  // Its sandbox is gone, set up or not.
     runner::CommandsOutcome outcome = runner::ReadCommandsOutcome(prog, x);
     core::ActionResult result;
     if (outcome.succeeded) {
@@ -201,6 +206,7 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
   const bool own_namespace = ns != nullptr;
   leave();
   ns.reset();
+  hold.reset();  // The exit's copy keeps it (or, not started, nothing does).
   if (started.code() == StatusCode::kAborted) return fail(started.message());
   if (!started.ok()) return fail("Cannot start /bin/sh: " + started.message());
   // While it runs (off this CPU: off_spawner_cpu), the next action's inputs:

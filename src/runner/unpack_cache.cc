@@ -244,6 +244,13 @@ UnpackCache::~UnpackCache() {
     left.swap(unmounts_);
   }
   for (const Unmount& job : left) DoUnmount(job);
+  {
+    // The sandboxes are gone with the cache's owner: the held mount points
+    // go with the graves.
+    MutexLock lock(mu_);
+    for (HeldDir& h : held_dirs_) graves_.push_back(Grave{std::move(h.dir), 0});
+    held_dirs_.clear();
+  }
   RemoveGraves(/*all=*/true);
   std::vector<std::string> spares;
   std::map<std::string, Mount> mounts;
@@ -312,16 +319,39 @@ void UnpackCache::JanitorLoop() {
       }
       if (stopping_) return;
       const double now = MonotonicSeconds();
+      // Released mount points a sandbox's set-up no longer holds.
+      double held_until = std::numeric_limits<double>::infinity();
+      if (!held_dirs_.empty()) {
+        double until = 0;
+        bool all_held = true;
+        for (const HeldDir& h : held_dirs_) {
+          if (!HeldLocked(h.tick, now, &until)) {
+            all_held = false;
+            break;
+          }
+          held_until = std::min(held_until, until);
+        }
+        if (!all_held) {
+          janitor_busy_ = true;
+          lock.Unlock();
+          RecycleUnheld();
+          lock.Lock();
+          janitor_busy_ = false;
+          janitor_cv_.NotifyAll();
+          continue;
+        }
+      }
       if (!graves_.empty() && graves_.front().due <= now) {
         lock.Unlock();
         RemoveGraves(/*all=*/false);
         lock.Lock();
         continue;
       }
-      if (graves_.empty()) {
+      const double due = std::min(held_until, graves_.empty() ? held_until : graves_.front().due);
+      if (due == std::numeric_limits<double>::infinity()) {
         janitor_cv_.Wait(mu_);
       } else {
-        janitor_cv_.WaitFor(mu_, std::chrono::duration<double>(graves_.front().due - now));
+        janitor_cv_.WaitFor(mu_, std::chrono::duration<double>(due - now));
       }
     }
   } catch (const std::exception& e) {
@@ -333,15 +363,80 @@ void UnpackCache::JanitorLoop() {
 void UnpackCache::DoUnmount(const Unmount& job) {
   // Deepest first (map order reversed puts "a/b" before "a").
   std::error_code ec;
+  std::vector<std::string> emptied;
   for (auto it = job.mounts.rbegin(); it != job.mounts.rend(); ++it) {
     ::umount2(it->first.c_str(), MNT_DETACH);
     fs::remove_all(it->second.scratch, ec);
     Unpin(it->second.revision);
     // A premount's first mount point: a sandbox set up while the overlay was
     // there holds a copy of it there.
-    if (!it->second.origin.empty()) Recycle(it->second.origin);
+    if (!it->second.origin.empty()) emptied.push_back(it->second.origin);
   }
-  Recycle(job.dest);
+  emptied.push_back(job.dest);
+  {
+    // Read after the unmounts: a hold taken later copied none of them.
+    MutexLock lock(mu_);
+    double until = 0;
+    if (HeldLocked(hold_tick_, MonotonicSeconds(), &until)) {
+      for (std::string& dir : emptied) held_dirs_.push_back(HeldDir{std::move(dir), hold_tick_});
+      return;
+    }
+  }
+  for (const std::string& dir : emptied) Recycle(dir);
+}
+
+UnpackCache::SandboxHold UnpackCache::HoldForSandbox() {
+  uint64_t ticket = 0;
+  {
+    MutexLock lock(mu_);
+    ticket = ++hold_tick_;
+    holds_.emplace(ticket, MonotonicSeconds());
+  }
+  // The deleter runs once, when the last copy goes (the hold must not
+  // outlive the cache).
+  return SandboxHold(this, [ticket](void* self) {
+    auto* cache = static_cast<UnpackCache*>(self);
+    MutexLock lock(cache->mu_);
+    cache->holds_.erase(ticket);
+    if (!cache->held_dirs_.empty()) cache->janitor_cv_.NotifyAll();
+  });
+}
+
+bool UnpackCache::HeldLocked(uint64_t tick, double now, double* until) const {
+  for (auto it = holds_.begin(); it != holds_.end() && it->first <= tick; ++it) {
+    const double expires = it->second + max_sandbox_setup_seconds_;
+    if (now < expires) {
+      *until = expires;  // The oldest that counts goes first.
+      return true;
+    }
+  }
+  return false;
+}
+
+void UnpackCache::RecycleUnheld() {
+  std::vector<std::string> free;
+  {
+    MutexLock lock(mu_);
+    const double now = MonotonicSeconds();
+    double until = 0;
+    auto kept = std::stable_partition(held_dirs_.begin(), held_dirs_.end(), [&](const HeldDir& h) {
+      return HeldLocked(h.tick, now, &until);
+    });
+    for (auto it = kept; it != held_dirs_.end(); ++it) free.push_back(std::move(it->dir));
+    held_dirs_.erase(kept, held_dirs_.end());
+  }
+  for (const std::string& dir : free) Recycle(dir);
+}
+
+size_t UnpackCache::HeldForTest() const {
+  MutexLock lock(mu_);
+  return held_dirs_.size();
+}
+
+void UnpackCache::SetMaxSandboxSetupForTest(double seconds) {
+  MutexLock lock(mu_);
+  max_sandbox_setup_seconds_ = seconds;
+  janitor_cv_.NotifyAll();
 }
 
 void UnpackCache::Recycle(const std::string& dir) {

@@ -137,10 +137,35 @@ class UnpackCache {
   // removing the directory it is mounted on detaches that copy, which fails
   // the sandbox's set-up if it is still running (bwrap: "Unable to apply
   // mount flags: remount ...: No such file or directory"). Renaming it does
-  // not (the copy moves with it): so an empty `dest_dir` is instead kept at
-  // once as a spare for MakeDirectory, up to kMaxSpares. False (copies,
-  // unknown paths): the caller removes `dest_dir` itself.
+  // not detach the copy (it moves with it): so an empty `dest_dir` is
+  // instead kept as a spare for MakeDirectory, up to kMaxSpares, at once
+  // unless a sandbox may still be setting itself up with a copy of it (then
+  // when that is over: HoldForSandbox). False (copies, unknown paths): the
+  // caller removes `dest_dir` itself.
   bool Release(const std::string& dest_dir);
+
+  // A sandbox (bubblewrap) copies every mount of the namespace it starts in
+  // (or of the one that namespace was copied from: ActionMountNamespace),
+  // reads the mount table once, then remounts each copy read-only by its
+  // path. A released mount point that is renamed (a spare, see Release) or
+  // removed (a grave) meanwhile is gone from that path, and the sandbox
+  // fails ("Can't bind mount /oldroot/ on /newroot/: Unable to apply mount
+  // flags: remount /newroot/<data>/work/<run>: No such file or directory";
+  // seen in e2e.test_codebuild). So whoever starts a sandbox holds one of
+  // these from before its namespace is copied until its set-up is over,
+  // i.e. until its process has exited (the first moment this server can
+  // tell for sure) or its spawn failed; a mount point unmounted while a hold
+  // taken before stays where it is until that hold is dropped, or until the
+  // hold is kMaxSandboxSetupSeconds old (no set-up lasts that long, and the
+  // mount points released during a build of hours must not wait for it).
+  // Holds taken after the unmount do not matter: their copies lack the mount.
+  using SandboxHold = std::shared_ptr<void>;
+  SandboxHold HoldForSandbox();
+  static constexpr double kMaxSandboxSetupSeconds = 30;
+  // Released mount points kept in place for a hold.
+  size_t HeldForTest() const;
+  // Replaces kMaxSandboxSetupSeconds (tests).
+  void SetMaxSandboxSetupForTest(double seconds);
 
   // The directory an overlay's upper and work dirs are made in, inside its
   // destination (hidden by the mount on it).
@@ -238,6 +263,10 @@ class UnpackCache {
     std::string dir;
     double due = 0;  // Monotonic seconds.
   };
+  struct HeldDir {  // A released mount point a sandbox's set-up may still remount.
+    std::string dir;
+    uint64_t tick = 0;  // hold_tick_ once its overlay was unmounted.
+  };
   struct Unmount {  // One Release's work.
     std::string dest;
     double released = 0;                                // Monotonic seconds.
@@ -262,6 +291,12 @@ class UnpackCache {
   // Keeps `dir` (an emptied mount point) as a spare when there is room, else
   // digs its grave (see Release: no rmdir).
   void Recycle(const std::string& dir);
+  // Whether a hold taken no later than `tick` (a value of hold_tick_) still
+  // counts (see HoldForSandbox); else when the oldest of them stops counting
+  // (kMaxSandboxSetupSeconds after it was taken) in `*until`.
+  bool HeldLocked(uint64_t tick, double now, double* until) const REQUIRES(mu_);
+  // Recycles the held mount points no hold keeps any more.
+  void RecycleUnheld();
   // Turns the waiting premounts into unmount jobs.
   void RetirePremountsLocked() REQUIRES(mu_);
   // The janitor thread (overlay mode only): fresh spares, Release's work,
@@ -291,9 +326,13 @@ class UnpackCache {
   std::vector<std::string> spares_ GUARDED_BY(mu_);  // root/.spare-*: empty directories.
   size_t fresh_spares_ GUARDED_BY(mu_) = kFreshSpares;
   bool refill_ GUARDED_BY(mu_) = false;  // MakeDirectory asked the janitor for fresh spares.
-  std::deque<Unmount> unmounts_ GUARDED_BY(mu_);  // Released, not yet unmounted.
-  bool janitor_busy_ GUARDED_BY(mu_) = false;     // Doing a job outside the lock.
-  double last_materialize_ GUARDED_BY(mu_) = 0;   // Monotonic seconds.
+  std::deque<Unmount> unmounts_ GUARDED_BY(mu_);      // Released, not yet unmounted.
+  uint64_t hold_tick_ GUARDED_BY(mu_) = 0;            // The last HoldForSandbox's ticket.
+  std::map<uint64_t, double> holds_ GUARDED_BY(mu_);  // Ticket -> monotonic seconds taken.
+  std::vector<HeldDir> held_dirs_ GUARDED_BY(mu_);
+  double max_sandbox_setup_seconds_ GUARDED_BY(mu_) = kMaxSandboxSetupSeconds;
+  bool janitor_busy_ GUARDED_BY(mu_) = false;    // Doing a job outside the lock.
+  double last_materialize_ GUARDED_BY(mu_) = 0;  // Monotonic seconds.
   double quiet_seconds_ GUARDED_BY(mu_) = kQuietSeconds;
   double premount_keep_seconds_ GUARDED_BY(mu_) = kPremountKeepSeconds;
   size_t max_deferred_ GUARDED_BY(mu_) = kMaxDeferredUnmounts;

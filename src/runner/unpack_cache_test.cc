@@ -1,6 +1,7 @@
 #include "runner/unpack_cache.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -645,6 +647,120 @@ TEST_F(UnpackCacheOverlayTest, MakeDirectoryKeepsFreshSparesReady) {
       << cache->SparesForTest() << " fresh spares after the refill";
   cache.reset();
   EXPECT_EQ(CountPrefixed(root_ / "unpacked", ".spare-"), 0u) << "the destructor removes them";
+}
+
+// What bubblewrap does with the mounts of the namespace it starts in: a
+// copy of them (unshare), then, a moment later, each copy remounted
+// read-only by its path. Runs on a thread of its own.
+class SandboxSetUp {
+ public:
+  explicit SandboxSetUp(std::string path) : path_(std::move(path)) {
+    thread_ = std::thread([this] {
+      const int copied = ::unshare(CLONE_NEWNS) == 0 ? 0 : errno;
+      copied_.set_value(copied);
+      go_.get_future().wait();
+      int err = copied;
+      if (err == 0) {
+        err =
+            ::mount(nullptr, path_.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) == 0
+                ? 0
+                : errno;
+      }
+      remounted_.set_value(err);
+    });
+  }
+  ~SandboxSetUp() {
+    if (thread_.joinable()) {
+      if (!went_) go_.set_value();
+      thread_.join();
+    }
+  }
+  SandboxSetUp(const SandboxSetUp&) = delete;
+  SandboxSetUp& operator=(const SandboxSetUp&) = delete;
+  // 0 once the copy is made, else unshare's errno.
+  int Copied() { return copied_.get_future().get(); }
+  // The remount's errno (0: done).
+  int Remount() {
+    went_ = true;
+    go_.set_value();
+    const int err = remounted_.get_future().get();
+    thread_.join();
+    return err;
+  }
+
+ private:
+  std::string path_;
+  std::promise<int> copied_;
+  std::promise<void> go_;
+  std::promise<int> remounted_;
+  bool went_ = false;
+  std::thread thread_;
+};
+
+// A released mount point stays at its path, neither a spare nor a grave,
+// while a sandbox that may hold a copy of its overlay sets itself up:
+// bubblewrap remounts every copy by its path, and a renamed one failed it
+// ("Unable to apply mount flags: remount .../work/<run>: No such file or
+// directory", e2e.test_codebuild). Recycled once the hold is dropped, or
+// once it is older than any set-up; a hold taken after the unmount keeps
+// nothing.
+TEST_F(UnpackCacheOverlayTest, ReleasedMountPointsStayWhileASandboxSetsItselfUp) {
+  const std::string rev = Revision("held\n");
+  fs::create_directories(root_ / "work");
+  // The test's directory a private mount of its own: an unmount here never
+  // reaches the copy, whatever the propagation of the file system the test
+  // runs on (one mount: work/ and unpacked/ still rename into each other).
+  const std::string top = root_.string();
+  ASSERT_EQ(::mount(top.c_str(), top.c_str(), nullptr, MS_BIND, nullptr), 0)
+      << std::strerror(errno);
+  ASSERT_EQ(::mount(nullptr, top.c_str(), nullptr, MS_PRIVATE, nullptr), 0) << std::strerror(errno);
+  {
+    auto cache = Cache();
+    ASSERT_TRUE(cache->overlays());
+    cache->SetFreshSparesForTest(0);
+    ASSERT_TRUE(cache->Materialize(rev, Dest("a")).ok());
+    UnpackCache::SandboxHold hold = cache->HoldForSandbox();
+    SandboxSetUp sandbox(Dest("a"));
+    ASSERT_EQ(sandbox.Copied(), 0) << "unshare: " << std::strerror(sandbox.Copied());
+    ASSERT_TRUE(cache->Release(Dest("a")));
+    cache->WaitReleasedForTest();
+    EXPECT_FALSE(MountedAt(Dest("a"))) << "unmounted here";
+    EXPECT_EQ(cache->HeldForTest(), 1u);
+    EXPECT_EQ(cache->SparesForTest(), 0u);
+    EXPECT_EQ(cache->GravesForTest(), 0u);
+    EXPECT_TRUE(fs::is_directory(Dest("a"))) << "the mount point stays where the sandbox looks";
+    const int remounted = sandbox.Remount();
+    EXPECT_EQ(remounted, 0) << "the sandbox's remount: " << std::strerror(remounted);
+
+    hold.reset();
+    EXPECT_TRUE(Eventually([&] { return cache->SparesForTest() == 1; }));
+    EXPECT_EQ(cache->HeldForTest(), 0u);
+    EXPECT_FALSE(fs::exists(Dest("a"))) << "recycled as a spare";
+
+    // Only holds taken before the unmount keep its mount point.
+    UnpackCache::SandboxHold before = cache->HoldForSandbox();
+    ASSERT_TRUE(cache->Materialize(rev, Dest("b")).ok());
+    ASSERT_TRUE(cache->Release(Dest("b")));
+    cache->WaitReleasedForTest();
+    EXPECT_EQ(cache->HeldForTest(), 1u);
+    UnpackCache::SandboxHold after = cache->HoldForSandbox();
+    before.reset();
+    EXPECT_TRUE(Eventually([&] { return cache->SparesForTest() == 2; }))
+        << cache->HeldForTest() << " held";
+    EXPECT_EQ(cache->HeldForTest(), 0u);
+    after.reset();
+
+    // A hold older than any set-up keeps nothing either.
+    cache->SetMaxSandboxSetupForTest(0.2);
+    UnpackCache::SandboxHold stale = cache->HoldForSandbox();
+    ASSERT_TRUE(cache->Materialize(rev, Dest("c")).ok());
+    ASSERT_TRUE(cache->Release(Dest("c")));
+    cache->WaitReleasedForTest();
+    EXPECT_TRUE(Eventually([&] { return cache->SparesForTest() == 3; }))
+        << cache->HeldForTest() << " held";
+    EXPECT_TRUE(stale != nullptr);
+  }
+  EXPECT_EQ(::umount2(top.c_str(), MNT_DETACH), 0) << std::strerror(errno);
 }
 
 // How many mounts have a mount point starting with `prefix`.

@@ -139,6 +139,38 @@ class ExamplePipeline(CodeBuildTestCase):
                       else again["Check"]["output"]["executionResult"]["externalExecutionSummary"])
 
 
+class SandboxesStartWhileInputsAreReleased(CodeBuildTestCase):
+    def test_sandboxed_actions_never_trip_over_a_released_input(self):
+        """A CodeBuild action's input is an overlay in the server's mount
+        namespace. Each sandboxed action copies that namespace (and so the
+        overlays in it) and remounts every copy by its path while it sets
+        itself up; meanwhile the builds of another pipeline finish, their
+        overlays are unmounted and their mount points recycled. A sandbox
+        failed ("Unable to apply mount flags: remount .../work/<run>: No such
+        file or directory"; e2e.test_codebuild's Check, now and then) until a
+        sandbox's set-up held the released mount points in place."""
+        self.start(args=["--sandbox", "auto"])
+        src = os.path.join(self.tmp, "src")
+        os.makedirs(src)
+        with open(os.path.join(src, "buildspec.yml"), "w") as f:
+            # B<order>x<hundredths>: each build lasts its hundredths of a second.
+            f.write("version: 0.2\nphases:\n  build:\n    commands:\n"
+                    "      - sleep 0.${PIPEWRIGHT_ACTION##*x}\n")
+        n = 40
+        self.create(pipeline("builds", [source(src)] + [("Build%d" % st, [
+            codebuild("B%dx%02d" % (order, k), "any", ["SourceArtifact"], run_order=order + 1)
+            for order in range(2 * st, 2 * st + 2) for k in range(0, 40, 2)]) for st in range(2)]))
+        self.create(pipeline("sandboxed", [source(src), ("Check", [
+            commands("C%d" % i, ["test -f buildspec.yml"], run_order=i + 1, inputs=["SourceArtifact"])
+            for i in range(n)])]))
+        for name in ("builds", "sandboxed"):
+            eid = self.latest(name)
+            status = wait_execution(self.server, name, eid, timeout=300)
+            failed = [(a, self.log_of(run)[-400:]) for a, run in self.runs(name, eid).items()
+                      if run["status"] != "Succeeded"]
+            self.assertEqual((status, failed), ("Succeeded", []))
+
+
 class RetryStory(CodeBuildTestCase):
     def test_failing_build_is_retried_with_failed_actions_and_succeeds(self):
         flag = os.path.join(self.tmp, "fixed")
