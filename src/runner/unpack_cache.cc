@@ -285,12 +285,36 @@ void UnpackCache::JanitorLoop() {
         janitor_cv_.NotifyAll();
         continue;
       }
+      // Released mount points a sandbox's set-up no longer holds; else when
+      // the first of those holds stops counting.
+      double held_until = std::numeric_limits<double>::infinity();
+      if (!held_dirs_.empty()) {
+        const double now = MonotonicSeconds();
+        bool all_held = true;
+        for (const HeldDir& h : held_dirs_) {
+          double until = 0;
+          if (!HeldLocked(h.tick, now, &until)) {
+            all_held = false;
+            break;
+          }
+          held_until = std::min(held_until, until);
+        }
+        if (!all_held) {
+          janitor_busy_ = true;
+          lock.Unlock();
+          RecycleUnheld();
+          lock.Lock();
+          janitor_busy_ = false;
+          janitor_cv_.NotifyAll();
+          continue;
+        }
+      }
       if ((!unmounts_.empty() || !premounts_.empty()) && !stopping_ && flushes_ == 0 &&
           unmounts_.size() < max_deferred_) {
-        double due = std::numeric_limits<double>::infinity();
+        double due = held_until;
         if (!unmounts_.empty()) {
-          due = std::min(last_materialize_ + quiet_seconds_,
-                         unmounts_.front().released + max_defer_seconds_);
+          due = std::min({due, last_materialize_ + quiet_seconds_,
+                          unmounts_.front().released + max_defer_seconds_});
         }
         if (!premounts_.empty()) due = std::min(due, last_materialize_ + premount_keep_seconds_);
         const double now = MonotonicSeconds();
@@ -319,28 +343,6 @@ void UnpackCache::JanitorLoop() {
       }
       if (stopping_) return;
       const double now = MonotonicSeconds();
-      // Released mount points a sandbox's set-up no longer holds.
-      double held_until = std::numeric_limits<double>::infinity();
-      if (!held_dirs_.empty()) {
-        double until = 0;
-        bool all_held = true;
-        for (const HeldDir& h : held_dirs_) {
-          if (!HeldLocked(h.tick, now, &until)) {
-            all_held = false;
-            break;
-          }
-          held_until = std::min(held_until, until);
-        }
-        if (!all_held) {
-          janitor_busy_ = true;
-          lock.Unlock();
-          RecycleUnheld();
-          lock.Lock();
-          janitor_busy_ = false;
-          janitor_cv_.NotifyAll();
-          continue;
-        }
-      }
       if (!graves_.empty() && graves_.front().due <= now) {
         lock.Unlock();
         RemoveGraves(/*all=*/false);

@@ -750,13 +750,29 @@ TEST_F(UnpackCacheOverlayTest, ReleasedMountPointsStayWhileASandboxSetsItselfUp)
     EXPECT_EQ(cache->HeldForTest(), 0u);
     after.reset();
 
+    // Recycled when the hold goes even while an unused premount waits for
+    // its keep time (the janitor sleeps until then).
+    cache->UnmountAtOnce();
+    cache->SetPremountKeepForTest(3600);
+    cache->Premount(rev);
+    ASSERT_EQ(cache->PremountsForTest(), 1u);
+    const size_t spares = cache->SparesForTest();  // Premount took one.
+    UnpackCache::SandboxHold during = cache->HoldForSandbox();
+    ASSERT_TRUE(cache->Materialize(rev, Dest("p")).ok());
+    ASSERT_TRUE(cache->Release(Dest("p")));
+    ASSERT_TRUE(Eventually([&] { return cache->HeldForTest() == 1; }));
+    during.reset();
+    EXPECT_TRUE(Eventually([&] { return cache->SparesForTest() == spares + 1; }))
+        << cache->HeldForTest() << " held";
+    EXPECT_EQ(cache->PremountsForTest(), 1u);
+
     // A hold older than any set-up keeps nothing either.
     cache->SetMaxSandboxSetupForTest(0.2);
     UnpackCache::SandboxHold stale = cache->HoldForSandbox();
     ASSERT_TRUE(cache->Materialize(rev, Dest("c")).ok());
     ASSERT_TRUE(cache->Release(Dest("c")));
-    cache->WaitReleasedForTest();
-    EXPECT_TRUE(Eventually([&] { return cache->SparesForTest() == 3; }))
+    ASSERT_TRUE(Eventually([&] { return !MountedAt(Dest("c")); }));
+    EXPECT_TRUE(Eventually([&] { return cache->HeldForTest() == 0 && !fs::exists(Dest("c")); }))
         << cache->HeldForTest() << " held";
     EXPECT_TRUE(stale != nullptr);
   }
