@@ -421,11 +421,15 @@ void UnpackCache::RecycleUnheld() {
     MutexLock lock(mu_);
     const double now = MonotonicSeconds();
     double until = 0;
-    auto kept = std::stable_partition(held_dirs_.begin(), held_dirs_.end(), [&](const HeldDir& h) {
-      return HeldLocked(h.tick, now, &until);
-    });
-    for (auto it = kept; it != held_dirs_.end(); ++it) free.push_back(std::move(it->dir));
-    held_dirs_.erase(kept, held_dirs_.end());
+    std::vector<HeldDir> kept;
+    for (HeldDir& h : held_dirs_) {
+      if (HeldLocked(h.tick, now, &until)) {
+        kept.push_back(std::move(h));
+      } else {
+        free.push_back(std::move(h.dir));
+      }
+    }
+    held_dirs_.swap(kept);
   }
   for (const std::string& dir : free) Recycle(dir);
 }
