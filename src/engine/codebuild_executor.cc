@@ -337,7 +337,7 @@ void CodeBuildExecutor::Run(const ActionWork& w, ActionDone done) {
   };
   // Sandboxed: from before bwrap copies the mounts until its process has
   // exited, no released mount point moves (UnpackCache::HoldForSandbox).
-  std::shared_ptr<void> hold;
+  std::shared_ptr<ExecutorEnv::SandboxHolder> hold;
   if (env_.sandbox->active()) hold = env_.HoldForSandbox();
   for (const auto& in : a.input_artifacts) {
     auto it = w.inputs.find(in);
@@ -394,6 +394,7 @@ void CodeBuildExecutor::Run(const ActionWork& w, ActionDone done) {
     done(result);
     cleanup();
   };
+  if (hold) hold->Spawning();  // Its set-up starts now.
   Status started = runs_.Start(run_id, spec, std::move(on_exit));
   if (started.code() == StatusCode::kAborted) return fail(started.message());
   if (!started.ok()) return fail("Cannot start " + spec.argv[0] + ": " + started.message());

@@ -78,7 +78,7 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
   };
   // Sandboxed: from before its namespace is copied (below, or by bwrap)
   // until its process has exited, no released mount point moves.
-  std::shared_ptr<void> hold;
+  std::shared_ptr<ExecutorEnv::SandboxHolder> hold;
   if (env_.sandbox->active()) hold = env_.HoldForSandbox();
   // Sandboxed, the inputs are mounted in a namespace of the action's own,
   // which this thread leaves right after the spawn (or a failure): see
@@ -202,6 +202,7 @@ void CommandsExecutor::Run(const ActionWork& w, ActionDone done) {
   };
   // `done` is called without the runs' lock: it takes the engine mutex, which
   // is held around Cancel.
+  if (hold) hold->Spawning();  // Its set-up starts now.
   Status started = runs_.Start(w.run_id, spec, std::move(on_exit));
   const bool own_namespace = ns != nullptr;
   leave();

@@ -144,17 +144,19 @@ struct ExecutorEnv {
   }
   // Taken before a sandboxed action's mount namespace is copied, dropped
   // once its process has exited (or did not start): released mount points
-  // stay in place meanwhile (UnpackCache::HoldForSandbox). Null without a
-  // cache.
-  // The hold keeps the cache too: an exit callback never called (the
-  // launcher stopping) may be destroyed after the engine's copy is gone.
-  std::shared_ptr<void> HoldForSandbox() const {
+  // stay in place meanwhile (UnpackCache::HoldForSandbox). It keeps the
+  // cache too: an exit callback never called (the launcher stopping) may be
+  // destroyed after the engine's copy is gone.
+  struct SandboxHolder {
+    std::shared_ptr<runner::UnpackCache> cache;
+    runner::UnpackCache::SandboxHold hold;  // Dropped first.
+    // Right before the spawn (UnpackCache::SandboxSpawning).
+    void Spawning() const { cache->SandboxSpawning(hold); }
+  };
+  // Null without a cache.
+  std::shared_ptr<SandboxHolder> HoldForSandbox() const {
     if (!unpacked) return nullptr;
-    struct Held {
-      std::shared_ptr<runner::UnpackCache> cache;
-      runner::UnpackCache::SandboxHold hold;  // Dropped first.
-    };
-    return std::make_shared<Held>(Held{unpacked, unpacked->HoldForSandbox()});
+    return std::make_shared<SandboxHolder>(SandboxHolder{unpacked, unpacked->HoldForSandbox()});
   }
   // Makes run directory `work` (see UnpackCache::MakeDirectory: a released
   // mount point renamed, when there is one).

@@ -388,31 +388,39 @@ void UnpackCache::DoUnmount(const Unmount& job) {
 }
 
 UnpackCache::SandboxHold UnpackCache::HoldForSandbox() {
-  uint64_t ticket = 0;
+  auto ticket = std::make_unique<uint64_t>(0);
   {
     MutexLock lock(mu_);
-    ticket = ++hold_tick_;
-    holds_.emplace(ticket, MonotonicSeconds());
+    *ticket = ++hold_tick_;
+    holds_.emplace(*ticket, MonotonicSeconds());
   }
-  // The deleter runs once, when the last copy goes (the hold must not
-  // outlive the cache).
-  return SandboxHold(this, [ticket](void* self) {
-    auto* cache = static_cast<UnpackCache*>(self);
-    MutexLock lock(cache->mu_);
-    cache->holds_.erase(ticket);
-    if (!cache->held_dirs_.empty()) cache->janitor_cv_.NotifyAll();
+  // The deleter runs once, when the last copy goes.
+  return SandboxHold(ticket.release(), [this](const uint64_t* t) {
+    {
+      MutexLock lock(mu_);
+      holds_.erase(*t);
+      if (!held_dirs_.empty()) janitor_cv_.NotifyAll();
+    }
+    delete t;
   });
 }
 
+void UnpackCache::SandboxSpawning(const SandboxHold& hold) {
+  if (!hold) return;
+  MutexLock lock(mu_);
+  if (auto it = holds_.find(*hold); it != holds_.end()) it->second = MonotonicSeconds();
+}
+
 bool UnpackCache::HeldLocked(uint64_t tick, double now, double* until) const {
+  bool held = false;
   for (auto it = holds_.begin(); it != holds_.end() && it->first <= tick; ++it) {
     const double expires = it->second + max_sandbox_setup_seconds_;
     if (now < expires) {
-      *until = expires;  // The oldest that counts goes first.
-      return true;
+      *until = held ? std::min(*until, expires) : expires;
+      held = true;
     }
   }
-  return false;
+  return held;
 }
 
 void UnpackCache::RecycleUnheld() {

@@ -155,12 +155,17 @@ class UnpackCache {
   // these from before its namespace is copied until its set-up is over,
   // i.e. until its process has exited (the first moment this server can
   // tell for sure) or its spawn failed; a mount point unmounted while a hold
-  // taken before stays where it is until that hold is dropped, or until the
-  // hold is kMaxSandboxSetupSeconds old (no set-up lasts that long, and the
-  // mount points released during a build of hours must not wait for it).
-  // Holds taken after the unmount do not matter: their copies lack the mount.
-  using SandboxHold = std::shared_ptr<void>;
+  // taken before stays where it is until that hold is dropped, or until
+  // kMaxSandboxSetupSeconds after the hold's SandboxSpawning (no set-up
+  // lasts that long, and the mount points released during a build of hours
+  // must not wait for it). Holds taken after the unmount do not matter:
+  // their copies lack the mount. The hold must not outlive the cache.
+  using SandboxHold = std::shared_ptr<const uint64_t>;  // Its ticket.
   SandboxHold HoldForSandbox();
+  // Call right before the sandbox is spawned: its set-up starts then, and
+  // kMaxSandboxSetupSeconds counts from then (not from the hold, which may
+  // have waited for a large input to be unpacked).
+  void SandboxSpawning(const SandboxHold& hold);
   static constexpr double kMaxSandboxSetupSeconds = 30;
   // Released mount points kept in place for a hold.
   size_t HeldForTest() const;
@@ -292,8 +297,8 @@ class UnpackCache {
   // digs its grave (see Release: no rmdir).
   void Recycle(const std::string& dir);
   // Whether a hold taken no later than `tick` (a value of hold_tick_) still
-  // counts (see HoldForSandbox); else when the oldest of them stops counting
-  // (kMaxSandboxSetupSeconds after it was taken) in `*until`.
+  // counts (see HoldForSandbox); if so, when the first of them stops
+  // counting in `*until`.
   bool HeldLocked(uint64_t tick, double now, double* until) const REQUIRES(mu_);
   // Recycles the held mount points no hold keeps any more.
   void RecycleUnheld();
@@ -328,7 +333,7 @@ class UnpackCache {
   bool refill_ GUARDED_BY(mu_) = false;  // MakeDirectory asked the janitor for fresh spares.
   std::deque<Unmount> unmounts_ GUARDED_BY(mu_);      // Released, not yet unmounted.
   uint64_t hold_tick_ GUARDED_BY(mu_) = 0;            // The last HoldForSandbox's ticket.
-  std::map<uint64_t, double> holds_ GUARDED_BY(mu_);  // Ticket -> monotonic seconds taken.
+  std::map<uint64_t, double> holds_ GUARDED_BY(mu_);  // Ticket -> monotonic seconds spawned.
   std::vector<HeldDir> held_dirs_ GUARDED_BY(mu_);
   double max_sandbox_setup_seconds_ GUARDED_BY(mu_) = kMaxSandboxSetupSeconds;
   bool janitor_busy_ GUARDED_BY(mu_) = false;    // Doing a job outside the lock.

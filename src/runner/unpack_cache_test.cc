@@ -774,7 +774,18 @@ TEST_F(UnpackCacheOverlayTest, ReleasedMountPointsStayWhileASandboxSetsItselfUp)
     ASSERT_TRUE(Eventually([&] { return !MountedAt(Dest("c")); }));
     EXPECT_TRUE(Eventually([&] { return cache->HeldForTest() == 0 && !fs::exists(Dest("c")); }))
         << cache->HeldForTest() << " held";
-    EXPECT_TRUE(stale != nullptr);
+
+    // ... counted from its spawn: a hold that waited (a large input
+    // unpacked) counts again once its sandbox is spawned.
+    cache->SetMaxSandboxSetupForTest(2);  // Room for the mount and unmount below.
+    cache->SandboxSpawning(stale);
+    ASSERT_TRUE(cache->Materialize(rev, Dest("s")).ok());
+    ASSERT_TRUE(cache->Release(Dest("s")));
+    ASSERT_TRUE(Eventually([&] { return !MountedAt(Dest("s")); }));
+    EXPECT_EQ(cache->HeldForTest(), 1u) << "held again after the spawn";
+    EXPECT_TRUE(fs::is_directory(Dest("s")));
+    EXPECT_TRUE(Eventually([&] { return cache->HeldForTest() == 0 && !fs::exists(Dest("s")); }))
+        << cache->HeldForTest() << " held";
   }
   EXPECT_EQ(::umount2(top.c_str(), MNT_DETACH), 0) << std::strerror(errno);
 }
