@@ -285,29 +285,17 @@ void UnpackCache::JanitorLoop() {
         janitor_cv_.NotifyAll();
         continue;
       }
-      // Released mount points a sandbox's set-up no longer holds; else when
-      // the first of those holds stops counting.
+      // Released mount points a sandbox's set-up no longer holds; the others
+      // wait until `held_until` at most.
       double held_until = std::numeric_limits<double>::infinity();
-      if (!held_dirs_.empty()) {
-        const double now = MonotonicSeconds();
-        bool all_held = true;
-        for (const HeldDir& h : held_dirs_) {
-          double until = 0;
-          if (!HeldLocked(h.tick, now, &until)) {
-            all_held = false;
-            break;
-          }
-          held_until = std::min(held_until, until);
-        }
-        if (!all_held) {
-          janitor_busy_ = true;
-          lock.Unlock();
-          RecycleUnheld();
-          lock.Lock();
-          janitor_busy_ = false;
-          janitor_cv_.NotifyAll();
-          continue;
-        }
+      if (std::vector<std::string> free = TakeUnheldLocked(&held_until); !free.empty()) {
+        janitor_busy_ = true;
+        lock.Unlock();
+        for (const std::string& dir : free) Recycle(dir);
+        lock.Lock();
+        janitor_busy_ = false;
+        janitor_cv_.NotifyAll();
+        continue;
       }
       if ((!unmounts_.empty() || !premounts_.empty()) && !stopping_ && flushes_ == 0 &&
           unmounts_.size() < max_deferred_) {
@@ -416,30 +404,29 @@ bool UnpackCache::HeldLocked(uint64_t tick, double now, double* until) const {
   for (auto it = holds_.begin(); it != holds_.end() && it->first <= tick; ++it) {
     const double expires = it->second + max_sandbox_setup_seconds_;
     if (now < expires) {
-      *until = held ? std::min(*until, expires) : expires;
+      *until = held ? std::max(*until, expires) : expires;
       held = true;
     }
   }
   return held;
 }
 
-void UnpackCache::RecycleUnheld() {
+std::vector<std::string> UnpackCache::TakeUnheldLocked(double* held_until) {
   std::vector<std::string> free;
-  {
-    MutexLock lock(mu_);
-    const double now = MonotonicSeconds();
+  if (held_dirs_.empty()) return free;
+  const double now = MonotonicSeconds();
+  std::vector<HeldDir> kept;
+  for (HeldDir& h : held_dirs_) {
     double until = 0;
-    std::vector<HeldDir> kept;
-    for (HeldDir& h : held_dirs_) {
-      if (HeldLocked(h.tick, now, &until)) {
-        kept.push_back(std::move(h));
-      } else {
-        free.push_back(std::move(h.dir));
-      }
+    if (HeldLocked(h.tick, now, &until)) {
+      *held_until = std::min(*held_until, until);
+      kept.push_back(std::move(h));
+    } else {
+      free.push_back(std::move(h.dir));
     }
-    held_dirs_.swap(kept);
   }
-  for (const std::string& dir : free) Recycle(dir);
+  held_dirs_.swap(kept);
+  return free;
 }
 
 size_t UnpackCache::HeldForTest() const {

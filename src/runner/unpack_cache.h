@@ -297,11 +297,12 @@ class UnpackCache {
   // digs its grave (see Release: no rmdir).
   void Recycle(const std::string& dir);
   // Whether a hold taken no later than `tick` (a value of hold_tick_) still
-  // counts (see HoldForSandbox); if so, when the first of them stops
-  // counting in `*until`.
+  // counts (see HoldForSandbox); if so, when none of them will any more in
+  // `*until`.
   bool HeldLocked(uint64_t tick, double now, double* until) const REQUIRES(mu_);
-  // Recycles the held mount points no hold keeps any more.
-  void RecycleUnheld();
+  // Takes the held mount points no hold keeps any more, for Recycle; lowers
+  // `*held_until` to when the next of the others is free at the latest.
+  std::vector<std::string> TakeUnheldLocked(double* held_until) REQUIRES(mu_);
   // Turns the waiting premounts into unmount jobs.
   void RetirePremountsLocked() REQUIRES(mu_);
   // The janitor thread (overlay mode only): fresh spares, Release's work,
