@@ -115,6 +115,7 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options,
   sandbox_ = std::make_unique<runner::Sandbox>(options_.sandbox);
   path_policy_.deploy_roots = options_.deploy_roots;
   path_policy_.data_dir = options_.data_dir;
+  path_policy_.protected_paths = options_.protected_paths;
   queue_ = std::make_unique<WorkQueue>(2);
 
   ExecutorEnv env;

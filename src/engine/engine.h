@@ -94,6 +94,9 @@ struct EngineOptions {
   // Deploy/Directory targets must lie below one of these absolute paths
   // (serve --deploy-root); empty: Deploy/Directory is refused.
   std::vector<std::string> deploy_roots;
+  // The server's files that a Source/Directory or local Git path may not read
+  // and a deploy may not replace (runner::PathPolicy::protected_paths).
+  std::vector<std::string> protected_paths;
   // Artifact limits (serve --max-artifact-bytes, --max-unpacked-bytes,
   // --max-artifact-entries); zero keeps the default.
   uint64_t max_artifact_bytes = 0;

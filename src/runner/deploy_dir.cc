@@ -79,6 +79,28 @@ Status CheckDataDir(const std::string& what, const std::string& path, const fs::
   return Status::Ok();
 }
 
+// The server's own secrets (PathPolicy::protected_paths), by the same rule.
+Status CheckProtected(const std::string& what, const std::string& path, const fs::path& resolved,
+                      const PathPolicy& policy) {
+  for (const std::string& p : policy.protected_paths) {
+    if (p.empty()) continue;
+    const fs::path kept = Resolved(p);
+    if (Within(resolved, kept)) {
+      return InvalidArgument(what + " '" + path + "' is or lies inside " + kept.string() +
+                                 ", which the server keeps from actions (its keys, TLS, "
+                                 "config or secret files); choose a path outside it.",
+                             "");
+    }
+    if (Within(kept, resolved)) {
+      return InvalidArgument(what + " '" + path + "' contains " + kept.string() +
+                                 ", which the server keeps from actions (its keys, TLS, "
+                                 "config or secret files); choose a path that does not.",
+                             "");
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status CheckDeployTarget(const std::string& path, const PathPolicy& policy) {
@@ -94,6 +116,7 @@ Status CheckDeployTarget(const std::string& path, const PathPolicy& policy) {
   }
   const fs::path target = Resolved(path);
   PW_RETURN_IF_ERROR(CheckDataDir(what, path, target, policy));
+  PW_RETURN_IF_ERROR(CheckProtected(what, path, target, policy));
   std::string roots;
   for (const auto& root : policy.deploy_roots) {
     const fs::path r = Resolved(root);
@@ -110,7 +133,17 @@ Status CheckReadablePath(const std::string& path, const PathPolicy& policy) {
   if (path.empty() || path[0] != '/') {
     return InvalidArgument("Path '" + path + "' must be an absolute path.", "");
   }
-  return CheckDataDir("Path", path, Resolved(path), policy);
+  const fs::path resolved = Resolved(path);
+  for (const char* pseudo : {"/proc", "/sys", "/dev"}) {
+    if (Within(resolved, pseudo)) {
+      return InvalidArgument("Path '" + path + "' (" + resolved.string() + ") is in " + pseudo +
+                                 ", a pseudo file system, not a directory of files to read; "
+                                 "choose another path.",
+                             "");
+    }
+  }
+  PW_RETURN_IF_ERROR(CheckDataDir("Path", path, resolved, policy));
+  return CheckProtected("Path", path, resolved, policy);
 }
 
 Status ReplaceDirectoryContents(const std::string& target_dir, const ArtifactStore& store,

@@ -35,18 +35,28 @@ Status ReplaceDirectoryContents(const std::string& target_dir, const ArtifactSto
 struct PathPolicy {
   std::vector<std::string> deploy_roots;  // Absolute (serve --deploy-root); none: no deploys.
   std::string data_dir;                   // The server's data directory.
+  // The server's other files and directories that actions are kept from (the
+  // sandbox hides them): the keys file, the TLS key and certificate, the
+  // --config file, the git connections and build projects files and the
+  // secret files they name, the working directory when it holds the data
+  // directory. Absolute; they need not exist.
+  std::vector<std::string> protected_paths;
 };
 
 // A Deploy/Directory `Path`: absolute, strictly below one of the deploy
-// roots, and neither the data directory, nor inside it, nor containing it.
+// roots, and neither the data directory nor a protected path, nor inside
+// one, nor containing one.
 // kInvalidArgument with a message naming the path and what to change (the
 // --deploy-root flag when none is configured or the path is outside them).
 Status CheckDeployTarget(const std::string& path, const PathPolicy& policy);
 
 // A local path an action reads (Source/Directory `Path`, a Git
-// `RepositoryPath` that is not a URL): absolute, and neither the data
-// directory, nor inside it, nor containing it (a snapshot would copy
-// pipewright.db). kInvalidArgument naming the path and the rule.
+// `RepositoryPath` that is not a URL): absolute, not in a pseudo file system
+// (/proc, /sys, /dev: the server's own /proc/self would be read), and neither
+// the data directory nor a protected path, nor inside one, nor containing
+// one (a snapshot would copy pipewright.db or the keys into an artifact that
+// every reader of the pipeline can fetch). kInvalidArgument naming the path
+// and the rule.
 Status CheckReadablePath(const std::string& path, const PathPolicy& policy);
 
 }  // namespace pw::runner

@@ -131,5 +131,40 @@ TEST_F(PathPolicyTest, ReadablePathIsAbsoluteAndAwayFromTheDataDir) {
   EXPECT_FALSE(CheckReadablePath(tmp_.path(), policy_).ok());  // Would copy pipewright.db.
 }
 
+// The attack this stops: a Source/Directory action snapshots the folder of
+// serve --auth-keys-file and any reader of the pipeline fetches the secrets.
+TEST_F(PathPolicyTest, ReadsAndDeploysKeepAwayFromTheServersSecretFiles) {
+  const std::string etc = tmp_.path() + "/elsewhere/etc";
+  fs::create_directories(etc + "/sub");
+  std::ofstream(etc + "/keys") << "AKID:secret\n";
+  fs::create_directory_symlink(etc, root_ + "/link-to-etc");
+  policy_.protected_paths = {etc + "/keys", tmp_.path() + "/elsewhere/not-yet-made.pem"};
+  EXPECT_TRUE(CheckReadablePath(etc + "/sub", policy_).ok());
+  for (const std::string& p : {etc, etc + "/", etc + "/keys", etc + "/sub/..",
+                               root_ + "/link-to-etc", tmp_.path() + "/elsewhere"}) {
+    Status s = CheckReadablePath(p, policy_);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << p;
+    EXPECT_NE(s.message().find(etc + "/keys"), std::string::npos) << s.message();
+  }
+  // A protected file that does not exist yet is kept all the same.
+  EXPECT_FALSE(CheckReadablePath(tmp_.path() + "/elsewhere/not-yet-made.pem", policy_).ok());
+  // Deploys may not replace them either.
+  policy_.deploy_roots.push_back(tmp_.path() + "/elsewhere");
+  EXPECT_TRUE(Deployable(etc + "/sub"));
+  EXPECT_FALSE(Deployable(etc));
+  EXPECT_FALSE(Deployable(etc + "/keys"));
+  EXPECT_NE(CheckDeployTarget(etc, policy_).message().find("keeps from actions"),
+            std::string::npos);
+}
+
+TEST_F(PathPolicyTest, PseudoFileSystemsAreNotRead) {
+  for (const char* p :
+       {"/proc", "/proc/self", "/proc/self/fd", "/sys/kernel", "/dev", "/dev/shm"}) {
+    Status s = CheckReadablePath(p, policy_);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << p;
+    EXPECT_NE(s.message().find("pseudo file system"), std::string::npos) << s.message();
+  }
+}
+
 }  // namespace
 }  // namespace pw::runner::deploy_dir_test

@@ -545,6 +545,12 @@ int RunServe(const std::vector<std::string>& args) {
     for (const auto* values : {&opts.build_projects.parameters, &opts.build_projects.secrets}) {
       for (const auto& [name, value] : *values) secret_files.push_back(value.file);
     }
+    // Paths actions read or deploy to keep away from the same files, whether
+    // they exist now or not, in every sandbox mode.
+    opts.protected_paths = hide_dirs;
+    for (const std::string& f : secret_files) {
+      if (!f.empty()) opts.protected_paths.push_back(fs::absolute(f, ec).string());
+    }
     for (const std::string& f : secret_files) {
       if (f.empty()) continue;
       std::error_code fec;

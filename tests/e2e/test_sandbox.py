@@ -16,8 +16,8 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import (BUILD, PIPEWRIGHT, Server, action, aws, commands, pipeline, wait_execution,
-                     wait_for)
+from harness import (BUILD, PIPEWRIGHT, Server, action, aws, aws_newest, commands, pipeline,
+                     wait_execution, wait_for)
 
 # The Snoop stage's actions: each succeeds only if it reads what it should not.
 SNOOPS = ("ReadDatabase", "ListDataDir", "ReadKeys", "ReadConfig", "ReadGitToken",
@@ -167,6 +167,62 @@ class SandboxTest(unittest.TestCase):
         self.assertEqual(statuses["Build"], "Succeeded")
         for snoop in SNOOPS:
             self.assertEqual(statuses[snoop], "Succeeded", snoop)
+
+    def test_a_source_cannot_snapshot_the_servers_secret_files(self):
+        # The sandbox keeps Commands actions from the keys, but a Source/Directory
+        # snapshot is taken by the server itself: before, a pipeline whose source
+        # was the keys file's folder put the secrets into an artifact (and a
+        # Commands action printed them to its log, readable by any reader).
+        conf = os.path.join(self.root, "conf")  # Holds the keys, not the data directory.
+        os.makedirs(os.path.join(conf, "sub"))
+        shutil.move(self.keys, os.path.join(conf, "keys"))
+        self.keys = os.path.join(conf, "keys")
+        self.start("bwrap")
+        os.symlink(conf, os.path.join(self.deploy_root, "link-to-conf"))
+        for i, path in enumerate([conf, conf + "/", self.keys, os.path.join(conf, "sub", ".."),
+                                  os.path.join(self.deploy_root, "link-to-conf"), "/proc/self"]):
+            spec = os.path.join(self.root, "refused.json")
+            with open(spec, "w") as f:
+                json.dump(pipeline("leak%d" % i, [
+                    ("Source", [action("Src", "Source", "Directory", config={"Path": path},
+                                       outputs=["Src"])]),
+                    ("Build", [commands("Cat", ["cat keys"], inputs=["Src"])])]), f)
+            r = aws(self.server, "create-pipeline", "--pipeline", "file://" + spec)
+            self.assertNotEqual(r.code, 0, "%s: %s" % (path, r.stdout))
+            self.assertIn("InvalidActionDeclarationException", r.stderr, path)
+            self.assertIn("pseudo file system" if path.startswith("/proc") else
+                          "which the server keeps from actions", r.stderr, path)
+        # A path from a variable is checked when the action runs: it fails, and
+        # nothing after it runs.
+        spec = os.path.join(self.root, "var.json")
+        with open(spec, "w") as f:
+            json.dump(pipeline("leakvar", [
+                ("Source", [action("Src", "Source", "Directory",
+                                   config={"Path": "#{variables.src}"}, outputs=["Src"])]),
+                ("Build", [commands("Cat", ["cat keys"], inputs=["Src"])])],
+                pipelineType="V2", variables=[{"name": "src", "defaultValue": self.src}]), f)
+        r = aws_newest(self.server, "create-pipeline", "--pipeline", "file://" + spec)
+        self.assertEqual(r.code, 0, r.stderr)
+        r = aws_newest(self.server, "start-pipeline-execution", "--name", "leakvar",
+                       "--variables", "name=src,value=" + conf)
+        self.assertEqual(r.code, 0, r.stderr)
+        eid = r.json()["pipelineExecutionId"]
+
+        def runs_when_ended():
+            e = self.aws_json("get-pipeline-execution", "--pipeline-name", "leakvar",
+                              "--pipeline-execution-id", eid)["pipelineExecution"]
+            if e["status"] == "InProgress":
+                return None
+            return e["status"], self.aws_json(
+                "list-action-executions", "--pipeline-name", "leakvar",
+                "--filter", "pipelineExecutionId=" + eid)["actionExecutionDetails"]
+        status, runs = wait_for(runs_when_ended, timeout=60, interval=0.1,
+                                what="the execution to end")
+        self.assertEqual(status, "Failed")
+        self.assertEqual([r["actionName"] for r in runs], ["Src"])  # Cat never ran.
+        self.assertEqual(runs[0]["status"], "Failed")
+        self.assertIn("which the server keeps from actions",
+                      runs[0]["output"]["executionResult"]["externalExecutionSummary"])
 
     def test_parallel_actions_each_get_a_private_input_and_none_fails_to_start(self):
         # Each action checks that its input is as the source made it, then
