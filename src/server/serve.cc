@@ -52,6 +52,7 @@
 #include "runner/remote_object_store.h"
 #include "runner/sandbox.h"
 #include "server/config_file.h"
+#include "server/data_dir_lock.h"
 #include "server/health.h"
 #include "server/multi_server.h"
 #include "sigv4/sigv4.h"
@@ -460,6 +461,12 @@ int RunServe(const std::vector<std::string>& args) {
   if (ec) {
     std::fprintf(stderr, "pipewright: cannot create --data-dir %s: %s\n", data_dir.c_str(),
                  ec.message().c_str());
+    return 1;
+  }
+  // Before the store: a second server here would fail the first one's actions.
+  auto data_dir_lock = LockDataDir(data_dir);
+  if (!data_dir_lock.ok()) {
+    std::fprintf(stderr, "pipewright: %s\n", data_dir_lock.status().message().c_str());
     return 1;
   }
   auto store = postgres ? store::OpenPostgresStore(database, database_connections)

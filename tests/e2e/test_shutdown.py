@@ -4,10 +4,12 @@ cut off are Failed and retryable, as after kill -9."""
 
 import os
 import signal
+import subprocess
 import time
 import unittest
 
-from harness import Server, ServerTestCase, action, commands, pipeline
+from harness import (PIPEWRIGHT, Server, ServerTestCase, action, commands, pipeline,
+                     wait_execution, wait_for)
 
 
 class ShutdownTest(ServerTestCase):
@@ -50,6 +52,41 @@ class ShutdownTest(ServerTestCase):
                     break
                 time.sleep(0.05)
             self.assertTrue(all(e["status"] != "InProgress" for e in ex), ex)
+
+
+class OneServerPerDataDirTest(ServerTestCase):
+    def test_a_second_server_on_the_data_directory_is_refused_and_harms_nothing(self):
+        # Before: the second server started, "recovered" the first one's running
+        # action (killed its process, failed its run) and both wrote one file.
+        gate = os.path.join(self.tmp, "gate")
+        started = os.path.join(self.tmp, "started")
+        self.server.ok("CreatePipeline", {"pipeline": pipeline("Held", [
+            ("Source", [action("S", "Source", "Directory", config={"Path": self.tmp},
+                               outputs=["Src"])]),
+            ("Build", [commands("Wait", ["touch %s" % started,
+                                         "while [ ! -e %s ]; do sleep 0.05; done" % gate])])])})
+        eid = self.server.ok("ListPipelineExecutions", {"pipelineName": "Held"})[
+            "pipelineExecutionSummaries"][0]["pipelineExecutionId"]
+        wait_for(lambda: os.path.exists(started), timeout=30, what="the action to start")
+        p = subprocess.run([PIPEWRIGHT, "serve", "--listen", "127.0.0.1:0", "--sandbox", "none",
+                            "--data-dir", self.server.data_dir], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertNotIn("listening on", p.stdout)
+        self.assertIn("another server is using the data directory %s (pid %d)"
+                      % (self.server.data_dir, self.server.proc.pid), p.stderr)
+        # The first server's action is untouched and finishes.
+        run = self.server.ok("ListActionExecutions", {"pipelineName": "Held", "filter": {
+            "pipelineExecutionId": eid}})["actionExecutionDetails"]
+        self.assertEqual({r["actionName"]: r["status"] for r in run}["Wait"], "InProgress")
+        with open(gate, "w"):
+            pass
+        self.assertEqual(wait_execution(self.server, "Held", eid), "Succeeded")
+        # Once the first server has exited, the directory is free again.
+        self.server.restart()
+        self.assertEqual(self.server.ok("GetPipelineExecution", {
+            "pipelineName": "Held", "pipelineExecutionId": eid})["pipelineExecution"]["status"],
+            "Succeeded")
 
 
 class CommandsConfigurationTest(ServerTestCase):
