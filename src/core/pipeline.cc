@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <set>
 
 namespace pw::core {
@@ -290,6 +291,35 @@ Status ValidateStructure(const PipelineDecl& p, const ActionTypeKnown& known) {
   }
   if (total_actions > kMaxActionsPerPipeline) {
     return StructureError("Pipeline '" + p.name + "' has more than 500 actions.");
+  }
+  // Variable namespaces (AWS user guide, Variables reference): unique across the
+  // pipeline and no artifact's name; `codepipeline` is CodePipeline's own
+  // (#{codepipeline.PipelineExecutionId}) and `variables` the pipeline-level
+  // variables' (#{variables.name}), so an action there could pass off its
+  // outputs as theirs.
+  std::map<std::string, std::string> namespaces;  // Namespace -> who declared it.
+  for (const StageDecl& s : p.stages) {
+    for (const ActionDecl& a : s.actions) {
+      const std::string& ns = a.namespace_name;
+      if (ns.empty()) continue;
+      const std::string who = "action '" + a.name + "' in stage '" + s.name + "'";
+      if (ns == "codepipeline" || ns == "variables") {
+        return ActionError("Namespace '" + ns + "' of " + who + " is reserved for " +
+                           (ns == "codepipeline" ? "the variables CodePipeline sets"
+                                                 : "the pipeline-level variables") +
+                           "; choose another namespace.");
+      }
+      if (outputs_so_far.count(ns)) {
+        return ActionError("Namespace '" + ns + "' of " + who +
+                           " is also an artifact's name; namespaces cannot conflict with "
+                           "artifact names.");
+      }
+      auto [it, inserted] = namespaces.emplace(ns, who);
+      if (!inserted) {
+        return ActionError("Namespace '" + ns + "' is declared by " + it->second + " and by " +
+                           who + "; namespaces must be unique in the pipeline.");
+      }
+    }
   }
   return Status::Ok();
 }

@@ -92,6 +92,29 @@ const Case kCases[] = {
     {"rollback of source stage",
      [](PipelineDecl& p) { p.stages[0].on_failure = FailureResult::kRollback; },
      "InvalidStageDeclarationException"},
+    {"distinct namespaces",
+     [](PipelineDecl& p) {
+       p.stages[0].actions[0].namespace_name = "SourceVariables";
+       p.stages[1].actions[0].namespace_name = "BuildVariables";
+     },
+     nullptr},
+    // Before: accepted, and a job worker's output variables then resolved as
+    // #{codepipeline.PipelineExecutionId} in later actions.
+    {"namespace codepipeline",
+     [](PipelineDecl& p) { p.stages[1].actions[0].namespace_name = "codepipeline"; },
+     "InvalidActionDeclarationException"},
+    {"namespace variables",
+     [](PipelineDecl& p) { p.stages[1].actions[0].namespace_name = "variables"; },
+     "InvalidActionDeclarationException"},
+    {"namespace twice",
+     [](PipelineDecl& p) {
+       p.stages[0].actions[0].namespace_name = "NS";
+       p.stages[1].actions[1].namespace_name = "NS";
+     },
+     "InvalidActionDeclarationException"},
+    {"namespace named like an artifact",
+     [](PipelineDecl& p) { p.stages[1].actions[1].namespace_name = "SourceOut"; },
+     "InvalidActionDeclarationException"},
 };
 
 class StructureTest : public ::testing::TestWithParam<Case> {};

@@ -8,7 +8,13 @@ Variables VariableScope(const PipelineState& p, const Execution& e) {
   scope["codepipeline.PipelineExecutionId"] = e.id;
   for (const auto& s : p.decl.stages) {
     for (const auto& a : s.actions) {
-      if (a.namespace_name.empty()) continue;
+      // Reserved namespaces are refused when a pipeline is declared; a pipeline
+      // stored before that rule still cannot pass an action's outputs off as
+      // CodePipeline's or the pipeline's own variables.
+      if (a.namespace_name.empty() || a.namespace_name == "codepipeline" ||
+          a.namespace_name == "variables") {
+        continue;
+      }
       const StageRun* sr = e.FindStageRun(s.name);
       if (sr == nullptr) continue;
       auto it = sr->latest.find(a.name);

@@ -73,5 +73,38 @@ TEST(Variables, ScopeHasNamespacedOutputsOfSucceededRunsOnly) {
   EXPECT_EQ(scope.at("codepipeline.PipelineExecutionId"), "e1");
 }
 
+// A pipeline stored before reserved namespaces were refused: its action's
+// outputs do not pass for CodePipeline's or the pipeline's variables.
+TEST(Variables, OutputsInAReservedNamespaceAreNotInTheScope) {
+  PipelineState p;
+  StageDecl s;
+  s.name = "Build";
+  ActionDecl a;
+  a.name = "Job";
+  a.namespace_name = "codepipeline";
+  ActionDecl b;
+  b.name = "Job2";
+  b.namespace_name = "variables";
+  s.actions = {a, b};
+  p.decl.stages = {s};
+  Execution e;
+  e.id = "e1";
+  StageRun sr;
+  sr.stage = "Build";
+  sr.latest = {{"Job", "r1"}, {"Job2", "r2"}};
+  e.stages = {sr};
+  ActionRun r1;
+  r1.id = "r1";
+  r1.status = ActionStatus::kSucceeded;
+  r1.output_variables = {{"PipelineExecutionId", "SPOOFED"}};
+  ActionRun r2 = r1;
+  r2.id = "r2";
+  r2.output_variables = {{"env", "SPOOFED"}};
+  e.runs = {r1, r2};
+  Variables scope = VariableScope(p, e);
+  EXPECT_EQ(scope.at("codepipeline.PipelineExecutionId"), "e1");
+  EXPECT_EQ(scope.count("variables.env"), 0u);
+}
+
 }  // namespace
 }  // namespace pw::core::variables_test

@@ -26,9 +26,9 @@ TEST(DataDirLockTest, OneHolderAtATimeAndTheNextOneIsToldWho) {
   auto second = LockDataDir(tmp->path());
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(second.status().message().find("another server is using the data directory " +
-                                           tmp->path()),
-            std::string::npos)
+  EXPECT_NE(
+      second.status().message().find("another server is using the data directory " + tmp->path()),
+      std::string::npos)
       << second.status().message();
   EXPECT_NE(second.status().message().find("pid " + std::to_string(getpid())), std::string::npos)
       << second.status().message();

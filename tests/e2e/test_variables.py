@@ -11,6 +11,29 @@ from harness import action, commands, pipeline, stage_state, wait_execution, wai
 class Variables(harness.ServerTestCase):
     server_args = ("--no-start-on-create",)
 
+    def test_namespaces_are_unique_and_not_reserved(self):
+        # Before: all three were accepted; an action in namespace `codepipeline`
+        # (a job worker's, say) then set #{codepipeline.PipelineExecutionId}.
+        def declared(namespaces):
+            src = action("S", "Source", "Directory", config={"Path": self.tmp}, outputs=["Src"])
+            build = commands("Build", ["true"])
+            test = commands("Test", ["true"])
+            for a, ns in zip((src, build, test), namespaces):
+                if ns:
+                    a["namespace"] = ns
+            return pipeline("NS", [("Source", [src]), ("Build", [build, test])])
+        for namespaces, expect in (((None, "codepipeline"), "reserved"),
+                                   ((None, "variables"), "reserved"),
+                                   (("SV", None, "SV"), "unique"),
+                                   ((None, "Src"), "artifact")):
+            status, err = self.server.call("CreatePipeline", {"pipeline": declared(namespaces)})
+            self.assertEqual((status, err.get("__type")),
+                             (400, "InvalidActionDeclarationException"), (namespaces, err))
+            self.assertIn(expect, err["message"])
+        self.server.ok("CreatePipeline", {"pipeline": declared(("SV", "BV", "TV"))})
+        status, err = self.server.call("UpdatePipeline", {"pipeline": declared(("SV", "SV"))})
+        self.assertEqual((status, err.get("__type")), (400, "InvalidActionDeclarationException"))
+
     def test_output_variables_flow_to_later_actions(self):
         build = commands("Build", ["TAG=v$(cat version)", "COMMIT=abc123"])
         build["namespace"] = "BuildVariables"
