@@ -128,11 +128,16 @@ bool MatchSegments(const std::vector<std::string_view>& pattern, size_t pi,
          MatchSegments(pattern, pi + 1, path, si + 1);
 }
 
+// With `limits`, a directory beyond the entry or unpacked-size limit is
+// refused while it is listed, before a byte is read (a snapshot of a huge
+// tree then costs a walk, not a hash of all of it).
 Result<std::vector<Entry>> ListEntries(const std::string& dir,
-                                       const std::vector<std::string>& globs) {
+                                       const std::vector<std::string>& globs,
+                                       const ArtifactLimits* limits = nullptr) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return NotFound("artifact source is not a directory: " + dir);
   std::vector<Entry> entries;
+  uint64_t bytes = 0;
   fs::recursive_directory_iterator it(dir, ec), end;
   for (; !ec && it != end; it.increment(ec)) {
     const fs::directory_entry& de = *it;
@@ -155,6 +160,25 @@ Result<std::vector<Entry>> ListEntries(const std::string& dir,
           return MatchesGlob(g, entry.relative);
         })) {
       continue;
+    }
+    if (limits != nullptr) {
+      if (entries.size() >= limits->max_entries) {
+        return InvalidArgument("the directory has more than " +
+                                   std::to_string(limits->max_entries) +
+                                   " entries (the limit set by serve --max-artifact-entries)",
+                               "");
+      }
+      if (entry.kind != Kind::kSymlink) {
+        const uintmax_t size = de.file_size(ec);
+        if (ec) break;
+        bytes += size;
+        if (bytes > limits->max_unpacked_bytes) {
+          return InvalidArgument("the directory holds more than " +
+                                     std::to_string(limits->max_unpacked_bytes) +
+                                     " bytes (the limit set by serve --max-unpacked-bytes)",
+                                 "");
+        }
+      }
     }
     entries.push_back(std::move(entry));
   }
@@ -757,7 +781,7 @@ Status ArtifactStore::Fetch(const std::string& revision) const {
 
 Result<std::string> ArtifactStore::PutDirectory(const std::string& dir,
                                                 const std::vector<std::string>& globs) {
-  PW_ASSIGN_OR_RETURN(std::vector<Entry> entries, ListEntries(dir, globs));
+  PW_ASSIGN_OR_RETURN(std::vector<Entry> entries, ListEntries(dir, globs, &limits_));
   PW_ASSIGN_OR_RETURN(std::string revision, HashEntries(entries));
   if (TouchIfStored(revision)) {  // Stored already: new again for the sweep (Commit).
     PW_RETURN_IF_ERROR(EnsureMirrored(revision));

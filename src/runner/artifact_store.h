@@ -79,8 +79,10 @@ class ArtifactStore {
   // target), so it is deterministic and independent of mtimes and of the zip
   // encoding. A directory with nothing to store yields the empty zip.
   // `dir` must not change during the call.
-  // Errors: kNotFound if `dir` is not a directory; kInvalidArgument if the zip
-  // exceeds max_artifact_bytes; kInternal on I/O failure.
+  // Errors: kNotFound if `dir` is not a directory; kInvalidArgument if the
+  // files (those the globs keep) exceed max_entries or max_unpacked_bytes
+  // (found while listing, before any is read) or the zip max_artifact_bytes;
+  // kInternal on I/O failure.
   // On error the store is unchanged.
   Result<std::string> PutDirectory(const std::string& dir,
                                    const std::vector<std::string>& globs = {});

@@ -392,5 +392,35 @@ TEST_F(ZipLimitsTest, PutDirectoryRefusesAnArtifactOverTheSizeLimit) {
   EXPECT_NE(rev.status().message().find("--max-artifact-bytes"), std::string::npos);
 }
 
+// Before: a directory was hashed and zipped whole and only the zip's size was
+// checked, so a snapshot of a huge tree read all of it (minutes, and the
+// shutdown waited), and 1 GiB of zeros passed as a 1 MiB zip that no action
+// could unpack. Now the walk refuses it, before a byte is read.
+TEST_F(ZipLimitsTest, PutDirectoryRefusesADirectoryBeyondTheUnpackedAndEntryLimits) {
+  ArtifactStore store(tmp_.path() + "/store", Low());
+  const fs::path src = fs::path(tmp_.path()) / "src";
+  WriteFile(src / "a.txt", "small");
+  {
+    std::ofstream(src / "sparse.bin").close();
+    fs::resize_file(src / "sparse.bin", uint64_t{1} << 30);  // 1 GiB, no blocks.
+  }
+  auto rev = store.PutDirectory(src.string());
+  EXPECT_EQ(rev.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(rev.status().message().find("--max-unpacked-bytes"), std::string::npos)
+      << rev.status().message();
+  fs::remove(src / "sparse.bin");
+  EXPECT_TRUE(store.PutDirectory(src.string()).ok());
+
+  ArtifactLimits few;
+  few.max_entries = 3;
+  ArtifactStore small(tmp_.path() + "/small", few);
+  for (int i = 0; i < 3; ++i) WriteFile(src / ("f" + std::to_string(i)), "x");
+  auto many = small.PutDirectory(src.string());
+  EXPECT_EQ(many.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(many.status().message().find("--max-artifact-entries"), std::string::npos)
+      << many.status().message();
+  EXPECT_TRUE(small.PutDirectory(src.string(), {"f*"}).ok());  // Only what the globs keep counts.
+}
+
 }  // namespace
 }  // namespace pw::runner::artifact_store_test
