@@ -230,7 +230,8 @@ void RegisterWebhookRoute(http::Server& server, engine::Engine& eng, const std::
     }
     res.status = 404;
     res.SetHeader("Content-Type", "application/json");
-    res.body = json{{"message", engine::kNoSuchWebhookUrl}}.dump();
+    res.body =
+        json{{"__type", "WebhookNotFoundException"}, {"message", engine::kNoSuchWebhookUrl}}.dump();
     return NotFound(std::string(engine::kNoSuchWebhookUrl));
   };
   server.Route("POST", std::string(kWebhookPathPrefix) + "([0-9a-f]{32})", o,
@@ -248,6 +249,7 @@ void RegisterWebhookRoute(http::Server& server, engine::Engine& eng, const std::
                  if (w.event.empty()) w.event = req.Header("X-Gitlab-Event");
                  engine::WebhookReply r = eng.DeliverWebhook(w);
                  json body = {{"message", r.message}};
+                 if (!r.error_type.empty()) body["__type"] = r.error_type;
                  if (!r.execution_id.empty()) body["pipelineExecutionId"] = r.execution_id;
                  res.status = r.status;
                  res.SetHeader("Content-Type", "application/json");

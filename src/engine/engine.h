@@ -157,6 +157,10 @@ struct WebhookReply {
   int status = 200;  // 401 bad signature, 403 address outside the range, 404 unknown url, …
   std::string message;
   std::string execution_id;  // The execution started, if any.
+  // For a status >= 400, the error's `__type` (the model's names where it has
+  // one): ValidationException, AccessDeniedException, WebhookNotFoundException,
+  // PipelineNotFoundException, ActionNotFoundException, ConflictException.
+  std::string error_type;
 };
 
 // What a job worker reports with PutJobSuccessResult.

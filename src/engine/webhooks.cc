@@ -236,6 +236,7 @@ WebhookReply Engine::DeliverWebhook(const WebhookRequest& req) {
     if (!found.ok() || !found->has_value()) {
       reply.status = 404;
       reply.message = std::string(kNoSuchWebhookUrl);
+      reply.error_type = "WebhookNotFoundException";
       return reply;
     }
     name = **found;
@@ -244,14 +245,23 @@ WebhookReply Engine::DeliverWebhook(const WebhookRequest& req) {
     if (!doc.is_object() || doc.value("token", "") != req.token) {
       reply.status = 404;
       reply.message = "No webhook has this url.";
+      reply.error_type = "WebhookNotFoundException";
       return reply;
     }
   }
   json delivery = {{"at", clock_.Now()}, {"peer", req.peer}};
   if (!req.event.empty()) delivery["event"] = req.event;
-  auto finish = [&](int status, const std::string& message) {
+  auto finish = [&](int status, const std::string& message, const char* type = nullptr) {
     reply.status = status;
     reply.message = message;
+    if (status >= 400) {
+      reply.error_type = type != nullptr                    ? type
+                         : status == 400                    ? "ValidationException"
+                         : status == 409                    ? "ConflictException"
+                         : status == 404                    ? "WebhookNotFoundException"
+                         : (status == 401 || status == 403) ? "AccessDeniedException"
+                                                            : "InternalFailure";
+    }
     delivery["status"] = status;
     delivery["outcome"] = message;
     if (!reply.execution_id.empty()) delivery["pipelineExecutionId"] = reply.execution_id;
@@ -324,10 +334,14 @@ WebhookReply Engine::DeliverWebhook(const WebhookRequest& req) {
   {
     MutexLock lock(mu_);
     auto p = LoadLocked(pipeline);
-    if (!p.ok()) return finish(404, "Pipeline '" + pipeline + "' does not exist.");
+    if (!p.ok()) {
+      return finish(404, "Pipeline '" + pipeline + "' does not exist.",
+                    "PipelineNotFoundException");
+    }
     const core::ActionDecl* a = SourceAction((*p)->decl, action);
     if (a == nullptr) {
-      return finish(404, "Pipeline '" + pipeline + "' has no source action '" + action + "'.");
+      return finish(404, "Pipeline '" + pipeline + "' has no source action '" + action + "'.",
+                    "ActionNotFoundException");
     }
     target = *a;
   }

@@ -100,10 +100,11 @@ class WebhooksTest(unittest.TestCase):
         count = len(self.executions())
 
         # A wrong signature (another secret) and no signature: 401, nothing starts.
+        # Every refusal is a JSON error with a type, as the API's (before: message only).
         status, out = post(url, *signed(push, "not-the-secret"))
-        self.assertEqual(status, 401, out)
+        self.assertEqual((status, out.get("__type")), (401, "AccessDeniedException"), out)
         status, out = post(url, json.dumps(push).encode())
-        self.assertEqual(status, 401, out)
+        self.assertEqual((status, out.get("__type")), (401, "AccessDeniedException"), out)
         # A push to another branch, correctly signed: filtered out.
         status, out = post(url, *signed(dict(push, ref="refs/heads/dev")))
         self.assertEqual(status, 200, out)
@@ -130,7 +131,7 @@ class WebhooksTest(unittest.TestCase):
         # Deleted: the url is gone and nothing starts.
         self.server.ok("DeleteWebhook", {"name": "github"})
         status, out = post(url, *signed(push))
-        self.assertEqual(status, 404, out)
+        self.assertEqual((status, out.get("__type")), (404, "WebhookNotFoundException"), out)
         self.assertEqual(len(self.executions()), count)
         self.assertEqual(self.server.ok("ListWebhooks")["webhooks"], [])
         self.server.ok("DeleteWebhook", {"name": "github"})  # Again: still fine, as AWS.
@@ -140,7 +141,7 @@ class WebhooksTest(unittest.TestCase):
         second = self.repo.commit({"README": "two\n"}, "second")
         push = {"ref": "refs/heads/main", "before": self.first, "after": second}
         status, out = post(hook["url"], push)
-        self.assertEqual(status, 403, out)
+        self.assertEqual((status, out.get("__type")), (403, "AccessDeniedException"), out)
         hook = self.put_webhook("ip", "IP", {"AllowedIPRange": "127.0.0.0/8"})
         status, out = post(hook["url"], push)
         self.assertEqual(status, 200, out)
@@ -155,7 +156,7 @@ class WebhooksTest(unittest.TestCase):
         before = len(self.executions())
         body = b'{"ref":"refs/heads/main","x":' + b"[" * 100000 + b"]" * 100000 + b"}"
         status, out = post(hook["url"], body, {"X-Hub-Signature-256": sign(body)})
-        self.assertEqual(status, 400, out)
+        self.assertEqual((status, out.get("__type")), (400, "ValidationException"), out)
         self.assertIn("deeper than 64 levels", out["message"])
         # 64 levels are fine (the push itself is then looked at as usual).
         second = self.repo.commit({"README": "two\n"}, "second")
