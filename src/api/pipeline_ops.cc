@@ -24,8 +24,17 @@ json TagsJson(const std::vector<store::Tag>& tags) {
 
 // Tag keys starting with "aws:" belong to AWS (InvalidTagsException, in AWS's
 // words, naming the key).
-Status CheckTagKeys(const std::vector<std::string>& keys) {
+// `tags_given`: the keys of tags to set (CreatePipeline, TagResource), where a
+// key given twice is refused (before: the last value silently won); an untag
+// may name a key twice.
+Status CheckTagKeys(const std::vector<std::string>& keys, bool tags_given = true) {
+  std::set<std::string> seen;
   for (const auto& key : keys) {
+    if (!seen.insert(key).second && tags_given) {
+      return InvalidArgument("Tag key '" + spec::TruncateUtf8(key, spec::kMaxQuotedBytes) +
+                                 "' is given more than once; give each key once.",
+                             "InvalidTagsException");
+    }
     if (key.rfind("aws:", 0) == 0) {
       return InvalidArgument(
           "Not allowed to modify system tags. System tags start with 'aws:'. msg=[Caller is an "
@@ -279,7 +288,7 @@ void RegisterPipelineOps(Dispatcher& d, engine::Engine& e) {
                PW_ASSIGN_OR_RETURN(auto name, PipelineFromArn(e, in["resourceArn"]));
                (void)name;
                std::vector<std::string> keys = in["tagKeys"].get<std::vector<std::string>>();
-               PW_RETURN_IF_ERROR(CheckTagKeys(keys));
+               PW_RETURN_IF_ERROR(CheckTagKeys(keys, /*tags_given=*/false));
                PW_RETURN_IF_ERROR(e.store().UntagResource(in["resourceArn"], keys));
                return json::object();
              });

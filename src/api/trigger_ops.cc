@@ -50,8 +50,14 @@ Status CheckTags(const json& tags) {
         "A webhook can have at most 50 tags; " + std::to_string(tags.size()) + " were given.",
         "TooManyTagsException");
   }
+  std::set<std::string> seen;
   for (const auto& t : tags) {
     const std::string key = t.value("key", "");
+    if (!seen.insert(key).second) {
+      return InvalidArgument("Tag key '" + spec::TruncateUtf8(key, spec::kMaxQuotedBytes) +
+                                 "' is given more than once; give each key once.",
+                             "InvalidTagsException");
+    }
     if (key.rfind("aws:", 0) == 0) {
       return InvalidArgument(
           "Tag key '" + spec::TruncateUtf8(key, spec::kMaxQuotedBytes) +

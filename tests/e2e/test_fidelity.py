@@ -132,6 +132,23 @@ class Tags(FidelityCase):
         # A key merely containing aws: elsewhere is an ordinary key.
         cp.tag_resource(resourceArn=arn, tags=[{"key": "my:aws:x", "value": "1"}])
 
+    def test_a_key_given_twice_is_refused(self):
+        # Before: accepted, and the last value silently replaced the first.
+        cp = client(self.server)
+        twice = [{"key": "k", "value": "v"}, {"key": "k", "value": "w"}]
+        code, message = boto_error(cp.create_pipeline, pipeline=self.simple("Twice"), tags=twice)
+        self.assertEqual(code, "InvalidTagsException")
+        self.assertIn("'k' is given more than once", message)
+        self.assertEqual(boto_error(cp.get_pipeline, name="Twice")[0], "PipelineNotFoundException")
+        cp.create_pipeline(pipeline=self.simple("Twice"), tags=[{"key": "k", "value": "v"}])
+        arn = cp.get_pipeline(name="Twice")["metadata"]["pipelineArn"]
+        self.assertEqual(boto_error(cp.tag_resource, resourceArn=arn, tags=twice)[0],
+                         "InvalidTagsException")
+        self.assertEqual(cp.list_tags_for_resource(resourceArn=arn)["tags"],
+                         [{"key": "k", "value": "v"}])
+        cp.untag_resource(resourceArn=arn, tagKeys=["k", "k"])  # Harmless twice.
+        self.assertEqual(cp.list_tags_for_resource(resourceArn=arn)["tags"], [])
+
     def test_empty_tag_list_is_echoed(self):
         out = client(self.server).create_pipeline(pipeline=self.simple("Empty"), tags=[])
         self.assertIn("tags", out)
