@@ -120,6 +120,7 @@ Engine::Engine(store::Store& store, const Clock& clock, EngineOptions options,
 
   ExecutorEnv env;
   env.data_dir = options_.data_dir;
+  env.stopping = &stopping_;
   env.clock = &clock_;
   env.queue = queue_.get();
   env.launcher = runners_.launcher.get();
@@ -206,6 +207,7 @@ Engine::~Engine() {
   // launcher goes, killing running children; their exits enqueue nothing
   // after stop, so their runs stay InProgress for Recover, exactly as after
   // kill -9. Executors go last: the launcher's exit callbacks use them.
+  stopping_ = true;
   queue_->Stop();
   if (ticker_.joinable()) ticker_.join();
   runners_.launcher.reset();

@@ -794,6 +794,8 @@ class Engine {
   // !server_id_.empty(), readable without mu_: reads check it before taking
   // the lock (set once, by EnableLeases at start-up).
   std::atomic<bool> leases_{false};
+  // Set first thing in the destructor: long snapshots (Source/Directory) stop.
+  std::atomic<bool> stopping_{false};
   double lease_seconds_ GUARDED_BY(mu_) = 10;
   std::map<std::string, int64_t> owned_ GUARDED_BY(mu_);
   std::map<std::string, std::map<std::string, int64_t>> row_versions_ GUARDED_BY(mu_);

@@ -13,6 +13,7 @@
 //   std::unique_ptr<ActionExecutor> x = NewCommandsExecutor(env);
 //   x->Run(work, [](const core::ActionResult& r) { ... });
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -96,6 +97,9 @@ struct ExecutorEnv {
   WorkQueue* queue = nullptr;
   runner::ProcessLauncher* launcher = nullptr;
   runner::ArtifactStore* artifacts = nullptr;
+  // True once the engine stops: work that can take minutes (a directory
+  // snapshot) gives up, so the server's shutdown does not wait for it.
+  const std::atomic<bool>* stopping = nullptr;
   // Inputs unpacked once per revision, then an overlay or a copy per action
   // (null: Extract each time). Shared by every executor's copy of the env.
   std::shared_ptr<runner::UnpackCache> unpacked;

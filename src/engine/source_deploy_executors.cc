@@ -52,7 +52,7 @@ class DirectorySourceExecutor final : public ActionExecutor {
   explicit DirectorySourceExecutor(const ExecutorEnv& env) : env_(env) {}
   void Run(const ActionWork& w, ActionDone done) override {
     const std::string path = ConfigValue(w.decl, "Path");
-    auto rev = env_.artifacts->PutDirectory(path);
+    auto rev = env_.artifacts->PutDirectory(path, {}, env_.stopping);
     if (!rev.ok()) {
       return done(Failure("Cannot snapshot directory '" + path + "': " + rev.status().message()));
     }

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -103,6 +104,14 @@ struct Entry {
   std::string target;    // Links: the link text.
 };
 
+// A long PutDirectory stops when `*cancel` becomes true (the server stopping).
+bool Cancelled(const std::atomic<bool>* cancel) {
+  return cancel != nullptr && cancel->load(std::memory_order_relaxed);
+}
+Status CancelledStatus() {
+  return Unavailable("stopped: the server is shutting down; the action can be retried");
+}
+
 std::vector<std::string_view> Split(std::string_view s) {
   std::vector<std::string_view> parts;
   size_t start = 0;
@@ -133,13 +142,15 @@ bool MatchSegments(const std::vector<std::string_view>& pattern, size_t pi,
 // tree then costs a walk, not a hash of all of it).
 Result<std::vector<Entry>> ListEntries(const std::string& dir,
                                        const std::vector<std::string>& globs,
-                                       const ArtifactLimits* limits = nullptr) {
+                                       const ArtifactLimits* limits = nullptr,
+                                       const std::atomic<bool>* cancel = nullptr) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return NotFound("artifact source is not a directory: " + dir);
   std::vector<Entry> entries;
   uint64_t bytes = 0;
   fs::recursive_directory_iterator it(dir, ec), end;
   for (; !ec && it != end; it.increment(ec)) {
+    if (Cancelled(cancel)) return CancelledStatus();
     const fs::directory_entry& de = *it;
     fs::file_status st = de.symlink_status(ec);
     if (ec) break;
@@ -189,10 +200,12 @@ Result<std::vector<Entry>> ListEntries(const std::string& dir,
 }
 
 // SHA-256 over the entries, each as: kind byte, path, NUL, 64-bit length, content.
-Result<std::string> HashEntries(const std::vector<Entry>& entries) {
+Result<std::string> HashEntries(const std::vector<Entry>& entries,
+                                const std::atomic<bool>* cancel = nullptr) {
   Sha256 sha;
   std::vector<char> buf(kChunkBytes);
   for (const Entry& entry : entries) {
+    if (Cancelled(cancel)) return CancelledStatus();
     sha.Update(entry.kind == Kind::kSymlink ? "l" : entry.kind == Kind::kExecutable ? "x" : "f");
     sha.Update(entry.relative);
     sha.Update(std::string_view("\0", 1));
@@ -213,6 +226,7 @@ Result<std::string> HashEntries(const std::vector<Entry>& entries) {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return Internal("read " + entry.absolute + ": " + ErrnoText());
       if (n == 0) break;
+      if (Cancelled(cancel)) return CancelledStatus();
       sha.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
       total += static_cast<uint64_t>(n);
     }
@@ -231,7 +245,8 @@ std::string ZipErrorText(int code) {
   return text;
 }
 
-Status WriteZip(const std::vector<Entry>& entries, const std::string& path) {
+Status WriteZip(const std::vector<Entry>& entries, const std::string& path,
+                const std::atomic<bool>* cancel = nullptr) {
   if (entries.empty()) {
     Fd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (fd.get() < 0) return Internal("create " + path + ": " + ErrnoText());
@@ -240,6 +255,14 @@ Status WriteZip(const std::vector<Entry>& entries, const std::string& path) {
   int error = 0;
   zip_t* zip = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &error);
   if (zip == nullptr) return Internal("zip_open " + path + ": " + ZipErrorText(error));
+  if (cancel != nullptr) {  // zip_close reads and compresses every source: let it stop.
+    zip_register_cancel_callback_with_state(
+        zip,
+        [](zip_t*, void* flag) {
+          return Cancelled(static_cast<const std::atomic<bool>*>(flag)) ? 1 : 0;
+        },
+        nullptr, const_cast<std::atomic<bool>*>(cancel));
+  }
   for (const Entry& entry : entries) {
     zip_source_t* source = entry.kind == Kind::kSymlink
                                ? zip_source_buffer(zip, entry.target.data(), entry.target.size(), 0)
@@ -263,7 +286,8 @@ Status WriteZip(const std::vector<Entry>& entries, const std::string& path) {
     }
   }
   if (zip_close(zip) != 0) {  // Reads the sources and writes the archive now.
-    Status status = Internal("writing zip " + path + ": " + zip_strerror(zip));
+    Status status = Cancelled(cancel) ? CancelledStatus()
+                                      : Internal("writing zip " + path + ": " + zip_strerror(zip));
     zip_discard(zip);
     return status;
   }
@@ -780,9 +804,10 @@ Status ArtifactStore::Fetch(const std::string& revision) const {
 }
 
 Result<std::string> ArtifactStore::PutDirectory(const std::string& dir,
-                                                const std::vector<std::string>& globs) {
-  PW_ASSIGN_OR_RETURN(std::vector<Entry> entries, ListEntries(dir, globs, &limits_));
-  PW_ASSIGN_OR_RETURN(std::string revision, HashEntries(entries));
+                                                const std::vector<std::string>& globs,
+                                                const std::atomic<bool>* cancel) {
+  PW_ASSIGN_OR_RETURN(std::vector<Entry> entries, ListEntries(dir, globs, &limits_, cancel));
+  PW_ASSIGN_OR_RETURN(std::string revision, HashEntries(entries, cancel));
   if (TouchIfStored(revision)) {  // Stored already: new again for the sweep (Commit).
     PW_RETURN_IF_ERROR(EnsureMirrored(revision));
     return revision;
@@ -790,7 +815,7 @@ Result<std::string> ArtifactStore::PutDirectory(const std::string& dir,
   std::error_code ec;
   fs::create_directories(root_dir_, ec);
   const std::string temp = TempPath();
-  Status status = WriteZip(entries, temp);
+  Status status = WriteZip(entries, temp, cancel);
   if (status.ok()) {
     const uintmax_t size = fs::file_size(temp, ec);
     if (!ec && size > limits_.max_artifact_bytes) status = CheckSize(size, limits_);

@@ -15,6 +15,7 @@
 // Symbolic links are stored as links (never followed), and Extract recreates
 // only links that resolve inside the destination.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -84,8 +85,11 @@ class ArtifactStore {
   // (found while listing, before any is read) or the zip max_artifact_bytes;
   // kInternal on I/O failure.
   // On error the store is unchanged.
+  // With `cancel`, the call stops (kUnavailable) soon after `*cancel` turns
+  // true: between files while listing and hashing, and inside the zip.
   Result<std::string> PutDirectory(const std::string& dir,
-                                   const std::vector<std::string>& globs = {});
+                                   const std::vector<std::string>& globs = {},
+                                   const std::atomic<bool>* cancel = nullptr);
 
   // Stores the bytes of a zip file (e.g. uploaded by a job worker) and returns
   // its revision, the SHA-256 of `bytes`. Errors: kInvalidArgument if `bytes`

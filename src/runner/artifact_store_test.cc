@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <zip.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -420,6 +421,20 @@ TEST_F(ZipLimitsTest, PutDirectoryRefusesADirectoryBeyondTheUnpackedAndEntryLimi
   EXPECT_NE(many.status().message().find("--max-artifact-entries"), std::string::npos)
       << many.status().message();
   EXPECT_TRUE(small.PutDirectory(src.string(), {"f*"}).ok());  // Only what the globs keep counts.
+}
+
+TEST_F(ZipLimitsTest, PutDirectoryStopsWhenCancelledAndStoresNothing) {
+  ArtifactStore store(tmp_.path() + "/store");
+  const fs::path src = fs::path(tmp_.path()) / "src";
+  WriteFile(src / "a.txt", "a");
+  std::atomic<bool> stop{true};
+  auto rev = store.PutDirectory(src.string(), {}, &stop);
+  EXPECT_EQ(rev.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(rev.status().message().find("shutting down"), std::string::npos);
+  stop = false;
+  auto again = store.PutDirectory(src.string(), {}, &stop);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(store.Has(*again));
 }
 
 }  // namespace

@@ -54,6 +54,41 @@ class ShutdownTest(ServerTestCase):
             self.assertTrue(all(e["status"] != "InProgress" for e in ex), ex)
 
 
+class SnapshotShutdownTest(ServerTestCase):
+    def test_sigterm_stops_a_long_snapshot(self):
+        # Before: SIGTERM waited for a Source/Directory snapshot to hash and zip
+        # its whole tree (minutes for a large one) while the port was already
+        # closed. 3.5 GiB of zeros (sparse, under the 4 GiB unpacked limit)
+        # take this machine tens of seconds to hash and compress.
+        src = os.path.join(self.tmp, "big")
+        os.makedirs(src)
+        with open(os.path.join(src, "zeros.bin"), "wb") as f:
+            f.truncate(3584 << 20)
+        self.server.ok("CreatePipeline", {"pipeline": pipeline("Big", [
+            ("Source", [action("S", "Source", "Directory", config={"Path": src},
+                               outputs=["Src"])]),
+            ("Build", [commands("B", ["true"], inputs=["Src"])])])})
+
+        def snapshotting():
+            runs = self.server.ok("ListActionExecutions",
+                                  {"pipelineName": "Big"})["actionExecutionDetails"]
+            return any(r["actionName"] == "S" and r["status"] == "InProgress" for r in runs)
+        wait_for(snapshotting, timeout=30, what="the snapshot to start")
+        started = time.monotonic()
+        self.server.proc.send_signal(signal.SIGTERM)
+        code = self.server.proc.wait(timeout=120)
+        took = time.monotonic() - started
+        self.assertEqual(code, 0)
+        self.assertLess(took, 10, "the server took %.1f s to stop" % took)
+        # The cut-off snapshot is a failed, retryable source after the restart.
+        self.server.stop()
+        self.server.start()
+        ex = wait_for(lambda: [e for e in self.server.ok("ListPipelineExecutions", {
+            "pipelineName": "Big"})["pipelineExecutionSummaries"] if e["status"] != "InProgress"],
+                      timeout=30, what="the execution to end")
+        self.assertEqual(ex[0]["status"], "Failed")
+
+
 class OneServerPerDataDirTest(ServerTestCase):
     def test_a_second_server_on_the_data_directory_is_refused_and_harms_nothing(self):
         # Before: the second server started, "recovered" the first one's running
