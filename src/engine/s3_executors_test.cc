@@ -408,10 +408,11 @@ TEST_F(S3ExecutorTest, DeployRefusesAMissingObjectKeyWithoutExtractAndABadExtrac
 }
 
 TEST_F(S3ExecutorTest, DeployUnpackingHonoursTheArtifactLimits) {
+  // Zipped by an unlimited store: the limited one refuses the directory itself.
+  const std::string zip = Zip({{"big.txt", std::string(1000, 'x')}});
   artifacts_ = std::make_unique<runner::ArtifactStore>(
       dir_ + "/limited", runner::ArtifactLimits{uint64_t{1} << 30, 10, 100000});
   env_.artifacts = artifacts_.get();
-  const std::string zip = Zip({{"big.txt", std::string(1000, 'x')}});
   // Stored as an older server would have (PutZipBytes would refuse it).
   WriteFile(dir_ + "/big.zip", zip);
   const std::string rev(64, 'a');
