@@ -152,17 +152,19 @@ Result<std::vector<Entry>> ListEntries(const std::string& dir,
   for (; !ec && it != end; it.increment(ec)) {
     if (Cancelled(cancel)) return CancelledStatus();
     const fs::directory_entry& de = *it;
-    fs::file_status st = de.symlink_status(ec);
-    if (ec) break;
+    struct stat st {};  // One lstat: the kind, the mode and the size the limits count.
+    if (::lstat(de.path().c_str(), &st) != 0) {
+      ec = std::error_code(errno, std::generic_category());
+      break;
+    }
     Entry entry;
     entry.relative = de.path().lexically_relative(dir).generic_string();
-    if (fs::is_symlink(st)) {
+    if (S_ISLNK(st.st_mode)) {
       entry.kind = Kind::kSymlink;
       entry.target = fs::read_symlink(de.path(), ec).string();
       if (ec) break;
-    } else if (fs::is_regular_file(st)) {
-      entry.kind = (st.permissions() & fs::perms::owner_exec) != fs::perms::none ? Kind::kExecutable
-                                                                                 : Kind::kFile;
+    } else if (S_ISREG(st.st_mode)) {
+      entry.kind = (st.st_mode & S_IXUSR) != 0 ? Kind::kExecutable : Kind::kFile;
       entry.absolute = de.path().string();
     } else {
       continue;  // Directories are implied by their files; devices, fifos, sockets are skipped.
@@ -180,9 +182,7 @@ Result<std::vector<Entry>> ListEntries(const std::string& dir,
                                "");
       }
       if (entry.kind != Kind::kSymlink) {
-        const uintmax_t size = de.file_size(ec);
-        if (ec) break;
-        bytes += size;
+        bytes += static_cast<uint64_t>(st.st_size);
         if (bytes > limits->max_unpacked_bytes) {
           return InvalidArgument("the directory holds more than " +
                                      std::to_string(limits->max_unpacked_bytes) +

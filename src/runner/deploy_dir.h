@@ -38,8 +38,7 @@ struct PathPolicy {
   // The server's other files and directories that actions are kept from (the
   // sandbox hides them): the keys file, the TLS key and certificate, the
   // --config file, the git connections and build projects files and the
-  // secret files they name, the working directory when it holds the data
-  // directory. Absolute; they need not exist.
+  // secret files they name. Absolute; they need not exist.
   std::vector<std::string> protected_paths;
 };
 

@@ -16,21 +16,15 @@
 #include <string>
 
 #include "common/status.h"
+#include "runner/fd.h"
 
 namespace pw::server {
 
 class DataDirLock {
- public:
-  DataDirLock(DataDirLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  DataDirLock& operator=(DataDirLock&&) = delete;
-  DataDirLock(const DataDirLock&) = delete;
-  DataDirLock& operator=(const DataDirLock&) = delete;
-  ~DataDirLock();
-
  private:
   friend Result<DataDirLock> LockDataDir(const std::string& dir);
-  explicit DataDirLock(int fd) : fd_(fd) {}
-  int fd_;
+  explicit DataDirLock(runner::Fd fd) : fd_(std::move(fd)) {}
+  runner::Fd fd_;  // Locked; closing it releases the lock.
 };
 
 // kFailedPrecondition when another process holds the lock (the message names

@@ -553,8 +553,10 @@ int RunServe(const std::vector<std::string>& args) {
       for (const auto& [name, value] : *values) secret_files.push_back(value.file);
     }
     // Paths actions read or deploy to keep away from the same files, whether
-    // they exist now or not, in every sandbox mode.
-    opts.protected_paths = hide_dirs;
+    // they exist now or not, in every sandbox mode. Not the working directory:
+    // the data-directory rule already refuses a path that holds the data
+    // directory, and sources below the working directory (examples/ beside
+    // ./.pipewright) are ordinary.
     for (const std::string& f : secret_files) {
       if (!f.empty()) opts.protected_paths.push_back(fs::absolute(f, ec).string());
     }

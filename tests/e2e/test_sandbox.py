@@ -224,6 +224,29 @@ class SandboxTest(unittest.TestCase):
         self.assertIn("which the server keeps from actions",
                       runs[0]["output"]["executionResult"]["externalExecutionSummary"])
 
+    def test_a_source_below_the_servers_working_directory_is_read(self):
+        # The README's way: the server started in a checkout with --data-dir
+        # ./.pipewright, a source in examples/ beside it. The sandbox hides the
+        # working directory then (it holds the data directory), but a source
+        # below it that does not hold the data directory is ordinary. The first
+        # version of the secret-file check counted the working directory and refused it.
+        self.server = Server(data_dir=self.data, extra_args=("--sandbox", "bwrap"),
+                             command_prefix=("env", "-C", self.root))
+        self.server.ok("CreatePipeline", {"pipeline": pipeline("beside", [
+            ("Source", [action("Src", "Source", "Directory", config={"Path": self.src},
+                               outputs=["Src"])]),
+            ("Build", [commands("Read", ["test \"$(cat input.txt)\" = hello"],
+                                inputs=["Src"])])])})
+        ex = self.server.ok("ListPipelineExecutions", {"pipelineName": "beside"})
+        eid = ex["pipelineExecutionSummaries"][0]["pipelineExecutionId"]
+        self.assertEqual(wait_execution(self.server, "beside", eid), "Succeeded")
+        status, err = self.server.call("CreatePipeline", {"pipeline": pipeline("around", [
+            ("Source", [action("Src", "Source", "Directory", config={"Path": self.root},
+                               outputs=["Src"])]),
+            ("Build", [commands("Read", ["true"], inputs=["Src"])])])})
+        self.assertEqual((status, err.get("__type")), (400, "InvalidActionDeclarationException"))
+        self.assertIn("data directory", err["message"])
+
     def test_parallel_actions_each_get_a_private_input_and_none_fails_to_start(self):
         # Each action checks that its input is as the source made it, then
         # writes into it (in place, new files, a deletion). With overlays the
